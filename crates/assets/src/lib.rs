@@ -1,0 +1,19 @@
+//! The asset store: blobs through object_store, named by content hash, and thumbnails.
+//! Knows no HTTP and no SQL.
+//!
+//! [`ObjectAssetStore`] implements `atelier_core::ports::AssetStore` over a local
+//! directory, S3 (or an S3-compatible server) or memory. Outputs are stored under
+//! `blobs/<2 hex>/<sha256>.<ext>`, raster images get a WebP thumbnail that fits in
+//! 256×256 under `thumbs/<2 hex>/<sha256>.webp`, and PNG outputs carry their
+//! generation parameters in a `parameters` text chunk.
+
+pub mod png_text;
+pub mod store;
+pub mod thumbnail;
+
+pub use png_text::{PngTextError, embed_png_text, read_png_text};
+pub use store::{AssetError, ObjectAssetStore, PARAMETERS_KEYWORD, blob_key, extension_for, thumbnail_key};
+pub use thumbnail::{
+    THUMBNAIL_MAX, THUMBNAIL_MIME, Thumbnail, ThumbnailError, fit_within, image_dimensions, make_thumbnail,
+    raster_format, thumbnail_for,
+};

@@ -1,0 +1,51 @@
+//! The errors the core hands to its callers, named for what a caller can act on.
+//! Adapters convert their own errors into these; the server maps each variant to
+//! an HTTP answer in one place (`server/src/api/error.rs`).
+
+use std::time::Duration;
+
+use serde_json::Value;
+
+pub type Result<T, E = CoreError> = std::result::Result<T, E>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum CoreError {
+    /// The input breaks a rule; `details` names the field and the rule.
+    #[error("{message}")]
+    InvalidInput { message: String, details: Value },
+
+    /// The thing asked for does not exist (or is not visible to the caller).
+    #[error("{what} not found")]
+    NotFound { what: &'static str },
+
+    /// The request conflicts with the current state (cancel a completed task, reuse an
+    /// idempotency key with another body).
+    #[error("{message}")]
+    Conflict { code: &'static str, message: String },
+
+    /// A model exists in the catalog but its provider is not configured.
+    #[error("model {model} is not available: set {config_key} to enable it")]
+    ModelUnavailable { model: String, config_key: String },
+
+    /// Too much work is queued; try again after the given time.
+    #[error("{message}")]
+    Overloaded { message: String, retry_after: Duration },
+
+    /// The store (database) failed.
+    #[error("storage failed: {0}")]
+    Storage(String),
+
+    /// The blob store failed.
+    #[error("blob storage failed: {0}")]
+    Blob(String),
+}
+
+impl CoreError {
+    pub fn invalid(field: &str, message: impl Into<String>) -> Self {
+        let message = message.into();
+        Self::InvalidInput {
+            details: serde_json::json!({ "field": field, "reason": message }),
+            message: format!("{field}: {message}"),
+        }
+    }
+}

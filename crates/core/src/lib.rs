@@ -1,0 +1,19 @@
+//! Atelier's domain: tasks and their life cycle, the model catalog, the ports that
+//! storage and engines implement, and the worker loop that drives tasks to an end.
+//!
+//! **Architecture invariant:** this crate knows no HTTP and no SQL. It depends on
+//! tokio for time and channels only; adapters (`atelier-db`, `atelier-assets`,
+//! `atelier-providers`) implement its ports and the server wires them together.
+
+pub mod backoff;
+pub mod catalog;
+pub mod error;
+pub mod events;
+pub mod ids;
+pub mod ports;
+pub mod task;
+pub mod time;
+pub mod worker;
+
+pub use error::{CoreError, Result};
+pub use ids::{AssetId, TaskId};

@@ -1,0 +1,151 @@
+//! The provider port: what every engine implements, local or remote.
+//!
+//! It is shaped for remote asynchronous providers: `submit` may answer with an
+//! external task id that the worker records before it ever polls, so a restart
+//! resumes polling and never submits (and pays) twice. Local engines answer
+//! `Submitted::Finished` at once.
+
+use std::sync::Arc;
+use std::sync::atomic::AtomicU8;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use serde_json::Value;
+
+use crate::catalog::ModelSpec;
+use crate::error::CoreError;
+use crate::ids::TaskId;
+
+/// One run of a task, as a provider sees it.
+pub struct Job<'a> {
+    pub task_id: TaskId,
+    pub model: &'a str,
+    /// The validated input.
+    pub input: &'a Value,
+    pub attempt: u32,
+    /// Written by the engine (0 to 100); the worker stores it.
+    pub progress: Arc<AtomicU8>,
+}
+
+/// One output file.
+#[derive(Debug, Clone)]
+pub struct Output {
+    pub bytes: Bytes,
+    pub mime: String,
+    pub width: Option<u32>,
+    pub height: Option<u32>,
+    /// Generation parameters to embed where the format allows it (PNG text chunk).
+    pub parameters: Option<String>,
+}
+
+#[derive(Debug)]
+pub enum Submitted {
+    /// The work is done (local engines, synchronous providers).
+    Finished(Vec<Output>),
+    /// The provider accepted the work; poll it by this id.
+    Accepted { external_id: String, poll_after: Duration },
+}
+
+#[derive(Debug)]
+pub enum Polled {
+    Running { progress: Option<u8>, poll_after: Duration },
+    Finished(Vec<Output>),
+    Failed(ProviderError),
+}
+
+/// What went wrong, classed so that the retry policy can act on it (seed 000's table,
+/// seed 003's codes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorClass {
+    Timeout,
+    ConnectionRefused,
+    /// 5xx from the provider.
+    ServerError,
+    /// 429; honour `retry_after` when given.
+    RateLimited,
+    /// Any other 4xx: our request was wrong; never retried.
+    ClientError,
+    Unauthorized,
+    InsufficientCredits,
+    /// The provider answered something we could not parse.
+    MalformedResponse,
+    /// The model itself failed to generate.
+    GenerationFailed,
+    /// A submit started but its answer was lost, and the provider has no way to find it.
+    SubmitUnknown,
+    /// The provider never finished within the polling limit.
+    PollTimeout,
+}
+
+impl ErrorClass {
+    /// The stable code stored on the task and shown to clients.
+    pub fn code(self) -> &'static str {
+        match self {
+            Self::Timeout => "timeout",
+            Self::ConnectionRefused => "connection_refused",
+            Self::ServerError => "provider_error",
+            Self::RateLimited => "provider_rate_limited",
+            Self::ClientError => "provider_rejected",
+            Self::Unauthorized => "provider_unauthorized",
+            Self::InsufficientCredits => "insufficient_credits",
+            Self::MalformedResponse => "malformed_response",
+            Self::GenerationFailed => "generation_failed",
+            Self::SubmitUnknown => "submit_unknown",
+            Self::PollTimeout => "poll_timeout",
+        }
+    }
+
+    /// How many attempts in all this class of error allows (seed 000): timeouts 3,
+    /// connection refused 5 (at 1 s), 5xx and 429 3, everything else 1.
+    pub fn max_attempts(self) -> u32 {
+        match self {
+            Self::Timeout | Self::ServerError | Self::RateLimited => 3,
+            Self::ConnectionRefused => 5,
+            Self::ClientError
+            | Self::Unauthorized
+            | Self::InsufficientCredits
+            | Self::MalformedResponse
+            | Self::GenerationFailed
+            | Self::SubmitUnknown
+            | Self::PollTimeout => 1,
+        }
+    }
+
+    /// A fixed delay instead of exponential backoff (connection refused: every 1 s).
+    pub fn fixed_delay(self) -> Option<Duration> {
+        (self == Self::ConnectionRefused).then_some(Duration::from_secs(1))
+    }
+}
+
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{message}")]
+pub struct ProviderError {
+    pub class: ErrorClass,
+    pub message: String,
+    /// The provider's own `Retry-After`, when it gave one.
+    pub retry_after: Option<Duration>,
+}
+
+impl ProviderError {
+    pub fn new(class: ErrorClass, message: impl Into<String>) -> Self {
+        Self { class, message: message.into(), retry_after: None }
+    }
+}
+
+#[async_trait]
+pub trait Provider: Send + Sync + 'static {
+    /// The service name, such as `local` or `kie`.
+    fn service(&self) -> &str;
+    /// Every model this service offers, configured or not.
+    fn models(&self) -> Vec<ModelSpec>;
+    /// Validates an input for one of this service's models and returns it normalised
+    /// (defaults filled in). Makes no network call.
+    fn validate(&self, model: &str, input: &Value) -> Result<Value, CoreError>;
+    /// Whether a submit costs money, so that one whose answer was lost must not be
+    /// repeated blindly. Local engines are free to run again.
+    fn submit_is_costly(&self) -> bool;
+    async fn submit(&self, job: &Job<'_>) -> Result<Submitted, ProviderError>;
+    async fn poll(&self, job: &Job<'_>, external_id: &str) -> Result<Polled, ProviderError>;
+    async fn cancel(&self, external_id: &str) -> Result<(), ProviderError>;
+}

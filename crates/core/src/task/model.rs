@@ -1,0 +1,113 @@
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::TaskStatus;
+use crate::ids::{AssetId, TaskId};
+use crate::time::Millis;
+
+/// A task as the store keeps it. Outputs are loaded with it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Task {
+    pub id: TaskId,
+    pub service: String,
+    pub model: String,
+    /// The whole validated input, kept for retry and audit.
+    pub input: Value,
+    pub status: TaskStatus,
+    pub progress: u8,
+    /// How many times a worker has started this task.
+    pub attempts: u32,
+    pub max_attempts: u32,
+    /// How many times a worker died holding this task's lease.
+    pub crashes: u32,
+    pub external_id: Option<String>,
+    pub error: Option<TaskError>,
+    pub priority: i32,
+    /// Bumped on every change: optimistic locking and change detection.
+    pub version: i64,
+    pub idempotency_key: Option<String>,
+    pub retry_of: Option<TaskId>,
+    pub created_at: Millis,
+    pub updated_at: Millis,
+    pub started_at: Option<Millis>,
+    pub completed_at: Option<Millis>,
+    /// A task still pending at this time expires.
+    pub expires_at: Option<Millis>,
+    /// Not claimable before this time (retry backoff, next poll of a remote task).
+    pub run_after: Millis,
+    pub outputs: Vec<Asset>,
+}
+
+impl Task {
+    pub fn model_ref(&self) -> String {
+        format!("{}/{}", self.service, self.model)
+    }
+}
+
+/// Why a task failed (or why its last attempt failed, while it retries).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TaskError {
+    /// A stable code: `timeout`, `provider_error`, `worker_crashed`, …
+    pub code: String,
+    pub message: String,
+    pub retryable: bool,
+}
+
+/// What the store needs to insert a task.
+#[derive(Debug, Clone)]
+pub struct NewTask {
+    pub id: TaskId,
+    pub service: String,
+    pub model: String,
+    pub input: Value,
+    pub priority: i32,
+    pub max_attempts: u32,
+    pub idempotency_key: Option<String>,
+    /// A hash of the request that carried the idempotency key, to detect its reuse
+    /// with another body.
+    pub request_hash: Option<String>,
+    pub retry_of: Option<TaskId>,
+    pub created_at: Millis,
+    pub expires_at: Option<Millis>,
+}
+
+/// A stored output.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Asset {
+    pub id: AssetId,
+    pub task_id: TaskId,
+    /// Position among the task's outputs.
+    pub index: u32,
+    pub mime: String,
+    pub bytes: u64,
+    pub width: Option<u32>,
+    pub height: Option<u32>,
+    pub sha256: String,
+    pub blob_key: String,
+    pub thumbnail_key: Option<String>,
+    pub created_at: Millis,
+    pub tags: Vec<String>,
+}
+
+/// An output written to the blob store, ready to be recorded with its task.
+pub type NewAsset = Asset;
+
+/// Filters for listing tasks, newest first, with a cursor.
+#[derive(Debug, Clone, Default)]
+pub struct TaskFilter {
+    pub statuses: Vec<TaskStatus>,
+    pub service: Option<String>,
+    pub model: Option<String>,
+    pub created_after: Option<Millis>,
+    pub created_before: Option<Millis>,
+    /// Only tasks older than this one (the cursor of the previous page).
+    pub before_id: Option<TaskId>,
+    pub limit: u32,
+}
+
+#[derive(Debug, Clone)]
+pub struct TaskPage {
+    pub tasks: Vec<Task>,
+    /// The cursor for the next page, when there may be one.
+    pub next_cursor: Option<TaskId>,
+}

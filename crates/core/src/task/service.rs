@@ -1,0 +1,274 @@
+//! The task operations the API offers, with their rules: model resolution and input
+//! validation before anything is stored, bounded queue (backpressure), idempotency,
+//! cancel, retry as a new linked task, delete with the task's blobs.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use tokio::sync::Mutex;
+
+use super::{Task, TaskFilter, TaskPage, TaskStatus};
+use crate::catalog::{Catalog, ModelSpec};
+use crate::error::{CoreError, Result};
+use crate::events::{EventBus, TaskEvent};
+use crate::ids::TaskId;
+use crate::ports::{AssetStore, Created, TaskStore};
+use crate::task::NewTask;
+use crate::time::now_millis;
+
+/// The rules a deployment sets.
+#[derive(Debug, Clone)]
+pub struct TaskRules {
+    /// The model used when a request names none.
+    pub default_model: String,
+    /// At most this many tasks wait to run; past it, creates answer 429.
+    pub max_queued: u64,
+    /// A task still pending after this long expires.
+    pub pending_ttl: Duration,
+    pub max_attempts: u32,
+}
+
+impl Default for TaskRules {
+    fn default() -> Self {
+        Self {
+            default_model: "local/placeholder".into(),
+            max_queued: 100_000,
+            pending_ttl: Duration::from_secs(24 * 3600),
+            max_attempts: 5,
+        }
+    }
+}
+
+/// A request to create a task.
+#[derive(Debug, Clone, Default)]
+pub struct CreateTask {
+    /// `service/model`, or a bare model name; the default model when `None`.
+    pub model: Option<String>,
+    pub input: Value,
+    pub priority: i32,
+    pub idempotency_key: Option<String>,
+    /// A hash of the whole request, to tell a repeated key with another body.
+    pub request_hash: Option<String>,
+}
+
+pub struct TaskService {
+    store: Arc<dyn TaskStore>,
+    assets: Arc<dyn AssetStore>,
+    catalog: Arc<Catalog>,
+    events: EventBus,
+    rules: TaskRules,
+    /// The queued count, refreshed at most every 250 ms: a count per create would
+    /// cost more than the create.
+    queued_cache: Mutex<(Instant, u64)>,
+}
+
+const QUEUED_CACHE_TTL: Duration = Duration::from_millis(250);
+
+impl TaskService {
+    pub fn new(
+        store: Arc<dyn TaskStore>,
+        assets: Arc<dyn AssetStore>,
+        catalog: Arc<Catalog>,
+        events: EventBus,
+        rules: TaskRules,
+    ) -> Self {
+        let stale = Instant::now().checked_sub(QUEUED_CACHE_TTL * 2).unwrap_or_else(Instant::now);
+        Self { store, assets, catalog, events, rules, queued_cache: Mutex::new((stale, 0)) }
+    }
+
+    pub fn catalog(&self) -> &Catalog {
+        &self.catalog
+    }
+
+    pub fn store(&self) -> &Arc<dyn TaskStore> {
+        &self.store
+    }
+
+    pub fn assets(&self) -> &Arc<dyn AssetStore> {
+        &self.assets
+    }
+
+    pub fn events(&self) -> &EventBus {
+        &self.events
+    }
+
+    pub fn rules(&self) -> &TaskRules {
+        &self.rules
+    }
+
+    /// Resolves the model a request names (or the default one).
+    pub fn resolve_model(&self, model: Option<&str>) -> Result<ModelSpec> {
+        Ok(self.catalog.resolve(model.unwrap_or(&self.rules.default_model))?.spec)
+    }
+
+    /// Validates and stores a new task. Returns the task and whether it is new (false
+    /// when the idempotency key named an existing one).
+    pub async fn create(&self, request: CreateTask) -> Result<(Task, bool)> {
+        let resolved = self.catalog.resolve(request.model.as_deref().unwrap_or(&self.rules.default_model))?;
+        let input = resolved.provider.validate(&resolved.spec.model, &request.input)?;
+        if request.idempotency_key.is_none() {
+            self.check_queue_room().await?;
+        }
+        let now = now_millis();
+        let new_task = NewTask {
+            id: TaskId::new(),
+            service: resolved.spec.service.clone(),
+            model: resolved.spec.model.clone(),
+            input,
+            priority: request.priority,
+            max_attempts: self.rules.max_attempts,
+            idempotency_key: request.idempotency_key,
+            request_hash: request.request_hash,
+            retry_of: None,
+            created_at: now,
+            expires_at: Some(now + duration_millis(self.rules.pending_ttl)),
+        };
+        self.insert(new_task).await
+    }
+
+    async fn insert(&self, new_task: NewTask) -> Result<(Task, bool)> {
+        match self.store.create_task(new_task).await? {
+            Created::New(task) => {
+                self.bump_queued_cache().await;
+                self.events.publish(TaskEvent { task_id: task.id, status: task.status });
+                Ok((task, true))
+            }
+            Created::Existing(task) => Ok((task, false)),
+        }
+    }
+
+    async fn check_queue_room(&self) -> Result<()> {
+        let mut cache = self.queued_cache.lock().await;
+        if cache.0.elapsed() >= QUEUED_CACHE_TTL {
+            *cache = (Instant::now(), self.store.count_queued().await?);
+        }
+        if cache.1 >= self.rules.max_queued {
+            return Err(CoreError::Overloaded {
+                message: format!("the queue is full ({} tasks waiting); try again later", cache.1),
+                retry_after: Duration::from_secs(5),
+            });
+        }
+        Ok(())
+    }
+
+    async fn bump_queued_cache(&self) {
+        self.queued_cache.lock().await.1 += 1;
+    }
+
+    pub async fn get(&self, id: TaskId) -> Result<Task> {
+        self.store.get_task(id).await?.ok_or(CoreError::NotFound { what: "task" })
+    }
+
+    pub async fn list(&self, filter: &TaskFilter) -> Result<TaskPage> {
+        self.store.list_tasks(filter).await
+    }
+
+    pub async fn cancel(&self, id: TaskId) -> Result<Task> {
+        let task = self.store.cancel_task(id, now_millis()).await?.ok_or(CoreError::NotFound { what: "task" })?;
+        if task.status != TaskStatus::Cancelled {
+            return Err(CoreError::Conflict {
+                code: "task_finished",
+                message: format!("task {id} has already ended ({})", task.status),
+            });
+        }
+        self.events.publish(TaskEvent { task_id: id, status: task.status });
+        if let (Some(external_id), Some(provider)) = (&task.external_id, self.catalog.provider(&task.service)) {
+            // Best effort: the provider may not support cancelling; the task is
+            // cancelled for us either way and its results will be discarded.
+            if let Err(error) = provider.cancel(external_id).await {
+                tracing::info!(task.id = %id, %error, "provider did not cancel the external task");
+            }
+        }
+        Ok(task)
+    }
+
+    /// A new task with the same model and input, linked to the original.
+    pub async fn retry(&self, id: TaskId) -> Result<Task> {
+        let original = self.get(id).await?;
+        if !original.status.is_terminal() {
+            return Err(CoreError::Conflict {
+                code: "task_not_finished",
+                message: format!("task {id} is still {}; cancel it first or wait", original.status),
+            });
+        }
+        self.catalog.resolve(&original.model_ref())?;
+        self.check_queue_room().await?;
+        let now = now_millis();
+        let new_task = NewTask {
+            id: TaskId::new(),
+            service: original.service,
+            model: original.model,
+            input: original.input,
+            priority: original.priority,
+            max_attempts: self.rules.max_attempts,
+            idempotency_key: None,
+            request_hash: None,
+            retry_of: Some(id),
+            created_at: now,
+            expires_at: Some(now + duration_millis(self.rules.pending_ttl)),
+        };
+        Ok(self.insert(new_task).await?.0)
+    }
+
+    /// Deletes a task, its asset rows, and the blobs no other asset refers to.
+    pub async fn delete(&self, id: TaskId) -> Result<()> {
+        let assets = self.store.delete_task(id).await?.ok_or(CoreError::NotFound { what: "task" })?;
+        for asset in assets {
+            self.delete_blobs_if_unreferenced(&asset).await;
+        }
+        Ok(())
+    }
+
+    /// Deletes one output (seed 004's `DELETE /history/{id}`).
+    pub async fn delete_asset(&self, id: &crate::ids::AssetId) -> Result<()> {
+        let asset = self.store.delete_asset(id).await?.ok_or(CoreError::NotFound { what: "image" })?;
+        self.delete_blobs_if_unreferenced(&asset).await;
+        Ok(())
+    }
+
+    async fn delete_blobs_if_unreferenced(&self, asset: &super::Asset) {
+        match self.store.count_blob_refs(&asset.blob_key).await {
+            Ok(0) => {
+                for key in std::iter::once(&asset.blob_key).chain(asset.thumbnail_key.as_ref()) {
+                    if let Err(error) = self.assets.delete(key).await {
+                        // The row is gone; an orphaned blob wastes space but loses nothing.
+                        tracing::warn!(blob.key = %key, %error, "could not delete blob");
+                    }
+                }
+            }
+            Ok(_) => {}
+            Err(error) => tracing::warn!(blob.key = %asset.blob_key, %error, "could not count blob references"),
+        }
+    }
+
+    /// Waits until the task ends or `timeout` passes, and returns it as it is then.
+    pub async fn wait_for_end(&self, id: TaskId, timeout: Duration) -> Result<Task> {
+        let mut events = self.events.subscribe();
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let task = self.get(id).await?;
+            if task.status.is_terminal() || tokio::time::Instant::now() >= deadline {
+                return Ok(task);
+            }
+            // Wake on a notice for this task, or look again every second in case the
+            // change happened in another process.
+            let wait = async {
+                loop {
+                    match events.recv().await {
+                        Ok(event) if event.task_id == id => return,
+                        Ok(_) => {}
+                        Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => return,
+                        Err(tokio::sync::broadcast::error::RecvError::Closed) => std::future::pending::<()>().await,
+                    }
+                }
+            };
+            let _ =
+                tokio::time::timeout_at(deadline.min(tokio::time::Instant::now() + Duration::from_secs(1)), wait).await;
+        }
+    }
+}
+
+fn duration_millis(duration: Duration) -> i64 {
+    i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
+}

@@ -1,0 +1,173 @@
+//! The worker: claims runnable tasks under a lease, runs them through their
+//! provider, stores outputs, and finishes each task only while its lease holds.
+//!
+//! A worker process may die at any moment. Nothing is lost: an expired lease is
+//! reclaimed by any worker's sweep, a task that crashed its workers too often is set
+//! aside as failed, and a remote task whose external id was recorded is polled again,
+//! never submitted again.
+
+mod run;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{Semaphore, watch};
+use tokio::task::JoinSet;
+
+use crate::backoff::Backoff;
+use crate::catalog::Catalog;
+use crate::events::{EventBus, TaskEvent};
+use crate::ports::{AssetStore, TaskStore};
+use crate::task::TaskStatus;
+use crate::time::now_millis;
+
+#[derive(Debug, Clone)]
+pub struct WorkerSettings {
+    /// Tasks run at once by this process.
+    pub concurrency: usize,
+    /// How long a claim holds without a heartbeat.
+    pub lease: Duration,
+    /// How often an idle worker looks for work when no notice wakes it.
+    pub idle_poll: Duration,
+    /// Backoff between attempts after a retryable error.
+    pub backoff: Backoff,
+    /// A task whose workers died this many times is failed.
+    pub max_crashes: u32,
+    /// How long a remote task may run before it is failed as `poll_timeout`.
+    pub poll_timeout: Duration,
+    /// How long a draining worker waits for running tasks before it gives their
+    /// leases back.
+    pub drain_timeout: Duration,
+}
+
+impl Default for WorkerSettings {
+    fn default() -> Self {
+        Self {
+            concurrency: 4,
+            lease: Duration::from_secs(30),
+            idle_poll: Duration::from_secs(1),
+            backoff: Backoff::default(),
+            max_crashes: 3,
+            poll_timeout: Duration::from_secs(300),
+            drain_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Everything a worker needs; cheap to clone into each task run.
+#[derive(Clone)]
+pub struct Worker {
+    pub(crate) id: Arc<str>,
+    pub(crate) store: Arc<dyn TaskStore>,
+    pub(crate) assets: Arc<dyn AssetStore>,
+    pub(crate) catalog: Arc<Catalog>,
+    pub(crate) events: EventBus,
+    pub(crate) settings: Arc<WorkerSettings>,
+}
+
+impl Worker {
+    pub fn new(
+        store: Arc<dyn TaskStore>,
+        assets: Arc<dyn AssetStore>,
+        catalog: Arc<Catalog>,
+        events: EventBus,
+        settings: WorkerSettings,
+    ) -> Self {
+        let id = format!("{}-{}", std::process::id(), uuid::Uuid::new_v4().simple());
+        Self { id: id.into(), store, assets, catalog, events, settings: Arc::new(settings) }
+    }
+
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// Runs until `shutdown` turns true, then drains: no new claims, running tasks get
+    /// `drain_timeout` to finish, and the leases of the rest are given back.
+    pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
+        let permits = Arc::new(Semaphore::new(self.settings.concurrency.max(1)));
+        let (hard_stop_tx, hard_stop_rx) = watch::channel(false);
+        let mut running = JoinSet::new();
+        let sweep_every = (self.settings.lease / 2).max(Duration::from_millis(200));
+        let mut sweep = tokio::time::interval(sweep_every);
+        sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        tracing::info!(worker.id = %self.id, concurrency = self.settings.concurrency, "worker started");
+
+        while !*shutdown.borrow() {
+            let free = permits.available_permits();
+            let mut claimed_all_asked = false;
+            if free > 0 {
+                let now = now_millis();
+                let lease_until = now + millis(self.settings.lease);
+                match self.store.claim(&self.id, free as u32, now, lease_until).await {
+                    Ok(claims) => {
+                        claimed_all_asked = !claims.is_empty() && claims.len() == free;
+                        for claimed in claims {
+                            let Ok(permit) = permits.clone().acquire_owned().await else { break };
+                            self.events.publish(TaskEvent { task_id: claimed.task.id, status: TaskStatus::Processing });
+                            let worker = self.clone();
+                            let hard_stop = hard_stop_rx.clone();
+                            running.spawn(async move {
+                                worker.run_claimed(claimed, hard_stop).await;
+                                drop(permit);
+                            });
+                        }
+                    }
+                    Err(error) => {
+                        tracing::warn!(%error, "claiming tasks failed; trying again shortly");
+                        tokio::time::sleep(Duration::from_millis(500)).await;
+                    }
+                }
+            }
+            if claimed_all_asked && permits.available_permits() > 0 {
+                continue;
+            }
+            tokio::select! {
+                () = self.events.work_arrived() => {}
+                () = tokio::time::sleep(self.settings.idle_poll) => {}
+                Some(_) = running.join_next(), if !running.is_empty() => {}
+                _ = shutdown.changed() => {}
+                _ = sweep.tick() => self.sweep().await,
+            }
+        }
+
+        tracing::info!(worker.id = %self.id, running = running.len(), "worker draining");
+        let drained =
+            tokio::time::timeout(self.settings.drain_timeout, async { while running.join_next().await.is_some() {} })
+                .await;
+        if drained.is_err() {
+            let _ = hard_stop_tx.send(true);
+            while running.join_next().await.is_some() {}
+        }
+        tracing::info!(worker.id = %self.id, "worker stopped");
+    }
+
+    /// Reclaims expired leases and expires stale pending tasks.
+    pub async fn sweep(&self) {
+        let now = now_millis();
+        match self.store.reclaim_expired(now, self.settings.max_crashes).await {
+            Ok(report) => {
+                for id in &report.requeued {
+                    tracing::warn!(task.id = %id, "lease expired; task requeued");
+                    self.events.publish(TaskEvent { task_id: *id, status: TaskStatus::Pending });
+                }
+                for id in &report.failed {
+                    tracing::error!(task.id = %id, "task crashed its workers too often; failed");
+                    self.events.publish(TaskEvent { task_id: *id, status: TaskStatus::Failed });
+                }
+            }
+            Err(error) => tracing::warn!(%error, "reclaiming expired leases failed"),
+        }
+        match self.store.expire_pending(now).await {
+            Ok(expired) => {
+                for id in expired {
+                    self.events.publish(TaskEvent { task_id: id, status: TaskStatus::Expired });
+                }
+            }
+            Err(error) => tracing::warn!(%error, "expiring pending tasks failed"),
+        }
+    }
+}
+
+pub(crate) fn millis(duration: Duration) -> i64 {
+    i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
+}

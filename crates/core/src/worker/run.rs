@@ -1,0 +1,230 @@
+//! One run of one claimed task.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::time::Duration;
+
+use tokio::sync::watch;
+
+use super::{Worker, millis};
+use crate::events::TaskEvent;
+use crate::ports::{Claimed, ErrorClass, Job, LeaseToken, Output, Polled, ProviderError, Submitted};
+use crate::task::{Task, TaskError, TaskStatus};
+use crate::time::now_millis;
+
+/// How a run ended, for the log.
+enum Step {
+    Finished(Vec<Output>),
+    Waiting { progress: Option<u8>, poll_after: Duration },
+    Failed(ProviderError),
+}
+
+impl Worker {
+    pub(crate) async fn run_claimed(&self, claimed: Claimed, mut hard_stop: watch::Receiver<bool>) {
+        let Claimed { task, lease } = claimed;
+        let progress = Arc::new(AtomicU8::new(task.progress));
+        tokio::select! {
+            () = self.execute(&task, &lease, progress.clone()) => {}
+            () = self.keep_lease(&task, &lease, progress) => {
+                tracing::warn!(task.id = %task.id, "lease lost (cancelled, or reclaimed after a stall); abandoning the run");
+            }
+            () = async { let _ = hard_stop.wait_for(|stop| *stop).await; } => {
+                match self.store.release(task.id, &lease).await {
+                    Ok(true) => self.publish(task.id, TaskStatus::Pending),
+                    Ok(false) => {}
+                    Err(error) => tracing::warn!(task.id = %task.id, %error, "could not release the lease; it will expire"),
+                }
+            }
+        }
+    }
+
+    /// Renews the lease and stores progress; returns only when the lease is lost.
+    async fn keep_lease(&self, task: &Task, lease: &LeaseToken, progress: Arc<AtomicU8>) {
+        let heartbeat_every = self.settings.lease / 3;
+        let mut last_heartbeat = tokio::time::Instant::now();
+        let mut stored_progress = task.progress;
+        let mut tick = tokio::time::interval(Duration::from_millis(200));
+        loop {
+            tick.tick().await;
+            let current = progress.load(Ordering::Relaxed).min(100);
+            let held = if current != stored_progress {
+                stored_progress = current;
+                let held = self.store.set_progress(task.id, lease, current).await;
+                if matches!(held, Ok(true)) {
+                    self.publish(task.id, TaskStatus::Processing);
+                }
+                held
+            } else if last_heartbeat.elapsed() >= heartbeat_every {
+                last_heartbeat = tokio::time::Instant::now();
+                let until = now_millis() + millis(self.settings.lease);
+                self.store.heartbeat(task.id, lease, until).await
+            } else {
+                continue;
+            };
+            match held {
+                Ok(true) => {}
+                Ok(false) => return,
+                // A passing database error: the lease is still ours until it expires.
+                Err(error) => tracing::warn!(task.id = %task.id, %error, "heartbeat failed"),
+            }
+        }
+    }
+
+    async fn execute(&self, task: &Task, lease: &LeaseToken, progress: Arc<AtomicU8>) {
+        let Some(provider) = self.catalog.provider(&task.service).cloned() else {
+            let error = ProviderError::new(
+                ErrorClass::ClientError,
+                format!("service {:?} is not configured on this worker", task.service),
+            );
+            return self.finish_failed(task, lease, &error).await;
+        };
+        let job = Job { task_id: task.id, model: &task.model, input: &task.input, attempt: task.attempts, progress };
+
+        let step = match &task.external_id {
+            Some(external_id) => {
+                if self.poll_timed_out(task) {
+                    let error = ProviderError::new(
+                        ErrorClass::PollTimeout,
+                        format!("the provider did not finish within {:?}", self.settings.poll_timeout),
+                    );
+                    return self.finish_failed(task, lease, &error).await;
+                }
+                match provider.poll(&job, external_id).await {
+                    Ok(Polled::Finished(outputs)) => Step::Finished(outputs),
+                    Ok(Polled::Running { progress, poll_after }) => Step::Waiting { progress, poll_after },
+                    Ok(Polled::Failed(error)) | Err(error) => Step::Failed(error),
+                }
+            }
+            None => {
+                if provider.submit_is_costly() {
+                    match self.prepare_costly_submit(task, lease).await {
+                        Ok(true) => {}
+                        Ok(false) => return,
+                        Err(error) => return self.finish_failed(task, lease, &error).await,
+                    }
+                }
+                match provider.submit(&job).await {
+                    Ok(Submitted::Finished(outputs)) => Step::Finished(outputs),
+                    Ok(Submitted::Accepted { external_id, poll_after }) => {
+                        match self.store.record_external_id(task.id, lease, &external_id).await {
+                            Ok(true) => Step::Waiting { progress: None, poll_after },
+                            Ok(false) => return,
+                            Err(error) => {
+                                // The provider has the task but we could not record its id:
+                                // the submit stays marked, so no blind resubmission follows.
+                                tracing::error!(task.id = %task.id, %error, external.id = %external_id, "could not record the external id");
+                                return;
+                            }
+                        }
+                    }
+                    Err(error) => Step::Failed(error),
+                }
+            }
+        };
+
+        match step {
+            Step::Finished(outputs) => self.finish_completed(task, lease, outputs).await,
+            Step::Waiting { progress, poll_after } => {
+                let progress = progress.unwrap_or(task.progress);
+                let run_after = now_millis() + millis(poll_after);
+                if let Ok(true) = self.store.park(task.id, lease, progress, run_after).await {
+                    self.publish(task.id, TaskStatus::Processing);
+                    // Wake this process's loop when the poll is due.
+                    let events = self.events.clone();
+                    tokio::spawn(async move {
+                        tokio::time::sleep(poll_after).await;
+                        events.wake_workers();
+                    });
+                }
+            }
+            Step::Failed(error) => self.handle_error(task, lease, &error).await,
+        }
+    }
+
+    /// Before a submit that costs money: refuse to repeat one whose answer was lost.
+    async fn prepare_costly_submit(&self, task: &Task, lease: &LeaseToken) -> Result<bool, ProviderError> {
+        let interrupted = self.store.submit_was_interrupted(task.id).await.unwrap_or(true);
+        if interrupted {
+            return Err(ProviderError::new(
+                ErrorClass::SubmitUnknown,
+                "a submit to the provider started but its answer was lost; not submitting again",
+            ));
+        }
+        Ok(self.store.mark_submitting(task.id, lease).await.unwrap_or(false))
+    }
+
+    fn poll_timed_out(&self, task: &Task) -> bool {
+        let started = task.started_at.unwrap_or(task.created_at);
+        now_millis() - started > millis(self.settings.poll_timeout)
+    }
+
+    async fn finish_completed(&self, task: &Task, lease: &LeaseToken, outputs: Vec<Output>) {
+        let mut assets = Vec::with_capacity(outputs.len());
+        for (index, output) in outputs.into_iter().enumerate() {
+            match self.assets.save_output(task, index as u32, output).await {
+                Ok(asset) => assets.push(asset),
+                Err(error) => {
+                    let error =
+                        ProviderError::new(ErrorClass::ServerError, format!("storing the output failed: {error}"));
+                    return self.handle_error(task, lease, &error).await;
+                }
+            }
+        }
+        match self.store.complete(task.id, lease, assets, now_millis()).await {
+            Ok(true) => self.publish(task.id, TaskStatus::Completed),
+            Ok(false) => tracing::info!(task.id = %task.id, "finished after losing the lease; result discarded"),
+            Err(error) => {
+                tracing::warn!(task.id = %task.id, %error, "could not store completion; the lease will expire and the task rerun")
+            }
+        }
+    }
+
+    async fn handle_error(&self, task: &Task, lease: &LeaseToken, error: &ProviderError) {
+        let allowed = error.class.max_attempts().min(task.max_attempts.max(1));
+        if task.attempts >= allowed {
+            return self.finish_failed(task, lease, error).await;
+        }
+        let delay = error
+            .retry_after
+            .or_else(|| error.class.fixed_delay())
+            .unwrap_or_else(|| self.settings.backoff.delay(task.attempts.saturating_sub(1)));
+        let task_error = to_task_error(error, true);
+        match self.store.schedule_retry(task.id, lease, &task_error, now_millis() + millis(delay)).await {
+            Ok(true) => {
+                tracing::info!(task.id = %task.id, error.code = %task_error.code, delay_ms = millis(delay), "retrying");
+                self.publish(task.id, TaskStatus::Retrying);
+                let events = self.events.clone();
+                tokio::spawn(async move {
+                    tokio::time::sleep(delay).await;
+                    events.wake_workers();
+                });
+            }
+            Ok(false) => {}
+            Err(store_error) => tracing::warn!(task.id = %task.id, %store_error, "could not schedule the retry"),
+        }
+    }
+
+    async fn finish_failed(&self, task: &Task, lease: &LeaseToken, error: &ProviderError) {
+        let task_error = to_task_error(error, false);
+        match self.store.fail(task.id, lease, &task_error, now_millis()).await {
+            Ok(true) => {
+                tracing::info!(task.id = %task.id, error.code = %task_error.code, "task failed");
+                self.publish(task.id, TaskStatus::Failed);
+            }
+            Ok(false) => {}
+            Err(store_error) => tracing::warn!(task.id = %task.id, %store_error, "could not store the failure"),
+        }
+    }
+
+    fn publish(&self, task_id: crate::ids::TaskId, status: TaskStatus) {
+        self.events.publish(TaskEvent { task_id, status });
+    }
+}
+
+fn to_task_error(error: &ProviderError, retrying: bool) -> TaskError {
+    TaskError {
+        code: error.class.code().to_owned(),
+        message: error.message.clone(),
+        retryable: retrying || error.class.max_attempts() > 1,
+    }
+}

@@ -1,0 +1,165 @@
+//! Outputs of completed tasks and their tags (seed 004's images and user_tags).
+
+use std::collections::HashMap;
+
+use atelier_core::task::{Asset, Task, TaskStatus};
+use atelier_core::{AssetId, CoreError};
+use sqlx::{AssertSqlSafe, Row};
+
+use crate::connect::Database;
+use crate::error::storage;
+use crate::rows::{asset_columns, decode_asset};
+
+fn placeholders(count: usize) -> String {
+    (1..=count).map(|n| format!("${n}")).collect::<Vec<_>>().join(", ")
+}
+
+/// Loads the outputs of completed tasks (only completed tasks have any).
+pub(crate) async fn load_outputs(db: &Database, tasks: &mut [Task]) -> Result<(), CoreError> {
+    let ids: Vec<String> =
+        tasks.iter().filter(|task| task.status == TaskStatus::Completed).map(|task| task.id.to_string()).collect();
+    if ids.is_empty() {
+        return Ok(());
+    }
+    let sql = format!(
+        concat!("SELECT ", asset_columns!(), " FROM assets WHERE task_id IN ({}) ORDER BY task_id, idx"),
+        placeholders(ids.len())
+    );
+    let mut query = sqlx::query(AssertSqlSafe(sql));
+    for id in ids {
+        query = query.bind(id);
+    }
+    let rows = query.fetch_all(&db.reader).await.map_err(storage("reading outputs"))?;
+    let mut assets = rows.iter().map(decode_asset).collect::<Result<Vec<_>, _>>()?;
+    load_tags(db, &mut assets).await?;
+    for asset in assets {
+        if let Some(task) = tasks.iter_mut().find(|task| task.id == asset.task_id) {
+            task.outputs.push(asset);
+        }
+    }
+    Ok(())
+}
+
+async fn load_tags(db: &Database, assets: &mut [Asset]) -> Result<(), CoreError> {
+    if assets.is_empty() {
+        return Ok(());
+    }
+    let sql =
+        format!("SELECT asset_id, tag FROM asset_tags WHERE asset_id IN ({}) ORDER BY tag", placeholders(assets.len()));
+    let mut query = sqlx::query(AssertSqlSafe(sql));
+    for asset in assets.iter() {
+        query = query.bind(asset.id.0.clone());
+    }
+    let rows = query.fetch_all(&db.reader).await.map_err(storage("reading tags"))?;
+    let mut by_asset: HashMap<String, Vec<String>> = HashMap::new();
+    for row in rows {
+        let asset_id: String = row.try_get("asset_id").map_err(storage("reading tags"))?;
+        let tag: String = row.try_get("tag").map_err(storage("reading tags"))?;
+        by_asset.entry(asset_id).or_default().push(tag);
+    }
+    for asset in assets.iter_mut() {
+        asset.tags = by_asset.remove(&asset.id.0).unwrap_or_default();
+    }
+    Ok(())
+}
+
+pub(crate) async fn get_asset(db: &Database, id: &AssetId) -> Result<Option<Asset>, CoreError> {
+    let row = sqlx::query(concat!("SELECT ", asset_columns!(), " FROM assets WHERE id = $1"))
+        .bind(id.0.clone())
+        .fetch_optional(&db.reader)
+        .await
+        .map_err(storage("reading an asset"))?;
+    let Some(row) = row else { return Ok(None) };
+    let mut asset = [decode_asset(&row)?];
+    load_tags(db, &mut asset).await?;
+    let [asset] = asset;
+    Ok(Some(asset))
+}
+
+pub(crate) async fn list_assets(
+    db: &Database,
+    before: Option<&AssetId>,
+    tag: Option<&str>,
+    limit: u32,
+) -> Result<Vec<Asset>, CoreError> {
+    let limit = i64::from(limit.clamp(1, 500));
+    let rows = match tag {
+        Some(tag) => sqlx::query(concat!(
+            "SELECT ",
+            asset_columns!(),
+            " FROM assets WHERE ($1 = '' OR id < $1) AND id IN (SELECT asset_id FROM asset_tags WHERE tag = $2) \
+             ORDER BY id DESC LIMIT $3"
+        ))
+        .bind(before.map(|id| id.0.clone()).unwrap_or_default())
+        .bind(tag.to_owned())
+        .bind(limit),
+        None => sqlx::query(concat!(
+            "SELECT ",
+            asset_columns!(),
+            " FROM assets WHERE ($1 = '' OR id < $1) ORDER BY id DESC LIMIT $2"
+        ))
+        .bind(before.map(|id| id.0.clone()).unwrap_or_default())
+        .bind(limit),
+    }
+    .fetch_all(&db.reader)
+    .await
+    .map_err(storage("listing assets"))?;
+    let mut assets = rows.iter().map(decode_asset).collect::<Result<Vec<_>, _>>()?;
+    load_tags(db, &mut assets).await?;
+    Ok(assets)
+}
+
+pub(crate) async fn delete_asset(db: &Database, id: &AssetId) -> Result<Option<Asset>, CoreError> {
+    let Some(asset) = get_asset(db, id).await? else { return Ok(None) };
+    let mut transaction = db.writer.begin().await.map_err(storage("deleting an asset"))?;
+    sqlx::query("DELETE FROM asset_tags WHERE asset_id = $1")
+        .bind(id.0.clone())
+        .execute(&mut *transaction)
+        .await
+        .map_err(storage("deleting an asset's tags"))?;
+    let deleted = sqlx::query("DELETE FROM assets WHERE id = $1")
+        .bind(id.0.clone())
+        .execute(&mut *transaction)
+        .await
+        .map_err(storage("deleting an asset"))?;
+    transaction.commit().await.map_err(storage("deleting an asset"))?;
+    Ok((deleted.rows_affected() == 1).then_some(asset))
+}
+
+pub(crate) async fn count_blob_refs(db: &Database, blob_key: &str) -> Result<u64, CoreError> {
+    let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM assets WHERE blob_key = $1")
+        .bind(blob_key.to_owned())
+        .fetch_one(&db.writer)
+        .await
+        .map_err(storage("counting blob references"))?;
+    Ok(count.max(0) as u64)
+}
+
+pub(crate) async fn add_tag(db: &Database, id: &AssetId, tag: &str, now: i64) -> Result<bool, CoreError> {
+    let exists: Option<i64> = sqlx::query_scalar("SELECT 1 FROM assets WHERE id = $1")
+        .bind(id.0.clone())
+        .fetch_optional(&db.writer)
+        .await
+        .map_err(storage("tagging an asset"))?;
+    if exists.is_none() {
+        return Ok(false);
+    }
+    sqlx::query("INSERT INTO asset_tags (asset_id, tag, created_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING")
+        .bind(id.0.clone())
+        .bind(tag.to_owned())
+        .bind(now)
+        .execute(&db.writer)
+        .await
+        .map_err(storage("tagging an asset"))?;
+    Ok(true)
+}
+
+pub(crate) async fn remove_tag(db: &Database, id: &AssetId, tag: &str) -> Result<bool, CoreError> {
+    let deleted = sqlx::query("DELETE FROM asset_tags WHERE asset_id = $1 AND tag = $2")
+        .bind(id.0.clone())
+        .bind(tag.to_owned())
+        .execute(&db.writer)
+        .await
+        .map_err(storage("untagging an asset"))?;
+    Ok(deleted.rows_affected() == 1)
+}

@@ -1,0 +1,146 @@
+use std::str::FromStr;
+use std::time::Duration;
+
+use atelier_core::CoreError;
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::{AnyPool, ConnectOptions, Executor};
+
+use crate::error::storage;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    pub fn from_url(url: &str) -> Option<Self> {
+        if url.starts_with("sqlite:") {
+            Some(Self::Sqlite)
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            Some(Self::Postgres)
+        } else {
+            None
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Sqlite => "sqlite",
+            Self::Postgres => "postgres",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct DatabaseOptions {
+    pub max_connections: u32,
+    pub acquire_timeout: Duration,
+}
+
+impl Default for DatabaseOptions {
+    fn default() -> Self {
+        Self { max_connections: 8, acquire_timeout: Duration::from_secs(10) }
+    }
+}
+
+/// The connection pools. SQLite gets one writer connection (SQLite serialises
+/// writes anyway; one writer avoids lock retries) and several readers; PostgreSQL
+/// uses one pool for both.
+#[derive(Clone)]
+pub struct Database {
+    pub(crate) reader: AnyPool,
+    pub(crate) writer: AnyPool,
+    pub(crate) backend: Backend,
+    url: String,
+}
+
+impl Database {
+    pub async fn connect(url: &str, options: &DatabaseOptions) -> Result<Self, CoreError> {
+        sqlx::any::install_default_drivers();
+        let backend = Backend::from_url(url).ok_or_else(|| {
+            CoreError::Storage(format!(
+                "unsupported database URL {:?}: use sqlite://PATH or postgres://…",
+                redact_url(url)
+            ))
+        })?;
+        let connect_options = AnyConnectOptions::from_str(url)
+            .map_err(storage("parsing the database URL"))?
+            .log_statements(tracing::log::LevelFilter::Trace)
+            .log_slow_statements(tracing::log::LevelFilter::Warn, Duration::from_secs(1));
+        let (reader, writer) = match backend {
+            Backend::Sqlite => {
+                let writer = sqlite_pool(1, options).connect_with(connect_options.clone()).await;
+                let writer = writer.map_err(storage("opening the SQLite database"))?;
+                let reader = sqlite_pool(options.max_connections.max(1), options)
+                    .connect_with(connect_options)
+                    .await
+                    .map_err(storage("opening the SQLite database"))?;
+                (reader, writer)
+            }
+            Backend::Postgres => {
+                let pool = AnyPoolOptions::new()
+                    .max_connections(options.max_connections.max(2))
+                    .acquire_timeout(options.acquire_timeout)
+                    .connect_with(connect_options)
+                    .await
+                    .map_err(storage("connecting to PostgreSQL"))?;
+                (pool.clone(), pool)
+            }
+        };
+        Ok(Self { reader, writer, backend, url: url.to_owned() })
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    pub(crate) fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// Applies this backend's migrations.
+    pub async fn migrate(&self) -> Result<(), CoreError> {
+        let migrator = match self.backend {
+            Backend::Sqlite => sqlx::migrate!("./migrations/sqlite"),
+            Backend::Postgres => sqlx::migrate!("./migrations/postgres"),
+        };
+        migrator.run(&self.writer).await.map_err(|error| CoreError::Storage(format!("migrating: {error}")))
+    }
+
+    pub async fn close(&self) {
+        self.writer.close().await;
+        self.reader.close().await;
+    }
+}
+
+fn sqlite_pool(max_connections: u32, options: &DatabaseOptions) -> AnyPoolOptions {
+    AnyPoolOptions::new()
+        .max_connections(max_connections)
+        .min_connections(1)
+        .acquire_timeout(options.acquire_timeout)
+        .after_connect(|connection, _meta| {
+            Box::pin(async move {
+                // WAL lets readers run beside the writer; NORMAL sync is durable across
+                // process crashes (only an OS crash may lose the last commits).
+                connection
+                    .execute(
+                        "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
+                         PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON;",
+                    )
+                    .await?;
+                Ok(())
+            })
+        })
+}
+
+/// The URL without its password, for messages and logs.
+pub fn redact_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut parsed) if parsed.password().is_some() => {
+            let _ = parsed.set_password(Some("REDACTED"));
+            parsed.to_string()
+        }
+        _ => url.to_owned(),
+    }
+}

@@ -1,0 +1,20 @@
+//! The task store on SQLite (the default: one file under the data dir) and
+//! PostgreSQL (scale-out: several processes share one queue).
+//!
+//! Both backends run the same SQL through sqlx's `Any` driver, with a few
+//! statements per backend where they differ (claiming, notices). Integers are
+//! `BIGINT`, times are Unix milliseconds, JSON is text: one row shape on both.
+//!
+//! **Architecture invariant:** nothing outside this crate writes SQL.
+
+mod assets;
+mod connect;
+mod error;
+mod listener;
+mod queue;
+mod rows;
+mod store;
+mod tasks;
+
+pub use connect::{Backend, Database, DatabaseOptions, redact_url};
+pub use listener::listen_for_changes;

@@ -1,0 +1,330 @@
+//! The queue side of the task table: claims under a lease, and every write a worker
+//! makes, each conditioned on the lease token it holds.
+
+use atelier_core::ports::{Claimed, LeaseToken, ReclaimReport};
+use atelier_core::task::{NewAsset, TaskError};
+use atelier_core::{CoreError, TaskId};
+use sqlx::{Executor, Row};
+
+use crate::connect::{Backend, Database};
+use crate::error::storage;
+use crate::rows::{decode_task, task_columns, task_id};
+
+const CLAIM_SQLITE: &str = concat!(
+    "UPDATE tasks SET status = 'processing', lease_token = $1, worker_id = $2, lease_expires_at = $3, \
+     attempts = attempts + CASE WHEN external_id IS NULL THEN 1 ELSE 0 END, \
+     started_at = COALESCE(started_at, $4), updated_at = $4, version = version + 1 \
+     WHERE id IN (SELECT id FROM tasks WHERE lease_token IS NULL \
+         AND status IN ('pending', 'retrying', 'processing') AND run_after <= $4 \
+         ORDER BY priority DESC, run_after, id LIMIT $5) \
+     RETURNING ",
+    task_columns!()
+);
+
+const CLAIM_POSTGRES: &str = concat!(
+    "UPDATE tasks SET status = 'processing', lease_token = $1, worker_id = $2, lease_expires_at = $3, \
+     attempts = attempts + CASE WHEN external_id IS NULL THEN 1 ELSE 0 END, \
+     started_at = COALESCE(started_at, $4), updated_at = $4, version = version + 1 \
+     WHERE id IN (SELECT id FROM tasks WHERE lease_token IS NULL \
+         AND status IN ('pending', 'retrying', 'processing') AND run_after <= $4 \
+         ORDER BY priority DESC, run_after, id LIMIT $5 FOR UPDATE SKIP LOCKED) \
+     RETURNING ",
+    task_columns!()
+);
+
+pub(crate) async fn claim(
+    db: &Database,
+    worker_id: &str,
+    limit: u32,
+    now: i64,
+    lease_until: i64,
+) -> Result<Vec<Claimed>, CoreError> {
+    let lease = LeaseToken::new();
+    let rows = match db.backend {
+        Backend::Postgres => sqlx::query(CLAIM_POSTGRES)
+            .bind(&lease.0)
+            .bind(worker_id)
+            .bind(lease_until)
+            .bind(now)
+            .bind(i64::from(limit))
+            .fetch_all(&db.writer)
+            .await
+            .map_err(storage("claiming tasks"))?,
+        Backend::Sqlite => {
+            // BEGIN IMMEDIATE takes the write lock first, so that a second process on
+            // the same file waits instead of failing half-way.
+            let mut connection = db.writer.acquire().await.map_err(storage("claiming tasks"))?;
+            connection.execute("BEGIN IMMEDIATE").await.map_err(storage("claiming tasks"))?;
+            let claimed = sqlx::query(CLAIM_SQLITE)
+                .bind(&lease.0)
+                .bind(worker_id)
+                .bind(lease_until)
+                .bind(now)
+                .bind(i64::from(limit))
+                .fetch_all(&mut *connection)
+                .await;
+            let end = if claimed.is_ok() { "COMMIT" } else { "ROLLBACK" };
+            connection.execute(end).await.map_err(storage("claiming tasks"))?;
+            claimed.map_err(storage("claiming tasks"))?
+        }
+    };
+    let mut claims = Vec::with_capacity(rows.len());
+    for row in &rows {
+        claims.push(Claimed { task: decode_task(row)?, lease: lease.clone() });
+    }
+    claims.sort_by(|a, b| b.task.priority.cmp(&a.task.priority).then(a.task.id.cmp(&b.task.id)));
+    Ok(claims)
+}
+
+/// Runs a lease-conditioned update; true when the lease held.
+async fn leased_update(
+    db: &Database,
+    sql: &'static str,
+    id: TaskId,
+    lease: &LeaseToken,
+    bind: impl FnOnce(
+        sqlx::query::Query<'_, sqlx::Any, sqlx::any::AnyArguments>,
+    ) -> sqlx::query::Query<'_, sqlx::Any, sqlx::any::AnyArguments>,
+    context: &'static str,
+) -> Result<bool, CoreError> {
+    let query = sqlx::query(sql).bind(id.to_string()).bind(lease.0.clone());
+    let done = bind(query).execute(&db.writer).await.map_err(storage(context))?;
+    Ok(done.rows_affected() == 1)
+}
+
+pub(crate) async fn heartbeat(db: &Database, id: TaskId, lease: &LeaseToken, until: i64) -> Result<bool, CoreError> {
+    leased_update(
+        db,
+        "UPDATE tasks SET lease_expires_at = $3 WHERE id = $1 AND lease_token = $2",
+        id,
+        lease,
+        |q| q.bind(until),
+        "renewing a lease",
+    )
+    .await
+}
+
+pub(crate) async fn set_progress(
+    db: &Database,
+    id: TaskId,
+    lease: &LeaseToken,
+    progress: u8,
+) -> Result<bool, CoreError> {
+    leased_update(
+        db,
+        "UPDATE tasks SET progress = $3, version = version + 1 WHERE id = $1 AND lease_token = $2",
+        id,
+        lease,
+        |q| q.bind(i64::from(progress)),
+        "storing progress",
+    )
+    .await
+}
+
+pub(crate) async fn record_external_id(
+    db: &Database,
+    id: TaskId,
+    lease: &LeaseToken,
+    external_id: &str,
+) -> Result<bool, CoreError> {
+    leased_update(
+        db,
+        "UPDATE tasks SET external_id = $3, submitting = 0, version = version + 1 WHERE id = $1 AND lease_token = $2",
+        id,
+        lease,
+        |q| q.bind(external_id.to_owned()),
+        "recording the external id",
+    )
+    .await
+}
+
+pub(crate) async fn mark_submitting(db: &Database, id: TaskId, lease: &LeaseToken) -> Result<bool, CoreError> {
+    leased_update(
+        db,
+        "UPDATE tasks SET submitting = 1 WHERE id = $1 AND lease_token = $2",
+        id,
+        lease,
+        |q| q,
+        "marking a submit",
+    )
+    .await
+}
+
+pub(crate) async fn submit_was_interrupted(db: &Database, id: TaskId) -> Result<bool, CoreError> {
+    let submitting: Option<i64> =
+        sqlx::query_scalar("SELECT submitting FROM tasks WHERE id = $1 AND external_id IS NULL")
+            .bind(id.to_string())
+            .fetch_optional(&db.writer)
+            .await
+            .map_err(storage("reading the submit mark"))?;
+    Ok(submitting.unwrap_or(0) != 0)
+}
+
+pub(crate) async fn park(
+    db: &Database,
+    id: TaskId,
+    lease: &LeaseToken,
+    progress: u8,
+    run_after: i64,
+) -> Result<bool, CoreError> {
+    leased_update(
+        db,
+        "UPDATE tasks SET lease_token = NULL, worker_id = NULL, lease_expires_at = NULL, progress = $3, \
+         run_after = $4, version = version + 1 WHERE id = $1 AND lease_token = $2",
+        id,
+        lease,
+        |q| q.bind(i64::from(progress)).bind(run_after),
+        "parking a task between polls",
+    )
+    .await
+}
+
+pub(crate) async fn complete(
+    db: &Database,
+    id: TaskId,
+    lease: &LeaseToken,
+    outputs: Vec<NewAsset>,
+    now: i64,
+) -> Result<bool, CoreError> {
+    let mut transaction = db.writer.begin().await.map_err(storage("completing a task"))?;
+    let updated = sqlx::query(
+        "UPDATE tasks SET status = 'completed', progress = 100, lease_token = NULL, worker_id = NULL, \
+         lease_expires_at = NULL, submitting = 0, error_code = NULL, error_message = NULL, error_retryable = NULL, \
+         completed_at = $3, updated_at = $3, version = version + 1 WHERE id = $1 AND lease_token = $2",
+    )
+    .bind(id.to_string())
+    .bind(lease.0.clone())
+    .bind(now)
+    .execute(&mut *transaction)
+    .await
+    .map_err(storage("completing a task"))?;
+    if updated.rows_affected() != 1 {
+        transaction.rollback().await.map_err(storage("completing a task"))?;
+        return Ok(false);
+    }
+    for asset in outputs {
+        sqlx::query(
+            "INSERT INTO assets (id, task_id, idx, mime, bytes, width, height, sha256, blob_key, thumbnail_key, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+        )
+        .bind(asset.id.0)
+        .bind(id.to_string())
+        .bind(i64::from(asset.index))
+        .bind(asset.mime)
+        .bind(i64::try_from(asset.bytes).unwrap_or(i64::MAX))
+        .bind(asset.width.map(i64::from))
+        .bind(asset.height.map(i64::from))
+        .bind(asset.sha256)
+        .bind(asset.blob_key)
+        .bind(asset.thumbnail_key)
+        .bind(asset.created_at)
+        .execute(&mut *transaction)
+        .await
+        .map_err(storage("recording an output"))?;
+    }
+    transaction.commit().await.map_err(storage("completing a task"))?;
+    Ok(true)
+}
+
+pub(crate) async fn fail(
+    db: &Database,
+    id: TaskId,
+    lease: &LeaseToken,
+    error: &TaskError,
+    now: i64,
+) -> Result<bool, CoreError> {
+    leased_update(
+        db,
+        "UPDATE tasks SET status = 'failed', lease_token = NULL, worker_id = NULL, lease_expires_at = NULL, \
+         error_code = $3, error_message = $4, error_retryable = $5, completed_at = $6, updated_at = $6, \
+         version = version + 1 WHERE id = $1 AND lease_token = $2",
+        id,
+        lease,
+        |q| q.bind(error.code.clone()).bind(error.message.clone()).bind(i64::from(error.retryable)).bind(now),
+        "failing a task",
+    )
+    .await
+}
+
+pub(crate) async fn schedule_retry(
+    db: &Database,
+    id: TaskId,
+    lease: &LeaseToken,
+    error: &TaskError,
+    run_after: i64,
+) -> Result<bool, CoreError> {
+    leased_update(
+        db,
+        "UPDATE tasks SET status = 'retrying', lease_token = NULL, worker_id = NULL, lease_expires_at = NULL, \
+         submitting = 0, external_id = NULL, error_code = $3, error_message = $4, error_retryable = 1, \
+         run_after = $5, version = version + 1 WHERE id = $1 AND lease_token = $2",
+        id,
+        lease,
+        |q| q.bind(error.code.clone()).bind(error.message.clone()).bind(run_after),
+        "scheduling a retry",
+    )
+    .await
+}
+
+pub(crate) async fn release(db: &Database, id: TaskId, lease: &LeaseToken) -> Result<bool, CoreError> {
+    leased_update(
+        db,
+        "UPDATE tasks SET status = CASE WHEN external_id IS NULL THEN 'pending' ELSE 'processing' END, \
+         attempts = CASE WHEN external_id IS NULL AND attempts > 0 THEN attempts - 1 ELSE attempts END, \
+         lease_token = NULL, worker_id = NULL, lease_expires_at = NULL, version = version + 1 \
+         WHERE id = $1 AND lease_token = $2",
+        id,
+        lease,
+        |q| q,
+        "releasing a lease",
+    )
+    .await
+}
+
+pub(crate) async fn reclaim_expired(db: &Database, now: i64, max_crashes: u32) -> Result<ReclaimReport, CoreError> {
+    let failed = sqlx::query(
+        "UPDATE tasks SET status = 'failed', crashes = crashes + 1, lease_token = NULL, worker_id = NULL, \
+         lease_expires_at = NULL, error_code = 'worker_crashed', \
+         error_message = 'the worker running this task stopped responding too many times', error_retryable = 0, \
+         completed_at = $1, updated_at = $1, version = version + 1 \
+         WHERE lease_token IS NOT NULL AND lease_expires_at < $1 AND crashes + 1 >= $2 RETURNING id",
+    )
+    .bind(now)
+    .bind(i64::from(max_crashes.max(1)))
+    .fetch_all(&db.writer)
+    .await
+    .map_err(storage("failing crashed tasks"))?;
+    let requeued = sqlx::query(
+        "UPDATE tasks SET status = CASE WHEN external_id IS NULL THEN 'pending' ELSE 'processing' END, \
+         crashes = crashes + 1, lease_token = NULL, worker_id = NULL, lease_expires_at = NULL, run_after = $1, \
+         updated_at = $1, version = version + 1 \
+         WHERE lease_token IS NOT NULL AND lease_expires_at < $1 RETURNING id",
+    )
+    .bind(now)
+    .fetch_all(&db.writer)
+    .await
+    .map_err(storage("requeueing expired leases"))?;
+    Ok(ReclaimReport { requeued: ids(&requeued)?, failed: ids(&failed)? })
+}
+
+pub(crate) async fn expire_pending(db: &Database, now: i64) -> Result<Vec<TaskId>, CoreError> {
+    let rows = sqlx::query(
+        "UPDATE tasks SET status = 'expired', completed_at = $1, updated_at = $1, version = version + 1, \
+         error_code = 'expired', error_message = 'the task waited longer than the queue allows', error_retryable = 0 \
+         WHERE status = 'pending' AND lease_token IS NULL AND expires_at IS NOT NULL AND expires_at < $1 RETURNING id",
+    )
+    .bind(now)
+    .fetch_all(&db.writer)
+    .await
+    .map_err(storage("expiring pending tasks"))?;
+    ids(&rows)
+}
+
+fn ids(rows: &[sqlx::any::AnyRow]) -> Result<Vec<TaskId>, CoreError> {
+    rows.iter()
+        .map(|row| {
+            let id: String = row.try_get("id").map_err(storage("reading a task id"))?;
+            task_id(&id)
+        })
+        .collect()
+}

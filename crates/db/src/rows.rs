@@ -1,0 +1,110 @@
+//! Row shapes: the columns each query selects and their decoding.
+
+use atelier_core::task::{Asset, Task, TaskError, TaskStatus};
+use atelier_core::{AssetId, CoreError, TaskId};
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+/// The task columns every task query selects (a literal, so that statements built
+/// with `concat!` stay `&'static str`).
+macro_rules! task_columns {
+    () => {
+        "id, service, model, input, status, progress, attempts, max_attempts, crashes, external_id, \
+         error_code, error_message, error_retryable, priority, version, idempotency_key, retry_of, \
+         created_at, updated_at, started_at, completed_at, expires_at, run_after"
+    };
+}
+
+macro_rules! asset_columns {
+    () => {
+        "id, task_id, idx, mime, bytes, width, height, sha256, blob_key, thumbnail_key, created_at"
+    };
+}
+
+pub(crate) use {asset_columns, task_columns};
+
+fn corrupt(what: &str, error: impl std::fmt::Display) -> CoreError {
+    CoreError::Storage(format!("stored {what} is invalid: {error}"))
+}
+
+fn get<'r, T>(row: &'r AnyRow, column: &str) -> Result<T, CoreError>
+where
+    T: sqlx::Decode<'r, sqlx::Any> + sqlx::Type<sqlx::Any>,
+{
+    row.try_get(column).map_err(|error| corrupt(column, error))
+}
+
+fn get_u32(row: &AnyRow, column: &str) -> Result<u32, CoreError> {
+    let value: i64 = get(row, column)?;
+    u32::try_from(value).map_err(|error| corrupt(column, error))
+}
+
+fn get_opt_u32(row: &AnyRow, column: &str) -> Result<Option<u32>, CoreError> {
+    let value: Option<i64> = get(row, column)?;
+    value.map(|v| u32::try_from(v).map_err(|error| corrupt(column, error))).transpose()
+}
+
+pub(crate) fn task_id(value: &str) -> Result<TaskId, CoreError> {
+    value.parse().map_err(|error| corrupt("task id", error))
+}
+
+pub(crate) fn decode_task(row: &AnyRow) -> Result<Task, CoreError> {
+    let id: String = get(row, "id")?;
+    let input: String = get(row, "input")?;
+    let status: String = get(row, "status")?;
+    let error_code: Option<String> = get(row, "error_code")?;
+    let retry_of: Option<String> = get(row, "retry_of")?;
+    let progress: i64 = get(row, "progress")?;
+    let priority: i64 = get(row, "priority")?;
+    Ok(Task {
+        id: task_id(&id)?,
+        service: get(row, "service")?,
+        model: get(row, "model")?,
+        input: serde_json::from_str(&input).map_err(|error| corrupt("input", error))?,
+        status: status.parse::<TaskStatus>().map_err(|error| corrupt("status", error))?,
+        progress: progress.clamp(0, 100) as u8,
+        attempts: get_u32(row, "attempts")?,
+        max_attempts: get_u32(row, "max_attempts")?,
+        crashes: get_u32(row, "crashes")?,
+        external_id: get(row, "external_id")?,
+        error: match error_code {
+            Some(code) => Some(TaskError {
+                code,
+                message: get::<Option<String>>(row, "error_message")?.unwrap_or_default(),
+                retryable: get::<Option<i64>>(row, "error_retryable")?.unwrap_or(0) != 0,
+            }),
+            None => None,
+        },
+        priority: i32::try_from(priority).map_err(|error| corrupt("priority", error))?,
+        version: get(row, "version")?,
+        idempotency_key: get(row, "idempotency_key")?,
+        retry_of: retry_of.as_deref().map(task_id).transpose()?,
+        created_at: get(row, "created_at")?,
+        updated_at: get(row, "updated_at")?,
+        started_at: get(row, "started_at")?,
+        completed_at: get(row, "completed_at")?,
+        expires_at: get(row, "expires_at")?,
+        run_after: get(row, "run_after")?,
+        outputs: Vec::new(),
+    })
+}
+
+pub(crate) fn decode_asset(row: &AnyRow) -> Result<Asset, CoreError> {
+    let id: String = get(row, "id")?;
+    let task: String = get(row, "task_id")?;
+    let bytes: i64 = get(row, "bytes")?;
+    Ok(Asset {
+        id: AssetId(id),
+        task_id: task_id(&task)?,
+        index: get_u32(row, "idx")?,
+        mime: get(row, "mime")?,
+        bytes: u64::try_from(bytes).map_err(|error| corrupt("bytes", error))?,
+        width: get_opt_u32(row, "width")?,
+        height: get_opt_u32(row, "height")?,
+        sha256: get(row, "sha256")?,
+        blob_key: get(row, "blob_key")?,
+        thumbnail_key: get(row, "thumbnail_key")?,
+        created_at: get(row, "created_at")?,
+        tags: Vec::new(),
+    })
+}

@@ -1,0 +1,180 @@
+//! Creating, reading, listing, cancelling and deleting tasks.
+
+use atelier_core::ports::Created;
+use atelier_core::task::{NewTask, Task, TaskFilter, TaskPage};
+use atelier_core::{CoreError, TaskId};
+use sqlx::{AssertSqlSafe, Row};
+
+use crate::assets::load_outputs;
+use crate::connect::Database;
+use crate::error::storage;
+use crate::rows::{decode_task, task_columns};
+
+const INSERT_TASK: &str = "INSERT INTO tasks (id, service, model, input, status, max_attempts, priority, \
+     idempotency_key, request_hash, retry_of, created_at, updated_at, expires_at, run_after) \
+     VALUES ($1, $2, $3, $4, 'pending', $5, $6, $7, $8, $9, $10, $10, $11, $10) \
+     ON CONFLICT (idempotency_key) DO NOTHING";
+
+pub(crate) async fn create_task(db: &Database, task: NewTask) -> Result<Created, CoreError> {
+    let input = task.input.to_string();
+    let inserted = sqlx::query(INSERT_TASK)
+        .bind(task.id.to_string())
+        .bind(&task.service)
+        .bind(&task.model)
+        .bind(input)
+        .bind(i64::from(task.max_attempts))
+        .bind(i64::from(task.priority))
+        .bind(task.idempotency_key.clone())
+        .bind(task.request_hash.clone())
+        .bind(task.retry_of.map(|id| id.to_string()))
+        .bind(task.created_at)
+        .bind(task.expires_at)
+        .execute(&db.writer)
+        .await
+        .map_err(storage("inserting a task"))?;
+    if inserted.rows_affected() == 1 {
+        let created = get_task(db, task.id).await?.ok_or(CoreError::Storage("inserted task vanished".into()))?;
+        return Ok(Created::New(created));
+    }
+    // The idempotency key is taken: answer with the task it names, if the request matches.
+    let key = task.idempotency_key.unwrap_or_default();
+    let row = sqlx::query(concat!("SELECT request_hash, ", task_columns!(), " FROM tasks WHERE idempotency_key = $1"))
+        .bind(&key)
+        .fetch_optional(&db.writer)
+        .await
+        .map_err(storage("reading an idempotent task"))?
+        .ok_or(CoreError::Storage("idempotency key conflict without a task".into()))?;
+    let stored_hash: Option<String> = row.try_get("request_hash").map_err(storage("reading request hash"))?;
+    if stored_hash != task.request_hash {
+        return Err(CoreError::Conflict {
+            code: "idempotency_key_reused",
+            message: format!("the Idempotency-Key {key:?} was already used with a different request"),
+        });
+    }
+    let mut existing = decode_task(&row)?;
+    load_outputs(db, std::slice::from_mut(&mut existing)).await?;
+    Ok(Created::Existing(existing))
+}
+
+pub(crate) async fn get_task(db: &Database, id: TaskId) -> Result<Option<Task>, CoreError> {
+    let row = sqlx::query(concat!("SELECT ", task_columns!(), " FROM tasks WHERE id = $1"))
+        .bind(id.to_string())
+        .fetch_optional(&db.reader)
+        .await
+        .map_err(storage("reading a task"))?;
+    let Some(row) = row else { return Ok(None) };
+    let mut task = decode_task(&row)?;
+    load_outputs(db, std::slice::from_mut(&mut task)).await?;
+    Ok(Some(task))
+}
+
+/// A bound parameter of a statement built at run time.
+enum Param {
+    Text(String),
+    Number(i64),
+}
+
+impl Param {
+    /// Adds the parameter and returns its placeholder.
+    fn push(params: &mut Vec<Param>, param: Param) -> String {
+        params.push(param);
+        format!("${}", params.len())
+    }
+}
+
+pub(crate) async fn list_tasks(db: &Database, filter: &TaskFilter) -> Result<TaskPage, CoreError> {
+    // Only placeholders enter the SQL text; every value is bound.
+    let mut sql = String::from(concat!("SELECT ", task_columns!(), " FROM tasks WHERE 1 = 1"));
+    let mut params = Vec::new();
+    if !filter.statuses.is_empty() {
+        let placeholders: Vec<String> = filter
+            .statuses
+            .iter()
+            .map(|status| Param::push(&mut params, Param::Text(status.as_str().to_owned())))
+            .collect();
+        sql.push_str(&format!(" AND status IN ({})", placeholders.join(", ")));
+    }
+    if let Some(service) = &filter.service {
+        sql.push_str(&format!(" AND service = {}", Param::push(&mut params, Param::Text(service.clone()))));
+    }
+    if let Some(model) = &filter.model {
+        sql.push_str(&format!(" AND model = {}", Param::push(&mut params, Param::Text(model.clone()))));
+    }
+    if let Some(after) = filter.created_after {
+        sql.push_str(&format!(" AND created_at >= {}", Param::push(&mut params, Param::Number(after))));
+    }
+    if let Some(before) = filter.created_before {
+        sql.push_str(&format!(" AND created_at < {}", Param::push(&mut params, Param::Number(before))));
+    }
+    if let Some(cursor) = filter.before_id {
+        sql.push_str(&format!(" AND id < {}", Param::push(&mut params, Param::Text(cursor.to_string()))));
+    }
+    let limit = filter.limit.clamp(1, 500);
+    let limit_placeholder = Param::push(&mut params, Param::Number(i64::from(limit) + 1));
+    sql.push_str(&format!(" ORDER BY id DESC LIMIT {limit_placeholder}"));
+
+    let mut query = sqlx::query(AssertSqlSafe(sql));
+    for param in params {
+        query = match param {
+            Param::Text(text) => query.bind(text),
+            Param::Number(number) => query.bind(number),
+        };
+    }
+    let rows = query.fetch_all(&db.reader).await.map_err(storage("listing tasks"))?;
+    let mut tasks = rows.iter().map(decode_task).collect::<Result<Vec<_>, _>>()?;
+    let next_cursor = if tasks.len() > limit as usize {
+        tasks.truncate(limit as usize);
+        tasks.last().map(|task| task.id)
+    } else {
+        None
+    };
+    load_outputs(db, &mut tasks).await?;
+    Ok(TaskPage { tasks, next_cursor })
+}
+
+pub(crate) async fn count_queued(db: &Database) -> Result<u64, CoreError> {
+    let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM tasks WHERE status IN ('pending', 'retrying')")
+        .fetch_one(&db.reader)
+        .await
+        .map_err(storage("counting queued tasks"))?;
+    Ok(count.max(0) as u64)
+}
+
+pub(crate) async fn cancel_task(db: &Database, id: TaskId, now: i64) -> Result<Option<Task>, CoreError> {
+    sqlx::query(
+        "UPDATE tasks SET status = 'cancelled', lease_token = NULL, worker_id = NULL, lease_expires_at = NULL, \
+         completed_at = $2, updated_at = $2, version = version + 1 \
+         WHERE id = $1 AND status NOT IN ('completed', 'failed', 'cancelled', 'expired')",
+    )
+    .bind(id.to_string())
+    .bind(now)
+    .execute(&db.writer)
+    .await
+    .map_err(storage("cancelling a task"))?;
+    get_task(db, id).await
+}
+
+pub(crate) async fn delete_task(
+    db: &Database,
+    id: TaskId,
+) -> Result<Option<Vec<atelier_core::task::Asset>>, CoreError> {
+    let Some(task) = get_task(db, id).await? else { return Ok(None) };
+    let mut transaction = db.writer.begin().await.map_err(storage("deleting a task"))?;
+    sqlx::query("DELETE FROM asset_tags WHERE asset_id IN (SELECT id FROM assets WHERE task_id = $1)")
+        .bind(id.to_string())
+        .execute(&mut *transaction)
+        .await
+        .map_err(storage("deleting a task's tags"))?;
+    sqlx::query("DELETE FROM assets WHERE task_id = $1")
+        .bind(id.to_string())
+        .execute(&mut *transaction)
+        .await
+        .map_err(storage("deleting a task's assets"))?;
+    let deleted = sqlx::query("DELETE FROM tasks WHERE id = $1")
+        .bind(id.to_string())
+        .execute(&mut *transaction)
+        .await
+        .map_err(storage("deleting a task"))?;
+    transaction.commit().await.map_err(storage("deleting a task"))?;
+    Ok((deleted.rows_affected() == 1).then_some(task.outputs))
+}

@@ -1,0 +1,22 @@
+//! Engines behind the provider port: the built-in offline engines of the `local`
+//! service, each implementing [`atelier_core::ports::Provider`] through
+//! [`LocalProvider`].
+//!
+//! * `placeholder`: a deterministic, seed-driven abstract composition with the prompt
+//!   written on it and a clear "PLACEHOLDER" label. Not AI.
+//! * `qr`: a QR code (PNG or SVG).
+//! * `instant`: benchmark-only, an 8x8 PNG at once (optionally after a delay), which
+//!   can record every execution for crash tests.
+//!
+//! Every engine finishes inside `submit` (`Submitted::Finished`); CPU-bound rendering
+//! runs on tokio's blocking pool. Outputs are byte-for-byte deterministic for a given
+//! normalised input (on a given machine: the placeholder's text depends on the fonts
+//! installed).
+//!
+//! Fonts are discovered at run time (system fonts plus the colon-separated
+//! directories in `ATELIER_FONT_DIRS`); [`font_report`] summarises them.
+
+pub mod local;
+
+pub use local::text::{FontReport, font_report};
+pub use local::{INSTANT_EXECUTION_LOG_ENV, LocalConfig, LocalProvider, SERVICE};

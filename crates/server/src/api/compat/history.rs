@@ -1,0 +1,33 @@
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+
+use crate::api::assets::AssetListView;
+use crate::api::error::{ApiError, ApiResult, ErrorBody};
+use crate::api::extract::{AppPath, AppQuery};
+use crate::app::AppState;
+
+/// Seed 004's history: every generated image, newest first.
+#[utoipa::path(get, path = "/api/v1/history", tag = "seed 004",
+    responses((status = 200, body = AssetListView), (status = 422, body = ErrorBody)))]
+pub async fn history(
+    state: State<AppState>,
+    query: AppQuery<crate::api::assets::ListAssetsQueryAlias>,
+) -> ApiResult<Json<AssetListView>> {
+    crate::api::assets::list_assets_handler(state, query).await
+}
+
+/// Deletes a history entry: an image (`img_…`), or a task and its images (a task id).
+#[utoipa::path(delete, path = "/api/v1/history/{id}", tag = "seed 004",
+    params(("id" = String, Path, description = "Image id or task id")),
+    responses((status = 204, description = "Deleted"), (status = 404, body = ErrorBody)))]
+pub async fn delete_history_item(State(state): State<AppState>, AppPath(id): AppPath<String>) -> ApiResult<StatusCode> {
+    if let Some(asset_id) = atelier_core::AssetId::parse(&id) {
+        state.tasks.delete_asset(&asset_id).await?;
+    } else if let Ok(task_id) = id.parse() {
+        state.tasks.delete(task_id).await?;
+    } else {
+        return Err(ApiError::not_found("history entry"));
+    }
+    Ok(StatusCode::NO_CONTENT)
+}

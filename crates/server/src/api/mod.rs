@@ -1,0 +1,12 @@
+//! The HTTP API under `/api/v1`: native task routes, seed 004's routes, assets,
+//! models and system routes. Handlers are thin: extract, call one core function,
+//! map the answer.
+
+pub mod assets;
+pub mod compat;
+pub mod error;
+pub mod extract;
+pub mod models;
+pub mod system;
+pub mod tasks;
+pub mod views;

@@ -1,0 +1,65 @@
+//! `GET /api/v1/models`: every service and model, with its input schema and whether
+//! it can be used now.
+
+use axum::Json;
+use axum::extract::State;
+use serde::Serialize;
+use serde_json::Value;
+use utoipa::ToSchema;
+
+use crate::app::AppState;
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ModelView {
+    /// `service/model`, what a task names.
+    pub id: String,
+    pub service: String,
+    pub model: String,
+    pub modality: String,
+    pub title: String,
+    pub description: String,
+    pub usable: bool,
+    /// The config key to set when the model is not usable yet.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub requires_config: Option<String>,
+    pub is_default: bool,
+    pub estimated_time: u32,
+    /// JSON Schema of the task input.
+    #[schema(value_type = Object)]
+    pub input_schema: Value,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ModelListView {
+    pub models: Vec<ModelView>,
+    pub default_model: String,
+}
+
+/// Every model (also seed 004's `GET /api/v1/models`).
+#[utoipa::path(get, path = "/api/v1/models", tag = "models", responses((status = 200, body = ModelListView)))]
+pub async fn list_models(State(state): State<AppState>) -> Json<ModelListView> {
+    let default_model = state.tasks.rules().default_model.clone();
+    let models = state
+        .tasks
+        .catalog()
+        .models()
+        .iter()
+        .map(|spec| ModelView {
+            id: spec.id(),
+            service: spec.service.clone(),
+            model: spec.model.clone(),
+            modality: serde_json::to_value(spec.modality)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_default(),
+            title: spec.title.clone(),
+            description: spec.description.clone(),
+            usable: spec.is_usable(),
+            requires_config: spec.requires_config.clone(),
+            is_default: spec.id() == default_model,
+            estimated_time: spec.estimated_seconds,
+            input_schema: spec.input_schema.clone(),
+        })
+        .collect();
+    Json(ModelListView { models, default_model })
+}

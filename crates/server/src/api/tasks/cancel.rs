@@ -1,0 +1,17 @@
+use axum::Json;
+use axum::extract::State;
+
+use super::parse_task_id;
+use crate::api::error::{ApiResult, ErrorBody};
+use crate::api::extract::AppPath;
+use crate::api::views::TaskView;
+use crate::app::AppState;
+
+/// Cancel a task that has not ended. A running task's result is discarded.
+#[utoipa::path(post, path = "/api/v1/tasks/{id}/cancel", tag = "tasks",
+    params(("id" = String, Path, description = "Task id")),
+    responses((status = 200, body = TaskView), (status = 404, body = ErrorBody), (status = 409, description = "Already ended", body = ErrorBody)))]
+pub async fn cancel_task(State(state): State<AppState>, AppPath(id): AppPath<String>) -> ApiResult<Json<TaskView>> {
+    let task = state.tasks.cancel(parse_task_id(&id)?).await?;
+    Ok(Json(TaskView::from(&task)))
+}

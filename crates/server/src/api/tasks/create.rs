@@ -1,0 +1,161 @@
+use std::time::Duration;
+
+use atelier_core::task::{CreateTask, Task};
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use utoipa::ToSchema;
+
+use crate::api::error::{ApiError, ApiResult, ErrorBody};
+use crate::api::extract::AppJson;
+use crate::api::views::TaskView;
+use crate::app::AppState;
+
+#[derive(Debug, Deserialize, serde::Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateTaskRequest {
+    /// `service/model` (such as `local/placeholder`), or a model name alone when
+    /// one service offers it. The configured default model when absent.
+    #[serde(default)]
+    pub model: Option<String>,
+    /// The service, when `model` names the model alone.
+    #[serde(default)]
+    pub service: Option<String>,
+    /// The model's input; see `GET /api/v1/models` for each model's schema.
+    #[serde(default = "empty_object")]
+    #[schema(value_type = Object)]
+    pub input: Value,
+    /// Higher runs first; -100 to 100.
+    #[serde(default)]
+    pub priority: i32,
+}
+
+fn empty_object() -> Value {
+    Value::Object(serde_json::Map::new())
+}
+
+/// Create a task. Answers 202 with `Location`; with `Prefer: wait=N`, waits up to
+/// N seconds for the task to end. A repeated `Idempotency-Key` returns the first task.
+#[utoipa::path(post, path = "/api/v1/tasks", tag = "tasks", request_body = CreateTaskRequest,
+    params(
+        ("Idempotency-Key" = Option<String>, Header, description = "Repeat-safe key: the same key returns the same task"),
+        ("Prefer" = Option<String>, Header, description = "`wait=N`: answer when the task ends or after N seconds"),
+    ),
+    responses(
+        (status = 202, description = "Created (or still running after the wait)", body = TaskView),
+        (status = 200, description = "Ended within the wait, or an idempotent replay", body = TaskView),
+        (status = 400, description = "Malformed JSON", body = ErrorBody),
+        (status = 422, description = "Invalid input or unusable model", body = ErrorBody),
+        (status = 429, description = "Queue full", body = ErrorBody),
+    ))]
+pub async fn create_task(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    AppJson(request): AppJson<CreateTaskRequest>,
+) -> ApiResult<Response> {
+    if !(-100..=100).contains(&request.priority) {
+        return Err(ApiError::validation(
+            "priority must be between -100 and 100",
+            serde_json::json!({ "field": "priority", "reason": "out of range" }),
+        ));
+    }
+    if !request.input.is_object() {
+        return Err(ApiError::validation(
+            "input must be a JSON object",
+            serde_json::json!({ "field": "input", "reason": "not an object" }),
+        ));
+    }
+    let model = match (&request.service, &request.model) {
+        (Some(service), Some(model)) if !model.contains('/') => Some(format!("{service}/{model}")),
+        (Some(_), Some(model)) => Some(model.clone()),
+        (Some(_), None) => {
+            return Err(ApiError::validation(
+                "name the model too",
+                serde_json::json!({ "field": "model", "reason": "required when service is given" }),
+            ));
+        }
+        (None, model) => model.clone(),
+    };
+    let idempotency_key = idempotency_key(&headers)?;
+    let wait = wait_preference(&headers, state.config.server.max_wait_secs);
+    let create = CreateTask {
+        model,
+        input: request.input.clone(),
+        priority: request.priority,
+        request_hash: idempotency_key.as_ref().map(|_| request_hash(&request)),
+        idempotency_key,
+    };
+    let (mut task, is_new) = state.tasks.create(create).await?;
+    if let Some(wait) = wait {
+        task = state.tasks.wait_for_end(task.id, wait).await?;
+    }
+    Ok(task_created_response(&task, is_new, wait))
+}
+
+pub(crate) fn task_created_response(task: &Task, is_new: bool, wait: Option<Duration>) -> Response {
+    let status = if task.status.is_terminal() || !is_new { StatusCode::OK } else { StatusCode::ACCEPTED };
+    let mut response = (status, axum::Json(TaskView::from(task))).into_response();
+    let headers = response.headers_mut();
+    if let Ok(location) = HeaderValue::from_str(&format!("/api/v1/tasks/{}", task.id)) {
+        headers.insert(header::LOCATION, location);
+    }
+    if !is_new {
+        headers.insert("idempotent-replayed", HeaderValue::from_static("true"));
+    }
+    if let Some(wait) = wait
+        && let Ok(applied) = HeaderValue::from_str(&format!("wait={}", wait.as_secs()))
+    {
+        headers.insert("preference-applied", applied);
+    }
+    response
+}
+
+/// The `Idempotency-Key` header: 1 to 255 visible characters.
+pub fn idempotency_key(headers: &HeaderMap) -> ApiResult<Option<String>> {
+    let Some(value) = headers.get("idempotency-key") else { return Ok(None) };
+    let key = value.to_str().ok().map(str::trim).filter(|key| !key.is_empty() && key.len() <= 255);
+    key.map(|key| Some(key.to_owned())).ok_or_else(|| {
+        ApiError::validation(
+            "Idempotency-Key must be 1 to 255 visible ASCII characters",
+            serde_json::json!({ "field": "Idempotency-Key", "reason": "invalid header" }),
+        )
+    })
+}
+
+/// `Prefer: wait=N` (RFC 7240), capped by the configuration.
+pub fn wait_preference(headers: &HeaderMap, max_secs: u64) -> Option<Duration> {
+    headers.get_all("prefer").iter().filter_map(|value| value.to_str().ok()).find_map(|value| {
+        value.split(',').find_map(|preference| {
+            let (name, seconds) = preference.trim().split_once('=')?;
+            (name.trim().eq_ignore_ascii_case("wait"))
+                .then(|| seconds.trim().trim_matches('"').parse::<u64>().ok())
+                .flatten()
+                .map(|seconds| Duration::from_secs(seconds.min(max_secs)))
+        })
+    })
+}
+
+/// A hash of the request, to tell a repeated idempotency key with another body.
+pub fn request_hash(request: &impl serde::Serialize) -> String {
+    let canonical = serde_json::to_vec(request).unwrap_or_default();
+    hex::encode(Sha256::digest(canonical))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_the_wait_preference() {
+        let mut headers = HeaderMap::new();
+        headers.insert("prefer", HeaderValue::from_static("respond-async, wait=5"));
+        assert_eq!(wait_preference(&headers, 60), Some(Duration::from_secs(5)));
+        headers.insert("prefer", HeaderValue::from_static("wait=600"));
+        assert_eq!(wait_preference(&headers, 60), Some(Duration::from_secs(60)));
+        headers.insert("prefer", HeaderValue::from_static("return=minimal"));
+        assert_eq!(wait_preference(&headers, 60), None);
+    }
+}

@@ -1,0 +1,86 @@
+use std::convert::Infallible;
+use std::time::Duration;
+
+use atelier_core::TaskId;
+use axum::extract::State;
+use axum::response::sse::{Event, KeepAlive, Sse};
+use futures::Stream;
+use tokio::sync::broadcast::error::RecvError;
+
+use super::parse_task_id;
+use crate::api::error::{ApiResult, ErrorBody};
+use crate::api::extract::AppPath;
+use crate::api::views::TaskView;
+use crate::app::AppState;
+
+/// Server-Sent Events: a `snapshot` of the task on connect, an `update` on every
+/// change, and the stream ends after the task ends.
+#[utoipa::path(get, path = "/api/v1/tasks/{id}/events", tag = "tasks",
+    params(("id" = String, Path, description = "Task id")),
+    responses((status = 200, description = "text/event-stream of task snapshots", content_type = "text/event-stream"), (status = 404, body = ErrorBody)))]
+pub async fn task_events(
+    State(state): State<AppState>,
+    AppPath(id): AppPath<String>,
+) -> ApiResult<Sse<impl Stream<Item = Result<Event, Infallible>>>> {
+    let id = parse_task_id(&id)?;
+    // Subscribe before the first read, so no change between them is missed.
+    let receiver = state.tasks.events().subscribe();
+    let first = state.tasks.get(id).await?;
+    let stream = futures::stream::unfold(Some((state, receiver, first.version, Some(first))), move |progress| {
+        next_event(id, progress)
+    });
+    Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
+}
+
+type Progress = Option<(
+    AppState,
+    tokio::sync::broadcast::Receiver<atelier_core::events::TaskEvent>,
+    i64,
+    Option<atelier_core::task::Task>,
+)>;
+
+async fn next_event(id: TaskId, progress: Progress) -> Option<(Result<Event, Infallible>, Progress)> {
+    let (state, mut receiver, last_version, snapshot) = progress?;
+    if let Some(task) = snapshot {
+        let done = task.status.is_terminal();
+        let event = to_event("snapshot", &task);
+        return Some((Ok(event), (!done).then_some((state, receiver, last_version, None))));
+    }
+    loop {
+        // A notice for this task, or a look every second for changes made in
+        // another process without notices (SQLite).
+        let wait = async {
+            loop {
+                match receiver.recv().await {
+                    Ok(event) if event.task_id == id => return true,
+                    Ok(_) => {}
+                    Err(RecvError::Lagged(_)) => return true,
+                    Err(RecvError::Closed) => return false,
+                }
+            }
+        };
+        if let Ok(false) = tokio::time::timeout(Duration::from_secs(1), wait).await {
+            return None;
+        }
+        let task = match state.tasks.get(id).await {
+            Ok(task) => task,
+            // Deleted meanwhile, or the store is down: end the stream.
+            Err(_) => return None,
+        };
+        if task.version != last_version {
+            let done = task.status.is_terminal();
+            let event = to_event("update", &task);
+            let version = task.version;
+            return Some((Ok(event), (!done).then_some((state, receiver, version, None))));
+        }
+    }
+}
+
+fn to_event(name: &str, task: &atelier_core::task::Task) -> Event {
+    let view = TaskView::from(task);
+    Event::default()
+        .event(name)
+        .id(task.version.to_string())
+        .json_data(&view)
+        .unwrap_or_else(|_| Event::default().event(name))
+}

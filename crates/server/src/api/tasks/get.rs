@@ -1,0 +1,18 @@
+use axum::Json;
+use axum::extract::State;
+
+use super::parse_task_id;
+use crate::api::error::{ApiResult, ErrorBody};
+use crate::api::extract::AppPath;
+use crate::api::views::TaskView;
+use crate::app::AppState;
+
+/// A task with its status, progress and outputs (also served as seed 004's
+/// `GET /api/v1/task/{task_id}`).
+#[utoipa::path(get, path = "/api/v1/tasks/{id}", tag = "tasks",
+    params(("id" = String, Path, description = "Task id")),
+    responses((status = 200, body = TaskView), (status = 404, body = ErrorBody)))]
+pub async fn get_task(State(state): State<AppState>, AppPath(id): AppPath<String>) -> ApiResult<Json<TaskView>> {
+    let task = state.tasks.get(parse_task_id(&id)?).await?;
+    Ok(Json(TaskView::from(&task)))
+}

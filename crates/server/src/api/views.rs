@@ -1,0 +1,131 @@
+//! What the API answers with. One task view serves the native routes and seed
+//! 004's (`task_id`, `status`, `progress`, `images[]` with `image_id`, `url`,
+//! `thumbnail_url`, `width`, `height`, `file_size`), extended with the rest.
+
+use atelier_core::task::{Asset, Task, TaskError};
+use chrono::SecondsFormat;
+use serde::Serialize;
+use serde_json::Value;
+use utoipa::ToSchema;
+
+/// RFC 3339 in UTC with a `Z`, to the second, as seed 004 writes times.
+pub fn timestamp(millis: i64) -> String {
+    atelier_core::time::to_datetime(millis).to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TaskView {
+    pub task_id: String,
+    /// `pending`, `processing`, `retrying`, `completed`, `failed`, `cancelled`, `expired`, `waiting_input`.
+    pub status: String,
+    /// 0 to 100.
+    pub progress: u8,
+    pub service: String,
+    pub model: String,
+    /// The whole validated input.
+    #[schema(value_type = Object)]
+    pub input: Value,
+    pub images: Vec<ImageView>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<TaskErrorView>,
+    /// Seed 004's `error_message`: the error's message, when there is one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error_message: Option<String>,
+    pub attempts: u32,
+    pub retry_count: u32,
+    pub priority: i32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retry_of: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub external_task_id: Option<String>,
+    pub version: i64,
+    pub created_at: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub started_at: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub completed_at: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<String>,
+    pub events_url: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TaskErrorView {
+    pub code: String,
+    pub message: String,
+    pub retryable: bool,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ImageView {
+    pub image_id: String,
+    pub url: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub thumbnail_url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub width: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub height: Option<u32>,
+    pub file_size: u64,
+    pub mime_type: String,
+    pub sha256: String,
+    pub tags: Vec<String>,
+}
+
+impl From<&Asset> for ImageView {
+    fn from(asset: &Asset) -> Self {
+        let url = format!("/api/v1/images/{}", asset.id);
+        Self {
+            image_id: asset.id.to_string(),
+            thumbnail_url: asset.thumbnail_key.as_ref().map(|_| format!("{url}/thumbnail")),
+            url,
+            width: asset.width,
+            height: asset.height,
+            file_size: asset.bytes,
+            mime_type: asset.mime.clone(),
+            sha256: asset.sha256.clone(),
+            tags: asset.tags.clone(),
+        }
+    }
+}
+
+impl From<&TaskError> for TaskErrorView {
+    fn from(error: &TaskError) -> Self {
+        Self { code: error.code.clone(), message: error.message.clone(), retryable: error.retryable }
+    }
+}
+
+impl From<&Task> for TaskView {
+    fn from(task: &Task) -> Self {
+        Self {
+            task_id: task.id.to_string(),
+            status: task.status.as_str().to_owned(),
+            progress: task.progress,
+            service: task.service.clone(),
+            model: task.model.clone(),
+            input: task.input.clone(),
+            images: task.outputs.iter().map(ImageView::from).collect(),
+            error: task.error.as_ref().map(TaskErrorView::from),
+            error_message: task.error.as_ref().map(|error| error.message.clone()),
+            attempts: task.attempts,
+            retry_count: task.attempts.saturating_sub(1),
+            priority: task.priority,
+            retry_of: task.retry_of.map(|id| id.to_string()),
+            external_task_id: task.external_id.clone(),
+            version: task.version,
+            created_at: timestamp(task.created_at),
+            started_at: task.started_at.map(timestamp),
+            completed_at: task.completed_at.map(timestamp),
+            expires_at: task.status.is_terminal().then_some(()).map_or(task.expires_at, |()| None).map(timestamp),
+            events_url: format!("/api/v1/tasks/{}/events", task.id),
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TaskListView {
+    pub tasks: Vec<TaskView>,
+    /// Pass as `cursor` for the next page; absent on the last page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
+}

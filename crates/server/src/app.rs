@@ -1,0 +1,135 @@
+//! Building the application from its configuration, and running it: the HTTP
+//! server and, unless disabled, the workers in the same process.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::Context;
+use atelier_assets::ObjectAssetStore;
+use atelier_core::catalog::Catalog;
+use atelier_core::events::EventBus;
+use atelier_core::ports::{AssetStore, Provider, TaskStore};
+use atelier_core::task::TaskService;
+use atelier_core::worker::Worker;
+use atelier_db::{Database, DatabaseOptions};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use crate::config::Config;
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub tasks: Arc<TaskService>,
+    pub config: Arc<Config>,
+    pub started_at: Instant,
+}
+
+/// A built application: state plus what the workers need.
+pub struct App {
+    pub state: AppState,
+    pub database: Database,
+    worker: Worker,
+}
+
+impl App {
+    /// Connects storage, applies migrations, and assembles the services.
+    pub async fn build(config: Config) -> anyhow::Result<Self> {
+        std::fs::create_dir_all(&config.data.dir)
+            .with_context(|| format!("creating the data dir {}", config.data.dir.display()))?;
+        let database_url = config.database_url();
+        let options =
+            DatabaseOptions { max_connections: config.database.max_connections, ..DatabaseOptions::default() };
+        let database = Database::connect(&database_url, &options)
+            .await
+            .with_context(|| format!("opening the database {}", atelier_db::redact_url(&database_url)))?;
+        database.migrate().await.context("applying database migrations")?;
+        let storage_url = config.storage_url()?;
+        let assets: Arc<dyn AssetStore> = Arc::new(
+            ObjectAssetStore::from_url(&storage_url)
+                .with_context(|| format!("opening the asset store {}", atelier_db::redact_url(&storage_url)))?,
+        );
+        let store: Arc<dyn TaskStore> = Arc::new(database.clone());
+        let catalog = Arc::new(Catalog::new(providers(&config)));
+        let events = EventBus::new();
+        atelier_db::listen_for_changes(&database, events.clone());
+        let worker =
+            Worker::new(store.clone(), assets.clone(), catalog.clone(), events.clone(), config.worker_settings());
+        let tasks = Arc::new(TaskService::new(store, assets, catalog, events, config.task_rules()));
+        let state = AppState { tasks, config: Arc::new(config), started_at: Instant::now() };
+        Ok(Self { state, database, worker })
+    }
+
+    /// Serves HTTP on `listener` (and runs workers when enabled) until `shutdown`
+    /// resolves; then stops accepting, drains the workers and returns.
+    pub async fn serve(
+        self,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let worker_handle =
+            self.state.config.worker.enabled.then(|| tokio::spawn(self.worker.clone().run(stop_rx.clone())));
+        let router = crate::router::router(self.state.clone());
+        let mut http_stop = stop_rx.clone();
+        tokio::spawn(async move {
+            shutdown.await;
+            let _ = stop_tx.send(true);
+        });
+        tracing::info!(address = %listener.local_addr()?, "listening");
+        axum::serve(listener, router)
+            .with_graceful_shutdown(async move {
+                let _ = http_stop.wait_for(|stop| *stop).await;
+            })
+            .await
+            .context("serving HTTP")?;
+        if let Some(handle) = worker_handle {
+            let _ = handle.await;
+        }
+        self.database.close().await;
+        Ok(())
+    }
+
+    /// Runs workers only (`atelier worker`), until `shutdown` resolves.
+    pub async fn run_workers(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+        let (stop_tx, stop_rx) = watch::channel(false);
+        tokio::spawn(async move {
+            shutdown.await;
+            let _ = stop_tx.send(true);
+        });
+        self.worker.clone().run(stop_rx).await;
+        self.database.close().await;
+        Ok(())
+    }
+}
+
+/// Every service this build offers.
+fn providers(config: &Config) -> Vec<Arc<dyn Provider>> {
+    let local =
+        atelier_providers::LocalProvider::new(atelier_providers::LocalConfig::new(config.engines.instant.enabled));
+    vec![Arc::new(local)]
+}
+
+/// Resolves on SIGTERM or Ctrl-C.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = terminate => {}
+    }
+    tracing::info!("shutdown requested; draining");
+}

@@ -1,0 +1,370 @@
+//! Configuration in layers: compiled defaults, then the TOML file (`--config`), then
+//! `ATELIER__SECTION__KEY` environment variables, then command-line flags. Validated
+//! at startup; the error names the key.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+
+/// The example file: every key with its default and its environment variable.
+/// `atelier config example` prints it; a test keeps it equal to the defaults.
+pub const EXAMPLE: &str = include_str!("../../../config/example.toml");
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    pub server: ServerConfig,
+    pub data: DataConfig,
+    pub database: DatabaseConfig,
+    pub storage: StorageConfig,
+    pub worker: WorkerConfig,
+    pub queue: QueueConfig,
+    pub models: ModelsConfig,
+    pub engines: EnginesConfig,
+    pub log: LogConfig,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerConfig {
+    pub listen: String,
+    /// Largest request body accepted, in bytes.
+    pub max_body_bytes: usize,
+    /// Longest `Prefer: wait=N` honoured, in seconds.
+    pub max_wait_secs: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DataConfig {
+    pub dir: PathBuf,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DatabaseConfig {
+    /// Empty: SQLite at `<data dir>/atelier.db`.
+    pub url: String,
+    pub max_connections: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StorageConfig {
+    /// Empty: files under `<data dir>/files`.
+    pub url: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WorkerConfig {
+    /// Run workers inside `atelier serve`.
+    pub enabled: bool,
+    pub concurrency: usize,
+    pub lease_secs: u64,
+    pub idle_poll_ms: u64,
+    pub max_crashes: u32,
+    pub backoff_base_ms: u64,
+    pub backoff_max_ms: u64,
+    pub poll_timeout_secs: u64,
+    pub drain_timeout_secs: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct QueueConfig {
+    /// Tasks allowed to wait at once; past it, creates answer 429.
+    pub max_queued: u64,
+    pub pending_ttl_secs: u64,
+    pub max_attempts: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ModelsConfig {
+    pub default: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EnginesConfig {
+    pub instant: InstantConfig,
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct InstantConfig {
+    /// The benchmark-only engine; off by default.
+    pub enabled: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogConfig {
+    /// `text` or `json`.
+    pub format: String,
+    /// A tracing filter such as `info` or `atelier=debug,info`.
+    pub level: String,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            server: ServerConfig::default(),
+            data: DataConfig::default(),
+            database: DatabaseConfig::default(),
+            storage: StorageConfig::default(),
+            worker: WorkerConfig::default(),
+            queue: QueueConfig::default(),
+            models: ModelsConfig::default(),
+            engines: EnginesConfig::default(),
+            log: LogConfig::default(),
+        }
+    }
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self { listen: "127.0.0.1:8080".into(), max_body_bytes: 10 * 1024 * 1024, max_wait_secs: 60 }
+    }
+}
+
+impl Default for DataConfig {
+    fn default() -> Self {
+        Self { dir: PathBuf::from("./atelier-data") }
+    }
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        Self { url: String::new(), max_connections: 8 }
+    }
+}
+
+impl Default for StorageConfig {
+    fn default() -> Self {
+        Self { url: String::new() }
+    }
+}
+
+impl Default for WorkerConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            concurrency: 4,
+            lease_secs: 30,
+            idle_poll_ms: 1000,
+            max_crashes: 3,
+            backoff_base_ms: 1000,
+            backoff_max_ms: 30_000,
+            poll_timeout_secs: 300,
+            drain_timeout_secs: 10,
+        }
+    }
+}
+
+impl Default for QueueConfig {
+    fn default() -> Self {
+        Self { max_queued: 100_000, pending_ttl_secs: 86_400, max_attempts: 5 }
+    }
+}
+
+impl Default for ModelsConfig {
+    fn default() -> Self {
+        Self { default: "local/placeholder".into() }
+    }
+}
+
+impl Default for EnginesConfig {
+    fn default() -> Self {
+        Self { instant: InstantConfig::default() }
+    }
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self { format: "text".into(), level: "info".into() }
+    }
+}
+
+/// Values given as command-line flags: the last layer.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct FlagOverrides {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub listen: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data_dir: Option<PathBuf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub database_url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub storage_url: Option<String>,
+}
+
+impl Config {
+    /// Builds the configuration from its layers and validates it.
+    pub fn load(file: Option<&Path>, flags: &FlagOverrides) -> anyhow::Result<Self> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(path) = file {
+            if !path.exists() {
+                bail!("config file {} does not exist", path.display());
+            }
+            figment = figment.merge(Toml::file(path));
+        }
+        figment = figment.merge(Env::prefixed("ATELIER__").split("__"));
+        let mut flag_values = serde_json::Map::new();
+        let mut set = |section: &str, key: &str, value: serde_json::Value| {
+            let entry = flag_values.entry(section.to_owned()).or_insert_with(|| serde_json::json!({}));
+            if let Some(object) = entry.as_object_mut() {
+                object.insert(key.to_owned(), value);
+            }
+        };
+        if let Some(listen) = &flags.listen {
+            set("server", "listen", listen.clone().into());
+        }
+        if let Some(dir) = &flags.data_dir {
+            set("data", "dir", dir.display().to_string().into());
+        }
+        if let Some(url) = &flags.database_url {
+            set("database", "url", url.clone().into());
+        }
+        if let Some(url) = &flags.storage_url {
+            set("storage", "url", url.clone().into());
+        }
+        figment = figment.merge(Serialized::defaults(serde_json::Value::Object(flag_values)));
+        let config: Config = figment.extract().context("invalid configuration")?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    pub fn validate(&self) -> anyhow::Result<()> {
+        self.listen_addr()?;
+        if !self.database.url.is_empty() && atelier_db::Backend::from_url(&self.database.url).is_none() {
+            bail!("database.url must start with sqlite:// or postgres:// (ATELIER__DATABASE__URL)");
+        }
+        if self.worker.concurrency == 0 || self.worker.concurrency > 1024 {
+            bail!("worker.concurrency must be between 1 and 1024");
+        }
+        if self.worker.lease_secs < 2 {
+            bail!("worker.lease_secs must be at least 2");
+        }
+        if self.database.max_connections == 0 {
+            bail!("database.max_connections must be at least 1");
+        }
+        if !matches!(self.log.format.as_str(), "text" | "json") {
+            bail!("log.format must be \"text\" or \"json\"");
+        }
+        if self.queue.max_attempts == 0 {
+            bail!("queue.max_attempts must be at least 1");
+        }
+        Ok(())
+    }
+
+    pub fn listen_addr(&self) -> anyhow::Result<SocketAddr> {
+        self.server
+            .listen
+            .parse()
+            .with_context(|| format!("server.listen {:?} is not an address such as 127.0.0.1:8080", self.server.listen))
+    }
+
+    /// The database URL, SQLite under the data dir unless one is set.
+    pub fn database_url(&self) -> String {
+        if self.database.url.is_empty() {
+            format!("sqlite://{}?mode=rwc", self.data.dir.join("atelier.db").display())
+        } else {
+            self.database.url.clone()
+        }
+    }
+
+    /// The storage URL, a directory under the data dir unless one is set.
+    pub fn storage_url(&self) -> anyhow::Result<String> {
+        if !self.storage.url.is_empty() {
+            return Ok(self.storage.url.clone());
+        }
+        let dir = absolute(&self.data.dir.join("files"))?;
+        Ok(format!("file://{}", dir.display()))
+    }
+
+    pub fn worker_settings(&self) -> atelier_core::worker::WorkerSettings {
+        let worker = &self.worker;
+        atelier_core::worker::WorkerSettings {
+            concurrency: worker.concurrency,
+            lease: Duration::from_secs(worker.lease_secs),
+            idle_poll: Duration::from_millis(worker.idle_poll_ms.max(10)),
+            backoff: atelier_core::backoff::Backoff {
+                base: Duration::from_millis(worker.backoff_base_ms),
+                max: Duration::from_millis(worker.backoff_max_ms),
+            },
+            max_crashes: worker.max_crashes,
+            poll_timeout: Duration::from_secs(worker.poll_timeout_secs),
+            drain_timeout: Duration::from_secs(worker.drain_timeout_secs),
+        }
+    }
+
+    pub fn task_rules(&self) -> atelier_core::task::TaskRules {
+        atelier_core::task::TaskRules {
+            default_model: self.models.default.clone(),
+            max_queued: self.queue.max_queued,
+            pending_ttl: Duration::from_secs(self.queue.pending_ttl_secs),
+            max_attempts: self.queue.max_attempts,
+        }
+    }
+
+    /// The configuration as it may be logged: credentials in URLs redacted.
+    pub fn redacted(&self) -> Self {
+        let mut copy = self.clone();
+        copy.database.url = atelier_db::redact_url(&copy.database.url);
+        copy.storage.url = atelier_db::redact_url(&copy.storage.url);
+        copy
+    }
+}
+
+fn absolute(path: &Path) -> anyhow::Result<PathBuf> {
+    std::path::absolute(path).with_context(|| format!("resolving {}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_example_file_matches_the_defaults() {
+        let parsed: Config = toml::from_str(EXAMPLE).expect("example.toml parses");
+        assert_eq!(parsed, Config::default());
+    }
+
+    #[test]
+    fn flags_override_the_defaults() {
+        let flags = FlagOverrides {
+            listen: Some("127.0.0.1:9999".into()),
+            data_dir: Some("/tmp/x".into()),
+            ..FlagOverrides::default()
+        };
+        let config = Config::load(None, &flags).expect("loads");
+        assert_eq!(config.server.listen, "127.0.0.1:9999");
+        assert_eq!(config.data.dir, PathBuf::from("/tmp/x"));
+    }
+
+    #[test]
+    fn bad_values_name_their_key() {
+        let mut config = Config::default();
+        config.server.listen = "nowhere".into();
+        let error = config.validate().expect_err("invalid").to_string();
+        assert!(error.contains("server.listen"), "{error}");
+        let mut config = Config::default();
+        config.database.url = "mysql://x".into();
+        assert!(config.validate().expect_err("invalid").to_string().contains("database.url"));
+    }
+
+    #[test]
+    fn passwords_are_redacted() {
+        let mut config = Config::default();
+        config.database.url = "postgres://atelier:hunter2@db/atelier".into();
+        let shown = format!("{:?}", config.redacted());
+        assert!(!shown.contains("hunter2"), "{shown}");
+    }
+}

@@ -1,0 +1,11 @@
+//! The Atelier server: HTTP transport, configuration, wiring, and the
+//! command-line client. The binary (`main.rs`) only parses arguments and calls
+//! [`cli::run`]; tests build the same [`app::App`] in-process.
+
+pub mod api;
+pub mod app;
+pub mod cli;
+pub mod config;
+pub mod openapi;
+pub mod router;
+pub mod telemetry;
