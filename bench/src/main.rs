@@ -1,1 +1,1058 @@
-fn main() {}
+//! Atelier benchmarks. Run `scripts/bench` (it builds the release binaries, starts a
+//! throwaway PostgreSQL cluster and runs this program), or directly:
+//!
+//! ```text
+//! target/release/atelier-bench [--quick] [--only sqlite|postgres|render] [--concurrency N] [--server PATH]
+//! ```
+//!
+//! Figures:
+//! 1. end-to-end throughput of the benchmark-only `local/instant` engine through the
+//!    real server binary (created → completed), SQLite and PostgreSQL;
+//! 2. `GET /api/v1/tasks/{id}` requests per second and latency under a fixed number
+//!    of keep-alive connections;
+//! 3. placeholder render and thumbnail time per 1024×1024 image, in process;
+//! 4. server memory with 10,000 pending tasks.
+//!
+//! PostgreSQL runs when `ATELIER_BENCH_POSTGRES_URL` holds an admin URL (a database
+//! is created per server with `psql`). Everything talks to 127.0.0.1 only.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, mpsc};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, anyhow, bail};
+use atelier_core::TaskId;
+use atelier_core::ports::{Job, Provider, Submitted};
+use atelier_providers::local::placeholder;
+use atelier_providers::local::text::FontSet;
+use atelier_providers::{LocalConfig, LocalProvider};
+use serde_json::{Value, json};
+
+const POSTGRES_URL_ENV: &str = "ATELIER_BENCH_POSTGRES_URL";
+/// Requests in flight while creating tasks.
+const CREATE_CLIENTS: usize = 64;
+const MAX_QUEUED: u64 = 200_000;
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(300);
+
+// ---------------------------------------------------------------------------------
+// Options.
+// ---------------------------------------------------------------------------------
+
+#[derive(Debug, Clone)]
+struct Plan {
+    quick: bool,
+    sqlite: bool,
+    postgres: bool,
+    render: bool,
+    /// Worker concurrencies to try; the fastest is used for the large run.
+    concurrencies: Vec<usize>,
+    /// Tasks per concurrency trial (the "small" throughput figure).
+    small_tasks: usize,
+    /// Tasks of the large throughput run.
+    large_tasks: usize,
+    read_connections: Vec<usize>,
+    read_warmup: Duration,
+    read_duration: Duration,
+    render_images: usize,
+    memory_tasks: usize,
+    server: PathBuf,
+}
+
+fn parse_args() -> Result<Plan> {
+    let mut quick = false;
+    let mut only: Option<String> = None;
+    let mut concurrency: Option<usize> = None;
+    let mut server: Option<PathBuf> = None;
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--quick" => quick = true,
+            "--only" => only = Some(args.next().context("--only needs sqlite, postgres or render")?),
+            "--concurrency" => {
+                let value = args.next().context("--concurrency needs a number")?;
+                concurrency = Some(value.parse().with_context(|| format!("--concurrency {value:?}"))?);
+            }
+            "--server" => server = Some(PathBuf::from(args.next().context("--server needs a path")?)),
+            "-h" | "--help" => {
+                println!(
+                    "usage: atelier-bench [--quick] [--only sqlite|postgres|render] [--concurrency N] [--server PATH]\n\
+                     PostgreSQL runs when {POSTGRES_URL_ENV} holds an admin URL."
+                );
+                std::process::exit(0);
+            }
+            other => bail!("unknown argument {other:?} (try --help)"),
+        }
+    }
+    let (sqlite, postgres, render) = match only.as_deref() {
+        None => (true, true, true),
+        Some("sqlite") => (true, false, false),
+        Some("postgres") => (false, true, false),
+        Some("render") => (false, false, true),
+        Some(other) => bail!("--only {other:?}: expected sqlite, postgres or render"),
+    };
+    let server = match server {
+        Some(path) => path,
+        None => std::env::current_exe()
+            .context("locating this executable")?
+            .parent()
+            .context("this executable has no directory")?
+            .join("atelier"),
+    };
+    let concurrencies = match concurrency {
+        Some(n) => vec![n],
+        None => vec![16, 32, 64],
+    };
+    Ok(if quick {
+        Plan {
+            quick,
+            sqlite,
+            postgres,
+            render,
+            concurrencies,
+            small_tasks: 200,
+            large_tasks: 1_000,
+            read_connections: vec![32],
+            read_warmup: Duration::from_millis(300),
+            read_duration: Duration::from_secs(2),
+            render_images: 5,
+            memory_tasks: 1_000,
+            server,
+        }
+    } else {
+        Plan {
+            quick,
+            sqlite,
+            postgres,
+            render,
+            concurrencies,
+            small_tasks: 1_000,
+            large_tasks: 10_000,
+            read_connections: vec![32, 64],
+            read_warmup: Duration::from_secs(1),
+            read_duration: Duration::from_secs(10),
+            render_images: 50,
+            memory_tasks: 10_000,
+            server,
+        }
+    })
+}
+
+// ---------------------------------------------------------------------------------
+// Figures.
+// ---------------------------------------------------------------------------------
+
+#[derive(Debug, Clone)]
+struct Figure {
+    scope: String,
+    name: String,
+    value: String,
+    unit: String,
+    notes: String,
+}
+
+#[derive(Debug, Default)]
+struct Report {
+    figures: Vec<Figure>,
+    /// Things worth reading beside the figures (errors, server log lines).
+    remarks: Vec<String>,
+}
+
+impl Report {
+    fn add(&mut self, scope: &str, name: impl Into<String>, value: String, unit: &str, notes: impl Into<String>) {
+        let figure =
+            Figure { scope: scope.to_owned(), name: name.into(), value, unit: unit.to_owned(), notes: notes.into() };
+        eprintln!("  -> {} | {} | {} {} | {}", figure.scope, figure.name, figure.value, figure.unit, figure.notes);
+        self.figures.push(figure);
+    }
+
+    fn remark(&mut self, text: impl Into<String>) {
+        let text = text.into();
+        eprintln!("  !! {text}");
+        self.remarks.push(text);
+    }
+
+    fn print(&self) {
+        let width =
+            |f: fn(&Figure) -> &str, min: usize| self.figures.iter().map(|x| f(x).len()).max().unwrap_or(0).max(min);
+        let (ws, wn, wv, wu) =
+            (width(|f| &f.scope, 5), width(|f| &f.name, 6), width(|f| &f.value, 5), width(|f| &f.unit, 4));
+        println!("{:<ws$}  {:<wn$}  {:>wv$}  {:<wu$}  notes", "scope", "figure", "value", "unit");
+        println!("{}", "-".repeat(ws + wn + wv + wu + 16));
+        for f in &self.figures {
+            println!("{:<ws$}  {:<wn$}  {:>wv$}  {:<wu$}  {}", f.scope, f.name, f.value, f.unit, f.notes);
+        }
+        if !self.remarks.is_empty() {
+            println!();
+            println!("remarks:");
+            for remark in &self.remarks {
+                println!("  - {remark}");
+            }
+        }
+    }
+}
+
+fn thousands(n: usize) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// The value at quantile `q` (0..=1) of sorted samples (nearest rank).
+fn quantile<T: Copy>(sorted: &[T], q: f64) -> Option<T> {
+    if sorted.is_empty() {
+        return None;
+    }
+    let rank = ((q * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
+    Some(sorted[rank - 1])
+}
+
+fn ms(duration: Duration) -> f64 {
+    duration.as_secs_f64() * 1000.0
+}
+
+/// "none", or "HTTP 503 ×12, timeout ×3".
+fn describe_errors(errors: &BTreeMap<String, usize>) -> String {
+    if errors.is_empty() {
+        return "errors: none".to_owned();
+    }
+    let parts: Vec<String> = errors.iter().map(|(kind, count)| format!("{kind} x{count}")).collect();
+    format!("ERRORS: {}", parts.join(", "))
+}
+
+// ---------------------------------------------------------------------------------
+// The server under test.
+// ---------------------------------------------------------------------------------
+
+#[derive(Debug, Clone)]
+enum Backend {
+    Sqlite,
+    /// Admin URL of a PostgreSQL cluster; a database is created per server.
+    Postgres(String),
+}
+
+impl Backend {
+    fn name(&self) -> &'static str {
+        match self {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres(_) => "postgres",
+        }
+    }
+}
+
+static DATABASE_SEQ: AtomicUsize = AtomicUsize::new(0);
+
+/// Creates a fresh database in the cluster behind `admin_url` and returns its URL.
+fn create_postgres_database(admin_url: &str) -> Result<String> {
+    let name = format!("bench_{}_{}", std::process::id(), DATABASE_SEQ.fetch_add(1, Ordering::Relaxed));
+    let status = Command::new("psql")
+        .args([admin_url, "-X", "-q", "-v", "ON_ERROR_STOP=1", "-c", &format!("CREATE DATABASE {name}")])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .status()
+        .context("running psql (is PostgreSQL's client installed?)")?;
+    if !status.success() {
+        bail!("psql could not create database {name} ({status})");
+    }
+    let (base, query) = match admin_url.split_once('?') {
+        Some((base, query)) => (base, Some(query)),
+        None => (admin_url, None),
+    };
+    let (authority, _) = base.rsplit_once('/').context("the PostgreSQL URL has no database path")?;
+    if !authority.contains("://") || authority.ends_with('/') {
+        bail!("cannot place a database name in {admin_url:?}");
+    }
+    Ok(match query {
+        Some(query) => format!("{authority}/{name}?{query}"),
+        None => format!("{authority}/{name}"),
+    })
+}
+
+#[derive(Debug, Default)]
+struct ServerLog {
+    lines: usize,
+    /// The first lines after the listening line (warnings and errors: the level is warn).
+    kept: Vec<String>,
+}
+
+struct Server {
+    child: Child,
+    base: String,
+    log: Arc<Mutex<ServerLog>>,
+    _dir: tempfile::TempDir,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Memory {
+    rss_kib: u64,
+    hwm_kib: u64,
+}
+
+impl Server {
+    fn start(binary: &Path, backend: &Backend, env: &[(&str, String)]) -> Result<Server> {
+        let dir = tempfile::Builder::new().prefix("atelier-bench-").tempdir().context("creating a data dir")?;
+        let mut command = Command::new(binary);
+        command.args(["serve", "--listen", "127.0.0.1:0", "--data-dir"]).arg(dir.path());
+        if let Backend::Postgres(admin) = backend {
+            command.args(["--database-url", &create_postgres_database(admin)?]);
+        }
+        // Only the settings given here apply: drop any inherited ATELIER__ variable.
+        for (key, _) in std::env::vars_os() {
+            if key.to_string_lossy().starts_with("ATELIER__") || key == "RUST_LOG" {
+                command.env_remove(key);
+            }
+        }
+        command
+            .env("ATELIER__LOG__LEVEL", "warn")
+            .env("NO_COLOR", "1")
+            .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+            .current_dir(dir.path())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        let mut child = command.spawn().with_context(|| format!("starting {}", binary.display()))?;
+        let stderr = child.stderr.take().context("the server's stderr")?;
+        let log = Arc::new(Mutex::new(ServerLog::default()));
+        let (address_tx, address_rx) = mpsc::channel::<String>();
+        {
+            let log = Arc::clone(&log);
+            std::thread::spawn(move || {
+                let mut address_tx = Some(address_tx);
+                for line in BufReader::new(stderr).lines() {
+                    let Ok(line) = line else { break };
+                    if let Some(rest) = line.split_once("Atelier is listening on http://").map(|(_, rest)| rest)
+                        && let Some(tx) = address_tx.take()
+                    {
+                        let _ = tx.send(rest.split_whitespace().next().unwrap_or_default().to_owned());
+                        continue;
+                    }
+                    if let Ok(mut log) = log.lock() {
+                        log.lines += 1;
+                        if log.kept.len() < 20 {
+                            log.kept.push(line);
+                        }
+                    }
+                }
+            });
+        }
+        let mut server = Server { child, base: String::new(), log, _dir: dir };
+        let address = match address_rx.recv_timeout(Duration::from_secs(90)) {
+            Ok(address) if !address.is_empty() => address,
+            _ => {
+                let status = server.child.try_wait().ok().flatten();
+                std::thread::sleep(Duration::from_millis(200));
+                let lines = server.log.lock().map(|l| l.kept.join("\n")).unwrap_or_default();
+                bail!("the server did not report its address (exit: {status:?}); its stderr:\n{lines}");
+            }
+        };
+        server.base = format!("http://{address}");
+        Ok(server)
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    fn memory(&self) -> Result<Memory> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid()))
+            .context("reading the server's /proc status")?;
+        let field = |name: &str| -> Result<u64> {
+            let line = status.lines().find(|l| l.starts_with(name)).with_context(|| format!("no {name} line"))?;
+            let number = line.split_whitespace().nth(1).with_context(|| format!("no value in {line:?}"))?;
+            number.parse().with_context(|| format!("parsing {line:?}"))
+        };
+        Ok(Memory { rss_kib: field("VmRSS:")?, hwm_kib: field("VmHWM:")? })
+    }
+
+    /// Log lines the server wrote (at level warn) since it started listening.
+    fn log_summary(&self) -> Option<String> {
+        let log = self.log.lock().ok()?;
+        if log.lines == 0 {
+            return None;
+        }
+        let shown: Vec<&str> = log.kept.iter().take(5).map(|l| l.as_str()).collect();
+        Some(format!("{} server log line(s) at warn level or above, first: {}", log.lines, shown.join(" | ")))
+    }
+
+    fn stop(mut self, report: &mut Report, scope: &str) {
+        if let Ok(Some(status)) = self.child.try_wait() {
+            report.remark(format!("{scope}: the server exited by itself during the run ({status})"));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        std::thread::sleep(Duration::from_millis(100));
+        if let Some(summary) = self.log_summary() {
+            report.remark(format!("{scope}: {summary}"));
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+// ---------------------------------------------------------------------------------
+// HTTP helpers.
+// ---------------------------------------------------------------------------------
+
+fn client(pool: usize) -> Result<reqwest::Client> {
+    reqwest::Client::builder()
+        .pool_max_idle_per_host(pool)
+        .tcp_nodelay(true)
+        .timeout(REQUEST_TIMEOUT)
+        .no_proxy()
+        .build()
+        .context("building an HTTP client")
+}
+
+fn error_kind(error: &reqwest::Error) -> String {
+    if error.is_timeout() {
+        "timeout".to_owned()
+    } else if error.is_connect() {
+        "connect error".to_owned()
+    } else {
+        let text = error.to_string();
+        format!("transport error ({})", text.chars().take(80).collect::<String>())
+    }
+}
+
+async fn get_json(client: &reqwest::Client, url: &str) -> Result<Value> {
+    let response = client.get(url).send().await.with_context(|| format!("GET {url}"))?;
+    let status = response.status();
+    let body = response.bytes().await.with_context(|| format!("GET {url}: reading the body"))?;
+    if !status.is_success() {
+        bail!("GET {url}: HTTP {status}: {}", String::from_utf8_lossy(&body).chars().take(300).collect::<String>());
+    }
+    serde_json::from_slice(&body).with_context(|| format!("GET {url}: not JSON"))
+}
+
+struct Created {
+    ids: Vec<String>,
+    elapsed: Duration,
+    errors: BTreeMap<String, usize>,
+    /// First few error bodies, for the report.
+    samples: Vec<String>,
+    latencies_us: Vec<u64>,
+}
+
+/// Creates `n` tasks with `clients` requests in flight; `body(i)` is the i-th request.
+async fn create_tasks(
+    base: &str,
+    n: usize,
+    clients: usize,
+    body: impl Fn(usize) -> Value + Send + Sync + 'static,
+) -> Result<Created> {
+    let http = client(clients)?;
+    let url = Arc::new(format!("{base}/api/v1/tasks"));
+    let next = Arc::new(AtomicUsize::new(0));
+    let body = Arc::new(body);
+    let started = Instant::now();
+    let mut handles = Vec::with_capacity(clients);
+    for _ in 0..clients {
+        let (http, url, next, body) = (http.clone(), Arc::clone(&url), Arc::clone(&next), Arc::clone(&body));
+        handles.push(tokio::spawn(async move {
+            let mut ids = Vec::new();
+            let mut errors: BTreeMap<String, usize> = BTreeMap::new();
+            let mut samples = Vec::new();
+            let mut latencies = Vec::new();
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= n {
+                    break;
+                }
+                let sent = Instant::now();
+                let outcome = match http.post(url.as_str()).json(&body(i)).send().await {
+                    Ok(response) => {
+                        let status = response.status();
+                        match response.bytes().await {
+                            Ok(bytes) if status.is_success() => {
+                                match serde_json::from_slice::<Value>(&bytes)
+                                    .ok()
+                                    .and_then(|v| v.get("task_id").and_then(Value::as_str).map(str::to_owned))
+                                {
+                                    Some(id) => Ok(id),
+                                    None => Err((format!("HTTP {} without task_id", status.as_u16()), bytes.to_vec())),
+                                }
+                            }
+                            Ok(bytes) => Err((format!("HTTP {}", status.as_u16()), bytes.to_vec())),
+                            Err(error) => Err((error_kind(&error), Vec::new())),
+                        }
+                    }
+                    Err(error) => Err((error_kind(&error), Vec::new())),
+                };
+                latencies.push(sent.elapsed().as_micros() as u64);
+                match outcome {
+                    Ok(id) => ids.push(id),
+                    Err((kind, bytes)) => {
+                        if samples.len() < 3 {
+                            samples.push(format!(
+                                "{kind}: {}",
+                                String::from_utf8_lossy(&bytes).chars().take(200).collect::<String>()
+                            ));
+                        }
+                        *errors.entry(kind).or_default() += 1;
+                    }
+                }
+            }
+            (ids, errors, samples, latencies)
+        }));
+    }
+    let mut created = Created {
+        ids: Vec::with_capacity(n),
+        elapsed: Duration::ZERO,
+        errors: BTreeMap::new(),
+        samples: Vec::new(),
+        latencies_us: Vec::with_capacity(n),
+    };
+    for handle in handles {
+        let (ids, errors, samples, latencies) = handle.await.context("a create client panicked")?;
+        created.ids.extend(ids);
+        for (kind, count) in errors {
+            *created.errors.entry(kind).or_default() += count;
+        }
+        created.samples.extend(samples.into_iter().take(3usize.saturating_sub(created.samples.len())));
+        created.latencies_us.extend(latencies);
+    }
+    created.elapsed = started.elapsed();
+    created.latencies_us.sort_unstable();
+    Ok(created)
+}
+
+/// How many tasks the list endpoint returns for these statuses (pages of 500).
+async fn count_tasks(http: &reqwest::Client, base: &str, statuses: &str) -> Result<usize> {
+    let mut count = 0;
+    let mut cursor: Option<String> = None;
+    loop {
+        let mut url = format!("{base}/api/v1/tasks?status={statuses}&limit=500");
+        if let Some(cursor) = &cursor {
+            url.push_str("&cursor=");
+            url.push_str(cursor);
+        }
+        let page = get_json(http, &url).await?;
+        count += page.get("tasks").and_then(Value::as_array).map_or(0, Vec::len);
+        match page.get("next_cursor").and_then(Value::as_str) {
+            Some(next) if !next.is_empty() => cursor = Some(next.to_owned()),
+            _ => return Ok(count),
+        }
+    }
+}
+
+struct Drained {
+    /// From `started` to the first check that found every task ended.
+    at: Duration,
+    completed: usize,
+    unsuccessful: usize,
+    checks: usize,
+}
+
+/// Waits until nothing is pending, retrying or processing and `expected` tasks have
+/// ended, checking every 10 ms.
+async fn wait_drained(base: &str, expected: usize, started: Instant) -> Result<Drained> {
+    let http = client(2)?;
+    let mut checks = 0;
+    loop {
+        if started.elapsed() > DRAIN_TIMEOUT {
+            bail!("tasks still unfinished {} s after the start", DRAIN_TIMEOUT.as_secs());
+        }
+        checks += 1;
+        let info = get_json(&http, &format!("{base}/api/v1/system/info")).await?;
+        let queued = info.get("queued_tasks").and_then(Value::as_u64).context("system/info without queued_tasks")?;
+        if queued == 0 {
+            let processing = get_json(&http, &format!("{base}/api/v1/tasks?status=processing&limit=1")).await?;
+            if processing.get("tasks").and_then(Value::as_array).is_some_and(Vec::is_empty) {
+                let at = started.elapsed();
+                let completed = count_tasks(&http, base, "completed").await?;
+                let unsuccessful = count_tasks(&http, base, "failed,cancelled,expired").await?;
+                if completed + unsuccessful >= expected {
+                    return Ok(Drained { at, completed, unsuccessful, checks });
+                }
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+// ---------------------------------------------------------------------------------
+// 1. Throughput.
+// ---------------------------------------------------------------------------------
+
+fn server_env(concurrency: usize, worker_enabled: bool) -> Vec<(&'static str, String)> {
+    vec![
+        ("ATELIER__ENGINES__INSTANT__ENABLED", "true".to_owned()),
+        ("ATELIER__WORKER__CONCURRENCY", concurrency.to_string()),
+        ("ATELIER__WORKER__ENABLED", worker_enabled.to_string()),
+        ("ATELIER__QUEUE__MAX_QUEUED", MAX_QUEUED.to_string()),
+    ]
+}
+
+struct Throughput {
+    tasks_per_sec: f64,
+    ids: Vec<String>,
+}
+
+/// Runs `n` instant tasks through `server`, adding the figures.
+async fn throughput(
+    server: &Server,
+    n: usize,
+    concurrency: usize,
+    scope: &str,
+    report: &mut Report,
+) -> Result<Throughput> {
+    eprintln!("[{scope}] throughput: {} instant tasks, worker.concurrency={concurrency}", thousands(n));
+    let started = Instant::now();
+    let created =
+        create_tasks(&server.base, n, CREATE_CLIENTS, |i| json!({"model": "local/instant", "input": {"seed": i}}))
+            .await?;
+    let ok = created.ids.len();
+    let drained = wait_drained(&server.base, ok, started).await?;
+    let tasks_per_sec = ok as f64 / drained.at.as_secs_f64();
+    let create_per_sec = ok as f64 / created.elapsed.as_secs_f64();
+    let settings = format!("worker.concurrency={concurrency}, {CREATE_CLIENTS} creates in flight");
+    let mut outcome = format!("{} completed", thousands(drained.completed));
+    if drained.unsuccessful > 0 {
+        outcome.push_str(&format!(", {} FAILED/cancelled/expired", thousands(drained.unsuccessful)));
+    }
+    report.add(
+        scope,
+        format!("throughput {} instant tasks, created->completed", thousands(n)),
+        format!("{tasks_per_sec:.0}"),
+        "tasks/s",
+        format!("{settings}; {:.2} s total; {outcome}; {}", drained.at.as_secs_f64(), describe_errors(&created.errors)),
+    );
+    let p50 = quantile(&created.latencies_us, 0.5).map_or(0.0, |us| us as f64 / 1000.0);
+    let p99 = quantile(&created.latencies_us, 0.99).map_or(0.0, |us| us as f64 / 1000.0);
+    report.add(
+        scope,
+        format!("  create rate alone ({} POST /api/v1/tasks)", thousands(n)),
+        format!("{create_per_sec:.0}"),
+        "tasks/s",
+        format!("{:.2} s; POST latency p50 {p50:.1} ms, p99 {p99:.1} ms", created.elapsed.as_secs_f64()),
+    );
+    if !created.samples.is_empty() {
+        report.remark(format!("{scope}: create errors, e.g. {}", created.samples.join(" || ")));
+    }
+    if ok + drained.unsuccessful > 0 && drained.completed < ok {
+        report.remark(format!("{scope}: only {} of {} created tasks completed", drained.completed, ok));
+    }
+    eprintln!("[{scope}]   drain detected after {} checks", drained.checks);
+    Ok(Throughput { tasks_per_sec, ids: created.ids })
+}
+
+// ---------------------------------------------------------------------------------
+// 2. Status reads.
+// ---------------------------------------------------------------------------------
+
+async fn read_load(
+    server: &Server,
+    ids: Arc<Vec<String>>,
+    connections: usize,
+    warmup: Duration,
+    duration: Duration,
+    scope: &str,
+    report: &mut Report,
+) -> Result<()> {
+    eprintln!("[{scope}] status reads: {connections} connections, {} s", duration.as_secs_f64());
+    if ids.is_empty() {
+        bail!("no task ids to read");
+    }
+    let next = Arc::new(AtomicUsize::new(0));
+    let bytes_read = Arc::new(AtomicU64::new(0));
+    let started = Instant::now();
+    let measure_from = started + warmup;
+    let measure_until = measure_from + duration;
+    let mut handles = Vec::with_capacity(connections);
+    for _ in 0..connections {
+        // One client per load task with one idle slot: a fixed set of keep-alive connections.
+        let http = client(1)?;
+        let (ids, next, bytes_read, base) =
+            (Arc::clone(&ids), Arc::clone(&next), Arc::clone(&bytes_read), server.base.clone());
+        handles.push(tokio::spawn(async move {
+            let mut latencies: Vec<u32> = Vec::with_capacity(65_536);
+            let mut errors: BTreeMap<String, usize> = BTreeMap::new();
+            let mut url = String::with_capacity(base.len() + 64);
+            loop {
+                let sent = Instant::now();
+                if sent >= measure_until {
+                    break;
+                }
+                let id = &ids[next.fetch_add(1, Ordering::Relaxed) % ids.len()];
+                url.clear();
+                url.push_str(&base);
+                url.push_str("/api/v1/tasks/");
+                url.push_str(id);
+                let outcome = match http.get(url.as_str()).send().await {
+                    Ok(response) => {
+                        let status = response.status();
+                        match response.bytes().await {
+                            Ok(body) if status == reqwest::StatusCode::OK => Ok(body.len()),
+                            Ok(_) => Err(format!("HTTP {}", status.as_u16())),
+                            Err(error) => Err(error_kind(&error)),
+                        }
+                    }
+                    Err(error) => Err(error_kind(&error)),
+                };
+                if sent < measure_from {
+                    continue;
+                }
+                match outcome {
+                    Ok(len) => {
+                        latencies.push(u32::try_from(sent.elapsed().as_micros()).unwrap_or(u32::MAX));
+                        bytes_read.fetch_add(len as u64, Ordering::Relaxed);
+                    }
+                    Err(kind) => *errors.entry(kind).or_default() += 1,
+                }
+            }
+            (latencies, errors)
+        }));
+    }
+    let mut latencies = Vec::new();
+    let mut errors: BTreeMap<String, usize> = BTreeMap::new();
+    for handle in handles {
+        let (mut l, e) = handle.await.context("a load task panicked")?;
+        latencies.append(&mut l);
+        for (kind, count) in e {
+            *errors.entry(kind).or_default() += count;
+        }
+    }
+    latencies.sort_unstable();
+    let window = duration.as_secs_f64();
+    let rate = latencies.len() as f64 / window;
+    let q = |x: f64| quantile(&latencies, x).map_or(0.0, |us| f64::from(us) / 1000.0);
+    let mean_bytes = bytes_read.load(Ordering::Relaxed) as f64 / latencies.len().max(1) as f64;
+    let label = format!("GET /api/v1/tasks/{{id}}, {connections} connections");
+    report.add(
+        scope,
+        label.clone(),
+        format!("{rate:.0}"),
+        "req/s",
+        format!(
+            "{} OK responses in {window:.0} s after {:.0} s warm-up; {} ids round-robin; ~{mean_bytes:.0} B/body; {}",
+            thousands(latencies.len()),
+            warmup.as_secs_f64(),
+            thousands(ids.len()),
+            describe_errors(&errors)
+        ),
+    );
+    report.add(scope, format!("  {label}, latency p50"), format!("{:.2}", q(0.5)), "ms", "");
+    report.add(scope, format!("  {label}, latency p99"), format!("{:.2}", q(0.99)), "ms", "");
+    report.add(scope, format!("  {label}, latency max"), format!("{:.2}", q(1.0)), "ms", "");
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------
+// 4. Memory.
+// ---------------------------------------------------------------------------------
+
+fn mib(kib: u64) -> String {
+    format!("{:.1}", kib as f64 / 1024.0)
+}
+
+async fn memory(plan: &Plan, backend: &Backend, report: &mut Report) -> Result<()> {
+    let scope = backend.name();
+    let n = plan.memory_tasks;
+    eprintln!("[{scope}] memory: {} pending placeholder tasks, workers disabled", thousands(n));
+    let server = Server::start(&plan.server, backend, &server_env(4, false))?;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let idle = server.memory()?;
+    report.add(
+        scope,
+        "server RSS after startup (workers disabled)",
+        mib(idle.rss_kib),
+        "MiB",
+        format!("VmHWM {} MiB", mib(idle.hwm_kib)),
+    );
+    let created = create_tasks(&server.base, n, CREATE_CLIENTS, |i| {
+        json!({"model": "local/placeholder", "input": {"prompt": "memory test", "width": 256, "height": 256, "seed": i}})
+    })
+    .await?;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let loaded = server.memory()?;
+    let info = get_json(&client(1)?, &format!("{}/api/v1/system/info", server.base)).await?;
+    let queued = info.get("queued_tasks").and_then(Value::as_u64).unwrap_or(0);
+    report.add(
+        scope,
+        format!("server RSS with {} pending tasks", thousands(n)),
+        mib(loaded.rss_kib),
+        "MiB",
+        format!(
+            "VmHWM {} MiB; queued_tasks={queued}; created in {:.2} s ({:.0} tasks/s); {}",
+            mib(loaded.hwm_kib),
+            created.elapsed.as_secs_f64(),
+            created.ids.len() as f64 / created.elapsed.as_secs_f64(),
+            describe_errors(&created.errors)
+        ),
+    );
+    if !created.samples.is_empty() {
+        report.remark(format!("{scope} memory run: create errors, e.g. {}", created.samples.join(" || ")));
+    }
+    server.stop(report, &format!("{scope} memory run"));
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------
+// One backend: throughput, reads, memory.
+// ---------------------------------------------------------------------------------
+
+async fn run_backend(plan: &Plan, backend: &Backend, report: &mut Report) -> Result<()> {
+    let scope = backend.name();
+    let section_started = Instant::now();
+
+    // Throughput with each worker concurrency; the fastest is used for the large run.
+    let mut best: Option<(usize, f64)> = None;
+    for &concurrency in &plan.concurrencies {
+        let server = Server::start(&plan.server, backend, &server_env(concurrency, true))?;
+        let result = throughput(&server, plan.small_tasks, concurrency, scope, report).await;
+        server.stop(report, &format!("{scope} throughput (concurrency {concurrency})"));
+        let result = result?;
+        if best.is_none_or(|(_, rate)| result.tasks_per_sec > rate) {
+            best = Some((concurrency, result.tasks_per_sec));
+        }
+    }
+    let (concurrency, _) = best.context("no worker concurrency to try")?;
+    if plan.concurrencies.len() > 1 {
+        report.add(
+            scope,
+            "chosen worker.concurrency (fastest on the runs above)",
+            concurrency.to_string(),
+            "workers",
+            format!("tried {:?}", plan.concurrencies),
+        );
+    }
+
+    let server = Server::start(&plan.server, backend, &server_env(concurrency, true))?;
+    let large = throughput(&server, plan.large_tasks, concurrency, scope, report).await;
+    let large = match large {
+        Ok(large) => large,
+        Err(error) => {
+            server.stop(report, &format!("{scope} large throughput run"));
+            return Err(error);
+        }
+    };
+    if let Ok(memory) = server.memory() {
+        report.add(
+            scope,
+            format!("server RSS after the {}-task run", thousands(plan.large_tasks)),
+            mib(memory.rss_kib),
+            "MiB",
+            format!("VmHWM {} MiB; worker.concurrency={concurrency}", mib(memory.hwm_kib)),
+        );
+    }
+
+    // Status reads against the tasks just completed.
+    let ids = Arc::new(large.ids);
+    for &connections in &plan.read_connections {
+        if let Err(error) =
+            read_load(&server, Arc::clone(&ids), connections, plan.read_warmup, plan.read_duration, scope, report).await
+        {
+            report.remark(format!("{scope}: status reads with {connections} connections failed: {error:#}"));
+        }
+    }
+    server.stop(report, &format!("{scope} large throughput and read runs"));
+
+    if let Err(error) = memory(plan, backend, report).await {
+        report.remark(format!("{scope}: memory run failed: {error:#}"));
+    }
+    eprintln!("[{scope}] done in {:.0} s", section_started.elapsed().as_secs_f64());
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------
+// 3. Placeholder render and thumbnail (in process).
+// ---------------------------------------------------------------------------------
+
+struct Stats {
+    mean: f64,
+    p50: f64,
+    p99: f64,
+}
+
+fn stats(samples: &[Duration]) -> Stats {
+    let mut sorted: Vec<f64> = samples.iter().map(|d| ms(*d)).collect();
+    sorted.sort_by(f64::total_cmp);
+    let mean = sorted.iter().sum::<f64>() / sorted.len().max(1) as f64;
+    Stats { mean, p50: quantile(&sorted, 0.5).unwrap_or(0.0), p99: quantile(&sorted, 0.99).unwrap_or(0.0) }
+}
+
+async fn render(plan: &Plan, report: &mut Report) -> Result<()> {
+    let scope = "in-process";
+    let n = plan.render_images;
+    eprintln!("[{scope}] placeholder render + thumbnail: {n} images of 1024x1024");
+    let provider = LocalProvider::new(LocalConfig::new(false));
+    let input_for = |seed: usize| json!({"prompt": "a lighthouse on a cliff at dusk, oil painting", "width": 1024, "height": 1024, "seed": seed});
+
+    // The first render loads the system fonts: measured apart.
+    let warm_params = placeholder::parse(&input_for(1_000_000)).map_err(|e| anyhow!("{e}"))?;
+    let warm = Instant::now();
+    let fonts = FontSet::system();
+    let font_load = warm.elapsed();
+    let _ = placeholder::render_image(&warm_params, 1_000_000, fonts);
+    let first_render = warm.elapsed();
+
+    let (mut paint, mut submit, mut encode_est, mut thumb) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let (mut png_bytes, mut thumb_bytes) = (0usize, 0usize);
+    for seed in 0..n {
+        let input = input_for(seed);
+        let params = placeholder::parse(&input).map_err(|e| anyhow!("{e}"))?;
+
+        let t = Instant::now();
+        let image = placeholder::render_image(&params, seed as u32, fonts);
+        let paint_time = t.elapsed();
+        if image.dimensions() != (1024, 1024) {
+            bail!("rendered {:?}, expected 1024x1024", image.dimensions());
+        }
+        drop(image);
+
+        let validated = provider.validate(placeholder::MODEL, &input).map_err(|e| anyhow!("{e}"))?;
+        let job = Job {
+            task_id: TaskId::new(),
+            model: placeholder::MODEL,
+            input: &validated,
+            attempt: 1,
+            progress: Arc::new(Default::default()),
+        };
+        let t = Instant::now();
+        let submitted = provider.submit(&job).await.map_err(|e| anyhow!("placeholder submit: {e:?}"))?;
+        let submit_time = t.elapsed();
+        let outputs = match submitted {
+            Submitted::Finished(outputs) => outputs,
+            Submitted::Accepted { .. } => bail!("the placeholder engine did not finish in submit"),
+        };
+        let output = outputs.into_iter().next().context("the placeholder engine gave no output")?;
+        png_bytes += output.bytes.len();
+
+        let t = Instant::now();
+        let thumbnail = atelier_assets::thumbnail::make_thumbnail(&output.bytes, &output.mime)
+            .map_err(|e| anyhow!("thumbnail: {e}"))?
+            .context("no thumbnail for a PNG")?;
+        let thumb_time = t.elapsed();
+        thumb_bytes += thumbnail.bytes.len();
+
+        paint.push(paint_time);
+        submit.push(submit_time);
+        encode_est.push(submit_time.saturating_sub(paint_time));
+        thumb.push(thumb_time);
+    }
+    let line = |report: &mut Report, name: &str, samples: &[Duration], notes: String| {
+        let s = stats(samples);
+        report.add(scope, format!("{name}, mean"), format!("{:.1}", s.mean), "ms/image", notes);
+        report.add(scope, format!("{name}, p50"), format!("{:.1}", s.p50), "ms/image", "");
+        report.add(scope, format!("{name}, p99"), format!("{:.1}", s.p99), "ms/image", "");
+    };
+    let samples = format!("{n} images, 1024x1024, distinct seeds, 1 thread");
+    line(report, "placeholder paint (render_image, pixels only)", &paint, samples.clone());
+    line(
+        report,
+        "placeholder render via Provider::submit (paint + PNG encode)",
+        &submit,
+        format!("{samples}; mean PNG {:.0} KiB", png_bytes as f64 / n.max(1) as f64 / 1024.0),
+    );
+    let e = stats(&encode_est);
+    report.add(
+        scope,
+        "  of which PNG encode etc. (submit minus paint, same seed), mean",
+        format!("{:.1}", e.mean),
+        "ms/image",
+        "difference of two separate runs",
+    );
+    line(
+        report,
+        "thumbnail (make_thumbnail: PNG decode, Lanczos3 to 256x256, WebP)",
+        &thumb,
+        format!("{samples}; mean WebP {:.1} KiB", thumb_bytes as f64 / n.max(1) as f64 / 1024.0),
+    );
+    let faces = fonts.report().faces;
+    report.add(
+        scope,
+        "first render incl. system font indexing (not in the above)",
+        format!("{:.1}", ms(first_render)),
+        "ms",
+        format!("font indexing {:.1} ms, {faces} faces", ms(font_load)),
+    );
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------
+// Main.
+// ---------------------------------------------------------------------------------
+
+fn cpu_model() -> String {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|text| {
+            text.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split_once(':'))
+                .map(|(_, v)| v.trim().to_owned())
+        })
+        .unwrap_or_else(|| "unknown CPU".to_owned())
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    let plan = parse_args()?;
+    let started = Instant::now();
+    if (plan.sqlite || plan.postgres) && !plan.server.exists() {
+        bail!("server binary {} not found (build it: cargo build --release -p atelier)", plan.server.display());
+    }
+    let cores = std::thread::available_parallelism().map_or(0, usize::from);
+    let postgres_url = std::env::var(POSTGRES_URL_ENV).ok().filter(|u| !u.is_empty());
+    let mut report = Report::default();
+
+    if plan.render
+        && let Err(error) = render(&plan, &mut report).await
+    {
+        report.remark(format!("render benchmark failed: {error:#}"));
+    }
+    if plan.sqlite
+        && let Err(error) = run_backend(&plan, &Backend::Sqlite, &mut report).await
+    {
+        report.remark(format!("sqlite: benchmark failed: {error:#}"));
+    }
+    if plan.postgres {
+        match &postgres_url {
+            Some(url) => {
+                if let Err(error) = run_backend(&plan, &Backend::Postgres(url.clone()), &mut report).await {
+                    report.remark(format!("postgres: benchmark failed: {error:#}"));
+                }
+            }
+            None => report.remark(format!("postgres: skipped ({POSTGRES_URL_ENV} is not set; scripts/bench sets it)")),
+        }
+    }
+
+    println!();
+    println!(
+        "Atelier benchmarks ({} run, {:.0} s)",
+        if plan.quick { "quick" } else { "full" },
+        started.elapsed().as_secs_f64()
+    );
+    println!("machine: {cores} cores ({}); the load generator runs on the same cores as the server", cpu_model());
+    println!("server: {} serve, loopback; release build", plan.server.display());
+    println!(
+        "server settings: log.level=warn, engines.instant.enabled=true, queue.max_queued={MAX_QUEUED}, \
+         worker.concurrency as noted, everything else default (database.max_connections=8)"
+    );
+    println!(
+        "throughput: POST /api/v1/tasks {{\"model\":\"local/instant\",\"input\":{{\"seed\":i}}}} with {CREATE_CLIENTS} \
+         requests in flight; clock from first create sent to the first 10 ms check that finds nothing \
+         pending/retrying/processing; fresh server and database per run"
+    );
+    if postgres_url.is_some() && plan.postgres {
+        println!("postgres: throwaway local cluster (fsync=off, synchronous_commit=off, full_page_writes=off)");
+    }
+    println!();
+    report.print();
+    Ok(())
+}

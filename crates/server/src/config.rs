@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 /// `atelier config example` prints it; a test keeps it equal to the defaults.
 pub const EXAMPLE: &str = include_str!("../../../config/example.toml");
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
     pub server: ServerConfig,
@@ -53,7 +53,7 @@ pub struct DatabaseConfig {
     pub max_connections: u32,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct StorageConfig {
     /// Empty: files under `<data dir>/files`.
@@ -90,7 +90,7 @@ pub struct ModelsConfig {
     pub default: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct EnginesConfig {
     pub instant: InstantConfig,
@@ -112,22 +112,6 @@ pub struct LogConfig {
     pub level: String,
 }
 
-impl Default for Config {
-    fn default() -> Self {
-        Self {
-            server: ServerConfig::default(),
-            data: DataConfig::default(),
-            database: DatabaseConfig::default(),
-            storage: StorageConfig::default(),
-            worker: WorkerConfig::default(),
-            queue: QueueConfig::default(),
-            models: ModelsConfig::default(),
-            engines: EnginesConfig::default(),
-            log: LogConfig::default(),
-        }
-    }
-}
-
 impl Default for ServerConfig {
     fn default() -> Self {
         Self { listen: "127.0.0.1:8080".into(), max_body_bytes: 10 * 1024 * 1024, max_wait_secs: 60 }
@@ -143,12 +127,6 @@ impl Default for DataConfig {
 impl Default for DatabaseConfig {
     fn default() -> Self {
         Self { url: String::new(), max_connections: 8 }
-    }
-}
-
-impl Default for StorageConfig {
-    fn default() -> Self {
-        Self { url: String::new() }
     }
 }
 
@@ -177,12 +155,6 @@ impl Default for QueueConfig {
 impl Default for ModelsConfig {
     fn default() -> Self {
         Self { default: "local/placeholder".into() }
-    }
-}
-
-impl Default for EnginesConfig {
-    fn default() -> Self {
-        Self { instant: InstantConfig::default() }
     }
 }
 

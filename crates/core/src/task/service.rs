@@ -165,8 +165,14 @@ impl TaskService {
     }
 
     pub async fn cancel(&self, id: TaskId) -> Result<Task> {
-        let task = self.store.cancel_task(id, now_millis()).await?.ok_or(CoreError::NotFound { what: "task" })?;
-        if task.status != TaskStatus::Cancelled {
+        let before = self.get(id).await?;
+        let already_ended = before.status.is_terminal();
+        let task = if already_ended {
+            before
+        } else {
+            self.store.cancel_task(id, now_millis()).await?.ok_or(CoreError::NotFound { what: "task" })?
+        };
+        if already_ended || task.status != TaskStatus::Cancelled {
             return Err(CoreError::Conflict {
                 code: "task_finished",
                 message: format!("task {id} has already ended ({})", task.status),

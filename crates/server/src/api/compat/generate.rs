@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use utoipa::ToSchema;
 
-use crate::api::error::{ApiResult, ErrorBody};
+use crate::api::error::{ApiError, ApiResult, ErrorBody};
 use crate::api::extract::AppJson;
 use crate::api::tasks::{idempotency_key, request_hash};
 use crate::api::views::timestamp;
@@ -46,8 +46,25 @@ pub struct GenerateResponse {
 pub async fn generate(
     State(state): State<AppState>,
     headers: HeaderMap,
-    AppJson(request): AppJson<GenerateRequest>,
+    request: Result<AppJson<GenerateRequest>, ApiError>,
 ) -> ApiResult<Response> {
+    generate_task(state, headers, request).await.map_err(as_seed_error)
+}
+
+/// Seed 004 answers invalid input with 400 (the native API uses 422).
+fn as_seed_error(mut error: ApiError) -> ApiError {
+    if error.status == StatusCode::UNPROCESSABLE_ENTITY {
+        error.status = StatusCode::BAD_REQUEST;
+    }
+    error
+}
+
+async fn generate_task(
+    state: AppState,
+    headers: HeaderMap,
+    request: Result<AppJson<GenerateRequest>, ApiError>,
+) -> ApiResult<Response> {
+    let AppJson(request) = request?;
     let idempotency_key = idempotency_key(&headers)?;
     let hash = idempotency_key.as_ref().map(|_| request_hash(&request));
     let mut input = Map::new();

@@ -1,0 +1,376 @@
+//! The storage suite: one set of stories, run on SQLite and on PostgreSQL.
+//! Each story gets a fresh database.
+
+#![allow(clippy::unwrap_used)]
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use atelier_core::ports::{Created, LeaseToken, TaskStore};
+use atelier_core::task::{Asset, NewTask, TaskError, TaskFilter, TaskStatus};
+use atelier_core::{AssetId, CoreError, TaskId};
+use atelier_db::{Database, DatabaseOptions};
+use atelier_testkit::TestDatabase;
+use serde_json::json;
+
+/// Runs a story on every backend available.
+macro_rules! story {
+    ($name:ident) => {
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                let test_db = atelier_testkit::TestDatabase::sqlite();
+                super::$name(super::open(&test_db).await).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                let Some(test_db) = atelier_testkit::TestDatabase::postgres().await else { return };
+                super::$name(super::open(&test_db).await).await;
+            }
+        }
+    };
+}
+
+story!(creates_reads_and_lists);
+story!(idempotency_keys_return_the_first_task);
+story!(a_claim_holds_until_its_lease_ends);
+story!(concurrent_claims_never_share_a_task);
+story!(expired_leases_are_reclaimed_then_failed);
+story!(retries_wait_for_their_time);
+story!(cancel_ends_only_unfinished_tasks);
+story!(remote_tasks_resume_polling_without_resubmitting);
+story!(deleting_a_task_deletes_its_assets);
+story!(tags_filter_the_gallery);
+story!(pending_tasks_expire);
+
+async fn open(test_db: &TestDatabase) -> Arc<Database> {
+    let database = Database::connect(&test_db.url, &DatabaseOptions::default()).await.expect("connect");
+    database.migrate().await.expect("migrate");
+    // Migrating twice is a no-op.
+    database.migrate().await.expect("migrate again");
+    Arc::new(database)
+}
+
+fn new_task(created_at: i64) -> NewTask {
+    NewTask {
+        id: TaskId::new(),
+        service: "local".into(),
+        model: "placeholder".into(),
+        input: json!({ "prompt": "a red fox", "seed": created_at }),
+        priority: 0,
+        max_attempts: 3,
+        idempotency_key: None,
+        request_hash: None,
+        retry_of: None,
+        created_at,
+        expires_at: Some(created_at + 3_600_000),
+    }
+}
+
+async fn insert(store: &Database, task: NewTask) -> TaskId {
+    match store.create_task(task).await.expect("create") {
+        Created::New(task) => task.id,
+        Created::Existing(_) => panic!("expected a new task"),
+    }
+}
+
+fn asset(task_id: TaskId, index: u32, blob_key: &str) -> Asset {
+    Asset {
+        id: AssetId::new(),
+        task_id,
+        index,
+        mime: "image/png".into(),
+        bytes: 1234,
+        width: Some(64),
+        height: Some(32),
+        sha256: "ab".repeat(32),
+        blob_key: blob_key.into(),
+        thumbnail_key: Some(format!("thumbs/{blob_key}.webp")),
+        created_at: 1000,
+        tags: vec![],
+    }
+}
+
+async fn claim_one(store: &Database, now: i64) -> (TaskId, LeaseToken) {
+    let mut claims = store.claim("w1", 1, now, now + 30_000).await.expect("claim");
+    assert_eq!(claims.len(), 1, "expected one claim");
+    let claimed = claims.remove(0);
+    (claimed.task.id, claimed.lease)
+}
+
+async fn creates_reads_and_lists(store: Arc<Database>) {
+    let mut ids = Vec::new();
+    for n in 0..7 {
+        let mut task = new_task(1000 + n);
+        if n % 2 == 0 {
+            task.model = "qr".into();
+        }
+        ids.push(insert(&store, task).await);
+    }
+    let task = store.get_task(ids[0]).await.unwrap().expect("found");
+    assert_eq!(task.status, TaskStatus::Pending);
+    assert_eq!(task.input["prompt"], "a red fox");
+    assert_eq!(task.version, 1);
+    assert_eq!(task.attempts, 0);
+    assert!(store.get_task(TaskId::new()).await.unwrap().is_none());
+    assert_eq!(store.count_queued().await.unwrap(), 7);
+
+    // Newest first, three to a page, every task exactly once.
+    let mut seen = Vec::new();
+    let mut filter = TaskFilter { limit: 3, ..TaskFilter::default() };
+    loop {
+        let page = store.list_tasks(&filter).await.unwrap();
+        seen.extend(page.tasks.iter().map(|t| t.id));
+        match page.next_cursor {
+            Some(cursor) => filter.before_id = Some(cursor),
+            None => break,
+        }
+    }
+    let mut expected = ids.clone();
+    expected.reverse();
+    assert_eq!(seen, expected);
+
+    let qr = TaskFilter { model: Some("qr".into()), limit: 50, ..TaskFilter::default() };
+    assert_eq!(store.list_tasks(&qr).await.unwrap().tasks.len(), 4);
+    let timed =
+        TaskFilter { created_after: Some(1003), created_before: Some(1005), limit: 50, ..TaskFilter::default() };
+    assert_eq!(store.list_tasks(&timed).await.unwrap().tasks.len(), 2);
+    let done = TaskFilter { statuses: vec![TaskStatus::Completed], limit: 50, ..TaskFilter::default() };
+    assert!(store.list_tasks(&done).await.unwrap().tasks.is_empty());
+}
+
+async fn idempotency_keys_return_the_first_task(store: Arc<Database>) {
+    let mut first = new_task(1000);
+    first.idempotency_key = Some("key-1".into());
+    first.request_hash = Some("hash-a".into());
+    let first_id = insert(&store, first.clone()).await;
+
+    let mut again = new_task(2000);
+    again.idempotency_key = Some("key-1".into());
+    again.request_hash = Some("hash-a".into());
+    match store.create_task(again).await.unwrap() {
+        Created::Existing(task) => assert_eq!(task.id, first_id),
+        Created::New(_) => panic!("a repeated key made a second task"),
+    }
+
+    let mut other_body = new_task(3000);
+    other_body.idempotency_key = Some("key-1".into());
+    other_body.request_hash = Some("hash-b".into());
+    let error = store.create_task(other_body).await.expect_err("conflict");
+    assert!(matches!(error, CoreError::Conflict { code: "idempotency_key_reused", .. }), "{error:?}");
+    assert_eq!(store.count_queued().await.unwrap(), 1);
+}
+
+async fn a_claim_holds_until_its_lease_ends(store: Arc<Database>) {
+    let id = insert(&store, new_task(1000)).await;
+    let (claimed, lease) = claim_one(&store, 5000).await;
+    assert_eq!(claimed, id);
+    let task = store.get_task(id).await.unwrap().unwrap();
+    assert_eq!(task.status, TaskStatus::Processing);
+    assert_eq!(task.attempts, 1);
+    assert_eq!(task.started_at, Some(5000));
+    assert!(store.claim("w2", 10, 5001, 35_000).await.unwrap().is_empty(), "a held task was claimed twice");
+
+    let stale = LeaseToken::new();
+    assert!(!store.heartbeat(id, &stale, 60_000).await.unwrap());
+    assert!(store.heartbeat(id, &lease, 60_000).await.unwrap());
+    assert!(store.set_progress(id, &lease, 40).await.unwrap());
+    assert!(!store.complete(id, &stale, vec![asset(id, 0, "blobs/x")], 6000).await.unwrap());
+    assert!(store.get_task(id).await.unwrap().unwrap().outputs.is_empty(), "a stale lease wrote outputs");
+
+    let outputs = vec![asset(id, 0, "blobs/a"), asset(id, 1, "blobs/b")];
+    assert!(store.complete(id, &lease, outputs, 7000).await.unwrap());
+    let task = store.get_task(id).await.unwrap().unwrap();
+    assert_eq!(task.status, TaskStatus::Completed);
+    assert_eq!(task.progress, 100);
+    assert_eq!(task.completed_at, Some(7000));
+    assert_eq!(task.outputs.iter().map(|a| a.index).collect::<Vec<_>>(), vec![0, 1]);
+    assert_eq!(task.outputs[0].width, Some(64));
+    // Finishing twice is refused: the lease is gone.
+    assert!(!store.complete(id, &lease, vec![asset(id, 2, "blobs/c")], 8000).await.unwrap());
+    assert!(!store.fail(id, &lease, &error("late"), 8000).await.unwrap());
+    assert_eq!(store.get_task(id).await.unwrap().unwrap().outputs.len(), 2);
+}
+
+fn error(code: &str) -> TaskError {
+    TaskError { code: code.into(), message: format!("{code} happened"), retryable: true }
+}
+
+async fn concurrent_claims_never_share_a_task(store: Arc<Database>) {
+    for n in 0..120 {
+        insert(&store, new_task(1000 + n)).await;
+    }
+    let mut claimers = Vec::new();
+    for worker in 0..6 {
+        let store = store.clone();
+        claimers.push(tokio::spawn(async move {
+            let mut mine = Vec::new();
+            loop {
+                let claims = store.claim(&format!("w{worker}"), 7, 5000, 60_000).await.expect("claim");
+                if claims.is_empty() {
+                    return mine;
+                }
+                mine.extend(claims.into_iter().map(|c| c.task.id));
+            }
+        }));
+    }
+    let mut all = Vec::new();
+    for claimer in claimers {
+        all.extend(claimer.await.unwrap());
+    }
+    let unique: HashSet<_> = all.iter().collect();
+    assert_eq!(all.len(), 120, "every task claimed");
+    assert_eq!(unique.len(), 120, "no task claimed twice");
+}
+
+async fn expired_leases_are_reclaimed_then_failed(store: Arc<Database>) {
+    let id = insert(&store, new_task(1000)).await;
+    // First and second crash: requeued.
+    for crash in 1..=2 {
+        let now = crash * 100_000;
+        let (_, _lease) = claim_one(&store, now).await;
+        let report = store.reclaim_expired(now + 1000, 3).await.unwrap();
+        assert!(report.requeued.is_empty(), "a live lease was reclaimed");
+        let report = store.reclaim_expired(now + 31_000, 3).await.unwrap();
+        assert_eq!(report.requeued, vec![id]);
+        let task = store.get_task(id).await.unwrap().unwrap();
+        assert_eq!(task.status, TaskStatus::Pending);
+        assert_eq!(task.crashes, crash as u32);
+    }
+    // Third crash: set aside as failed.
+    let (_, _lease) = claim_one(&store, 300_000).await;
+    let report = store.reclaim_expired(331_000, 3).await.unwrap();
+    assert_eq!(report.failed, vec![id]);
+    let task = store.get_task(id).await.unwrap().unwrap();
+    assert_eq!(task.status, TaskStatus::Failed);
+    assert_eq!(task.error.unwrap().code, "worker_crashed");
+    assert!(store.claim("w", 5, 400_000, 430_000).await.unwrap().is_empty());
+}
+
+async fn retries_wait_for_their_time(store: Arc<Database>) {
+    let id = insert(&store, new_task(1000)).await;
+    let (_, lease) = claim_one(&store, 2000).await;
+    assert!(store.schedule_retry(id, &lease, &error("timeout"), 10_000).await.unwrap());
+    let task = store.get_task(id).await.unwrap().unwrap();
+    assert_eq!(task.status, TaskStatus::Retrying);
+    assert_eq!(task.error.as_ref().unwrap().code, "timeout");
+    assert_eq!(store.count_queued().await.unwrap(), 1);
+    assert!(store.claim("w", 5, 9_999, 40_000).await.unwrap().is_empty(), "claimed before its time");
+    let (again, lease) = claim_one(&store, 10_000).await;
+    assert_eq!(again, id);
+    assert_eq!(store.get_task(id).await.unwrap().unwrap().attempts, 2);
+    assert!(store.fail(id, &lease, &error("provider_rejected"), 11_000).await.unwrap());
+    let task = store.get_task(id).await.unwrap().unwrap();
+    assert_eq!(task.status, TaskStatus::Failed);
+    assert_eq!(task.error.unwrap().code, "provider_rejected");
+}
+
+async fn cancel_ends_only_unfinished_tasks(store: Arc<Database>) {
+    let pending = insert(&store, new_task(1000)).await;
+    let running = insert(&store, new_task(1001)).await;
+    let cancelled = store.cancel_task(pending, 5000).await.unwrap().unwrap();
+    assert_eq!(cancelled.status, TaskStatus::Cancelled);
+    let (claimed, lease) = claim_one(&store, 6000).await;
+    assert_eq!(claimed, running);
+    assert_eq!(store.cancel_task(running, 7000).await.unwrap().unwrap().status, TaskStatus::Cancelled);
+    // The worker's lease is void: its result is discarded.
+    assert!(!store.complete(running, &lease, vec![asset(running, 0, "blobs/r")], 8000).await.unwrap());
+    assert_eq!(store.get_task(running).await.unwrap().unwrap().status, TaskStatus::Cancelled);
+
+    let done = insert(&store, new_task(1002)).await;
+    let (_, lease) = claim_one(&store, 9000).await;
+    assert!(store.complete(done, &lease, vec![], 9500).await.unwrap());
+    assert_eq!(store.cancel_task(done, 10_000).await.unwrap().unwrap().status, TaskStatus::Completed);
+    assert!(store.cancel_task(TaskId::new(), 10_000).await.unwrap().is_none());
+}
+
+async fn remote_tasks_resume_polling_without_resubmitting(store: Arc<Database>) {
+    let id = insert(&store, new_task(1000)).await;
+    let (_, lease) = claim_one(&store, 2000).await;
+    assert!(!store.submit_was_interrupted(id).await.unwrap());
+    assert!(store.mark_submitting(id, &lease).await.unwrap());
+    assert!(store.submit_was_interrupted(id).await.unwrap(), "a submit in flight is visible");
+    assert!(store.record_external_id(id, &lease, "ext-42").await.unwrap());
+    assert!(!store.submit_was_interrupted(id).await.unwrap());
+    assert!(store.park(id, &lease, 30, 5000).await.unwrap());
+    let task = store.get_task(id).await.unwrap().unwrap();
+    assert_eq!(task.status, TaskStatus::Processing);
+    assert_eq!(task.progress, 30);
+    assert!(store.claim("w", 5, 4999, 40_000).await.unwrap().is_empty(), "polled before its time");
+
+    // A new worker (after a restart) claims it for a poll: the external id is there and
+    // the attempt count does not grow, since nothing is submitted.
+    let mut claims = store.claim("w2", 5, 5000, 40_000).await.unwrap();
+    let claimed = claims.remove(0);
+    assert_eq!(claimed.task.external_id.as_deref(), Some("ext-42"));
+    assert_eq!(claimed.task.attempts, 1);
+
+    // A lease lost mid-poll puts it back as processing, still with its external id.
+    let report = store.reclaim_expired(50_000, 3).await.unwrap();
+    assert_eq!(report.requeued, vec![id]);
+    let task = store.get_task(id).await.unwrap().unwrap();
+    assert_eq!(task.status, TaskStatus::Processing);
+    assert_eq!(task.external_id.as_deref(), Some("ext-42"));
+}
+
+async fn deleting_a_task_deletes_its_assets(store: Arc<Database>) {
+    let first = insert(&store, new_task(1000)).await;
+    let second = insert(&store, new_task(1001)).await;
+    let (a, lease_a) = claim_one(&store, 2000).await;
+    let (b, lease_b) = claim_one(&store, 2000).await;
+    assert_eq!((a, b), (first, second));
+    let shared = asset(first, 0, "blobs/same");
+    let shared_id = shared.id.clone();
+    assert!(store.complete(first, &lease_a, vec![shared], 3000).await.unwrap());
+    assert!(store.complete(second, &lease_b, vec![asset(second, 0, "blobs/same")], 3000).await.unwrap());
+    assert_eq!(store.count_blob_refs("blobs/same").await.unwrap(), 2);
+    assert!(store.add_tag(&shared_id, "fox", 4000).await.unwrap());
+
+    let deleted = store.delete_task(first).await.unwrap().expect("deleted");
+    assert_eq!(deleted.len(), 1);
+    assert!(store.get_task(first).await.unwrap().is_none());
+    assert!(store.get_asset(&shared_id).await.unwrap().is_none());
+    assert_eq!(store.count_blob_refs("blobs/same").await.unwrap(), 1);
+    assert!(store.delete_task(first).await.unwrap().is_none());
+
+    let remaining = store.get_task(second).await.unwrap().unwrap().outputs.remove(0);
+    assert!(store.delete_asset(&remaining.id).await.unwrap().is_some());
+    assert_eq!(store.count_blob_refs("blobs/same").await.unwrap(), 0);
+}
+
+async fn tags_filter_the_gallery(store: Arc<Database>) {
+    let id = insert(&store, new_task(1000)).await;
+    let (_, lease) = claim_one(&store, 2000).await;
+    let outputs = vec![asset(id, 0, "blobs/1"), asset(id, 1, "blobs/2"), asset(id, 2, "blobs/3")];
+    let ids: Vec<AssetId> = outputs.iter().map(|a| a.id.clone()).collect();
+    assert!(store.complete(id, &lease, outputs, 3000).await.unwrap());
+    assert!(store.add_tag(&ids[0], "fox", 4000).await.unwrap());
+    assert!(store.add_tag(&ids[0], "fox", 4001).await.unwrap(), "tagging twice is harmless");
+    assert!(store.add_tag(&ids[2], "fox", 4002).await.unwrap());
+    assert!(store.add_tag(&ids[2], "dawn", 4003).await.unwrap());
+    assert!(!store.add_tag(&AssetId::new(), "fox", 4004).await.unwrap());
+
+    let foxes = store.list_assets(None, Some("fox"), 10).await.unwrap();
+    assert_eq!(foxes.iter().map(|a| a.id.clone()).collect::<Vec<_>>(), vec![ids[2].clone(), ids[0].clone()]);
+    assert_eq!(foxes[0].tags, vec!["dawn".to_owned(), "fox".to_owned()]);
+    let all = store.list_assets(None, None, 2).await.unwrap();
+    assert_eq!(all.len(), 2);
+    let rest = store.list_assets(Some(&all[1].id), None, 10).await.unwrap();
+    assert_eq!(rest.len(), 1);
+
+    assert!(store.remove_tag(&ids[0], "fox").await.unwrap());
+    assert!(!store.remove_tag(&ids[0], "fox").await.unwrap());
+    assert_eq!(store.list_assets(None, Some("fox"), 10).await.unwrap().len(), 1);
+    assert_eq!(store.get_asset(&ids[2]).await.unwrap().unwrap().tags.len(), 2);
+}
+
+async fn pending_tasks_expire(store: Arc<Database>) {
+    let mut old = new_task(1000);
+    old.expires_at = Some(2000);
+    let old = insert(&store, old).await;
+    let fresh = insert(&store, new_task(1000)).await;
+    assert_eq!(store.expire_pending(2500).await.unwrap(), vec![old]);
+    assert_eq!(store.get_task(old).await.unwrap().unwrap().status, TaskStatus::Expired);
+    assert_eq!(store.get_task(fresh).await.unwrap().unwrap().status, TaskStatus::Pending);
+}

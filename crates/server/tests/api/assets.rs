@@ -1,0 +1,89 @@
+//! Downloads: content type, ETag, Cache-Control, Range; thumbnails; tags; metadata.
+
+use serde_json::{Value, json};
+
+use crate::helpers::{TestApp, assert_error};
+
+async fn one_image(app: &TestApp) -> (String, Value) {
+    let id = app.create_placeholder("a blue lake", json!({ "seed": 3, "width": 512, "height": 256 })).await;
+    let task = app.wait_for_end(&id).await;
+    (id, task["images"][0].clone())
+}
+
+#[tokio::test]
+async fn downloads_honour_etag_and_range() {
+    let app = TestApp::spawn().await;
+    let (_, image) = one_image(&app).await;
+    let url = image["url"].as_str().unwrap();
+    let full = app.get(url).await;
+    assert_eq!(full.status(), 200);
+    let etag = full.headers()["etag"].to_str().unwrap().to_owned();
+    assert_eq!(etag, format!("\"{}\"", image["sha256"].as_str().unwrap()));
+    assert!(full.headers()["cache-control"].to_str().unwrap().contains("immutable"));
+    assert_eq!(full.headers()["accept-ranges"], "bytes");
+    let bytes = full.bytes().await.unwrap();
+
+    let not_modified = app.http.get(app.url(url)).header("if-none-match", &etag).send().await.unwrap();
+    assert_eq!(not_modified.status(), 304);
+
+    let part = app.http.get(app.url(url)).header("range", "bytes=8-23").send().await.unwrap();
+    assert_eq!(part.status(), 206);
+    assert_eq!(part.headers()["content-range"], format!("bytes 8-23/{}", bytes.len()));
+    assert_eq!(part.bytes().await.unwrap(), bytes.slice(8..24));
+    let tail = app.http.get(app.url(url)).header("range", "bytes=-4").send().await.unwrap();
+    assert_eq!(tail.bytes().await.unwrap(), bytes.slice(bytes.len() - 4..));
+    let beyond =
+        app.http.get(app.url(url)).header("range", format!("bytes={}-", bytes.len() + 10)).send().await.unwrap();
+    assert_eq!(beyond.status(), 416);
+    assert_eq!(beyond.headers()["content-range"], format!("bytes */{}", bytes.len()));
+
+    // The PNG carries its generation parameters in a text chunk.
+    let chunks = atelier_assets::png_text::read_png_text(&bytes);
+    let (_, parameters) = chunks.iter().find(|(key, _)| key == "parameters").expect("a parameters chunk");
+    let parameters: Value = serde_json::from_str(parameters).unwrap();
+    assert_eq!(parameters["input"]["prompt"], "a blue lake");
+    assert_eq!(parameters["model"], "placeholder");
+}
+
+#[tokio::test]
+async fn thumbnails_are_webp_within_256() {
+    let app = TestApp::spawn().await;
+    let (_, image) = one_image(&app).await;
+    let thumbnail = app.get(image["thumbnail_url"].as_str().unwrap()).await;
+    assert_eq!(thumbnail.headers()["content-type"], "image/webp");
+    let decoded = image::load_from_memory(&thumbnail.bytes().await.unwrap()).expect("a valid WebP");
+    assert_eq!((decoded.width(), decoded.height()), (256, 128));
+}
+
+#[tokio::test]
+async fn tags_and_the_gallery() {
+    let app = TestApp::spawn().await;
+    let (_, image) = one_image(&app).await;
+    let image_id = image["image_id"].as_str().unwrap();
+    let tag_url = format!("/api/v1/assets/{image_id}/tags");
+    assert_eq!(app.post(&tag_url, &json!({ "tag": "lake" })).await.status(), 204);
+    assert_error(app.post(&tag_url, &json!({ "tag": "a,b" })).await, 422, "validation_error").await;
+    assert_error(app.post("/api/v1/assets/img_0123/tags", &json!({ "tag": "x" })).await, 404, "not_found").await;
+    let gallery: Value = app.get("/api/v1/assets?tag=lake").await.json().await.unwrap();
+    assert_eq!(gallery["images"][0]["image_id"], image_id);
+    assert_eq!(gallery["images"][0]["tags"], json!(["lake"]));
+    let none: Value = app.get("/api/v1/assets?tag=forest").await.json().await.unwrap();
+    assert!(none["images"].as_array().unwrap().is_empty());
+    assert_eq!(app.delete(&format!("{tag_url}/lake")).await.status(), 204);
+    assert_error(app.delete(&format!("{tag_url}/lake")).await, 404, "not_found").await;
+}
+
+#[tokio::test]
+async fn qr_codes_decode_to_their_text() {
+    let app = TestApp::spawn().await;
+    let body = json!({ "model": "local/qr", "input": { "text": "https://atelier.example/ок", "size": 300 } });
+    let task: Value = app.post("/api/v1/tasks", &body).await.json().await.unwrap();
+    let task = app.wait_for_end(task["task_id"].as_str().unwrap()).await;
+    let png = app.get(task["images"][0]["url"].as_str().unwrap()).await.bytes().await.unwrap();
+    let decoded = image::load_from_memory(&png).unwrap().to_luma8();
+    assert_eq!((decoded.width(), decoded.height()), (300, 300));
+    let mut prepared = rqrr::PreparedImage::prepare(decoded);
+    let grids = prepared.detect_grids();
+    let (_, content) = grids[0].decode().expect("decodes");
+    assert_eq!(content, "https://atelier.example/ок");
+}

@@ -1,0 +1,122 @@
+use std::time::Duration;
+
+use atelier::app::App;
+use atelier::config::Config;
+use atelier_testkit::TestDatabase;
+use serde_json::{Value, json};
+
+pub struct TestApp {
+    pub base: String,
+    pub http: reqwest::Client,
+    _database: TestDatabase,
+    _dir: tempfile::TempDir,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+pub struct Options {
+    pub workers: bool,
+    pub max_queued: u64,
+    pub postgres: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self { workers: true, max_queued: 1000, postgres: false }
+    }
+}
+
+impl TestApp {
+    pub async fn spawn() -> Self {
+        Self::with(Options::default()).await.expect("SQLite is always available")
+    }
+
+    /// `None` only for a PostgreSQL app when no cluster is configured.
+    pub async fn with(options: Options) -> Option<Self> {
+        let database = if options.postgres { TestDatabase::postgres().await? } else { TestDatabase::sqlite() };
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut config = Config::default();
+        config.data.dir = dir.path().to_path_buf();
+        config.database.url = database.url.clone();
+        config.worker.enabled = options.workers;
+        config.worker.idle_poll_ms = 100;
+        config.queue.max_queued = options.max_queued;
+        config.log.level = "warn".into();
+        let app = App::build(config).await.expect("build the app");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let base = format!("http://{}", listener.local_addr().expect("address"));
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(async move {
+            app.serve(listener, async move {
+                let _ = stopped.await;
+            })
+            .await
+            .expect("serve");
+        });
+        let http = reqwest::Client::builder().timeout(Duration::from_secs(30)).build().expect("client");
+        Some(Self { base, http, _database: database, _dir: dir, stop: Some(stop) })
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.http.get(self.url(path)).send().await.expect("GET")
+    }
+
+    pub async fn post(&self, path: &str, body: &Value) -> reqwest::Response {
+        self.http.post(self.url(path)).json(body).send().await.expect("POST")
+    }
+
+    pub async fn delete(&self, path: &str) -> reqwest::Response {
+        self.http.delete(self.url(path)).send().await.expect("DELETE")
+    }
+
+    /// Creates a placeholder task and returns its id.
+    pub async fn create_placeholder(&self, prompt: &str, extra: Value) -> String {
+        let mut input = json!({ "prompt": prompt, "width": 128, "height": 96 });
+        if let (Some(input), Some(extra)) = (input.as_object_mut(), extra.as_object()) {
+            input.extend(extra.clone());
+        }
+        let response = self.post("/api/v1/tasks", &json!({ "model": "local/placeholder", "input": input })).await;
+        assert_eq!(response.status(), 202);
+        let body: Value = response.json().await.unwrap();
+        body["task_id"].as_str().unwrap().to_owned()
+    }
+
+    /// Polls a task until it ends.
+    pub async fn wait_for_end(&self, id: &str) -> Value {
+        for _ in 0..300 {
+            let task: Value = self.get(&format!("/api/v1/tasks/{id}")).await.json().await.unwrap();
+            if matches!(task["status"].as_str(), Some("completed" | "failed" | "cancelled" | "expired")) {
+                return task;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("task {id} did not end within 15 s");
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+/// Asserts an error answer has the one shape, and returns its body.
+pub async fn assert_error(response: reqwest::Response, status: u16, code: &str) -> Value {
+    assert_eq!(response.status(), status, "status");
+    let body: Value = response.json().await.expect("error bodies are JSON");
+    assert_eq!(body["error"], code, "{body}");
+    assert!(body["message"].as_str().is_some_and(|m| !m.is_empty()), "{body}");
+    body
+}
+
+/// The keys of a JSON object, sorted.
+pub fn keys(value: &Value) -> Vec<String> {
+    let mut keys: Vec<String> = value.as_object().map(|o| o.keys().cloned().collect()).unwrap_or_default();
+    keys.sort();
+    keys
+}

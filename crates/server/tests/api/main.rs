@@ -1,0 +1,11 @@
+//! HTTP tests through a `TestApp`: the real application on a loopback port, driven
+//! with a real HTTP client.
+
+#![allow(clippy::unwrap_used)]
+
+mod assets;
+mod errors;
+mod events;
+mod helpers;
+mod seed004;
+mod tasks;

@@ -1,0 +1,14 @@
+//! End-to-end tests of the real `atelier` binary: servers and workers run as child
+//! processes, are killed with real signals, and are observed over HTTP and through
+//! the `local/instant` engine's execution log.
+//!
+//! Every child is SIGKILLed when its guard drops, so a failing test leaks nothing;
+//! every wait is bounded and names what it waited for.
+
+#![allow(clippy::unwrap_used)]
+
+mod crash_recovery;
+mod harness;
+mod shutdown;
+mod smoke;
+mod two_workers;

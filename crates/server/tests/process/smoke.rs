@@ -1,0 +1,88 @@
+//! The binary's front door: `serve`, `healthcheck`, `generate --wait`, `tasks list`,
+//! the docs page, the OpenAPI document and `config example`.
+
+use std::time::Duration;
+
+use crate::harness::{atelier, http, list_all, run_cli, serve, temp_dir};
+
+const PNG_SIGNATURE: [u8; 8] = [0x89, b'P', b'N', b'G', b'\r', b'\n', 0x1a, b'\n'];
+
+#[tokio::test]
+async fn smoke() {
+    let example = run_cli(atelier(["config", "example"]), Duration::from_secs(10)).await;
+    assert!(example.status.success(), "config example failed: {}", String::from_utf8_lossy(&example.stderr));
+    let example = String::from_utf8_lossy(&example.stdout);
+    assert!(
+        example.contains("ATELIER__DATABASE__URL"),
+        "config example does not name ATELIER__DATABASE__URL:\n{example}"
+    );
+
+    let dir = temp_dir();
+    let server = serve("serve (smoke)", &dir.path().join("data"), None, &[]);
+    let base = server.base.clone();
+    let client = http();
+
+    let health = run_cli(atelier(["healthcheck", "--server", &base]), Duration::from_secs(10)).await;
+    assert!(
+        health.status.success(),
+        "healthcheck exited {}: {}{}",
+        health.status,
+        String::from_utf8_lossy(&health.stdout),
+        String::from_utf8_lossy(&health.stderr)
+    );
+
+    let out = dir.path().join("out.png");
+    let mut generate = atelier(["generate", "a red fox", "--model", "local/placeholder"]);
+    generate.args(["--set", "seed=42", "--set", "width=256", "--set", "height=256", "--wait", "-o"]);
+    generate.arg(&out).args(["--server", &base]);
+    let generated = run_cli(generate, Duration::from_secs(30)).await;
+    assert!(
+        generated.status.success(),
+        "generate exited {}: {}\n{}",
+        generated.status,
+        String::from_utf8_lossy(&generated.stderr),
+        server.process.tail()
+    );
+    let png = std::fs::read(&out).unwrap_or_else(|error| panic!("generate wrote no {}: {error}", out.display()));
+    assert!(png.len() > 33, "a {}-byte PNG", png.len());
+    assert_eq!(png[..8], PNG_SIGNATURE, "not a PNG signature");
+    assert_eq!(&png[12..16], b"IHDR", "the first chunk is not IHDR");
+    let width = u32::from_be_bytes([png[16], png[17], png[18], png[19]]);
+    let height = u32::from_be_bytes([png[20], png[21], png[22], png[23]]);
+    assert_eq!((width, height), (256, 256), "the PNG's IHDR size");
+
+    let tasks = list_all(&client, &base, None).await;
+    assert_eq!(tasks.len(), 1, "one task after one generate: {tasks:?}");
+    let task_id = tasks[0]["task_id"].as_str().expect("a task id").to_owned();
+    assert_eq!(tasks[0]["status"], "completed");
+
+    let docs = client.get(format!("{base}/docs")).send().await.expect("GET /docs answers");
+    assert_eq!(docs.status().as_u16(), 200, "GET /docs");
+    let content_type = docs.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
+    let docs = docs.text().await.expect("the docs page");
+    assert!(content_type.starts_with("text/html"), "GET /docs content-type {content_type:?}");
+    assert!(docs.to_ascii_lowercase().contains("<html"), "GET /docs is not HTML:\n{docs}");
+
+    let openapi = client.get(format!("{base}/openapi.json")).send().await.expect("GET /openapi.json answers");
+    assert_eq!(openapi.status().as_u16(), 200, "GET /openapi.json");
+    let openapi = openapi.text().await.expect("the OpenAPI document");
+    assert!(openapi.starts_with(r#"{"openapi":"3.1"#), "/openapi.json starts {:?}", &openapi[..openapi.len().min(40)]);
+    let document: serde_json::Value = serde_json::from_str(&openapi).expect("/openapi.json is JSON");
+    assert!(document["paths"]["/api/v1/tasks"].is_object(), "/openapi.json documents /api/v1/tasks");
+
+    // Last, so that a failure here does not hide the checks above. `--server` is
+    // documented on every client command; it must work after `tasks list` as it does
+    // after `generate` and `healthcheck`.
+    let listed = run_cli(atelier(["tasks", "list", "--server", &base]), Duration::from_secs(10)).await;
+    let listed_out = String::from_utf8_lossy(&listed.stdout);
+    if !listed.status.success() {
+        let before = run_cli(atelier(["tasks", "--server", &base, "list"]), Duration::from_secs(10)).await;
+        panic!(
+            "`atelier tasks list --server URL` exited {}: {}{listed_out}\n(`atelier tasks --server URL list` exits {})",
+            listed.status,
+            String::from_utf8_lossy(&listed.stderr),
+            before.status
+        );
+    }
+    assert!(listed_out.contains(&task_id), "tasks list does not mention {task_id}:\n{listed_out}");
+}
