@@ -36,6 +36,12 @@ pub struct App {
 impl App {
     /// Connects storage, applies migrations, and assembles the services.
     pub async fn build(config: Config) -> anyhow::Result<Self> {
+        Self::build_with_providers(config, Vec::new()).await
+    }
+
+    /// As [`App::build`], with more services beside the built-in ones (tests use
+    /// this to put providers with scripted behaviour behind the real worker).
+    pub async fn build_with_providers(config: Config, extra: Vec<Arc<dyn Provider>>) -> anyhow::Result<Self> {
         std::fs::create_dir_all(&config.data.dir)
             .with_context(|| format!("creating the data dir {}", config.data.dir.display()))?;
         let database_url = config.database_url();
@@ -51,7 +57,7 @@ impl App {
                 .with_context(|| format!("opening the asset store {}", atelier_db::redact_url(&storage_url)))?,
         );
         let store: Arc<dyn TaskStore> = Arc::new(database.clone());
-        let catalog = Arc::new(Catalog::new(providers(&config)));
+        let catalog = Arc::new(Catalog::new(providers(&config).into_iter().chain(extra).collect()));
         let events = EventBus::new();
         atelier_db::listen_for_changes(&database, events.clone());
         let worker =

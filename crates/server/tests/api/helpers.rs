@@ -1,4 +1,7 @@
+use std::sync::Arc;
 use std::time::Duration;
+
+use atelier_core::ports::Provider;
 
 use atelier::app::App;
 use atelier::config::Config;
@@ -17,11 +20,12 @@ pub struct Options {
     pub workers: bool,
     pub max_queued: u64,
     pub postgres: bool,
+    pub providers: Vec<Arc<dyn Provider>>,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Self { workers: true, max_queued: 1000, postgres: false }
+        Self { workers: true, max_queued: 1000, postgres: false, providers: Vec::new() }
     }
 }
 
@@ -41,7 +45,10 @@ impl TestApp {
         config.worker.idle_poll_ms = 100;
         config.queue.max_queued = options.max_queued;
         config.log.level = "warn".into();
-        let app = App::build(config).await.expect("build the app");
+        // Fast retries, so that retry tests take milliseconds.
+        config.worker.backoff_base_ms = 20;
+        config.worker.backoff_max_ms = 100;
+        let app = App::build_with_providers(config, options.providers).await.expect("build the app");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let base = format!("http://{}", listener.local_addr().expect("address"));
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();

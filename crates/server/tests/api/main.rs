@@ -9,3 +9,4 @@ mod events;
 mod helpers;
 mod seed004;
 mod tasks;
+mod worker;
