@@ -24,6 +24,9 @@ pub struct AppState {
     pub tasks: Arc<TaskService>,
     pub config: Arc<Config>,
     pub started_at: Instant,
+    /// Turns true when the server begins to shut down: long answers (event streams,
+    /// `Prefer: wait`) end early so that the drain is not held up by them.
+    pub shutdown: watch::Receiver<bool>,
 }
 
 /// A built application: state plus what the workers need.
@@ -31,6 +34,7 @@ pub struct App {
     pub state: AppState,
     pub database: Database,
     worker: Worker,
+    stop: watch::Sender<bool>,
 }
 
 impl App {
@@ -63,8 +67,9 @@ impl App {
         let worker =
             Worker::new(store.clone(), assets.clone(), catalog.clone(), events.clone(), config.worker_settings());
         let tasks = Arc::new(TaskService::new(store, assets, catalog, events, config.task_rules()));
-        let state = AppState { tasks, config: Arc::new(config), started_at: Instant::now() };
-        Ok(Self { state, database, worker })
+        let (stop, shutdown) = watch::channel(false);
+        let state = AppState { tasks, config: Arc::new(config), started_at: Instant::now(), shutdown };
+        Ok(Self { state, database, worker, stop })
     }
 
     /// Serves HTTP on `listener` (and runs workers when enabled) until `shutdown`
@@ -74,7 +79,8 @@ impl App {
         listener: TcpListener,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
-        let (stop_tx, stop_rx) = watch::channel(false);
+        let stop_tx = self.stop.clone();
+        let stop_rx = self.state.shutdown.clone();
         let worker_handle =
             self.state.config.worker.enabled.then(|| tokio::spawn(self.worker.clone().run(stop_rx.clone())));
         let router = crate::router::router(self.state.clone());
@@ -99,12 +105,12 @@ impl App {
 
     /// Runs workers only (`atelier worker`), until `shutdown` resolves.
     pub async fn run_workers(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
-        let (stop_tx, stop_rx) = watch::channel(false);
+        let stop_tx = self.stop.clone();
         tokio::spawn(async move {
             shutdown.await;
             let _ = stop_tx.send(true);
         });
-        self.worker.clone().run(stop_rx).await;
+        self.worker.clone().run(self.state.shutdown.clone()).await;
         self.database.close().await;
         Ok(())
     }

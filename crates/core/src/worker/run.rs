@@ -143,7 +143,9 @@ impl Worker {
 
     /// Before a submit that costs money: refuse to repeat one whose answer was lost.
     async fn prepare_costly_submit(&self, task: &Task, lease: &LeaseToken) -> Result<bool, ProviderError> {
-        let interrupted = self.store.submit_was_interrupted(task.id).await.unwrap_or(true);
+        // On a database error, do nothing: the lease expires and the task is run again
+        // once the database answers.
+        let Ok(interrupted) = self.store.submit_was_interrupted(task.id).await else { return Ok(false) };
         if interrupted {
             return Err(ProviderError::new(
                 ErrorClass::SubmitUnknown,

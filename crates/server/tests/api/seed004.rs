@@ -93,6 +93,14 @@ async fn validation_errors_are_400_as_the_seed_shows() {
     )
     .await;
     assert_eq!(body["details"]["field"], "model");
+    // A known model whose provider is not configured is a 422 naming the key to set.
+    let body = assert_error(
+        app.post("/api/v1/generate", &json!({ "prompt": "x", "model": "local/instant" })).await,
+        422,
+        "model_unavailable",
+    )
+    .await;
+    assert_eq!(body["details"]["config_key"], "engines.instant.enabled");
 }
 
 #[tokio::test]

@@ -51,9 +51,10 @@ pub async fn generate(
     generate_task(state, headers, request).await.map_err(as_seed_error)
 }
 
-/// Seed 004 answers invalid input with 400 (the native API uses 422).
+/// Seed 004 answers invalid input with 400 `validation_error` (the native API uses
+/// 422). A model whose provider is not configured stays a 422 naming the key to set.
 fn as_seed_error(mut error: ApiError) -> ApiError {
-    if error.status == StatusCode::UNPROCESSABLE_ENTITY {
+    if error.code == "validation_error" {
         error.status = StatusCode::BAD_REQUEST;
     }
     error

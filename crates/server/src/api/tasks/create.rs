@@ -90,7 +90,11 @@ pub async fn create_task(
     };
     let (mut task, is_new) = state.tasks.create(create).await?;
     if let Some(wait) = wait {
-        task = state.tasks.wait_for_end(task.id, wait).await?;
+        let mut shutdown = state.shutdown.clone();
+        tokio::select! {
+            waited = state.tasks.wait_for_end(task.id, wait) => task = waited?,
+            _ = shutdown.wait_for(|stop| *stop) => {}
+        }
     }
     Ok(task_created_response(&task, is_new, wait))
 }

@@ -59,8 +59,15 @@ async fn next_event(id: TaskId, progress: Progress) -> Option<(Result<Event, Inf
                 }
             }
         };
-        if let Ok(false) = tokio::time::timeout(Duration::from_secs(1), wait).await {
-            return None;
+        let mut shutdown = state.shutdown.clone();
+        tokio::select! {
+            changed = tokio::time::timeout(Duration::from_secs(1), wait) => {
+                if let Ok(false) = changed {
+                    return None;
+                }
+            }
+            // The server is shutting down: end the stream; clients reconnect.
+            _ = shutdown.wait_for(|stop| *stop) => return None,
         }
         let task = match state.tasks.get(id).await {
             Ok(task) => task,
