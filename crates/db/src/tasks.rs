@@ -17,6 +17,8 @@ const INSERT_TASK: &str = "INSERT INTO tasks (id, service, model, input, status,
 
 pub(crate) async fn create_task(db: &Database, task: NewTask) -> Result<Created, CoreError> {
     let input = task.input.to_string();
+    let key = task.idempotency_key.clone().unwrap_or_default();
+    let request_hash = task.request_hash.clone();
     let inserted = sqlx::query(INSERT_TASK)
         .bind(task.id.to_string())
         .bind(&task.service)
@@ -33,11 +35,11 @@ pub(crate) async fn create_task(db: &Database, task: NewTask) -> Result<Created,
         .await
         .map_err(storage("inserting a task"))?;
     if inserted.rows_affected() == 1 {
-        let created = get_task(db, task.id).await?.ok_or(CoreError::Storage("inserted task vanished".into()))?;
-        return Ok(Created::New(created));
+        // Built from what was inserted rather than read back: a worker in another
+        // process may already be running it.
+        return Ok(Created::New(task.into_pending_task()));
     }
     // The idempotency key is taken: answer with the task it names, if the request matches.
-    let key = task.idempotency_key.unwrap_or_default();
     let row = sqlx::query(concat!("SELECT request_hash, ", task_columns!(), " FROM tasks WHERE idempotency_key = $1"))
         .bind(&key)
         .fetch_optional(&db.writer)
@@ -45,7 +47,7 @@ pub(crate) async fn create_task(db: &Database, task: NewTask) -> Result<Created,
         .map_err(storage("reading an idempotent task"))?
         .ok_or(CoreError::Storage("idempotency key conflict without a task".into()))?;
     let stored_hash: Option<String> = row.try_get("request_hash").map_err(storage("reading request hash"))?;
-    if stored_hash != task.request_hash {
+    if stored_hash != request_hash {
         return Err(CoreError::Conflict {
             code: "idempotency_key_reused",
             message: format!("the Idempotency-Key {key:?} was already used with a different request"),

@@ -71,6 +71,36 @@ pub struct NewTask {
     pub expires_at: Option<Millis>,
 }
 
+impl NewTask {
+    /// The task as the store keeps it right after the insert.
+    pub fn into_pending_task(self) -> Task {
+        Task {
+            id: self.id,
+            service: self.service,
+            model: self.model,
+            input: self.input,
+            status: TaskStatus::Pending,
+            progress: 0,
+            attempts: 0,
+            max_attempts: self.max_attempts,
+            crashes: 0,
+            external_id: None,
+            error: None,
+            priority: self.priority,
+            version: 1,
+            idempotency_key: self.idempotency_key,
+            retry_of: self.retry_of,
+            created_at: self.created_at,
+            updated_at: self.created_at,
+            started_at: None,
+            completed_at: None,
+            expires_at: self.expires_at,
+            run_after: self.created_at,
+            outputs: Vec::new(),
+        }
+    }
+}
+
 /// A stored output.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Asset {

@@ -77,7 +77,7 @@ pub struct ServerArgs {
 #[derive(Debug, Clone, Args)]
 pub struct ClientArgs {
     /// The server's base URL.
-    #[arg(long, env = "ATELIER_SERVER", default_value = "http://127.0.0.1:8080")]
+    #[arg(long, global = true, env = "ATELIER_SERVER", default_value = "http://127.0.0.1:8080")]
     pub server: String,
 }
 

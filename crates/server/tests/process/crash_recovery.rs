@@ -73,7 +73,7 @@ async fn crash_recovery(backend: &str, database_url: Option<&str>) {
     let twice = histogram.get(&2).copied().unwrap_or(0);
     let more: Vec<(&String, &usize)> = executions.iter().filter(|(_, times)| **times > 2).collect();
     println!(
-        "crash_recovery ({backend}): killed after {completed} of {TASKS} completed ({executed_before_kill} executions \
+        "crash_recovery ({backend}): killed once {completed} of {TASKS} had completed ({executed_before_kill} executions \
          logged) at {killed_at:?}; recovered in {recovered_in:?}; executions per task {histogram:?} \
          ({} in all, {twice} repeated)",
         executions.values().sum::<usize>()

@@ -49,7 +49,7 @@ async fn sigterm_drains() {
     let executions = read_execution_log(&log);
     let total: usize = executions.values().sum();
     println!(
-        "sigterm_drains: SIGTERM after {completed} completed; exited 0 in {drained_in:?} with \
+        "sigterm_drains: SIGTERM once {completed} had completed; exited 0 in {drained_in:?} with \
          {executed_before_restart} executions logged; executions per task {:?} ({total} in all)",
         histogram(&executions)
     );

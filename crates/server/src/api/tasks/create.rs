@@ -100,7 +100,9 @@ pub async fn create_task(
 }
 
 pub(crate) fn task_created_response(task: &Task, is_new: bool, wait: Option<Duration>) -> Response {
-    let status = if task.status.is_terminal() || !is_new { StatusCode::OK } else { StatusCode::ACCEPTED };
+    // 202 for a new task, 200 for a replay or a task that ended within the wait.
+    let ended_in_wait = wait.is_some() && task.status.is_terminal();
+    let status = if !is_new || ended_in_wait { StatusCode::OK } else { StatusCode::ACCEPTED };
     let mut response = (status, axum::Json(TaskView::from(task))).into_response();
     let headers = response.headers_mut();
     if let Ok(location) = HeaderValue::from_str(&format!("/api/v1/tasks/{}", task.id)) {
