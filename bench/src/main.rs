@@ -283,6 +283,19 @@ struct ServerLog {
     lines: usize,
     /// The first lines after the listening line (warnings and errors: the level is warn).
     kept: Vec<String>,
+    /// Every line after the listening line, grouped by its message (timestamp and
+    /// `key=value` fields dropped).
+    kinds: BTreeMap<String, usize>,
+}
+
+/// `2026-01-01T00:00:00Z  WARN target: message key=value` → `WARN target: message`.
+fn log_kind(line: &str) -> String {
+    let mut words = line.split_whitespace().peekable();
+    if words.peek().is_some_and(|w| w.len() > 10 && w.as_bytes().first().is_some_and(u8::is_ascii_digit)) {
+        words.next();
+    }
+    let kind: Vec<&str> = words.filter(|w| !w.contains('=')).collect();
+    kind.join(" ").chars().take(160).collect()
 }
 
 struct Server {
@@ -290,6 +303,83 @@ struct Server {
     base: String,
     log: Arc<Mutex<ServerLog>>,
     _dir: tempfile::TempDir,
+}
+
+/// CPU time of a process in jiffies (USER_HZ = 100 per second).
+#[derive(Debug, Clone, Copy)]
+struct ProcessCpu {
+    user: u64,
+    system: u64,
+}
+
+/// User and system CPU time of a process, from its `/proc/<pid>/stat`.
+fn process_cpu(stat_path: &str) -> Option<ProcessCpu> {
+    let stat = std::fs::read_to_string(stat_path).ok()?;
+    // The command name may hold spaces: fields are counted after its closing parenthesis.
+    let (_, rest) = stat.rsplit_once(')')?;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    Some(ProcessCpu { user: fields.get(11)?.parse().ok()?, system: fields.get(12)?.parse().ok()? })
+}
+
+fn jiffies_secs(jiffies: u64) -> f64 {
+    jiffies as f64 / 100.0
+}
+
+/// Machine-wide (busy, total) jiffies from `/proc/stat`.
+fn machine_jiffies() -> Option<(u64, u64)> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    let line = stat.lines().find(|l| l.starts_with("cpu "))?;
+    let values: Vec<u64> = line.split_whitespace().skip(1).filter_map(|v| v.parse().ok()).collect();
+    let total: u64 = values.iter().take(8).sum();
+    let idle = values.get(3).copied().unwrap_or(0) + values.get(4).copied().unwrap_or(0);
+    Some((total.saturating_sub(idle), total))
+}
+
+/// CPU used during a measurement: the server's, this program's, and the machine's.
+struct CpuMeter {
+    server: Option<ProcessCpu>,
+    bench: Option<ProcessCpu>,
+    machine: Option<(u64, u64)>,
+}
+
+impl CpuMeter {
+    fn start(server: &Server) -> CpuMeter {
+        CpuMeter { server: server.cpu(), bench: process_cpu("/proc/self/stat"), machine: machine_jiffies() }
+    }
+
+    /// "CPU: server 1.23 s (user 0.80 + sys 0.43), bench 0.45 s, rest of machine 0.10 s; all cores 97% busy".
+    fn describe(&self, server: &Server) -> String {
+        let mut parts = Vec::new();
+        let mut accounted = 0;
+        if let (Some(a), Some(b)) = (self.server, server.cpu()) {
+            let (user, system) = (b.user.saturating_sub(a.user), b.system.saturating_sub(a.system));
+            accounted += user + system;
+            parts.push(format!(
+                "server {:.2} s (user {:.2} + sys {:.2})",
+                jiffies_secs(user + system),
+                jiffies_secs(user),
+                jiffies_secs(system)
+            ));
+        }
+        if let (Some(a), Some(b)) = (self.bench, process_cpu("/proc/self/stat")) {
+            let used = (b.user + b.system).saturating_sub(a.user + a.system);
+            accounted += used;
+            parts.push(format!("bench {:.2} s", jiffies_secs(used)));
+        }
+        let mut text = format!("CPU: {}", parts.join(", "));
+        if let (Some((busy0, total0)), Some((busy1, total1))) = (self.machine, machine_jiffies())
+            && total1 > total0
+        {
+            let busy = busy1.saturating_sub(busy0);
+            // /proc/stat counts every core; USER_HZ is the same unit.
+            text.push_str(&format!(
+                ", rest of machine {:.2} s; all cores {:.0}% busy",
+                jiffies_secs(busy.saturating_sub(accounted)),
+                busy as f64 / (total1 - total0) as f64 * 100.0
+            ));
+        }
+        text
+    }
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -338,6 +428,7 @@ impl Server {
                     }
                     if let Ok(mut log) = log.lock() {
                         log.lines += 1;
+                        *log.kinds.entry(log_kind(&line)).or_default() += 1;
                         if log.kept.len() < 20 {
                             log.kept.push(line);
                         }
@@ -374,14 +465,19 @@ impl Server {
         Ok(Memory { rss_kib: field("VmRSS:")?, hwm_kib: field("VmHWM:")? })
     }
 
+    /// CPU time the server has used so far.
+    fn cpu(&self) -> Option<ProcessCpu> {
+        process_cpu(&format!("/proc/{}/stat", self.pid()))
+    }
+
     /// Log lines the server wrote (at level warn) since it started listening.
     fn log_summary(&self) -> Option<String> {
         let log = self.log.lock().ok()?;
         if log.lines == 0 {
             return None;
         }
-        let shown: Vec<&str> = log.kept.iter().take(5).map(|l| l.as_str()).collect();
-        Some(format!("{} server log line(s) at warn level or above, first: {}", log.lines, shown.join(" | ")))
+        let kinds: Vec<String> = log.kinds.iter().map(|(kind, count)| format!("{count} x \"{kind}\"")).collect();
+        Some(format!("{} server log line(s) at warn level or above: {}", log.lines, kinds.join("; ")))
     }
 
     fn stop(mut self, report: &mut Report, scope: &str) {
@@ -612,12 +708,15 @@ async fn throughput(
     report: &mut Report,
 ) -> Result<Throughput> {
     eprintln!("[{scope}] throughput: {} instant tasks, worker.concurrency={concurrency}", thousands(n));
+    let meter = CpuMeter::start(server);
     let started = Instant::now();
     let created =
         create_tasks(&server.base, n, CREATE_CLIENTS, |i| json!({"model": "local/instant", "input": {"seed": i}}))
             .await?;
+    let create_cpu = meter.describe(server);
     let ok = created.ids.len();
     let drained = wait_drained(&server.base, ok, started).await?;
+    let total_cpu = meter.describe(server);
     let tasks_per_sec = ok as f64 / drained.at.as_secs_f64();
     let create_per_sec = ok as f64 / created.elapsed.as_secs_f64();
     let settings = format!("worker.concurrency={concurrency}, {CREATE_CLIENTS} creates in flight");
@@ -630,7 +729,11 @@ async fn throughput(
         format!("throughput {} instant tasks, created->completed", thousands(n)),
         format!("{tasks_per_sec:.0}"),
         "tasks/s",
-        format!("{settings}; {:.2} s total; {outcome}; {}", drained.at.as_secs_f64(), describe_errors(&created.errors)),
+        format!(
+            "{settings}; {:.2} s total; {outcome}; {}; {total_cpu} (incl. final counting)",
+            drained.at.as_secs_f64(),
+            describe_errors(&created.errors)
+        ),
     );
     let p50 = quantile(&created.latencies_us, 0.5).map_or(0.0, |us| us as f64 / 1000.0);
     let p99 = quantile(&created.latencies_us, 0.99).map_or(0.0, |us| us as f64 / 1000.0);
@@ -639,7 +742,7 @@ async fn throughput(
         format!("  create rate alone ({} POST /api/v1/tasks)", thousands(n)),
         format!("{create_per_sec:.0}"),
         "tasks/s",
-        format!("{:.2} s; POST latency p50 {p50:.1} ms, p99 {p99:.1} ms", created.elapsed.as_secs_f64()),
+        format!("{:.2} s; POST latency p50 {p50:.1} ms, p99 {p99:.1} ms; {create_cpu}", created.elapsed.as_secs_f64()),
     );
     if !created.samples.is_empty() {
         report.remark(format!("{scope}: create errors, e.g. {}", created.samples.join(" || ")));
@@ -718,6 +821,10 @@ async fn read_load(
             (latencies, errors)
         }));
     }
+    tokio::time::sleep_until(measure_from.into()).await;
+    let meter = CpuMeter::start(server);
+    tokio::time::sleep_until(measure_until.into()).await;
+    let cpu = meter.describe(server);
     let mut latencies = Vec::new();
     let mut errors: BTreeMap<String, usize> = BTreeMap::new();
     for handle in handles {
@@ -739,7 +846,8 @@ async fn read_load(
         format!("{rate:.0}"),
         "req/s",
         format!(
-            "{} OK responses in {window:.0} s after {:.0} s warm-up; {} ids round-robin; ~{mean_bytes:.0} B/body; {}",
+            "{} OK responses in {window:.0} s after {:.1} s warm-up; {} ids round-robin; ~{mean_bytes:.0} B/body; \
+             {}; {cpu}",
             thousands(latencies.len()),
             warmup.as_secs_f64(),
             thousands(ids.len()),
@@ -988,6 +1096,12 @@ async fn render(plan: &Plan, report: &mut Report) -> Result<()> {
 // Main.
 // ---------------------------------------------------------------------------------
 
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|text| text.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|_| "unknown".to_owned())
+}
+
 fn cpu_model() -> String {
     std::fs::read_to_string("/proc/cpuinfo")
         .ok()
@@ -1010,6 +1124,7 @@ async fn main() -> Result<()> {
     let cores = std::thread::available_parallelism().map_or(0, usize::from);
     let postgres_url = std::env::var(POSTGRES_URL_ENV).ok().filter(|u| !u.is_empty());
     let mut report = Report::default();
+    let load_before = load_average();
 
     if plan.render
         && let Err(error) = render(&plan, &mut report).await
@@ -1039,6 +1154,11 @@ async fn main() -> Result<()> {
         started.elapsed().as_secs_f64()
     );
     println!("machine: {cores} cores ({}); the load generator runs on the same cores as the server", cpu_model());
+    println!("load average before the run: {load_before}; after: {}", load_average());
+    println!(
+        "CPU notes: from /proc during each measurement: server = the atelier process, bench = this load \
+         generator, rest of machine = everything else (PostgreSQL's processes on postgres; any other work)"
+    );
     println!("server: {} serve, loopback; release build", plan.server.display());
     println!(
         "server settings: log.level=warn, engines.instant.enabled=true, queue.max_queued={MAX_QUEUED}, \

@@ -66,4 +66,10 @@ async fn the_openapi_document_and_docs_page() {
     let html = docs.text().await.unwrap();
     assert!(html.contains("swagger-ui"), "{html}");
     assert!(!html.contains("cdn."), "the docs page must not load from a CDN");
+    // Its scripts are served by the server itself, embedded at build time.
+    for asset in ["/docs/swagger-ui-bundle.js", "/docs/swagger-ui.css", "/docs/swagger-initializer.js"] {
+        let response = app.get(asset).await;
+        assert_eq!(response.status(), 200, "{asset}");
+        assert!(response.bytes().await.unwrap().len() > 100, "{asset} is empty");
+    }
 }
