@@ -14,7 +14,8 @@ fn placeholders(count: usize) -> String {
     (1..=count).map(|n| format!("${n}")).collect::<Vec<_>>().join(", ")
 }
 
-/// Loads the outputs of completed tasks (only completed tasks have any).
+/// Loads the outputs of completed tasks (only completed tasks have any), with their
+/// tags, in one query.
 pub(crate) async fn load_outputs(db: &Database, tasks: &mut [Task]) -> Result<(), CoreError> {
     let ids: Vec<String> =
         tasks.iter().filter(|task| task.status == TaskStatus::Completed).map(|task| task.id.to_string()).collect();
@@ -22,7 +23,9 @@ pub(crate) async fn load_outputs(db: &Database, tasks: &mut [Task]) -> Result<()
         return Ok(());
     }
     let sql = format!(
-        concat!("SELECT ", asset_columns!(), " FROM assets WHERE task_id IN ({}) ORDER BY task_id, idx"),
+        "SELECT a.id, a.task_id, a.idx, a.mime, a.bytes, a.width, a.height, a.sha256, a.blob_key, \
+         a.thumbnail_key, a.created_at, t.tag FROM assets a LEFT JOIN asset_tags t ON t.asset_id = a.id \
+         WHERE a.task_id IN ({}) ORDER BY a.task_id, a.idx, t.tag",
         placeholders(ids.len())
     );
     let mut query = sqlx::query(AssertSqlSafe(sql));
@@ -30,8 +33,17 @@ pub(crate) async fn load_outputs(db: &Database, tasks: &mut [Task]) -> Result<()
         query = query.bind(id);
     }
     let rows = query.fetch_all(&db.reader).await.map_err(storage("reading outputs"))?;
-    let mut assets = rows.iter().map(decode_asset).collect::<Result<Vec<_>, _>>()?;
-    load_tags(db, &mut assets).await?;
+    let mut assets: Vec<Asset> = Vec::new();
+    for row in &rows {
+        let tag: Option<String> = row.try_get("tag").map_err(storage("reading tags"))?;
+        let id: String = row.try_get("id").map_err(storage("reading outputs"))?;
+        if assets.last().is_none_or(|last| last.id.0 != id) {
+            assets.push(decode_asset(row)?);
+        }
+        if let (Some(tag), Some(last)) = (tag, assets.last_mut()) {
+            last.tags.push(tag);
+        }
+    }
     for asset in assets {
         if let Some(task) = tasks.iter_mut().find(|task| task.id == asset.task_id) {
             task.outputs.push(asset);

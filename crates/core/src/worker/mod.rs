@@ -92,10 +92,13 @@ impl Worker {
         sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         tracing::info!(worker.id = %self.id, concurrency = self.settings.concurrency, "worker started");
 
+        // Claim in batches: with tasks running, wait until a quarter of the slots are
+        // free, so that a busy worker makes one claim per several tasks, not one each.
+        let batch = (self.settings.concurrency / 4).max(1);
         while !*shutdown.borrow() {
             let free = permits.available_permits();
             let mut claimed_all_asked = false;
-            if free > 0 {
+            if free >= batch || (free > 0 && running.is_empty()) {
                 let now = now_millis();
                 let lease_until = now + millis(self.settings.lease);
                 match self.store.claim(&self.id, free as u32, now, lease_until).await {

@@ -12,6 +12,26 @@ use crate::ports::{Claimed, ErrorClass, Job, LeaseToken, Output, Polled, Provide
 use crate::task::{Task, TaskError, TaskStatus};
 use crate::time::now_millis;
 
+/// Why a run must stop waiting on its provider.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Interrupt {
+    None,
+    /// The lease no longer holds: the task was cancelled, or reclaimed after a stall.
+    LeaseLost,
+    /// The worker is shutting down and its drain time is over.
+    Shutdown,
+}
+
+/// Resolves with the interrupt once one is raised.
+async fn interrupted(interrupt: &mut watch::Receiver<Interrupt>) -> Interrupt {
+    let reason = interrupt.wait_for(|reason| *reason != Interrupt::None).await.map(|reason| *reason);
+    match reason {
+        Ok(reason) => reason,
+        // The keeper is gone only when the run is over.
+        Err(_) => std::future::pending().await,
+    }
+}
+
 /// How a run ended, for the log.
 enum Step {
     Finished(Vec<Output>),
@@ -23,18 +43,38 @@ impl Worker {
     pub(crate) async fn run_claimed(&self, claimed: Claimed, mut hard_stop: watch::Receiver<bool>) {
         let Claimed { task, lease } = claimed;
         let progress = Arc::new(AtomicU8::new(task.progress));
-        tokio::select! {
-            () = self.execute(&task, &lease, progress.clone()) => {}
-            () = self.keep_lease(&task, &lease, progress) => {
-                tracing::warn!(task.id = %task.id, "lease lost (cancelled, or reclaimed after a stall); abandoning the run");
-            }
-            () = async { let _ = hard_stop.wait_for(|stop| *stop).await; } => {
-                match self.store.release(task.id, &lease).await {
-                    Ok(true) => self.publish(task.id, TaskStatus::Pending),
-                    Ok(false) => {}
-                    Err(error) => tracing::warn!(task.id = %task.id, %error, "could not release the lease; it will expire"),
+        let (interrupt_tx, interrupt_rx) = watch::channel(Interrupt::None);
+        // The keeper never ends the run itself: it only raises an interrupt, which the
+        // run honours while it waits on the provider. Storing outputs and completing
+        // are never cut short half-way.
+        let keeper = async {
+            tokio::select! {
+                () = self.keep_lease(&task, &lease, progress.clone()) => {
+                    let _ = interrupt_tx.send(Interrupt::LeaseLost);
+                }
+                () = async { let _ = hard_stop.wait_for(|stop| *stop).await; } => {
+                    let _ = interrupt_tx.send(Interrupt::Shutdown);
                 }
             }
+            std::future::pending::<()>().await
+        };
+        tokio::select! {
+            () = self.execute(&task, &lease, progress.clone(), interrupt_rx) => {}
+            () = keeper => {}
+        }
+    }
+
+    /// Gives up a run whose provider call was interrupted.
+    async fn abandon(&self, task: &Task, lease: &LeaseToken, reason: Interrupt) {
+        match reason {
+            Interrupt::LeaseLost | Interrupt::None => {
+                tracing::warn!(task.id = %task.id, "lease lost (cancelled, or reclaimed after a stall); abandoning the run");
+            }
+            Interrupt::Shutdown => match self.store.release(task.id, lease).await {
+                Ok(true) => self.publish(task.id, TaskStatus::Pending),
+                Ok(false) => {}
+                Err(error) => tracing::warn!(task.id = %task.id, %error, "could not release the lease; it will expire"),
+            },
         }
     }
 
@@ -70,7 +110,13 @@ impl Worker {
         }
     }
 
-    async fn execute(&self, task: &Task, lease: &LeaseToken, progress: Arc<AtomicU8>) {
+    async fn execute(
+        &self,
+        task: &Task,
+        lease: &LeaseToken,
+        progress: Arc<AtomicU8>,
+        mut interrupt: watch::Receiver<Interrupt>,
+    ) {
         let Some(provider) = self.catalog.provider(&task.service).cloned() else {
             let error = ProviderError::new(
                 ErrorClass::ClientError,
@@ -89,7 +135,11 @@ impl Worker {
                     );
                     return self.finish_failed(task, lease, &error).await;
                 }
-                match provider.poll(&job, external_id).await {
+                let polled = tokio::select! {
+                    polled = provider.poll(&job, external_id) => polled,
+                    reason = interrupted(&mut interrupt) => return self.abandon(task, lease, reason).await,
+                };
+                match polled {
                     Ok(Polled::Finished(outputs)) => Step::Finished(outputs),
                     Ok(Polled::Running { progress, poll_after }) => Step::Waiting { progress, poll_after },
                     Ok(Polled::Failed(error)) | Err(error) => Step::Failed(error),
@@ -103,7 +153,11 @@ impl Worker {
                         Err(error) => return self.finish_failed(task, lease, &error).await,
                     }
                 }
-                match provider.submit(&job).await {
+                let submitted = tokio::select! {
+                    submitted = provider.submit(&job) => submitted,
+                    reason = interrupted(&mut interrupt) => return self.abandon(task, lease, reason).await,
+                };
+                match submitted {
                     Ok(Submitted::Finished(outputs)) => Step::Finished(outputs),
                     Ok(Submitted::Accepted { external_id, poll_after }) => {
                         match self.store.record_external_id(task.id, lease, &external_id).await {
