@@ -279,15 +279,20 @@ impl AssetStore for ObjectAssetStore {
         let Prepared { bytes, sha256, thumbnail } = prepared;
         let size = bytes.len() as u64;
 
+        // The blob and its thumbnail are written at the same time.
         let blob_key = blob_key(&sha256, &mime);
-        self.put_if_absent(&blob_key, bytes, &mime).await?;
-
-        let (thumbnail_key, source_size) = match thumbnail {
-            Some(thumb) => {
-                let key = thumbnail_key(&sha256);
-                self.put_if_absent(&key, Bytes::from(thumb.bytes), crate::thumbnail::THUMBNAIL_MIME).await?;
-                (Some(key), Some((thumb.source_width, thumb.source_height)))
+        let thumbnail = thumbnail.map(|thumb| (thumbnail_key(&sha256), thumb));
+        let write_thumbnail = async {
+            match &thumbnail {
+                Some((key, thumb)) => {
+                    self.put_if_absent(key, Bytes::from(thumb.bytes.clone()), crate::thumbnail::THUMBNAIL_MIME).await
+                }
+                None => Ok(false),
             }
+        };
+        tokio::try_join!(self.put_if_absent(&blob_key, bytes, &mime), write_thumbnail)?;
+        let (thumbnail_key, source_size) = match thumbnail {
+            Some((key, thumb)) => (Some(key), Some((thumb.source_width, thumb.source_height))),
             None => (None, None),
         };
 

@@ -5,6 +5,7 @@ use atelier_core::CoreError;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, ConnectOptions, Executor};
 
+use crate::batch::{WriteFn, WriteQueue};
 use crate::error::storage;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,6 +53,8 @@ pub struct Database {
     pub(crate) reader: AnyPool,
     pub(crate) writer: AnyPool,
     pub(crate) backend: Backend,
+    /// SQLite's group-commit queue; `None` on PostgreSQL.
+    writes: Option<WriteQueue>,
     url: String,
 }
 
@@ -88,11 +91,26 @@ impl Database {
                 (pool.clone(), pool)
             }
         };
-        Ok(Self { reader, writer, backend, url: url.to_owned() })
+        let writes = (backend == Backend::Sqlite).then(|| WriteQueue::start(writer.clone()));
+        Ok(Self { reader, writer, backend, writes, url: url.to_owned() })
     }
 
     pub fn backend(&self) -> Backend {
         self.backend
+    }
+
+    /// Runs a write in a transaction: on SQLite, together with the other writes
+    /// queued meanwhile (group commit); on PostgreSQL, in its own.
+    pub(crate) async fn write<T: Send + 'static>(&self, write: WriteFn<T>) -> Result<T, sqlx::Error> {
+        match &self.writes {
+            Some(queue) => queue.write(write).await,
+            None => {
+                let mut transaction = self.writer.begin().await?;
+                let result = write(&mut *transaction).await?;
+                transaction.commit().await?;
+                Ok(result)
+            }
+        }
     }
 
     pub(crate) fn url(&self) -> &str {

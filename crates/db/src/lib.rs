@@ -8,6 +8,7 @@
 //! **Architecture invariant:** nothing outside this crate writes SQL.
 
 mod assets;
+mod batch;
 mod connect;
 mod error;
 mod listener;

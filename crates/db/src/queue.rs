@@ -4,7 +4,7 @@
 use atelier_core::ports::{Claimed, LeaseToken, ReclaimReport};
 use atelier_core::task::{NewAsset, TaskError};
 use atelier_core::{CoreError, TaskId};
-use sqlx::{Executor, Row};
+use sqlx::Row;
 
 use crate::connect::{Backend, Database};
 use crate::error::storage;
@@ -40,34 +40,29 @@ pub(crate) async fn claim(
     lease_until: i64,
 ) -> Result<Vec<Claimed>, CoreError> {
     let lease = LeaseToken::new();
-    let rows = match db.backend {
-        Backend::Postgres => sqlx::query(CLAIM_POSTGRES)
-            .bind(&lease.0)
-            .bind(worker_id)
-            .bind(lease_until)
-            .bind(now)
-            .bind(i64::from(limit))
-            .fetch_all(&db.writer)
-            .await
-            .map_err(storage("claiming tasks"))?,
-        Backend::Sqlite => {
-            // BEGIN IMMEDIATE takes the write lock first, so that a second process on
-            // the same file waits instead of failing half-way.
-            let mut connection = db.writer.acquire().await.map_err(storage("claiming tasks"))?;
-            connection.execute("BEGIN IMMEDIATE").await.map_err(storage("claiming tasks"))?;
-            let claimed = sqlx::query(CLAIM_SQLITE)
-                .bind(&lease.0)
-                .bind(worker_id)
-                .bind(lease_until)
-                .bind(now)
-                .bind(i64::from(limit))
-                .fetch_all(&mut *connection)
-                .await;
-            let end = if claimed.is_ok() { "COMMIT" } else { "ROLLBACK" };
-            connection.execute(end).await.map_err(storage("claiming tasks"))?;
-            claimed.map_err(storage("claiming tasks"))?
-        }
+    let sql = match db.backend {
+        Backend::Postgres => CLAIM_POSTGRES,
+        // On SQLite the claim runs in the group-commit transaction, which begins
+        // IMMEDIATE: the write lock is taken first, so a second process on the same
+        // file waits instead of failing half-way.
+        Backend::Sqlite => CLAIM_SQLITE,
     };
+    let (token, worker_id, limit) = (lease.0.clone(), worker_id.to_owned(), i64::from(limit));
+    let rows = db
+        .write(Box::new(move |connection| {
+            Box::pin(async move {
+                sqlx::query(sql)
+                    .bind(token)
+                    .bind(worker_id)
+                    .bind(lease_until)
+                    .bind(now)
+                    .bind(limit)
+                    .fetch_all(&mut *connection)
+                    .await
+            })
+        }))
+        .await
+        .map_err(storage("claiming tasks"))?;
     let mut claims = Vec::with_capacity(rows.len());
     for row in &rows {
         claims.push(Claimed { task: decode_task(row)?, lease: lease.clone() });
@@ -186,44 +181,47 @@ pub(crate) async fn complete(
     outputs: Vec<NewAsset>,
     now: i64,
 ) -> Result<bool, CoreError> {
-    let mut transaction = db.writer.begin().await.map_err(storage("completing a task"))?;
-    let updated = sqlx::query(
-        "UPDATE tasks SET status = 'completed', progress = 100, lease_token = NULL, worker_id = NULL, \
-         lease_expires_at = NULL, submitting = 0, error_code = NULL, error_message = NULL, error_retryable = NULL, \
-         completed_at = $3, updated_at = $3, version = version + 1 WHERE id = $1 AND lease_token = $2",
-    )
-    .bind(id.to_string())
-    .bind(lease.0.clone())
-    .bind(now)
-    .execute(&mut *transaction)
+    let (task_id, token) = (id.to_string(), lease.0.clone());
+    db.write(Box::new(move |connection| {
+        Box::pin(async move {
+            let updated = sqlx::query(
+                "UPDATE tasks SET status = 'completed', progress = 100, lease_token = NULL, worker_id = NULL, \
+                 lease_expires_at = NULL, submitting = 0, error_code = NULL, error_message = NULL, \
+                 error_retryable = NULL, completed_at = $3, updated_at = $3, version = version + 1 \
+                 WHERE id = $1 AND lease_token = $2",
+            )
+            .bind(task_id.clone())
+            .bind(token)
+            .bind(now)
+            .execute(&mut *connection)
+            .await?;
+            if updated.rows_affected() != 1 {
+                return Ok(false);
+            }
+            for asset in outputs {
+                sqlx::query(
+                    "INSERT INTO assets (id, task_id, idx, mime, bytes, width, height, sha256, blob_key, \
+                     thumbnail_key, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+                )
+                .bind(asset.id.0)
+                .bind(task_id.clone())
+                .bind(i64::from(asset.index))
+                .bind(asset.mime)
+                .bind(i64::try_from(asset.bytes).unwrap_or(i64::MAX))
+                .bind(asset.width.map(i64::from))
+                .bind(asset.height.map(i64::from))
+                .bind(asset.sha256)
+                .bind(asset.blob_key)
+                .bind(asset.thumbnail_key)
+                .bind(asset.created_at)
+                .execute(&mut *connection)
+                .await?;
+            }
+            Ok(true)
+        })
+    }))
     .await
-    .map_err(storage("completing a task"))?;
-    if updated.rows_affected() != 1 {
-        transaction.rollback().await.map_err(storage("completing a task"))?;
-        return Ok(false);
-    }
-    for asset in outputs {
-        sqlx::query(
-            "INSERT INTO assets (id, task_id, idx, mime, bytes, width, height, sha256, blob_key, thumbnail_key, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-        )
-        .bind(asset.id.0)
-        .bind(id.to_string())
-        .bind(i64::from(asset.index))
-        .bind(asset.mime)
-        .bind(i64::try_from(asset.bytes).unwrap_or(i64::MAX))
-        .bind(asset.width.map(i64::from))
-        .bind(asset.height.map(i64::from))
-        .bind(asset.sha256)
-        .bind(asset.blob_key)
-        .bind(asset.thumbnail_key)
-        .bind(asset.created_at)
-        .execute(&mut *transaction)
-        .await
-        .map_err(storage("recording an output"))?;
-    }
-    transaction.commit().await.map_err(storage("completing a task"))?;
-    Ok(true)
+    .map_err(storage("completing a task"))
 }
 
 pub(crate) async fn fail(

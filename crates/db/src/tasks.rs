@@ -19,19 +19,30 @@ pub(crate) async fn create_task(db: &Database, task: NewTask) -> Result<Created,
     let input = task.input.to_string();
     let key = task.idempotency_key.clone().unwrap_or_default();
     let request_hash = task.request_hash.clone();
-    let inserted = sqlx::query(INSERT_TASK)
-        .bind(task.id.to_string())
-        .bind(&task.service)
-        .bind(&task.model)
-        .bind(input)
-        .bind(i64::from(task.max_attempts))
-        .bind(i64::from(task.priority))
-        .bind(task.idempotency_key.clone())
-        .bind(task.request_hash.clone())
-        .bind(task.retry_of.map(|id| id.to_string()))
-        .bind(task.created_at)
-        .bind(task.expires_at)
-        .execute(&db.writer)
+    let id = task.id.to_string();
+    let (service, model) = (task.service.clone(), task.model.clone());
+    let (idempotency_key, retry_of) = (task.idempotency_key.clone(), task.retry_of.map(|id| id.to_string()));
+    let (max_attempts, priority) = (i64::from(task.max_attempts), i64::from(task.priority));
+    let (created_at, expires_at, hash) = (task.created_at, task.expires_at, request_hash.clone());
+    let inserted = db
+        .write(Box::new(move |connection| {
+            Box::pin(async move {
+                sqlx::query(INSERT_TASK)
+                    .bind(id)
+                    .bind(service)
+                    .bind(model)
+                    .bind(input)
+                    .bind(max_attempts)
+                    .bind(priority)
+                    .bind(idempotency_key)
+                    .bind(hash)
+                    .bind(retry_of)
+                    .bind(created_at)
+                    .bind(expires_at)
+                    .execute(&mut *connection)
+                    .await
+            })
+        }))
         .await
         .map_err(storage("inserting a task"))?;
     if inserted.rows_affected() == 1 {
