@@ -56,13 +56,16 @@ pub struct ObjectAssetStore {
     /// Whether the backend keeps object attributes (content type); the local file
     /// system refuses puts that carry them.
     attributes: bool,
+    /// A local directory: writing a blob again is a cheap atomic rename, cheaper
+    /// than asking first whether it exists.
+    local_files: bool,
 }
 
 impl ObjectAssetStore {
     /// Wraps any backend. `description` is what [`AssetStore::describe`] shows; keep
     /// credentials out of it.
     pub fn new(store: Arc<dyn ObjectStore>, description: impl Into<String>) -> Self {
-        Self { store, description: description.into(), attributes: false }
+        Self { store, description: description.into(), attributes: false, local_files: false }
     }
 
     /// Opens a store from its URL:
@@ -112,7 +115,7 @@ impl ObjectAssetStore {
         let description = Url::from_directory_path(&canonical)
             .map(|u| u.as_str().trim_end_matches('/').to_owned())
             .unwrap_or_else(|()| format!("file://{}", canonical.display()));
-        Ok(Self::new(Arc::new(fs), description))
+        Ok(Self { local_files: true, ..Self::new(Arc::new(fs), description) })
     }
 
     /// A store in memory, empty, gone when dropped.
@@ -154,7 +157,7 @@ impl ObjectAssetStore {
             let prefix = Path::from_url_path(prefix).map_err(|e| AssetError::InvalidUrl(e.to_string()))?;
             Arc::new(PrefixStore::new(s3, prefix))
         };
-        Ok(Self { store, description, attributes: true })
+        Ok(Self { store, description, attributes: true, local_files: false })
     }
 
     /// The backend, for callers that need more than the port offers.
@@ -163,9 +166,21 @@ impl ObjectAssetStore {
     }
 
     /// Writes `bytes` at `key` unless something is there already: blobs are named by
-    /// their content, so whatever is there is the same. Returns whether it wrote.
+    /// their content, so whatever is there is the same. On a local directory it
+    /// simply writes (an atomic rename of the same bytes), which is cheaper than
+    /// asking first. Returns whether it wrote.
     async fn put_if_absent(&self, key: &str, bytes: Bytes, mime: &str) -> Result<bool> {
         let path = Path::parse(key).map_err(|e| CoreError::Blob(format!("invalid key {key}: {e}")))?;
+        if self.local_files {
+            // Content-addressed: the same key always holds the same bytes, and the
+            // local store writes to a staging file then renames it into place.
+            let options = PutOptions { mode: PutMode::Overwrite, ..Default::default() };
+            self.store
+                .put_opts(&path, PutPayload::from_bytes(bytes), options)
+                .await
+                .map_err(|e| blob_error("writing", key, e))?;
+            return Ok(true);
+        }
         match self.store.head(&path).await {
             Ok(_) => {
                 tracing::debug!(key, "blob already stored");
