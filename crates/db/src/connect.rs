@@ -106,7 +106,7 @@ impl Database {
             Some(queue) => queue.write(write).await,
             None => {
                 let mut transaction = self.writer.begin().await?;
-                let result = write(&mut *transaction).await?;
+                let result = write(&mut transaction).await?;
                 transaction.commit().await?;
                 Ok(result)
             }
