@@ -90,21 +90,28 @@ pub(crate) fn decode_task(row: &AnyRow) -> Result<Task, CoreError> {
 }
 
 pub(crate) fn decode_asset(row: &AnyRow) -> Result<Asset, CoreError> {
-    let id: String = get(row, "id")?;
-    let task: String = get(row, "task_id")?;
-    let bytes: i64 = get(row, "bytes")?;
+    decode_prefixed_asset(row, "")
+}
+
+/// Decodes an asset whose columns carry a prefix (`a_id`, `a_task_id`, …), as in a
+/// join with its task.
+pub(crate) fn decode_prefixed_asset(row: &AnyRow, prefix: &str) -> Result<Asset, CoreError> {
+    let column = |name: &str| format!("{prefix}{name}");
+    let id: String = get(row, &column("id"))?;
+    let task: String = get(row, &column("task_id"))?;
+    let bytes: i64 = get(row, &column("bytes"))?;
     Ok(Asset {
         id: AssetId(id),
         task_id: task_id(&task)?,
-        index: get_u32(row, "idx")?,
-        mime: get(row, "mime")?,
+        index: get_u32(row, &column("idx"))?,
+        mime: get(row, &column("mime"))?,
         bytes: u64::try_from(bytes).map_err(|error| corrupt("bytes", error))?,
-        width: get_opt_u32(row, "width")?,
-        height: get_opt_u32(row, "height")?,
-        sha256: get(row, "sha256")?,
-        blob_key: get(row, "blob_key")?,
-        thumbnail_key: get(row, "thumbnail_key")?,
-        created_at: get(row, "created_at")?,
+        width: get_opt_u32(row, &column("width"))?,
+        height: get_opt_u32(row, &column("height"))?,
+        sha256: get(row, &column("sha256"))?,
+        blob_key: get(row, &column("blob_key"))?,
+        thumbnail_key: get(row, &column("thumbnail_key"))?,
+        created_at: get(row, &column("created_at"))?,
         tags: Vec::new(),
     })
 }
