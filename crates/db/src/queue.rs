@@ -10,27 +10,27 @@ use crate::connect::{Backend, Database};
 use crate::error::storage;
 use crate::rows::{decode_task, task_columns, task_id};
 
-const CLAIM_SQLITE: &str = concat!(
-    "UPDATE tasks SET status = 'processing', lease_token = $1, worker_id = $2, lease_expires_at = $3, \
-     attempts = attempts + CASE WHEN external_id IS NULL THEN 1 ELSE 0 END, \
-     started_at = COALESCE(started_at, $4), updated_at = $4, version = version + 1 \
-     WHERE id IN (SELECT id FROM tasks WHERE lease_token IS NULL \
-         AND status IN ('pending', 'retrying', 'processing') AND run_after <= $4 \
-         ORDER BY priority DESC, run_after, id LIMIT $5) \
-     RETURNING ",
-    task_columns!()
-);
+/// The claim: the runnable tasks in priority order, taken under a new lease in one
+/// statement. `$lock` is what the backend adds to the inner select.
+macro_rules! claim_sql {
+    ($lock:literal) => {
+        concat!(
+            "UPDATE tasks SET status = 'processing', lease_token = $1, worker_id = $2, lease_expires_at = $3, \
+             attempts = attempts + CASE WHEN external_id IS NULL THEN 1 ELSE 0 END, \
+             started_at = COALESCE(started_at, $4), updated_at = $4, version = version + 1 \
+             WHERE id IN (SELECT id FROM tasks WHERE lease_token IS NULL \
+                 AND status IN ('pending', 'retrying', 'processing') AND run_after <= $4 \
+                 ORDER BY priority DESC, run_after, id LIMIT $5",
+            $lock,
+            ") RETURNING ",
+            task_columns!()
+        )
+    };
+}
 
-const CLAIM_POSTGRES: &str = concat!(
-    "UPDATE tasks SET status = 'processing', lease_token = $1, worker_id = $2, lease_expires_at = $3, \
-     attempts = attempts + CASE WHEN external_id IS NULL THEN 1 ELSE 0 END, \
-     started_at = COALESCE(started_at, $4), updated_at = $4, version = version + 1 \
-     WHERE id IN (SELECT id FROM tasks WHERE lease_token IS NULL \
-         AND status IN ('pending', 'retrying', 'processing') AND run_after <= $4 \
-         ORDER BY priority DESC, run_after, id LIMIT $5 FOR UPDATE SKIP LOCKED) \
-     RETURNING ",
-    task_columns!()
-);
+const CLAIM_SQLITE: &str = claim_sql!("");
+/// Concurrent claimers skip each other's rows instead of waiting on them.
+const CLAIM_POSTGRES: &str = claim_sql!(" FOR UPDATE SKIP LOCKED");
 
 pub(crate) async fn claim(
     db: &Database,

@@ -116,7 +116,8 @@ impl From<&Task> for TaskView {
             created_at: timestamp(task.created_at),
             started_at: task.started_at.map(timestamp),
             completed_at: task.completed_at.map(timestamp),
-            expires_at: task.status.is_terminal().then_some(()).map_or(task.expires_at, |()| None).map(timestamp),
+            // Only a task still waiting can expire.
+            expires_at: if task.status.is_terminal() { None } else { task.expires_at.map(timestamp) },
             events_url: format!("/api/v1/tasks/{}/events", task.id),
         }
     }
