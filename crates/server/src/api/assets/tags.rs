@@ -30,7 +30,8 @@ fn valid_tag(tag: &str) -> ApiResult<String> {
 /// Tag an image (seed 004's user_tags).
 #[utoipa::path(post, path = "/api/v1/assets/{id}/tags", tag = "assets", request_body = TagRequest,
     params(("id" = String, Path, description = "Image id")),
-    responses((status = 204, description = "Tagged"), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 204, description = "Tagged"), (status = 400, description = "Malformed JSON", body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 415, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn add_tag(
     State(state): State<AppState>,
     AppPath(id): AppPath<String>,

@@ -48,6 +48,8 @@ fn empty_object() -> Value {
         (status = 202, description = "Created (or still running after the wait)", body = TaskView),
         (status = 200, description = "Ended within the wait, or an idempotent replay", body = TaskView),
         (status = 400, description = "Malformed JSON", body = ErrorBody),
+        (status = 413, description = "Body too large", body = ErrorBody),
+        (status = 415, description = "Not sent as JSON", body = ErrorBody),
         (status = 422, description = "Invalid input or unusable model", body = ErrorBody),
         (status = 429, description = "Queue full", body = ErrorBody),
     ))]
