@@ -1025,6 +1025,7 @@ async fn render(plan: &Plan, report: &mut Report) -> Result<()> {
 
         let validated = provider.validate(placeholder::MODEL, &input).map_err(|e| anyhow!("{e}"))?;
         let job = Job {
+            running_for: std::time::Duration::ZERO,
             task_id: TaskId::new(),
             model: placeholder::MODEL,
             input: &validated,

@@ -29,6 +29,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             &serde_json::json!({ "prompt": prompt, "width": width, "height": height, "seed": seed }),
         )?;
         let job = Job {
+            running_for: std::time::Duration::ZERO,
             task_id: TaskId::new(),
             model: "placeholder",
             input: &input,

@@ -16,7 +16,9 @@
 //! Fonts are discovered at run time (system fonts plus the colon-separated
 //! directories in `ATELIER_FONT_DIRS`); [`font_report`] summarises them.
 
+pub mod kie;
 pub mod local;
+pub mod params;
 
 pub use local::text::{FontReport, font_report};
 pub use local::{INSTANT_EXECUTION_LOG_ENV, LocalConfig, LocalProvider, SERVICE};

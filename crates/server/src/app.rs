@@ -61,7 +61,7 @@ impl App {
                 .with_context(|| format!("opening the asset store {}", atelier_db::redact_url(&storage_url)))?,
         );
         let store: Arc<dyn TaskStore> = Arc::new(database.clone());
-        let catalog = Arc::new(Catalog::new(providers(&config).into_iter().chain(extra).collect()));
+        let catalog = Arc::new(Catalog::new(providers(&config)?.into_iter().chain(extra).collect()));
         let events = EventBus::new();
         atelier_db::listen_for_changes(&database, events.clone());
         let worker =
@@ -116,11 +116,14 @@ impl App {
     }
 }
 
-/// Every service this build offers.
-fn providers(config: &Config) -> Vec<Arc<dyn Provider>> {
+/// Every service this build offers; those without configuration list their models
+/// as not usable, naming the key to set.
+fn providers(config: &Config) -> anyhow::Result<Vec<Arc<dyn Provider>>> {
     let local =
         atelier_providers::LocalProvider::new(atelier_providers::LocalConfig::new(config.engines.instant.enabled));
-    vec![Arc::new(local)]
+    let kie = atelier_providers::kie::KieProvider::new(config.providers.kie.provider_config()?)
+        .map_err(|error| anyhow::anyhow!("setting up Kie: {error}"))?;
+    Ok(vec![Arc::new(local), Arc::new(kie)])
 }
 
 /// Resolves on SIGTERM or Ctrl-C.

@@ -24,6 +24,9 @@ pub struct Job<'a> {
     /// The validated input.
     pub input: &'a Value,
     pub attempt: u32,
+    /// How long the task has been running (since its first claim): remote providers
+    /// space their polls by it.
+    pub running_for: Duration,
     /// Written by the engine (0 to 100); the worker stores it.
     pub progress: Arc<AtomicU8>,
 }

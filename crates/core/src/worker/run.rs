@@ -124,7 +124,16 @@ impl Worker {
             );
             return self.finish_failed(task, lease, &error).await;
         };
-        let job = Job { task_id: task.id, model: &task.model, input: &task.input, attempt: task.attempts, progress };
+        let started = task.started_at.unwrap_or(task.created_at);
+        let running_for = Duration::from_millis(u64::try_from(now_millis() - started).unwrap_or(0));
+        let job = Job {
+            task_id: task.id,
+            model: &task.model,
+            input: &task.input,
+            attempt: task.attempts,
+            running_for,
+            progress,
+        };
 
         let step = match &task.external_id {
             Some(external_id) => {

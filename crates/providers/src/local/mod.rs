@@ -13,12 +13,12 @@ pub mod text;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU8, Ordering};
 
+pub(crate) use crate::params::{check_range, parse_params, to_json};
 use async_trait::async_trait;
 use atelier_core::CoreError;
 use atelier_core::catalog::ModelSpec;
 use atelier_core::ports::{ErrorClass, Job, Output, Polled, Provider, ProviderError, Submitted};
 use bytes::Bytes;
-use serde::de::DeserializeOwned;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
@@ -165,63 +165,6 @@ fn set_progress(progress: &AtomicU8, done: usize, total: usize) {
 // Shared helpers for the engines.
 // ---------------------------------------------------------------------------------
 
-/// Deserialises `input` into a params struct, turning every serde error into
-/// `CoreError::InvalidInput` that names the field when it can be told.
-pub(crate) fn parse_params<T: DeserializeOwned>(input: &Value) -> Result<T, CoreError> {
-    if !input.is_object() {
-        return Err(CoreError::invalid("input", "must be a JSON object"));
-    }
-    serde_path_to_error::deserialize::<_, T>(input).map_err(|error| {
-        let path = error.path().to_string();
-        let message = error.inner().to_string();
-        let named =
-            backticked_after(&message, "unknown field `").or_else(|| backticked_after(&message, "missing field `"));
-        let field = match named {
-            Some(name) if path == "." || path.is_empty() => name,
-            Some(name) if path == name || path.ends_with(&format!(".{name}")) => path,
-            Some(name) => format!("{path}.{name}"),
-            None if path == "." || path.is_empty() => "input".to_owned(),
-            None => path,
-        };
-        let reason = if message.starts_with("unknown field `") {
-            match message.split_once(", expected ") {
-                Some((_, expected)) => format!("unknown field; expected {expected}"),
-                None => "unknown field".to_owned(),
-            }
-        } else if message.starts_with("missing field `") {
-            "is required".to_owned()
-        } else {
-            friendlier(&message)
-        };
-        CoreError::invalid(&field, reason)
-    })
-}
-
-fn backticked_after(message: &str, prefix: &str) -> Option<String> {
-    let rest = message.strip_prefix(prefix)?;
-    rest.split_once('`').map(|(name, _)| name.to_owned())
-}
-
-fn friendlier(message: &str) -> String {
-    message
-        .replace("expected i64", "expected an integer")
-        .replace("expected u64", "expected a non-negative integer")
-        .replace("expected f64", "expected a number")
-}
-
-/// Checks an integer against an inclusive range.
-pub(crate) fn check_range(field: &str, value: i64, min: i64, max: i64) -> Result<(), CoreError> {
-    if value < min || value > max {
-        return Err(CoreError::invalid(field, format!("must be between {min} and {max}, got {value}")));
-    }
-    Ok(())
-}
-
-/// Serialises a params struct (always representable as JSON).
-pub(crate) fn to_json<T: serde::Serialize>(params: &T) -> Result<Value, CoreError> {
-    serde_json::to_value(params).map_err(|error| CoreError::invalid("input", format!("cannot be represented: {error}")))
-}
-
 /// JSON with object keys sorted at every level and no whitespace: the same value
 /// always gives the same bytes, whatever map order serde_json is built with.
 pub(crate) fn canonical_json(value: &Value) -> String {
@@ -349,7 +292,14 @@ pub(crate) mod test_support {
     use serde_json::Value;
 
     pub fn job<'a>(model: &'a str, input: &'a Value) -> Job<'a> {
-        Job { task_id: TaskId::new(), model, input, attempt: 1, progress: Arc::new(AtomicU8::new(0)) }
+        Job {
+            task_id: TaskId::new(),
+            model,
+            input,
+            attempt: 1,
+            running_for: std::time::Duration::ZERO,
+            progress: Arc::new(AtomicU8::new(0)),
+        }
     }
 
     /// The `field` named by an `InvalidInput` error.

@@ -2,6 +2,7 @@
 //! side; `generate`, `tasks` and `healthcheck` talk to a running server.
 
 mod client;
+mod emulate;
 mod generate;
 mod server;
 mod tasks;
@@ -42,6 +43,11 @@ pub enum Command {
     },
     /// Exit 0 when the server answers healthy (for containers and scripts).
     Healthcheck(ClientArgs),
+    /// Serve a provider's protocol locally (for trying and testing without an account).
+    Emulate {
+        #[command(subcommand)]
+        command: emulate::EmulateCommand,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -94,5 +100,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Generate(args) => generate::run(args).await,
         Command::Tasks { command, client } => tasks::run(command, client).await,
         Command::Healthcheck(args) => client::healthcheck(&args).await,
+        Command::Emulate { command } => emulate::run(command).await,
     }
 }

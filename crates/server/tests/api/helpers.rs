@@ -16,16 +16,21 @@ pub struct TestApp {
     stop: Option<tokio::sync::oneshot::Sender<()>>,
 }
 
+/// A change to the test app's configuration.
+pub type Configure = Box<dyn FnOnce(&mut Config) + Send>;
+
 pub struct Options {
     pub workers: bool,
     pub max_queued: u64,
     pub postgres: bool,
     pub providers: Vec<Arc<dyn Provider>>,
+    /// Changes to the configuration (pointing a provider at an emulator, say).
+    pub configure: Option<Configure>,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Self { workers: true, max_queued: 1000, postgres: false, providers: Vec::new() }
+        Self { workers: true, max_queued: 1000, postgres: false, providers: Vec::new(), configure: None }
     }
 }
 
@@ -48,6 +53,9 @@ impl TestApp {
         // Fast retries, so that retry tests take milliseconds.
         config.worker.backoff_base_ms = 20;
         config.worker.backoff_max_ms = 100;
+        if let Some(configure) = options.configure {
+            configure(&mut config);
+        }
         let app = App::build_with_providers(config, options.providers).await.expect("build the app");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let base = format!("http://{}", listener.local_addr().expect("address"));

@@ -7,6 +7,7 @@ mod assets;
 mod errors;
 mod events;
 mod helpers;
+mod kie;
 mod seed004;
 mod tasks;
 mod worker;

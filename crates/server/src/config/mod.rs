@@ -11,9 +11,15 @@ use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
 
+mod providers;
+mod secret;
+
+pub use providers::{KieConfig, ProvidersConfig};
+pub use secret::Secret;
+
 /// The example file: every key with its default and its environment variable.
 /// `atelier config example` prints it; a test keeps it equal to the defaults.
-pub const EXAMPLE: &str = include_str!("../../../config/example.toml");
+pub const EXAMPLE: &str = include_str!("../../../../config/example.toml");
 
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -26,6 +32,7 @@ pub struct Config {
     pub queue: QueueConfig,
     pub models: ModelsConfig,
     pub engines: EnginesConfig,
+    pub providers: ProvidersConfig,
     pub log: LogConfig,
 }
 
@@ -233,6 +240,7 @@ impl Config {
         if self.queue.max_attempts == 0 {
             bail!("queue.max_attempts must be at least 1");
         }
+        self.providers.kie.provider_config()?;
         Ok(())
     }
 

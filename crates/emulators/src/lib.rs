@@ -1,0 +1,14 @@
+//! In-tree emulators of remote providers' HTTP protocols.
+//!
+//! Each emulator speaks a provider's wire protocol as written down in
+//! `shared/providers/protocols.md`, so adapters and end-to-end tests can run
+//! offline, deterministically, and with injected faults. Only Kie.ai exists so
+//! far (`kie`): its common envelope and auth, the market jobs API for the
+//! Imagen 4 models, the credits endpoint and the result files.
+
+pub mod kie;
+
+pub use kie::{
+    Endpoint, FAULT_HEADER, Fault, FaultPlan, FaultRule, KieEmulator, KieEmulatorConfig, MarketModel, Trigger,
+    model_cost, parse_fault, parse_fault_rule, webhook_signature,
+};

@@ -1,0 +1,156 @@
+//! Kie.ai's HTTP conventions (protocols.md 1.1): `Authorization: Bearer`, the
+//! `{code, msg, data}` envelope whose `code` is authoritative (the HTTP status may
+//! or may not mirror it), and the mapping of its codes to Atelier's error classes.
+
+use std::time::Duration;
+
+use atelier_core::ports::{ErrorClass, ProviderError};
+use reqwest::header::RETRY_AFTER;
+use serde_json::Value;
+
+/// Which call an error happened in: a submit whose answer was lost may have
+/// created (and charged for) a task, a poll may simply be repeated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    Submit,
+    Query,
+}
+
+#[derive(Clone)]
+pub struct KieClient {
+    http: reqwest::Client,
+    api_key: String,
+    base_url: String,
+}
+
+impl KieClient {
+    pub fn new(api_key: String, base_url: &str, timeout: Duration) -> Result<Self, ProviderError> {
+        let http =
+            reqwest::Client::builder().timeout(timeout).connect_timeout(Duration::from_secs(10)).build().map_err(
+                |error| ProviderError::new(ErrorClass::ClientError, format!("building the HTTP client: {error}")),
+            )?;
+        Ok(Self { http, api_key, base_url: base_url.trim_end_matches('/').to_owned() })
+    }
+
+    pub async fn post(&self, path: &str, body: &Value, phase: Phase) -> Result<Value, ProviderError> {
+        let request = self.http.post(format!("{}{path}", self.base_url)).bearer_auth(&self.api_key).json(body);
+        self.send(request, phase).await
+    }
+
+    pub async fn get(&self, path: &str, query: &[(&str, &str)], phase: Phase) -> Result<Value, ProviderError> {
+        let url = reqwest::Url::parse_with_params(&format!("{}{path}", self.base_url), query).map_err(|error| {
+            ProviderError::new(ErrorClass::ClientError, format!("invalid Kie URL {}{path}: {error}", self.base_url))
+        })?;
+        let request = self.http.get(url).bearer_auth(&self.api_key);
+        self.send(request, phase).await
+    }
+
+    /// Downloads a result file (result URLs are public and short-lived).
+    pub async fn download(&self, url: &str) -> Result<(bytes::Bytes, Option<String>), ProviderError> {
+        let response = self.http.get(url).send().await.map_err(|error| transport_error(&error, Phase::Query))?;
+        let status = response.status();
+        if !status.is_success() {
+            let class = if status.is_server_error() { ErrorClass::ServerError } else { ErrorClass::ClientError };
+            return Err(ProviderError::new(class, format!("downloading a result failed with HTTP {status}")));
+        }
+        let mime = response
+            .headers()
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(|v| v.split(';').next().unwrap_or(v).trim().to_owned());
+        let bytes = response.bytes().await.map_err(|error| transport_error(&error, Phase::Query))?;
+        Ok((bytes, mime))
+    }
+
+    /// Sends a request and returns the envelope's `data` when `code` is 200.
+    async fn send(&self, request: reqwest::RequestBuilder, phase: Phase) -> Result<Value, ProviderError> {
+        let response = request.send().await.map_err(|error| transport_error(&error, phase))?;
+        let status = response.status();
+        let retry_after = response
+            .headers()
+            .get(RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .map(Duration::from_secs);
+        let text = response.text().await.map_err(|error| transport_error(&error, phase))?;
+        let envelope: Value = match serde_json::from_str(&text) {
+            Ok(value @ Value::Object(_)) => value,
+            _ => {
+                // No envelope: classify by the HTTP status alone.
+                let class =
+                    if status.is_success() { ErrorClass::MalformedResponse } else { class_for_code(status.as_u16()) };
+                let mut error =
+                    ProviderError::new(class, format!("Kie answered HTTP {status} without a JSON envelope"));
+                error.retry_after = retry_after;
+                return Err(error);
+            }
+        };
+        let code = envelope.get("code").and_then(Value::as_i64).unwrap_or(i64::from(status.as_u16()));
+        if code == 200 {
+            return Ok(envelope.get("data").cloned().unwrap_or(Value::Null));
+        }
+        // Some doc copies say `message` instead of `msg`: accept both.
+        let message = envelope
+            .get("msg")
+            .or_else(|| envelope.get("message"))
+            .and_then(Value::as_str)
+            .unwrap_or("no message")
+            .to_owned();
+        let mut error = ProviderError::new(
+            class_for_code(u16::try_from(code).unwrap_or(500)),
+            format!("Kie answered code {code}: {message}"),
+        );
+        error.retry_after = retry_after;
+        Err(error)
+    }
+}
+
+/// Kie's `code` values (protocols.md 1.1) as error classes.
+pub fn class_for_code(code: u16) -> ErrorClass {
+    match code {
+        401 => ErrorClass::Unauthorized,
+        402 => ErrorClass::InsufficientCredits,
+        408 => ErrorClass::Timeout,
+        429 => ErrorClass::RateLimited,
+        // 455: maintenance; 500: server error; other 5xx alike.
+        455 | 500 | 502..=504 => ErrorClass::ServerError,
+        501 => ErrorClass::GenerationFailed,
+        // 400, 404, 422, 433 (sub-key limit), 451 (input image fetch), 505 (feature off).
+        _ => ErrorClass::ClientError,
+    }
+}
+
+/// A transport failure. Refused connections never reached Kie and may be retried;
+/// a timeout or reset during a submit may have created (and charged) a task, so it
+/// is `SubmitUnknown` rather than something to resubmit.
+fn transport_error(error: &reqwest::Error, phase: Phase) -> ProviderError {
+    let class = if error.is_connect() {
+        ErrorClass::ConnectionRefused
+    } else if phase == Phase::Submit {
+        ErrorClass::SubmitUnknown
+    } else if error.is_timeout() {
+        ErrorClass::Timeout
+    } else if error.is_decode() {
+        ErrorClass::MalformedResponse
+    } else {
+        ErrorClass::ServerError
+    };
+    ProviderError::new(class, format!("Kie request failed: {error}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_map_to_classes() {
+        assert_eq!(class_for_code(401), ErrorClass::Unauthorized);
+        assert_eq!(class_for_code(402), ErrorClass::InsufficientCredits);
+        assert_eq!(class_for_code(422), ErrorClass::ClientError);
+        assert_eq!(class_for_code(429), ErrorClass::RateLimited);
+        assert_eq!(class_for_code(455), ErrorClass::ServerError);
+        assert_eq!(class_for_code(500), ErrorClass::ServerError);
+        assert_eq!(class_for_code(501), ErrorClass::GenerationFailed);
+        assert_eq!(class_for_code(505), ErrorClass::ClientError);
+    }
+}

@@ -1,0 +1,99 @@
+//! The market jobs API (protocols.md 1.2): `createTask` then `recordInfo`, with
+//! `state` strings normalised (seed 003): waiting, queuing, generating → running;
+//! success → finished; fail → failed.
+
+use atelier_core::ports::{ErrorClass, ProviderError};
+use serde_json::Value;
+
+use super::client::{KieClient, Phase};
+
+/// Creates a market task; returns Kie's task id.
+pub async fn create_task(client: &KieClient, model: &str, input: Value) -> Result<String, ProviderError> {
+    let body = serde_json::json!({ "model": model, "input": input });
+    let data = client.post("/api/v1/jobs/createTask", &body, Phase::Submit).await?;
+    data.get("taskId")
+        .and_then(Value::as_str)
+        .filter(|id| !id.is_empty())
+        .map(str::to_owned)
+        .ok_or_else(|| ProviderError::new(ErrorClass::SubmitUnknown, "Kie accepted the task but sent no taskId"))
+}
+
+/// Where a market task stands.
+#[derive(Debug, PartialEq)]
+pub enum MarketState {
+    Running,
+    Finished { result_urls: Vec<String> },
+    Failed { code: String, message: String },
+}
+
+pub async fn record_info(client: &KieClient, task_id: &str) -> Result<MarketState, ProviderError> {
+    let data = client.get("/api/v1/jobs/recordInfo", &[("taskId", task_id)], Phase::Query).await?;
+    parse_record(&data)
+}
+
+pub fn parse_record(data: &Value) -> Result<MarketState, ProviderError> {
+    let state = data.get("state").and_then(Value::as_str).unwrap_or_default();
+    match state {
+        "waiting" | "queuing" | "generating" => Ok(MarketState::Running),
+        "success" => Ok(MarketState::Finished { result_urls: result_urls(data.get("resultJson"))? }),
+        "fail" => {
+            Ok(MarketState::Failed { code: text_of(data.get("failCode")), message: text_of(data.get("failMsg")) })
+        }
+        other => Err(ProviderError::new(ErrorClass::MalformedResponse, format!("unknown Kie task state {other:?}"))),
+    }
+}
+
+fn text_of(value: Option<&Value>) -> String {
+    match value {
+        Some(Value::String(text)) => text.clone(),
+        Some(Value::Number(number)) => number.to_string(),
+        _ => String::new(),
+    }
+}
+
+/// `resultJson` is a JSON string holding `{"resultUrls": [...]}`; accept an object too.
+fn result_urls(result_json: Option<&Value>) -> Result<Vec<String>, ProviderError> {
+    let malformed = |why: &str| ProviderError::new(ErrorClass::MalformedResponse, format!("Kie resultJson {why}"));
+    let parsed = match result_json {
+        Some(Value::String(text)) => serde_json::from_str(text).map_err(|_| malformed("is not JSON"))?,
+        Some(object @ Value::Object(_)) => object.clone(),
+        _ => return Err(malformed("is missing")),
+    };
+    let urls: Vec<String> = parsed
+        .get("resultUrls")
+        .and_then(Value::as_array)
+        .map(|urls| urls.iter().filter_map(Value::as_str).map(str::to_owned).collect())
+        .unwrap_or_default();
+    if urls.is_empty() {
+        return Err(malformed("has no resultUrls"));
+    }
+    Ok(urls)
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn states_normalise() {
+        for state in ["waiting", "queuing", "generating"] {
+            assert_eq!(parse_record(&json!({ "state": state })).ok(), Some(MarketState::Running));
+        }
+        let done = json!({ "state": "success", "resultJson": "{\"resultUrls\":[\"https://x/1.png\"]}" });
+        assert_eq!(
+            parse_record(&done).ok(),
+            Some(MarketState::Finished { result_urls: vec!["https://x/1.png".into()] })
+        );
+        let object = json!({ "state": "success", "resultJson": { "resultUrls": ["https://x/2.png"] } });
+        assert!(matches!(parse_record(&object), Ok(MarketState::Finished { .. })));
+        let failed = json!({ "state": "fail", "failCode": "500", "failMsg": "Internal server error" });
+        assert_eq!(
+            parse_record(&failed).ok(),
+            Some(MarketState::Failed { code: "500".into(), message: "Internal server error".into() })
+        );
+        assert!(parse_record(&json!({ "state": "exploded" })).is_err());
+        assert!(parse_record(&json!({ "state": "success", "resultJson": "not json" })).is_err());
+    }
+}

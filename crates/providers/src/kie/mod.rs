@@ -1,0 +1,157 @@
+//! Kie.ai (protocols.md section 1): one module per API family, one file per model.
+//! Every Kie generation is asynchronous: `submit` creates the task and answers
+//! `Accepted` with Kie's task id, which the worker records before it polls.
+
+pub mod client;
+pub mod imagen4;
+pub mod market;
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use atelier_core::CoreError;
+use atelier_core::catalog::ModelSpec;
+use atelier_core::ports::{ErrorClass, Job, Output, Polled, Provider, ProviderError, Submitted};
+use serde_json::Value;
+
+use self::client::KieClient;
+use self::market::MarketState;
+
+pub const SERVICE: &str = "kie";
+/// The config key that makes Kie usable.
+pub const CONFIG_KEY: &str = "providers.kie.api_key";
+
+#[derive(Debug, Clone)]
+pub struct KieConfig {
+    /// `None`: Kie's models are listed but not usable.
+    pub api_key: Option<String>,
+    pub base_url: String,
+    pub request_timeout: Duration,
+    /// Seed 003's polling: 2 s, then 5 s after three polls (10 s at most).
+    pub first_poll: Duration,
+}
+
+impl Default for KieConfig {
+    fn default() -> Self {
+        Self {
+            api_key: None,
+            base_url: "https://api.kie.ai".into(),
+            request_timeout: Duration::from_secs(60),
+            first_poll: Duration::from_secs(2),
+        }
+    }
+}
+
+pub struct KieProvider {
+    config: KieConfig,
+    client: Option<KieClient>,
+}
+
+impl KieProvider {
+    pub fn new(config: KieConfig) -> Result<Self, ProviderError> {
+        let client = match &config.api_key {
+            Some(key) => Some(KieClient::new(key.clone(), &config.base_url, config.request_timeout)?),
+            None => None,
+        };
+        Ok(Self { config, client })
+    }
+
+    fn client(&self) -> Result<&KieClient, ProviderError> {
+        self.client.as_ref().ok_or_else(|| {
+            ProviderError::new(ErrorClass::Unauthorized, format!("Kie is not configured: set {CONFIG_KEY}"))
+        })
+    }
+
+    /// Seed 003's schedule: `first_poll` (2 s) for the first three polls, then 5 s,
+    /// and 10 s at most once the task has run for two minutes.
+    fn poll_interval(&self, running_for: Duration) -> Duration {
+        let first = self.config.first_poll;
+        if running_for < first * 3 {
+            first
+        } else if running_for < Duration::from_secs(120) {
+            (first * 5 / 2).min(Duration::from_secs(10))
+        } else {
+            (first * 5).min(Duration::from_secs(10))
+        }
+    }
+
+    async fn download_all(&self, urls: &[String]) -> Result<Vec<Output>, ProviderError> {
+        let client = self.client()?;
+        let mut outputs = Vec::with_capacity(urls.len());
+        for url in urls {
+            let (bytes, mime) = client.download(url).await?;
+            let mime = mime.filter(|m| m != "application/octet-stream").unwrap_or_else(|| guess_mime(url));
+            outputs.push(Output { bytes, mime, width: None, height: None, parameters: None });
+        }
+        Ok(outputs)
+    }
+}
+
+fn guess_mime(url: &str) -> String {
+    let path = url.split(['?', '#']).next().unwrap_or(url).to_ascii_lowercase();
+    let mime = match path.rsplit('.').next() {
+        Some("jpg" | "jpeg") => "image/jpeg",
+        Some("webp") => "image/webp",
+        Some("mp4") => "video/mp4",
+        Some("png") => "image/png",
+        _ => "application/octet-stream",
+    };
+    mime.to_owned()
+}
+
+#[async_trait]
+impl Provider for KieProvider {
+    fn service(&self) -> &str {
+        SERVICE
+    }
+
+    fn models(&self) -> Vec<ModelSpec> {
+        let requires = self.client.is_none().then(|| CONFIG_KEY.to_owned());
+        vec![imagen4::spec(requires)]
+    }
+
+    fn validate(&self, model: &str, input: &Value) -> Result<Value, CoreError> {
+        match model {
+            imagen4::MODEL => imagen4::validate(input),
+            other => Err(CoreError::invalid("model", format!("kie does not offer {other:?}"))),
+        }
+    }
+
+    fn submit_is_costly(&self) -> bool {
+        true
+    }
+
+    async fn submit(&self, job: &Job<'_>) -> Result<Submitted, ProviderError> {
+        let client = self.client()?;
+        let invalid = |error: CoreError| ProviderError::new(ErrorClass::ClientError, error.to_string());
+        let external_id = match job.model {
+            imagen4::MODEL => {
+                let params: imagen4::Imagen4Params = crate::params::parse_params(job.input).map_err(invalid)?;
+                market::create_task(client, params.variant.kie_model(), imagen4::kie_input(&params)).await?
+            }
+            other => return Err(ProviderError::new(ErrorClass::ClientError, format!("kie does not offer {other:?}"))),
+        };
+        Ok(Submitted::Accepted { external_id, poll_after: self.poll_interval(Duration::ZERO) })
+    }
+
+    async fn poll(&self, job: &Job<'_>, external_id: &str) -> Result<Polled, ProviderError> {
+        let client = self.client()?;
+        match market::record_info(client, external_id).await? {
+            MarketState::Running => {
+                Ok(Polled::Running { progress: None, poll_after: self.poll_interval(job.running_for) })
+            }
+            MarketState::Finished { result_urls } => Ok(Polled::Finished(self.download_all(&result_urls).await?)),
+            MarketState::Failed { code, message } => {
+                let class = code.parse::<u16>().map_or(ErrorClass::GenerationFailed, client::class_for_code);
+                // A task Kie itself failed is the model's failure, reported as such.
+                let class = if class == ErrorClass::ServerError { ErrorClass::GenerationFailed } else { class };
+                Ok(Polled::Failed(ProviderError::new(class, format!("Kie failed the task ({code}): {message}"))))
+            }
+        }
+    }
+
+    async fn cancel(&self, _external_id: &str) -> Result<(), ProviderError> {
+        // Kie's market API has no cancel; the task is cancelled on our side only.
+        Ok(())
+    }
+}

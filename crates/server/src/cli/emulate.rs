@@ -1,0 +1,65 @@
+//! `atelier emulate kie --listen ADDR`: a provider's protocol, served locally, for
+//! trying Atelier (and testing it) without an account.
+
+use std::process::ExitCode;
+
+use anyhow::Context;
+use atelier_emulators::kie::{FaultPlan, KieEmulator, KieEmulatorConfig, parse_fault_rule};
+use clap::{Args, Subcommand};
+
+#[derive(Debug, Subcommand)]
+pub enum EmulateCommand {
+    /// Kie.ai: the market jobs API (Imagen 4), credits and result files.
+    Kie(KieArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct KieArgs {
+    #[arg(long, default_value = "127.0.0.1:9101")]
+    pub listen: String,
+    /// The API key it accepts.
+    #[arg(long, default_value = "test-key")]
+    pub api_key: String,
+    /// A fault rule `ENDPOINT:TRIGGER:FAULT`, such as `createTask:every=3:status=500`
+    /// (repeatable). A request header `X-Emulator-Fault: FAULT` also injects one.
+    #[arg(long = "fault")]
+    pub faults: Vec<String>,
+    /// Seeds probabilistic faults and the result images.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Polls before a task succeeds.
+    #[arg(long, default_value_t = 2)]
+    pub steps: u32,
+    #[arg(long, default_value_t = 1000.0)]
+    pub credits: f64,
+    /// Signs callbacks with this key, as Kie does when webhook signing is on.
+    #[arg(long)]
+    pub webhook_hmac_key: Option<String>,
+}
+
+pub async fn run(command: EmulateCommand) -> anyhow::Result<ExitCode> {
+    match command {
+        EmulateCommand::Kie(args) => {
+            let mut faults = FaultPlan::none();
+            for rule in &args.faults {
+                faults =
+                    faults.with(parse_fault_rule(rule).map_err(|error| anyhow::anyhow!("--fault {rule}: {error}"))?);
+            }
+            let config = KieEmulatorConfig {
+                api_key: args.api_key,
+                seed: args.seed,
+                faults,
+                steps_to_finish: args.steps,
+                credits: args.credits,
+                webhook_hmac_key: args.webhook_hmac_key,
+                ..KieEmulatorConfig::default()
+            };
+            let listener = tokio::net::TcpListener::bind(&args.listen)
+                .await
+                .with_context(|| format!("binding {}", args.listen))?;
+            eprintln!("Kie.ai emulator listening on http://{}", listener.local_addr()?);
+            KieEmulator::new(config).serve(listener).await.context("serving the emulator")?;
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}

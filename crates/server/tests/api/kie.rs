@@ -1,0 +1,126 @@
+//! Kie.ai through Atelier, against the in-tree emulator speaking Kie's protocol:
+//! success, and each fault class, with the number of submits it took.
+
+use atelier::config::Secret;
+use atelier_emulators::kie::{FaultPlan, KieEmulator, KieEmulatorConfig, parse_fault_rule};
+use serde_json::{Value, json};
+
+use crate::helpers::{Options, TestApp, assert_error};
+
+struct Emulated {
+    app: TestApp,
+    emulator: String,
+    http: reqwest::Client,
+}
+
+async fn start(faults: &[&str]) -> Emulated {
+    let mut plan = FaultPlan::none();
+    for rule in faults {
+        plan = plan.with(parse_fault_rule(rule).expect("a fault rule"));
+    }
+    let config = KieEmulatorConfig { faults: plan, steps_to_finish: 2, ..KieEmulatorConfig::default() };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let emulator = format!("http://{}", listener.local_addr().expect("address"));
+    tokio::spawn(KieEmulator::new(config).serve(listener));
+    let base_url = emulator.clone();
+    let configure = Box::new(move |config: &mut atelier::config::Config| {
+        config.providers.kie.api_key = Secret::new("test-key");
+        config.providers.kie.base_url = base_url;
+        config.providers.kie.first_poll_ms = 50;
+        config.providers.kie.request_timeout_secs = 5;
+    });
+    let app = TestApp::with(Options { configure: Some(configure), ..Options::default() }).await.expect("app");
+    Emulated { app, emulator, http: reqwest::Client::new() }
+}
+
+impl Emulated {
+    async fn stats(&self) -> Value {
+        self.http
+            .get(format!("{}/__emulator/stats", self.emulator))
+            .send()
+            .await
+            .expect("stats")
+            .json()
+            .await
+            .expect("json")
+    }
+
+    async fn run(&self, input: Value) -> Value {
+        let created = self.app.post("/api/v1/tasks", &json!({ "model": "kie/imagen4", "input": input })).await;
+        assert_eq!(created.status(), 202);
+        let created: Value = created.json().await.expect("json");
+        self.app.wait_for_end(created["task_id"].as_str().expect("id")).await
+    }
+}
+
+fn create_count(stats: &Value) -> u64 {
+    stats["create_task"].as_u64().or_else(|| stats["createTask"].as_u64()).unwrap_or_else(|| panic!("{stats}"))
+}
+
+#[tokio::test]
+async fn imagen4_completes_with_one_submit_and_stores_the_images() {
+    let kie = start(&[]).await;
+    let task = kie.run(json!({ "prompt": "a red fox at dawn", "num_images": 2, "aspect_ratio": "16:9" })).await;
+    assert_eq!(task["status"], "completed", "{task}");
+    assert!(task["external_task_id"].as_str().is_some_and(|id| !id.is_empty()));
+    let images = task["images"].as_array().expect("images");
+    assert_eq!(images.len(), 2);
+    assert_eq!(images[0]["mime_type"], "image/png");
+    let png = kie.app.get(images[0]["url"].as_str().expect("url")).await.bytes().await.expect("bytes");
+    image::load_from_memory(&png).expect("the stored result is a real image");
+    assert_eq!(create_count(&kie.stats().await), 1);
+}
+
+#[tokio::test]
+async fn fault_classes_end_as_the_policy_says() {
+    // (fault on createTask, final status, error code, submits)
+    let cases = [
+        ("createTask:always:status=402", "insufficient_credits", 1),
+        ("createTask:always:status=401", "provider_unauthorized", 1),
+        ("createTask:always:status=422", "provider_rejected", 1),
+        ("createTask:always:status=500", "provider_error", 3),
+    ];
+    for (rule, code, submits) in cases {
+        let kie = start(&[rule]).await;
+        let task = kie.run(json!({ "prompt": "x" })).await;
+        assert_eq!(task["status"], "failed", "{rule}: {task}");
+        assert_eq!(task["error"]["code"], code, "{rule}: {task}");
+        assert_eq!(create_count(&kie.stats().await), submits, "{rule}");
+    }
+}
+
+#[tokio::test]
+async fn a_failed_generation_is_reported_not_retried() {
+    let kie = start(&["recordInfo:always:generation_failed"]).await;
+    let task = kie.run(json!({ "prompt": "x" })).await;
+    assert_eq!(task["status"], "failed", "{task}");
+    assert_eq!(task["error"]["code"], "generation_failed");
+    assert_eq!(create_count(&kie.stats().await), 1);
+}
+
+#[tokio::test]
+async fn bad_parameters_are_refused_before_any_call() {
+    let kie = start(&[]).await;
+    let bad = kie
+        .app
+        .post(
+            "/api/v1/tasks",
+            &json!({ "model": "kie/imagen4", "input": { "prompt": "x", "variant": "ultra", "num_images": 3 } }),
+        )
+        .await;
+    let body = assert_error(bad, 422, "validation_error").await;
+    assert_eq!(body["details"]["field"], "num_images");
+    assert_eq!(create_count(&kie.stats().await), 0);
+}
+
+#[tokio::test]
+async fn without_a_key_the_model_names_its_config_key() {
+    let app = TestApp::spawn().await;
+    let body = assert_error(
+        app.post("/api/v1/tasks", &json!({ "model": "kie/imagen4", "input": { "prompt": "x" } })).await,
+        422,
+        "model_unavailable",
+    )
+    .await;
+    assert_eq!(body["details"]["config_key"], "providers.kie.api_key");
+}
