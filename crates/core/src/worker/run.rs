@@ -35,8 +35,14 @@ async fn interrupted(interrupt: &mut watch::Receiver<Interrupt>) -> Interrupt {
 /// How a run ended, for the log.
 enum Step {
     Finished(Vec<Output>),
-    Waiting { progress: Option<u8>, poll_after: Duration },
+    Waiting {
+        progress: Option<u8>,
+        poll_after: Duration,
+    },
     Failed(ProviderError),
+    /// Polling the provider failed (not the task itself): poll again later, never
+    /// submit again.
+    PollFailed(ProviderError),
 }
 
 impl Worker {
@@ -151,7 +157,8 @@ impl Worker {
                 match polled {
                     Ok(Polled::Finished(outputs)) => Step::Finished(outputs),
                     Ok(Polled::Running { progress, poll_after }) => Step::Waiting { progress, poll_after },
-                    Ok(Polled::Failed(error)) | Err(error) => Step::Failed(error),
+                    Ok(Polled::Failed(error)) => Step::Failed(error),
+                    Err(error) => Step::PollFailed(error),
                 }
             }
             None => {
@@ -193,15 +200,30 @@ impl Worker {
                 if let Ok(true) = self.store.park(task.id, lease, progress, run_after).await {
                     self.publish(task.id, TaskStatus::Processing);
                     // Wake this process's loop when the poll is due.
-                    let events = self.events.clone();
-                    tokio::spawn(async move {
-                        tokio::time::sleep(poll_after).await;
-                        events.wake_workers();
-                    });
+                    self.wake_after(poll_after);
                 }
             }
             Step::Failed(error) => self.handle_error(task, lease, &error).await,
+            Step::PollFailed(error) if error.class.max_attempts() > 1 => {
+                // The provider still has the task: keep its id, look again after a
+                // backoff (bounded by the poll timeout).
+                let delay = error.retry_after.unwrap_or_else(|| self.settings.backoff.delay(0));
+                tracing::info!(task.id = %task.id, error.code = error.class.code(), %error, "polling failed; polling again later");
+                if let Ok(true) = self.store.park(task.id, lease, task.progress, now_millis() + millis(delay)).await {
+                    self.wake_after(delay);
+                }
+            }
+            Step::PollFailed(error) => self.finish_failed(task, lease, &error).await,
         }
+    }
+
+    /// Wakes this process's loop after `delay` (a retry or poll is then due).
+    fn wake_after(&self, delay: Duration) {
+        let events = self.events.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(delay).await;
+            events.wake_workers();
+        });
     }
 
     /// Before a submit that costs money: refuse to repeat one whose answer was lost.
@@ -258,11 +280,7 @@ impl Worker {
             Ok(true) => {
                 tracing::info!(task.id = %task.id, error.code = %task_error.code, delay_ms = millis(delay), "retrying");
                 self.publish(task.id, TaskStatus::Retrying);
-                let events = self.events.clone();
-                tokio::spawn(async move {
-                    tokio::time::sleep(delay).await;
-                    events.wake_workers();
-                });
+                self.wake_after(delay);
             }
             Ok(false) => {}
             Err(store_error) => tracing::warn!(task.id = %task.id, %store_error, "could not schedule the retry"),

@@ -124,3 +124,22 @@ async fn without_a_key_the_model_names_its_config_key() {
     .await;
     assert_eq!(body["details"]["config_key"], "providers.kie.api_key");
 }
+
+#[tokio::test]
+async fn failed_polls_poll_again_and_never_resubmit() {
+    for rule in ["recordInfo:first=2:status=500", "recordInfo:first=1:reset", "recordInfo:first=2:status=429"] {
+        let kie = start(&[rule]).await;
+        let task = kie.run(json!({ "prompt": "x" })).await;
+        assert_eq!(task["status"], "completed", "{rule}: {task}");
+        assert_eq!(create_count(&kie.stats().await), 1, "{rule}: a failed poll must not resubmit");
+    }
+}
+
+#[tokio::test]
+async fn a_submit_whose_answer_is_lost_is_not_repeated() {
+    // The emulator creates (and charges) the task, then answers with broken JSON.
+    let kie = start(&["createTask:always:malformed"]).await;
+    let task = kie.run(json!({ "prompt": "x" })).await;
+    assert_eq!(task["status"], "failed", "{task}");
+    assert_eq!(create_count(&kie.stats().await), 1);
+}
