@@ -9,6 +9,7 @@
 
 mod crash_recovery;
 mod harness;
+mod remote_crash;
 mod shutdown;
 mod smoke;
 mod two_workers;
