@@ -264,6 +264,29 @@ pub(crate) async fn schedule_retry(
     .await
 }
 
+pub(crate) async fn poll_now(
+    db: &Database,
+    service: &str,
+    external_id: &str,
+    now: i64,
+) -> Result<Option<TaskId>, CoreError> {
+    let row = sqlx::query(
+        "UPDATE tasks SET run_after = $3 WHERE service = $1 AND external_id = $2 AND status = 'processing' \
+         AND lease_token IS NULL RETURNING id",
+    )
+    .bind(service.to_owned())
+    .bind(external_id.to_owned())
+    .bind(now)
+    .fetch_optional(&db.writer)
+    .await
+    .map_err(storage("scheduling a poll"))?;
+    row.map(|row| {
+        let id: String = row.try_get("id").map_err(storage("reading a task id"))?;
+        task_id(&id)
+    })
+    .transpose()
+}
+
 pub(crate) async fn release(db: &Database, id: TaskId, lease: &LeaseToken) -> Result<bool, CoreError> {
     leased_update(
         db,

@@ -55,6 +55,9 @@ impl TaskStore for Database {
     async fn schedule_retry(&self, id: TaskId, lease: &LeaseToken, error: &TaskError, run_after: i64) -> Result<bool> {
         queue::schedule_retry(self, id, lease, error, run_after).await
     }
+    async fn poll_now(&self, service: &str, external_id: &str, now: i64) -> Result<Option<TaskId>> {
+        queue::poll_now(self, service, external_id, now).await
+    }
     async fn release(&self, id: TaskId, lease: &LeaseToken) -> Result<bool> {
         queue::release(self, id, lease).await
     }

@@ -2,7 +2,7 @@
 
 use utoipa::OpenApi;
 
-use crate::api::{assets, compat, error, models, system, tasks, views};
+use crate::api::{assets, callbacks, compat, error, models, system, tasks, views};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -12,7 +12,7 @@ use crate::api::{assets, compat, error, models, system, tasks, views};
         tasks::delete_task, tasks::task_events,
         assets::list_assets, assets::download_asset, assets::download_thumbnail, assets::add_tag, assets::remove_tag,
         compat::generate, compat::history, compat::delete_history_item,
-        models::list_models, system::health, system::system_info,
+        models::list_models, system::health, system::system_info, callbacks::kie_callback,
     ),
     components(schemas(
         error::ErrorBody, views::TaskView, views::TaskListView, views::ImageView, views::TaskErrorView,
@@ -26,6 +26,7 @@ use crate::api::{assets, compat, error, models, system, tasks, views};
         (name = "seed 004", description = "The image generation API as seed 004 describes it"),
         (name = "models", description = "The model catalog"),
         (name = "system", description = "Health and information"),
+        (name = "callbacks", description = "Providers' callbacks (they only hasten polling)"),
     )
 )]
 pub struct ApiDoc;

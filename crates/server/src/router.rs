@@ -10,7 +10,7 @@ use utoipa::OpenApi;
 use utoipa_swagger_ui::SwaggerUi;
 
 use crate::api::error::ApiError;
-use crate::api::{assets, compat, models, system, tasks};
+use crate::api::{assets, callbacks, compat, models, system, tasks};
 use crate::app::AppState;
 use crate::openapi::ApiDoc;
 
@@ -19,6 +19,7 @@ pub fn router(state: AppState) -> Router {
         .merge(tasks::routes())
         .merge(assets::routes())
         .merge(compat::routes())
+        .merge(callbacks::routes())
         .route("/models", get(models::list_models))
         .route("/health", get(system::health))
         .route("/system/info", get(system::system_info));

@@ -84,6 +84,9 @@ pub trait TaskStore: Send + Sync + 'static {
         error: &TaskError,
         run_after: Millis,
     ) -> Result<bool>;
+    /// Makes a remote task waiting between polls runnable now (a provider's callback
+    /// said it changed); returns its id when one was waiting.
+    async fn poll_now(&self, service: &str, external_id: &str, now: Millis) -> Result<Option<TaskId>>;
     /// Gives a claimed task back untouched (a draining worker).
     async fn release(&self, id: TaskId, lease: &LeaseToken) -> Result<bool>;
 

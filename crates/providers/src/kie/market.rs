@@ -8,8 +8,16 @@ use serde_json::Value;
 use super::client::{KieClient, Phase};
 
 /// Creates a market task; returns Kie's task id.
-pub async fn create_task(client: &KieClient, model: &str, input: Value) -> Result<String, ProviderError> {
-    let body = serde_json::json!({ "model": model, "input": input });
+pub async fn create_task(
+    client: &KieClient,
+    model: &str,
+    input: Value,
+    callback_url: Option<&str>,
+) -> Result<String, ProviderError> {
+    let mut body = serde_json::json!({ "model": model, "input": input });
+    if let Some(url) = callback_url {
+        body["callBackUrl"] = Value::String(url.to_owned());
+    }
     let data = client.post("/api/v1/jobs/createTask", &body, Phase::Submit).await?;
     data.get("taskId")
         .and_then(Value::as_str)

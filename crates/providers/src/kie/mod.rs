@@ -2,6 +2,7 @@
 //! Every Kie generation is asynchronous: `submit` creates the task and answers
 //! `Accepted` with Kie's task id, which the worker records before it polls.
 
+pub mod callback;
 pub mod client;
 pub mod imagen4;
 pub mod market;
@@ -29,6 +30,9 @@ pub struct KieConfig {
     pub request_timeout: Duration,
     /// Seed 003's polling: 2 s, then 5 s after three polls (10 s at most).
     pub first_poll: Duration,
+    /// Where Kie should POST its callbacks (Atelier's `/api/v1/callbacks/kie`);
+    /// `None`: polling alone.
+    pub callback_url: Option<String>,
 }
 
 impl Default for KieConfig {
@@ -38,6 +42,7 @@ impl Default for KieConfig {
             base_url: "https://api.kie.ai".into(),
             request_timeout: Duration::from_secs(60),
             first_poll: Duration::from_secs(2),
+            callback_url: None,
         }
     }
 }
@@ -127,7 +132,8 @@ impl Provider for KieProvider {
         let external_id = match job.model {
             imagen4::MODEL => {
                 let params: imagen4::Imagen4Params = crate::params::parse_params(job.input).map_err(invalid)?;
-                market::create_task(client, params.variant.kie_model(), imagen4::kie_input(&params)).await?
+                let callback = self.config.callback_url.as_deref();
+                market::create_task(client, params.variant.kie_model(), imagen4::kie_input(&params), callback).await?
             }
             other => return Err(ProviderError::new(ErrorClass::ClientError, format!("kie does not offer {other:?}"))),
         };

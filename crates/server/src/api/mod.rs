@@ -3,6 +3,7 @@
 //! map the answer.
 
 pub mod assets;
+pub mod callbacks;
 pub mod compat;
 pub mod error;
 pub mod extract;

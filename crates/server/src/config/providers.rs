@@ -25,6 +25,13 @@ pub struct KieConfig {
     pub request_timeout_secs: u64,
     /// The first polls come this often (seed 003: 2 s), later ones less often.
     pub first_poll_ms: u64,
+    /// Atelier's public URL of `/api/v1/callbacks/kie`, sent as `callBackUrl` so that
+    /// Kie's callbacks hasten polls. Empty: polling alone.
+    pub callback_url: String,
+    /// Kie's webhook HMAC key; when set, unsigned or badly signed callbacks are refused.
+    pub webhook_hmac_key: Secret,
+    /// A file holding the webhook key (instead of `webhook_hmac_key`).
+    pub webhook_hmac_key_file: Option<PathBuf>,
 }
 
 impl Default for KieConfig {
@@ -35,6 +42,9 @@ impl Default for KieConfig {
             base_url: "https://api.kie.ai".into(),
             request_timeout_secs: 60,
             first_poll_ms: 2000,
+            callback_url: String::new(),
+            webhook_hmac_key: Secret::default(),
+            webhook_hmac_key_file: None,
         }
     }
 }
@@ -42,14 +52,16 @@ impl Default for KieConfig {
 impl KieConfig {
     /// The key from `api_key`, or from the file `api_key_file` names.
     pub fn resolve_key(&self) -> anyhow::Result<Option<String>> {
-        if let Some(path) = &self.api_key_file {
-            let key = std::fs::read_to_string(path)
-                .with_context(|| format!("reading providers.kie.api_key_file {}", path.display()))?;
-            let key = key.trim();
-            anyhow::ensure!(!key.is_empty(), "providers.kie.api_key_file {} is empty", path.display());
-            return Ok(Some(key.to_owned()));
-        }
-        Ok((!self.api_key.is_empty()).then(|| self.api_key.expose().trim().to_owned()))
+        resolve_secret(&self.api_key, self.api_key_file.as_ref(), "providers.kie.api_key_file")
+    }
+
+    /// The webhook key from `webhook_hmac_key`, or from its `_file`.
+    pub fn resolve_webhook_key(&self) -> anyhow::Result<Option<String>> {
+        resolve_secret(
+            &self.webhook_hmac_key,
+            self.webhook_hmac_key_file.as_ref(),
+            "providers.kie.webhook_hmac_key_file",
+        )
     }
 
     pub fn provider_config(&self) -> anyhow::Result<atelier_providers::kie::KieConfig> {
@@ -62,6 +74,18 @@ impl KieConfig {
             base_url: self.base_url.clone(),
             request_timeout: std::time::Duration::from_secs(self.request_timeout_secs.max(1)),
             first_poll: std::time::Duration::from_millis(self.first_poll_ms.max(10)),
+            callback_url: (!self.callback_url.trim().is_empty()).then(|| self.callback_url.trim().to_owned()),
         })
     }
+}
+
+/// A secret from its value, or from the file its `_file` key names.
+fn resolve_secret(value: &Secret, file: Option<&PathBuf>, file_key: &str) -> anyhow::Result<Option<String>> {
+    if let Some(path) = file {
+        let secret = std::fs::read_to_string(path).with_context(|| format!("reading {file_key} {}", path.display()))?;
+        let secret = secret.trim();
+        anyhow::ensure!(!secret.is_empty(), "{file_key} {} is empty", path.display());
+        return Ok(Some(secret.to_owned()));
+    }
+    Ok((!value.is_empty()).then(|| value.expose().trim().to_owned()))
 }

@@ -17,7 +17,8 @@ pub struct TestApp {
 }
 
 /// A change to the test app's configuration.
-pub type Configure = Box<dyn FnOnce(&mut Config) + Send>;
+/// It gets the app's base URL too (for callback URLs).
+pub type Configure = Box<dyn FnOnce(&mut Config, &str) + Send>;
 
 pub struct Options {
     pub workers: bool,
@@ -53,12 +54,12 @@ impl TestApp {
         // Fast retries, so that retry tests take milliseconds.
         config.worker.backoff_base_ms = 20;
         config.worker.backoff_max_ms = 100;
-        if let Some(configure) = options.configure {
-            configure(&mut config);
-        }
-        let app = App::build_with_providers(config, options.providers).await.expect("build the app");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let base = format!("http://{}", listener.local_addr().expect("address"));
+        if let Some(configure) = options.configure {
+            configure(&mut config, &base);
+        }
+        let app = App::build_with_providers(config, options.providers).await.expect("build the app");
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         tokio::spawn(async move {
             app.serve(listener, async move {

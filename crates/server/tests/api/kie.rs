@@ -14,20 +14,37 @@ struct Emulated {
 }
 
 async fn start(faults: &[&str]) -> Emulated {
+    start_with(faults, None, 50).await
+}
+
+/// An emulator (signing callbacks with `webhook_key` when given) and an app pointed
+/// at it, polling first after `first_poll_ms`.
+async fn start_with(faults: &[&str], webhook_key: Option<&str>, first_poll_ms: u64) -> Emulated {
     let mut plan = FaultPlan::none();
     for rule in faults {
         plan = plan.with(parse_fault_rule(rule).expect("a fault rule"));
     }
-    let config = KieEmulatorConfig { faults: plan, steps_to_finish: 2, ..KieEmulatorConfig::default() };
+    let config = KieEmulatorConfig {
+        faults: plan,
+        steps_to_finish: 2,
+        webhook_hmac_key: webhook_key.map(str::to_owned),
+        callback_delay: std::time::Duration::from_millis(200),
+        ..KieEmulatorConfig::default()
+    };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let emulator = format!("http://{}", listener.local_addr().expect("address"));
     tokio::spawn(KieEmulator::new(config).serve(listener));
     let base_url = emulator.clone();
-    let configure = Box::new(move |config: &mut atelier::config::Config| {
+    let webhook_key = webhook_key.map(str::to_owned);
+    let configure = Box::new(move |config: &mut atelier::config::Config, app_base: &str| {
         config.providers.kie.api_key = Secret::new("test-key");
         config.providers.kie.base_url = base_url;
-        config.providers.kie.first_poll_ms = 50;
+        config.providers.kie.first_poll_ms = first_poll_ms;
         config.providers.kie.request_timeout_secs = 5;
+        if let Some(key) = webhook_key {
+            config.providers.kie.callback_url = format!("{app_base}/api/v1/callbacks/kie");
+            config.providers.kie.webhook_hmac_key = Secret::new(key);
+        }
     });
     let app = TestApp::with(Options { configure: Some(configure), ..Options::default() }).await.expect("app");
     Emulated { app, emulator, http: reqwest::Client::new() }
@@ -142,4 +159,49 @@ async fn a_submit_whose_answer_is_lost_is_not_repeated() {
     let task = kie.run(json!({ "prompt": "x" })).await;
     assert_eq!(task["status"], "failed", "{task}");
     assert_eq!(create_count(&kie.stats().await), 1);
+}
+
+#[tokio::test]
+async fn a_signed_callback_makes_atelier_poll_at_once() {
+    // Polls every 30 s: only the callback (sent 200 ms after the create) can finish
+    // the task within the test's wait.
+    let kie = start_with(&[], Some("hook-key"), 30_000).await;
+    let started = std::time::Instant::now();
+    let task = kie.run(json!({ "prompt": "called back" })).await;
+    assert_eq!(task["status"], "completed", "{task}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(10), "{:?}", started.elapsed());
+    assert_eq!(kie.stats().await["callbacks_sent"], 1);
+}
+
+#[tokio::test]
+async fn unsigned_or_forged_callbacks_are_refused() {
+    let kie = start_with(&[], Some("hook-key"), 50).await;
+    let body = json!({ "code": 200, "msg": "ok", "data": { "taskId": "task_x", "state": "success" } });
+    let unsigned = kie.app.post("/api/v1/callbacks/kie", &body).await;
+    assert_error(unsigned, 401, "invalid_signature").await;
+    let now = (chrono::Utc::now().timestamp()).to_string();
+    let forged = kie
+        .app
+        .http
+        .post(kie.app.url("/api/v1/callbacks/kie"))
+        .header("x-webhook-timestamp", &now)
+        .header("x-webhook-signature", atelier_emulators::kie::webhook_signature("wrong-key", "task_x", &now))
+        .json(&body)
+        .send()
+        .await
+        .expect("send");
+    assert_error(forged, 401, "invalid_signature").await;
+    let signed = kie
+        .app
+        .http
+        .post(kie.app.url("/api/v1/callbacks/kie"))
+        .header("x-webhook-timestamp", &now)
+        .header("x-webhook-signature", atelier_emulators::kie::webhook_signature("hook-key", "task_x", &now))
+        .json(&body)
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(signed.status(), 200, "a valid signature for an unknown task is simply received");
+    let no_task = kie.app.post("/api/v1/callbacks/kie", &json!({ "data": {} })).await;
+    assert_error(no_task, 422, "validation_error").await;
 }

@@ -1,0 +1,89 @@
+//! Kie's callbacks (protocols.md 1.2): a POST to the `callBackUrl` given at
+//! createTask. Atelier treats a callback only as a hint to poll now; the result
+//! always comes from `recordInfo`, so an unsigned or forged callback can at most
+//! hasten a poll. When webhook signing is on, the signature is checked:
+//! `X-Webhook-Signature = base64(HMAC-SHA256(key, taskId + "." + timestamp))`,
+//! compared in constant time, with the timestamp (Unix seconds) within 5 minutes.
+
+use base64::Engine;
+use hmac::{Hmac, KeyInit, Mac};
+use serde_json::Value;
+use sha2_hmac::Sha256;
+
+/// The largest clock difference accepted between Kie's timestamp and ours.
+pub const MAX_SKEW_SECS: i64 = 300;
+
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+pub enum CallbackError {
+    #[error("the callback names no task (data.taskId)")]
+    NoTaskId,
+    #[error("the callback is not signed (X-Webhook-Timestamp and X-Webhook-Signature)")]
+    Unsigned,
+    #[error("the callback's timestamp is missing, malformed or too far from now")]
+    StaleTimestamp,
+    #[error("the callback's signature does not match")]
+    BadSignature,
+}
+
+/// The task a callback is about: `data.taskId` (one CN sample reads `data.task_id`).
+pub fn task_id(body: &Value) -> Result<String, CallbackError> {
+    let data = body.get("data").unwrap_or(&Value::Null);
+    data.get("taskId")
+        .or_else(|| data.get("task_id"))
+        .and_then(Value::as_str)
+        .filter(|id| !id.is_empty())
+        .map(str::to_owned)
+        .ok_or(CallbackError::NoTaskId)
+}
+
+/// Checks a signed callback. `now_secs` is the current Unix time.
+pub fn verify(
+    key: &str,
+    task_id: &str,
+    timestamp: Option<&str>,
+    signature: Option<&str>,
+    now_secs: i64,
+) -> Result<(), CallbackError> {
+    let (Some(timestamp), Some(signature)) = (timestamp, signature) else { return Err(CallbackError::Unsigned) };
+    let sent: i64 = timestamp.trim().parse().map_err(|_| CallbackError::StaleTimestamp)?;
+    if (now_secs - sent).abs() > MAX_SKEW_SECS {
+        return Err(CallbackError::StaleTimestamp);
+    }
+    let given =
+        base64::engine::general_purpose::STANDARD.decode(signature.trim()).map_err(|_| CallbackError::BadSignature)?;
+    let mut mac = Hmac::<Sha256>::new_from_slice(key.as_bytes()).map_err(|_| CallbackError::BadSignature)?;
+    mac.update(task_id.as_bytes());
+    mac.update(b".");
+    mac.update(timestamp.trim().as_bytes());
+    // `verify_slice` compares in constant time.
+    mac.verify_slice(&given).map_err(|_| CallbackError::BadSignature)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sign(key: &str, task_id: &str, timestamp: &str) -> String {
+        let mut mac = Hmac::<Sha256>::new_from_slice(key.as_bytes()).expect("any key length");
+        mac.update(format!("{task_id}.{timestamp}").as_bytes());
+        base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
+    }
+
+    #[test]
+    fn accepts_only_a_fresh_matching_signature() {
+        let signature = sign("k", "task_1", "1000");
+        assert_eq!(verify("k", "task_1", Some("1000"), Some(&signature), 1010), Ok(()));
+        assert_eq!(verify("other", "task_1", Some("1000"), Some(&signature), 1010), Err(CallbackError::BadSignature));
+        assert_eq!(verify("k", "task_2", Some("1000"), Some(&signature), 1010), Err(CallbackError::BadSignature));
+        assert_eq!(verify("k", "task_1", Some("1000"), Some(&signature), 2000), Err(CallbackError::StaleTimestamp));
+        assert_eq!(verify("k", "task_1", None, Some(&signature), 1010), Err(CallbackError::Unsigned));
+        assert_eq!(verify("k", "task_1", Some("1000"), Some("%%%"), 1010), Err(CallbackError::BadSignature));
+    }
+
+    #[test]
+    fn reads_the_task_id_in_both_spellings() {
+        assert_eq!(task_id(&serde_json::json!({ "data": { "taskId": "a" } })), Ok("a".to_owned()));
+        assert_eq!(task_id(&serde_json::json!({ "data": { "task_id": "b" } })), Ok("b".to_owned()));
+        assert_eq!(task_id(&serde_json::json!({ "code": 200 })), Err(CallbackError::NoTaskId));
+    }
+}
