@@ -7,6 +7,7 @@
 
 pub mod backoff;
 pub mod catalog;
+pub mod circuit;
 pub mod error;
 pub mod events;
 pub mod ids;

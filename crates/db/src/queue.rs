@@ -287,16 +287,16 @@ pub(crate) async fn poll_now(
     .transpose()
 }
 
-pub(crate) async fn release(db: &Database, id: TaskId, lease: &LeaseToken) -> Result<bool, CoreError> {
+pub(crate) async fn release(db: &Database, id: TaskId, lease: &LeaseToken, run_after: i64) -> Result<bool, CoreError> {
     leased_update(
         db,
         "UPDATE tasks SET status = CASE WHEN external_id IS NULL THEN 'pending' ELSE 'processing' END, \
          attempts = CASE WHEN external_id IS NULL AND attempts > 0 THEN attempts - 1 ELSE attempts END, \
-         lease_token = NULL, worker_id = NULL, lease_expires_at = NULL, version = version + 1 \
+         lease_token = NULL, worker_id = NULL, lease_expires_at = NULL, run_after = $3, version = version + 1 \
          WHERE id = $1 AND lease_token = $2",
         id,
         lease,
-        |q| q,
+        |q| q.bind(run_after),
         "releasing a lease",
     )
     .await

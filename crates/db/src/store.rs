@@ -58,8 +58,8 @@ impl TaskStore for Database {
     async fn poll_now(&self, service: &str, external_id: &str, now: i64) -> Result<Option<TaskId>> {
         queue::poll_now(self, service, external_id, now).await
     }
-    async fn release(&self, id: TaskId, lease: &LeaseToken) -> Result<bool> {
-        queue::release(self, id, lease).await
+    async fn release(&self, id: TaskId, lease: &LeaseToken, run_after: i64) -> Result<bool> {
+        queue::release(self, id, lease, run_after).await
     }
     async fn cancel_task(&self, id: TaskId, now: i64) -> Result<Option<Task>> {
         tasks::cancel_task(self, id, now).await

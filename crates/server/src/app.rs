@@ -8,6 +8,7 @@ use std::time::Instant;
 use anyhow::Context;
 use atelier_assets::ObjectAssetStore;
 use atelier_core::catalog::Catalog;
+use atelier_core::circuit::Circuits;
 use atelier_core::events::EventBus;
 use atelier_core::ports::{AssetStore, Provider, TaskStore};
 use atelier_core::task::TaskService;
@@ -27,6 +28,8 @@ pub struct AppState {
     /// Turns true when the server begins to shut down: long answers (event streams,
     /// `Prefer: wait`) end early so that the drain is not held up by them.
     pub shutdown: watch::Receiver<bool>,
+    /// Each service's circuit breaker, as this process sees it.
+    pub circuits: Arc<Circuits>,
 }
 
 /// A built application: state plus what the workers need.
@@ -64,11 +67,18 @@ impl App {
         let catalog = Arc::new(Catalog::new(providers(&config)?.into_iter().chain(extra).collect()));
         let events = EventBus::new();
         atelier_db::listen_for_changes(&database, events.clone());
-        let worker =
-            Worker::new(store.clone(), assets.clone(), catalog.clone(), events.clone(), config.worker_settings());
+        let circuits = Arc::new(Circuits::new(config.providers.circuit_settings()));
+        let worker = Worker::new(
+            store.clone(),
+            assets.clone(),
+            catalog.clone(),
+            events.clone(),
+            config.worker_settings(),
+            circuits.clone(),
+        );
         let tasks = Arc::new(TaskService::new(store, assets, catalog, events, config.task_rules()));
         let (stop, shutdown) = watch::channel(false);
-        let state = AppState { tasks, config: Arc::new(config), started_at: Instant::now(), shutdown };
+        let state = AppState { tasks, config: Arc::new(config), started_at: Instant::now(), shutdown, circuits };
         Ok(Self { state, database, worker, stop })
     }
 

@@ -2,7 +2,7 @@
 
 use utoipa::OpenApi;
 
-use crate::api::{assets, callbacks, compat, error, models, system, tasks, views};
+use crate::api::{assets, callbacks, compat, error, models, providers, system, tasks, views};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -12,13 +12,13 @@ use crate::api::{assets, callbacks, compat, error, models, system, tasks, views}
         tasks::delete_task, tasks::task_events,
         assets::list_assets, assets::download_asset, assets::download_thumbnail, assets::add_tag, assets::remove_tag,
         compat::generate, compat::history, compat::delete_history_item,
-        models::list_models, system::health, system::system_info, callbacks::kie_callback,
+        models::list_models, providers::list_providers, system::health, system::system_info, callbacks::kie_callback,
     ),
     components(schemas(
         error::ErrorBody, views::TaskView, views::TaskListView, views::ImageView, views::TaskErrorView,
         tasks::CreateTaskRequest, assets::TagRequest, assets::AssetListView,
         compat::GenerateRequest, compat::GenerateResponse,
-        models::ModelView, models::ModelListView, system::HealthView, system::SystemInfoView,
+        models::ModelView, models::ModelListView, providers::ProviderView, providers::ProviderListView, system::HealthView, system::SystemInfoView,
     )),
     tags(
         (name = "tasks", description = "Durable generation tasks"),

@@ -10,7 +10,7 @@ use utoipa::OpenApi;
 use utoipa_swagger_ui::SwaggerUi;
 
 use crate::api::error::ApiError;
-use crate::api::{assets, callbacks, compat, models, system, tasks};
+use crate::api::{assets, callbacks, compat, models, providers, system, tasks};
 use crate::app::AppState;
 use crate::openapi::ApiDoc;
 
@@ -21,6 +21,7 @@ pub fn router(state: AppState) -> Router {
         .merge(compat::routes())
         .merge(callbacks::routes())
         .route("/models", get(models::list_models))
+        .route("/providers", get(providers::list_providers))
         .route("/health", get(system::health))
         .route("/system/info", get(system::system_info));
     let max_body = state.config.server.max_body_bytes;

@@ -74,6 +74,11 @@ impl Catalog {
         &self.models
     }
 
+    /// The services, by name.
+    pub fn services(&self) -> impl Iterator<Item = &str> {
+        self.providers.keys().map(String::as_str)
+    }
+
     pub fn provider(&self, service: &str) -> Option<&Arc<dyn Provider>> {
         self.providers.get(service)
     }

@@ -87,8 +87,9 @@ pub trait TaskStore: Send + Sync + 'static {
     /// Makes a remote task waiting between polls runnable now (a provider's callback
     /// said it changed); returns its id when one was waiting.
     async fn poll_now(&self, service: &str, external_id: &str, now: Millis) -> Result<Option<TaskId>>;
-    /// Gives a claimed task back untouched (a draining worker).
-    async fn release(&self, id: TaskId, lease: &LeaseToken) -> Result<bool>;
+    /// Gives a claimed task back untouched, runnable again at `run_after` (a draining
+    /// worker; a task held back by an open circuit). The attempt does not count.
+    async fn release(&self, id: TaskId, lease: &LeaseToken, run_after: Millis) -> Result<bool>;
 
     /// Cancels a task that has not ended; returns it as it is now (unchanged when it
     /// had already ended).

@@ -16,6 +16,7 @@ use tokio::task::JoinSet;
 
 use crate::backoff::Backoff;
 use crate::catalog::Catalog;
+use crate::circuit::Circuits;
 use crate::events::{EventBus, TaskEvent};
 use crate::ports::{AssetStore, TaskStore};
 use crate::task::TaskStatus;
@@ -63,6 +64,7 @@ pub struct Worker {
     pub(crate) catalog: Arc<Catalog>,
     pub(crate) events: EventBus,
     pub(crate) settings: Arc<WorkerSettings>,
+    pub(crate) circuits: Arc<Circuits>,
 }
 
 impl Worker {
@@ -72,9 +74,10 @@ impl Worker {
         catalog: Arc<Catalog>,
         events: EventBus,
         settings: WorkerSettings,
+        circuits: Arc<Circuits>,
     ) -> Self {
         let id = format!("{}-{}", std::process::id(), uuid::Uuid::new_v4().simple());
-        Self { id: id.into(), store, assets, catalog, events, settings: Arc::new(settings) }
+        Self { id: id.into(), store, assets, catalog, events, settings: Arc::new(settings), circuits }
     }
 
     pub fn id(&self) -> &str {

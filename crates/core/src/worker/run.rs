@@ -76,7 +76,7 @@ impl Worker {
             Interrupt::LeaseLost | Interrupt::None => {
                 tracing::warn!(task.id = %task.id, "lease lost (cancelled, or reclaimed after a stall); abandoning the run");
             }
-            Interrupt::Shutdown => match self.store.release(task.id, lease).await {
+            Interrupt::Shutdown => match self.store.release(task.id, lease, now_millis()).await {
                 Ok(true) => self.publish(task.id, TaskStatus::Pending),
                 Ok(false) => {}
                 Err(error) => tracing::warn!(task.id = %task.id, %error, "could not release the lease; it will expire"),
@@ -141,6 +141,13 @@ impl Worker {
             progress,
         };
 
+        if let Err(wait) = self.circuits.allow(&task.service) {
+            // The service's circuit is open: hold the task back, no attempt counted.
+            if let Ok(true) = self.store.release(task.id, lease, now_millis() + millis(wait)).await {
+                self.wake_after(wait);
+            }
+            return;
+        }
         let step = match &task.external_id {
             Some(external_id) => {
                 if self.poll_timed_out(task) {
@@ -192,6 +199,10 @@ impl Worker {
             }
         };
 
+        match &step {
+            Step::Failed(error) | Step::PollFailed(error) => self.circuits.record_failure(&task.service, error.class),
+            Step::Finished(_) | Step::Waiting { .. } => self.circuits.record_success(&task.service),
+        }
         match step {
             Step::Finished(outputs) => self.finish_completed(task, lease, outputs).await,
             Step::Waiting { progress, poll_after } => {

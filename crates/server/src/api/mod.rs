@@ -8,6 +8,7 @@ pub mod compat;
 pub mod error;
 pub mod extract;
 pub mod models;
+pub mod providers;
 pub mod system;
 pub mod tasks;
 pub mod views;

@@ -8,10 +8,30 @@ use serde::{Deserialize, Serialize};
 
 use super::secret::Secret;
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ProvidersConfig {
+    /// A service's circuit opens after this many failures in a row (timeouts,
+    /// refused connections, 5xx)…
+    pub circuit_failures: u32,
+    /// …and lets a probe through after this long.
+    pub circuit_cooldown_secs: u64,
     pub kie: KieConfig,
+}
+
+impl Default for ProvidersConfig {
+    fn default() -> Self {
+        Self { circuit_failures: 5, circuit_cooldown_secs: 30, kie: KieConfig::default() }
+    }
+}
+
+impl ProvidersConfig {
+    pub fn circuit_settings(&self) -> atelier_core::circuit::CircuitSettings {
+        atelier_core::circuit::CircuitSettings {
+            threshold: self.circuit_failures.max(1),
+            cooldown: std::time::Duration::from_secs(self.circuit_cooldown_secs),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

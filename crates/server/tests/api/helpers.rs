@@ -54,6 +54,9 @@ impl TestApp {
         // Fast retries, so that retry tests take milliseconds.
         config.worker.backoff_base_ms = 20;
         config.worker.backoff_max_ms = 100;
+        // Tests that script provider failures on purpose must not trip the circuit;
+        // the circuit's own test sets a low threshold.
+        config.providers.circuit_failures = 1000;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let base = format!("http://{}", listener.local_addr().expect("address"));
         if let Some(configure) = options.configure {

@@ -177,3 +177,39 @@ async fn remote_tasks_are_submitted_once_and_polled_to_the_end() {
     assert_eq!(provider.polls.load(Ordering::SeqCst), 3);
     assert_eq!(task["images"].as_array().unwrap().len(), 1);
 }
+
+#[tokio::test]
+async fn repeated_provider_failures_open_its_circuit() {
+    let provider = Arc::new(Scripted::default());
+    let configure: crate::helpers::Configure = Box::new(|config, _| {
+        config.providers.circuit_failures = 2;
+        config.providers.circuit_cooldown_secs = 60;
+    });
+    let app =
+        TestApp::with(Options { providers: vec![provider.clone()], configure: Some(configure), ..Options::default() })
+            .await
+            .unwrap();
+    let body =
+        json!({ "model": "scripted/flaky", "input": { "errors": ["server_error", "server_error", "server_error"] } });
+    let task: Value = app.post("/api/v1/tasks", &body).await.json().await.unwrap();
+    let id = task["task_id"].as_str().unwrap().to_owned();
+    // Two failures open the circuit; the third attempt is held back, not made.
+    for _ in 0..100 {
+        let providers: Value = app.get("/api/v1/providers").await.json().await.unwrap();
+        let scripted = providers["providers"].as_array().unwrap().iter().find(|p| p["service"] == "scripted").cloned();
+        if scripted.as_ref().is_some_and(|p| p["circuit"] == "open") {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            assert_eq!(provider.submits.load(Ordering::SeqCst), 2, "no call while the circuit is open");
+            let task: Value = app.get(&format!("/api/v1/tasks/{id}")).await.json().await.unwrap();
+            assert!(matches!(task["status"].as_str(), Some("pending" | "retrying")), "{task}");
+            let local = providers["providers"].as_array().unwrap().iter().find(|p| p["service"] == "local").unwrap();
+            assert_eq!(local["circuit"], "closed");
+            let kie = providers["providers"].as_array().unwrap().iter().find(|p| p["service"] == "kie").unwrap();
+            assert_eq!(kie["configured"], false);
+            assert_eq!(kie["requires_config"], "providers.kie.api_key");
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("the circuit never opened");
+}
