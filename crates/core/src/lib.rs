@@ -12,6 +12,7 @@ pub mod error;
 pub mod events;
 pub mod ids;
 pub mod ports;
+pub mod ratelimit;
 pub mod task;
 pub mod time;
 pub mod worker;

@@ -148,6 +148,10 @@ pub trait Provider: Send + Sync + 'static {
     /// Whether a submit costs money, so that one whose answer was lost must not be
     /// repeated blindly. Local engines are free to run again.
     fn submit_is_costly(&self) -> bool;
+    /// How many submits the provider takes per window, when it limits them.
+    fn submit_rate_limit(&self) -> Option<crate::ratelimit::RateLimit> {
+        None
+    }
     async fn submit(&self, job: &Job<'_>) -> Result<Submitted, ProviderError>;
     async fn poll(&self, job: &Job<'_>, external_id: &str) -> Result<Polled, ProviderError>;
     async fn cancel(&self, external_id: &str) -> Result<(), ProviderError>;

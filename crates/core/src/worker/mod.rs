@@ -19,6 +19,7 @@ use crate::catalog::Catalog;
 use crate::circuit::Circuits;
 use crate::events::{EventBus, TaskEvent};
 use crate::ports::{AssetStore, TaskStore};
+use crate::ratelimit::RateLimiter;
 use crate::task::TaskStatus;
 use crate::time::now_millis;
 
@@ -65,6 +66,7 @@ pub struct Worker {
     pub(crate) events: EventBus,
     pub(crate) settings: Arc<WorkerSettings>,
     pub(crate) circuits: Arc<Circuits>,
+    pub(crate) submit_limits: Arc<RateLimiter>,
 }
 
 impl Worker {
@@ -77,7 +79,8 @@ impl Worker {
         circuits: Arc<Circuits>,
     ) -> Self {
         let id = format!("{}-{}", std::process::id(), uuid::Uuid::new_v4().simple());
-        Self { id: id.into(), store, assets, catalog, events, settings: Arc::new(settings), circuits }
+        let submit_limits = Arc::new(RateLimiter::default());
+        Self { id: id.into(), store, assets, catalog, events, settings: Arc::new(settings), circuits, submit_limits }
     }
 
     pub fn id(&self) -> &str {

@@ -148,6 +148,17 @@ impl Worker {
             }
             return;
         }
+        let over_rate_limit = match (&task.external_id, provider.submit_rate_limit()) {
+            (None, Some(limit)) => self.submit_limits.acquire(&task.service, limit).err(),
+            _ => None,
+        };
+        if let Some(wait) = over_rate_limit {
+            // The provider would refuse this submit: wait for a slot, no attempt counted.
+            if let Ok(true) = self.store.release(task.id, lease, now_millis() + millis(wait)).await {
+                self.wake_after(wait);
+            }
+            return;
+        }
         let step = match &task.external_id {
             Some(external_id) => {
                 if self.poll_timed_out(task) {

@@ -30,6 +30,8 @@ pub struct KieConfig {
     pub request_timeout: Duration,
     /// Seed 003's polling: 2 s, then 5 s after three polls (10 s at most).
     pub first_poll: Duration,
+    /// Kie takes at most this many new tasks per 10 s per account (protocols.md 1.1).
+    pub submits_per_10s: u32,
     /// Where Kie should POST its callbacks (Atelier's `/api/v1/callbacks/kie`);
     /// `None`: polling alone.
     pub callback_url: Option<String>,
@@ -42,6 +44,7 @@ impl Default for KieConfig {
             base_url: "https://api.kie.ai".into(),
             request_timeout: Duration::from_secs(60),
             first_poll: Duration::from_secs(2),
+            submits_per_10s: 20,
             callback_url: None,
         }
     }
@@ -124,6 +127,13 @@ impl Provider for KieProvider {
 
     fn submit_is_costly(&self) -> bool {
         true
+    }
+
+    fn submit_rate_limit(&self) -> Option<atelier_core::ratelimit::RateLimit> {
+        Some(atelier_core::ratelimit::RateLimit {
+            requests: self.config.submits_per_10s.max(1),
+            window: Duration::from_secs(10),
+        })
     }
 
     async fn submit(&self, job: &Job<'_>) -> Result<Submitted, ProviderError> {

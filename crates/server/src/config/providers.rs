@@ -45,6 +45,8 @@ pub struct KieConfig {
     pub request_timeout_secs: u64,
     /// The first polls come this often (seed 003: 2 s), later ones less often.
     pub first_poll_ms: u64,
+    /// New tasks sent to Kie per 10 s at most (Kie's own limit is 20); more wait.
+    pub submits_per_10s: u32,
     /// Atelier's public URL of `/api/v1/callbacks/kie`, sent as `callBackUrl` so that
     /// Kie's callbacks hasten polls. Empty: polling alone.
     pub callback_url: String,
@@ -62,6 +64,7 @@ impl Default for KieConfig {
             base_url: "https://api.kie.ai".into(),
             request_timeout_secs: 60,
             first_poll_ms: 2000,
+            submits_per_10s: 20,
             callback_url: String::new(),
             webhook_hmac_key: Secret::default(),
             webhook_hmac_key_file: None,
@@ -94,6 +97,7 @@ impl KieConfig {
             base_url: self.base_url.clone(),
             request_timeout: std::time::Duration::from_secs(self.request_timeout_secs.max(1)),
             first_poll: std::time::Duration::from_millis(self.first_poll_ms.max(10)),
+            submits_per_10s: self.submits_per_10s.max(1),
             callback_url: (!self.callback_url.trim().is_empty()).then(|| self.callback_url.trim().to_owned()),
         })
     }

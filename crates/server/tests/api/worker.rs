@@ -213,3 +213,79 @@ async fn repeated_provider_failures_open_its_circuit() {
     }
     panic!("the circuit never opened");
 }
+
+/// `limited/model`: takes at most 2 submits per 400 ms, and records when each came.
+#[derive(Default)]
+struct Limited {
+    submits: std::sync::Mutex<Vec<std::time::Instant>>,
+}
+
+#[async_trait]
+impl Provider for Limited {
+    fn service(&self) -> &str {
+        "limited"
+    }
+
+    fn models(&self) -> Vec<ModelSpec> {
+        let mut spec = Scripted::default().models().remove(0);
+        spec.service = "limited".into();
+        spec.model = "model".into();
+        vec![spec]
+    }
+
+    fn validate(&self, _model: &str, input: &Value) -> Result<Value, CoreError> {
+        Ok(input.clone())
+    }
+
+    fn submit_is_costly(&self) -> bool {
+        true
+    }
+
+    fn submit_rate_limit(&self) -> Option<atelier_core::ratelimit::RateLimit> {
+        Some(atelier_core::ratelimit::RateLimit { requests: 2, window: Duration::from_millis(400) })
+    }
+
+    async fn submit(&self, _job: &Job<'_>) -> Result<Submitted, ProviderError> {
+        self.submits.lock().unwrap().push(std::time::Instant::now());
+        Ok(Submitted::Finished(vec![tiny_png()]))
+    }
+
+    async fn poll(&self, _job: &Job<'_>, _external_id: &str) -> Result<Polled, ProviderError> {
+        Err(ProviderError::new(ErrorClass::ClientError, "finishes in submit"))
+    }
+
+    async fn cancel(&self, _external_id: &str) -> Result<(), ProviderError> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn submits_keep_to_the_providers_rate_limit() {
+    let provider = Arc::new(Limited::default());
+    let app = TestApp::with(Options { providers: vec![provider.clone()], ..Options::default() }).await.unwrap();
+    let mut ids = Vec::new();
+    for n in 0..6 {
+        let task: Value = app
+            .post("/api/v1/tasks", &json!({ "model": "limited/model", "input": { "n": n } }))
+            .await
+            .json()
+            .await
+            .unwrap();
+        ids.push(task["task_id"].as_str().unwrap().to_owned());
+    }
+    for id in &ids {
+        let task = app.wait_for_end(id).await;
+        assert_eq!(task["status"], "completed", "{task}");
+        assert_eq!(task["attempts"], 1, "waiting for a slot is not an attempt: {task}");
+    }
+    let submits = provider.submits.lock().unwrap().clone();
+    assert_eq!(submits.len(), 6);
+    // Any three consecutive submits span at least the window.
+    for three in submits.windows(3) {
+        assert!(
+            three[2].duration_since(three[0]) >= Duration::from_millis(395),
+            "{:?}",
+            three[2].duration_since(three[0])
+        );
+    }
+}
