@@ -152,6 +152,11 @@ pub trait Provider: Send + Sync + 'static {
     fn submit_rate_limit(&self) -> Option<crate::ratelimit::RateLimit> {
         None
     }
+    /// The account's standing with the provider (remaining credits, say), when the
+    /// provider tells it; shown by `GET /api/v1/providers`.
+    async fn account(&self) -> Result<Option<Value>, ProviderError> {
+        Ok(None)
+    }
     async fn submit(&self, job: &Job<'_>) -> Result<Submitted, ProviderError>;
     async fn poll(&self, job: &Job<'_>, external_id: &str) -> Result<Polled, ProviderError>;
     async fn cancel(&self, external_id: &str) -> Result<(), ProviderError>;

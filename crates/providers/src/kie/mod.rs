@@ -136,6 +136,13 @@ impl Provider for KieProvider {
         })
     }
 
+    /// Remaining credits (`GET /api/v1/chat/credit`; `data` is the number).
+    async fn account(&self) -> Result<Option<Value>, ProviderError> {
+        let Some(client) = &self.client else { return Ok(None) };
+        let credits = client.get("/api/v1/chat/credit", &[], client::Phase::Query).await?;
+        Ok(Some(serde_json::json!({ "credits": credits })))
+    }
+
     async fn submit(&self, job: &Job<'_>) -> Result<Submitted, ProviderError> {
         let client = self.client()?;
         let invalid = |error: CoreError| ProviderError::new(ErrorClass::ClientError, error.to_string());

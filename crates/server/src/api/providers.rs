@@ -7,6 +7,7 @@ use axum::extract::State;
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use crate::api::extract::AppQuery;
 use crate::app::AppState;
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -23,6 +24,22 @@ pub struct ProviderView {
     pub consecutive_failures: u32,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub circuit_retry_in_secs: Option<u64>,
+    /// The account as the provider reports it (Kie: remaining credits), when asked
+    /// with `?account=true`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub account: Option<serde_json::Value>,
+    /// Why the account could not be read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub account_error: Option<String>,
+}
+
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ProvidersQuery {
+    /// Also ask each configured provider for its account (credits): one call each.
+    #[serde(default)]
+    pub account: bool,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -31,10 +48,14 @@ pub struct ProviderListView {
 }
 
 /// Every service with its health.
-#[utoipa::path(get, path = "/api/v1/providers", tag = "models", responses((status = 200, body = ProviderListView)))]
-pub async fn list_providers(State(state): State<AppState>) -> Json<ProviderListView> {
+#[utoipa::path(get, path = "/api/v1/providers", tag = "models", params(ProvidersQuery),
+    responses((status = 200, body = ProviderListView), (status = 422, body = crate::api::error::ErrorBody)))]
+pub async fn list_providers(
+    State(state): State<AppState>,
+    AppQuery(query): AppQuery<ProvidersQuery>,
+) -> Json<ProviderListView> {
     let catalog = state.tasks.catalog();
-    let providers = catalog
+    let mut providers: Vec<ProviderView> = catalog
         .services()
         .map(|service| {
             let models: Vec<_> = catalog.models().iter().filter(|m| m.service == service).collect();
@@ -50,8 +71,20 @@ pub async fn list_providers(State(state): State<AppState>) -> Json<ProviderListV
                 circuit: circuit.to_owned(),
                 consecutive_failures,
                 circuit_retry_in_secs: retry_in_secs,
+                account: None,
+                account_error: None,
             }
         })
         .collect();
+    if query.account {
+        for view in providers.iter_mut().filter(|view| view.configured) {
+            let Some(provider) = catalog.provider(&view.service) else { continue };
+            match tokio::time::timeout(std::time::Duration::from_secs(10), provider.account()).await {
+                Ok(Ok(account)) => view.account = account,
+                Ok(Err(error)) => view.account_error = Some(error.to_string()),
+                Err(_) => view.account_error = Some("the provider did not answer within 10 s".into()),
+            }
+        }
+    }
     Json(ProviderListView { providers })
 }

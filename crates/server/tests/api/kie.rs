@@ -205,3 +205,21 @@ async fn unsigned_or_forged_callbacks_are_refused() {
     let no_task = kie.app.post("/api/v1/callbacks/kie", &json!({ "data": {} })).await;
     assert_error(no_task, 422, "validation_error").await;
 }
+
+#[tokio::test]
+async fn the_providers_page_shows_kies_credits() {
+    let kie = start(&[]).await;
+    let before: Value = kie.app.get("/api/v1/providers?account=true").await.json().await.expect("json");
+    let entry = |page: &Value| {
+        page["providers"].as_array().expect("list").iter().find(|p| p["service"] == "kie").cloned().expect("kie")
+    };
+    assert_eq!(entry(&before)["configured"], true);
+    let credits_before = entry(&before)["account"]["credits"].as_f64().expect("credits");
+    let task = kie.run(json!({ "prompt": "x" })).await;
+    assert_eq!(task["status"], "completed");
+    let after: Value = kie.app.get("/api/v1/providers?account=true").await.json().await.expect("json");
+    let credits_after = entry(&after)["account"]["credits"].as_f64().expect("credits");
+    assert!(credits_after < credits_before, "{credits_before} -> {credits_after}");
+    let without: Value = kie.app.get("/api/v1/providers").await.json().await.expect("json");
+    assert!(entry(&without).get("account").is_none(), "no provider call unless asked");
+}
