@@ -1,7 +1,5 @@
 //! The native task API.
 
-use std::time::Duration;
-
 use serde_json::{Value, json};
 
 use crate::helpers::{Options, TestApp, assert_error};
@@ -159,5 +157,4 @@ async fn the_api_works_on_postgres_too() {
     assert_eq!(task["images"].as_array().unwrap().len(), 2);
     let info: Value = app.get("/api/v1/system/info").await.json().await.unwrap();
     assert_eq!(info["database"], "postgres");
-    tokio::time::sleep(Duration::from_millis(10)).await;
 }
