@@ -2,7 +2,7 @@
 //! throwaway PostgreSQL cluster and runs this program), or directly:
 //!
 //! ```text
-//! target/release/atelier-bench [--quick] [--only sqlite|postgres|render] [--concurrency N] [--server PATH]
+//! target/release/atelier-bench [--quick] [--only sqlite|postgres|render|kie] [--concurrency N] [--server PATH]
 //! ```
 //!
 //! Figures:
@@ -11,7 +11,9 @@
 //! 2. `GET /api/v1/tasks/{id}` requests per second and latency under a fixed number
 //!    of keep-alive connections;
 //! 3. placeholder render and thumbnail time per 1024×1024 image, in process;
-//! 4. server memory with 10,000 pending tasks.
+//! 4. server memory with 10,000 pending tasks;
+//! 5. Kie.ai through `atelier emulate kie`: tasks/s with a zero-latency emulator, and
+//!    server memory with 10,000 submitted tasks waiting on an emulator that never finishes.
 //!
 //! PostgreSQL runs when `ATELIER_BENCH_POSTGRES_URL` holds an admin URL (a database
 //! is created per server with `psql`). Everything talks to 127.0.0.1 only.
@@ -49,6 +51,7 @@ struct Plan {
     sqlite: bool,
     postgres: bool,
     render: bool,
+    kie: bool,
     /// Worker concurrencies to try; the fastest is used for the large run.
     concurrencies: Vec<usize>,
     /// Tasks per concurrency trial (the "small" throughput figure).
@@ -60,6 +63,10 @@ struct Plan {
     read_duration: Duration,
     render_images: usize,
     memory_tasks: usize,
+    /// Tasks of the Kie.ai throughput run through the emulator.
+    kie_tasks: usize,
+    /// Tasks left waiting on a slow Kie.ai emulator for the memory figure.
+    kie_memory_tasks: usize,
     server: PathBuf,
 }
 
@@ -72,7 +79,7 @@ fn parse_args() -> Result<Plan> {
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--quick" => quick = true,
-            "--only" => only = Some(args.next().context("--only needs sqlite, postgres or render")?),
+            "--only" => only = Some(args.next().context("--only needs sqlite, postgres, render or kie")?),
             "--concurrency" => {
                 let value = args.next().context("--concurrency needs a number")?;
                 concurrency = Some(value.parse().with_context(|| format!("--concurrency {value:?}"))?);
@@ -80,7 +87,7 @@ fn parse_args() -> Result<Plan> {
             "--server" => server = Some(PathBuf::from(args.next().context("--server needs a path")?)),
             "-h" | "--help" => {
                 println!(
-                    "usage: atelier-bench [--quick] [--only sqlite|postgres|render] [--concurrency N] [--server PATH]\n\
+                    "usage: atelier-bench [--quick] [--only sqlite|postgres|render|kie] [--concurrency N] [--server PATH]\n\
                      PostgreSQL runs when {POSTGRES_URL_ENV} holds an admin URL."
                 );
                 std::process::exit(0);
@@ -88,12 +95,13 @@ fn parse_args() -> Result<Plan> {
             other => bail!("unknown argument {other:?} (try --help)"),
         }
     }
-    let (sqlite, postgres, render) = match only.as_deref() {
-        None => (true, true, true),
-        Some("sqlite") => (true, false, false),
-        Some("postgres") => (false, true, false),
-        Some("render") => (false, false, true),
-        Some(other) => bail!("--only {other:?}: expected sqlite, postgres or render"),
+    let (sqlite, postgres, render, kie) = match only.as_deref() {
+        None => (true, true, true, true),
+        Some("sqlite") => (true, false, false, false),
+        Some("postgres") => (false, true, false, false),
+        Some("render") => (false, false, true, false),
+        Some("kie") => (false, false, false, true),
+        Some(other) => bail!("--only {other:?}: expected sqlite, postgres, render or kie"),
     };
     let server = match server {
         Some(path) => path,
@@ -113,6 +121,7 @@ fn parse_args() -> Result<Plan> {
             sqlite,
             postgres,
             render,
+            kie,
             concurrencies,
             small_tasks: 200,
             large_tasks: 1_000,
@@ -121,6 +130,8 @@ fn parse_args() -> Result<Plan> {
             read_duration: Duration::from_secs(2),
             render_images: 5,
             memory_tasks: 1_000,
+            kie_tasks: 200,
+            kie_memory_tasks: 1_000,
             server,
         }
     } else {
@@ -129,6 +140,7 @@ fn parse_args() -> Result<Plan> {
             sqlite,
             postgres,
             render,
+            kie,
             concurrencies,
             small_tasks: 1_000,
             large_tasks: 10_000,
@@ -137,6 +149,8 @@ fn parse_args() -> Result<Plan> {
             read_duration: Duration::from_secs(10),
             render_images: 50,
             memory_tasks: 10_000,
+            kie_tasks: 1_000,
+            kie_memory_tasks: 10_000,
             server,
         }
     })
@@ -1094,6 +1108,243 @@ async fn render(plan: &Plan, report: &mut Report) -> Result<()> {
 }
 
 // ---------------------------------------------------------------------------------
+// 5. Kie.ai through the emulator.
+// ---------------------------------------------------------------------------------
+
+/// Worker concurrency of the Kie.ai runs.
+const KIE_WORKERS: usize = 32;
+const KIE_API_KEY: &str = "test-key";
+
+/// `atelier emulate kie` on a free loopback port.
+struct Emulator {
+    child: Child,
+    base: String,
+}
+
+impl Emulator {
+    fn start(binary: &Path, steps: u32) -> Result<Emulator> {
+        let mut command = Command::new(binary);
+        command
+            .args(["emulate", "kie", "--listen", "127.0.0.1:0", "--api-key", KIE_API_KEY, "--steps"])
+            .arg(steps.to_string())
+            .args(["--no-rate-limits", "--credits", "100000000"])
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        let mut child = command.spawn().with_context(|| format!("starting {} emulate kie", binary.display()))?;
+        let stderr = child.stderr.take().context("the emulator's stderr")?;
+        let (address_tx, address_rx) = mpsc::channel::<String>();
+        std::thread::spawn(move || {
+            let mut address_tx = Some(address_tx);
+            // Reads to the end so that the emulator never blocks on a full pipe.
+            for line in BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                if let Some(rest) = line.split_once("Kie.ai emulator listening on http://").map(|(_, rest)| rest)
+                    && let Some(tx) = address_tx.take()
+                {
+                    let _ = tx.send(rest.split_whitespace().next().unwrap_or_default().to_owned());
+                }
+            }
+        });
+        let mut emulator = Emulator { child, base: String::new() };
+        match address_rx.recv_timeout(Duration::from_secs(30)) {
+            Ok(address) if !address.is_empty() => emulator.base = format!("http://{address}"),
+            _ => {
+                let status = emulator.child.try_wait().ok().flatten();
+                bail!("the Kie.ai emulator did not report its address (exit: {status:?})");
+            }
+        }
+        Ok(emulator)
+    }
+
+    async fn stats(&self, http: &reqwest::Client) -> Result<Value> {
+        get_json(http, &format!("{}/__emulator/stats", self.base)).await
+    }
+
+    async fn create_task_calls(&self, http: &reqwest::Client) -> Result<u64> {
+        self.stats(http).await?.get("create_task").and_then(Value::as_u64).context("emulator stats without create_task")
+    }
+}
+
+impl Drop for Emulator {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn kie_server_env(emulator: &Emulator, first_poll_ms: u64) -> Vec<(&'static str, String)> {
+    vec![
+        ("ATELIER__PROVIDERS__KIE__API_KEY", KIE_API_KEY.to_owned()),
+        ("ATELIER__PROVIDERS__KIE__BASE_URL", emulator.base.clone()),
+        ("ATELIER__PROVIDERS__KIE__FIRST_POLL_MS", first_poll_ms.to_string()),
+        ("ATELIER__PROVIDERS__KIE__SUBMITS_PER_10S", "1000000".to_owned()),
+        ("ATELIER__WORKER__CONCURRENCY", KIE_WORKERS.to_string()),
+        ("ATELIER__LOG__LEVEL", "warn".to_owned()),
+        ("ATELIER__QUEUE__MAX_QUEUED", MAX_QUEUED.to_string()),
+    ]
+}
+
+fn kie_body(i: usize) -> Value {
+    json!({"model": "kie/imagen4", "input": {"prompt": format!("bench {i}")}})
+}
+
+/// Whether the list endpoint has at least one task with one of these statuses.
+async fn any_task(http: &reqwest::Client, base: &str, statuses: &str) -> Result<bool> {
+    let page = get_json(http, &format!("{base}/api/v1/tasks?status={statuses}&limit=1")).await?;
+    Ok(page.get("tasks").and_then(Value::as_array).is_some_and(|tasks| !tasks.is_empty()))
+}
+
+/// Tasks/s through a zero-latency emulator (no rate limits), created → completed.
+async fn kie_throughput(plan: &Plan, scope: &str, report: &mut Report) -> Result<()> {
+    let n = plan.kie_tasks;
+    eprintln!("[{scope}] throughput: {} kie/imagen4 tasks through the emulator (--steps 0)", thousands(n));
+    let emulator = Emulator::start(&plan.server, 0)?;
+    let server = Server::start(&plan.server, &Backend::Sqlite, &kie_server_env(&emulator, 10))?;
+    let http = client(2)?;
+    let meter = CpuMeter::start(&server);
+    let started = Instant::now();
+    let result: Result<()> = async {
+        let created = create_tasks(&server.base, n, CREATE_CLIENTS, kie_body).await?;
+        let ok = created.ids.len();
+        let mut checks = 0;
+        let at = loop {
+            if started.elapsed() > DRAIN_TIMEOUT {
+                bail!("kie tasks still unfinished {} s after the start", DRAIN_TIMEOUT.as_secs());
+            }
+            checks += 1;
+            if !any_task(&http, &server.base, "pending,processing,retrying").await? {
+                break started.elapsed();
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        };
+        let cpu = meter.describe(&server);
+        let completed = count_tasks(&http, &server.base, "completed").await?;
+        let any_failed = any_task(&http, &server.base, "failed").await?;
+        let unsuccessful = count_tasks(&http, &server.base, "failed,cancelled,expired").await?;
+        let calls = emulator.create_task_calls(&http).await?;
+        let rate = completed as f64 / at.as_secs_f64();
+        let mut outcome = format!("{} of {} created tasks completed", thousands(completed), thousands(ok));
+        if unsuccessful > 0 {
+            outcome.push_str(&format!(", {} FAILED/cancelled/expired", thousands(unsuccessful)));
+        }
+        report.add(
+            scope,
+            format!("throughput {} kie/imagen4 tasks via emulator (steps 0), created->completed", thousands(n)),
+            format!("{rate:.0}"),
+            "tasks/s",
+            format!(
+                "worker.concurrency={KIE_WORKERS}, first_poll_ms=10, {CREATE_CLIENTS} creates in flight; {:.2} s total \
+                 ({checks} checks); creates took {:.2} s; {outcome}; failed: {}; {}; {cpu}",
+                at.as_secs_f64(),
+                created.elapsed.as_secs_f64(),
+                if any_failed { "SOME" } else { "none" },
+                describe_errors(&created.errors)
+            ),
+        );
+        report.add(
+            scope,
+            "  emulator createTask calls",
+            calls.to_string(),
+            "calls",
+            if calls == n as u64 {
+                format!("= {} tasks: one submit per task", thousands(n))
+            } else {
+                format!("expected {} (one per task)", thousands(n))
+            },
+        );
+        if calls != n as u64 {
+            report.remark(format!("{scope}: the emulator saw {calls} createTask calls for {n} tasks"));
+        }
+        if any_failed || completed < ok {
+            report.remark(format!("{scope}: only {completed} of {ok} created kie tasks completed"));
+        }
+        if !created.samples.is_empty() {
+            report.remark(format!("{scope}: create errors, e.g. {}", created.samples.join(" || ")));
+        }
+        Ok(())
+    }
+    .await;
+    server.stop(report, &format!("{scope} throughput run"));
+    drop(emulator);
+    result
+}
+
+/// Server memory with every task submitted to an emulator that never finishes them.
+async fn kie_memory(plan: &Plan, scope: &str, report: &mut Report) -> Result<()> {
+    let n = plan.kie_memory_tasks;
+    eprintln!("[{scope}] memory: {} kie/imagen4 tasks waiting on a never-finishing emulator", thousands(n));
+    let emulator = Emulator::start(&plan.server, 1_000_000)?;
+    let server = Server::start(&plan.server, &Backend::Sqlite, &kie_server_env(&emulator, 5000))?;
+    let result: Result<()> = async {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let idle = server.memory()?;
+        report.add(
+            scope,
+            "server RSS after startup (kie configured)",
+            mib(idle.rss_kib),
+            "MiB",
+            format!("VmHWM {} MiB; worker.concurrency={KIE_WORKERS}", mib(idle.hwm_kib)),
+        );
+        let started = Instant::now();
+        let created = create_tasks(&server.base, n, CREATE_CLIENTS, kie_body).await?;
+        let http = client(2)?;
+        let target = created.ids.len() as u64;
+        let mut calls;
+        loop {
+            calls = emulator.create_task_calls(&http).await?;
+            if calls >= target {
+                break;
+            }
+            if started.elapsed() > DRAIN_TIMEOUT {
+                bail!("only {calls} of {target} kie tasks submitted after {} s", DRAIN_TIMEOUT.as_secs());
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+        let submitted_at = started.elapsed();
+        let loaded = server.memory()?;
+        let waiting = count_tasks(&http, &server.base, "processing").await?;
+        report.add(
+            scope,
+            format!("server RSS with {} kie tasks submitted, awaiting results", thousands(n)),
+            mib(loaded.rss_kib),
+            "MiB",
+            format!(
+                "VmHWM {} MiB; emulator createTask calls {calls}; {} processing; first_poll_ms=5000; all submitted \
+                 {:.2} s after the first create (creates took {:.2} s); {}",
+                mib(loaded.hwm_kib),
+                thousands(waiting),
+                submitted_at.as_secs_f64(),
+                created.elapsed.as_secs_f64(),
+                describe_errors(&created.errors)
+            ),
+        );
+        if !created.samples.is_empty() {
+            report.remark(format!("{scope} memory run: create errors, e.g. {}", created.samples.join(" || ")));
+        }
+        Ok(())
+    }
+    .await;
+    server.stop(report, &format!("{scope} memory run"));
+    drop(emulator);
+    result
+}
+
+async fn kie(plan: &Plan, report: &mut Report) -> Result<()> {
+    let scope = "kie/sqlite";
+    let section_started = Instant::now();
+    if let Err(error) = kie_throughput(plan, scope, report).await {
+        report.remark(format!("{scope}: throughput run failed: {error:#}"));
+    }
+    if let Err(error) = kie_memory(plan, scope, report).await {
+        report.remark(format!("{scope}: memory run failed: {error:#}"));
+    }
+    eprintln!("[{scope}] done in {:.0} s", section_started.elapsed().as_secs_f64());
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------
 // Main.
 // ---------------------------------------------------------------------------------
 
@@ -1119,7 +1370,7 @@ fn cpu_model() -> String {
 async fn main() -> Result<()> {
     let plan = parse_args()?;
     let started = Instant::now();
-    if (plan.sqlite || plan.postgres) && !plan.server.exists() {
+    if (plan.sqlite || plan.postgres || plan.kie) && !plan.server.exists() {
         bail!("server binary {} not found (build it: cargo build --release -p atelier)", plan.server.display());
     }
     let cores = std::thread::available_parallelism().map_or(0, usize::from);
@@ -1136,6 +1387,11 @@ async fn main() -> Result<()> {
         && let Err(error) = run_backend(&plan, &Backend::Sqlite, &mut report).await
     {
         report.remark(format!("sqlite: benchmark failed: {error:#}"));
+    }
+    if plan.kie
+        && let Err(error) = kie(&plan, &mut report).await
+    {
+        report.remark(format!("kie: benchmark failed: {error:#}"));
     }
     if plan.postgres {
         match &postgres_url {
@@ -1170,6 +1426,13 @@ async fn main() -> Result<()> {
          requests in flight; clock from first create sent to the first 10 ms check that finds nothing \
          pending/retrying/processing; fresh server and database per run"
     );
+    if plan.kie {
+        println!(
+            "kie: `atelier emulate kie --no-rate-limits` on loopback; POST /api/v1/tasks \
+             {{\"model\":\"kie/imagen4\",\"input\":{{\"prompt\":\"bench i\"}}}} with {CREATE_CLIENTS} in flight; \
+             providers.kie.submits_per_10s=1000000, worker.concurrency={KIE_WORKERS}, SQLite"
+        );
+    }
     if postgres_url.is_some() && plan.postgres {
         println!("postgres: throwaway local cluster (fsync=off, synchronous_commit=off, full_page_writes=off)");
     }

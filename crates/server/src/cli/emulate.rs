@@ -35,6 +35,9 @@ pub struct KieArgs {
     /// Signs callbacks with this key, as Kie does when webhook signing is on.
     #[arg(long)]
     pub webhook_hmac_key: Option<String>,
+    /// Turns off the emulated rate limits (createTask and recordInfo), for benchmarks.
+    #[arg(long)]
+    pub no_rate_limits: bool,
 }
 
 pub async fn run(command: EmulateCommand) -> anyhow::Result<ExitCode> {
@@ -45,7 +48,7 @@ pub async fn run(command: EmulateCommand) -> anyhow::Result<ExitCode> {
                 faults =
                     faults.with(parse_fault_rule(rule).map_err(|error| anyhow::anyhow!("--fault {rule}: {error}"))?);
             }
-            let config = KieEmulatorConfig {
+            let mut config = KieEmulatorConfig {
                 api_key: args.api_key,
                 seed: args.seed,
                 faults,
@@ -54,6 +57,10 @@ pub async fn run(command: EmulateCommand) -> anyhow::Result<ExitCode> {
                 webhook_hmac_key: args.webhook_hmac_key,
                 ..KieEmulatorConfig::default()
             };
+            if args.no_rate_limits {
+                config.create_rate_limit = None;
+                config.record_info_rate_limit = None;
+            }
             let listener = tokio::net::TcpListener::bind(&args.listen)
                 .await
                 .with_context(|| format!("binding {}", args.listen))?;
