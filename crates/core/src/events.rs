@@ -52,6 +52,19 @@ impl EventBus {
         self.sender.subscribe()
     }
 
+    /// Resolves when a notice about `task_id` arrives, or when notices were missed
+    /// (lagged): either way, look again. Returns false once the bus is gone.
+    pub async fn next_notice_for(receiver: &mut broadcast::Receiver<TaskEvent>, task_id: TaskId) -> bool {
+        loop {
+            match receiver.recv().await {
+                Ok(event) if event.task_id == task_id => return true,
+                Ok(_) => {}
+                Err(broadcast::error::RecvError::Lagged(_)) => return true,
+                Err(broadcast::error::RecvError::Closed) => return false,
+            }
+        }
+    }
+
     /// Resolves when work may have arrived.
     pub async fn work_arrived(&self) {
         self.work.notified().await;

@@ -30,6 +30,8 @@ pub struct AppState {
     pub shutdown: watch::Receiver<bool>,
     /// Each service's circuit breaker, as this process sees it.
     pub circuits: Arc<Circuits>,
+    /// Kie's webhook key, read once at startup (it may come from a file).
+    pub kie_webhook_key: Option<Arc<str>>,
 }
 
 /// A built application: state plus what the workers need.
@@ -78,7 +80,15 @@ impl App {
         );
         let tasks = Arc::new(TaskService::new(store, assets, catalog, events, config.task_rules()));
         let (stop, shutdown) = watch::channel(false);
-        let state = AppState { tasks, config: Arc::new(config), started_at: Instant::now(), shutdown, circuits };
+        let kie_webhook_key = config.providers.kie.resolve_webhook_key()?.map(Arc::from);
+        let state = AppState {
+            tasks,
+            config: Arc::new(config),
+            started_at: Instant::now(),
+            shutdown,
+            circuits,
+            kie_webhook_key,
+        };
         Ok(Self { state, database, worker, stop })
     }
 

@@ -260,13 +260,8 @@ impl TaskService {
             // Wake on a notice for this task, or look again every second in case the
             // change happened in another process.
             let wait = async {
-                loop {
-                    match events.recv().await {
-                        Ok(event) if event.task_id == id => return,
-                        Ok(_) => {}
-                        Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => return,
-                        Err(tokio::sync::broadcast::error::RecvError::Closed) => std::future::pending::<()>().await,
-                    }
+                if !EventBus::next_notice_for(&mut events, id).await {
+                    std::future::pending::<()>().await;
                 }
             };
             let _ =

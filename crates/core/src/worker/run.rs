@@ -142,22 +142,16 @@ impl Worker {
         };
 
         if let Err(wait) = self.circuits.allow(&task.service) {
-            // The service's circuit is open: hold the task back, no attempt counted.
-            if let Ok(true) = self.store.release(task.id, lease, now_millis() + millis(wait)).await {
-                self.wake_after(wait);
-            }
-            return;
+            // The service's circuit is open.
+            return self.hold_back(task, lease, wait).await;
         }
         let over_rate_limit = match (&task.external_id, provider.submit_rate_limit()) {
             (None, Some(limit)) => self.submit_limits.acquire(&task.service, limit).err(),
             _ => None,
         };
         if let Some(wait) = over_rate_limit {
-            // The provider would refuse this submit: wait for a slot, no attempt counted.
-            if let Ok(true) = self.store.release(task.id, lease, now_millis() + millis(wait)).await {
-                self.wake_after(wait);
-            }
-            return;
+            // The provider would refuse this submit: wait for a slot.
+            return self.hold_back(task, lease, wait).await;
         }
         let step = match &task.external_id {
             Some(external_id) => {
@@ -236,6 +230,13 @@ impl Worker {
                 }
             }
             Step::PollFailed(error) => self.finish_failed(task, lease, &error).await,
+        }
+    }
+
+    /// Puts a task back in the queue for `wait`, no attempt counted.
+    async fn hold_back(&self, task: &Task, lease: &LeaseToken, wait: Duration) {
+        if let Ok(true) = self.store.release(task.id, lease, now_millis() + millis(wait)).await {
+            self.wake_after(wait);
         }
     }
 

@@ -23,7 +23,7 @@ use serde::Serialize;
 pub const FONT_DIRS_ENV: &str = "ATELIER_FONT_DIRS";
 
 /// What fonts this process found, for the server's system information.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct FontReport {
     /// Font faces indexed (a `.ttc` collection counts each face).
     pub faces: usize,

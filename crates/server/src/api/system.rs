@@ -69,7 +69,8 @@ pub async fn system_info(State(state): State<AppState>) -> Response {
         Err(error) => return crate::api::error::ApiError::from(error).into_response(),
     };
     let catalog = state.tasks.catalog();
-    let fonts = atelier_providers::font_report();
+    // The first call indexes the system's fonts: file I/O, kept off the async threads.
+    let fonts = tokio::task::spawn_blocking(atelier_providers::font_report).await.unwrap_or_default();
     Json(SystemInfoView {
         name: "atelier",
         version: env!("CARGO_PKG_VERSION"),

@@ -22,11 +22,10 @@ pub async fn kie_callback(
 ) -> ApiResult<Json<Value>> {
     let task_id = callback::task_id(&body)
         .map_err(|error| ApiError::validation(error.to_string(), json!({ "field": "data.taskId" })))?;
-    let key = state.config.providers.kie.resolve_webhook_key().map_err(|_| ApiError::internal())?;
-    if let Some(key) = key {
+    if let Some(key) = &state.kie_webhook_key {
         let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
         let now_secs = now_millis() / 1000;
-        callback::verify(&key, &task_id, header("x-webhook-timestamp"), header("x-webhook-signature"), now_secs)
+        callback::verify(key, &task_id, header("x-webhook-timestamp"), header("x-webhook-signature"), now_secs)
             .map_err(|error| ApiError::new(StatusCode::UNAUTHORIZED, "invalid_signature", error.to_string()))?;
     }
     if state.tasks.store().poll_now(atelier_providers::kie::SERVICE, &task_id, now_millis()).await?.is_some() {

@@ -2,10 +2,10 @@ use std::convert::Infallible;
 use std::time::Duration;
 
 use atelier_core::TaskId;
+use atelier_core::events::EventBus;
 use axum::extract::State;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use futures::Stream;
-use tokio::sync::broadcast::error::RecvError;
 
 use super::parse_task_id;
 use crate::api::error::{ApiResult, ErrorBody};
@@ -49,16 +49,7 @@ async fn next_event(id: TaskId, progress: Progress) -> Option<(Result<Event, Inf
     loop {
         // A notice for this task, or a look every second for changes made in
         // another process without notices (SQLite).
-        let wait = async {
-            loop {
-                match receiver.recv().await {
-                    Ok(event) if event.task_id == id => return true,
-                    Ok(_) => {}
-                    Err(RecvError::Lagged(_)) => return true,
-                    Err(RecvError::Closed) => return false,
-                }
-            }
-        };
+        let wait = EventBus::next_notice_for(&mut receiver, id);
         let mut shutdown = state.shutdown.clone();
         tokio::select! {
             changed = tokio::time::timeout(Duration::from_secs(1), wait) => {
