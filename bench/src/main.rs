@@ -1045,6 +1045,7 @@ async fn render(plan: &Plan, report: &mut Report) -> Result<()> {
             input: &validated,
             attempt: 1,
             progress: Arc::new(Default::default()),
+            files: &atelier_core::ports::NoInputFiles,
         };
         let t = Instant::now();
         let submitted = provider.submit(&job).await.map_err(|e| anyhow!("placeholder submit: {e:?}"))?;

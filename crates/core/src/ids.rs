@@ -73,6 +73,41 @@ impl fmt::Display for AssetId {
     }
 }
 
+/// The id of a file a client uploaded as a task input (`upl_<32 hex>`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct UploadId(pub String);
+
+impl UploadId {
+    pub const PREFIX: &'static str = "upl_";
+
+    pub fn new() -> Self {
+        Self(format!("{}{}", Self::PREFIX, Uuid::now_v7().simple()))
+    }
+
+    /// Accepts only ids of the shape this server hands out.
+    pub fn parse(s: &str) -> Option<Self> {
+        let rest = s.strip_prefix(Self::PREFIX)?;
+        (rest.len() == 32 && rest.bytes().all(|b| b.is_ascii_hexdigit())).then(|| Self(s.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl Default for UploadId {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl fmt::Display for UploadId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -35,6 +35,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             input: &input,
             attempt: 1,
             progress: Arc::new(AtomicU8::new(0)),
+            files: &atelier_core::ports::NoInputFiles,
         };
         let started = Instant::now();
         let Submitted::Finished(outputs) = provider.submit(&job).await? else {

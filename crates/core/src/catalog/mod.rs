@@ -33,6 +33,11 @@ pub struct ModelSpec {
     pub input_schema: Value,
     /// A rough duration, shown as seed 004's `estimated_time`.
     pub estimated_seconds: u32,
+    /// How long a task may wait on the provider before it fails as `poll_timeout`;
+    /// `None`: the worker's default (5 minutes, seed 003). Video models wait longer.
+    /// The config's `providers.poll_timeouts` overrides it per model.
+    #[serde(default)]
+    pub poll_timeout_secs: Option<u64>,
     /// The config key to set when the model cannot be used yet; `None` when usable.
     pub requires_config: Option<String>,
 }

@@ -1,9 +1,11 @@
 //! The ports: traits that adapters implement. Object safe, used as `Arc<dyn …>`.
 
 pub mod assets;
+pub mod inputs;
 pub mod provider;
 pub mod store;
 
 pub use assets::{AssetStore, BlobRead};
+pub use inputs::{InputFile, InputFiles, InputRef, NoInputFiles, ProviderUpload};
 pub use provider::{ErrorClass, Job, Output, Polled, Provider, ProviderError, Submitted};
 pub use store::{Claimed, Created, LeaseToken, ReclaimReport, TaskStore};

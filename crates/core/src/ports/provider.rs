@@ -16,6 +16,7 @@ use serde_json::Value;
 use crate::catalog::ModelSpec;
 use crate::error::CoreError;
 use crate::ids::TaskId;
+use crate::ports::InputFiles;
 
 /// One run of a task, as a provider sees it.
 pub struct Job<'a> {
@@ -29,6 +30,8 @@ pub struct Job<'a> {
     pub running_for: Duration,
     /// Written by the engine (0 to 100); the worker stores it.
     pub progress: Arc<AtomicU8>,
+    /// Opens the files the input refers to, and remembers provider uploads.
+    pub files: &'a dyn InputFiles,
 }
 
 /// One output file.
@@ -148,6 +151,11 @@ pub trait Provider: Send + Sync + 'static {
     /// Whether a submit costs money, so that one whose answer was lost must not be
     /// repeated blindly. Local engines are free to run again.
     fn submit_is_costly(&self) -> bool;
+    /// The file references (`upl_…`, `img_…`, URLs, data URIs) in a validated input,
+    /// so that the server checks the ids exist before it accepts the task.
+    fn input_files(&self, _model: &str, _input: &Value) -> Vec<String> {
+        Vec::new()
+    }
     /// How many submits the provider takes per window, when it limits them.
     fn submit_rate_limit(&self) -> Option<crate::ratelimit::RateLimit> {
         None

@@ -8,6 +8,7 @@
 
 mod run;
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -18,7 +19,7 @@ use crate::backoff::Backoff;
 use crate::catalog::Catalog;
 use crate::circuit::Circuits;
 use crate::events::{EventBus, TaskEvent};
-use crate::ports::{AssetStore, TaskStore};
+use crate::ports::{AssetStore, InputFiles, TaskStore};
 use crate::ratelimit::RateLimiter;
 use crate::task::TaskStatus;
 use crate::time::now_millis;
@@ -35,8 +36,11 @@ pub struct WorkerSettings {
     pub backoff: Backoff,
     /// A task whose workers died this many times is failed.
     pub max_crashes: u32,
-    /// How long a remote task may run before it is failed as `poll_timeout`.
+    /// How long a remote task may run before it is failed as `poll_timeout`, unless
+    /// its model says otherwise (`ModelSpec::poll_timeout_secs`)…
     pub poll_timeout: Duration,
+    /// …or this map does, by `service/model` (the config's `providers.poll_timeouts`).
+    pub poll_timeouts: HashMap<String, Duration>,
     /// How long a draining worker waits for running tasks before it gives their
     /// leases back.
     pub drain_timeout: Duration,
@@ -51,6 +55,7 @@ impl Default for WorkerSettings {
             backoff: Backoff::default(),
             max_crashes: 3,
             poll_timeout: Duration::from_secs(300),
+            poll_timeouts: HashMap::new(),
             drain_timeout: Duration::from_secs(10),
         }
     }
@@ -67,6 +72,7 @@ pub struct Worker {
     pub(crate) settings: Arc<WorkerSettings>,
     pub(crate) circuits: Arc<Circuits>,
     pub(crate) submit_limits: Arc<RateLimiter>,
+    pub(crate) files: Arc<dyn InputFiles>,
 }
 
 impl Worker {
@@ -77,14 +83,39 @@ impl Worker {
         events: EventBus,
         settings: WorkerSettings,
         circuits: Arc<Circuits>,
+        files: Arc<dyn InputFiles>,
     ) -> Self {
         let id = format!("{}-{}", std::process::id(), uuid::Uuid::new_v4().simple());
         let submit_limits = Arc::new(RateLimiter::default());
-        Self { id: id.into(), store, assets, catalog, events, settings: Arc::new(settings), circuits, submit_limits }
+        Self {
+            id: id.into(),
+            store,
+            assets,
+            catalog,
+            events,
+            settings: Arc::new(settings),
+            circuits,
+            submit_limits,
+            files,
+        }
     }
 
     pub fn id(&self) -> &str {
         &self.id
+    }
+
+    /// How long a task of `service/model` may wait on its provider.
+    pub fn poll_timeout_for(&self, service: &str, model: &str) -> Duration {
+        let id = format!("{service}/{model}");
+        if let Some(timeout) = self.settings.poll_timeouts.get(&id) {
+            return *timeout;
+        }
+        self.catalog
+            .models()
+            .iter()
+            .find(|spec| spec.service == service && spec.model == model)
+            .and_then(|spec| spec.poll_timeout_secs)
+            .map_or(self.settings.poll_timeout, Duration::from_secs)
     }
 
     /// Runs until `shutdown` turns true, then drains: no new claims, running tasks get

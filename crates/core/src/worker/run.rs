@@ -139,6 +139,7 @@ impl Worker {
             attempt: task.attempts,
             running_for,
             progress,
+            files: self.files.as_ref(),
         };
 
         if let Err(wait) = self.circuits.allow(&task.service) {
@@ -155,10 +156,11 @@ impl Worker {
         }
         let step = match &task.external_id {
             Some(external_id) => {
-                if self.poll_timed_out(task) {
+                let timeout = self.poll_timeout_for(&task.service, &task.model);
+                if running_for > timeout {
                     let error = ProviderError::new(
                         ErrorClass::PollTimeout,
-                        format!("the provider did not finish within {:?}", self.settings.poll_timeout),
+                        format!("the provider did not finish within {} s", timeout.as_secs()),
                     );
                     return self.finish_failed(task, lease, &error).await;
                 }
@@ -261,11 +263,6 @@ impl Worker {
             ));
         }
         Ok(self.store.mark_submitting(task.id, lease).await.unwrap_or(false))
-    }
-
-    fn poll_timed_out(&self, task: &Task) -> bool {
-        let started = task.started_at.unwrap_or(task.created_at);
-        now_millis() - started > millis(self.settings.poll_timeout)
     }
 
     async fn finish_completed(&self, task: &Task, lease: &LeaseToken, outputs: Vec<Output>) {

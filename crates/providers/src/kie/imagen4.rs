@@ -137,6 +137,7 @@ pub fn spec(requires_config: Option<String>) -> ModelSpec {
             }
         }),
         estimated_seconds: 20,
+        poll_timeout_secs: None,
         requires_config,
     }
 }

@@ -53,6 +53,7 @@ pub fn spec(enabled: bool) -> ModelSpec {
             .to_owned(),
         input_schema: input_schema(),
         estimated_seconds: 0,
+        poll_timeout_secs: None,
         requires_config: (!enabled).then(|| CONFIG_KEY.to_owned()),
     }
 }

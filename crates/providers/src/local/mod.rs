@@ -299,6 +299,7 @@ pub(crate) mod test_support {
             attempt: 1,
             running_for: std::time::Duration::ZERO,
             progress: Arc::new(AtomicU8::new(0)),
+            files: &atelier_core::ports::NoInputFiles,
         }
     }
 

@@ -112,6 +112,7 @@ pub fn spec() -> ModelSpec {
             .to_owned(),
         input_schema: input_schema(),
         estimated_seconds: 1,
+        poll_timeout_secs: None,
         requires_config: None,
     }
 }

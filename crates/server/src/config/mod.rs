@@ -281,6 +281,12 @@ impl Config {
             },
             max_crashes: worker.max_crashes,
             poll_timeout: Duration::from_secs(worker.poll_timeout_secs),
+            poll_timeouts: self
+                .providers
+                .poll_timeouts
+                .iter()
+                .map(|(model, secs)| (model.trim().to_ascii_lowercase(), Duration::from_secs(*secs)))
+                .collect(),
             drain_timeout: Duration::from_secs(worker.drain_timeout_secs),
         }
     }

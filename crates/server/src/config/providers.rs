@@ -1,6 +1,7 @@
 //! `[providers.*]`: the external services. Every secret also reads from a file
 //! named by its `_file` key (for container secrets), checked at startup.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use anyhow::Context;
@@ -16,12 +17,21 @@ pub struct ProvidersConfig {
     pub circuit_failures: u32,
     /// …and lets a probe through after this long.
     pub circuit_cooldown_secs: u64,
+    /// How long a task may wait on its provider, in seconds, by `service/model`,
+    /// over the model's own default (`worker.poll_timeout_secs` for images; longer
+    /// for video models): `"kie/veo3" = 1800`.
+    pub poll_timeouts: BTreeMap<String, u64>,
     pub kie: KieConfig,
 }
 
 impl Default for ProvidersConfig {
     fn default() -> Self {
-        Self { circuit_failures: 5, circuit_cooldown_secs: 30, kie: KieConfig::default() }
+        Self {
+            circuit_failures: 5,
+            circuit_cooldown_secs: 30,
+            poll_timeouts: BTreeMap::new(),
+            kie: KieConfig::default(),
+        }
     }
 }
 

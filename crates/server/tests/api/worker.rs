@@ -58,6 +58,7 @@ impl Provider for Scripted {
                 description: "a test provider".into(),
                 input_schema: json!({ "type": "object" }),
                 estimated_seconds: 1,
+                poll_timeout_secs: None,
                 requires_config: None,
             })
             .collect()

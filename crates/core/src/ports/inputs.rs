@@ -1,0 +1,141 @@
+//! Input files: images (or videos) a task's input refers to, which some providers
+//! must receive through their own upload API first (seed 003: Kie's uploads by URL,
+//! stream or base64, which expire after 3 days).
+//!
+//! A task input names a file by one of these references:
+//! - an `http://` or `https://` URL;
+//! - a `data:<mime>;base64,<data>` URI;
+//! - an Atelier upload id (`upl_…`, from `POST /api/v1/uploads`);
+//! - an Atelier output id (`img_…`), to chain one task's output into another.
+//!
+//! Providers open references through [`InputFiles`], and remember what they
+//! uploaded (with its expiry) so that the next task reuses it while it is fresh.
+
+use async_trait::async_trait;
+use bytes::Bytes;
+
+use super::provider::ProviderError;
+use crate::ids::{AssetId, UploadId};
+use crate::time::Millis;
+
+/// A reference to an input file, as a task input writes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InputRef {
+    Url(String),
+    /// A `data:` URI, still encoded.
+    DataUri(String),
+    Upload(UploadId),
+    Output(AssetId),
+}
+
+impl InputRef {
+    /// Parses a reference; the error says what is accepted.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let text = text.trim();
+        if let Some(id) = UploadId::parse(text) {
+            return Ok(Self::Upload(id));
+        }
+        if let Some(id) = AssetId::parse(text) {
+            return Ok(Self::Output(id));
+        }
+        if let Some(rest) = text.strip_prefix("data:") {
+            let Some((header, data)) = rest.split_once(',') else {
+                return Err("a data URI must be data:<mime>;base64,<data>".into());
+            };
+            if !header.ends_with(";base64") || data.is_empty() {
+                return Err("a data URI must be base64: data:<mime>;base64,<data>".into());
+            }
+            return Ok(Self::DataUri(text.to_owned()));
+        }
+        let lower = text.to_ascii_lowercase();
+        if lower.starts_with("https://") || lower.starts_with("http://") {
+            if text.len() > 2048 || url_host(text).is_none() {
+                return Err("not a valid URL".into());
+            }
+            return Ok(Self::Url(text.to_owned()));
+        }
+        Err("must be an http(s) URL, a data: URI, an upload id (upl_…) or an output id (img_…)".into())
+    }
+
+    /// A stable key for the provider's upload cache: the URL, or the content
+    /// hash once the file is opened (see [`InputFile::sha256`]).
+    pub fn is_url(&self) -> bool {
+        matches!(self, Self::Url(_))
+    }
+}
+
+fn url_host(url: &str) -> Option<&str> {
+    let rest = url.split_once("://")?.1;
+    let host = rest.split(['/', '?', '#']).next()?;
+    (!host.is_empty()).then_some(host)
+}
+
+/// An input file, opened.
+#[derive(Debug, Clone)]
+pub struct InputFile {
+    pub bytes: Bytes,
+    pub mime: String,
+    /// Hex SHA-256 of the bytes: the key of the provider's upload cache.
+    pub sha256: String,
+    /// A file name for multipart uploads, such as `upl_….png`.
+    pub name: String,
+}
+
+/// A file a provider holds for us, until it expires.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProviderUpload {
+    pub url: String,
+    pub expires_at: Millis,
+}
+
+#[async_trait]
+pub trait InputFiles: Send + Sync + 'static {
+    /// Opens a reference: reads an upload or an output from the asset store,
+    /// decodes a data URI, or downloads a URL. Errors are `ClientError` (the
+    /// input is wrong: no such file, not an allowed address, too large) or
+    /// transport classes for downloads.
+    async fn open(&self, reference: &InputRef) -> Result<InputFile, ProviderError>;
+    /// A file this service already holds for `key` (a URL or a content hash) and
+    /// that is still fresh for `margin_ms` more.
+    async fn cached_upload(&self, service: &str, key: &str, margin_ms: i64) -> Option<ProviderUpload>;
+    /// Records what the service now holds for `key`, until `expires_at`.
+    async fn remember_upload(&self, service: &str, key: &str, upload: &ProviderUpload);
+}
+
+/// For runs with no storage behind them (benchmarks, examples, unit tests): every
+/// reference is refused and nothing is remembered.
+pub struct NoInputFiles;
+
+#[async_trait]
+impl InputFiles for NoInputFiles {
+    async fn open(&self, _reference: &InputRef) -> Result<InputFile, ProviderError> {
+        Err(ProviderError::new(
+            super::provider::ErrorClass::ClientError,
+            "input files cannot be opened here (no storage)",
+        ))
+    }
+
+    async fn cached_upload(&self, _service: &str, _key: &str, _margin_ms: i64) -> Option<ProviderUpload> {
+        None
+    }
+
+    async fn remember_upload(&self, _service: &str, _key: &str, _upload: &ProviderUpload) {}
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn references_parse() {
+        assert!(matches!(InputRef::parse("https://example.com/a.png"), Ok(InputRef::Url(_))));
+        assert!(matches!(InputRef::parse("data:image/png;base64,iVBORw0KGgo="), Ok(InputRef::DataUri(_))));
+        let upload = UploadId::new();
+        assert_eq!(InputRef::parse(upload.as_str()), Ok(InputRef::Upload(upload)));
+        let output = AssetId::new();
+        assert_eq!(InputRef::parse(output.as_str()), Ok(InputRef::Output(output)));
+        for bad in ["ftp://x/y", "data:image/png,abc", "https://", "/etc/passwd", "img_123", ""] {
+            assert!(InputRef::parse(bad).is_err(), "{bad}");
+        }
+    }
+}
