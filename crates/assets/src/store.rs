@@ -353,6 +353,7 @@ impl AssetStore for ObjectAssetStore {
             thumbnail_key: blob.thumbnail_key,
             created_at: now_millis(),
             tags: Vec::new(),
+            owner: task.owner.clone(),
         })
     }
 
@@ -471,6 +472,7 @@ mod tests {
             expires_at: None,
             run_after: now,
             outputs: Vec::new(),
+            owner: None,
         }
     }
 

@@ -35,6 +35,15 @@ pub enum CoreError {
     #[error("the daily quota of {limit} tasks for {scope} is spent; it renews at midnight UTC")]
     QuotaExceeded { scope: String, limit: u64, retry_after: Duration },
 
+    /// No valid credential: 401. `code` is `unauthorized`, or `totp_required` when a
+    /// sign-in needs its second factor.
+    #[error("{message}")]
+    Unauthenticated { code: &'static str, message: String },
+
+    /// The caller is known but may not do this: 403.
+    #[error("{message}")]
+    Forbidden { message: String },
+
     /// The store (database) failed.
     #[error("storage failed: {0}")]
     Storage(String),

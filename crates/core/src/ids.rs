@@ -1,5 +1,6 @@
 //! Identifier newtypes. Task ids are UUIDv7 (time ordered, as seed 004 shows them);
-//! asset ids carry an `img_` prefix so that they read as seed 004's `image_id`.
+//! other ids carry a prefix that says what they name (`img_` reads as seed 004's
+//! `image_id`, `upl_`, `usr_`, `key_`, `ses_`).
 
 use std::fmt;
 use std::str::FromStr;
@@ -37,76 +38,72 @@ impl FromStr for TaskId {
     }
 }
 
-/// The id of a stored asset (an output image, a thumbnail's parent, an upload).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct AssetId(pub String);
+/// An id of the shape `<prefix><32 hex>` (a UUIDv7, so ids sort by creation).
+/// `parse` accepts only that shape, so a path segment never reaches storage
+/// unchecked.
+macro_rules! prefixed_id {
+    ($(#[$doc:meta])* $name:ident, $prefix:literal) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[serde(transparent)]
+        pub struct $name(pub String);
 
-impl AssetId {
-    pub const PREFIX: &'static str = "img_";
+        impl $name {
+            pub const PREFIX: &'static str = $prefix;
 
-    pub fn new() -> Self {
-        Self(format!("{}{}", Self::PREFIX, Uuid::now_v7().simple()))
-    }
+            pub fn new() -> Self {
+                Self(format!("{}{}", Self::PREFIX, Uuid::now_v7().simple()))
+            }
 
-    /// Accepts only ids of the shape this server hands out, so that a path
-    /// segment never reaches storage unchecked.
-    pub fn parse(s: &str) -> Option<Self> {
-        let rest = s.strip_prefix(Self::PREFIX)?;
-        (rest.len() == 32 && rest.bytes().all(|b| b.is_ascii_hexdigit())).then(|| Self(s.to_owned()))
-    }
+            pub fn parse(s: &str) -> Option<Self> {
+                let rest = s.strip_prefix(Self::PREFIX)?;
+                (rest.len() == 32 && rest.bytes().all(|b| b.is_ascii_hexdigit())).then(|| Self(s.to_owned()))
+            }
 
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl Default for $name {
+            fn default() -> Self {
+                Self::new()
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                self.0.fmt(f)
+            }
+        }
+    };
 }
 
-impl Default for AssetId {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl fmt::Display for AssetId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.0.fmt(f)
-    }
-}
-
-/// The id of a file a client uploaded as a task input (`upl_<32 hex>`).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct UploadId(pub String);
-
-impl UploadId {
-    pub const PREFIX: &'static str = "upl_";
-
-    pub fn new() -> Self {
-        Self(format!("{}{}", Self::PREFIX, Uuid::now_v7().simple()))
-    }
-
-    /// Accepts only ids of the shape this server hands out.
-    pub fn parse(s: &str) -> Option<Self> {
-        let rest = s.strip_prefix(Self::PREFIX)?;
-        (rest.len() == 32 && rest.bytes().all(|b| b.is_ascii_hexdigit())).then(|| Self(s.to_owned()))
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl Default for UploadId {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl fmt::Display for UploadId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.0.fmt(f)
-    }
-}
+prefixed_id!(
+    /// A stored output (seed 004's `image_id`, whatever the media).
+    AssetId,
+    "img_"
+);
+prefixed_id!(
+    /// A file a client uploaded as a task input.
+    UploadId,
+    "upl_"
+);
+prefixed_id!(
+    /// A user account.
+    UserId,
+    "usr_"
+);
+prefixed_id!(
+    /// An API key (its id, not the key).
+    ApiKeyId,
+    "key_"
+);
+prefixed_id!(
+    /// A browser session (its id, not its token).
+    SessionId,
+    "ses_"
+);
 
 #[cfg(test)]
 mod tests {

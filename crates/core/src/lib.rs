@@ -5,6 +5,7 @@
 //! tokio for time and channels only; adapters (`atelier-db`, `atelier-assets`,
 //! `atelier-providers`) implement its ports and the server wires them together.
 
+pub mod account;
 pub mod backoff;
 pub mod catalog;
 pub mod circuit;
@@ -19,4 +20,4 @@ pub mod time;
 pub mod worker;
 
 pub use error::{CoreError, Result};
-pub use ids::{AssetId, TaskId, UploadId};
+pub use ids::{ApiKeyId, AssetId, SessionId, TaskId, UploadId, UserId};

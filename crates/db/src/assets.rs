@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 
 use atelier_core::task::{Asset, Task, TaskStatus};
-use atelier_core::{AssetId, CoreError};
+use atelier_core::{AssetId, CoreError, UserId};
 use sqlx::{AssertSqlSafe, Row};
 
 use crate::connect::Database;
@@ -24,7 +24,7 @@ pub(crate) async fn load_outputs(db: &Database, tasks: &mut [Task]) -> Result<()
     }
     let sql = format!(
         "SELECT a.id, a.task_id, a.idx, a.mime, a.bytes, a.width, a.height, a.sha256, a.blob_key, \
-         a.thumbnail_key, a.created_at, t.tag FROM assets a LEFT JOIN asset_tags t ON t.asset_id = a.id \
+         a.thumbnail_key, a.created_at, a.owner_id, t.tag FROM assets a LEFT JOIN asset_tags t ON t.asset_id = a.id \
          WHERE a.task_id IN ({}) ORDER BY a.task_id, a.idx, t.tag",
         placeholders(ids.len())
     );
@@ -92,25 +92,29 @@ pub(crate) async fn list_assets(
     db: &Database,
     before: Option<&AssetId>,
     tag: Option<&str>,
+    owner: Option<&UserId>,
     limit: u32,
 ) -> Result<Vec<Asset>, CoreError> {
     let limit = i64::from(limit.clamp(1, 500));
+    let owner = owner.map(ToString::to_string).unwrap_or_default();
     let rows = match tag {
         Some(tag) => sqlx::query(concat!(
             "SELECT ",
             asset_columns!(),
-            " FROM assets WHERE ($1 = '' OR id < $1) AND id IN (SELECT asset_id FROM asset_tags WHERE tag = $2) \
-             ORDER BY id DESC LIMIT $3"
+            " FROM assets WHERE ($1 = '' OR id < $1) AND ($2 = '' OR owner_id = $2) \
+             AND id IN (SELECT asset_id FROM asset_tags WHERE tag = $3) ORDER BY id DESC LIMIT $4"
         ))
         .bind(before.map(|id| id.0.clone()).unwrap_or_default())
+        .bind(owner)
         .bind(tag.to_owned())
         .bind(limit),
         None => sqlx::query(concat!(
             "SELECT ",
             asset_columns!(),
-            " FROM assets WHERE ($1 = '' OR id < $1) ORDER BY id DESC LIMIT $2"
+            " FROM assets WHERE ($1 = '' OR id < $1) AND ($2 = '' OR owner_id = $2) ORDER BY id DESC LIMIT $3"
         ))
         .bind(before.map(|id| id.0.clone()).unwrap_or_default())
+        .bind(owner)
         .bind(limit),
     }
     .fetch_all(&db.reader)

@@ -7,6 +7,7 @@
 //!
 //! **Architecture invariant:** nothing outside this crate writes SQL.
 
+mod accounts;
 mod assets;
 mod batch;
 mod connect;

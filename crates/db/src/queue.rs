@@ -201,7 +201,7 @@ pub(crate) async fn complete(
             for asset in outputs {
                 sqlx::query(
                     "INSERT INTO assets (id, task_id, idx, mime, bytes, width, height, sha256, blob_key, \
-                     thumbnail_key, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+                     thumbnail_key, created_at, owner_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
                 )
                 .bind(asset.id.0)
                 .bind(task_id.clone())
@@ -214,6 +214,7 @@ pub(crate) async fn complete(
                 .bind(asset.blob_key)
                 .bind(asset.thumbnail_key)
                 .bind(asset.created_at)
+                .bind(asset.owner.map(|owner| owner.to_string()))
                 .execute(&mut *connection)
                 .await?;
             }

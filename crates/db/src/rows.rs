@@ -1,7 +1,7 @@
 //! Row shapes: the columns each query selects and their decoding.
 
 use atelier_core::task::{Asset, Task, TaskError, TaskStatus};
-use atelier_core::{AssetId, CoreError, TaskId};
+use atelier_core::{AssetId, CoreError, TaskId, UserId};
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
@@ -11,13 +11,13 @@ macro_rules! task_columns {
     () => {
         "id, service, model, input, status, progress, attempts, max_attempts, crashes, external_id, \
          error_code, error_message, error_retryable, priority, version, idempotency_key, retry_of, \
-         created_at, updated_at, started_at, completed_at, expires_at, run_after"
+         created_at, updated_at, started_at, completed_at, expires_at, run_after, owner_id"
     };
 }
 
 macro_rules! asset_columns {
     () => {
-        "id, task_id, idx, mime, bytes, width, height, sha256, blob_key, thumbnail_key, created_at"
+        "id, task_id, idx, mime, bytes, width, height, sha256, blob_key, thumbnail_key, created_at, owner_id"
     };
 }
 
@@ -85,8 +85,14 @@ pub(crate) fn decode_task(row: &AnyRow) -> Result<Task, CoreError> {
         completed_at: get(row, "completed_at")?,
         expires_at: get(row, "expires_at")?,
         run_after: get(row, "run_after")?,
+        owner: owner(get(row, "owner_id")?)?,
         outputs: Vec::new(),
     })
+}
+
+/// An owner column: a user id, or none for rows from before accounts.
+pub(crate) fn owner(value: Option<String>) -> Result<Option<UserId>, CoreError> {
+    value.map(|id| UserId::parse(&id).ok_or_else(|| corrupt("owner", "not a user id"))).transpose()
 }
 
 pub(crate) fn decode_asset(row: &AnyRow) -> Result<Asset, CoreError> {
@@ -113,5 +119,6 @@ pub(crate) fn decode_prefixed_asset(row: &AnyRow, prefix: &str) -> Result<Asset,
         thumbnail_key: get(row, &column("thumbnail_key"))?,
         created_at: get(row, &column("created_at"))?,
         tags: Vec::new(),
+        owner: owner(get(row, &column("owner_id"))?)?,
     })
 }

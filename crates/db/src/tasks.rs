@@ -11,8 +11,8 @@ use crate::error::storage;
 use crate::rows::{decode_prefixed_asset, decode_task, task_columns};
 
 const INSERT_TASK: &str = "INSERT INTO tasks (id, service, model, input, status, max_attempts, priority, \
-     idempotency_key, request_hash, retry_of, created_at, updated_at, expires_at, run_after) \
-     VALUES ($1, $2, $3, $4, 'pending', $5, $6, $7, $8, $9, $10, $10, $11, $10) \
+     idempotency_key, request_hash, retry_of, created_at, updated_at, expires_at, run_after, owner_id) \
+     VALUES ($1, $2, $3, $4, 'pending', $5, $6, $7, $8, $9, $10, $10, $11, $10, $12) \
      ON CONFLICT (idempotency_key) DO NOTHING";
 
 pub(crate) async fn create_task(db: &Database, task: NewTask) -> Result<Created, CoreError> {
@@ -24,6 +24,7 @@ pub(crate) async fn create_task(db: &Database, task: NewTask) -> Result<Created,
     let (idempotency_key, retry_of) = (task.idempotency_key.clone(), task.retry_of.map(|id| id.to_string()));
     let (max_attempts, priority) = (i64::from(task.max_attempts), i64::from(task.priority));
     let (created_at, expires_at, hash) = (task.created_at, task.expires_at, request_hash.clone());
+    let owner = task.owner.as_ref().map(ToString::to_string);
     let inserted = db
         .write(Box::new(move |connection| {
             Box::pin(async move {
@@ -39,6 +40,7 @@ pub(crate) async fn create_task(db: &Database, task: NewTask) -> Result<Created,
                     .bind(retry_of)
                     .bind(created_at)
                     .bind(expires_at)
+                    .bind(owner)
                     .execute(&mut *connection)
                     .await
             })
@@ -74,7 +76,7 @@ pub(crate) async fn create_task(db: &Database, task: NewTask) -> Result<Created,
 const GET_TASK: &str = concat!(
     "SELECT t.*, a.id AS a_id, a.task_id AS a_task_id, a.idx AS a_idx, a.mime AS a_mime, a.bytes AS a_bytes, \
      a.width AS a_width, a.height AS a_height, a.sha256 AS a_sha256, a.blob_key AS a_blob_key, \
-     a.thumbnail_key AS a_thumbnail_key, a.created_at AS a_created_at, g.tag AS a_tag \
+     a.thumbnail_key AS a_thumbnail_key, a.created_at AS a_created_at, a.owner_id AS a_owner_id, g.tag AS a_tag \
      FROM (SELECT ",
     task_columns!(),
     " FROM tasks WHERE id = $1) t \
@@ -138,6 +140,9 @@ pub(crate) async fn list_tasks(db: &Database, filter: &TaskFilter) -> Result<Tas
     }
     if let Some(before) = filter.created_before {
         sql.push_str(&format!(" AND created_at < {}", Param::push(&mut params, Param::Number(before))));
+    }
+    if let Some(owner) = &filter.owner {
+        sql.push_str(&format!(" AND owner_id = {}", Param::push(&mut params, Param::Text(owner.to_string()))));
     }
     if let Some(cursor) = filter.before_id {
         sql.push_str(&format!(" AND id < {}", Param::push(&mut params, Param::Text(cursor.to_string()))));

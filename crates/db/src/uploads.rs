@@ -10,7 +10,8 @@ use sqlx::any::AnyRow;
 use crate::connect::Database;
 use crate::error::storage;
 
-const UPLOAD_COLUMNS: &str = "id, name, mime, bytes, width, height, sha256, blob_key, thumbnail_key, created_at";
+const UPLOAD_COLUMNS: &str =
+    "id, name, mime, bytes, width, height, sha256, blob_key, thumbnail_key, created_at, owner_id";
 
 fn decode_upload(row: &AnyRow) -> Result<Upload, CoreError> {
     let corrupt = |what: &str| CoreError::Storage(format!("stored upload {what} is invalid"));
@@ -31,13 +32,14 @@ fn decode_upload(row: &AnyRow) -> Result<Upload, CoreError> {
         blob_key: row.try_get("blob_key").map_err(storage("reading an upload"))?,
         thumbnail_key: row.try_get("thumbnail_key").map_err(storage("reading an upload"))?,
         created_at: row.try_get("created_at").map_err(storage("reading an upload"))?,
+        owner: crate::rows::owner(row.try_get("owner_id").map_err(storage("reading an upload"))?)?,
     })
 }
 
 pub(crate) async fn create_upload(db: &Database, upload: &Upload) -> Result<(), CoreError> {
     sqlx::query(
-        "INSERT INTO uploads (id, name, mime, bytes, width, height, sha256, blob_key, thumbnail_key, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        "INSERT INTO uploads (id, name, mime, bytes, width, height, sha256, blob_key, thumbnail_key, created_at, \
+         owner_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
     )
     .bind(upload.id.as_str().to_owned())
     .bind(upload.name.clone())
@@ -49,6 +51,7 @@ pub(crate) async fn create_upload(db: &Database, upload: &Upload) -> Result<(), 
     .bind(upload.blob_key.clone())
     .bind(upload.thumbnail_key.clone())
     .bind(upload.created_at)
+    .bind(upload.owner.as_ref().map(ToString::to_string))
     .execute(&db.writer)
     .await
     .map_err(storage("recording an upload"))?;

@@ -45,6 +45,7 @@ story!(tags_filter_the_gallery);
 story!(pending_tasks_expire);
 story!(uploads_and_provider_uploads);
 story!(quota_and_in_flight_counts);
+story!(accounts_keys_sessions_and_owners);
 
 async fn open(test_db: &TestDatabase) -> Arc<Database> {
     let database = Database::connect(&test_db.url, &DatabaseOptions::default()).await.expect("connect");
@@ -67,6 +68,7 @@ fn new_task(created_at: i64) -> NewTask {
         retry_of: None,
         created_at,
         expires_at: Some(created_at + 3_600_000),
+        owner: None,
     }
 }
 
@@ -91,6 +93,7 @@ fn asset(task_id: TaskId, index: u32, blob_key: &str) -> Asset {
         thumbnail_key: Some(format!("thumbs/{blob_key}.webp")),
         created_at: 1000,
         tags: vec![],
+        owner: None,
     }
 }
 
@@ -353,17 +356,17 @@ async fn tags_filter_the_gallery(store: Arc<Database>) {
     assert!(store.add_tag(&ids[2], "dawn", 4003).await.unwrap());
     assert!(!store.add_tag(&AssetId::new(), "fox", 4004).await.unwrap());
 
-    let foxes = store.list_assets(None, Some("fox"), 10).await.unwrap();
+    let foxes = store.list_assets(None, Some("fox"), None, 10).await.unwrap();
     assert_eq!(foxes.iter().map(|a| a.id.clone()).collect::<Vec<_>>(), vec![ids[2].clone(), ids[0].clone()]);
     assert_eq!(foxes[0].tags, vec!["dawn".to_owned(), "fox".to_owned()]);
-    let all = store.list_assets(None, None, 2).await.unwrap();
+    let all = store.list_assets(None, None, None, 2).await.unwrap();
     assert_eq!(all.len(), 2);
-    let rest = store.list_assets(Some(&all[1].id), None, 10).await.unwrap();
+    let rest = store.list_assets(Some(&all[1].id), None, None, 10).await.unwrap();
     assert_eq!(rest.len(), 1);
 
     assert!(store.remove_tag(&ids[0], "fox").await.unwrap());
     assert!(!store.remove_tag(&ids[0], "fox").await.unwrap());
-    assert_eq!(store.list_assets(None, Some("fox"), 10).await.unwrap().len(), 1);
+    assert_eq!(store.list_assets(None, Some("fox"), None, 10).await.unwrap().len(), 1);
     assert_eq!(store.get_asset(&ids[2]).await.unwrap().unwrap().tags.len(), 2);
 }
 
@@ -389,6 +392,7 @@ async fn uploads_and_provider_uploads(store: Arc<Database>) {
         blob_key: "blobs/ab/shared.png".into(),
         thumbnail_key: None,
         created_at: 1_000,
+        owner: None,
     };
     store.create_upload(&upload).await.unwrap();
     assert_eq!(store.get_upload(&upload.id).await.unwrap(), Some(upload.clone()));
@@ -445,4 +449,120 @@ async fn quota_and_in_flight_counts(store: Arc<Database>) {
     assert_eq!(store.count_in_flight("kie").await.unwrap(), 1, "submitted, waiting on the provider");
     assert!(store.fail(veo, &lease_of(veo), &error("generation_failed"), 9_000).await.unwrap());
     assert_eq!(store.count_in_flight("kie").await.unwrap(), 0, "ended");
+}
+
+async fn accounts_keys_sessions_and_owners(store: Arc<Database>) {
+    use atelier_core::account::{ApiKey, AuditEntry, Role, Session, User};
+    use atelier_core::ports::AccountStore;
+    use atelier_core::{ApiKeyId, SessionId, UserId};
+
+    assert_eq!(store.count_users().await.unwrap(), 0);
+    let ada = User {
+        id: UserId::new(),
+        email: "ada@example.com".into(),
+        role: Role::Member,
+        password_hash: Some("$argon2id$…".into()),
+        disabled: false,
+        totp_secret: None,
+        totp_enabled: false,
+        totp_last_step: None,
+        created_at: 1_000,
+    };
+    store.create_user(&ada).await.unwrap();
+    let twin = User { id: UserId::new(), ..ada.clone() };
+    assert!(matches!(store.create_user(&twin).await, Err(CoreError::Conflict { code: "email_taken", .. })));
+    assert_eq!(store.find_user_by_email("ada@example.com").await.unwrap(), Some(ada.clone()));
+    let mut changed = ada.clone();
+    changed.role = Role::Admin;
+    changed.totp_secret = Some("v1.sealed".into());
+    changed.totp_last_step = Some(42);
+    assert!(store.update_user(&changed).await.unwrap());
+    assert_eq!(store.get_user(&ada.id).await.unwrap(), Some(changed.clone()));
+    assert_eq!(store.list_users().await.unwrap().len(), 1);
+
+    let key = ApiKey {
+        id: ApiKeyId::new(),
+        user_id: ada.id.clone(),
+        name: "ci".into(),
+        prefix: "atl_0123456789ab".into(),
+        secret_hash: "ff".repeat(32),
+        role: Role::Viewer,
+        created_at: 2_000,
+        expires_at: Some(9_000),
+        last_used_at: None,
+        revoked_at: None,
+    };
+    store.create_key(&key).await.unwrap();
+    assert_eq!(store.find_key("atl_0123456789ab").await.unwrap(), Some(key.clone()));
+    store.touch_key(&key.id, 3_000).await.unwrap();
+    let revoked = store.revoke_key(&key.id, 4_000).await.unwrap().unwrap();
+    assert_eq!((revoked.last_used_at, revoked.revoked_at), (Some(3_000), Some(4_000)));
+    assert_eq!(store.revoke_key(&key.id, 5_000).await.unwrap().unwrap().revoked_at, Some(4_000), "revoked once");
+    assert_eq!(store.list_keys(Some(&ada.id)).await.unwrap().len(), 1);
+    assert_eq!(store.list_keys(Some(&UserId::new())).await.unwrap().len(), 0);
+
+    let session = Session {
+        id: SessionId::new(),
+        user_id: ada.id.clone(),
+        token_hash: "ab".repeat(32),
+        csrf_token: "csrf".into(),
+        created_at: 1_000,
+        expires_at: 99_000,
+        last_seen_at: 1_000,
+    };
+    store.create_session(&session).await.unwrap();
+    assert_eq!(store.find_session(&session.token_hash).await.unwrap(), Some(session.clone()));
+    store.delete_sessions_of(&ada.id).await.unwrap();
+    assert_eq!(store.find_session(&session.token_hash).await.unwrap(), None);
+
+    store.create_sign_in_link(&ada.id, "link-hash", 10_000).await.unwrap();
+    assert_eq!(store.consume_sign_in_link("link-hash", 20_000).await.unwrap(), None, "expired");
+    store.create_sign_in_link(&ada.id, "link-2", 10_000).await.unwrap();
+    assert_eq!(store.consume_sign_in_link("link-2", 5_000).await.unwrap(), Some(ada.id.clone()));
+    assert_eq!(store.consume_sign_in_link("link-2", 5_001).await.unwrap(), None, "used once");
+
+    store.set_recovery_codes(&ada.id, &["r1".into(), "r2".into()]).await.unwrap();
+    assert!(store.use_recovery_code(&ada.id, "r1", 1).await.unwrap());
+    assert!(!store.use_recovery_code(&ada.id, "r1", 2).await.unwrap(), "a recovery code works once");
+    store.set_recovery_codes(&ada.id, &[]).await.unwrap();
+    assert!(!store.use_recovery_code(&ada.id, "r2", 3).await.unwrap(), "replaced");
+
+    for action in ["sign_in", "key_created", "key_revoked"] {
+        let entry = AuditEntry {
+            id: 0,
+            at: 1,
+            actor: Some(ada.id.to_string()),
+            action: action.into(),
+            target: None,
+            detail: json!({ "n": 1 }),
+        };
+        store.audit(&entry).await.unwrap();
+    }
+    let log = store.list_audit(None, 2).await.unwrap();
+    assert_eq!(log.iter().map(|e| e.action.as_str()).collect::<Vec<_>>(), ["key_revoked", "key_created"]);
+    let older = store.list_audit(Some(log[1].id), 10).await.unwrap();
+    assert_eq!(older.len(), 1);
+    assert_eq!(older[0].detail, json!({ "n": 1 }));
+
+    // Owners: tasks and outputs are listed per owner.
+    let mut mine = new_task(1_000);
+    mine.owner = Some(ada.id.clone());
+    let mine = insert(&store, mine).await;
+    insert(&store, new_task(1_001)).await;
+    let only_mine = TaskFilter { owner: Some(ada.id.clone()), limit: 50, ..TaskFilter::default() };
+    let page = store.list_tasks(&only_mine).await.unwrap();
+    assert_eq!(page.tasks.iter().map(|t| t.id).collect::<Vec<_>>(), [mine]);
+    assert_eq!(page.tasks[0].owner.as_ref(), Some(&ada.id));
+    let claims = store.claim("w", 10, 2_000, 60_000).await.unwrap();
+    for claimed in claims {
+        let mut output = asset(claimed.task.id, 0, &format!("blobs/{}.png", claimed.task.id));
+        output.owner = claimed.task.owner.clone();
+        assert!(store.complete(claimed.task.id, &claimed.lease, vec![output], 3_000).await.unwrap());
+    }
+    let outputs = store.list_assets(None, None, Some(&ada.id), 10).await.unwrap();
+    assert_eq!(outputs.len(), 1);
+    assert_eq!(outputs[0].task_id, mine);
+    assert_eq!(store.get_asset(&outputs[0].id).await.unwrap().unwrap().owner, Some(ada.id.clone()));
+    assert_eq!(store.get_task(mine).await.unwrap().unwrap().outputs[0].owner, Some(ada.id));
+    assert_eq!(store.list_assets(None, None, None, 10).await.unwrap().len(), 2);
 }

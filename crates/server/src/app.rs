@@ -7,6 +7,7 @@ use std::time::Instant;
 
 use anyhow::Context;
 use atelier_assets::ObjectAssetStore;
+use atelier_core::account::{AccountService, AccountSettings};
 use atelier_core::catalog::Catalog;
 use atelier_core::circuit::Circuits;
 use atelier_core::events::EventBus;
@@ -32,6 +33,7 @@ pub struct AppState {
     pub circuits: Arc<Circuits>,
     /// Kie's webhook key, read once at startup (it may come from a file).
     pub kie_webhook_key: Option<Arc<str>>,
+    pub accounts: Arc<AccountService>,
 }
 
 /// A built application: state plus what the workers need.
@@ -82,6 +84,12 @@ impl App {
         let tasks = Arc::new(TaskService::new(store, assets, catalog, events, config.task_rules()));
         let (stop, shutdown) = watch::channel(false);
         let kie_webhook_key = config.providers.kie.resolve_webhook_key()?.map(Arc::from);
+        let secret_box = config.auth.secret_box(&config.data.dir)?;
+        let account_settings = AccountSettings {
+            session_ttl: std::time::Duration::from_secs(config.auth.session_ttl_secs.max(60)),
+            ..AccountSettings::default()
+        };
+        let accounts = Arc::new(AccountService::new(Arc::new(database.clone()), secret_box, account_settings));
         let state = AppState {
             tasks,
             config: Arc::new(config),
@@ -89,6 +97,7 @@ impl App {
             shutdown,
             circuits,
             kie_webhook_key,
+            accounts,
         };
         Ok(Self { state, database, worker, stop })
     }

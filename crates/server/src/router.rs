@@ -3,14 +3,14 @@
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{Method, StatusCode, Uri};
-use axum::routing::get;
+use axum::routing::{delete, get, patch, post, put};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::trace::TraceLayer;
 use utoipa::OpenApi;
 use utoipa_swagger_ui::SwaggerUi;
 
 use crate::api::error::ApiError;
-use crate::api::{assets, callbacks, compat, models, providers, system, tasks, uploads};
+use crate::api::{assets, auth, callbacks, compat, models, providers, qrcodes, system, tasks, uploads};
 use crate::app::AppState;
 use crate::openapi::ApiDoc;
 
@@ -24,11 +24,25 @@ pub fn router(state: AppState) -> Router {
         .route("/models", get(models::list_models))
         .route("/providers", get(providers::list_providers))
         .route("/health", get(system::health))
-        .route("/system/info", get(system::system_info));
+        .route("/system/info", get(system::system_info))
+        .route("/sessions", post(auth::sessions::sign_in))
+        .route("/sessions/link", get(auth::sessions::sign_in_with_link))
+        .route("/sessions/current", delete(auth::sessions::sign_out))
+        .route("/me", get(auth::me::me))
+        .route("/me/password", put(auth::me::set_password))
+        .route("/me/totp", post(auth::me::begin_totp).delete(auth::me::disable_totp))
+        .route("/me/totp/confirm", post(auth::me::confirm_totp))
+        .route("/keys", get(auth::keys::list_keys).post(auth::keys::create_key))
+        .route("/keys/{id}", delete(auth::keys::revoke_key))
+        .route("/users", get(auth::users::list_users).post(auth::users::create_user))
+        .route("/users/{id}", patch(auth::users::update_user))
+        .route("/audit", get(auth::audit::audit_log))
+        .route("/qrcodes", post(qrcodes::create_qrcode));
     let max_body = state.config.server.max_body_bytes;
     Router::new()
         .nest("/api/v1", api)
         .merge(SwaggerUi::new("/docs").url("/openapi.json", ApiDoc::openapi()))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), auth::authenticate))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(max_body))

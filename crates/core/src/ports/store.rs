@@ -4,7 +4,7 @@
 use async_trait::async_trait;
 
 use crate::error::Result;
-use crate::ids::{AssetId, TaskId, UploadId};
+use crate::ids::{AssetId, TaskId, UploadId, UserId};
 use crate::ports::ProviderUpload;
 use crate::task::{Asset, NewAsset, NewTask, Task, TaskError, TaskFilter, TaskPage, Upload};
 use crate::time::Millis;
@@ -106,7 +106,14 @@ pub trait TaskStore: Send + Sync + 'static {
 
     async fn get_asset(&self, id: &AssetId) -> Result<Option<Asset>>;
     /// Completed outputs, newest first (seed 004's history).
-    async fn list_assets(&self, before: Option<&AssetId>, tag: Option<&str>, limit: u32) -> Result<Vec<Asset>>;
+    /// Only `owner`'s when given.
+    async fn list_assets(
+        &self,
+        before: Option<&AssetId>,
+        tag: Option<&str>,
+        owner: Option<&UserId>,
+        limit: u32,
+    ) -> Result<Vec<Asset>>;
     async fn delete_asset(&self, id: &AssetId) -> Result<Option<Asset>>;
     /// How many asset and upload rows share a blob (blobs are named by content hash).
     async fn count_blob_refs(&self, blob_key: &str) -> Result<u64>;

@@ -2,7 +2,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::TaskStatus;
-use crate::ids::{AssetId, TaskId};
+use crate::ids::{AssetId, TaskId, UserId};
 use crate::time::Millis;
 
 /// A task as the store keeps it. Outputs are loaded with it.
@@ -35,6 +35,8 @@ pub struct Task {
     pub expires_at: Option<Millis>,
     /// Not claimable before this time (retry backoff, next poll of a remote task).
     pub run_after: Millis,
+    /// Who created it (`None`: made before accounts existed; admins see those).
+    pub owner: Option<UserId>,
     pub outputs: Vec<Asset>,
 }
 
@@ -69,6 +71,7 @@ pub struct NewTask {
     pub retry_of: Option<TaskId>,
     pub created_at: Millis,
     pub expires_at: Option<Millis>,
+    pub owner: Option<UserId>,
 }
 
 impl NewTask {
@@ -96,6 +99,7 @@ impl NewTask {
             completed_at: None,
             expires_at: self.expires_at,
             run_after: self.created_at,
+            owner: self.owner,
             outputs: Vec::new(),
         }
     }
@@ -117,6 +121,8 @@ pub struct Asset {
     pub thumbnail_key: Option<String>,
     pub created_at: Millis,
     pub tags: Vec<String>,
+    /// The owner of its task.
+    pub owner: Option<UserId>,
 }
 
 /// An output written to the blob store, ready to be recorded with its task.
@@ -136,6 +142,7 @@ pub struct Upload {
     pub blob_key: String,
     pub thumbnail_key: Option<String>,
     pub created_at: Millis,
+    pub owner: Option<UserId>,
 }
 
 /// A blob written to the asset store, described.
@@ -161,6 +168,8 @@ pub struct TaskFilter {
     /// Only tasks older than this one (the cursor of the previous page).
     pub before_id: Option<TaskId>,
     pub limit: u32,
+    /// Only this user's tasks (`None`: everyone's, for admins).
+    pub owner: Option<UserId>,
 }
 
 #[derive(Debug, Clone)]

@@ -9,6 +9,7 @@ use serde_json::Value;
 use tokio::sync::Mutex;
 
 use super::{Task, TaskFilter, TaskPage, TaskStatus};
+use crate::account::Principal;
 use crate::catalog::{Catalog, ModelSpec};
 use crate::error::{CoreError, Result};
 use crate::events::{EventBus, TaskEvent};
@@ -109,10 +110,11 @@ impl TaskService {
 
     /// Validates and stores a new task. Returns the task and whether it is new (false
     /// when the idempotency key named an existing one).
-    pub async fn create(&self, request: CreateTask) -> Result<(Task, bool)> {
+    pub async fn create(&self, caller: &Principal, request: CreateTask) -> Result<(Task, bool)> {
+        require_write(caller)?;
         let resolved = self.catalog.resolve(request.model.as_deref().unwrap_or(&self.rules.default_model))?;
         let input = resolved.provider.validate(&resolved.spec.model, &request.input)?;
-        self.check_input_files(&resolved.provider.input_files(&resolved.spec.model, &input)).await?;
+        self.check_input_files(caller, &resolved.provider.input_files(&resolved.spec.model, &input)).await?;
         if request.idempotency_key.is_none() {
             self.check_queue_room().await?;
             self.check_quotas(&resolved.spec.service, &resolved.spec.model).await?;
@@ -125,9 +127,11 @@ impl TaskService {
             input,
             priority: request.priority,
             max_attempts: self.rules.max_attempts,
-            idempotency_key: request.idempotency_key,
+            // Keys are per user: another user's key names another task.
+            idempotency_key: request.idempotency_key.map(|key| format!("{}:{key}", caller.user_id)),
             request_hash: request.request_hash,
             retry_of: None,
+            owner: Some(caller.user_id.clone()),
             created_at: now,
             expires_at: Some(now + duration_millis(self.rules.pending_ttl)),
         };
@@ -161,11 +165,16 @@ impl TaskService {
 
     /// Every upload or output id the input names must exist (URLs and data URIs are
     /// checked when the task runs).
-    async fn check_input_files(&self, references: &[String]) -> Result<()> {
+    /// (Another user's file does not exist, as far as the caller can tell.)
+    async fn check_input_files(&self, caller: &Principal, references: &[String]) -> Result<()> {
         for reference in references {
             let exists = match InputRef::parse(reference) {
-                Ok(InputRef::Upload(id)) => self.store.get_upload(&id).await?.is_some(),
-                Ok(InputRef::Output(id)) => self.store.get_asset(&id).await?.is_some(),
+                Ok(InputRef::Upload(id)) => {
+                    self.store.get_upload(&id).await?.is_some_and(|u| caller.may_see(u.owner.as_ref()))
+                }
+                Ok(InputRef::Output(id)) => {
+                    self.store.get_asset(&id).await?.is_some_and(|a| caller.may_see(a.owner.as_ref()))
+                }
                 Ok(InputRef::Url(_) | InputRef::DataUri(_)) => true,
                 Err(reason) => {
                     return Err(CoreError::InvalidInput {
@@ -219,16 +228,28 @@ impl TaskService {
         self.queued_cache.lock().await.1 += 1;
     }
 
-    pub async fn get(&self, id: TaskId) -> Result<Task> {
-        self.store.get_task(id).await?.ok_or(CoreError::NotFound { what: "task" })
+    /// A task the caller may see: its own, or any for an admin. Another user's
+    /// task is "not found", so that nothing leaks.
+    pub async fn get(&self, caller: &Principal, id: TaskId) -> Result<Task> {
+        self.store
+            .get_task(id)
+            .await?
+            .filter(|task| caller.may_see(task.owner.as_ref()))
+            .ok_or(CoreError::NotFound { what: "task" })
     }
 
-    pub async fn list(&self, filter: &TaskFilter) -> Result<TaskPage> {
-        self.store.list_tasks(filter).await
+    /// The caller's tasks (everyone's for an admin, unless it names an owner).
+    pub async fn list(&self, caller: &Principal, filter: &TaskFilter) -> Result<TaskPage> {
+        let mut filter = filter.clone();
+        if !caller.is_admin() {
+            filter.owner = Some(caller.user_id.clone());
+        }
+        self.store.list_tasks(&filter).await
     }
 
-    pub async fn cancel(&self, id: TaskId) -> Result<Task> {
-        let before = self.get(id).await?;
+    pub async fn cancel(&self, caller: &Principal, id: TaskId) -> Result<Task> {
+        let before = self.get(caller, id).await?;
+        require_write(caller)?;
         let already_ended = before.status.is_terminal();
         let task = if already_ended {
             before
@@ -253,8 +274,9 @@ impl TaskService {
     }
 
     /// A new task with the same model and input, linked to the original.
-    pub async fn retry(&self, id: TaskId) -> Result<Task> {
-        let original = self.get(id).await?;
+    pub async fn retry(&self, caller: &Principal, id: TaskId) -> Result<Task> {
+        let original = self.get(caller, id).await?;
+        require_write(caller)?;
         if !original.status.is_terminal() {
             return Err(CoreError::Conflict {
                 code: "task_not_finished",
@@ -262,7 +284,7 @@ impl TaskService {
             });
         }
         let resolved = self.catalog.resolve(&original.model_ref())?;
-        self.check_input_files(&resolved.provider.input_files(&original.model, &original.input)).await?;
+        self.check_input_files(caller, &resolved.provider.input_files(&original.model, &original.input)).await?;
         self.check_queue_room().await?;
         self.check_quotas(&original.service, &original.model).await?;
         let now = now_millis();
@@ -278,12 +300,15 @@ impl TaskService {
             retry_of: Some(id),
             created_at: now,
             expires_at: Some(now + duration_millis(self.rules.pending_ttl)),
+            owner: original.owner.or_else(|| Some(caller.user_id.clone())),
         };
         Ok(self.insert(new_task).await?.0)
     }
 
     /// Deletes a task, its asset rows, and the blobs no other asset refers to.
-    pub async fn delete(&self, id: TaskId) -> Result<()> {
+    pub async fn delete(&self, caller: &Principal, id: TaskId) -> Result<()> {
+        self.get(caller, id).await?;
+        require_write(caller)?;
         let assets = self.store.delete_task(id).await?.ok_or(CoreError::NotFound { what: "task" })?;
         for asset in assets {
             self.delete_blobs_if_unreferenced(&asset.blob_key, asset.thumbnail_key.as_deref()).await;
@@ -292,14 +317,58 @@ impl TaskService {
     }
 
     /// Deletes one output (seed 004's `DELETE /history/{id}`).
-    pub async fn delete_asset(&self, id: &crate::ids::AssetId) -> Result<()> {
+    pub async fn delete_asset(&self, caller: &Principal, id: &crate::ids::AssetId) -> Result<()> {
+        self.get_asset(caller, id).await?;
+        require_write(caller)?;
         let asset = self.store.delete_asset(id).await?.ok_or(CoreError::NotFound { what: "image" })?;
         self.delete_blobs_if_unreferenced(&asset.blob_key, asset.thumbnail_key.as_deref()).await;
         Ok(())
     }
 
     /// Stores a client's file for use as a task input.
-    pub async fn create_upload(&self, name: &str, mime: &str, bytes: bytes::Bytes) -> Result<Upload> {
+    /// An output the caller may see.
+    pub async fn get_asset(&self, caller: &Principal, id: &crate::ids::AssetId) -> Result<super::Asset> {
+        self.store
+            .get_asset(id)
+            .await?
+            .filter(|asset| caller.may_see(asset.owner.as_ref()))
+            .ok_or(CoreError::NotFound { what: "image" })
+    }
+
+    /// The caller's outputs, newest first (everyone's for an admin).
+    pub async fn list_assets(
+        &self,
+        caller: &Principal,
+        before: Option<&crate::ids::AssetId>,
+        tag: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<super::Asset>> {
+        let owner = (!caller.is_admin()).then_some(&caller.user_id);
+        self.store.list_assets(before, tag, owner, limit).await
+    }
+
+    /// Tags an output (true when the tag is new).
+    pub async fn add_tag(&self, caller: &Principal, id: &crate::ids::AssetId, tag: &str) -> Result<bool> {
+        self.get_asset(caller, id).await?;
+        require_write(caller)?;
+        self.store.add_tag(id, tag, now_millis()).await
+    }
+
+    /// Removes a tag (true when it was there).
+    pub async fn remove_tag(&self, caller: &Principal, id: &crate::ids::AssetId, tag: &str) -> Result<bool> {
+        self.get_asset(caller, id).await?;
+        require_write(caller)?;
+        self.store.remove_tag(id, tag).await
+    }
+
+    pub async fn create_upload(
+        &self,
+        caller: &Principal,
+        name: &str,
+        mime: &str,
+        bytes: bytes::Bytes,
+    ) -> Result<Upload> {
+        require_write(caller)?;
         let blob = self.assets.save_blob(bytes, mime).await?;
         let upload = Upload {
             id: UploadId::new(),
@@ -312,16 +381,23 @@ impl TaskService {
             blob_key: blob.blob_key,
             thumbnail_key: blob.thumbnail_key,
             created_at: now_millis(),
+            owner: Some(caller.user_id.clone()),
         };
         self.store.create_upload(&upload).await?;
         Ok(upload)
     }
 
-    pub async fn get_upload(&self, id: &UploadId) -> Result<Upload> {
-        self.store.get_upload(id).await?.ok_or(CoreError::NotFound { what: "upload" })
+    pub async fn get_upload(&self, caller: &Principal, id: &UploadId) -> Result<Upload> {
+        self.store
+            .get_upload(id)
+            .await?
+            .filter(|upload| caller.may_see(upload.owner.as_ref()))
+            .ok_or(CoreError::NotFound { what: "upload" })
     }
 
-    pub async fn delete_upload(&self, id: &UploadId) -> Result<()> {
+    pub async fn delete_upload(&self, caller: &Principal, id: &UploadId) -> Result<()> {
+        self.get_upload(caller, id).await?;
+        require_write(caller)?;
         let upload = self.store.delete_upload(id).await?.ok_or(CoreError::NotFound { what: "upload" })?;
         self.delete_blobs_if_unreferenced(&upload.blob_key, upload.thumbnail_key.as_deref()).await;
         Ok(())
@@ -343,11 +419,11 @@ impl TaskService {
     }
 
     /// Waits until the task ends or `timeout` passes, and returns it as it is then.
-    pub async fn wait_for_end(&self, id: TaskId, timeout: Duration) -> Result<Task> {
+    pub async fn wait_for_end(&self, caller: &Principal, id: TaskId, timeout: Duration) -> Result<Task> {
         let mut events = self.events.subscribe();
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
-            let task = self.get(id).await?;
+            let task = self.get(caller, id).await?;
             if task.status.is_terminal() || tokio::time::Instant::now() >= deadline {
                 return Ok(task);
             }
@@ -361,6 +437,15 @@ impl TaskService {
             let _ =
                 tokio::time::timeout_at(deadline.min(tokio::time::Instant::now() + Duration::from_secs(1)), wait).await;
         }
+    }
+}
+
+/// Viewers read; writing takes a member (or an admin).
+fn require_write(caller: &Principal) -> Result<()> {
+    if caller.can_write() {
+        Ok(())
+    } else {
+        Err(CoreError::Forbidden { message: format!("a {} key only reads; this needs a member", caller.role) })
     }
 }
 

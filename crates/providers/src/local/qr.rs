@@ -249,7 +249,7 @@ fn failed(error: CoreError) -> ProviderError {
 }
 
 /// Renders a parsed input.
-pub(crate) fn render(params: &QrParams) -> Result<Output, ProviderError> {
+pub fn render(params: &QrParams) -> Result<Output, ProviderError> {
     let code = encode(params).map_err(failed)?;
     let foreground = parse_hex("foreground", &params.foreground).map_err(failed)?;
     let background = parse_hex("background", &params.background).map_err(failed)?;

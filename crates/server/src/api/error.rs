@@ -91,6 +91,8 @@ impl From<CoreError> for ApiError {
                 ..Self::new(StatusCode::TOO_MANY_REQUESTS, "quota_exceeded", error.to_string())
                     .with_details(serde_json::json!({ "scope": scope, "limit": limit }))
             },
+            CoreError::Unauthenticated { code, message } => Self::new(StatusCode::UNAUTHORIZED, code, message),
+            CoreError::Forbidden { message } => Self::new(StatusCode::FORBIDDEN, "forbidden", message),
             CoreError::Storage(detail) => {
                 tracing::error!(error = %detail, "storage error");
                 Self {

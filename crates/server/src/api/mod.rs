@@ -3,12 +3,14 @@
 //! map the answer.
 
 pub mod assets;
+pub mod auth;
 pub mod callbacks;
 pub mod compat;
 pub mod error;
 pub mod extract;
 pub mod models;
 pub mod providers;
+pub mod qrcodes;
 pub mod system;
 pub mod tasks;
 pub mod uploads;

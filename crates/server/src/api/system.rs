@@ -20,7 +20,7 @@ pub struct HealthView {
 
 /// Liveness and readiness: 200 when the database and storage answer, else 503.
 #[utoipa::path(get, path = "/api/v1/health", tag = "system",
-    responses((status = 200, body = HealthView), (status = 503, body = HealthView)))]
+    responses((status = 200, body = HealthView), (status = 503, body = HealthView)), security(()))]
 pub async fn health(State(state): State<AppState>) -> Response {
     let database = state.tasks.store().ping().await.is_ok();
     let storage = state.tasks.assets().health().await.is_ok();

@@ -15,8 +15,18 @@ pub struct Client {
 
 impl Client {
     pub fn new(args: &ClientArgs) -> anyhow::Result<Self> {
-        let http =
-            reqwest::Client::builder().timeout(Duration::from_secs(120)).build().context("building the HTTP client")?;
+        let mut headers = reqwest::header::HeaderMap::new();
+        if let Some(key) = api_key(args) {
+            let mut value = reqwest::header::HeaderValue::from_str(&format!("Bearer {key}"))
+                .context("the API key has characters a header cannot carry")?;
+            value.set_sensitive(true);
+            headers.insert(reqwest::header::AUTHORIZATION, value);
+        }
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(120))
+            .default_headers(headers)
+            .build()
+            .context("building the HTTP client")?;
         Ok(Self { http, base: args.server.trim_end_matches('/').to_owned() })
     }
 
@@ -45,6 +55,16 @@ impl Client {
     fn unreachable(&self) -> String {
         format!("cannot reach the server at {} (is `atelier serve` running? set --server)", self.base)
     }
+}
+
+/// The key to send: `--api-key` / `ATELIER_API_KEY`, else the local CLI key in the
+/// data dir (written by the server's first start, owner-only).
+fn api_key(args: &ClientArgs) -> Option<String> {
+    if let Some(key) = args.api_key.as_deref().map(str::trim).filter(|k| !k.is_empty()) {
+        return Some(key.to_owned());
+    }
+    let path = crate::config::auth::cli_key_path(&args.key_dir);
+    std::fs::read_to_string(path).ok().map(|key| key.trim().to_owned()).filter(|k| !k.is_empty())
 }
 
 /// The JSON body of a success, or the server's error message.

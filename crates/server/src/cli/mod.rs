@@ -1,6 +1,7 @@
 //! The command line: `serve`, `worker`, `migrate`, `config example` run the server
 //! side; `generate`, `tasks` and `healthcheck` talk to a running server.
 
+mod admin;
 mod client;
 mod emulate;
 mod generate;
@@ -43,6 +44,11 @@ pub enum Command {
     },
     /// Exit 0 when the server answers healthy (for containers and scripts).
     Healthcheck(ClientArgs),
+    /// Accounts, offline (straight to the database): `admin create-key`.
+    Admin {
+        #[command(subcommand)]
+        command: admin::AdminCommand,
+    },
     /// Serve a provider's protocol locally (for trying and testing without an account).
     Emulate {
         #[command(subcommand)]
@@ -85,6 +91,13 @@ pub struct ClientArgs {
     /// The server's base URL.
     #[arg(long, global = true, env = "ATELIER_SERVER", default_value = "http://127.0.0.1:8080")]
     pub server: String,
+    /// An API key (`atl_…`). Default: `ATELIER_API_KEY`, else the local CLI key the
+    /// server keeps in its data dir.
+    #[arg(long, global = true, env = "ATELIER_API_KEY", hide_env_values = true)]
+    pub api_key: Option<String>,
+    /// The data dir whose local CLI key to use when no key is given.
+    #[arg(long = "key-dir", global = true, env = "ATELIER__DATA__DIR", default_value = "./atelier-data")]
+    pub key_dir: PathBuf,
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -101,5 +114,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Tasks { command, client } => tasks::run(command, client).await,
         Command::Healthcheck(args) => client::healthcheck(&args).await,
         Command::Emulate { command } => emulate::run(command).await,
+        Command::Admin { command } => admin::run(command).await,
     }
 }

@@ -25,13 +25,31 @@ pub async fn serve(args: ServerArgs) -> anyhow::Result<ExitCode> {
     let address = config.listen_addr()?;
     let app = App::build(config).await?;
     let listener = tokio::net::TcpListener::bind(address).await.with_context(|| format!("binding {address}"))?;
-    eprintln!(
-        "Atelier is listening on http://{}  (API docs: http://{}/docs)",
-        listener.local_addr()?,
-        listener.local_addr()?
-    );
+    let local = listener.local_addr()?;
+    first_run(&app, local).await?;
+    eprintln!("Atelier is listening on http://{local}  (API docs: http://{local}/docs)");
     app.serve(listener, shutdown_signal()).await?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// On an empty server: an admin, its one-time sign-in link (printed once) and the
+/// local CLI's key (in the data dir, owner-only).
+async fn first_run(app: &App, local: std::net::SocketAddr) -> anyhow::Result<()> {
+    let Some(first) = app.state.accounts.first_run().await? else { return Ok(()) };
+    let data_dir = &app.state.config.data.dir;
+    let key_path = crate::config::auth::cli_key_path(data_dir);
+    crate::config::auth::write_private(&key_path, &format!("{}\n", first.cli_key))?;
+    let host = if local.ip().is_unspecified() { format!("127.0.0.1:{}", local.port()) } else { local.to_string() };
+    eprintln!(
+        "\nFirst run: created the admin account {}.\n  Sign in once (valid 24 h): http://{host}/api/v1/sessions/link?token={}\n  \
+         The local CLI's key is in {} (atelier generate and atelier tasks use it).\n  \
+         More keys: atelier admin create-key --data-dir {}\n",
+        first.admin.email,
+        first.sign_in_token,
+        key_path.display(),
+        data_dir.display(),
+    );
+    Ok(())
 }
 
 pub async fn worker(args: ServerArgs) -> anyhow::Result<ExitCode> {

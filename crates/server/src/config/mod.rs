@@ -11,9 +11,11 @@ use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
 
+pub mod auth;
 mod providers;
 mod secret;
 
+pub use auth::AuthConfig;
 pub use providers::{KieConfig, LimitsConfig, ProvidersConfig};
 pub use secret::Secret;
 
@@ -33,6 +35,7 @@ pub struct Config {
     pub models: ModelsConfig,
     pub engines: EnginesConfig,
     pub providers: ProvidersConfig,
+    pub auth: AuthConfig,
     pub log: LogConfig,
 }
 

@@ -10,7 +10,11 @@ use serde_json::{Value, json};
 
 pub struct TestApp {
     pub base: String,
+    /// Sends the first run's admin key with every request.
     pub http: reqwest::Client,
+    /// The admin key `http` sends.
+    pub admin_key: String,
+    pub accounts: Arc<atelier_core::account::AccountService>,
     _database: TestDatabase,
     _dir: tempfile::TempDir,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
@@ -50,7 +54,7 @@ impl TestApp {
         config.worker.enabled = options.workers;
         config.worker.idle_poll_ms = 100;
         config.queue.max_queued = options.max_queued;
-        config.log.level = "warn".into();
+        config.log.level = std::env::var("TEST_LOG").unwrap_or_else(|_| "warn".into());
         // Fast retries, so that retry tests take milliseconds.
         config.worker.backoff_base_ms = 20;
         config.worker.backoff_max_ms = 100;
@@ -63,6 +67,9 @@ impl TestApp {
             configure(&mut config, &base);
         }
         let app = App::build_with_providers(config, options.providers).await.expect("build the app");
+        let accounts = app.state.accounts.clone();
+        let first = accounts.first_run().await.expect("first run").expect("an empty server makes an admin");
+        let admin_key = first.cli_key;
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         tokio::spawn(async move {
             app.serve(listener, async move {
@@ -71,8 +78,15 @@ impl TestApp {
             .await
             .expect("serve");
         });
-        let http = reqwest::Client::builder().timeout(Duration::from_secs(30)).build().expect("client");
-        Some(Self { base, http, _database: database, _dir: dir, stop: Some(stop) })
+        let http = client_with_key(Some(&admin_key));
+        Some(Self { base, http, admin_key, accounts, _database: database, _dir: dir, stop: Some(stop) })
+    }
+
+    /// A new user with this role and a client sending its key.
+    pub async fn user(&self, email: &str, role: atelier_core::account::Role) -> (reqwest::Client, String) {
+        let user = self.accounts.user_for_cli(email, role).await.expect("user");
+        let key = self.accounts.create_key_offline(&user, "test", role).await.expect("key");
+        (client_with_key(Some(&key.secret)), key.secret)
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -122,6 +136,15 @@ impl Drop for TestApp {
             let _ = stop.send(());
         }
     }
+}
+
+/// A client that sends `key` as a bearer token with every request (none: no key).
+pub fn client_with_key(key: Option<&str>) -> reqwest::Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    if let Some(key) = key {
+        headers.insert(reqwest::header::AUTHORIZATION, format!("Bearer {key}").parse().expect("header"));
+    }
+    reqwest::Client::builder().timeout(Duration::from_secs(30)).default_headers(headers).build().expect("client")
 }
 
 /// Asserts an error answer has the one shape, and returns its body.

@@ -44,9 +44,9 @@ async fn crash_recovery(backend: &str, database_url: Option<&str>) {
         ("ATELIER__WORKER__IDLE_POLL_MS", "200"),
         ("ATELIER_INSTANT_EXECUTION_LOG", log_value.as_str()),
     ];
-    let client = http();
 
     let mut first = serve(&format!("serve #1 ({backend})"), &data, database_url, &env);
+    let client = http(&first.key);
     let ids = create_many(&client, &first.base, TASKS, 30).await;
     let completed = wait_completed(&mut first, &client, KILL_AFTER_COMPLETED, Duration::from_secs(30)).await;
     assert!(

@@ -153,6 +153,8 @@ impl Drop for Process {
 pub struct Server {
     pub process: Process,
     pub base: String,
+    /// The local CLI key the first start wrote in the data dir.
+    pub key: String,
 }
 
 const LISTENING: &str = "Atelier is listening on http://";
@@ -172,7 +174,12 @@ pub fn serve(name: &str, data_dir: &Path, database_url: Option<&str>, env: &[(&s
         .and_then(|(_, rest)| rest.split_whitespace().next())
         .unwrap_or_else(|| panic!("cannot read the address from {line:?}"))
         .to_owned();
-    Server { process, base: format!("http://{address}") }
+    let key_path = data_dir.join("cli-key");
+    let key = std::fs::read_to_string(&key_path)
+        .unwrap_or_else(|error| panic!("the server wrote no key at {}: {error}", key_path.display()))
+        .trim()
+        .to_owned();
+    Server { process, base: format!("http://{address}"), key }
 }
 
 /// Runs a CLI command to completion (stdout and stderr captured), killing it and
@@ -209,8 +216,15 @@ pub async fn run_cli(mut command: Command, timeout: Duration) -> Output {
     Output { status, stdout: out.join().expect("stdout reader"), stderr: err.join().expect("stderr reader") }
 }
 
-pub fn http() -> reqwest::Client {
-    reqwest::Client::builder().timeout(Duration::from_secs(20)).build().expect("an HTTP client")
+/// A client sending `key` with every request.
+pub fn http(key: &str) -> reqwest::Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(reqwest::header::AUTHORIZATION, format!("Bearer {key}").parse().expect("a header value"));
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(20))
+        .default_headers(headers)
+        .build()
+        .expect("an HTTP client")
 }
 
 /// Creates one `local/instant` task; returns its id and the HTTP status.

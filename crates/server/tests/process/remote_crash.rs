@@ -27,8 +27,8 @@ async fn killed_while_waiting_on_kie_every_task_is_submitted_once() {
         ("ATELIER__WORKER__LEASE_SECS", "2"),
         ("ATELIER__WORKER__IDLE_POLL_MS", "100"),
     ];
-    let client = http();
     let mut first = serve("serve #1 (kie)", &data, None, &env);
+    let client = http(&first.key);
     let mut ids = BTreeSet::new();
     for n in 0..TASKS {
         let body = json!({ "model": "kie/imagen4", "input": { "prompt": format!("fox {n}") } });

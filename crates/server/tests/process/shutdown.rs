@@ -26,9 +26,9 @@ async fn sigterm_drains() {
         ("ATELIER__WORKER__IDLE_POLL_MS", "200"),
         ("ATELIER_INSTANT_EXECUTION_LOG", log_value.as_str()),
     ];
-    let client = http();
 
     let mut first = serve("serve #1 (sqlite)", &data, None, &env);
+    let client = http(&first.key);
     let ids = create_many(&client, &first.base, TASKS, 200).await;
     let completed = wait_completed(&mut first, &client, 5, Duration::from_secs(30)).await;
     assert!(completed < ids.len(), "all {TASKS} tasks completed before SIGTERM (make the tasks slower)");

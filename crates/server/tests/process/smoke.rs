@@ -18,9 +18,26 @@ async fn smoke() {
     );
 
     let dir = temp_dir();
-    let server = serve("serve (smoke)", &dir.path().join("data"), None, &[]);
+    let data = dir.path().join("data");
+    let server = serve("serve (smoke)", &data, None, &[]);
     let base = server.base.clone();
-    let client = http();
+    let client = http(&server.key);
+
+    // Authentication is always on: the first start printed a one-time sign-in link
+    // and kept an owner-only key for the CLI in the data dir.
+    let unauthenticated = reqwest::get(format!("{base}/api/v1/tasks")).await.expect("GET /api/v1/tasks answers");
+    assert_eq!(unauthenticated.status().as_u16(), 401, "no key, no tasks");
+    assert!(
+        server.process.tail().contains("/api/v1/sessions/link?token="),
+        "no sign-in link:\n{}",
+        server.process.tail()
+    );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(data.join("cli-key")).expect("cli-key").permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "the CLI key is owner-only");
+    }
 
     let health = run_cli(atelier(["healthcheck", "--server", &base]), Duration::from_secs(10)).await;
     assert!(
@@ -34,7 +51,7 @@ async fn smoke() {
     let out = dir.path().join("out.png");
     let mut generate = atelier(["generate", "a red fox", "--model", "local/placeholder"]);
     generate.args(["--set", "seed=42", "--set", "width=256", "--set", "height=256", "--wait", "-o"]);
-    generate.arg(&out).args(["--server", &base]);
+    generate.arg(&out).args(["--server", &base]).arg("--key-dir").arg(&data);
     let generated = run_cli(generate, Duration::from_secs(30)).await;
     assert!(
         generated.status.success(),
@@ -73,10 +90,14 @@ async fn smoke() {
     // Last, so that a failure here does not hide the checks above. `--server` is
     // documented on every client command; it must work after `tasks list` as it does
     // after `generate` and `healthcheck`.
-    let listed = run_cli(atelier(["tasks", "list", "--server", &base]), Duration::from_secs(10)).await;
+    let mut list = atelier(["tasks", "list", "--server", &base]);
+    list.env("ATELIER_API_KEY", &server.key);
+    let listed = run_cli(list, Duration::from_secs(10)).await;
     let listed_out = String::from_utf8_lossy(&listed.stdout);
     if !listed.status.success() {
-        let before = run_cli(atelier(["tasks", "--server", &base, "list"]), Duration::from_secs(10)).await;
+        let mut before = atelier(["tasks", "--server", &base, "list"]);
+        before.env("ATELIER_API_KEY", &server.key);
+        let before = run_cli(before, Duration::from_secs(10)).await;
         panic!(
             "`atelier tasks list --server URL` exited {}: {}{listed_out}\n(`atelier tasks --server URL list` exits {})",
             listed.status,
@@ -85,4 +106,24 @@ async fn smoke() {
         );
     }
     assert!(listed_out.contains(&task_id), "tasks list does not mention {task_id}:\n{listed_out}");
+
+    // Offline key creation: only the key on stdout; the new viewer sees its own
+    // (empty) tasks and may not create any.
+    let mut create_key = atelier(["admin", "create-key", "--role", "viewer", "--user", "viewer@example.com"]);
+    create_key.arg("--data-dir").arg(&data);
+    let created = run_cli(create_key, Duration::from_secs(20)).await;
+    assert!(created.status.success(), "admin create-key: {}", String::from_utf8_lossy(&created.stderr));
+    let viewer_key = String::from_utf8_lossy(&created.stdout).trim().to_owned();
+    assert!(viewer_key.starts_with("atl_") && !viewer_key.contains('\n'), "stdout is the key alone: {viewer_key:?}");
+    let viewer = crate::harness::http(&viewer_key);
+    let mine: serde_json::Value =
+        viewer.get(format!("{base}/api/v1/tasks")).send().await.expect("list").json().await.expect("JSON");
+    assert_eq!(mine["tasks"].as_array().map(Vec::len), Some(0), "the viewer sees none of the admin's tasks: {mine}");
+    let refused = viewer
+        .post(format!("{base}/api/v1/tasks"))
+        .json(&serde_json::json!({ "model": "local/placeholder", "input": { "prompt": "no" } }))
+        .send()
+        .await
+        .expect("create");
+    assert_eq!(refused.status().as_u16(), 403, "a viewer key only reads");
 }

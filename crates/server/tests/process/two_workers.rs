@@ -56,10 +56,10 @@ async fn two_workers_share_a_postgres_queue() {
         Some(&database.url),
         &[("ATELIER__WORKER__ENABLED", "false"), ("ATELIER__ENGINES__INSTANT__ENABLED", "true")],
     );
+    let client = http(&api.key);
     let mut worker_a = worker("worker A", &data, &database.url, &logs[0]);
     let mut worker_b = worker("worker B", &data, &database.url, &logs[1]);
 
-    let client = http();
     let ids = create_many(&client, &api.base, TASKS, 5).await;
     let tasks =
         wait_all_completed(&mut api, &mut [&mut worker_a, &mut worker_b], &client, &ids, Duration::from_secs(60)).await;

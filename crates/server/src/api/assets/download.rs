@@ -7,6 +7,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use super::parse_asset_id;
+use crate::api::auth::Caller;
 use crate::api::error::{ApiError, ApiResult, ErrorBody};
 use crate::api::extract::AppPath;
 use crate::app::AppState;
@@ -19,10 +20,11 @@ use crate::app::AppState;
         (status = 304, description = "Not modified"), (status = 404, body = ErrorBody), (status = 416, description = "Range not satisfiable")))]
 pub async fn download_asset(
     State(state): State<AppState>,
+    Caller(caller): Caller,
     AppPath(id): AppPath<String>,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
-    let asset = find(&state, &id).await?;
+    let asset = find(&state, &caller, &id).await?;
     let filename = format!("{}.{}", asset.id, atelier_assets::extension_for(&asset.mime));
     serve_blob(&state, &asset.blob_key, &asset.mime, &format!("\"{}\"", asset.sha256), &filename, &headers).await
 }
@@ -33,10 +35,11 @@ pub async fn download_asset(
     responses((status = 200, description = "WebP thumbnail", content_type = "image/webp"), (status = 404, body = ErrorBody)))]
 pub async fn download_thumbnail(
     State(state): State<AppState>,
+    Caller(caller): Caller,
     AppPath(id): AppPath<String>,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
-    let asset = find(&state, &id).await?;
+    let asset = find(&state, &caller, &id).await?;
     let key = asset.thumbnail_key.as_deref().ok_or_else(|| no_thumbnail(&asset.mime))?;
     let filename = format!("{}-thumbnail.webp", asset.id);
     serve_blob(&state, key, "image/webp", &format!("\"{}-thumb\"", asset.sha256), &filename, &headers).await
@@ -52,9 +55,9 @@ fn no_thumbnail(mime: &str) -> ApiError {
     ApiError::new(StatusCode::NOT_FOUND, "no_thumbnail", why)
 }
 
-async fn find(state: &AppState, id: &str) -> ApiResult<Asset> {
+async fn find(state: &AppState, caller: &atelier_core::account::Principal, id: &str) -> ApiResult<Asset> {
     let id = parse_asset_id(id)?;
-    state.tasks.store().get_asset(&id).await?.ok_or_else(|| ApiError::not_found("image"))
+    Ok(state.tasks.get_asset(caller, &id).await?)
 }
 
 pub(crate) async fn serve_blob(

@@ -3,6 +3,7 @@ use axum::extract::State;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
+use crate::api::auth::Caller;
 use crate::api::error::{ApiError, ApiResult, ErrorBody};
 use crate::api::extract::AppQuery;
 use crate::api::views::ImageView;
@@ -40,6 +41,7 @@ pub struct ImageWithTask {
     responses((status = 200, body = AssetListView), (status = 422, body = ErrorBody)))]
 pub async fn list_assets(
     State(state): State<AppState>,
+    Caller(caller): Caller,
     AppQuery(query): AppQuery<ListAssetsQuery>,
 ) -> ApiResult<Json<AssetListView>> {
     let limit = query.limit.unwrap_or(50);
@@ -53,7 +55,7 @@ pub async fn list_assets(
             })?),
             None => None,
         };
-    let assets = state.tasks.store().list_assets(cursor.as_ref(), query.tag.as_deref(), limit + 1).await?;
+    let assets = state.tasks.list_assets(&caller, cursor.as_ref(), query.tag.as_deref(), limit + 1).await?;
     let has_more = assets.len() > limit as usize;
     let images: Vec<ImageWithTask> = assets
         .iter()

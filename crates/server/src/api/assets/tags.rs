@@ -1,10 +1,10 @@
-use atelier_core::time::now_millis;
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Deserialize;
 use utoipa::ToSchema;
 
 use super::parse_asset_id;
+use crate::api::auth::Caller;
 use crate::api::error::{ApiError, ApiResult, ErrorBody};
 use crate::api::extract::{AppJson, AppPath};
 use crate::app::AppState;
@@ -34,12 +34,13 @@ fn valid_tag(tag: &str) -> ApiResult<String> {
         (status = 404, body = ErrorBody), (status = 415, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn add_tag(
     State(state): State<AppState>,
+    Caller(caller): Caller,
     AppPath(id): AppPath<String>,
     AppJson(request): AppJson<TagRequest>,
 ) -> ApiResult<StatusCode> {
     let id = parse_asset_id(&id)?;
     let tag = valid_tag(&request.tag)?;
-    if !state.tasks.store().add_tag(&id, &tag, now_millis()).await? {
+    if !state.tasks.add_tag(&caller, &id, &tag).await? {
         return Err(ApiError::not_found("image"));
     }
     Ok(StatusCode::NO_CONTENT)
@@ -51,10 +52,11 @@ pub async fn add_tag(
     responses((status = 204, description = "Removed"), (status = 404, body = ErrorBody)))]
 pub async fn remove_tag(
     State(state): State<AppState>,
+    Caller(caller): Caller,
     AppPath((id, tag)): AppPath<(String, String)>,
 ) -> ApiResult<StatusCode> {
     let id = parse_asset_id(&id)?;
-    if !state.tasks.store().remove_tag(&id, &tag).await? {
+    if !state.tasks.remove_tag(&caller, &id, &tag).await? {
         return Err(ApiError::not_found("tag"));
     }
     Ok(StatusCode::NO_CONTENT)

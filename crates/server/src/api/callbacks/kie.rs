@@ -14,7 +14,7 @@ use crate::app::AppState;
 #[utoipa::path(post, path = "/api/v1/callbacks/kie", tag = "callbacks",
     request_body(content = Object, description = "Kie's callback body (data.taskId names the task)"),
     responses((status = 200, description = "Received"), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-        (status = 415, body = ErrorBody), (status = 422, body = ErrorBody)))]
+        (status = 415, body = ErrorBody), (status = 422, body = ErrorBody)), security(()))]
 pub async fn kie_callback(
     State(state): State<AppState>,
     headers: HeaderMap,

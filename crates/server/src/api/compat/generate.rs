@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use utoipa::ToSchema;
 
+use crate::api::auth::Caller;
 use crate::api::error::{ApiError, ApiResult, ErrorBody};
 use crate::api::extract::AppJson;
 use crate::api::tasks::{idempotency_key, request_hash};
@@ -45,10 +46,11 @@ pub struct GenerateResponse {
     responses((status = 201, body = GenerateResponse), (status = 400, body = ErrorBody), (status = 415, body = ErrorBody), (status = 422, body = ErrorBody), (status = 429, body = ErrorBody)))]
 pub async fn generate(
     State(state): State<AppState>,
+    Caller(caller): Caller,
     headers: HeaderMap,
     request: Result<AppJson<GenerateRequest>, ApiError>,
 ) -> ApiResult<Response> {
-    generate_task(state, headers, request).await.map_err(as_seed_error)
+    generate_task(state, caller, headers, request).await.map_err(as_seed_error)
 }
 
 /// Seed 004 answers invalid input with 400 `validation_error` (the native API uses
@@ -62,6 +64,7 @@ fn as_seed_error(mut error: ApiError) -> ApiError {
 
 async fn generate_task(
     state: AppState,
+    caller: atelier_core::account::Principal,
     headers: HeaderMap,
     request: Result<AppJson<GenerateRequest>, ApiError>,
 ) -> ApiResult<Response> {
@@ -92,7 +95,7 @@ async fn generate_task(
         idempotency_key,
         request_hash: hash,
     };
-    let (task, is_new) = state.tasks.create(create).await?;
+    let (task, is_new) = state.tasks.create(&caller, create).await?;
     let body = GenerateResponse {
         task_id: task.id.to_string(),
         status: task.status.as_str().to_owned(),

@@ -3,6 +3,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 
 use crate::api::assets::AssetListView;
+use crate::api::auth::Caller;
 use crate::api::error::{ApiError, ApiResult, ErrorBody};
 use crate::api::extract::{AppPath, AppQuery};
 use crate::app::AppState;
@@ -12,20 +13,25 @@ use crate::app::AppState;
     responses((status = 200, body = AssetListView), (status = 422, body = ErrorBody)))]
 pub async fn history(
     state: State<AppState>,
+    caller: Caller,
     query: AppQuery<crate::api::assets::ListAssetsQueryAlias>,
 ) -> ApiResult<Json<AssetListView>> {
-    crate::api::assets::list_assets_handler(state, query).await
+    crate::api::assets::list_assets_handler(state, caller, query).await
 }
 
 /// Deletes a history entry: an image (`img_…`), or a task and its images (a task id).
 #[utoipa::path(delete, path = "/api/v1/history/{id}", tag = "seed 004",
     params(("id" = String, Path, description = "Image id or task id")),
     responses((status = 204, description = "Deleted"), (status = 404, body = ErrorBody)))]
-pub async fn delete_history_item(State(state): State<AppState>, AppPath(id): AppPath<String>) -> ApiResult<StatusCode> {
+pub async fn delete_history_item(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    AppPath(id): AppPath<String>,
+) -> ApiResult<StatusCode> {
     if let Some(asset_id) = atelier_core::AssetId::parse(&id) {
-        state.tasks.delete_asset(&asset_id).await?;
+        state.tasks.delete_asset(&caller, &asset_id).await?;
     } else if let Ok(task_id) = id.parse() {
-        state.tasks.delete(task_id).await?;
+        state.tasks.delete(&caller, task_id).await?;
     } else {
         return Err(ApiError::not_found("history entry"));
     }

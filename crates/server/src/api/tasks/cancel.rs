@@ -2,6 +2,7 @@ use axum::Json;
 use axum::extract::State;
 
 use super::parse_task_id;
+use crate::api::auth::Caller;
 use crate::api::error::{ApiResult, ErrorBody};
 use crate::api::extract::AppPath;
 use crate::api::views::TaskView;
@@ -11,7 +12,11 @@ use crate::app::AppState;
 #[utoipa::path(post, path = "/api/v1/tasks/{id}/cancel", tag = "tasks",
     params(("id" = String, Path, description = "Task id")),
     responses((status = 200, body = TaskView), (status = 404, body = ErrorBody), (status = 409, description = "Already ended", body = ErrorBody)))]
-pub async fn cancel_task(State(state): State<AppState>, AppPath(id): AppPath<String>) -> ApiResult<Json<TaskView>> {
-    let task = state.tasks.cancel(parse_task_id(&id)?).await?;
+pub async fn cancel_task(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    AppPath(id): AppPath<String>,
+) -> ApiResult<Json<TaskView>> {
+    let task = state.tasks.cancel(&caller, parse_task_id(&id)?).await?;
     Ok(Json(TaskView::from(&task)))
 }

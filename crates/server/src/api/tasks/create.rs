@@ -9,6 +9,7 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 use utoipa::ToSchema;
 
+use crate::api::auth::Caller;
 use crate::api::error::{ApiError, ApiResult, ErrorBody};
 use crate::api::extract::AppJson;
 use crate::api::views::TaskView;
@@ -55,6 +56,7 @@ fn empty_object() -> Value {
     ))]
 pub async fn create_task(
     State(state): State<AppState>,
+    Caller(caller): Caller,
     headers: HeaderMap,
     AppJson(request): AppJson<CreateTaskRequest>,
 ) -> ApiResult<Response> {
@@ -90,11 +92,11 @@ pub async fn create_task(
         request_hash: idempotency_key.as_ref().map(|_| request_hash(&request)),
         idempotency_key,
     };
-    let (mut task, is_new) = state.tasks.create(create).await?;
+    let (mut task, is_new) = state.tasks.create(&caller, create).await?;
     if let Some(wait) = wait {
         let mut shutdown = state.shutdown.clone();
         tokio::select! {
-            waited = state.tasks.wait_for_end(task.id, wait) => task = waited?,
+            waited = state.tasks.wait_for_end(&caller, task.id, wait) => task = waited?,
             _ = shutdown.wait_for(|stop| *stop) => {}
         }
     }

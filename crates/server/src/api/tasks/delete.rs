@@ -2,6 +2,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 
 use super::parse_task_id;
+use crate::api::auth::Caller;
 use crate::api::error::{ApiResult, ErrorBody};
 use crate::api::extract::AppPath;
 use crate::app::AppState;
@@ -10,7 +11,11 @@ use crate::app::AppState;
 #[utoipa::path(delete, path = "/api/v1/tasks/{id}", tag = "tasks",
     params(("id" = String, Path, description = "Task id")),
     responses((status = 204, description = "Deleted"), (status = 404, body = ErrorBody)))]
-pub async fn delete_task(State(state): State<AppState>, AppPath(id): AppPath<String>) -> ApiResult<StatusCode> {
-    state.tasks.delete(parse_task_id(&id)?).await?;
+pub async fn delete_task(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    AppPath(id): AppPath<String>,
+) -> ApiResult<StatusCode> {
+    state.tasks.delete(&caller, parse_task_id(&id)?).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -8,6 +8,7 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use futures::Stream;
 
 use super::parse_task_id;
+use crate::api::auth::Caller;
 use crate::api::error::{ApiResult, ErrorBody};
 use crate::api::extract::AppPath;
 use crate::api::views::TaskView;
@@ -20,12 +21,13 @@ use crate::app::AppState;
     responses((status = 200, description = "text/event-stream of task snapshots", content_type = "text/event-stream"), (status = 404, body = ErrorBody)))]
 pub async fn task_events(
     State(state): State<AppState>,
+    Caller(caller): Caller,
     AppPath(id): AppPath<String>,
 ) -> ApiResult<Sse<impl Stream<Item = Result<Event, Infallible>>>> {
     let id = parse_task_id(&id)?;
     // Subscribe before the first read, so no change between them is missed.
     let receiver = state.tasks.events().subscribe();
-    let first = state.tasks.get(id).await?;
+    let first = state.tasks.get(&caller, id).await?;
     let stream = futures::stream::unfold(Some((state, receiver, first.version, Some(first))), move |progress| {
         next_event(id, progress)
     });
@@ -60,8 +62,10 @@ async fn next_event(id: TaskId, progress: Progress) -> Option<(Result<Event, Inf
             // The server is shutting down: end the stream; clients reconnect.
             _ = shutdown.wait_for(|stop| *stop) => return None,
         }
-        let task = match state.tasks.get(id).await {
-            Ok(task) => task,
+        // Visibility was checked before the first event; the owner never changes.
+        let task = match state.tasks.store().get_task(id).await {
+            Ok(Some(task)) => task,
+            Ok(None) => return None,
             // Deleted meanwhile, or the store is down: end the stream.
             Err(_) => return None,
         };

@@ -2,6 +2,7 @@ use axum::Json;
 use axum::extract::State;
 
 use super::parse_task_id;
+use crate::api::auth::Caller;
 use crate::api::error::{ApiResult, ErrorBody};
 use crate::api::extract::AppPath;
 use crate::api::views::TaskView;
@@ -12,7 +13,11 @@ use crate::app::AppState;
 #[utoipa::path(get, path = "/api/v1/tasks/{id}", tag = "tasks",
     params(("id" = String, Path, description = "Task id")),
     responses((status = 200, body = TaskView), (status = 404, body = ErrorBody)))]
-pub async fn get_task(State(state): State<AppState>, AppPath(id): AppPath<String>) -> ApiResult<Json<TaskView>> {
-    let task = state.tasks.get(parse_task_id(&id)?).await?;
+pub async fn get_task(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    AppPath(id): AppPath<String>,
+) -> ApiResult<Json<TaskView>> {
+    let task = state.tasks.get(&caller, parse_task_id(&id)?).await?;
     Ok(Json(TaskView::from(&task)))
 }

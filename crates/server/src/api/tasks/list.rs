@@ -4,6 +4,7 @@ use axum::extract::State;
 use serde::Deserialize;
 use utoipa::IntoParams;
 
+use crate::api::auth::Caller;
 use crate::api::error::{ApiError, ApiResult, ErrorBody};
 use crate::api::extract::AppQuery;
 use crate::api::views::{TaskListView, TaskView};
@@ -32,10 +33,11 @@ pub struct ListTasksQuery {
     responses((status = 200, body = TaskListView), (status = 422, body = ErrorBody)))]
 pub async fn list_tasks(
     State(state): State<AppState>,
+    Caller(caller): Caller,
     AppQuery(query): AppQuery<ListTasksQuery>,
 ) -> ApiResult<Json<TaskListView>> {
     let filter = to_filter(query)?;
-    let page = state.tasks.list(&filter).await?;
+    let page = state.tasks.list(&caller, &filter).await?;
     Ok(Json(TaskListView {
         tasks: page.tasks.iter().map(TaskView::from).collect(),
         next_cursor: page.next_cursor.map(|id| id.to_string()),
@@ -88,5 +90,7 @@ fn to_filter(query: ListTasksQuery) -> ApiResult<TaskFilter> {
             .map(|c| c.parse().map_err(|_| invalid("cursor", "not a cursor")))
             .transpose()?,
         limit,
+        // Non-admins see only their own; the service enforces it.
+        owner: None,
     })
 }

@@ -3,6 +3,7 @@ use axum::response::Response;
 
 use super::create::task_created_response;
 use super::parse_task_id;
+use crate::api::auth::Caller;
 use crate::api::error::{ApiResult, ErrorBody};
 use crate::api::extract::AppPath;
 use crate::api::views::TaskView;
@@ -12,7 +13,11 @@ use crate::app::AppState;
 #[utoipa::path(post, path = "/api/v1/tasks/{id}/retry", tag = "tasks",
     params(("id" = String, Path, description = "Task id")),
     responses((status = 202, body = TaskView), (status = 404, body = ErrorBody), (status = 409, description = "Still running", body = ErrorBody)))]
-pub async fn retry_task(State(state): State<AppState>, AppPath(id): AppPath<String>) -> ApiResult<Response> {
-    let task = state.tasks.retry(parse_task_id(&id)?).await?;
+pub async fn retry_task(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    AppPath(id): AppPath<String>,
+) -> ApiResult<Response> {
+    let task = state.tasks.retry(&caller, parse_task_id(&id)?).await?;
     Ok(task_created_response(&task, true, None))
 }

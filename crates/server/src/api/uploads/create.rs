@@ -6,6 +6,7 @@ use serde::Deserialize;
 use utoipa::IntoParams;
 
 use super::UploadView;
+use crate::api::auth::Caller;
 use crate::api::error::{ApiError, ApiResult, ErrorBody};
 use crate::app::AppState;
 
@@ -25,6 +26,7 @@ pub struct UploadQuery {
         (status = 415, body = ErrorBody)))]
 pub async fn create_upload(
     State(state): State<AppState>,
+    Caller(caller): Caller,
     Query(query): Query<UploadQuery>,
     request: Request,
 ) -> ApiResult<(StatusCode, Json<UploadView>)> {
@@ -47,7 +49,7 @@ pub async fn create_upload(
     };
     let mime = check_type(&mime, &bytes)?;
     let name = clean_name(&name, &mime);
-    let upload = state.tasks.create_upload(&name, &mime, bytes).await?;
+    let upload = state.tasks.create_upload(&caller, &name, &mime, bytes).await?;
     Ok((StatusCode::CREATED, Json(UploadView::from(&upload))))
 }
 

@@ -1,0 +1,114 @@
+//! Authentication, always on: every `/api/v1` route but the public ones needs an
+//! API key (`Authorization: Bearer atl_…`) or a browser session (an `HttpOnly`,
+//! `SameSite=Strict` cookie; unsafe methods also need the session's CSRF token in
+//! `X-CSRF-Token`). Handlers take the caller as [`Caller`].
+//!
+//! Public: `GET /api/v1/health`; signing in (`POST /api/v1/sessions`, the first
+//! run's one-time link); providers' callbacks (which carry no credential of ours,
+//! are checked by their own signature when the provider signs, and only make a
+//! task poll sooner).
+
+pub mod audit;
+pub mod keys;
+pub mod me;
+pub mod sessions;
+pub mod users;
+
+use atelier_core::CoreError;
+use atelier_core::account::{Credential, Principal};
+use axum::extract::{FromRequestParts, Request, State};
+use axum::http::request::Parts;
+use axum::http::{Method, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+use crate::api::error::ApiError;
+use crate::app::AppState;
+
+/// The session cookie's name.
+pub const SESSION_COOKIE: &str = "atelier_session";
+/// The header carrying a session's CSRF token on unsafe requests.
+pub const CSRF_HEADER: &str = "x-csrf-token";
+
+/// The authenticated caller.
+#[derive(Debug, Clone)]
+pub struct Caller(pub Principal);
+
+impl<S: Send + Sync> FromRequestParts<S> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        parts.extensions.get::<Principal>().cloned().map(Caller).ok_or_else(|| {
+            // A route that takes a caller but was left out of the auth layer: refuse.
+            ApiError::from(CoreError::Unauthenticated { code: "unauthorized", message: "sign in first".into() })
+        })
+    }
+}
+
+/// Whether a path is public (no credential needed).
+fn is_public(method: &Method, path: &str) -> bool {
+    matches!(
+        (method, path),
+        (&Method::GET, "/api/v1/health")
+            | (&Method::POST, "/api/v1/sessions")
+            | (&Method::GET, "/api/v1/sessions/link")
+    ) || path.starts_with("/api/v1/callbacks/")
+}
+
+/// The value of one cookie.
+pub fn cookie<'a>(parts: &'a axum::http::HeaderMap, name: &str) -> Option<&'a str> {
+    parts.get_all(header::COOKIE).iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(';')).find_map(|pair| {
+        let (key, value) = pair.trim().split_once('=')?;
+        (key == name).then_some(value)
+    })
+}
+
+/// The middleware: finds the caller, or answers 401 (403 for a session request
+/// without its CSRF token).
+pub async fn authenticate(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
+    let path = request.uri().path().to_owned();
+    if !path.starts_with("/api/") || is_public(request.method(), &path) {
+        return next.run(request).await;
+    }
+    let headers = request.headers();
+    let bearer = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+        .map(str::to_owned);
+    let session = cookie(headers, SESSION_COOKIE).map(str::to_owned);
+    let result = match (bearer, session) {
+        (Some(key), _) => state.accounts.authenticate_key(&key).await,
+        (None, Some(token)) => state.accounts.authenticate_session(&token).await,
+        (None, None) => Err(CoreError::Unauthenticated {
+            code: "unauthorized",
+            message: "send an API key as `Authorization: Bearer <key>`, or sign in".into(),
+        }),
+    };
+    let principal = match result {
+        Ok(principal) => principal,
+        Err(error) => return unauthorized(error),
+    };
+    if let Credential::Session { csrf_token, .. } = &principal.credential {
+        let safe = matches!(*request.method(), Method::GET | Method::HEAD | Method::OPTIONS);
+        let presented = request.headers().get(CSRF_HEADER).and_then(|v| v.to_str().ok());
+        if !safe && !presented.is_some_and(|t| atelier_core::account::secrets::same_hash(t, csrf_token)) {
+            return ApiError::new(
+                StatusCode::FORBIDDEN,
+                "csrf_token_missing",
+                "a signed-in browser request that changes something needs the X-CSRF-Token header",
+            )
+            .into_response();
+        }
+    }
+    request.extensions_mut().insert(principal);
+    next.run(request).await
+}
+
+fn unauthorized(error: CoreError) -> Response {
+    let mut response = ApiError::from(error).into_response();
+    response
+        .headers_mut()
+        .insert(header::WWW_AUTHENTICATE, axum::http::HeaderValue::from_static("Bearer realm=\"atelier\""));
+    response
+}
