@@ -154,7 +154,9 @@ impl MarketModel {
                 &["1:1", "16:9", "9:16", "3:4", "4:3", "auto"],
                 "1:1",
             ),
-            _ => (&["prompt", "negative_prompt", "aspect_ratio", "seed"], &["1:1", "16:9", "9:16", "3:4", "4:3"], "1:1"),
+            _ => {
+                (&["prompt", "negative_prompt", "aspect_ratio", "seed"], &["1:1", "16:9", "9:16", "3:4", "4:3"], "1:1")
+            }
         };
         refuse_unknown(input, known, self.id())?;
         let prompt = optional_string(input, "prompt", 5000)?.ok_or("prompt is required")?;
@@ -340,10 +342,12 @@ mod tests {
     #[test]
     fn seeds_are_integers_on_fast_and_strings_elsewhere() {
         assert!(MarketModel::Imagen4Fast.validate_imagen(&input(json!({"prompt": "x", "seed": 42}))).is_ok());
-        let err = MarketModel::Imagen4Fast.validate_imagen(&input(json!({"prompt": "x", "seed": "42"}))).expect_err("string");
+        let err =
+            MarketModel::Imagen4Fast.validate_imagen(&input(json!({"prompt": "x", "seed": "42"}))).expect_err("string");
         assert!(err.contains("seed"));
         assert!(MarketModel::Imagen4.validate_imagen(&input(json!({"prompt": "x", "seed": "42"}))).is_ok());
-        let err = MarketModel::Imagen4Ultra.validate_imagen(&input(json!({"prompt": "x", "seed": 42}))).expect_err("number");
+        let err =
+            MarketModel::Imagen4Ultra.validate_imagen(&input(json!({"prompt": "x", "seed": 42}))).expect_err("number");
         assert!(err.contains("seed"));
         let long = "9".repeat(501);
         assert!(MarketModel::Imagen4.validate_imagen(&input(json!({"prompt": "x", "seed": long}))).is_err());
@@ -355,7 +359,8 @@ mod tests {
         assert!(err.contains("prompt"));
         let long = "a".repeat(5001);
         assert!(MarketModel::Imagen4.validate_imagen(&input(json!({"prompt": long}))).is_err());
-        let job = MarketModel::Imagen4.validate_imagen(&input(json!({"prompt": "x", "aspect_ratio": "auto"}))).expect("auto");
+        let job =
+            MarketModel::Imagen4.validate_imagen(&input(json!({"prompt": "x", "aspect_ratio": "auto"}))).expect("auto");
         assert_eq!((job.width, job.height, job.count), (512, 512, 1));
         let err = MarketModel::Imagen4Ultra
             .validate_imagen(&input(json!({"prompt": "x", "aspect_ratio": "auto"})))
@@ -365,7 +370,8 @@ mod tests {
             .validate_imagen(&input(json!({"prompt": "x", "num_images": "2"})))
             .expect_err("ultra has no num_images");
         assert!(err.contains("num_images"));
-        let job = MarketModel::Imagen4.validate_imagen(&input(json!({"prompt": "x", "num_images": "2"}))).expect("accepted");
+        let job =
+            MarketModel::Imagen4.validate_imagen(&input(json!({"prompt": "x", "num_images": "2"}))).expect("accepted");
         assert_eq!(job.count, 1);
     }
 

@@ -90,7 +90,10 @@ fn validate(request: &Map<String, Value>) -> Result<MjJob, String> {
     if ![1, 2, 4].contains(&batch) {
         return Err(format!("videoBatchSize must be 1, 2 or 4, got {batch}"));
     }
-    let (w, h) = aspect.split_once(':').and_then(|(w, h)| Some((w.parse::<u32>().ok()?, h.parse::<u32>().ok()?))).unwrap_or((1, 1));
+    let (w, h) = aspect
+        .split_once(':')
+        .and_then(|(w, h)| Some((w.parse::<u32>().ok()?, h.parse::<u32>().ok()?)))
+        .unwrap_or((1, 1));
     let (product, cost) = if video {
         let count = u32::try_from(batch).unwrap_or(1);
         let per_video = if task_type == "mj_video_hd" { 40.0 } else { 20.0 };

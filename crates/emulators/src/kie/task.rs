@@ -40,7 +40,10 @@ pub(super) enum Api {
 pub(super) enum Product {
     Images(ImageJob),
     /// Real mp4 files from the fixtures.
-    Videos { count: u32, portrait: bool },
+    Videos {
+        count: u32,
+        portrait: bool,
+    },
 }
 
 impl Product {

@@ -10,11 +10,11 @@
 
 use std::sync::Arc;
 
+use axum::Json;
 use axum::extract::{Path, Request, State};
 use axum::http::{StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use axum::Json;
 use base64::Engine;
 use bytes::Bytes;
 use serde_json::{Map, Value, json};
@@ -74,7 +74,10 @@ pub(super) async fn stream_upload(State(state): State<Arc<KieState>>, request: R
         Err(msg) => return upload_error(400, &msg),
     };
     let text = |name: &str| {
-        parts.iter().find(|p| p.name == name && p.filename.is_none()).map(|p| String::from_utf8_lossy(&p.data).to_string())
+        parts
+            .iter()
+            .find(|p| p.name == name && p.filename.is_none())
+            .map(|p| String::from_utf8_lossy(&p.data).to_string())
     };
     let Some(file) = parts.iter().find(|p| p.name == "file") else {
         return upload_error(400, "Missing required parameter: file");

@@ -212,7 +212,10 @@ mod tests {
             (json!({"prompt": "x", "imageUrls": [url, url, url, url]}), "imageUrls"),
             (json!({"prompt": "x", "imageUrls": ["not a url"]}), "imageUrls"),
             (json!({"prompt": "x", "generationType": "TEXT_2_VIDEO", "imageUrls": [url]}), "imageUrls"),
-            (json!({"prompt": "x", "generationType": "REFERENCE_2_VIDEO", "model": "veo3", "imageUrls": [url]}), "generationType"),
+            (
+                json!({"prompt": "x", "generationType": "REFERENCE_2_VIDEO", "model": "veo3", "imageUrls": [url]}),
+                "generationType",
+            ),
             (json!({"prompt": "x", "imageUrls": [url, url, url], "model": "veo3_lite"}), "generationType"),
             (json!({"prompt": "x", "aspect_ratio": "1:1"}), "aspect_ratio"),
             (json!({"prompt": "x", "seeds": 5}), "seeds"),

@@ -323,7 +323,10 @@ mod tests {
             (json!({ "prompt": "x", "motion": "low" }), "motion"),
             (json!({ "prompt": "x", "task_type": "mj_video", "images": [url], "motion": "mid" }), "motion"),
             (json!({ "prompt": "x", "video_batch_size": 2 }), "video_batch_size"),
-            (json!({ "prompt": "x", "task_type": "mj_video", "images": [url], "video_batch_size": 3 }), "video_batch_size"),
+            (
+                json!({ "prompt": "x", "task_type": "mj_video", "images": [url], "video_batch_size": 3 }),
+                "video_batch_size",
+            ),
             (json!({ "prompt": "x", "ow": 100 }), "ow"),
             (json!({ "prompt": "x", "task_type": "mj_omni_reference", "images": [url], "ow": 0 }), "ow"),
             (json!({ "prompt": "x", "task_type": "mj_omni_reference", "images": [url], "ow": 1001 }), "ow"),
@@ -347,8 +350,8 @@ mod tests {
         assert_eq!((txt["task_type"].as_str(), txt["speed"].as_str()), (Some("mj_txt2img"), Some("fast")));
         assert_eq!(txt["version"], "6.1");
         assert!(txt["motion"].is_null());
-        let video = validate(&json!({ "prompt": "x", "task_type": "mj_video", "images": ["https://e/a.png"] }))
-            .expect("valid");
+        let video =
+            validate(&json!({ "prompt": "x", "task_type": "mj_video", "images": ["https://e/a.png"] })).expect("valid");
         assert_eq!((video["motion"].as_str(), video["video_batch_size"].as_u64()), (Some("high"), Some(1)));
         assert!(video["speed"].is_null());
         let omni = validate(
@@ -392,8 +395,7 @@ mod tests {
         let urls: Vec<String> = (0..4).map(|n| format!("https://r/x_0_{n}.jpeg")).collect();
         let objects: Vec<Value> = urls.iter().map(|url| json!({ "resultUrl": url })).collect();
         let object = json!({ "successFlag": 1, "resultInfoJson": { "resultUrls": objects } });
-        let string =
-            json!({ "successFlag": 1, "resultInfoJson": json!({ "resultUrls": objects }).to_string() });
+        let string = json!({ "successFlag": 1, "resultInfoJson": json!({ "resultUrls": objects }).to_string() });
         let plain = json!({ "successFlag": "1", "resultInfoJson": { "resultUrls": urls } });
         for record in [object, string, plain] {
             assert_eq!(parse_record(&record).ok(), Some(MjState::Finished { result_urls: urls.clone() }), "{record}");

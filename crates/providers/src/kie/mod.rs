@@ -68,12 +68,9 @@ pub struct KieProvider {
 impl KieProvider {
     pub fn new(config: KieConfig) -> Result<Self, ProviderError> {
         let client = match &config.api_key {
-            Some(key) => Some(KieClient::new(
-                key.clone(),
-                &config.base_url,
-                &config.upload_base_url,
-                config.request_timeout,
-            )?),
+            Some(key) => {
+                Some(KieClient::new(key.clone(), &config.base_url, &config.upload_base_url, config.request_timeout)?)
+            }
             None => None,
         };
         Ok(Self { config, client })

@@ -183,10 +183,14 @@ mod tests {
     fn the_model_follows_variant_and_image() {
         let params = |input: Value| -> Sora2Params { serde_json::from_value(input).expect("params") };
         assert_eq!(params(json!({ "prompt": "p" })).kie_model(), "sora-2-text-to-video");
-        assert_eq!(params(json!({ "prompt": "p", "images": ["upl_0123456789abcdef0123456789abcdef"] })).kie_model(), "sora-2-image-to-video");
+        assert_eq!(
+            params(json!({ "prompt": "p", "images": ["upl_0123456789abcdef0123456789abcdef"] })).kie_model(),
+            "sora-2-image-to-video"
+        );
         assert_eq!(params(json!({ "prompt": "p", "variant": "pro" })).kie_model(), "sora-2-pro-text-to-video");
         assert_eq!(
-            params(json!({ "prompt": "p", "variant": "pro", "images": ["upl_0123456789abcdef0123456789abcdef"] })).kie_model(),
+            params(json!({ "prompt": "p", "variant": "pro", "images": ["upl_0123456789abcdef0123456789abcdef"] }))
+                .kie_model(),
             "sora-2-pro-image-to-video"
         );
     }

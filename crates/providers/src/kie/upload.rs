@@ -166,10 +166,8 @@ fn decode_data_uri(uri: &str) -> Result<(String, Vec<u8>), ProviderError> {
         &base64::engine::general_purpose::URL_SAFE,
         &base64::engine::general_purpose::URL_SAFE_NO_PAD,
     ];
-    let bytes = engines
-        .iter()
-        .find_map(|engine| engine.decode(&compact).ok())
-        .ok_or_else(|| invalid("is not valid base64"))?;
+    let bytes =
+        engines.iter().find_map(|engine| engine.decode(&compact).ok()).ok_or_else(|| invalid("is not valid base64"))?;
     if bytes.is_empty() {
         return Err(invalid("is empty"));
     }

@@ -132,7 +132,10 @@ mod tests {
         assert_eq!(url_list(Some(&json!(["http://a/1.mp4", "http://a/2.mp4"]))), both);
         assert_eq!(url_list(Some(&json!("[http://a/1.mp4, http://a/2.mp4]"))), both);
         assert_eq!(url_list(Some(&json!("[\"http://a/1.mp4\",\"http://a/2.mp4\"]"))), both);
-        assert_eq!(url_list(Some(&json!([{ "resultUrl": "http://a/1.mp4" }, { "resultUrl": "http://a/2.mp4" }]))), both);
+        assert_eq!(
+            url_list(Some(&json!([{ "resultUrl": "http://a/1.mp4" }, { "resultUrl": "http://a/2.mp4" }]))),
+            both
+        );
         assert_eq!(url_list(Some(&json!("http://a/1.mp4"))), vec!["http://a/1.mp4".to_owned()]);
         assert!(url_list(Some(&json!("[]"))).is_empty());
         assert!(url_list(None).is_empty());
