@@ -4,10 +4,12 @@
 //! [`ObjectAssetStore`] implements `atelier_core::ports::AssetStore` over a local
 //! directory, S3 (or an S3-compatible server) or memory. Outputs are stored under
 //! `blobs/<2 hex>/<sha256>.<ext>`, raster images get a WebP thumbnail that fits in
-//! 256×256 under `thumbs/<2 hex>/<sha256>.webp`, and PNG outputs carry their
+//! 256×256 under `thumbs/<2 hex>/<sha256>.webp` (videos: a poster frame, when ffmpeg is
+//! installed), and PNG outputs carry their
 //! generation parameters in a `parameters` text chunk.
 
 pub mod png_text;
+pub mod poster;
 pub mod store;
 pub mod thumbnail;
 

@@ -13,7 +13,7 @@ use async_trait::async_trait;
 use atelier_core::error::{CoreError, Result};
 use atelier_core::ids::AssetId;
 use atelier_core::ports::{AssetStore, BlobRead, Output};
-use atelier_core::task::{NewAsset, Task};
+use atelier_core::task::{NewAsset, StoredBlob, Task};
 use atelier_core::time::now_millis;
 use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt, stream};
@@ -165,6 +165,44 @@ impl ObjectAssetStore {
         &self.store
     }
 
+    /// Hashes, thumbnails (on a blocking thread) and writes a blob and its
+    /// thumbnail at the same time.
+    async fn store_blob(&self, bytes: Bytes, mime: &str, parameters: Option<String>) -> Result<StoredBlob> {
+        let mime = mime.to_owned();
+        let prepared = {
+            let mime = mime.clone();
+            tokio::task::spawn_blocking(move || prepare(bytes, &mime, parameters.as_deref()))
+                .await
+                .map_err(|e| CoreError::Blob(format!("preparing a blob: {e}")))?
+        };
+        let Prepared { bytes, sha256, thumbnail } = prepared;
+        let size = bytes.len() as u64;
+        let blob_key = blob_key(&sha256, &mime);
+        let thumbnail = thumbnail.map(|thumb| (thumbnail_key(&sha256), thumb));
+        let write_thumbnail = async {
+            match &thumbnail {
+                Some((key, thumb)) => {
+                    self.put_if_absent(key, Bytes::from(thumb.bytes.clone()), crate::thumbnail::THUMBNAIL_MIME).await
+                }
+                None => Ok(false),
+            }
+        };
+        tokio::try_join!(self.put_if_absent(&blob_key, bytes, &mime), write_thumbnail)?;
+        let (thumbnail_key, source_size) = match thumbnail {
+            Some((key, thumb)) => (Some(key), Some((thumb.source_width, thumb.source_height))),
+            None => (None, None),
+        };
+        Ok(StoredBlob {
+            mime,
+            bytes: size,
+            width: source_size.map(|(w, _)| w),
+            height: source_size.map(|(_, h)| h),
+            sha256,
+            blob_key,
+            thumbnail_key,
+        })
+    }
+
     /// Writes `bytes` at `key` unless something is there already: blobs are named by
     /// their content, so whatever is there is the same. On a local directory it
     /// simply writes (an atomic rename of the same bytes), which is cheaper than
@@ -270,11 +308,25 @@ fn prepare(bytes: Bytes, mime: &str, parameters: Option<&str>) -> Prepared {
         _ => bytes,
     };
     let sha256 = hex::encode(Sha256::digest(&bytes));
-    let thumbnail = match make_thumbnail(&bytes, mime) {
-        Ok(thumbnail) => thumbnail,
-        Err(e) => {
-            tracing::warn!(error = %e, mime, sha256, "could not make a thumbnail; storing the output without one");
-            None
+    let thumbnail = if crate::poster::is_video(mime) {
+        match crate::poster::poster_frame(&bytes) {
+            Ok(Some(frame)) => crate::thumbnail::thumbnail_for(&frame).unwrap_or_else(|e| {
+                tracing::warn!(error = %e, sha256, "could not make a thumbnail of the video's poster frame");
+                None
+            }),
+            Ok(None) => None,
+            Err(e) => {
+                tracing::warn!(error = %e, mime, sha256, "could not take a poster frame; storing the video without one");
+                None
+            }
+        }
+    } else {
+        match make_thumbnail(&bytes, mime) {
+            Ok(thumbnail) => thumbnail,
+            Err(e) => {
+                tracing::warn!(error = %e, mime, sha256, "could not make a thumbnail; storing the output without one");
+                None
+            }
         }
     };
     Prepared { bytes, sha256, thumbnail }
@@ -284,47 +336,28 @@ fn prepare(bytes: Bytes, mime: &str, parameters: Option<&str>) -> Prepared {
 impl AssetStore for ObjectAssetStore {
     async fn save_output(&self, task: &Task, index: u32, output: Output) -> Result<NewAsset> {
         let Output { bytes, mime, width, height, parameters } = output;
-        let mime = mime.trim().to_owned();
-        let prepared = {
-            let mime = mime.clone();
-            tokio::task::spawn_blocking(move || prepare(bytes, &mime, parameters.as_deref()))
-                .await
-                .map_err(|e| CoreError::Blob(format!("preparing output {index} of task {}: {e}", task.id)))?
-        };
-        let Prepared { bytes, sha256, thumbnail } = prepared;
-        let size = bytes.len() as u64;
-
-        // The blob and its thumbnail are written at the same time.
-        let blob_key = blob_key(&sha256, &mime);
-        let thumbnail = thumbnail.map(|thumb| (thumbnail_key(&sha256), thumb));
-        let write_thumbnail = async {
-            match &thumbnail {
-                Some((key, thumb)) => {
-                    self.put_if_absent(key, Bytes::from(thumb.bytes.clone()), crate::thumbnail::THUMBNAIL_MIME).await
-                }
-                None => Ok(false),
-            }
-        };
-        tokio::try_join!(self.put_if_absent(&blob_key, bytes, &mime), write_thumbnail)?;
-        let (thumbnail_key, source_size) = match thumbnail {
-            Some((key, thumb)) => (Some(key), Some((thumb.source_width, thumb.source_height))),
-            None => (None, None),
-        };
-
+        let blob = self
+            .store_blob(bytes, mime.trim(), parameters)
+            .await
+            .map_err(|e| CoreError::Blob(format!("storing output {index} of task {}: {e}", task.id)))?;
         Ok(NewAsset {
             id: AssetId::new(),
             task_id: task.id,
             index,
-            mime,
-            bytes: size,
-            width: width.or(source_size.map(|(w, _)| w)),
-            height: height.or(source_size.map(|(_, h)| h)),
-            sha256,
-            blob_key,
-            thumbnail_key,
+            mime: blob.mime,
+            bytes: blob.bytes,
+            width: width.or(blob.width),
+            height: height.or(blob.height),
+            sha256: blob.sha256,
+            blob_key: blob.blob_key,
+            thumbnail_key: blob.thumbnail_key,
             created_at: now_millis(),
             tags: Vec::new(),
         })
+    }
+
+    async fn save_blob(&self, bytes: Bytes, mime: &str) -> Result<StoredBlob> {
+        self.store_blob(bytes, mime.trim(), None).await
     }
 
     async fn open(&self, key: &str, range: Option<Range<u64>>) -> Result<Option<BlobRead>> {

@@ -31,6 +31,10 @@ pub enum CoreError {
     #[error("{message}")]
     Overloaded { message: String, retry_after: Duration },
 
+    /// A daily quota (seed 001) is spent until `retry_after` from now.
+    #[error("the daily quota of {limit} tasks for {scope} is spent; it renews at midnight UTC")]
+    QuotaExceeded { scope: String, limit: u64, retry_after: Duration },
+
     /// The store (database) failed.
     #[error("storage failed: {0}")]
     Storage(String),

@@ -12,10 +12,11 @@ pub mod error;
 pub mod events;
 pub mod ids;
 pub mod ports;
+pub mod quota;
 pub mod ratelimit;
 pub mod task;
 pub mod time;
 pub mod worker;
 
 pub use error::{CoreError, Result};
-pub use ids::{AssetId, TaskId};
+pub use ids::{AssetId, TaskId, UploadId};

@@ -139,11 +139,13 @@ pub(crate) async fn delete_asset(db: &Database, id: &AssetId) -> Result<Option<A
 }
 
 pub(crate) async fn count_blob_refs(db: &Database, blob_key: &str) -> Result<u64, CoreError> {
-    let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM assets WHERE blob_key = $1")
-        .bind(blob_key.to_owned())
-        .fetch_one(&db.writer)
-        .await
-        .map_err(storage("counting blob references"))?;
+    let count: i64 = sqlx::query_scalar(
+        "SELECT (SELECT COUNT(*) FROM assets WHERE blob_key = $1) + (SELECT COUNT(*) FROM uploads WHERE blob_key = $1)",
+    )
+    .bind(blob_key.to_owned())
+    .fetch_one(&db.writer)
+    .await
+    .map_err(storage("counting blob references"))?;
     Ok(count.max(0) as u64)
 }
 

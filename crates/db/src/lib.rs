@@ -16,6 +16,7 @@ mod queue;
 mod rows;
 mod store;
 mod tasks;
+mod uploads;
 
 pub use connect::{Backend, Database, DatabaseOptions, redact_url};
 pub use listener::listen_for_changes;

@@ -1,13 +1,13 @@
 //! `TaskStore` for both backends: each method is one of this crate's statements.
 
 use async_trait::async_trait;
-use atelier_core::ports::{Claimed, Created, LeaseToken, ReclaimReport, TaskStore};
-use atelier_core::task::{Asset, NewAsset, NewTask, Task, TaskError, TaskFilter, TaskPage};
-use atelier_core::{AssetId, CoreError, TaskId};
+use atelier_core::ports::{Claimed, Created, LeaseToken, ProviderUpload, ReclaimReport, TaskStore};
+use atelier_core::task::{Asset, NewAsset, NewTask, Task, TaskError, TaskFilter, TaskPage, Upload};
+use atelier_core::{AssetId, CoreError, TaskId, UploadId};
 
 use crate::connect::Database;
 use crate::error::storage;
-use crate::{assets, queue, tasks};
+use crate::{assets, queue, tasks, uploads};
 
 type Result<T> = std::result::Result<T, CoreError>;
 
@@ -90,6 +90,33 @@ impl TaskStore for Database {
     }
     async fn remove_tag(&self, id: &AssetId, tag: &str) -> Result<bool> {
         assets::remove_tag(self, id, tag).await
+    }
+    async fn create_upload(&self, upload: &Upload) -> Result<()> {
+        uploads::create_upload(self, upload).await
+    }
+    async fn get_upload(&self, id: &UploadId) -> Result<Option<Upload>> {
+        uploads::get_upload(self, id).await
+    }
+    async fn delete_upload(&self, id: &UploadId) -> Result<Option<Upload>> {
+        uploads::delete_upload(self, id).await
+    }
+    async fn provider_upload(&self, service: &str, key: &str, fresh_at: i64) -> Result<Option<ProviderUpload>> {
+        uploads::provider_upload(self, service, key, fresh_at).await
+    }
+    async fn remember_provider_upload(
+        &self,
+        service: &str,
+        key: &str,
+        upload: &ProviderUpload,
+        now: i64,
+    ) -> Result<()> {
+        uploads::remember_provider_upload(self, service, key, upload, now).await
+    }
+    async fn count_created_since(&self, service: &str, model: Option<&str>, since: i64) -> Result<u64> {
+        uploads::count_created_since(self, service, model, since).await
+    }
+    async fn count_in_flight(&self, service: &str) -> Result<u64> {
+        uploads::count_in_flight(self, service).await
     }
     async fn ping(&self) -> Result<()> {
         sqlx::query("SELECT 1").execute(&self.reader).await.map_err(storage("pinging the database"))?;

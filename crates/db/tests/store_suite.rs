@@ -6,9 +6,9 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use atelier_core::ports::{Created, LeaseToken, TaskStore};
-use atelier_core::task::{Asset, NewTask, TaskError, TaskFilter, TaskStatus};
-use atelier_core::{AssetId, CoreError, TaskId};
+use atelier_core::ports::{Created, LeaseToken, ProviderUpload, TaskStore};
+use atelier_core::task::{Asset, NewTask, TaskError, TaskFilter, TaskStatus, Upload};
+use atelier_core::{AssetId, CoreError, TaskId, UploadId};
 use atelier_db::{Database, DatabaseOptions};
 use atelier_testkit::TestDatabase;
 use serde_json::json;
@@ -43,6 +43,8 @@ story!(remote_tasks_resume_polling_without_resubmitting);
 story!(deleting_a_task_deletes_its_assets);
 story!(tags_filter_the_gallery);
 story!(pending_tasks_expire);
+story!(uploads_and_provider_uploads);
+story!(quota_and_in_flight_counts);
 
 async fn open(test_db: &TestDatabase) -> Arc<Database> {
     let database = Database::connect(&test_db.url, &DatabaseOptions::default()).await.expect("connect");
@@ -373,4 +375,74 @@ async fn pending_tasks_expire(store: Arc<Database>) {
     assert_eq!(store.expire_pending(2500).await.unwrap(), vec![old]);
     assert_eq!(store.get_task(old).await.unwrap().unwrap().status, TaskStatus::Expired);
     assert_eq!(store.get_task(fresh).await.unwrap().unwrap().status, TaskStatus::Pending);
+}
+
+async fn uploads_and_provider_uploads(store: Arc<Database>) {
+    let upload = Upload {
+        id: UploadId::new(),
+        name: "fox.png".into(),
+        mime: "image/png".into(),
+        bytes: 1234,
+        width: Some(40),
+        height: Some(30),
+        sha256: "ab".repeat(32),
+        blob_key: "blobs/ab/shared.png".into(),
+        thumbnail_key: None,
+        created_at: 1_000,
+    };
+    store.create_upload(&upload).await.unwrap();
+    assert_eq!(store.get_upload(&upload.id).await.unwrap(), Some(upload.clone()));
+    assert_eq!(store.get_upload(&UploadId::new()).await.unwrap(), None);
+
+    // An output sharing the blob: both count as references.
+    let task = insert(&store, new_task(1_000)).await;
+    let (claimed, lease) = claim_one(&store, 2_000).await;
+    assert_eq!(claimed, task);
+    assert!(store.complete(task, &lease, vec![asset(task, 0, "blobs/ab/shared.png")], 3_000).await.unwrap());
+    assert_eq!(store.count_blob_refs("blobs/ab/shared.png").await.unwrap(), 2);
+    assert_eq!(store.delete_upload(&upload.id).await.unwrap(), Some(upload.clone()));
+    assert_eq!(store.delete_upload(&upload.id).await.unwrap(), None);
+    assert_eq!(store.count_blob_refs("blobs/ab/shared.png").await.unwrap(), 1);
+
+    // What a provider holds: fresh until it expires, replaced by a new upload.
+    let held = ProviderUpload { url: "https://files.example/a.png".into(), expires_at: 10_000 };
+    store.remember_provider_upload("kie", "sha-a", &held, 1_000).await.unwrap();
+    assert_eq!(store.provider_upload("kie", "sha-a", 9_999).await.unwrap(), Some(held.clone()));
+    assert_eq!(store.provider_upload("kie", "sha-a", 10_000).await.unwrap(), None, "expired");
+    assert_eq!(store.provider_upload("openai", "sha-a", 0).await.unwrap(), None, "services are apart");
+    let renewed = ProviderUpload { url: "https://files.example/b.png".into(), expires_at: 20_000 };
+    store.remember_provider_upload("kie", "sha-a", &renewed, 12_000).await.unwrap();
+    assert_eq!(store.provider_upload("kie", "sha-a", 12_000).await.unwrap(), Some(renewed));
+}
+
+async fn quota_and_in_flight_counts(store: Arc<Database>) {
+    let mut veo = new_task(5_000);
+    veo.service = "kie".into();
+    veo.model = "veo3".into();
+    let veo = insert(&store, veo).await;
+    let mut imagen = new_task(6_000);
+    imagen.service = "kie".into();
+    imagen.model = "imagen4".into();
+    insert(&store, imagen).await;
+    let mut yesterday = new_task(1_000);
+    yesterday.service = "kie".into();
+    insert(&store, yesterday).await;
+    insert(&store, new_task(7_000)).await;
+
+    assert_eq!(store.count_created_since("kie", None, 2_000).await.unwrap(), 2);
+    assert_eq!(store.count_created_since("kie", Some("veo3"), 2_000).await.unwrap(), 1);
+    assert_eq!(store.count_created_since("kie", None, 0).await.unwrap(), 3);
+    assert_eq!(store.count_created_since("local", None, 2_000).await.unwrap(), 1);
+
+    // Open at the provider: marked submitting, or holding an external id.
+    assert_eq!(store.count_in_flight("kie").await.unwrap(), 0);
+    let claims = store.claim("w", 10, 8_000, 60_000).await.unwrap();
+    let lease_of = |id: TaskId| claims.iter().find(|c| c.task.id == id).map(|c| c.lease.clone()).unwrap();
+    assert_eq!(store.count_in_flight("kie").await.unwrap(), 0, "claimed is not yet submitted");
+    assert!(store.mark_submitting(veo, &lease_of(veo)).await.unwrap());
+    assert_eq!(store.count_in_flight("kie").await.unwrap(), 1);
+    assert!(store.record_external_id(veo, &lease_of(veo), "veo_task_1").await.unwrap());
+    assert_eq!(store.count_in_flight("kie").await.unwrap(), 1, "submitted, waiting on the provider");
+    assert!(store.fail(veo, &lease_of(veo), &error("generation_failed"), 9_000).await.unwrap());
+    assert_eq!(store.count_in_flight("kie").await.unwrap(), 0, "ended");
 }

@@ -77,7 +77,7 @@ impl App {
             events.clone(),
             config.worker_settings(),
             circuits.clone(),
-            Arc::new(atelier_core::ports::NoInputFiles),
+            Arc::new(crate::inputs::StoredInputs::new(store.clone(), assets.clone())),
         );
         let tasks = Arc::new(TaskService::new(store, assets, catalog, events, config.task_rules()));
         let (stop, shutdown) = watch::channel(false);

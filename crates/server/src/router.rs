@@ -10,7 +10,7 @@ use utoipa::OpenApi;
 use utoipa_swagger_ui::SwaggerUi;
 
 use crate::api::error::ApiError;
-use crate::api::{assets, callbacks, compat, models, providers, system, tasks};
+use crate::api::{assets, callbacks, compat, models, providers, system, tasks, uploads};
 use crate::app::AppState;
 use crate::openapi::ApiDoc;
 
@@ -20,6 +20,7 @@ pub fn router(state: AppState) -> Router {
         .merge(assets::routes())
         .merge(compat::routes())
         .merge(callbacks::routes())
+        .merge(uploads::routes(state.config.server.max_upload_bytes))
         .route("/models", get(models::list_models))
         .route("/providers", get(providers::list_providers))
         .route("/health", get(system::health))

@@ -88,8 +88,8 @@ impl Catalog {
         self.providers.get(service)
     }
 
-    /// Resolves `service/model`, or a bare model name offered by exactly one service,
-    /// case-insensitively. The model must be usable.
+    /// Resolves `service/model`, or a bare model name offered by exactly one service
+    /// (or usable through exactly one), case-insensitively. The model must be usable.
     pub fn resolve(&self, name: &str) -> Result<ResolvedModel> {
         let name = name.trim().to_ascii_lowercase();
         let matches: Vec<&ModelSpec> = match name.split_once('/') {
@@ -104,6 +104,10 @@ impl Catalog {
                     message: format!("unknown model {name:?}"),
                     details: serde_json::json!({ "field": "model", "reason": "unknown model", "available": known }),
                 });
+            }
+            several if several.iter().filter(|m| m.is_usable()).count() == 1 => {
+                // Offered by several services but usable through one: that one.
+                several.iter().copied().find(|m| m.is_usable()).ok_or(CoreError::NotFound { what: "model" })?
             }
             several => {
                 let ids: Vec<String> = several.iter().map(|m| m.id()).collect();

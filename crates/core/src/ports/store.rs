@@ -4,8 +4,9 @@
 use async_trait::async_trait;
 
 use crate::error::Result;
-use crate::ids::{AssetId, TaskId};
-use crate::task::{Asset, NewAsset, NewTask, Task, TaskError, TaskFilter, TaskPage};
+use crate::ids::{AssetId, TaskId, UploadId};
+use crate::ports::ProviderUpload;
+use crate::task::{Asset, NewAsset, NewTask, Task, TaskError, TaskFilter, TaskPage, Upload};
 use crate::time::Millis;
 
 /// Proof that a worker holds a task; writes with a stale token do nothing.
@@ -107,10 +108,31 @@ pub trait TaskStore: Send + Sync + 'static {
     /// Completed outputs, newest first (seed 004's history).
     async fn list_assets(&self, before: Option<&AssetId>, tag: Option<&str>, limit: u32) -> Result<Vec<Asset>>;
     async fn delete_asset(&self, id: &AssetId) -> Result<Option<Asset>>;
-    /// How many asset rows share a blob (outputs are named by content hash).
+    /// How many asset and upload rows share a blob (blobs are named by content hash).
     async fn count_blob_refs(&self, blob_key: &str) -> Result<u64>;
     async fn add_tag(&self, id: &AssetId, tag: &str, now: Millis) -> Result<bool>;
     async fn remove_tag(&self, id: &AssetId, tag: &str) -> Result<bool>;
+
+    async fn create_upload(&self, upload: &Upload) -> Result<()>;
+    async fn get_upload(&self, id: &UploadId) -> Result<Option<Upload>>;
+    async fn delete_upload(&self, id: &UploadId) -> Result<Option<Upload>>;
+    /// What a provider holds for `key` (a URL or a content hash) that is still fresh
+    /// at `fresh_at`.
+    async fn provider_upload(&self, service: &str, key: &str, fresh_at: Millis) -> Result<Option<ProviderUpload>>;
+    /// Records (or replaces) what a provider holds for `key`.
+    async fn remember_provider_upload(
+        &self,
+        service: &str,
+        key: &str,
+        upload: &ProviderUpload,
+        now: Millis,
+    ) -> Result<()>;
+
+    /// Tasks of a service (or one of its models) created since `since`: daily quotas.
+    async fn count_created_since(&self, service: &str, model: Option<&str>, since: Millis) -> Result<u64>;
+    /// Tasks of a service open at the provider (submitted, not ended): the service's
+    /// concurrency limit.
+    async fn count_in_flight(&self, service: &str) -> Result<u64>;
 
     /// Checks the connection.
     async fn ping(&self) -> Result<()>;

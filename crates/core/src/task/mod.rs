@@ -4,6 +4,6 @@ mod model;
 mod service;
 mod status;
 
-pub use model::{Asset, NewAsset, NewTask, Task, TaskError, TaskFilter, TaskPage};
+pub use model::{Asset, NewAsset, NewTask, StoredBlob, Task, TaskError, TaskFilter, TaskPage, Upload};
 pub use service::{CreateTask, TaskRules, TaskService};
 pub use status::TaskStatus;

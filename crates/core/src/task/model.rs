@@ -122,6 +122,34 @@ pub struct Asset {
 /// An output written to the blob store, ready to be recorded with its task.
 pub type NewAsset = Asset;
 
+/// A file a client uploaded to use as a task input (an image to edit or animate).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Upload {
+    pub id: crate::ids::UploadId,
+    /// The client's file name, for display.
+    pub name: String,
+    pub mime: String,
+    pub bytes: u64,
+    pub width: Option<u32>,
+    pub height: Option<u32>,
+    pub sha256: String,
+    pub blob_key: String,
+    pub thumbnail_key: Option<String>,
+    pub created_at: Millis,
+}
+
+/// A blob written to the asset store, described.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredBlob {
+    pub mime: String,
+    pub bytes: u64,
+    pub width: Option<u32>,
+    pub height: Option<u32>,
+    pub sha256: String,
+    pub blob_key: String,
+    pub thumbnail_key: Option<String>,
+}
+
 /// Filters for listing tasks, newest first, with a cursor.
 #[derive(Debug, Clone, Default)]
 pub struct TaskFilter {

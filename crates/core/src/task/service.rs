@@ -12,9 +12,11 @@ use super::{Task, TaskFilter, TaskPage, TaskStatus};
 use crate::catalog::{Catalog, ModelSpec};
 use crate::error::{CoreError, Result};
 use crate::events::{EventBus, TaskEvent};
-use crate::ids::TaskId;
+use crate::ids::{TaskId, UploadId};
+use crate::ports::InputRef;
 use crate::ports::{AssetStore, Created, TaskStore};
-use crate::task::NewTask;
+use crate::quota::{self, DailyQuota};
+use crate::task::{NewTask, Upload};
 use crate::time::now_millis;
 
 /// The rules a deployment sets.
@@ -27,6 +29,8 @@ pub struct TaskRules {
     /// A task still pending after this long expires.
     pub pending_ttl: Duration,
     pub max_attempts: u32,
+    /// Daily quotas per service or model (seed 001).
+    pub daily_quotas: Vec<DailyQuota>,
 }
 
 impl Default for TaskRules {
@@ -36,6 +40,7 @@ impl Default for TaskRules {
             max_queued: 100_000,
             pending_ttl: Duration::from_secs(24 * 3600),
             max_attempts: 5,
+            daily_quotas: Vec::new(),
         }
     }
 }
@@ -107,8 +112,10 @@ impl TaskService {
     pub async fn create(&self, request: CreateTask) -> Result<(Task, bool)> {
         let resolved = self.catalog.resolve(request.model.as_deref().unwrap_or(&self.rules.default_model))?;
         let input = resolved.provider.validate(&resolved.spec.model, &request.input)?;
+        self.check_input_files(&resolved.provider.input_files(&resolved.spec.model, &input)).await?;
         if request.idempotency_key.is_none() {
             self.check_queue_room().await?;
+            self.check_quotas(&resolved.spec.service, &resolved.spec.model).await?;
         }
         let now = now_millis();
         let new_task = NewTask {
@@ -150,6 +157,62 @@ impl TaskService {
             });
         }
         Ok(())
+    }
+
+    /// Every upload or output id the input names must exist (URLs and data URIs are
+    /// checked when the task runs).
+    async fn check_input_files(&self, references: &[String]) -> Result<()> {
+        for reference in references {
+            let exists = match InputRef::parse(reference) {
+                Ok(InputRef::Upload(id)) => self.store.get_upload(&id).await?.is_some(),
+                Ok(InputRef::Output(id)) => self.store.get_asset(&id).await?.is_some(),
+                Ok(InputRef::Url(_) | InputRef::DataUri(_)) => true,
+                Err(reason) => {
+                    return Err(CoreError::InvalidInput {
+                        message: format!("input file {reference:?}: {reason}"),
+                        details: serde_json::json!({ "field": "input", "reference": reference, "reason": reason }),
+                    });
+                }
+            };
+            if !exists {
+                return Err(CoreError::InvalidInput {
+                    message: format!("input file {reference} does not exist"),
+                    details: serde_json::json!({ "field": "input", "reference": reference, "reason": "no such file" }),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Refuses a task whose service or model has spent its daily quota.
+    async fn check_quotas(&self, service: &str, model: &str) -> Result<()> {
+        let now = now_millis();
+        for rule in &self.rules.daily_quotas {
+            let Some(narrowed) = rule.applies_to(service, model) else { continue };
+            let used = self.store.count_created_since(service, narrowed, quota::day_start(now)).await?;
+            if used >= rule.limit {
+                return Err(CoreError::QuotaExceeded {
+                    scope: rule.scope.clone(),
+                    limit: rule.limit,
+                    retry_after: quota::until_next_day(now),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Today's use of each daily quota: `(quota, used)`.
+    pub async fn quota_use(&self) -> Result<Vec<(DailyQuota, u64)>> {
+        let since = quota::day_start(now_millis());
+        let mut usage = Vec::with_capacity(self.rules.daily_quotas.len());
+        for rule in &self.rules.daily_quotas {
+            let (service, model) = match rule.scope.split_once('/') {
+                Some((service, model)) => (service, Some(model)),
+                None => (rule.scope.as_str(), None),
+            };
+            usage.push((rule.clone(), self.store.count_created_since(service, model, since).await?));
+        }
+        Ok(usage)
     }
 
     async fn bump_queued_cache(&self) {
@@ -198,8 +261,10 @@ impl TaskService {
                 message: format!("task {id} is still {}; cancel it first or wait", original.status),
             });
         }
-        self.catalog.resolve(&original.model_ref())?;
+        let resolved = self.catalog.resolve(&original.model_ref())?;
+        self.check_input_files(&resolved.provider.input_files(&original.model, &original.input)).await?;
         self.check_queue_room().await?;
+        self.check_quotas(&original.service, &original.model).await?;
         let now = now_millis();
         let new_task = NewTask {
             id: TaskId::new(),
@@ -221,7 +286,7 @@ impl TaskService {
     pub async fn delete(&self, id: TaskId) -> Result<()> {
         let assets = self.store.delete_task(id).await?.ok_or(CoreError::NotFound { what: "task" })?;
         for asset in assets {
-            self.delete_blobs_if_unreferenced(&asset).await;
+            self.delete_blobs_if_unreferenced(&asset.blob_key, asset.thumbnail_key.as_deref()).await;
         }
         Ok(())
     }
@@ -229,14 +294,43 @@ impl TaskService {
     /// Deletes one output (seed 004's `DELETE /history/{id}`).
     pub async fn delete_asset(&self, id: &crate::ids::AssetId) -> Result<()> {
         let asset = self.store.delete_asset(id).await?.ok_or(CoreError::NotFound { what: "image" })?;
-        self.delete_blobs_if_unreferenced(&asset).await;
+        self.delete_blobs_if_unreferenced(&asset.blob_key, asset.thumbnail_key.as_deref()).await;
         Ok(())
     }
 
-    async fn delete_blobs_if_unreferenced(&self, asset: &super::Asset) {
-        match self.store.count_blob_refs(&asset.blob_key).await {
+    /// Stores a client's file for use as a task input.
+    pub async fn create_upload(&self, name: &str, mime: &str, bytes: bytes::Bytes) -> Result<Upload> {
+        let blob = self.assets.save_blob(bytes, mime).await?;
+        let upload = Upload {
+            id: UploadId::new(),
+            name: name.to_owned(),
+            mime: blob.mime,
+            bytes: blob.bytes,
+            width: blob.width,
+            height: blob.height,
+            sha256: blob.sha256,
+            blob_key: blob.blob_key,
+            thumbnail_key: blob.thumbnail_key,
+            created_at: now_millis(),
+        };
+        self.store.create_upload(&upload).await?;
+        Ok(upload)
+    }
+
+    pub async fn get_upload(&self, id: &UploadId) -> Result<Upload> {
+        self.store.get_upload(id).await?.ok_or(CoreError::NotFound { what: "upload" })
+    }
+
+    pub async fn delete_upload(&self, id: &UploadId) -> Result<()> {
+        let upload = self.store.delete_upload(id).await?.ok_or(CoreError::NotFound { what: "upload" })?;
+        self.delete_blobs_if_unreferenced(&upload.blob_key, upload.thumbnail_key.as_deref()).await;
+        Ok(())
+    }
+
+    async fn delete_blobs_if_unreferenced(&self, blob_key: &str, thumbnail_key: Option<&str>) {
+        match self.store.count_blob_refs(blob_key).await {
             Ok(0) => {
-                for key in std::iter::once(&asset.blob_key).chain(asset.thumbnail_key.as_ref()) {
+                for key in std::iter::once(blob_key).chain(thumbnail_key) {
                     if let Err(error) = self.assets.delete(key).await {
                         // The row is gone; an orphaned blob wastes space but loses nothing.
                         tracing::warn!(blob.key = %key, %error, "could not delete blob");
@@ -244,7 +338,7 @@ impl TaskService {
                 }
             }
             Ok(_) => {}
-            Err(error) => tracing::warn!(blob.key = %asset.blob_key, %error, "could not count blob references"),
+            Err(error) => tracing::warn!(blob.key = %blob_key, %error, "could not count blob references"),
         }
     }
 

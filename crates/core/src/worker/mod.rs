@@ -41,6 +41,9 @@ pub struct WorkerSettings {
     pub poll_timeout: Duration,
     /// …or this map does, by `service/model` (the config's `providers.poll_timeouts`).
     pub poll_timeouts: HashMap<String, Duration>,
+    /// At most this many tasks of a service open at the provider at once (submitted,
+    /// not ended), by service; more wait in the queue.
+    pub max_in_flight: HashMap<String, u32>,
     /// How long a draining worker waits for running tasks before it gives their
     /// leases back.
     pub drain_timeout: Duration,
@@ -56,6 +59,7 @@ impl Default for WorkerSettings {
             max_crashes: 3,
             poll_timeout: Duration::from_secs(300),
             poll_timeouts: HashMap::new(),
+            max_in_flight: HashMap::new(),
             drain_timeout: Duration::from_secs(10),
         }
     }
@@ -73,6 +77,8 @@ pub struct Worker {
     pub(crate) circuits: Arc<Circuits>,
     pub(crate) submit_limits: Arc<RateLimiter>,
     pub(crate) files: Arc<dyn InputFiles>,
+    /// One gate per service with a concurrency limit (see `run.rs`).
+    pub(crate) in_flight_gates: Arc<std::sync::Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>>,
 }
 
 impl Worker {
@@ -97,11 +103,17 @@ impl Worker {
             circuits,
             submit_limits,
             files,
+            in_flight_gates: Arc::default(),
         }
     }
 
     pub fn id(&self) -> &str {
         &self.id
+    }
+
+    pub(crate) fn in_flight_gate(&self, service: &str) -> Arc<tokio::sync::Mutex<()>> {
+        let mut gates = self.in_flight_gates.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        gates.entry(service.to_owned()).or_default().clone()
     }
 
     /// How long a task of `service/model` may wait on its provider.

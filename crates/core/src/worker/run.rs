@@ -12,6 +12,9 @@ use crate::ports::{Claimed, ErrorClass, Job, LeaseToken, Output, Polled, Provide
 use crate::task::{Task, TaskError, TaskStatus};
 use crate::time::now_millis;
 
+/// How soon a task held back by its service's concurrency limit looks again.
+const IN_FLIGHT_RECHECK: Duration = Duration::from_millis(500);
+
 /// Why a run must stop waiting on its provider.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Interrupt {
@@ -146,6 +149,22 @@ impl Worker {
             // The service's circuit is open.
             return self.hold_back(task, lease, wait).await;
         }
+        // The service's concurrency limit: count the tasks open at the provider and
+        // mark this one as submitting under one gate per service, so that this
+        // process's runs cannot all see the same free slot.
+        let mut in_flight_gate = None;
+        if task.external_id.is_none()
+            && let Some(limit) = self.settings.max_in_flight.get(&task.service)
+        {
+            let gate = self.in_flight_gate(&task.service).lock_owned().await;
+            // A database error counts as "full": the task waits rather than overshoots.
+            let open = self.store.count_in_flight(&task.service).await.unwrap_or(u64::MAX);
+            if open >= u64::from(*limit) {
+                drop(gate);
+                return self.hold_back(task, lease, IN_FLIGHT_RECHECK).await;
+            }
+            in_flight_gate = Some(gate);
+        }
         let over_rate_limit = match (&task.external_id, provider.submit_rate_limit()) {
             (None, Some(limit)) => self.submit_limits.acquire(&task.service, limit).err(),
             _ => None,
@@ -176,13 +195,20 @@ impl Worker {
                 }
             }
             None => {
+                // Marked before the call: a lost answer is then recognised, and the
+                // task counts against its service's concurrency limit.
                 if provider.submit_is_costly() {
                     match self.prepare_costly_submit(task, lease).await {
                         Ok(true) => {}
                         Ok(false) => return,
                         Err(error) => return self.finish_failed(task, lease, &error).await,
                     }
+                } else if in_flight_gate.is_some()
+                    && !matches!(self.store.mark_submitting(task.id, lease).await, Ok(true))
+                {
+                    return;
                 }
+                drop(in_flight_gate);
                 let submitted = tokio::select! {
                     submitted = provider.submit(&job) => submitted,
                     reason = interrupted(&mut interrupt) => return self.abandon(task, lease, reason).await,

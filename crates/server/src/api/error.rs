@@ -86,6 +86,11 @@ impl From<CoreError> for ApiError {
                 retry_after: Some(retry_after),
                 ..Self::new(StatusCode::TOO_MANY_REQUESTS, "rate_limit_exceeded", message)
             },
+            CoreError::QuotaExceeded { ref scope, limit, retry_after } => Self {
+                retry_after: Some(retry_after),
+                ..Self::new(StatusCode::TOO_MANY_REQUESTS, "quota_exceeded", error.to_string())
+                    .with_details(serde_json::json!({ "scope": scope, "limit": limit }))
+            },
             CoreError::Storage(detail) => {
                 tracing::error!(error = %detail, "storage error");
                 Self {

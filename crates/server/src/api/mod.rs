@@ -11,4 +11,5 @@ pub mod models;
 pub mod providers;
 pub mod system;
 pub mod tasks;
+pub mod uploads;
 pub mod views;

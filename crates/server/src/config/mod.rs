@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 mod providers;
 mod secret;
 
-pub use providers::{KieConfig, ProvidersConfig};
+pub use providers::{KieConfig, LimitsConfig, ProvidersConfig};
 pub use secret::Secret;
 
 /// The example file: every key with its default and its environment variable.
@@ -42,6 +42,8 @@ pub struct ServerConfig {
     pub listen: String,
     /// Largest request body accepted, in bytes.
     pub max_body_bytes: usize,
+    /// The largest file `POST /api/v1/uploads` takes.
+    pub max_upload_bytes: usize,
     /// Longest `Prefer: wait=N` honoured, in seconds.
     pub max_wait_secs: u64,
 }
@@ -121,7 +123,12 @@ pub struct LogConfig {
 
 impl Default for ServerConfig {
     fn default() -> Self {
-        Self { listen: "127.0.0.1:8080".into(), max_body_bytes: 10 * 1024 * 1024, max_wait_secs: 60 }
+        Self {
+            listen: "127.0.0.1:8080".into(),
+            max_body_bytes: 10 * 1024 * 1024,
+            max_upload_bytes: 50 * 1024 * 1024,
+            max_wait_secs: 60,
+        }
     }
 }
 
@@ -241,6 +248,7 @@ impl Config {
             bail!("queue.max_attempts must be at least 1");
         }
         self.providers.kie.provider_config()?;
+        self.providers.validate_limits()?;
         Ok(())
     }
 
@@ -287,6 +295,7 @@ impl Config {
                 .iter()
                 .map(|(model, secs)| (model.trim().to_ascii_lowercase(), Duration::from_secs(*secs)))
                 .collect(),
+            max_in_flight: self.providers.max_in_flight(),
             drain_timeout: Duration::from_secs(worker.drain_timeout_secs),
         }
     }
@@ -297,6 +306,7 @@ impl Config {
             max_queued: self.queue.max_queued,
             pending_ttl: Duration::from_secs(self.queue.pending_ttl_secs),
             max_attempts: self.queue.max_attempts,
+            daily_quotas: self.providers.daily_quotas(),
         }
     }
 

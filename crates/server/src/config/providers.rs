@@ -21,7 +21,21 @@ pub struct ProvidersConfig {
     /// over the model's own default (`worker.poll_timeout_secs` for images; longer
     /// for video models): `"kie/veo3" = 1800`.
     pub poll_timeouts: BTreeMap<String, u64>,
+    /// Limits by service (`kie`) or model (`kie/veo3`): `[providers.limits.kie]`
+    /// `max_in_flight = 50`, `daily_tasks = 1000`.
+    pub limits: BTreeMap<String, LimitsConfig>,
     pub kie: KieConfig,
+}
+
+/// A service's or a model's limits; 0 means none.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LimitsConfig {
+    /// Tasks open at the provider at once (services only); more wait in the queue.
+    pub max_in_flight: u32,
+    /// Tasks created per UTC day (seed 001's daily counters); past it, creates
+    /// answer 429 `quota_exceeded` with the time until midnight.
+    pub daily_tasks: u64,
 }
 
 impl Default for ProvidersConfig {
@@ -30,12 +44,44 @@ impl Default for ProvidersConfig {
             circuit_failures: 5,
             circuit_cooldown_secs: 30,
             poll_timeouts: BTreeMap::new(),
+            limits: BTreeMap::new(),
             kie: KieConfig::default(),
         }
     }
 }
 
 impl ProvidersConfig {
+    /// Checks the limits' scopes: `max_in_flight` is per service.
+    pub fn validate_limits(&self) -> anyhow::Result<()> {
+        for (scope, limits) in &self.limits {
+            anyhow::ensure!(!scope.trim().is_empty(), "providers.limits: a scope must name a service or service/model");
+            anyhow::ensure!(
+                limits.max_in_flight == 0 || !scope.contains('/'),
+                "providers.limits.\"{scope}\".max_in_flight: concurrency is limited per service, not per model"
+            );
+        }
+        Ok(())
+    }
+
+    pub fn daily_quotas(&self) -> Vec<atelier_core::quota::DailyQuota> {
+        self.limits
+            .iter()
+            .filter(|(_, limits)| limits.daily_tasks > 0)
+            .map(|(scope, limits)| atelier_core::quota::DailyQuota {
+                scope: scope.trim().to_ascii_lowercase(),
+                limit: limits.daily_tasks,
+            })
+            .collect()
+    }
+
+    pub fn max_in_flight(&self) -> std::collections::HashMap<String, u32> {
+        self.limits
+            .iter()
+            .filter(|(_, limits)| limits.max_in_flight > 0)
+            .map(|(scope, limits)| (scope.trim().to_ascii_lowercase(), limits.max_in_flight))
+            .collect()
+    }
+
     pub fn circuit_settings(&self) -> atelier_core::circuit::CircuitSettings {
         atelier_core::circuit::CircuitSettings {
             threshold: self.circuit_failures.max(1),

@@ -6,6 +6,7 @@
 mod assets;
 mod errors;
 mod events;
+mod framework;
 mod helpers;
 mod kie;
 mod seed004;

@@ -37,9 +37,19 @@ pub async fn download_thumbnail(
     headers: HeaderMap,
 ) -> ApiResult<Response> {
     let asset = find(&state, &id).await?;
-    let key = asset.thumbnail_key.as_deref().ok_or_else(|| ApiError::not_found("thumbnail"))?;
+    let key = asset.thumbnail_key.as_deref().ok_or_else(|| no_thumbnail(&asset.mime))?;
     let filename = format!("{}-thumbnail.webp", asset.id);
     serve_blob(&state, key, "image/webp", &format!("\"{}-thumb\"", asset.sha256), &filename, &headers).await
+}
+
+/// Why an asset has no thumbnail, said plainly.
+fn no_thumbnail(mime: &str) -> ApiError {
+    let why = if atelier_assets::poster::is_video(mime) {
+        "this video has no poster thumbnail: the server had no ffmpeg when it stored it".to_owned()
+    } else {
+        format!("{mime} files have no thumbnail")
+    };
+    ApiError::new(StatusCode::NOT_FOUND, "no_thumbnail", why)
 }
 
 async fn find(state: &AppState, id: &str) -> ApiResult<Asset> {
@@ -47,7 +57,7 @@ async fn find(state: &AppState, id: &str) -> ApiResult<Asset> {
     state.tasks.store().get_asset(&id).await?.ok_or_else(|| ApiError::not_found("image"))
 }
 
-async fn serve_blob(
+pub(crate) async fn serve_blob(
     state: &AppState,
     key: &str,
     mime: &str,

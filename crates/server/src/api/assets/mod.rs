@@ -11,6 +11,7 @@ use axum::routing::{delete, get, post};
 
 use crate::app::AppState;
 
+pub(crate) use download::serve_blob;
 pub use download::{__path_download_asset, __path_download_thumbnail};
 pub use list::{
     __path_list_assets, AssetListView, ListAssetsQuery as ListAssetsQueryAlias, list_assets as list_assets_handler,

@@ -1,0 +1,64 @@
+//! Uploads: files clients send to use as task inputs (an image to edit, a first
+//! frame to animate). `POST /api/v1/uploads` takes a multipart form (`file`) or
+//! the raw bytes with their `Content-Type`; tasks then name the file by its id
+//! (`upl_…`), and providers that need it upload it to their own storage.
+
+mod create;
+mod read;
+
+use atelier_core::UploadId;
+use atelier_core::task::Upload;
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::api::error::ApiError;
+use crate::app::AppState;
+
+pub use create::__path_create_upload;
+pub use read::{__path_delete_upload, __path_download_upload, __path_get_upload};
+
+pub fn routes(max_upload_bytes: usize) -> Router<AppState> {
+    Router::new()
+        .route("/uploads", post(create::create_upload).layer(DefaultBodyLimit::max(max_upload_bytes)))
+        .route("/uploads/{id}", get(read::get_upload).delete(read::delete_upload))
+        .route("/uploads/{id}/content", get(read::download_upload))
+}
+
+pub(crate) fn parse_upload_id(id: &str) -> Result<UploadId, ApiError> {
+    UploadId::parse(id).ok_or_else(|| ApiError::not_found("upload"))
+}
+
+/// An uploaded file.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UploadView {
+    /// Name it in a task input (`images`, `image_urls`, …) by this id.
+    pub id: String,
+    pub name: String,
+    pub mime: String,
+    pub bytes: u64,
+    pub width: Option<u32>,
+    pub height: Option<u32>,
+    pub sha256: String,
+    pub url: String,
+    /// ISO 8601.
+    pub created_at: String,
+}
+
+impl From<&Upload> for UploadView {
+    fn from(upload: &Upload) -> Self {
+        Self {
+            id: upload.id.to_string(),
+            name: upload.name.clone(),
+            mime: upload.mime.clone(),
+            bytes: upload.bytes,
+            width: upload.width,
+            height: upload.height,
+            sha256: upload.sha256.clone(),
+            url: format!("/api/v1/uploads/{}/content", upload.id),
+            created_at: crate::api::views::timestamp(upload.created_at),
+        }
+    }
+}

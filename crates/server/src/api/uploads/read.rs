@@ -1,0 +1,44 @@
+use axum::Json;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+
+use super::{UploadView, parse_upload_id};
+use crate::api::assets::serve_blob;
+use crate::api::error::{ApiResult, ErrorBody};
+use crate::api::extract::AppPath;
+use crate::app::AppState;
+
+/// An upload's description.
+#[utoipa::path(get, path = "/api/v1/uploads/{id}", tag = "uploads",
+    params(("id" = String, Path, description = "Upload id (upl_…)")),
+    responses((status = 200, body = UploadView), (status = 404, body = ErrorBody)))]
+pub async fn get_upload(State(state): State<AppState>, AppPath(id): AppPath<String>) -> ApiResult<Json<UploadView>> {
+    let upload = state.tasks.get_upload(&parse_upload_id(&id)?).await?;
+    Ok(Json(UploadView::from(&upload)))
+}
+
+/// The uploaded file itself (honours `Range` and `If-None-Match`).
+#[utoipa::path(get, path = "/api/v1/uploads/{id}/content", tag = "uploads",
+    params(("id" = String, Path, description = "Upload id (upl_…)")),
+    responses((status = 200, description = "The file"), (status = 206, description = "Part of the file"),
+        (status = 304, description = "Not modified"), (status = 404, body = ErrorBody), (status = 416, description = "Range not satisfiable")))]
+pub async fn download_upload(
+    State(state): State<AppState>,
+    AppPath(id): AppPath<String>,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    let upload = state.tasks.get_upload(&parse_upload_id(&id)?).await?;
+    let etag = format!("\"{}\"", upload.sha256);
+    serve_blob(&state, &upload.blob_key, &upload.mime, &etag, &upload.name, &headers).await
+}
+
+/// Deletes an upload (tasks that named it keep their outputs; new tasks cannot
+/// name it any more).
+#[utoipa::path(delete, path = "/api/v1/uploads/{id}", tag = "uploads",
+    params(("id" = String, Path, description = "Upload id (upl_…)")),
+    responses((status = 204, description = "Deleted"), (status = 404, body = ErrorBody)))]
+pub async fn delete_upload(State(state): State<AppState>, AppPath(id): AppPath<String>) -> ApiResult<StatusCode> {
+    state.tasks.delete_upload(&parse_upload_id(&id)?).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,169 @@
+//! Input files for providers (`atelier_core::ports::InputFiles`): uploads and
+//! earlier outputs read from the asset store, data URIs decoded, URLs downloaded
+//! (bounded in size and time), and the cache of what each provider holds for us.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use atelier_core::ports::{
+    AssetStore, ErrorClass, InputFile, InputFiles, InputRef, ProviderError, ProviderUpload, TaskStore,
+};
+use atelier_core::time::now_millis;
+use base64::Engine;
+use bytes::{Bytes, BytesMut};
+use futures::TryStreamExt;
+use sha2::{Digest, Sha256};
+
+/// The largest input file opened (a provider's own limits are smaller).
+const MAX_INPUT_BYTES: usize = 50 * 1024 * 1024;
+
+pub struct StoredInputs {
+    store: Arc<dyn TaskStore>,
+    assets: Arc<dyn AssetStore>,
+    http: reqwest::Client,
+}
+
+impl StoredInputs {
+    pub fn new(store: Arc<dyn TaskStore>, assets: Arc<dyn AssetStore>) -> Self {
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(60))
+            .connect_timeout(Duration::from_secs(10))
+            .build()
+            .unwrap_or_default();
+        Self { store, assets, http }
+    }
+
+    async fn read_blob(&self, key: &str, mime: &str, name: String) -> Result<InputFile, ProviderError> {
+        let storage = |error: String| ProviderError::new(ErrorClass::ServerError, format!("reading {name}: {error}"));
+        let read = self.assets.open(key, None).await.map_err(|e| storage(e.to_string()))?;
+        let Some(read) = read else { return Err(missing(&name)) };
+        let mut bytes = BytesMut::with_capacity(usize::try_from(read.total_bytes).unwrap_or(0));
+        let mut stream = read.stream;
+        while let Some(chunk) = stream.try_next().await.map_err(|e| storage(e.to_string()))? {
+            bytes.extend_from_slice(&chunk);
+        }
+        Ok(file(bytes.freeze(), mime.to_owned(), name))
+    }
+
+    async fn download(&self, url: &str) -> Result<InputFile, ProviderError> {
+        let failed = |class, why: String| ProviderError::new(class, format!("downloading the input {url}: {why}"));
+        let response = self.http.get(url).send().await.map_err(|error| {
+            let class = if error.is_connect() { ErrorClass::ConnectionRefused } else { ErrorClass::Timeout };
+            failed(class, error.to_string())
+        })?;
+        let status = response.status();
+        if !status.is_success() {
+            let class = if status.is_server_error() { ErrorClass::ServerError } else { ErrorClass::ClientError };
+            return Err(failed(class, format!("HTTP {status}")));
+        }
+        let mime = response
+            .headers()
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(|v| v.split(';').next().unwrap_or(v).trim().to_ascii_lowercase())
+            .unwrap_or_default();
+        let mut bytes = BytesMut::new();
+        let mut stream = response.bytes_stream();
+        while let Some(chunk) = stream.try_next().await.map_err(|e| failed(ErrorClass::Timeout, e.to_string()))? {
+            if bytes.len() + chunk.len() > MAX_INPUT_BYTES {
+                return Err(failed(ErrorClass::ClientError, format!("larger than {MAX_INPUT_BYTES} bytes")));
+            }
+            bytes.extend_from_slice(&chunk);
+        }
+        let name = url.split(['?', '#']).next().unwrap_or(url).rsplit('/').next().unwrap_or("input").to_owned();
+        let bytes = bytes.freeze();
+        let mime = sniff(&bytes).map_or(mime, str::to_owned);
+        Ok(file(bytes, mime, if name.is_empty() { "input".into() } else { name }))
+    }
+}
+
+fn missing(name: &str) -> ProviderError {
+    ProviderError::new(ErrorClass::ClientError, format!("the input file {name} no longer exists"))
+}
+
+fn file(bytes: Bytes, mime: String, name: String) -> InputFile {
+    let sha256 = hex::encode(Sha256::digest(&bytes));
+    InputFile { bytes, mime, sha256, name }
+}
+
+fn sniff(bytes: &[u8]) -> Option<&'static str> {
+    match image::guess_format(bytes).ok()? {
+        image::ImageFormat::Png => Some("image/png"),
+        image::ImageFormat::Jpeg => Some("image/jpeg"),
+        image::ImageFormat::WebP => Some("image/webp"),
+        image::ImageFormat::Gif => Some("image/gif"),
+        _ => None,
+    }
+}
+
+/// Decodes `data:<mime>;base64,<data>`.
+pub fn decode_data_uri(uri: &str) -> Result<(String, Bytes), ProviderError> {
+    let invalid = |why: &str| ProviderError::new(ErrorClass::ClientError, format!("invalid data URI: {why}"));
+    let rest = uri.strip_prefix("data:").ok_or_else(|| invalid("no data: prefix"))?;
+    let (header, data) = rest.split_once(',').ok_or_else(|| invalid("no comma"))?;
+    let mime = header.strip_suffix(";base64").ok_or_else(|| invalid("not base64"))?;
+    let bytes =
+        base64::engine::general_purpose::STANDARD.decode(data.trim()).map_err(|error| invalid(&error.to_string()))?;
+    if bytes.len() > MAX_INPUT_BYTES {
+        return Err(invalid(&format!("larger than {MAX_INPUT_BYTES} bytes")));
+    }
+    let bytes = Bytes::from(bytes);
+    let mime = sniff(&bytes).map_or_else(|| mime.to_ascii_lowercase(), str::to_owned);
+    Ok((mime, bytes))
+}
+
+#[async_trait]
+impl InputFiles for StoredInputs {
+    async fn open(&self, reference: &InputRef) -> Result<InputFile, ProviderError> {
+        let storage = |error: atelier_core::CoreError| ProviderError::new(ErrorClass::ServerError, error.to_string());
+        match reference {
+            InputRef::Upload(id) => {
+                let upload = self.store.get_upload(id).await.map_err(storage)?.ok_or_else(|| missing(id.as_str()))?;
+                let name = format!("{}.{}", upload.id, atelier_assets::extension_for(&upload.mime));
+                self.read_blob(&upload.blob_key, &upload.mime, name).await
+            }
+            InputRef::Output(id) => {
+                let asset = self.store.get_asset(id).await.map_err(storage)?.ok_or_else(|| missing(id.as_str()))?;
+                let name = format!("{}.{}", asset.id, atelier_assets::extension_for(&asset.mime));
+                self.read_blob(&asset.blob_key, &asset.mime, name).await
+            }
+            InputRef::DataUri(uri) => {
+                let (mime, bytes) = decode_data_uri(uri)?;
+                let name = format!("input.{}", atelier_assets::extension_for(&mime));
+                Ok(file(bytes, mime, name))
+            }
+            InputRef::Url(url) => self.download(url).await,
+        }
+    }
+
+    async fn cached_upload(&self, service: &str, key: &str, margin_ms: i64) -> Option<ProviderUpload> {
+        match self.store.provider_upload(service, key, now_millis() + margin_ms).await {
+            Ok(found) => found,
+            Err(error) => {
+                tracing::warn!(service, %error, "could not read the provider upload cache; uploading again");
+                None
+            }
+        }
+    }
+
+    async fn remember_upload(&self, service: &str, key: &str, upload: &ProviderUpload) {
+        if let Err(error) = self.store.remember_provider_upload(service, key, upload, now_millis()).await {
+            tracing::warn!(service, %error, "could not record a provider upload; the next task uploads again");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn data_uris_decode_and_sniff() {
+        let (mime, bytes) = decode_data_uri("data:application/octet-stream;base64,aGVsbG8=").expect("decodes");
+        assert_eq!(mime, "application/octet-stream");
+        assert_eq!(&bytes[..], b"hello");
+        assert!(decode_data_uri("data:image/png;base64,***").is_err());
+        assert!(decode_data_uri("data:image/png,abc").is_err());
+    }
+}
