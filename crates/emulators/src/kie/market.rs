@@ -269,7 +269,7 @@ pub(super) async fn create_task(State(state): State<Arc<KieState>>, request: Req
     };
     let callback_url = match task::callback_url(&request) {
         Ok(url) => url,
-        Err(response) => return response,
+        Err(msg) => return envelope_error(422, &msg),
     };
     let product = match request.get("input") {
         None | Some(Value::Null) => return envelope_error(422, "input is required"),

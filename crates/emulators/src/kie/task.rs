@@ -238,12 +238,12 @@ pub(super) async fn read_create(
 }
 
 /// `callBackUrl`: absent, empty, or an http(s) URL.
-pub(super) fn callback_url(request: &Map<String, Value>) -> Result<Option<String>, Response> {
+pub(super) fn callback_url(request: &Map<String, Value>) -> Result<Option<String>, String> {
     match request.get("callBackUrl") {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(url)) if url.is_empty() => Ok(None),
         Some(Value::String(url)) if url.starts_with("http://") || url.starts_with("https://") => Ok(Some(url.clone())),
-        Some(_) => Err(envelope_error(422, "callBackUrl must be an http(s) URL")),
+        Some(_) => Err("callBackUrl must be an http(s) URL".to_string()),
     }
 }
 

@@ -101,8 +101,8 @@ pub(super) async fn url_upload(State(state): State<Arc<KieState>>, request: Requ
         return upload_error(400, "fileUrl must be an http(s) URL");
     }
     let upload_path = body.get("uploadPath").and_then(Value::as_str).map(str::to_string);
-    if let Err(response) = check_upload_path(upload_path.as_deref()) {
-        return response;
+    if let Err(msg) = check_upload_path(upload_path.as_deref()) {
+        return upload_error(400, msg);
     }
     let fetched = match state.http.get(url).timeout(std::time::Duration::from_secs(30)).send().await {
         Ok(response) if response.status().is_success() => {
@@ -162,15 +162,11 @@ async fn json_body(request: Request) -> Result<Map<String, Value>, Response> {
     }
 }
 
-fn check_upload_path(path: Option<&str>) -> Result<&str, Response> {
+fn check_upload_path(path: Option<&str>) -> Result<&str, &'static str> {
     match path {
-        None | Some("") => Err(upload_error(400, "Missing required parameter: uploadPath")),
-        Some(p) if p.starts_with('/') || p.ends_with('/') => {
-            Err(upload_error(400, "uploadPath must not start or end with /"))
-        }
-        Some(p) if p.split('/').any(|s| s.is_empty() || s == "." || s == "..") => {
-            Err(upload_error(400, "uploadPath is not a valid path"))
-        }
+        None | Some("") => Err("Missing required parameter: uploadPath"),
+        Some(p) if p.starts_with('/') || p.ends_with('/') => Err("uploadPath must not start or end with /"),
+        Some(p) if p.split('/').any(|s| s.is_empty() || s == "." || s == "..") => Err("uploadPath is not a valid path"),
         Some(p) => Ok(p),
     }
 }
@@ -187,7 +183,7 @@ fn store(
 ) -> Response {
     let upload_path = match check_upload_path(upload_path) {
         Ok(path) => path,
-        Err(response) => return response,
+        Err(msg) => return upload_error(400, msg),
     };
     if name.is_empty() || name.contains('/') || name.contains("..") {
         return upload_error(400, "fileName is not a valid file name");

@@ -93,7 +93,7 @@ pub(super) async fn generate(State(state): State<Arc<KieState>>, request: Reques
     };
     let callback_url = match task::callback_url(&request) {
         Ok(url) => url,
-        Err(response) => return response,
+        Err(msg) => return envelope_error(422, &msg),
     };
     let job = match validate(&request) {
         Ok(job) => job,

@@ -31,6 +31,8 @@ const LIFETIME_MS: i64 = 3 * DAY_MS;
 /// margin a reused file is less than 23 hours old, so it is still there when Kie
 /// fetches it under either statement (a task starts within the hour).
 pub const REUSE_MARGIN_MS: i64 = 2 * DAY_MS + HOUR_MS;
+// A reused file is never a day old, whichever of Kie's statements holds.
+const _: () = assert!(LIFETIME_MS - REUSE_MARGIN_MS < DAY_MS);
 /// Kie advises stream uploads above 10 MB.
 const BASE64_LIMIT: usize = 10 * 1024 * 1024;
 const DAY_MS: i64 = 24 * HOUR_MS;
@@ -202,8 +204,6 @@ mod tests {
         assert_eq!(expires_at(&data), 1_735_732_800_000 + LIFETIME_MS);
         let fallback = expires_at(&json!({}));
         assert!((fallback - now_millis() - LIFETIME_MS).abs() < 60_000);
-        // A reused file has at most 23 hours behind it.
-        assert!(LIFETIME_MS - REUSE_MARGIN_MS < DAY_MS);
     }
 
     #[test]
