@@ -255,3 +255,73 @@ async fn upload_errors_have_the_upload_shape() {
     let expired = reqwest::get(old["data"]["downloadUrl"].as_str().expect("url")).await.expect("answered");
     assert_eq!(expired.status(), StatusCode::NOT_FOUND);
 }
+
+type Received = (reqwest::header::HeaderMap, Value);
+
+async fn callback_receiver() -> (String, tokio::sync::mpsc::UnboundedReceiver<Received>) {
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<Received>();
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move |headers: axum::http::HeaderMap, axum::Json(body): axum::Json<Value>| {
+            let tx = tx.clone();
+            async move {
+                let mut copied = reqwest::header::HeaderMap::new();
+                for name in ["x-webhook-timestamp", "x-webhook-signature"] {
+                    if let Some(value) = headers.get(name).and_then(|v| v.to_str().ok()) {
+                        copied.insert(name, value.parse().expect("header"));
+                    }
+                }
+                let _ = tx.send((copied, body));
+                "ok"
+            }
+        }),
+    );
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let url = format!("http://{}/hook", listener.local_addr().expect("address"));
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (url, rx)
+}
+
+#[tokio::test]
+async fn veo_and_midjourney_callbacks_have_their_own_shapes_and_are_signed() {
+    let (hook, mut received) = callback_receiver().await;
+    let config = KieEmulatorConfig {
+        webhook_hmac_key: Some("hook-secret".into()),
+        callback_delay: Duration::from_millis(50),
+        ..Default::default()
+    };
+    let base = start(config).await;
+    let mut next = async || {
+        tokio::time::timeout(Duration::from_secs(10), received.recv()).await.expect("in time").expect("a callback")
+    };
+    let signed = |headers: &reqwest::header::HeaderMap, id: &str| {
+        let timestamp = headers["x-webhook-timestamp"].to_str().expect("ascii");
+        headers["x-webhook-signature"] == atelier_emulators::webhook_signature("hook-secret", id, timestamp).as_str()
+    };
+
+    let (_, veo) = post(&base, "/api/v1/veo/generate", json!({"prompt": "x", "callBackUrl": hook}), None).await;
+    let veo_id = veo["data"]["taskId"].as_str().expect("id").to_string();
+    let (headers, body) = next().await;
+    assert_eq!((body["code"].as_u64(), body["data"]["taskId"].as_str()), (Some(200), Some(veo_id.as_str())));
+    assert_eq!(body["data"]["info"]["resultUrls"].as_array().map(Vec::len), Some(1), "{body}");
+    assert_eq!(body["data"]["fallbackFlag"], false);
+    assert!(signed(&headers, &veo_id));
+
+    let mj_body = json!({"taskType": "mj_txt2img", "prompt": "x", "callBackUrl": hook});
+    let (_, mj) = post(&base, "/api/v1/mj/generate", mj_body, None).await;
+    let mj_id = mj["data"]["taskId"].as_str().expect("id").to_string();
+    let (headers, body) = next().await;
+    assert_eq!((body["code"].as_u64(), body["data"]["taskId"].as_str()), (Some(200), Some(mj_id.as_str())));
+    let urls = body["data"]["resultUrls"].as_array().expect("a plain array");
+    assert!(urls.len() == 4 && urls.iter().all(Value::is_string), "{body}");
+    assert!(body["data"]["promptJson"].is_string());
+    assert!(signed(&headers, &mj_id));
+
+    let (_, failed) =
+        post(&base, "/api/v1/veo/generate", json!({"prompt": "x", "callBackUrl": hook}), Some("generation_failed"))
+            .await;
+    let (_, body) = next().await;
+    assert_eq!(body["data"]["taskId"], failed["data"]["taskId"]);
+    assert_eq!(body["code"], 501);
+    assert!(body["data"].get("info").is_none());
+}
