@@ -3,8 +3,8 @@
 //! Each emulator speaks a provider's wire protocol as written down in
 //! `shared/providers/protocols.md`, so adapters and end-to-end tests can run
 //! offline, deterministically, and with injected faults. Only Kie.ai exists so
-//! far (`kie`): its common envelope and auth, the market jobs API for the
-//! Imagen 4 models, the credits endpoint and the result files.
+//! far (`kie`): its common envelope and auth, the market jobs API (Imagen 4,
+//! Sora 2), Veo 3, Midjourney, the file-upload API, credits and result files.
 
 pub mod kie;
 

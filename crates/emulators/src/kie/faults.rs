@@ -171,9 +171,25 @@ pub enum Endpoint {
     CreateTask,
     /// `GET /api/v1/jobs/recordInfo`.
     RecordInfo,
+    /// `POST /api/v1/veo/generate`.
+    VeoGenerate,
+    /// `GET /api/v1/veo/record-info`.
+    VeoRecordInfo,
+    /// `GET /api/v1/veo/get-1080p-video`.
+    Veo1080p,
+    /// `POST /api/v1/mj/generate`.
+    MjGenerate,
+    /// `GET /api/v1/mj/record-info`.
+    MjRecordInfo,
+    /// `POST /api/file-stream-upload`.
+    FileStreamUpload,
+    /// `POST /api/file-url-upload`.
+    FileUrlUpload,
+    /// `POST /api/file-base64-upload`.
+    FileBase64Upload,
     /// `GET /api/v1/chat/credit`.
     Credit,
-    /// `GET /files/...` (result files).
+    /// `GET /files/...` (result files) and `GET /uploads/...` (uploaded files).
     Files,
     /// Any other path (answered 404).
     Other,
@@ -187,14 +203,27 @@ impl Endpoint {
         match (method.as_str(), path) {
             ("POST", "/api/v1/jobs/createTask") => Endpoint::CreateTask,
             ("GET", "/api/v1/jobs/recordInfo") => Endpoint::RecordInfo,
+            ("POST", "/api/v1/veo/generate") => Endpoint::VeoGenerate,
+            ("GET", "/api/v1/veo/record-info") => Endpoint::VeoRecordInfo,
+            ("GET", "/api/v1/veo/get-1080p-video") => Endpoint::Veo1080p,
+            ("POST", "/api/v1/mj/generate") => Endpoint::MjGenerate,
+            ("GET", "/api/v1/mj/record-info") => Endpoint::MjRecordInfo,
+            ("POST", "/api/file-stream-upload") => Endpoint::FileStreamUpload,
+            ("POST", "/api/file-url-upload") => Endpoint::FileUrlUpload,
+            ("POST", "/api/file-base64-upload") => Endpoint::FileBase64Upload,
             ("GET", "/api/v1/chat/credit") => Endpoint::Credit,
-            ("GET", p) if p.starts_with("/files/") => Endpoint::Files,
+            ("GET", p) if p.starts_with("/files/") || p.starts_with("/uploads/") => Endpoint::Files,
             _ => Endpoint::Other,
         }
     }
 
     fn matches(self, endpoint: Endpoint) -> bool {
         self == Endpoint::Any || self == endpoint
+    }
+
+    /// The upload API answers `{success, code, msg}`.
+    pub(super) fn is_upload(self) -> bool {
+        matches!(self, Endpoint::FileStreamUpload | Endpoint::FileUrlUpload | Endpoint::FileBase64Upload)
     }
 }
 
@@ -205,10 +234,21 @@ impl FromStr for Endpoint {
         match s.trim().to_ascii_lowercase().as_str() {
             "createtask" | "create_task" | "create" => Ok(Endpoint::CreateTask),
             "recordinfo" | "record_info" | "poll" => Ok(Endpoint::RecordInfo),
+            "veogenerate" | "veo_generate" => Ok(Endpoint::VeoGenerate),
+            "veorecordinfo" | "veo_record_info" => Ok(Endpoint::VeoRecordInfo),
+            "veo1080p" | "veo_1080p" | "get1080pvideo" => Ok(Endpoint::Veo1080p),
+            "mjgenerate" | "mj_generate" => Ok(Endpoint::MjGenerate),
+            "mjrecordinfo" | "mj_record_info" => Ok(Endpoint::MjRecordInfo),
+            "filestreamupload" | "stream_upload" => Ok(Endpoint::FileStreamUpload),
+            "fileurlupload" | "url_upload" => Ok(Endpoint::FileUrlUpload),
+            "filebase64upload" | "base64_upload" => Ok(Endpoint::FileBase64Upload),
             "credit" | "credits" => Ok(Endpoint::Credit),
             "files" | "file" => Ok(Endpoint::Files),
             "any" | "*" => Ok(Endpoint::Any),
-            other => Err(format!("unknown endpoint `{other}` (known: createTask, recordInfo, credit, files, any)")),
+            other => Err(format!(
+                "unknown endpoint `{other}` (known: createTask, recordInfo, veoGenerate, veoRecordInfo, veo1080p, \
+                 mjGenerate, mjRecordInfo, fileStreamUpload, fileUrlUpload, fileBase64Upload, credit, files, any)"
+            )),
         }
     }
 }
@@ -374,7 +414,9 @@ pub(super) fn message_for(code: u16, endpoint: Endpoint) -> &'static str {
         400 => "Bad request",
         401 => "You do not have access permissions",
         402 => "Insufficient credits",
-        404 if endpoint == Endpoint::RecordInfo => "Task not found",
+        404 if matches!(endpoint, Endpoint::RecordInfo | Endpoint::VeoRecordInfo | Endpoint::MjRecordInfo) => {
+            "Task not found"
+        }
         404 => "Not found",
         408 => "Upstream gave no result in time",
         422 => "Validation error",
@@ -429,7 +471,11 @@ pub(super) async fn middleware(State(state): State<Arc<KieState>>, mut request: 
             None => envelope_error(500, "emulator: the reset fault needs KieEmulator::serve (no connection to drop)"),
         },
         Fault::Status { code, retry_after_seconds } => {
-            let mut response = envelope_error(code, message_for(code, endpoint));
+            let mut response = if endpoint.is_upload() {
+                super::upload::upload_error(code, message_for(code, endpoint))
+            } else {
+                envelope_error(code, message_for(code, endpoint))
+            };
             if let Some(n) = retry_after_seconds {
                 response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(n));
             }
@@ -499,6 +545,20 @@ mod tests {
         assert!(parse_fault_rule("createTask:every=0:reset").is_err());
         assert!(parse_fault_rule("nowhere:always:reset").is_err());
         assert!(parse_fault_rule("createTask:reset").is_err());
+        for (name, endpoint) in [
+            ("veoGenerate", Endpoint::VeoGenerate),
+            ("veoRecordInfo", Endpoint::VeoRecordInfo),
+            ("veo1080p", Endpoint::Veo1080p),
+            ("mjGenerate", Endpoint::MjGenerate),
+            ("mjRecordInfo", Endpoint::MjRecordInfo),
+            ("fileStreamUpload", Endpoint::FileStreamUpload),
+            ("fileUrlUpload", Endpoint::FileUrlUpload),
+            ("fileBase64Upload", Endpoint::FileBase64Upload),
+        ] {
+            assert_eq!(parse_fault_rule(&format!("{name}:always:reset")).map(|r| r.endpoint), Ok(endpoint));
+        }
+        assert_eq!(Endpoint::classify(&Method::POST, "/api/v1/veo/generate"), Endpoint::VeoGenerate);
+        assert_eq!(Endpoint::classify(&Method::GET, "/uploads/1/a/b.png"), Endpoint::Files);
     }
 
     #[test]

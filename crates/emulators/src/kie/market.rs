@@ -2,29 +2,23 @@
 //! `GET /api/v1/jobs/recordInfo?taskId=`, and the market callback.
 //!
 //! Models are a closed list ([`MarketModel`]); each validates its own `input`
-//! and says what it produces. Imagen 4 only so far; Sora 2 slots in as more
-//! variants with their own validation.
-//!
-//! A task moves `waiting` → `generating` → `success` over
-//! `steps_to_finish` recordInfo polls. A task with a `callBackUrl` also
-//! finishes on its own after `callback_delay`; whichever comes first sends the
-//! callback, once.
+//! and says what it produces: Imagen 4 images, Sora 2 videos (real mp4 files).
+//! The task's life, credits and callbacks are `task.rs`'s.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
-use axum::extract::{Query, Request, State};
+use axum::extract::{Request, State};
 use axum::response::Response;
-use base64::Engine;
-use hmac::{Hmac, KeyInit, Mac};
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 
-use super::faults::{Fault, TaskFault};
-use super::{Endpoint, Inner, KieState, credit, envelope_error, envelope_ok, now_ms};
+use super::task::{
+    self, Api, ImageJob, NewTask, Product, Task, TaskState, optional_bool, optional_choice, optional_string,
+    optional_urls, present, refuse_unknown,
+};
+use super::{KieState, credit, envelope_error};
 
-/// The most a createTask body may weigh.
-const BODY_LIMIT: usize = 10 * 1024 * 1024;
+pub use super::task::webhook_signature;
 
 /// The market models the emulator knows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -35,11 +29,27 @@ pub enum MarketModel {
     Imagen4,
     /// `google/imagen4-ultra`.
     Imagen4Ultra,
+    /// `sora-2-text-to-video`.
+    Sora2TextToVideo,
+    /// `sora-2-image-to-video`.
+    Sora2ImageToVideo,
+    /// `sora-2-pro-text-to-video`.
+    Sora2ProTextToVideo,
+    /// `sora-2-pro-image-to-video`.
+    Sora2ProImageToVideo,
 }
 
 impl MarketModel {
     /// Every known model.
-    pub const ALL: [MarketModel; 3] = [MarketModel::Imagen4Fast, MarketModel::Imagen4, MarketModel::Imagen4Ultra];
+    pub const ALL: [MarketModel; 7] = [
+        MarketModel::Imagen4Fast,
+        MarketModel::Imagen4,
+        MarketModel::Imagen4Ultra,
+        MarketModel::Sora2TextToVideo,
+        MarketModel::Sora2ImageToVideo,
+        MarketModel::Sora2ProTextToVideo,
+        MarketModel::Sora2ProImageToVideo,
+    ];
 
     /// The model for a wire id.
     pub fn from_id(id: &str) -> Option<Self> {
@@ -52,6 +62,10 @@ impl MarketModel {
             MarketModel::Imagen4Fast => "google/imagen4-fast",
             MarketModel::Imagen4 => "google/imagen4",
             MarketModel::Imagen4Ultra => "google/imagen4-ultra",
+            MarketModel::Sora2TextToVideo => "sora-2-text-to-video",
+            MarketModel::Sora2ImageToVideo => "sora-2-image-to-video",
+            MarketModel::Sora2ProTextToVideo => "sora-2-pro-text-to-video",
+            MarketModel::Sora2ProImageToVideo => "sora-2-pro-image-to-video",
         }
     }
 
@@ -61,15 +75,73 @@ impl MarketModel {
             MarketModel::Imagen4Fast => 4.0,
             MarketModel::Imagen4 => 8.0,
             MarketModel::Imagen4Ultra => 12.0,
+            MarketModel::Sora2TextToVideo | MarketModel::Sora2ImageToVideo => 30.0,
+            MarketModel::Sora2ProTextToVideo | MarketModel::Sora2ProImageToVideo => 90.0,
         }
     }
 
     fn task_id_prefix(self) -> &'static str {
-        "task_google_"
+        if self.is_sora() { "task_sora2_" } else { "task_google_" }
+    }
+
+    fn is_sora(self) -> bool {
+        matches!(
+            self,
+            MarketModel::Sora2TextToVideo
+                | MarketModel::Sora2ImageToVideo
+                | MarketModel::Sora2ProTextToVideo
+                | MarketModel::Sora2ProImageToVideo
+        )
     }
 
     /// Checks `input` as the protocol's table describes; the error names the field.
-    fn validate(self, input: &Map<String, Value>) -> Result<ImageJob, String> {
+    fn validate(self, input: &Map<String, Value>) -> Result<Product, String> {
+        if self.is_sora() { self.validate_sora(input) } else { self.validate_imagen(input).map(Product::Images) }
+    }
+
+    /// Sora 2 (protocols.md 1.2, the [D] table).
+    fn validate_sora(self, input: &Map<String, Value>) -> Result<Product, String> {
+        let pro = matches!(self, MarketModel::Sora2ProTextToVideo | MarketModel::Sora2ProImageToVideo);
+        let image = matches!(self, MarketModel::Sora2ImageToVideo | MarketModel::Sora2ProImageToVideo);
+        let mut known =
+            vec!["prompt", "aspect_ratio", "n_frames", "remove_watermark", "upload_method", "character_id_list"];
+        if pro {
+            known.push("size");
+        }
+        if image {
+            known.push("image_urls");
+        }
+        refuse_unknown(input, &known, self.id())?;
+        let prompt = optional_string(input, "prompt", 10_000)?.ok_or("prompt is required")?;
+        if prompt.trim().is_empty() {
+            return Err("prompt must not be empty".to_string());
+        }
+        let aspect = optional_choice(input, "aspect_ratio", &["portrait", "landscape"])?.unwrap_or("landscape");
+        match present(input, "n_frames") {
+            None => {}
+            Some(Value::String(n)) if n == "10" || n == "15" => {}
+            Some(other) => return Err(format!("n_frames must be the string \"10\" or \"15\", got {other}")),
+        }
+        optional_bool(input, "remove_watermark")?;
+        optional_choice(input, "upload_method", &["s3", "oss"])?;
+        if pro {
+            optional_choice(input, "size", &["standard", "high"])?;
+        }
+        match present(input, "character_id_list") {
+            None => {}
+            Some(Value::Array(ids)) if ids.len() <= 5 && ids.iter().all(Value::is_string) => {}
+            Some(_) => return Err("character_id_list must be at most 5 strings".to_string()),
+        }
+        if image {
+            let urls = optional_urls(input, "image_urls")?;
+            if urls.len() != 1 {
+                return Err(format!("image_urls must hold exactly 1 URL, got {}", urls.len()));
+            }
+        }
+        Ok(Product::Videos { count: 1, portrait: aspect == "portrait" })
+    }
+
+    fn validate_imagen(self, input: &Map<String, Value>) -> Result<ImageJob, String> {
         let (known, aspect_ratios, default_aspect): (&[&str], &[&str], &str) = match self {
             MarketModel::Imagen4Fast => (
                 &["prompt", "negative_prompt", "aspect_ratio", "num_images", "seed"],
@@ -82,14 +154,11 @@ impl MarketModel {
                 &["1:1", "16:9", "9:16", "3:4", "4:3", "auto"],
                 "1:1",
             ),
-            MarketModel::Imagen4Ultra => {
+            _ => {
                 (&["prompt", "negative_prompt", "aspect_ratio", "seed"], &["1:1", "16:9", "9:16", "3:4", "4:3"], "1:1")
             }
         };
-        if let Some(unknown) = input.keys().find(|k| !known.contains(&k.as_str())) {
-            return Err(format!("{unknown} is not a parameter of {} (known: {})", self.id(), known.join(", ")));
-        }
-
+        refuse_unknown(input, known, self.id())?;
         let prompt = optional_string(input, "prompt", 5000)?.ok_or("prompt is required")?;
         if prompt.trim().is_empty() {
             return Err("prompt must not be empty".to_string());
@@ -140,197 +209,56 @@ impl MarketModel {
     }
 }
 
-/// Credits one task of `model` (a wire id) costs, if the emulator knows the model.
+/// Credits one task of `model` (a wire id), if the emulator knows the model.
 pub fn model_cost(model: &str) -> Option<f64> {
     MarketModel::from_id(model).map(MarketModel::cost)
 }
 
-/// `base64(HMAC-SHA256(key, taskId + "." + timestamp))`, the `X-Webhook-Signature`
-/// of a callback whose `X-Webhook-Timestamp` is `timestamp` (Unix seconds).
-pub fn webhook_signature(key: &str, task_id: &str, timestamp: &str) -> String {
-    let mut mac = match Hmac::<Sha256>::new_from_slice(key.as_bytes()) {
-        Ok(mac) => mac,
-        // HMAC takes keys of any length; this arm is never taken.
-        Err(_) => return String::new(),
+/// The recordInfo `data`.
+pub(super) fn record(task: &Task, model: MarketModel) -> Value {
+    let success = task.state == TaskState::Success;
+    let failed = task.state == TaskState::Fail;
+    let result_json = if success { json!({"resultUrls": task.result_urls()}).to_string() } else { String::new() };
+    json!({
+        "taskId": task.id,
+        "model": model.id(),
+        "state": task.state.as_str(),
+        "param": task.param,
+        "resultJson": result_json,
+        "failCode": if failed { "500" } else { "" },
+        "failMsg": if failed { "Internal server error" } else { "" },
+        "costTime": if success { task.complete_ms.map(|c| c - task.create_ms) } else { None },
+        "completeTime": task.complete_ms,
+        "createTime": task.create_ms,
+        "updateTime": task.update_ms,
+    })
+}
+
+/// The market callback body once finished.
+pub(super) fn callback_body(task: &Task, remained_credits: f64) -> Value {
+    let model = match task.api {
+        Api::Market(model) => model,
+        _ => MarketModel::Imagen4Fast,
     };
-    mac.update(task_id.as_bytes());
-    mac.update(b".");
-    mac.update(timestamp.as_bytes());
-    base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
-}
-
-/// A field's value unless absent or null.
-fn present<'a>(input: &'a Map<String, Value>, field: &str) -> Option<&'a Value> {
-    input.get(field).filter(|v| !v.is_null())
-}
-
-fn optional_string<'a>(input: &'a Map<String, Value>, field: &str, max: usize) -> Result<Option<&'a str>, String> {
-    match present(input, field) {
-        None => Ok(None),
-        Some(Value::String(s)) if s.chars().count() <= max => Ok(Some(s)),
-        Some(Value::String(_)) => Err(format!("{field} must be at most {max} characters")),
-        Some(other) => Err(format!("{field} must be a string, got {other}")),
+    let mut data = record(task, model);
+    let consumed = if task.state == TaskState::Success { task.cost } else { 0.0 };
+    if let Some(data) = data.as_object_mut() {
+        data.insert("consumeCredits".into(), credit::credits_value(consumed));
+        data.insert("remainedCredits".into(), credit::credits_value(remained_credits));
     }
-}
-
-/// What a task renders.
-#[derive(Debug, Clone)]
-pub(super) struct ImageJob {
-    pub(super) width: u32,
-    pub(super) height: u32,
-    pub(super) count: u32,
-    pub(super) prompt_hash: [u8; 32],
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum TaskState {
-    Waiting,
-    Generating,
-    Success,
-    Fail,
-}
-
-impl TaskState {
-    pub(super) fn as_str(self) -> &'static str {
-        match self {
-            TaskState::Waiting => "waiting",
-            TaskState::Generating => "generating",
-            TaskState::Success => "success",
-            TaskState::Fail => "fail",
-        }
-    }
-
-    fn is_terminal(self) -> bool {
-        matches!(self, TaskState::Success | TaskState::Fail)
-    }
-}
-
-/// One market task.
-pub(super) struct Task {
-    pub(super) id: String,
-    model: MarketModel,
-    param: String,
-    pub(super) job: ImageJob,
-    cost: f64,
-    create_ms: i64,
-    update_ms: i64,
-    complete_ms: Option<i64>,
-    polls: u32,
-    pub(super) state: TaskState,
-    fault: Option<Fault>,
-    callback_url: Option<String>,
-    callback_sent: bool,
-    base_url: String,
-}
-
-impl Task {
-    /// One poll: the state moves on. True when the task just finished.
-    fn poll(&mut self, steps_to_finish: u32, now: i64) -> bool {
-        self.polls = self.polls.saturating_add(1);
-        if self.state.is_terminal() {
-            return false;
-        }
-        let next = if self.polls > steps_to_finish {
-            self.final_state()
-        } else if self.polls == 1 {
-            TaskState::Waiting
-        } else {
-            TaskState::Generating
-        };
-        self.set_state(next, now)
-    }
-
-    /// Finishes now (the callback timer). True when the task just finished.
-    fn finish(&mut self, now: i64) -> bool {
-        if self.state.is_terminal() {
-            return false;
-        }
-        let next = self.final_state();
-        self.set_state(next, now)
-    }
-
-    fn final_state(&self) -> TaskState {
-        match self.fault {
-            Some(Fault::NeverFinish) => TaskState::Generating,
-            Some(Fault::GenerationFailed) => TaskState::Fail,
-            _ => TaskState::Success,
-        }
-    }
-
-    fn set_state(&mut self, next: TaskState, now: i64) -> bool {
-        if next == self.state {
-            return false;
-        }
-        self.state = next;
-        self.update_ms = now;
-        if next.is_terminal() {
-            self.complete_ms = Some(now);
-        }
-        next.is_terminal()
-    }
-
-    fn result_urls(&self) -> Vec<String> {
-        (0..self.job.count).map(|n| format!("{}/files/{}/{n}.png", self.base_url, self.id)).collect()
-    }
-
-    /// The recordInfo `data`.
-    fn record(&self) -> Value {
-        let success = self.state == TaskState::Success;
-        let failed = self.state == TaskState::Fail;
-        let result_json = if success { json!({"resultUrls": self.result_urls()}).to_string() } else { String::new() };
-        json!({
-            "taskId": self.id,
-            "model": self.model.id(),
-            "state": self.state.as_str(),
-            "param": self.param,
-            "resultJson": result_json,
-            "failCode": if failed { "500" } else { "" },
-            "failMsg": if failed { "Internal server error" } else { "" },
-            "costTime": if success { self.complete_ms.map(|c| c - self.create_ms) } else { None },
-            "completeTime": self.complete_ms,
-            "createTime": self.create_ms,
-            "updateTime": self.update_ms,
-        })
-    }
-
-    /// The callback body once finished.
-    fn callback_body(&self, remained_credits: f64) -> Value {
-        let mut data = self.record();
-        let consumed = if self.state == TaskState::Success { self.cost } else { 0.0 };
-        if let Some(data) = data.as_object_mut() {
-            data.insert("consumeCredits".into(), credit::credits_value(consumed));
-            data.insert("remainedCredits".into(), credit::credits_value(remained_credits));
-        }
-        if self.state == TaskState::Success {
-            json!({"code": 200, "msg": "Playground task completed successfully.", "data": data})
-        } else {
-            json!({"code": 501, "msg": "Playground task failed.", "data": data})
-        }
+    if task.state == TaskState::Success {
+        json!({"code": 200, "msg": "Playground task completed successfully.", "data": data})
+    } else {
+        json!({"code": 501, "msg": "Playground task failed.", "data": data})
     }
 }
 
 /// `POST /api/v1/jobs/createTask`.
 pub(super) async fn create_task(State(state): State<Arc<KieState>>, request: Request) -> Response {
-    let config = &state.config;
-    if !state.admit(&config.api_key, Endpoint::CreateTask, config.create_rate_limit) {
-        let (max, window) = config.create_rate_limit.unwrap_or_default();
-        return envelope_error(
-            429,
-            &format!("Rate limit exceeded: at most {max} new generation requests per {} seconds", window.as_secs_f64()),
-        );
-    }
-    let task_fault = request.extensions().get::<TaskFault>().map(|f| f.0.clone());
-    let base_url = state.base_url(request.headers());
-    let body = match axum::body::to_bytes(request.into_body(), BODY_LIMIT).await {
-        Ok(body) => body,
-        Err(_) => return envelope_error(422, "request body is too large or unreadable"),
+    let (request, fault, base_url) = match task::read_create(&state, request).await {
+        Ok(read) => read,
+        Err(response) => return response,
     };
-    let request: Value = match serde_json::from_slice(&body) {
-        Ok(Value::Object(request)) => Value::Object(request),
-        Ok(_) => return envelope_error(422, "request body must be a JSON object"),
-        Err(e) => return envelope_error(422, &format!("request body is not valid JSON: {e}")),
-    };
-
     let model = match request.get("model") {
         None | Some(Value::Null) => return envelope_error(422, "model is required"),
         Some(Value::String(model)) => match MarketModel::from_id(model) {
@@ -339,146 +267,59 @@ pub(super) async fn create_task(State(state): State<Arc<KieState>>, request: Req
         },
         Some(_) => return envelope_error(422, "model must be a string"),
     };
-    let callback_url = match request.get("callBackUrl") {
-        None | Some(Value::Null) => None,
-        Some(Value::String(url)) if url.is_empty() => None,
-        Some(Value::String(url)) if url.starts_with("http://") || url.starts_with("https://") => Some(url.clone()),
-        Some(_) => return envelope_error(422, "callBackUrl must be an http(s) URL"),
+    let callback_url = match task::callback_url(&request) {
+        Ok(url) => url,
+        Err(msg) => return envelope_error(422, &msg),
     };
-    let job = match request.get("input") {
+    let product = match request.get("input") {
         None | Some(Value::Null) => return envelope_error(422, "input is required"),
         Some(Value::Object(input)) => match model.validate(input) {
-            Ok(job) => job,
+            Ok(product) => product,
             Err(msg) => return envelope_error(422, &msg),
         },
         Some(_) => return envelope_error(422, "input must be an object"),
     };
-
-    let now = now_ms();
-    let id = format!("{}{now}_{}", model.task_id_prefix(), state.next_sequence());
-    {
-        let mut inner = state.inner();
-        if !credit::charge(&mut inner, model.cost()) {
-            return envelope_error(402, "Insufficient credits");
-        }
-        let task = Task {
-            id: id.clone(),
-            model,
-            param: request.to_string(),
-            job,
-            cost: model.cost(),
-            create_ms: now,
-            update_ms: now,
-            complete_ms: None,
-            polls: 0,
-            state: TaskState::Waiting,
-            fault: task_fault.filter(Fault::is_task_fault),
-            callback_url: callback_url.clone(),
-            callback_sent: false,
-            base_url,
-        };
-        inner.tasks.insert(id.clone(), task);
-        inner.stats.tasks_created += 1;
-    }
-    tracing::debug!(task.id = %id, model = model.id(), "kie emulator: task created");
-
-    if callback_url.is_some() {
-        let state = state.clone();
-        let id = id.clone();
-        tokio::spawn(async move {
-            tokio::time::sleep(state.config.callback_delay).await;
-            let delivery = {
-                let mut inner = state.inner();
-                let finished = inner.tasks.get_mut(&id).is_some_and(|task| task.finish(now_ms()));
-                if finished { on_finished(&mut inner, &id) } else { None }
-            };
-            if let Some(delivery) = delivery {
-                deliver(state, delivery).await;
-            }
-        });
-    }
-    envelope_ok(json!({"taskId": id}))
-}
-
-/// `GET /api/v1/jobs/recordInfo?taskId=`.
-pub(super) async fn record_info(State(state): State<Arc<KieState>>, request: Request) -> Response {
-    let config = &state.config;
-    if !state.admit(&config.api_key, Endpoint::RecordInfo, config.record_info_rate_limit) {
-        return envelope_error(429, "Rate limit exceeded");
-    }
-    let query = Query::<HashMap<String, String>>::try_from_uri(request.uri()).map(|q| q.0).unwrap_or_default();
-    let Some(id) = query.get("taskId").filter(|id| !id.is_empty()) else {
-        return envelope_error(400, "taskId parameter is required");
+    let new = NewTask {
+        id_prefix: model.task_id_prefix(),
+        api: Api::Market(model),
+        param: Value::Object(request).to_string(),
+        product,
+        cost: model.cost(),
+        callback_url,
     };
-    let task_fault = request.extensions().get::<TaskFault>().map(|f| f.0.clone());
-
-    let (data, delivery) = {
-        let mut inner = state.inner();
-        let Some(task) = inner.tasks.get_mut(id) else {
-            return envelope_error(404, "Task not found");
-        };
-        if let Some(fault) = task_fault.filter(|f| f.is_task_fault() && !task.state.is_terminal()) {
-            task.fault = Some(fault);
-        }
-        let finished = task.poll(config.steps_to_finish, now_ms());
-        let delivery = if finished { on_finished(&mut inner, id) } else { None };
-        let data = inner.tasks.get(id).map(Task::record).unwrap_or(Value::Null);
-        (data, delivery)
-    };
-    if let Some(delivery) = delivery {
-        tokio::spawn(deliver(state.clone(), delivery));
-    }
-    envelope_ok(data)
-}
-
-/// A callback to send.
-pub(super) struct Delivery {
-    url: String,
-    task_id: String,
-    body: Value,
-}
-
-/// Settles a task that just finished: refunds a failure, and hands back the
-/// callback to send (once).
-fn on_finished(inner: &mut Inner, id: &str) -> Option<Delivery> {
-    let (failed, cost) = inner.tasks.get(id).map(|t| (t.state == TaskState::Fail, t.cost))?;
-    if failed {
-        credit::refund(inner, cost);
-    }
-    let remained = inner.credits;
-    let task = inner.tasks.get_mut(id)?;
-    if task.callback_sent {
-        return None;
-    }
-    let url = task.callback_url.clone()?;
-    task.callback_sent = true;
-    Some(Delivery { url, task_id: task.id.clone(), body: task.callback_body(remained) })
-}
-
-/// POSTs a callback, signed when a key is configured. Failures are logged and counted, never retried.
-async fn deliver(state: Arc<KieState>, delivery: Delivery) {
-    let mut request = state.http.post(&delivery.url).json(&delivery.body);
-    if let Some(key) = &state.config.webhook_hmac_key {
-        let timestamp = (now_ms() / 1000).to_string();
-        let signature = webhook_signature(key, &delivery.task_id, &timestamp);
-        request = request.header("X-Webhook-Timestamp", timestamp).header("X-Webhook-Signature", signature);
-    }
-    match request.send().await {
-        Ok(response) if response.status().is_success() => state.count_callback(true),
-        Ok(response) => {
-            tracing::warn!(task.id = %delivery.task_id, status = %response.status(), "kie emulator: callback refused");
-            state.count_callback(false);
-        }
-        Err(e) => {
-            tracing::warn!(task.id = %delivery.task_id, error = %e, "kie emulator: callback failed");
-            state.count_callback(false);
-        }
-    }
+    task::create(&state, new, fault, base_url)
 }
 
 #[cfg(test)]
 mod tests {
+    use base64::Engine;
+    use hmac::{Hmac, KeyInit, Mac};
+
     use super::*;
+
+    #[test]
+    fn sora_models_check_their_fields() {
+        let t2v = MarketModel::Sora2TextToVideo;
+        let ok = t2v.validate(&input(json!({"prompt": "x", "n_frames": "15", "aspect_ratio": "portrait"})));
+        assert!(matches!(ok, Ok(Product::Videos { count: 1, portrait: true })), "{ok:?}");
+        let cases = [
+            (t2v, json!({"prompt": "x", "n_frames": 10}), "n_frames"),
+            (t2v, json!({"prompt": "x", "size": "high"}), "size"),
+            (t2v, json!({"prompt": "x", "image_urls": ["https://a/b.png"]}), "image_urls"),
+            (t2v, json!({"prompt": "x", "aspect_ratio": "16:9"}), "aspect_ratio"),
+            (t2v, json!({"n_frames": "10"}), "prompt"),
+            (MarketModel::Sora2ImageToVideo, json!({"prompt": "x"}), "image_urls"),
+            (MarketModel::Sora2ProImageToVideo, json!({"prompt": "x", "image_urls": ["a", "b"]}), "image_urls"),
+            (MarketModel::Sora2ProTextToVideo, json!({"prompt": "x", "size": "huge"}), "size"),
+        ];
+        for (model, body, field) in cases {
+            let err = model.validate(&input(body.clone())).expect_err("invalid");
+            assert!(err.contains(field), "{body}: {err}");
+        }
+        let pro = MarketModel::Sora2ProImageToVideo
+            .validate(&input(json!({"prompt": "x", "image_urls": ["https://a/b.png"], "size": "high"})));
+        assert!(pro.is_ok(), "{pro:?}");
+    }
 
     fn input(value: Value) -> Map<String, Value> {
         match value {
@@ -490,43 +331,47 @@ mod tests {
     #[test]
     fn imagen4_fast_num_images_is_a_string() {
         let fast = MarketModel::Imagen4Fast;
-        let job = fast.validate(&input(json!({"prompt": "a cat", "num_images": "3"}))).expect("valid");
+        let job = fast.validate_imagen(&input(json!({"prompt": "a cat", "num_images": "3"}))).expect("valid");
         assert_eq!((job.count, job.width, job.height), (3, 640, 360));
         for bad in [json!(2), json!("5"), json!("0"), json!(true)] {
-            let err = fast.validate(&input(json!({"prompt": "a cat", "num_images": bad}))).expect_err("invalid");
+            let err = fast.validate_imagen(&input(json!({"prompt": "a cat", "num_images": bad}))).expect_err("invalid");
             assert!(err.contains("num_images"), "{err}");
         }
     }
 
     #[test]
     fn seeds_are_integers_on_fast_and_strings_elsewhere() {
-        assert!(MarketModel::Imagen4Fast.validate(&input(json!({"prompt": "x", "seed": 42}))).is_ok());
-        let err = MarketModel::Imagen4Fast.validate(&input(json!({"prompt": "x", "seed": "42"}))).expect_err("string");
+        assert!(MarketModel::Imagen4Fast.validate_imagen(&input(json!({"prompt": "x", "seed": 42}))).is_ok());
+        let err =
+            MarketModel::Imagen4Fast.validate_imagen(&input(json!({"prompt": "x", "seed": "42"}))).expect_err("string");
         assert!(err.contains("seed"));
-        assert!(MarketModel::Imagen4.validate(&input(json!({"prompt": "x", "seed": "42"}))).is_ok());
-        let err = MarketModel::Imagen4Ultra.validate(&input(json!({"prompt": "x", "seed": 42}))).expect_err("number");
+        assert!(MarketModel::Imagen4.validate_imagen(&input(json!({"prompt": "x", "seed": "42"}))).is_ok());
+        let err =
+            MarketModel::Imagen4Ultra.validate_imagen(&input(json!({"prompt": "x", "seed": 42}))).expect_err("number");
         assert!(err.contains("seed"));
         let long = "9".repeat(501);
-        assert!(MarketModel::Imagen4.validate(&input(json!({"prompt": "x", "seed": long}))).is_err());
+        assert!(MarketModel::Imagen4.validate_imagen(&input(json!({"prompt": "x", "seed": long}))).is_err());
     }
 
     #[test]
     fn prompts_aspect_ratios_and_unknown_fields() {
-        let err = MarketModel::Imagen4.validate(&input(json!({}))).expect_err("no prompt");
+        let err = MarketModel::Imagen4.validate_imagen(&input(json!({}))).expect_err("no prompt");
         assert!(err.contains("prompt"));
         let long = "a".repeat(5001);
-        assert!(MarketModel::Imagen4.validate(&input(json!({"prompt": long}))).is_err());
-        let job = MarketModel::Imagen4.validate(&input(json!({"prompt": "x", "aspect_ratio": "auto"}))).expect("auto");
+        assert!(MarketModel::Imagen4.validate_imagen(&input(json!({"prompt": long}))).is_err());
+        let job =
+            MarketModel::Imagen4.validate_imagen(&input(json!({"prompt": "x", "aspect_ratio": "auto"}))).expect("auto");
         assert_eq!((job.width, job.height, job.count), (512, 512, 1));
         let err = MarketModel::Imagen4Ultra
-            .validate(&input(json!({"prompt": "x", "aspect_ratio": "auto"})))
+            .validate_imagen(&input(json!({"prompt": "x", "aspect_ratio": "auto"})))
             .expect_err("auto is imagen4 only");
         assert!(err.contains("aspect_ratio"));
         let err = MarketModel::Imagen4Ultra
-            .validate(&input(json!({"prompt": "x", "num_images": "2"})))
+            .validate_imagen(&input(json!({"prompt": "x", "num_images": "2"})))
             .expect_err("ultra has no num_images");
         assert!(err.contains("num_images"));
-        let job = MarketModel::Imagen4.validate(&input(json!({"prompt": "x", "num_images": "2"}))).expect("accepted");
+        let job =
+            MarketModel::Imagen4.validate_imagen(&input(json!({"prompt": "x", "num_images": "2"}))).expect("accepted");
         assert_eq!(job.count, 1);
     }
 

@@ -1,22 +1,34 @@
 //! An emulator of Kie.ai's HTTP API (`shared/providers/protocols.md`, section 1).
 //!
-//! One file per API family: `market.rs` (the market jobs API: createTask,
-//! recordInfo, callbacks), `credit.rs` (credits), `files.rs` (result files),
-//! `faults.rs` (fault injection). This file holds the configuration, the shared
-//! state, the envelope, auth, rate limits, the router and the accept loop.
-//! Veo, Midjourney, Sora and the upload APIs slot in as further files with
-//! their routes added in [`KieEmulator::router`].
+//! One file per API family: `market.rs` (the market jobs API: Imagen 4 and
+//! Sora 2), `veo.rs` (Veo 3, with its 1080p endpoint), `mj.rs` (Midjourney),
+//! `upload.rs` (the file-upload API), `credit.rs` (credits), `files.rs` (result
+//! files), `faults.rs` (fault injection); `task.rs` holds what every API's tasks
+//! share (states, credits, record-info, callbacks). This file holds the
+//! configuration, the shared state, the envelope, auth, rate limits, the router
+//! and the accept loop.
 //!
 //! Routes:
 //! - `POST /api/v1/jobs/createTask`, `GET /api/v1/jobs/recordInfo?taskId=`,
-//!   `GET /api/v1/chat/credit`: need `Authorization: Bearer <api_key>`.
-//! - `GET /files/{taskId}/{n}.png`: result images, public like real result URLs.
-//! - `GET /__emulator/stats`: call counters, emulator-only, never faulted.
+//!   `POST /api/v1/veo/generate`, `GET /api/v1/veo/record-info?taskId=`,
+//!   `GET /api/v1/veo/get-1080p-video?taskId=&index=`, `POST /api/v1/mj/generate`,
+//!   `GET /api/v1/mj/record-info?taskId=`, `GET /api/v1/chat/credit`: need
+//!   `Authorization: Bearer <api_key>`.
+//! - `POST /api/file-stream-upload`, `/api/file-url-upload`, `/api/file-base64-upload`:
+//!   the upload API (its own host at Kie; here the same listener), same key.
+//! - `GET /files/{taskId}/{n}.png|.mp4` (and `1080p.mp4`): results, public like
+//!   real result URLs; `GET /uploads/…`: uploaded files, public until they expire.
+//! - `GET /__emulator/stats`: call counters; `GET /__emulator/sample.png`: a
+//!   public image to upload by URL. Emulator-only, never faulted.
 
 mod credit;
 mod faults;
 mod files;
 mod market;
+mod mj;
+mod task;
+mod upload;
+mod veo;
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::io;
@@ -41,7 +53,7 @@ pub use faults::{Endpoint, FAULT_HEADER, Fault, FaultPlan, FaultRule, Trigger, p
 pub use market::{MarketModel, model_cost, webhook_signature};
 
 use faults::{ConnectionKill, PlanRunner};
-use market::Task;
+use task::Task;
 
 /// How the emulator behaves.
 #[derive(Debug, Clone)]
@@ -72,6 +84,12 @@ pub struct KieEmulatorConfig {
     pub callback_delay: Duration,
     /// How long the `timeout` fault holds its answer.
     pub timeout_fault_duration: Duration,
+    /// How many `get-1080p-video` requests of a Veo task answer "1080P is
+    /// processing" (code 400) before the file's URL.
+    pub hd_pending_requests: u32,
+    /// How old every upload claims to be (`uploadedAt` = now − this), to test a
+    /// client's handling of Kie's 3-day expiry.
+    pub upload_age: Duration,
 }
 
 impl Default for KieEmulatorConfig {
@@ -88,6 +106,8 @@ impl Default for KieEmulatorConfig {
             record_info_rate_limit: Some((10, Duration::from_secs(1))),
             callback_delay: Duration::from_millis(500),
             timeout_fault_duration: Duration::from_secs(120),
+            hd_pending_requests: 1,
+            upload_age: Duration::ZERO,
         }
     }
 }
@@ -107,6 +127,7 @@ impl KieEmulator {
             credits: config.credits,
             base_url,
             tasks: HashMap::new(),
+            uploads: HashMap::new(),
             rate: HashMap::new(),
             stats: Stats::default(),
         };
@@ -120,14 +141,32 @@ impl KieEmulator {
     pub fn router(&self) -> Router {
         let api = Router::new()
             .route("/api/v1/jobs/createTask", post(market::create_task))
-            .route("/api/v1/jobs/recordInfo", get(market::record_info))
+            .route("/api/v1/jobs/recordInfo", get(task::market_record_info))
+            .route("/api/v1/veo/generate", post(veo::generate))
+            .route("/api/v1/veo/record-info", get(veo::record_info))
+            .route("/api/v1/veo/get-1080p-video", get(veo::get_1080p))
+            .route("/api/v1/mj/generate", post(mj::generate))
+            .route("/api/v1/mj/record-info", get(mj::record_info))
             .route("/api/v1/chat/credit", get(credit::get_credit))
             .fallback(not_found)
             .method_not_allowed_fallback(method_not_allowed)
             .layer(middleware::from_fn_with_state(self.state.clone(), auth));
-        let public = Router::new().route("/files/{task_id}/{file}", get(files::serve_file));
-        let faulted = api.merge(public).layer(middleware::from_fn_with_state(self.state.clone(), faults::middleware));
-        faulted.route("/__emulator/stats", get(stats)).with_state(self.state.clone())
+        let uploads = Router::new()
+            .route("/api/file-stream-upload", post(upload::stream_upload))
+            .route("/api/file-url-upload", post(upload::url_upload))
+            .route("/api/file-base64-upload", post(upload::base64_upload))
+            .layer(middleware::from_fn_with_state(self.state.clone(), upload::auth));
+        let public = Router::new()
+            .route("/files/{task_id}/{file}", get(files::serve_file))
+            .route("/uploads/{*key}", get(upload::serve_upload));
+        let faulted = uploads
+            .merge(api)
+            .merge(public)
+            .layer(middleware::from_fn_with_state(self.state.clone(), faults::middleware));
+        faulted
+            .route("/__emulator/stats", get(stats))
+            .route("/__emulator/sample.png", get(files::sample_png))
+            .with_state(self.state.clone())
     }
 
     /// Serves on `listener` until the process ends, one connection per task,
@@ -199,6 +238,8 @@ struct Inner {
     credits: f64,
     base_url: Option<String>,
     tasks: HashMap<String, Task>,
+    /// Uploaded files by the key in their `downloadUrl`.
+    uploads: HashMap<String, upload::Uploaded>,
     /// Request times per (key, endpoint) in the current window.
     rate: HashMap<(String, Endpoint), VecDeque<tokio::time::Instant>>,
     stats: Stats,
@@ -216,6 +257,25 @@ struct Stats {
     callbacks_sent: u64,
     callbacks_failed: u64,
     faults_injected: BTreeMap<String, u64>,
+    veo_generate: u64,
+    veo_record_info: u64,
+    veo_1080p: u64,
+    mj_generate: u64,
+    mj_record_info: u64,
+    uploads_stream: u64,
+    uploads_url: u64,
+    uploads_base64: u64,
+    upload_downloads: u64,
+}
+
+impl Stats {
+    fn count_upload(&mut self, method: upload::Method) {
+        match method {
+            upload::Method::Stream => self.uploads_stream += 1,
+            upload::Method::Url => self.uploads_url += 1,
+            upload::Method::Base64 => self.uploads_base64 += 1,
+        }
+    }
 }
 
 impl KieState {
@@ -234,16 +294,22 @@ impl KieState {
     fn count_request(&self, endpoint: Endpoint, query: Option<&str>) {
         let mut inner = self.inner();
         let stats = &mut inner.stats;
+        let by_task = matches!(endpoint, Endpoint::RecordInfo | Endpoint::VeoRecordInfo | Endpoint::MjRecordInfo);
+        if by_task && let Some(id) = query.and_then(task_id_from_query) {
+            *stats.record_info_by_task.entry(id).or_default() += 1;
+        }
         match endpoint {
             Endpoint::CreateTask => stats.create_task += 1,
-            Endpoint::RecordInfo => {
-                stats.record_info += 1;
-                if let Some(id) = query.and_then(task_id_from_query) {
-                    *stats.record_info_by_task.entry(id).or_default() += 1;
-                }
-            }
+            Endpoint::RecordInfo => stats.record_info += 1,
+            Endpoint::VeoGenerate => stats.veo_generate += 1,
+            Endpoint::VeoRecordInfo => stats.veo_record_info += 1,
+            Endpoint::Veo1080p => stats.veo_1080p += 1,
+            Endpoint::MjGenerate => stats.mj_generate += 1,
+            Endpoint::MjRecordInfo => stats.mj_record_info += 1,
             Endpoint::Credit => stats.credit += 1,
             Endpoint::Files => stats.files += 1,
+            // Uploads are counted when stored (only the ones that succeed).
+            Endpoint::FileStreamUpload | Endpoint::FileUrlUpload | Endpoint::FileBase64Upload => {}
             Endpoint::Other | Endpoint::Any => stats.other += 1,
         }
     }
@@ -349,6 +415,18 @@ async fn stats(State(state): State<Arc<KieState>>) -> Response {
         "callbacks_sent": s.callbacks_sent,
         "callbacks_failed": s.callbacks_failed,
         "faults_injected": s.faults_injected,
+        "veo_generate": s.veo_generate,
+        "veo_record_info": s.veo_record_info,
+        "veo_1080p": s.veo_1080p,
+        "mj_generate": s.mj_generate,
+        "mj_record_info": s.mj_record_info,
+        "uploads": {
+            "stream": s.uploads_stream,
+            "url": s.uploads_url,
+            "base64": s.uploads_base64,
+            "total": s.uploads_stream + s.uploads_url + s.uploads_base64,
+        },
+        "upload_downloads": s.upload_downloads,
         "task_states": states,
         "credits": credit::credits_value(inner.credits),
     }))

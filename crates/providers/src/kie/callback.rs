@@ -1,5 +1,6 @@
-//! Kie's callbacks (protocols.md 1.2): a POST to the `callBackUrl` given at
-//! createTask. Atelier treats a callback only as a hint to poll now; the result
+//! Kie's callbacks (protocols.md 1.2, 1.3, 1.4): a POST to the `callBackUrl`
+//! given at createTask (market), generate (Veo, Midjourney). Each API has its own
+//! body, but all name the task in `data.taskId`. Atelier treats a callback only as a hint to poll now; the result
 //! always comes from `recordInfo`, so an unsigned or forged callback can at most
 //! hasten a poll. When webhook signing is on, the signature is checked:
 //! `X-Webhook-Signature = base64(HMAC-SHA256(key, taskId + "." + timestamp))`,
@@ -85,5 +86,19 @@ mod tests {
         assert_eq!(task_id(&serde_json::json!({ "data": { "taskId": "a" } })), Ok("a".to_owned()));
         assert_eq!(task_id(&serde_json::json!({ "data": { "task_id": "b" } })), Ok("b".to_owned()));
         assert_eq!(task_id(&serde_json::json!({ "code": 200 })), Err(CallbackError::NoTaskId));
+    }
+
+    #[test]
+    fn reads_veo_and_midjourney_callbacks() {
+        let veo = serde_json::json!({ "code": 200, "msg": "Veo3.1 video generated successfully.", "data": {
+            "taskId": "veo_task_1", "info": { "resultUrls": ["http://v/1.mp4"], "resolution": "1080p" },
+            "fallbackFlag": false } });
+        assert_eq!(task_id(&veo), Ok("veo_task_1".to_owned()));
+        let veo_failed = serde_json::json!({ "code": 400, "msg": "Your prompt was flagged by Website as violating \
+            content policies.", "data": { "taskId": "veo_task_2", "fallbackFlag": false } });
+        assert_eq!(task_id(&veo_failed), Ok("veo_task_2".to_owned()));
+        let mj = serde_json::json!({ "code": 500, "msg": "Image generation failed", "data": {
+            "taskId": "mj_task_3", "promptJson": "{}", "resultUrls": [] } });
+        assert_eq!(task_id(&mj), Ok("mj_task_3".to_owned()));
     }
 }

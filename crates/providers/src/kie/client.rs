@@ -14,6 +14,9 @@ use serde_json::Value;
 pub enum Phase {
     Submit,
     Query,
+    /// An input-file upload: cheap and safe to repeat, so a lost answer is an
+    /// ordinary transport error, never `SubmitUnknown`.
+    Upload,
 }
 
 #[derive(Clone)]
@@ -21,15 +24,27 @@ pub struct KieClient {
     http: reqwest::Client,
     api_key: String,
     base_url: String,
+    /// Kie's file-upload API lives on its own host (protocols.md 1.5).
+    upload_base_url: String,
 }
 
 impl KieClient {
-    pub fn new(api_key: String, base_url: &str, timeout: Duration) -> Result<Self, ProviderError> {
+    pub fn new(
+        api_key: String,
+        base_url: &str,
+        upload_base_url: &str,
+        timeout: Duration,
+    ) -> Result<Self, ProviderError> {
         let http =
             reqwest::Client::builder().timeout(timeout).connect_timeout(Duration::from_secs(10)).build().map_err(
                 |error| ProviderError::new(ErrorClass::ClientError, format!("building the HTTP client: {error}")),
             )?;
-        Ok(Self { http, api_key, base_url: base_url.trim_end_matches('/').to_owned() })
+        Ok(Self {
+            http,
+            api_key,
+            base_url: base_url.trim_end_matches('/').to_owned(),
+            upload_base_url: upload_base_url.trim_end_matches('/').to_owned(),
+        })
     }
 
     pub async fn post(&self, path: &str, body: &Value, phase: Phase) -> Result<Value, ProviderError> {
@@ -43,6 +58,23 @@ impl KieClient {
         })?;
         let request = self.http.get(url).bearer_auth(&self.api_key);
         self.send(request, phase).await
+    }
+
+    /// A JSON upload (`file-url-upload`, `file-base64-upload`) on the upload host.
+    pub async fn post_upload(&self, path: &str, body: &Value) -> Result<Value, ProviderError> {
+        let request = self.http.post(format!("{}{path}", self.upload_base_url)).bearer_auth(&self.api_key).json(body);
+        self.send(request, Phase::Upload).await
+    }
+
+    /// A multipart upload (`file-stream-upload`) on the upload host.
+    pub async fn post_upload_multipart(
+        &self,
+        path: &str,
+        form: reqwest::multipart::Form,
+    ) -> Result<Value, ProviderError> {
+        let request =
+            self.http.post(format!("{}{path}", self.upload_base_url)).bearer_auth(&self.api_key).multipart(form);
+        self.send(request, Phase::Upload).await
     }
 
     /// Downloads a result file (result URLs are public and short-lived).

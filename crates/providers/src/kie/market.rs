@@ -19,6 +19,11 @@ pub async fn create_task(
         body["callBackUrl"] = Value::String(url.to_owned());
     }
     let data = client.post("/api/v1/jobs/createTask", &body, Phase::Submit).await?;
+    task_id_of(&data)
+}
+
+/// The `taskId` of a create answer (every Kie API names it so).
+pub fn task_id_of(data: &Value) -> Result<String, ProviderError> {
     data.get("taskId")
         .and_then(Value::as_str)
         .filter(|id| !id.is_empty())

@@ -6,6 +6,11 @@ pub mod callback;
 pub mod client;
 pub mod imagen4;
 pub mod market;
+pub mod midjourney;
+pub mod sora2;
+pub mod upload;
+pub mod veo3;
+pub mod wire;
 
 use std::time::Duration;
 
@@ -17,6 +22,8 @@ use serde_json::Value;
 
 use self::client::KieClient;
 use self::market::MarketState;
+use self::midjourney::MjState;
+use self::veo3::VeoState;
 
 pub const SERVICE: &str = "kie";
 /// The config key that makes Kie usable.
@@ -27,6 +34,8 @@ pub struct KieConfig {
     /// `None`: Kie's models are listed but not usable.
     pub api_key: Option<String>,
     pub base_url: String,
+    /// Kie's file-upload host (protocols.md 1.5), apart from the API's.
+    pub upload_base_url: String,
     pub request_timeout: Duration,
     /// Seed 003's polling: 2 s, then 5 s after three polls (10 s at most).
     pub first_poll: Duration,
@@ -42,6 +51,7 @@ impl Default for KieConfig {
         Self {
             api_key: None,
             base_url: "https://api.kie.ai".into(),
+            upload_base_url: "https://kieai.redpandaai.co".into(),
             request_timeout: Duration::from_secs(60),
             first_poll: Duration::from_secs(2),
             submits_per_10s: 20,
@@ -58,7 +68,9 @@ pub struct KieProvider {
 impl KieProvider {
     pub fn new(config: KieConfig) -> Result<Self, ProviderError> {
         let client = match &config.api_key {
-            Some(key) => Some(KieClient::new(key.clone(), &config.base_url, config.request_timeout)?),
+            Some(key) => {
+                Some(KieClient::new(key.clone(), &config.base_url, &config.upload_base_url, config.request_timeout)?)
+            }
             None => None,
         };
         Ok(Self { config, client })
@@ -115,13 +127,33 @@ impl Provider for KieProvider {
 
     fn models(&self) -> Vec<ModelSpec> {
         let requires = self.client.is_none().then(|| CONFIG_KEY.to_owned());
-        vec![imagen4::spec(requires)]
+        vec![
+            imagen4::spec(requires.clone()),
+            veo3::spec(requires.clone()),
+            midjourney::spec(requires.clone()),
+            sora2::spec(requires),
+        ]
     }
 
     fn validate(&self, model: &str, input: &Value) -> Result<Value, CoreError> {
         match model {
             imagen4::MODEL => imagen4::validate(input),
+            veo3::MODEL => veo3::validate(input),
+            midjourney::MODEL => midjourney::validate(input),
+            sora2::MODEL => sora2::validate(input),
             other => Err(CoreError::invalid("model", format!("kie does not offer {other:?}"))),
+        }
+    }
+
+    /// The image references of Veo, Midjourney and Sora inputs (`images`).
+    fn input_files(&self, model: &str, input: &Value) -> Vec<String> {
+        match model {
+            veo3::MODEL | midjourney::MODEL | sora2::MODEL => input
+                .get("images")
+                .and_then(Value::as_array)
+                .map(|images| images.iter().filter_map(Value::as_str).map(str::to_owned).collect())
+                .unwrap_or_default(),
+            _ => Vec::new(),
         }
     }
 
@@ -145,12 +177,26 @@ impl Provider for KieProvider {
 
     async fn submit(&self, job: &Job<'_>) -> Result<Submitted, ProviderError> {
         let client = self.client()?;
-        let invalid = |error: CoreError| ProviderError::new(ErrorClass::ClientError, error.to_string());
+        let callback = self.config.callback_url.as_deref();
         let external_id = match job.model {
             imagen4::MODEL => {
-                let params: imagen4::Imagen4Params = crate::params::parse_params(job.input).map_err(invalid)?;
-                let callback = self.config.callback_url.as_deref();
+                let params: imagen4::Imagen4Params = parse_job(job)?;
                 market::create_task(client, params.variant.kie_model(), imagen4::kie_input(&params), callback).await?
+            }
+            veo3::MODEL => {
+                let params: veo3::Veo3Params = parse_job(job)?;
+                let urls = upload::upload_all(client, job.files, &params.images).await?;
+                veo3::generate(client, &veo3::kie_body(&params, &urls, callback)).await?
+            }
+            midjourney::MODEL => {
+                let params: midjourney::MidjourneyParams = parse_job(job)?;
+                let urls = upload::upload_all(client, job.files, &params.images).await?;
+                midjourney::generate(client, &midjourney::kie_body(&params, &urls, callback)).await?
+            }
+            sora2::MODEL => {
+                let params: sora2::Sora2Params = parse_job(job)?;
+                let urls = upload::upload_all(client, job.files, &params.images).await?;
+                market::create_task(client, params.kie_model(), sora2::kie_input(&params, &urls), callback).await?
             }
             other => return Err(ProviderError::new(ErrorClass::ClientError, format!("kie does not offer {other:?}"))),
         };
@@ -159,22 +205,58 @@ impl Provider for KieProvider {
 
     async fn poll(&self, job: &Job<'_>, external_id: &str) -> Result<Polled, ProviderError> {
         let client = self.client()?;
-        match market::record_info(client, external_id).await? {
-            MarketState::Running => {
-                Ok(Polled::Running { progress: None, poll_after: self.poll_interval(job.running_for) })
+        let running = Polled::Running { progress: None, poll_after: self.poll_interval(job.running_for) };
+        match job.model {
+            veo3::MODEL => {
+                let params: veo3::Veo3Params = parse_job(job)?;
+                match veo3::poll(client, &params, external_id).await? {
+                    VeoState::Running => Ok(running),
+                    // Kie's advice: ask again every 20 to 30 s.
+                    VeoState::Preparing1080p => Ok(Polled::Running {
+                        progress: None,
+                        poll_after: (self.config.first_poll * 10).min(Duration::from_secs(30)),
+                    }),
+                    VeoState::Finished { result_urls } => Ok(Polled::Finished(self.download_all(&result_urls).await?)),
+                    VeoState::Failed { code, message } => Ok(Polled::Failed(wire::task_failure(code, &message))),
+                }
             }
-            MarketState::Finished { result_urls } => Ok(Polled::Finished(self.download_all(&result_urls).await?)),
-            MarketState::Failed { code, message } => {
-                let class = code.parse::<u16>().map_or(ErrorClass::GenerationFailed, client::class_for_code);
-                // A task Kie itself failed is the model's failure, reported as such.
-                let class = if class == ErrorClass::ServerError { ErrorClass::GenerationFailed } else { class };
-                Ok(Polled::Failed(ProviderError::new(class, format!("Kie failed the task ({code}): {message}"))))
-            }
+            midjourney::MODEL => match midjourney::record_info(client, external_id).await? {
+                MjState::Running => Ok(running),
+                MjState::Finished { result_urls } => Ok(Polled::Finished(self.download_all(&result_urls).await?)),
+                MjState::Failed { code, message } => Ok(Polled::Failed(wire::task_failure(code, &message))),
+            },
+            _ => match market::record_info(client, external_id).await? {
+                MarketState::Running => Ok(running),
+                MarketState::Finished { result_urls } => Ok(Polled::Finished(self.download_all(&result_urls).await?)),
+                MarketState::Failed { code, message } => {
+                    Ok(Polled::Failed(wire::task_failure(code.trim().parse().ok(), &message)))
+                }
+            },
         }
     }
 
     async fn cancel(&self, _external_id: &str) -> Result<(), ProviderError> {
-        // Kie's market API has no cancel; the task is cancelled on our side only.
+        // None of Kie's APIs has a cancel; the task is cancelled on our side only.
         Ok(())
+    }
+}
+
+/// The stored (validated) input as a model's params; a mismatch is our bug or a
+/// hand-edited row, and never worth a retry.
+fn parse_job<T: serde::de::DeserializeOwned>(job: &Job<'_>) -> Result<T, ProviderError> {
+    crate::params::parse_params(job.input)
+        .map_err(|error| ProviderError::new(ErrorClass::ClientError, error.to_string()))
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use atelier_core::CoreError;
+
+    /// The field an input error names.
+    pub(crate) fn field_of(error: CoreError) -> String {
+        match error {
+            CoreError::InvalidInput { details, .. } => details["field"].as_str().unwrap_or_default().to_owned(),
+            other => panic!("not an input error: {other:?}"),
+        }
     }
 }

@@ -9,7 +9,8 @@ use clap::{Args, Subcommand};
 
 #[derive(Debug, Subcommand)]
 pub enum EmulateCommand {
-    /// Kie.ai: the market jobs API (Imagen 4), credits and result files.
+    /// Kie.ai: the market jobs API (Imagen 4, Sora 2), Veo 3, Midjourney, the
+    /// file-upload API, credits and result files, all on one address.
     Kie(KieArgs),
 }
 
@@ -35,6 +36,12 @@ pub struct KieArgs {
     /// Signs callbacks with this key, as Kie does when webhook signing is on.
     #[arg(long)]
     pub webhook_hmac_key: Option<String>,
+    /// Veo 1080p requests per task answered "processing" before the file.
+    #[arg(long, default_value_t = 1)]
+    pub hd_pending_requests: u32,
+    /// How old uploads claim to be, in seconds (Kie deletes them after 3 days).
+    #[arg(long, default_value_t = 0)]
+    pub upload_age_secs: u64,
     /// Turns off the emulated rate limits (createTask and recordInfo), for benchmarks.
     #[arg(long)]
     pub no_rate_limits: bool,
@@ -55,6 +62,8 @@ pub async fn run(command: EmulateCommand) -> anyhow::Result<ExitCode> {
                 steps_to_finish: args.steps,
                 credits: args.credits,
                 webhook_hmac_key: args.webhook_hmac_key,
+                hd_pending_requests: args.hd_pending_requests,
+                upload_age: std::time::Duration::from_secs(args.upload_age_secs),
                 ..KieEmulatorConfig::default()
             };
             if args.no_rate_limits {

@@ -98,6 +98,8 @@ pub struct KieConfig {
     /// A file holding the key (instead of `api_key`).
     pub api_key_file: Option<PathBuf>,
     pub base_url: String,
+    /// Kie's file-upload host, where input images go before a generate.
+    pub upload_base_url: String,
     pub request_timeout_secs: u64,
     /// The first polls come this often (seed 003: 2 s), later ones less often.
     pub first_poll_ms: u64,
@@ -118,6 +120,7 @@ impl Default for KieConfig {
             api_key: Secret::default(),
             api_key_file: None,
             base_url: "https://api.kie.ai".into(),
+            upload_base_url: "https://kieai.redpandaai.co".into(),
             request_timeout_secs: 60,
             first_poll_ms: 2000,
             submits_per_10s: 20,
@@ -148,9 +151,14 @@ impl KieConfig {
             self.base_url.starts_with("http://") || self.base_url.starts_with("https://"),
             "providers.kie.base_url must be an http(s) URL"
         );
+        anyhow::ensure!(
+            self.upload_base_url.starts_with("http://") || self.upload_base_url.starts_with("https://"),
+            "providers.kie.upload_base_url must be an http(s) URL"
+        );
         Ok(atelier_providers::kie::KieConfig {
             api_key: self.resolve_key()?,
             base_url: self.base_url.clone(),
+            upload_base_url: self.upload_base_url.clone(),
             request_timeout: std::time::Duration::from_secs(self.request_timeout_secs.max(1)),
             first_poll: std::time::Duration::from_millis(self.first_poll_ms.max(10)),
             submits_per_10s: self.submits_per_10s.max(1),

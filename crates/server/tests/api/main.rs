@@ -9,6 +9,7 @@ mod events;
 mod framework;
 mod helpers;
 mod kie;
+mod kie_models;
 mod seed004;
 mod tasks;
 mod worker;
