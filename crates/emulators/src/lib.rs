@@ -7,6 +7,7 @@
 //! Imagen 4 models, the credits endpoint and the result files.
 
 pub mod kie;
+pub mod openai;
 
 pub use kie::{
     Endpoint, FAULT_HEADER, Fault, FaultPlan, FaultRule, KieEmulator, KieEmulatorConfig, MarketModel, Trigger,
