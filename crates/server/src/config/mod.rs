@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 mod providers;
 mod secret;
 
-pub use providers::{KieConfig, ProvidersConfig};
+pub use providers::{AzureConfig, KieConfig, OpenAiConfig, ProvidersConfig};
 pub use secret::Secret;
 
 /// The example file: every key with its default and its environment variable.
@@ -241,6 +241,8 @@ impl Config {
             bail!("queue.max_attempts must be at least 1");
         }
         self.providers.kie.provider_config()?;
+        self.providers.openai.provider_config()?;
+        self.providers.azure.provider_config()?;
         Ok(())
     }
 
