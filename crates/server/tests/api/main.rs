@@ -8,6 +8,7 @@ mod errors;
 mod events;
 mod helpers;
 mod kie;
+mod openai;
 mod seed004;
 mod tasks;
 mod worker;
