@@ -21,7 +21,7 @@ use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 
 use super::multipart::{self, Part};
-use super::{OpenAiState, invalid, now_secs, present, unknown_model};
+use super::{OpenAiState, Refusal, invalid, now_secs, present, unknown_model};
 
 const BODY_LIMIT: usize = 128 * 1024 * 1024;
 const MB: usize = 1024 * 1024;
@@ -133,7 +133,7 @@ fn max_prompt(model: &str) -> usize {
     }
 }
 
-fn invalid_value(param: &str, value: &str, allowed: &[&str]) -> Response {
+fn invalid_value<R: From<Response>>(param: &str, value: &str, allowed: &[&str]) -> R {
     let allowed: Vec<String> = allowed.iter().map(|v| format!("'{v}'")).collect();
     invalid(
         &format!("Invalid value: '{value}'. Supported values are: {}.", allowed.join(", ")),
@@ -142,12 +142,12 @@ fn invalid_value(param: &str, value: &str, allowed: &[&str]) -> Response {
     )
 }
 
-fn unknown_parameter(param: &str) -> Response {
+fn unknown_parameter<R: From<Response>>(param: &str) -> R {
     invalid(&format!("Unknown parameter: '{param}'."), Some(param), Some("unknown_parameter"))
 }
 
 /// A string field (forms carry only strings).
-fn string_field<'a>(fields: &'a Map<String, Value>, name: &str) -> Result<Option<&'a str>, Response> {
+fn string_field<'a>(fields: &'a Map<String, Value>, name: &str) -> Result<Option<&'a str>, Refusal> {
     match present(fields, name) {
         None => Ok(None),
         Some(Value::String(text)) => Ok(Some(text)),
@@ -160,7 +160,7 @@ fn string_field<'a>(fields: &'a Map<String, Value>, name: &str) -> Result<Option
 }
 
 /// An integer field; a form's text is parsed.
-fn int_field(fields: &Map<String, Value>, name: &str, form: bool) -> Result<Option<i64>, Response> {
+fn int_field(fields: &Map<String, Value>, name: &str, form: bool) -> Result<Option<i64>, Refusal> {
     let wrong = || {
         invalid(
             &format!("Invalid type for '{name}': expected an integer, but got another type instead."),
@@ -177,7 +177,7 @@ fn int_field(fields: &Map<String, Value>, name: &str, form: bool) -> Result<Opti
 }
 
 /// Checks a request's fields against its model's rules (protocols.md 2.2, 2.3).
-fn check(model: &str, fields: &Map<String, Value>, edit: bool, form: bool) -> Result<ImageJob, Response> {
+fn check(model: &str, fields: &Map<String, Value>, edit: bool, form: bool) -> Result<ImageJob, Refusal> {
     let known: &[&str] = if edit { &EDIT_FIELDS } else { &GENERATION_FIELDS };
     if let Some(unknown) = fields.keys().find(|k| !known.contains(&k.as_str())) {
         return Err(unknown_parameter(unknown));
@@ -204,7 +204,7 @@ fn check(model: &str, fields: &Map<String, Value>, edit: bool, form: bool) -> Re
         return Err(unknown_parameter("style"));
     }
     let prompt = string_field(fields, "prompt")?.ok_or_else(|| {
-        invalid("Missing required parameter: 'prompt'.", Some("prompt"), Some("missing_required_parameter"))
+        invalid::<Refusal>("Missing required parameter: 'prompt'.", Some("prompt"), Some("missing_required_parameter"))
     })?;
     if prompt.trim().is_empty() {
         return Err(invalid("Invalid 'prompt': empty string.", Some("prompt"), Some("empty_string")));
@@ -295,7 +295,7 @@ fn check(model: &str, fields: &Map<String, Value>, edit: bool, form: bool) -> Re
     })
 }
 
-fn check_choice(fields: &Map<String, Value>, name: &str, allowed: &[&str]) -> Result<(), Response> {
+fn check_choice(fields: &Map<String, Value>, name: &str, allowed: &[&str]) -> Result<(), Refusal> {
     match string_field(fields, name)? {
         Some(value) if !allowed.contains(&value) => Err(invalid_value(name, value, allowed)),
         _ => Ok(()),
@@ -327,7 +327,7 @@ pub(super) async fn generations(
     };
     let body_model = match string_field(&fields, "model") {
         Ok(model) => model,
-        Err(response) => return response,
+        Err(refusal) => return refusal.into_response(),
     };
     // Without a model, DALL·E 2 answers, unless a GPT-only parameter is present.
     let default = if GPT_ONLY.iter().any(|f| present(&fields, f).is_some()) { "gpt-image-1" } else { "dall-e-2" };
@@ -337,7 +337,7 @@ pub(super) async fn generations(
     }
     match check(&model, &fields, false, false) {
         Ok(job) => answer(&state, job, &base_url).await,
-        Err(response) => response,
+        Err(refusal) => refusal.into_response(),
     }
 }
 
@@ -381,11 +381,11 @@ pub(super) async fn edits(
     }
     let mut job = match check(&model, &fields, true, true) {
         Ok(job) => job,
-        Err(response) => return response,
+        Err(refusal) => return refusal.into_response(),
     };
     let first = match check_inputs(&model, &images, mask) {
         Ok(first) => first,
-        Err(response) => return response,
+        Err(refusal) => return refusal.into_response(),
     };
     if job.size == "auto" && sizes(&model).contains(&format!("{}x{}", first.0, first.1).as_str()) {
         (job.width, job.height) = first;
@@ -400,7 +400,7 @@ pub(super) async fn edits(
 }
 
 /// Checks the input images and the mask; returns the first image's size.
-fn check_inputs(model: &str, images: &[&Part], mask: Option<&Part>) -> Result<(u32, u32), Response> {
+fn check_inputs(model: &str, images: &[&Part], mask: Option<&Part>) -> Result<(u32, u32), Refusal> {
     let Some(first) = images.first() else {
         return Err(invalid("Missing required parameter: 'image'.", Some("image"), Some("missing_required_parameter")));
     };
@@ -409,8 +409,8 @@ fn check_inputs(model: &str, images: &[&Part], mask: Option<&Part>) -> Result<(u
         return Err(invalid(&format!("Too many images: {model} takes at most {max}."), Some("image"), None));
     }
     for image in images {
-        let (format, (width, height)) =
-            read_image(image).ok_or_else(|| invalid("Invalid image file or mode for image.", Some("image"), None))?;
+        let (format, (width, height)) = read_image(image)
+            .ok_or_else(|| invalid::<Refusal>("Invalid image file or mode for image.", Some("image"), None))?;
         if model == "dall-e-2" {
             if format != ImageFormat::Png || image.data.len() >= 4 * MB {
                 return Err(invalid("Invalid input image - format must be a PNG under 4 MB.", Some("image"), None));

@@ -270,25 +270,49 @@ fn now_secs() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or_default()
 }
 
-/// OpenAI's error shape: `{"error": {message, type, param, code}}`.
-pub(crate) fn api_error(
+/// An error answer, boxed, as checks return it through `Result`.
+#[derive(Debug)]
+pub(crate) struct Refusal(Box<Response>);
+
+impl Refusal {
+    #[cfg(test)]
+    pub(crate) fn status(&self) -> StatusCode {
+        self.0.status()
+    }
+}
+
+impl From<Response> for Refusal {
+    fn from(response: Response) -> Self {
+        Self(Box::new(response))
+    }
+}
+
+impl IntoResponse for Refusal {
+    fn into_response(self) -> Response {
+        *self.0
+    }
+}
+
+/// OpenAI's error shape: `{"error": {message, type, param, code}}`, as a
+/// response or a [`Refusal`].
+pub(crate) fn api_error<R: From<Response>>(
     status: StatusCode,
     kind: &str,
     message: &str,
     param: Option<&str>,
     code: Option<&str>,
-) -> Response {
+) -> R {
     let body = json!({ "error": { "message": message, "type": kind, "param": param, "code": code } });
-    (status, Json(body)).into_response()
+    R::from((status, Json(body)).into_response())
 }
 
 /// A 400 `invalid_request_error` naming the parameter, as the API validates.
-pub(crate) fn invalid(message: &str, param: Option<&str>, code: Option<&str>) -> Response {
+pub(crate) fn invalid<R: From<Response>>(message: &str, param: Option<&str>, code: Option<&str>) -> R {
     api_error(StatusCode::BAD_REQUEST, "invalid_request_error", message, param, code)
 }
 
 /// A 404 for a model the service does not have (or an Azure deployment that does not exist).
-fn unknown_model(state: &OpenAiState, model: &str) -> Response {
+fn unknown_model<R: From<Response>>(state: &OpenAiState, model: &str) -> R {
     match state.config.flavour {
         Flavour::OpenAi => api_error(
             StatusCode::NOT_FOUND,

@@ -10,7 +10,7 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value};
 
-use super::{OpenAiState, invalid, present, unknown_model};
+use super::{OpenAiState, Refusal, invalid, present, unknown_model};
 
 const MODELS: [&str; 4] = ["tts-1", "tts-1-hd", "gpt-4o-mini-tts", "gpt-4o-mini-tts-2025-12-15"];
 const VOICES: [&str; 13] =
@@ -47,7 +47,7 @@ fn audio(format: &str) -> (Bytes, &'static str) {
     }
 }
 
-fn check(model: &str, fields: &Map<String, Value>) -> Result<&'static str, Response> {
+fn check(model: &str, fields: &Map<String, Value>) -> Result<&'static str, Refusal> {
     if let Some(unknown) = fields.keys().find(|k| !FIELDS.contains(&k.as_str())) {
         return Err(invalid(&format!("Unknown parameter: '{unknown}'."), Some(unknown), Some("unknown_parameter")));
     }
@@ -98,7 +98,7 @@ fn check(model: &str, fields: &Map<String, Value>) -> Result<&'static str, Respo
     let format = match present(fields, "response_format") {
         None => "mp3",
         Some(Value::String(format)) => FORMATS.into_iter().find(|known| known == format).ok_or_else(|| {
-            invalid("Invalid value for 'response_format'.", Some("response_format"), Some("invalid_value"))
+            invalid::<Refusal>("Invalid value for 'response_format'.", Some("response_format"), Some("invalid_value"))
         })?,
         Some(_) => {
             return Err(invalid("Invalid type for 'response_format'.", Some("response_format"), Some("invalid_type")));
@@ -152,7 +152,7 @@ pub(super) async fn speech(
             let (bytes, content_type) = audio(format);
             (StatusCode::OK, [(header::CONTENT_TYPE, content_type)], bytes).into_response()
         }
-        Err(response) => response,
+        Err(refusal) => refusal.into_response(),
     }
 }
 

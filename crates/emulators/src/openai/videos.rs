@@ -20,7 +20,7 @@ use serde_json::{Map, Value, json};
 
 use super::faults::TaskFault;
 use super::multipart;
-use super::{OpenAiState, api_error, invalid, now_secs, present, unknown_model};
+use super::{OpenAiState, Refusal, api_error, invalid, now_secs, present, unknown_model};
 use crate::kie::Fault;
 
 const MODELS: [&str; 5] = ["sora-2", "sora-2-pro", "sora-2-2025-10-06", "sora-2-pro-2025-10-06", "sora-2-2025-12-08"];
@@ -124,7 +124,7 @@ pub(super) fn routes() -> Router<Arc<OpenAiState>> {
         .route("/{id}/content", get(content))
 }
 
-fn not_found(id: &str) -> Response {
+fn not_found<R: From<Response>>(id: &str) -> R {
     api_error(
         StatusCode::NOT_FOUND,
         "invalid_request_error",
@@ -140,7 +140,7 @@ fn with_poll_after(state: &OpenAiState, mut response: Response) -> Response {
 }
 
 /// The request's fields (text) and its `input_reference` file, from a form or JSON.
-async fn read_fields(request: Request) -> Result<(Map<String, Value>, Option<multipart::Part>), Response> {
+async fn read_fields(request: Request) -> Result<(Map<String, Value>, Option<multipart::Part>), Refusal> {
     let content_type = request.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default();
     let boundary = multipart::boundary(content_type);
     let Ok(body) = axum::body::to_bytes(request.into_body(), 64 * 1024 * 1024).await else {
@@ -153,7 +153,7 @@ async fn read_fields(request: Request) -> Result<(Map<String, Value>, Option<mul
         };
     };
     let parts = multipart::parse(&body, &boundary)
-        .map_err(|e| invalid(&format!("Invalid multipart body: {e}."), None, None))?;
+        .map_err(|e| invalid::<Refusal>(&format!("Invalid multipart body: {e}."), None, None))?;
     let mut fields = Map::new();
     let mut reference = None;
     for part in parts {
@@ -166,7 +166,7 @@ async fn read_fields(request: Request) -> Result<(Map<String, Value>, Option<mul
     Ok((fields, reference))
 }
 
-fn text<'a>(fields: &'a Map<String, Value>, name: &str) -> Result<Option<&'a str>, Response> {
+fn text<'a>(fields: &'a Map<String, Value>, name: &str) -> Result<Option<&'a str>, Refusal> {
     match present(fields, name) {
         None => Ok(None),
         Some(Value::String(value)) => Ok(Some(value)),
@@ -181,7 +181,7 @@ async fn create(State(state): State<Arc<OpenAiState>>, request: Request) -> Resp
     let fault = request.extensions().get::<TaskFault>().map(|f| f.0.clone());
     let (fields, reference) = match read_fields(request).await {
         Ok(read) => read,
-        Err(response) => return response,
+        Err(refusal) => return refusal.into_response(),
     };
     match new_video(&state, &fields, reference.as_ref(), fault) {
         Ok(video) => {
@@ -189,7 +189,7 @@ async fn create(State(state): State<Arc<OpenAiState>>, request: Request) -> Resp
             state.inner().videos.insert(video.id.clone(), video);
             with_poll_after(&state, (StatusCode::OK, Json(body)).into_response())
         }
-        Err(response) => response,
+        Err(refusal) => refusal.into_response(),
     }
 }
 
@@ -198,12 +198,12 @@ fn new_video(
     fields: &Map<String, Value>,
     reference: Option<&multipart::Part>,
     fault: Option<Fault>,
-) -> Result<Video, Response> {
+) -> Result<Video, Refusal> {
     if let Some(unknown) = fields.keys().find(|k| !FIELDS.contains(&k.as_str())) {
         return Err(invalid(&format!("Unknown parameter: '{unknown}'."), Some(unknown), Some("unknown_parameter")));
     }
     let prompt = text(fields, "prompt")?.filter(|p| !p.trim().is_empty()).ok_or_else(|| {
-        invalid("Missing required parameter: 'prompt'.", Some("prompt"), Some("missing_required_parameter"))
+        invalid::<Refusal>("Missing required parameter: 'prompt'.", Some("prompt"), Some("missing_required_parameter"))
     })?;
     let model = state.model_from_body(text(fields, "model")?, "sora-2");
     if !MODELS.contains(&model.as_str()) {
@@ -417,9 +417,11 @@ mod tests {
         let mut stuck = video(Some(Fault::NeverFinish));
         (0..50).for_each(|_| stuck.advance(2));
         assert_eq!(stuck.status, Status::InProgress);
-        assert!(FIXTURES_ARE_MP4);
     }
 
-    const FIXTURES_ARE_MP4: bool = matches!(LANDSCAPE, [_, _, _, _, b'f', b't', b'y', b'p', ..])
-        && matches!(PORTRAIT, [_, _, _, _, b'f', b't', b'y', b'p', ..]);
+    #[test]
+    fn the_content_is_mp4() {
+        assert_eq!(&LANDSCAPE[4..8], b"ftyp");
+        assert_eq!(&PORTRAIT[4..8], b"ftyp");
+    }
 }

@@ -80,7 +80,7 @@ impl AudioFormat {
             Self::Aac => (sync(bytes) && bytes[1] & 0x06 == 0) || bytes.get(4..8) == Some(b"ftyp"),
             Self::Flac => bytes.starts_with(b"fLaC"),
             Self::Wav => bytes.starts_with(b"RIFF") && bytes.get(8..12) == Some(b"WAVE"),
-            Self::Pcm => bytes.len() % 2 == 0 && !bytes.starts_with(b"{"),
+            Self::Pcm => bytes.len().is_multiple_of(2) && !bytes.starts_with(b"{"),
         }
     }
 }
