@@ -88,7 +88,9 @@ impl AudioFormat {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SpeechParams {
-    /// The text to speak (`input` on the wire); at most 4096 characters.
+    /// The text to speak (`input` on the wire); at most 4096 characters. `prompt`
+    /// is accepted for it, as every other model names its text so.
+    #[serde(alias = "prompt")]
     pub input: String,
     /// A built-in voice, or a custom voice id (`voice_…`).
     #[serde(default = "default_voice")]
@@ -175,6 +177,7 @@ pub async fn speak(client: &OpenAiClient, model: SpeechModel, params: &SpeechPar
 pub fn spec(service: &str, provider_title: &str, model: SpeechModel, requires_config: Option<String>) -> ModelSpec {
     let mut properties = json!({
         "input": { "type": "string", "minLength": 1, "maxLength": MAX_INPUT, "description": "The text to speak." },
+        "prompt": { "type": "string", "minLength": 1, "maxLength": MAX_INPUT, "description": "Another name for input." },
         "voice": { "type": "string", "default": "alloy",
             "description": format!("One of {}, or a custom voice id voice_….", VOICES.join(", ")) },
         "response_format": { "type": "string", "enum": ["mp3", "opus", "aac", "flac", "wav", "pcm"], "default": "mp3",
@@ -194,7 +197,7 @@ pub fn spec(service: &str, provider_title: &str, model: SpeechModel, requires_co
         input_schema: json!({
             "type": "object",
             "additionalProperties": false,
-            "required": ["input"],
+            "oneOf": [{ "required": ["input"] }, { "required": ["prompt"] }],
             "properties": properties,
         }),
         estimated_seconds: 5,
@@ -226,6 +229,9 @@ mod tests {
         assert_eq!(field_of(Tts1, json!({ "input": "x", "instructions": "calm" })), "instructions");
         assert_eq!(field_of(Tts1Hd, json!({ "input": "x", "instructions": "calm" })), "instructions");
         assert_eq!(field_of(Gpt4oMiniTts, json!({ "text": "x" })), "text");
+        assert_eq!(field_of(Tts1, json!({ "input": "x", "prompt": "y" })), "input");
+        let prompt = validate(Tts1, &json!({ "prompt": "hello" })).expect("prompt is input");
+        assert_eq!(prompt["input"], "hello");
         let ok =
             validate(Gpt4oMiniTts, &json!({ "input": "hi", "voice": "Coral", "instructions": "calm" })).expect("ok");
         assert_eq!(

@@ -536,3 +536,35 @@ async fn the_adapter_edits_with_images_and_a_mask() {
         assert_eq!(stats["images_edits"], 2, "{flavour:?}");
     }
 }
+
+#[tokio::test]
+async fn the_adapter_downloads_url_answers() {
+    // DALL·E answers with a URL unless asked for b64_json (Atelier asks, but accepts both).
+    let emulator = start_emulator(Flavour::OpenAi, &[]).await;
+    let answer: Value = reqwest::Client::new()
+        .post(format!("{emulator}/v1/images/generations"))
+        .bearer_auth(KEY)
+        .json(&json!({ "model": "dall-e-2", "prompt": "a fox", "size": "512x512" }))
+        .send()
+        .await
+        .expect("answered")
+        .json()
+        .await
+        .expect("json");
+    assert!(answer["data"][0]["url"].is_string(), "{answer}");
+    let target = atelier_providers::openai::client::Target::OpenAi {
+        base_url: format!("{emulator}/v1"),
+        organization: None,
+        project: None,
+    };
+    let client = atelier_providers::openai::client::OpenAiClient::new(KEY.into(), target, Duration::from_secs(10))
+        .expect("client");
+    let outputs = atelier_providers::openai::images::outputs(
+        &client,
+        &answer,
+        atelier_providers::openai::images::OutputFormat::Png,
+    )
+    .await
+    .expect("downloaded");
+    assert_eq!((outputs[0].mime.as_str(), outputs[0].width, outputs[0].height), ("image/png", Some(512), Some(512)));
+}
