@@ -2,9 +2,10 @@
 //!
 //! Each emulator speaks a provider's wire protocol as written down in
 //! `shared/providers/protocols.md`, so adapters and end-to-end tests can run
-//! offline, deterministically, and with injected faults. Only Kie.ai exists so
-//! far (`kie`): its common envelope and auth, the market jobs API for the
-//! Imagen 4 models, the credits endpoint and the result files.
+//! offline, deterministically, and with injected faults. `kie`: Kie.ai's common
+//! envelope and auth, the market jobs API for the Imagen 4 models, the credits
+//! endpoint and the result files. `openai`: OpenAI's and Azure OpenAI's images,
+//! edits, speech and videos APIs.
 
 pub mod kie;
 pub mod openai;

@@ -410,6 +410,17 @@ mod tests {
     }
 
     #[test]
+    fn the_providers_poll_wait_is_read() {
+        let mut headers = HeaderMap::new();
+        let answer = |headers: HeaderMap| Answer { body: Bytes::new(), headers }.poll_after();
+        assert_eq!(answer(headers.clone()), None);
+        headers.insert(POLL_AFTER_HEADER, reqwest::header::HeaderValue::from_static("1500"));
+        assert_eq!(answer(headers.clone()), Some(Duration::from_millis(1500)));
+        headers.insert(POLL_AFTER_HEADER, reqwest::header::HeaderValue::from_static("soon"));
+        assert_eq!(answer(headers), None);
+    }
+
+    #[test]
     fn error_shapes_map_to_classes() {
         let body = |code: &str| {
             format!(r#"{{"error":{{"message":"m","type":"invalid_request_error","param":null,"code":"{code}"}}}}"#)

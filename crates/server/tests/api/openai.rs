@@ -493,6 +493,7 @@ async fn the_adapter_edits_with_images_and_a_mask() {
         ("https://files.test/b.png".to_owned(), png(48, 48)),
         ("https://files.test/mask.png".to_owned(), png(64, 64)),
         ("https://files.test/small-mask.png".to_owned(), png(32, 32)),
+        ("https://files.test/wide.png".to_owned(), png(64, 32)),
     ]));
     for flavour in BOTH {
         let emulator = start_emulator(flavour, &[]).await;
@@ -531,9 +532,20 @@ async fn the_adapter_edits_with_images_and_a_mask() {
         let error = submit("gpt-image-1", mismatched).await.expect_err("mask size");
         assert_eq!(error.class, ErrorClass::ClientError);
         assert!(error.message.starts_with("mask: "), "{}", error.message);
+        let wide = json!({ "prompt": "x", "images": ["https://files.test/wide.png"] });
+        let error = submit("dall-e-2", wide).await.expect_err("not square");
+        assert!(error.message.starts_with("images[0]: "), "{}", error.message);
+
+        // A video from a first frame: the reference goes as a file.
+        let video = json!({ "prompt": "the fox runs", "input_reference": "https://files.test/a.png" });
+        let Ok(Submitted::Accepted { external_id, .. }) = submit("sora-2", video).await else {
+            panic!("{flavour:?}: no video")
+        };
+        assert!(external_id.starts_with("video_"));
         let stats: Value =
             reqwest::get(format!("{emulator}/__emulator/stats")).await.expect("stats").json().await.expect("json");
         assert_eq!(stats["images_edits"], 2, "{flavour:?}");
+        assert_eq!(stats["videos_create"], 1, "{flavour:?}");
     }
 }
 
