@@ -269,6 +269,10 @@ pub fn extension_for(mime: &str) -> &'static str {
         "model/gltf-binary" => "glb",
         "audio/wav" | "audio/x-wav" | "audio/wave" | "audio/vnd.wave" => "wav",
         "audio/mpeg" | "audio/mp3" => "mp3",
+        "audio/ogg" | "audio/opus" => "ogg",
+        "audio/aac" => "aac",
+        "audio/flac" | "audio/x-flac" => "flac",
+        "audio/pcm" => "pcm",
         _ => "bin",
     }
 }

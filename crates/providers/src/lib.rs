@@ -18,6 +18,7 @@
 
 pub mod kie;
 pub mod local;
+pub mod openai;
 pub mod params;
 
 pub use local::text::{FontReport, font_report};

@@ -153,7 +153,11 @@ fn providers(config: &Config) -> anyhow::Result<Vec<Arc<dyn Provider>>> {
         atelier_providers::LocalProvider::new(atelier_providers::LocalConfig::new(config.engines.instant.enabled));
     let kie = atelier_providers::kie::KieProvider::new(config.providers.kie.provider_config()?)
         .map_err(|error| anyhow::anyhow!("setting up Kie: {error}"))?;
-    Ok(vec![Arc::new(local), Arc::new(kie)])
+    let openai = atelier_providers::openai::OpenAiProvider::new(config.providers.openai.provider_config()?)
+        .map_err(|error| anyhow::anyhow!("setting up OpenAI: {error}"))?;
+    let azure = atelier_providers::openai::OpenAiProvider::azure(config.providers.azure.provider_config()?)
+        .map_err(|error| anyhow::anyhow!("setting up Azure OpenAI: {error}"))?;
+    Ok(vec![Arc::new(local), Arc::new(kie), Arc::new(openai), Arc::new(azure)])
 }
 
 /// Resolves on SIGTERM or Ctrl-C.

@@ -105,6 +105,12 @@ impl FromStr for Fault {
 /// `,retry_after_seconds=<n>`; `;` or a space also separate), `malformed`,
 /// `generation_failed`, `never_finish`. Names are case-insensitive.
 pub fn parse_fault(s: &str) -> Result<Fault, String> {
+    parse_fault_with_codes(s, &FAULT_CODES)
+}
+
+/// As [`parse_fault`], with `status=` limited to `codes` (each emulator has its
+/// protocol's codes).
+pub(crate) fn parse_fault_with_codes(s: &str, codes: &[u16]) -> Result<Fault, String> {
     let mut parts = s.split([',', ';', ' ']).map(str::trim).filter(|p| !p.is_empty());
     let first = parts.next().ok_or_else(|| "empty fault".to_string())?;
     let (name, value) = match first.split_once('=') {
@@ -140,8 +146,8 @@ pub fn parse_fault(s: &str) -> Result<Fault, String> {
         "status" => {
             let code = value.ok_or("status needs a code: status=<code>")?;
             let code: u16 = code.parse().map_err(|_| format!("status must be a number, got `{code}`"))?;
-            if !FAULT_CODES.contains(&code) {
-                return Err(format!("status must be one of {FAULT_CODES:?}, got {code}"));
+            if !codes.contains(&code) {
+                return Err(format!("status must be one of {codes:?}, got {code}"));
             }
             let mut retry_after_seconds = None;
             for option in rest {
@@ -266,6 +272,23 @@ pub enum Trigger {
     Probability(f64),
 }
 
+impl Trigger {
+    /// Whether the trigger fires on the `seen`-th request (from 1).
+    pub(crate) fn fires(&self, seen: u64, rng: &mut StdRng) -> bool {
+        match *self {
+            Trigger::Always => true,
+            Trigger::EveryNth(n) => seen.is_multiple_of(u64::from(n)),
+            Trigger::FirstK(k) => seen <= u64::from(k),
+            Trigger::Probability(p) => rng.random::<f64>() < p,
+        }
+    }
+}
+
+/// The random stream of a plan's `index`-th rule under `seed`.
+pub(crate) fn rule_rng(seed: u64, index: usize) -> StdRng {
+    StdRng::seed_from_u64(seed ^ (index as u64).wrapping_add(1).wrapping_mul(0x9E37_79B9_7F4A_7C15))
+}
+
 impl FromStr for Trigger {
     type Err = String;
 
@@ -365,15 +388,7 @@ pub(super) struct PlanRunner {
 
 impl PlanRunner {
     pub(super) fn new(plan: &FaultPlan, seed: u64) -> Self {
-        let rules = plan
-            .rules
-            .iter()
-            .enumerate()
-            .map(|(i, rule)| {
-                let stream = seed ^ (i as u64).wrapping_add(1).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-                (rule.clone(), 0, StdRng::seed_from_u64(stream))
-            })
-            .collect();
+        let rules = plan.rules.iter().enumerate().map(|(i, rule)| (rule.clone(), 0, rule_rng(seed, i))).collect();
         PlanRunner { rules }
     }
 
@@ -386,12 +401,7 @@ impl PlanRunner {
                 continue;
             }
             *seen += 1;
-            let fires = match rule.trigger {
-                Trigger::Always => true,
-                Trigger::EveryNth(n) => (*seen).is_multiple_of(u64::from(n)),
-                Trigger::FirstK(k) => *seen <= u64::from(k),
-                Trigger::Probability(p) => rng.random::<f64>() < p,
-            };
+            let fires = rule.trigger.fires(*seen, rng);
             if fires && chosen.is_none() {
                 chosen = Some(rule.fault.clone());
             }
@@ -406,7 +416,7 @@ pub(super) struct TaskFault(pub(super) Fault);
 
 /// Lets a handler drop the connection it is answering on (set by `serve`).
 #[derive(Clone)]
-pub(super) struct ConnectionKill(pub(super) Arc<tokio::sync::Notify>);
+pub(crate) struct ConnectionKill(pub(crate) Arc<tokio::sync::Notify>);
 
 /// The message that goes with a code in an injected error.
 pub(super) fn message_for(code: u16, endpoint: Endpoint) -> &'static str {

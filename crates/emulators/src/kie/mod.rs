@@ -22,7 +22,7 @@
 //!   public image to upload by URL. Emulator-only, never faulted.
 
 mod credit;
-mod faults;
+pub(crate) mod faults;
 mod files;
 mod market;
 mod mj;
@@ -191,7 +191,7 @@ impl KieEmulator {
     }
 }
 
-fn base_url_for(addr: SocketAddr) -> String {
+pub(crate) fn base_url_for(addr: SocketAddr) -> String {
     let ip = match addr.ip() {
         ip if ip.is_unspecified() && ip.is_ipv4() => "127.0.0.1".to_string(),
         ip if ip.is_unspecified() => "[::1]".to_string(),
@@ -201,7 +201,9 @@ fn base_url_for(addr: SocketAddr) -> String {
     format!("http://{ip}:{}", addr.port())
 }
 
-async fn serve_connection(stream: TcpStream, peer: SocketAddr, router: Router) {
+/// Serves one connection; a handler may drop it through the [`ConnectionKill`]
+/// in the request's extensions (the `reset` fault). Shared by every emulator.
+pub(crate) async fn serve_connection(stream: TcpStream, peer: SocketAddr, router: Router) {
     let _ = stream.set_nodelay(true);
     // A dropped connection then resets (RST) instead of closing cleanly.
     let _ = stream.set_zero_linger();
@@ -216,11 +218,11 @@ async fn serve_connection(stream: TcpStream, peer: SocketAddr, router: Router) {
     tokio::select! {
         result = connection => {
             if let Err(e) = result {
-                tracing::debug!(peer = %peer, error = %e, "kie emulator: connection ended with an error");
+                tracing::debug!(peer = %peer, error = %e, "emulator: connection ended with an error");
             }
         }
         () = kill.notified() => {
-            tracing::debug!(peer = %peer, "kie emulator: connection reset by a fault");
+            tracing::debug!(peer = %peer, "emulator: connection reset by a fault");
         }
     }
 }

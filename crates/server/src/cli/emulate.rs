@@ -1,10 +1,11 @@
-//! `atelier emulate kie --listen ADDR`: a provider's protocol, served locally, for
-//! trying Atelier (and testing it) without an account.
+//! `atelier emulate kie|openai|azure --listen ADDR`: a provider's protocol, served
+//! locally, for trying Atelier (and testing it) without an account.
 
 use std::process::ExitCode;
 
 use anyhow::Context;
 use atelier_emulators::kie::{FaultPlan, KieEmulator, KieEmulatorConfig, parse_fault_rule};
+use atelier_emulators::openai::{Flavour, OpenAiEmulator, OpenAiEmulatorConfig};
 use clap::{Args, Subcommand};
 
 #[derive(Debug, Subcommand)]
@@ -12,6 +13,44 @@ pub enum EmulateCommand {
     /// Kie.ai: the market jobs API (Imagen 4, Sora 2), Veo 3, Midjourney, the
     /// file-upload API, credits and result files, all on one address.
     Kie(KieArgs),
+    /// OpenAI: images (generations, edits), speech and videos, under /v1.
+    Openai(OpenAiArgs),
+    /// Azure OpenAI: the same APIs under /openai/deployments/{deployment}/… and
+    /// /openai/videos, with the api-key header and a required api-version.
+    Azure(AzureArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct OpenAiArgs {
+    #[arg(long, default_value = "127.0.0.1:9111")]
+    pub listen: String,
+    /// The API key it accepts (Authorization: Bearer for OpenAI, api-key for Azure).
+    #[arg(long, default_value = "test-key")]
+    pub api_key: String,
+    /// A fault rule `ENDPOINT:TRIGGER:FAULT`, such as
+    /// `images.generations:every=3:status=500` or `videos.retrieve:always:generation_failed`
+    /// (repeatable). A request header `X-Emulator-Fault: FAULT` also injects one.
+    #[arg(long = "fault")]
+    pub faults: Vec<String>,
+    /// Seeds probabilistic faults and the images.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Polls before a video completes.
+    #[arg(long, default_value_t = 2)]
+    pub steps: u32,
+    /// The `openai-poll-after-ms` header on video answers.
+    #[arg(long, default_value_t = 1000)]
+    pub poll_after_ms: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct AzureArgs {
+    #[command(flatten)]
+    pub common: OpenAiArgs,
+    /// A deployment and the model it serves, `NAME=MODEL` (repeatable); a deployment
+    /// named as a model needs none.
+    #[arg(long = "deployment")]
+    pub deployments: Vec<String>,
 }
 
 #[derive(Debug, Args)]
@@ -77,5 +116,43 @@ pub async fn run(command: EmulateCommand) -> anyhow::Result<ExitCode> {
             KieEmulator::new(config).serve(listener).await.context("serving the emulator")?;
             Ok(ExitCode::SUCCESS)
         }
+        EmulateCommand::Openai(args) => serve_openai(args, Flavour::OpenAi, Vec::new()).await,
+        EmulateCommand::Azure(args) => serve_openai(args.common, Flavour::Azure, args.deployments).await,
     }
+}
+
+async fn serve_openai(args: OpenAiArgs, flavour: Flavour, deployments: Vec<String>) -> anyhow::Result<ExitCode> {
+    let mut faults = atelier_emulators::openai::FaultPlan::none();
+    for rule in &args.faults {
+        let parsed = atelier_emulators::openai::parse_fault_rule(rule)
+            .map_err(|error| anyhow::anyhow!("--fault {rule}: {error}"))?;
+        faults = faults.with(parsed);
+    }
+    let deployments = deployments
+        .iter()
+        .map(|pair| {
+            let (name, model) =
+                pair.split_once('=').ok_or_else(|| anyhow::anyhow!("--deployment {pair}: expected NAME=MODEL"))?;
+            Ok((name.trim().to_owned(), model.trim().to_owned()))
+        })
+        .collect::<anyhow::Result<_>>()?;
+    let config = OpenAiEmulatorConfig {
+        flavour,
+        api_key: args.api_key,
+        deployments,
+        seed: args.seed,
+        faults,
+        steps_to_finish: args.steps,
+        poll_after_ms: args.poll_after_ms,
+        ..OpenAiEmulatorConfig::default()
+    };
+    let listener =
+        tokio::net::TcpListener::bind(&args.listen).await.with_context(|| format!("binding {}", args.listen))?;
+    let address = listener.local_addr()?;
+    match flavour {
+        Flavour::OpenAi => eprintln!("OpenAI emulator listening on http://{address} (API root http://{address}/v1)"),
+        Flavour::Azure => eprintln!("Azure OpenAI emulator listening on http://{address} (endpoint http://{address})"),
+    }
+    OpenAiEmulator::new(config).serve(listener).await.context("serving the emulator")?;
+    Ok(ExitCode::SUCCESS)
 }

@@ -16,7 +16,7 @@ mod providers;
 mod secret;
 
 pub use auth::AuthConfig;
-pub use providers::{KieConfig, LimitsConfig, ProvidersConfig};
+pub use providers::{AzureConfig, KieConfig, LimitsConfig, OpenAiConfig, ProvidersConfig};
 pub use secret::Secret;
 
 /// The example file: every key with its default and its environment variable.
@@ -252,6 +252,8 @@ impl Config {
         }
         self.providers.kie.provider_config()?;
         self.providers.validate_limits()?;
+        self.providers.openai.provider_config()?;
+        self.providers.azure.provider_config()?;
         Ok(())
     }
 

@@ -25,6 +25,8 @@ pub struct ProvidersConfig {
     /// `max_in_flight = 50`, `daily_tasks = 1000`.
     pub limits: BTreeMap<String, LimitsConfig>,
     pub kie: KieConfig,
+    pub openai: OpenAiConfig,
+    pub azure: AzureConfig,
 }
 
 /// A service's or a model's limits; 0 means none.
@@ -46,6 +48,8 @@ impl Default for ProvidersConfig {
             poll_timeouts: BTreeMap::new(),
             limits: BTreeMap::new(),
             kie: KieConfig::default(),
+            openai: OpenAiConfig::default(),
+            azure: AzureConfig::default(),
         }
     }
 }
@@ -163,6 +167,108 @@ impl KieConfig {
             first_poll: std::time::Duration::from_millis(self.first_poll_ms.max(10)),
             submits_per_10s: self.submits_per_10s.max(1),
             callback_url: (!self.callback_url.trim().is_empty()).then(|| self.callback_url.trim().to_owned()),
+        })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct OpenAiConfig {
+    /// Empty: OpenAI's models are listed but not usable.
+    pub api_key: Secret,
+    /// A file holding the key (instead of `api_key`).
+    pub api_key_file: Option<PathBuf>,
+    /// The API root; any OpenAI-compatible service works.
+    pub base_url: String,
+    /// Sent as `OpenAI-Organization` when set.
+    pub organization: String,
+    /// Sent as `OpenAI-Project` when set.
+    pub project: String,
+    /// Images and speech answer in one (long) request.
+    pub request_timeout_secs: u64,
+    /// Videos are polled this often at first (unless OpenAI says), later less often.
+    pub first_poll_ms: u64,
+}
+
+impl Default for OpenAiConfig {
+    fn default() -> Self {
+        Self {
+            api_key: Secret::default(),
+            api_key_file: None,
+            base_url: "https://api.openai.com/v1".into(),
+            organization: String::new(),
+            project: String::new(),
+            request_timeout_secs: 300,
+            first_poll_ms: 2000,
+        }
+    }
+}
+
+impl OpenAiConfig {
+    pub fn provider_config(&self) -> anyhow::Result<atelier_providers::openai::OpenAiConfig> {
+        anyhow::ensure!(
+            self.base_url.starts_with("http://") || self.base_url.starts_with("https://"),
+            "providers.openai.base_url must be an http(s) URL"
+        );
+        let optional = |text: &str| (!text.trim().is_empty()).then(|| text.trim().to_owned());
+        Ok(atelier_providers::openai::OpenAiConfig {
+            api_key: resolve_secret(&self.api_key, self.api_key_file.as_ref(), "providers.openai.api_key_file")?,
+            base_url: self.base_url.clone(),
+            organization: optional(&self.organization),
+            project: optional(&self.project),
+            request_timeout: std::time::Duration::from_secs(self.request_timeout_secs.max(1)),
+            first_poll: std::time::Duration::from_millis(self.first_poll_ms.max(10)),
+        })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AzureConfig {
+    /// Empty: Azure OpenAI's models are listed but not usable.
+    pub api_key: Secret,
+    /// A file holding the key (instead of `api_key`).
+    pub api_key_file: Option<PathBuf>,
+    /// `https://{resource}.openai.azure.com`. Empty: not usable.
+    pub endpoint: String,
+    /// Sent as `api-version` on every request.
+    pub api_version: String,
+    /// Model → deployment name, for models deployed under another name:
+    /// `"gpt-image-1" = "images-prod"`.
+    pub deployments: BTreeMap<String, String>,
+    pub request_timeout_secs: u64,
+    pub first_poll_ms: u64,
+}
+
+impl Default for AzureConfig {
+    fn default() -> Self {
+        Self {
+            api_key: Secret::default(),
+            api_key_file: None,
+            endpoint: String::new(),
+            api_version: "2025-04-01-preview".into(),
+            deployments: BTreeMap::new(),
+            request_timeout_secs: 300,
+            first_poll_ms: 2000,
+        }
+    }
+}
+
+impl AzureConfig {
+    pub fn provider_config(&self) -> anyhow::Result<atelier_providers::openai::azure::AzureConfig> {
+        let endpoint = self.endpoint.trim();
+        anyhow::ensure!(
+            endpoint.is_empty() || endpoint.starts_with("http://") || endpoint.starts_with("https://"),
+            "providers.azure.endpoint must be an http(s) URL such as https://my-resource.openai.azure.com"
+        );
+        anyhow::ensure!(!self.api_version.trim().is_empty(), "providers.azure.api_version must not be empty");
+        Ok(atelier_providers::openai::azure::AzureConfig {
+            api_key: resolve_secret(&self.api_key, self.api_key_file.as_ref(), "providers.azure.api_key_file")?,
+            endpoint: (!endpoint.is_empty()).then(|| endpoint.to_owned()),
+            api_version: self.api_version.trim().to_owned(),
+            deployments: self.deployments.clone(),
+            request_timeout: std::time::Duration::from_secs(self.request_timeout_secs.max(1)),
+            first_poll: std::time::Duration::from_millis(self.first_poll_ms.max(10)),
         })
     }
 }

@@ -10,6 +10,7 @@ mod framework;
 mod helpers;
 mod kie;
 mod kie_models;
+mod openai;
 mod seed004;
 mod tasks;
 mod worker;
