@@ -79,7 +79,7 @@ impl App {
             events.clone(),
             config.worker_settings(),
             circuits.clone(),
-            Arc::new(crate::inputs::StoredInputs::new(store.clone(), assets.clone())),
+            Arc::new(crate::inputs::StoredInputs::new(store.clone(), assets.clone(), config.fetch.policy())),
         );
         let tasks = Arc::new(TaskService::new(store, assets, catalog, events, config.task_rules()));
         let (stop, shutdown) = watch::channel(false);

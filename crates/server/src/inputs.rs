@@ -1,9 +1,9 @@
 //! Input files for providers (`atelier_core::ports::InputFiles`): uploads and
 //! earlier outputs read from the asset store, data URIs decoded, URLs downloaded
-//! (bounded in size and time), and the cache of what each provider holds for us.
+//! under the SSRF policy of `fetch.rs`, and the cache of what each provider holds
+//! for us.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use async_trait::async_trait;
 use atelier_core::ports::{
@@ -13,6 +13,8 @@ use atelier_core::time::now_millis;
 use base64::Engine;
 use bytes::{Bytes, BytesMut};
 use futures::TryStreamExt;
+
+use crate::fetch::{FetchError, FetchPolicy};
 use sha2::{Digest, Sha256};
 
 /// The largest input file opened (a provider's own limits are smaller).
@@ -21,17 +23,12 @@ const MAX_INPUT_BYTES: usize = 50 * 1024 * 1024;
 pub struct StoredInputs {
     store: Arc<dyn TaskStore>,
     assets: Arc<dyn AssetStore>,
-    http: reqwest::Client,
+    fetch: FetchPolicy,
 }
 
 impl StoredInputs {
-    pub fn new(store: Arc<dyn TaskStore>, assets: Arc<dyn AssetStore>) -> Self {
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(60))
-            .connect_timeout(Duration::from_secs(10))
-            .build()
-            .unwrap_or_default();
-        Self { store, assets, http }
+    pub fn new(store: Arc<dyn TaskStore>, assets: Arc<dyn AssetStore>, fetch: FetchPolicy) -> Self {
+        Self { store, assets, fetch }
     }
 
     async fn read_blob(&self, key: &str, mime: &str, name: String) -> Result<InputFile, ProviderError> {
@@ -47,34 +44,18 @@ impl StoredInputs {
     }
 
     async fn download(&self, url: &str) -> Result<InputFile, ProviderError> {
-        let failed = |class, why: String| ProviderError::new(class, format!("downloading the input {url}: {why}"));
-        let response = self.http.get(url).send().await.map_err(|error| {
-            let class = if error.is_connect() { ErrorClass::ConnectionRefused } else { ErrorClass::Timeout };
-            failed(class, error.to_string())
+        let fetched = self.fetch.get(url).await.map_err(|error| {
+            let class = match &error {
+                FetchError::Refused(_) => ErrorClass::ClientError,
+                FetchError::Failed(_) => ErrorClass::Timeout,
+                FetchError::Status(status) if *status >= 500 => ErrorClass::ServerError,
+                FetchError::Status(_) => ErrorClass::ClientError,
+            };
+            ProviderError::new(class, format!("the input {url}: {error}"))
         })?;
-        let status = response.status();
-        if !status.is_success() {
-            let class = if status.is_server_error() { ErrorClass::ServerError } else { ErrorClass::ClientError };
-            return Err(failed(class, format!("HTTP {status}")));
-        }
-        let mime = response
-            .headers()
-            .get(reqwest::header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .map(|v| v.split(';').next().unwrap_or(v).trim().to_ascii_lowercase())
-            .unwrap_or_default();
-        let mut bytes = BytesMut::new();
-        let mut stream = response.bytes_stream();
-        while let Some(chunk) = stream.try_next().await.map_err(|e| failed(ErrorClass::Timeout, e.to_string()))? {
-            if bytes.len() + chunk.len() > MAX_INPUT_BYTES {
-                return Err(failed(ErrorClass::ClientError, format!("larger than {MAX_INPUT_BYTES} bytes")));
-            }
-            bytes.extend_from_slice(&chunk);
-        }
         let name = url.split(['?', '#']).next().unwrap_or(url).rsplit('/').next().unwrap_or("input").to_owned();
-        let bytes = bytes.freeze();
-        let mime = sniff(&bytes).map_or(mime, str::to_owned);
-        Ok(file(bytes, mime, if name.is_empty() { "input".into() } else { name }))
+        let mime = sniff(&fetched.bytes).map(str::to_owned).or(fetched.mime).unwrap_or_default();
+        Ok(file(fetched.bytes, mime, if name.is_empty() { "input".into() } else { name }))
     }
 }
 

@@ -36,6 +36,7 @@ pub struct Config {
     pub engines: EnginesConfig,
     pub providers: ProvidersConfig,
     pub auth: AuthConfig,
+    pub fetch: FetchConfig,
     pub log: LogConfig,
 }
 
@@ -113,6 +114,33 @@ pub struct EnginesConfig {
 pub struct InstantConfig {
     /// The benchmark-only engine; off by default.
     pub enabled: bool,
+}
+
+/// `[fetch]`: URLs the server fetches on a user's behalf (input images).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FetchConfig {
+    /// Hosts (`name`, `name:port`) or addresses that may be fetched although they are
+    /// loopback or private; everything else private is refused.
+    pub allow: Vec<String>,
+    pub max_bytes: usize,
+    pub timeout_secs: u64,
+}
+
+impl Default for FetchConfig {
+    fn default() -> Self {
+        Self { allow: Vec::new(), max_bytes: 50 * 1024 * 1024, timeout_secs: 30 }
+    }
+}
+
+impl FetchConfig {
+    pub fn policy(&self) -> crate::fetch::FetchPolicy {
+        crate::fetch::FetchPolicy {
+            allow: self.allow.clone(),
+            max_bytes: self.max_bytes.max(1),
+            timeout: Duration::from_secs(self.timeout_secs.max(1)),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

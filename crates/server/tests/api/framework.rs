@@ -381,3 +381,55 @@ async fn videos_get_a_poster_thumbnail_when_ffmpeg_is_installed() {
         assert!(body["message"].as_str().unwrap().contains("ffmpeg"), "{body}");
     }
 }
+
+/// A small image server on loopback: `/ok.png`, `/to-ok` (a redirect to it) and
+/// `/to-private` (a redirect to another loopback address, not allowlisted).
+async fn image_server() -> String {
+    use axum::response::{IntoResponse, Redirect};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let png = png_bytes(12, 12);
+    let router = axum::Router::new()
+        .route(
+            "/ok.png",
+            axum::routing::get(move || async move { ([("content-type", "image/png")], png).into_response() }),
+        )
+        .route("/to-ok", axum::routing::get(|| async { Redirect::temporary("/ok.png") }))
+        .route(
+            "/to-private",
+            axum::routing::get(move || async move {
+                Redirect::temporary(&format!("http://127.0.0.2:{}/ok.png", address.port()))
+            }),
+        );
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    format!("127.0.0.1:{}", address.port())
+}
+
+#[tokio::test]
+async fn input_urls_never_reach_private_addresses_unless_allowlisted() {
+    let server = image_server().await;
+    let allowed = server.clone();
+    let lab = Arc::new(Lab::default());
+    let configure: crate::helpers::Configure = Box::new(move |config, _| config.fetch.allow = vec![allowed]);
+    let app = lab_app(lab, Some(configure)).await;
+
+    for url in [format!("http://{server}/ok.png"), format!("http://{server}/to-ok")] {
+        let task = run(&app, "lab/echo", json!({ "files": [url] })).await;
+        assert_eq!(task["status"], "completed", "the allowlisted server is fetched: {task}");
+    }
+    let port = server.rsplit(':').next().unwrap();
+    for url in [
+        format!("http://127.0.0.2:{port}/ok.png"),
+        format!("http://[::1]:{port}/ok.png"),
+        "http://localhost:1/ok.png".to_owned(),
+        "http://10.1.2.3/ok.png".to_owned(),
+        "http://169.254.169.254/latest/meta-data/".to_owned(),
+        format!("http://{server}/to-private"),
+    ] {
+        let task = run(&app, "lab/echo", json!({ "files": [url] })).await;
+        assert_eq!(task["status"], "failed", "{url}: {task}");
+        assert_eq!(task["error"]["code"], "provider_rejected", "refused, not retried: {task}");
+        assert_eq!(task["attempts"], 1, "{task}");
+        assert!(task["error"]["message"].as_str().unwrap().contains("not fetched"), "{task}");
+    }
+}

@@ -7,7 +7,7 @@
 
 use atelier_core::account::SignedIn;
 use axum::Json;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::{Deserialize, Serialize};
@@ -15,7 +15,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::{Caller, SESSION_COOKIE};
 use crate::api::error::{ApiResult, ErrorBody};
-use crate::api::extract::AppJson;
+use crate::api::extract::{AppJson, AppQuery};
 use crate::app::AppState;
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -80,9 +80,12 @@ pub struct LinkQuery {
 /// studio.
 #[utoipa::path(get, path = "/api/v1/sessions/link", tag = "accounts", params(LinkQuery),
     responses((status = 303, description = "Signed in; on to the studio"), (status = 400, body = ErrorBody),
-        (status = 401, body = ErrorBody)),
+        (status = 401, body = ErrorBody), (status = 422, body = ErrorBody)),
     security(()))]
-pub async fn sign_in_with_link(State(state): State<AppState>, Query(query): Query<LinkQuery>) -> ApiResult<Response> {
+pub async fn sign_in_with_link(
+    State(state): State<AppState>,
+    AppQuery(query): AppQuery<LinkQuery>,
+) -> ApiResult<Response> {
     let signed_in = state.accounts.sign_in_with_link(&query.token).await?;
     let mut response = Redirect::to("/").into_response();
     response.headers_mut().insert(header::SET_COOKIE, session_cookie(&state, &signed_in));

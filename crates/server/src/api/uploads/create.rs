@@ -23,7 +23,7 @@ pub struct UploadQuery {
 #[utoipa::path(post, path = "/api/v1/uploads", tag = "uploads", params(UploadQuery),
     request_body(content = Vec<u8>, description = "The file", content_type = "application/octet-stream"),
     responses((status = 201, body = UploadView), (status = 400, body = ErrorBody), (status = 413, body = ErrorBody),
-        (status = 415, body = ErrorBody)))]
+        (status = 415, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn create_upload(
     State(state): State<AppState>,
     Caller(caller): Caller,
