@@ -315,6 +315,8 @@ fn log_kind(line: &str) -> String {
 struct Server {
     child: Child,
     base: String,
+    /// The admin key the first start wrote to the data dir.
+    key: String,
     log: Arc<Mutex<ServerLog>>,
     _dir: tempfile::TempDir,
 }
@@ -450,7 +452,7 @@ impl Server {
                 }
             });
         }
-        let mut server = Server { child, base: String::new(), log, _dir: dir };
+        let mut server = Server { child, base: String::new(), key: String::new(), log, _dir: dir };
         let address = match address_rx.recv_timeout(Duration::from_secs(90)) {
             Ok(address) if !address.is_empty() => address,
             _ => {
@@ -461,6 +463,12 @@ impl Server {
             }
         };
         server.base = format!("http://{address}");
+        // The first start wrote the admin key for the local CLI (before it reported
+        // its address).
+        server.key = std::fs::read_to_string(server._dir.path().join("cli-key"))
+            .context("reading the server's CLI key")?
+            .trim()
+            .to_owned();
         Ok(server)
     }
 
@@ -518,8 +526,15 @@ impl Drop for Server {
 // HTTP helpers.
 // ---------------------------------------------------------------------------------
 
-fn client(pool: usize) -> Result<reqwest::Client> {
+/// A client sending the server's admin key (authentication is always on).
+fn client(pool: usize, key: &str) -> Result<reqwest::Client> {
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(
+        reqwest::header::AUTHORIZATION,
+        reqwest::header::HeaderValue::from_str(&format!("Bearer {key}")).context("the key as a header")?,
+    );
     reqwest::Client::builder()
+        .default_headers(headers)
         .pool_max_idle_per_host(pool)
         .tcp_nodelay(true)
         .timeout(REQUEST_TIMEOUT)
@@ -560,13 +575,13 @@ struct Created {
 
 /// Creates `n` tasks with `clients` requests in flight; `body(i)` is the i-th request.
 async fn create_tasks(
-    base: &str,
+    server: &Server,
     n: usize,
     clients: usize,
     body: impl Fn(usize) -> Value + Send + Sync + 'static,
 ) -> Result<Created> {
-    let http = client(clients)?;
-    let url = Arc::new(format!("{base}/api/v1/tasks"));
+    let http = client(clients, &server.key)?;
+    let url = Arc::new(format!("{}/api/v1/tasks", server.base));
     let next = Arc::new(AtomicUsize::new(0));
     let body = Arc::new(body);
     let started = Instant::now();
@@ -670,8 +685,9 @@ struct Drained {
 
 /// Waits until nothing is pending, retrying or processing and `expected` tasks have
 /// ended, checking every 10 ms.
-async fn wait_drained(base: &str, expected: usize, started: Instant) -> Result<Drained> {
-    let http = client(2)?;
+async fn wait_drained(server: &Server, expected: usize, started: Instant) -> Result<Drained> {
+    let base = server.base.as_str();
+    let http = client(2, &server.key)?;
     let mut checks = 0;
     loop {
         if started.elapsed() > DRAIN_TIMEOUT {
@@ -725,11 +741,10 @@ async fn throughput(
     let meter = CpuMeter::start(server);
     let started = Instant::now();
     let created =
-        create_tasks(&server.base, n, CREATE_CLIENTS, |i| json!({"model": "local/instant", "input": {"seed": i}}))
-            .await?;
+        create_tasks(&server, n, CREATE_CLIENTS, |i| json!({"model": "local/instant", "input": {"seed": i}})).await?;
     let create_cpu = meter.describe(server);
     let ok = created.ids.len();
-    let drained = wait_drained(&server.base, ok, started).await?;
+    let drained = wait_drained(&server, ok, started).await?;
     let total_cpu = meter.describe(server);
     let tasks_per_sec = ok as f64 / drained.at.as_secs_f64();
     let create_per_sec = ok as f64 / created.elapsed.as_secs_f64();
@@ -793,7 +808,7 @@ async fn read_load(
     let mut handles = Vec::with_capacity(connections);
     for _ in 0..connections {
         // One client per load task with one idle slot: a fixed set of keep-alive connections.
-        let http = client(1)?;
+        let http = client(1, &server.key)?;
         let (ids, next, bytes_read, base) =
             (Arc::clone(&ids), Arc::clone(&next), Arc::clone(&bytes_read), server.base.clone());
         handles.push(tokio::spawn(async move {
@@ -896,13 +911,13 @@ async fn memory(plan: &Plan, backend: &Backend, report: &mut Report) -> Result<(
         "MiB",
         format!("VmHWM {} MiB", mib(idle.hwm_kib)),
     );
-    let created = create_tasks(&server.base, n, CREATE_CLIENTS, |i| {
+    let created = create_tasks(&server, n, CREATE_CLIENTS, |i| {
         json!({"model": "local/placeholder", "input": {"prompt": "memory test", "width": 256, "height": 256, "seed": i}})
     })
     .await?;
     tokio::time::sleep(Duration::from_millis(500)).await;
     let loaded = server.memory()?;
-    let info = get_json(&client(1)?, &format!("{}/api/v1/system/info", server.base)).await?;
+    let info = get_json(&client(1, &server.key)?, &format!("{}/api/v1/system/info", server.base)).await?;
     let queued = info.get("queued_tasks").and_then(Value::as_u64).unwrap_or(0);
     report.add(
         scope,
@@ -1006,6 +1021,47 @@ fn stats(samples: &[Duration]) -> Stats {
     sorted.sort_by(f64::total_cmp);
     let mean = sorted.iter().sum::<f64>() / sorted.len().max(1) as f64;
     Stats { mean, p50: quantile(&sorted, 0.5).unwrap_or(0.0), p99: quantile(&sorted, 0.99).unwrap_or(0.0) }
+}
+
+/// What authentication costs each request, in process: the API key check every
+/// `/api/v1` request makes (SHA-256 of the key, one indexed lookup, one user read),
+/// and a session check, against a SQLite database in a temp dir.
+async fn auth(plan: &Plan, report: &mut Report) -> Result<()> {
+    use atelier_core::account::secrets::SecretBox;
+    use atelier_core::account::{AccountService, AccountSettings, Role};
+
+    let scope = "in-process";
+    let n = if plan.quick { 2_000 } else { 20_000 };
+    eprintln!("[{scope}] authentication: {n} key checks, {n} session checks");
+    let dir = tempfile::tempdir().context("a temp dir")?;
+    let url = format!("sqlite://{}", dir.path().join("auth.db").display());
+    let database = atelier_db::Database::connect(&url, &atelier_db::DatabaseOptions::default()).await?;
+    database.migrate().await?;
+    let secret_box = SecretBox::from_base64(&SecretBox::generate_key()).map_err(|e| anyhow!(e))?;
+    let accounts = AccountService::new(Arc::new(database), secret_box, AccountSettings::default());
+    let user = accounts.user_for_cli("bench@localhost", Role::Admin).await?;
+    let key = accounts.create_key_offline(&user, "bench", Role::Admin).await?;
+    accounts.set_password(&accounts.authenticate_key(&key.secret).await?, None, "a long bench password").await?;
+    let session = accounts.sign_in("bench@localhost", "a long bench password", None).await?;
+    let mut key_checks = Vec::with_capacity(n);
+    let mut session_checks = Vec::with_capacity(n);
+    for _ in 0..n {
+        let t = Instant::now();
+        accounts.authenticate_key(&key.secret).await?;
+        key_checks.push(t.elapsed());
+        let t = Instant::now();
+        accounts.authenticate_session(&session.token).await?;
+        session_checks.push(t.elapsed());
+    }
+    for (name, samples) in
+        [("API key check per request", &key_checks), ("session cookie check per request", &session_checks)]
+    {
+        let s = stats(samples);
+        let notes = format!("{n} checks, 1 task, SQLite (WAL), key last-use written at most once a minute");
+        report.add(scope, format!("{name}, mean"), format!("{:.3}", s.mean), "ms/request", notes);
+        report.add(scope, format!("{name}, p99"), format!("{:.3}", s.p99), "ms/request", "");
+    }
+    Ok(())
 }
 
 async fn render(plan: &Plan, report: &mut Report) -> Result<()> {
@@ -1203,11 +1259,11 @@ async fn kie_throughput(plan: &Plan, scope: &str, report: &mut Report) -> Result
     eprintln!("[{scope}] throughput: {} kie/imagen4 tasks through the emulator (--steps 0)", thousands(n));
     let emulator = Emulator::start(&plan.server, 0)?;
     let server = Server::start(&plan.server, &Backend::Sqlite, &kie_server_env(&emulator, 10))?;
-    let http = client(2)?;
+    let http = client(2, &server.key)?;
     let meter = CpuMeter::start(&server);
     let started = Instant::now();
     let result: Result<()> = async {
-        let created = create_tasks(&server.base, n, CREATE_CLIENTS, kie_body).await?;
+        let created = create_tasks(&server, n, CREATE_CLIENTS, kie_body).await?;
         let ok = created.ids.len();
         let mut checks = 0;
         let at = loop {
@@ -1289,8 +1345,8 @@ async fn kie_memory(plan: &Plan, scope: &str, report: &mut Report) -> Result<()>
             format!("VmHWM {} MiB; worker.concurrency={KIE_WORKERS}", mib(idle.hwm_kib)),
         );
         let started = Instant::now();
-        let created = create_tasks(&server.base, n, CREATE_CLIENTS, kie_body).await?;
-        let http = client(2)?;
+        let created = create_tasks(&server, n, CREATE_CLIENTS, kie_body).await?;
+        let http = client(2, &server.key)?;
         let target = created.ids.len() as u64;
         let mut calls;
         loop {
@@ -1379,6 +1435,11 @@ async fn main() -> Result<()> {
     let mut report = Report::default();
     let load_before = load_average();
 
+    if plan.render
+        && let Err(error) = auth(&plan, &mut report).await
+    {
+        report.remark(format!("auth benchmark failed: {error:#}"));
+    }
     if plan.render
         && let Err(error) = render(&plan, &mut report).await
     {
