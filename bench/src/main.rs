@@ -741,10 +741,10 @@ async fn throughput(
     let meter = CpuMeter::start(server);
     let started = Instant::now();
     let created =
-        create_tasks(&server, n, CREATE_CLIENTS, |i| json!({"model": "local/instant", "input": {"seed": i}})).await?;
+        create_tasks(server, n, CREATE_CLIENTS, |i| json!({"model": "local/instant", "input": {"seed": i}})).await?;
     let create_cpu = meter.describe(server);
     let ok = created.ids.len();
-    let drained = wait_drained(&server, ok, started).await?;
+    let drained = wait_drained(server, ok, started).await?;
     let total_cpu = meter.describe(server);
     let tasks_per_sec = ok as f64 / drained.at.as_secs_f64();
     let create_per_sec = ok as f64 / created.elapsed.as_secs_f64();
@@ -1034,7 +1034,7 @@ async fn auth(plan: &Plan, report: &mut Report) -> Result<()> {
     let n = if plan.quick { 2_000 } else { 20_000 };
     eprintln!("[{scope}] authentication: {n} key checks, {n} session checks");
     let dir = tempfile::tempdir().context("a temp dir")?;
-    let url = format!("sqlite://{}", dir.path().join("auth.db").display());
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("auth.db").display());
     let database = atelier_db::Database::connect(&url, &atelier_db::DatabaseOptions::default()).await?;
     database.migrate().await?;
     let secret_box = SecretBox::from_base64(&SecretBox::generate_key()).map_err(|e| anyhow!(e))?;
