@@ -3,6 +3,7 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod accounts;
 mod assets;
 mod errors;
 mod events;
