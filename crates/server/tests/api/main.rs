@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod assets;
+mod auth;
 mod errors;
 mod events;
 mod framework;
