@@ -83,7 +83,7 @@ impl Modify for Security {
                 [&mut item.get, &mut item.post, &mut item.put, &mut item.patch, &mut item.delete].into_iter().flatten()
             {
                 operation.responses.responses.entry("401".into()).or_insert_with(|| unauthorized.clone().into());
-                operation.responses.responses.entry("403".into()).or_insert_with(|| unauthorized_forbidden());
+                operation.responses.responses.entry("403".into()).or_insert_with(unauthorized_forbidden);
             }
         }
     }
