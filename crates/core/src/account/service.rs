@@ -119,6 +119,19 @@ fn duration_millis(duration: Duration) -> Millis {
     i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
 }
 
+/// Changing how an account signs in (password, two-factor) takes the account's
+/// whole standing: a key scoped below its user (a member's viewer key) must not
+/// set a password and sign in with it, reaching the user's full role.
+fn require_full_standing(principal: &Principal, user: &User) -> Result<()> {
+    if principal.role < user.role {
+        return Err(forbidden(format!(
+            "a {} key of a {} cannot change how the account signs in",
+            principal.role, user.role
+        )));
+    }
+    Ok(())
+}
+
 /// Lower case, trimmed, and shaped like an address.
 pub fn normalise_email(email: &str) -> Result<String> {
     let email = email.trim().to_ascii_lowercase();
@@ -467,6 +480,7 @@ impl AccountService {
     /// Starts (or restarts) enrolment: a new secret, sealed and stored, not yet on.
     pub async fn begin_totp(&self, principal: &Principal) -> Result<TotpEnrolment> {
         let mut user = self.user_of(principal).await?;
+        require_full_standing(principal, &user)?;
         if user.totp_enabled {
             return Err(CoreError::Conflict {
                 code: "totp_enabled",
@@ -485,6 +499,7 @@ impl AccountService {
         let limiter_key = format!("totp:{}", principal.user_id);
         self.failures.check(&limiter_key, &self.settings)?;
         let mut user = self.user_of(principal).await?;
+        require_full_standing(principal, &user)?;
         let Some(sealed) = user.totp_secret.clone().filter(|_| !user.totp_enabled) else {
             return Err(CoreError::Conflict {
                 code: "totp_not_started",
@@ -513,6 +528,7 @@ impl AccountService {
         let limiter_key = format!("totp:{}", principal.user_id);
         self.failures.check(&limiter_key, &self.settings)?;
         let mut user = self.user_of(principal).await?;
+        require_full_standing(principal, &user)?;
         if !user.totp_enabled {
             return Ok(());
         }
@@ -537,6 +553,7 @@ impl AccountService {
     pub async fn set_password(&self, principal: &Principal, old: Option<&str>, new: &str) -> Result<()> {
         check_password_rules(new)?;
         let mut user = self.user_of(principal).await?;
+        require_full_standing(principal, &user)?;
         if let Some(hash) = &user.password_hash
             && !old.is_some_and(|old| secrets::verify_password(old, hash))
         {

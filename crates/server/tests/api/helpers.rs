@@ -89,6 +89,11 @@ impl TestApp {
         (client_with_key(Some(&key.secret)), key.secret)
     }
 
+    /// The app's data directory (blobs live under it).
+    pub fn data_dir(&self) -> &std::path::Path {
+        self._dir.path()
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }

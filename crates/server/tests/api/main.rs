@@ -5,6 +5,7 @@
 
 mod accounts;
 mod assets;
+mod auth;
 mod errors;
 mod events;
 mod framework;
