@@ -321,12 +321,13 @@ async fn public_routes_answer_without_a_key() {
     let health = anonymous.get(app.url("/api/v1/health")).send().await.unwrap();
     assert_eq!(health.status(), 200);
     // The handlers themselves answer: a malformed sign-in is a validation error,
-    // a link without its token a bad request, not the middleware's 401.
+    // a link without its token a validation error (in the one error shape), not the
+    // middleware's 401.
     let sign_in = anonymous.post(app.url("/api/v1/sessions")).json(&json!({})).send().await.unwrap();
     assert!([400, 422].contains(&sign_in.status().as_u16()), "{}", sign_in.status());
     assert!(!sign_in.headers().contains_key("www-authenticate"));
     let link = anonymous.get(app.url("/api/v1/sessions/link")).send().await.unwrap();
-    assert_eq!(link.status(), 400);
+    crate::helpers::assert_error(link, 422, "validation_error").await;
     let callback = anonymous.post(app.url("/api/v1/callbacks/kie")).json(&json!({})).send().await.unwrap();
     assert_ne!(callback.status(), 401, "callbacks carry no key of ours");
     assert!(!callback.headers().contains_key("www-authenticate"));
