@@ -165,6 +165,12 @@ pub trait Provider: Send + Sync + 'static {
     async fn account(&self) -> Result<Option<Value>, ProviderError> {
         Ok(None)
     }
+    /// Work a submit needs that is safe to repeat (uploading input files to the
+    /// provider's storage). Runs before a costly submit is marked, so that a crash or
+    /// an error here is retried like any other, never taken for a lost submit.
+    async fn prepare(&self, _job: &Job<'_>) -> Result<(), ProviderError> {
+        Ok(())
+    }
     async fn submit(&self, job: &Job<'_>) -> Result<Submitted, ProviderError>;
     async fn poll(&self, job: &Job<'_>, external_id: &str) -> Result<Polled, ProviderError>;
     async fn cancel(&self, external_id: &str) -> Result<(), ProviderError>;

@@ -149,6 +149,16 @@ impl Worker {
             // The service's circuit is open.
             return self.hold_back(task, lease, wait).await;
         }
+        if task.external_id.is_none() {
+            let prepared = tokio::select! {
+                prepared = provider.prepare(&job) => prepared,
+                reason = interrupted(&mut interrupt) => return self.abandon(task, lease, reason).await,
+            };
+            if let Err(error) = prepared {
+                self.circuits.record_failure(&task.service, error.class);
+                return self.handle_error(task, lease, &error).await;
+            }
+        }
         // The service's concurrency limit: count the tasks open at the provider and
         // mark this one as submitting under one gate per service, so that this
         // process's runs cannot all see the same free slot.

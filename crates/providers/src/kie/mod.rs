@@ -175,6 +175,16 @@ impl Provider for KieProvider {
         Ok(Some(serde_json::json!({ "credits": credits })))
     }
 
+    /// Uploads the input images before the submit is marked: an upload lost to a
+    /// crash is simply redone, and the submit then finds them in the upload cache.
+    async fn prepare(&self, job: &Job<'_>) -> Result<(), ProviderError> {
+        let references = self.input_files(job.model, job.input);
+        if references.is_empty() {
+            return Ok(());
+        }
+        upload::upload_all(self.client()?, job.files, &references, upload::REUSE_MARGIN_MS).await.map(|_| ())
+    }
+
     async fn submit(&self, job: &Job<'_>) -> Result<Submitted, ProviderError> {
         let client = self.client()?;
         let callback = self.config.callback_url.as_deref();
@@ -185,17 +195,17 @@ impl Provider for KieProvider {
             }
             veo3::MODEL => {
                 let params: veo3::Veo3Params = parse_job(job)?;
-                let urls = upload::upload_all(client, job.files, &params.images).await?;
+                let urls = upload::upload_all(client, job.files, &params.images, upload::FETCH_MARGIN_MS).await?;
                 veo3::generate(client, &veo3::kie_body(&params, &urls, callback)).await?
             }
             midjourney::MODEL => {
                 let params: midjourney::MidjourneyParams = parse_job(job)?;
-                let urls = upload::upload_all(client, job.files, &params.images).await?;
+                let urls = upload::upload_all(client, job.files, &params.images, upload::FETCH_MARGIN_MS).await?;
                 midjourney::generate(client, &midjourney::kie_body(&params, &urls, callback)).await?
             }
             sora2::MODEL => {
                 let params: sora2::Sora2Params = parse_job(job)?;
-                let urls = upload::upload_all(client, job.files, &params.images).await?;
+                let urls = upload::upload_all(client, job.files, &params.images, upload::FETCH_MARGIN_MS).await?;
                 market::create_task(client, params.kie_model(), sora2::kie_input(&params, &urls), callback).await?
             }
             other => return Err(ProviderError::new(ErrorClass::ClientError, format!("kie does not offer {other:?}"))),

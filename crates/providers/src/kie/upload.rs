@@ -31,6 +31,8 @@ const LIFETIME_MS: i64 = 3 * DAY_MS;
 /// margin a reused file is less than 23 hours old, so it is still there when Kie
 /// fetches it under either statement (a task starts within the hour).
 pub const REUSE_MARGIN_MS: i64 = 2 * DAY_MS + HOUR_MS;
+/// Life an upload made by this task's own `prepare` needs left for its submit.
+pub const FETCH_MARGIN_MS: i64 = HOUR_MS;
 // A reused file is never a day old, whichever of Kie's statements holds.
 const _: () = assert!(LIFETIME_MS - REUSE_MARGIN_MS < DAY_MS);
 /// Kie advises stream uploads above 10 MB.
@@ -55,24 +57,34 @@ pub fn check_references(field: &str, references: &[String]) -> Result<(), CoreEr
 
 /// Uploads each reference (or reuses a fresh earlier upload) and returns the URLs
 /// Kie should fetch, in order.
+///
+/// `margin_ms`: how much life a cached upload must have left to be used:
+/// [`REUSE_MARGIN_MS`] when preparing a task (reuse across tasks), [`FETCH_MARGIN_MS`]
+/// in the submit right after (Kie fetches the file as the generate arrives).
 pub async fn upload_all(
     client: &KieClient,
     files: &dyn InputFiles,
     references: &[String],
+    margin_ms: i64,
 ) -> Result<Vec<String>, ProviderError> {
     let mut urls = Vec::with_capacity(references.len());
     for reference in references {
-        urls.push(upload_one(client, files, reference).await?);
+        urls.push(upload_one(client, files, reference, margin_ms).await?);
     }
     Ok(urls)
 }
 
-async fn upload_one(client: &KieClient, files: &dyn InputFiles, reference: &str) -> Result<String, ProviderError> {
+async fn upload_one(
+    client: &KieClient,
+    files: &dyn InputFiles,
+    reference: &str,
+    margin_ms: i64,
+) -> Result<String, ProviderError> {
     let parsed = InputRef::parse(reference)
         .map_err(|reason| ProviderError::new(ErrorClass::ClientError, format!("input file: {reason}")))?;
     match &parsed {
         InputRef::Url(url) => {
-            if let Some(upload) = files.cached_upload(SERVICE, url, REUSE_MARGIN_MS).await {
+            if let Some(upload) = files.cached_upload(SERVICE, url, margin_ms).await {
                 return Ok(upload.url);
             }
             let body = json!({ "fileUrl": url, "uploadPath": UPLOAD_PATH });
@@ -82,7 +94,7 @@ async fn upload_one(client: &KieClient, files: &dyn InputFiles, reference: &str)
         InputRef::DataUri(uri) => {
             let (mime, bytes) = decode_data_uri(uri)?;
             let key = sha256_hex(&bytes);
-            if let Some(upload) = files.cached_upload(SERVICE, &key, REUSE_MARGIN_MS).await {
+            if let Some(upload) = files.cached_upload(SERVICE, &key, margin_ms).await {
                 return Ok(upload.url);
             }
             let name = file_name(&key, &mime);
@@ -96,7 +108,7 @@ async fn upload_one(client: &KieClient, files: &dyn InputFiles, reference: &str)
         }
         InputRef::Upload(_) | InputRef::Output(_) => {
             let file = files.open(&parsed).await?;
-            if let Some(upload) = files.cached_upload(SERVICE, &file.sha256, REUSE_MARGIN_MS).await {
+            if let Some(upload) = files.cached_upload(SERVICE, &file.sha256, margin_ms).await {
                 return Ok(upload.url);
             }
             let name = file_name(&file.sha256, &file.mime);

@@ -31,6 +31,8 @@ struct Lab {
     open: AtomicUsize,
     most_open: AtomicUsize,
     polls: std::sync::Mutex<std::collections::HashMap<String, u32>>,
+    prepares: AtomicUsize,
+    submits: AtomicUsize,
 }
 
 fn spec(model: &str, modality: Modality, poll_timeout_secs: Option<u64>) -> ModelSpec {
@@ -60,6 +62,7 @@ impl Provider for Lab {
             spec("patient", Modality::Video, None),
             spec("remote", Modality::Image, None),
             spec("video", Modality::Video, None),
+            spec("prepared", Modality::Image, None),
         ]
     }
 
@@ -79,8 +82,17 @@ impl Provider for Lab {
         input["files"].as_array().into_iter().flatten().filter_map(Value::as_str).map(str::to_owned).collect()
     }
 
+    async fn prepare(&self, job: &Job<'_>) -> Result<(), ProviderError> {
+        if job.model == "prepared" && self.prepares.fetch_add(1, Ordering::SeqCst) == 0 {
+            return Err(ProviderError::new(ErrorClass::Timeout, "the upload timed out"));
+        }
+        Ok(())
+    }
+
     async fn submit(&self, job: &Job<'_>) -> Result<Submitted, ProviderError> {
+        self.submits.fetch_add(1, Ordering::SeqCst);
         match job.model {
+            "prepared" => Ok(Submitted::Finished(vec![tiny_png()])),
             "echo" => {
                 let mut outputs = Vec::new();
                 for text in self.input_files(job.model, job.input) {
@@ -432,4 +444,15 @@ async fn input_urls_never_reach_private_addresses_unless_allowlisted() {
         assert_eq!(task["attempts"], 1, "{task}");
         assert!(task["error"]["message"].as_str().unwrap().contains("not fetched"), "{task}");
     }
+}
+
+#[tokio::test]
+async fn a_failed_prepare_is_retried_and_never_taken_for_a_lost_submit() {
+    let lab = Arc::new(Lab::default());
+    let app = lab_app(lab.clone(), None).await;
+    let task = run(&app, "lab/prepared", json!({})).await;
+    assert_eq!(task["status"], "completed", "{task}");
+    assert_eq!(task["attempts"], 2, "the timed-out prepare cost one attempt: {task}");
+    assert_eq!(lab.prepares.load(Ordering::SeqCst), 2);
+    assert_eq!(lab.submits.load(Ordering::SeqCst), 1, "one submit, after the prepare succeeded");
 }
