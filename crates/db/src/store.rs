@@ -121,6 +121,9 @@ impl TaskStore for Database {
     async fn count_created_since(&self, service: &str, model: Option<&str>, since: i64) -> Result<u64> {
         uploads::count_created_since(self, service, model, since).await
     }
+    async fn count_owner_tasks(&self, owner: &UserId, since: Option<i64>, active_only: bool) -> Result<u64> {
+        uploads::count_owner_tasks(self, owner, since, active_only).await
+    }
     async fn count_in_flight(&self, service: &str) -> Result<u64> {
         uploads::count_in_flight(self, service).await
     }

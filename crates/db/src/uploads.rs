@@ -152,6 +152,25 @@ pub(crate) async fn count_created_since(
     Ok(count.max(0) as u64)
 }
 
+pub(crate) async fn count_owner_tasks(
+    db: &Database,
+    owner: &atelier_core::UserId,
+    since: Option<i64>,
+    active_only: bool,
+) -> Result<u64, CoreError> {
+    let count: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM tasks WHERE owner_id = $1 AND created_at >= $2 \
+         AND ($3 = 0 OR status IN ('pending', 'retrying', 'processing'))",
+    )
+    .bind(owner.to_string())
+    .bind(since.unwrap_or(i64::MIN))
+    .bind(i64::from(active_only))
+    .fetch_one(&db.reader)
+    .await
+    .map_err(storage("counting a user's tasks"))?;
+    Ok(count.max(0) as u64)
+}
+
 pub(crate) async fn count_in_flight(db: &Database, service: &str) -> Result<u64, CoreError> {
     let count: i64 = sqlx::query_scalar(
         "SELECT COUNT(*) FROM tasks WHERE service = $1 AND status = 'processing' \

@@ -34,6 +34,8 @@ pub struct AppState {
     /// Kie's webhook key, read once at startup (it may come from a file).
     pub kie_webhook_key: Option<Arc<str>>,
     pub accounts: Arc<AccountService>,
+    /// Requests per minute per user (`user_limits.<role>.requests_per_minute`).
+    pub request_limits: Arc<atelier_core::ratelimit::RateLimiter>,
 }
 
 /// A built application: state plus what the workers need.
@@ -98,6 +100,7 @@ impl App {
             circuits,
             kie_webhook_key,
             accounts,
+            request_limits: Arc::default(),
         };
         Ok(Self { state, database, worker, stop })
     }

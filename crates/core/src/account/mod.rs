@@ -7,5 +7,5 @@ pub mod secrets;
 mod service;
 pub mod totp;
 
-pub use model::{ApiKey, AuditEntry, Credential, Principal, Role, Session, User};
+pub use model::{ApiKey, AuditEntry, Credential, Principal, Role, RoleLimits, Session, User, UserLimits};
 pub use service::{AccountService, AccountSettings, CreatedKey, FirstRun, SignedIn, TotpEnrolment};

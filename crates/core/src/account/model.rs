@@ -125,6 +125,37 @@ impl Principal {
     }
 }
 
+/// What one user may use, set per role; 0 means no limit.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct UserLimits {
+    /// Tasks waiting or running at once (seed 004's 429 "too many concurrent tasks").
+    pub max_concurrent_tasks: u32,
+    /// API requests per minute.
+    pub requests_per_minute: u32,
+    /// Tasks created per UTC day.
+    pub daily_tasks: u64,
+}
+
+/// [`UserLimits`] for each role.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RoleLimits {
+    pub admin: UserLimits,
+    pub member: UserLimits,
+    pub viewer: UserLimits,
+}
+
+impl RoleLimits {
+    pub fn for_role(&self, role: Role) -> UserLimits {
+        match role {
+            Role::Admin => self.admin,
+            Role::Member => self.member,
+            Role::Viewer => self.viewer,
+        }
+    }
+}
+
 /// One entry of the audit log.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AuditEntry {

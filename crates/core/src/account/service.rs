@@ -314,6 +314,10 @@ impl AccountService {
     pub async fn revoke_key(&self, actor: &Principal, id: &ApiKeyId) -> Result<ApiKey> {
         let key = self.store.get_key(id).await?.filter(|k| actor.may_see(Some(&k.user_id)));
         let key = key.ok_or(CoreError::NotFound { what: "key" })?;
+        if key.role > actor.role {
+            // A limited key may not revoke its user's stronger keys.
+            return Err(forbidden(format!("a {} key cannot revoke a {} key", actor.role, key.role)));
+        }
         if key.revoked_at.is_some() {
             return Ok(key);
         }

@@ -137,6 +137,9 @@ pub trait TaskStore: Send + Sync + 'static {
 
     /// Tasks of a service (or one of its models) created since `since`: daily quotas.
     async fn count_created_since(&self, service: &str, model: Option<&str>, since: Millis) -> Result<u64>;
+    /// A user's tasks: created since `since` (when given), and only those waiting or
+    /// running when `active_only`. Per-user limits.
+    async fn count_owner_tasks(&self, owner: &UserId, since: Option<Millis>, active_only: bool) -> Result<u64>;
     /// Tasks of a service open at the provider (submitted, not ended): the service's
     /// concurrency limit.
     async fn count_in_flight(&self, service: &str) -> Result<u64>;

@@ -32,6 +32,8 @@ pub struct TaskRules {
     pub max_attempts: u32,
     /// Daily quotas per service or model (seed 001).
     pub daily_quotas: Vec<DailyQuota>,
+    /// Per-user limits, by role.
+    pub user_limits: crate::account::RoleLimits,
 }
 
 impl Default for TaskRules {
@@ -42,6 +44,7 @@ impl Default for TaskRules {
             pending_ttl: Duration::from_secs(24 * 3600),
             max_attempts: 5,
             daily_quotas: Vec::new(),
+            user_limits: crate::account::RoleLimits::default(),
         }
     }
 }
@@ -116,6 +119,7 @@ impl TaskService {
         let input = resolved.provider.validate(&resolved.spec.model, &request.input)?;
         self.check_input_files(caller, &resolved.provider.input_files(&resolved.spec.model, &input)).await?;
         if request.idempotency_key.is_none() {
+            self.check_user_limits(caller).await?;
             self.check_queue_room().await?;
             self.check_quotas(&resolved.spec.service, &resolved.spec.model).await?;
         }
@@ -187,6 +191,35 @@ impl TaskService {
                 return Err(CoreError::InvalidInput {
                     message: format!("input file {reference} does not exist"),
                     details: serde_json::json!({ "field": "input", "reference": reference, "reason": "no such file" }),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// The caller's own limits (its role's): tasks at once, tasks per day.
+    async fn check_user_limits(&self, caller: &Principal) -> Result<()> {
+        let limits = self.rules.user_limits.for_role(caller.role);
+        if limits.max_concurrent_tasks > 0 {
+            let active = self.store.count_owner_tasks(&caller.user_id, None, true).await?;
+            if active >= u64::from(limits.max_concurrent_tasks) {
+                return Err(CoreError::Overloaded {
+                    message: format!(
+                        "too many concurrent tasks: {active} of yours are waiting or running (at most {})",
+                        limits.max_concurrent_tasks
+                    ),
+                    retry_after: Duration::from_secs(5),
+                });
+            }
+        }
+        if limits.daily_tasks > 0 {
+            let now = now_millis();
+            let today = self.store.count_owner_tasks(&caller.user_id, Some(quota::day_start(now)), false).await?;
+            if today >= limits.daily_tasks {
+                return Err(CoreError::QuotaExceeded {
+                    scope: format!("user {}", caller.email),
+                    limit: limits.daily_tasks,
+                    retry_after: quota::until_next_day(now),
                 });
             }
         }
@@ -285,6 +318,7 @@ impl TaskService {
         }
         let resolved = self.catalog.resolve(&original.model_ref())?;
         self.check_input_files(caller, &resolved.provider.input_files(&original.model, &original.input)).await?;
+        self.check_user_limits(caller).await?;
         self.check_queue_room().await?;
         self.check_quotas(&original.service, &original.model).await?;
         let now = now_millis();

@@ -37,6 +37,8 @@ pub struct Config {
     pub providers: ProvidersConfig,
     pub auth: AuthConfig,
     pub fetch: FetchConfig,
+    /// Per-user limits by role: `[user_limits.member] max_concurrent_tasks = 4`.
+    pub user_limits: atelier_core::account::RoleLimits,
     pub log: LogConfig,
 }
 
@@ -340,6 +342,7 @@ impl Config {
             pending_ttl: Duration::from_secs(self.queue.pending_ttl_secs),
             max_attempts: self.queue.max_attempts,
             daily_quotas: self.providers.daily_quotas(),
+            user_limits: self.user_limits,
         }
     }
 

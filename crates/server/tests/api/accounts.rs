@@ -38,3 +38,46 @@ async fn keys_roles_and_owners() {
     assert_eq!(member.delete(app.url(&format!("/api/v1/keys/{key_id}"))).send().await.unwrap().status(), 200);
     assert_error(member.get(app.url("/api/v1/tasks")).send().await.unwrap(), 401, "unauthorized").await;
 }
+
+#[tokio::test]
+async fn per_user_limits_follow_the_role() {
+    let configure: crate::helpers::Configure = Box::new(|config, _| {
+        config.user_limits.member.max_concurrent_tasks = 2;
+        config.user_limits.member.daily_tasks = 3;
+        config.user_limits.viewer.requests_per_minute = 3;
+    });
+    let options = crate::helpers::Options { workers: false, configure: Some(configure), ..Default::default() };
+    let app = TestApp::with(options).await.unwrap();
+    let (member, _) = app.user("member@example.com", Role::Member).await;
+    let body = json!({ "model": "local/placeholder", "input": { "prompt": "a fox" } });
+    let create = || member.post(app.url("/api/v1/tasks")).json(&body).send();
+
+    let first: Value = create().await.unwrap().json().await.unwrap();
+    assert_eq!(create().await.unwrap().status(), 202);
+    let response = create().await.unwrap();
+    assert!(response.headers().contains_key("retry-after"));
+    let refused = assert_error(response, 429, "rate_limit_exceeded").await;
+    assert!(refused["message"].as_str().unwrap().contains("too many concurrent tasks"), "{refused}");
+    // The admin's role has no limit; the member's own count is what matters.
+    for _ in 0..3 {
+        app.create_placeholder("the admin's", json!({})).await;
+    }
+
+    let cancel = format!("/api/v1/tasks/{}/cancel", first["task_id"].as_str().unwrap());
+    assert_eq!(member.post(app.url(&cancel)).send().await.unwrap().status(), 200);
+    assert_eq!(create().await.unwrap().status(), 202, "a slot freed up");
+    let second_page: Value = member.get(app.url("/api/v1/tasks")).send().await.unwrap().json().await.unwrap();
+    let pending = second_page["tasks"].as_array().unwrap().iter().find(|t| t["status"] == "pending").unwrap().clone();
+    let cancel = format!("/api/v1/tasks/{}/cancel", pending["task_id"].as_str().unwrap());
+    assert_eq!(member.post(app.url(&cancel)).send().await.unwrap().status(), 200);
+    let quota = assert_error(create().await.unwrap(), 429, "quota_exceeded").await;
+    assert_eq!(quota["details"]["limit"], 3, "{quota}");
+
+    let (viewer, _) = app.user("viewer@example.com", Role::Viewer).await;
+    for _ in 0..3 {
+        assert_eq!(viewer.get(app.url("/api/v1/tasks")).send().await.unwrap().status(), 200);
+    }
+    let slowed = viewer.get(app.url("/api/v1/tasks")).send().await.unwrap();
+    assert!(slowed.headers().contains_key("retry-after"));
+    assert_error(slowed, 429, "rate_limit_exceeded").await;
+}

@@ -101,6 +101,18 @@ pub async fn authenticate(State(state): State<AppState>, mut request: Request, n
             .into_response();
         }
     }
+    let per_minute = state.config.user_limits.for_role(principal.role).requests_per_minute;
+    if per_minute > 0 {
+        let limit =
+            atelier_core::ratelimit::RateLimit { requests: per_minute, window: std::time::Duration::from_secs(60) };
+        if let Err(wait) = state.request_limits.acquire(principal.user_id.as_str(), limit) {
+            return ApiError::from(CoreError::Overloaded {
+                message: format!("more than {per_minute} requests a minute; slow down"),
+                retry_after: wait.max(std::time::Duration::from_secs(1)),
+            })
+            .into_response();
+        }
+    }
     request.extensions_mut().insert(principal);
     next.run(request).await
 }
