@@ -72,6 +72,11 @@ impl Process {
         Pid::from_raw(i32::try_from(self.child.id()).expect("a pid fits in i32"))
     }
 
+    /// Every stderr line so far.
+    pub fn stderr_lines(&self) -> Vec<String> {
+        self.stderr.lock().expect("stderr buffer").clone()
+    }
+
     /// The last stderr lines, for failure messages.
     pub fn tail(&self) -> String {
         let lines = self.stderr.lock().expect("stderr buffer");

@@ -9,6 +9,7 @@
 
 mod crash_recovery;
 mod harness;
+mod logs;
 mod remote_crash;
 mod shutdown;
 mod smoke;
