@@ -16,7 +16,7 @@ use crate::api::{assets, callbacks, compat, error, models, providers, qrcodes, s
         tasks::delete_task, tasks::task_events,
         assets::list_assets, assets::download_asset, assets::download_thumbnail, assets::add_tag, assets::remove_tag,
         uploads::create_upload, uploads::get_upload, uploads::download_upload, uploads::delete_upload,
-        compat::generate, compat::history, compat::delete_history_item,
+        compat::generate, compat::get_task, compat::delete_task, compat::get_image, compat::get_image_thumbnail, compat::history, compat::delete_history_item,
         models::list_models, providers::list_providers, system::health, system::system_info, callbacks::kie_callback,
         sessions::sign_in, sessions::sign_in_with_link, sessions::sign_out, me::me, me::set_password, me::begin_totp,
         me::confirm_totp, me::disable_totp, keys::create_key, keys::list_keys, keys::revoke_key, users::list_users,

@@ -12,7 +12,7 @@ use axum::routing::{delete, get, post};
 use crate::app::AppState;
 
 pub(crate) use download::serve_blob;
-pub use download::{__path_download_asset, __path_download_thumbnail};
+pub use download::{__path_download_asset, __path_download_thumbnail, download_asset, download_thumbnail};
 pub use list::{
     __path_list_assets, AssetListView, ListAssetsQuery as ListAssetsQueryAlias, list_assets as list_assets_handler,
 };
@@ -25,8 +25,6 @@ pub fn routes() -> Router<AppState> {
         .route("/assets/{id}/thumbnail", get(download::download_thumbnail))
         .route("/assets/{id}/tags", post(tags::add_tag))
         .route("/assets/{id}/tags/{tag}", delete(tags::remove_tag))
-        .route("/images/{id}", get(download::download_asset))
-        .route("/images/{id}/thumbnail", get(download::download_thumbnail))
 }
 
 pub(crate) fn parse_asset_id(id: &str) -> Result<atelier_core::AssetId, crate::api::error::ApiError> {
