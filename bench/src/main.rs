@@ -2,7 +2,7 @@
 //! throwaway PostgreSQL cluster and runs this program), or directly:
 //!
 //! ```text
-//! target/release/atelier-bench [--quick] [--only sqlite|postgres|render|kie] [--concurrency N] [--server PATH]
+//! target/release/atelier-bench [--quick] [--only sqlite|postgres|render|kie|openai] [--concurrency N] [--server PATH]
 //! ```
 //!
 //! Figures:
@@ -13,7 +13,11 @@
 //! 3. placeholder render and thumbnail time per 1024×1024 image, in process;
 //! 4. server memory with 10,000 pending tasks;
 //! 5. Kie.ai through `atelier emulate kie`: tasks/s with a zero-latency emulator, and
-//!    server memory with 10,000 submitted tasks waiting on an emulator that never finishes.
+//!    server memory with 10,000 submitted tasks waiting on an emulator that never finishes;
+//! 6. OpenAI through `atelier emulate openai`: tasks/s of `openai/gpt-image-1` images
+//!    (synchronous) and `openai/sora-2` videos (create, poll, download) with a
+//!    zero-latency emulator, the emulator's own time per image, and server memory with
+//!    10,000 videos that never finish (the emulator's `never_finish` fault).
 //!
 //! PostgreSQL runs when `ATELIER_BENCH_POSTGRES_URL` holds an admin URL (a database
 //! is created per server with `psql`). Everything talks to 127.0.0.1 only.
@@ -52,6 +56,7 @@ struct Plan {
     postgres: bool,
     render: bool,
     kie: bool,
+    openai: bool,
     /// Worker concurrencies to try; the fastest is used for the large run.
     concurrencies: Vec<usize>,
     /// Tasks per concurrency trial (the "small" throughput figure).
@@ -67,6 +72,12 @@ struct Plan {
     kie_tasks: usize,
     /// Tasks left waiting on a slow Kie.ai emulator for the memory figure.
     kie_memory_tasks: usize,
+    /// Tasks of each OpenAI throughput run (images, videos) through the emulator.
+    openai_tasks: usize,
+    /// Videos left waiting on a never-finishing OpenAI emulator for the memory figure.
+    openai_memory_tasks: usize,
+    /// Images asked of the OpenAI emulator directly, one at a time, for its render time.
+    openai_probe_images: usize,
     server: PathBuf,
 }
 
@@ -79,7 +90,7 @@ fn parse_args() -> Result<Plan> {
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--quick" => quick = true,
-            "--only" => only = Some(args.next().context("--only needs sqlite, postgres, render or kie")?),
+            "--only" => only = Some(args.next().context("--only needs sqlite, postgres, render, kie or openai")?),
             "--concurrency" => {
                 let value = args.next().context("--concurrency needs a number")?;
                 concurrency = Some(value.parse().with_context(|| format!("--concurrency {value:?}"))?);
@@ -87,7 +98,7 @@ fn parse_args() -> Result<Plan> {
             "--server" => server = Some(PathBuf::from(args.next().context("--server needs a path")?)),
             "-h" | "--help" => {
                 println!(
-                    "usage: atelier-bench [--quick] [--only sqlite|postgres|render|kie] [--concurrency N] [--server PATH]\n\
+                    "usage: atelier-bench [--quick] [--only sqlite|postgres|render|kie|openai] [--concurrency N] [--server PATH]\n\
                      PostgreSQL runs when {POSTGRES_URL_ENV} holds an admin URL."
                 );
                 std::process::exit(0);
@@ -95,13 +106,14 @@ fn parse_args() -> Result<Plan> {
             other => bail!("unknown argument {other:?} (try --help)"),
         }
     }
-    let (sqlite, postgres, render, kie) = match only.as_deref() {
-        None => (true, true, true, true),
-        Some("sqlite") => (true, false, false, false),
-        Some("postgres") => (false, true, false, false),
-        Some("render") => (false, false, true, false),
-        Some("kie") => (false, false, false, true),
-        Some(other) => bail!("--only {other:?}: expected sqlite, postgres, render or kie"),
+    let (sqlite, postgres, render, kie, openai) = match only.as_deref() {
+        None => (true, true, true, true, true),
+        Some("sqlite") => (true, false, false, false, false),
+        Some("postgres") => (false, true, false, false, false),
+        Some("render") => (false, false, true, false, false),
+        Some("kie") => (false, false, false, true, false),
+        Some("openai") => (false, false, false, false, true),
+        Some(other) => bail!("--only {other:?}: expected sqlite, postgres, render, kie or openai"),
     };
     let server = match server {
         Some(path) => path,
@@ -122,6 +134,7 @@ fn parse_args() -> Result<Plan> {
             postgres,
             render,
             kie,
+            openai,
             concurrencies,
             small_tasks: 200,
             large_tasks: 1_000,
@@ -132,6 +145,9 @@ fn parse_args() -> Result<Plan> {
             memory_tasks: 1_000,
             kie_tasks: 200,
             kie_memory_tasks: 1_000,
+            openai_tasks: 200,
+            openai_memory_tasks: 1_000,
+            openai_probe_images: 20,
             server,
         }
     } else {
@@ -141,6 +157,7 @@ fn parse_args() -> Result<Plan> {
             postgres,
             render,
             kie,
+            openai,
             concurrencies,
             small_tasks: 1_000,
             large_tasks: 10_000,
@@ -151,6 +168,9 @@ fn parse_args() -> Result<Plan> {
             memory_tasks: 10_000,
             kie_tasks: 1_000,
             kie_memory_tasks: 10_000,
+            openai_tasks: 1_000,
+            openai_memory_tasks: 10_000,
+            openai_probe_images: 50,
             server,
         }
     })
@@ -1165,39 +1185,176 @@ async fn render(plan: &Plan, report: &mut Report) -> Result<()> {
 }
 
 // ---------------------------------------------------------------------------------
-// 5. Kie.ai through the emulator.
+// 5 and 6. Providers through their emulators (Kie.ai, OpenAI).
 // ---------------------------------------------------------------------------------
 
-/// Worker concurrency of the Kie.ai runs.
-const KIE_WORKERS: usize = 32;
-const KIE_API_KEY: &str = "test-key";
+/// Worker concurrency of the emulator runs.
+const EMULATED_WORKERS: usize = 32;
+/// The key every emulator accepts.
+const EMULATOR_API_KEY: &str = "test-key";
+/// `first_poll_ms` (and the OpenAI emulator's `--poll-after-ms`) of the throughput runs…
+const FAST_POLL_MS: u64 = 10;
+/// …and of the memory runs.
+const SLOW_POLL_MS: u64 = 5000;
 
-/// `atelier emulate kie` on a free loopback port.
+/// A provider reached through `atelier emulate <subcommand>`, how the emulator runs,
+/// and the tasks sent to it.
+struct Emulated {
+    /// `atelier emulate <subcommand>`.
+    subcommand: &'static str,
+    /// What the emulator prints on stderr just before its address.
+    banner: &'static str,
+    /// Flags after `--listen` and `--api-key`.
+    flags: Vec<String>,
+    /// The server's `[providers.<section>]`, upper case as in `ATELIER__PROVIDERS__KIE__…`.
+    section: &'static str,
+    /// Appended to the emulator's address for `base_url` (OpenAI's API root is `/v1`).
+    base_path: &'static str,
+    /// `first_poll_ms` of the server.
+    first_poll_ms: u64,
+    /// More server settings.
+    extra_env: Vec<(&'static str, String)>,
+    model: &'static str,
+    /// The i-th `POST /api/v1/tasks` body.
+    body: fn(usize) -> Value,
+    /// The `/__emulator/stats` counter of creates (one per task), and its API name.
+    create_counter: &'static str,
+    create_call: &'static str,
+    /// Other counters the notes mention (polls, downloads).
+    other_counters: &'static [&'static str],
+    /// How the emulator and the server are set up, for figures and notes.
+    setup: String,
+}
+
+impl Emulated {
+    /// Kie.ai without rate limits: tasks succeed at the first poll, or (`waiting`) never.
+    fn kie(waiting: bool) -> Emulated {
+        let steps: u32 = if waiting { 1_000_000 } else { 0 };
+        Emulated {
+            subcommand: "kie",
+            banner: "Kie.ai emulator listening on http://",
+            flags: ["--steps", &steps.to_string(), "--no-rate-limits", "--credits", "100000000"]
+                .map(str::to_owned)
+                .to_vec(),
+            section: "KIE",
+            base_path: "",
+            first_poll_ms: if waiting { SLOW_POLL_MS } else { FAST_POLL_MS },
+            extra_env: vec![("ATELIER__PROVIDERS__KIE__SUBMITS_PER_10S", "1000000".to_owned())],
+            model: "kie/imagen4",
+            body: |i| json!({"model": "kie/imagen4", "input": {"prompt": format!("bench {i}")}}),
+            create_counter: "create_task",
+            create_call: "createTask",
+            other_counters: &["record_info"],
+            setup: format!("steps {steps}"),
+        }
+    }
+
+    /// OpenAI images: one synchronous `images/generations` call per task, the
+    /// emulator drawing a real 1024x1024 PNG for each.
+    fn openai_images() -> Emulated {
+        Emulated {
+            subcommand: "openai",
+            banner: "OpenAI emulator listening on http://",
+            flags: Vec::new(),
+            section: "OPENAI",
+            base_path: "/v1",
+            first_poll_ms: FAST_POLL_MS,
+            extra_env: Vec::new(),
+            model: "openai/gpt-image-1",
+            body: |i| {
+                json!({"model": "openai/gpt-image-1",
+                       "input": {"prompt": format!("bench {i}"), "size": "1024x1024", "quality": "low"}})
+            },
+            create_counter: "images_generations",
+            create_call: "images.generations",
+            other_counters: &[],
+            setup: "synchronous, 1024x1024 quality low png".to_owned(),
+        }
+    }
+
+    /// OpenAI videos: create, poll, download. The emulator's `openai-poll-after-ms`
+    /// header wins over the server's `first_poll_ms`, so both are set. `waiting`: every
+    /// video stays `in_progress` (the `never_finish` fault on each create).
+    fn openai_videos(waiting: bool) -> Emulated {
+        let poll_ms = if waiting { SLOW_POLL_MS } else { FAST_POLL_MS };
+        let mut flags: Vec<String> =
+            ["--steps", "0", "--poll-after-ms", &poll_ms.to_string()].map(str::to_owned).to_vec();
+        if waiting {
+            flags.extend(["--fault", "videos.create:always:never_finish"].map(str::to_owned));
+        }
+        Emulated {
+            subcommand: "openai",
+            banner: "OpenAI emulator listening on http://",
+            setup: format!(
+                "steps 0, poll-after {poll_ms} ms{}",
+                if waiting { ", fault videos.create:always:never_finish" } else { "" }
+            ),
+            flags,
+            section: "OPENAI",
+            base_path: "/v1",
+            first_poll_ms: poll_ms,
+            extra_env: Vec::new(),
+            model: "openai/sora-2",
+            body: |i| json!({"model": "openai/sora-2", "input": {"prompt": format!("bench {i}"), "seconds": "4"}}),
+            create_counter: "videos_create",
+            create_call: "videos.create",
+            other_counters: &["videos_retrieve", "videos_content"],
+        }
+    }
+
+    /// The server's settings for this provider at `emulator`.
+    fn server_env(&self, emulator: &Emulator) -> Vec<(String, String)> {
+        let key = |name: &str| format!("ATELIER__PROVIDERS__{}__{name}", self.section);
+        let mut env = vec![
+            (key("API_KEY"), EMULATOR_API_KEY.to_owned()),
+            (key("BASE_URL"), format!("{}{}", emulator.base, self.base_path)),
+            (key("FIRST_POLL_MS"), self.first_poll_ms.to_string()),
+            ("ATELIER__WORKER__CONCURRENCY".to_owned(), EMULATED_WORKERS.to_string()),
+            ("ATELIER__LOG__LEVEL".to_owned(), "warn".to_owned()),
+            ("ATELIER__QUEUE__MAX_QUEUED".to_owned(), MAX_QUEUED.to_string()),
+        ];
+        env.extend(self.extra_env.iter().map(|(k, v)| ((*k).to_owned(), v.clone())));
+        env
+    }
+
+    /// Starts its emulator and a SQLite server pointed at it.
+    fn start(&self, binary: &Path) -> Result<(Emulator, Server)> {
+        let emulator = Emulator::start(binary, self)?;
+        let env = self.server_env(&emulator);
+        let env: Vec<(&str, String)> = env.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
+        let server = Server::start(binary, &Backend::Sqlite, &env)?;
+        Ok((emulator, server))
+    }
+}
+
+/// `atelier emulate …` on a free loopback port.
 struct Emulator {
     child: Child,
     base: String,
 }
 
 impl Emulator {
-    fn start(binary: &Path, steps: u32) -> Result<Emulator> {
+    fn start(binary: &Path, provider: &Emulated) -> Result<Emulator> {
         let mut command = Command::new(binary);
         command
-            .args(["emulate", "kie", "--listen", "127.0.0.1:0", "--api-key", KIE_API_KEY, "--steps"])
-            .arg(steps.to_string())
-            .args(["--no-rate-limits", "--credits", "100000000"])
+            .args(["emulate", provider.subcommand, "--listen", "127.0.0.1:0", "--api-key", EMULATOR_API_KEY])
+            .args(&provider.flags)
             .env("NO_COLOR", "1")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
-        let mut child = command.spawn().with_context(|| format!("starting {} emulate kie", binary.display()))?;
+        let mut child = command
+            .spawn()
+            .with_context(|| format!("starting {} emulate {}", binary.display(), provider.subcommand))?;
         let stderr = child.stderr.take().context("the emulator's stderr")?;
         let (address_tx, address_rx) = mpsc::channel::<String>();
+        let banner = provider.banner;
         std::thread::spawn(move || {
             let mut address_tx = Some(address_tx);
             // Reads to the end so that the emulator never blocks on a full pipe.
             for line in BufReader::new(stderr).lines() {
                 let Ok(line) = line else { break };
-                if let Some(rest) = line.split_once("Kie.ai emulator listening on http://").map(|(_, rest)| rest)
+                if let Some(rest) = line.split_once(banner).map(|(_, rest)| rest)
                     && let Some(tx) = address_tx.take()
                 {
                     let _ = tx.send(rest.split_whitespace().next().unwrap_or_default().to_owned());
@@ -1209,7 +1366,7 @@ impl Emulator {
             Ok(address) if !address.is_empty() => emulator.base = format!("http://{address}"),
             _ => {
                 let status = emulator.child.try_wait().ok().flatten();
-                bail!("the Kie.ai emulator did not report its address (exit: {status:?})");
+                bail!("the {} emulator did not report its address (exit: {status:?})", provider.subcommand);
             }
         }
         Ok(emulator)
@@ -1219,8 +1376,14 @@ impl Emulator {
         get_json(http, &format!("{}/__emulator/stats", self.base)).await
     }
 
-    async fn create_task_calls(&self, http: &reqwest::Client) -> Result<u64> {
-        self.stats(http).await?.get("create_task").and_then(Value::as_u64).context("emulator stats without create_task")
+    /// One of the call counters of `/__emulator/stats`.
+    async fn calls(&self, http: &reqwest::Client, counter: &str) -> Result<u64> {
+        counter_in(&self.stats(http).await?, counter)
+    }
+
+    /// CPU time the emulator has used so far.
+    fn cpu(&self) -> Option<ProcessCpu> {
+        process_cpu(&format!("/proc/{}/stat", self.child.id()))
     }
 }
 
@@ -1231,20 +1394,47 @@ impl Drop for Emulator {
     }
 }
 
-fn kie_server_env(emulator: &Emulator, first_poll_ms: u64) -> Vec<(&'static str, String)> {
-    vec![
-        ("ATELIER__PROVIDERS__KIE__API_KEY", KIE_API_KEY.to_owned()),
-        ("ATELIER__PROVIDERS__KIE__BASE_URL", emulator.base.clone()),
-        ("ATELIER__PROVIDERS__KIE__FIRST_POLL_MS", first_poll_ms.to_string()),
-        ("ATELIER__PROVIDERS__KIE__SUBMITS_PER_10S", "1000000".to_owned()),
-        ("ATELIER__WORKER__CONCURRENCY", KIE_WORKERS.to_string()),
-        ("ATELIER__LOG__LEVEL", "warn".to_owned()),
-        ("ATELIER__QUEUE__MAX_QUEUED", MAX_QUEUED.to_string()),
-    ]
+fn counter_in(stats: &Value, counter: &str) -> Result<u64> {
+    stats.get(counter).and_then(Value::as_u64).with_context(|| format!("emulator stats without {counter}"))
 }
 
-fn kie_body(i: usize) -> Value {
-    json!({"model": "kie/imagen4", "input": {"prompt": format!("bench {i}")}})
+/// CPU jiffies used between two readings.
+fn cpu_between(before: Option<ProcessCpu>, after: Option<ProcessCpu>) -> Option<u64> {
+    let (a, b) = (before?, after?);
+    Some((b.user + b.system).saturating_sub(a.user + a.system))
+}
+
+/// User and system CPU time of a process's ended (and waited-for) children, from
+/// its `/proc/<pid>/stat` (the server's ffmpeg runs, which take video posters).
+fn children_cpu(pid: u32) -> Option<ProcessCpu> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let (_, rest) = stat.rsplit_once(')')?;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    Some(ProcessCpu { user: fields.get(13)?.parse().ok()?, system: fields.get(14)?.parse().ok()? })
+}
+
+/// Where the CPU of a run went between the emulator, the server and the server's
+/// children (ffmpeg).
+fn emulated_cpu(emulator: Option<u64>, server: Option<u64>, children: Option<u64>) -> String {
+    let (Some(emulator), Some(server), Some(children)) = (emulator, server, children) else {
+        return "emulator CPU unknown".to_owned();
+    };
+    let total = (emulator + server + children).max(1);
+    let verdict = if children * 2 >= total {
+        " (dominated by the server's ffmpeg runs, one per video poster)"
+    } else if emulator * 5 >= total * 2 {
+        " (the emulator's image rendering is a large share: the figure understates the server alone)"
+    } else {
+        ""
+    };
+    format!(
+        "emulator CPU {:.2} s = {:.0}% of emulator + server + server's children; server's children (ffmpeg) \
+         {:.2} s = {:.0}%{verdict}",
+        jiffies_secs(emulator),
+        emulator as f64 * 100.0 / total as f64,
+        jiffies_secs(children),
+        children as f64 * 100.0 / total as f64
+    )
 }
 
 /// Whether the list endpoint has at least one task with one of these statuses.
@@ -1253,22 +1443,31 @@ async fn any_task(http: &reqwest::Client, base: &str, statuses: &str) -> Result<
     Ok(page.get("tasks").and_then(Value::as_array).is_some_and(|tasks| !tasks.is_empty()))
 }
 
-/// Tasks/s through a zero-latency emulator (no rate limits), created → completed.
-async fn kie_throughput(plan: &Plan, scope: &str, report: &mut Report) -> Result<()> {
-    let n = plan.kie_tasks;
-    eprintln!("[{scope}] throughput: {} kie/imagen4 tasks through the emulator (--steps 0)", thousands(n));
-    let emulator = Emulator::start(&plan.server, 0)?;
-    let server = Server::start(&plan.server, &Backend::Sqlite, &kie_server_env(&emulator, 10))?;
+/// Tasks/s through a zero-latency emulator, created → completed, and the
+/// emulator's count of creates (exactly one per task).
+async fn emulated_throughput(
+    plan: &Plan,
+    scope: &str,
+    provider: &Emulated,
+    n: usize,
+    report: &mut Report,
+) -> Result<()> {
+    let model = provider.model;
+    eprintln!("[{scope}] throughput: {} {model} tasks through the emulator ({})", thousands(n), provider.setup);
+    let (emulator, server) = provider.start(&plan.server)?;
     let http = client(2, &server.key)?;
     let meter = CpuMeter::start(&server);
+    let emulator_before = emulator.cpu();
+    let server_before = server.cpu();
+    let children_before = children_cpu(server.pid());
     let started = Instant::now();
     let result: Result<()> = async {
-        let created = create_tasks(&server, n, CREATE_CLIENTS, kie_body).await?;
+        let created = create_tasks(&server, n, CREATE_CLIENTS, provider.body).await?;
         let ok = created.ids.len();
         let mut checks = 0;
         let at = loop {
             if started.elapsed() > DRAIN_TIMEOUT {
-                bail!("kie tasks still unfinished {} s after the start", DRAIN_TIMEOUT.as_secs());
+                bail!("{model} tasks still unfinished {} s after the start", DRAIN_TIMEOUT.as_secs());
             }
             checks += 1;
             if !any_task(&http, &server.base, "pending,processing,retrying").await? {
@@ -1277,10 +1476,16 @@ async fn kie_throughput(plan: &Plan, scope: &str, report: &mut Report) -> Result
             tokio::time::sleep(Duration::from_millis(10)).await;
         };
         let cpu = meter.describe(&server);
+        let emulator_cpu = emulated_cpu(
+            cpu_between(emulator_before, emulator.cpu()),
+            cpu_between(server_before, server.cpu()),
+            cpu_between(children_before, children_cpu(server.pid())),
+        );
         let completed = count_tasks(&http, &server.base, "completed").await?;
         let any_failed = any_task(&http, &server.base, "failed").await?;
         let unsuccessful = count_tasks(&http, &server.base, "failed,cancelled,expired").await?;
-        let calls = emulator.create_task_calls(&http).await?;
+        let stats = emulator.stats(&http).await?;
+        let calls = counter_in(&stats, provider.create_counter)?;
         let rate = completed as f64 / at.as_secs_f64();
         let mut outcome = format!("{} of {} created tasks completed", thousands(completed), thousands(ok));
         if unsuccessful > 0 {
@@ -1288,34 +1493,33 @@ async fn kie_throughput(plan: &Plan, scope: &str, report: &mut Report) -> Result
         }
         report.add(
             scope,
-            format!("throughput {} kie/imagen4 tasks via emulator (steps 0), created->completed", thousands(n)),
+            format!("throughput {} {model} tasks via emulator ({}), created->completed", thousands(n), provider.setup),
             format!("{rate:.0}"),
             "tasks/s",
             format!(
-                "worker.concurrency={KIE_WORKERS}, first_poll_ms=10, {CREATE_CLIENTS} creates in flight; {:.2} s total \
-                 ({checks} checks); creates took {:.2} s; {outcome}; failed: {}; {}; {cpu}",
+                "worker.concurrency={EMULATED_WORKERS}, first_poll_ms={}, {CREATE_CLIENTS} creates in flight; {:.2} s \
+                 total ({checks} checks); creates took {:.2} s; {outcome}; failed: {}; {}; {cpu}; {emulator_cpu}",
+                provider.first_poll_ms,
                 at.as_secs_f64(),
                 created.elapsed.as_secs_f64(),
                 if any_failed { "SOME" } else { "none" },
                 describe_errors(&created.errors)
             ),
         );
-        report.add(
-            scope,
-            "  emulator createTask calls",
-            calls.to_string(),
-            "calls",
-            if calls == n as u64 {
-                format!("= {} tasks: one submit per task", thousands(n))
-            } else {
-                format!("expected {} (one per task)", thousands(n))
-            },
-        );
+        let mut notes = if calls == n as u64 {
+            format!("= {} tasks: one submit per task", thousands(n))
+        } else {
+            format!("expected {} (one per task)", thousands(n))
+        };
+        for counter in provider.other_counters {
+            notes.push_str(&format!("; {counter} {}", counter_in(&stats, counter)?));
+        }
+        report.add(scope, format!("  emulator {} calls", provider.create_call), calls.to_string(), "calls", notes);
         if calls != n as u64 {
-            report.remark(format!("{scope}: the emulator saw {calls} createTask calls for {n} tasks"));
+            report.remark(format!("{scope}: the emulator saw {calls} {} calls for {n} tasks", provider.create_call));
         }
         if any_failed || completed < ok {
-            report.remark(format!("{scope}: only {completed} of {ok} created kie tasks completed"));
+            report.remark(format!("{scope}: only {completed} of {ok} created {model} tasks completed"));
         }
         if !created.samples.is_empty() {
             report.remark(format!("{scope}: create errors, e.g. {}", created.samples.join(" || ")));
@@ -1323,39 +1527,39 @@ async fn kie_throughput(plan: &Plan, scope: &str, report: &mut Report) -> Result
         Ok(())
     }
     .await;
-    server.stop(report, &format!("{scope} throughput run"));
+    server.stop(report, &format!("{scope} {model} throughput run"));
     drop(emulator);
     result
 }
 
 /// Server memory with every task submitted to an emulator that never finishes them.
-async fn kie_memory(plan: &Plan, scope: &str, report: &mut Report) -> Result<()> {
-    let n = plan.kie_memory_tasks;
-    eprintln!("[{scope}] memory: {} kie/imagen4 tasks waiting on a never-finishing emulator", thousands(n));
-    let emulator = Emulator::start(&plan.server, 1_000_000)?;
-    let server = Server::start(&plan.server, &Backend::Sqlite, &kie_server_env(&emulator, 5000))?;
+async fn emulated_memory(plan: &Plan, scope: &str, provider: &Emulated, n: usize, report: &mut Report) -> Result<()> {
+    let model = provider.model;
+    eprintln!("[{scope}] memory: {} {model} tasks waiting on a never-finishing emulator", thousands(n));
+    let (emulator, server) = provider.start(&plan.server)?;
+    let service = provider.subcommand;
     let result: Result<()> = async {
         tokio::time::sleep(Duration::from_millis(500)).await;
         let idle = server.memory()?;
         report.add(
             scope,
-            "server RSS after startup (kie configured)",
+            format!("server RSS after startup ({service} configured)"),
             mib(idle.rss_kib),
             "MiB",
-            format!("VmHWM {} MiB; worker.concurrency={KIE_WORKERS}", mib(idle.hwm_kib)),
+            format!("VmHWM {} MiB; worker.concurrency={EMULATED_WORKERS}", mib(idle.hwm_kib)),
         );
         let started = Instant::now();
-        let created = create_tasks(&server, n, CREATE_CLIENTS, kie_body).await?;
+        let created = create_tasks(&server, n, CREATE_CLIENTS, provider.body).await?;
         let http = client(2, &server.key)?;
         let target = created.ids.len() as u64;
         let mut calls;
         loop {
-            calls = emulator.create_task_calls(&http).await?;
+            calls = emulator.calls(&http, provider.create_counter).await?;
             if calls >= target {
                 break;
             }
             if started.elapsed() > DRAIN_TIMEOUT {
-                bail!("only {calls} of {target} kie tasks submitted after {} s", DRAIN_TIMEOUT.as_secs());
+                bail!("only {calls} of {target} {model} tasks submitted after {} s", DRAIN_TIMEOUT.as_secs());
             }
             tokio::time::sleep(Duration::from_millis(250)).await;
         }
@@ -1364,26 +1568,32 @@ async fn kie_memory(plan: &Plan, scope: &str, report: &mut Report) -> Result<()>
         let waiting = count_tasks(&http, &server.base, "processing").await?;
         report.add(
             scope,
-            format!("server RSS with {} kie tasks submitted, awaiting results", thousands(n)),
+            format!("server RSS with {} {model} tasks submitted, awaiting results", thousands(n)),
             mib(loaded.rss_kib),
             "MiB",
             format!(
-                "VmHWM {} MiB; emulator createTask calls {calls}; {} processing; first_poll_ms=5000; all submitted \
-                 {:.2} s after the first create (creates took {:.2} s); {}",
+                "VmHWM {} MiB; emulator {} calls {calls}; {} processing; first_poll_ms={}; emulator {}; all \
+                 submitted {:.2} s after the first create (creates took {:.2} s); {}",
                 mib(loaded.hwm_kib),
+                provider.create_call,
                 thousands(waiting),
+                provider.first_poll_ms,
+                provider.setup,
                 submitted_at.as_secs_f64(),
                 created.elapsed.as_secs_f64(),
                 describe_errors(&created.errors)
             ),
         );
+        if waiting != n {
+            report.remark(format!("{scope} memory run: {waiting} of {n} {model} tasks processing"));
+        }
         if !created.samples.is_empty() {
             report.remark(format!("{scope} memory run: create errors, e.g. {}", created.samples.join(" || ")));
         }
         Ok(())
     }
     .await;
-    server.stop(report, &format!("{scope} memory run"));
+    server.stop(report, &format!("{scope} {model} memory run"));
     drop(emulator);
     result
 }
@@ -1391,10 +1601,84 @@ async fn kie_memory(plan: &Plan, scope: &str, report: &mut Report) -> Result<()>
 async fn kie(plan: &Plan, report: &mut Report) -> Result<()> {
     let scope = "kie/sqlite";
     let section_started = Instant::now();
-    if let Err(error) = kie_throughput(plan, scope, report).await {
+    if let Err(error) = emulated_throughput(plan, scope, &Emulated::kie(false), plan.kie_tasks, report).await {
         report.remark(format!("{scope}: throughput run failed: {error:#}"));
     }
-    if let Err(error) = kie_memory(plan, scope, report).await {
+    if let Err(error) = emulated_memory(plan, scope, &Emulated::kie(true), plan.kie_memory_tasks, report).await {
+        report.remark(format!("{scope}: memory run failed: {error:#}"));
+    }
+    eprintln!("[{scope}] done in {:.0} s", section_started.elapsed().as_secs_f64());
+    Ok(())
+}
+
+/// The OpenAI emulator alone: `images/generations` as the server sends it, one
+/// request at a time, for what drawing and encoding an image costs the emulator.
+async fn openai_image_probe(plan: &Plan, scope: &str, report: &mut Report) -> Result<()> {
+    let n = plan.openai_probe_images;
+    let provider = Emulated::openai_images();
+    let emulator = Emulator::start(&plan.server, &provider)?;
+    let http = client(1, EMULATOR_API_KEY)?;
+    let url = format!("{}{}/images/generations", emulator.base, provider.base_path);
+    let before = emulator.cpu();
+    let started = Instant::now();
+    let mut latencies = Vec::with_capacity(n);
+    let mut bytes = 0;
+    for i in 0..n {
+        let body = json!({"model": "gpt-image-1", "prompt": format!("bench {i}"), "n": 1, "size": "1024x1024",
+                          "quality": "low", "output_format": "png"});
+        let sent = Instant::now();
+        let response = http.post(&url).json(&body).send().await.context("POST images/generations")?;
+        let status = response.status();
+        let answer = response.bytes().await.context("reading an images answer")?;
+        if !status.is_success() {
+            bail!("images/generations: HTTP {status}: {}", String::from_utf8_lossy(&answer));
+        }
+        latencies.push(sent.elapsed());
+        bytes += answer.len();
+    }
+    let elapsed = started.elapsed();
+    let after = emulator.cpu();
+    let cpu = cpu_between(before, after);
+    latencies.sort_unstable();
+    let median = quantile(&latencies, 0.5).unwrap_or_default();
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    report.add(
+        scope,
+        "emulator alone: images.generations 1024x1024 low png, one at a time",
+        format!("{:.1}", ms(median)),
+        "ms",
+        format!(
+            "median of {n}; p90 {:.1} ms; emulator CPU {:.2} s for {n} images ({:.1} ms each); answers {} KiB \
+             each (base64 PNG); {:.0} images/s in sequence, so at most ~{:.0}/s on {cores} cores before the server \
+             does anything",
+            ms(quantile(&latencies, 0.9).unwrap_or_default()),
+            cpu.map_or(f64::NAN, jiffies_secs),
+            cpu.map_or(f64::NAN, |cpu| jiffies_secs(cpu) * 1000.0 / n.max(1) as f64),
+            bytes / n.max(1) / 1024,
+            n as f64 / elapsed.as_secs_f64(),
+            cores as f64 * 1000.0 / ms(median).max(0.001),
+        ),
+    );
+    drop(emulator);
+    Ok(())
+}
+
+async fn openai(plan: &Plan, report: &mut Report) -> Result<()> {
+    let scope = "openai/sqlite";
+    let section_started = Instant::now();
+    if let Err(error) = openai_image_probe(plan, scope, report).await {
+        report.remark(format!("{scope}: emulator image probe failed: {error:#}"));
+    }
+    let images = Emulated::openai_images();
+    if let Err(error) = emulated_throughput(plan, scope, &images, plan.openai_tasks, report).await {
+        report.remark(format!("{scope}: image throughput run failed: {error:#}"));
+    }
+    let videos = Emulated::openai_videos(false);
+    if let Err(error) = emulated_throughput(plan, scope, &videos, plan.openai_tasks, report).await {
+        report.remark(format!("{scope}: video throughput run failed: {error:#}"));
+    }
+    let waiting = Emulated::openai_videos(true);
+    if let Err(error) = emulated_memory(plan, scope, &waiting, plan.openai_memory_tasks, report).await {
         report.remark(format!("{scope}: memory run failed: {error:#}"));
     }
     eprintln!("[{scope}] done in {:.0} s", section_started.elapsed().as_secs_f64());
@@ -1427,7 +1711,7 @@ fn cpu_model() -> String {
 async fn main() -> Result<()> {
     let plan = parse_args()?;
     let started = Instant::now();
-    if (plan.sqlite || plan.postgres || plan.kie) && !plan.server.exists() {
+    if (plan.sqlite || plan.postgres || plan.kie || plan.openai) && !plan.server.exists() {
         bail!("server binary {} not found (build it: cargo build --release -p atelier)", plan.server.display());
     }
     let cores = std::thread::available_parallelism().map_or(0, usize::from);
@@ -1454,6 +1738,11 @@ async fn main() -> Result<()> {
         && let Err(error) = kie(&plan, &mut report).await
     {
         report.remark(format!("kie: benchmark failed: {error:#}"));
+    }
+    if plan.openai
+        && let Err(error) = openai(&plan, &mut report).await
+    {
+        report.remark(format!("openai: benchmark failed: {error:#}"));
     }
     if plan.postgres {
         match &postgres_url {
@@ -1492,7 +1781,16 @@ async fn main() -> Result<()> {
         println!(
             "kie: `atelier emulate kie --no-rate-limits` on loopback; POST /api/v1/tasks \
              {{\"model\":\"kie/imagen4\",\"input\":{{\"prompt\":\"bench i\"}}}} with {CREATE_CLIENTS} in flight; \
-             providers.kie.submits_per_10s=1000000, worker.concurrency={KIE_WORKERS}, SQLite"
+             providers.kie.submits_per_10s=1000000, worker.concurrency={EMULATED_WORKERS}, SQLite"
+        );
+    }
+    if plan.openai {
+        println!(
+            "openai: `atelier emulate openai` on loopback (no rate limits to turn off); POST /api/v1/tasks \
+             {{\"model\":\"openai/gpt-image-1\",\"input\":{{\"prompt\":\"bench i\",\"size\":\"1024x1024\",\
+             \"quality\":\"low\"}}}} and {{\"model\":\"openai/sora-2\",\"input\":{{\"prompt\":\"bench i\",\
+             \"seconds\":\"4\"}}}} with {CREATE_CLIENTS} in flight; the emulator's openai-poll-after-ms header \
+             overrides providers.openai.first_poll_ms, so both are set; worker.concurrency={EMULATED_WORKERS}, SQLite"
         );
     }
     if postgres_url.is_some() && plan.postgres {
