@@ -105,6 +105,22 @@ pub struct AccountService {
     secret_box: secrets::SecretBox,
     settings: AccountSettings,
     failures: Failures,
+    /// Keys checked in the last [`KEY_CACHE_TTL`], by the hash of the key: a status
+    /// read should not cost two extra queries. Revoking a key, or changing or
+    /// disabling its user, through this process empties the entry at once; another
+    /// process sees the change within the TTL.
+    key_cache: Mutex<HashMap<String, CachedKey>>,
+}
+
+/// How long a checked key is trusted without asking the store again.
+const KEY_CACHE_TTL: Duration = Duration::from_secs(5);
+const KEY_CACHE_MAX: usize = 10_000;
+
+#[derive(Clone)]
+struct CachedKey {
+    principal: Principal,
+    expires_at: Option<Millis>,
+    checked: Instant,
 }
 
 fn unauthorized(message: &str) -> CoreError {
@@ -154,7 +170,7 @@ fn check_password_rules(password: &str) -> Result<()> {
 
 impl AccountService {
     pub fn new(store: Arc<dyn AccountStore>, secret_box: secrets::SecretBox, settings: AccountSettings) -> Self {
-        Self { store, secret_box, settings, failures: Failures::default() }
+        Self { store, secret_box, settings, failures: Failures::default(), key_cache: Mutex::default() }
     }
 
     pub fn store(&self) -> &Arc<dyn AccountStore> {
@@ -322,6 +338,7 @@ impl AccountService {
             return Ok(key);
         }
         let revoked = self.store.revoke_key(id, now_millis()).await?.ok_or(CoreError::NotFound { what: "key" })?;
+        self.forget_keys(None, Some(id));
         self.audit(Some(&actor.user_id), "key_revoked", Some(id.to_string()), json!({ "prefix": key.prefix })).await;
         Ok(revoked)
     }
@@ -330,8 +347,16 @@ impl AccountService {
     pub async fn authenticate_key(&self, presented: &str) -> Result<Principal> {
         let presented = presented.trim();
         let prefix = secrets::key_prefix(presented).ok_or_else(|| unauthorized("not an Atelier API key"))?;
+        let presented_hash = secrets::token_hash(presented);
+        let cached = self.key_cache.lock().unwrap_or_else(PoisonError::into_inner).get(&presented_hash).cloned();
+        if let Some(cached) = cached
+            && cached.checked.elapsed() < KEY_CACHE_TTL
+            && cached.expires_at.is_none_or(|at| at > now_millis())
+        {
+            return Ok(cached.principal);
+        }
         let key = self.store.find_key(prefix).await?.ok_or_else(|| unauthorized("unknown API key"))?;
-        if !secrets::same_hash(&key.secret_hash, &secrets::token_hash(presented)) {
+        if !secrets::same_hash(&key.secret_hash, &presented_hash) {
             return Err(unauthorized("unknown API key"));
         }
         let now = now_millis();
@@ -351,12 +376,31 @@ impl AccountService {
         {
             tracing::warn!(%error, "could not record a key's last use");
         }
-        Ok(Principal {
+        let principal = Principal {
             user_id: user.id,
             email: user.email,
             role: key.role.min(user.role),
             credential: Credential::ApiKey(key.id),
-        })
+        };
+        let mut cache = self.key_cache.lock().unwrap_or_else(PoisonError::into_inner);
+        if cache.len() >= KEY_CACHE_MAX {
+            cache.clear();
+        }
+        cache.insert(
+            presented_hash,
+            CachedKey { principal: principal.clone(), expires_at: key.expires_at, checked: Instant::now() },
+        );
+        Ok(principal)
+    }
+
+    /// Forgets cached keys of a user (`None`: every user) or one key.
+    fn forget_keys(&self, user: Option<&UserId>, key: Option<&ApiKeyId>) {
+        let mut cache = self.key_cache.lock().unwrap_or_else(PoisonError::into_inner);
+        cache.retain(|_, cached| {
+            let same_user = user.is_some_and(|u| &cached.principal.user_id == u);
+            let same_key = key.is_some_and(|k| cached.principal.credential == Credential::ApiKey(k.clone()));
+            !(same_user || same_key)
+        });
     }
 
     /// Checks a session cookie's token.
@@ -606,6 +650,7 @@ impl AccountService {
             self.store.delete_sessions_of(id).await?;
         }
         self.store.update_user(&user).await?;
+        self.forget_keys(Some(id), None);
         Ok(user)
     }
 
