@@ -16,7 +16,7 @@ pub struct Client {
 impl Client {
     pub fn new(args: &ClientArgs) -> anyhow::Result<Self> {
         let mut headers = reqwest::header::HeaderMap::new();
-        if let Some(key) = api_key(args) {
+        if let Some(key) = api_key(args)? {
             let mut value = reqwest::header::HeaderValue::from_str(&format!("Bearer {key}"))
                 .context("the API key has characters a header cannot carry")?;
             value.set_sensitive(true);
@@ -57,14 +57,42 @@ impl Client {
     }
 }
 
-/// The key to send: `--api-key` / `ATELIER_API_KEY`, else the local CLI key in the
-/// data dir (written by the server's first start, owner-only).
-fn api_key(args: &ClientArgs) -> Option<String> {
+/// The key to send: `--api-key` / `ATELIER_API_KEY`, else the client config file's
+/// `[client] api_key`, else the local CLI key in the data dir (written by the
+/// server's first start, owner-only).
+fn api_key(args: &ClientArgs) -> anyhow::Result<Option<String>> {
     if let Some(key) = args.api_key.as_deref().map(str::trim).filter(|k| !k.is_empty()) {
-        return Some(key.to_owned());
+        return Ok(Some(key.to_owned()));
+    }
+    if let Some(path) = &args.client_config {
+        let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        let file: ClientFile = toml::from_str(&text).with_context(|| format!("reading {}", path.display()))?;
+        let key = match (&file.client.api_key, &file.client.api_key_file) {
+            (_, Some(key_file)) => std::fs::read_to_string(key_file)
+                .with_context(|| format!("reading client.api_key_file {}", key_file.display()))?,
+            (Some(key), None) => key.clone(),
+            (None, None) => String::new(),
+        };
+        if !key.trim().is_empty() {
+            return Ok(Some(key.trim().to_owned()));
+        }
     }
     let path = crate::config::auth::cli_key_path(&args.key_dir);
-    std::fs::read_to_string(path).ok().map(|key| key.trim().to_owned()).filter(|k| !k.is_empty())
+    Ok(std::fs::read_to_string(path).ok().map(|key| key.trim().to_owned()).filter(|k| !k.is_empty()))
+}
+
+/// A client config file: `[client] api_key = "atl_…"` (or `api_key_file`).
+#[derive(Debug, Default, serde::Deserialize)]
+struct ClientFile {
+    #[serde(default)]
+    client: ClientSection,
+}
+
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ClientSection {
+    api_key: Option<String>,
+    api_key_file: Option<std::path::PathBuf>,
 }
 
 /// The JSON body of a success, or the server's error message.

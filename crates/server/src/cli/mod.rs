@@ -95,6 +95,9 @@ pub struct ClientArgs {
     /// server keeps in its data dir.
     #[arg(long, global = true, env = "ATELIER_API_KEY", hide_env_values = true)]
     pub api_key: Option<String>,
+    /// A config file whose `[client] api_key` (or `api_key_file`) to use.
+    #[arg(long = "client-config", global = true, env = "ATELIER_CLIENT_CONFIG")]
+    pub client_config: Option<PathBuf>,
     /// The data dir whose local CLI key to use when no key is given.
     #[arg(long = "key-dir", global = true, env = "ATELIER__DATA__DIR", default_value = "./atelier-data")]
     pub key_dir: PathBuf,

@@ -126,4 +126,12 @@ async fn smoke() {
         .await
         .expect("create");
     assert_eq!(refused.status().as_u16(), 403, "a viewer key only reads");
+
+    // The CLI also reads its key from a client config file.
+    let client_config = dir.path().join("client.toml");
+    std::fs::write(&client_config, format!("[client]\napi_key = \"{viewer_key}\"\n")).expect("client config");
+    let mut listed = atelier(["tasks", "list", "--server", &base, "--key-dir", "/nonexistent"]);
+    listed.arg("--client-config").arg(&client_config).env_remove("ATELIER_API_KEY");
+    let listed = run_cli(listed, Duration::from_secs(10)).await;
+    assert!(listed.status.success(), "tasks list with a client config: {}", String::from_utf8_lossy(&listed.stderr));
 }
