@@ -16,6 +16,7 @@
 //! Fonts are discovered at run time (system fonts plus the colon-separated
 //! directories in `ATELIER_FONT_DIRS`); [`font_report`] summarises them.
 
+pub mod http;
 pub mod kie;
 pub mod local;
 pub mod openai;

@@ -5,19 +5,9 @@
 use std::time::Duration;
 
 use atelier_core::ports::{ErrorClass, ProviderError};
-use reqwest::header::RETRY_AFTER;
 use serde_json::Value;
 
-/// Which call an error happened in: a submit whose answer was lost may have
-/// created (and charged for) a task, a poll may simply be repeated.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Phase {
-    Submit,
-    Query,
-    /// An input-file upload: cheap and safe to repeat, so a lost answer is an
-    /// ordinary transport error, never `SubmitUnknown`.
-    Upload,
-}
+pub use crate::http::Phase;
 
 #[derive(Clone)]
 pub struct KieClient {
@@ -79,31 +69,14 @@ impl KieClient {
 
     /// Downloads a result file (result URLs are public and short-lived).
     pub async fn download(&self, url: &str) -> Result<(bytes::Bytes, Option<String>), ProviderError> {
-        let response = self.http.get(url).send().await.map_err(|error| transport_error(&error, Phase::Query))?;
-        let status = response.status();
-        if !status.is_success() {
-            let class = if status.is_server_error() { ErrorClass::ServerError } else { ErrorClass::ClientError };
-            return Err(ProviderError::new(class, format!("downloading a result failed with HTTP {status}")));
-        }
-        let mime = response
-            .headers()
-            .get(reqwest::header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .map(|v| v.split(';').next().unwrap_or(v).trim().to_owned());
-        let bytes = response.bytes().await.map_err(|error| transport_error(&error, Phase::Query))?;
-        Ok((bytes, mime))
+        crate::http::download(&self.http, url, "Kie").await
     }
 
     /// Sends a request and returns the envelope's `data` when `code` is 200.
     async fn send(&self, request: reqwest::RequestBuilder, phase: Phase) -> Result<Value, ProviderError> {
         let response = request.send().await.map_err(|error| transport_error(&error, phase))?;
         let status = response.status();
-        let retry_after = response
-            .headers()
-            .get(RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse::<u64>().ok())
-            .map(Duration::from_secs);
+        let retry_after = crate::http::retry_after(response.headers());
         let text = response.text().await.map_err(|error| transport_error(&error, phase))?;
         let envelope: Value = match serde_json::from_str(&text) {
             Ok(value @ Value::Object(_)) => value,
@@ -152,22 +125,8 @@ pub fn class_for_code(code: u16) -> ErrorClass {
     }
 }
 
-/// A transport failure. Refused connections never reached Kie and may be retried;
-/// a timeout or reset during a submit may have created (and charged) a task, so it
-/// is `SubmitUnknown` rather than something to resubmit.
 fn transport_error(error: &reqwest::Error, phase: Phase) -> ProviderError {
-    let class = if error.is_connect() {
-        ErrorClass::ConnectionRefused
-    } else if phase == Phase::Submit {
-        ErrorClass::SubmitUnknown
-    } else if error.is_timeout() {
-        ErrorClass::Timeout
-    } else if error.is_decode() {
-        ErrorClass::MalformedResponse
-    } else {
-        ErrorClass::ServerError
-    };
-    ProviderError::new(class, format!("Kie request failed: {error}"))
+    crate::http::transport_error(error, phase, "Kie")
 }
 
 #[cfg(test)]

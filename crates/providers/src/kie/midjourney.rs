@@ -9,12 +9,12 @@
 
 use atelier_core::CoreError;
 use atelier_core::catalog::{Modality, ModelSpec};
-use atelier_core::ports::{ErrorClass, ProviderError};
+use atelier_core::ports::ProviderError;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::client::{KieClient, Phase};
-use super::wire::{self, Flag};
+use super::wire;
 use crate::params::{check_range, parse_params, to_json};
 
 pub const MODEL: &str = "midjourney";
@@ -223,12 +223,8 @@ pub async fn generate(client: &KieClient, body: &Value) -> Result<String, Provid
 }
 
 /// Where a Midjourney task stands.
-#[derive(Debug, PartialEq)]
-pub enum MjState {
-    Running,
-    Finished { result_urls: Vec<String> },
-    Failed { code: Option<i64>, message: String },
-}
+/// Where a Midjourney task stands.
+pub type MjState = wire::FlagRecord;
 
 pub async fn record_info(client: &KieClient, task_id: &str) -> Result<MjState, ProviderError> {
     let data = client.get("/api/v1/mj/record-info", &[("taskId", task_id)], Phase::Query).await?;
@@ -238,24 +234,7 @@ pub async fn record_info(client: &KieClient, task_id: &str) -> Result<MjState, P
 /// A `record-info` `data`: `successFlag` as for Veo; results in
 /// `resultInfoJson.resultUrls[].resultUrl` (an object or a JSON string).
 pub fn parse_record(data: &Value) -> Result<MjState, ProviderError> {
-    match wire::success_flag(data)? {
-        Flag::Running => Ok(MjState::Running),
-        Flag::Success => {
-            let info = wire::object(data.get("resultInfoJson")).unwrap_or(Value::Null);
-            let result_urls = wire::url_list(info.get("resultUrls"));
-            if result_urls.is_empty() {
-                return Err(ProviderError::new(
-                    ErrorClass::MalformedResponse,
-                    "Kie reports the Midjourney task done but gives no resultUrls",
-                ));
-            }
-            Ok(MjState::Finished { result_urls })
-        }
-        Flag::Failed => {
-            let message = data.get("errorMessage").or_else(|| data.get("msg")).or_else(|| data.get("message"));
-            Ok(MjState::Failed { code: wire::integer(data.get("errorCode")), message: wire::text(message) })
-        }
-    }
+    wire::flag_record(data, "resultInfoJson", "Midjourney")
 }
 
 pub fn spec(requires_config: Option<String>) -> ModelSpec {

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::client::{KieClient, Phase};
-use super::wire::{self, Flag};
+use super::wire::{self, FlagRecord};
 use crate::params::{check_range, parse_params, to_json};
 
 pub const MODEL: &str = "veo3";
@@ -242,24 +242,11 @@ pub async fn poll(client: &KieClient, params: &Veo3Params, task_id: &str) -> Res
 /// A `record-info` `data`: `successFlag` 0 generating, 1 success, 2/3 failed;
 /// results in `response.resultUrls` (an array, or a string like `"[http://…]"`).
 pub fn parse_record(data: &Value) -> Result<VeoState, ProviderError> {
-    match wire::success_flag(data)? {
-        Flag::Running => Ok(VeoState::Running),
-        Flag::Success => {
-            let response = wire::object(data.get("response")).unwrap_or(Value::Null);
-            let result_urls = wire::url_list(response.get("resultUrls"));
-            if result_urls.is_empty() {
-                return Err(ProviderError::new(
-                    ErrorClass::MalformedResponse,
-                    "Kie reports the Veo task done but gives no resultUrls",
-                ));
-            }
-            Ok(VeoState::Finished { result_urls })
-        }
-        Flag::Failed => {
-            let message = data.get("errorMessage").or_else(|| data.get("msg")).or_else(|| data.get("message"));
-            Ok(VeoState::Failed { code: wire::integer(data.get("errorCode")), message: wire::text(message) })
-        }
-    }
+    Ok(match wire::flag_record(data, "response", "Veo")? {
+        FlagRecord::Running => VeoState::Running,
+        FlagRecord::Finished { result_urls } => VeoState::Finished { result_urls },
+        FlagRecord::Failed { code, message } => VeoState::Failed { code, message },
+    })
 }
 
 pub fn spec(requires_config: Option<String>) -> ModelSpec {

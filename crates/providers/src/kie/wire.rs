@@ -108,6 +108,38 @@ pub fn success_flag(data: &Value) -> Result<Flag, ProviderError> {
     }
 }
 
+/// Where a Veo or Midjourney task stands, read from its record.
+#[derive(Debug, PartialEq)]
+pub enum FlagRecord {
+    Running,
+    Finished { result_urls: Vec<String> },
+    Failed { code: Option<i64>, message: String },
+}
+
+/// A Veo or Midjourney `record-info` `data`: `successFlag`, results under
+/// `results_key` (an object or a JSON string) in `resultUrls`, `errorCode` and
+/// `errorMessage` (or `msg`, `message`) on failure. `what` names the model in errors.
+pub fn flag_record(data: &Value, results_key: &str, what: &str) -> Result<FlagRecord, ProviderError> {
+    match success_flag(data)? {
+        Flag::Running => Ok(FlagRecord::Running),
+        Flag::Success => {
+            let results = object(data.get(results_key)).unwrap_or(Value::Null);
+            let result_urls = url_list(results.get("resultUrls"));
+            if result_urls.is_empty() {
+                return Err(ProviderError::new(
+                    ErrorClass::MalformedResponse,
+                    format!("Kie reports the {what} task done but gives no resultUrls"),
+                ));
+            }
+            Ok(FlagRecord::Finished { result_urls })
+        }
+        Flag::Failed => {
+            let message = data.get("errorMessage").or_else(|| data.get("msg")).or_else(|| data.get("message"));
+            Ok(FlagRecord::Failed { code: integer(data.get("errorCode")), message: text(message) })
+        }
+    }
+}
+
 /// Deserialises an optional input field that Kie takes as a string (`version`,
 /// `n_frames`) from a string or a number, so that `7` and `"7"` both work.
 pub fn string_or_number<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<String>, D::Error> {

@@ -8,19 +8,13 @@ use std::time::Duration;
 
 use atelier_core::ports::{ErrorClass, ProviderError};
 use bytes::Bytes;
-use reqwest::header::{HeaderMap, RETRY_AFTER};
+use reqwest::header::HeaderMap;
 use serde_json::Value;
 
 /// The response header with which OpenAI asks video pollers to wait (milliseconds).
 pub const POLL_AFTER_HEADER: &str = "openai-poll-after-ms";
 
-/// Which call an error happened in. A submit whose answer was lost may have been
-/// carried out (and charged); a query may simply be repeated.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Phase {
-    Submit,
-    Query,
-}
+pub use crate::http::Phase;
 
 /// The APIs Atelier calls.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -197,13 +191,7 @@ impl OpenAiClient {
 
     /// Downloads a result `url` (DALL·E's, valid for an hour); no credentials go with it.
     pub async fn download(&self, url: &str) -> Result<Bytes, ProviderError> {
-        let response = self.http.get(url).send().await.map_err(|error| transport_error(&error, Phase::Query))?;
-        let status = response.status();
-        if !status.is_success() {
-            let class = if status.is_server_error() { ErrorClass::ServerError } else { ErrorClass::ClientError };
-            return Err(ProviderError::new(class, format!("downloading a result failed with HTTP {status}")));
-        }
-        response.bytes().await.map_err(|error| transport_error(&error, Phase::Query))
+        crate::http::download(&self.http, url, "OpenAI").await.map(|(bytes, _)| bytes)
     }
 
     fn authenticate(&self, request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
@@ -237,7 +225,7 @@ impl OpenAiClient {
             return Ok(Answer { body, headers });
         }
         let mut error = error_for(name, status.as_u16(), &body);
-        error.retry_after = retry_after(&headers);
+        error.retry_after = crate::http::retry_after(&headers);
         Err(Failure { error, status: Some(status.as_u16()) })
     }
 }
@@ -259,14 +247,6 @@ impl From<Failure> for ProviderError {
     fn from(failure: Failure) -> Self {
         failure.error
     }
-}
-
-fn retry_after(headers: &HeaderMap) -> Option<Duration> {
-    headers
-        .get(RETRY_AFTER)
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.trim().parse::<u64>().ok())
-        .map(Duration::from_secs)
 }
 
 /// The fields of an error body, each optional: the SDK reads `body["error"]`, then
@@ -336,23 +316,8 @@ pub fn error_for(provider: &str, status: u16, body: &[u8]) -> ProviderError {
     ProviderError::new(class, message)
 }
 
-/// A transport failure. A refused connection never reached the provider and may be
-/// retried; a timeout or reset during a submit may have been carried out (and
-/// charged), so it is `SubmitUnknown`, never something to send again blindly.
 pub fn transport_error(error: &reqwest::Error, phase: Phase) -> ProviderError {
-    let class = if error.is_connect() {
-        ErrorClass::ConnectionRefused
-    } else if phase == Phase::Submit {
-        ErrorClass::SubmitUnknown
-    } else if error.is_timeout() {
-        ErrorClass::Timeout
-    } else if error.is_decode() {
-        ErrorClass::MalformedResponse
-    } else {
-        ErrorClass::ServerError
-    };
-    // reqwest's message names the URL, never the key (it travels in a header).
-    ProviderError::new(class, format!("the request failed: {error}"))
+    crate::http::transport_error(error, phase, "the")
 }
 
 #[cfg(test)]
