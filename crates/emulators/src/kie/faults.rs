@@ -223,10 +223,6 @@ impl Endpoint {
         }
     }
 
-    fn matches(self, endpoint: Endpoint) -> bool {
-        self == Endpoint::Any || self == endpoint
-    }
-
     /// The upload API answers `{success, code, msg}`.
     pub(super) fn is_upload(self) -> bool {
         matches!(self, Endpoint::FileStreamUpload | Endpoint::FileUrlUpload | Endpoint::FileBase64Upload)
@@ -317,63 +313,97 @@ impl FromStr for Trigger {
     }
 }
 
+/// The endpoints of one emulator, as fault rules name them: what every emulator's
+/// plan needs from its own endpoint type.
+pub trait RuleEndpoint: Copy + FromStr<Err = String> {
+    /// Whether a rule naming `self` watches requests to `endpoint` (`any` watches all).
+    fn covers(self, endpoint: Self) -> bool;
+    /// Parses a fault with this emulator's status codes.
+    fn parse_fault(s: &str) -> Result<Fault, String>;
+    /// An example rule, for error messages.
+    const EXAMPLE: &'static str;
+}
+
+impl RuleEndpoint for Endpoint {
+    fn covers(self, endpoint: Endpoint) -> bool {
+        self == Endpoint::Any || self == endpoint
+    }
+
+    fn parse_fault(s: &str) -> Result<Fault, String> {
+        parse_fault(s)
+    }
+
+    const EXAMPLE: &'static str = "createTask:every=3:status=500";
+}
+
 /// One rule of a [`FaultPlan`]: on `endpoint`, when `trigger` fires, inject `fault`.
 #[derive(Debug, Clone, PartialEq)]
-pub struct FaultRule {
-    /// The endpoint the rule watches ([`Endpoint::Any`] for all).
-    pub endpoint: Endpoint,
+pub struct FaultRule<E = Endpoint> {
+    /// The endpoint the rule watches (`any` for all).
+    pub endpoint: E,
     /// When it fires.
     pub trigger: Trigger,
     /// What it injects.
     pub fault: Fault,
 }
 
-impl FromStr for FaultRule {
+impl<E: RuleEndpoint> FromStr for FaultRule<E> {
     type Err = String;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        parse_fault_rule(s)
+        parse_rule(s)
     }
 }
 
-/// Parses a rule written `ENDPOINT:TRIGGER:FAULT`, e.g.
+/// Parses a Kie rule written `ENDPOINT:TRIGGER:FAULT`, e.g.
 /// `createTask:every=3:status=500`, `recordInfo:first=2:reset`,
 /// `any:p=0.1:latency=200`, `createTask:always:generation_failed`.
 pub fn parse_fault_rule(s: &str) -> Result<FaultRule, String> {
+    parse_rule(s)
+}
+
+/// Parses a rule `ENDPOINT:TRIGGER:FAULT` for any emulator's endpoints.
+pub fn parse_rule<E: RuleEndpoint>(s: &str) -> Result<FaultRule<E>, String> {
     let mut parts = s.splitn(3, ':');
     let (Some(endpoint), Some(trigger), Some(fault)) = (parts.next(), parts.next(), parts.next()) else {
-        return Err(format!("a fault rule is ENDPOINT:TRIGGER:FAULT (e.g. createTask:every=3:status=500), got `{s}`"));
+        return Err(format!("a fault rule is ENDPOINT:TRIGGER:FAULT (e.g. {}), got `{s}`", E::EXAMPLE));
     };
-    Ok(FaultRule { endpoint: endpoint.parse()?, trigger: trigger.parse()?, fault: parse_fault(fault)? })
+    Ok(FaultRule { endpoint: endpoint.parse()?, trigger: trigger.parse()?, fault: E::parse_fault(fault)? })
 }
 
 /// The faults of a run: rules tried in order, the first that fires wins.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct FaultPlan {
+#[derive(Debug, Clone, PartialEq)]
+pub struct FaultPlan<E = Endpoint> {
     /// The rules, in order.
-    pub rules: Vec<FaultRule>,
+    pub rules: Vec<FaultRule<E>>,
 }
 
-impl FaultPlan {
+impl<E> Default for FaultPlan<E> {
+    fn default() -> Self {
+        Self { rules: Vec::new() }
+    }
+}
+
+impl<E: RuleEndpoint> FaultPlan<E> {
     /// A plan with no faults.
     pub fn none() -> Self {
         Self::default()
     }
 
     /// Adds a rule.
-    pub fn with(mut self, rule: FaultRule) -> Self {
+    pub fn with(mut self, rule: FaultRule<E>) -> Self {
         self.rules.push(rule);
         self
     }
 
     /// Parses a plan from rules separated by `|` or newlines.
     pub fn parse(s: &str) -> Result<Self, String> {
-        let rules = s.split(['|', '\n']).map(str::trim).filter(|r| !r.is_empty()).map(parse_fault_rule);
+        let rules = s.split(['|', '\n']).map(str::trim).filter(|r| !r.is_empty()).map(parse_rule);
         Ok(FaultPlan { rules: rules.collect::<Result<_, _>>()? })
     }
 }
 
-impl FromStr for FaultPlan {
+impl<E: RuleEndpoint> FromStr for FaultPlan<E> {
     type Err = String;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
@@ -381,28 +411,27 @@ impl FromStr for FaultPlan {
     }
 }
 
-/// A plan in motion: per-rule request counters and random streams.
-pub(super) struct PlanRunner {
-    rules: Vec<(FaultRule, u64, StdRng)>,
+/// A plan in motion: per-rule request counters and seeded random streams.
+pub(crate) struct PlanRunner<E = Endpoint> {
+    rules: Vec<(FaultRule<E>, u64, StdRng)>,
 }
 
-impl PlanRunner {
-    pub(super) fn new(plan: &FaultPlan, seed: u64) -> Self {
+impl<E: RuleEndpoint + PartialEq> PlanRunner<E> {
+    pub(crate) fn new(plan: &FaultPlan<E>, seed: u64) -> Self {
         let rules = plan.rules.iter().enumerate().map(|(i, rule)| (rule.clone(), 0, rule_rng(seed, i))).collect();
         PlanRunner { rules }
     }
 
     /// The fault for the next request to `endpoint`, if a rule fires. Every
     /// matching rule counts the request, so triggers do not depend on order.
-    pub(super) fn next(&mut self, endpoint: Endpoint) -> Option<Fault> {
+    pub(crate) fn next(&mut self, endpoint: E) -> Option<Fault> {
         let mut chosen = None;
         for (rule, seen, rng) in &mut self.rules {
-            if !rule.endpoint.matches(endpoint) {
+            if !rule.endpoint.covers(endpoint) {
                 continue;
             }
             *seen += 1;
-            let fires = rule.trigger.fires(*seen, rng);
-            if fires && chosen.is_none() {
+            if rule.trigger.fires(*seen, rng) && chosen.is_none() {
                 chosen = Some(rule.fault.clone());
             }
         }

@@ -23,11 +23,10 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use rand::rngs::StdRng;
 
 pub use crate::kie::FAULT_HEADER;
-use crate::kie::faults::{ConnectionKill, parse_fault_with_codes, rule_rng};
-use crate::kie::{Fault, Trigger};
+use crate::kie::Fault;
+use crate::kie::faults::{ConnectionKill, PlanRunner, RuleEndpoint, parse_fault_with_codes, parse_rule};
 
 use super::{OpenAiState, api_error};
 
@@ -118,13 +117,21 @@ impl Endpoint {
         }
     }
 
-    fn matches(self, endpoint: Endpoint) -> bool {
-        self == Endpoint::Any || self == endpoint
-    }
-
     fn is_synchronous(self) -> bool {
         matches!(self, Endpoint::ImagesGenerations | Endpoint::ImagesEdits | Endpoint::Speech)
     }
+}
+
+impl RuleEndpoint for Endpoint {
+    fn covers(self, endpoint: Endpoint) -> bool {
+        self == Endpoint::Any || self == endpoint
+    }
+
+    fn parse_fault(s: &str) -> Result<Fault, String> {
+        parse_fault(s)
+    }
+
+    const EXAMPLE: &'static str = "images.generations:every=3:status=500";
 }
 
 impl FromStr for Endpoint {
@@ -152,73 +159,17 @@ impl FromStr for Endpoint {
 }
 
 /// One rule of a [`FaultPlan`]: on `endpoint`, when `trigger` fires, inject `fault`.
-#[derive(Debug, Clone, PartialEq)]
-pub struct FaultRule {
-    pub endpoint: Endpoint,
-    pub trigger: Trigger,
-    pub fault: Fault,
-}
+pub type FaultRule = crate::kie::faults::FaultRule<Endpoint>;
+/// The faults of a run: rules tried in order, the first that fires wins.
+pub type FaultPlan = crate::kie::faults::FaultPlan<Endpoint>;
+/// A plan in motion: per-rule request counters and seeded random streams.
+pub(super) type Runner = PlanRunner<Endpoint>;
 
 /// Parses a rule written `ENDPOINT:TRIGGER:FAULT`, e.g.
 /// `images.generations:first=2:status=429,retry_after_seconds=1`,
 /// `videos.retrieve:always:generation_failed`, `any:p=0.1:latency=200`.
 pub fn parse_fault_rule(s: &str) -> Result<FaultRule, String> {
-    let mut parts = s.splitn(3, ':');
-    let (Some(endpoint), Some(trigger), Some(fault)) = (parts.next(), parts.next(), parts.next()) else {
-        return Err(format!(
-            "a fault rule is ENDPOINT:TRIGGER:FAULT (e.g. images.generations:every=3:status=500), got `{s}`"
-        ));
-    };
-    Ok(FaultRule { endpoint: endpoint.parse()?, trigger: trigger.parse()?, fault: parse_fault(fault)? })
-}
-
-/// The faults of a run: rules tried in order, the first that fires wins.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct FaultPlan {
-    pub rules: Vec<FaultRule>,
-}
-
-impl FaultPlan {
-    pub fn none() -> Self {
-        Self::default()
-    }
-
-    pub fn with(mut self, rule: FaultRule) -> Self {
-        self.rules.push(rule);
-        self
-    }
-
-    /// Parses rules separated by `|` or newlines.
-    pub fn parse(s: &str) -> Result<Self, String> {
-        let rules = s.split(['|', '\n']).map(str::trim).filter(|r| !r.is_empty()).map(parse_fault_rule);
-        Ok(FaultPlan { rules: rules.collect::<Result<_, _>>()? })
-    }
-}
-
-/// A plan in motion: per-rule request counters and seeded random streams.
-pub(super) struct Runner {
-    rules: Vec<(FaultRule, u64, StdRng)>,
-}
-
-impl Runner {
-    pub(super) fn new(plan: &FaultPlan, seed: u64) -> Self {
-        Self { rules: plan.rules.iter().enumerate().map(|(i, rule)| (rule.clone(), 0, rule_rng(seed, i))).collect() }
-    }
-
-    /// The fault for the next request to `endpoint`; every matching rule counts it.
-    pub(super) fn next(&mut self, endpoint: Endpoint) -> Option<Fault> {
-        let mut chosen = None;
-        for (rule, seen, rng) in &mut self.rules {
-            if !rule.endpoint.matches(endpoint) {
-                continue;
-            }
-            *seen += 1;
-            if rule.trigger.fires(*seen, rng) && chosen.is_none() {
-                chosen = Some(rule.fault.clone());
-            }
-        }
-        chosen
-    }
+    parse_rule(s)
 }
 
 /// A task fault handed from the middleware to the handler.
