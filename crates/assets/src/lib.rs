@@ -17,5 +17,5 @@ pub use png_text::{PngTextError, embed_png_text, read_png_text};
 pub use store::{AssetError, ObjectAssetStore, PARAMETERS_KEYWORD, blob_key, extension_for, thumbnail_key};
 pub use thumbnail::{
     THUMBNAIL_MAX, THUMBNAIL_MIME, Thumbnail, ThumbnailError, fit_within, image_dimensions, make_thumbnail,
-    raster_format, thumbnail_for,
+    raster_format, sniff_image_mime, thumbnail_for,
 };

@@ -46,6 +46,18 @@ pub fn raster_format(mime: &str) -> Option<ImageFormat> {
     }
 }
 
+/// The MIME type of a PNG, JPEG, WebP or GIF image, read from its first bytes
+/// (what it is, whatever it was called).
+pub fn sniff_image_mime(bytes: &[u8]) -> Option<&'static str> {
+    match image::guess_format(bytes).ok()? {
+        ImageFormat::Png => Some("image/png"),
+        ImageFormat::Jpeg => Some("image/jpeg"),
+        ImageFormat::WebP => Some("image/webp"),
+        ImageFormat::Gif => Some("image/gif"),
+        _ => None,
+    }
+}
+
 /// The MIME type without parameters, lower case: `Image/PNG; x=y` → `image/png`.
 pub(crate) fn mime_essence(mime: &str) -> String {
     mime.split(';').next().unwrap_or_default().trim().to_ascii_lowercase()

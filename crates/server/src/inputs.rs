@@ -54,7 +54,8 @@ impl StoredInputs {
             ProviderError::new(class, format!("the input {url}: {error}"))
         })?;
         let name = url.split(['?', '#']).next().unwrap_or(url).rsplit('/').next().unwrap_or("input").to_owned();
-        let mime = sniff(&fetched.bytes).map(str::to_owned).or(fetched.mime).unwrap_or_default();
+        let mime =
+            atelier_assets::sniff_image_mime(&fetched.bytes).map(str::to_owned).or(fetched.mime).unwrap_or_default();
         Ok(file(fetched.bytes, mime, if name.is_empty() { "input".into() } else { name }))
     }
 }
@@ -66,16 +67,6 @@ fn missing(name: &str) -> ProviderError {
 fn file(bytes: Bytes, mime: String, name: String) -> InputFile {
     let sha256 = hex::encode(Sha256::digest(&bytes));
     InputFile { bytes, mime, sha256, name }
-}
-
-fn sniff(bytes: &[u8]) -> Option<&'static str> {
-    match image::guess_format(bytes).ok()? {
-        image::ImageFormat::Png => Some("image/png"),
-        image::ImageFormat::Jpeg => Some("image/jpeg"),
-        image::ImageFormat::WebP => Some("image/webp"),
-        image::ImageFormat::Gif => Some("image/gif"),
-        _ => None,
-    }
 }
 
 /// Decodes `data:<mime>;base64,<data>`.
@@ -90,7 +81,7 @@ pub fn decode_data_uri(uri: &str) -> Result<(String, Bytes), ProviderError> {
         return Err(invalid(&format!("larger than {MAX_INPUT_BYTES} bytes")));
     }
     let bytes = Bytes::from(bytes);
-    let mime = sniff(&bytes).map_or_else(|| mime.to_ascii_lowercase(), str::to_owned);
+    let mime = atelier_assets::sniff_image_mime(&bytes).map_or_else(|| mime.to_ascii_lowercase(), str::to_owned);
     Ok((mime, bytes))
 }
 

@@ -104,12 +104,9 @@ fn check_type(declared: &str, bytes: &[u8]) -> ApiResult<String> {
     if VIDEO_TYPES.contains(&declared.as_str()) {
         return Ok(declared);
     }
-    let sniffed = match image::guess_format(bytes) {
-        Ok(image::ImageFormat::Png) => "image/png",
-        Ok(image::ImageFormat::Jpeg) => "image/jpeg",
-        Ok(image::ImageFormat::WebP) => "image/webp",
-        Ok(image::ImageFormat::Gif) => "image/gif",
-        _ => {
+    let sniffed = match atelier_assets::sniff_image_mime(bytes) {
+        Some(mime) => mime,
+        None => {
             return Err(ApiError::new(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 "unsupported_media_type",
