@@ -84,6 +84,19 @@ fn decode_session(row: &AnyRow) -> Result<Session> {
     })
 }
 
+/// The one row `SELECT {columns} FROM {table} WHERE {column} = $1` finds, decoded.
+async fn one_by<T>(
+    pool: &sqlx::AnyPool,
+    query: &str,
+    value: String,
+    what: &'static str,
+    decode: fn(&AnyRow) -> Result<T>,
+) -> Result<Option<T>> {
+    let row =
+        sqlx::query(AssertSqlSafe(query.to_owned())).bind(value).fetch_optional(pool).await.map_err(storage(what))?;
+    row.as_ref().map(decode).transpose()
+}
+
 fn is_unique_violation(error: &sqlx::Error) -> bool {
     error.as_database_error().is_some_and(|e| e.is_unique_violation())
 }
@@ -125,23 +138,13 @@ impl AccountStore for Database {
     }
 
     async fn get_user(&self, id: &UserId) -> Result<Option<User>> {
-        let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1");
-        let row = sqlx::query(AssertSqlSafe(sql))
-            .bind(id.to_string())
-            .fetch_optional(&self.reader)
-            .await
-            .map_err(storage("reading a user"))?;
-        row.as_ref().map(decode_user).transpose()
+        let query = format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1");
+        one_by(&self.reader, &query, id.to_string(), "reading a user", decode_user).await
     }
 
     async fn find_user_by_email(&self, email: &str) -> Result<Option<User>> {
-        let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE email = $1");
-        let row = sqlx::query(AssertSqlSafe(sql))
-            .bind(email.to_owned())
-            .fetch_optional(&self.reader)
-            .await
-            .map_err(storage("reading a user"))?;
-        row.as_ref().map(decode_user).transpose()
+        let query = format!("SELECT {USER_COLUMNS} FROM users WHERE email = $1");
+        one_by(&self.reader, &query, email.to_owned(), "reading a user", decode_user).await
     }
 
     async fn list_users(&self) -> Result<Vec<User>> {
@@ -190,13 +193,8 @@ impl AccountStore for Database {
     }
 
     async fn find_key(&self, prefix: &str) -> Result<Option<ApiKey>> {
-        let sql = format!("SELECT {KEY_COLUMNS} FROM api_keys WHERE prefix = $1");
-        let row = sqlx::query(AssertSqlSafe(sql))
-            .bind(prefix.to_owned())
-            .fetch_optional(&self.reader)
-            .await
-            .map_err(storage("reading a key"))?;
-        row.as_ref().map(decode_key).transpose()
+        let query = format!("SELECT {KEY_COLUMNS} FROM api_keys WHERE prefix = $1");
+        one_by(&self.reader, &query, prefix.to_owned(), "reading a key", decode_key).await
     }
 
     async fn list_keys(&self, user: Option<&UserId>) -> Result<Vec<ApiKey>> {
@@ -215,13 +213,8 @@ impl AccountStore for Database {
     }
 
     async fn get_key(&self, id: &ApiKeyId) -> Result<Option<ApiKey>> {
-        let sql = format!("SELECT {KEY_COLUMNS} FROM api_keys WHERE id = $1");
-        let row = sqlx::query(AssertSqlSafe(sql))
-            .bind(id.to_string())
-            .fetch_optional(&self.reader)
-            .await
-            .map_err(storage("reading a key"))?;
-        row.as_ref().map(decode_key).transpose()
+        let query = format!("SELECT {KEY_COLUMNS} FROM api_keys WHERE id = $1");
+        one_by(&self.reader, &query, id.to_string(), "reading a key", decode_key).await
     }
 
     async fn revoke_key(&self, id: &ApiKeyId, now: i64) -> Result<Option<ApiKey>> {
@@ -231,13 +224,8 @@ impl AccountStore for Database {
             .execute(&self.writer)
             .await
             .map_err(storage("revoking a key"))?;
-        let sql = format!("SELECT {KEY_COLUMNS} FROM api_keys WHERE id = $1");
-        let row = sqlx::query(AssertSqlSafe(sql))
-            .bind(id.to_string())
-            .fetch_optional(&self.writer)
-            .await
-            .map_err(storage("reading a key"))?;
-        row.as_ref().map(decode_key).transpose()
+        let query = format!("SELECT {KEY_COLUMNS} FROM api_keys WHERE id = $1");
+        one_by(&self.writer, &query, id.to_string(), "reading a key", decode_key).await
     }
 
     async fn touch_key(&self, id: &ApiKeyId, now: i64) -> Result<()> {
@@ -269,13 +257,8 @@ impl AccountStore for Database {
     }
 
     async fn find_session(&self, token_hash: &str) -> Result<Option<Session>> {
-        let sql = format!("SELECT {SESSION_COLUMNS} FROM sessions WHERE token_hash = $1");
-        let row = sqlx::query(AssertSqlSafe(sql))
-            .bind(token_hash.to_owned())
-            .fetch_optional(&self.reader)
-            .await
-            .map_err(storage("reading a session"))?;
-        row.as_ref().map(decode_session).transpose()
+        let query = format!("SELECT {SESSION_COLUMNS} FROM sessions WHERE token_hash = $1");
+        one_by(&self.reader, &query, token_hash.to_owned(), "reading a session", decode_session).await
     }
 
     async fn touch_session(&self, id: &SessionId, now: i64) -> Result<()> {

@@ -173,12 +173,8 @@ impl TaskService {
     async fn check_input_files(&self, caller: &Principal, references: &[String]) -> Result<()> {
         for reference in references {
             let exists = match InputRef::parse(reference) {
-                Ok(InputRef::Upload(id)) => {
-                    self.store.get_upload(&id).await?.is_some_and(|u| caller.may_see(u.owner.as_ref()))
-                }
-                Ok(InputRef::Output(id)) => {
-                    self.store.get_asset(&id).await?.is_some_and(|a| caller.may_see(a.owner.as_ref()))
-                }
+                Ok(InputRef::Upload(id)) => visible(self.get_upload(caller, &id).await)?,
+                Ok(InputRef::Output(id)) => visible(self.get_asset(caller, &id).await)?,
                 Ok(InputRef::Url(_) | InputRef::DataUri(_)) => true,
                 Err(reason) => {
                     return Err(CoreError::InvalidInput {
@@ -471,6 +467,15 @@ impl TaskService {
             let _ =
                 tokio::time::timeout_at(deadline.min(tokio::time::Instant::now() + Duration::from_secs(1)), wait).await;
         }
+    }
+}
+
+/// Whether a lookup that hides other users' things found one (other errors pass).
+fn visible<T>(found: Result<T>) -> Result<bool> {
+    match found {
+        Ok(_) => Ok(true),
+        Err(CoreError::NotFound { .. }) => Ok(false),
+        Err(error) => Err(error),
     }
 }
 
