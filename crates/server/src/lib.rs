@@ -10,4 +10,5 @@ pub mod fetch;
 pub mod inputs;
 pub mod openapi;
 pub mod router;
+pub mod studio;
 pub mod telemetry;

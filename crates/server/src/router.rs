@@ -1,4 +1,5 @@
-//! Every route, merged: `/api/v1/…`, the OpenAPI document and the docs page.
+//! Every route, merged: `/api/v1/…`, the OpenAPI document, the docs page and the
+//! web studio at `/`.
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -39,7 +40,7 @@ fn build(state: AppState, trusted: Option<atelier_core::account::Principal>) -> 
         .route("/system/info", get(system::system_info))
         .route("/sessions", post(auth::sessions::sign_in))
         .route("/sessions/link", get(auth::sessions::sign_in_with_link))
-        .route("/sessions/current", delete(auth::sessions::sign_out))
+        .route("/sessions/current", get(auth::sessions::current_session).delete(auth::sessions::sign_out))
         .route("/me", get(auth::me::me))
         .route("/me/password", put(auth::me::set_password))
         .route("/me/totp", post(auth::me::begin_totp).delete(auth::me::disable_totp))
@@ -51,8 +52,10 @@ fn build(state: AppState, trusted: Option<atelier_core::account::Principal>) -> 
         .route("/audit", get(auth::audit::audit_log))
         .route("/qrcodes", post(qrcodes::create_qrcode));
     let max_body = state.config.server.max_body_bytes;
-    let routes =
-        Router::new().nest("/api/v1", api).merge(SwaggerUi::new("/docs").url("/openapi.json", ApiDoc::openapi()));
+    let routes = Router::new()
+        .nest("/api/v1", api)
+        .merge(SwaggerUi::new("/docs").url("/openapi.json", ApiDoc::openapi()))
+        .merge(crate::studio::routes());
     let routes = match trusted {
         None => routes.layer(axum::middleware::from_fn_with_state(state.clone(), auth::authenticate)),
         Some(caller) => routes.layer(axum::middleware::from_fn(

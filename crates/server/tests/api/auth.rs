@@ -71,6 +71,7 @@ const PUBLIC: &[(&str, &str)] = &[
     ("GET", "/api/v1/health"),
     ("POST", "/api/v1/sessions"),
     ("GET", "/api/v1/sessions/link"),
+    ("GET", "/api/v1/sessions/current"),
     ("POST", "/api/v1/callbacks/kie"),
 ];
 
@@ -1051,4 +1052,37 @@ async fn qrcodes_answer_the_image_and_keep_it_in_the_callers_gallery() {
         "unauthorized",
     )
     .await;
+}
+
+#[tokio::test]
+async fn the_session_probe_answers_200_whether_signed_in_or_not() {
+    let app = TestApp::spawn().await;
+    let password = "correct horse battery";
+    create_user(&app, "probe@example.com", password, "member").await;
+    let anonymous = client_with_key(None);
+    let probe = |client: &reqwest::Client| client.get(app.url("/api/v1/sessions/current")).send();
+
+    let answer = probe(&anonymous).await.unwrap();
+    assert_eq!(answer.status(), 200);
+    assert_eq!(answer.json::<Value>().await.unwrap(), json!({ "signed_in": false }));
+    let forged = with_cookie("atelier_session=forged", None);
+    assert_eq!(probe(&forged).await.unwrap().json::<Value>().await.unwrap(), json!({ "signed_in": false }));
+
+    let response = sign_in(&app, "probe@example.com", password, None).await;
+    let (cookie, _) = session_cookie(&response);
+    let csrf = response.json::<Value>().await.unwrap()["csrf_token"].as_str().unwrap().to_owned();
+    let state: Value = probe(&with_cookie(&cookie, None)).await.unwrap().json().await.unwrap();
+    assert_eq!(state["signed_in"], true);
+    assert_eq!(state["me"]["email"], "probe@example.com");
+    assert_eq!(state["me"]["csrf_token"], csrf.as_str());
+    assert_eq!(state["me"]["signed_in_with"], "session");
+
+    // A key is not a browser session: the probe looks at the cookie only.
+    let with_key: Value = probe(&app.http).await.unwrap().json().await.unwrap();
+    assert_eq!(with_key, json!({ "signed_in": false }));
+
+    let signed = with_cookie(&cookie, Some(&csrf));
+    assert_eq!(signed.delete(app.url("/api/v1/sessions/current")).send().await.unwrap().status(), 204);
+    let after: Value = probe(&signed).await.unwrap().json().await.unwrap();
+    assert_eq!(after, json!({ "signed_in": false }));
 }

@@ -14,5 +14,6 @@ mod kie;
 mod kie_models;
 mod openai;
 mod seed004;
+mod studio;
 mod tasks;
 mod worker;

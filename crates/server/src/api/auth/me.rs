@@ -31,12 +31,17 @@ pub struct MeView {
 #[utoipa::path(get, path = "/api/v1/me", tag = "accounts",
     responses((status = 200, body = MeView), (status = 401, body = ErrorBody)))]
 pub async fn me(State(state): State<AppState>, Caller(caller): Caller) -> ApiResult<Json<MeView>> {
-    let user = state.accounts.user_of(&caller).await?;
+    Ok(Json(me_view(&state, &caller).await?))
+}
+
+/// What `GET /me` answers for `caller` (also the signed-in half of `GET /sessions/current`).
+pub(crate) async fn me_view(state: &AppState, caller: &atelier_core::account::Principal) -> ApiResult<MeView> {
+    let user = state.accounts.user_of(caller).await?;
     let (signed_in_with, csrf_token) = match &caller.credential {
         atelier_core::account::Credential::ApiKey(_) => ("api_key", None),
         atelier_core::account::Credential::Session { csrf_token, .. } => ("session", Some(csrf_token.clone())),
     };
-    Ok(Json(MeView {
+    Ok(MeView {
         user_id: user.id.to_string(),
         email: user.email,
         role: caller.role.to_string(),
@@ -44,7 +49,7 @@ pub async fn me(State(state): State<AppState>, Caller(caller): Caller) -> ApiRes
         has_password: user.password_hash.is_some(),
         signed_in_with: signed_in_with.into(),
         csrf_token,
-    }))
+    })
 }
 
 #[derive(Debug, Deserialize, ToSchema)]

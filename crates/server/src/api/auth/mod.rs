@@ -52,6 +52,7 @@ fn is_public(method: &Method, path: &str) -> bool {
         (&Method::GET, "/api/v1/health")
             | (&Method::POST, "/api/v1/sessions")
             | (&Method::GET, "/api/v1/sessions/link")
+            | (&Method::GET, "/api/v1/sessions/current")
     ) || path.starts_with("/api/v1/callbacks/")
 }
 

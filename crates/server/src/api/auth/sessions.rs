@@ -13,7 +13,8 @@ use axum::response::{IntoResponse, Redirect, Response};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::{Caller, SESSION_COOKIE};
+use super::me::MeView;
+use super::{Caller, SESSION_COOKIE, cookie};
 use crate::api::error::{ApiResult, ErrorBody};
 use crate::api::extract::{AppJson, AppQuery};
 use crate::app::AppState;
@@ -90,6 +91,32 @@ pub async fn sign_in_with_link(
     let mut response = Redirect::to("/").into_response();
     response.headers_mut().insert(header::SET_COOKIE, session_cookie(&state, &signed_in));
     Ok(response)
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SessionStateView {
+    pub signed_in: bool,
+    /// The signed-in user, with the session's CSRF token.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub me: Option<MeView>,
+}
+
+/// Whether this browser is signed in. Always 200, so a page can ask without an
+/// error; only the session cookie is looked at (an expired, revoked or forged
+/// one is simply "not signed in").
+#[utoipa::path(get, path = "/api/v1/sessions/current", tag = "accounts",
+    responses((status = 200, body = SessionStateView)), security(()))]
+pub async fn current_session(State(state): State<AppState>, headers: HeaderMap) -> ApiResult<Json<SessionStateView>> {
+    let signed_out = Json(SessionStateView { signed_in: false, me: None });
+    let Some(token) = cookie(&headers, SESSION_COOKIE) else { return Ok(signed_out) };
+    match state.accounts.authenticate_session(token).await {
+        Ok(caller) => {
+            let me = super::me::me_view(&state, &caller).await?;
+            Ok(Json(SessionStateView { signed_in: true, me: Some(me) }))
+        }
+        Err(atelier_core::CoreError::Unauthenticated { .. }) => Ok(signed_out),
+        Err(error) => Err(error.into()),
+    }
 }
 
 /// Signs out (ends this browser session; a key is revoked instead).

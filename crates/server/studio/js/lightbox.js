@@ -1,0 +1,161 @@
+// The lightbox: the full image (or video, or audio), every parameter of the task
+// that made it, tags added and removed inline, "use these settings again",
+// download, and delete with confirmation. ← and → move through the list; Esc closes.
+
+import { del, get, post } from './api.js';
+import { confirmDialog, h, clear, toast } from './dom.js';
+import { describeError, humanBytes, humanTime, STATUS_WORDS } from './words.js';
+
+function media(image) {
+  const type = image.mime_type || '';
+  if (type.startsWith('video/')) return h('video', { src: image.url, controls: true, playsinline: true, preload: 'metadata', poster: image.thumbnail_url || null });
+  if (type.startsWith('audio/')) return h('audio', { src: image.url, controls: true, preload: 'metadata' });
+  return h('img', { src: image.url, alt: 'Generated output', dataset: { full: image.image_id } });
+}
+
+function extension(type) {
+  const known = { 'image/png': 'png', 'image/jpeg': 'jpg', 'image/webp': 'webp', 'image/svg+xml': 'svg', 'video/mp4': 'mp4', 'audio/mpeg': 'mp3', 'audio/wav': 'wav', 'audio/ogg': 'ogg' };
+  return known[type] || 'bin';
+}
+
+function parameterList(task) {
+  const rows = [
+    ['Model', `${task.service}/${task.model}`],
+    ['Status', STATUS_WORDS[task.status] || task.status],
+    ['Created', new Date(task.created_at).toLocaleString()],
+  ];
+  for (const [name, value] of Object.entries(task.input || {})) {
+    rows.push([name, typeof value === 'object' ? JSON.stringify(value) : String(value)]);
+  }
+  return h('dl', { class: 'params', dataset: { params: task.task_id } },
+    rows.map(([name, value]) => [h('dt', {}, name), h('dd', {}, value)]));
+}
+
+/**
+ * Opens the lightbox on `images[index]`. `onDeleted(image)` and
+ * `onTagsChanged(image)` let the page behind update itself.
+ */
+export function openLightbox(images, index, { navigate, onDeleted, onTagsChanged } = {}) {
+  let position = index;
+  const mediaBox = h('div', { class: 'lightbox-media' });
+  const side = h('div', { class: 'lightbox-side' });
+  const close = h('button', { class: 'btn small close-x', type: 'button', 'aria-label': 'Close', onclick: () => dialog.close() }, '✕');
+  const prev = h('button', { class: 'lightbox-nav prev', type: 'button', 'aria-label': 'Previous image', onclick: () => move(-1) }, '‹');
+  const next = h('button', { class: 'lightbox-nav next', type: 'button', 'aria-label': 'Next image', onclick: () => move(1) }, '›');
+  const dialog = h('dialog', { class: 'lightbox', 'aria-label': 'Image details', id: 'lightbox' },
+    close, h('div', { class: 'lightbox-body' }, mediaBox, side));
+
+  function move(step) {
+    const target = position + step;
+    if (target < 0 || target >= images.length) return;
+    position = target;
+    show();
+  }
+
+  function tagEditor(image) {
+    const chips = h('div', { class: 'tags', dataset: { tags: image.image_id } });
+    const input = h('input', { type: 'text', maxlength: 50, placeholder: 'Add a tag', 'aria-label': 'New tag', name: 'new-tag' });
+    const add = h('button', { class: 'btn small', type: 'submit' }, 'Add');
+    function drawChips() {
+      clear(chips);
+      for (const tag of image.tags || []) {
+        chips.append(h('span', { class: 'tag', dataset: { tag } },
+          h('a', { href: `#/gallery?tag=${encodeURIComponent(tag)}`, title: `Show everything tagged ${tag}`, onclick: () => dialog.close() }, tag),
+          h('button', {
+            type: 'button', 'aria-label': `Remove tag ${tag}`,
+            onclick: async () => {
+              try {
+                await del(`/assets/${image.image_id}/tags/${encodeURIComponent(tag)}`);
+                image.tags = image.tags.filter((t) => t !== tag);
+                drawChips();
+                if (onTagsChanged) onTagsChanged(image);
+              } catch (error) {
+                toast(describeError(error), 'error');
+              }
+            },
+          }, '×')));
+      }
+      if (!(image.tags || []).length) chips.append(h('span', { class: 'muted small' }, 'No tags yet.'));
+    }
+    const form = h('form', { class: 'row', dataset: { action: 'add-tag' } }, h('div', { class: 'grow' }, input), add);
+    form.addEventListener('submit', async (event) => {
+      event.preventDefault();
+      const tag = input.value.trim();
+      if (!tag) return;
+      try {
+        await post(`/assets/${image.image_id}/tags`, { tag });
+        image.tags = [...new Set([...(image.tags || []), tag])];
+        input.value = '';
+        drawChips();
+        if (onTagsChanged) onTagsChanged(image);
+      } catch (error) {
+        toast(describeError(error), 'error');
+      }
+    });
+    drawChips();
+    return h('div', {}, h('h3', {}, 'Tags'), chips, form);
+  }
+
+  async function show() {
+    const image = images[position];
+    clear(mediaBox).append(media(image), position > 0 ? prev : null, position < images.length - 1 ? next : null);
+    const params = h('div', {}, h('p', { class: 'muted small' }, 'Loading parameters…'));
+    const reuse = h('button', {
+      class: 'btn primary', type: 'button', dataset: { action: 'reuse' },
+      onclick: () => {
+        dialog.close();
+        navigate('generate', { from: image.task_id });
+      },
+    }, 'Use these settings again');
+    const download = h('a', {
+      class: 'btn', href: image.url, download: `${image.image_id}.${extension(image.mime_type)}`, dataset: { action: 'download' },
+    }, 'Download');
+    const remove = h('button', {
+      class: 'btn danger', type: 'button', dataset: { action: 'delete' },
+      onclick: async () => {
+        const sure = await confirmDialog({
+          title: 'Delete this image?', text: 'The file is removed for good; the task keeps its record.', confirm: 'Delete', danger: true,
+        });
+        if (!sure) return;
+        try {
+          await del(`/history/${image.image_id}`);
+          toast('Deleted.', 'ok');
+          images.splice(position, 1);
+          if (onDeleted) onDeleted(image);
+          if (!images.length) dialog.close();
+          else {
+            position = Math.min(position, images.length - 1);
+            show();
+          }
+        } catch (error) {
+          toast(describeError(error), 'error');
+        }
+      },
+    }, 'Delete');
+    const size = image.width && image.height ? `${image.width} × ${image.height} · ` : '';
+    clear(side).append(
+      h('h2', {}, images.length > 1 ? `Output ${position + 1} of ${images.length}` : 'Output'),
+      h('p', { class: 'muted small' }, `${size}${humanBytes(image.file_size || 0)} · ${image.mime_type}${image.created_at ? ` · ${humanTime(image.created_at)}` : ''}`),
+      h('div', { class: 'actions' }, reuse, download, remove),
+      tagEditor(image),
+      h('div', {}, h('h3', {}, 'Parameters'), params));
+    try {
+      const task = await get(`/tasks/${image.task_id}`);
+      if (images[position] === image) clear(params).append(parameterList(task));
+    } catch (error) {
+      clear(params).append(h('p', { class: 'muted small' }, describeError(error)));
+    }
+  }
+
+  dialog.addEventListener('keydown', (event) => {
+    if (event.target instanceof HTMLInputElement) return;
+    if (event.key === 'ArrowLeft') move(-1);
+    if (event.key === 'ArrowRight') move(1);
+  });
+  dialog.addEventListener('close', () => dialog.remove());
+  document.body.append(dialog);
+  dialog.showModal();
+  show();
+  close.focus();
+  return dialog;
+}

@@ -1,0 +1,182 @@
+// The studio's shell: who is signed in, the top bar, the theme, and a hash router
+// (`#/gallery?tag=fox`) over one view module per page.
+
+import { del, get, setCsrfToken } from './api.js';
+import { clear, h, toast } from './dom.js';
+import { describeError } from './words.js';
+import { accountView } from './views/account.js';
+import { adminView } from './views/admin.js';
+import { galleryView } from './views/gallery.js';
+import { generateView } from './views/generate.js';
+import { keysView } from './views/keys.js';
+import { signInView } from './views/signin.js';
+import { tasksView } from './views/tasks.js';
+
+const ROUTES = {
+  generate: { title: 'Generate', view: generateView },
+  gallery: { title: 'Gallery', view: galleryView },
+  tasks: { title: 'Tasks', view: tasksView },
+  keys: { title: 'API keys', view: keysView },
+  account: { title: 'Account', view: accountView },
+  admin: { title: 'Admin', view: adminView, adminOnly: true },
+};
+
+const main = document.getElementById('main');
+const topbar = document.getElementById('topbar');
+const session = { me: null, models: null };
+let cleanup = null;
+
+/* Theme: the system's, unless the user chose one (kept in localStorage). */
+function storedTheme() {
+  try {
+    return localStorage.getItem('atelier-theme');
+  } catch {
+    return null;
+  }
+}
+
+function applyTheme(theme) {
+  if (theme === 'light' || theme === 'dark') document.documentElement.dataset.theme = theme;
+  else delete document.documentElement.dataset.theme;
+}
+
+function currentTheme() {
+  return document.documentElement.dataset.theme
+    || (window.matchMedia('(prefers-color-scheme: dark)').matches ? 'dark' : 'light');
+}
+
+function toggleTheme() {
+  const next = currentTheme() === 'dark' ? 'light' : 'dark';
+  applyTheme(next);
+  try {
+    localStorage.setItem('atelier-theme', next);
+  } catch {
+    /* private mode: the choice lasts this page only */
+  }
+  renderTopbar();
+}
+
+applyTheme(storedTheme());
+
+/* Routing */
+function parseHash() {
+  const raw = location.hash.replace(/^#\/?/, '');
+  const [name, search = ''] = raw.split('?');
+  return { name: ROUTES[name] ? name : 'generate', params: new URLSearchParams(search) };
+}
+
+export function navigate(name, params = {}) {
+  const search = new URLSearchParams(params).toString();
+  const hash = `#/${name}${search ? `?${search}` : ''}`;
+  if (location.hash === hash) render();
+  else location.hash = hash;
+}
+
+async function models() {
+  if (!session.models) session.models = (await get('/models')).models;
+  return session.models;
+}
+
+function renderTopbar() {
+  const { name } = parseHash();
+  const me = session.me;
+  clear(topbar);
+  if (!me) {
+    topbar.hidden = true;
+    return;
+  }
+  topbar.hidden = false;
+  const links = Object.entries(ROUTES)
+    .filter(([, route]) => !route.adminOnly || me.role === 'admin')
+    .map(([key, route]) => h('a', { href: `#/${key}`, 'aria-current': key === name ? 'page' : null, dataset: { nav: key } }, route.title));
+  const dark = currentTheme() === 'dark';
+  topbar.append(
+    h('a', { class: 'brand', href: '#/generate' }, h('img', { src: '/studio/icon.svg', alt: '' }), 'Atelier'),
+    h('nav', { class: 'nav', 'aria-label': 'Studio' }, links),
+    h('span', { class: 'who hide-phone', title: `${me.email} (${me.role})` }, me.email),
+    h('button', {
+      class: 'btn ghost icon', type: 'button', id: 'theme-toggle', 'aria-pressed': dark ? 'true' : 'false',
+      title: dark ? 'Switch to the light theme' : 'Switch to the dark theme', onclick: toggleTheme,
+    }, dark ? '☀ Light' : '☾ Dark'),
+    h('button', { class: 'btn small', type: 'button', id: 'sign-out', onclick: signOut }, 'Sign out'),
+  );
+}
+
+async function render() {
+  if (cleanup) {
+    try {
+      cleanup();
+    } catch {
+      /* a view's cleanup must not stop the next view */
+    }
+    cleanup = null;
+  }
+  clear(main);
+  if (!session.me) {
+    document.title = 'Sign in · Atelier';
+    renderTopbar();
+    signInView(main, { onSignedIn: signedIn });
+    return;
+  }
+  const { name, params } = parseHash();
+  const route = ROUTES[name];
+  if (route.adminOnly && session.me.role !== 'admin') {
+    navigate('generate');
+    return;
+  }
+  document.title = `${route.title} · Atelier`;
+  renderTopbar();
+  const context = { me: session.me, params, navigate, models, refreshMe };
+  try {
+    cleanup = (await route.view(main, context)) || null;
+  } catch (error) {
+    main.append(h('div', { class: 'error-box', role: 'alert' }, describeError(error)));
+  }
+}
+
+async function refreshMe() {
+  const state = await get('/sessions/current');
+  session.me = state.signed_in ? state.me : null;
+  setCsrfToken(session.me && session.me.csrf_token);
+  return session.me;
+}
+
+function signedIn() {
+  session.models = null;
+  refreshMe()
+    .then(() => {
+      if (!location.hash || location.hash === '#/') navigate('generate');
+      else render();
+    })
+    .catch((error) => toast(describeError(error), 'error'));
+}
+
+async function signOut() {
+  try {
+    await del('/sessions/current');
+  } catch (error) {
+    if (error.status !== 401) {
+      toast(describeError(error), 'error');
+      return;
+    }
+  }
+  session.me = null;
+  setCsrfToken(null);
+  toast('Signed out.');
+  render();
+}
+
+window.addEventListener('hashchange', render);
+window.addEventListener('atelier:signed-out', () => {
+  if (!session.me) return;
+  session.me = null;
+  setCsrfToken(null);
+  toast('Your session ended: sign in again.', 'error');
+  render();
+});
+
+refreshMe()
+  .then(render)
+  .catch((error) => {
+    clear(main).append(h('div', { class: 'error-box', role: 'alert' }, describeError(error)));
+  });

@@ -1,0 +1,118 @@
+// Gallery: every output as a thumbnail grid, newest first, loaded page by page as
+// you scroll. Filters (model, tag, dates) live in the address (`#/gallery?tag=fox`),
+// so a filtered view can be bookmarked and a tag link leads here.
+
+import { get, query } from '../api.js';
+import { clear, field, h } from '../dom.js';
+import { openLightbox } from '../lightbox.js';
+import { describeError } from '../words.js';
+
+const PAGE = 40;
+
+export async function galleryView(main, { params, navigate, models }) {
+  const all = await models();
+  const filters = {
+    model: params.get('model') || '',
+    tag: params.get('tag') || '',
+    created_after: params.get('created_after') || '',
+    created_before: params.get('created_before') || '',
+  };
+
+  const model = h('select', { name: 'model' }, h('option', { value: '' }, 'All models'),
+    all.map((m) => h('option', { value: m.id, selected: m.id === filters.model }, m.id)));
+  const tag = h('input', { type: 'search', name: 'tag', value: filters.tag, placeholder: 'any tag' });
+  const after = h('input', { type: 'date', name: 'created_after', value: filters.created_after.slice(0, 10) });
+  const before = h('input', { type: 'date', name: 'created_before', value: filters.created_before.slice(0, 10) });
+  const reset = h('button', { class: 'btn', type: 'button', onclick: () => navigate('gallery') }, 'Clear filters');
+  const form = h('form', { class: 'panel filters', id: 'gallery-filters', role: 'search', 'aria-label': 'Gallery filters' },
+    field('Model', model), field('Tag', tag), field('From', after), field('Until', before),
+    h('div', { class: 'field' }, h('div', { class: 'row' }, h('button', { class: 'btn primary', type: 'submit' }, 'Filter'), reset)));
+
+  function apply() {
+    const next = {};
+    if (model.value) next.model = model.value;
+    if (tag.value.trim()) next.tag = tag.value.trim();
+    if (after.value) next.created_after = after.value;
+    if (before.value) next.created_before = before.value;
+    navigate('gallery', next);
+  }
+  form.addEventListener('submit', (event) => {
+    event.preventDefault();
+    apply();
+  });
+  model.addEventListener('change', apply);
+  after.addEventListener('change', apply);
+  before.addEventListener('change', apply);
+
+  const grid = h('div', { class: 'grid', id: 'gallery-grid' });
+  const status = h('p', { class: 'empty', 'aria-live': 'polite' });
+  const sentinel = h('div', { class: 'sentinel' });
+  const images = [];
+  let cursor = null;
+  let done = false;
+  let loading = false;
+
+  const active = Object.entries(filters).filter(([, v]) => v);
+  main.append(
+    h('div', { class: 'row' }, h('h1', { class: 'grow' }, 'Gallery'),
+      active.length ? h('span', { class: 'muted small', id: 'active-filters' }, active.map(([k, v]) => `${k.replace('created_', '')}: ${v}`).join(' · ')) : null),
+    form, grid, status, sentinel);
+
+  function tile(image) {
+    const label = image.tags && image.tags.length ? image.tags.join(', ') : '';
+    return h('button', {
+      class: 'tile', type: 'button', dataset: { image: image.image_id },
+      'aria-label': `Open output ${image.image_id}${label ? ` tagged ${label}` : ''}`,
+      onclick: () => openLightbox(images, images.indexOf(image), {
+        navigate,
+        onDeleted: (gone) => {
+          grid.querySelector(`[data-image="${gone.image_id}"]`)?.remove();
+          if (!images.length) status.textContent = 'Nothing here yet.';
+        },
+        onTagsChanged: (changed) => {
+          const node = grid.querySelector(`[data-image="${changed.image_id}"]`);
+          if (node) node.replaceWith(tile(changed));
+        },
+      }),
+    },
+    image.thumbnail_url ? h('img', { src: image.thumbnail_url, alt: '', loading: 'lazy' }) : h('span', { class: 'kind' }, image.mime_type),
+    label ? h('span', { class: 'tile-label' }, label) : null);
+  }
+
+  // Dates are whole days in the viewer's time zone.
+  const dayStart = (day) => (day ? new Date(`${day}T00:00:00`).toISOString() : '');
+  const dayEnd = (day) => (day ? new Date(new Date(`${day}T00:00:00`).getTime() + 86400000).toISOString() : '');
+
+  async function loadMore() {
+    if (loading || done) return;
+    loading = true;
+    status.textContent = 'Loading…';
+    try {
+      const page = await get(`/assets${query({
+        model: filters.model, tag: filters.tag, created_after: dayStart(filters.created_after.slice(0, 10)),
+        created_before: dayEnd(filters.created_before.slice(0, 10)), cursor, limit: PAGE,
+      })}`);
+      for (const image of page.images) {
+        images.push(image);
+        grid.append(tile(image));
+      }
+      cursor = page.next_cursor || null;
+      done = !cursor;
+      status.textContent = images.length ? (done ? `${images.length} output${images.length === 1 ? '' : 's'}.` : '') : 'Nothing here yet.';
+    } catch (error) {
+      done = true;
+      clear(status).append(h('span', { class: 'error-box' }, describeError(error)));
+    } finally {
+      loading = false;
+    }
+    // Keep loading while the sentinel is still on screen (tall screens, small pages).
+    if (!done && sentinel.getBoundingClientRect().top < window.innerHeight + 400) loadMore();
+  }
+
+  const observer = new IntersectionObserver((entries) => {
+    if (entries.some((entry) => entry.isIntersecting)) loadMore();
+  }, { rootMargin: '400px' });
+  observer.observe(sentinel);
+  await loadMore();
+  return () => observer.disconnect();
+}

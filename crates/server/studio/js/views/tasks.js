@@ -1,0 +1,160 @@
+// Tasks: the history of every task with a status chip, progress for running ones,
+// errors in words, cancel and retry. Filters: status, model, dates. Running tasks
+// refresh themselves every two seconds.
+
+import { get, post, query } from '../api.js';
+import { clear, field, h, statusChip, toast } from '../dom.js';
+import { openLightbox } from '../lightbox.js';
+import { ACTIVE, describeError, describeTaskError, humanTime, STATUS_WORDS, taskPrompt } from '../words.js';
+
+const PAGE = 30;
+
+export async function tasksView(main, { params, navigate, models }) {
+  const all = await models();
+  const filters = {
+    status: params.get('status') || '',
+    model: params.get('model') || '',
+    created_after: params.get('created_after') || '',
+    created_before: params.get('created_before') || '',
+  };
+  const status = h('select', { name: 'status' }, h('option', { value: '' }, 'Any status'),
+    Object.entries(STATUS_WORDS).map(([value, words]) => h('option', { value, selected: value === filters.status }, words)));
+  const model = h('select', { name: 'model' }, h('option', { value: '' }, 'All models'),
+    all.map((m) => h('option', { value: m.id, selected: m.id === filters.model }, m.id)));
+  const after = h('input', { type: 'date', name: 'created_after', value: filters.created_after });
+  const before = h('input', { type: 'date', name: 'created_before', value: filters.created_before });
+  const form = h('form', { class: 'panel filters', role: 'search', 'aria-label': 'Task filters' },
+    field('Status', status), field('Model', model), field('From', after), field('Until', before));
+  for (const control of [status, model, after, before]) {
+    control.addEventListener('change', () => {
+      const next = {};
+      for (const [key, input] of [['status', status], ['model', model], ['created_after', after], ['created_before', before]]) {
+        if (input.value) next[key] = input.value;
+      }
+      navigate('tasks', next);
+    });
+  }
+  form.addEventListener('submit', (event) => event.preventDefault());
+
+  const list = h('div', { id: 'task-list' });
+  const note = h('p', { class: 'empty', 'aria-live': 'polite' });
+  const sentinel = h('div', { class: 'sentinel' });
+  main.append(h('h1', {}, 'Tasks'), form, h('div', { class: 'panel' }, list, note, sentinel));
+
+  const rows = new Map();
+  let cursor = null;
+  let done = false;
+  let loading = false;
+
+  function row(task) {
+    const first = (task.images || [])[0];
+    const thumb = h('button', {
+      class: 'thumb', type: 'button', disabled: !first, 'aria-label': first ? 'Open the output' : 'No output',
+      onclick: () => {
+        if (!first) return;
+        const images = task.images.map((image) => ({ ...image, task_id: task.task_id }));
+        openLightbox(images, 0, { navigate, onDeleted: () => refresh(task.task_id) });
+      },
+    }, first && first.thumbnail_url ? h('img', { src: first.thumbnail_url, alt: '' }) : null);
+    const actions = h('div', { class: 'actions' });
+    if (ACTIVE.has(task.status)) {
+      actions.append(h('button', { class: 'btn small', type: 'button', dataset: { action: 'cancel' }, onclick: () => act(task, 'cancel') }, 'Cancel'));
+    }
+    if (['failed', 'cancelled', 'expired'].includes(task.status)) {
+      actions.append(h('button', { class: 'btn small', type: 'button', dataset: { action: 'retry' }, onclick: () => act(task, 'retry') }, 'Retry'));
+    }
+    actions.append(h('button', {
+      class: 'btn small ghost', type: 'button', dataset: { action: 'reuse' },
+      onclick: () => navigate('generate', { from: task.task_id }),
+    }, 'Reuse settings'));
+    const meta = h('div', { class: 'meta' },
+      h('div', { class: 'row' }, statusChip(task.status, STATUS_WORDS), h('span', { class: 'muted small' }, `${task.service}/${task.model} · ${humanTime(task.created_at)}`),
+        task.retry_of ? h('span', { class: 'muted small' }, '(a retry)') : null),
+      h('div', { class: 'prompt', title: taskPrompt(task) }, taskPrompt(task) || h('span', { class: 'muted' }, '(no prompt)')),
+      ACTIVE.has(task.status) ? h('div', { class: 'progress', role: 'progressbar', 'aria-valuenow': task.progress || 0, 'aria-valuemin': 0, 'aria-valuemax': 100, 'aria-label': 'Progress' },
+        progressBar(task.progress)) : null,
+      task.status === 'failed' || task.status === 'expired' ? h('div', { class: 'error-box' }, describeTaskError(task)) : null);
+    return h('div', { class: 'task-row', dataset: { task: task.task_id, status: task.status } }, thumb, meta, actions);
+  }
+
+  function progressBar(progress) {
+    const bar = h('span', {});
+    bar.style.width = `${progress || 0}%`;
+    return bar;
+  }
+
+  function put(task) {
+    const node = row(task);
+    const old = rows.get(task.task_id);
+    if (old) old.replaceWith(node);
+    else list.append(node);
+    rows.set(task.task_id, node);
+    rows.get(task.task_id).task = task;
+  }
+
+  async function act(task, action) {
+    try {
+      const result = await post(`/tasks/${task.task_id}/${action}`);
+      if (action === 'retry') {
+        toast('Sent again as a new task.', 'ok');
+        const fresh = row(result);
+        rows.set(result.task_id, fresh);
+        fresh.task = result;
+        list.prepend(fresh);
+      } else {
+        toast('Cancelled.', 'ok');
+      }
+      await refresh(task.task_id);
+    } catch (error) {
+      toast(describeError(error), 'error');
+    }
+  }
+
+  async function refresh(id) {
+    try {
+      put(await get(`/tasks/${id}`));
+    } catch (error) {
+      if (error.status === 404) {
+        rows.get(id)?.remove();
+        rows.delete(id);
+      }
+    }
+  }
+
+  async function loadMore() {
+    if (loading || done) return;
+    loading = true;
+    note.textContent = 'Loading…';
+    try {
+      const page = await get(`/tasks${query({
+        status: filters.status, model: filters.model,
+        created_after: filters.created_after ? new Date(`${filters.created_after}T00:00:00`).toISOString() : '',
+        created_before: filters.created_before ? new Date(new Date(`${filters.created_before}T00:00:00`).getTime() + 86400000).toISOString() : '',
+        cursor, limit: PAGE,
+      })}`);
+      for (const task of page.tasks) put(task);
+      cursor = page.next_cursor || null;
+      done = !cursor;
+      note.textContent = rows.size ? '' : 'No tasks here yet.';
+    } catch (error) {
+      done = true;
+      clear(note).append(h('span', { class: 'error-box' }, describeError(error)));
+    } finally {
+      loading = false;
+    }
+    if (!done && sentinel.getBoundingClientRect().top < window.innerHeight + 400) loadMore();
+  }
+
+  const observer = new IntersectionObserver((entries) => {
+    if (entries.some((entry) => entry.isIntersecting)) loadMore();
+  }, { rootMargin: '400px' });
+  observer.observe(sentinel);
+  const timer = setInterval(() => {
+    for (const [id, node] of rows) if (node.task && ACTIVE.has(node.task.status)) refresh(id);
+  }, 2000);
+  await loadMore();
+  return () => {
+    observer.disconnect();
+    clearInterval(timer);
+  };
+}

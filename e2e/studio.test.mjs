@@ -1,0 +1,270 @@
+// The web studio end to end, in real Chromium against the real binary: sign in with
+// two-factor, generate with local/placeholder and watch it on the event stream, find
+// the outputs in the gallery, open the lightbox, tag, filter by tag, reuse the
+// settings, delete; then the same on a phone-sized screen (signing in with a
+// recovery code), and the keys, tasks and admin pages. Every page is screenshotted
+// (see scripts/e2e for where), and no page may log a console error or get an
+// unexpected HTTP error from the API.
+
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+
+import { DESKTOP, PHONE, api, createUser, launch, nextTotpCode, screenshot, startServer, totpCode } from './harness.mjs';
+
+const EMAIL = 'ada@example.com';
+const PASSWORD = 'correct horse battery staple';
+
+let server;
+const browsers = [];
+let totpSecret = null;
+let lastCode = null;
+let recoveryCodes = [];
+
+before(async () => {
+  server = await startServer();
+  await createUser(server, EMAIL, PASSWORD, 'member');
+});
+
+after(async () => {
+  for (const browser of browsers) await browser.close();
+  await server?.stop();
+});
+
+/** A browser page that records API answers of 400 and above, and console errors. */
+async function open(viewport, options = {}) {
+  const launched = await launch({ viewport, ...options });
+  browsers.push(launched.browser);
+  const failures = [];
+  launched.page.on('response', (response) => {
+    if (response.status() >= 400) failures.push(`${response.status()} ${response.request().method()} ${new URL(response.url()).pathname}`);
+  });
+  const requests = [];
+  launched.page.on('request', (request) => requests.push(new URL(request.url()).pathname));
+  launched.page.setDefaultTimeout(15_000);
+  return { ...launched, failures, requests };
+}
+
+async function signIn(page, code) {
+  await page.goto(server.url);
+  await page.locator('#sign-in-form').waitFor();
+  await page.fill('[name=email]', EMAIL);
+  await page.fill('[name=password]', PASSWORD);
+  if (code) await page.fill('[name=code]', code);
+  await page.click('#sign-in-form button[type=submit]');
+}
+
+async function tiles(page, grid) {
+  return page.locator(`${grid} .tile`).count();
+}
+
+/**
+ * The whole generate → gallery → lightbox → tag → filter → reuse → delete story.
+ * `name` prefixes screenshots and makes the prompt and tag unique to this run.
+ */
+async function story({ page, requests }, name) {
+  const prompt = `a blue whale over the sea, ${name}`;
+  const tag = `whale-${name}`;
+
+  // Generate: the placeholder model is the default; the form comes from its schema.
+  await page.click('[data-nav=generate]');
+  await page.locator('#generate-form').waitFor();
+  assert.equal(await page.inputValue('#model-picker'), 'local/placeholder');
+  await page.fill('[name=in-prompt]', prompt);
+  await page.fill('[name=in-num_images]', '2');
+  await page.click('[data-preset="768x1024"]');
+  assert.equal(await page.inputValue('[name=in-width]'), '768');
+  await page.click('[data-action=dice]');
+  const seed = await page.inputValue('[name=in-seed]');
+  assert.match(seed, /^\d+$/, 'the dice button picks a seed');
+  await page.click('#generate-submit');
+
+  // Progress: a job card driven by the task's event stream, ending completed at 100%.
+  const job = page.locator('.job').first();
+  await job.waitFor();
+  await page.locator('.job[data-status=completed]').first().waitFor();
+  assert.equal(await job.locator('[role=progressbar]').getAttribute('aria-valuenow'), '100');
+  assert.ok(requests.some((path) => /^\/api\/v1\/tasks\/[^/]+\/events$/.test(path)), 'progress came from the SSE stream');
+  await page.locator('#results .tile').nth(1).waitFor();
+  assert.equal(await tiles(page, '#results'), 2);
+  await screenshot(page, `${name}-02-generate`);
+
+  // Gallery: both outputs, newest first.
+  await page.click('[data-nav=gallery]');
+  await page.locator('#gallery-grid .tile').nth(1).waitFor();
+  await screenshot(page, `${name}-03-gallery`);
+
+  // Lightbox, opened from the keyboard: the full image and every parameter.
+  await page.locator('#gallery-grid .tile').first().focus();
+  await page.keyboard.press('Enter');
+  const lightbox = page.locator('#lightbox');
+  await lightbox.locator('img[data-full]').waitFor();
+  await lightbox.locator('dl.params').waitFor();
+  const params = await lightbox.locator('dl.params').innerText();
+  assert.ok(params.includes(prompt), params);
+  assert.ok(params.includes(seed), `the stored seed ${seed} is shown: ${params}`);
+  await page.keyboard.press('ArrowRight');
+  await lightbox.getByText(/^Output 2 of \d+$/).waitFor();
+  await page.keyboard.press('ArrowLeft');
+  await lightbox.getByText(/^Output 1 of \d+$/).waitFor();
+  const imageId = await lightbox.locator('img[data-full]').getAttribute('data-full');
+
+  // Tag it inline.
+  await lightbox.locator('[name=new-tag]').fill(tag);
+  await lightbox.locator('[data-action=add-tag] button[type=submit]').click();
+  await lightbox.locator(`.tag[data-tag="${tag}"]`).waitFor();
+  await screenshot(page, `${name}-04-lightbox`);
+  const tagged = await api(server, 'GET', `/api/v1/assets?tag=${encodeURIComponent(tag)}`);
+  assert.deepEqual(tagged.images.map((image) => image.image_id), [imageId], 'the tag is stored on the server');
+  await page.keyboard.press('Escape');
+  await lightbox.waitFor({ state: 'detached' });
+
+  // Filter by the tag: only that image.
+  await page.fill('#gallery-filters [name=tag]', tag);
+  await page.click('#gallery-filters button[type=submit]');
+  await page.waitForFunction((t) => location.hash.includes(`tag=${encodeURIComponent(t)}`), tag);
+  await page.locator(`#gallery-grid .tile[data-image="${imageId}"]`).waitFor();
+  await page.locator('#gallery-grid').getByRole('button').first().waitFor();
+  assert.equal(await tiles(page, '#gallery-grid'), 1);
+  await screenshot(page, `${name}-05-filtered`);
+
+  // Use these settings again: the form comes back filled in.
+  await page.locator('#gallery-grid .tile').first().click();
+  await lightbox.locator('[data-action=reuse]').click();
+  await page.locator('#generate-form').waitFor();
+  await page.waitForFunction((p) => document.querySelector('[name=in-prompt]')?.value === p, prompt);
+  assert.equal(await page.inputValue('[name=in-seed]'), seed);
+  assert.equal(await page.inputValue('[name=in-num_images]'), '2');
+  assert.equal(await page.inputValue('[name=in-width]'), '768');
+  await screenshot(page, `${name}-06-reuse`);
+
+  // Delete, after confirming.
+  await page.goto(`${server.url}/#/gallery?tag=${encodeURIComponent(tag)}`);
+  await page.locator(`#gallery-grid .tile[data-image="${imageId}"]`).click();
+  await lightbox.locator('[data-action=delete]').click();
+  const confirm = page.locator('dialog.confirm');
+  await confirm.waitFor();
+  await screenshot(page, `${name}-07-confirm-delete`);
+  await confirm.getByRole('button', { name: 'Delete' }).click();
+  await page.locator(`#gallery-grid .tile[data-image="${imageId}"]`).waitFor({ state: 'detached' });
+  const after = await api(server, 'GET', `/api/v1/assets?tag=${encodeURIComponent(tag)}`);
+  assert.deepEqual(after.images, [], 'the image is gone on the server');
+  await page.locator('#lightbox').waitFor({ state: 'detached' });
+}
+
+test('desktop: sign in, enrol two-factor, then the whole generate story', async () => {
+  const session = await open(DESKTOP, { colorScheme: 'light' });
+  const { page, consoleErrors, failures } = session;
+
+  await page.goto(server.url);
+  await page.locator('#sign-in-form').waitFor();
+  await screenshot(page, 'desktop-00-sign-in');
+  await signIn(page);
+  await page.locator('#generate-form').waitFor();
+  await screenshot(page, 'desktop-01-generate-empty');
+
+  // Two-factor enrolment: the QR code, the key to type, a first code from oathtool.
+  await page.click('[data-nav=account]');
+  await page.click('#totp-start');
+  await page.locator('#totp-qr').waitFor();
+  assert.match(await page.locator('#totp-qr').getAttribute('src'), /^data:image\/png;base64,/);
+  totpSecret = (await page.locator('#totp-secret').innerText()).trim();
+  assert.match(totpSecret, /^[A-Z2-7]+=*$/);
+  await screenshot(page, 'desktop-08-totp-enrol');
+  lastCode = await totpCode(totpSecret);
+  await page.fill('#totp-code', lastCode);
+  await page.click('#totp-confirm button[type=submit]');
+  await page.locator('#recovery-codes').waitFor();
+  recoveryCodes = (await page.locator('#recovery-codes').innerText()).split('\n').map((c) => c.trim()).filter(Boolean);
+  assert.equal(recoveryCodes.length, 10);
+  await screenshot(page, 'desktop-09-totp-recovery-codes');
+
+  // Sign out; sign in again: the password alone is not enough any more.
+  await page.click('#sign-out');
+  await signIn(page);
+  await page.locator('#sign-in-form [role=alert]').getByText('six-digit code').waitFor();
+  // That refusal is the one expected error: Chromium logs every 4xx answer.
+  assert.deepEqual(failures.splice(0), ['401 POST /api/v1/sessions']);
+  assert.deepEqual(consoleErrors.splice(0).map((e) => e.replace(/:\d+\//, ':PORT/')),
+    ['console.error: Failed to load resource: the server responded with a status of 401 (Unauthorized) (http://127.0.0.1:PORT/api/v1/sessions:0)']);
+  lastCode = await nextTotpCode(totpSecret, lastCode);
+  await signIn(page, lastCode);
+  await page.locator('#generate-form').waitFor();
+
+  await story(session, 'desktop');
+
+  // Tasks: status chips and the history.
+  await page.click('[data-nav=tasks]');
+  await page.locator('#task-list .task-row [data-status=completed]').first().waitFor();
+  await screenshot(page, 'desktop-10-tasks');
+
+  // API keys: created, shown once, revoked.
+  await page.click('[data-nav=keys]');
+  await page.fill('#create-key-form [name=name]', 'e2e script');
+  await page.click('#create-key-form button[type=submit]');
+  const key = (await page.locator('#new-key-value').innerText()).trim();
+  assert.match(key, /^atl_[0-9a-f]{12}_\S+$/);
+  const me = await api(server, 'GET', '/api/v1/me', undefined, key);
+  assert.equal(me.email, EMAIL, 'the new key works');
+  await screenshot(page, 'desktop-11-keys');
+  await page.locator('#keys-table tr', { hasText: 'e2e script' }).locator('[data-action=revoke]').click();
+  await page.locator('dialog.confirm').getByRole('button', { name: 'Revoke' }).click();
+  await page.locator('#keys-table tr', { hasText: 'e2e script' }).getByText('revoked').waitFor();
+  await assert.rejects(api(server, 'GET', '/api/v1/me', undefined, key), (error) => error.status === 401);
+
+  // Dark theme, remembered across a reload.
+  await page.click('#theme-toggle');
+  assert.equal(await page.getAttribute('html', 'data-theme'), 'dark');
+  await page.reload();
+  await page.locator('#keys-table').waitFor();
+  assert.equal(await page.getAttribute('html', 'data-theme'), 'dark');
+  await page.click('[data-nav=gallery]');
+  await page.locator('#gallery-grid .tile').first().waitFor();
+  await screenshot(page, 'desktop-12-gallery-dark');
+
+  assert.deepEqual(consoleErrors, []);
+  assert.deepEqual(failures, []);
+});
+
+test('phone: sign in with a recovery code, then the same story', async () => {
+  assert.ok(recoveryCodes.length, 'the desktop test enrolled two-factor first');
+  const session = await open(PHONE);
+  const { page, consoleErrors, failures } = session;
+  await signIn(page, recoveryCodes[0]);
+  await page.locator('#generate-form').waitFor();
+  await screenshot(page, 'phone-01-generate-empty');
+  await story(session, 'phone');
+  await page.click('[data-nav=tasks]');
+  await page.locator('#task-list .task-row').first().waitFor();
+  await screenshot(page, 'phone-10-tasks');
+  await page.click('[data-nav=account]');
+  await page.locator('#totp-on').waitFor();
+  await screenshot(page, 'phone-11-account');
+  assert.deepEqual(consoleErrors, []);
+  assert.deepEqual(failures, []);
+});
+
+test('admin: the one-time link signs in; users and provider status', async () => {
+  const session = await open(DESKTOP);
+  const { page, consoleErrors, failures } = session;
+  await page.goto(server.signInLink);
+  await page.locator('#generate-form').waitFor();
+  await page.click('[data-nav=admin]');
+  await page.locator('#providers [data-provider=local] [data-circuit=closed]').waitFor();
+  await page.locator('#users-table tr', { hasText: EMAIL }).waitFor();
+  assert.equal(await page.locator('#users-table tr', { hasText: EMAIL }).locator('td').nth(2).innerText(), 'on');
+  await screenshot(page, 'desktop-13-admin');
+  // A user created here can sign in.
+  await page.fill('#create-user-form [name=email]', 'grace@example.com');
+  await page.fill('#create-user-form [name=password]', 'another long password');
+  await page.click('#create-user-form button[type=submit]');
+  await page.locator('#users-table tr', { hasText: 'grace@example.com' }).waitFor();
+  const signedIn = await fetch(`${server.url}/api/v1/sessions`, {
+    method: 'POST', headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ email: 'grace@example.com', password: 'another long password' }),
+  });
+  assert.equal(signedIn.status, 201);
+  await page.setViewportSize({ width: PHONE.width, height: PHONE.height });
+  await screenshot(page, 'phone-13-admin');
+  assert.deepEqual(consoleErrors, []);
+  assert.deepEqual(failures, []);
+});
