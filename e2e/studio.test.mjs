@@ -53,6 +53,13 @@ async function signIn(page, code) {
   await page.click('#sign-in-form button[type=submit]');
 }
 
+/** No part of a page shows a programming value where words belong (model
+ * descriptions, which are prose from the server, are left out). */
+async function noStrayText(page, selector = 'main') {
+  const text = await page.locator(selector).innerText();
+  assert.doesNotMatch(text, /\b(null|undefined|NaN)\b|\[object Object\]/, text);
+}
+
 async function tiles(page, grid) {
   return page.locator(`${grid} .tile`).count();
 }
@@ -86,6 +93,8 @@ async function story({ page, requests }, name) {
   assert.ok(requests.some((path) => /^\/api\/v1\/tasks\/[^/]+\/events$/.test(path)), 'progress came from the SSE stream');
   await page.locator('#results .tile').nth(1).waitFor();
   assert.equal(await tiles(page, '#results'), 2);
+  await noStrayText(page, '#jobs');
+  await noStrayText(page, '#results');
   await screenshot(page, `${name}-02-generate`);
 
   // Gallery: both outputs, newest first.
@@ -112,6 +121,7 @@ async function story({ page, requests }, name) {
   await lightbox.locator('[name=new-tag]').fill(tag);
   await lightbox.locator('[data-action=add-tag] button[type=submit]').click();
   await lightbox.locator(`.tag[data-tag="${tag}"]`).waitFor();
+  await noStrayText(page, '#lightbox');
   await screenshot(page, `${name}-04-lightbox`);
   const tagged = await api(server, 'GET', `/api/v1/assets?tag=${encodeURIComponent(tag)}`);
   assert.deepEqual(tagged.images.map((image) => image.image_id), [imageId], 'the tag is stored on the server');
@@ -195,6 +205,7 @@ test('desktop: sign in, enrol two-factor, then the whole generate story', async 
   // Tasks: status chips and the history.
   await page.click('[data-nav=tasks]');
   await page.locator('#task-list .task-row [data-status=completed]').first().waitFor();
+  await noStrayText(page);
   await screenshot(page, 'desktop-10-tasks');
 
   // API keys: created, shown once, revoked.
@@ -252,6 +263,7 @@ test('admin: the one-time link signs in; users and provider status', async () =>
   await page.locator('#providers [data-provider=local] [data-circuit=closed]').waitFor();
   await page.locator('#users-table tr', { hasText: EMAIL }).waitFor();
   assert.equal(await page.locator('#users-table tr', { hasText: EMAIL }).locator('td').nth(2).innerText(), 'on');
+  await noStrayText(page);
   await screenshot(page, 'desktop-13-admin');
   // A user created here can sign in.
   await page.fill('#create-user-form [name=email]', 'grace@example.com');

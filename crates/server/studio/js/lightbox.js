@@ -3,7 +3,7 @@
 // download, and delete with confirmation. ← and → move through the list; Esc closes.
 
 import { del, get, post } from './api.js';
-import { confirmDialog, h, clear, toast } from './dom.js';
+import { append, clear, confirmDialog, h, toast } from './dom.js';
 import { describeError, humanBytes, humanTime, STATUS_WORDS } from './words.js';
 
 function media(image) {
@@ -25,7 +25,7 @@ function parameterList(task) {
     ['Created', new Date(task.created_at).toLocaleString()],
   ];
   for (const [name, value] of Object.entries(task.input || {})) {
-    rows.push([name, typeof value === 'object' ? JSON.stringify(value) : String(value)]);
+    rows.push([name, value === null || value === '' ? '(default)' : typeof value === 'object' ? JSON.stringify(value) : String(value)]);
   }
   return h('dl', { class: 'params', dataset: { params: task.task_id } },
     rows.map(([name, value]) => [h('dt', {}, name), h('dd', {}, value)]));
@@ -98,7 +98,7 @@ export function openLightbox(images, index, { navigate, onDeleted, onTagsChanged
 
   async function show() {
     const image = images[position];
-    clear(mediaBox).append(media(image), position > 0 ? prev : null, position < images.length - 1 ? next : null);
+    append(clear(mediaBox), [media(image), position > 0 ? prev : null, position < images.length - 1 ? next : null]);
     const params = h('div', {}, h('p', { class: 'muted small' }, 'Loading parameters…'));
     const reuse = h('button', {
       class: 'btn primary', type: 'button', dataset: { action: 'reuse' },

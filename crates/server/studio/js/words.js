@@ -13,7 +13,7 @@ const TASK_ERRORS = {
   generation_failed: 'The model could not generate this. Try another prompt or other settings.',
   submit_unknown: 'The request was sent but its answer was lost, so Atelier did not send it again (to avoid paying twice). Retry to send it anew.',
   poll_timeout: 'The provider never finished within the time allowed for this model.',
-  crashed: 'The server stopped while working on this too many times.',
+  worker_crashed: 'The server stopped while working on this too many times, so it was given up.',
   expired: 'It waited in the queue longer than allowed.',
 };
 

@@ -3,11 +3,10 @@
 // grid as tasks finish. `#/generate?from=<task id>` starts from a task's settings.
 
 import { get, post } from '../api.js';
-import { clear, h, toast } from '../dom.js';
+import { clear, h, statusChip, toast } from '../dom.js';
 import { openLightbox } from '../lightbox.js';
 import { schemaForm } from '../schema-form.js';
 import { ACTIVE, describeError, describeTaskError, STATUS_WORDS, taskPrompt } from '../words.js';
-import { statusChip } from '../dom.js';
 
 export async function generateView(main, { params, navigate, models }) {
   const all = await models();
@@ -106,6 +105,8 @@ export async function generateView(main, { params, navigate, models }) {
       h('div', { class: 'job-head' }, chip, h('span', { class: 'prompt' }, taskPrompt(task) || task.model), h('span', { class: 'muted small' }, `${task.service}/${task.model}`)),
       progress, note);
     jobs.prepend(card);
+    // On a phone the form fills the screen: bring the progress into view.
+    card.scrollIntoView({ block: 'nearest' });
 
     function update(current) {
       clear(chip).append(statusChip(current.status, STATUS_WORDS));
