@@ -2,12 +2,13 @@
 
 use std::collections::HashMap;
 
-use atelier_core::task::{Asset, Task, TaskStatus};
-use atelier_core::{AssetId, CoreError, UserId};
+use atelier_core::task::{Asset, AssetFilter, AssetPage, Task, TaskStatus};
+use atelier_core::{AssetId, CoreError};
 use sqlx::{AssertSqlSafe, Row};
 
 use crate::connect::Database;
 use crate::error::storage;
+use crate::params::Param;
 use crate::rows::{asset_columns, decode_asset};
 
 fn placeholders(count: usize) -> String {
@@ -88,41 +89,51 @@ pub(crate) async fn get_asset(db: &Database, id: &AssetId) -> Result<Option<Asse
     Ok(Some(asset))
 }
 
-pub(crate) async fn list_assets(
-    db: &Database,
-    before: Option<&AssetId>,
-    tag: Option<&str>,
-    owner: Option<&UserId>,
-    limit: u32,
-) -> Result<Vec<Asset>, CoreError> {
-    let limit = i64::from(limit.clamp(1, 500));
-    let owner = owner.map(ToString::to_string).unwrap_or_default();
-    let rows = match tag {
-        Some(tag) => sqlx::query(concat!(
-            "SELECT ",
-            asset_columns!(),
-            " FROM assets WHERE ($1 = '' OR id < $1) AND ($2 = '' OR owner_id = $2) \
-             AND id IN (SELECT asset_id FROM asset_tags WHERE tag = $3) ORDER BY id DESC LIMIT $4"
-        ))
-        .bind(before.map(|id| id.0.clone()).unwrap_or_default())
-        .bind(owner)
-        .bind(tag.to_owned())
-        .bind(limit),
-        None => sqlx::query(concat!(
-            "SELECT ",
-            asset_columns!(),
-            " FROM assets WHERE ($1 = '' OR id < $1) AND ($2 = '' OR owner_id = $2) ORDER BY id DESC LIMIT $3"
-        ))
-        .bind(before.map(|id| id.0.clone()).unwrap_or_default())
-        .bind(owner)
-        .bind(limit),
+pub(crate) async fn list_assets(db: &Database, filter: &AssetFilter) -> Result<AssetPage, CoreError> {
+    // Only placeholders enter the SQL text; every value is bound.
+    let mut sql = String::from(concat!("SELECT ", asset_columns!(), " FROM assets WHERE 1 = 1"));
+    let mut params = Vec::new();
+    if let Some(tag) = &filter.tag {
+        let tag = Param::push(&mut params, Param::Text(tag.clone()));
+        sql.push_str(&format!(" AND id IN (SELECT asset_id FROM asset_tags WHERE tag = {tag})"));
     }
-    .fetch_all(&db.reader)
-    .await
-    .map_err(storage("listing assets"))?;
+    // The model is the task's: an asset names its task.
+    if filter.service.is_some() || filter.model.is_some() {
+        sql.push_str(" AND task_id IN (SELECT id FROM tasks WHERE 1 = 1");
+        if let Some(service) = &filter.service {
+            sql.push_str(&format!(" AND service = {}", Param::push(&mut params, Param::Text(service.clone()))));
+        }
+        if let Some(model) = &filter.model {
+            sql.push_str(&format!(" AND model = {}", Param::push(&mut params, Param::Text(model.clone()))));
+        }
+        sql.push(')');
+    }
+    if let Some(after) = filter.created_after {
+        sql.push_str(&format!(" AND created_at >= {}", Param::push(&mut params, Param::Number(after))));
+    }
+    if let Some(before) = filter.created_before {
+        sql.push_str(&format!(" AND created_at < {}", Param::push(&mut params, Param::Number(before))));
+    }
+    if let Some(owner) = &filter.owner {
+        sql.push_str(&format!(" AND owner_id = {}", Param::push(&mut params, Param::Text(owner.to_string()))));
+    }
+    if let Some(cursor) = &filter.before_id {
+        sql.push_str(&format!(" AND id < {}", Param::push(&mut params, Param::Text(cursor.0.clone()))));
+    }
+    let limit = filter.limit.clamp(1, 500);
+    let limit_placeholder = Param::push(&mut params, Param::Number(i64::from(limit) + 1));
+    sql.push_str(&format!(" ORDER BY id DESC LIMIT {limit_placeholder}"));
+
+    let rows = Param::bind_all(sql, params).fetch_all(&db.reader).await.map_err(storage("listing assets"))?;
     let mut assets = rows.iter().map(decode_asset).collect::<Result<Vec<_>, _>>()?;
+    let next_cursor = if assets.len() > limit as usize {
+        assets.truncate(limit as usize);
+        assets.last().map(|asset| asset.id.clone())
+    } else {
+        None
+    };
     load_tags(db, &mut assets).await?;
-    Ok(assets)
+    Ok(AssetPage { assets, next_cursor })
 }
 
 pub(crate) async fn delete_asset(db: &Database, id: &AssetId) -> Result<Option<Asset>, CoreError> {

@@ -13,6 +13,7 @@ mod batch;
 mod connect;
 mod error;
 mod listener;
+mod params;
 mod queue;
 mod rows;
 mod store;

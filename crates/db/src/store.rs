@@ -2,7 +2,9 @@
 
 use async_trait::async_trait;
 use atelier_core::ports::{Claimed, Created, LeaseToken, ProviderUpload, ReclaimReport, TaskStore};
-use atelier_core::task::{Asset, NewAsset, NewTask, Task, TaskError, TaskFilter, TaskPage, Upload};
+use atelier_core::task::{
+    Asset, AssetFilter, AssetPage, NewAsset, NewTask, Task, TaskError, TaskFilter, TaskPage, Upload,
+};
 use atelier_core::{AssetId, CoreError, TaskId, UploadId, UserId};
 
 use crate::connect::Database;
@@ -76,14 +78,8 @@ impl TaskStore for Database {
     async fn get_asset(&self, id: &AssetId) -> Result<Option<Asset>> {
         assets::get_asset(self, id).await
     }
-    async fn list_assets(
-        &self,
-        before: Option<&AssetId>,
-        tag: Option<&str>,
-        owner: Option<&UserId>,
-        limit: u32,
-    ) -> Result<Vec<Asset>> {
-        assets::list_assets(self, before, tag, owner, limit).await
+    async fn list_assets(&self, filter: &AssetFilter) -> Result<AssetPage> {
+        assets::list_assets(self, filter).await
     }
     async fn delete_asset(&self, id: &AssetId) -> Result<Option<Asset>> {
         assets::delete_asset(self, id).await

@@ -3,11 +3,12 @@
 use atelier_core::ports::Created;
 use atelier_core::task::{NewTask, Task, TaskFilter, TaskPage};
 use atelier_core::{CoreError, TaskId};
-use sqlx::{AssertSqlSafe, Row};
+use sqlx::Row;
 
 use crate::assets::load_outputs;
 use crate::connect::Database;
 use crate::error::storage;
+use crate::params::Param;
 use crate::rows::{decode_prefixed_asset, decode_task, task_columns};
 
 const INSERT_TASK: &str = "INSERT INTO tasks (id, service, model, input, status, max_attempts, priority, \
@@ -103,20 +104,6 @@ pub(crate) async fn get_task(db: &Database, id: TaskId) -> Result<Option<Task>, 
     Ok(Some(task))
 }
 
-/// A bound parameter of a statement built at run time.
-enum Param {
-    Text(String),
-    Number(i64),
-}
-
-impl Param {
-    /// Adds the parameter and returns its placeholder.
-    fn push(params: &mut Vec<Param>, param: Param) -> String {
-        params.push(param);
-        format!("${}", params.len())
-    }
-}
-
 pub(crate) async fn list_tasks(db: &Database, filter: &TaskFilter) -> Result<TaskPage, CoreError> {
     // Only placeholders enter the SQL text; every value is bound.
     let mut sql = String::from(concat!("SELECT ", task_columns!(), " FROM tasks WHERE 1 = 1"));
@@ -151,14 +138,7 @@ pub(crate) async fn list_tasks(db: &Database, filter: &TaskFilter) -> Result<Tas
     let limit_placeholder = Param::push(&mut params, Param::Number(i64::from(limit) + 1));
     sql.push_str(&format!(" ORDER BY id DESC LIMIT {limit_placeholder}"));
 
-    let mut query = sqlx::query(AssertSqlSafe(sql));
-    for param in params {
-        query = match param {
-            Param::Text(text) => query.bind(text),
-            Param::Number(number) => query.bind(number),
-        };
-    }
-    let rows = query.fetch_all(&db.reader).await.map_err(storage("listing tasks"))?;
+    let rows = Param::bind_all(sql, params).fetch_all(&db.reader).await.map_err(storage("listing tasks"))?;
     let mut tasks = rows.iter().map(decode_task).collect::<Result<Vec<_>, _>>()?;
     let next_cursor = if tasks.len() > limit as usize {
         tasks.truncate(limit as usize);

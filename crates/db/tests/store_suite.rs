@@ -7,7 +7,7 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use atelier_core::ports::{Created, LeaseToken, ProviderUpload, TaskStore};
-use atelier_core::task::{Asset, NewTask, TaskError, TaskFilter, TaskStatus, Upload};
+use atelier_core::task::{Asset, AssetFilter, AssetPage, NewTask, TaskError, TaskFilter, TaskStatus, Upload};
 use atelier_core::{AssetId, CoreError, TaskId, UploadId};
 use atelier_db::{Database, DatabaseOptions};
 use atelier_testkit::TestDatabase;
@@ -42,6 +42,7 @@ story!(cancel_ends_only_unfinished_tasks);
 story!(remote_tasks_resume_polling_without_resubmitting);
 story!(deleting_a_task_deletes_its_assets);
 story!(tags_filter_the_gallery);
+story!(the_gallery_filters_by_model_and_time_with_tags_and_pages);
 story!(pending_tasks_expire);
 story!(uploads_and_provider_uploads);
 story!(quota_and_in_flight_counts);
@@ -356,18 +357,139 @@ async fn tags_filter_the_gallery(store: Arc<Database>) {
     assert!(store.add_tag(&ids[2], "dawn", 4003).await.unwrap());
     assert!(!store.add_tag(&AssetId::new(), "fox", 4004).await.unwrap());
 
-    let foxes = store.list_assets(None, Some("fox"), None, 10).await.unwrap();
+    let foxes = store.list_assets(&gallery().tag("fox")).await.unwrap().assets;
     assert_eq!(foxes.iter().map(|a| a.id.clone()).collect::<Vec<_>>(), vec![ids[2].clone(), ids[0].clone()]);
     assert_eq!(foxes[0].tags, vec!["dawn".to_owned(), "fox".to_owned()]);
-    let all = store.list_assets(None, None, None, 2).await.unwrap();
-    assert_eq!(all.len(), 2);
-    let rest = store.list_assets(Some(&all[1].id), None, None, 10).await.unwrap();
-    assert_eq!(rest.len(), 1);
+    let all = store.list_assets(&AssetFilter { limit: 2, ..gallery() }).await.unwrap();
+    assert_eq!(all.assets.len(), 2);
+    assert_eq!(all.next_cursor.as_ref(), Some(&all.assets[1].id));
+    let rest = store.list_assets(&AssetFilter { before_id: all.next_cursor, ..gallery() }).await.unwrap();
+    assert_eq!(rest.assets.len(), 1);
+    assert_eq!(rest.next_cursor, None);
 
     assert!(store.remove_tag(&ids[0], "fox").await.unwrap());
     assert!(!store.remove_tag(&ids[0], "fox").await.unwrap());
-    assert_eq!(store.list_assets(None, Some("fox"), None, 10).await.unwrap().len(), 1);
+    assert_eq!(store.list_assets(&gallery().tag("fox")).await.unwrap().assets.len(), 1);
     assert_eq!(store.get_asset(&ids[2]).await.unwrap().unwrap().tags.len(), 2);
+}
+
+/// Every output, ten to a page.
+fn gallery() -> AssetFilter {
+    AssetFilter { limit: 10, ..AssetFilter::default() }
+}
+
+trait Tagged {
+    fn tag(self, tag: &str) -> Self;
+}
+
+impl Tagged for AssetFilter {
+    fn tag(self, tag: &str) -> Self {
+        AssetFilter { tag: Some(tag.into()), ..self }
+    }
+}
+
+fn page_ids(page: &AssetPage) -> Vec<AssetId> {
+    page.assets.iter().map(|a| a.id.clone()).collect()
+}
+
+/// Every page of a listing, one after another, through the cursors.
+async fn walk(store: &Database, filter: AssetFilter) -> Vec<AssetId> {
+    let mut ids = Vec::new();
+    let mut filter = filter;
+    for _ in 0..100 {
+        let page = store.list_assets(&filter).await.unwrap();
+        assert!(page.assets.len() <= filter.limit as usize);
+        ids.extend(page_ids(&page));
+        match page.next_cursor {
+            Some(cursor) => {
+                assert_eq!(page.assets.len(), filter.limit as usize, "only a full page has a next one");
+                assert_eq!(Some(&cursor), page.assets.last().map(|a| &a.id));
+                filter.before_id = Some(cursor);
+            }
+            None => return ids,
+        }
+    }
+    panic!("the cursors never reached the end: {ids:?}");
+}
+
+async fn the_gallery_filters_by_model_and_time_with_tags_and_pages(store: Arc<Database>) {
+    // Three tasks: local/placeholder, local/qr and other/placeholder.
+    let fox = insert(&store, new_task(1000)).await;
+    let qr = insert(&store, NewTask { model: "qr".into(), ..new_task(1001) }).await;
+    let other = insert(&store, NewTask { service: "other".into(), ..new_task(1002) }).await;
+    let claims = store.claim("w", 10, 2_000, 60_000).await.unwrap();
+    assert_eq!(claims.len(), 3);
+    let lease = |id: TaskId| claims.iter().find(|c| c.task.id == id).unwrap().lease.clone();
+    let at =
+        |task_id, index, created_at: i64| Asset { created_at, ..asset(task_id, index, &format!("blobs/{created_at}")) };
+    // Made in this order, so that ids (newest first) and creation times agree.
+    let made =
+        [at(fox, 0, 1000), at(fox, 1, 2000), at(qr, 0, 2500), at(fox, 2, 3000), at(other, 0, 3500), at(other, 1, 4000)];
+    let [f0, f1, q0, f2, o0, o1] = made.clone().map(|a| a.id);
+    let [f0_, f1_, q0_, f2_, o0_, o1_] = made;
+    assert!(store.complete(fox, &lease(fox), vec![f0_, f1_, f2_], 5_000).await.unwrap());
+    assert!(store.complete(qr, &lease(qr), vec![q0_], 5_000).await.unwrap());
+    assert!(store.complete(other, &lease(other), vec![o0_, o1_], 5_000).await.unwrap());
+    for id in [&f0, &f1, &q0, &o0] {
+        assert!(store.add_tag(id, "fox", 6_000).await.unwrap());
+    }
+
+    let list = |filter: AssetFilter| {
+        let store = store.clone();
+        async move { page_ids(&store.list_assets(&filter).await.unwrap()) }
+    };
+    let model = |service: Option<&str>, model: &str| AssetFilter {
+        service: service.map(Into::into),
+        model: Some(model.into()),
+        ..gallery()
+    };
+
+    // The model: service and model, or a model of any service.
+    assert_eq!(list(model(Some("local"), "placeholder")).await, [f2.clone(), f1.clone(), f0.clone()]);
+    assert_eq!(list(model(Some("local"), "qr")).await, vec![q0.clone()]);
+    assert!(list(model(Some("other"), "qr")).await.is_empty());
+    assert!(list(model(None, "nothing")).await.is_empty());
+    let placeholders = [o1.clone(), o0.clone(), f2.clone(), f1.clone(), f0.clone()];
+    assert_eq!(list(model(None, "placeholder")).await, placeholders);
+
+    // Creation time: at or after `created_after`, before `created_before`.
+    let window = AssetFilter { created_after: Some(2000), created_before: Some(3500), ..gallery() };
+    assert_eq!(list(window.clone()).await, [f2.clone(), q0.clone(), f1.clone()]);
+    assert_eq!(list(AssetFilter { created_after: Some(3500), ..gallery() }).await, [o1.clone(), o0.clone()]);
+    assert_eq!(list(AssetFilter { created_before: Some(2000), ..gallery() }).await, vec![f0.clone()]);
+    assert!(list(AssetFilter { created_after: Some(4001), ..gallery() }).await.is_empty());
+
+    // Combined with each other, with a tag and an owner.
+    let placeholder_window =
+        AssetFilter { created_after: Some(2000), created_before: Some(3500), ..model(None, "placeholder") };
+    assert_eq!(list(placeholder_window.clone()).await, [f2.clone(), f1.clone()]);
+    assert_eq!(list(placeholder_window.clone().tag("fox")).await, vec![f1.clone()]);
+    assert_eq!(list(model(None, "placeholder").tag("fox")).await, [o0.clone(), f1.clone(), f0.clone()]);
+    assert_eq!(list(window.clone().tag("fox")).await, [q0.clone(), f1.clone()]);
+    let nobody = AssetFilter { owner: Some(atelier_core::UserId::new()), ..model(None, "placeholder") };
+    assert!(list(nobody).await.is_empty());
+
+    // Pages: newest first, every one once, whatever the filters.
+    assert_eq!(
+        walk(&store, AssetFilter { limit: 1, ..gallery() }).await,
+        [o1.clone(), o0.clone(), f2.clone(), q0.clone(), f1.clone(), f0.clone()]
+    );
+    for limit in 1..=6 {
+        assert_eq!(walk(&store, AssetFilter { limit, ..model(None, "placeholder") }).await, placeholders, "{limit}");
+        assert_eq!(
+            walk(&store, AssetFilter { limit, ..model(None, "placeholder").tag("fox") }).await,
+            [o0.clone(), f1.clone(), f0.clone()],
+            "{limit}"
+        );
+        assert_eq!(walk(&store, AssetFilter { limit, ..window.clone() }).await, [f2.clone(), q0.clone(), f1.clone()]);
+        assert_eq!(walk(&store, AssetFilter { limit, ..window.clone().tag("fox") }).await, [q0.clone(), f1.clone()]);
+    }
+    // A page that ends the listing exactly has no next one.
+    let exact = store.list_assets(&AssetFilter { limit: 3, ..model(Some("local"), "placeholder") }).await.unwrap();
+    assert_eq!((exact.assets.len(), exact.next_cursor), (3, None));
+    // A cursor continues the filtered listing, not the whole one.
+    let after_o0 = AssetFilter { before_id: Some(o0.clone()), ..model(Some("local"), "placeholder").tag("fox") };
+    assert_eq!(list(after_o0).await, [f1.clone(), f0.clone()]);
 }
 
 async fn pending_tasks_expire(store: Arc<Database>) {
@@ -559,10 +681,10 @@ async fn accounts_keys_sessions_and_owners(store: Arc<Database>) {
         output.owner = claimed.task.owner.clone();
         assert!(store.complete(claimed.task.id, &claimed.lease, vec![output], 3_000).await.unwrap());
     }
-    let outputs = store.list_assets(None, None, Some(&ada.id), 10).await.unwrap();
+    let outputs = store.list_assets(&AssetFilter { owner: Some(ada.id.clone()), ..gallery() }).await.unwrap().assets;
     assert_eq!(outputs.len(), 1);
     assert_eq!(outputs[0].task_id, mine);
     assert_eq!(store.get_asset(&outputs[0].id).await.unwrap().unwrap().owner, Some(ada.id.clone()));
     assert_eq!(store.get_task(mine).await.unwrap().unwrap().outputs[0].owner, Some(ada.id));
-    assert_eq!(store.list_assets(None, None, None, 10).await.unwrap().len(), 2);
+    assert_eq!(store.list_assets(&gallery()).await.unwrap().assets.len(), 2);
 }

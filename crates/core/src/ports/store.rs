@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use crate::error::Result;
 use crate::ids::{AssetId, TaskId, UploadId, UserId};
 use crate::ports::ProviderUpload;
-use crate::task::{Asset, NewAsset, NewTask, Task, TaskError, TaskFilter, TaskPage, Upload};
+use crate::task::{Asset, AssetFilter, AssetPage, NewAsset, NewTask, Task, TaskError, TaskFilter, TaskPage, Upload};
 use crate::time::Millis;
 
 /// Proof that a worker holds a task; writes with a stale token do nothing.
@@ -105,15 +105,9 @@ pub trait TaskStore: Send + Sync + 'static {
     async fn expire_pending(&self, now: Millis) -> Result<Vec<TaskId>>;
 
     async fn get_asset(&self, id: &AssetId) -> Result<Option<Asset>>;
-    /// Completed outputs, newest first (seed 004's history).
-    /// Only `owner`'s when given.
-    async fn list_assets(
-        &self,
-        before: Option<&AssetId>,
-        tag: Option<&str>,
-        owner: Option<&UserId>,
-        limit: u32,
-    ) -> Result<Vec<Asset>>;
+    /// Completed outputs, newest first (seed 004's history), filtered; a page of
+    /// at most `filter.limit` with the cursor of the next one.
+    async fn list_assets(&self, filter: &AssetFilter) -> Result<AssetPage>;
     async fn delete_asset(&self, id: &AssetId) -> Result<Option<Asset>>;
     /// How many asset and upload rows share a blob (blobs are named by content hash).
     async fn count_blob_refs(&self, blob_key: &str) -> Result<u64>;

@@ -4,6 +4,8 @@ mod model;
 mod service;
 mod status;
 
-pub use model::{Asset, NewAsset, NewTask, StoredBlob, Task, TaskError, TaskFilter, TaskPage, Upload};
+pub use model::{
+    Asset, AssetFilter, AssetPage, NewAsset, NewTask, StoredBlob, Task, TaskError, TaskFilter, TaskPage, Upload,
+};
 pub use service::{CreateTask, TaskRules, TaskService};
 pub use status::TaskStatus;

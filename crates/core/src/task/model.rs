@@ -178,3 +178,31 @@ pub struct TaskPage {
     /// The cursor for the next page, when there may be one.
     pub next_cursor: Option<TaskId>,
 }
+
+/// Filters for listing outputs, newest first, with a cursor (the gallery; seed
+/// 004's history). The same names and meanings as [`TaskFilter`].
+#[derive(Debug, Clone, Default)]
+pub struct AssetFilter {
+    /// Only outputs with this tag.
+    pub tag: Option<String>,
+    /// Only outputs of tasks of this service.
+    pub service: Option<String>,
+    /// Only outputs of tasks of this model.
+    pub model: Option<String>,
+    /// Only outputs created at or after this time.
+    pub created_after: Option<Millis>,
+    /// Only outputs created before this time.
+    pub created_before: Option<Millis>,
+    /// Only outputs older than this one (the cursor of the previous page).
+    pub before_id: Option<AssetId>,
+    pub limit: u32,
+    /// Only this user's outputs (`None`: everyone's, for admins).
+    pub owner: Option<UserId>,
+}
+
+#[derive(Debug, Clone)]
+pub struct AssetPage {
+    pub assets: Vec<Asset>,
+    /// The cursor for the next page, when there may be one.
+    pub next_cursor: Option<AssetId>,
+}

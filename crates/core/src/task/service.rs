@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use tokio::sync::Mutex;
 
-use super::{Task, TaskFilter, TaskPage, TaskStatus};
+use super::{AssetFilter, AssetPage, Task, TaskFilter, TaskPage, TaskStatus};
 use crate::account::Principal;
 use crate::catalog::{Catalog, ModelSpec};
 use crate::error::{CoreError, Result};
@@ -365,16 +365,14 @@ impl TaskService {
             .ok_or(CoreError::NotFound { what: "image" })
     }
 
-    /// The caller's outputs, newest first (everyone's for an admin).
-    pub async fn list_assets(
-        &self,
-        caller: &Principal,
-        before: Option<&crate::ids::AssetId>,
-        tag: Option<&str>,
-        limit: u32,
-    ) -> Result<Vec<super::Asset>> {
-        let owner = (!caller.is_admin()).then_some(&caller.user_id);
-        self.store.list_assets(before, tag, owner, limit).await
+    /// The caller's outputs, newest first (everyone's for an admin, unless it
+    /// names an owner).
+    pub async fn list_assets(&self, caller: &Principal, filter: &AssetFilter) -> Result<AssetPage> {
+        let mut filter = filter.clone();
+        if !caller.is_admin() {
+            filter.owner = Some(caller.user_id.clone());
+        }
+        self.store.list_assets(&filter).await
     }
 
     /// Tags an output (true when the tag is new).

@@ -8,6 +8,7 @@ pub mod callbacks;
 pub mod compat;
 pub mod error;
 pub mod extract;
+pub(crate) mod filters;
 pub mod models;
 pub mod providers;
 pub mod qrcodes;

@@ -73,6 +73,84 @@ async fn tags_and_the_gallery() {
     assert_error(app.delete(&format!("{tag_url}/lake")).await, 404, "not_found").await;
 }
 
+/// The image ids of a gallery (or history) page, and its next cursor.
+async fn gallery(app: &TestApp, query: &str) -> (Vec<String>, Option<String>) {
+    let response = app.get(&format!("/api/v1/assets?{query}")).await;
+    assert_eq!(response.status(), 200, "{query}");
+    let page: Value = response.json().await.unwrap();
+    let ids = page["images"].as_array().unwrap().iter().map(|i| i["image_id"].as_str().unwrap().to_owned()).collect();
+    (ids, page["next_cursor"].as_str().map(str::to_owned))
+}
+
+#[tokio::test]
+async fn the_gallery_filters_by_model_and_creation_time() {
+    let app = TestApp::spawn().await;
+    let image_of = |task: &Value| task["images"][0]["image_id"].as_str().unwrap().to_owned();
+    let first = app.create_placeholder("first", json!({})).await;
+    let first = image_of(&app.wait_for_end(&first).await);
+    let second = app.create_placeholder("second", json!({})).await;
+    let second = image_of(&app.wait_for_end(&second).await);
+    // A time between the placeholders' outputs and the QR code's, to the millisecond.
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    let between = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    let qr: Value = app
+        .post("/api/v1/tasks", &json!({ "model": "local/qr", "input": { "text": "hi" } }))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let qr = image_of(&app.wait_for_end(qr["task_id"].as_str().unwrap()).await);
+    for image in [&first, &qr] {
+        assert_eq!(app.post(&format!("/api/v1/assets/{image}/tags"), &json!({ "tag": "keep" })).await.status(), 204);
+    }
+    let ids = |ids: &[&String]| ids.iter().map(|id| id.to_string()).collect::<Vec<_>>();
+
+    // The model, as `service/model` or a bare name.
+    assert_eq!(gallery(&app, "").await.0, ids(&[&qr, &second, &first]));
+    assert_eq!(gallery(&app, "model=local/placeholder").await.0, ids(&[&second, &first]));
+    assert_eq!(gallery(&app, "model=placeholder").await.0, ids(&[&second, &first]));
+    assert_eq!(gallery(&app, "model=Local/QR").await.0, ids(&[&qr]));
+    assert_eq!(gallery(&app, "model=qr").await.0, ids(&[&qr]));
+    assert!(gallery(&app, "model=other/placeholder").await.0.is_empty());
+    assert_eq!(gallery(&app, "model=placeholder&tag=keep").await.0, ids(&[&first]));
+
+    // Creation time: at or after `created_after`, before `created_before`.
+    assert_eq!(gallery(&app, &format!("created_after={between}")).await.0, ids(&[&qr]));
+    assert_eq!(gallery(&app, &format!("created_before={between}")).await.0, ids(&[&second, &first]));
+    assert_eq!(gallery(&app, &format!("created_before={between}&tag=keep")).await.0, ids(&[&first]));
+    assert!(gallery(&app, &format!("created_after={between}&model=placeholder")).await.0.is_empty());
+    assert!(gallery(&app, "created_after=2999-01-01T00:00:00Z").await.0.is_empty());
+    let all = "created_after=2000-01-01T00:00:00Z&created_before=2999-01-01T00:00:00Z";
+    assert_eq!(gallery(&app, all).await.0, ids(&[&qr, &second, &first]));
+
+    // Pages keep the filters.
+    let (page, cursor) = gallery(&app, &format!("model=placeholder&{all}&limit=1")).await;
+    assert_eq!(page, ids(&[&second]));
+    let cursor = cursor.expect("a next page");
+    let (page, cursor) = gallery(&app, &format!("model=placeholder&{all}&limit=1&cursor={cursor}")).await;
+    assert_eq!((page, cursor), (ids(&[&first]), None));
+    assert_eq!(gallery(&app, "model=placeholder&limit=2").await, (ids(&[&second, &first]), None));
+
+    // Seed 004's history takes the same filters.
+    let history: Value = app.get("/api/v1/history?model=qr").await.json().await.unwrap();
+    assert_eq!(history["images"].as_array().unwrap().len(), 1);
+    assert_eq!(history["images"][0]["image_id"], qr.as_str());
+
+    for (query, field) in [
+        ("created_after=yesterday", "created_after"),
+        ("created_before=2024-13-01T00:00:00Z", "created_before"),
+        ("created_after=2024-01-01", "created_after"),
+        ("limit=0", "limit"),
+        ("cursor=nope", "cursor"),
+    ] {
+        for route in ["/api/v1/assets", "/api/v1/history"] {
+            let body = assert_error(app.get(&format!("{route}?{query}")).await, 422, "validation_error").await;
+            assert_eq!(body["details"]["field"], field, "{route}?{query}: {body}");
+        }
+    }
+}
+
 #[tokio::test]
 async fn qr_codes_decode_to_their_text() {
     let app = TestApp::spawn().await;

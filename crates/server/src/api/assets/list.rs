@@ -1,11 +1,13 @@
+use atelier_core::task::AssetFilter;
 use axum::Json;
 use axum::extract::State;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::api::auth::Caller;
-use crate::api::error::{ApiError, ApiResult, ErrorBody};
+use crate::api::error::{ApiResult, ErrorBody};
 use crate::api::extract::AppQuery;
+use crate::api::filters::{invalid, model_filter, page_limit, time_filter};
 use crate::api::views::ImageView;
 use crate::app::AppState;
 
@@ -14,6 +16,12 @@ use crate::app::AppState;
 pub struct ListAssetsQuery {
     /// Only assets with this tag.
     pub tag: Option<String>,
+    /// Only assets of tasks of this model: `service/model`, or a model name (of any service).
+    pub model: Option<String>,
+    /// RFC 3339 time: assets created at or after it.
+    pub created_after: Option<String>,
+    /// RFC 3339 time: assets created before it.
+    pub created_before: Option<String>,
     /// `next_cursor` of the previous page.
     pub cursor: Option<String>,
     /// 1 to 500, default 50.
@@ -36,7 +44,8 @@ pub struct ImageWithTask {
     pub created_at: String,
 }
 
-/// Every output, newest first (the gallery); seed 004's `GET /api/v1/history` too.
+/// Every output, newest first, with filters and cursor pagination (the gallery);
+/// seed 004's `GET /api/v1/history` too.
 #[utoipa::path(get, path = "/api/v1/assets", tag = "assets", params(ListAssetsQuery),
     responses((status = 200, body = AssetListView), (status = 422, body = ErrorBody)))]
 pub async fn list_assets(
@@ -44,28 +53,36 @@ pub async fn list_assets(
     Caller(caller): Caller,
     AppQuery(query): AppQuery<ListAssetsQuery>,
 ) -> ApiResult<Json<AssetListView>> {
-    let limit = query.limit.unwrap_or(50);
-    if !(1..=500).contains(&limit) {
-        return Err(ApiError::validation("limit must be between 1 and 500", serde_json::json!({ "field": "limit" })));
-    }
-    let cursor =
-        match query.cursor.as_deref() {
-            Some(text) => Some(atelier_core::AssetId::parse(text).ok_or_else(|| {
-                ApiError::validation("cursor: not a cursor", serde_json::json!({ "field": "cursor" }))
-            })?),
-            None => None,
-        };
-    let assets = state.tasks.list_assets(&caller, cursor.as_ref(), query.tag.as_deref(), limit + 1).await?;
-    let has_more = assets.len() > limit as usize;
-    let images: Vec<ImageWithTask> = assets
+    let filter = to_filter(query)?;
+    let page = state.tasks.list_assets(&caller, &filter).await?;
+    let images = page
+        .assets
         .iter()
-        .take(limit as usize)
         .map(|asset| ImageWithTask {
             image: ImageView::from(asset),
             task_id: asset.task_id.to_string(),
             created_at: crate::api::views::timestamp(asset.created_at),
         })
         .collect();
-    let next_cursor = has_more.then(|| images.last().map(|image| image.image.image_id.clone())).flatten();
-    Ok(Json(AssetListView { images, next_cursor }))
+    Ok(Json(AssetListView { images, next_cursor: page.next_cursor.map(|id| id.to_string()) }))
+}
+
+fn to_filter(query: ListAssetsQuery) -> ApiResult<AssetFilter> {
+    let (service, model) = model_filter(query.model.as_deref());
+    let limit = page_limit(query.limit)?;
+    Ok(AssetFilter {
+        tag: query.tag,
+        service,
+        model,
+        created_after: time_filter("created_after", query.created_after.as_deref())?,
+        created_before: time_filter("created_before", query.created_before.as_deref())?,
+        before_id: query
+            .cursor
+            .as_deref()
+            .map(|c| atelier_core::AssetId::parse(c).ok_or_else(|| invalid("cursor", "not a cursor")))
+            .transpose()?,
+        limit,
+        // Non-admins see only their own; the service enforces it.
+        owner: None,
+    })
 }

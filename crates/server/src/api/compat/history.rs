@@ -8,8 +8,9 @@ use crate::api::error::{ApiError, ApiResult, ErrorBody};
 use crate::api::extract::{AppPath, AppQuery};
 use crate::app::AppState;
 
-/// Seed 004's history: every generated image, newest first.
-#[utoipa::path(get, path = "/api/v1/history", tag = "seed 004",
+/// Seed 004's history: every generated image, newest first; the same filters and
+/// pages as `GET /api/v1/assets`.
+#[utoipa::path(get, path = "/api/v1/history", tag = "seed 004", params(crate::api::assets::ListAssetsQueryAlias),
     responses((status = 200, body = AssetListView), (status = 422, body = ErrorBody)))]
 pub async fn history(
     state: State<AppState>,

@@ -5,8 +5,9 @@ use serde::Deserialize;
 use utoipa::IntoParams;
 
 use crate::api::auth::Caller;
-use crate::api::error::{ApiError, ApiResult, ErrorBody};
+use crate::api::error::{ApiResult, ErrorBody};
 use crate::api::extract::AppQuery;
+use crate::api::filters::{invalid, model_filter, page_limit, time_filter};
 use crate::api::views::{TaskListView, TaskView};
 use crate::app::AppState;
 
@@ -44,10 +45,6 @@ pub async fn list_tasks(
     }))
 }
 
-fn invalid(field: &str, reason: &str) -> ApiError {
-    ApiError::validation(format!("{field}: {reason}"), serde_json::json!({ "field": field, "reason": reason }))
-}
-
 fn to_filter(query: ListTasksQuery) -> ApiResult<TaskFilter> {
     let statuses = match &query.status {
         Some(list) => list
@@ -57,33 +54,14 @@ fn to_filter(query: ListTasksQuery) -> ApiResult<TaskFilter> {
             .collect::<Result<Vec<_>, _>>()?,
         None => Vec::new(),
     };
-    let (service, model) = match query.model.as_deref().map(str::to_ascii_lowercase) {
-        Some(name) => match name.split_once('/') {
-            Some((service, model)) => (Some(service.to_owned()), Some(model.to_owned())),
-            None => (None, Some(name)),
-        },
-        None => (None, None),
-    };
-    let time = |field: &str, value: &Option<String>| -> ApiResult<Option<i64>> {
-        value
-            .as_deref()
-            .map(|text| {
-                chrono::DateTime::parse_from_rfc3339(text)
-                    .map(|time| time.timestamp_millis())
-                    .map_err(|_| invalid(field, "not an RFC 3339 time such as 2024-01-01T12:00:00Z"))
-            })
-            .transpose()
-    };
-    let limit = query.limit.unwrap_or(50);
-    if !(1..=500).contains(&limit) {
-        return Err(invalid("limit", "must be between 1 and 500"));
-    }
+    let (service, model) = model_filter(query.model.as_deref());
+    let limit = page_limit(query.limit)?;
     Ok(TaskFilter {
         statuses,
         service,
         model,
-        created_after: time("created_after", &query.created_after)?,
-        created_before: time("created_before", &query.created_before)?,
+        created_after: time_filter("created_after", query.created_after.as_deref())?,
+        created_before: time_filter("created_before", query.created_before.as_deref())?,
         before_id: query
             .cursor
             .as_deref()
