@@ -21,7 +21,8 @@ let lastCode = null;
 let recoveryCodes = [];
 
 before(async () => {
-  server = await startServer();
+  // local/instant (off by default) can wait before finishing: a task to cancel.
+  server = await startServer({ env: { ATELIER__ENGINES__INSTANT__ENABLED: 'true' } });
   await createUser(server, EMAIL, PASSWORD, 'member');
 });
 
@@ -202,11 +203,29 @@ test('desktop: sign in, enrol two-factor, then the whole generate story', async 
 
   await story(session, 'desktop');
 
-  // Tasks: status chips and the history.
+  // A task that takes a while: seen running, cancelled, retried, all from the pages.
+  await page.click('[data-nav=generate]');
+  await page.selectOption('#model-picker', 'local/instant');
+  await page.fill('[name=in-prompt]', 'a slow one');
+  await page.click('details.advanced > summary');
+  await page.fill('[name=in-delay_ms]', '60000');
+  await page.click('#generate-submit');
+  await page.locator('.job[data-status=processing], .job[data-status=pending]').first().waitFor();
+  assert.equal(await page.locator('.job').first().locator('[data-status]').first().innerText(), await page.locator('.job').first().getAttribute('data-status') === 'pending' ? 'Queued' : 'Working');
   await page.click('[data-nav=tasks]');
+  const slow = page.locator('#task-list .task-row', { hasText: 'a slow one' });
+  await slow.locator('[data-action=cancel]').click();
+  await page.locator('#task-list .task-row[data-status=cancelled]', { hasText: 'a slow one' }).waitFor();
+  await page.locator('#task-list .task-row[data-status=cancelled]', { hasText: 'a slow one' }).locator('[data-action=retry]').click();
+  const retried = page.locator('#task-list .task-row', { hasText: 'a slow one' }).filter({ hasText: '(a retry)' });
+  await retried.locator('[data-action=cancel]').waitFor();
   await page.locator('#task-list .task-row [data-status=completed]').first().waitFor();
   await noStrayText(page);
   await screenshot(page, 'desktop-10-tasks');
+  await retried.locator('[data-action=cancel]').click();
+  await page.locator('#task-list .task-row[data-status=cancelled]', { hasText: 'a slow one' }).nth(1).waitFor();
+  const { tasks } = await api(server, 'GET', '/api/v1/tasks?model=local/instant');
+  assert.deepEqual(tasks.map((t) => t.status), ['cancelled', 'cancelled'], 'both cancelled on the server');
 
   // API keys: created, shown once, revoked.
   await page.click('[data-nav=keys]');
@@ -277,6 +296,46 @@ test('admin: the one-time link signs in; users and provider status', async () =>
   assert.equal(signedIn.status, 201);
   await page.setViewportSize({ width: PHONE.width, height: PHONE.height });
   await screenshot(page, 'phone-13-admin');
+  await page.setViewportSize({ width: DESKTOP.width, height: DESKTOP.height });
+
+  // Infinite scroll: 48 more small outputs; the gallery shows a page (40), then
+  // the rest once scrolled to the end.
+  for (let i = 0; i < 12; i += 1) {
+    await api(server, 'POST', '/api/v1/tasks', {
+      model: 'local/placeholder', input: { prompt: `grid ${i}`, width: 64, height: 64, num_images: 4 },
+    });
+  }
+  let total = 0;
+  for (let tries = 0; tries < 100; tries += 1) {
+    const { tasks } = await api(server, 'GET', '/api/v1/tasks?status=completed&limit=500');
+    total = tasks.reduce((sum, task) => sum + task.images.length, 0);
+    if (tasks.filter((task) => /^grid /.test(task.input.prompt)).length === 12) break;
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+  assert.ok(total > 48, `${total} outputs`);
+  await page.click('[data-nav=gallery]');
+  await page.locator('#gallery-grid .tile').nth(39).waitFor();
+  assert.equal(await page.locator('#gallery-grid .tile').count(), 40, 'one page at first');
+  await page.locator('#gallery-grid .tile').nth(39).scrollIntoViewIfNeeded();
+  await page.mouse.wheel(0, 5000);
+  await page.locator('#gallery-grid .tile').nth(total - 1).waitFor();
+  assert.equal(await page.locator('#gallery-grid .tile').count(), total, 'the rest after scrolling');
+  await page.getByText(`${total} outputs.`).waitFor();
+
+  // The other filters, from the page: model, then dates (whole days, local time).
+  await page.selectOption('#gallery-filters [name=model]', 'local/qr');
+  await page.getByText('Nothing here yet.').waitFor();
+  assert.equal(await page.locator('#gallery-grid .tile').count(), 0);
+  await page.selectOption('#gallery-filters [name=model]', 'local/placeholder');
+  await page.locator('#gallery-grid .tile').nth(39).waitFor();
+  const day = (offset) => new Date(Date.now() + offset * 86_400_000).toLocaleDateString('en-CA');
+  await page.fill('#gallery-filters [name=created_before]', day(-1));
+  await page.locator('#gallery-filters [name=created_before]').dispatchEvent('change');
+  await page.getByText('Nothing here yet.').waitFor();
+  await page.goto(`${server.url}/#/gallery?created_after=${day(0)}&created_before=${day(0)}`);
+  await page.locator('#gallery-grid .tile').nth(39).waitFor();
+  await noStrayText(page);
+  await screenshot(page, 'desktop-14-gallery-dates');
   assert.deepEqual(consoleErrors, []);
   assert.deepEqual(failures, []);
 });
