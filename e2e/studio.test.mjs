@@ -22,7 +22,14 @@ let recoveryCodes = [];
 
 before(async () => {
   // local/instant (off by default) can wait before finishing: a task to cancel.
-  server = await startServer({ env: { ATELIER__ENGINES__INSTANT__ENABLED: 'true' } });
+  // A daily quota on the local service, for the admin page to show.
+  server = await startServer({
+    env: {
+      ATELIER__ENGINES__INSTANT__ENABLED: 'true',
+      ATELIER__PROVIDERS__LIMITS__LOCAL__DAILY_TASKS: '1000',
+      ATELIER__PROVIDERS__LIMITS__LOCAL__MAX_IN_FLIGHT: '8',
+    },
+  });
   await createUser(server, EMAIL, PASSWORD, 'member');
 });
 
@@ -281,6 +288,11 @@ test('admin: the one-time link signs in; users and provider status', async () =>
   await page.click('[data-nav=admin]');
   await page.locator('#providers [data-provider=local] [data-circuit=closed]').waitFor();
   await page.locator('#users-table tr', { hasText: EMAIL }).waitFor();
+  const local = page.locator('#providers [data-provider=local]');
+  const used = (await api(server, 'GET', '/api/v1/providers')).providers.find((p) => p.service === 'local').quotas[0].used;
+  assert.ok(used >= 4, `the stories created tasks (${used})`);
+  await local.getByText(`${used} / 1000 today`).waitFor();
+  await local.getByText('in flight of 8').waitFor();
   assert.equal(await page.locator('#users-table tr', { hasText: EMAIL }).locator('td').nth(2).innerText(), 'on');
   await noStrayText(page);
   await screenshot(page, 'desktop-13-admin');

@@ -1159,6 +1159,79 @@ async fn auth_status_reads(plan: &Plan, report: &mut Report) -> Result<()> {
     Ok(())
 }
 
+/// The web studio's weight and how fast the router serves it, in process: a cold
+/// first visit (the page and every file it loads) and a revalidating reload (each
+/// file asked with its ETag, answered 304).
+async fn studio(plan: &Plan, report: &mut Report) -> Result<()> {
+    use tower::ServiceExt;
+
+    let scope = "in-process";
+    let files = atelier::studio::files();
+    let bytes: usize = files.iter().map(|(_, size)| size).sum();
+    report.add(
+        scope,
+        "studio page weight (a first visit)",
+        format!("{:.1}", bytes as f64 / 1024.0),
+        "KiB",
+        format!("{} files, uncompressed: HTML, CSS, JavaScript modules, icons", files.len()),
+    );
+    let loads: usize = if plan.quick { 500 } else { 5_000 };
+    let in_flight = 16;
+    eprintln!("[{scope}] studio: {loads} first visits and {loads} reloads, {in_flight} in flight");
+    let dir = tempfile::tempdir().context("a temp dir")?;
+    let mut config = atelier::config::Config::default();
+    config.data.dir = dir.path().to_path_buf();
+    config.worker.enabled = false;
+    config.log.level = "error".into();
+    let app = atelier::app::App::build(config).await?;
+    let router = atelier::router::router(app.state.clone());
+    let mut paths = vec!["/".to_owned()];
+    paths.extend(files.iter().filter(|(path, _)| path != "index.html").map(|(path, _)| format!("/studio/{path}")));
+    let mut etags = Vec::new();
+    for path in &paths {
+        let response = router.clone().oneshot(axum::http::Request::get(path).body(axum::body::Body::empty())?).await?;
+        anyhow::ensure!(response.status() == 200, "{path} answered {}", response.status());
+        let etag = response.headers().get("etag").and_then(|v| v.to_str().ok()).context("an etag")?.to_owned();
+        etags.push((path.clone(), etag));
+    }
+    let etags = std::sync::Arc::new(etags);
+    for (label, revalidate) in [("studio first visits", false), ("studio reloads (304 per file)", true)] {
+        let started = Instant::now();
+        let mut handles = Vec::new();
+        for _ in 0..in_flight {
+            let (router, etags) = (router.clone(), etags.clone());
+            handles.push(tokio::spawn(async move {
+                for _ in 0..loads / in_flight {
+                    for (path, etag) in etags.iter() {
+                        let mut request = axum::http::Request::get(path);
+                        if revalidate {
+                            request = request.header("if-none-match", etag);
+                        }
+                        let response = router.clone().oneshot(request.body(axum::body::Body::empty())?).await?;
+                        let expected = if revalidate { 304 } else { 200 };
+                        anyhow::ensure!(response.status() == expected, "{path} answered {}", response.status());
+                        axum::body::to_bytes(response.into_body(), 1 << 22).await?;
+                    }
+                }
+                Ok::<(), anyhow::Error>(())
+            }));
+        }
+        for handle in handles {
+            handle.await??;
+        }
+        let done = (loads / in_flight) * in_flight;
+        let rate = done as f64 / started.elapsed().as_secs_f64();
+        report.add(
+            scope,
+            label,
+            format!("{rate:.0}"),
+            "pages/s",
+            format!("{} requests per page through the router, {in_flight} in flight, no network", paths.len()),
+        );
+    }
+    Ok(())
+}
+
 async fn render(plan: &Plan, report: &mut Report) -> Result<()> {
     let scope = "in-process";
     let n = plan.render_images;
@@ -1803,6 +1876,11 @@ async fn main() -> Result<()> {
         && let Err(error) = auth_status_reads(&plan, &mut report).await
     {
         report.remark(format!("status-read benchmark failed: {error:#}"));
+    }
+    if plan.render
+        && let Err(error) = studio(&plan, &mut report).await
+    {
+        report.remark(format!("studio benchmark failed: {error:#}"));
     }
     if plan.render
         && let Err(error) = render(&plan, &mut report).await

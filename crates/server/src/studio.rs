@@ -24,6 +24,12 @@ const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; img-src 'self' data: 
      style-src 'self'; script-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'none'; \
      form-action 'self'; frame-ancestors 'none'";
 
+/// Every embedded file's path (under `/studio/`) and size in bytes: what a first
+/// visit downloads, since `index.html` loads every module at once.
+pub fn files() -> Vec<(String, usize)> {
+    Files::iter().filter_map(|path| Files::get(&path).map(|file| (path.into_owned(), file.data.len()))).collect()
+}
+
 pub fn routes() -> Router<AppState> {
     Router::new().route("/", get(index)).route("/studio/{*path}", get(file))
 }

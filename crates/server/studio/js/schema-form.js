@@ -26,8 +26,14 @@ function labelFor(name) {
   return words.charAt(0).toUpperCase() + words.slice(1);
 }
 
-function isFileField(schema) {
-  return /upl_/.test(schema.description || '') || (schema.items && /upl_/.test(schema.items.description || ''));
+/** Input files: fields whose description names upload ids, and masks. */
+const FILE_FIELDS = new Set(['mask', 'input_reference', 'images', 'image_urls']);
+
+function isFileField(name, schema) {
+  const { base } = typesOf(schema);
+  const textual = base === 'string' || (base === 'array' && schema.items && schema.items.type === 'string');
+  return textual && (FILE_FIELDS.has(name) || /upl_/.test(schema.description || '')
+    || Boolean(schema.items && /upl_/.test(schema.items.description || '')));
 }
 
 /** Where extra rows go in a field: before its hint, or its error slot. */
@@ -49,7 +55,7 @@ function controlFor(name, schema, required, options) {
   const hint = schema.description || null;
   const fieldName = `in-${name}`;
 
-  if (isFileField(schema)) {
+  if (isFileField(name, schema)) {
     const files = uploader({ multiple: base === 'array', max: schema.maxItems || 1, service: options.service, name: fieldName });
     const wrapper = h('div', { class: 'field', dataset: { field: name } },
       h('div', { class: 'label', id: `${fieldName}-label` }, labelFor(name)), files.element,

@@ -111,8 +111,9 @@ export async function generateView(main, { params, navigate, models }) {
     function update(current) {
       clear(chip).append(statusChip(current.status, STATUS_WORDS));
       card.dataset.status = current.status;
-      bar.style.width = `${current.progress || 0}%`;
-      progress.setAttribute('aria-valuenow', String(current.progress || 0));
+      const percent = current.status === 'completed' ? 100 : current.progress || 0;
+      bar.style.width = `${percent}%`;
+      progress.setAttribute('aria-valuenow', String(percent));
       clear(note);
       if (current.status === 'failed' || current.status === 'expired') {
         note.append(h('div', { class: 'error-box' }, describeTaskError(current)));

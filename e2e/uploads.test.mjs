@@ -1,0 +1,127 @@
+// The uploader (seed 003) in the studio, against a provider that takes input
+// files: the server talks to the in-tree OpenAI emulator (`atelier emulate
+// openai`, speaking OpenAI's images API), so `openai/gpt-image-1` is usable and its
+// `images` field becomes a drop zone. Files are picked and dropped, previewed,
+// uploaded with progress, one is removed, and the edit runs with the other.
+
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { after, before, test } from 'node:test';
+
+import { BIN, DESKTOP, api, launch, screenshot, startServer } from './harness.mjs';
+
+const KEY = 'e2e-openai-key';
+let emulator;
+let server;
+let browser;
+
+/** Starts the OpenAI emulator on a free port; resolves with its base URL. */
+function startEmulator() {
+  return new Promise((resolve, reject) => {
+    const child = spawn(BIN, ['emulate', 'openai', '--listen', '127.0.0.1:0', '--api-key', KEY], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let output = '';
+    const timer = setTimeout(() => reject(new Error(`the emulator did not start:\n${output}`)), 20_000);
+    const onData = (chunk) => {
+      output += chunk;
+      const match = output.match(/listening on (http:\/\/127\.0\.0\.1:\d+)/);
+      if (match) {
+        clearTimeout(timer);
+        resolve({ child, url: match[1] });
+      }
+    };
+    child.stdout.on('data', onData);
+    child.stderr.on('data', onData);
+    child.on('exit', (code) => reject(new Error(`the emulator exited (${code}):\n${output}`)));
+  });
+}
+
+before(async () => {
+  emulator = await startEmulator();
+  server = await startServer({
+    env: { ATELIER__PROVIDERS__OPENAI__API_KEY: KEY, ATELIER__PROVIDERS__OPENAI__BASE_URL: `${emulator.url}/v1` },
+  });
+});
+
+after(async () => {
+  await browser?.close();
+  await server?.stop();
+  emulator?.child.kill('SIGTERM');
+});
+
+/** A real PNG to upload: a small output of the placeholder engine. */
+async function samplePng() {
+  const task = await api(server, 'POST', '/api/v1/tasks', {
+    model: 'local/placeholder', input: { prompt: 'a cat to edit', width: 256, height: 256 },
+  });
+  for (let tries = 0; tries < 100; tries += 1) {
+    const current = await api(server, 'GET', `/api/v1/tasks/${task.task_id}`);
+    if (current.status === 'completed') {
+      const response = await fetch(`${server.url}${current.images[0].url}`, { headers: { authorization: `Bearer ${server.adminKey}` } });
+      assert.equal(response.status, 200);
+      return Buffer.from(await response.arrayBuffer());
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  throw new Error('the sample image never finished');
+}
+
+test('files are picked and dropped, previewed, uploaded with progress, and edited', async () => {
+  const png = await samplePng();
+  const launched = await launch({ viewport: DESKTOP });
+  browser = launched.browser;
+  const { page, consoleErrors } = launched;
+  const failures = [];
+  page.on('response', (response) => {
+    if (response.status() >= 400) failures.push(`${response.status()} ${new URL(response.url()).pathname}`);
+  });
+  page.setDefaultTimeout(15_000);
+
+  await page.goto(server.signInLink);
+  await page.locator('#generate-form').waitFor();
+  await page.selectOption('#model-picker', 'openai/gpt-image-1');
+  await page.fill('[name=in-prompt]', 'give the cat a hat');
+
+  // Picked with the file chooser.
+  const chooser = page.waitForEvent('filechooser');
+  await page.click('[data-field=images] [data-action=pick-files]');
+  await (await chooser).setFiles({ name: 'picked.png', mimeType: 'image/png', buffer: png });
+  const picked = page.locator('.upload-item', { hasText: 'picked.png' });
+  await page.waitForFunction(() => [...document.querySelectorAll('.upload-item')].some((item) => item.dataset.upload.startsWith('upl_')));
+  assert.match(await picked.locator('img').getAttribute('src'), /^blob:/, 'a local preview');
+  assert.equal(await picked.locator('[role=progressbar]').getAttribute('aria-valuenow'), '100');
+
+  // Dropped on the zone.
+  const transfer = await page.evaluateHandle((base64) => {
+    const bytes = Uint8Array.from(atob(base64), (c) => c.charCodeAt(0));
+    const data = new DataTransfer();
+    data.items.add(new File([bytes], 'dropped.png', { type: 'image/png' }));
+    return data;
+  }, png.toString('base64'));
+  await page.dispatchEvent('[data-field=images] .dropzone', 'drop', { dataTransfer: transfer });
+  const dropped = page.locator('.upload-item', { hasText: 'dropped.png' });
+  await dropped.waitFor();
+  await page.waitForFunction(() => [...document.querySelectorAll('.upload-item')].filter((item) => item.dataset.upload.startsWith('upl_')).length === 2);
+  await screenshot(page, 'desktop-15-uploader');
+
+  // One removed; the edit runs with the other.
+  const keep = await picked.getAttribute('data-upload');
+  await dropped.getByRole('button', { name: /Remove/ }).click();
+  await dropped.waitFor({ state: 'detached' });
+  await page.click('#generate-submit');
+  await page.locator('.job[data-status=completed]').waitFor({ timeout: 30_000 });
+  await page.locator('#results .tile').first().waitFor();
+  // The mask is an input file too: a drop zone, not a text box.
+  await page.locator('[data-field=mask] .dropzone').waitFor();
+  await screenshot(page, 'desktop-16-edit-done');
+
+  const { tasks } = await api(server, 'GET', '/api/v1/tasks?model=openai/gpt-image-1');
+  assert.equal(tasks.length, 1);
+  assert.deepEqual(tasks[0].input.images, [keep], 'the task names the kept upload only');
+  assert.equal(tasks[0].status, 'completed');
+  const upload = await api(server, 'GET', `/api/v1/uploads/${keep}`);
+  assert.equal(upload.bytes, png.length, 'the whole file arrived');
+  assert.deepEqual(consoleErrors, []);
+  assert.deepEqual(failures, []);
+});
