@@ -1,8 +1,10 @@
-// The uploader (seed 003) in the studio, against a provider that takes input
-// files: the server talks to the in-tree OpenAI emulator (`atelier emulate
-// openai`, speaking OpenAI's images API), so `openai/gpt-image-1` is usable and its
-// `images` field becomes a drop zone. Files are picked and dropped, previewed,
-// uploaded with progress, one is removed, and the edit runs with the other.
+// The uploader (seed 003) in the studio, against providers that take input files:
+// the server talks to the in-tree emulators (`atelier emulate openai|kie`, speaking
+// each provider's protocol), so `openai/gpt-image-1` and `kie/veo3` are usable and
+// their file fields become drop zones. Files are picked and dropped, previewed,
+// uploaded with progress, one is removed, and the edit runs with the other; for
+// Kie, the 3-day expiry warning shows and the image-to-video task's video plays in
+// the lightbox.
 
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -12,13 +14,14 @@ import { BIN, DESKTOP, api, launch, screenshot, startServer } from './harness.mj
 
 const KEY = 'e2e-openai-key';
 let emulator;
+let kie;
 let server;
 let browser;
 
-/** Starts the OpenAI emulator on a free port; resolves with its base URL. */
-function startEmulator() {
+/** Starts an emulator (`openai` or `kie`) on a free port; resolves with its base URL. */
+function startEmulator(kind) {
   return new Promise((resolve, reject) => {
-    const child = spawn(BIN, ['emulate', 'openai', '--listen', '127.0.0.1:0', '--api-key', KEY], {
+    const child = spawn(BIN, ['emulate', kind, '--listen', '127.0.0.1:0', '--api-key', KEY], {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let output = '';
@@ -38,9 +41,17 @@ function startEmulator() {
 }
 
 before(async () => {
-  emulator = await startEmulator();
+  emulator = await startEmulator('openai');
+  kie = await startEmulator('kie');
   server = await startServer({
-    env: { ATELIER__PROVIDERS__OPENAI__API_KEY: KEY, ATELIER__PROVIDERS__OPENAI__BASE_URL: `${emulator.url}/v1` },
+    env: {
+      ATELIER__PROVIDERS__OPENAI__API_KEY: KEY,
+      ATELIER__PROVIDERS__OPENAI__BASE_URL: `${emulator.url}/v1`,
+      ATELIER__PROVIDERS__KIE__API_KEY: KEY,
+      ATELIER__PROVIDERS__KIE__BASE_URL: kie.url,
+      ATELIER__PROVIDERS__KIE__UPLOAD_BASE_URL: kie.url,
+      ATELIER__PROVIDERS__KIE__FIRST_POLL_MS: '200',
+    },
   });
 });
 
@@ -48,6 +59,7 @@ after(async () => {
   await browser?.close();
   await server?.stop();
   emulator?.child.kill('SIGTERM');
+  kie?.child.kill('SIGTERM');
 });
 
 /** A real PNG to upload: a small output of the placeholder engine. */
@@ -124,4 +136,48 @@ test('files are picked and dropped, previewed, uploaded with progress, and edite
   assert.equal(upload.bytes, png.length, 'the whole file arrived');
   assert.deepEqual(consoleErrors, []);
   assert.deepEqual(failures, []);
+});
+
+test('Kie: the expiry warning, then image to video, played in the lightbox', async () => {
+  const png = await samplePng();
+  const launched = await launch({ viewport: DESKTOP });
+  const { page, consoleErrors } = launched;
+  try {
+    page.setDefaultTimeout(15_000);
+    await page.goto(server.url);
+    // Still signed in from the first test? A fresh browser is not: use a key-made session.
+    await page.locator('#sign-in-form, #generate-form').first().waitFor();
+    if (await page.locator('#sign-in-form').count()) {
+      await api(server, 'PUT', '/api/v1/me/password', { new_password: 'a long enough password' });
+      await page.fill('[name=email]', 'admin@localhost');
+      await page.fill('[name=password]', 'a long enough password');
+      await page.click('#sign-in-form button[type=submit]');
+    }
+    await page.locator('#generate-form').waitFor();
+    await page.selectOption('#model-picker', 'kie/veo3');
+    await page.fill('[name=in-prompt]', 'the cat walks away');
+    assert.equal(await page.locator('[data-field=images] .warn-box').isVisible(), false, 'no warning before a file');
+    const chooser = page.waitForEvent('filechooser');
+    await page.click('[data-field=images] [data-action=pick-files]');
+    await (await chooser).setFiles({ name: 'first-frame.png', mimeType: 'image/png', buffer: png });
+    await page.waitForFunction(() => [...document.querySelectorAll('.upload-item')].some((item) => item.dataset.upload.startsWith('upl_')));
+    const warning = page.locator('[data-field=images] .warn-box');
+    await warning.waitFor();
+    assert.match(await warning.innerText(), /3 days/);
+    await screenshot(page, 'desktop-17-kie-expiry-warning');
+    await page.click('#generate-submit');
+    await page.locator('.job[data-status=completed]').waitFor({ timeout: 60_000 });
+    await page.locator('#results .tile').first().click();
+    const video = page.locator('#lightbox video');
+    await video.waitFor();
+    await page.waitForFunction(() => document.querySelector('#lightbox video')?.readyState >= 1, null, { timeout: 15_000 });
+    assert.ok(await video.evaluate((v) => v.duration > 0), 'the video loaded');
+    await screenshot(page, 'desktop-18-video-lightbox');
+    const { tasks } = await api(server, 'GET', '/api/v1/tasks?model=kie/veo3');
+    assert.equal(tasks[0].status, 'completed');
+    assert.match(tasks[0].input.images[0], /^upl_/);
+    assert.deepEqual(consoleErrors, []);
+  } finally {
+    await launched.browser.close();
+  }
 });

@@ -44,7 +44,9 @@ export function toast(message, kind = 'info') {
   const box = document.getElementById('toasts');
   const item = h('div', { class: `toast ${kind}`, role: kind === 'error' ? 'alert' : null }, message);
   box.append(item);
-  setTimeout(() => item.remove(), kind === 'error' ? 8000 : 4000);
+  // At most three at once, so they never cover the page.
+  while (box.childElementCount > 3) box.firstElementChild.remove();
+  setTimeout(() => item.remove(), kind === 'error' ? 8000 : 3000);
 }
 
 /** A modal question; resolves true when confirmed. Esc or Cancel resolve false. */

@@ -26,7 +26,8 @@ export async function galleryView(main, { params, navigate, models }) {
   const reset = h('button', { class: 'btn', type: 'button', onclick: () => navigate('gallery') }, 'Clear filters');
   const form = h('form', { class: 'panel filters', id: 'gallery-filters', role: 'search', 'aria-label': 'Gallery filters' },
     field('Model', model), field('Tag', tag), field('From', after), field('Until', before),
-    h('div', { class: 'field' }, h('div', { class: 'row' }, h('button', { class: 'btn primary', type: 'submit' }, 'Filter'), reset)));
+    h('div', { class: 'field' }, h('div', { class: 'label', 'aria-hidden': 'true' }, '\u00a0'),
+      h('div', { class: 'row' }, h('button', { class: 'btn primary', type: 'submit' }, 'Filter'), reset)));
 
   function apply() {
     const next = {};
