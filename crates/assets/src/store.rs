@@ -477,6 +477,7 @@ mod tests {
             run_after: now,
             outputs: Vec::new(),
             owner: None,
+            prompt_id: None,
         }
     }
 

@@ -1,6 +1,6 @@
 //! Identifier newtypes. Task ids are UUIDv7 (time ordered, as seed 004 shows them);
 //! other ids carry a prefix that says what they name (`img_` reads as seed 004's
-//! `image_id`, `upl_`, `usr_`, `key_`, `ses_`).
+//! `image_id`, `upl_`, `usr_`, `key_`, `ses_`, `prm_`).
 
 use std::fmt;
 use std::str::FromStr;
@@ -103,6 +103,11 @@ prefixed_id!(
     /// A browser session (its id, not its token).
     SessionId,
     "ses_"
+);
+prefixed_id!(
+    /// A prompt, a node of a prompt tree (seed 003).
+    PromptId,
+    "prm_"
 );
 
 #[cfg(test)]

@@ -13,6 +13,7 @@ pub mod error;
 pub mod events;
 pub mod ids;
 pub mod ports;
+pub mod prompt;
 pub mod quota;
 pub mod ratelimit;
 pub mod task;
@@ -20,4 +21,4 @@ pub mod time;
 pub mod worker;
 
 pub use error::{CoreError, Result};
-pub use ids::{ApiKeyId, AssetId, SessionId, TaskId, UploadId, UserId};
+pub use ids::{ApiKeyId, AssetId, PromptId, SessionId, TaskId, UploadId, UserId};

@@ -14,6 +14,7 @@ mod connect;
 mod error;
 mod listener;
 mod params;
+mod prompts;
 mod queue;
 mod rows;
 mod store;

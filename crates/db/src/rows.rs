@@ -1,7 +1,7 @@
 //! Row shapes: the columns each query selects and their decoding.
 
 use atelier_core::task::{Asset, Task, TaskError, TaskStatus};
-use atelier_core::{AssetId, CoreError, TaskId, UserId};
+use atelier_core::{AssetId, CoreError, PromptId, TaskId, UserId};
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
@@ -11,7 +11,7 @@ macro_rules! task_columns {
     () => {
         "id, service, model, input, status, progress, attempts, max_attempts, crashes, external_id, \
          error_code, error_message, error_retryable, priority, version, idempotency_key, retry_of, \
-         created_at, updated_at, started_at, completed_at, expires_at, run_after, owner_id"
+         created_at, updated_at, started_at, completed_at, expires_at, run_after, owner_id, prompt_id"
     };
 }
 
@@ -86,6 +86,7 @@ pub(crate) fn decode_task(row: &AnyRow) -> Result<Task, CoreError> {
         expires_at: get(row, "expires_at")?,
         run_after: get(row, "run_after")?,
         owner: owner(get(row, "owner_id")?)?,
+        prompt_id: prompt_id(get(row, "prompt_id")?)?,
         outputs: Vec::new(),
     })
 }
@@ -93,6 +94,11 @@ pub(crate) fn decode_task(row: &AnyRow) -> Result<Task, CoreError> {
 /// An owner column: a user id, or none for rows from before accounts.
 pub(crate) fn owner(value: Option<String>) -> Result<Option<UserId>, CoreError> {
     value.map(|id| UserId::parse(&id).ok_or_else(|| corrupt("owner", "not a user id"))).transpose()
+}
+
+/// A prompt id column.
+pub(crate) fn prompt_id(value: Option<String>) -> Result<Option<PromptId>, CoreError> {
+    value.map(|id| PromptId::parse(&id).ok_or_else(|| corrupt("prompt id", "not a prompt id"))).transpose()
 }
 
 pub(crate) fn decode_asset(row: &AnyRow) -> Result<Asset, CoreError> {

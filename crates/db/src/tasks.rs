@@ -12,8 +12,8 @@ use crate::params::Param;
 use crate::rows::{decode_prefixed_asset, decode_task, task_columns};
 
 const INSERT_TASK: &str = "INSERT INTO tasks (id, service, model, input, status, max_attempts, priority, \
-     idempotency_key, request_hash, retry_of, created_at, updated_at, expires_at, run_after, owner_id) \
-     VALUES ($1, $2, $3, $4, 'pending', $5, $6, $7, $8, $9, $10, $10, $11, $10, $12) \
+     idempotency_key, request_hash, retry_of, created_at, updated_at, expires_at, run_after, owner_id, prompt_id) \
+     VALUES ($1, $2, $3, $4, 'pending', $5, $6, $7, $8, $9, $10, $10, $11, $10, $12, $13) \
      ON CONFLICT (idempotency_key) DO NOTHING";
 
 pub(crate) async fn create_task(db: &Database, task: NewTask) -> Result<Created, CoreError> {
@@ -26,6 +26,7 @@ pub(crate) async fn create_task(db: &Database, task: NewTask) -> Result<Created,
     let (max_attempts, priority) = (i64::from(task.max_attempts), i64::from(task.priority));
     let (created_at, expires_at, hash) = (task.created_at, task.expires_at, request_hash.clone());
     let owner = task.owner.as_ref().map(ToString::to_string);
+    let prompt_id = task.prompt_id.as_ref().map(ToString::to_string);
     let inserted = db
         .write(Box::new(move |connection| {
             Box::pin(async move {
@@ -42,6 +43,7 @@ pub(crate) async fn create_task(db: &Database, task: NewTask) -> Result<Created,
                     .bind(created_at)
                     .bind(expires_at)
                     .bind(owner)
+                    .bind(prompt_id)
                     .execute(&mut *connection)
                     .await
             })
@@ -130,6 +132,9 @@ pub(crate) async fn list_tasks(db: &Database, filter: &TaskFilter) -> Result<Tas
     }
     if let Some(owner) = &filter.owner {
         sql.push_str(&format!(" AND owner_id = {}", Param::push(&mut params, Param::Text(owner.to_string()))));
+    }
+    if let Some(prompt) = &filter.prompt_id {
+        sql.push_str(&format!(" AND prompt_id = {}", Param::push(&mut params, Param::Text(prompt.to_string()))));
     }
     if let Some(cursor) = filter.before_id {
         sql.push_str(&format!(" AND id < {}", Param::push(&mut params, Param::Text(cursor.to_string()))));

@@ -6,9 +6,11 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
+use atelier_core::ports::PromptStore;
 use atelier_core::ports::{Created, LeaseToken, ProviderUpload, TaskStore};
+use atelier_core::prompt::{Prompt, PromptDeletion, PromptKind};
 use atelier_core::task::{Asset, AssetFilter, AssetPage, NewTask, TaskError, TaskFilter, TaskStatus, Upload};
-use atelier_core::{AssetId, CoreError, TaskId, UploadId};
+use atelier_core::{AssetId, CoreError, PromptId, TaskId, UploadId, UserId};
 use atelier_db::{Database, DatabaseOptions};
 use atelier_testkit::TestDatabase;
 use serde_json::json;
@@ -47,6 +49,7 @@ story!(pending_tasks_expire);
 story!(uploads_and_provider_uploads);
 story!(quota_and_in_flight_counts);
 story!(accounts_keys_sessions_and_owners);
+story!(prompt_trees_link_tasks_and_delete_only_leaves);
 
 async fn open(test_db: &TestDatabase) -> Arc<Database> {
     let database = Database::connect(&test_db.url, &DatabaseOptions::default()).await.expect("connect");
@@ -70,6 +73,7 @@ fn new_task(created_at: i64) -> NewTask {
         created_at,
         expires_at: Some(created_at + 3_600_000),
         owner: None,
+        prompt_id: None,
     }
 }
 
@@ -576,7 +580,7 @@ async fn quota_and_in_flight_counts(store: Arc<Database>) {
 async fn accounts_keys_sessions_and_owners(store: Arc<Database>) {
     use atelier_core::account::{ApiKey, AuditEntry, Role, Session, User};
     use atelier_core::ports::AccountStore;
-    use atelier_core::{ApiKeyId, SessionId, UserId};
+    use atelier_core::{ApiKeyId, SessionId};
 
     assert_eq!(store.count_users().await.unwrap(), 0);
     let ada = User {
@@ -687,4 +691,140 @@ async fn accounts_keys_sessions_and_owners(store: Arc<Database>) {
     assert_eq!(store.get_asset(&outputs[0].id).await.unwrap().unwrap().owner, Some(ada.id.clone()));
     assert_eq!(store.get_task(mine).await.unwrap().unwrap().outputs[0].owner, Some(ada.id));
     assert_eq!(store.list_assets(&gallery()).await.unwrap().assets.len(), 2);
+}
+
+fn prompt(owner: &UserId, parent: Option<&Prompt>, content: &str, at: i64) -> Prompt {
+    let id = PromptId::new();
+    Prompt {
+        root: parent.map_or_else(|| id.clone(), |p| p.root.clone()),
+        depth: parent.map_or(0, |p| p.depth + 1),
+        id,
+        owner: Some(owner.clone()),
+        parent: parent.map(|p| p.id.clone()),
+        kind: PromptKind::Image,
+        content: content.into(),
+        feedback_score: None,
+        feedback_comment: None,
+        ai_comment: None,
+        created_at: at,
+        updated_at: at,
+    }
+}
+
+fn linked_task(created_at: i64, owner: &UserId, prompt: &Prompt) -> NewTask {
+    NewTask { owner: Some(owner.clone()), prompt_id: Some(prompt.id.clone()), ..new_task(created_at) }
+}
+
+async fn prompt_trees_link_tasks_and_delete_only_leaves(store: Arc<Database>) {
+    let (ada, bob) = (UserId::new(), UserId::new());
+    // ada's tree: root ─┬─ branch ── leaf
+    //                   └─ sibling
+    let root = prompt(&ada, None, "a red fox", 1000);
+    store.create_prompt(&root).await.unwrap();
+    let branch = prompt(&ada, Some(&root), "a red fox, at dusk", 1001);
+    store.create_prompt(&branch).await.unwrap();
+    let sibling = prompt(&ada, Some(&root), "a red fox, in snow", 1002);
+    store.create_prompt(&sibling).await.unwrap();
+    let leaf = prompt(&ada, Some(&branch), "a red fox, at dusk, watercolour", 1003);
+    store.create_prompt(&leaf).await.unwrap();
+    let other = prompt(&bob, None, "a grey heron", 1004);
+    store.create_prompt(&other).await.unwrap();
+
+    let stored = store.get_prompt(&leaf.id).await.unwrap().expect("stored");
+    assert_eq!(stored, leaf);
+    assert_eq!((stored.root.clone(), stored.depth), (root.id.clone(), 2));
+    assert!(store.get_prompt(&PromptId::new()).await.unwrap().is_none());
+
+    // Roots only, per owner or everyone's, newest first, in pages.
+    let ids = |prompts: &[Prompt]| prompts.iter().map(|p| p.id.clone()).collect::<Vec<_>>();
+    let mine = store.list_root_prompts(Some(&ada), None, 50).await.unwrap();
+    assert_eq!(ids(&mine.prompts), vec![root.id.clone()]);
+    assert!(mine.next_cursor.is_none());
+    let all = store.list_root_prompts(None, None, 1).await.unwrap();
+    assert_eq!(ids(&all.prompts), vec![other.id.clone()]);
+    let rest = store.list_root_prompts(None, all.next_cursor.as_ref(), 1).await.unwrap();
+    assert_eq!(ids(&rest.prompts), vec![root.id.clone()]);
+    assert!(store.list_root_prompts(Some(&UserId::new()), None, 50).await.unwrap().prompts.is_empty());
+
+    // Children, the tree, its size.
+    assert_eq!(ids(&store.list_child_prompts(&root.id).await.unwrap()), vec![branch.id.clone(), sibling.id.clone()]);
+    assert!(store.list_child_prompts(&leaf.id).await.unwrap().is_empty());
+    let tree = store.tree_prompts(&root.id, 1000).await.unwrap();
+    assert_eq!(ids(&tree), vec![root.id.clone(), branch.id.clone(), sibling.id.clone(), leaf.id.clone()]);
+    assert_eq!(store.tree_prompts(&root.id, 2).await.unwrap().len(), 2, "bounded");
+    assert_eq!(store.count_tree_prompts(&root.id).await.unwrap(), 4);
+    assert_eq!(store.count_tree_prompts(&other.id).await.unwrap(), 1);
+
+    // Tasks made from prompts: a completed one with an output, then more.
+    let done = insert(&store, linked_task(2000, &ada, &leaf)).await;
+    let (claimed, lease) = claim_one(&store, 2500).await;
+    assert_eq!(claimed, done);
+    assert!(store.complete(done, &lease, vec![asset(done, 0, "blobs/fox")], 2600).await.unwrap());
+    let first = insert(&store, linked_task(3000, &ada, &branch)).await;
+    let second = insert(&store, linked_task(3001, &ada, &branch)).await;
+    let bobs = insert(&store, linked_task(3002, &bob, &branch)).await;
+    let unlinked = insert(&store, NewTask { owner: Some(ada.clone()), ..new_task(3003) }).await;
+    let elsewhere = insert(&store, linked_task(3004, &bob, &other)).await;
+    assert_eq!(store.get_task(first).await.unwrap().unwrap().prompt_id, Some(branch.id.clone()));
+    assert_eq!(store.get_task(unlinked).await.unwrap().unwrap().prompt_id, None);
+
+    let by_prompt = TaskFilter { prompt_id: Some(branch.id.clone()), limit: 50, ..TaskFilter::default() };
+    let listed: Vec<TaskId> = store.list_tasks(&by_prompt).await.unwrap().tasks.iter().map(|t| t.id).collect();
+    assert_eq!(listed, vec![bobs, second, first]);
+    let adas = TaskFilter { owner: Some(ada.clone()), ..by_prompt.clone() };
+    let listed: Vec<TaskId> = store.list_tasks(&adas).await.unwrap().tasks.iter().map(|t| t.id).collect();
+    assert_eq!(listed, vec![second, first]);
+
+    let tasks = store.tree_tasks(&root.id, None, 20).await.unwrap();
+    let mut found: Vec<TaskId> = tasks.iter().map(|t| t.id).collect();
+    found.sort();
+    let mut expected = vec![done, first, second, bobs];
+    expected.sort();
+    assert_eq!(found, expected, "the tree's tasks, none of another tree's ({elsewhere}) or unlinked");
+    let completed = tasks.iter().find(|t| t.id == done).unwrap();
+    assert_eq!(completed.status, TaskStatus::Completed);
+    assert_eq!(completed.outputs.len(), 1, "outputs come with the tree's tasks");
+    assert_eq!(completed.outputs[0].thumbnail_key.as_deref(), Some("thumbs/blobs/fox.webp"));
+    let only_adas: Vec<TaskId> =
+        store.tree_tasks(&root.id, Some(&ada), 20).await.unwrap().iter().map(|t| t.id).collect();
+    assert!(!only_adas.contains(&bobs) && only_adas.len() == 3, "{only_adas:?}");
+    // At most `per_prompt` per prompt, the newest.
+    let newest: Vec<TaskId> = store.tree_tasks(&root.id, None, 1).await.unwrap().iter().map(|t| t.id).collect();
+    assert_eq!(newest.len(), 2, "{newest:?}");
+    assert!(newest.contains(&bobs) && newest.contains(&done));
+
+    // Feedback.
+    let mut rated = branch.clone();
+    rated.feedback_score = Some(4);
+    rated.feedback_comment = Some("warmer light".into());
+    rated.ai_comment = Some("try golden hour".into());
+    rated.updated_at = 5000;
+    assert!(store.update_prompt(&rated).await.unwrap());
+    assert_eq!(store.get_prompt(&branch.id).await.unwrap().unwrap(), rated);
+    rated.feedback_comment = None;
+    assert!(store.update_prompt(&rated).await.unwrap());
+    assert_eq!(store.get_prompt(&branch.id).await.unwrap().unwrap().feedback_comment, None);
+    assert!(!store.update_prompt(&prompt(&ada, None, "gone", 1)).await.unwrap());
+
+    // Only leaves are deleted; their tasks stay, unlinked.
+    assert_eq!(store.delete_prompt(&root.id).await.unwrap(), PromptDeletion::HasChildren);
+    assert_eq!(store.delete_prompt(&branch.id).await.unwrap(), PromptDeletion::HasChildren);
+    assert!(store.get_prompt(&branch.id).await.unwrap().is_some(), "nothing deleted");
+    let before = store.get_task(done).await.unwrap().unwrap();
+    assert_eq!(store.delete_prompt(&leaf.id).await.unwrap(), PromptDeletion::Deleted);
+    assert_eq!(store.delete_prompt(&leaf.id).await.unwrap(), PromptDeletion::NotFound);
+    let after = store.get_task(done).await.unwrap().expect("the task stays");
+    assert_eq!(after.prompt_id, None);
+    assert_eq!(after.outputs.len(), 1);
+    assert!(after.version > before.version);
+    assert_eq!(store.delete_prompt(&branch.id).await.unwrap(), PromptDeletion::Deleted);
+    for id in [first, second, bobs] {
+        assert_eq!(store.get_task(id).await.unwrap().unwrap().prompt_id, None);
+    }
+    assert!(store.list_tasks(&by_prompt).await.unwrap().tasks.is_empty());
+    assert_eq!(store.get_task(elsewhere).await.unwrap().unwrap().prompt_id, Some(other.id.clone()));
+    assert_eq!(ids(&store.tree_prompts(&root.id, 1000).await.unwrap()), vec![root.id.clone(), sibling.id.clone()]);
+    assert_eq!(store.delete_prompt(&sibling.id).await.unwrap(), PromptDeletion::Deleted);
+    assert_eq!(store.delete_prompt(&root.id).await.unwrap(), PromptDeletion::Deleted);
+    assert!(store.list_root_prompts(Some(&ada), None, 50).await.unwrap().prompts.is_empty());
 }

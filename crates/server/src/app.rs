@@ -11,7 +11,8 @@ use atelier_core::account::{AccountService, AccountSettings};
 use atelier_core::catalog::Catalog;
 use atelier_core::circuit::Circuits;
 use atelier_core::events::EventBus;
-use atelier_core::ports::{AssetStore, Provider, TaskStore};
+use atelier_core::ports::{AssetStore, PromptStore, Provider, TaskStore};
+use atelier_core::prompt::PromptService;
 use atelier_core::task::TaskService;
 use atelier_core::worker::Worker;
 use atelier_db::{Database, DatabaseOptions};
@@ -34,6 +35,8 @@ pub struct AppState {
     /// Kie's webhook key, read once at startup (it may come from a file).
     pub kie_webhook_key: Option<Arc<str>>,
     pub accounts: Arc<AccountService>,
+    /// Prompt trees (seed 003).
+    pub prompts: Arc<PromptService>,
     /// Requests per minute per user (`user_limits.<role>.requests_per_minute`).
     pub request_limits: Arc<atelier_core::ratelimit::RateLimiter>,
 }
@@ -83,7 +86,9 @@ impl App {
             circuits.clone(),
             Arc::new(crate::inputs::StoredInputs::new(store.clone(), assets.clone(), config.fetch.policy())),
         );
-        let tasks = Arc::new(TaskService::new(store, assets, catalog, events, config.task_rules()));
+        let prompt_store: Arc<dyn PromptStore> = Arc::new(database.clone());
+        let prompts = Arc::new(PromptService::new(prompt_store.clone()));
+        let tasks = Arc::new(TaskService::new(store, prompt_store, assets, catalog, events, config.task_rules()));
         let (stop, shutdown) = watch::channel(false);
         let kie_webhook_key = config.providers.kie.resolve_webhook_key()?.map(Arc::from);
         let secret_box = config.auth.secret_box(&config.data.dir)?;
@@ -100,6 +105,7 @@ impl App {
             circuits,
             kie_webhook_key,
             accounts,
+            prompts,
             request_limits: Arc::default(),
         };
         Ok(Self { state, database, worker, stop })

@@ -6,6 +6,7 @@ use utoipa::Modify;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 
 use crate::api::auth::{audit, keys, me, sessions, users};
+use crate::api::prompts;
 use crate::api::{assets, callbacks, compat, error, models, providers, qrcodes, system, tasks, uploads, views};
 
 #[derive(OpenApi)]
@@ -16,6 +17,8 @@ use crate::api::{assets, callbacks, compat, error, models, providers, qrcodes, s
         tasks::delete_task, tasks::task_events,
         assets::list_assets, assets::download_asset, assets::download_thumbnail, assets::add_tag, assets::remove_tag,
         uploads::create_upload, uploads::get_upload, uploads::download_upload, uploads::delete_upload,
+        prompts::create_prompt, prompts::list_prompts, prompts::get_prompt, prompts::prompt_tree,
+        prompts::update_prompt, prompts::delete_prompt,
         compat::generate, compat::get_task, compat::delete_task, compat::get_image, compat::get_image_thumbnail, compat::history, compat::delete_history_item,
         models::list_models, providers::list_providers, system::health, system::system_info, callbacks::kie_callback,
         sessions::sign_in, sessions::sign_in_with_link, sessions::current_session, sessions::sign_out, me::me, me::set_password, me::begin_totp,
@@ -24,6 +27,8 @@ use crate::api::{assets, callbacks, compat, error, models, providers, qrcodes, s
     ),
     components(schemas(
         error::ErrorBody, uploads::UploadView,
+        prompts::PromptView, prompts::PromptNodeView, prompts::PromptListView, prompts::CreatePromptRequest,
+        prompts::UpdatePromptRequest, prompts::PromptType,
         sessions::SignInRequest, sessions::SessionView, sessions::SessionStateView, me::MeView, me::PasswordRequest, me::TotpEnrolmentView,
         me::CodeRequest, me::RecoveryCodesView, keys::KeyView, keys::CreatedKeyView, keys::CreateKeyRequest,
         keys::KeyListView, users::UserView, users::UserListView, users::CreateUserRequest, users::UpdateUserRequest,
@@ -36,6 +41,7 @@ use crate::api::{assets, callbacks, compat, error, models, providers, qrcodes, s
         (name = "tasks", description = "Durable generation tasks"),
         (name = "assets", description = "Outputs, thumbnails and tags"),
         (name = "uploads", description = "Files sent as task inputs"),
+        (name = "prompts", description = "Prompt trees (seed 003): branches, feedback, and the tasks made from each prompt"),
         (name = "seed 004", description = "The image generation API as seed 004 describes it"),
         (name = "models", description = "The model catalog"),
         (name = "system", description = "Health and information"),

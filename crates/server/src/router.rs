@@ -11,6 +11,7 @@ use utoipa::OpenApi;
 use utoipa_swagger_ui::SwaggerUi;
 
 use crate::api::error::ApiError;
+use crate::api::prompts;
 use crate::api::{assets, auth, callbacks, compat, models, providers, qrcodes, system, tasks, uploads};
 use crate::app::AppState;
 use crate::openapi::ApiDoc;
@@ -34,6 +35,7 @@ fn build(state: AppState, trusted: Option<atelier_core::account::Principal>) -> 
         .merge(compat::routes())
         .merge(callbacks::routes())
         .merge(uploads::routes(state.config.server.max_upload_bytes))
+        .merge(prompts::routes())
         .route("/models", get(models::list_models))
         .route("/providers", get(providers::list_providers))
         .route("/health", get(system::health))

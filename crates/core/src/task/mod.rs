@@ -7,5 +7,6 @@ mod status;
 pub use model::{
     Asset, AssetFilter, AssetPage, NewAsset, NewTask, StoredBlob, Task, TaskError, TaskFilter, TaskPage, Upload,
 };
+pub(crate) use service::require_write;
 pub use service::{CreateTask, TaskRules, TaskService};
 pub use status::TaskStatus;

@@ -2,7 +2,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::TaskStatus;
-use crate::ids::{AssetId, TaskId, UserId};
+use crate::ids::{AssetId, PromptId, TaskId, UserId};
 use crate::time::Millis;
 
 /// A task as the store keeps it. Outputs are loaded with it.
@@ -37,6 +37,9 @@ pub struct Task {
     pub run_after: Millis,
     /// Who created it (`None`: made before accounts existed; admins see those).
     pub owner: Option<UserId>,
+    /// The prompt it was made from (seed 003's prompt tree); unlinked when the
+    /// prompt is deleted.
+    pub prompt_id: Option<PromptId>,
     pub outputs: Vec<Asset>,
 }
 
@@ -72,6 +75,7 @@ pub struct NewTask {
     pub created_at: Millis,
     pub expires_at: Option<Millis>,
     pub owner: Option<UserId>,
+    pub prompt_id: Option<PromptId>,
 }
 
 impl NewTask {
@@ -100,6 +104,7 @@ impl NewTask {
             expires_at: self.expires_at,
             run_after: self.created_at,
             owner: self.owner,
+            prompt_id: self.prompt_id,
             outputs: Vec::new(),
         }
     }
@@ -170,6 +175,8 @@ pub struct TaskFilter {
     pub limit: u32,
     /// Only this user's tasks (`None`: everyone's, for admins).
     pub owner: Option<UserId>,
+    /// Only tasks made from this prompt.
+    pub prompt_id: Option<PromptId>,
 }
 
 #[derive(Debug, Clone)]

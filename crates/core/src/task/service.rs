@@ -13,9 +13,9 @@ use crate::account::Principal;
 use crate::catalog::{Catalog, ModelSpec};
 use crate::error::{CoreError, Result};
 use crate::events::{EventBus, TaskEvent};
-use crate::ids::{TaskId, UploadId};
+use crate::ids::{PromptId, TaskId, UploadId};
 use crate::ports::InputRef;
-use crate::ports::{AssetStore, Created, TaskStore};
+use crate::ports::{AssetStore, Created, PromptStore, TaskStore};
 use crate::quota::{self, DailyQuota};
 use crate::task::{NewTask, Upload};
 use crate::time::now_millis;
@@ -59,10 +59,13 @@ pub struct CreateTask {
     pub idempotency_key: Option<String>,
     /// A hash of the whole request, to tell a repeated key with another body.
     pub request_hash: Option<String>,
+    /// The prompt the task is made from; it must be one the caller may see.
+    pub prompt_id: Option<PromptId>,
 }
 
 pub struct TaskService {
     store: Arc<dyn TaskStore>,
+    prompts: Arc<dyn PromptStore>,
     assets: Arc<dyn AssetStore>,
     catalog: Arc<Catalog>,
     events: EventBus,
@@ -77,13 +80,14 @@ const QUEUED_CACHE_TTL: Duration = Duration::from_millis(250);
 impl TaskService {
     pub fn new(
         store: Arc<dyn TaskStore>,
+        prompts: Arc<dyn PromptStore>,
         assets: Arc<dyn AssetStore>,
         catalog: Arc<Catalog>,
         events: EventBus,
         rules: TaskRules,
     ) -> Self {
         let stale = Instant::now().checked_sub(QUEUED_CACHE_TTL * 2).unwrap_or_else(Instant::now);
-        Self { store, assets, catalog, events, rules, queued_cache: Mutex::new((stale, 0)) }
+        Self { store, prompts, assets, catalog, events, rules, queued_cache: Mutex::new((stale, 0)) }
     }
 
     pub fn catalog(&self) -> &Catalog {
@@ -118,6 +122,9 @@ impl TaskService {
         let resolved = self.catalog.resolve(request.model.as_deref().unwrap_or(&self.rules.default_model))?;
         let input = resolved.provider.validate(&resolved.spec.model, &request.input)?;
         self.check_input_files(caller, &resolved.provider.input_files(&resolved.spec.model, &input)).await?;
+        if let Some(prompt_id) = &request.prompt_id {
+            self.check_prompt(caller, prompt_id).await?;
+        }
         if request.idempotency_key.is_none() {
             self.check_user_limits(caller).await?;
             self.check_queue_room().await?;
@@ -136,10 +143,24 @@ impl TaskService {
             request_hash: request.request_hash,
             retry_of: None,
             owner: Some(caller.user_id.clone()),
+            prompt_id: request.prompt_id,
             created_at: now,
             expires_at: Some(now + duration_millis(self.rules.pending_ttl)),
         };
         self.insert(new_task).await
+    }
+
+    /// A task's prompt must be one the caller may see; it is a body field, so a
+    /// missing one is invalid input rather than "not found".
+    async fn check_prompt(&self, caller: &Principal, id: &PromptId) -> Result<()> {
+        let found = self.prompts.get_prompt(id).await?;
+        if found.is_some_and(|prompt| caller.may_see(prompt.owner.as_ref())) {
+            return Ok(());
+        }
+        Err(CoreError::InvalidInput {
+            message: format!("prompt_id: no prompt {id}"),
+            details: serde_json::json!({ "field": "prompt_id", "reason": "no such prompt" }),
+        })
     }
 
     async fn insert(&self, new_task: NewTask) -> Result<(Task, bool)> {
@@ -331,6 +352,7 @@ impl TaskService {
             created_at: now,
             expires_at: Some(now + duration_millis(self.rules.pending_ttl)),
             owner: original.owner.or_else(|| Some(caller.user_id.clone())),
+            prompt_id: original.prompt_id,
         };
         Ok(self.insert(new_task).await?.0)
     }
@@ -478,7 +500,7 @@ fn visible<T>(found: Result<T>) -> Result<bool> {
 }
 
 /// Viewers read; writing takes a member (or an admin).
-fn require_write(caller: &Principal) -> Result<()> {
+pub(crate) fn require_write(caller: &Principal) -> Result<()> {
     if caller.can_write() {
         Ok(())
     } else {

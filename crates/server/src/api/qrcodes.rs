@@ -36,8 +36,7 @@ pub async fn create_qrcode(
     Caller(caller): Caller,
     AppJson(input): AppJson<Value>,
 ) -> ApiResult<Response> {
-    let request =
-        CreateTask { model: Some("local/qr".into()), input, priority: 0, idempotency_key: None, request_hash: None };
+    let request = CreateTask { model: Some("local/qr".into()), input, ..CreateTask::default() };
     let (task, _) = state.tasks.create(&caller, request).await?;
     let task = state.tasks.wait_for_end(&caller, task.id, WAIT).await?;
     let output = match task.status {

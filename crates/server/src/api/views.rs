@@ -36,6 +36,9 @@ pub struct TaskView {
     pub priority: i32,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub retry_of: Option<String>,
+    /// The prompt (`prm_…`) the task was made from, when it names one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub prompt_id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub external_task_id: Option<String>,
     pub version: i64,
@@ -111,6 +114,7 @@ impl From<&Task> for TaskView {
             retry_count: task.attempts.saturating_sub(1),
             priority: task.priority,
             retry_of: task.retry_of.map(|id| id.to_string()),
+            prompt_id: task.prompt_id.as_ref().map(ToString::to_string),
             external_task_id: task.external_id.clone(),
             version: task.version,
             created_at: timestamp(task.created_at),

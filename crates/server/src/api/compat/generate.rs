@@ -94,6 +94,7 @@ async fn generate_task(
         priority: 0,
         idempotency_key,
         request_hash: hash,
+        prompt_id: None,
     };
     let (task, is_new) = state.tasks.create(&caller, create).await?;
     let body = GenerateResponse {

@@ -1,5 +1,6 @@
 use std::time::Duration;
 
+use atelier_core::PromptId;
 use atelier_core::task::{CreateTask, Task};
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -32,6 +33,10 @@ pub struct CreateTaskRequest {
     /// Higher runs first; -100 to 100.
     #[serde(default)]
     pub priority: i32,
+    /// The prompt (`prm_…`) this task is made from; it must be one of yours.
+    /// The task then shows in that prompt's tree.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prompt_id: Option<String>,
 }
 
 fn empty_object() -> Value {
@@ -51,7 +56,7 @@ fn empty_object() -> Value {
         (status = 400, description = "Malformed JSON", body = ErrorBody),
         (status = 413, description = "Body too large", body = ErrorBody),
         (status = 415, description = "Not sent as JSON", body = ErrorBody),
-        (status = 422, description = "Invalid input or unusable model", body = ErrorBody),
+        (status = 422, description = "Invalid input, unusable model, or a prompt_id that names none of your prompts", body = ErrorBody),
         (status = 429, description = "Queue full", body = ErrorBody),
     ))]
 pub async fn create_task(
@@ -83,6 +88,7 @@ pub async fn create_task(
         }
         (None, model) => model.clone(),
     };
+    let prompt_id = request.prompt_id.as_deref().map(parse_prompt_field).transpose()?;
     let idempotency_key = idempotency_key(&headers)?;
     let wait = wait_preference(&headers, state.config.server.max_wait_secs);
     let create = CreateTask {
@@ -91,6 +97,7 @@ pub async fn create_task(
         priority: request.priority,
         request_hash: idempotency_key.as_ref().map(|_| request_hash(&request)),
         idempotency_key,
+        prompt_id,
     };
     let (mut task, is_new) = state.tasks.create(&caller, create).await?;
     if let Some(wait) = wait {
@@ -101,6 +108,16 @@ pub async fn create_task(
         }
     }
     Ok(task_created_response(&task, is_new, wait))
+}
+
+/// A `prompt_id` body field: a malformed id is invalid input.
+fn parse_prompt_field(id: &str) -> ApiResult<PromptId> {
+    PromptId::parse(id).ok_or_else(|| {
+        ApiError::validation(
+            format!("prompt_id: {id:?} is not a prompt id (prm_…)"),
+            serde_json::json!({ "field": "prompt_id", "reason": "not a prompt id" }),
+        )
+    })
 }
 
 pub(crate) fn task_created_response(task: &Task, is_new: bool, wait: Option<Duration>) -> Response {

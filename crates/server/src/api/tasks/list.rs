@@ -22,6 +22,8 @@ pub struct ListTasksQuery {
     pub created_after: Option<String>,
     /// RFC 3339 time: tasks created before it.
     pub created_before: Option<String>,
+    /// Only tasks made from this prompt (`prm_…`).
+    pub prompt_id: Option<String>,
     /// `next_cursor` of the previous page.
     pub cursor: Option<String>,
     /// 1 to 500, default 50.
@@ -70,5 +72,10 @@ fn to_filter(query: ListTasksQuery) -> ApiResult<TaskFilter> {
         limit,
         // Non-admins see only their own; the service enforces it.
         owner: None,
+        prompt_id: query
+            .prompt_id
+            .as_deref()
+            .map(|id| atelier_core::PromptId::parse(id).ok_or_else(|| invalid("prompt_id", "not a prompt id")))
+            .transpose()?,
     })
 }
