@@ -189,7 +189,7 @@ fn build_tree(root: &PromptId, prompts: Vec<Prompt>, tasks: Vec<Task>) -> Option
         }
     }
     for list in tasks_of.values_mut() {
-        list.sort_by(|a, b| b.id.cmp(&a.id));
+        list.sort_by_key(|task| std::cmp::Reverse(task.id));
         list.truncate(TASKS_PER_NODE as usize);
     }
     let mut children_of: HashMap<PromptId, Vec<Prompt>> = HashMap::new();
@@ -266,7 +266,7 @@ mod tests {
             // Its parent is not in the list: left out.
             prompt(&ids[4], Some(&PromptId::new()), root),
         ];
-        let tree = build_tree(root, prompts, Vec::new()).unwrap();
+        let tree = build_tree(root, prompts, Vec::new()).expect("a tree");
         assert_eq!(tree.prompt.id, *root);
         let kids: Vec<_> = tree.children.iter().map(|n| n.prompt.id.clone()).collect();
         assert_eq!(kids, vec![ids[1].clone(), ids[2].clone()]);
@@ -285,7 +285,7 @@ mod tests {
             prompts.push(prompt(&id, Some(&parent), &root));
             parent = id;
         }
-        let mut node = build_tree(&root, prompts, Vec::new()).unwrap();
+        let mut node = build_tree(&root, prompts, Vec::new()).expect("a tree");
         let mut depth = 0;
         while let Some(child) = node.children.pop() {
             node = child;

@@ -19,7 +19,7 @@ use serde_json::{Value, json};
 use crate::helpers::{Options, TestApp, assert_error, client_with_key};
 
 /// Every route that needs a caller, as `router.rs` (and the modules it merges)
-/// declares them. `{task}`, `{asset}`, `{upload}`, `{key}`, `{user}` are filled in
+/// declares them. `{task}`, `{asset}`, `{upload}`, `{prompt}`, `{key}`, `{user}` are filled in
 /// with real ids. `every_route_is_in_the_table` checks this list against the
 /// OpenAPI document, so a new route cannot be left out unnoticed.
 const ROUTES: &[(&str, &str)] = &[
@@ -47,6 +47,12 @@ const ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/v1/uploads/{upload}"),
     ("DELETE", "/api/v1/uploads/{upload}"),
     ("GET", "/api/v1/uploads/{upload}/content"),
+    ("POST", "/api/v1/prompts"),
+    ("GET", "/api/v1/prompts"),
+    ("GET", "/api/v1/prompts/{prompt}"),
+    ("PATCH", "/api/v1/prompts/{prompt}"),
+    ("DELETE", "/api/v1/prompts/{prompt}"),
+    ("GET", "/api/v1/prompts/{prompt}/tree"),
     ("GET", "/api/v1/models"),
     ("GET", "/api/v1/providers"),
     ("GET", "/api/v1/system/info"),
@@ -80,6 +86,7 @@ struct Ids {
     task: String,
     asset: String,
     upload: String,
+    prompt: String,
     key: String,
     user: String,
 }
@@ -90,6 +97,7 @@ impl Ids {
             .replace("{task}", &self.task)
             .replace("{asset}", &self.asset)
             .replace("{upload}", &self.upload)
+            .replace("{prompt}", &self.prompt)
             .replace("{key}", &self.key)
             .replace("{user}", &self.user)
             .replace("{tag}", "mine")
@@ -278,7 +286,16 @@ async fn every_route_refuses_a_missing_wrong_revoked_or_expired_key() {
     let last = altered.pop().unwrap();
     altered.push(if last == 'A' { 'B' } else { 'A' });
     let unknown = format!("atl_000000000000_{}", "A".repeat(43));
-    let ids = Ids { task: task.clone(), asset: asset.clone(), upload: upload.clone(), key: key_id, user };
+    let prompt: Value = app.post("/api/v1/prompts", &json!({ "content": "a locked door" })).await.json().await.unwrap();
+    let prompt = prompt["id"].as_str().unwrap().to_owned();
+    let ids = Ids {
+        task: task.clone(),
+        asset: asset.clone(),
+        upload: upload.clone(),
+        prompt: prompt.clone(),
+        key: key_id,
+        user,
+    };
 
     let credentials: Vec<(&str, reqwest::Client)> = vec![
         ("no key", client_with_key(None)),
@@ -308,6 +325,7 @@ async fn every_route_refuses_a_missing_wrong_revoked_or_expired_key() {
     let after: Value = after.json().await.unwrap();
     assert_eq!(after["images"][0]["tags"], json!(["mine"]));
     assert_eq!(app.get(&format!("/api/v1/uploads/{upload}")).await.status(), 200);
+    assert_eq!(app.get(&format!("/api/v1/prompts/{prompt}")).await.status(), 200);
     let keys: Value = app.get("/api/v1/keys").await.json().await.unwrap();
     assert_eq!(keys["keys"].as_array().unwrap().len(), 4, "the CLI key, the revoked one and the two stored: {keys}");
 }

@@ -13,6 +13,7 @@ mod helpers;
 mod kie;
 mod kie_models;
 mod openai;
+mod prompts;
 mod seed004;
 mod studio;
 mod tasks;
