@@ -351,3 +351,63 @@ test('admin: the one-time link signs in; users and provider status', async () =>
   assert.deepEqual(consoleErrors, []);
   assert.deepEqual(failures, []);
 });
+
+test('prompt trees: a root, generated for, branched, rated, pruned', async () => {
+  assert.ok(recoveryCodes.length > 1, 'the desktop test enrolled two-factor first');
+  const session = await open(DESKTOP);
+  const { page, consoleErrors, failures } = session;
+  await signIn(page, recoveryCodes[1]);
+  await page.locator('#generate-form').waitFor();
+
+  await page.click('[data-nav=prompts]');
+  await page.fill('#new-prompt-form [name=content]', 'a lighthouse on a cliff at dusk');
+  await page.click('#new-prompt-form button[type=submit]');
+  const root = page.locator('#prompt-tree li[aria-level="1"] > .prompt-node');
+  await root.waitFor();
+  const rootId = await root.getAttribute('data-prompt');
+  assert.match(rootId, /^prm_/);
+
+  // Generate for it: the form starts from the prompt, and the task is linked.
+  await root.locator('[data-action=generate-prompt]').click();
+  await page.locator('#prompt-banner').waitFor();
+  assert.equal(await page.inputValue('[name=in-prompt]'), 'a lighthouse on a cliff at dusk');
+  await page.click('#generate-submit');
+  await page.locator('.job[data-status=completed]').first().waitFor();
+  await page.click('#prompt-banner a');
+  await root.locator('[data-status=completed]').waitFor();
+  await root.locator('.prompt-thumbs .tile').first().waitFor();
+
+  // A branch: the edited prompt becomes a child; the original stays.
+  await root.locator('[data-action=branch]').click();
+  await root.locator('.branch-form [name=branch]').fill('a lighthouse on a cliff at dawn');
+  await root.locator('.branch-form button[type=submit]').click();
+  const child = page.locator('#prompt-tree li[aria-level="2"] > .prompt-node');
+  await child.waitFor();
+  assert.equal(await root.locator('[data-action=delete-prompt]').count(), 0, 'a prompt with branches cannot be deleted');
+
+  // Feedback: four stars on the branch, a comment on the root.
+  await child.locator('.star[data-score="4"]').click();
+  await child.locator('.star[data-score="4"][aria-checked=true]').waitFor();
+  await root.locator('[name=feedback_comment]').fill('too dark');
+  await root.getByRole('button', { name: 'Save comment' }).click();
+  await page.getByText('Feedback saved.').first().waitFor();
+  await noStrayText(page);
+  await screenshot(page, 'desktop-19-prompt-tree');
+  const tree = await api(server, 'GET', `/api/v1/prompts/${rootId}/tree`);
+  assert.equal(tree.feedback_comment, 'too dark');
+  assert.equal(tree.tasks.length, 1);
+  assert.equal(tree.tasks[0].status, 'completed');
+  assert.equal(tree.children.length, 1);
+  assert.equal(tree.children[0].feedback_score, 4);
+  assert.equal(tree.children[0].content, 'a lighthouse on a cliff at dawn');
+
+  // Pruned: the branch goes; the root can go then too.
+  await child.locator('[data-action=delete-prompt]').click();
+  await page.locator('dialog.confirm').getByRole('button', { name: 'Delete' }).click();
+  await child.waitFor({ state: 'detached' });
+  await root.locator('[data-action=delete-prompt]').waitFor();
+  await page.setViewportSize({ width: PHONE.width, height: PHONE.height });
+  await screenshot(page, 'phone-19-prompt-tree');
+  assert.deepEqual(consoleErrors, []);
+  assert.deepEqual(failures, []);
+});

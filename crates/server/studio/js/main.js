@@ -9,6 +9,7 @@ import { adminView } from './views/admin.js';
 import { galleryView } from './views/gallery.js';
 import { generateView } from './views/generate.js';
 import { keysView } from './views/keys.js';
+import { promptsView } from './views/prompts.js';
 import { signInView } from './views/signin.js';
 import { tasksView } from './views/tasks.js';
 
@@ -16,6 +17,7 @@ const ROUTES = {
   generate: { title: 'Generate', view: generateView },
   gallery: { title: 'Gallery', view: galleryView },
   tasks: { title: 'Tasks', view: tasksView },
+  prompts: { title: 'Prompts', view: promptsView },
   keys: { title: 'API keys', view: keysView },
   account: { title: 'Account', view: accountView },
   admin: { title: 'Admin', view: adminView, adminOnly: true },

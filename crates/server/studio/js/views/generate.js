@@ -29,6 +29,9 @@ export async function generateView(main, { params, navigate, models }) {
   const message = h('div', { class: 'error-box', role: 'alert', hidden: true });
   const submit = h('button', { class: 'btn primary block', type: 'submit', id: 'generate-submit' }, 'Generate');
   const jobs = h('div', { id: 'jobs' });
+  // Generating for a prompt of a prompt tree: its tasks are linked to it.
+  let promptId = null;
+  const promptBanner = h('div', { class: 'ok-box small', id: 'prompt-banner', hidden: true });
   const grid = h('div', { class: 'grid', id: 'results', 'aria-label': 'Results' });
   const emptyNote = h('p', { class: 'empty', id: 'results-empty' }, 'Your results appear here as they finish.');
   let form = null;
@@ -47,6 +50,7 @@ export async function generateView(main, { params, navigate, models }) {
 
   const panel = h('form', { class: 'panel form', id: 'generate-form', novalidate: true },
     h('h1', {}, 'Generate'),
+    promptBanner,
     h('div', { class: 'field' }, h('label', { for: 'model-picker' }, 'Model'), picker, description),
     formSlot, message, submit,
     unusable.length ? h('p', { class: 'muted small' },
@@ -64,7 +68,9 @@ export async function generateView(main, { params, navigate, models }) {
     }
     submit.disabled = true;
     try {
-      const task = await post('/tasks', { model: picker.value, input: form.values() }, {
+      const body = { model: picker.value, input: form.values() };
+      if (promptId) body.prompt_id = promptId;
+      const task = await post('/tasks', body, {
         headers: { 'idempotency-key': crypto.randomUUID() },
       });
       watch(task);
@@ -154,10 +160,33 @@ export async function generateView(main, { params, navigate, models }) {
     submit.disabled = true;
   }
 
+  function linkPrompt(prompt) {
+    promptId = prompt.id;
+    clear(promptBanner).append('For a prompt of a tree: ', h('a', { href: `#/prompts?id=${prompt.id}` }, 'back to the tree'), '.');
+    promptBanner.hidden = false;
+  }
+
   const from = params.get('from');
-  if (from) {
+  const fromPrompt = params.get('prompt');
+  if (fromPrompt) {
+    try {
+      const prompt = await get(`/prompts/${fromPrompt}`);
+      linkPrompt(prompt);
+      const kind = { image: 'image', video: 'video', audio: 'audio' }[prompt.type];
+      const suitable = usable.find((m) => m.is_default && (!kind || m.modality === kind))
+        || usable.find((m) => !kind || m.modality === kind);
+      chooseModel(params.get('model') || (suitable && suitable.id));
+      const schema = (usable.find((m) => m.id === picker.value) || {}).input_schema || {};
+      const textField = ['prompt', 'text', 'input'].find((name) => schema.properties && schema.properties[name]);
+      if (textField) form.setValues({ [textField]: prompt.content });
+    } catch (error) {
+      toast(describeError(error), 'error');
+      chooseModel(params.get('model'));
+    }
+  } else if (from) {
     try {
       const task = await get(`/tasks/${from}`);
+      if (task.prompt_id) linkPrompt({ id: task.prompt_id });
       const id = `${task.service}/${task.model}`;
       if (!usable.some((m) => m.id === id)) toast(`${id} is not available now; pick another model.`, 'error');
       chooseModel(id, task.input);
