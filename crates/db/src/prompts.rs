@@ -85,7 +85,13 @@ impl PromptStore for Database {
         .bind(prompt.updated_at)
         .execute(&self.writer)
         .await
-        .map_err(storage("recording a prompt"))?;
+        .map_err(|error| match &error {
+            // The parent was deleted between the caller's check and this insert.
+            sqlx::Error::Database(database) if database.is_foreign_key_violation() => {
+                CoreError::NotFound { what: "prompt" }
+            }
+            _ => storage("recording a prompt")(error),
+        })?;
         Ok(())
     }
 

@@ -734,6 +734,13 @@ async fn prompt_trees_link_tasks_and_delete_only_leaves(store: Arc<Database>) {
     assert_eq!(stored, leaf);
     assert_eq!((stored.root.clone(), stored.depth), (root.id.clone(), 2));
     assert!(store.get_prompt(&PromptId::new()).await.unwrap().is_none());
+    // A parent deleted between the service's check and the insert: not found, not a
+    // storage failure (the foreign key refuses the orphan on both backends).
+    let mut orphan = prompt(&ada, Some(&root), "an orphan", 1005);
+    orphan.parent = Some(PromptId::new());
+    let refused = store.create_prompt(&orphan).await.unwrap_err();
+    assert!(matches!(refused, atelier_core::CoreError::NotFound { .. }), "{refused:?}");
+    assert!(store.get_prompt(&orphan.id).await.unwrap().is_none());
 
     // Roots only, per owner or everyone's, newest first, in pages.
     let ids = |prompts: &[Prompt]| prompts.iter().map(|p| p.id.clone()).collect::<Vec<_>>();
