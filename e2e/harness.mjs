@@ -259,3 +259,26 @@ export async function screenshot(page, name) {
   console.log(`screenshot: ${file}`);
   return file;
 }
+
+/** axe-core's source, read once (an independent accessibility checker). */
+let axeSource = null;
+
+/**
+ * Runs axe-core (WCAG 2 A and AA rules) on the page as it is now, or on `selector`
+ * within it, and returns the serious and critical violations as readable lines
+ * (`rule: target …`). The source is evaluated through the DevTools protocol, so the
+ * studio's Content-Security-Policy stays as strict as it is for users.
+ */
+export async function accessibilityViolations(page, selector) {
+  if (!axeSource) axeSource = await readFile(path.join(REPO, 'e2e/node_modules/axe-core/axe.min.js'), 'utf8');
+  if (!(await page.evaluate(() => Boolean(window.axe)))) await page.evaluate(axeSource);
+  const result = await page.evaluate(async (within) => {
+    const outcome = await window.axe.run(within ? document.querySelector(within) : document, {
+      runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'] },
+    });
+    return outcome.violations
+      .filter((violation) => violation.impact === 'serious' || violation.impact === 'critical')
+      .flatMap((violation) => violation.nodes.map((node) => `${violation.id}: ${node.target.join(' ')} (${node.failureSummary.split('\n').slice(0, 2).join(' ')})`));
+  }, selector || null);
+  return result;
+}

@@ -9,7 +9,9 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 
-import { DESKTOP, PHONE, api, createUser, launch, nextTotpCode, screenshot, startServer, totpCode } from './harness.mjs';
+import {
+  DESKTOP, PHONE, accessibilityViolations, api, createUser, launch, nextTotpCode, screenshot, startServer, totpCode,
+} from './harness.mjs';
 
 const EMAIL = 'ada@example.com';
 const PASSWORD = 'correct horse battery staple';
@@ -50,6 +52,12 @@ async function open(viewport, options = {}) {
   launched.page.on('request', (request) => requests.push(new URL(request.url()).pathname));
   launched.page.setDefaultTimeout(15_000);
   return { ...launched, failures, requests };
+}
+
+/** A screenshot of the page, which must also pass axe-core's WCAG 2 AA checks. */
+async function shot(page, name) {
+  await screenshot(page, name);
+  assert.deepEqual(await accessibilityViolations(page), [], `accessibility of ${name}`);
 }
 
 async function signIn(page, code) {
@@ -103,12 +111,12 @@ async function story({ page, requests }, name) {
   assert.equal(await tiles(page, '#results'), 2);
   await noStrayText(page, '#jobs');
   await noStrayText(page, '#results');
-  await screenshot(page, `${name}-02-generate`);
+  await shot(page, `${name}-02-generate`);
 
   // Gallery: both outputs, newest first.
   await page.click('[data-nav=gallery]');
   await page.locator('#gallery-grid .tile').nth(1).waitFor();
-  await screenshot(page, `${name}-03-gallery`);
+  await shot(page, `${name}-03-gallery`);
 
   // Lightbox, opened from the keyboard: the full image and every parameter.
   await page.locator('#gallery-grid .tile').first().focus();
@@ -130,7 +138,7 @@ async function story({ page, requests }, name) {
   await lightbox.locator('[data-action=add-tag] button[type=submit]').click();
   await lightbox.locator(`.tag[data-tag="${tag}"]`).waitFor();
   await noStrayText(page, '#lightbox');
-  await screenshot(page, `${name}-04-lightbox`);
+  await shot(page, `${name}-04-lightbox`);
   const tagged = await api(server, 'GET', `/api/v1/assets?tag=${encodeURIComponent(tag)}`);
   assert.deepEqual(tagged.images.map((image) => image.image_id), [imageId], 'the tag is stored on the server');
   await page.keyboard.press('Escape');
@@ -143,7 +151,7 @@ async function story({ page, requests }, name) {
   await page.locator(`#gallery-grid .tile[data-image="${imageId}"]`).waitFor();
   await page.locator('#gallery-grid').getByRole('button').first().waitFor();
   assert.equal(await tiles(page, '#gallery-grid'), 1);
-  await screenshot(page, `${name}-05-filtered`);
+  await shot(page, `${name}-05-filtered`);
 
   // Use these settings again: the form comes back filled in.
   await page.locator('#gallery-grid .tile').first().click();
@@ -153,7 +161,7 @@ async function story({ page, requests }, name) {
   assert.equal(await page.inputValue('[name=in-seed]'), seed);
   assert.equal(await page.inputValue('[name=in-num_images]'), '2');
   assert.equal(await page.inputValue('[name=in-width]'), '768');
-  await screenshot(page, `${name}-06-reuse`);
+  await shot(page, `${name}-06-reuse`);
 
   // Delete, after confirming.
   await page.goto(`${server.url}/#/gallery?tag=${encodeURIComponent(tag)}`);
@@ -161,7 +169,7 @@ async function story({ page, requests }, name) {
   await lightbox.locator('[data-action=delete]').click();
   const confirm = page.locator('dialog.confirm');
   await confirm.waitFor();
-  await screenshot(page, `${name}-07-confirm-delete`);
+  await shot(page, `${name}-07-confirm-delete`);
   await confirm.getByRole('button', { name: 'Delete' }).click();
   await page.locator(`#gallery-grid .tile[data-image="${imageId}"]`).waitFor({ state: 'detached' });
   const after = await api(server, 'GET', `/api/v1/assets?tag=${encodeURIComponent(tag)}`);
@@ -175,10 +183,10 @@ test('desktop: sign in, enrol two-factor, then the whole generate story', async 
 
   await page.goto(server.url);
   await page.locator('#sign-in-form').waitFor();
-  await screenshot(page, 'desktop-00-sign-in');
+  await shot(page, 'desktop-00-sign-in');
   await signIn(page);
   await page.locator('#generate-form').waitFor();
-  await screenshot(page, 'desktop-01-generate-empty');
+  await shot(page, 'desktop-01-generate-empty');
 
   // Two-factor enrolment: the QR code, the key to type, a first code from oathtool.
   await page.click('[data-nav=account]');
@@ -187,14 +195,14 @@ test('desktop: sign in, enrol two-factor, then the whole generate story', async 
   assert.match(await page.locator('#totp-qr').getAttribute('src'), /^data:image\/png;base64,/);
   totpSecret = (await page.locator('#totp-secret').innerText()).trim();
   assert.match(totpSecret, /^[A-Z2-7]+=*$/);
-  await screenshot(page, 'desktop-08-totp-enrol');
+  await shot(page, 'desktop-08-totp-enrol');
   lastCode = await totpCode(totpSecret);
   await page.fill('#totp-code', lastCode);
   await page.click('#totp-confirm button[type=submit]');
   await page.locator('#recovery-codes').waitFor();
   recoveryCodes = (await page.locator('#recovery-codes').innerText()).split('\n').map((c) => c.trim()).filter(Boolean);
   assert.equal(recoveryCodes.length, 10);
-  await screenshot(page, 'desktop-09-totp-recovery-codes');
+  await shot(page, 'desktop-09-totp-recovery-codes');
 
   // Sign out; sign in again: the password alone is not enough any more.
   await page.click('#sign-out');
@@ -228,7 +236,7 @@ test('desktop: sign in, enrol two-factor, then the whole generate story', async 
   await retried.locator('[data-action=cancel]').waitFor();
   await page.locator('#task-list .task-row [data-status=completed]').first().waitFor();
   await noStrayText(page);
-  await screenshot(page, 'desktop-10-tasks');
+  await shot(page, 'desktop-10-tasks');
   await retried.locator('[data-action=cancel]').click();
   await page.locator('#task-list .task-row[data-status=cancelled]', { hasText: 'a slow one' }).nth(1).waitFor();
   const { tasks } = await api(server, 'GET', '/api/v1/tasks?model=local/instant');
@@ -242,7 +250,7 @@ test('desktop: sign in, enrol two-factor, then the whole generate story', async 
   assert.match(key, /^atl_[0-9a-f]{12}_\S+$/);
   const me = await api(server, 'GET', '/api/v1/me', undefined, key);
   assert.equal(me.email, EMAIL, 'the new key works');
-  await screenshot(page, 'desktop-11-keys');
+  await shot(page, 'desktop-11-keys');
   await page.locator('#keys-table tr', { hasText: 'e2e script' }).locator('[data-action=revoke]').click();
   await page.locator('dialog.confirm').getByRole('button', { name: 'Revoke' }).click();
   await page.locator('#keys-table tr', { hasText: 'e2e script' }).getByText('revoked').waitFor();
@@ -256,26 +264,26 @@ test('desktop: sign in, enrol two-factor, then the whole generate story', async 
   assert.equal(await page.getAttribute('html', 'data-theme'), 'dark');
   await page.click('[data-nav=gallery]');
   await page.locator('#gallery-grid .tile').first().waitFor();
-  await screenshot(page, 'desktop-12-gallery-dark');
+  await shot(page, 'desktop-12-gallery-dark');
 
   assert.deepEqual(consoleErrors, []);
   assert.deepEqual(failures, []);
 });
 
-test('phone: sign in with a recovery code, then the same story', async () => {
+test('phone, in the system dark theme: sign in with a recovery code, then the same story', async () => {
   assert.ok(recoveryCodes.length, 'the desktop test enrolled two-factor first');
-  const session = await open(PHONE);
+  const session = await open(PHONE, { colorScheme: 'dark' });
   const { page, consoleErrors, failures } = session;
   await signIn(page, recoveryCodes[0]);
   await page.locator('#generate-form').waitFor();
-  await screenshot(page, 'phone-01-generate-empty');
+  await shot(page, 'phone-01-generate-empty');
   await story(session, 'phone');
   await page.click('[data-nav=tasks]');
   await page.locator('#task-list .task-row').first().waitFor();
-  await screenshot(page, 'phone-10-tasks');
+  await shot(page, 'phone-10-tasks');
   await page.click('[data-nav=account]');
   await page.locator('#totp-on').waitFor();
-  await screenshot(page, 'phone-11-account');
+  await shot(page, 'phone-11-account');
   assert.deepEqual(consoleErrors, []);
   assert.deepEqual(failures, []);
 });
@@ -295,7 +303,7 @@ test('admin: the one-time link signs in; users and provider status', async () =>
   await local.getByText('in flight of 8').waitFor();
   assert.equal(await page.locator('#users-table tr', { hasText: EMAIL }).locator('td').nth(2).innerText(), 'on');
   await noStrayText(page);
-  await screenshot(page, 'desktop-13-admin');
+  await shot(page, 'desktop-13-admin');
   // A user created here can sign in.
   await page.fill('#create-user-form [name=email]', 'grace@example.com');
   await page.fill('#create-user-form [name=password]', 'another long password');
@@ -307,7 +315,7 @@ test('admin: the one-time link signs in; users and provider status', async () =>
   });
   assert.equal(signedIn.status, 201);
   await page.setViewportSize({ width: PHONE.width, height: PHONE.height });
-  await screenshot(page, 'phone-13-admin');
+  await shot(page, 'phone-13-admin');
   await page.setViewportSize({ width: DESKTOP.width, height: DESKTOP.height });
 
   // Infinite scroll: 48 more small outputs; the gallery shows a page (40), then
@@ -347,7 +355,7 @@ test('admin: the one-time link signs in; users and provider status', async () =>
   await page.goto(`${server.url}/#/gallery?created_after=${day(0)}&created_before=${day(0)}`);
   await page.locator('#gallery-grid .tile').nth(39).waitFor();
   await noStrayText(page);
-  await screenshot(page, 'desktop-14-gallery-dates');
+  await shot(page, 'desktop-14-gallery-dates');
   assert.deepEqual(consoleErrors, []);
   assert.deepEqual(failures, []);
 });
@@ -392,7 +400,7 @@ test('prompt trees: a root, generated for, branched, rated, pruned', async () =>
   await root.getByRole('button', { name: 'Save comment' }).click();
   await page.getByText('Feedback saved.').first().waitFor();
   await noStrayText(page);
-  await screenshot(page, 'desktop-19-prompt-tree');
+  await shot(page, 'desktop-19-prompt-tree');
   const tree = await api(server, 'GET', `/api/v1/prompts/${rootId}/tree`);
   assert.equal(tree.feedback_comment, 'too dark');
   assert.equal(tree.tasks.length, 1);
@@ -407,7 +415,7 @@ test('prompt trees: a root, generated for, branched, rated, pruned', async () =>
   await child.waitFor({ state: 'detached' });
   await root.locator('[data-action=delete-prompt]').waitFor();
   await page.setViewportSize({ width: PHONE.width, height: PHONE.height });
-  await screenshot(page, 'phone-19-prompt-tree');
+  await shot(page, 'phone-19-prompt-tree');
   assert.deepEqual(consoleErrors, []);
   assert.deepEqual(failures, []);
 });

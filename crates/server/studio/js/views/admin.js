@@ -59,10 +59,10 @@ export async function adminView(main, { me }) {
     }
   }
 
-  function meter(used, limit) {
+  function meter(used, limit, label) {
     const bar = h('span', {});
     bar.style.width = `${limit ? Math.min(100, Math.round((used / limit) * 100)) : 0}%`;
-    return h('div', { class: 'meter', role: 'meter', 'aria-valuenow': used, 'aria-valuemin': 0, 'aria-valuemax': limit || 0 }, bar);
+    return h('div', { class: 'meter', role: 'meter', 'aria-label': label, 'aria-valuenow': used, 'aria-valuemin': 0, 'aria-valuemax': limit || 0 }, bar);
   }
 
   async function loadProviders() {
@@ -83,7 +83,7 @@ export async function adminView(main, { me }) {
             provider.circuit_retry_in_secs ? ` · tries again in ${provider.circuit_retry_in_secs} s` : ''),
           (provider.quotas || []).map((quota) => h('div', { class: 'small' },
             h('div', { class: 'row' }, h('span', { class: 'grow' }, `Quota ${quota.scope || quota.model || provider.service}`), `${quota.used} / ${quota.limit} today`),
-            meter(quota.used, quota.limit)))));
+            meter(quota.used, quota.limit, `Quota use of ${quota.scope}`)))));
       }
     } catch (error) {
       toast(describeError(error), 'error');

@@ -32,7 +32,7 @@ export async function generateView(main, { params, navigate, models }) {
   // Generating for a prompt of a prompt tree: its tasks are linked to it.
   let promptId = null;
   const promptBanner = h('div', { class: 'ok-box small', id: 'prompt-banner', hidden: true });
-  const grid = h('div', { class: 'grid', id: 'results', 'aria-label': 'Results' });
+  const grid = h('div', { class: 'grid', id: 'results' });
   const emptyNote = h('p', { class: 'empty', id: 'results-empty' }, 'Your results appear here as they finish.');
   let form = null;
 
