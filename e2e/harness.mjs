@@ -23,7 +23,8 @@ export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '
 export const BIN = path.resolve(REPO, process.env.ATELIER_BIN || 'target/debug/atelier');
 
 const LISTENING = 'Atelier is listening on http://';
-const SIGN_IN = /Sign in once[^:]*:\s*(http\S+)/;
+// Matched on whole lines only: output arrives in chunks that can split a line.
+const SIGN_IN = /Sign in once[^:]*:\s*(http\S+)\r?\n/;
 const START_TIMEOUT_MS = 30_000;
 const STOP_TIMEOUT_MS = 15_000;
 const TAIL_LINES = 40;

@@ -28,7 +28,8 @@ function startEmulator(kind) {
     const timer = setTimeout(() => reject(new Error(`the emulator did not start:\n${output}`)), 20_000);
     const onData = (chunk) => {
       output += chunk;
-      const match = output.match(/listening on (http:\/\/127\.0\.0\.1:\d+)/);
+      // The whole address: a chunk may end in the middle of the port.
+      const match = output.match(/listening on (http:\/\/127\.0\.0\.1:\d+)\s/);
       if (match) {
         clearTimeout(timer);
         resolve({ child, url: match[1] });
