@@ -5,6 +5,7 @@
 import { get, query } from '../api.js';
 import { clear, field, h } from '../dom.js';
 import { openLightbox } from '../lightbox.js';
+import { dayEnd, dayStart, pager } from '../paging.js';
 import { describeError } from '../words.js';
 
 const PAGE = 40;
@@ -49,9 +50,6 @@ export async function galleryView(main, { params, navigate, models }) {
   const status = h('p', { class: 'empty', 'aria-live': 'polite' });
   const sentinel = h('div', { class: 'sentinel' });
   const images = [];
-  let cursor = null;
-  let done = false;
-  let loading = false;
 
   const active = Object.entries(filters).filter(([, v]) => v);
   main.append(
@@ -81,39 +79,25 @@ export async function galleryView(main, { params, navigate, models }) {
   }
 
   // Dates are whole days in the viewer's time zone.
-  const dayStart = (day) => (day ? new Date(`${day}T00:00:00`).toISOString() : '');
-  const dayEnd = (day) => (day ? new Date(new Date(`${day}T00:00:00`).getTime() + 86400000).toISOString() : '');
-
-  async function loadMore() {
-    if (loading || done) return;
-    loading = true;
+  const pages = pager(sentinel, async (cursor) => {
     status.textContent = 'Loading…';
     try {
       const page = await get(`/assets${query({
-        model: filters.model, tag: filters.tag, created_after: dayStart(filters.created_after.slice(0, 10)),
-        created_before: dayEnd(filters.created_before.slice(0, 10)), cursor, limit: PAGE,
+        model: filters.model, tag: filters.tag, created_after: dayStart(filters.created_after),
+        created_before: dayEnd(filters.created_before), cursor, limit: PAGE,
       })}`);
       for (const image of page.images) {
         images.push(image);
         grid.append(tile(image));
       }
-      cursor = page.next_cursor || null;
-      done = !cursor;
-      status.textContent = images.length ? (done ? `${images.length} output${images.length === 1 ? '' : 's'}.` : '') : 'Nothing here yet.';
+      const next = page.next_cursor || null;
+      status.textContent = images.length ? (next ? '' : `${images.length} output${images.length === 1 ? '' : 's'}.`) : 'Nothing here yet.';
+      return next;
     } catch (error) {
-      done = true;
       clear(status).append(h('span', { class: 'error-box' }, describeError(error)));
-    } finally {
-      loading = false;
+      return null;
     }
-    // Keep loading while the sentinel is still on screen (tall screens, small pages).
-    if (!done && sentinel.getBoundingClientRect().top < window.innerHeight + 400) loadMore();
-  }
-
-  const observer = new IntersectionObserver((entries) => {
-    if (entries.some((entry) => entry.isIntersecting)) loadMore();
-  }, { rootMargin: '400px' });
-  observer.observe(sentinel);
-  await loadMore();
-  return () => observer.disconnect();
+  });
+  await pages.loadMore();
+  return pages.stop;
 }

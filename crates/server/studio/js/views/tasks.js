@@ -5,6 +5,7 @@
 import { get, post, query } from '../api.js';
 import { clear, field, h, statusChip, toast } from '../dom.js';
 import { openLightbox } from '../lightbox.js';
+import { dayEnd, dayStart, pager } from '../paging.js';
 import { ACTIVE, describeError, describeTaskError, humanTime, STATUS_WORDS, taskPrompt } from '../words.js';
 
 const PAGE = 30;
@@ -42,9 +43,6 @@ export async function tasksView(main, { params, navigate, models }) {
   main.append(h('h1', {}, 'Tasks'), form, h('div', { class: 'panel' }, list, note, sentinel));
 
   const rows = new Map();
-  let cursor = null;
-  let done = false;
-  let loading = false;
 
   function row(task) {
     const first = (task.images || [])[0];
@@ -121,40 +119,27 @@ export async function tasksView(main, { params, navigate, models }) {
     }
   }
 
-  async function loadMore() {
-    if (loading || done) return;
-    loading = true;
+  const pages = pager(sentinel, async (cursor) => {
     note.textContent = 'Loading…';
     try {
       const page = await get(`/tasks${query({
-        status: filters.status, model: filters.model,
-        created_after: filters.created_after ? new Date(`${filters.created_after}T00:00:00`).toISOString() : '',
-        created_before: filters.created_before ? new Date(new Date(`${filters.created_before}T00:00:00`).getTime() + 86400000).toISOString() : '',
-        cursor, limit: PAGE,
+        status: filters.status, model: filters.model, created_after: dayStart(filters.created_after),
+        created_before: dayEnd(filters.created_before), cursor, limit: PAGE,
       })}`);
       for (const task of page.tasks) put(task);
-      cursor = page.next_cursor || null;
-      done = !cursor;
       note.textContent = rows.size ? '' : 'No tasks here yet.';
+      return page.next_cursor || null;
     } catch (error) {
-      done = true;
       clear(note).append(h('span', { class: 'error-box' }, describeError(error)));
-    } finally {
-      loading = false;
+      return null;
     }
-    if (!done && sentinel.getBoundingClientRect().top < window.innerHeight + 400) loadMore();
-  }
-
-  const observer = new IntersectionObserver((entries) => {
-    if (entries.some((entry) => entry.isIntersecting)) loadMore();
-  }, { rootMargin: '400px' });
-  observer.observe(sentinel);
+  });
   const timer = setInterval(() => {
     for (const [id, node] of rows) if (node.task && ACTIVE.has(node.task.status)) refresh(id);
   }, 2000);
-  await loadMore();
+  await pages.loadMore();
   return () => {
-    observer.disconnect();
+    pages.stop();
     clearInterval(timer);
   };
 }
