@@ -246,7 +246,15 @@ export async function launch({ viewport = DESKTOP, colorScheme, contextOptions =
     }
   });
   page.on('pageerror', (error) => consoleErrors.push(`page error: ${error.stack || error.message || error}`));
-  return { browser, context, page, consoleErrors };
+  // Every answer of 400 and above (`status METHOD path`), and every path asked.
+  const failures = [];
+  const requests = [];
+  page.on('response', (response) => {
+    if (response.status() >= 400) failures.push(`${response.status()} ${response.request().method()} ${new URL(response.url()).pathname}`);
+  });
+  page.on('request', (request) => requests.push(new URL(request.url()).pathname));
+  page.setDefaultTimeout(15_000);
+  return { browser, context, page, consoleErrors, failures, requests };
 }
 
 /** Where screenshots go: `ATELIER_E2E_SCREENSHOTS`, else `<repo>/e2e/screenshots`. */
@@ -282,4 +290,30 @@ export async function accessibilityViolations(page, selector) {
       .flatMap((violation) => violation.nodes.map((node) => `${violation.id}: ${node.target.join(' ')} (${node.failureSummary.split('\n').slice(0, 2).join(' ')})`));
   }, selector || null);
   return result;
+}
+
+/**
+ * Starts an in-tree provider emulator (`atelier emulate openai|kie`) on a free port
+ * with the API key `key`; resolves with `{ child, url }` once it prints its address.
+ */
+export function startEmulator(kind, key) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(BIN, ['emulate', kind, '--listen', '127.0.0.1:0', '--api-key', key], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let output = '';
+    const timer = setTimeout(() => reject(new Error(`the ${kind} emulator did not start:\n${output}`)), START_TIMEOUT_MS);
+    const onData = (chunk) => {
+      output += chunk;
+      // The whole address: a chunk may end in the middle of the port.
+      const match = output.match(/listening on (http:\/\/127\.0\.0\.1:\d+)\s/);
+      if (match) {
+        clearTimeout(timer);
+        resolve({ child, url: match[1] });
+      }
+    };
+    child.stdout.on('data', onData);
+    child.stderr.on('data', onData);
+    child.on('exit', (code) => reject(new Error(`the ${kind} emulator exited (${code}):\n${output}`)));
+  });
 }

@@ -40,18 +40,11 @@ after(async () => {
   await server?.stop();
 });
 
-/** A browser page that records API answers of 400 and above, and console errors. */
+/** A browser page (see `launch`: console errors, HTTP failures, requests), closed after all tests. */
 async function open(viewport, options = {}) {
   const launched = await launch({ viewport, ...options });
   browsers.push(launched.browser);
-  const failures = [];
-  launched.page.on('response', (response) => {
-    if (response.status() >= 400) failures.push(`${response.status()} ${response.request().method()} ${new URL(response.url()).pathname}`);
-  });
-  const requests = [];
-  launched.page.on('request', (request) => requests.push(new URL(request.url()).pathname));
-  launched.page.setDefaultTimeout(15_000);
-  return { ...launched, failures, requests };
+  return launched;
 }
 
 /** A screenshot of the page, which must also pass axe-core's WCAG 2 AA checks. */

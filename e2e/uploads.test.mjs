@@ -7,10 +7,9 @@
 // the lightbox.
 
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { after, before, test } from 'node:test';
 
-import { BIN, DESKTOP, api, launch, screenshot, startServer } from './harness.mjs';
+import { DESKTOP, api, launch, screenshot, startEmulator, startServer } from './harness.mjs';
 
 const KEY = 'e2e-openai-key';
 let emulator;
@@ -18,32 +17,9 @@ let kie;
 let server;
 let browser;
 
-/** Starts an emulator (`openai` or `kie`) on a free port; resolves with its base URL. */
-function startEmulator(kind) {
-  return new Promise((resolve, reject) => {
-    const child = spawn(BIN, ['emulate', kind, '--listen', '127.0.0.1:0', '--api-key', KEY], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let output = '';
-    const timer = setTimeout(() => reject(new Error(`the emulator did not start:\n${output}`)), 20_000);
-    const onData = (chunk) => {
-      output += chunk;
-      // The whole address: a chunk may end in the middle of the port.
-      const match = output.match(/listening on (http:\/\/127\.0\.0\.1:\d+)\s/);
-      if (match) {
-        clearTimeout(timer);
-        resolve({ child, url: match[1] });
-      }
-    };
-    child.stdout.on('data', onData);
-    child.stderr.on('data', onData);
-    child.on('exit', (code) => reject(new Error(`the emulator exited (${code}):\n${output}`)));
-  });
-}
-
 before(async () => {
-  emulator = await startEmulator('openai');
-  kie = await startEmulator('kie');
+  emulator = await startEmulator('openai', KEY);
+  kie = await startEmulator('kie', KEY);
   server = await startServer({
     env: {
       ATELIER__PROVIDERS__OPENAI__API_KEY: KEY,
@@ -84,12 +60,7 @@ test('files are picked and dropped, previewed, uploaded with progress, and edite
   const png = await samplePng();
   const launched = await launch({ viewport: DESKTOP });
   browser = launched.browser;
-  const { page, consoleErrors } = launched;
-  const failures = [];
-  page.on('response', (response) => {
-    if (response.status() >= 400) failures.push(`${response.status()} ${new URL(response.url()).pathname}`);
-  });
-  page.setDefaultTimeout(15_000);
+  const { page, consoleErrors, failures } = launched;
 
   await page.goto(server.signInLink);
   await page.locator('#generate-form').waitFor();
@@ -142,9 +113,8 @@ test('files are picked and dropped, previewed, uploaded with progress, and edite
 test('Kie: the expiry warning, then image to video, played in the lightbox', async () => {
   const png = await samplePng();
   const launched = await launch({ viewport: DESKTOP });
-  const { page, consoleErrors } = launched;
+  const { page, consoleErrors, failures } = launched;
   try {
-    page.setDefaultTimeout(15_000);
     await page.goto(server.url);
     // Still signed in from the first test? A fresh browser is not: use a key-made session.
     await page.locator('#sign-in-form, #generate-form').first().waitFor();
@@ -178,6 +148,7 @@ test('Kie: the expiry warning, then image to video, played in the lightbox', asy
     assert.equal(tasks[0].status, 'completed');
     assert.match(tasks[0].input.images[0], /^upl_/);
     assert.deepEqual(consoleErrors, []);
+    assert.deepEqual(failures, []);
   } finally {
     await launched.browser.close();
   }

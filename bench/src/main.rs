@@ -1091,6 +1091,18 @@ async fn auth(plan: &Plan, report: &mut Report) -> Result<()> {
 /// Status reads through the real router in process, with an API key against the
 /// same router with authentication replaced by a fixed caller: what authentication
 /// costs a request, end to end through axum (no network, no HTTP client).
+/// The whole application in process, on SQLite in a temp dir (kept as long as the
+/// returned guard), without workers: for benchmarks that go through the router.
+async fn quiet_app() -> Result<(tempfile::TempDir, atelier::app::App)> {
+    let dir = tempfile::tempdir().context("a temp dir")?;
+    let mut config = atelier::config::Config::default();
+    config.data.dir = dir.path().to_path_buf();
+    config.worker.enabled = false;
+    config.log.level = "error".into();
+    let app = atelier::app::App::build(config).await?;
+    Ok((dir, app))
+}
+
 async fn auth_status_reads(plan: &Plan, report: &mut Report) -> Result<()> {
     use tower::ServiceExt;
 
@@ -1098,12 +1110,7 @@ async fn auth_status_reads(plan: &Plan, report: &mut Report) -> Result<()> {
     let n: usize = if plan.quick { 4_000 } else { 40_000 };
     let in_flight = 16;
     eprintln!("[{scope}] status reads with and without authentication: {n} each, {in_flight} in flight");
-    let dir = tempfile::tempdir().context("a temp dir")?;
-    let mut config = atelier::config::Config::default();
-    config.data.dir = dir.path().to_path_buf();
-    config.worker.enabled = false;
-    config.log.level = "error".into();
-    let app = atelier::app::App::build(config).await?;
+    let (_dir, app) = quiet_app().await?;
     let first = app.state.accounts.first_run().await?.context("an empty server makes an admin")?;
     let caller = app.state.accounts.authenticate_key(&first.cli_key).await?;
     let with_key = atelier::router::router(app.state.clone());
@@ -1178,12 +1185,7 @@ async fn studio(plan: &Plan, report: &mut Report) -> Result<()> {
     let loads: usize = if plan.quick { 500 } else { 5_000 };
     let in_flight = 16;
     eprintln!("[{scope}] studio: {loads} first visits and {loads} reloads, {in_flight} in flight");
-    let dir = tempfile::tempdir().context("a temp dir")?;
-    let mut config = atelier::config::Config::default();
-    config.data.dir = dir.path().to_path_buf();
-    config.worker.enabled = false;
-    config.log.level = "error".into();
-    let app = atelier::app::App::build(config).await?;
+    let (_dir, app) = quiet_app().await?;
     let router = atelier::router::router(app.state.clone());
     let mut paths = vec!["/".to_owned()];
     paths.extend(files.iter().filter(|(path, _)| path != "index.html").map(|(path, _)| format!("/studio/{path}")));

@@ -5,11 +5,12 @@ use async_trait::async_trait;
 use atelier_core::account::{ApiKey, AuditEntry, Role, Session, User};
 use atelier_core::ports::AccountStore;
 use atelier_core::{ApiKeyId, CoreError, SessionId, UserId};
+use sqlx::AssertSqlSafe;
 use sqlx::any::AnyRow;
-use sqlx::{AssertSqlSafe, Row};
 
 use crate::connect::Database;
 use crate::error::storage;
+use crate::rows::{get, invalid};
 
 type Result<T> = std::result::Result<T, CoreError>;
 
@@ -19,19 +20,8 @@ const KEY_COLUMNS: &str =
     "id, user_id, name, prefix, secret_hash, role, created_at, expires_at, last_used_at, revoked_at";
 const SESSION_COLUMNS: &str = "id, user_id, token_hash, csrf_token, created_at, expires_at, last_seen_at";
 
-fn corrupt(what: &str) -> CoreError {
-    CoreError::Storage(format!("stored {what} is invalid"))
-}
-
-fn get<'r, T>(row: &'r AnyRow, column: &str) -> Result<T>
-where
-    T: sqlx::Decode<'r, sqlx::Any> + sqlx::Type<sqlx::Any>,
-{
-    row.try_get(column).map_err(storage("reading an account row"))
-}
-
 fn role(text: &str) -> Result<Role> {
-    Role::parse(text).ok_or_else(|| corrupt("role"))
+    Role::parse(text).ok_or_else(|| invalid("role"))
 }
 
 fn decode_user(row: &AnyRow) -> Result<User> {
@@ -40,7 +30,7 @@ fn decode_user(row: &AnyRow) -> Result<User> {
     let disabled: i64 = get(row, "disabled")?;
     let totp_enabled: i64 = get(row, "totp_enabled")?;
     Ok(User {
-        id: UserId::parse(&id).ok_or_else(|| corrupt("user id"))?,
+        id: UserId::parse(&id).ok_or_else(|| invalid("user id"))?,
         email: get(row, "email")?,
         role: role(&role_text)?,
         password_hash: get(row, "password_hash")?,
@@ -57,8 +47,8 @@ fn decode_key(row: &AnyRow) -> Result<ApiKey> {
     let user_id: String = get(row, "user_id")?;
     let role_text: String = get(row, "role")?;
     Ok(ApiKey {
-        id: ApiKeyId::parse(&id).ok_or_else(|| corrupt("key id"))?,
-        user_id: UserId::parse(&user_id).ok_or_else(|| corrupt("user id"))?,
+        id: ApiKeyId::parse(&id).ok_or_else(|| invalid("key id"))?,
+        user_id: UserId::parse(&user_id).ok_or_else(|| invalid("user id"))?,
         name: get(row, "name")?,
         prefix: get(row, "prefix")?,
         secret_hash: get(row, "secret_hash")?,
@@ -74,8 +64,8 @@ fn decode_session(row: &AnyRow) -> Result<Session> {
     let id: String = get(row, "id")?;
     let user_id: String = get(row, "user_id")?;
     Ok(Session {
-        id: SessionId::parse(&id).ok_or_else(|| corrupt("session id"))?,
-        user_id: UserId::parse(&user_id).ok_or_else(|| corrupt("user id"))?,
+        id: SessionId::parse(&id).ok_or_else(|| invalid("session id"))?,
+        user_id: UserId::parse(&user_id).ok_or_else(|| invalid("user id"))?,
         token_hash: get(row, "token_hash")?,
         csrf_token: get(row, "csrf_token")?,
         created_at: get(row, "created_at")?,
@@ -310,7 +300,7 @@ impl AccountStore for Database {
         .fetch_optional(&self.writer)
         .await
         .map_err(storage("using a sign-in link"))?;
-        user.map(|id| UserId::parse(&id).ok_or_else(|| corrupt("user id"))).transpose()
+        user.map(|id| UserId::parse(&id).ok_or_else(|| invalid("user id"))).transpose()
     }
 
     async fn set_recovery_codes(&self, user: &UserId, code_hashes: &[String]) -> Result<()> {

@@ -8,7 +8,7 @@ use sqlx::{AssertSqlSafe, Row};
 
 use crate::connect::Database;
 use crate::error::storage;
-use crate::params::Param;
+use crate::params::{Filtered, Param, next_page};
 use crate::rows::{asset_columns, decode_asset};
 
 fn placeholders(count: usize) -> String {
@@ -90,48 +90,38 @@ pub(crate) async fn get_asset(db: &Database, id: &AssetId) -> Result<Option<Asse
 }
 
 pub(crate) async fn list_assets(db: &Database, filter: &AssetFilter) -> Result<AssetPage, CoreError> {
-    // Only placeholders enter the SQL text; every value is bound.
-    let mut sql = String::from(concat!("SELECT ", asset_columns!(), " FROM assets WHERE 1 = 1"));
-    let mut params = Vec::new();
+    let mut query = Filtered::new(concat!("SELECT ", asset_columns!(), " FROM assets WHERE 1 = 1"));
     if let Some(tag) = &filter.tag {
-        let tag = Param::push(&mut params, Param::Text(tag.clone()));
-        sql.push_str(&format!(" AND id IN (SELECT asset_id FROM asset_tags WHERE tag = {tag})"));
+        query.and("id IN (SELECT asset_id FROM asset_tags WHERE tag =", Param::Text(tag.clone()));
+        query.push_sql(")");
     }
     // The model is the task's: an asset names its task.
     if filter.service.is_some() || filter.model.is_some() {
-        sql.push_str(" AND task_id IN (SELECT id FROM tasks WHERE 1 = 1");
+        query.push_sql(" AND task_id IN (SELECT id FROM tasks WHERE 1 = 1");
         if let Some(service) = &filter.service {
-            sql.push_str(&format!(" AND service = {}", Param::push(&mut params, Param::Text(service.clone()))));
+            query.and("service =", Param::Text(service.clone()));
         }
         if let Some(model) = &filter.model {
-            sql.push_str(&format!(" AND model = {}", Param::push(&mut params, Param::Text(model.clone()))));
+            query.and("model =", Param::Text(model.clone()));
         }
-        sql.push(')');
+        query.push_sql(")");
     }
     if let Some(after) = filter.created_after {
-        sql.push_str(&format!(" AND created_at >= {}", Param::push(&mut params, Param::Number(after))));
+        query.and("created_at >=", Param::Number(after));
     }
     if let Some(before) = filter.created_before {
-        sql.push_str(&format!(" AND created_at < {}", Param::push(&mut params, Param::Number(before))));
+        query.and("created_at <", Param::Number(before));
     }
     if let Some(owner) = &filter.owner {
-        sql.push_str(&format!(" AND owner_id = {}", Param::push(&mut params, Param::Text(owner.to_string()))));
+        query.and("owner_id =", Param::Text(owner.to_string()));
     }
     if let Some(cursor) = &filter.before_id {
-        sql.push_str(&format!(" AND id < {}", Param::push(&mut params, Param::Text(cursor.0.clone()))));
+        query.and("id <", Param::Text(cursor.0.clone()));
     }
     let limit = filter.limit.clamp(1, 500);
-    let limit_placeholder = Param::push(&mut params, Param::Number(i64::from(limit) + 1));
-    sql.push_str(&format!(" ORDER BY id DESC LIMIT {limit_placeholder}"));
-
-    let rows = Param::bind_all(sql, params).fetch_all(&db.reader).await.map_err(storage("listing assets"))?;
+    let rows = query.newest_first(limit).fetch_all(&db.reader).await.map_err(storage("listing assets"))?;
     let mut assets = rows.iter().map(decode_asset).collect::<Result<Vec<_>, _>>()?;
-    let next_cursor = if assets.len() > limit as usize {
-        assets.truncate(limit as usize);
-        assets.last().map(|asset| asset.id.clone())
-    } else {
-        None
-    };
+    let next_cursor = next_page(&mut assets, limit, |asset| asset.id.clone());
     load_tags(db, &mut assets).await?;
     Ok(AssetPage { assets, next_cursor })
 }

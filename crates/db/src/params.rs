@@ -30,3 +30,79 @@ impl Param {
         query
     }
 }
+
+/// A `SELECT … WHERE <condition>` that filters grow one ` AND …` at a time, and
+/// that ends as a newest-first page: the caller asks one row more than the page
+/// holds, to know whether a next page exists (see [`next_page`]).
+pub(crate) struct Filtered {
+    sql: String,
+    params: Vec<Param>,
+}
+
+impl Filtered {
+    /// `select` ends in a `WHERE` condition (`… WHERE 1 = 1` when there is none).
+    pub(crate) fn new(select: impl Into<String>) -> Self {
+        Self { sql: select.into(), params: Vec::new() }
+    }
+
+    /// Appends ` AND <condition> $n`, `$n` bound to `value`: `and("model =", …)`.
+    pub(crate) fn and(&mut self, condition: &str, value: Param) {
+        let placeholder = Param::push(&mut self.params, value);
+        self.sql.push_str(&format!(" AND {condition} {placeholder}"));
+    }
+
+    /// Appends ` AND <column> IN ($a, $b, …)`; nothing for no values.
+    pub(crate) fn and_in(&mut self, column: &str, values: impl IntoIterator<Item = Param>) {
+        let placeholders: Vec<String> = values.into_iter().map(|value| Param::push(&mut self.params, value)).collect();
+        if !placeholders.is_empty() {
+            self.sql.push_str(&format!(" AND {column} IN ({})", placeholders.join(", ")));
+        }
+    }
+
+    /// Appends raw SQL (no values): a subquery's opening or closing.
+    pub(crate) fn push_sql(&mut self, sql: &str) {
+        self.sql.push_str(sql);
+    }
+
+    /// Newest first by id, one row more than `limit`, bound and ready to run.
+    pub(crate) fn newest_first(mut self, limit: u32) -> Query<'static, Any, AnyArguments> {
+        let placeholder = Param::push(&mut self.params, Param::Number(i64::from(limit) + 1));
+        self.sql.push_str(&format!(" ORDER BY id DESC LIMIT {placeholder}"));
+        Param::bind_all(self.sql, self.params)
+    }
+}
+
+/// Cuts a newest-first page fetched with [`Filtered::newest_first`] to `limit`
+/// rows; the next page's cursor is the last row's id when there was one more.
+pub(crate) fn next_page<T, Id>(rows: &mut Vec<T>, limit: u32, id: impl Fn(&T) -> Id) -> Option<Id> {
+    if rows.len() <= limit as usize {
+        return None;
+    }
+    rows.truncate(limit as usize);
+    rows.last().map(id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_page_with_one_row_more_has_a_next_cursor() {
+        let mut rows = vec![9, 8, 7, 6];
+        assert_eq!(next_page(&mut rows, 3, |row| *row), Some(7));
+        assert_eq!(rows, vec![9, 8, 7]);
+        let mut last = vec![5, 4];
+        assert_eq!(next_page(&mut last, 3, |row| *row), None);
+        assert_eq!(last, vec![5, 4]);
+    }
+
+    #[test]
+    fn filters_add_placeholders_in_binding_order() {
+        let mut query = Filtered::new("SELECT id FROM tasks WHERE 1 = 1");
+        query.and_in("status", []);
+        query.and_in("status", [Param::Text("pending".into()), Param::Text("failed".into())]);
+        query.and("model =", Param::Text("qr".into()));
+        assert_eq!(query.sql, "SELECT id FROM tasks WHERE 1 = 1 AND status IN ($1, $2) AND model = $3");
+        assert_eq!(query.params.len(), 3);
+    }
+}

@@ -6,33 +6,21 @@ use atelier_core::ports::PromptStore;
 use atelier_core::prompt::{Prompt, PromptDeletion, PromptKind, PromptPage};
 use atelier_core::task::Task;
 use atelier_core::{CoreError, PromptId, UserId};
-use sqlx::Row;
 use sqlx::any::AnyRow;
 
 use crate::assets::load_outputs;
 use crate::connect::Database;
 use crate::error::storage;
-use crate::params::Param;
-use crate::rows::{decode_task, owner, task_columns};
+use crate::params::{Filtered, Param, next_page};
+use crate::rows::{decode_task, get, invalid, owner, task_columns};
 
 type Result<T> = std::result::Result<T, CoreError>;
 
 const PROMPT_COLUMNS: &str = "id, owner_id, parent_id, root_id, depth, kind, content, feedback_score, \
      feedback_comment, ai_comment, created_at, updated_at";
 
-fn corrupt(what: &str) -> CoreError {
-    CoreError::Storage(format!("stored prompt {what} is invalid"))
-}
-
-fn get<'r, T>(row: &'r AnyRow, column: &str) -> Result<T>
-where
-    T: sqlx::Decode<'r, sqlx::Any> + sqlx::Type<sqlx::Any>,
-{
-    row.try_get(column).map_err(storage("reading a prompt"))
-}
-
 fn prompt_id(text: &str) -> Result<PromptId> {
-    PromptId::parse(text).ok_or_else(|| corrupt("id"))
+    PromptId::parse(text).ok_or_else(|| invalid("prompt id"))
 }
 
 fn decode_prompt(row: &AnyRow) -> Result<Prompt> {
@@ -47,10 +35,10 @@ fn decode_prompt(row: &AnyRow) -> Result<Prompt> {
         owner: owner(get(row, "owner_id")?)?,
         parent: parent.as_deref().map(prompt_id).transpose()?,
         root: prompt_id(&root)?,
-        depth: u32::try_from(depth).map_err(|_| corrupt("depth"))?,
-        kind: PromptKind::parse(&kind).ok_or_else(|| corrupt("type"))?,
+        depth: u32::try_from(depth).map_err(|_| invalid("prompt depth"))?,
+        kind: PromptKind::parse(&kind).ok_or_else(|| invalid("prompt type"))?,
         content: get(row, "content")?,
-        feedback_score: score.map(|s| u8::try_from(s).map_err(|_| corrupt("score"))).transpose()?,
+        feedback_score: score.map(|s| u8::try_from(s).map_err(|_| invalid("prompt score"))).transpose()?,
         feedback_comment: get(row, "feedback_comment")?,
         ai_comment: get(row, "ai_comment")?,
         created_at: get(row, "created_at")?,
@@ -107,24 +95,17 @@ impl PromptStore for Database {
         before: Option<&PromptId>,
         limit: u32,
     ) -> Result<PromptPage> {
-        let mut sql = format!("SELECT {PROMPT_COLUMNS} FROM prompts WHERE parent_id IS NULL");
-        let mut params = Vec::new();
+        let mut query = Filtered::new(format!("SELECT {PROMPT_COLUMNS} FROM prompts WHERE parent_id IS NULL"));
         if let Some(owner) = owner {
-            sql.push_str(&format!(" AND owner_id = {}", Param::push(&mut params, Param::Text(owner.to_string()))));
+            query.and("owner_id =", Param::Text(owner.to_string()));
         }
         if let Some(before) = before {
-            sql.push_str(&format!(" AND id < {}", Param::push(&mut params, Param::Text(before.to_string()))));
+            query.and("id <", Param::Text(before.to_string()));
         }
         let limit = limit.max(1);
-        let limit_placeholder = Param::push(&mut params, Param::Number(i64::from(limit) + 1));
-        sql.push_str(&format!(" ORDER BY id DESC LIMIT {limit_placeholder}"));
-        let mut prompts = fetch_prompts(self, sql, params, "listing prompts").await?;
-        let next_cursor = if prompts.len() > limit as usize {
-            prompts.truncate(limit as usize);
-            prompts.last().map(|prompt| prompt.id.clone())
-        } else {
-            None
-        };
+        let rows = query.newest_first(limit).fetch_all(&self.reader).await.map_err(storage("listing prompts"))?;
+        let mut prompts = rows.iter().map(decode_prompt).collect::<Result<Vec<_>>>()?;
+        let next_cursor = next_page(&mut prompts, limit, |prompt| prompt.id.clone());
         Ok(PromptPage { prompts, next_cursor })
     }
 

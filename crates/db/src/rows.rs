@@ -27,7 +27,14 @@ fn corrupt(what: &str, error: impl std::fmt::Display) -> CoreError {
     CoreError::Storage(format!("stored {what} is invalid: {error}"))
 }
 
-fn get<'r, T>(row: &'r AnyRow, column: &str) -> Result<T, CoreError>
+/// A stored value that does not decode into its type (an id, a role, …).
+pub(crate) fn invalid(what: &str) -> CoreError {
+    CoreError::Storage(format!("stored {what} is invalid"))
+}
+
+/// One column of a row, as `T`; a value of the wrong type is a storage error
+/// naming the column.
+pub(crate) fn get<'r, T>(row: &'r AnyRow, column: &str) -> Result<T, CoreError>
 where
     T: sqlx::Decode<'r, sqlx::Any> + sqlx::Type<sqlx::Any>,
 {

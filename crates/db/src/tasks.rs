@@ -8,7 +8,7 @@ use sqlx::Row;
 use crate::assets::load_outputs;
 use crate::connect::Database;
 use crate::error::storage;
-use crate::params::Param;
+use crate::params::{Filtered, Param, next_page};
 use crate::rows::{decode_prefixed_asset, decode_task, task_columns};
 
 const INSERT_TASK: &str = "INSERT INTO tasks (id, service, model, input, status, max_attempts, priority, \
@@ -107,50 +107,33 @@ pub(crate) async fn get_task(db: &Database, id: TaskId) -> Result<Option<Task>, 
 }
 
 pub(crate) async fn list_tasks(db: &Database, filter: &TaskFilter) -> Result<TaskPage, CoreError> {
-    // Only placeholders enter the SQL text; every value is bound.
-    let mut sql = String::from(concat!("SELECT ", task_columns!(), " FROM tasks WHERE 1 = 1"));
-    let mut params = Vec::new();
-    if !filter.statuses.is_empty() {
-        let placeholders: Vec<String> = filter
-            .statuses
-            .iter()
-            .map(|status| Param::push(&mut params, Param::Text(status.as_str().to_owned())))
-            .collect();
-        sql.push_str(&format!(" AND status IN ({})", placeholders.join(", ")));
-    }
+    let mut query = Filtered::new(concat!("SELECT ", task_columns!(), " FROM tasks WHERE 1 = 1"));
+    query.and_in("status", filter.statuses.iter().map(|status| Param::Text(status.as_str().to_owned())));
     if let Some(service) = &filter.service {
-        sql.push_str(&format!(" AND service = {}", Param::push(&mut params, Param::Text(service.clone()))));
+        query.and("service =", Param::Text(service.clone()));
     }
     if let Some(model) = &filter.model {
-        sql.push_str(&format!(" AND model = {}", Param::push(&mut params, Param::Text(model.clone()))));
+        query.and("model =", Param::Text(model.clone()));
     }
     if let Some(after) = filter.created_after {
-        sql.push_str(&format!(" AND created_at >= {}", Param::push(&mut params, Param::Number(after))));
+        query.and("created_at >=", Param::Number(after));
     }
     if let Some(before) = filter.created_before {
-        sql.push_str(&format!(" AND created_at < {}", Param::push(&mut params, Param::Number(before))));
+        query.and("created_at <", Param::Number(before));
     }
     if let Some(owner) = &filter.owner {
-        sql.push_str(&format!(" AND owner_id = {}", Param::push(&mut params, Param::Text(owner.to_string()))));
+        query.and("owner_id =", Param::Text(owner.to_string()));
     }
     if let Some(prompt) = &filter.prompt_id {
-        sql.push_str(&format!(" AND prompt_id = {}", Param::push(&mut params, Param::Text(prompt.to_string()))));
+        query.and("prompt_id =", Param::Text(prompt.to_string()));
     }
     if let Some(cursor) = filter.before_id {
-        sql.push_str(&format!(" AND id < {}", Param::push(&mut params, Param::Text(cursor.to_string()))));
+        query.and("id <", Param::Text(cursor.to_string()));
     }
     let limit = filter.limit.clamp(1, 500);
-    let limit_placeholder = Param::push(&mut params, Param::Number(i64::from(limit) + 1));
-    sql.push_str(&format!(" ORDER BY id DESC LIMIT {limit_placeholder}"));
-
-    let rows = Param::bind_all(sql, params).fetch_all(&db.reader).await.map_err(storage("listing tasks"))?;
+    let rows = query.newest_first(limit).fetch_all(&db.reader).await.map_err(storage("listing tasks"))?;
     let mut tasks = rows.iter().map(decode_task).collect::<Result<Vec<_>, _>>()?;
-    let next_cursor = if tasks.len() > limit as usize {
-        tasks.truncate(limit as usize);
-        tasks.last().map(|task| task.id)
-    } else {
-        None
-    };
+    let next_cursor = next_page(&mut tasks, limit, |task| task.id);
     load_outputs(db, &mut tasks).await?;
     Ok(TaskPage { tasks, next_cursor })
 }

@@ -27,7 +27,7 @@ use crate::api::{assets, callbacks, compat, error, models, providers, qrcodes, s
     ),
     components(schemas(
         error::ErrorBody, uploads::UploadView,
-        prompts::PromptView, prompts::PromptNodeView, prompts::PromptListView, prompts::CreatePromptRequest,
+        prompts::PromptFields, prompts::PromptView, prompts::PromptNodeView, prompts::PromptListView, prompts::CreatePromptRequest,
         prompts::UpdatePromptRequest, prompts::PromptType,
         sessions::SignInRequest, sessions::SessionView, sessions::SessionStateView, me::MeView, me::PasswordRequest, me::TotpEnrolmentView,
         me::CodeRequest, me::RecoveryCodesView, keys::KeyView, keys::CreatedKeyView, keys::CreateKeyRequest,

@@ -28,7 +28,10 @@ const topbar = document.getElementById('topbar');
 const session = { me: null, models: null };
 let cleanup = null;
 
-/* Theme: the system's, unless the user chose one (kept in localStorage). */
+/* Theme: the user's choice (kept in localStorage), else the system's, followed
+   as it changes. The stylesheet reads only html[data-theme]. */
+const systemDark = window.matchMedia('(prefers-color-scheme: dark)');
+
 function storedTheme() {
   try {
     return localStorage.getItem('atelier-theme');
@@ -37,28 +40,33 @@ function storedTheme() {
   }
 }
 
-function applyTheme(theme) {
-  if (theme === 'light' || theme === 'dark') document.documentElement.dataset.theme = theme;
-  else delete document.documentElement.dataset.theme;
+function currentTheme() {
+  return document.documentElement.dataset.theme;
 }
 
-function currentTheme() {
-  return document.documentElement.dataset.theme
-    || (window.matchMedia('(prefers-color-scheme: dark)').matches ? 'dark' : 'light');
+function applyTheme() {
+  const chosen = storedTheme();
+  document.documentElement.dataset.theme = chosen === 'light' || chosen === 'dark'
+    ? chosen
+    : (systemDark.matches ? 'dark' : 'light');
 }
 
 function toggleTheme() {
   const next = currentTheme() === 'dark' ? 'light' : 'dark';
-  applyTheme(next);
   try {
     localStorage.setItem('atelier-theme', next);
   } catch {
     /* private mode: the choice lasts this page only */
   }
+  document.documentElement.dataset.theme = next;
   renderTopbar();
 }
 
-applyTheme(storedTheme());
+applyTheme();
+systemDark.addEventListener('change', () => {
+  applyTheme();
+  renderTopbar();
+});
 
 /* Routing */
 function parseHash() {

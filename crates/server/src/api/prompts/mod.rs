@@ -40,9 +40,9 @@ pub(crate) fn parse_prompt_id(id: &str) -> Result<PromptId, ApiError> {
     PromptId::parse(id).ok_or_else(|| ApiError::not_found("prompt"))
 }
 
-/// A prompt, with the ids of its children.
+/// A prompt's own fields, shared by the prompt and the tree-node answers.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct PromptView {
+pub struct PromptFields {
     /// `prm_…`
     pub id: String,
     /// `image`, `video`, `audio` or `text`.
@@ -64,12 +64,10 @@ pub struct PromptView {
     pub created_at: String,
     /// ISO 8601.
     pub updated_at: String,
-    /// Its children's ids, oldest first.
-    pub children: Vec<String>,
 }
 
-impl PromptView {
-    fn new(prompt: &Prompt, children: Vec<String>) -> Self {
+impl From<&Prompt> for PromptFields {
+    fn from(prompt: &Prompt) -> Self {
         Self {
             id: prompt.id.to_string(),
             kind: prompt.kind.as_str().to_owned(),
@@ -82,8 +80,22 @@ impl PromptView {
             ai_comment: prompt.ai_comment.clone(),
             created_at: timestamp(prompt.created_at),
             updated_at: timestamp(prompt.updated_at),
-            children,
         }
+    }
+}
+
+/// A prompt, with the ids of its children.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PromptView {
+    #[serde(flatten)]
+    pub prompt: PromptFields,
+    /// Its children's ids, oldest first.
+    pub children: Vec<String>,
+}
+
+impl PromptView {
+    fn new(prompt: &Prompt, children: Vec<String>) -> Self {
+        Self { prompt: PromptFields::from(prompt), children }
     }
 }
 
@@ -97,25 +109,8 @@ impl From<&PromptDetail> for PromptView {
 /// newest tasks.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct PromptNodeView {
-    /// `prm_…`
-    pub id: String,
-    /// `image`, `video`, `audio` or `text`.
-    #[serde(rename = "type")]
-    pub kind: String,
-    pub content: String,
-    /// The prompt it branched from; null for the root.
-    pub parent_id: Option<String>,
-    pub root_id: String,
-    /// Levels below the root (0 for the root).
-    pub depth: u32,
-    /// The user's score, 1 to 5.
-    pub feedback_score: Option<u8>,
-    pub feedback_comment: Option<String>,
-    pub ai_comment: Option<String>,
-    /// ISO 8601.
-    pub created_at: String,
-    /// ISO 8601.
-    pub updated_at: String,
+    #[serde(flatten)]
+    pub prompt: PromptFields,
     /// Its children, oldest first.
     #[schema(no_recursion)]
     pub children: Vec<PromptNodeView>,
@@ -126,19 +121,8 @@ pub struct PromptNodeView {
 
 impl From<&PromptNode> for PromptNodeView {
     fn from(node: &PromptNode) -> Self {
-        let prompt = &node.prompt;
         Self {
-            id: prompt.id.to_string(),
-            kind: prompt.kind.as_str().to_owned(),
-            content: prompt.content.clone(),
-            parent_id: prompt.parent.as_ref().map(ToString::to_string),
-            root_id: prompt.root.to_string(),
-            depth: prompt.depth,
-            feedback_score: prompt.feedback_score,
-            feedback_comment: prompt.feedback_comment.clone(),
-            ai_comment: prompt.ai_comment.clone(),
-            created_at: timestamp(prompt.created_at),
-            updated_at: timestamp(prompt.updated_at),
+            prompt: PromptFields::from(&node.prompt),
             // Trees are at most 100 levels deep, so this recursion is bounded.
             children: node.children.iter().map(PromptNodeView::from).collect(),
             tasks: node.tasks.iter().map(TaskView::from).collect(),
