@@ -146,8 +146,24 @@ async function story({ page, requests }, name) {
   assert.equal(await tiles(page, '#gallery-grid'), 1);
   await shot(page, `${name}-05-filtered`);
 
+  // The tasks list filters by an output's tag too: the task that made the image,
+  // showing its tag; none for an unused tag; back again.
+  await page.click('[data-nav=tasks]');
+  for (const [wanted, rows] of [[tag, 1], [`${tag}-unused`, 0]]) {
+    await page.fill('#task-filters [name=tag]', wanted);
+    await page.press('#task-filters [name=tag]', 'Enter');
+    await page.waitForFunction((t) => location.hash === `#/tasks?tag=${encodeURIComponent(t)}`, wanted);
+    await page.locator(rows ? '#task-list .task-row .tag a' : 'text=No tasks here yet.').first().waitFor();
+    assert.equal(await page.locator('#task-list .task-row').count(), rows, wanted);
+  }
+  await page.goBack();
+  await page.locator('#task-list .task-row .tag a', { hasText: tag }).waitFor();
+  assert.equal(await page.inputValue('#task-filters [name=tag]'), tag);
+  await shot(page, `${name}-05b-tasks-by-tag`);
+
   // Use these settings again: the form comes back filled in.
-  await page.locator('#gallery-grid .tile').first().click();
+  await page.goto(`${server.url}/#/gallery?tag=${encodeURIComponent(tag)}`);
+  await page.locator(`#gallery-grid .tile[data-image="${imageId}"]`).click();
   await lightbox.locator('[data-action=reuse]').click();
   await page.locator('#generate-form').waitFor();
   await page.waitForFunction((p) => document.querySelector('[name=in-prompt]')?.value === p, prompt);
@@ -385,13 +401,26 @@ test('prompt trees: a root, generated for, branched, rated, pruned', async () =>
   const child = page.locator('#prompt-tree li[aria-level="2"] > .prompt-node');
   await child.waitFor();
   assert.equal(await root.locator('[data-action=delete-prompt]').count(), 0, 'a prompt with branches cannot be deleted');
+  const childId = await child.getAttribute('data-prompt');
+  // The redrawn tree hands the focus back to the Branch button.
+  await page.waitForFunction((id) => {
+    const active = document.activeElement;
+    return active?.dataset.action === 'branch' && active.closest('[data-prompt]')?.dataset.prompt === id;
+  }, rootId);
 
-  // Feedback: four stars on the branch, a comment on the root.
+  // Feedback: a comment typed on the root, then four stars on the branch. Saving
+  // the stars redraws the tree: the focus stays on the star, the unsaved comment stays.
+  await root.locator('[name=feedback_comment]').fill('too dark');
   await child.locator('.star[data-score="4"]').click();
   await child.locator('.star[data-score="4"][aria-checked=true]').waitFor();
-  await root.locator('[name=feedback_comment]').fill('too dark');
+  await page.waitForFunction((id) => {
+    const active = document.activeElement;
+    return active?.dataset.score === '4' && active.closest('[data-prompt]')?.dataset.prompt === id;
+  }, childId);
+  assert.equal(await root.locator('[name=feedback_comment]').inputValue(), 'too dark');
   await root.getByRole('button', { name: 'Save comment' }).click();
-  await page.getByText('Feedback saved.').first().waitFor();
+  // Redrawn from the server, the saved comment is the comment's saved value.
+  await root.locator('[name=feedback_comment][data-saved="too dark"]').waitFor();
   await noStrayText(page);
   await shot(page, 'desktop-19-prompt-tree');
   const tree = await api(server, 'GET', `/api/v1/prompts/${rootId}/tree`);

@@ -127,6 +127,13 @@ pub(crate) async fn list_tasks(db: &Database, filter: &TaskFilter) -> Result<Tas
     if let Some(prompt) = &filter.prompt_id {
         query.and("prompt_id =", Param::Text(prompt.to_string()));
     }
+    if let Some(tag) = &filter.tag {
+        query.and(
+            "id IN (SELECT a.task_id FROM assets a JOIN asset_tags g ON g.asset_id = a.id WHERE g.tag =",
+            Param::Text(tag.clone()),
+        );
+        query.push_sql(")");
+    }
     if let Some(cursor) = filter.before_id {
         query.and("id <", Param::Text(cursor.to_string()));
     }

@@ -494,6 +494,21 @@ async fn the_gallery_filters_by_model_and_time_with_tags_and_pages(store: Arc<Da
     // A cursor continues the filtered listing, not the whole one.
     let after_o0 = AssetFilter { before_id: Some(o0.clone()), ..model(Some("local"), "placeholder").tag("fox") };
     assert_eq!(list(after_o0).await, [f1.clone(), f0.clone()]);
+
+    // Tasks by their outputs' tags: each task once, however many outputs match.
+    assert!(store.add_tag(&f2, "dawn", 6_000).await.unwrap());
+    let tasks = |filter: TaskFilter| {
+        let store = store.clone();
+        async move { store.list_tasks(&filter).await.unwrap().tasks.iter().map(|t| t.id).collect::<Vec<_>>() }
+    };
+    let tagged = |tag: &str| TaskFilter { tag: Some(tag.into()), limit: 50, ..TaskFilter::default() };
+    assert_eq!(tasks(tagged("fox")).await, [other, qr, fox]);
+    assert_eq!(tasks(tagged("dawn")).await, [fox]);
+    assert!(tasks(tagged("owl")).await.is_empty());
+    assert_eq!(tasks(TaskFilter { model: Some("qr".into()), ..tagged("fox") }).await, [qr]);
+    assert_eq!(tasks(TaskFilter { limit: 1, before_id: Some(other), ..tagged("fox") }).await, [qr]);
+    assert!(store.remove_tag(&o0, "fox").await.unwrap());
+    assert_eq!(tasks(tagged("fox")).await, [qr, fox]);
 }
 
 async fn pending_tasks_expire(store: Arc<Database>) {

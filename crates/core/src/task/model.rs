@@ -177,6 +177,8 @@ pub struct TaskFilter {
     pub owner: Option<UserId>,
     /// Only tasks made from this prompt.
     pub prompt_id: Option<PromptId>,
+    /// Only tasks with an output carrying this tag.
+    pub tag: Option<String>,
 }
 
 #[derive(Debug, Clone)]

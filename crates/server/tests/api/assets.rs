@@ -58,7 +58,7 @@ async fn thumbnails_are_webp_within_256() {
 #[tokio::test]
 async fn tags_and_the_gallery() {
     let app = TestApp::spawn().await;
-    let (_, image) = one_image(&app).await;
+    let (task_id, image) = one_image(&app).await;
     let image_id = image["image_id"].as_str().unwrap();
     let tag_url = format!("/api/v1/assets/{image_id}/tags");
     assert_eq!(app.post(&tag_url, &json!({ "tag": "lake" })).await.status(), 204);
@@ -69,6 +69,14 @@ async fn tags_and_the_gallery() {
     assert_eq!(gallery["images"][0]["tags"], json!(["lake"]));
     let none: Value = app.get("/api/v1/assets?tag=forest").await.json().await.unwrap();
     assert!(none["images"].as_array().unwrap().is_empty());
+    // The task list filters by its outputs' tags too.
+    let other = app.create_placeholder("a dry field", json!({})).await;
+    app.wait_for_end(&other).await;
+    let tasks: Value = app.get("/api/v1/tasks?tag=lake").await.json().await.unwrap();
+    assert_eq!(tasks["tasks"].as_array().unwrap().len(), 1);
+    assert_eq!(tasks["tasks"][0]["task_id"], task_id.as_str());
+    let untagged: Value = app.get("/api/v1/tasks?tag=forest").await.json().await.unwrap();
+    assert!(untagged["tasks"].as_array().unwrap().is_empty());
     assert_eq!(app.delete(&format!("{tag_url}/lake")).await.status(), 204);
     assert_error(app.delete(&format!("{tag_url}/lake")).await, 404, "not_found").await;
 }

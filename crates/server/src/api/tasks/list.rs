@@ -24,6 +24,8 @@ pub struct ListTasksQuery {
     pub created_before: Option<String>,
     /// Only tasks made from this prompt (`prm_…`).
     pub prompt_id: Option<String>,
+    /// Only tasks with an output carrying this tag.
+    pub tag: Option<String>,
     /// `next_cursor` of the previous page.
     pub cursor: Option<String>,
     /// 1 to 500, default 50.
@@ -77,5 +79,6 @@ fn to_filter(query: ListTasksQuery) -> ApiResult<TaskFilter> {
             .as_deref()
             .map(|id| atelier_core::PromptId::parse(id).ok_or_else(|| invalid("prompt_id", "not a prompt id")))
             .transpose()?,
+        tag: query.tag,
     })
 }

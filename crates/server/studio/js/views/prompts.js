@@ -62,10 +62,98 @@ async function treeView(main, { navigate }, id) {
   main.append(h('div', { class: 'row' }, h('h1', { class: 'grow' }, 'Prompt tree'), h('a', { class: 'btn', href: '#/prompts' }, 'All trees')), holder);
   let timer = null;
 
+  // Redrawing the tree (after a save, or every two seconds while a task runs) keeps
+  // what the user was doing: the focused control, and text typed but not saved.
+  function remember() {
+    const cardOf = (element) => element.closest('[data-prompt]').dataset.prompt;
+    const typed = [...holder.querySelectorAll('textarea')].filter((area) => area.value !== area.dataset.saved)
+      .map((area) => ({ prompt: cardOf(area), name: area.name, value: area.value }));
+    const open = [...holder.querySelectorAll('form.branch-form:not([hidden])')].map(cardOf);
+    const active = document.activeElement;
+    let focus = null;
+    if (active && holder.contains(active) && active.closest('[data-prompt]')) {
+      const which = active.dataset.score ? `[data-score="${active.dataset.score}"]`
+        : active.dataset.action ? `[data-action="${active.dataset.action}"]`
+          : active.name ? `[name="${active.name}"]` : null;
+      if (which) focus = { prompt: cardOf(active), which };
+    }
+    return { typed, open, focus };
+  }
+
+  function restore({ typed, open, focus }) {
+    const inCard = (prompt, selector) => holder.querySelector(`[data-prompt="${prompt}"] ${selector}`);
+    for (const prompt of open) {
+      const form = inCard(prompt, 'form.branch-form');
+      if (form) form.hidden = false;
+    }
+    for (const { prompt, name, value } of typed) {
+      const area = inCard(prompt, `textarea[name="${name}"]`);
+      if (area) area.value = value;
+    }
+    if (focus) inCard(focus.prompt, focus.which)?.focus();
+  }
+
+  async function load() {
+    try {
+      const page = await get(`/prompts${query({ cursor, limit: 30 })}`);
+      for (const prompt of page.prompts) {
+        list.append(h('a', { class: 'panel prompt-root', href: `#/prompts?id=${prompt.id}`, dataset: { prompt: prompt.id } },
+          h('div', { class: 'row' }, h('span', { class: 'chip' }, prompt.type), h('span', { class: 'muted small' }, humanTime(prompt.created_at))),
+          h('div', { class: 'prompt-content' }, prompt.content)));
+      }
+      cursor = page.next_cursor || null;
+      more.hidden = !cursor;
+      if (!list.childElementCount) list.append(h('p', { class: 'empty' }, 'No prompt trees yet.'));
+    } catch (error) {
+      toast(describeError(error), 'error');
+    }
+  }
+  more.addEventListener('click', load);
+  main.append(h('h1', {}, 'Prompts'), form, h('h2', {}, 'Your trees'), list, more);
+  await load();
+}
+
+async function treeView(main, { navigate }, id) {
+  const holder = h('div', { id: 'prompt-tree' });
+  main.append(h('div', { class: 'row' }, h('h1', { class: 'grow' }, 'Prompt tree'), h('a', { class: 'btn', href: '#/prompts' }, 'All trees')), holder);
+  let timer = null;
+
+  // Redrawing the tree (after a save, or every two seconds while a task runs) keeps
+  // what the user was doing: the focused control, and text typed but not saved.
+  function remember() {
+    const typed = [...holder.querySelectorAll('textarea')]
+      .filter((area) => area.value !== area.defaultValue || !area.closest('form[hidden]'))
+      .map((area) => ({ prompt: area.closest('[data-prompt]').dataset.prompt, name: area.name, value: area.value, open: !area.closest('[hidden]') }));
+    const active = document.activeElement;
+    const card = active && holder.contains(active) ? active.closest('[data-prompt]') : null;
+    let focus = null;
+    if (card) {
+      const which = active.dataset.score ? `[data-score="${active.dataset.score}"]`
+        : active.dataset.action ? `[data-action="${active.dataset.action}"]`
+          : active.name ? `[name="${active.name}"]` : null;
+      if (which) focus = { prompt: card.dataset.prompt, which };
+    }
+    return { typed, focus };
+  }
+
+  function restore({ typed, focus }) {
+    const inCard = (prompt, selector) => holder.querySelector(`[data-prompt="${prompt}"] ${selector}`);
+    for (const { prompt, name, value, open } of typed) {
+      const area = inCard(prompt, `textarea[name="${name}"]`);
+      if (!area) continue;
+      area.value = value;
+      const form = area.closest('form.branch-form');
+      if (form && open) form.hidden = false;
+    }
+    if (focus) inCard(focus.prompt, focus.which)?.focus();
+  }
+
   async function load() {
     try {
       const root = await get(`/prompts/${id}/tree`);
+      const state = remember();
       clear(holder).append(h('ul', { class: 'tree', role: 'tree', 'aria-label': 'Prompt tree' }, node(root, 1)));
+      restore(state);
       const busy = JSON.stringify(root).match(/"status":"(pending|processing|retrying|waiting_input)"/);
       clearTimeout(timer);
       if (busy) timer = setTimeout(load, 2000);
@@ -114,17 +202,29 @@ async function treeView(main, { navigate }, id) {
   function node(prompt, depth) {
     const comment = h('textarea', { name: 'feedback_comment', rows: 2, maxlength: 4000, placeholder: 'What works, what does not' });
     comment.value = prompt.feedback_comment || '';
+    comment.dataset.saved = comment.value;
     const branchText = h('textarea', { name: 'branch', rows: 3, maxlength: 32000 });
     branchText.value = prompt.content;
+    branchText.dataset.saved = branchText.value;
     const branchForm = h('form', { class: 'branch-form', hidden: true },
       field('New version (a branch of this prompt)', branchText),
       h('div', { class: 'row' }, h('button', { class: 'btn primary small', type: 'submit' }, 'Add the branch'),
-        h('button', { class: 'btn small', type: 'button', onclick: () => { branchForm.hidden = true; } }, 'Cancel')));
+        h('button', {
+          class: 'btn small', type: 'button',
+          onclick: () => {
+            branchForm.hidden = true;
+            branchText.value = branchText.dataset.saved;
+            card.querySelector('[data-action=branch]').focus();
+          },
+        }, 'Cancel')));
     branchForm.addEventListener('submit', async (event) => {
       event.preventDefault();
       try {
         await post('/prompts', { content: branchText.value, type: prompt.type, parent_id: prompt.id });
         toast('Branch added.', 'ok');
+        branchForm.hidden = true;
+        branchText.value = branchText.dataset.saved;
+        card.querySelector('[data-action=branch]').focus();
         load();
       } catch (error) {
         toast(describeError(error), 'error');
@@ -138,7 +238,10 @@ async function treeView(main, { navigate }, id) {
       taskStrip(prompt),
       h('div', { class: 'row' },
         h('div', { class: 'grow' }, comment),
-        h('button', { class: 'btn small', type: 'button', onclick: () => save(prompt, { feedback_comment: comment.value.trim() || null }) }, 'Save comment')),
+        h('button', {
+          class: 'btn small', type: 'button', dataset: { action: 'save-comment' },
+          onclick: () => save(prompt, { feedback_comment: comment.value.trim() || null }),
+        }, 'Save comment')),
       h('div', { class: 'row node-actions' },
         h('button', {
           class: 'btn primary small', type: 'button', dataset: { action: 'generate-prompt' },

@@ -1,6 +1,6 @@
 // Tasks: the history of every task with a status chip, progress for running ones,
-// errors in words, cancel and retry. Filters: status, model, dates. Running tasks
-// refresh themselves every two seconds.
+// errors in words, cancel and retry. Filters: status, model, tag (of an output),
+// dates. Running tasks refresh themselves every two seconds.
 
 import { get, post, query } from '../api.js';
 import { clear, field, h, statusChip, toast } from '../dom.js';
@@ -15,6 +15,7 @@ export async function tasksView(main, { params, navigate, models }) {
   const filters = {
     status: params.get('status') || '',
     model: params.get('model') || '',
+    tag: params.get('tag') || '',
     created_after: params.get('created_after') || '',
     created_before: params.get('created_before') || '',
   };
@@ -22,20 +23,26 @@ export async function tasksView(main, { params, navigate, models }) {
     Object.entries(STATUS_WORDS).map(([value, words]) => h('option', { value, selected: value === filters.status }, words)));
   const model = h('select', { name: 'model' }, h('option', { value: '' }, 'All models'),
     all.map((m) => h('option', { value: m.id, selected: m.id === filters.model }, m.id)));
+  const tag = h('input', { type: 'search', name: 'tag', value: filters.tag, placeholder: 'any tag' });
   const after = h('input', { type: 'date', name: 'created_after', value: filters.created_after });
   const before = h('input', { type: 'date', name: 'created_before', value: filters.created_before });
-  const form = h('form', { class: 'panel filters', role: 'search', 'aria-label': 'Task filters' },
-    field('Status', status), field('Model', model), field('From', after), field('Until', before));
-  for (const control of [status, model, after, before]) {
-    control.addEventListener('change', () => {
-      const next = {};
-      for (const [key, input] of [['status', status], ['model', model], ['created_after', after], ['created_before', before]]) {
-        if (input.value) next[key] = input.value;
-      }
-      navigate('tasks', next);
-    });
+  const form = h('form', { class: 'panel filters', id: 'task-filters', role: 'search', 'aria-label': 'Task filters' },
+    field('Status', status), field('Model', model), field('Tag', tag), field('From', after), field('Until', before),
+    h('div', { class: 'field' }, h('div', { class: 'label', 'aria-hidden': 'true' }, '\u00a0'),
+      h('div', { class: 'row' }, h('button', { class: 'btn primary', type: 'submit' }, 'Filter'),
+        h('button', { class: 'btn', type: 'button', onclick: () => navigate('tasks') }, 'Clear filters'))));
+  function apply() {
+    const next = {};
+    for (const [key, input] of [['status', status], ['model', model], ['tag', tag], ['created_after', after], ['created_before', before]]) {
+      if (input.value.trim()) next[key] = input.value.trim();
+    }
+    navigate('tasks', next);
   }
-  form.addEventListener('submit', (event) => event.preventDefault());
+  for (const control of [status, model, after, before]) control.addEventListener('change', apply);
+  form.addEventListener('submit', (event) => {
+    event.preventDefault();
+    apply();
+  });
 
   const list = h('div', { id: 'task-list' });
   const note = h('p', { class: 'empty', 'aria-live': 'polite' });
@@ -51,7 +58,8 @@ export async function tasksView(main, { params, navigate, models }) {
       onclick: () => {
         if (!first) return;
         const images = task.images.map((image) => ({ ...image, task_id: task.task_id }));
-        openLightbox(images, 0, { navigate, onDeleted: () => refresh(task.task_id) });
+        const again = () => refresh(task.task_id);
+        openLightbox(images, 0, { navigate, onDeleted: again, onTagsChanged: again });
       },
     }, first && first.thumbnail_url ? h('img', { src: first.thumbnail_url, alt: '' }) : null);
     const actions = h('div', { class: 'actions' });
@@ -69,10 +77,19 @@ export async function tasksView(main, { params, navigate, models }) {
       h('div', { class: 'row' }, statusChip(task.status, STATUS_WORDS), h('span', { class: 'muted small' }, `${task.service}/${task.model} · ${humanTime(task.created_at)}`),
         task.retry_of ? h('span', { class: 'muted small' }, '(a retry)') : null),
       h('div', { class: 'prompt', title: taskPrompt(task) }, taskPrompt(task) || h('span', { class: 'muted' }, '(no prompt)')),
+      tagLinks(task),
       ACTIVE.has(task.status) ? h('div', { class: 'progress', role: 'progressbar', 'aria-valuenow': task.progress || 0, 'aria-valuemin': 0, 'aria-valuemax': 100, 'aria-label': 'Progress' },
         progressBar(task.progress)) : null,
       task.status === 'failed' || task.status === 'expired' ? h('div', { class: 'error-box' }, describeTaskError(task)) : null);
     return h('div', { class: 'task-row', dataset: { task: task.task_id, status: task.status } }, thumb, meta, actions);
+  }
+
+  // The tags of the task's outputs, each a link to the tasks carrying it.
+  function tagLinks(task) {
+    const tags = [...new Set((task.images || []).flatMap((image) => image.tags || []))].sort();
+    if (!tags.length) return null;
+    return h('div', { class: 'tags' }, tags.map((name) => h('span', { class: 'tag' },
+      h('a', { href: `#/tasks?tag=${encodeURIComponent(name)}`, title: `Show the tasks tagged ${name}` }, name))));
   }
 
   function progressBar(progress) {
@@ -123,7 +140,7 @@ export async function tasksView(main, { params, navigate, models }) {
     note.textContent = 'Loading…';
     try {
       const page = await get(`/tasks${query({
-        status: filters.status, model: filters.model, created_after: dayStart(filters.created_after),
+        status: filters.status, model: filters.model, tag: filters.tag, created_after: dayStart(filters.created_after),
         created_before: dayEnd(filters.created_before), cursor, limit: PAGE,
       })}`);
       for (const task of page.tasks) put(task);
