@@ -63,7 +63,8 @@ async function treeView(main, { navigate }, id) {
   let timer = null;
 
   // Redrawing the tree (after a save, or every two seconds while a task runs) keeps
-  // what the user was doing: the focused control, and text typed but not saved.
+  // what the user was doing: the focused control, open branch forms, and text typed
+  // but not saved.
   function remember() {
     const cardOf = (element) => element.closest('[data-prompt]').dataset.prompt;
     const typed = [...holder.querySelectorAll('textarea')].filter((area) => area.value !== area.dataset.saved)
@@ -89,61 +90,6 @@ async function treeView(main, { navigate }, id) {
     for (const { prompt, name, value } of typed) {
       const area = inCard(prompt, `textarea[name="${name}"]`);
       if (area) area.value = value;
-    }
-    if (focus) inCard(focus.prompt, focus.which)?.focus();
-  }
-
-  async function load() {
-    try {
-      const page = await get(`/prompts${query({ cursor, limit: 30 })}`);
-      for (const prompt of page.prompts) {
-        list.append(h('a', { class: 'panel prompt-root', href: `#/prompts?id=${prompt.id}`, dataset: { prompt: prompt.id } },
-          h('div', { class: 'row' }, h('span', { class: 'chip' }, prompt.type), h('span', { class: 'muted small' }, humanTime(prompt.created_at))),
-          h('div', { class: 'prompt-content' }, prompt.content)));
-      }
-      cursor = page.next_cursor || null;
-      more.hidden = !cursor;
-      if (!list.childElementCount) list.append(h('p', { class: 'empty' }, 'No prompt trees yet.'));
-    } catch (error) {
-      toast(describeError(error), 'error');
-    }
-  }
-  more.addEventListener('click', load);
-  main.append(h('h1', {}, 'Prompts'), form, h('h2', {}, 'Your trees'), list, more);
-  await load();
-}
-
-async function treeView(main, { navigate }, id) {
-  const holder = h('div', { id: 'prompt-tree' });
-  main.append(h('div', { class: 'row' }, h('h1', { class: 'grow' }, 'Prompt tree'), h('a', { class: 'btn', href: '#/prompts' }, 'All trees')), holder);
-  let timer = null;
-
-  // Redrawing the tree (after a save, or every two seconds while a task runs) keeps
-  // what the user was doing: the focused control, and text typed but not saved.
-  function remember() {
-    const typed = [...holder.querySelectorAll('textarea')]
-      .filter((area) => area.value !== area.defaultValue || !area.closest('form[hidden]'))
-      .map((area) => ({ prompt: area.closest('[data-prompt]').dataset.prompt, name: area.name, value: area.value, open: !area.closest('[hidden]') }));
-    const active = document.activeElement;
-    const card = active && holder.contains(active) ? active.closest('[data-prompt]') : null;
-    let focus = null;
-    if (card) {
-      const which = active.dataset.score ? `[data-score="${active.dataset.score}"]`
-        : active.dataset.action ? `[data-action="${active.dataset.action}"]`
-          : active.name ? `[name="${active.name}"]` : null;
-      if (which) focus = { prompt: card.dataset.prompt, which };
-    }
-    return { typed, focus };
-  }
-
-  function restore({ typed, focus }) {
-    const inCard = (prompt, selector) => holder.querySelector(`[data-prompt="${prompt}"] ${selector}`);
-    for (const { prompt, name, value, open } of typed) {
-      const area = inCard(prompt, `textarea[name="${name}"]`);
-      if (!area) continue;
-      area.value = value;
-      const form = area.closest('form.branch-form');
-      if (form && open) form.hidden = false;
     }
     if (focus) inCard(focus.prompt, focus.which)?.focus();
   }
