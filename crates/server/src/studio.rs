@@ -4,6 +4,10 @@
 //! front-end server. The studio talks to the same `/api/v1` as every other client,
 //! signed in with a session cookie.
 
+use std::collections::HashMap;
+use std::io::Write;
+use std::sync::LazyLock;
+
 use axum::Router;
 use axum::extract::Path;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -24,10 +28,77 @@ const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; img-src 'self' data: 
      style-src 'self'; script-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'none'; \
      form-action 'self'; frame-ancestors 'none'";
 
-/// Every embedded file's path (under `/studio/`) and size in bytes: what a first
-/// visit downloads, since `index.html` loads every module at once.
-pub fn files() -> Vec<(String, usize)> {
-    Files::iter().filter_map(|path| Files::get(&path).map(|file| (path.into_owned(), file.data.len()))).collect()
+/// An embedded file's path (under `/studio/`) and what it weighs on the wire.
+#[derive(Debug, Clone)]
+pub struct StudioFile {
+    pub path: String,
+    pub bytes: usize,
+    /// What a browser that accepts gzip receives (`bytes` when it is not compressed).
+    pub gzipped_bytes: usize,
+}
+
+/// Every embedded file: what a first visit downloads, since `index.html` loads
+/// every module at once.
+pub fn files() -> Vec<StudioFile> {
+    Files::iter()
+        .filter_map(|path| {
+            let bytes = Files::get(&path)?.data.len();
+            let gzipped_bytes = GZIPPED.get(path.as_ref()).map_or(bytes, Vec::len);
+            Some(StudioFile { path: path.into_owned(), bytes, gzipped_bytes })
+        })
+        .collect()
+}
+
+/// Each text file gzipped once, on first use, kept when it is smaller: the files
+/// never change while the binary runs, so no request pays for compressing.
+static GZIPPED: LazyLock<HashMap<String, Vec<u8>>> = LazyLock::new(|| {
+    Files::iter()
+        .filter_map(|path| {
+            let file = Files::get(&path)?;
+            let mime = file.metadata.mimetype();
+            let text = mime.starts_with("text/") || mime.ends_with("javascript") || mime.ends_with("+xml");
+            if !text {
+                return None;
+            }
+            let gzipped = gzip(&file.data).filter(|gzipped| gzipped.len() < file.data.len())?;
+            Some((path.into_owned(), gzipped))
+        })
+        .collect()
+});
+
+fn gzip(data: &[u8]) -> Option<Vec<u8>> {
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    encoder.write_all(data).ok()?;
+    encoder.finish().ok()
+}
+
+/// Whether `Accept-Encoding` allows gzip: named with a non-zero weight, or not
+/// named and allowed by `*`.
+fn accepts_gzip(request: &HeaderMap) -> bool {
+    let (mut gzip, mut any) = (None, None);
+    for value in request.get_all(header::ACCEPT_ENCODING).iter().filter_map(|v| v.to_str().ok()) {
+        for item in value.split(',') {
+            let mut parts = item.split(';');
+            let coding = parts.next().unwrap_or_default().trim().to_ascii_lowercase();
+            let weight = parts
+                .filter_map(|p| p.trim().strip_prefix("q=").or_else(|| p.trim().strip_prefix("Q=")))
+                .find_map(|q| q.trim().parse::<f32>().ok())
+                .unwrap_or(1.0);
+            match coding.as_str() {
+                "gzip" | "x-gzip" => gzip = Some(weight > 0.0),
+                "*" => any = Some(weight > 0.0),
+                _ => {}
+            }
+        }
+    }
+    gzip.or(any).unwrap_or(false)
+}
+
+/// Whether `If-None-Match` names `etag` (a list, weak or strong, or `*`).
+fn matches(request: &HeaderMap, etag: &str) -> bool {
+    request.get_all(header::IF_NONE_MATCH).iter().filter_map(|v| v.to_str().ok()).any(|value| {
+        value.split(',').map(str::trim).any(|tag| tag == "*" || tag.strip_prefix("W/").unwrap_or(tag) == etag)
+    })
 }
 
 pub fn routes() -> Router<AppState> {
@@ -46,11 +117,22 @@ fn serve(path: &str, request: &HeaderMap) -> Response {
     let Some(file) = Files::get(path) else {
         return ApiError::new(StatusCode::NOT_FOUND, "not_found", format!("no studio file {path}")).into_response();
     };
-    let etag = format!("\"{}\"", hex::encode(&file.metadata.sha256_hash()[..16]));
-    let fresh = request.get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok()).is_some_and(|v| v == etag);
-    let mut response =
-        if fresh { StatusCode::NOT_MODIFIED.into_response() } else { file.data.into_owned().into_response() };
+    let gzipped = GZIPPED.get(path).filter(|_| accepts_gzip(request));
+    // Each encoding is its own representation, with its own strong ETag.
+    let hash = hex::encode(&file.metadata.sha256_hash()[..16]);
+    let etag = if gzipped.is_some() { format!("\"{hash}-gz\"") } else { format!("\"{hash}\"") };
+    let mut response = match (matches(request, &etag), gzipped) {
+        (true, _) => StatusCode::NOT_MODIFIED.into_response(),
+        (false, Some(gzipped)) => gzipped.clone().into_response(),
+        (false, None) => file.data.into_owned().into_response(),
+    };
     let headers = response.headers_mut();
+    if gzipped.is_some() {
+        headers.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+    }
+    if GZIPPED.contains_key(path) {
+        headers.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
+    }
     if let Ok(value) = HeaderValue::from_str(file.metadata.mimetype()) {
         headers.insert(header::CONTENT_TYPE, value);
     }
@@ -96,6 +178,46 @@ mod tests {
             }
         }
         assert!(imports > 10, "the views' imports were found ({imports})");
+    }
+
+    fn with(name: header::HeaderName, value: &'static str) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        headers.insert(name, HeaderValue::from_static(value));
+        headers
+    }
+
+    #[test]
+    fn gzip_is_sent_only_when_accepted() {
+        let accepts = |value| accepts_gzip(&with(header::ACCEPT_ENCODING, value));
+        assert!(accepts("gzip, deflate, br, zstd"));
+        assert!(accepts("br;q=1.0, GZIP;q=0.5"));
+        assert!(accepts("*"));
+        assert!(!accepts("gzip;q=0, *"), "refused by name, whatever `*` says");
+        assert!(!accepts("*;q=0"));
+        assert!(!accepts("br, identity"));
+        assert!(!accepts_gzip(&HeaderMap::new()));
+    }
+
+    #[test]
+    fn etags_match_in_lists_weak_or_strong() {
+        let tag = "\"abc\"";
+        assert!(matches(&with(header::IF_NONE_MATCH, "\"abc\""), tag));
+        assert!(matches(&with(header::IF_NONE_MATCH, "\"x\", W/\"abc\""), tag));
+        assert!(matches(&with(header::IF_NONE_MATCH, "*"), tag));
+        assert!(!matches(&with(header::IF_NONE_MATCH, "\"abc-gz\""), tag));
+        assert!(!matches(&HeaderMap::new(), tag));
+    }
+
+    #[test]
+    fn text_files_are_gzipped_and_images_are_not_recompressed() {
+        let main = GZIPPED.get("js/main.js").expect("main.js is gzipped");
+        let mut decoded = Vec::new();
+        std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&main[..]), &mut decoded).expect("valid gzip");
+        assert_eq!(decoded, Files::get("js/main.js").expect("embedded").data.as_ref());
+        for file in files() {
+            assert!(file.gzipped_bytes <= file.bytes, "{}", file.path);
+        }
+        assert!(GZIPPED.keys().all(|path| !path.ends_with(".png")));
     }
 
     fn resolve(dir: &str, target: &str) -> String {

@@ -51,3 +51,42 @@ async fn studio_files_revalidate_by_etag_and_unknown_ones_are_a_json_404() {
         assert_eq!(body["error"], "not_found", "{path}");
     }
 }
+
+#[tokio::test]
+async fn text_files_are_gzipped_for_browsers_that_accept_it() {
+    let app = TestApp::spawn().await;
+    let browser = client_with_key(None);
+    let get = |path: &'static str, encoding: &'static str| {
+        let request = browser.get(app.url(path)).header("accept-encoding", encoding);
+        async move { request.send().await.unwrap() }
+    };
+    let plain = get("/studio/js/main.js", "identity").await;
+    assert!(plain.headers().get("content-encoding").is_none());
+    assert_eq!(plain.headers()["vary"], "accept-encoding");
+    let plain_etag = plain.headers()["etag"].to_str().unwrap().to_owned();
+    let source = plain.bytes().await.unwrap();
+
+    let packed = get("/studio/js/main.js", "gzip, deflate, br").await;
+    assert_eq!(packed.headers()["content-encoding"], "gzip");
+    assert_eq!(packed.headers()["content-type"], "text/javascript");
+    let etag = packed.headers()["etag"].to_str().unwrap().to_owned();
+    assert_ne!(etag, plain_etag, "each encoding has its own ETag");
+    let body = packed.bytes().await.unwrap();
+    assert!(body.len() < source.len() / 2, "{} of {} bytes", body.len(), source.len());
+    let mut unpacked = Vec::new();
+    std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&body[..]), &mut unpacked).unwrap();
+    assert_eq!(unpacked, source);
+
+    // Revalidation per representation; the page itself is gzipped too.
+    let again = browser
+        .get(app.url("/studio/js/main.js"))
+        .header("accept-encoding", "gzip")
+        .header("if-none-match", &etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), 304);
+    let index = get("/", "gzip").await;
+    assert_eq!((index.status().as_u16(), index.headers()["content-encoding"].to_str().unwrap()), (200, "gzip"));
+    assert_eq!(get("/", "gzip;q=0").await.headers().get("content-encoding"), None);
+}
