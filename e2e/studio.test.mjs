@@ -2,9 +2,9 @@
 // two-factor, generate with local/placeholder and watch it on the event stream, find
 // the outputs in the gallery, open the lightbox, tag, filter by tag, reuse the
 // settings, delete; then the same on a phone-sized screen (signing in with a
-// recovery code), and the keys, tasks and admin pages. Every page is screenshotted
-// (see scripts/e2e for where), and no page may log a console error or get an
-// unexpected HTTP error from the API.
+// recovery code), the keys, tasks and admin pages, and the studio in Japanese and
+// Chinese. Every page is screenshotted (see scripts/e2e for where), and no page may
+// log a console error or get an unexpected HTTP error from the API.
 
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
@@ -438,6 +438,72 @@ test('prompt trees: a root, generated for, branched, rated, pruned', async () =>
   await root.locator('[data-action=delete-prompt]').waitFor();
   await page.setViewportSize({ width: PHONE.width, height: PHONE.height });
   await shot(page, 'phone-19-prompt-tree');
+  assert.deepEqual(consoleErrors, []);
+  assert.deepEqual(failures, []);
+});
+
+test('languages: Japanese and Chinese, chosen in the picker and kept', async () => {
+  assert.ok(recoveryCodes.length > 2, 'the desktop test enrolled two-factor first');
+  const session = await open(DESKTOP);
+  const { page, consoleErrors, failures } = session;
+  await signIn(page, recoveryCodes[2]);
+  await page.locator('#generate-form').waitFor();
+  assert.equal(await page.evaluate(() => document.documentElement.lang), 'en', 'English by default');
+
+  /** Picks `code` in the language picker; the page reloads in it, on the same address. */
+  async function choose(code, htmlLang) {
+    const hash = new URL(page.url()).hash;
+    await Promise.all([page.waitForEvent('load'), page.selectOption('#lang-picker', code)]);
+    await page.locator(`html[lang="${htmlLang}"]`).waitFor({ state: 'attached' });
+    assert.equal(new URL(page.url()).hash, hash, 'the route stays');
+    assert.equal(await page.inputValue('#lang-picker'), code);
+  }
+  const nav = (key) => page.locator(`[data-nav=${key}]`).innerText();
+  const chip = (status) => page.locator(`#task-list .task-row [data-status=${status}]`).first();
+
+  // Japanese: the shell, the generate form, the gallery and the tasks.
+  await choose('ja', 'ja');
+  await page.locator('#generate-form').waitFor();
+  assert.equal(await nav('generate'), '生成');
+  assert.equal(await nav('gallery'), 'ギャラリー');
+  assert.equal(await nav('tasks'), 'タスク');
+  assert.equal(await page.locator('#generate-submit').innerText(), '生成');
+  assert.equal(await page.title(), '生成 · Atelier');
+  await noStrayText(page);
+  await shot(page, 'desktop-30-japanese');
+  await page.click('[data-nav=gallery]');
+  await page.locator('#gallery-grid .tile').first().waitFor();
+  assert.equal(await page.locator('main h1').innerText(), 'ギャラリー');
+  await page.click('[data-nav=tasks]');
+  await chip('completed').waitFor();
+  assert.equal(await chip('completed').innerText(), '完了');
+  await noStrayText(page);
+  // Kept across a reload.
+  await page.reload();
+  await chip('completed').waitFor();
+  assert.equal(await page.evaluate(() => document.documentElement.lang), 'ja');
+  assert.equal(await nav('tasks'), 'タスク');
+
+  // Chinese, from the tasks page.
+  await choose('zh', 'zh-Hans');
+  await chip('completed').waitFor();
+  assert.equal(await nav('generate'), '生成');
+  assert.equal(await nav('gallery'), '图库');
+  assert.equal(await nav('tasks'), '任务');
+  assert.equal(await page.locator('main h1').innerText(), '任务');
+  assert.equal(await chip('completed').innerText(), '完成');
+  await noStrayText(page);
+  await shot(page, 'desktop-31-chinese');
+
+  // The sign-in page has the picker too: signed out in Chinese, back to English there.
+  await page.click('#sign-out');
+  await page.locator('#sign-in-form').waitFor();
+  assert.equal(await page.locator('#sign-in-form h1').innerText(), '登录');
+  await choose('en', 'en');
+  await page.locator('#sign-in-form').waitFor();
+  assert.equal(await page.locator('#sign-in-form h1').innerText(), 'Sign in');
+  assert.equal(await page.title(), 'Sign in · Atelier');
+
   assert.deepEqual(consoleErrors, []);
   assert.deepEqual(failures, []);
 });

@@ -2,6 +2,8 @@
 // cookie, the CSRF token on every change, and errors as ApiError carrying the
 // server's stable code.
 
+import { t } from './i18n.js';
+
 let csrfToken = null;
 
 export function setCsrfToken(token) {
@@ -44,7 +46,7 @@ export async function api(method, path, body, { headers = {}, signal } = {}) {
     });
   } catch (error) {
     if (error.name === 'AbortError') throw error;
-    throw new ApiError(0, { error: 'network_error', message: 'The server could not be reached.' });
+    throw new ApiError(0, { error: 'network_error', message: t('The server could not be reached.') });
   }
   if (response.status === 204) return null;
   const text = await response.text();
@@ -94,7 +96,7 @@ export function upload(file, onProgress) {
       if (request.status >= 200 && request.status < 300) resolve(data);
       else reject(new ApiError(request.status, data, request.getResponseHeader('retry-after')));
     };
-    request.onerror = () => reject(new ApiError(0, { error: 'network_error', message: 'The upload was interrupted.' }));
+    request.onerror = () => reject(new ApiError(0, { error: 'network_error', message: t('The upload was interrupted.') }));
     request.send(file);
   });
 }

@@ -1,5 +1,7 @@
 // Small DOM helpers: element building, toasts, a confirmation dialog, copying.
 
+import { t } from './i18n.js';
+
 const PROPERTIES = new Set(['value', 'checked', 'disabled', 'selected', 'hidden', 'indeterminate', 'required', 'multiple']);
 
 /**
@@ -50,9 +52,9 @@ export function toast(message, kind = 'info') {
 }
 
 /** A modal question; resolves true when confirmed. Esc or Cancel resolve false. */
-export function confirmDialog({ title, text, confirm = 'Confirm', danger = false }) {
+export function confirmDialog({ title, text, confirm = t('Confirm'), danger = false }) {
   return new Promise((resolve) => {
-    const cancelButton = h('button', { class: 'btn', type: 'button', value: 'cancel' }, 'Cancel');
+    const cancelButton = h('button', { class: 'btn', type: 'button', value: 'cancel' }, t('Cancel'));
     const okButton = h('button', { class: `btn ${danger ? 'danger' : 'primary'}`, type: 'button', value: 'ok' }, confirm);
     const dialog = h('dialog', { 'aria-labelledby': 'confirm-title', class: 'confirm' },
       h('h2', { id: 'confirm-title' }, title),
@@ -77,9 +79,9 @@ export function confirmDialog({ title, text, confirm = 'Confirm', danger = false
 export async function copyText(text) {
   try {
     await navigator.clipboard.writeText(text);
-    toast('Copied.', 'ok');
+    toast(t('Copied.'), 'ok');
   } catch {
-    toast('Copy was not allowed here: select the text and copy it by hand.', 'error');
+    toast(t('Copy was not allowed here: select the text and copy it by hand.'), 'error');
   }
 }
 

@@ -4,13 +4,14 @@
 
 import { del, get, post } from './api.js';
 import { append, clear, confirmDialog, h, toast } from './dom.js';
+import { locale, t } from './i18n.js';
 import { describeError, humanBytes, humanTime, STATUS_WORDS } from './words.js';
 
 function media(image) {
   const type = image.mime_type || '';
   if (type.startsWith('video/')) return h('video', { src: image.url, controls: true, playsinline: true, preload: 'metadata', poster: image.thumbnail_url || null });
   if (type.startsWith('audio/')) return h('audio', { src: image.url, controls: true, preload: 'metadata' });
-  return h('img', { src: image.url, alt: 'Generated output', dataset: { full: image.image_id } });
+  return h('img', { src: image.url, alt: t('Generated output'), dataset: { full: image.image_id } });
 }
 
 function extension(type) {
@@ -20,12 +21,12 @@ function extension(type) {
 
 function parameterList(task) {
   const rows = [
-    ['Model', `${task.service}/${task.model}`],
-    ['Status', STATUS_WORDS[task.status] || task.status],
-    ['Created', new Date(task.created_at).toLocaleString()],
+    [t('Model'), `${task.service}/${task.model}`],
+    [t('Status'), STATUS_WORDS[task.status] || task.status],
+    [t('Created'), new Date(task.created_at).toLocaleString(locale)],
   ];
   for (const [name, value] of Object.entries(task.input || {})) {
-    rows.push([name, value === null || value === '' ? '(default)' : typeof value === 'object' ? JSON.stringify(value) : String(value)]);
+    rows.push([name, value === null || value === '' ? t('(default)') : typeof value === 'object' ? JSON.stringify(value) : String(value)]);
   }
   return h('dl', { class: 'params', dataset: { params: task.task_id } },
     rows.map(([name, value]) => [h('dt', {}, name), h('dd', {}, value)]));
@@ -39,10 +40,10 @@ export function openLightbox(images, index, { navigate, onDeleted, onTagsChanged
   let position = index;
   const mediaBox = h('div', { class: 'lightbox-media' });
   const side = h('div', { class: 'lightbox-side' });
-  const close = h('button', { class: 'btn small close-x', type: 'button', 'aria-label': 'Close', onclick: () => dialog.close() }, '✕');
-  const prev = h('button', { class: 'lightbox-nav prev', type: 'button', 'aria-label': 'Previous image', onclick: () => move(-1) }, '‹');
-  const next = h('button', { class: 'lightbox-nav next', type: 'button', 'aria-label': 'Next image', onclick: () => move(1) }, '›');
-  const dialog = h('dialog', { class: 'lightbox', 'aria-label': 'Image details', id: 'lightbox' },
+  const close = h('button', { class: 'btn small close-x', type: 'button', 'aria-label': t('Close'), onclick: () => dialog.close() }, '✕');
+  const prev = h('button', { class: 'lightbox-nav prev', type: 'button', 'aria-label': t('Previous image'), onclick: () => move(-1) }, '‹');
+  const next = h('button', { class: 'lightbox-nav next', type: 'button', 'aria-label': t('Next image'), onclick: () => move(1) }, '›');
+  const dialog = h('dialog', { class: 'lightbox', 'aria-label': t('Image details'), id: 'lightbox' },
     close, h('div', { class: 'lightbox-body' }, mediaBox, side));
 
   function move(step) {
@@ -54,19 +55,19 @@ export function openLightbox(images, index, { navigate, onDeleted, onTagsChanged
 
   function tagEditor(image) {
     const chips = h('div', { class: 'tags', dataset: { tags: image.image_id } });
-    const input = h('input', { type: 'text', maxlength: 50, placeholder: 'Add a tag', 'aria-label': 'New tag', name: 'new-tag' });
-    const add = h('button', { class: 'btn small', type: 'submit' }, 'Add');
+    const input = h('input', { type: 'text', maxlength: 50, placeholder: t('Add a tag'), 'aria-label': t('New tag'), name: 'new-tag' });
+    const add = h('button', { class: 'btn small', type: 'submit' }, t('Add'));
     function drawChips() {
       clear(chips);
       for (const tag of image.tags || []) {
         chips.append(h('span', { class: 'tag', dataset: { tag } },
-          h('a', { href: `#/gallery?tag=${encodeURIComponent(tag)}`, title: `Show everything tagged ${tag}`, onclick: () => dialog.close() }, tag),
+          h('a', { href: `#/gallery?tag=${encodeURIComponent(tag)}`, title: t('Show everything tagged {tag}', { tag }), onclick: () => dialog.close() }, tag),
           h('button', {
-            type: 'button', 'aria-label': `Remove tag ${tag}`,
+            type: 'button', 'aria-label': t('Remove tag {tag}', { tag }),
             onclick: async () => {
               try {
                 await del(`/assets/${image.image_id}/tags/${encodeURIComponent(tag)}`);
-                image.tags = image.tags.filter((t) => t !== tag);
+                image.tags = image.tags.filter((other) => other !== tag);
                 drawChips();
                 if (onTagsChanged) onTagsChanged(image);
               } catch (error) {
@@ -75,7 +76,7 @@ export function openLightbox(images, index, { navigate, onDeleted, onTagsChanged
             },
           }, '×')));
       }
-      if (!(image.tags || []).length) chips.append(h('span', { class: 'muted small' }, 'No tags yet.'));
+      if (!(image.tags || []).length) chips.append(h('span', { class: 'muted small' }, t('No tags yet.')));
     }
     const form = h('form', { class: 'row', dataset: { action: 'add-tag' } }, h('div', { class: 'grow' }, input), add);
     form.addEventListener('submit', async (event) => {
@@ -93,33 +94,33 @@ export function openLightbox(images, index, { navigate, onDeleted, onTagsChanged
       }
     });
     drawChips();
-    return h('div', {}, h('h3', {}, 'Tags'), chips, form);
+    return h('div', {}, h('h3', {}, t('Tags')), chips, form);
   }
 
   async function show() {
     const image = images[position];
     append(clear(mediaBox), [media(image), position > 0 ? prev : null, position < images.length - 1 ? next : null]);
-    const params = h('div', {}, h('p', { class: 'muted small' }, 'Loading parameters…'));
+    const params = h('div', {}, h('p', { class: 'muted small' }, t('Loading parameters…')));
     const reuse = h('button', {
       class: 'btn primary', type: 'button', dataset: { action: 'reuse' },
       onclick: () => {
         dialog.close();
         navigate('generate', { from: image.task_id });
       },
-    }, 'Use these settings again');
+    }, t('Use these settings again'));
     const download = h('a', {
       class: 'btn', href: image.url, download: `${image.image_id}.${extension(image.mime_type)}`, dataset: { action: 'download' },
-    }, 'Download');
+    }, t('Download'));
     const remove = h('button', {
       class: 'btn danger', type: 'button', dataset: { action: 'delete' },
       onclick: async () => {
         const sure = await confirmDialog({
-          title: 'Delete this image?', text: 'The file is removed for good; the task keeps its record.', confirm: 'Delete', danger: true,
+          title: t('Delete this image?'), text: t('The file is removed for good; the task keeps its record.'), confirm: t('Delete'), danger: true,
         });
         if (!sure) return;
         try {
           await del(`/history/${image.image_id}`);
-          toast('Deleted.', 'ok');
+          toast(t('Deleted.'), 'ok');
           images.splice(position, 1);
           if (onDeleted) onDeleted(image);
           if (!images.length) dialog.close();
@@ -131,14 +132,14 @@ export function openLightbox(images, index, { navigate, onDeleted, onTagsChanged
           toast(describeError(error), 'error');
         }
       },
-    }, 'Delete');
+    }, t('Delete'));
     const size = image.width && image.height ? `${image.width} × ${image.height} · ` : '';
     clear(side).append(
-      h('h2', {}, images.length > 1 ? `Output ${position + 1} of ${images.length}` : 'Output'),
+      h('h2', {}, images.length > 1 ? t('Output {n} of {total}', { n: position + 1, total: images.length }) : t('Output')),
       h('p', { class: 'muted small' }, `${size}${humanBytes(image.file_size || 0)} · ${image.mime_type}${image.created_at ? ` · ${humanTime(image.created_at)}` : ''}`),
       h('div', { class: 'actions' }, reuse, download, remove),
       tagEditor(image),
-      h('div', {}, h('h3', {}, 'Parameters'), params));
+      h('div', {}, h('h3', {}, t('Parameters')), params));
     try {
       const task = await get(`/tasks/${image.task_id}`);
       if (images[position] === image) clear(params).append(parameterList(task));

@@ -1,9 +1,10 @@
-// The studio's shell: who is signed in, the top bar, the theme, and a hash router
-// (`#/gallery?tag=fox`) over one view module per page.
+// The studio's shell: who is signed in, the top bar, the theme, the language
+// picker, and a hash router (`#/gallery?tag=fox`) over one view module per page.
 
 import { del, get, setCsrfToken } from './api.js';
 import { clear, h, toast } from './dom.js';
-import { describeError } from './words.js';
+import { chooseLanguageAndReload, lang, LANGUAGES, t } from './i18n.js';
+import { describeError, roleWord } from './words.js';
 import { accountView } from './views/account.js';
 import { adminView } from './views/admin.js';
 import { galleryView } from './views/gallery.js';
@@ -14,13 +15,13 @@ import { signInView } from './views/signin.js';
 import { tasksView } from './views/tasks.js';
 
 const ROUTES = {
-  generate: { title: 'Generate', view: generateView },
-  gallery: { title: 'Gallery', view: galleryView },
-  tasks: { title: 'Tasks', view: tasksView },
-  prompts: { title: 'Prompts', view: promptsView },
-  keys: { title: 'API keys', view: keysView },
-  account: { title: 'Account', view: accountView },
-  admin: { title: 'Admin', view: adminView, adminOnly: true },
+  generate: { title: t('Generate'), view: generateView },
+  gallery: { title: t('Gallery'), view: galleryView },
+  tasks: { title: t('Tasks'), view: tasksView },
+  prompts: { title: t('Prompts'), view: promptsView },
+  keys: { title: t('API keys'), view: keysView },
+  account: { title: t('Account'), view: accountView },
+  admin: { title: t('Admin'), view: adminView, adminOnly: true },
 };
 
 const main = document.getElementById('main');
@@ -68,6 +69,27 @@ systemDark.addEventListener('change', () => {
   renderTopbar();
 });
 
+/* Language: index.html's own words are English; they are said again here in
+   the chosen one. The picker keeps the choice and reloads (see js/i18n.js). */
+function translateStaticText() {
+  document.title = t('Atelier studio');
+  const skip = document.querySelector('.skip-link');
+  if (skip) skip.textContent = t('Skip to content');
+  const boot = main.querySelector('.boot');
+  if (boot) boot.textContent = t('Loading the studio…');
+}
+
+function languagePicker() {
+  return h('select', {
+    class: 'lang-picker', id: 'lang-picker', name: 'lang', 'aria-label': t('Language'),
+    onchange: (event) => chooseLanguageAndReload(event.target.value),
+  }, LANGUAGES.map((language) => h('option', {
+    value: language.code, lang: language.html, selected: language.code === lang,
+  }, language.name)));
+}
+
+translateStaticText();
+
 /* Routing */
 function parseHash() {
   const raw = location.hash.replace(/^#\/?/, '');
@@ -102,13 +124,14 @@ function renderTopbar() {
   const dark = currentTheme() === 'dark';
   topbar.append(
     h('a', { class: 'brand', href: '#/generate' }, h('img', { src: '/studio/icon.svg', alt: '' }), 'Atelier'),
-    h('nav', { class: 'nav', 'aria-label': 'Studio' }, links),
-    h('span', { class: 'who hide-phone', title: `${me.email} (${me.role})` }, me.email),
+    h('nav', { class: 'nav', 'aria-label': t('Studio') }, links),
+    h('span', { class: 'who hide-phone', title: `${me.email} (${roleWord(me.role)})` }, me.email),
+    languagePicker(),
     h('button', {
       class: 'btn ghost icon', type: 'button', id: 'theme-toggle', 'aria-pressed': dark ? 'true' : 'false',
-      title: dark ? 'Switch to the light theme' : 'Switch to the dark theme', onclick: toggleTheme,
-    }, dark ? '☀ Light' : '☾ Dark'),
-    h('button', { class: 'btn small', type: 'button', id: 'sign-out', onclick: signOut }, 'Sign out'),
+      title: dark ? t('Switch to the light theme') : t('Switch to the dark theme'), onclick: toggleTheme,
+    }, dark ? `☀ ${t('Light')}` : `☾ ${t('Dark')}`),
+    h('button', { class: 'btn small', type: 'button', id: 'sign-out', onclick: signOut }, t('Sign out')),
   );
 }
 
@@ -123,9 +146,9 @@ async function render() {
   }
   clear(main);
   if (!session.me) {
-    document.title = 'Sign in · Atelier';
+    document.title = `${t('Sign in')} · Atelier`;
     renderTopbar();
-    signInView(main, { onSignedIn: signedIn });
+    signInView(main, { onSignedIn: signedIn, languagePicker });
     return;
   }
   const { name, params } = parseHash();
@@ -172,7 +195,7 @@ async function signOut() {
   }
   session.me = null;
   setCsrfToken(null);
-  toast('Signed out.');
+  toast(t('Signed out.'));
   render();
 }
 
@@ -181,7 +204,7 @@ window.addEventListener('atelier:signed-out', () => {
   if (!session.me) return;
   session.me = null;
   setCsrfToken(null);
-  toast('Your session ended: sign in again.', 'error');
+  toast(t('Your session ended: sign in again.'), 'error');
   render();
 });
 

@@ -2,9 +2,11 @@
 // property becomes a control by its type: text areas for prompts, size presets
 // for width/height, a dice button for seeds, sliders for steps and scale, selects
 // for enums, an uploader for input files. Empty optional fields are left out, so
-// the server's defaults apply.
+// the server's defaults apply. The studio's own words are translated; the
+// schema's descriptions and the fields' names are the model's, shown as they are.
 
 import { field, h, setFieldError } from './dom.js';
+import { t } from './i18n.js';
 import { uploader } from './uploader.js';
 
 const PROSE = ['prompt', 'text', 'input', 'instructions', 'negative_prompt'];
@@ -12,13 +14,13 @@ const MAIN_ORDER = ['prompt', 'text', 'input', 'negative_prompt', 'instructions'
   'size', 'aspect_ratio', 'width', 'height', 'num_images', 'n', 'seed', 'seeds', 'steps', 'scale', 'variant', 'quality'];
 const SLIDERS = new Set(['steps', 'scale']);
 const SIZE_PRESETS = [
-  ['Square', 1024, 1024], ['Small square', 512, 512], ['Portrait 3:4', 768, 1024], ['Landscape 4:3', 1024, 768],
-  ['Wide 16:9', 1280, 720], ['Tall 9:16', 720, 1280],
+  [t('Square'), 1024, 1024], [t('Small square'), 512, 512], [t('Portrait 3:4'), 768, 1024], [t('Landscape 4:3'), 1024, 768],
+  [t('Wide 16:9'), 1280, 720], [t('Tall 9:16'), 720, 1280],
 ];
 
 function typesOf(schema) {
   const types = Array.isArray(schema.type) ? schema.type : [schema.type];
-  return { base: types.find((t) => t && t !== 'null') || 'string', nullable: types.includes('null') };
+  return { base: types.find((type) => type && type !== 'null') || 'string', nullable: types.includes('null') };
 }
 
 function labelFor(name) {
@@ -82,7 +84,7 @@ function controlFor(name, schema, required, options) {
     }
     const hasDefault = schema.default !== undefined && schema.default !== null;
     const select = h('select', { name: fieldName },
-      !hasDefault || nullable ? h('option', { value: '' }, 'Default') : null,
+      !hasDefault || nullable ? h('option', { value: '' }, t('Default')) : null,
       values.map((value) => h('option', { value: String(value), selected: hasDefault && String(schema.default) === String(value) }, String(value))));
     return {
       element: field(labelFor(name), select, hint),
@@ -100,7 +102,7 @@ function controlFor(name, schema, required, options) {
   if (base === 'boolean') {
     if (nullable) {
       const select = h('select', { name: fieldName },
-        h('option', { value: '' }, 'Default'), h('option', { value: 'true' }, 'Yes'), h('option', { value: 'false' }, 'No'));
+        h('option', { value: '' }, t('Default')), h('option', { value: 'true' }, t('Yes')), h('option', { value: 'false' }, t('No')));
       return {
         element: field(labelFor(name), select, hint),
         focusTarget: select,
@@ -129,7 +131,7 @@ function controlFor(name, schema, required, options) {
     const input = h('input', {
       type: 'number', name: fieldName, step, min: schema.minimum ?? null, max: schema.maximum ?? null,
       required: required && !nullable, inputmode: base === 'integer' ? 'numeric' : 'decimal',
-      placeholder: schema.default !== undefined && schema.default !== null ? `default ${schema.default}` : (name.startsWith('seed') ? 'random' : ''),
+      placeholder: schema.default !== undefined && schema.default !== null ? t('default {value}', { value: schema.default }) : (name.startsWith('seed') ? t('random') : ''),
     });
     if (schema.default !== undefined && schema.default !== null) input.value = String(schema.default);
     const parse = () => {
@@ -141,13 +143,13 @@ function controlFor(name, schema, required, options) {
     if (name === 'seed' || name === 'seeds') {
       input.value = '';
       const dice = h('button', {
-        class: 'btn icon', type: 'button', title: 'Pick a random seed', 'aria-label': 'Pick a random seed', dataset: { action: 'dice' },
+        class: 'btn icon', type: 'button', title: t('Pick a random seed'), 'aria-label': t('Pick a random seed'), dataset: { action: 'dice' },
         onclick: () => {
           input.value = String(randomSeed(schema.minimum, schema.maximum));
           input.dispatchEvent(new Event('input'));
         },
       }, h('img', { class: 'dice', src: '/studio/dice.svg', alt: '' }));
-      const wrapped = field(labelFor(name), input, hint || 'Empty: a seed is chosen for you and stored with the task.');
+      const wrapped = field(labelFor(name), input, hint || t('Empty: a seed is chosen for you and stored with the task.'));
       wrapped.insertBefore(h('div', { class: 'row' }, h('div', { class: 'grow' }, input), dice), before(wrapped));
       control.element = wrapped;
       return control;
@@ -155,7 +157,7 @@ function controlFor(name, schema, required, options) {
     if (SLIDERS.has(name) && schema.minimum !== undefined && schema.maximum !== undefined) {
       const slider = h('input', {
         type: 'range', min: schema.minimum, max: schema.maximum, step: base === 'integer' ? 1 : 0.5,
-        value: input.value || schema.minimum, 'aria-label': `${labelFor(name)} slider`, tabindex: '-1',
+        value: input.value || schema.minimum, 'aria-label': t('{label} slider', { label: labelFor(name) }), tabindex: '-1',
       });
       slider.addEventListener('input', () => { input.value = slider.value; });
       input.addEventListener('input', () => { if (input.value !== '') slider.value = input.value; });
@@ -174,7 +176,7 @@ function controlFor(name, schema, required, options) {
   }
 
   if (base === 'array') {
-    const area = h('textarea', { name: fieldName, rows: 2, placeholder: 'One per line' });
+    const area = h('textarea', { name: fieldName, rows: 2, placeholder: t('One per line') });
     return {
       element: field(labelFor(name), area, hint),
       focusTarget: area,
@@ -227,7 +229,7 @@ function sizePresets(controls, properties) {
     const current = `${controls.get('width').get()}x${controls.get('height').get()}`;
     for (const button of buttons) button.setAttribute('aria-pressed', button.dataset.preset === current ? 'true' : 'false');
   }
-  return { element: h('div', { class: 'field' }, h('div', { class: 'label' }, 'Size'), h('div', { class: 'presets', role: 'group', 'aria-label': 'Size presets' }, buttons)), mark };
+  return { element: h('div', { class: 'field' }, h('div', { class: 'label' }, t('Size')), h('div', { class: 'presets', role: 'group', 'aria-label': t('Size presets') }, buttons)), mark };
 }
 
 /**
@@ -250,7 +252,7 @@ export function schemaForm(model) {
 
   const mainPart = h('div', { class: 'main-fields' });
   const more = h('div', {});
-  const advanced = h('details', { class: 'advanced' }, h('summary', {}, 'More options'), more);
+  const advanced = h('details', { class: 'advanced' }, h('summary', {}, t('More options')), more);
   let presets = null;
   for (const name of names) {
     const control = controls.get(name);

@@ -5,6 +5,7 @@
 
 import { upload } from './api.js';
 import { h, toast } from './dom.js';
+import { t, tParts } from './i18n.js';
 import { describeError, humanBytes } from './words.js';
 
 const ACCEPT = 'image/png,image/jpeg,image/webp,image/gif,video/mp4,video/webm,video/quicktime';
@@ -13,13 +14,13 @@ const ACCEPT = 'image/png,image/jpeg,image/webp,image/gif,video/mp4,video/webm,v
 export function uploader({ multiple, max, service, name }) {
   const items = [];
   const input = h('input', { type: 'file', accept: ACCEPT, multiple: multiple || null, hidden: true, name });
-  const pick = h('button', { class: 'btn small', type: 'button', dataset: { action: 'pick-files' } }, multiple ? 'Choose files' : 'Choose a file');
+  const pick = h('button', { class: 'btn small', type: 'button', dataset: { action: 'pick-files' } }, multiple ? t('Choose files') : t('Choose a file'));
   const zone = h('div', { class: 'dropzone', dataset: { dropzone: name } },
-    h('div', {}, multiple ? `Drop up to ${max} images here, or ` : 'Drop an image here, or ', pick), input);
+    h('div', {}, multiple ? tParts('Drop up to {max} images here, or {pick}', { max, pick }) : tParts('Drop an image here, or {pick}', { pick })), input);
   const list = h('div', { class: 'uploads', 'aria-live': 'polite' });
   const warning = service === 'kie'
     ? h('div', { class: 'warn-box small', hidden: true },
-      'Kie.ai deletes uploaded files after 3 days. Atelier keeps your original and uploads it again when a task needs it later.')
+      t('Kie.ai deletes uploaded files after 3 days. Atelier keeps your original and uploads it again when a task needs it later.'))
     : null;
 
   function refresh() {
@@ -44,10 +45,10 @@ export function uploader({ multiple, max, service, name }) {
   function itemNode(label, previewSrc, item) {
     const bar = h('span', {});
     const node = h('div', { class: 'upload-item', dataset: { upload: '' } },
-      previewSrc ? h('img', { src: previewSrc, alt: label }) : h('div', { class: 'kind' }, 'file'),
-      h('div', { class: 'progress', role: 'progressbar', 'aria-label': `Upload of ${label}`, 'aria-valuemin': 0, 'aria-valuemax': 100 }, bar),
+      previewSrc ? h('img', { src: previewSrc, alt: label }) : h('div', { class: 'kind' }, t('file')),
+      h('div', { class: 'progress', role: 'progressbar', 'aria-label': t('Upload of {name}', { name: label }), 'aria-valuemin': 0, 'aria-valuemax': 100 }, bar),
       h('div', { class: 'name', title: label }, label),
-      h('button', { class: 'btn small icon', type: 'button', 'aria-label': `Remove ${label}`, onclick: () => removeItem(item) }, '×'));
+      h('button', { class: 'btn small icon', type: 'button', 'aria-label': t('Remove {name}', { name: label }), onclick: () => removeItem(item) }, '×'));
     item.bar = bar;
     item.node = node;
     return node;
@@ -56,7 +57,7 @@ export function uploader({ multiple, max, service, name }) {
   async function addFiles(files) {
     for (const file of files) {
       if (items.length >= max) {
-        toast(`At most ${max} file${max > 1 ? 's' : ''} here.`, 'error');
+        toast(max > 1 ? t('At most {max} files here.', { max }) : t('At most 1 file here.'), 'error');
         break;
       }
       const item = { ref: null, preview: file.type.startsWith('image/') ? URL.createObjectURL(file) : null };

@@ -1,48 +1,61 @@
 // Codes and states in words a person understands: API errors, task errors,
-// statuses, sizes and times.
+// statuses, roles, sizes and times, in the studio's language (js/i18n.js).
+
+import { locale, t } from './i18n.js';
 
 const TASK_ERRORS = {
-  timeout: 'The provider took too long to answer. Retrying usually helps.',
-  connection_refused: 'The provider could not be reached. Check its address, or retry later.',
-  provider_error: 'The provider had an internal error. Retrying later usually helps.',
-  provider_rate_limited: 'The provider is limiting how fast we can send work. Retry in a little while.',
-  provider_rejected: 'The provider refused this request; changing the settings or the prompt may help.',
-  provider_unauthorized: 'The provider refused the API key. An administrator needs to check the key in the configuration.',
-  insufficient_credits: 'The provider account has run out of credits.',
-  malformed_response: 'The provider answered something Atelier could not read.',
-  generation_failed: 'The model could not generate this. Try another prompt or other settings.',
-  submit_unknown: 'The request was sent but its answer was lost, so Atelier did not send it again (to avoid paying twice). Retry to send it anew.',
-  poll_timeout: 'The provider never finished within the time allowed for this model.',
-  worker_crashed: 'The server stopped while working on this too many times, so it was given up.',
-  expired: 'It waited in the queue longer than allowed.',
+  timeout: t('The provider took too long to answer. Retrying usually helps.'),
+  connection_refused: t('The provider could not be reached. Check its address, or retry later.'),
+  provider_error: t('The provider had an internal error. Retrying later usually helps.'),
+  provider_rate_limited: t('The provider is limiting how fast we can send work. Retry in a little while.'),
+  provider_rejected: t('The provider refused this request; changing the settings or the prompt may help.'),
+  provider_unauthorized: t('The provider refused the API key. An administrator needs to check the key in the configuration.'),
+  insufficient_credits: t('The provider account has run out of credits.'),
+  malformed_response: t('The provider answered something Atelier could not read.'),
+  generation_failed: t('The model could not generate this. Try another prompt or other settings.'),
+  submit_unknown: t('The request was sent but its answer was lost, so Atelier did not send it again (to avoid paying twice). Retry to send it anew.'),
+  poll_timeout: t('The provider never finished within the time allowed for this model.'),
+  worker_crashed: t('The server stopped while working on this too many times, so it was given up.'),
+  expired: t('It waited in the queue longer than allowed.'),
 };
 
 const API_ERRORS = {
-  network_error: 'The server could not be reached. Check your connection.',
-  unauthorized: 'You are signed out. Sign in again.',
-  invalid_credentials: 'The email or password is wrong.',
-  totp_required: 'Enter the six-digit code from your authenticator app.',
-  invalid_totp: 'That code is not right (or was already used). Wait for the next one.',
-  forbidden: 'Your role does not allow this.',
-  csrf_token_missing: 'Your session needs refreshing: reload the page.',
-  not_found: 'It no longer exists.',
-  rate_limit_exceeded: 'Too many requests at once.',
-  quota_exceeded: 'The daily quota for this is used up.',
-  queue_full: 'The server is busy; try again shortly.',
-  storage_unavailable: 'The server could not reach its storage. Try again shortly.',
-  internal_error: 'Something went wrong on the server.',
+  network_error: t('The server could not be reached. Check your connection.'),
+  unauthorized: t('You are signed out. Sign in again.'),
+  invalid_credentials: t('The email or password is wrong.'),
+  totp_required: t('Enter the six-digit code from your authenticator app.'),
+  invalid_totp: t('That code is not right (or was already used). Wait for the next one.'),
+  forbidden: t('Your role does not allow this.'),
+  csrf_token_missing: t('Your session needs refreshing: reload the page.'),
+  not_found: t('It no longer exists.'),
+  rate_limit_exceeded: t('Too many requests at once.'),
+  quota_exceeded: t('The daily quota for this is used up.'),
+  queue_full: t('The server is busy; try again shortly.'),
+  storage_unavailable: t('The server could not reach its storage. Try again shortly.'),
+  internal_error: t('Something went wrong on the server.'),
 };
 
 export const STATUS_WORDS = {
-  pending: 'Queued',
-  processing: 'Working',
-  retrying: 'Retrying',
-  waiting_input: 'Waiting for you',
-  completed: 'Done',
-  failed: 'Failed',
-  cancelled: 'Cancelled',
-  expired: 'Expired',
+  pending: t('Queued'),
+  processing: t('Working'),
+  retrying: t('Retrying'),
+  waiting_input: t('Waiting for you'),
+  completed: t('Done'),
+  failed: t('Failed'),
+  cancelled: t('Cancelled'),
+  expired: t('Expired'),
 };
+
+/** The roles' names (the API's values stay as they are). */
+export const ROLE_WORDS = {
+  viewer: t('viewer'),
+  member: t('member'),
+  admin: t('admin'),
+};
+
+export function roleWord(role) {
+  return ROLE_WORDS[role] || role;
+}
 
 export const ACTIVE = new Set(['pending', 'processing', 'retrying', 'waiting_input']);
 
@@ -50,12 +63,13 @@ export const ACTIVE = new Set(['pending', 'processing', 'retrying', 'waiting_inp
 export function describeError(error) {
   if (!error) return '';
   if (error.code === 'model_unavailable' && error.details && error.details.config_key) {
-    return `This model is not set up yet: an administrator sets ${error.details.config_key} (or ${error.details.env_var}).`;
+    return t('This model is not set up yet: an administrator sets {key} (or {env}).',
+      { key: error.details.config_key, env: error.details.env_var });
   }
   if (error.code === 'validation_error') return error.message;
-  let text = API_ERRORS[error.code] || error.message || 'Something went wrong.';
-  if (error.retryAfter) text += ` Try again in ${humanSeconds(error.retryAfter)}.`;
-  return text;
+  const text = API_ERRORS[error.code] || error.message || t('Something went wrong.');
+  if (!error.retryAfter) return text;
+  return t('{sentence} Try again in {wait}.', { sentence: text, wait: humanSeconds(error.retryAfter) });
 }
 
 /** A sentence for a task's stored error. */
@@ -63,13 +77,13 @@ export function describeTaskError(task) {
   const error = task.error;
   if (!error) return task.error_message || '';
   const words = TASK_ERRORS[error.code];
-  return words ? `${words} (${error.message})` : error.message;
+  return words ? t('{sentence} ({detail})', { sentence: words, detail: error.message }) : error.message;
 }
 
 export function humanSeconds(seconds) {
-  if (seconds < 60) return `${Math.ceil(seconds)} s`;
-  if (seconds < 3600) return `${Math.ceil(seconds / 60)} min`;
-  return `${Math.round(seconds / 360) / 10} h`;
+  if (seconds < 60) return t('{n} s', { n: Math.ceil(seconds) });
+  if (seconds < 3600) return t('{n} min', { n: Math.ceil(seconds / 60) });
+  return t('{n} h', { n: Math.round(seconds / 360) / 10 });
 }
 
 export function humanBytes(bytes) {
@@ -78,7 +92,7 @@ export function humanBytes(bytes) {
   return `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
 }
 
-const relative = new Intl.RelativeTimeFormat(undefined, { numeric: 'auto' });
+const relative = new Intl.RelativeTimeFormat(locale, { numeric: 'auto' });
 
 export function humanTime(iso) {
   if (!iso) return '';
@@ -89,7 +103,7 @@ export function humanTime(iso) {
   if (abs < 3600) return relative.format(Math.round(seconds / 60), 'minute');
   if (abs < 86400) return relative.format(Math.round(seconds / 3600), 'hour');
   if (abs < 86400 * 14) return relative.format(Math.round(seconds / 86400), 'day');
-  return then.toLocaleDateString();
+  return then.toLocaleDateString(locale);
 }
 
 /** The text a task is about: its prompt, or what it encodes/speaks. */

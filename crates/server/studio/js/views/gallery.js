@@ -4,11 +4,18 @@
 
 import { get, query } from '../api.js';
 import { clear, field, h } from '../dom.js';
+import { t } from '../i18n.js';
 import { openLightbox } from '../lightbox.js';
 import { dayEnd, dayStart, pager } from '../paging.js';
 import { describeError } from '../words.js';
 
 const PAGE = 40;
+/** The active filters' names, as the heading lists them (`tag: fox · after: …`). */
+const FILTER_WORDS = { model: t('model'), tag: t('tag'), created_after: t('after'), created_before: t('before') };
+
+function outputCount(n) {
+  return n === 1 ? t('1 output.') : t('{n} outputs.', { n });
+}
 
 export async function galleryView(main, { params, navigate, models }) {
   const all = await models();
@@ -19,16 +26,16 @@ export async function galleryView(main, { params, navigate, models }) {
     created_before: params.get('created_before') || '',
   };
 
-  const model = h('select', { name: 'model' }, h('option', { value: '' }, 'All models'),
+  const model = h('select', { name: 'model' }, h('option', { value: '' }, t('All models')),
     all.map((m) => h('option', { value: m.id, selected: m.id === filters.model }, m.id)));
-  const tag = h('input', { type: 'search', name: 'tag', value: filters.tag, placeholder: 'any tag' });
+  const tag = h('input', { type: 'search', name: 'tag', value: filters.tag, placeholder: t('any tag') });
   const after = h('input', { type: 'date', name: 'created_after', value: filters.created_after.slice(0, 10) });
   const before = h('input', { type: 'date', name: 'created_before', value: filters.created_before.slice(0, 10) });
-  const reset = h('button', { class: 'btn', type: 'button', onclick: () => navigate('gallery') }, 'Clear filters');
-  const form = h('form', { class: 'panel filters', id: 'gallery-filters', role: 'search', 'aria-label': 'Gallery filters' },
-    field('Model', model), field('Tag', tag), field('From', after), field('Until', before),
+  const reset = h('button', { class: 'btn', type: 'button', onclick: () => navigate('gallery') }, t('Clear filters'));
+  const form = h('form', { class: 'panel filters', id: 'gallery-filters', role: 'search', 'aria-label': t('Gallery filters') },
+    field(t('Model'), model), field(t('Tag'), tag), field(t('From'), after), field(t('Until'), before),
     h('div', { class: 'field' }, h('div', { class: 'label', 'aria-hidden': 'true' }, '\u00a0'),
-      h('div', { class: 'row' }, h('button', { class: 'btn primary', type: 'submit' }, 'Filter'), reset)));
+      h('div', { class: 'row' }, h('button', { class: 'btn primary', type: 'submit' }, t('Filter')), reset)));
 
   function apply() {
     const next = {};
@@ -53,20 +60,20 @@ export async function galleryView(main, { params, navigate, models }) {
 
   const active = Object.entries(filters).filter(([, v]) => v);
   main.append(
-    h('div', { class: 'row' }, h('h1', { class: 'grow' }, 'Gallery'),
-      active.length ? h('span', { class: 'muted small', id: 'active-filters' }, active.map(([k, v]) => `${k.replace('created_', '')}: ${v}`).join(' · ')) : null),
+    h('div', { class: 'row' }, h('h1', { class: 'grow' }, t('Gallery')),
+      active.length ? h('span', { class: 'muted small', id: 'active-filters' }, active.map(([k, v]) => `${FILTER_WORDS[k]}: ${v}`).join(' · ')) : null),
     form, grid, status, sentinel);
 
   function tile(image) {
     const label = image.tags && image.tags.length ? image.tags.join(', ') : '';
     return h('button', {
       class: 'tile', type: 'button', dataset: { image: image.image_id },
-      'aria-label': `Open output ${image.image_id}${label ? ` tagged ${label}` : ''}`,
+      'aria-label': label ? t('Open output {id} tagged {tags}', { id: image.image_id, tags: label }) : t('Open output {id}', { id: image.image_id }),
       onclick: () => openLightbox(images, images.indexOf(image), {
         navigate,
         onDeleted: (gone) => {
           grid.querySelector(`[data-image="${gone.image_id}"]`)?.remove();
-          if (!images.length) status.textContent = 'Nothing here yet.';
+          if (!images.length) status.textContent = t('Nothing here yet.');
         },
         onTagsChanged: (changed) => {
           const node = grid.querySelector(`[data-image="${changed.image_id}"]`);
@@ -80,7 +87,7 @@ export async function galleryView(main, { params, navigate, models }) {
 
   // Dates are whole days in the viewer's time zone.
   const pages = pager(sentinel, async (cursor) => {
-    status.textContent = 'Loading…';
+    status.textContent = t('Loading…');
     try {
       const page = await get(`/assets${query({
         model: filters.model, tag: filters.tag, created_after: dayStart(filters.created_after),
@@ -91,7 +98,7 @@ export async function galleryView(main, { params, navigate, models }) {
         grid.append(tile(image));
       }
       const next = page.next_cursor || null;
-      status.textContent = images.length ? (next ? '' : `${images.length} output${images.length === 1 ? '' : 's'}.`) : 'Nothing here yet.';
+      status.textContent = images.length ? (next ? '' : outputCount(images.length)) : t('Nothing here yet.');
       return next;
     } catch (error) {
       clear(status).append(h('span', { class: 'error-box' }, describeError(error)));

@@ -4,6 +4,7 @@
 
 import { get, post } from '../api.js';
 import { clear, h, statusChip, toast } from '../dom.js';
+import { t, tParts } from '../i18n.js';
 import { openLightbox } from '../lightbox.js';
 import { schemaForm } from '../schema-form.js';
 import { ACTIVE, describeError, describeTaskError, STATUS_WORDS, taskPrompt } from '../words.js';
@@ -27,13 +28,13 @@ export async function generateView(main, { params, navigate, models }) {
   const description = h('p', { class: 'model-desc', id: 'model-desc' });
   const formSlot = h('div', {});
   const message = h('div', { class: 'error-box', role: 'alert', hidden: true });
-  const submit = h('button', { class: 'btn primary block', type: 'submit', id: 'generate-submit' }, 'Generate');
+  const submit = h('button', { class: 'btn primary block', type: 'submit', id: 'generate-submit' }, t('Generate'));
   const jobs = h('div', { id: 'jobs' });
   // Generating for a prompt of a prompt tree: its tasks are linked to it.
   let promptId = null;
   const promptBanner = h('div', { class: 'ok-box small', id: 'prompt-banner', hidden: true });
   const grid = h('div', { class: 'grid', id: 'results' });
-  const emptyNote = h('p', { class: 'empty', id: 'results-empty' }, 'Your results appear here as they finish.');
+  const emptyNote = h('p', { class: 'empty', id: 'results-empty' }, t('Your results appear here as they finish.'));
   let form = null;
 
   function chooseModel(id, input) {
@@ -49,12 +50,12 @@ export async function generateView(main, { params, navigate, models }) {
   picker.addEventListener('change', () => chooseModel(picker.value));
 
   const panel = h('form', { class: 'panel form', id: 'generate-form', novalidate: true },
-    h('h1', {}, 'Generate'),
+    h('h1', {}, t('Generate')),
     promptBanner,
-    h('div', { class: 'field' }, h('label', { for: 'model-picker' }, 'Model'), picker, description),
+    h('div', { class: 'field' }, h('label', { for: 'model-picker' }, t('Model')), picker, description),
     formSlot, message, submit,
     unusable.length ? h('p', { class: 'muted small' },
-      `${unusable.length} more models need a provider key; an administrator sees which under Admin.`) : null);
+      t('{n} more models need a provider key; an administrator sees which under Admin.', { n: unusable.length })) : null);
 
   panel.addEventListener('submit', async (event) => {
     event.preventDefault();
@@ -90,7 +91,7 @@ export async function generateView(main, { params, navigate, models }) {
       const entry = { ...image, task_id: task.task_id };
       outputs.unshift(entry);
       const tile = h('button', {
-        class: 'tile', type: 'button', dataset: { image: image.image_id }, 'aria-label': `Open output of “${taskPrompt(task).slice(0, 60)}”`,
+        class: 'tile', type: 'button', dataset: { image: image.image_id }, 'aria-label': t('Open output of “{prompt}”', { prompt: taskPrompt(task).slice(0, 60) }),
         onclick: () => openLightbox(outputs, outputs.indexOf(entry), {
           navigate,
           onDeleted: (gone) => grid.querySelector(`[data-image="${gone.image_id}"]`)?.remove(),
@@ -105,7 +106,7 @@ export async function generateView(main, { params, navigate, models }) {
   function watch(task) {
     const chip = h('span', {});
     const bar = h('span', {});
-    const progress = h('div', { class: 'progress', role: 'progressbar', 'aria-label': 'Progress', 'aria-valuemin': 0, 'aria-valuemax': 100 }, bar);
+    const progress = h('div', { class: 'progress', role: 'progressbar', 'aria-label': t('Progress'), 'aria-valuemin': 0, 'aria-valuemax': 100 }, bar);
     const note = h('div', {});
     const card = h('div', { class: 'job', dataset: { task: task.task_id } },
       h('div', { class: 'job-head' }, chip, h('span', { class: 'prompt' }, taskPrompt(task) || task.model), h('span', { class: 'muted small' }, `${task.service}/${task.model}`)),
@@ -153,16 +154,17 @@ export async function generateView(main, { params, navigate, models }) {
   }
 
   main.append(h('div', { class: 'generate' }, panel,
-    h('section', { 'aria-label': 'Progress and results' }, jobs, h('h2', {}, 'Results'), emptyNote, grid)));
+    h('section', { 'aria-label': t('Progress and results') }, jobs, h('h2', {}, t('Results')), emptyNote, grid)));
 
   if (!usable.length) {
-    clear(formSlot).append(h('div', { class: 'warn-box' }, 'No model can be used yet: an administrator needs to configure a provider.'));
+    clear(formSlot).append(h('div', { class: 'warn-box' }, t('No model can be used yet: an administrator needs to configure a provider.')));
     submit.disabled = true;
   }
 
   function linkPrompt(prompt) {
     promptId = prompt.id;
-    clear(promptBanner).append('For a prompt of a tree: ', h('a', { href: `#/prompts?id=${prompt.id}` }, 'back to the tree'), '.');
+    clear(promptBanner).append(...tParts('For a prompt of a tree: {link}.',
+      { link: h('a', { href: `#/prompts?id=${prompt.id}` }, t('back to the tree')) }));
     promptBanner.hidden = false;
   }
 
@@ -188,9 +190,9 @@ export async function generateView(main, { params, navigate, models }) {
       const task = await get(`/tasks/${from}`);
       if (task.prompt_id) linkPrompt({ id: task.prompt_id });
       const id = `${task.service}/${task.model}`;
-      if (!usable.some((m) => m.id === id)) toast(`${id} is not available now; pick another model.`, 'error');
+      if (!usable.some((m) => m.id === id)) toast(t('{model} is not available now; pick another model.', { model: id }), 'error');
       chooseModel(id, task.input);
-      toast('Settings loaded from the earlier task.', 'ok');
+      toast(t('Settings loaded from the earlier task.'), 'ok');
     } catch (error) {
       toast(describeError(error), 'error');
       chooseModel(params.get('model'));

@@ -5,10 +5,17 @@
 
 import { del, get, patch, post, query } from '../api.js';
 import { clear, confirmDialog, field, h, statusChip, toast } from '../dom.js';
+import { t } from '../i18n.js';
 import { openLightbox } from '../lightbox.js';
 import { ACTIVE, describeError, humanTime, STATUS_WORDS } from '../words.js';
 
 const TYPES = ['image', 'video', 'audio', 'text'];
+/** What a prompt is for, in words (the API's values stay as they are). */
+const TYPE_WORDS = { image: t('image'), video: t('video'), audio: t('audio'), text: t('text') };
+
+function typeWord(type) {
+  return TYPE_WORDS[type] || type;
+}
 
 export async function promptsView(main, context) {
   const id = context.params.get('id');
@@ -17,13 +24,13 @@ export async function promptsView(main, context) {
 }
 
 async function listView(main, { navigate }) {
-  const content = h('textarea', { name: 'content', rows: 3, required: true, maxlength: 32000, placeholder: 'a lighthouse on a cliff at dusk' });
-  const type = h('select', { name: 'type' }, TYPES.map((t) => h('option', { value: t }, t)));
+  const content = h('textarea', { name: 'content', rows: 3, required: true, maxlength: 32000, placeholder: t('a lighthouse on a cliff at dusk') });
+  const type = h('select', { name: 'type' }, TYPES.map((value) => h('option', { value }, typeWord(value))));
   const form = h('form', { class: 'panel', id: 'new-prompt-form' },
-    h('h2', {}, 'New prompt tree'),
-    field('Prompt', content, 'The root of a tree. Later versions become its branches, so nothing you tried is lost.'),
-    field('For', type),
-    h('button', { class: 'btn primary', type: 'submit' }, 'Create'));
+    h('h2', {}, t('New prompt tree')),
+    field(t('Prompt'), content, t('The root of a tree. Later versions become its branches, so nothing you tried is lost.')),
+    field(t('For'), type),
+    h('button', { class: 'btn primary', type: 'submit' }, t('Create')));
   form.addEventListener('submit', async (event) => {
     event.preventDefault();
     try {
@@ -35,31 +42,31 @@ async function listView(main, { navigate }) {
   });
 
   const list = h('div', { id: 'prompt-roots' });
-  const more = h('button', { class: 'btn', type: 'button', hidden: true }, 'Show more');
+  const more = h('button', { class: 'btn', type: 'button', hidden: true }, t('Show more'));
   let cursor = null;
   async function load() {
     try {
       const page = await get(`/prompts${query({ cursor, limit: 30 })}`);
       for (const prompt of page.prompts) {
         list.append(h('a', { class: 'panel prompt-root', href: `#/prompts?id=${prompt.id}`, dataset: { prompt: prompt.id } },
-          h('div', { class: 'row' }, h('span', { class: 'chip' }, prompt.type), h('span', { class: 'muted small' }, humanTime(prompt.created_at))),
+          h('div', { class: 'row' }, h('span', { class: 'chip' }, typeWord(prompt.type)), h('span', { class: 'muted small' }, humanTime(prompt.created_at))),
           h('div', { class: 'prompt-content' }, prompt.content)));
       }
       cursor = page.next_cursor || null;
       more.hidden = !cursor;
-      if (!list.childElementCount) list.append(h('p', { class: 'empty' }, 'No prompt trees yet.'));
+      if (!list.childElementCount) list.append(h('p', { class: 'empty' }, t('No prompt trees yet.')));
     } catch (error) {
       toast(describeError(error), 'error');
     }
   }
   more.addEventListener('click', load);
-  main.append(h('h1', {}, 'Prompts'), form, h('h2', {}, 'Your trees'), list, more);
+  main.append(h('h1', {}, t('Prompts')), form, h('h2', {}, t('Your trees')), list, more);
   await load();
 }
 
 async function treeView(main, { navigate }, id) {
   const holder = h('div', { id: 'prompt-tree' });
-  main.append(h('div', { class: 'row' }, h('h1', { class: 'grow' }, 'Prompt tree'), h('a', { class: 'btn', href: '#/prompts' }, 'All trees')), holder);
+  main.append(h('div', { class: 'row' }, h('h1', { class: 'grow' }, t('Prompt tree')), h('a', { class: 'btn', href: '#/prompts' }, t('All trees'))), holder);
   let timer = null;
 
   // Redrawing the tree (after a save, or every two seconds while a task runs) keeps
@@ -98,7 +105,7 @@ async function treeView(main, { navigate }, id) {
     try {
       const root = await get(`/prompts/${id}/tree`);
       const state = remember();
-      clear(holder).append(h('ul', { class: 'tree', role: 'tree', 'aria-label': 'Prompt tree' }, node(root, 1)));
+      clear(holder).append(h('ul', { class: 'tree', role: 'tree', 'aria-label': t('Prompt tree') }, node(root, 1)));
       restore(state);
       const busy = JSON.stringify(root).match(/"status":"(pending|processing|retrying|waiting_input)"/);
       clearTimeout(timer);
@@ -109,12 +116,12 @@ async function treeView(main, { navigate }, id) {
   }
 
   function stars(prompt) {
-    const group = h('div', { class: 'stars', role: 'radiogroup', 'aria-label': 'Feedback score' });
+    const group = h('div', { class: 'stars', role: 'radiogroup', 'aria-label': t('Feedback score') });
     for (let score = 1; score <= 5; score += 1) {
       const on = (prompt.feedback_score || 0) >= score;
       group.append(h('button', {
         type: 'button', class: `star${on ? ' on' : ''}`, role: 'radio', 'aria-checked': prompt.feedback_score === score ? 'true' : 'false',
-        'aria-label': `${score} of 5`, dataset: { score: String(score) },
+        'aria-label': t('{score} of 5', { score }), dataset: { score: String(score) },
         onclick: () => save(prompt, { feedback_score: prompt.feedback_score === score ? null : score }),
       }, on ? '★' : '☆'));
     }
@@ -124,7 +131,7 @@ async function treeView(main, { navigate }, id) {
   async function save(prompt, change) {
     try {
       await patch(`/prompts/${prompt.id}`, change);
-      toast('Feedback saved.', 'ok');
+      toast(t('Feedback saved.'), 'ok');
       load();
     } catch (error) {
       toast(describeError(error), 'error');
@@ -133,28 +140,28 @@ async function treeView(main, { navigate }, id) {
 
   function taskStrip(prompt) {
     const tasks = prompt.tasks || [];
-    if (!tasks.length) return h('p', { class: 'muted small' }, 'Not generated yet.');
+    if (!tasks.length) return h('p', { class: 'muted small' }, t('Not generated yet.'));
     const outputs = tasks.flatMap((task) => (task.images || []).map((image) => ({ ...image, task_id: task.task_id })));
     return h('div', { class: 'prompt-tasks' },
       h('div', { class: 'tags' }, tasks.map((task) => h('span', { title: `${task.service}/${task.model} · ${humanTime(task.created_at)}` },
         statusChip(task.status, STATUS_WORDS)))),
       outputs.length ? h('div', { class: 'prompt-thumbs' }, outputs.slice(0, 8).map((image, index) => h('button', {
-        class: 'tile', type: 'button', 'aria-label': 'Open the output', dataset: { image: image.image_id },
+        class: 'tile', type: 'button', 'aria-label': t('Open the output'), dataset: { image: image.image_id },
         onclick: () => openLightbox(outputs, index, { navigate, onDeleted: load }),
       }, image.thumbnail_url ? h('img', { src: image.thumbnail_url, alt: '' }) : h('span', { class: 'kind' }, image.mime_type)))) : null,
-      tasks.some((task) => ACTIVE.has(task.status)) ? h('p', { class: 'muted small' }, 'Working…') : null);
+      tasks.some((task) => ACTIVE.has(task.status)) ? h('p', { class: 'muted small' }, t('Working…')) : null);
   }
 
   function node(prompt, depth) {
-    const comment = h('textarea', { name: 'feedback_comment', rows: 2, maxlength: 4000, placeholder: 'What works, what does not' });
+    const comment = h('textarea', { name: 'feedback_comment', rows: 2, maxlength: 4000, placeholder: t('What works, what does not') });
     comment.value = prompt.feedback_comment || '';
     comment.dataset.saved = comment.value;
     const branchText = h('textarea', { name: 'branch', rows: 3, maxlength: 32000 });
     branchText.value = prompt.content;
     branchText.dataset.saved = branchText.value;
     const branchForm = h('form', { class: 'branch-form', hidden: true },
-      field('New version (a branch of this prompt)', branchText),
-      h('div', { class: 'row' }, h('button', { class: 'btn primary small', type: 'submit' }, 'Add the branch'),
+      field(t('New version (a branch of this prompt)'), branchText),
+      h('div', { class: 'row' }, h('button', { class: 'btn primary small', type: 'submit' }, t('Add the branch')),
         h('button', {
           class: 'btn small', type: 'button',
           onclick: () => {
@@ -162,12 +169,12 @@ async function treeView(main, { navigate }, id) {
             branchText.value = branchText.dataset.saved;
             card.querySelector('[data-action=branch]').focus();
           },
-        }, 'Cancel')));
+        }, t('Cancel'))));
     branchForm.addEventListener('submit', async (event) => {
       event.preventDefault();
       try {
         await post('/prompts', { content: branchText.value, type: prompt.type, parent_id: prompt.id });
-        toast('Branch added.', 'ok');
+        toast(t('Branch added.'), 'ok');
         branchForm.hidden = true;
         branchText.value = branchText.dataset.saved;
         card.querySelector('[data-action=branch]').focus();
@@ -178,26 +185,26 @@ async function treeView(main, { navigate }, id) {
     });
     const children = prompt.children || [];
     const card = h('div', { class: 'panel prompt-node', dataset: { prompt: prompt.id } },
-      h('div', { class: 'row' }, h('span', { class: 'chip' }, prompt.type), h('span', { class: 'muted small grow' }, humanTime(prompt.created_at)), stars(prompt)),
+      h('div', { class: 'row' }, h('span', { class: 'chip' }, typeWord(prompt.type)), h('span', { class: 'muted small grow' }, humanTime(prompt.created_at)), stars(prompt)),
       h('div', { class: 'prompt-content' }, prompt.content),
-      prompt.ai_comment ? h('div', { class: 'ai-comment small' }, h('strong', {}, 'AI comment: '), prompt.ai_comment) : null,
+      prompt.ai_comment ? h('div', { class: 'ai-comment small' }, h('strong', {}, t('AI comment: ')), prompt.ai_comment) : null,
       taskStrip(prompt),
       h('div', { class: 'row' },
         h('div', { class: 'grow' }, comment),
         h('button', {
           class: 'btn small', type: 'button', dataset: { action: 'save-comment' },
           onclick: () => save(prompt, { feedback_comment: comment.value.trim() || null }),
-        }, 'Save comment')),
+        }, t('Save comment'))),
       h('div', { class: 'row node-actions' },
         h('button', {
           class: 'btn primary small', type: 'button', dataset: { action: 'generate-prompt' },
           onclick: () => navigate('generate', { prompt: prompt.id }),
-        }, 'Generate'),
-        h('button', { class: 'btn small', type: 'button', dataset: { action: 'branch' }, onclick: () => { branchForm.hidden = false; branchText.focus(); } }, 'Branch'),
+        }, t('Generate')),
+        h('button', { class: 'btn small', type: 'button', dataset: { action: 'branch' }, onclick: () => { branchForm.hidden = false; branchText.focus(); } }, t('Branch')),
         children.length ? null : h('button', {
           class: 'btn small danger', type: 'button', dataset: { action: 'delete-prompt' },
           onclick: async () => {
-            const sure = await confirmDialog({ title: 'Delete this prompt?', text: 'Its tasks and outputs stay, unlinked.', confirm: 'Delete', danger: true });
+            const sure = await confirmDialog({ title: t('Delete this prompt?'), text: t('Its tasks and outputs stay, unlinked.'), confirm: t('Delete'), danger: true });
             if (!sure) return;
             try {
               await del(`/prompts/${prompt.id}`);
@@ -207,7 +214,7 @@ async function treeView(main, { navigate }, id) {
               toast(describeError(error), 'error');
             }
           },
-        }, 'Delete')),
+        }, t('Delete'))),
       branchForm);
     return h('li', { role: 'treeitem', 'aria-level': depth, 'aria-expanded': children.length ? 'true' : null },
       card, children.length ? h('ul', { role: 'group' }, children.map((child) => node(child, depth + 1))) : null);

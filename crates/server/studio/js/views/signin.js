@@ -1,11 +1,13 @@
 // Sign in: email, password and, for accounts with two-factor on, the code from
 // the authenticator app (or a recovery code). Always shown, so no extra round trip.
+// The language picker is here too: one can switch before signing in.
 
 import { post } from '../api.js';
 import { field, h } from '../dom.js';
+import { t, tParts } from '../i18n.js';
 import { describeError } from '../words.js';
 
-export function signInView(main, { onSignedIn }) {
+export function signInView(main, { onSignedIn, languagePicker }) {
   const email = h('input', { type: 'email', name: 'email', autocomplete: 'username', required: true });
   const password = h('input', { type: 'password', name: 'password', autocomplete: 'current-password', required: true });
   const code = h('input', {
@@ -13,13 +15,13 @@ export function signInView(main, { onSignedIn }) {
     placeholder: '123456',
   });
   const message = h('div', { class: 'error-box', role: 'alert', hidden: true });
-  const submit = h('button', { class: 'btn primary block', type: 'submit' }, 'Sign in');
+  const submit = h('button', { class: 'btn primary block', type: 'submit' }, t('Sign in'));
 
   const form = h('form', { class: 'panel', id: 'sign-in-form', novalidate: false },
-    h('h1', {}, 'Sign in'),
-    field('Email', email),
-    field('Password', password),
-    field('Two-factor code', code, 'Only if two-factor is on for your account: the 6-digit code from your app, or a recovery code.'),
+    h('h1', {}, t('Sign in')),
+    field(t('Email'), email),
+    field(t('Password'), password),
+    field(t('Two-factor code'), code, t('Only if two-factor is on for your account: the 6-digit code from your app, or a recovery code.')),
     message,
     submit);
 
@@ -43,10 +45,11 @@ export function signInView(main, { onSignedIn }) {
   });
 
   main.append(h('div', { class: 'signin' },
-    h('div', { class: 'brand' }, h('img', { src: '/studio/icon.svg', alt: '' }), 'Atelier studio'),
+    h('div', { class: 'brand' }, h('img', { src: '/studio/icon.svg', alt: '' }), t('Atelier studio')),
     form,
     h('p', { class: 'muted small' },
-      'First run? The server printed a one-time sign-in link; open it, then set a password under Account. ',
-      'Scripts use API keys instead: see ', h('a', { href: '/docs' }, 'the API docs'), '.')));
+      tParts('First run? The server printed a one-time sign-in link; open it, then set a password under Account. Scripts use API keys instead: see {docs}.',
+        { docs: h('a', { href: '/docs' }, t('the API docs')) })),
+    h('div', { class: 'signin-lang' }, languagePicker())));
   email.focus();
 }

@@ -4,6 +4,7 @@
 
 import { get, post, query } from '../api.js';
 import { clear, field, h, statusChip, toast } from '../dom.js';
+import { t } from '../i18n.js';
 import { openLightbox } from '../lightbox.js';
 import { dayEnd, dayStart, pager } from '../paging.js';
 import { ACTIVE, describeError, describeTaskError, humanTime, STATUS_WORDS, taskPrompt } from '../words.js';
@@ -19,18 +20,18 @@ export async function tasksView(main, { params, navigate, models }) {
     created_after: params.get('created_after') || '',
     created_before: params.get('created_before') || '',
   };
-  const status = h('select', { name: 'status' }, h('option', { value: '' }, 'Any status'),
+  const status = h('select', { name: 'status' }, h('option', { value: '' }, t('Any status')),
     Object.entries(STATUS_WORDS).map(([value, words]) => h('option', { value, selected: value === filters.status }, words)));
-  const model = h('select', { name: 'model' }, h('option', { value: '' }, 'All models'),
+  const model = h('select', { name: 'model' }, h('option', { value: '' }, t('All models')),
     all.map((m) => h('option', { value: m.id, selected: m.id === filters.model }, m.id)));
-  const tag = h('input', { type: 'search', name: 'tag', value: filters.tag, placeholder: 'any tag' });
+  const tag = h('input', { type: 'search', name: 'tag', value: filters.tag, placeholder: t('any tag') });
   const after = h('input', { type: 'date', name: 'created_after', value: filters.created_after });
   const before = h('input', { type: 'date', name: 'created_before', value: filters.created_before });
-  const form = h('form', { class: 'panel filters', id: 'task-filters', role: 'search', 'aria-label': 'Task filters' },
-    field('Status', status), field('Model', model), field('Tag', tag), field('From', after), field('Until', before),
+  const form = h('form', { class: 'panel filters', id: 'task-filters', role: 'search', 'aria-label': t('Task filters') },
+    field(t('Status'), status), field(t('Model'), model), field(t('Tag'), tag), field(t('From'), after), field(t('Until'), before),
     h('div', { class: 'field' }, h('div', { class: 'label', 'aria-hidden': 'true' }, '\u00a0'),
-      h('div', { class: 'row' }, h('button', { class: 'btn primary', type: 'submit' }, 'Filter'),
-        h('button', { class: 'btn', type: 'button', onclick: () => navigate('tasks') }, 'Clear filters'))));
+      h('div', { class: 'row' }, h('button', { class: 'btn primary', type: 'submit' }, t('Filter')),
+        h('button', { class: 'btn', type: 'button', onclick: () => navigate('tasks') }, t('Clear filters')))));
   function apply() {
     const next = {};
     for (const [key, input] of [['status', status], ['model', model], ['tag', tag], ['created_after', after], ['created_before', before]]) {
@@ -47,14 +48,14 @@ export async function tasksView(main, { params, navigate, models }) {
   const list = h('div', { id: 'task-list' });
   const note = h('p', { class: 'empty', 'aria-live': 'polite' });
   const sentinel = h('div', { class: 'sentinel' });
-  main.append(h('h1', {}, 'Tasks'), form, h('div', { class: 'panel' }, list, note, sentinel));
+  main.append(h('h1', {}, t('Tasks')), form, h('div', { class: 'panel' }, list, note, sentinel));
 
   const rows = new Map();
 
   function row(task) {
     const first = (task.images || [])[0];
     const thumb = h('button', {
-      class: 'thumb', type: 'button', disabled: !first, 'aria-label': first ? 'Open the output' : 'No output',
+      class: 'thumb', type: 'button', disabled: !first, 'aria-label': first ? t('Open the output') : t('No output'),
       onclick: () => {
         if (!first) return;
         const images = task.images.map((image) => ({ ...image, task_id: task.task_id }));
@@ -64,21 +65,21 @@ export async function tasksView(main, { params, navigate, models }) {
     }, first && first.thumbnail_url ? h('img', { src: first.thumbnail_url, alt: '' }) : null);
     const actions = h('div', { class: 'actions' });
     if (ACTIVE.has(task.status)) {
-      actions.append(h('button', { class: 'btn small', type: 'button', dataset: { action: 'cancel' }, onclick: () => act(task, 'cancel') }, 'Cancel'));
+      actions.append(h('button', { class: 'btn small', type: 'button', dataset: { action: 'cancel' }, onclick: () => act(task, 'cancel') }, t('Cancel')));
     }
     if (['failed', 'cancelled', 'expired'].includes(task.status)) {
-      actions.append(h('button', { class: 'btn small', type: 'button', dataset: { action: 'retry' }, onclick: () => act(task, 'retry') }, 'Retry'));
+      actions.append(h('button', { class: 'btn small', type: 'button', dataset: { action: 'retry' }, onclick: () => act(task, 'retry') }, t('Retry')));
     }
     actions.append(h('button', {
       class: 'btn small ghost', type: 'button', dataset: { action: 'reuse' },
       onclick: () => navigate('generate', { from: task.task_id }),
-    }, 'Reuse settings'));
+    }, t('Reuse settings')));
     const meta = h('div', { class: 'meta' },
       h('div', { class: 'row' }, statusChip(task.status, STATUS_WORDS), h('span', { class: 'muted small' }, `${task.service}/${task.model} · ${humanTime(task.created_at)}`),
-        task.retry_of ? h('span', { class: 'muted small' }, '(a retry)') : null),
-      h('div', { class: 'prompt', title: taskPrompt(task) }, taskPrompt(task) || h('span', { class: 'muted' }, '(no prompt)')),
+        task.retry_of ? h('span', { class: 'muted small' }, t('(a retry)')) : null),
+      h('div', { class: 'prompt', title: taskPrompt(task) }, taskPrompt(task) || h('span', { class: 'muted' }, t('(no prompt)'))),
       tagLinks(task),
-      ACTIVE.has(task.status) ? h('div', { class: 'progress', role: 'progressbar', 'aria-valuenow': task.progress || 0, 'aria-valuemin': 0, 'aria-valuemax': 100, 'aria-label': 'Progress' },
+      ACTIVE.has(task.status) ? h('div', { class: 'progress', role: 'progressbar', 'aria-valuenow': task.progress || 0, 'aria-valuemin': 0, 'aria-valuemax': 100, 'aria-label': t('Progress') },
         progressBar(task.progress)) : null,
       task.status === 'failed' || task.status === 'expired' ? h('div', { class: 'error-box' }, describeTaskError(task)) : null);
     return h('div', { class: 'task-row', dataset: { task: task.task_id, status: task.status } }, thumb, meta, actions);
@@ -89,7 +90,7 @@ export async function tasksView(main, { params, navigate, models }) {
     const tags = [...new Set((task.images || []).flatMap((image) => image.tags || []))].sort();
     if (!tags.length) return null;
     return h('div', { class: 'tags' }, tags.map((name) => h('span', { class: 'tag' },
-      h('a', { href: `#/tasks?tag=${encodeURIComponent(name)}`, title: `Show the tasks tagged ${name}` }, name))));
+      h('a', { href: `#/tasks?tag=${encodeURIComponent(name)}`, title: t('Show the tasks tagged {tag}', { tag: name }) }, name))));
   }
 
   function progressBar(progress) {
@@ -111,13 +112,13 @@ export async function tasksView(main, { params, navigate, models }) {
     try {
       const result = await post(`/tasks/${task.task_id}/${action}`);
       if (action === 'retry') {
-        toast('Sent again as a new task.', 'ok');
+        toast(t('Sent again as a new task.'), 'ok');
         const fresh = row(result);
         rows.set(result.task_id, fresh);
         fresh.task = result;
         list.prepend(fresh);
       } else {
-        toast('Cancelled.', 'ok');
+        toast(t('Cancelled.'), 'ok');
       }
       await refresh(task.task_id);
     } catch (error) {
@@ -137,14 +138,14 @@ export async function tasksView(main, { params, navigate, models }) {
   }
 
   const pages = pager(sentinel, async (cursor) => {
-    note.textContent = 'Loading…';
+    note.textContent = t('Loading…');
     try {
       const page = await get(`/tasks${query({
         status: filters.status, model: filters.model, tag: filters.tag, created_after: dayStart(filters.created_after),
         created_before: dayEnd(filters.created_before), cursor, limit: PAGE,
       })}`);
       for (const task of page.tasks) put(task);
-      note.textContent = rows.size ? '' : 'No tasks here yet.';
+      note.textContent = rows.size ? '' : t('No tasks here yet.');
       return page.next_cursor || null;
     } catch (error) {
       clear(note).append(h('span', { class: 'error-box' }, describeError(error)));
