@@ -23,7 +23,37 @@ function typesOf(schema) {
   return { base: types.find((type) => type && type !== 'null') || 'string', nullable: types.includes('null') };
 }
 
+// The studio's own names for common parameters, in the user's language; any other
+// field is named after its key ("video_batch_size" → "Video batch size"). The
+// model's descriptions under each field are the server's, as written.
+const FIELD_LABELS = {
+  prompt: t('Prompt'),
+  negative_prompt: t('Negative prompt'),
+  width: t('Width'),
+  height: t('Height'),
+  num_images: t('Number of images'),
+  n: t('Number of outputs'),
+  seed: t('Seed'),
+  steps: t('Steps'),
+  scale: t('Guidance scale'),
+  aspect_ratio: t('Aspect ratio'),
+  size: t('Size'),
+  quality: t('Quality'),
+  resolution: t('Resolution'),
+  seconds: t('Length in seconds'),
+  duration: t('Duration'),
+  images: t('Input images'),
+  image_urls: t('Input images'),
+  input_reference: t('Reference image'),
+  mask: t('Mask'),
+  voice: t('Voice'),
+  speed: t('Speed'),
+  watermark: t('Watermark'),
+  style: t('Style'),
+};
+
 function labelFor(name) {
+  if (Object.hasOwn(FIELD_LABELS, name)) return FIELD_LABELS[name];
   const words = name.replace(/_/g, ' ');
   return words.charAt(0).toUpperCase() + words.slice(1);
 }

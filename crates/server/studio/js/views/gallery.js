@@ -34,7 +34,7 @@ export async function galleryView(main, { params, navigate, models }) {
   const reset = h('button', { class: 'btn', type: 'button', onclick: () => navigate('gallery') }, t('Clear filters'));
   const form = h('form', { class: 'panel filters', id: 'gallery-filters', role: 'search', 'aria-label': t('Gallery filters') },
     field(t('Model'), model), field(t('Tag'), tag), field(t('From'), after), field(t('Until'), before),
-    h('div', { class: 'field' }, h('div', { class: 'label', 'aria-hidden': 'true' }, '\u00a0'),
+    h('div', { class: 'field filter-actions' }, h('div', { class: 'label', 'aria-hidden': 'true' }, '\u00a0'),
       h('div', { class: 'row' }, h('button', { class: 'btn primary', type: 'submit' }, t('Filter')), reset)));
 
   function apply() {

@@ -29,7 +29,7 @@ export async function tasksView(main, { params, navigate, models }) {
   const before = h('input', { type: 'date', name: 'created_before', value: filters.created_before });
   const form = h('form', { class: 'panel filters', id: 'task-filters', role: 'search', 'aria-label': t('Task filters') },
     field(t('Status'), status), field(t('Model'), model), field(t('Tag'), tag), field(t('From'), after), field(t('Until'), before),
-    h('div', { class: 'field' }, h('div', { class: 'label', 'aria-hidden': 'true' }, '\u00a0'),
+    h('div', { class: 'field filter-actions' }, h('div', { class: 'label', 'aria-hidden': 'true' }, '\u00a0'),
       h('div', { class: 'row' }, h('button', { class: 'btn primary', type: 'submit' }, t('Filter')),
         h('button', { class: 'btn', type: 'button', onclick: () => navigate('tasks') }, t('Clear filters')))));
   function apply() {
