@@ -110,7 +110,7 @@ test('English is the key; placeholders are filled; tParts keeps elements', async
   assert.deepEqual(tParts('Drop up to {max} images here, or {pick}', { max: 3, pick: link }), ['Drop up to 3 images here, or ', link]);
 });
 
-test('the language: the stored choice, else the browser\'s first Japanese or Chinese, else English', async (context) => {
+test('the language: the stored choice, else the first of the browser\'s the studio speaks, else English', async (context) => {
   const globals = ['navigator', 'localStorage', 'document'];
   const saved = Object.fromEntries(globals.map((name) => [name, Object.getOwnPropertyDescriptor(globalThis, name)]));
   context.after(() => {
@@ -128,7 +128,7 @@ test('the language: the stored choice, else the browser\'s first Japanese or Chi
     const module = await import(`${pathToFileURL(I18N)}?${tag}`);
     return { ...module, htmlLang: fakes.document.documentElement.lang };
   };
-  const zh = await fresh(['en-GB', 'zh-TW', 'ja'], null, 'browser-zh');
+  const zh = await fresh(['fr', 'zh-TW', 'ja'], null, 'browser-zh');
   assert.equal(zh.lang, 'zh');
   assert.equal(zh.htmlLang, 'zh-Hans', 'html[lang] is set, a value axe-core accepts');
   assert.equal(zh.locale, 'zh-CN');
@@ -139,6 +139,7 @@ test('the language: the stored choice, else the browser\'s first Japanese or Chi
   assert.equal(ja.htmlLang, 'ja');
   assert.equal(ja.locale, 'ja-JP');
   assert.equal((await fresh(['fr', 'de'], null, 'browser-other')).lang, 'en');
+  assert.equal((await fresh(['en-GB', 'ja'], null, 'browser-en-first')).lang, 'en', 'the first preference wins');
   assert.equal((await fresh(['ja-JP'], 'en', 'stored-en')).lang, 'en', 'the stored choice wins');
   assert.equal((await fresh(['en'], 'zh', 'stored-zh')).lang, 'zh');
   assert.equal((await fresh(['en'], 'xx', 'stored-unknown')).lang, 'en', 'an unknown stored value is ignored');

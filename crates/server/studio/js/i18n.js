@@ -2,7 +2,7 @@
 // sentence is its own key (`t('Output {n} of {total}', { n: 1, total: 4 })`), so
 // English needs no dictionary; `js/i18n/ja.js` and `js/i18n/zh.js` map it to the
 // other two. The language is the user's choice (kept in localStorage), else the
-// browser's first Japanese or Chinese preference, else English; it is fixed for
+// first of the browser's preferences the studio speaks, else English; it is fixed for
 // the page's life: choosing another one reloads the page.
 
 import ja from './i18n/ja.js';
@@ -34,6 +34,7 @@ function browserLanguage() {
   const preferred = typeof navigator === 'undefined' ? [] : navigator.languages || [navigator.language || ''];
   for (const tag of preferred) {
     const lower = String(tag).toLowerCase();
+    if (lower.startsWith('en')) return 'en';
     if (lower.startsWith('ja')) return 'ja';
     if (lower.startsWith('zh')) return 'zh';
   }
