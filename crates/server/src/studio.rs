@@ -38,7 +38,7 @@ pub struct StudioFile {
 }
 
 /// Every embedded file: what a first visit downloads, since `index.html` loads
-/// every module at once.
+/// every module at once (but the dictionaries of the languages not chosen).
 pub fn files() -> Vec<StudioFile> {
     Files::iter()
         .filter_map(|path| {

@@ -5,11 +5,7 @@
 // first of the browser's preferences the studio speaks, else English; it is fixed for
 // the page's life: choosing another one reloads the page.
 
-import ja from './i18n/ja.js';
-import zh from './i18n/zh.js';
-
 const STORAGE_KEY = 'atelier-lang';
-const DICTIONARIES = { ja, zh };
 
 /** Each language: its code, its own name (for the picker), html[lang], the Intl locale. */
 export const LANGUAGES = [
@@ -52,7 +48,9 @@ function chooseLanguage() {
 /** The current language's code: `en`, `ja` or `zh`. */
 export const lang = chooseLanguage();
 const current = LANGUAGES.find((language) => language.code === lang);
-const dictionary = DICTIONARIES[lang] || {};
+// Only the chosen language's dictionary is fetched: English pages load neither.
+const dictionary = lang === 'ja' ? (await import('./i18n/ja.js')).default
+  : lang === 'zh' ? (await import('./i18n/zh.js')).default : {};
 
 /** The Intl locale for dates and numbers (undefined: the browser's own, for English). */
 export const locale = current.locale;
