@@ -74,6 +74,15 @@ async function tiles(page, grid) {
 }
 
 /**
+ * Waits until exactly `count` elements match `selector`. After a filter changes
+ * the address, the page before it may still be showing for a moment: counting at
+ * once could count that one.
+ */
+async function waitForCount(page, selector, count) {
+  await page.waitForFunction(([s, n]) => document.querySelectorAll(s).length === n, [selector, count]);
+}
+
+/**
  * The whole generate → gallery → lightbox → tag → filter → reuse → delete story.
  * `name` prefixes screenshots and makes the prompt and tag unique to this run.
  */
@@ -142,8 +151,7 @@ async function story({ page, requests }, name) {
   await page.click('#gallery-filters button[type=submit]');
   await page.waitForFunction((t) => location.hash.includes(`tag=${encodeURIComponent(t)}`), tag);
   await page.locator(`#gallery-grid .tile[data-image="${imageId}"]`).waitFor();
-  await page.locator('#gallery-grid').getByRole('button').first().waitFor();
-  assert.equal(await tiles(page, '#gallery-grid'), 1);
+  await waitForCount(page, '#gallery-grid .tile', 1);
   await shot(page, `${name}-05-filtered`);
 
   // The tasks list filters by an output's tag too: the task that made the image,
@@ -154,7 +162,7 @@ async function story({ page, requests }, name) {
     await page.press('#task-filters [name=tag]', 'Enter');
     await page.waitForFunction((t) => location.hash === `#/tasks?tag=${encodeURIComponent(t)}`, wanted);
     await page.locator(rows ? '#task-list .task-row .tag a' : 'text=No tasks here yet.').first().waitFor();
-    assert.equal(await page.locator('#task-list .task-row').count(), rows, wanted);
+    await waitForCount(page, '#task-list .task-row', rows);
   }
   await page.goBack();
   await page.locator('#task-list .task-row .tag a', { hasText: tag }).waitFor();
