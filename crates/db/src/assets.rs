@@ -92,32 +92,20 @@ pub(crate) async fn get_asset(db: &Database, id: &AssetId) -> Result<Option<Asse
 pub(crate) async fn list_assets(db: &Database, filter: &AssetFilter) -> Result<AssetPage, CoreError> {
     let mut query = Filtered::new(concat!("SELECT ", asset_columns!(), " FROM assets WHERE 1 = 1"));
     if let Some(tag) = &filter.tag {
-        query.and("id IN (SELECT asset_id FROM asset_tags WHERE tag =", Param::Text(tag.clone()));
+        query.and("id IN (SELECT asset_id FROM asset_tags WHERE tag =", Param::text(tag));
         query.push_sql(")");
     }
     // The model is the task's: an asset names its task.
     if filter.service.is_some() || filter.model.is_some() {
         query.push_sql(" AND task_id IN (SELECT id FROM tasks WHERE 1 = 1");
-        if let Some(service) = &filter.service {
-            query.and("service =", Param::Text(service.clone()));
-        }
-        if let Some(model) = &filter.model {
-            query.and("model =", Param::Text(model.clone()));
-        }
+        query.and_some("service =", filter.service.as_ref().map(Param::text));
+        query.and_some("model =", filter.model.as_ref().map(Param::text));
         query.push_sql(")");
     }
-    if let Some(after) = filter.created_after {
-        query.and("created_at >=", Param::Number(after));
-    }
-    if let Some(before) = filter.created_before {
-        query.and("created_at <", Param::Number(before));
-    }
-    if let Some(owner) = &filter.owner {
-        query.and("owner_id =", Param::Text(owner.to_string()));
-    }
-    if let Some(cursor) = &filter.before_id {
-        query.and("id <", Param::Text(cursor.0.clone()));
-    }
+    query.and_some("created_at >=", filter.created_after.map(Param::Number));
+    query.and_some("created_at <", filter.created_before.map(Param::Number));
+    query.and_some("owner_id =", filter.owner.as_ref().map(Param::text));
+    query.and_some("id <", filter.before_id.as_ref().map(|cursor| Param::text(&cursor.0)));
     let limit = filter.limit.clamp(1, 500);
     let rows = query.newest_first(limit).fetch_all(&db.reader).await.map_err(storage("listing assets"))?;
     let mut assets = rows.iter().map(decode_asset).collect::<Result<Vec<_>, _>>()?;

@@ -12,6 +12,11 @@ pub(crate) enum Param {
 }
 
 impl Param {
+    /// A text parameter from anything displayed as text (ids, names).
+    pub(crate) fn text(value: impl std::fmt::Display) -> Self {
+        Param::Text(value.to_string())
+    }
+
     /// Adds the parameter and returns its placeholder.
     pub(crate) fn push(params: &mut Vec<Param>, param: Param) -> String {
         params.push(param);
@@ -49,6 +54,13 @@ impl Filtered {
     pub(crate) fn and(&mut self, condition: &str, value: Param) {
         let placeholder = Param::push(&mut self.params, value);
         self.sql.push_str(&format!(" AND {condition} {placeholder}"));
+    }
+
+    /// [`Filtered::and`] when there is a value (an optional filter); nothing otherwise.
+    pub(crate) fn and_some(&mut self, condition: &str, value: Option<Param>) {
+        if let Some(value) = value {
+            self.and(condition, value);
+        }
     }
 
     /// Appends ` AND <column> IN ($a, $b, …)`; nothing for no values.

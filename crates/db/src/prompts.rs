@@ -96,12 +96,8 @@ impl PromptStore for Database {
         limit: u32,
     ) -> Result<PromptPage> {
         let mut query = Filtered::new(format!("SELECT {PROMPT_COLUMNS} FROM prompts WHERE parent_id IS NULL"));
-        if let Some(owner) = owner {
-            query.and("owner_id =", Param::Text(owner.to_string()));
-        }
-        if let Some(before) = before {
-            query.and("id <", Param::Text(before.to_string()));
-        }
+        query.and_some("owner_id =", owner.map(Param::text));
+        query.and_some("id <", before.map(Param::text));
         let limit = limit.max(1);
         let rows = query.newest_first(limit).fetch_all(&self.reader).await.map_err(storage("listing prompts"))?;
         let mut prompts = rows.iter().map(decode_prompt).collect::<Result<Vec<_>>>()?;

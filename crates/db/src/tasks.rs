@@ -109,34 +109,20 @@ pub(crate) async fn get_task(db: &Database, id: TaskId) -> Result<Option<Task>, 
 pub(crate) async fn list_tasks(db: &Database, filter: &TaskFilter) -> Result<TaskPage, CoreError> {
     let mut query = Filtered::new(concat!("SELECT ", task_columns!(), " FROM tasks WHERE 1 = 1"));
     query.and_in("status", filter.statuses.iter().map(|status| Param::Text(status.as_str().to_owned())));
-    if let Some(service) = &filter.service {
-        query.and("service =", Param::Text(service.clone()));
-    }
-    if let Some(model) = &filter.model {
-        query.and("model =", Param::Text(model.clone()));
-    }
-    if let Some(after) = filter.created_after {
-        query.and("created_at >=", Param::Number(after));
-    }
-    if let Some(before) = filter.created_before {
-        query.and("created_at <", Param::Number(before));
-    }
-    if let Some(owner) = &filter.owner {
-        query.and("owner_id =", Param::Text(owner.to_string()));
-    }
-    if let Some(prompt) = &filter.prompt_id {
-        query.and("prompt_id =", Param::Text(prompt.to_string()));
-    }
+    query.and_some("service =", filter.service.as_ref().map(Param::text));
+    query.and_some("model =", filter.model.as_ref().map(Param::text));
+    query.and_some("created_at >=", filter.created_after.map(Param::Number));
+    query.and_some("created_at <", filter.created_before.map(Param::Number));
+    query.and_some("owner_id =", filter.owner.as_ref().map(Param::text));
+    query.and_some("prompt_id =", filter.prompt_id.as_ref().map(Param::text));
     if let Some(tag) = &filter.tag {
         query.and(
             "id IN (SELECT a.task_id FROM assets a JOIN asset_tags g ON g.asset_id = a.id WHERE g.tag =",
-            Param::Text(tag.clone()),
+            Param::text(tag),
         );
         query.push_sql(")");
     }
-    if let Some(cursor) = filter.before_id {
-        query.and("id <", Param::Text(cursor.to_string()));
-    }
+    query.and_some("id <", filter.before_id.as_ref().map(Param::text));
     let limit = filter.limit.clamp(1, 500);
     let rows = query.newest_first(limit).fetch_all(&db.reader).await.map_err(storage("listing tasks"))?;
     let mut tasks = rows.iter().map(decode_task).collect::<Result<Vec<_>, _>>()?;

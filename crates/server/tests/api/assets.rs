@@ -102,13 +102,8 @@ async fn the_gallery_filters_by_model_and_creation_time() {
     tokio::time::sleep(std::time::Duration::from_millis(5)).await;
     let between = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
     tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-    let qr: Value = app
-        .post("/api/v1/tasks", &json!({ "model": "local/qr", "input": { "text": "hi" } }))
-        .await
-        .json()
-        .await
-        .unwrap();
-    let qr = image_of(&app.wait_for_end(qr["task_id"].as_str().unwrap()).await);
+    let qr = app.create("local/qr", json!({ "text": "hi" })).await;
+    let qr = image_of(&app.wait_for_end(&qr).await);
     for image in [&first, &qr] {
         assert_eq!(app.post(&format!("/api/v1/assets/{image}/tags"), &json!({ "tag": "keep" })).await.status(), 204);
     }
@@ -162,9 +157,8 @@ async fn the_gallery_filters_by_model_and_creation_time() {
 #[tokio::test]
 async fn qr_codes_decode_to_their_text() {
     let app = TestApp::spawn().await;
-    let body = json!({ "model": "local/qr", "input": { "text": "https://atelier.example/ок", "size": 300 } });
-    let task: Value = app.post("/api/v1/tasks", &body).await.json().await.unwrap();
-    let task = app.wait_for_end(task["task_id"].as_str().unwrap()).await;
+    let task = app.create("local/qr", json!({ "text": "https://atelier.example/ок", "size": 300 })).await;
+    let task = app.wait_for_end(&task).await;
     let png = app.get(task["images"][0]["url"].as_str().unwrap()).await.bytes().await.unwrap();
     let decoded = image::load_from_memory(&png).unwrap().to_luma8();
     assert_eq!((decoded.width(), decoded.height()), (300, 300));

@@ -110,16 +110,21 @@ impl TestApp {
         self.http.delete(self.url(path)).send().await.expect("DELETE")
     }
 
+    /// Creates a task (asserting it is accepted) and returns its id.
+    pub async fn create(&self, model: &str, input: Value) -> String {
+        let response = self.post("/api/v1/tasks", &json!({ "model": model, "input": input })).await;
+        assert_eq!(response.status(), 202);
+        let body: Value = response.json().await.unwrap();
+        body["task_id"].as_str().unwrap().to_owned()
+    }
+
     /// Creates a placeholder task and returns its id.
     pub async fn create_placeholder(&self, prompt: &str, extra: Value) -> String {
         let mut input = json!({ "prompt": prompt, "width": 128, "height": 96 });
         if let (Some(input), Some(extra)) = (input.as_object_mut(), extra.as_object()) {
             input.extend(extra.clone());
         }
-        let response = self.post("/api/v1/tasks", &json!({ "model": "local/placeholder", "input": input })).await;
-        assert_eq!(response.status(), 202);
-        let body: Value = response.json().await.unwrap();
-        body["task_id"].as_str().unwrap().to_owned()
+        self.create("local/placeholder", input).await
     }
 
     /// Polls a task until it ends.

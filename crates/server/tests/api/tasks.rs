@@ -103,17 +103,12 @@ async fn list_filters_and_pages() {
     for n in 0..5 {
         ids.push(app.create_placeholder(&format!("task {n}"), json!({})).await);
     }
-    let qr: Value = app
-        .post("/api/v1/tasks", &json!({ "model": "local/qr", "input": { "text": "hi" } }))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let qr = app.create("local/qr", json!({ "text": "hi" })).await;
     app.post(&format!("/api/v1/tasks/{}/cancel", ids[0]), &Value::Null).await;
 
     let page: Value = app.get("/api/v1/tasks?limit=2").await.json().await.unwrap();
     assert_eq!(page["tasks"].as_array().unwrap().len(), 2);
-    assert_eq!(page["tasks"][0]["task_id"], qr["task_id"]);
+    assert_eq!(page["tasks"][0]["task_id"], qr.as_str());
     let cursor = page["next_cursor"].as_str().unwrap();
     let next: Value = app.get(&format!("/api/v1/tasks?limit=2&cursor={cursor}")).await.json().await.unwrap();
     assert_eq!(next["tasks"][0]["task_id"], ids[3].as_str());
