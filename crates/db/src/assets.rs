@@ -2,6 +2,8 @@
 
 use std::collections::HashMap;
 
+use async_trait::async_trait;
+use atelier_core::ports::AssetIndex;
 use atelier_core::task::{Asset, AssetFilter, AssetPage, Task, TaskStatus};
 use atelier_core::{AssetId, CoreError};
 use sqlx::{AssertSqlSafe, Row};
@@ -76,97 +78,106 @@ async fn load_tags(db: &Database, assets: &mut [Asset]) -> Result<(), CoreError>
     Ok(())
 }
 
-pub(crate) async fn get_asset(db: &Database, id: &AssetId) -> Result<Option<Asset>, CoreError> {
-    let row = sqlx::query(concat!("SELECT ", asset_columns!(), " FROM assets WHERE id = $1"))
-        .bind(id.0.clone())
-        .fetch_optional(&db.reader)
-        .await
-        .map_err(storage("reading an asset"))?;
-    let Some(row) = row else { return Ok(None) };
-    let mut asset = [decode_asset(&row)?];
-    load_tags(db, &mut asset).await?;
-    let [asset] = asset;
-    Ok(Some(asset))
-}
-
-pub(crate) async fn list_assets(db: &Database, filter: &AssetFilter) -> Result<AssetPage, CoreError> {
-    let mut query = Filtered::new(concat!("SELECT ", asset_columns!(), " FROM assets WHERE 1 = 1"));
-    if let Some(tag) = &filter.tag {
-        query.and("id IN (SELECT asset_id FROM asset_tags WHERE tag =", Param::text(tag));
-        query.push_sql(")");
+#[async_trait]
+impl AssetIndex for Database {
+    async fn get_asset(&self, id: &AssetId) -> Result<Option<Asset>, CoreError> {
+        let db = self;
+        let row = sqlx::query(concat!("SELECT ", asset_columns!(), " FROM assets WHERE id = $1"))
+            .bind(id.0.clone())
+            .fetch_optional(&db.reader)
+            .await
+            .map_err(storage("reading an asset"))?;
+        let Some(row) = row else { return Ok(None) };
+        let mut asset = [decode_asset(&row)?];
+        load_tags(db, &mut asset).await?;
+        let [asset] = asset;
+        Ok(Some(asset))
     }
-    // The model is the task's: an asset names its task.
-    if filter.service.is_some() || filter.model.is_some() {
-        query.push_sql(" AND task_id IN (SELECT id FROM tasks WHERE 1 = 1");
-        query.and_some("service =", filter.service.as_ref().map(Param::text));
-        query.and_some("model =", filter.model.as_ref().map(Param::text));
-        query.push_sql(")");
+
+    async fn list_assets(&self, filter: &AssetFilter) -> Result<AssetPage, CoreError> {
+        let db = self;
+        let mut query = Filtered::new(concat!("SELECT ", asset_columns!(), " FROM assets WHERE 1 = 1"));
+        if let Some(tag) = &filter.tag {
+            query.and("id IN (SELECT asset_id FROM asset_tags WHERE tag =", Param::text(tag));
+            query.push_sql(")");
+        }
+        // The model is the task's: an asset names its task.
+        if filter.service.is_some() || filter.model.is_some() {
+            query.push_sql(" AND task_id IN (SELECT id FROM tasks WHERE 1 = 1");
+            query.and_some("service =", filter.service.as_ref().map(Param::text));
+            query.and_some("model =", filter.model.as_ref().map(Param::text));
+            query.push_sql(")");
+        }
+        query.and_some("created_at >=", filter.created_after.map(Param::Number));
+        query.and_some("created_at <", filter.created_before.map(Param::Number));
+        query.and_some("owner_id =", filter.owner.as_ref().map(Param::text));
+        query.and_some("id <", filter.before_id.as_ref().map(|cursor| Param::text(&cursor.0)));
+        let limit = filter.limit.clamp(1, 500);
+        let rows = query.newest_first(limit).fetch_all(&db.reader).await.map_err(storage("listing assets"))?;
+        let mut assets = rows.iter().map(decode_asset).collect::<Result<Vec<_>, _>>()?;
+        let next_cursor = next_page(&mut assets, limit, |asset| asset.id.clone());
+        load_tags(db, &mut assets).await?;
+        Ok(AssetPage { assets, next_cursor })
     }
-    query.and_some("created_at >=", filter.created_after.map(Param::Number));
-    query.and_some("created_at <", filter.created_before.map(Param::Number));
-    query.and_some("owner_id =", filter.owner.as_ref().map(Param::text));
-    query.and_some("id <", filter.before_id.as_ref().map(|cursor| Param::text(&cursor.0)));
-    let limit = filter.limit.clamp(1, 500);
-    let rows = query.newest_first(limit).fetch_all(&db.reader).await.map_err(storage("listing assets"))?;
-    let mut assets = rows.iter().map(decode_asset).collect::<Result<Vec<_>, _>>()?;
-    let next_cursor = next_page(&mut assets, limit, |asset| asset.id.clone());
-    load_tags(db, &mut assets).await?;
-    Ok(AssetPage { assets, next_cursor })
-}
 
-pub(crate) async fn delete_asset(db: &Database, id: &AssetId) -> Result<Option<Asset>, CoreError> {
-    let Some(asset) = get_asset(db, id).await? else { return Ok(None) };
-    let mut transaction = db.writer.begin().await.map_err(storage("deleting an asset"))?;
-    sqlx::query("DELETE FROM asset_tags WHERE asset_id = $1")
-        .bind(id.0.clone())
-        .execute(&mut *transaction)
-        .await
-        .map_err(storage("deleting an asset's tags"))?;
-    let deleted = sqlx::query("DELETE FROM assets WHERE id = $1")
-        .bind(id.0.clone())
-        .execute(&mut *transaction)
-        .await
-        .map_err(storage("deleting an asset"))?;
-    transaction.commit().await.map_err(storage("deleting an asset"))?;
-    Ok((deleted.rows_affected() == 1).then_some(asset))
-}
+    async fn delete_asset(&self, id: &AssetId) -> Result<Option<Asset>, CoreError> {
+        let db = self;
+        let Some(asset) = db.get_asset(id).await? else { return Ok(None) };
+        let mut transaction = db.writer.begin().await.map_err(storage("deleting an asset"))?;
+        sqlx::query("DELETE FROM asset_tags WHERE asset_id = $1")
+            .bind(id.0.clone())
+            .execute(&mut *transaction)
+            .await
+            .map_err(storage("deleting an asset's tags"))?;
+        let deleted = sqlx::query("DELETE FROM assets WHERE id = $1")
+            .bind(id.0.clone())
+            .execute(&mut *transaction)
+            .await
+            .map_err(storage("deleting an asset"))?;
+        transaction.commit().await.map_err(storage("deleting an asset"))?;
+        Ok((deleted.rows_affected() == 1).then_some(asset))
+    }
 
-pub(crate) async fn count_blob_refs(db: &Database, blob_key: &str) -> Result<u64, CoreError> {
-    let count: i64 = sqlx::query_scalar(
+    async fn count_blob_refs(&self, blob_key: &str) -> Result<u64, CoreError> {
+        let db = self;
+        let count: i64 = sqlx::query_scalar(
         "SELECT (SELECT COUNT(*) FROM assets WHERE blob_key = $1) + (SELECT COUNT(*) FROM uploads WHERE blob_key = $1)",
     )
     .bind(blob_key.to_owned())
     .fetch_one(&db.writer)
     .await
     .map_err(storage("counting blob references"))?;
-    Ok(count.max(0) as u64)
-}
-
-pub(crate) async fn add_tag(db: &Database, id: &AssetId, tag: &str, now: i64) -> Result<bool, CoreError> {
-    let exists: Option<i64> = sqlx::query_scalar("SELECT 1 FROM assets WHERE id = $1")
-        .bind(id.0.clone())
-        .fetch_optional(&db.writer)
-        .await
-        .map_err(storage("tagging an asset"))?;
-    if exists.is_none() {
-        return Ok(false);
+        Ok(count.max(0) as u64)
     }
-    sqlx::query("INSERT INTO asset_tags (asset_id, tag, created_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING")
-        .bind(id.0.clone())
-        .bind(tag.to_owned())
-        .bind(now)
-        .execute(&db.writer)
-        .await
-        .map_err(storage("tagging an asset"))?;
-    Ok(true)
-}
 
-pub(crate) async fn remove_tag(db: &Database, id: &AssetId, tag: &str) -> Result<bool, CoreError> {
-    let deleted = sqlx::query("DELETE FROM asset_tags WHERE asset_id = $1 AND tag = $2")
-        .bind(id.0.clone())
-        .bind(tag.to_owned())
-        .execute(&db.writer)
-        .await
-        .map_err(storage("untagging an asset"))?;
-    Ok(deleted.rows_affected() == 1)
+    async fn add_tag(&self, id: &AssetId, tag: &str, now: i64) -> Result<bool, CoreError> {
+        let db = self;
+        let exists: Option<i64> = sqlx::query_scalar("SELECT 1 FROM assets WHERE id = $1")
+            .bind(id.0.clone())
+            .fetch_optional(&db.writer)
+            .await
+            .map_err(storage("tagging an asset"))?;
+        if exists.is_none() {
+            return Ok(false);
+        }
+        sqlx::query("INSERT INTO asset_tags (asset_id, tag, created_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING")
+            .bind(id.0.clone())
+            .bind(tag.to_owned())
+            .bind(now)
+            .execute(&db.writer)
+            .await
+            .map_err(storage("tagging an asset"))?;
+        Ok(true)
+    }
+
+    async fn remove_tag(&self, id: &AssetId, tag: &str) -> Result<bool, CoreError> {
+        let db = self;
+        let deleted = sqlx::query("DELETE FROM asset_tags WHERE asset_id = $1 AND tag = $2")
+            .bind(id.0.clone())
+            .bind(tag.to_owned())
+            .execute(&db.writer)
+            .await
+            .map_err(storage("untagging an asset"))?;
+        Ok(deleted.rows_affected() == 1)
+    }
 }

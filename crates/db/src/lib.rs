@@ -20,6 +20,7 @@ mod rows;
 mod store;
 mod tasks;
 mod uploads;
+mod usage;
 
 pub use connect::{Backend, Database, DatabaseOptions, redact_url};
 pub use listener::listen_for_changes;

@@ -1,7 +1,8 @@
 //! The queue side of the task table: claims under a lease, and every write a worker
 //! makes, each conditioned on the lease token it holds.
 
-use atelier_core::ports::{Claimed, LeaseToken, ReclaimReport};
+use async_trait::async_trait;
+use atelier_core::ports::{Claimed, LeaseToken, QueueStore, ReclaimReport};
 use atelier_core::task::{NewAsset, TaskError};
 use atelier_core::{CoreError, TaskId};
 use sqlx::Row;
@@ -32,43 +33,282 @@ const CLAIM_SQLITE: &str = claim_sql!("");
 /// Concurrent claimers skip each other's rows instead of waiting on them.
 const CLAIM_POSTGRES: &str = claim_sql!(" FOR UPDATE SKIP LOCKED");
 
-pub(crate) async fn claim(
-    db: &Database,
-    worker_id: &str,
-    limit: u32,
-    now: i64,
-    lease_until: i64,
-) -> Result<Vec<Claimed>, CoreError> {
-    let lease = LeaseToken::new();
-    let sql = match db.backend {
-        Backend::Postgres => CLAIM_POSTGRES,
-        // On SQLite the claim runs in the group-commit transaction, which begins
-        // IMMEDIATE: the write lock is taken first, so a second process on the same
-        // file waits instead of failing half-way.
-        Backend::Sqlite => CLAIM_SQLITE,
-    };
-    let (token, worker_id, limit) = (lease.0.clone(), worker_id.to_owned(), i64::from(limit));
-    let rows = db
-        .write(Box::new(move |connection| {
+#[async_trait]
+impl QueueStore for Database {
+    async fn claim(&self, worker_id: &str, limit: u32, now: i64, lease_until: i64) -> Result<Vec<Claimed>, CoreError> {
+        let db = self;
+        let lease = LeaseToken::new();
+        let sql = match db.backend {
+            Backend::Postgres => CLAIM_POSTGRES,
+            // On SQLite the claim runs in the group-commit transaction, which begins
+            // IMMEDIATE: the write lock is taken first, so a second process on the same
+            // file waits instead of failing half-way.
+            Backend::Sqlite => CLAIM_SQLITE,
+        };
+        let (token, worker_id, limit) = (lease.0.clone(), worker_id.to_owned(), i64::from(limit));
+        let rows = db
+            .write(Box::new(move |connection| {
+                Box::pin(async move {
+                    sqlx::query(sql)
+                        .bind(token)
+                        .bind(worker_id)
+                        .bind(lease_until)
+                        .bind(now)
+                        .bind(limit)
+                        .fetch_all(&mut *connection)
+                        .await
+                })
+            }))
+            .await
+            .map_err(storage("claiming tasks"))?;
+        let mut claims = Vec::with_capacity(rows.len());
+        for row in &rows {
+            claims.push(Claimed { task: decode_task(row)?, lease: lease.clone() });
+        }
+        claims.sort_by(|a, b| b.task.priority.cmp(&a.task.priority).then(a.task.id.cmp(&b.task.id)));
+        Ok(claims)
+    }
+
+    async fn heartbeat(&self, id: TaskId, lease: &LeaseToken, until: i64) -> Result<bool, CoreError> {
+        let db = self;
+        leased_update(
+            db,
+            "UPDATE tasks SET lease_expires_at = $3 WHERE id = $1 AND lease_token = $2",
+            id,
+            lease,
+            |q| q.bind(until),
+            "renewing a lease",
+        )
+        .await
+    }
+
+    async fn set_progress(&self, id: TaskId, lease: &LeaseToken, progress: u8) -> Result<bool, CoreError> {
+        let db = self;
+        leased_update(
+            db,
+            "UPDATE tasks SET progress = $3, version = version + 1 WHERE id = $1 AND lease_token = $2",
+            id,
+            lease,
+            |q| q.bind(i64::from(progress)),
+            "storing progress",
+        )
+        .await
+    }
+
+    async fn record_external_id(&self, id: TaskId, lease: &LeaseToken, external_id: &str) -> Result<bool, CoreError> {
+        let db = self;
+        leased_update(
+        db,
+        "UPDATE tasks SET external_id = $3, submitting = 0, version = version + 1 WHERE id = $1 AND lease_token = $2",
+        id,
+        lease,
+        |q| q.bind(external_id.to_owned()),
+        "recording the external id",
+    )
+    .await
+    }
+
+    async fn mark_submitting(&self, id: TaskId, lease: &LeaseToken) -> Result<bool, CoreError> {
+        let db = self;
+        leased_update(
+            db,
+            "UPDATE tasks SET submitting = 1 WHERE id = $1 AND lease_token = $2",
+            id,
+            lease,
+            |q| q,
+            "marking a submit",
+        )
+        .await
+    }
+
+    async fn submit_was_interrupted(&self, id: TaskId) -> Result<bool, CoreError> {
+        let db = self;
+        let submitting: Option<i64> =
+            sqlx::query_scalar("SELECT submitting FROM tasks WHERE id = $1 AND external_id IS NULL")
+                .bind(id.to_string())
+                .fetch_optional(&db.writer)
+                .await
+                .map_err(storage("reading the submit mark"))?;
+        Ok(submitting.unwrap_or(0) != 0)
+    }
+
+    async fn park(&self, id: TaskId, lease: &LeaseToken, progress: u8, run_after: i64) -> Result<bool, CoreError> {
+        let db = self;
+        leased_update(
+            db,
+            "UPDATE tasks SET lease_token = NULL, worker_id = NULL, lease_expires_at = NULL, progress = $3, \
+         run_after = $4, version = version + 1 WHERE id = $1 AND lease_token = $2",
+            id,
+            lease,
+            |q| q.bind(i64::from(progress)).bind(run_after),
+            "parking a task between polls",
+        )
+        .await
+    }
+
+    async fn complete(
+        &self,
+        id: TaskId,
+        lease: &LeaseToken,
+        outputs: Vec<NewAsset>,
+        now: i64,
+    ) -> Result<bool, CoreError> {
+        let db = self;
+        let (task_id, token) = (id.to_string(), lease.0.clone());
+        db.write(Box::new(move |connection| {
             Box::pin(async move {
-                sqlx::query(sql)
-                    .bind(token)
-                    .bind(worker_id)
-                    .bind(lease_until)
-                    .bind(now)
-                    .bind(limit)
-                    .fetch_all(&mut *connection)
-                    .await
+                let updated = sqlx::query(
+                    "UPDATE tasks SET status = 'completed', progress = 100, lease_token = NULL, worker_id = NULL, \
+                 lease_expires_at = NULL, submitting = 0, error_code = NULL, error_message = NULL, \
+                 error_retryable = NULL, completed_at = $3, updated_at = $3, version = version + 1 \
+                 WHERE id = $1 AND lease_token = $2",
+                )
+                .bind(task_id.clone())
+                .bind(token)
+                .bind(now)
+                .execute(&mut *connection)
+                .await?;
+                if updated.rows_affected() != 1 {
+                    return Ok(false);
+                }
+                for asset in outputs {
+                    sqlx::query(
+                        "INSERT INTO assets (id, task_id, idx, mime, bytes, width, height, sha256, blob_key, \
+                     thumbnail_key, created_at, owner_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+                    )
+                    .bind(asset.id.0)
+                    .bind(task_id.clone())
+                    .bind(i64::from(asset.index))
+                    .bind(asset.mime)
+                    .bind(i64::try_from(asset.bytes).unwrap_or(i64::MAX))
+                    .bind(asset.width.map(i64::from))
+                    .bind(asset.height.map(i64::from))
+                    .bind(asset.sha256)
+                    .bind(asset.blob_key)
+                    .bind(asset.thumbnail_key)
+                    .bind(asset.created_at)
+                    .bind(asset.owner.map(|owner| owner.to_string()))
+                    .execute(&mut *connection)
+                    .await?;
+                }
+                Ok(true)
             })
         }))
         .await
-        .map_err(storage("claiming tasks"))?;
-    let mut claims = Vec::with_capacity(rows.len());
-    for row in &rows {
-        claims.push(Claimed { task: decode_task(row)?, lease: lease.clone() });
+        .map_err(storage("completing a task"))
     }
-    claims.sort_by(|a, b| b.task.priority.cmp(&a.task.priority).then(a.task.id.cmp(&b.task.id)));
-    Ok(claims)
+
+    async fn fail(&self, id: TaskId, lease: &LeaseToken, error: &TaskError, now: i64) -> Result<bool, CoreError> {
+        let db = self;
+        leased_update(
+            db,
+            "UPDATE tasks SET status = 'failed', lease_token = NULL, worker_id = NULL, lease_expires_at = NULL, \
+         error_code = $3, error_message = $4, error_retryable = $5, completed_at = $6, updated_at = $6, \
+         version = version + 1 WHERE id = $1 AND lease_token = $2",
+            id,
+            lease,
+            |q| q.bind(error.code.clone()).bind(error.message.clone()).bind(i64::from(error.retryable)).bind(now),
+            "failing a task",
+        )
+        .await
+    }
+
+    async fn schedule_retry(
+        &self,
+        id: TaskId,
+        lease: &LeaseToken,
+        error: &TaskError,
+        run_after: i64,
+    ) -> Result<bool, CoreError> {
+        let db = self;
+        leased_update(
+            db,
+            "UPDATE tasks SET status = 'retrying', lease_token = NULL, worker_id = NULL, lease_expires_at = NULL, \
+         submitting = 0, error_code = $3, error_message = $4, error_retryable = 1, \
+         run_after = $5, version = version + 1 WHERE id = $1 AND lease_token = $2",
+            id,
+            lease,
+            |q| q.bind(error.code.clone()).bind(error.message.clone()).bind(run_after),
+            "scheduling a retry",
+        )
+        .await
+    }
+
+    async fn poll_now(&self, service: &str, external_id: &str, now: i64) -> Result<Option<TaskId>, CoreError> {
+        let db = self;
+        let row = sqlx::query(
+            "UPDATE tasks SET run_after = $3 WHERE service = $1 AND external_id = $2 AND status = 'processing' \
+         AND lease_token IS NULL RETURNING id",
+        )
+        .bind(service.to_owned())
+        .bind(external_id.to_owned())
+        .bind(now)
+        .fetch_optional(&db.writer)
+        .await
+        .map_err(storage("scheduling a poll"))?;
+        row.map(|row| {
+            let id: String = row.try_get("id").map_err(storage("reading a task id"))?;
+            task_id(&id)
+        })
+        .transpose()
+    }
+
+    async fn release(&self, id: TaskId, lease: &LeaseToken, run_after: i64) -> Result<bool, CoreError> {
+        let db = self;
+        leased_update(
+            db,
+            "UPDATE tasks SET status = CASE WHEN external_id IS NULL THEN 'pending' ELSE 'processing' END, \
+         attempts = CASE WHEN external_id IS NULL AND attempts > 0 THEN attempts - 1 ELSE attempts END, \
+         lease_token = NULL, worker_id = NULL, lease_expires_at = NULL, run_after = $3, version = version + 1 \
+         WHERE id = $1 AND lease_token = $2",
+            id,
+            lease,
+            |q| q.bind(run_after),
+            "releasing a lease",
+        )
+        .await
+    }
+
+    async fn reclaim_expired(&self, now: i64, max_crashes: u32) -> Result<ReclaimReport, CoreError> {
+        let db = self;
+        let failed = sqlx::query(
+            "UPDATE tasks SET status = 'failed', crashes = crashes + 1, lease_token = NULL, worker_id = NULL, \
+         lease_expires_at = NULL, error_code = 'worker_crashed', \
+         error_message = 'the worker running this task stopped responding too many times', error_retryable = 0, \
+         completed_at = $1, updated_at = $1, version = version + 1 \
+         WHERE lease_token IS NOT NULL AND lease_expires_at < $1 AND crashes + 1 >= $2 RETURNING id",
+        )
+        .bind(now)
+        .bind(i64::from(max_crashes.max(1)))
+        .fetch_all(&db.writer)
+        .await
+        .map_err(storage("failing crashed tasks"))?;
+        let requeued = sqlx::query(
+            "UPDATE tasks SET status = CASE WHEN external_id IS NULL THEN 'pending' ELSE 'processing' END, \
+         crashes = crashes + 1, lease_token = NULL, worker_id = NULL, lease_expires_at = NULL, run_after = $1, \
+         updated_at = $1, version = version + 1 \
+         WHERE lease_token IS NOT NULL AND lease_expires_at < $1 RETURNING id",
+        )
+        .bind(now)
+        .fetch_all(&db.writer)
+        .await
+        .map_err(storage("requeueing expired leases"))?;
+        Ok(ReclaimReport { requeued: ids(&requeued)?, failed: ids(&failed)? })
+    }
+
+    async fn expire_pending(&self, now: i64) -> Result<Vec<TaskId>, CoreError> {
+        let db = self;
+        let rows = sqlx::query(
+            "UPDATE tasks SET status = 'expired', completed_at = $1, updated_at = $1, version = version + 1, \
+         error_code = 'expired', error_message = 'the task waited longer than the queue allows', error_retryable = 0 \
+         WHERE status = 'pending' AND lease_token IS NULL AND expires_at IS NOT NULL AND expires_at < $1 RETURNING id",
+        )
+        .bind(now)
+        .fetch_all(&db.writer)
+        .await
+        .map_err(storage("expiring pending tasks"))?;
+        ids(&rows)
+    }
 }
 
 /// Runs a lease-conditioned update; true when the lease held.
@@ -85,261 +325,6 @@ async fn leased_update(
     let query = sqlx::query(sql).bind(id.to_string()).bind(lease.0.clone());
     let done = bind(query).execute(&db.writer).await.map_err(storage(context))?;
     Ok(done.rows_affected() == 1)
-}
-
-pub(crate) async fn heartbeat(db: &Database, id: TaskId, lease: &LeaseToken, until: i64) -> Result<bool, CoreError> {
-    leased_update(
-        db,
-        "UPDATE tasks SET lease_expires_at = $3 WHERE id = $1 AND lease_token = $2",
-        id,
-        lease,
-        |q| q.bind(until),
-        "renewing a lease",
-    )
-    .await
-}
-
-pub(crate) async fn set_progress(
-    db: &Database,
-    id: TaskId,
-    lease: &LeaseToken,
-    progress: u8,
-) -> Result<bool, CoreError> {
-    leased_update(
-        db,
-        "UPDATE tasks SET progress = $3, version = version + 1 WHERE id = $1 AND lease_token = $2",
-        id,
-        lease,
-        |q| q.bind(i64::from(progress)),
-        "storing progress",
-    )
-    .await
-}
-
-pub(crate) async fn record_external_id(
-    db: &Database,
-    id: TaskId,
-    lease: &LeaseToken,
-    external_id: &str,
-) -> Result<bool, CoreError> {
-    leased_update(
-        db,
-        "UPDATE tasks SET external_id = $3, submitting = 0, version = version + 1 WHERE id = $1 AND lease_token = $2",
-        id,
-        lease,
-        |q| q.bind(external_id.to_owned()),
-        "recording the external id",
-    )
-    .await
-}
-
-pub(crate) async fn mark_submitting(db: &Database, id: TaskId, lease: &LeaseToken) -> Result<bool, CoreError> {
-    leased_update(
-        db,
-        "UPDATE tasks SET submitting = 1 WHERE id = $1 AND lease_token = $2",
-        id,
-        lease,
-        |q| q,
-        "marking a submit",
-    )
-    .await
-}
-
-pub(crate) async fn submit_was_interrupted(db: &Database, id: TaskId) -> Result<bool, CoreError> {
-    let submitting: Option<i64> =
-        sqlx::query_scalar("SELECT submitting FROM tasks WHERE id = $1 AND external_id IS NULL")
-            .bind(id.to_string())
-            .fetch_optional(&db.writer)
-            .await
-            .map_err(storage("reading the submit mark"))?;
-    Ok(submitting.unwrap_or(0) != 0)
-}
-
-pub(crate) async fn park(
-    db: &Database,
-    id: TaskId,
-    lease: &LeaseToken,
-    progress: u8,
-    run_after: i64,
-) -> Result<bool, CoreError> {
-    leased_update(
-        db,
-        "UPDATE tasks SET lease_token = NULL, worker_id = NULL, lease_expires_at = NULL, progress = $3, \
-         run_after = $4, version = version + 1 WHERE id = $1 AND lease_token = $2",
-        id,
-        lease,
-        |q| q.bind(i64::from(progress)).bind(run_after),
-        "parking a task between polls",
-    )
-    .await
-}
-
-pub(crate) async fn complete(
-    db: &Database,
-    id: TaskId,
-    lease: &LeaseToken,
-    outputs: Vec<NewAsset>,
-    now: i64,
-) -> Result<bool, CoreError> {
-    let (task_id, token) = (id.to_string(), lease.0.clone());
-    db.write(Box::new(move |connection| {
-        Box::pin(async move {
-            let updated = sqlx::query(
-                "UPDATE tasks SET status = 'completed', progress = 100, lease_token = NULL, worker_id = NULL, \
-                 lease_expires_at = NULL, submitting = 0, error_code = NULL, error_message = NULL, \
-                 error_retryable = NULL, completed_at = $3, updated_at = $3, version = version + 1 \
-                 WHERE id = $1 AND lease_token = $2",
-            )
-            .bind(task_id.clone())
-            .bind(token)
-            .bind(now)
-            .execute(&mut *connection)
-            .await?;
-            if updated.rows_affected() != 1 {
-                return Ok(false);
-            }
-            for asset in outputs {
-                sqlx::query(
-                    "INSERT INTO assets (id, task_id, idx, mime, bytes, width, height, sha256, blob_key, \
-                     thumbnail_key, created_at, owner_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
-                )
-                .bind(asset.id.0)
-                .bind(task_id.clone())
-                .bind(i64::from(asset.index))
-                .bind(asset.mime)
-                .bind(i64::try_from(asset.bytes).unwrap_or(i64::MAX))
-                .bind(asset.width.map(i64::from))
-                .bind(asset.height.map(i64::from))
-                .bind(asset.sha256)
-                .bind(asset.blob_key)
-                .bind(asset.thumbnail_key)
-                .bind(asset.created_at)
-                .bind(asset.owner.map(|owner| owner.to_string()))
-                .execute(&mut *connection)
-                .await?;
-            }
-            Ok(true)
-        })
-    }))
-    .await
-    .map_err(storage("completing a task"))
-}
-
-pub(crate) async fn fail(
-    db: &Database,
-    id: TaskId,
-    lease: &LeaseToken,
-    error: &TaskError,
-    now: i64,
-) -> Result<bool, CoreError> {
-    leased_update(
-        db,
-        "UPDATE tasks SET status = 'failed', lease_token = NULL, worker_id = NULL, lease_expires_at = NULL, \
-         error_code = $3, error_message = $4, error_retryable = $5, completed_at = $6, updated_at = $6, \
-         version = version + 1 WHERE id = $1 AND lease_token = $2",
-        id,
-        lease,
-        |q| q.bind(error.code.clone()).bind(error.message.clone()).bind(i64::from(error.retryable)).bind(now),
-        "failing a task",
-    )
-    .await
-}
-
-pub(crate) async fn schedule_retry(
-    db: &Database,
-    id: TaskId,
-    lease: &LeaseToken,
-    error: &TaskError,
-    run_after: i64,
-) -> Result<bool, CoreError> {
-    leased_update(
-        db,
-        "UPDATE tasks SET status = 'retrying', lease_token = NULL, worker_id = NULL, lease_expires_at = NULL, \
-         submitting = 0, error_code = $3, error_message = $4, error_retryable = 1, \
-         run_after = $5, version = version + 1 WHERE id = $1 AND lease_token = $2",
-        id,
-        lease,
-        |q| q.bind(error.code.clone()).bind(error.message.clone()).bind(run_after),
-        "scheduling a retry",
-    )
-    .await
-}
-
-pub(crate) async fn poll_now(
-    db: &Database,
-    service: &str,
-    external_id: &str,
-    now: i64,
-) -> Result<Option<TaskId>, CoreError> {
-    let row = sqlx::query(
-        "UPDATE tasks SET run_after = $3 WHERE service = $1 AND external_id = $2 AND status = 'processing' \
-         AND lease_token IS NULL RETURNING id",
-    )
-    .bind(service.to_owned())
-    .bind(external_id.to_owned())
-    .bind(now)
-    .fetch_optional(&db.writer)
-    .await
-    .map_err(storage("scheduling a poll"))?;
-    row.map(|row| {
-        let id: String = row.try_get("id").map_err(storage("reading a task id"))?;
-        task_id(&id)
-    })
-    .transpose()
-}
-
-pub(crate) async fn release(db: &Database, id: TaskId, lease: &LeaseToken, run_after: i64) -> Result<bool, CoreError> {
-    leased_update(
-        db,
-        "UPDATE tasks SET status = CASE WHEN external_id IS NULL THEN 'pending' ELSE 'processing' END, \
-         attempts = CASE WHEN external_id IS NULL AND attempts > 0 THEN attempts - 1 ELSE attempts END, \
-         lease_token = NULL, worker_id = NULL, lease_expires_at = NULL, run_after = $3, version = version + 1 \
-         WHERE id = $1 AND lease_token = $2",
-        id,
-        lease,
-        |q| q.bind(run_after),
-        "releasing a lease",
-    )
-    .await
-}
-
-pub(crate) async fn reclaim_expired(db: &Database, now: i64, max_crashes: u32) -> Result<ReclaimReport, CoreError> {
-    let failed = sqlx::query(
-        "UPDATE tasks SET status = 'failed', crashes = crashes + 1, lease_token = NULL, worker_id = NULL, \
-         lease_expires_at = NULL, error_code = 'worker_crashed', \
-         error_message = 'the worker running this task stopped responding too many times', error_retryable = 0, \
-         completed_at = $1, updated_at = $1, version = version + 1 \
-         WHERE lease_token IS NOT NULL AND lease_expires_at < $1 AND crashes + 1 >= $2 RETURNING id",
-    )
-    .bind(now)
-    .bind(i64::from(max_crashes.max(1)))
-    .fetch_all(&db.writer)
-    .await
-    .map_err(storage("failing crashed tasks"))?;
-    let requeued = sqlx::query(
-        "UPDATE tasks SET status = CASE WHEN external_id IS NULL THEN 'pending' ELSE 'processing' END, \
-         crashes = crashes + 1, lease_token = NULL, worker_id = NULL, lease_expires_at = NULL, run_after = $1, \
-         updated_at = $1, version = version + 1 \
-         WHERE lease_token IS NOT NULL AND lease_expires_at < $1 RETURNING id",
-    )
-    .bind(now)
-    .fetch_all(&db.writer)
-    .await
-    .map_err(storage("requeueing expired leases"))?;
-    Ok(ReclaimReport { requeued: ids(&requeued)?, failed: ids(&failed)? })
-}
-
-pub(crate) async fn expire_pending(db: &Database, now: i64) -> Result<Vec<TaskId>, CoreError> {
-    let rows = sqlx::query(
-        "UPDATE tasks SET status = 'expired', completed_at = $1, updated_at = $1, version = version + 1, \
-         error_code = 'expired', error_message = 'the task waited longer than the queue allows', error_retryable = 0 \
-         WHERE status = 'pending' AND lease_token IS NULL AND expires_at IS NOT NULL AND expires_at < $1 RETURNING id",
-    )
-    .bind(now)
-    .fetch_all(&db.writer)
-    .await
-    .map_err(storage("expiring pending tasks"))?;
-    ids(&rows)
 }
 
 fn ids(rows: &[sqlx::any::AnyRow]) -> Result<Vec<TaskId>, CoreError> {

@@ -1,6 +1,7 @@
 //! Creating, reading, listing, cancelling and deleting tasks.
 
-use atelier_core::ports::Created;
+use async_trait::async_trait;
+use atelier_core::ports::{Created, TaskStore};
 use atelier_core::task::{NewTask, Task, TaskFilter, TaskPage};
 use atelier_core::{CoreError, TaskId};
 use sqlx::Row;
@@ -16,62 +17,154 @@ const INSERT_TASK: &str = "INSERT INTO tasks (id, service, model, input, status,
      VALUES ($1, $2, $3, $4, 'pending', $5, $6, $7, $8, $9, $10, $10, $11, $10, $12, $13) \
      ON CONFLICT (idempotency_key) DO NOTHING";
 
-pub(crate) async fn create_task(db: &Database, task: NewTask) -> Result<Created, CoreError> {
-    let input = task.input.to_string();
-    let key = task.idempotency_key.clone().unwrap_or_default();
-    let request_hash = task.request_hash.clone();
-    let id = task.id.to_string();
-    let (service, model) = (task.service.clone(), task.model.clone());
-    let (idempotency_key, retry_of) = (task.idempotency_key.clone(), task.retry_of.map(|id| id.to_string()));
-    let (max_attempts, priority) = (i64::from(task.max_attempts), i64::from(task.priority));
-    let (created_at, expires_at, hash) = (task.created_at, task.expires_at, request_hash.clone());
-    let owner = task.owner.as_ref().map(ToString::to_string);
-    let prompt_id = task.prompt_id.as_ref().map(ToString::to_string);
-    let inserted = db
-        .write(Box::new(move |connection| {
-            Box::pin(async move {
-                sqlx::query(INSERT_TASK)
-                    .bind(id)
-                    .bind(service)
-                    .bind(model)
-                    .bind(input)
-                    .bind(max_attempts)
-                    .bind(priority)
-                    .bind(idempotency_key)
-                    .bind(hash)
-                    .bind(retry_of)
-                    .bind(created_at)
-                    .bind(expires_at)
-                    .bind(owner)
-                    .bind(prompt_id)
-                    .execute(&mut *connection)
-                    .await
-            })
-        }))
-        .await
-        .map_err(storage("inserting a task"))?;
-    if inserted.rows_affected() == 1 {
-        // Built from what was inserted rather than read back: a worker in another
-        // process may already be running it.
-        return Ok(Created::New(task.into_pending_task()));
+#[async_trait]
+impl TaskStore for Database {
+    async fn create_task(&self, task: NewTask) -> Result<Created, CoreError> {
+        let db = self;
+        let input = task.input.to_string();
+        let key = task.idempotency_key.clone().unwrap_or_default();
+        let request_hash = task.request_hash.clone();
+        let id = task.id.to_string();
+        let (service, model) = (task.service.clone(), task.model.clone());
+        let (idempotency_key, retry_of) = (task.idempotency_key.clone(), task.retry_of.map(|id| id.to_string()));
+        let (max_attempts, priority) = (i64::from(task.max_attempts), i64::from(task.priority));
+        let (created_at, expires_at, hash) = (task.created_at, task.expires_at, request_hash.clone());
+        let owner = task.owner.as_ref().map(ToString::to_string);
+        let prompt_id = task.prompt_id.as_ref().map(ToString::to_string);
+        let inserted = db
+            .write(Box::new(move |connection| {
+                Box::pin(async move {
+                    sqlx::query(INSERT_TASK)
+                        .bind(id)
+                        .bind(service)
+                        .bind(model)
+                        .bind(input)
+                        .bind(max_attempts)
+                        .bind(priority)
+                        .bind(idempotency_key)
+                        .bind(hash)
+                        .bind(retry_of)
+                        .bind(created_at)
+                        .bind(expires_at)
+                        .bind(owner)
+                        .bind(prompt_id)
+                        .execute(&mut *connection)
+                        .await
+                })
+            }))
+            .await
+            .map_err(storage("inserting a task"))?;
+        if inserted.rows_affected() == 1 {
+            // Built from what was inserted rather than read back: a worker in another
+            // process may already be running it.
+            return Ok(Created::New(task.into_pending_task()));
+        }
+        // The idempotency key is taken: answer with the task it names, if the request matches.
+        let row =
+            sqlx::query(concat!("SELECT request_hash, ", task_columns!(), " FROM tasks WHERE idempotency_key = $1"))
+                .bind(&key)
+                .fetch_optional(&db.writer)
+                .await
+                .map_err(storage("reading an idempotent task"))?
+                .ok_or(CoreError::Storage("idempotency key conflict without a task".into()))?;
+        let stored_hash: Option<String> = row.try_get("request_hash").map_err(storage("reading request hash"))?;
+        if stored_hash != request_hash {
+            return Err(CoreError::Conflict {
+                code: "idempotency_key_reused",
+                message: format!("the Idempotency-Key {key:?} was already used with a different request"),
+            });
+        }
+        let mut existing = decode_task(&row)?;
+        load_outputs(db, std::slice::from_mut(&mut existing)).await?;
+        Ok(Created::Existing(existing))
     }
-    // The idempotency key is taken: answer with the task it names, if the request matches.
-    let row = sqlx::query(concat!("SELECT request_hash, ", task_columns!(), " FROM tasks WHERE idempotency_key = $1"))
-        .bind(&key)
-        .fetch_optional(&db.writer)
-        .await
-        .map_err(storage("reading an idempotent task"))?
-        .ok_or(CoreError::Storage("idempotency key conflict without a task".into()))?;
-    let stored_hash: Option<String> = row.try_get("request_hash").map_err(storage("reading request hash"))?;
-    if stored_hash != request_hash {
-        return Err(CoreError::Conflict {
-            code: "idempotency_key_reused",
-            message: format!("the Idempotency-Key {key:?} was already used with a different request"),
-        });
+
+    async fn get_task(&self, id: TaskId) -> Result<Option<Task>, CoreError> {
+        let db = self;
+        let rows = sqlx::query(GET_TASK)
+            .bind(id.to_string())
+            .fetch_all(&db.reader)
+            .await
+            .map_err(storage("reading a task"))?;
+        let Some(first) = rows.first() else { return Ok(None) };
+        let mut task = decode_task(first)?;
+        for row in &rows {
+            let asset_id: Option<String> = row.try_get("a_id").map_err(storage("reading outputs"))?;
+            let Some(asset_id) = asset_id else { continue };
+            if task.outputs.last().is_none_or(|last| last.id.0 != asset_id) {
+                task.outputs.push(decode_prefixed_asset(row, "a_")?);
+            }
+            let tag: Option<String> = row.try_get("a_tag").map_err(storage("reading tags"))?;
+            if let (Some(tag), Some(asset)) = (tag, task.outputs.last_mut()) {
+                asset.tags.push(tag);
+            }
+        }
+        Ok(Some(task))
     }
-    let mut existing = decode_task(&row)?;
-    load_outputs(db, std::slice::from_mut(&mut existing)).await?;
-    Ok(Created::Existing(existing))
+
+    async fn list_tasks(&self, filter: &TaskFilter) -> Result<TaskPage, CoreError> {
+        let db = self;
+        let mut query = Filtered::new(concat!("SELECT ", task_columns!(), " FROM tasks WHERE 1 = 1"));
+        query.and_in("status", filter.statuses.iter().map(|status| Param::Text(status.as_str().to_owned())));
+        query.and_some("service =", filter.service.as_ref().map(Param::text));
+        query.and_some("model =", filter.model.as_ref().map(Param::text));
+        query.and_some("created_at >=", filter.created_after.map(Param::Number));
+        query.and_some("created_at <", filter.created_before.map(Param::Number));
+        query.and_some("owner_id =", filter.owner.as_ref().map(Param::text));
+        query.and_some("prompt_id =", filter.prompt_id.as_ref().map(Param::text));
+        if let Some(tag) = &filter.tag {
+            query.and(
+                "id IN (SELECT a.task_id FROM assets a JOIN asset_tags g ON g.asset_id = a.id WHERE g.tag =",
+                Param::text(tag),
+            );
+            query.push_sql(")");
+        }
+        query.and_some("id <", filter.before_id.as_ref().map(Param::text));
+        let limit = filter.limit.clamp(1, 500);
+        let rows = query.newest_first(limit).fetch_all(&db.reader).await.map_err(storage("listing tasks"))?;
+        let mut tasks = rows.iter().map(decode_task).collect::<Result<Vec<_>, _>>()?;
+        let next_cursor = next_page(&mut tasks, limit, |task| task.id);
+        load_outputs(db, &mut tasks).await?;
+        Ok(TaskPage { tasks, next_cursor })
+    }
+
+    async fn cancel_task(&self, id: TaskId, now: i64) -> Result<Option<Task>, CoreError> {
+        let db = self;
+        sqlx::query(
+            "UPDATE tasks SET status = 'cancelled', lease_token = NULL, worker_id = NULL, lease_expires_at = NULL, \
+         completed_at = $2, updated_at = $2, version = version + 1 \
+         WHERE id = $1 AND status NOT IN ('completed', 'failed', 'cancelled', 'expired')",
+        )
+        .bind(id.to_string())
+        .bind(now)
+        .execute(&db.writer)
+        .await
+        .map_err(storage("cancelling a task"))?;
+        db.get_task(id).await
+    }
+
+    async fn delete_task(&self, id: TaskId) -> Result<Option<Vec<atelier_core::task::Asset>>, CoreError> {
+        let db = self;
+        let Some(task) = db.get_task(id).await? else { return Ok(None) };
+        let mut transaction = db.writer.begin().await.map_err(storage("deleting a task"))?;
+        sqlx::query("DELETE FROM asset_tags WHERE asset_id IN (SELECT id FROM assets WHERE task_id = $1)")
+            .bind(id.to_string())
+            .execute(&mut *transaction)
+            .await
+            .map_err(storage("deleting a task's tags"))?;
+        sqlx::query("DELETE FROM assets WHERE task_id = $1")
+            .bind(id.to_string())
+            .execute(&mut *transaction)
+            .await
+            .map_err(storage("deleting a task's assets"))?;
+        let deleted = sqlx::query("DELETE FROM tasks WHERE id = $1")
+            .bind(id.to_string())
+            .execute(&mut *transaction)
+            .await
+            .map_err(storage("deleting a task"))?;
+        transaction.commit().await.map_err(storage("deleting a task"))?;
+        Ok((deleted.rows_affected() == 1).then_some(task.outputs))
+    }
 }
 
 /// One task with its outputs and their tags, in one query: a status read is the
@@ -86,94 +179,3 @@ const GET_TASK: &str = concat!(
      LEFT JOIN assets a ON a.task_id = t.id AND t.status = 'completed' \
      LEFT JOIN asset_tags g ON g.asset_id = a.id ORDER BY a.idx, g.tag"
 );
-
-pub(crate) async fn get_task(db: &Database, id: TaskId) -> Result<Option<Task>, CoreError> {
-    let rows =
-        sqlx::query(GET_TASK).bind(id.to_string()).fetch_all(&db.reader).await.map_err(storage("reading a task"))?;
-    let Some(first) = rows.first() else { return Ok(None) };
-    let mut task = decode_task(first)?;
-    for row in &rows {
-        let asset_id: Option<String> = row.try_get("a_id").map_err(storage("reading outputs"))?;
-        let Some(asset_id) = asset_id else { continue };
-        if task.outputs.last().is_none_or(|last| last.id.0 != asset_id) {
-            task.outputs.push(decode_prefixed_asset(row, "a_")?);
-        }
-        let tag: Option<String> = row.try_get("a_tag").map_err(storage("reading tags"))?;
-        if let (Some(tag), Some(asset)) = (tag, task.outputs.last_mut()) {
-            asset.tags.push(tag);
-        }
-    }
-    Ok(Some(task))
-}
-
-pub(crate) async fn list_tasks(db: &Database, filter: &TaskFilter) -> Result<TaskPage, CoreError> {
-    let mut query = Filtered::new(concat!("SELECT ", task_columns!(), " FROM tasks WHERE 1 = 1"));
-    query.and_in("status", filter.statuses.iter().map(|status| Param::Text(status.as_str().to_owned())));
-    query.and_some("service =", filter.service.as_ref().map(Param::text));
-    query.and_some("model =", filter.model.as_ref().map(Param::text));
-    query.and_some("created_at >=", filter.created_after.map(Param::Number));
-    query.and_some("created_at <", filter.created_before.map(Param::Number));
-    query.and_some("owner_id =", filter.owner.as_ref().map(Param::text));
-    query.and_some("prompt_id =", filter.prompt_id.as_ref().map(Param::text));
-    if let Some(tag) = &filter.tag {
-        query.and(
-            "id IN (SELECT a.task_id FROM assets a JOIN asset_tags g ON g.asset_id = a.id WHERE g.tag =",
-            Param::text(tag),
-        );
-        query.push_sql(")");
-    }
-    query.and_some("id <", filter.before_id.as_ref().map(Param::text));
-    let limit = filter.limit.clamp(1, 500);
-    let rows = query.newest_first(limit).fetch_all(&db.reader).await.map_err(storage("listing tasks"))?;
-    let mut tasks = rows.iter().map(decode_task).collect::<Result<Vec<_>, _>>()?;
-    let next_cursor = next_page(&mut tasks, limit, |task| task.id);
-    load_outputs(db, &mut tasks).await?;
-    Ok(TaskPage { tasks, next_cursor })
-}
-
-pub(crate) async fn count_queued(db: &Database) -> Result<u64, CoreError> {
-    let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM tasks WHERE status IN ('pending', 'retrying')")
-        .fetch_one(&db.reader)
-        .await
-        .map_err(storage("counting queued tasks"))?;
-    Ok(count.max(0) as u64)
-}
-
-pub(crate) async fn cancel_task(db: &Database, id: TaskId, now: i64) -> Result<Option<Task>, CoreError> {
-    sqlx::query(
-        "UPDATE tasks SET status = 'cancelled', lease_token = NULL, worker_id = NULL, lease_expires_at = NULL, \
-         completed_at = $2, updated_at = $2, version = version + 1 \
-         WHERE id = $1 AND status NOT IN ('completed', 'failed', 'cancelled', 'expired')",
-    )
-    .bind(id.to_string())
-    .bind(now)
-    .execute(&db.writer)
-    .await
-    .map_err(storage("cancelling a task"))?;
-    get_task(db, id).await
-}
-
-pub(crate) async fn delete_task(
-    db: &Database,
-    id: TaskId,
-) -> Result<Option<Vec<atelier_core::task::Asset>>, CoreError> {
-    let Some(task) = get_task(db, id).await? else { return Ok(None) };
-    let mut transaction = db.writer.begin().await.map_err(storage("deleting a task"))?;
-    sqlx::query("DELETE FROM asset_tags WHERE asset_id IN (SELECT id FROM assets WHERE task_id = $1)")
-        .bind(id.to_string())
-        .execute(&mut *transaction)
-        .await
-        .map_err(storage("deleting a task's tags"))?;
-    sqlx::query("DELETE FROM assets WHERE task_id = $1")
-        .bind(id.to_string())
-        .execute(&mut *transaction)
-        .await
-        .map_err(storage("deleting a task's assets"))?;
-    let deleted = sqlx::query("DELETE FROM tasks WHERE id = $1")
-        .bind(id.to_string())
-        .execute(&mut *transaction)
-        .await
-        .map_err(storage("deleting a task"))?;
-    transaction.commit().await.map_err(storage("deleting a task"))?;
-    Ok((deleted.rows_affected() == 1).then_some(task.outputs))
-}

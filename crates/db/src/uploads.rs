@@ -1,7 +1,8 @@
 //! Files clients upload as task inputs, and what providers hold for us (their own
 //! uploads, which expire).
 
-use atelier_core::ports::ProviderUpload;
+use async_trait::async_trait;
+use atelier_core::ports::{ProviderUpload, UploadStore};
 use atelier_core::task::Upload;
 use atelier_core::{CoreError, UploadId};
 use sqlx::Row;
@@ -36,149 +37,99 @@ fn decode_upload(row: &AnyRow) -> Result<Upload, CoreError> {
     })
 }
 
-pub(crate) async fn create_upload(db: &Database, upload: &Upload) -> Result<(), CoreError> {
-    sqlx::query(
-        "INSERT INTO uploads (id, name, mime, bytes, width, height, sha256, blob_key, thumbnail_key, created_at, \
+#[async_trait]
+impl UploadStore for Database {
+    async fn create_upload(&self, upload: &Upload) -> Result<(), CoreError> {
+        let db = self;
+        sqlx::query(
+            "INSERT INTO uploads (id, name, mime, bytes, width, height, sha256, blob_key, thumbnail_key, created_at, \
          owner_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-    )
-    .bind(upload.id.as_str().to_owned())
-    .bind(upload.name.clone())
-    .bind(upload.mime.clone())
-    .bind(i64::try_from(upload.bytes).unwrap_or(i64::MAX))
-    .bind(upload.width.map(i64::from))
-    .bind(upload.height.map(i64::from))
-    .bind(upload.sha256.clone())
-    .bind(upload.blob_key.clone())
-    .bind(upload.thumbnail_key.clone())
-    .bind(upload.created_at)
-    .bind(upload.owner.as_ref().map(ToString::to_string))
-    .execute(&db.writer)
-    .await
-    .map_err(storage("recording an upload"))?;
-    Ok(())
-}
+        )
+        .bind(upload.id.as_str().to_owned())
+        .bind(upload.name.clone())
+        .bind(upload.mime.clone())
+        .bind(i64::try_from(upload.bytes).unwrap_or(i64::MAX))
+        .bind(upload.width.map(i64::from))
+        .bind(upload.height.map(i64::from))
+        .bind(upload.sha256.clone())
+        .bind(upload.blob_key.clone())
+        .bind(upload.thumbnail_key.clone())
+        .bind(upload.created_at)
+        .bind(upload.owner.as_ref().map(ToString::to_string))
+        .execute(&db.writer)
+        .await
+        .map_err(storage("recording an upload"))?;
+        Ok(())
+    }
 
-pub(crate) async fn get_upload(db: &Database, id: &UploadId) -> Result<Option<Upload>, CoreError> {
-    let sql = format!("SELECT {UPLOAD_COLUMNS} FROM uploads WHERE id = $1");
-    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(id.as_str().to_owned())
+    async fn get_upload(&self, id: &UploadId) -> Result<Option<Upload>, CoreError> {
+        let db = self;
+        let sql = format!("SELECT {UPLOAD_COLUMNS} FROM uploads WHERE id = $1");
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(id.as_str().to_owned())
+            .fetch_optional(&db.reader)
+            .await
+            .map_err(storage("reading an upload"))?;
+        row.as_ref().map(decode_upload).transpose()
+    }
+
+    async fn delete_upload(&self, id: &UploadId) -> Result<Option<Upload>, CoreError> {
+        let db = self;
+        let sql = format!("DELETE FROM uploads WHERE id = $1 RETURNING {UPLOAD_COLUMNS}");
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(id.as_str().to_owned())
+            .fetch_optional(&db.writer)
+            .await
+            .map_err(storage("deleting an upload"))?;
+        row.as_ref().map(decode_upload).transpose()
+    }
+
+    async fn provider_upload(
+        &self,
+        service: &str,
+        key: &str,
+        fresh_at: i64,
+    ) -> Result<Option<ProviderUpload>, CoreError> {
+        let db = self;
+        let row = sqlx::query(
+            "SELECT url, expires_at FROM provider_uploads WHERE service = $1 AND file_key = $2 AND expires_at > $3",
+        )
+        .bind(service.to_owned())
+        .bind(key.to_owned())
+        .bind(fresh_at)
         .fetch_optional(&db.reader)
         .await
-        .map_err(storage("reading an upload"))?;
-    row.as_ref().map(decode_upload).transpose()
-}
-
-pub(crate) async fn delete_upload(db: &Database, id: &UploadId) -> Result<Option<Upload>, CoreError> {
-    let sql = format!("DELETE FROM uploads WHERE id = $1 RETURNING {UPLOAD_COLUMNS}");
-    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(id.as_str().to_owned())
-        .fetch_optional(&db.writer)
-        .await
-        .map_err(storage("deleting an upload"))?;
-    row.as_ref().map(decode_upload).transpose()
-}
-
-pub(crate) async fn provider_upload(
-    db: &Database,
-    service: &str,
-    key: &str,
-    fresh_at: i64,
-) -> Result<Option<ProviderUpload>, CoreError> {
-    let row = sqlx::query(
-        "SELECT url, expires_at FROM provider_uploads WHERE service = $1 AND file_key = $2 AND expires_at > $3",
-    )
-    .bind(service.to_owned())
-    .bind(key.to_owned())
-    .bind(fresh_at)
-    .fetch_optional(&db.reader)
-    .await
-    .map_err(storage("reading a provider upload"))?;
-    row.map(|row| {
-        Ok(ProviderUpload {
-            url: row.try_get("url").map_err(storage("reading a provider upload"))?,
-            expires_at: row.try_get("expires_at").map_err(storage("reading a provider upload"))?,
+        .map_err(storage("reading a provider upload"))?;
+        row.map(|row| {
+            Ok(ProviderUpload {
+                url: row.try_get("url").map_err(storage("reading a provider upload"))?,
+                expires_at: row.try_get("expires_at").map_err(storage("reading a provider upload"))?,
+            })
         })
-    })
-    .transpose()
-}
+        .transpose()
+    }
 
-pub(crate) async fn remember_provider_upload(
-    db: &Database,
-    service: &str,
-    key: &str,
-    upload: &ProviderUpload,
-    now: i64,
-) -> Result<(), CoreError> {
-    sqlx::query(
-        "INSERT INTO provider_uploads (service, file_key, url, expires_at, created_at) VALUES ($1, $2, $3, $4, $5) \
+    async fn remember_provider_upload(
+        &self,
+        service: &str,
+        key: &str,
+        upload: &ProviderUpload,
+        now: i64,
+    ) -> Result<(), CoreError> {
+        let db = self;
+        sqlx::query(
+            "INSERT INTO provider_uploads (service, file_key, url, expires_at, created_at) VALUES ($1, $2, $3, $4, $5) \
          ON CONFLICT (service, file_key) DO UPDATE SET url = excluded.url, expires_at = excluded.expires_at, \
          created_at = excluded.created_at",
-    )
-    .bind(service.to_owned())
-    .bind(key.to_owned())
-    .bind(upload.url.clone())
-    .bind(upload.expires_at)
-    .bind(now)
-    .execute(&db.writer)
-    .await
-    .map_err(storage("recording a provider upload"))?;
-    Ok(())
-}
-
-pub(crate) async fn count_created_since(
-    db: &Database,
-    service: &str,
-    model: Option<&str>,
-    since: i64,
-) -> Result<u64, CoreError> {
-    let count: i64 = match model {
-        Some(model) => {
-            sqlx::query_scalar("SELECT COUNT(*) FROM tasks WHERE service = $1 AND model = $2 AND created_at >= $3")
-                .bind(service.to_owned())
-                .bind(model.to_owned())
-                .bind(since)
-                .fetch_one(&db.reader)
-                .await
-        }
-        None => {
-            sqlx::query_scalar("SELECT COUNT(*) FROM tasks WHERE service = $1 AND created_at >= $2")
-                .bind(service.to_owned())
-                .bind(since)
-                .fetch_one(&db.reader)
-                .await
-        }
+        )
+        .bind(service.to_owned())
+        .bind(key.to_owned())
+        .bind(upload.url.clone())
+        .bind(upload.expires_at)
+        .bind(now)
+        .execute(&db.writer)
+        .await
+        .map_err(storage("recording a provider upload"))?;
+        Ok(())
     }
-    .map_err(storage("counting today's tasks"))?;
-    Ok(count.max(0) as u64)
-}
-
-pub(crate) async fn count_owner_tasks(
-    db: &Database,
-    owner: &atelier_core::UserId,
-    since: Option<i64>,
-    active_only: bool,
-) -> Result<u64, CoreError> {
-    let count: i64 = sqlx::query_scalar(
-        "SELECT COUNT(*) FROM tasks WHERE owner_id = $1 AND created_at >= $2 \
-         AND ($3 = 0 OR status IN ('pending', 'retrying', 'processing'))",
-    )
-    .bind(owner.to_string())
-    .bind(since.unwrap_or(i64::MIN))
-    .bind(i64::from(active_only))
-    .fetch_one(&db.reader)
-    .await
-    .map_err(storage("counting a user's tasks"))?;
-    Ok(count.max(0) as u64)
-}
-
-pub(crate) async fn count_in_flight(db: &Database, service: &str) -> Result<u64, CoreError> {
-    let count: i64 = sqlx::query_scalar(
-        "SELECT COUNT(*) FROM tasks WHERE service = $1 AND status = 'processing' \
-         AND (external_id IS NOT NULL OR submitting = 1)",
-    )
-    .bind(service.to_owned())
-    .fetch_one(&db.reader)
-    .await
-    .map_err(storage("counting tasks at the provider"))?;
-    Ok(count.max(0) as u64)
 }

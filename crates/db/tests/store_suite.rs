@@ -7,7 +7,9 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use atelier_core::ports::PromptStore;
-use atelier_core::ports::{Created, LeaseToken, ProviderUpload, TaskStore};
+use atelier_core::ports::{
+    AssetIndex, Created, LeaseToken, ProviderUpload, QueueStore, TaskStore, UploadStore, UsageCounts,
+};
 use atelier_core::prompt::{Prompt, PromptDeletion, PromptKind};
 use atelier_core::task::{Asset, AssetFilter, AssetPage, NewTask, TaskError, TaskFilter, TaskStatus, Upload};
 use atelier_core::{AssetId, CoreError, PromptId, TaskId, UploadId, UserId};
@@ -588,8 +590,15 @@ async fn quota_and_in_flight_counts(store: Arc<Database>) {
     assert_eq!(store.count_in_flight("kie").await.unwrap(), 1);
     assert!(store.record_external_id(veo, &lease_of(veo), "veo_task_1").await.unwrap());
     assert_eq!(store.count_in_flight("kie").await.unwrap(), 1, "submitted, waiting on the provider");
+    let grouped = store.in_flight_by_service().await.unwrap();
+    assert_eq!(
+        grouped.into_iter().collect::<Vec<_>>(),
+        [("kie".to_owned(), 1)],
+        "one grouped count, services with none absent"
+    );
     assert!(store.fail(veo, &lease_of(veo), &error("generation_failed"), 9_000).await.unwrap());
     assert_eq!(store.count_in_flight("kie").await.unwrap(), 0, "ended");
+    assert!(store.in_flight_by_service().await.unwrap().is_empty());
 }
 
 async fn accounts_keys_sessions_and_owners(store: Arc<Database>) {

@@ -11,7 +11,7 @@ use atelier_core::account::{AccountService, AccountSettings};
 use atelier_core::catalog::Catalog;
 use atelier_core::circuit::Circuits;
 use atelier_core::events::EventBus;
-use atelier_core::ports::{AssetStore, PromptStore, Provider, TaskStore};
+use atelier_core::ports::{AssetStore, PromptStore, Provider, Store};
 use atelier_core::prompt::PromptService;
 use atelier_core::task::TaskService;
 use atelier_core::worker::Worker;
@@ -32,8 +32,6 @@ pub struct AppState {
     pub shutdown: watch::Receiver<bool>,
     /// Each service's circuit breaker, as this process sees it.
     pub circuits: Arc<Circuits>,
-    /// Kie's webhook key, read once at startup (it may come from a file).
-    pub kie_webhook_key: Option<Arc<str>>,
     pub accounts: Arc<AccountService>,
     /// Prompt trees (seed 003).
     pub prompts: Arc<PromptService>,
@@ -72,7 +70,7 @@ impl App {
             ObjectAssetStore::from_url(&storage_url)
                 .with_context(|| format!("opening the asset store {}", atelier_db::redact_url(&storage_url)))?,
         );
-        let store: Arc<dyn TaskStore> = Arc::new(database.clone());
+        let store: Arc<dyn Store> = Arc::new(database.clone());
         let catalog = Arc::new(Catalog::new(providers(&config)?.into_iter().chain(extra).collect()));
         let events = EventBus::new();
         atelier_db::listen_for_changes(&database, events.clone());
@@ -88,9 +86,16 @@ impl App {
         );
         let prompt_store: Arc<dyn PromptStore> = Arc::new(database.clone());
         let prompts = Arc::new(PromptService::new(prompt_store.clone()));
-        let tasks = Arc::new(TaskService::new(store, prompt_store, assets, catalog, events, config.task_rules()));
+        let tasks = Arc::new(TaskService::new(
+            store,
+            prompt_store,
+            assets,
+            catalog,
+            events,
+            config.task_rules(),
+            circuits.clone(),
+        ));
         let (stop, shutdown) = watch::channel(false);
-        let kie_webhook_key = config.providers.kie.resolve_webhook_key()?.map(Arc::from);
         let secret_box = config.auth.secret_box(&config.data.dir)?;
         let account_settings = AccountSettings {
             session_ttl: std::time::Duration::from_secs(config.auth.session_ttl_secs.max(60)),
@@ -103,7 +108,6 @@ impl App {
             started_at: Instant::now(),
             shutdown,
             circuits,
-            kie_webhook_key,
             accounts,
             prompts,
             request_limits: Arc::default(),

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use atelier_core::ports::{
-    AssetStore, ErrorClass, InputFile, InputFiles, InputRef, ProviderError, ProviderUpload, TaskStore,
+    AssetStore, ErrorClass, InputFile, InputFiles, InputRef, ProviderError, ProviderUpload, Store,
 };
 use atelier_core::time::now_millis;
 use base64::Engine;
@@ -21,13 +21,13 @@ use sha2::{Digest, Sha256};
 const MAX_INPUT_BYTES: usize = 50 * 1024 * 1024;
 
 pub struct StoredInputs {
-    store: Arc<dyn TaskStore>,
+    store: Arc<dyn Store>,
     assets: Arc<dyn AssetStore>,
     fetch: FetchPolicy,
 }
 
 impl StoredInputs {
-    pub fn new(store: Arc<dyn TaskStore>, assets: Arc<dyn AssetStore>, fetch: FetchPolicy) -> Self {
+    pub fn new(store: Arc<dyn Store>, assets: Arc<dyn AssetStore>, fetch: FetchPolicy) -> Self {
         Self { store, assets, fetch }
     }
 

@@ -20,7 +20,7 @@ use crate::api::{assets, callbacks, compat, error, models, providers, qrcodes, s
         prompts::create_prompt, prompts::list_prompts, prompts::get_prompt, prompts::prompt_tree,
         prompts::update_prompt, prompts::delete_prompt,
         compat::generate, compat::get_task, compat::delete_task, compat::get_image, compat::get_image_thumbnail, compat::history, compat::delete_history_item,
-        models::list_models, providers::list_providers, system::health, system::system_info, callbacks::kie_callback,
+        models::list_models, providers::list_providers, system::health, system::system_info, callbacks::provider_callback,
         sessions::sign_in, sessions::sign_in_with_link, sessions::current_session, sessions::sign_out, me::me, me::set_password, me::begin_totp,
         me::confirm_totp, me::disable_totp, keys::create_key, keys::list_keys, keys::revoke_key, users::list_users,
         users::create_user, users::update_user, audit::audit_log, qrcodes::create_qrcode,

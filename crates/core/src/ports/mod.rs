@@ -1,15 +1,29 @@
 //! The ports: traits that adapters implement. Object safe, used as `Arc<dyn …>`.
+//!
+//! The task-side store is cut by capability ([`TaskStore`], [`QueueStore`],
+//! [`AssetIndex`], [`UploadStore`], [`UsageCounts`]) and joined by [`Store`] for the
+//! callers that need all of them.
 
 pub mod accounts;
+pub mod asset_index;
 pub mod assets;
 pub mod inputs;
 pub mod prompts;
 pub mod provider;
+pub mod queue;
 pub mod store;
+pub mod tasks;
+pub mod uploads;
+pub mod usage;
 
 pub use accounts::AccountStore;
+pub use asset_index::AssetIndex;
 pub use assets::{AssetStore, BlobRead};
 pub use inputs::{InputFile, InputFiles, InputRef, NoInputFiles, ProviderUpload};
 pub use prompts::PromptStore;
-pub use provider::{ErrorClass, Job, Output, Polled, Provider, ProviderError, Submitted};
-pub use store::{Claimed, Created, LeaseToken, ReclaimReport, TaskStore};
+pub use provider::{Callback, CallbackError, ErrorClass, Job, Output, Polled, Provider, ProviderError, Submitted};
+pub use queue::{Claimed, LeaseToken, QueueStore, ReclaimReport, WorkerStore};
+pub use store::Store;
+pub use tasks::{Created, TaskStore};
+pub use uploads::UploadStore;
+pub use usage::UsageCounts;

@@ -139,6 +139,40 @@ impl ProviderError {
     }
 }
 
+/// A provider's callback as it arrived at `/api/v1/callbacks/{service}`: only a
+/// hint that a task changed. The result always comes from polling, so a callback is
+/// trusted with nothing but the wish to poll a task now.
+#[derive(Debug, Clone, Copy)]
+pub struct Callback<'a> {
+    /// The request's headers, names in lower case.
+    pub headers: &'a [(String, String)],
+    /// The raw body (signatures are computed over it).
+    pub body: &'a [u8],
+    /// When it arrived.
+    pub received_at: crate::time::Millis,
+}
+
+impl Callback<'_> {
+    /// A header's value, by lower-case name.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(key, _)| key == name).map(|(_, value)| value.as_str())
+    }
+}
+
+/// Why a callback was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CallbackError {
+    /// This service sends no callbacks.
+    #[error("this service takes no callbacks")]
+    Unsupported,
+    /// The callback lacks something it must carry, or is not in the provider's shape.
+    #[error("{message}")]
+    Invalid { field: String, message: String },
+    /// Its signature is missing, stale or wrong.
+    #[error("{0}")]
+    BadSignature(String),
+}
+
 #[async_trait]
 pub trait Provider: Send + Sync + 'static {
     /// The service name, such as `local` or `kie`.
@@ -170,6 +204,11 @@ pub trait Provider: Send + Sync + 'static {
     /// an error here is retried like any other, never taken for a lost submit.
     async fn prepare(&self, _job: &Job<'_>) -> Result<(), ProviderError> {
         Ok(())
+    }
+    /// Reads one of the provider's callbacks (checking its signature where the
+    /// provider signs them) and returns the external ids of the tasks to poll now.
+    fn callback(&self, _callback: &Callback<'_>) -> Result<Vec<String>, CallbackError> {
+        Err(CallbackError::Unsupported)
     }
     async fn submit(&self, job: &Job<'_>) -> Result<Submitted, ProviderError>;
     async fn poll(&self, job: &Job<'_>, external_id: &str) -> Result<Polled, ProviderError>;

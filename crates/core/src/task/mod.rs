@@ -1,12 +1,15 @@
 //! Tasks: the durable job every generation is.
 
+mod files;
 mod model;
+mod report;
 mod service;
 mod status;
 
 pub use model::{
     Asset, AssetFilter, AssetPage, NewAsset, NewTask, StoredBlob, Task, TaskError, TaskFilter, TaskPage, Upload,
 };
+pub use report::{PartsHealth, QuotaUse, ServiceReport};
 pub(crate) use service::require_write;
 pub use service::{CreateTask, TaskRules, TaskService};
 pub use status::TaskStatus;

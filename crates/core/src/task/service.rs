@@ -8,16 +8,17 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use tokio::sync::Mutex;
 
-use super::{AssetFilter, AssetPage, Task, TaskFilter, TaskPage, TaskStatus};
+use super::{Task, TaskFilter, TaskPage, TaskStatus};
 use crate::account::Principal;
 use crate::catalog::{Catalog, ModelSpec};
+use crate::circuit::Circuits;
 use crate::error::{CoreError, Result};
 use crate::events::{EventBus, TaskEvent};
-use crate::ids::{PromptId, TaskId, UploadId};
+use crate::ids::{PromptId, TaskId};
 use crate::ports::InputRef;
-use crate::ports::{AssetStore, Created, PromptStore, TaskStore};
+use crate::ports::{AssetStore, Callback, CallbackError, Created, PromptStore, Store};
 use crate::quota::{self, DailyQuota};
-use crate::task::{NewTask, Upload};
+use crate::task::NewTask;
 use crate::time::now_millis;
 
 /// The rules a deployment sets.
@@ -34,6 +35,9 @@ pub struct TaskRules {
     pub daily_quotas: Vec<DailyQuota>,
     /// Per-user limits, by role.
     pub user_limits: crate::account::RoleLimits,
+    /// At most this many tasks of a service open at its provider at once, by
+    /// service (shown by the providers report; the worker enforces it).
+    pub max_in_flight: std::collections::HashMap<String, u32>,
 }
 
 impl Default for TaskRules {
@@ -45,6 +49,7 @@ impl Default for TaskRules {
             max_attempts: 5,
             daily_quotas: Vec::new(),
             user_limits: crate::account::RoleLimits::default(),
+            max_in_flight: std::collections::HashMap::new(),
         }
     }
 }
@@ -64,12 +69,14 @@ pub struct CreateTask {
 }
 
 pub struct TaskService {
-    store: Arc<dyn TaskStore>,
+    pub(super) store: Arc<dyn Store>,
     prompts: Arc<dyn PromptStore>,
-    assets: Arc<dyn AssetStore>,
-    catalog: Arc<Catalog>,
-    events: EventBus,
-    rules: TaskRules,
+    pub(super) assets: Arc<dyn AssetStore>,
+    pub(super) catalog: Arc<Catalog>,
+    pub(super) events: EventBus,
+    pub(super) rules: TaskRules,
+    /// Each service's circuit breaker, shared with this process's workers.
+    pub(super) circuits: Arc<Circuits>,
     /// The queued count, refreshed at most every 250 ms: a count per create would
     /// cost more than the create.
     queued_cache: Mutex<(Instant, u64)>,
@@ -79,27 +86,20 @@ const QUEUED_CACHE_TTL: Duration = Duration::from_millis(250);
 
 impl TaskService {
     pub fn new(
-        store: Arc<dyn TaskStore>,
+        store: Arc<dyn Store>,
         prompts: Arc<dyn PromptStore>,
         assets: Arc<dyn AssetStore>,
         catalog: Arc<Catalog>,
         events: EventBus,
         rules: TaskRules,
+        circuits: Arc<Circuits>,
     ) -> Self {
         let stale = Instant::now().checked_sub(QUEUED_CACHE_TTL * 2).unwrap_or_else(Instant::now);
-        Self { store, prompts, assets, catalog, events, rules, queued_cache: Mutex::new((stale, 0)) }
+        Self { store, prompts, assets, catalog, events, rules, circuits, queued_cache: Mutex::new((stale, 0)) }
     }
 
     pub fn catalog(&self) -> &Catalog {
         &self.catalog
-    }
-
-    pub fn store(&self) -> &Arc<dyn TaskStore> {
-        &self.store
-    }
-
-    pub fn assets(&self) -> &Arc<dyn AssetStore> {
-        &self.assets
     }
 
     pub fn events(&self) -> &EventBus {
@@ -260,20 +260,6 @@ impl TaskService {
         Ok(())
     }
 
-    /// Today's use of each daily quota: `(quota, used)`.
-    pub async fn quota_use(&self) -> Result<Vec<(DailyQuota, u64)>> {
-        let since = quota::day_start(now_millis());
-        let mut usage = Vec::with_capacity(self.rules.daily_quotas.len());
-        for rule in &self.rules.daily_quotas {
-            let (service, model) = match rule.scope.split_once('/') {
-                Some((service, model)) => (service, Some(model)),
-                None => (rule.scope.as_str(), None),
-            };
-            usage.push((rule.clone(), self.store.count_created_since(service, model, since).await?));
-        }
-        Ok(usage)
-    }
-
     async fn bump_queued_cache(&self) {
         self.queued_cache.lock().await.1 += 1;
     }
@@ -368,104 +354,28 @@ impl TaskService {
         Ok(())
     }
 
-    /// Deletes one output (seed 004's `DELETE /history/{id}`).
-    pub async fn delete_asset(&self, caller: &Principal, id: &crate::ids::AssetId) -> Result<()> {
-        self.get_asset(caller, id).await?;
-        require_write(caller)?;
-        let asset = self.store.delete_asset(id).await?.ok_or(CoreError::NotFound { what: "image" })?;
-        self.delete_blobs_if_unreferenced(&asset.blob_key, asset.thumbnail_key.as_deref()).await;
-        Ok(())
-    }
-
-    /// Stores a client's file for use as a task input.
-    /// An output the caller may see.
-    pub async fn get_asset(&self, caller: &Principal, id: &crate::ids::AssetId) -> Result<super::Asset> {
-        self.store
-            .get_asset(id)
-            .await?
-            .filter(|asset| caller.may_see(asset.owner.as_ref()))
-            .ok_or(CoreError::NotFound { what: "image" })
-    }
-
-    /// The caller's outputs, newest first (everyone's for an admin, unless it
-    /// names an owner).
-    pub async fn list_assets(&self, caller: &Principal, filter: &AssetFilter) -> Result<AssetPage> {
-        let mut filter = filter.clone();
-        if !caller.is_admin() {
-            filter.owner = Some(caller.user_id.clone());
-        }
-        self.store.list_assets(&filter).await
-    }
-
-    /// Tags an output (true when the tag is new).
-    pub async fn add_tag(&self, caller: &Principal, id: &crate::ids::AssetId, tag: &str) -> Result<bool> {
-        self.get_asset(caller, id).await?;
-        require_write(caller)?;
-        self.store.add_tag(id, tag, now_millis()).await
-    }
-
-    /// Removes a tag (true when it was there).
-    pub async fn remove_tag(&self, caller: &Principal, id: &crate::ids::AssetId, tag: &str) -> Result<bool> {
-        self.get_asset(caller, id).await?;
-        require_write(caller)?;
-        self.store.remove_tag(id, tag).await
-    }
-
-    pub async fn create_upload(
-        &self,
-        caller: &Principal,
-        name: &str,
-        mime: &str,
-        bytes: bytes::Bytes,
-    ) -> Result<Upload> {
-        require_write(caller)?;
-        let blob = self.assets.save_blob(bytes, mime).await?;
-        let upload = Upload {
-            id: UploadId::new(),
-            name: name.to_owned(),
-            mime: blob.mime,
-            bytes: blob.bytes,
-            width: blob.width,
-            height: blob.height,
-            sha256: blob.sha256,
-            blob_key: blob.blob_key,
-            thumbnail_key: blob.thumbnail_key,
-            created_at: now_millis(),
-            owner: Some(caller.user_id.clone()),
-        };
-        self.store.create_upload(&upload).await?;
-        Ok(upload)
-    }
-
-    pub async fn get_upload(&self, caller: &Principal, id: &UploadId) -> Result<Upload> {
-        self.store
-            .get_upload(id)
-            .await?
-            .filter(|upload| caller.may_see(upload.owner.as_ref()))
-            .ok_or(CoreError::NotFound { what: "upload" })
-    }
-
-    pub async fn delete_upload(&self, caller: &Principal, id: &UploadId) -> Result<()> {
-        self.get_upload(caller, id).await?;
-        require_write(caller)?;
-        let upload = self.store.delete_upload(id).await?.ok_or(CoreError::NotFound { what: "upload" })?;
-        self.delete_blobs_if_unreferenced(&upload.blob_key, upload.thumbnail_key.as_deref()).await;
-        Ok(())
-    }
-
-    async fn delete_blobs_if_unreferenced(&self, blob_key: &str, thumbnail_key: Option<&str>) {
-        match self.store.count_blob_refs(blob_key).await {
-            Ok(0) => {
-                for key in std::iter::once(blob_key).chain(thumbnail_key) {
-                    if let Err(error) = self.assets.delete(key).await {
-                        // The row is gone; an orphaned blob wastes space but loses nothing.
-                        tracing::warn!(blob.key = %key, %error, "could not delete blob");
-                    }
-                }
+    /// A provider's callback: the provider reads it (and checks its signature), and
+    /// each task it names that waits between polls is polled at once. Returns how
+    /// many tasks were woken.
+    pub async fn provider_callback(&self, service: &str, callback: &Callback<'_>) -> Result<usize> {
+        let provider = self.catalog.provider(service).ok_or(CoreError::NotFound { what: "service" })?;
+        let external_ids = provider.callback(callback).map_err(|error| match error {
+            CallbackError::Unsupported => CoreError::NotFound { what: "callback route" },
+            CallbackError::Invalid { field, message } => {
+                CoreError::InvalidInput { details: serde_json::json!({ "field": field, "reason": message }), message }
             }
-            Ok(_) => {}
-            Err(error) => tracing::warn!(blob.key = %blob_key, %error, "could not count blob references"),
+            CallbackError::BadSignature(message) => CoreError::Unauthenticated { code: "invalid_signature", message },
+        })?;
+        let mut woken = 0;
+        for external_id in &external_ids {
+            if self.store.poll_now(service, external_id, callback.received_at).await?.is_some() {
+                woken += 1;
+            }
         }
+        if woken > 0 {
+            self.events.wake_workers();
+        }
+        Ok(woken)
     }
 
     /// Waits until the task ends or `timeout` passes, and returns it as it is then.

@@ -19,7 +19,7 @@ use crate::backoff::Backoff;
 use crate::catalog::Catalog;
 use crate::circuit::Circuits;
 use crate::events::{EventBus, TaskEvent};
-use crate::ports::{AssetStore, InputFiles, TaskStore};
+use crate::ports::{AssetStore, InputFiles, WorkerStore};
 use crate::ratelimit::RateLimiter;
 use crate::task::TaskStatus;
 use crate::time::now_millis;
@@ -69,7 +69,7 @@ impl Default for WorkerSettings {
 #[derive(Clone)]
 pub struct Worker {
     pub(crate) id: Arc<str>,
-    pub(crate) store: Arc<dyn TaskStore>,
+    pub(crate) queue: Arc<dyn WorkerStore>,
     pub(crate) assets: Arc<dyn AssetStore>,
     pub(crate) catalog: Arc<Catalog>,
     pub(crate) events: EventBus,
@@ -83,7 +83,7 @@ pub struct Worker {
 
 impl Worker {
     pub fn new(
-        store: Arc<dyn TaskStore>,
+        queue: Arc<dyn WorkerStore>,
         assets: Arc<dyn AssetStore>,
         catalog: Arc<Catalog>,
         events: EventBus,
@@ -95,7 +95,7 @@ impl Worker {
         let submit_limits = Arc::new(RateLimiter::default());
         Self {
             id: id.into(),
-            store,
+            queue,
             assets,
             catalog,
             events,
@@ -150,7 +150,7 @@ impl Worker {
             if free >= batch || (free > 0 && running.is_empty()) {
                 let now = now_millis();
                 let lease_until = now + millis(self.settings.lease);
-                match self.store.claim(&self.id, free as u32, now, lease_until).await {
+                match self.queue.claim(&self.id, free as u32, now, lease_until).await {
                     Ok(claims) => {
                         claimed_all_asked = !claims.is_empty() && claims.len() == free;
                         for claimed in claims {
@@ -196,7 +196,7 @@ impl Worker {
     /// Reclaims expired leases and expires stale pending tasks.
     pub async fn sweep(&self) {
         let now = now_millis();
-        match self.store.reclaim_expired(now, self.settings.max_crashes).await {
+        match self.queue.reclaim_expired(now, self.settings.max_crashes).await {
             Ok(report) => {
                 for id in &report.requeued {
                     tracing::warn!(task.id = %id, "lease expired; task requeued");
@@ -209,7 +209,7 @@ impl Worker {
             }
             Err(error) => tracing::warn!(%error, "reclaiming expired leases failed"),
         }
-        match self.store.expire_pending(now).await {
+        match self.queue.expire_pending(now).await {
             Ok(expired) => {
                 for id in expired {
                     self.events.publish(TaskEvent { task_id: id, status: TaskStatus::Expired });

@@ -79,7 +79,7 @@ impl Worker {
             Interrupt::LeaseLost | Interrupt::None => {
                 tracing::warn!(task.id = %task.id, "lease lost (cancelled, or reclaimed after a stall); abandoning the run");
             }
-            Interrupt::Shutdown => match self.store.release(task.id, lease, now_millis()).await {
+            Interrupt::Shutdown => match self.queue.release(task.id, lease, now_millis()).await {
                 Ok(true) => self.publish(task.id, TaskStatus::Pending),
                 Ok(false) => {}
                 Err(error) => tracing::warn!(task.id = %task.id, %error, "could not release the lease; it will expire"),
@@ -98,7 +98,7 @@ impl Worker {
             let current = progress.load(Ordering::Relaxed).min(100);
             let held = if current != stored_progress {
                 stored_progress = current;
-                let held = self.store.set_progress(task.id, lease, current).await;
+                let held = self.queue.set_progress(task.id, lease, current).await;
                 if matches!(held, Ok(true)) {
                     self.publish(task.id, TaskStatus::Processing);
                 }
@@ -106,7 +106,7 @@ impl Worker {
             } else if last_heartbeat.elapsed() >= heartbeat_every {
                 last_heartbeat = tokio::time::Instant::now();
                 let until = now_millis() + millis(self.settings.lease);
-                self.store.heartbeat(task.id, lease, until).await
+                self.queue.heartbeat(task.id, lease, until).await
             } else {
                 continue;
             };
@@ -168,7 +168,7 @@ impl Worker {
         {
             let gate = self.in_flight_gate(&task.service).lock_owned().await;
             // A database error counts as "full": the task waits rather than overshoots.
-            let open = self.store.count_in_flight(&task.service).await.unwrap_or(u64::MAX);
+            let open = self.queue.count_in_flight(&task.service).await.unwrap_or(u64::MAX);
             if open >= u64::from(*limit) {
                 drop(gate);
                 return self.hold_back(task, lease, IN_FLIGHT_RECHECK).await;
@@ -214,7 +214,7 @@ impl Worker {
                         Err(error) => return self.finish_failed(task, lease, &error).await,
                     }
                 } else if in_flight_gate.is_some()
-                    && !matches!(self.store.mark_submitting(task.id, lease).await, Ok(true))
+                    && !matches!(self.queue.mark_submitting(task.id, lease).await, Ok(true))
                 {
                     return;
                 }
@@ -226,7 +226,7 @@ impl Worker {
                 match submitted {
                     Ok(Submitted::Finished(outputs)) => Step::Finished(outputs),
                     Ok(Submitted::Accepted { external_id, poll_after }) => {
-                        match self.store.record_external_id(task.id, lease, &external_id).await {
+                        match self.queue.record_external_id(task.id, lease, &external_id).await {
                             Ok(true) => Step::Waiting { progress: None, poll_after },
                             Ok(false) => return,
                             Err(error) => {
@@ -251,7 +251,7 @@ impl Worker {
             Step::Waiting { progress, poll_after } => {
                 let progress = progress.unwrap_or(task.progress);
                 let run_after = now_millis() + millis(poll_after);
-                if let Ok(true) = self.store.park(task.id, lease, progress, run_after).await {
+                if let Ok(true) = self.queue.park(task.id, lease, progress, run_after).await {
                     self.publish(task.id, TaskStatus::Processing);
                     // Wake this process's loop when the poll is due.
                     self.wake_after(poll_after);
@@ -263,7 +263,7 @@ impl Worker {
                 // backoff (bounded by the poll timeout).
                 let delay = error.retry_after.unwrap_or_else(|| self.settings.backoff.delay(0));
                 tracing::info!(task.id = %task.id, error.code = error.class.code(), %error, "polling failed; polling again later");
-                if let Ok(true) = self.store.park(task.id, lease, task.progress, now_millis() + millis(delay)).await {
+                if let Ok(true) = self.queue.park(task.id, lease, task.progress, now_millis() + millis(delay)).await {
                     self.wake_after(delay);
                 }
             }
@@ -273,7 +273,7 @@ impl Worker {
 
     /// Puts a task back in the queue for `wait`, no attempt counted.
     async fn hold_back(&self, task: &Task, lease: &LeaseToken, wait: Duration) {
-        if let Ok(true) = self.store.release(task.id, lease, now_millis() + millis(wait)).await {
+        if let Ok(true) = self.queue.release(task.id, lease, now_millis() + millis(wait)).await {
             self.wake_after(wait);
         }
     }
@@ -291,14 +291,14 @@ impl Worker {
     async fn prepare_costly_submit(&self, task: &Task, lease: &LeaseToken) -> Result<bool, ProviderError> {
         // On a database error, do nothing: the lease expires and the task is run again
         // once the database answers.
-        let Ok(interrupted) = self.store.submit_was_interrupted(task.id).await else { return Ok(false) };
+        let Ok(interrupted) = self.queue.submit_was_interrupted(task.id).await else { return Ok(false) };
         if interrupted {
             return Err(ProviderError::new(
                 ErrorClass::SubmitUnknown,
                 "a submit to the provider started but its answer was lost; not submitting again",
             ));
         }
-        Ok(self.store.mark_submitting(task.id, lease).await.unwrap_or(false))
+        Ok(self.queue.mark_submitting(task.id, lease).await.unwrap_or(false))
     }
 
     async fn finish_completed(&self, task: &Task, lease: &LeaseToken, outputs: Vec<Output>) {
@@ -313,7 +313,7 @@ impl Worker {
                 }
             }
         }
-        match self.store.complete(task.id, lease, assets, now_millis()).await {
+        match self.queue.complete(task.id, lease, assets, now_millis()).await {
             Ok(true) => self.publish(task.id, TaskStatus::Completed),
             Ok(false) => tracing::info!(task.id = %task.id, "finished after losing the lease; result discarded"),
             Err(error) => {
@@ -332,7 +332,7 @@ impl Worker {
             .or_else(|| error.class.fixed_delay())
             .unwrap_or_else(|| self.settings.backoff.delay(task.attempts.saturating_sub(1)));
         let task_error = to_task_error(error, true);
-        match self.store.schedule_retry(task.id, lease, &task_error, now_millis() + millis(delay)).await {
+        match self.queue.schedule_retry(task.id, lease, &task_error, now_millis() + millis(delay)).await {
             Ok(true) => {
                 tracing::info!(task.id = %task.id, error.code = %task_error.code, delay_ms = millis(delay), "retrying");
                 self.publish(task.id, TaskStatus::Retrying);
@@ -345,7 +345,7 @@ impl Worker {
 
     async fn finish_failed(&self, task: &Task, lease: &LeaseToken, error: &ProviderError) {
         let task_error = to_task_error(error, false);
-        match self.store.fail(task.id, lease, &task_error, now_millis()).await {
+        match self.queue.fail(task.id, lease, &task_error, now_millis()).await {
             Ok(true) => {
                 tracing::info!(task.id = %task.id, error.code = %task_error.code, "task failed");
                 self.publish(task.id, TaskStatus::Failed);

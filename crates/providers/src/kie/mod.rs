@@ -17,7 +17,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 use atelier_core::CoreError;
 use atelier_core::catalog::ModelSpec;
-use atelier_core::ports::{ErrorClass, Job, Output, Polled, Provider, ProviderError, Submitted};
+use atelier_core::ports::{
+    Callback, CallbackError, ErrorClass, Job, Output, Polled, Provider, ProviderError, Submitted,
+};
 use serde_json::Value;
 
 use self::client::KieClient;
@@ -44,6 +46,8 @@ pub struct KieConfig {
     /// Where Kie should POST its callbacks (Atelier's `/api/v1/callbacks/kie`);
     /// `None`: polling alone.
     pub callback_url: Option<String>,
+    /// Kie's webhook HMAC key: when set, unsigned or badly signed callbacks are refused.
+    pub webhook_hmac_key: Option<String>,
 }
 
 impl Default for KieConfig {
@@ -56,6 +60,7 @@ impl Default for KieConfig {
             first_poll: Duration::from_secs(2),
             submits_per_10s: 20,
             callback_url: None,
+            webhook_hmac_key: None,
         }
     }
 }
@@ -159,6 +164,28 @@ impl Provider for KieProvider {
 
     fn submit_is_costly(&self) -> bool {
         true
+    }
+
+    /// Every Kie API's callback names its task in `data.taskId`; signed ones are
+    /// checked when a webhook key is configured.
+    fn callback(&self, request: &Callback<'_>) -> Result<Vec<String>, CallbackError> {
+        let body: Value = serde_json::from_slice(request.body).map_err(|error| CallbackError::Invalid {
+            field: "body".into(),
+            message: format!("the callback body is not JSON: {error}"),
+        })?;
+        let task_id = callback::task_id(&body)
+            .map_err(|error| CallbackError::Invalid { field: "data.taskId".into(), message: error.to_string() })?;
+        if let Some(key) = &self.config.webhook_hmac_key {
+            callback::verify(
+                key,
+                &task_id,
+                request.header("x-webhook-timestamp"),
+                request.header("x-webhook-signature"),
+                request.received_at / 1000,
+            )
+            .map_err(|error| CallbackError::BadSignature(error.to_string()))?;
+        }
+        Ok(vec![task_id])
     }
 
     fn submit_rate_limit(&self) -> Option<atelier_core::ratelimit::RateLimit> {

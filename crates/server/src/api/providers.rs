@@ -2,6 +2,7 @@
 //! its circuit as this process sees it, its limits and today's quota use.
 
 use atelier_core::circuit::CircuitView;
+use atelier_core::task::ServiceReport;
 use axum::Json;
 use axum::extract::State;
 use serde::Serialize;
@@ -81,65 +82,39 @@ pub async fn list_providers(
     State(state): State<AppState>,
     AppQuery(query): AppQuery<ProvidersQuery>,
 ) -> ApiResult<Json<ProviderListView>> {
-    let catalog = state.tasks.catalog();
-    let quota_use = state.tasks.quota_use().await?;
-    let max_in_flight = state.config.providers.max_in_flight();
-    let resets_in_secs = atelier_core::quota::until_next_day(atelier_core::time::now_millis()).as_secs();
-    let mut providers: Vec<ProviderView> = catalog
-        .services()
-        .map(|service| {
-            let models: Vec<_> = catalog.models().iter().filter(|m| m.service == service).collect();
-            let CircuitView { state: circuit, consecutive_failures, retry_in_secs } = state.circuits.view(service);
-            ProviderView {
-                service: service.to_owned(),
-                configured: models.iter().any(|m| m.is_usable()),
-                requires_config: models
-                    .iter()
-                    .find_map(|m| m.requires_config.clone())
-                    .filter(|_| !models.iter().any(|m| m.is_usable())),
-                models: models.iter().map(|m| m.id()).collect(),
-                circuit: circuit.to_owned(),
-                consecutive_failures,
-                circuit_retry_in_secs: retry_in_secs,
-                account: None,
-                account_error: None,
-                limits: LimitsView {
-                    max_in_flight: max_in_flight.get(service).copied(),
-                    in_flight: 0,
-                    submits_per_window: catalog
-                        .provider(service)
-                        .and_then(|p| p.submit_rate_limit())
-                        .map(|l| l.requests),
-                    window_secs: catalog
-                        .provider(service)
-                        .and_then(|p| p.submit_rate_limit())
-                        .map(|l| l.window.as_secs()),
-                },
-                quotas: quota_use
-                    .iter()
-                    .filter(|(quota, _)| quota.scope == service || quota.scope.starts_with(&format!("{service}/")))
-                    .map(|(quota, used)| QuotaView {
-                        scope: quota.scope.clone(),
-                        limit: quota.limit,
-                        used: *used,
-                        resets_in_secs,
-                    })
-                    .collect(),
-            }
-        })
-        .collect();
-    for view in &mut providers {
-        view.limits.in_flight = state.tasks.store().count_in_flight(&view.service).await?;
-    }
-    if query.account {
-        for view in providers.iter_mut().filter(|view| view.configured) {
-            let Some(provider) = catalog.provider(&view.service) else { continue };
-            match tokio::time::timeout(std::time::Duration::from_secs(10), provider.account()).await {
-                Ok(Ok(account)) => view.account = account,
-                Ok(Err(error)) => view.account_error = Some(error.to_string()),
-                Err(_) => view.account_error = Some("the provider did not answer within 10 s".into()),
-            }
+    let reports = state.tasks.service_reports(query.account).await?;
+    Ok(Json(ProviderListView { providers: reports.into_iter().map(ProviderView::from).collect() }))
+}
+
+impl From<ServiceReport> for ProviderView {
+    fn from(report: ServiceReport) -> Self {
+        let CircuitView { state: circuit, consecutive_failures, retry_in_secs } = report.circuit;
+        Self {
+            service: report.service,
+            configured: report.configured,
+            requires_config: report.requires_config,
+            models: report.models,
+            circuit: circuit.to_owned(),
+            consecutive_failures,
+            circuit_retry_in_secs: retry_in_secs,
+            account: report.account,
+            account_error: report.account_error,
+            limits: LimitsView {
+                max_in_flight: report.max_in_flight,
+                in_flight: report.in_flight,
+                submits_per_window: report.submit_rate_limit.map(|limit| limit.requests),
+                window_secs: report.submit_rate_limit.map(|limit| limit.window.as_secs()),
+            },
+            quotas: report
+                .quotas
+                .into_iter()
+                .map(|usage| QuotaView {
+                    scope: usage.quota.scope,
+                    limit: usage.quota.limit,
+                    used: usage.used,
+                    resets_in_secs: usage.resets_in.as_secs(),
+                })
+                .collect(),
         }
     }
-    Ok(Json(ProviderListView { providers }))
 }

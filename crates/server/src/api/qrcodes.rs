@@ -54,7 +54,7 @@ pub async fn create_qrcode(
         }
         return Ok(response);
     };
-    let read = state.tasks.assets().open(&asset.blob_key, None).await?.ok_or_else(|| ApiError::not_found("image"))?;
+    let read = state.tasks.open_blob(&asset.blob_key, None).await?.ok_or_else(|| ApiError::not_found("image"))?;
     let bytes: Vec<bytes::Bytes> = read.stream.try_collect().await.map_err(|error| {
         tracing::error!(%error, "reading a QR code back failed");
         ApiError::internal()

@@ -7,6 +7,8 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use atelier_core::task::PartsHealth;
+
 use crate::app::AppState;
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -22,8 +24,7 @@ pub struct HealthView {
 #[utoipa::path(get, path = "/api/v1/health", tag = "system",
     responses((status = 200, body = HealthView), (status = 503, body = HealthView)), security(()))]
 pub async fn health(State(state): State<AppState>) -> Response {
-    let database = state.tasks.store().ping().await.is_ok();
-    let storage = state.tasks.assets().health().await.is_ok();
+    let PartsHealth { database, storage } = state.tasks.parts_health().await;
     let view = HealthView {
         status: if database && storage { "ok" } else { "degraded" },
         database: if database { "ok" } else { "unavailable" },
@@ -64,19 +65,20 @@ pub struct FontsView {
 /// What this server is and how it is set up.
 #[utoipa::path(get, path = "/api/v1/system/info", tag = "system", responses((status = 200, body = SystemInfoView)))]
 pub async fn system_info(State(state): State<AppState>) -> Response {
-    let queued = match state.tasks.store().count_queued().await {
+    let queued = match state.tasks.queue_depth().await {
         Ok(count) => count,
         Err(error) => return crate::api::error::ApiError::from(error).into_response(),
     };
     let catalog = state.tasks.catalog();
+    let (database, storage) = state.tasks.describe_storage();
     // The first call indexes the system's fonts: file I/O, kept off the async threads.
     let fonts = tokio::task::spawn_blocking(atelier_providers::font_report).await.unwrap_or_default();
     Json(SystemInfoView {
         name: "atelier",
         version: env!("CARGO_PKG_VERSION"),
         uptime_seconds: state.started_at.elapsed().as_secs(),
-        database: state.tasks.store().backend().to_owned(),
-        storage: state.tasks.assets().describe(),
+        database: database.to_owned(),
+        storage,
         workers_enabled: state.config.worker.enabled,
         worker_concurrency: state.config.worker.concurrency,
         queued_tasks: queued,

@@ -343,6 +343,7 @@ impl Config {
             max_attempts: self.queue.max_attempts,
             daily_quotas: self.providers.daily_quotas(),
             user_limits: self.user_limits,
+            max_in_flight: self.providers.max_in_flight(),
         }
     }
 

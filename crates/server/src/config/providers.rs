@@ -167,6 +167,7 @@ impl KieConfig {
             first_poll: std::time::Duration::from_millis(self.first_poll_ms.max(10)),
             submits_per_10s: self.submits_per_10s.max(1),
             callback_url: (!self.callback_url.trim().is_empty()).then(|| self.callback_url.trim().to_owned()),
+            webhook_hmac_key: self.resolve_webhook_key()?,
         })
     }
 }

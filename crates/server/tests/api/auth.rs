@@ -78,7 +78,7 @@ const PUBLIC: &[(&str, &str)] = &[
     ("POST", "/api/v1/sessions"),
     ("GET", "/api/v1/sessions/link"),
     ("GET", "/api/v1/sessions/current"),
-    ("POST", "/api/v1/callbacks/kie"),
+    ("POST", "/api/v1/callbacks/{service}"),
 ];
 
 /// Real ids to fill route templates with.
@@ -101,6 +101,7 @@ impl Ids {
             .replace("{key}", &self.key)
             .replace("{user}", &self.user)
             .replace("{tag}", "mine")
+            .replace("{service}", "kie")
     }
 }
 

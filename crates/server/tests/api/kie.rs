@@ -204,6 +204,11 @@ async fn unsigned_or_forged_callbacks_are_refused() {
     assert_eq!(signed.status(), 200, "a valid signature for an unknown task is simply received");
     let no_task = kie.app.post("/api/v1/callbacks/kie", &json!({ "data": {} })).await;
     assert_error(no_task, 422, "validation_error").await;
+    let not_json = kie.app.http.post(kie.app.url("/api/v1/callbacks/kie")).body("taskId=task_x").send().await.unwrap();
+    assert_error(not_json, 422, "validation_error").await;
+    // One route for every service: one that sends no callbacks, or none at all, is 404.
+    assert_error(kie.app.post("/api/v1/callbacks/openai", &body).await, 404, "not_found").await;
+    assert_error(kie.app.post("/api/v1/callbacks/nobody", &body).await, 404, "not_found").await;
 }
 
 #[tokio::test]

@@ -78,10 +78,9 @@ pub(crate) async fn serve_blob(
     {
         return Ok((StatusCode::NOT_MODIFIED, common).into_response());
     }
-    let assets = state.tasks.assets();
     let range_header = headers.get(header::RANGE).and_then(|v| v.to_str().ok());
     let if_range_ok = headers.get(header::IF_RANGE).and_then(|v| v.to_str().ok()).is_none_or(|tag| tag.trim() == etag);
-    let Some(whole) = assets.open(key, Some(0..0)).await? else {
+    let Some(whole) = state.tasks.open_blob(key, Some(0..0)).await? else {
         return Err(ApiError::not_found("file"));
     };
     let size = whole.total_bytes;
@@ -105,7 +104,7 @@ pub(crate) async fn serve_blob(
         Some(range) => (StatusCode::PARTIAL_CONTENT, range.clone()),
         None => (StatusCode::OK, 0..size),
     };
-    let Some(read) = assets.open(key, Some(part.clone())).await? else {
+    let Some(read) = state.tasks.open_blob(key, Some(part.clone())).await? else {
         return Err(ApiError::not_found("file"));
     };
     common.insert(header::CONTENT_TYPE, header_value(mime));

@@ -2,6 +2,7 @@ use std::convert::Infallible;
 use std::time::Duration;
 
 use atelier_core::TaskId;
+use atelier_core::account::Principal;
 use atelier_core::events::EventBus;
 use axum::extract::State;
 use axum::response::sse::{Event, KeepAlive, Sse};
@@ -29,7 +30,7 @@ pub async fn task_events(
     let receiver = state.tasks.events().subscribe();
     let first = state.tasks.get(&caller, id).await?;
     let stream = futures::stream::unfold(Some((state, receiver, first.version, Some(first))), move |progress| {
-        next_event(id, progress)
+        next_event(id, caller.clone(), progress)
     });
     Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
 }
@@ -41,7 +42,11 @@ type Progress = Option<(
     Option<atelier_core::task::Task>,
 )>;
 
-async fn next_event(id: TaskId, progress: Progress) -> Option<(Result<Event, Infallible>, Progress)> {
+async fn next_event(
+    id: TaskId,
+    caller: Principal,
+    progress: Progress,
+) -> Option<(Result<Event, Infallible>, Progress)> {
     let (state, mut receiver, last_version, snapshot) = progress?;
     if let Some(task) = snapshot {
         let done = task.status.is_terminal();
@@ -62,10 +67,8 @@ async fn next_event(id: TaskId, progress: Progress) -> Option<(Result<Event, Inf
             // The server is shutting down: end the stream; clients reconnect.
             _ = shutdown.wait_for(|stop| *stop) => return None,
         }
-        // Visibility was checked before the first event; the owner never changes.
-        let task = match state.tasks.store().get_task(id).await {
-            Ok(Some(task)) => task,
-            Ok(None) => return None,
+        let task = match state.tasks.get(&caller, id).await {
+            Ok(task) => task,
             // Deleted meanwhile, or the store is down: end the stream.
             Err(_) => return None,
         };
