@@ -17,6 +17,8 @@ pub mod prompt;
 pub mod quota;
 pub mod ratelimit;
 pub mod task;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 pub mod time;
 pub mod worker;
 

@@ -5,6 +5,8 @@
 mod model;
 pub mod secrets;
 mod service;
+#[cfg(test)]
+mod tests;
 pub mod totp;
 
 pub use model::{ApiKey, AuditEntry, Credential, Principal, Role, RoleLimits, Session, User, UserLimits};

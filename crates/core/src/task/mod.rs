@@ -5,6 +5,8 @@ mod model;
 mod report;
 mod service;
 mod status;
+#[cfg(test)]
+mod tests;
 
 pub use model::{
     Asset, AssetFilter, AssetPage, NewAsset, NewTask, StoredBlob, Task, TaskError, TaskFilter, TaskPage, Upload,

@@ -6,7 +6,12 @@
 //! aside as failed, and a remote task whose external id was recorded is polled again,
 //! never submitted again.
 
+mod admit;
+mod call;
 mod run;
+mod settle;
+#[cfg(test)]
+mod tests;
 
 use std::collections::HashMap;
 use std::sync::Arc;

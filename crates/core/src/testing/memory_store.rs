@@ -1,0 +1,531 @@
+//! A task store in memory.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
+use async_trait::async_trait;
+
+use crate::error::{CoreError, Result};
+use crate::ids::{AssetId, TaskId, UploadId, UserId};
+use crate::ports::{
+    AssetIndex, Claimed, Created, LeaseToken, ProviderUpload, QueueStore, ReclaimReport, Store, TaskStore, UploadStore,
+    UsageCounts,
+};
+use crate::task::TaskStatus;
+use crate::task::{Asset, AssetFilter, AssetPage, NewAsset, NewTask, Task, TaskError, TaskFilter, TaskPage, Upload};
+use crate::time::Millis;
+
+#[derive(Debug, Clone)]
+struct Row {
+    task: Task,
+    lease: Option<LeaseToken>,
+    lease_until: Millis,
+    submitting: bool,
+    request_hash: Option<String>,
+}
+
+#[derive(Default)]
+struct State {
+    tasks: BTreeMap<TaskId, Row>,
+    uploads: HashMap<UploadId, Upload>,
+    provider_uploads: HashMap<(String, String), ProviderUpload>,
+    tags: HashMap<AssetId, Vec<String>>,
+}
+
+/// Every task-side port, in memory. Writes that name a lease do nothing once it no
+/// longer holds, as in the real stores.
+#[derive(Default)]
+pub struct MemoryStore {
+    state: Mutex<State>,
+    /// When set, every call fails as the database would when it is down.
+    down: std::sync::atomic::AtomicBool,
+}
+
+impl MemoryStore {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Inserts a task as a create would (pending, runnable now).
+    pub fn insert(&self, task: NewTask) -> Task {
+        let task = task.into_pending_task();
+        let row = Row { task: task.clone(), lease: None, lease_until: 0, submitting: false, request_hash: None };
+        self.lock().tasks.insert(task.id, row);
+        task
+    }
+
+    /// A task as it is now.
+    pub fn task(&self, id: TaskId) -> Option<Task> {
+        self.lock().tasks.get(&id).map(|row| row.task.clone())
+    }
+
+    /// Whether the task is marked as submitting.
+    pub fn is_submitting(&self, id: TaskId) -> bool {
+        self.lock().tasks.get(&id).is_some_and(|row| row.submitting)
+    }
+
+    /// Makes every call fail (or answer again) as a database that went away would.
+    pub fn set_down(&self, down: bool) {
+        self.down.store(down, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn state(&self) -> Result<MutexGuard<'_, State>> {
+        if self.down.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(CoreError::Storage("the in-memory store is down".into()));
+        }
+        Ok(self.lock())
+    }
+
+    /// Runs `change` on the task when `lease` holds it; false otherwise.
+    fn leased(&self, id: TaskId, lease: &LeaseToken, change: impl FnOnce(&mut Row)) -> Result<bool> {
+        let mut state = self.state()?;
+        match state.tasks.get_mut(&id) {
+            Some(row) if row.lease.as_ref() == Some(lease) => {
+                change(row);
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+}
+
+/// Gives the lease up; every change that does so is a new version of the task.
+fn release_lease(row: &mut Row) {
+    row.lease = None;
+    row.lease_until = 0;
+    row.task.version += 1;
+}
+
+fn with_tags(state: &State, mut asset: Asset) -> Asset {
+    asset.tags = state.tags.get(&asset.id).cloned().unwrap_or_default();
+    asset
+}
+
+#[async_trait]
+impl TaskStore for MemoryStore {
+    async fn create_task(&self, task: NewTask) -> Result<Created> {
+        let mut state = self.state()?;
+        if let Some(key) = &task.idempotency_key
+            && let Some(existing) = state.tasks.values().find(|row| row.task.idempotency_key.as_ref() == Some(key))
+        {
+            if existing.request_hash != task.request_hash {
+                return Err(CoreError::Conflict {
+                    code: "idempotency_key_reused",
+                    message: "the idempotency key was used with another request".into(),
+                });
+            }
+            return Ok(Created::Existing(existing.task.clone()));
+        }
+        let request_hash = task.request_hash.clone();
+        let task = task.into_pending_task();
+        let row = Row { task: task.clone(), lease: None, lease_until: 0, submitting: false, request_hash };
+        state.tasks.insert(task.id, row);
+        Ok(Created::New(task))
+    }
+
+    async fn get_task(&self, id: TaskId) -> Result<Option<Task>> {
+        let state = self.state()?;
+        Ok(state.tasks.get(&id).map(|row| {
+            let mut task = row.task.clone();
+            task.outputs = task.outputs.into_iter().map(|asset| with_tags(&state, asset)).collect();
+            task
+        }))
+    }
+
+    async fn list_tasks(&self, filter: &TaskFilter) -> Result<TaskPage> {
+        let state = self.state()?;
+        let limit = filter.limit.max(1) as usize;
+        let mut tasks: Vec<Task> = state
+            .tasks
+            .values()
+            .rev()
+            .map(|row| &row.task)
+            .filter(|task| filter.statuses.is_empty() || filter.statuses.contains(&task.status))
+            .filter(|task| filter.service.as_ref().is_none_or(|service| &task.service == service))
+            .filter(|task| filter.model.as_ref().is_none_or(|model| &task.model == model))
+            .filter(|task| filter.created_after.is_none_or(|after| task.created_at >= after))
+            .filter(|task| filter.created_before.is_none_or(|before| task.created_at < before))
+            .filter(|task| filter.before_id.is_none_or(|before| task.id < before))
+            .filter(|task| filter.owner.as_ref().is_none_or(|owner| task.owner.as_ref() == Some(owner)))
+            .filter(|task| filter.prompt_id.as_ref().is_none_or(|prompt| task.prompt_id.as_ref() == Some(prompt)))
+            .filter(|task| {
+                filter.tag.as_ref().is_none_or(|tag| {
+                    task.outputs.iter().any(|asset| state.tags.get(&asset.id).is_some_and(|tags| tags.contains(tag)))
+                })
+            })
+            .take(limit + 1)
+            .cloned()
+            .collect();
+        let next_cursor = (tasks.len() > limit).then(|| {
+            tasks.truncate(limit);
+            tasks.last().map(|task| task.id)
+        });
+        Ok(TaskPage { tasks, next_cursor: next_cursor.flatten() })
+    }
+
+    async fn cancel_task(&self, id: TaskId, now: Millis) -> Result<Option<Task>> {
+        let mut state = self.state()?;
+        let Some(row) = state.tasks.get_mut(&id) else { return Ok(None) };
+        if !row.task.status.is_terminal() {
+            row.task.status = TaskStatus::Cancelled;
+            row.task.completed_at = Some(now);
+            row.task.updated_at = now;
+            release_lease(row);
+        }
+        Ok(Some(row.task.clone()))
+    }
+
+    async fn delete_task(&self, id: TaskId) -> Result<Option<Vec<Asset>>> {
+        let mut state = self.state()?;
+        Ok(state.tasks.remove(&id).map(|row| row.task.outputs))
+    }
+}
+
+#[async_trait]
+impl QueueStore for MemoryStore {
+    async fn claim(&self, worker_id: &str, limit: u32, now: Millis, lease_until: Millis) -> Result<Vec<Claimed>> {
+        let _ = worker_id;
+        let mut state = self.state()?;
+        let mut runnable: Vec<&mut Row> = state
+            .tasks
+            .values_mut()
+            .filter(|row| {
+                row.lease.is_none()
+                    && matches!(row.task.status, TaskStatus::Pending | TaskStatus::Retrying | TaskStatus::Processing)
+                    && row.task.run_after <= now
+            })
+            .collect();
+        runnable.sort_by(|a, b| {
+            b.task
+                .priority
+                .cmp(&a.task.priority)
+                .then(a.task.run_after.cmp(&b.task.run_after))
+                .then(a.task.id.cmp(&b.task.id))
+        });
+        let lease = LeaseToken::new();
+        let mut claims = Vec::new();
+        for row in runnable.into_iter().take(limit as usize) {
+            row.task.status = TaskStatus::Processing;
+            if row.task.external_id.is_none() {
+                row.task.attempts += 1;
+            }
+            row.task.started_at = row.task.started_at.or(Some(now));
+            row.task.updated_at = now;
+            row.task.version += 1;
+            row.lease = Some(lease.clone());
+            row.lease_until = lease_until;
+            claims.push(Claimed { task: row.task.clone(), lease: lease.clone() });
+        }
+        Ok(claims)
+    }
+
+    async fn heartbeat(&self, id: TaskId, lease: &LeaseToken, lease_until: Millis) -> Result<bool> {
+        self.leased(id, lease, |row| row.lease_until = lease_until)
+    }
+
+    async fn set_progress(&self, id: TaskId, lease: &LeaseToken, progress: u8) -> Result<bool> {
+        self.leased(id, lease, |row| {
+            row.task.progress = progress;
+            row.task.version += 1;
+        })
+    }
+
+    async fn record_external_id(&self, id: TaskId, lease: &LeaseToken, external_id: &str) -> Result<bool> {
+        self.leased(id, lease, |row| {
+            row.task.external_id = Some(external_id.to_owned());
+            row.submitting = false;
+            row.task.version += 1;
+        })
+    }
+
+    async fn mark_submitting(&self, id: TaskId, lease: &LeaseToken) -> Result<bool> {
+        self.leased(id, lease, |row| row.submitting = true)
+    }
+
+    async fn submit_was_interrupted(&self, id: TaskId) -> Result<bool> {
+        let state = self.state()?;
+        Ok(state.tasks.get(&id).is_some_and(|row| row.submitting && row.task.external_id.is_none()))
+    }
+
+    async fn park(&self, id: TaskId, lease: &LeaseToken, progress: u8, run_after: Millis) -> Result<bool> {
+        self.leased(id, lease, |row| {
+            release_lease(row);
+            row.task.progress = progress;
+            row.task.run_after = run_after;
+        })
+    }
+
+    async fn complete(&self, id: TaskId, lease: &LeaseToken, outputs: Vec<NewAsset>, now: Millis) -> Result<bool> {
+        self.leased(id, lease, |row| {
+            release_lease(row);
+            row.submitting = false;
+            row.task.status = TaskStatus::Completed;
+            row.task.progress = 100;
+            row.task.error = None;
+            row.task.completed_at = Some(now);
+            row.task.updated_at = now;
+            row.task.outputs = outputs;
+        })
+    }
+
+    async fn fail(&self, id: TaskId, lease: &LeaseToken, error: &TaskError, now: Millis) -> Result<bool> {
+        self.leased(id, lease, |row| {
+            release_lease(row);
+            row.task.status = TaskStatus::Failed;
+            row.task.error = Some(error.clone());
+            row.task.completed_at = Some(now);
+            row.task.updated_at = now;
+        })
+    }
+
+    async fn schedule_retry(
+        &self,
+        id: TaskId,
+        lease: &LeaseToken,
+        error: &TaskError,
+        run_after: Millis,
+    ) -> Result<bool> {
+        self.leased(id, lease, |row| {
+            release_lease(row);
+            row.submitting = false;
+            row.task.status = TaskStatus::Retrying;
+            row.task.error = Some(TaskError { retryable: true, ..error.clone() });
+            row.task.run_after = run_after;
+        })
+    }
+
+    async fn poll_now(&self, service: &str, external_id: &str, now: Millis) -> Result<Option<TaskId>> {
+        let mut state = self.state()?;
+        let waiting = state.tasks.values_mut().find(|row| {
+            row.task.service == service
+                && row.task.external_id.as_deref() == Some(external_id)
+                && row.task.status == TaskStatus::Processing
+                && row.lease.is_none()
+        });
+        Ok(waiting.map(|row| {
+            row.task.run_after = now;
+            row.task.id
+        }))
+    }
+
+    async fn release(&self, id: TaskId, lease: &LeaseToken, run_after: Millis) -> Result<bool> {
+        self.leased(id, lease, |row| {
+            release_lease(row);
+            if row.task.external_id.is_none() {
+                row.task.status = TaskStatus::Pending;
+                row.task.attempts = row.task.attempts.saturating_sub(1);
+            }
+            row.task.run_after = run_after;
+        })
+    }
+
+    async fn reclaim_expired(&self, now: Millis, max_crashes: u32) -> Result<ReclaimReport> {
+        let mut state = self.state()?;
+        let mut report = ReclaimReport::default();
+        for row in state.tasks.values_mut().filter(|row| row.lease.is_some() && row.lease_until < now) {
+            release_lease(row);
+            row.task.crashes += 1;
+            row.task.updated_at = now;
+            if row.task.crashes >= max_crashes {
+                row.task.status = TaskStatus::Failed;
+                row.task.completed_at = Some(now);
+                row.task.error = Some(TaskError {
+                    code: "worker_crashed".into(),
+                    message: "the worker running this task stopped responding too many times".into(),
+                    retryable: false,
+                });
+                report.failed.push(row.task.id);
+            } else {
+                if row.task.external_id.is_none() {
+                    row.task.status = TaskStatus::Pending;
+                }
+                row.task.run_after = now;
+                report.requeued.push(row.task.id);
+            }
+        }
+        Ok(report)
+    }
+
+    async fn expire_pending(&self, now: Millis) -> Result<Vec<TaskId>> {
+        let mut state = self.state()?;
+        let mut expired = Vec::new();
+        for row in state.tasks.values_mut() {
+            if row.task.status == TaskStatus::Pending
+                && row.lease.is_none()
+                && row.task.expires_at.is_some_and(|at| at < now)
+            {
+                row.task.status = TaskStatus::Expired;
+                row.task.completed_at = Some(now);
+                row.task.version += 1;
+                expired.push(row.task.id);
+            }
+        }
+        Ok(expired)
+    }
+}
+
+#[async_trait]
+impl AssetIndex for MemoryStore {
+    async fn get_asset(&self, id: &AssetId) -> Result<Option<Asset>> {
+        let state = self.state()?;
+        let found = state.tasks.values().flat_map(|row| &row.task.outputs).find(|asset| &asset.id == id).cloned();
+        Ok(found.map(|asset| with_tags(&state, asset)))
+    }
+
+    async fn list_assets(&self, filter: &AssetFilter) -> Result<AssetPage> {
+        let state = self.state()?;
+        let limit = filter.limit.max(1) as usize;
+        let mut assets: Vec<Asset> = state
+            .tasks
+            .values()
+            .filter(|row| row.task.status == TaskStatus::Completed)
+            .filter(|row| filter.service.as_ref().is_none_or(|service| &row.task.service == service))
+            .filter(|row| filter.model.as_ref().is_none_or(|model| &row.task.model == model))
+            .flat_map(|row| row.task.outputs.iter().cloned())
+            .map(|asset| with_tags(&state, asset))
+            .filter(|asset| filter.tag.as_ref().is_none_or(|tag| asset.tags.contains(tag)))
+            .filter(|asset| filter.owner.as_ref().is_none_or(|owner| asset.owner.as_ref() == Some(owner)))
+            .filter(|asset| filter.created_after.is_none_or(|after| asset.created_at >= after))
+            .filter(|asset| filter.created_before.is_none_or(|before| asset.created_at < before))
+            .filter(|asset| filter.before_id.as_ref().is_none_or(|before| &asset.id < before))
+            .collect();
+        assets.sort_by(|a, b| b.id.cmp(&a.id));
+        let next_cursor = (assets.len() > limit).then(|| {
+            assets.truncate(limit);
+            assets.last().map(|asset| asset.id.clone())
+        });
+        Ok(AssetPage { assets, next_cursor: next_cursor.flatten() })
+    }
+
+    async fn delete_asset(&self, id: &AssetId) -> Result<Option<Asset>> {
+        let mut state = self.state()?;
+        for row in state.tasks.values_mut() {
+            if let Some(index) = row.task.outputs.iter().position(|asset| &asset.id == id) {
+                return Ok(Some(row.task.outputs.remove(index)));
+            }
+        }
+        Ok(None)
+    }
+
+    async fn count_blob_refs(&self, blob_key: &str) -> Result<u64> {
+        let state = self.state()?;
+        let assets = state.tasks.values().flat_map(|row| &row.task.outputs).filter(|asset| asset.blob_key == blob_key);
+        let uploads = state.uploads.values().filter(|upload| upload.blob_key == blob_key);
+        Ok((assets.count() + uploads.count()) as u64)
+    }
+
+    async fn add_tag(&self, id: &AssetId, tag: &str, _now: Millis) -> Result<bool> {
+        let mut state = self.state()?;
+        let tags = state.tags.entry(id.clone()).or_default();
+        if tags.iter().any(|t| t == tag) {
+            return Ok(false);
+        }
+        tags.push(tag.to_owned());
+        tags.sort();
+        Ok(true)
+    }
+
+    async fn remove_tag(&self, id: &AssetId, tag: &str) -> Result<bool> {
+        let mut state = self.state()?;
+        let Some(tags) = state.tags.get_mut(id) else { return Ok(false) };
+        let before = tags.len();
+        tags.retain(|t| t != tag);
+        Ok(tags.len() < before)
+    }
+}
+
+#[async_trait]
+impl UploadStore for MemoryStore {
+    async fn create_upload(&self, upload: &Upload) -> Result<()> {
+        self.state()?.uploads.insert(upload.id.clone(), upload.clone());
+        Ok(())
+    }
+
+    async fn get_upload(&self, id: &UploadId) -> Result<Option<Upload>> {
+        Ok(self.state()?.uploads.get(id).cloned())
+    }
+
+    async fn delete_upload(&self, id: &UploadId) -> Result<Option<Upload>> {
+        Ok(self.state()?.uploads.remove(id))
+    }
+
+    async fn provider_upload(&self, service: &str, key: &str, fresh_at: Millis) -> Result<Option<ProviderUpload>> {
+        let state = self.state()?;
+        let found = state.provider_uploads.get(&(service.to_owned(), key.to_owned()));
+        Ok(found.filter(|upload| upload.expires_at > fresh_at).cloned())
+    }
+
+    async fn remember_provider_upload(
+        &self,
+        service: &str,
+        key: &str,
+        upload: &ProviderUpload,
+        _now: Millis,
+    ) -> Result<()> {
+        self.state()?.provider_uploads.insert((service.to_owned(), key.to_owned()), upload.clone());
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl UsageCounts for MemoryStore {
+    async fn count_queued(&self) -> Result<u64> {
+        let state = self.state()?;
+        Ok(state
+            .tasks
+            .values()
+            .filter(|row| matches!(row.task.status, TaskStatus::Pending | TaskStatus::Retrying))
+            .count() as u64)
+    }
+
+    async fn count_created_since(&self, service: &str, model: Option<&str>, since: Millis) -> Result<u64> {
+        let state = self.state()?;
+        let matching = state.tasks.values().filter(|row| {
+            row.task.service == service
+                && model.is_none_or(|model| row.task.model == model)
+                && row.task.created_at >= since
+        });
+        Ok(matching.count() as u64)
+    }
+
+    async fn count_owner_tasks(&self, owner: &UserId, since: Option<Millis>, active_only: bool) -> Result<u64> {
+        let state = self.state()?;
+        let matching = state.tasks.values().filter(|row| {
+            row.task.owner.as_ref() == Some(owner)
+                && since.is_none_or(|since| row.task.created_at >= since)
+                && (!active_only
+                    || matches!(row.task.status, TaskStatus::Pending | TaskStatus::Retrying | TaskStatus::Processing))
+        });
+        Ok(matching.count() as u64)
+    }
+
+    async fn count_in_flight(&self, service: &str) -> Result<u64> {
+        Ok(self.in_flight_by_service().await?.get(service).copied().unwrap_or(0))
+    }
+
+    async fn in_flight_by_service(&self) -> Result<BTreeMap<String, u64>> {
+        let state = self.state()?;
+        let mut counts = BTreeMap::new();
+        for row in state.tasks.values() {
+            if row.task.status == TaskStatus::Processing && (row.task.external_id.is_some() || row.submitting) {
+                *counts.entry(row.task.service.clone()).or_insert(0) += 1;
+            }
+        }
+        Ok(counts)
+    }
+}
+
+#[async_trait]
+impl Store for MemoryStore {
+    async fn ping(&self) -> Result<()> {
+        self.state().map(drop)
+    }
+
+    fn backend(&self) -> &'static str {
+        "memory"
+    }
+}

@@ -1,0 +1,125 @@
+//! Step 3 of a run: what the provider said, written down. Outputs are stored and the
+//! task completed in one transaction; a task still running is parked until its next
+//! poll; a retryable error schedules a retry after its class's delay; anything else
+//! fails the task. Every write names the lease and does nothing once it is lost.
+
+use std::time::Duration;
+
+use super::call::Step;
+use super::{Worker, millis};
+use crate::events::TaskEvent;
+use crate::ids::TaskId;
+use crate::ports::{ErrorClass, LeaseToken, Output, ProviderError};
+use crate::task::{Task, TaskError, TaskStatus};
+use crate::time::now_millis;
+
+impl Worker {
+    pub(super) async fn settle(&self, task: &Task, lease: &LeaseToken, step: Step) {
+        match step {
+            Step::Finished(outputs) => self.finish_completed(task, lease, outputs).await,
+            Step::Waiting { progress, poll_after } => {
+                let progress = progress.unwrap_or(task.progress);
+                if let Ok(true) = self.queue.park(task.id, lease, progress, now_millis() + millis(poll_after)).await {
+                    self.publish(task.id, TaskStatus::Processing);
+                    // Wake this process's loop when the poll is due.
+                    self.wake_after(poll_after);
+                }
+            }
+            Step::Failed(error) => self.handle_error(task, lease, &error).await,
+            Step::PollFailed(error) if error.class.max_attempts() > 1 => {
+                // The provider still has the task: keep its id, look again after a
+                // backoff (bounded by the poll timeout).
+                let delay = error.retry_after.unwrap_or_else(|| self.settings.backoff.delay(0));
+                tracing::info!(task.id = %task.id, error.code = error.class.code(), %error, "polling failed; polling again later");
+                if let Ok(true) = self.queue.park(task.id, lease, task.progress, now_millis() + millis(delay)).await {
+                    self.wake_after(delay);
+                }
+            }
+            Step::PollFailed(error) => self.finish_failed(task, lease, &error).await,
+        }
+    }
+
+    /// Puts a task back in the queue for `wait`, no attempt counted.
+    pub(super) async fn hold_back(&self, task: &Task, lease: &LeaseToken, wait: Duration) {
+        if let Ok(true) = self.queue.release(task.id, lease, now_millis() + millis(wait)).await {
+            self.wake_after(wait);
+        }
+    }
+
+    /// Wakes this process's loop after `delay` (a retry or poll is then due).
+    fn wake_after(&self, delay: Duration) {
+        let events = self.events.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(delay).await;
+            events.wake_workers();
+        });
+    }
+
+    async fn finish_completed(&self, task: &Task, lease: &LeaseToken, outputs: Vec<Output>) {
+        let mut assets = Vec::with_capacity(outputs.len());
+        for (index, output) in outputs.into_iter().enumerate() {
+            match self.assets.save_output(task, index as u32, output).await {
+                Ok(asset) => assets.push(asset),
+                Err(error) => {
+                    let error =
+                        ProviderError::new(ErrorClass::ServerError, format!("storing the output failed: {error}"));
+                    return self.handle_error(task, lease, &error).await;
+                }
+            }
+        }
+        match self.queue.complete(task.id, lease, assets, now_millis()).await {
+            Ok(true) => self.publish(task.id, TaskStatus::Completed),
+            Ok(false) => tracing::info!(task.id = %task.id, "finished after losing the lease; result discarded"),
+            Err(error) => {
+                tracing::warn!(task.id = %task.id, %error, "could not store completion; the lease will expire and the task rerun")
+            }
+        }
+    }
+
+    /// Retries while the error's class (and the task) allows another attempt, else
+    /// fails the task.
+    pub(super) async fn handle_error(&self, task: &Task, lease: &LeaseToken, error: &ProviderError) {
+        let allowed = error.class.max_attempts().min(task.max_attempts.max(1));
+        if task.attempts >= allowed {
+            return self.finish_failed(task, lease, error).await;
+        }
+        let delay = error
+            .retry_after
+            .or_else(|| error.class.fixed_delay())
+            .unwrap_or_else(|| self.settings.backoff.delay(task.attempts.saturating_sub(1)));
+        let task_error = to_task_error(error, true);
+        match self.queue.schedule_retry(task.id, lease, &task_error, now_millis() + millis(delay)).await {
+            Ok(true) => {
+                tracing::info!(task.id = %task.id, error.code = %task_error.code, delay_ms = millis(delay), "retrying");
+                self.publish(task.id, TaskStatus::Retrying);
+                self.wake_after(delay);
+            }
+            Ok(false) => {}
+            Err(store_error) => tracing::warn!(task.id = %task.id, %store_error, "could not schedule the retry"),
+        }
+    }
+
+    pub(super) async fn finish_failed(&self, task: &Task, lease: &LeaseToken, error: &ProviderError) {
+        let task_error = to_task_error(error, false);
+        match self.queue.fail(task.id, lease, &task_error, now_millis()).await {
+            Ok(true) => {
+                tracing::info!(task.id = %task.id, error.code = %task_error.code, "task failed");
+                self.publish(task.id, TaskStatus::Failed);
+            }
+            Ok(false) => {}
+            Err(store_error) => tracing::warn!(task.id = %task.id, %store_error, "could not store the failure"),
+        }
+    }
+
+    pub(super) fn publish(&self, task_id: TaskId, status: TaskStatus) {
+        self.events.publish(TaskEvent { task_id, status });
+    }
+}
+
+fn to_task_error(error: &ProviderError, retrying: bool) -> TaskError {
+    TaskError {
+        code: error.class.code().to_owned(),
+        message: error.message.clone(),
+        retryable: retrying || error.class.max_attempts() > 1,
+    }
+}
