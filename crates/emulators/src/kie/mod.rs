@@ -4,7 +4,8 @@
 //! Sora 2), `veo.rs` (Veo 3, with its 1080p endpoint), `mj.rs` (Midjourney),
 //! `upload.rs` (the file-upload API), `credit.rs` (credits), `files.rs` (result
 //! files), `faults.rs` (fault injection); `task.rs` holds what every API's tasks
-//! share (states, credits, record-info, callbacks). This file holds the
+//! share (states, credits, record-info, callbacks), and each family hands it a
+//! [`task::Family`], so task.rs imports none of them. This file holds the
 //! configuration, the shared state, the envelope, auth, rate limits, the router
 //! and the accept loop.
 //!
@@ -50,7 +51,8 @@ use tokio::net::{TcpListener, TcpStream};
 use tower::ServiceExt;
 
 pub use faults::{Endpoint, FAULT_HEADER, Fault, FaultPlan, FaultRule, Trigger, parse_fault, parse_fault_rule};
-pub use market::{MarketModel, model_cost, webhook_signature};
+pub use market::{MarketModel, model_cost};
+pub use task::webhook_signature;
 
 use faults::{ConnectionKill, PlanRunner};
 use task::Task;
@@ -141,7 +143,7 @@ impl KieEmulator {
     pub fn router(&self) -> Router {
         let api = Router::new()
             .route("/api/v1/jobs/createTask", post(market::create_task))
-            .route("/api/v1/jobs/recordInfo", get(task::market_record_info))
+            .route("/api/v1/jobs/recordInfo", get(market::record_info))
             .route("/api/v1/veo/generate", post(veo::generate))
             .route("/api/v1/veo/record-info", get(veo::record_info))
             .route("/api/v1/veo/get-1080p-video", get(veo::get_1080p))
