@@ -19,8 +19,8 @@ use hmac::{Hmac, KeyInit, Mac};
 use serde_json::{Map, Value, json};
 use sha2::Sha256;
 
-use super::faults::{Fault, TaskFault};
 use super::{Endpoint, Inner, KieState, credit, envelope_error, envelope_ok, now_ms};
+use crate::faults::{Fault, TaskFault};
 
 /// The most a create body may weigh.
 const BODY_LIMIT: usize = 10 * 1024 * 1024;
@@ -218,7 +218,7 @@ pub(super) async fn read_create(
             &format!("Rate limit exceeded: at most {max} new generation requests per {} seconds", window.as_secs_f64()),
         ));
     }
-    let task_fault = request.extensions().get::<TaskFault>().map(|f| f.0.clone());
+    let task_fault = TaskFault::of(&request);
     let base_url = state.base_url(request.headers());
     let body = axum::body::to_bytes(request.into_body(), BODY_LIMIT)
         .await
@@ -299,7 +299,7 @@ pub(super) async fn record_info(state: Arc<KieState>, request: Request, endpoint
     let Some(id) = query.get("taskId").filter(|id| !id.is_empty()) else {
         return envelope_error(400, "taskId parameter is required");
     };
-    let task_fault = request.extensions().get::<TaskFault>().map(|f| f.0.clone());
+    let task_fault = TaskFault::of(&request);
 
     let (data, delivery) = {
         let mut inner = state.inner();
