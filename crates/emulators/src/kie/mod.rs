@@ -4,7 +4,7 @@
 //! Sora 2), `veo.rs` (Veo 3, with its 1080p endpoint), `mj.rs` (Midjourney),
 //! `upload.rs` (the file-upload API), `credit.rs` (credits), `files.rs` (result
 //! files). `task.rs` holds what every API's tasks share (states, credits,
-//! record-info, callbacks); each family hands it a [`task::Family`] and task.rs
+//! record-info, callbacks); each family hands it a `task::Family` and task.rs
 //! imports none of them. `faults.rs` is Kie's side of fault injection (its
 //! endpoints, codes and error answers; the rest is `crate::faults`). This file
 //! holds the configuration, the shared state, the envelope, auth, rate limits
