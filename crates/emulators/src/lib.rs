@@ -1,14 +1,21 @@
 //! In-tree emulators of remote providers' HTTP protocols.
 //!
 //! Each emulator speaks a provider's wire protocol as written down in
-//! `shared/providers/protocols.md`, so adapters and end-to-end tests can run
-//! offline, deterministically, and with injected faults. `kie`: Kie.ai's common
-//! envelope and auth, the market jobs API (Imagen 4, Sora 2), Veo 3, Midjourney,
-//! the file-upload API, credits and result files. `openai`: OpenAI's and Azure
-//! OpenAI's images, edits, speech and videos APIs.
+//! `docs/providers/` (kie.md, openai.md), so adapters and end-to-end tests can
+//! run offline, deterministically, and with injected faults. `kie`: Kie.ai's
+//! common envelope and auth, the market jobs API (Imagen 4, Sora 2), Veo 3,
+//! Midjourney, the file-upload API, credits and result files. `openai`:
+//! OpenAI's and Azure OpenAI's images, edits, speech and videos APIs.
+//!
+//! What every emulator shares: `faults` (the fault vocabulary, triggers, plans,
+//! the `X-Emulator-Fault` header and the middleware that injects them) and
+//! `serve` (the accept loop, with the per-connection kill the `reset` fault
+//! needs). An emulator brings its endpoints, its error shapes and its routes.
 
+pub mod faults;
 pub mod kie;
 pub mod openai;
+mod serve;
 
 pub use kie::{
     Endpoint, FAULT_HEADER, Fault, FaultPlan, FaultRule, KieEmulator, KieEmulatorConfig, MarketModel, Trigger,

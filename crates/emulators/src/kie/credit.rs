@@ -1,4 +1,4 @@
-//! Credits (protocols.md 1.1): `GET /api/v1/chat/credit` → `data` is the
+//! Credits (docs/providers/kie.md 1.1): `GET /api/v1/chat/credit` → `data` is the
 //! remaining number. Each created task is charged up front; a failed task is
 //! refunded (its callback reports `consumeCredits: 0`).
 

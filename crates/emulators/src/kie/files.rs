@@ -16,7 +16,7 @@ use image::{ImageFormat, Rgb, RgbImage};
 use sha2::{Digest, Sha256};
 
 use super::KieState;
-use super::task::{Api, Product, TaskState};
+use super::task::{Product, TaskState};
 
 /// A 2-second 320×180 H.264 test pattern (see `fixtures/README.md`).
 const SAMPLE_MP4: &[u8] = include_bytes!("../../fixtures/sample.mp4");
@@ -33,7 +33,7 @@ pub(super) async fn serve_file(
         let inner = state.inner();
         match inner.tasks.get(&task_id) {
             Some(task) if task.state == TaskState::Success => {
-                if file == "1080p.mp4" && !matches!(task.api, Api::Veo { .. }) {
+                if file == "1080p.mp4" && !task.family.has_1080p() {
                     return not_found();
                 }
                 task.product.clone()

@@ -1,9 +1,10 @@
-//! The market jobs API (protocols.md 1.2): `POST /api/v1/jobs/createTask`,
+//! The market jobs API (docs/providers/kie.md 1.2): `POST /api/v1/jobs/createTask`,
 //! `GET /api/v1/jobs/recordInfo?taskId=`, and the market callback.
 //!
 //! Models are a closed list ([`MarketModel`]); each validates its own `input`
 //! and says what it produces: Imagen 4 images, Sora 2 videos (real mp4 files).
-//! The task's life, credits and callbacks are `task.rs`'s.
+//! The task's life, credits and callbacks are `task.rs`'s; a market task's
+//! [`Family`] is its model.
 
 use std::sync::Arc;
 
@@ -13,12 +14,10 @@ use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 
 use super::task::{
-    self, Api, ImageJob, NewTask, Product, Task, TaskState, optional_bool, optional_choice, optional_string,
+    self, Family, ImageJob, NewTask, Product, Task, TaskState, optional_bool, optional_choice, optional_string,
     optional_urls, present, refuse_unknown,
 };
-use super::{KieState, credit, envelope_error};
-
-pub use super::task::webhook_signature;
+use super::{Endpoint, KieState, credit, envelope_error};
 
 /// The market models the emulator knows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -99,7 +98,7 @@ impl MarketModel {
         if self.is_sora() { self.validate_sora(input) } else { self.validate_imagen(input).map(Product::Images) }
     }
 
-    /// Sora 2 (protocols.md 1.2, the [D] table).
+    /// Sora 2 (docs/providers/kie.md 1.2, the [D] table).
     fn validate_sora(self, input: &Map<String, Value>) -> Result<Product, String> {
         let pro = matches!(self, MarketModel::Sora2ProTextToVideo | MarketModel::Sora2ProImageToVideo);
         let image = matches!(self, MarketModel::Sora2ImageToVideo | MarketModel::Sora2ProImageToVideo);
@@ -214,42 +213,44 @@ pub fn model_cost(model: &str) -> Option<f64> {
     MarketModel::from_id(model).map(MarketModel::cost)
 }
 
-/// The recordInfo `data`.
-pub(super) fn record(task: &Task, model: MarketModel) -> Value {
-    let success = task.state == TaskState::Success;
-    let failed = task.state == TaskState::Fail;
-    let result_json = if success { json!({"resultUrls": task.result_urls()}).to_string() } else { String::new() };
-    json!({
-        "taskId": task.id,
-        "model": model.id(),
-        "state": task.state.as_str(),
-        "param": task.param,
-        "resultJson": result_json,
-        "failCode": if failed { "500" } else { "" },
-        "failMsg": if failed { "Internal server error" } else { "" },
-        "costTime": if success { task.complete_ms.map(|c| c - task.create_ms) } else { None },
-        "completeTime": task.complete_ms,
-        "createTime": task.create_ms,
-        "updateTime": task.update_ms,
-    })
-}
-
-/// The market callback body once finished.
-pub(super) fn callback_body(task: &Task, remained_credits: f64) -> Value {
-    let model = match task.api {
-        Api::Market(model) => model,
-        _ => MarketModel::Imagen4Fast,
-    };
-    let mut data = record(task, model);
-    let consumed = if task.state == TaskState::Success { task.cost } else { 0.0 };
-    if let Some(data) = data.as_object_mut() {
-        data.insert("consumeCredits".into(), credit::credits_value(consumed));
-        data.insert("remainedCredits".into(), credit::credits_value(remained_credits));
+impl Family for MarketModel {
+    fn record_info(&self) -> Endpoint {
+        Endpoint::RecordInfo
     }
-    if task.state == TaskState::Success {
-        json!({"code": 200, "msg": "Playground task completed successfully.", "data": data})
-    } else {
-        json!({"code": 501, "msg": "Playground task failed.", "data": data})
+
+    /// The recordInfo `data`.
+    fn record(&self, task: &Task) -> Value {
+        let success = task.state == TaskState::Success;
+        let failed = task.state == TaskState::Fail;
+        let result_json = if success { json!({"resultUrls": task.result_urls()}).to_string() } else { String::new() };
+        json!({
+            "taskId": task.id,
+            "model": self.id(),
+            "state": task.state.as_str(),
+            "param": task.param,
+            "resultJson": result_json,
+            "failCode": if failed { "500" } else { "" },
+            "failMsg": if failed { "Internal server error" } else { "" },
+            "costTime": if success { task.complete_ms.map(|c| c - task.create_ms) } else { None },
+            "completeTime": task.complete_ms,
+            "createTime": task.create_ms,
+            "updateTime": task.update_ms,
+        })
+    }
+
+    /// The market callback body once finished: the record, with the credits.
+    fn callback_body(&self, task: &Task, remained_credits: f64) -> Value {
+        let mut data = self.record(task);
+        let consumed = if task.state == TaskState::Success { task.cost } else { 0.0 };
+        if let Some(data) = data.as_object_mut() {
+            data.insert("consumeCredits".into(), credit::credits_value(consumed));
+            data.insert("remainedCredits".into(), credit::credits_value(remained_credits));
+        }
+        if task.state == TaskState::Success {
+            json!({"code": 200, "msg": "Playground task completed successfully.", "data": data})
+        } else {
+            json!({"code": 501, "msg": "Playground task failed.", "data": data})
+        }
     }
 }
 
@@ -281,7 +282,7 @@ pub(super) async fn create_task(State(state): State<Arc<KieState>>, request: Req
     };
     let new = NewTask {
         id_prefix: model.task_id_prefix(),
-        api: Api::Market(model),
+        family: Box::new(model),
         param: Value::Object(request).to_string(),
         product,
         cost: model.cost(),
@@ -290,12 +291,18 @@ pub(super) async fn create_task(State(state): State<Arc<KieState>>, request: Req
     task::create(&state, new, fault, base_url)
 }
 
+/// `GET /api/v1/jobs/recordInfo?taskId=`.
+pub(super) async fn record_info(State(state): State<Arc<KieState>>, request: Request) -> Response {
+    task::record_info(state, request, Endpoint::RecordInfo).await
+}
+
 #[cfg(test)]
 mod tests {
     use base64::Engine;
     use hmac::{Hmac, KeyInit, Mac};
 
     use super::*;
+    use crate::kie::webhook_signature;
 
     #[test]
     fn sora_models_check_their_fields() {

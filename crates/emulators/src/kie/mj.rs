@@ -1,6 +1,7 @@
-//! Midjourney (protocols.md 1.4): `POST /api/v1/mj/generate`,
-//! `GET /api/v1/mj/record-info?taskId=`, and Midjourney's own callback shape
-//! (a plain `resultUrls` string array, unlike record-info's objects).
+//! Midjourney (docs/providers/kie.md 1.4): `POST /api/v1/mj/generate`,
+//! `GET /api/v1/mj/record-info?taskId=`, and Midjourney's own record and
+//! callback shapes (the callback's `resultUrls` is a plain string array, unlike
+//! record-info's objects); a Midjourney task's [`Family`] is an [`MjTask`].
 //!
 //! Image types make 4 images (drawn like the market's); video types make
 //! `videoBatchSize` real mp4 files.
@@ -13,7 +14,7 @@ use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 
 use super::task::{
-    self, Api, ImageJob, NewTask, Product, Task, TaskState, optional_bool, optional_choice, optional_int,
+    self, Family, ImageJob, NewTask, Product, Task, TaskState, optional_bool, optional_choice, optional_int,
     optional_string, optional_urls, present, refuse_unknown,
 };
 use super::{Endpoint, KieState, envelope_error};
@@ -126,7 +127,7 @@ pub(super) async fn generate(State(state): State<Arc<KieState>>, request: Reques
     };
     let new = NewTask {
         id_prefix: "mj_task_",
-        api: Api::Mj { task_type: job.task_type },
+        family: Box::new(MjTask { task_type: job.task_type }),
         param: Value::Object(request).to_string(),
         product: job.product,
         cost: job.cost,
@@ -140,40 +141,48 @@ pub(super) async fn record_info(State(state): State<Arc<KieState>>, request: Req
     task::record_info(state, request, Endpoint::MjRecordInfo).await
 }
 
-/// The record-info `data`.
-pub(super) fn record(task: &Task) -> Value {
-    let failed = task.state == TaskState::Fail;
-    let task_type = match &task.api {
-        Api::Mj { task_type } => task_type.as_str(),
-        _ => "mj_txt2img",
-    };
-    let result_info = if task.state == TaskState::Success {
-        let urls: Vec<Value> = task.result_urls().into_iter().map(|url| json!({ "resultUrl": url })).collect();
-        json!({ "resultUrls": urls })
-    } else {
-        Value::Null
-    };
-    json!({
-        "taskId": task.id,
-        "taskType": task_type,
-        "paramJson": task.param,
-        "completeTime": task.complete_ms,
-        "createTime": task.create_ms,
-        "resultInfoJson": result_info,
-        "successFlag": task.state.success_flag(),
-        "errorCode": if failed { json!(500) } else { Value::Null },
-        "errorMessage": if failed { json!("Image generation failed") } else { Value::Null },
-    })
+/// What a Midjourney task keeps beyond the shared fields.
+struct MjTask {
+    /// `mj_txt2img`, `mj_video`…, as asked.
+    task_type: String,
 }
 
-/// Midjourney's callback body.
-pub(super) fn callback_body(task: &Task) -> Value {
-    if task.state == TaskState::Success {
-        json!({"code": 200, "msg": "success",
-            "data": {"taskId": task.id, "promptJson": task.param, "resultUrls": task.result_urls()}})
-    } else {
-        json!({"code": 500, "msg": "Image generation failed",
-            "data": {"taskId": task.id, "promptJson": task.param, "resultUrls": []}})
+impl Family for MjTask {
+    fn record_info(&self) -> Endpoint {
+        Endpoint::MjRecordInfo
+    }
+
+    /// The record-info `data`.
+    fn record(&self, task: &Task) -> Value {
+        let failed = task.state == TaskState::Fail;
+        let result_info = if task.state == TaskState::Success {
+            let urls: Vec<Value> = task.result_urls().into_iter().map(|url| json!({ "resultUrl": url })).collect();
+            json!({ "resultUrls": urls })
+        } else {
+            Value::Null
+        };
+        json!({
+            "taskId": task.id,
+            "taskType": self.task_type,
+            "paramJson": task.param,
+            "completeTime": task.complete_ms,
+            "createTime": task.create_ms,
+            "resultInfoJson": result_info,
+            "successFlag": task.state.success_flag(),
+            "errorCode": if failed { json!(500) } else { Value::Null },
+            "errorMessage": if failed { json!("Image generation failed") } else { Value::Null },
+        })
+    }
+
+    /// Midjourney's callback body.
+    fn callback_body(&self, task: &Task, _remained_credits: f64) -> Value {
+        if task.state == TaskState::Success {
+            json!({"code": 200, "msg": "success",
+                "data": {"taskId": task.id, "promptJson": task.param, "resultUrls": task.result_urls()}})
+        } else {
+            json!({"code": 500, "msg": "Image generation failed",
+                "data": {"taskId": task.id, "promptJson": task.param, "resultUrls": []}})
+        }
     }
 }
 

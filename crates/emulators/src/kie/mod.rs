@@ -1,12 +1,14 @@
-//! An emulator of Kie.ai's HTTP API (`shared/providers/protocols.md`, section 1).
+//! An emulator of Kie.ai's HTTP API (docs/providers/kie.md 1.1 to 1.5).
 //!
 //! One file per API family: `market.rs` (the market jobs API: Imagen 4 and
 //! Sora 2), `veo.rs` (Veo 3, with its 1080p endpoint), `mj.rs` (Midjourney),
 //! `upload.rs` (the file-upload API), `credit.rs` (credits), `files.rs` (result
-//! files), `faults.rs` (fault injection); `task.rs` holds what every API's tasks
-//! share (states, credits, record-info, callbacks). This file holds the
-//! configuration, the shared state, the envelope, auth, rate limits, the router
-//! and the accept loop.
+//! files). `task.rs` holds what every API's tasks share (states, credits,
+//! record-info, callbacks); each family hands it a `task::Family` and task.rs
+//! imports none of them. `faults.rs` is Kie's side of fault injection (its
+//! endpoints, codes and error answers; the rest is `crate::faults`). This file
+//! holds the configuration, the shared state, the envelope, auth, rate limits
+//! and the router; `crate::serve` runs the accept loop.
 //!
 //! Routes:
 //! - `POST /api/v1/jobs/createTask`, `GET /api/v1/jobs/recordInfo?taskId=`,
@@ -22,7 +24,7 @@
 //!   public image to upload by URL. Emulator-only, never faulted.
 
 mod credit;
-pub(crate) mod faults;
+mod faults;
 mod files;
 mod market;
 mod mj;
@@ -32,7 +34,6 @@ mod veo;
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::io;
-use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -43,16 +44,16 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use hyper_util::rt::TokioIo;
-use hyper_util::service::TowerToHyperService;
 use serde_json::{Value, json};
-use tokio::net::{TcpListener, TcpStream};
-use tower::ServiceExt;
+use tokio::net::TcpListener;
 
-pub use faults::{Endpoint, FAULT_HEADER, Fault, FaultPlan, FaultRule, Trigger, parse_fault, parse_fault_rule};
-pub use market::{MarketModel, model_cost, webhook_signature};
+pub use crate::faults::{Fault, Trigger};
+pub use faults::{Endpoint, FAULT_HEADER, FaultPlan, FaultRule, parse_fault, parse_fault_rule};
+pub use market::{MarketModel, model_cost};
+pub use task::webhook_signature;
 
-use faults::{ConnectionKill, PlanRunner};
+use crate::faults::Injector;
+use crate::serve::{accept_loop, base_url_for};
 use task::Task;
 
 /// How the emulator behaves.
@@ -120,7 +121,7 @@ pub struct KieEmulator {
 impl KieEmulator {
     /// An emulator with this configuration and no tasks.
     pub fn new(config: KieEmulatorConfig) -> Self {
-        let runner = PlanRunner::new(&config.faults, config.seed);
+        let injector = Injector::new(&config.faults, config.seed, config.timeout_fault_duration);
         let http = reqwest::Client::builder().timeout(Duration::from_secs(15)).build().unwrap_or_default();
         let base_url = config.public_base_url.as_ref().map(|b| b.trim_end_matches('/').to_string());
         let inner = Inner {
@@ -131,8 +132,7 @@ impl KieEmulator {
             rate: HashMap::new(),
             stats: Stats::default(),
         };
-        let state =
-            KieState { config, http, runner: Mutex::new(runner), inner: Mutex::new(inner), next_id: AtomicU64::new(1) };
+        let state = KieState { config, http, injector, inner: Mutex::new(inner), next_id: AtomicU64::new(1) };
         Self { state: Arc::new(state) }
     }
 
@@ -141,7 +141,7 @@ impl KieEmulator {
     pub fn router(&self) -> Router {
         let api = Router::new()
             .route("/api/v1/jobs/createTask", post(market::create_task))
-            .route("/api/v1/jobs/recordInfo", get(task::market_record_info))
+            .route("/api/v1/jobs/recordInfo", get(market::record_info))
             .route("/api/v1/veo/generate", post(veo::generate))
             .route("/api/v1/veo/record-info", get(veo::record_info))
             .route("/api/v1/veo/get-1080p-video", get(veo::get_1080p))
@@ -162,7 +162,7 @@ impl KieEmulator {
         let faulted = uploads
             .merge(api)
             .merge(public)
-            .layer(middleware::from_fn_with_state(self.state.clone(), faults::middleware));
+            .layer(middleware::from_fn_with_state(self.state.clone(), crate::faults::middleware::<KieState>));
         faulted
             .route("/__emulator/stats", get(stats))
             .route("/__emulator/sample.png", get(files::sample_png))
@@ -176,54 +176,7 @@ impl KieEmulator {
         self.state.inner().base_url.get_or_insert_with(|| base_url_for(local));
         let router = self.router();
         tracing::info!(address = %local, "kie emulator listening");
-        loop {
-            let (stream, peer) = match listener.accept().await {
-                Ok(accepted) => accepted,
-                Err(e) => {
-                    // Out of descriptors and the like: wait a little, as axum::serve does.
-                    tracing::warn!(error = %e, "kie emulator: accept failed");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                    continue;
-                }
-            };
-            tokio::spawn(serve_connection(stream, peer, router.clone()));
-        }
-    }
-}
-
-pub(crate) fn base_url_for(addr: SocketAddr) -> String {
-    let ip = match addr.ip() {
-        ip if ip.is_unspecified() && ip.is_ipv4() => "127.0.0.1".to_string(),
-        ip if ip.is_unspecified() => "[::1]".to_string(),
-        std::net::IpAddr::V6(ip) => format!("[{ip}]"),
-        std::net::IpAddr::V4(ip) => ip.to_string(),
-    };
-    format!("http://{ip}:{}", addr.port())
-}
-
-/// Serves one connection; a handler may drop it through the [`ConnectionKill`]
-/// in the request's extensions (the `reset` fault). Shared by every emulator.
-pub(crate) async fn serve_connection(stream: TcpStream, peer: SocketAddr, router: Router) {
-    let _ = stream.set_nodelay(true);
-    // A dropped connection then resets (RST) instead of closing cleanly.
-    let _ = stream.set_zero_linger();
-    let kill = Arc::new(tokio::sync::Notify::new());
-    let handle = ConnectionKill(kill.clone());
-    let service = router.map_request(move |mut request: Request<hyper::body::Incoming>| {
-        request.extensions_mut().insert(handle.clone());
-        request
-    });
-    let connection = hyper::server::conn::http1::Builder::new()
-        .serve_connection(TokioIo::new(stream), TowerToHyperService::new(service));
-    tokio::select! {
-        result = connection => {
-            if let Err(e) = result {
-                tracing::debug!(peer = %peer, error = %e, "emulator: connection ended with an error");
-            }
-        }
-        () = kill.notified() => {
-            tracing::debug!(peer = %peer, "emulator: connection reset by a fault");
-        }
+        accept_loop(listener, router, "kie emulator").await
     }
 }
 
@@ -231,7 +184,7 @@ pub(crate) async fn serve_connection(stream: TcpStream, peer: SocketAddr, router
 pub(crate) struct KieState {
     config: KieEmulatorConfig,
     http: reqwest::Client,
-    runner: Mutex<PlanRunner>,
+    injector: Injector<Endpoint>,
     inner: Mutex<Inner>,
     next_id: AtomicU64,
 }
@@ -258,7 +211,6 @@ struct Stats {
     other: u64,
     callbacks_sent: u64,
     callbacks_failed: u64,
-    faults_injected: BTreeMap<String, u64>,
     veo_generate: u64,
     veo_record_info: u64,
     veo_1080p: u64,
@@ -285,15 +237,12 @@ impl KieState {
         self.inner.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn plan_fault(&self, endpoint: Endpoint) -> Option<Fault> {
-        self.runner.lock().unwrap_or_else(PoisonError::into_inner).next(endpoint)
-    }
-
     fn next_sequence(&self) -> u64 {
         self.next_id.fetch_add(1, Ordering::Relaxed)
     }
 
-    fn count_request(&self, endpoint: Endpoint, query: Option<&str>) {
+    /// Counts a request to `endpoint` (a record-info also under its task).
+    fn count_call(&self, endpoint: Endpoint, query: Option<&str>) {
         let mut inner = self.inner();
         let stats = &mut inner.stats;
         let by_task = matches!(endpoint, Endpoint::RecordInfo | Endpoint::VeoRecordInfo | Endpoint::MjRecordInfo);
@@ -314,12 +263,6 @@ impl KieState {
             Endpoint::FileStreamUpload | Endpoint::FileUrlUpload | Endpoint::FileBase64Upload => {}
             Endpoint::Other | Endpoint::Any => stats.other += 1,
         }
-    }
-
-    fn count_fault(&self, fault: &Fault) {
-        let name = fault.to_string();
-        let name = name.split([',', '=']).next().unwrap_or_default().to_string();
-        *self.inner().stats.faults_injected.entry(name).or_default() += 1;
     }
 
     fn count_callback(&self, delivered: bool) {
@@ -416,7 +359,7 @@ async fn stats(State(state): State<Arc<KieState>>) -> Response {
         "other": s.other,
         "callbacks_sent": s.callbacks_sent,
         "callbacks_failed": s.callbacks_failed,
-        "faults_injected": s.faults_injected,
+        "faults_injected": state.injector.injected(),
         "veo_generate": s.veo_generate,
         "veo_record_info": s.veo_record_info,
         "veo_1080p": s.veo_1080p,
@@ -438,13 +381,6 @@ async fn stats(State(state): State<Arc<KieState>>) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn base_urls_from_listener_addresses() {
-        assert_eq!(base_url_for("0.0.0.0:8080".parse().expect("addr")), "http://127.0.0.1:8080");
-        assert_eq!(base_url_for("127.0.0.1:9".parse().expect("addr")), "http://127.0.0.1:9");
-        assert_eq!(base_url_for("[::]:9".parse().expect("addr")), "http://[::1]:9");
-    }
 
     #[test]
     fn task_ids_from_queries() {

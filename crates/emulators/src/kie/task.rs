@@ -1,38 +1,44 @@
 //! What every Kie API shares in the emulator: a task's life (waiting →
 //! generating → success or fail over `steps_to_finish` polls, or on its own after
 //! `callback_delay` when it has a callback URL), task faults, credits charged at
-//! creation and refunded on failure, the record-info flow, and callbacks sent
-//! once, signed when a key is set. Each API (`market.rs`, `veo.rs`, `mj.rs`)
-//! only says how its records and callbacks look.
+//! creation and refunded on failure (docs/providers/kie.md 1.1), the
+//! record-info flow, and callbacks sent once, signed when a key is set. Also
+//! the readers of create bodies' fields that every API uses.
+//!
+//! Each API (`market.rs`, `veo.rs`, `mj.rs`) imports this file and hands every
+//! task it creates a [`Family`]: the record-info endpoint that reads it, and
+//! how its records and callbacks look. This file imports none of them.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use axum::extract::{Query, Request, State};
+use axum::extract::{Query, Request};
 use axum::response::Response;
 use base64::Engine;
 use hmac::{Hmac, KeyInit, Mac};
 use serde_json::{Map, Value, json};
 use sha2::Sha256;
 
-use super::faults::{Fault, TaskFault};
-use super::market::MarketModel;
 use super::{Endpoint, Inner, KieState, credit, envelope_error, envelope_ok, now_ms};
+use crate::faults::{Fault, TaskFault};
 
 /// The most a create body may weigh.
 const BODY_LIMIT: usize = 10 * 1024 * 1024;
 
-/// Which API a task belongs to, and what its records need to know.
-#[derive(Debug, Clone)]
-pub(super) enum Api {
-    Market(MarketModel),
-    Veo {
-        /// `16:9`, `9:16` or `Auto`: `originUrls` appear when it is not 16:9.
-        aspect_ratio: String,
-    },
-    Mj {
-        task_type: String,
-    },
+/// The API family a task belongs to, as its family hands it over: what the
+/// family keeps of the task beyond the shared fields, and how its records and
+/// callbacks look.
+pub(super) trait Family: Send + Sync {
+    /// The record-info endpoint that reads the family's tasks (each API keeps its own).
+    fn record_info(&self) -> Endpoint;
+    /// The record-info `data`, in the family's shape.
+    fn record(&self, task: &Task) -> Value;
+    /// The callback body once finished, in the family's shape.
+    fn callback_body(&self, task: &Task, remained_credits: f64) -> Value;
+    /// Whether a successful task also has a `1080p.mp4` (Veo's).
+    fn has_1080p(&self) -> bool {
+        false
+    }
 }
 
 /// What a task renders.
@@ -99,7 +105,7 @@ impl TaskState {
 /// One task of any API.
 pub(super) struct Task {
     pub(super) id: String,
-    pub(super) api: Api,
+    pub(super) family: Box<dyn Family>,
     /// The create request, as the JSON string records echo (`param`, `paramJson`).
     pub(super) param: String,
     pub(super) product: Product,
@@ -120,7 +126,7 @@ pub(super) struct Task {
 /// A task about to be created.
 pub(super) struct NewTask {
     pub(super) id_prefix: &'static str,
-    pub(super) api: Api,
+    pub(super) family: Box<dyn Family>,
     pub(super) param: String,
     pub(super) product: Product,
     pub(super) cost: f64,
@@ -184,30 +190,17 @@ impl Task {
 
     /// The record-info `data`, in the task's API's shape.
     fn record(&self) -> Value {
-        match &self.api {
-            Api::Market(model) => super::market::record(self, *model),
-            Api::Veo { .. } => super::veo::record(self),
-            Api::Mj { .. } => super::mj::record(self),
-        }
+        self.family.record(self)
     }
 
     /// The callback body once finished, in the task's API's shape.
     fn callback_body(&self, remained_credits: f64) -> Value {
-        match &self.api {
-            Api::Market(_) => super::market::callback_body(self, remained_credits),
-            Api::Veo { .. } => super::veo::callback_body(self),
-            Api::Mj { .. } => super::mj::callback_body(self),
-        }
+        self.family.callback_body(self, remained_credits)
     }
 
     /// Whether a record-info of `endpoint` may read this task (each API keeps its own).
     fn readable_by(&self, endpoint: Endpoint) -> bool {
-        matches!(
-            (&self.api, endpoint),
-            (Api::Market(_), Endpoint::RecordInfo)
-                | (Api::Veo { .. }, Endpoint::VeoRecordInfo)
-                | (Api::Mj { .. }, Endpoint::MjRecordInfo)
-        )
+        self.family.record_info() == endpoint
     }
 }
 
@@ -225,7 +218,7 @@ pub(super) async fn read_create(
             &format!("Rate limit exceeded: at most {max} new generation requests per {} seconds", window.as_secs_f64()),
         ));
     }
-    let task_fault = request.extensions().get::<TaskFault>().map(|f| f.0.clone());
+    let task_fault = TaskFault::of(&request);
     let base_url = state.base_url(request.headers());
     let body = axum::body::to_bytes(request.into_body(), BODY_LIMIT)
         .await
@@ -259,7 +252,7 @@ pub(super) fn create(state: &Arc<KieState>, new: NewTask, fault: Option<Fault>, 
         }
         let task = Task {
             id: id.clone(),
-            api: new.api,
+            family: new.family,
             param: new.param,
             product: new.product,
             cost: new.cost,
@@ -306,7 +299,7 @@ pub(super) async fn record_info(state: Arc<KieState>, request: Request, endpoint
     let Some(id) = query.get("taskId").filter(|id| !id.is_empty()) else {
         return envelope_error(400, "taskId parameter is required");
     };
-    let task_fault = request.extensions().get::<TaskFault>().map(|f| f.0.clone());
+    let task_fault = TaskFault::of(&request);
 
     let (data, delivery) = {
         let mut inner = state.inner();
@@ -325,11 +318,6 @@ pub(super) async fn record_info(state: Arc<KieState>, request: Request, endpoint
         tokio::spawn(deliver(state.clone(), delivery));
     }
     envelope_ok(data)
-}
-
-/// Record-info handlers, one per API.
-pub(super) async fn market_record_info(State(state): State<Arc<KieState>>, request: Request) -> Response {
-    record_info(state, request, Endpoint::RecordInfo).await
 }
 
 /// A callback to send.

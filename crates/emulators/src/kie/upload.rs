@@ -1,4 +1,4 @@
-//! Kie's file-upload API (protocols.md 1.5), on the same listener as the rest
+//! Kie's file-upload API (docs/providers/kie.md 1.5), on the same listener as the rest
 //! (the real one has its own host): `POST /api/file-stream-upload` (multipart),
 //! `POST /api/file-url-upload`, `POST /api/file-base64-upload`, all answering
 //! `{success, code, msg, data}`, and the uploaded files served back, public, at

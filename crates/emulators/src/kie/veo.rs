@@ -1,6 +1,7 @@
-//! Veo 3 (protocols.md 1.3): `POST /api/v1/veo/generate`,
+//! Veo 3 (docs/providers/kie.md 1.3): `POST /api/v1/veo/generate`,
 //! `GET /api/v1/veo/record-info?taskId=`, `GET /api/v1/veo/get-1080p-video`,
-//! and Veo's own callback shape.
+//! and Veo's own record and callback shapes (a Veo task's [`Family`] is a
+//! [`VeoTask`]).
 //!
 //! Results are real mp4 files (the fixtures). Records report `resolution:
 //! "720p"`, so a client that wants 1080p must ask `get-1080p-video`, which
@@ -15,7 +16,7 @@ use axum::response::Response;
 use serde_json::{Map, Value, json};
 
 use super::task::{
-    self, Api, NewTask, Product, Task, TaskState, optional_bool, optional_choice, optional_int, optional_string,
+    self, Family, NewTask, Product, Task, TaskState, optional_bool, optional_choice, optional_int, optional_string,
     optional_urls, refuse_unknown,
 };
 use super::{Endpoint, KieState, envelope_error, envelope_ok};
@@ -102,7 +103,7 @@ pub(super) async fn generate(State(state): State<Arc<KieState>>, request: Reques
     let portrait = job.aspect_ratio == "9:16";
     let new = NewTask {
         id_prefix: "veo_task_",
-        api: Api::Veo { aspect_ratio: job.aspect_ratio },
+        family: Box::new(VeoTask { aspect_ratio: job.aspect_ratio }),
         param: Value::Object(request).to_string(),
         product: Product::Videos { count: 1, portrait },
         cost: job.cost,
@@ -116,49 +117,60 @@ pub(super) async fn record_info(State(state): State<Arc<KieState>>, request: Req
     task::record_info(state, request, Endpoint::VeoRecordInfo).await
 }
 
-fn aspect_of(task: &Task) -> &str {
-    match &task.api {
-        Api::Veo { aspect_ratio } => aspect_ratio,
-        _ => "16:9",
-    }
+/// What a Veo task keeps beyond the shared fields.
+struct VeoTask {
+    /// `16:9`, `9:16` or `Auto`: `originUrls` appear when it is not 16:9.
+    aspect_ratio: String,
 }
 
-/// `response` once successful: `originUrls` only when the ratio is not 16:9.
-fn info(task: &Task) -> Value {
-    let mut info = json!({ "taskId": task.id, "resultUrls": task.result_urls(), "resolution": "720p" });
-    if aspect_of(task) != "16:9" {
-        info["originUrls"] = json!(task.result_urls());
-    }
-    info
-}
-
-/// The record-info `data`.
-pub(super) fn record(task: &Task) -> Value {
-    let failed = task.state == TaskState::Fail;
-    json!({
-        "taskId": task.id,
-        "paramJson": task.param,
-        "completeTime": task.complete_ms,
-        "createTime": task.create_ms,
-        "response": if task.state == TaskState::Success { info(task) } else { Value::Null },
-        "successFlag": task.state.success_flag(),
-        "errorCode": if failed { json!(501) } else { Value::Null },
-        "errorMessage": if failed { json!("Generation failed") } else { Value::Null },
-        "fallbackFlag": false,
-    })
-}
-
-/// Veo's callback body.
-pub(super) fn callback_body(task: &Task) -> Value {
-    if task.state == TaskState::Success {
-        let mut info = info(task);
-        if let Some(info) = info.as_object_mut() {
-            info.remove("taskId");
+impl VeoTask {
+    /// `response` once successful: `originUrls` only when the ratio is not 16:9.
+    fn info(&self, task: &Task) -> Value {
+        let mut info = json!({ "taskId": task.id, "resultUrls": task.result_urls(), "resolution": "720p" });
+        if self.aspect_ratio != "16:9" {
+            info["originUrls"] = json!(task.result_urls());
         }
-        json!({"code": 200, "msg": "Veo3.1 video generated successfully.",
-            "data": {"taskId": task.id, "info": info, "fallbackFlag": false}})
-    } else {
-        json!({"code": 501, "msg": "Generation failed", "data": {"taskId": task.id, "fallbackFlag": false}})
+        info
+    }
+}
+
+impl Family for VeoTask {
+    fn record_info(&self) -> Endpoint {
+        Endpoint::VeoRecordInfo
+    }
+
+    /// The record-info `data`.
+    fn record(&self, task: &Task) -> Value {
+        let failed = task.state == TaskState::Fail;
+        json!({
+            "taskId": task.id,
+            "paramJson": task.param,
+            "completeTime": task.complete_ms,
+            "createTime": task.create_ms,
+            "response": if task.state == TaskState::Success { self.info(task) } else { Value::Null },
+            "successFlag": task.state.success_flag(),
+            "errorCode": if failed { json!(501) } else { Value::Null },
+            "errorMessage": if failed { json!("Generation failed") } else { Value::Null },
+            "fallbackFlag": false,
+        })
+    }
+
+    /// Veo's callback body.
+    fn callback_body(&self, task: &Task, _remained_credits: f64) -> Value {
+        if task.state == TaskState::Success {
+            let mut info = self.info(task);
+            if let Some(info) = info.as_object_mut() {
+                info.remove("taskId");
+            }
+            json!({"code": 200, "msg": "Veo3.1 video generated successfully.",
+                "data": {"taskId": task.id, "info": info, "fallbackFlag": false}})
+        } else {
+            json!({"code": 501, "msg": "Generation failed", "data": {"taskId": task.id, "fallbackFlag": false}})
+        }
+    }
+
+    fn has_1080p(&self) -> bool {
+        true
     }
 }
 
@@ -173,7 +185,7 @@ pub(super) async fn get_1080p(State(state): State<Arc<KieState>>, request: Reque
     }
     let pending = state.config.hd_pending_requests;
     let mut inner = state.inner();
-    let Some(task) = inner.tasks.get_mut(id).filter(|task| matches!(task.api, Api::Veo { .. })) else {
+    let Some(task) = inner.tasks.get_mut(id).filter(|task| task.family.has_1080p()) else {
         return envelope_error(422, "record is null");
     };
     if task.state != TaskState::Success {

@@ -1,12 +1,13 @@
-//! Fault injection for the OpenAI emulator: the Kie emulator's vocabulary and
-//! triggers (`crate::kie::faults`), aimed at OpenAI's endpoints and answered in
-//! OpenAI's error shape.
+//! OpenAI's side of fault injection (`crate::faults` holds the vocabulary, the
+//! plans and the middleware, shared with the Kie emulator): the endpoints a
+//! rule can aim at, the statuses a `status=` fault may name, and how OpenAI
+//! answers a fault (docs/providers/openai.md 2.1 for the error shape).
 //!
-//! What each fault does:
 //! - `latency=<ms>`: waits, then handles the request.
 //! - `timeout`: handles the request (an image is made, a video created), then
 //!   holds the answer for `timeout_fault_duration`.
-//! - `reset`: drops the connection unanswered (needs [`super::OpenAiEmulator::serve`]).
+//! - `reset`: drops the connection unanswered (needs [`super::OpenAiEmulator::serve`];
+//!   a bare router answers 500).
 //! - `status=<code>[,retry_after_seconds=<n>]`: answers that status with OpenAI's
 //!   error body (429: `rate_limit_exceeded`), without handling the request.
 //! - `malformed`: handles the request, then answers HTTP 200 with broken JSON.
@@ -16,19 +17,13 @@
 //!   as with `timeout`.
 
 use std::str::FromStr;
-use std::sync::Arc;
 
-use axum::body::Body;
-use axum::extract::{Request, State};
-use axum::http::{HeaderValue, Method, StatusCode, header};
-use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
-
-pub use crate::kie::FAULT_HEADER;
-use crate::kie::Fault;
-use crate::kie::faults::{ConnectionKill, PlanRunner, RuleEndpoint, parse_fault_with_codes, parse_rule};
+use axum::http::{Method, StatusCode, Uri};
+use axum::response::Response;
 
 use super::{OpenAiState, api_error};
+pub use crate::faults::FAULT_HEADER;
+use crate::faults::{Adapted, Fault, FaultHost, Injector, RuleEndpoint, parse_fault_with_codes, parse_rule};
 
 /// The statuses a `status=` fault may name.
 const FAULT_CODES: [u16; 12] = [400, 401, 403, 404, 409, 410, 422, 429, 500, 502, 503, 504];
@@ -159,11 +154,9 @@ impl FromStr for Endpoint {
 }
 
 /// One rule of a [`FaultPlan`]: on `endpoint`, when `trigger` fires, inject `fault`.
-pub type FaultRule = crate::kie::faults::FaultRule<Endpoint>;
+pub type FaultRule = crate::faults::FaultRule<Endpoint>;
 /// The faults of a run: rules tried in order, the first that fires wins.
-pub type FaultPlan = crate::kie::faults::FaultPlan<Endpoint>;
-/// A plan in motion: per-rule request counters and seeded random streams.
-pub(super) type Runner = PlanRunner<Endpoint>;
+pub type FaultPlan = crate::faults::FaultPlan<Endpoint>;
 
 /// Parses a rule written `ENDPOINT:TRIGGER:FAULT`, e.g.
 /// `images.generations:first=2:status=429,retry_after_seconds=1`,
@@ -171,10 +164,6 @@ pub(super) type Runner = PlanRunner<Endpoint>;
 pub fn parse_fault_rule(s: &str) -> Result<FaultRule, String> {
     parse_rule(s)
 }
-
-/// A task fault handed from the middleware to the handler.
-#[derive(Debug, Clone)]
-pub(super) struct TaskFault(pub(super) Fault);
 
 /// The error body an injected status answers with.
 fn status_error(code: u16) -> Response {
@@ -194,72 +183,51 @@ fn status_error(code: u16) -> Response {
     api_error(status, kind, message, None, error_code)
 }
 
-/// Counts each request, picks its fault (header first, then the plan), and applies it.
-pub(super) async fn middleware(State(state): State<Arc<OpenAiState>>, mut request: Request, next: Next) -> Response {
-    let endpoint = Endpoint::classify(request.method(), request.uri().path());
-    state.count_request(endpoint);
-    let from_header = match request.headers().get(FAULT_HEADER) {
-        None => None,
-        Some(value) => match value.to_str().map_err(|_| "not ASCII".to_owned()).and_then(parse_fault) {
-            Ok(fault) => Some(fault),
-            Err(e) => return super::invalid(&format!("invalid {FAULT_HEADER} header: {e}"), None, None),
-        },
-    };
-    let planned = state.plan_fault(endpoint);
-    let Some(fault) = from_header.or(planned) else {
-        return next.run(request).await;
-    };
-    tracing::debug!(fault = %fault, endpoint = ?endpoint, "openai emulator: injecting a fault");
-    state.count_fault(&fault);
-    let hold = state.config.timeout_fault_duration;
-    match fault {
-        Fault::Latency(delay) => {
-            tokio::time::sleep(delay).await;
-            next.run(request).await
-        }
-        Fault::Timeout => {
-            let response = next.run(request).await;
-            tokio::time::sleep(hold).await;
-            response
-        }
-        Fault::NeverFinish if endpoint.is_synchronous() => {
-            let response = next.run(request).await;
-            tokio::time::sleep(hold).await;
-            response
-        }
-        Fault::Reset => match request.extensions().get::<ConnectionKill>() {
-            Some(kill) => {
-                kill.0.notify_one();
-                std::future::pending::<Response>().await
-            }
-            None => status_error(500),
-        },
-        Fault::Status { code, retry_after_seconds } => {
-            let mut response = status_error(code);
-            if let Some(n) = retry_after_seconds {
-                response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(n));
-            }
-            response
-        }
-        Fault::Malformed => {
-            let _ = next.run(request).await;
-            let mut response =
-                (StatusCode::OK, Body::from("{\"created\":1713833628,\"data\":[{\"b64_json\":")).into_response();
-            response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-            response
-        }
-        Fault::GenerationFailed if endpoint == Endpoint::Speech => status_error(500),
-        Fault::GenerationFailed if endpoint.is_synchronous() => api_error(
-            StatusCode::BAD_REQUEST,
-            "image_generation_user_error",
-            "Your request was rejected by the safety system. If you believe this is an error, contact us at \
-             help.openai.com and include the request ID. safety_violations=[emulated].",
-            None,
-            Some("moderation_blocked"),
-        ),
-        Fault::GenerationFailed | Fault::NeverFinish => {
-            request.extensions_mut().insert(TaskFault(fault));
-            next.run(request).await
+impl FaultHost for OpenAiState {
+    type Endpoint = Endpoint;
+    const NAME: &'static str = "openai emulator";
+    const MALFORMED_BODY: &'static str = "{\"created\":1713833628,\"data\":[{\"b64_json\":";
+
+    fn classify(method: &Method, path: &str) -> Endpoint {
+        Endpoint::classify(method, path)
+    }
+
+    fn injector(&self) -> &Injector<Endpoint> {
+        &self.injector
+    }
+
+    fn count_request(&self, endpoint: Endpoint, _uri: &Uri) {
+        *self.inner().stats.by_endpoint.entry(endpoint.stats_key()).or_default() += 1;
+    }
+
+    fn bad_header(message: &str) -> Response {
+        super::invalid(message, None, None)
+    }
+
+    fn status_answer(_endpoint: Endpoint, code: u16) -> Response {
+        status_error(code)
+    }
+
+    fn reset_unavailable() -> Response {
+        status_error(500)
+    }
+
+    /// A synchronous request has no task to mark: `never_finish` holds it as
+    /// `timeout` does, `generation_failed` refuses it (speech: 500; images: the
+    /// safety system's 400).
+    fn adapt(endpoint: Endpoint, fault: Fault) -> Adapted {
+        match fault {
+            Fault::NeverFinish if endpoint.is_synchronous() => Adapted::Apply(Fault::Timeout),
+            Fault::GenerationFailed if endpoint == Endpoint::Speech => Adapted::Answer(status_error(500)),
+            Fault::GenerationFailed if endpoint.is_synchronous() => Adapted::Answer(api_error(
+                StatusCode::BAD_REQUEST,
+                "image_generation_user_error",
+                "Your request was rejected by the safety system. If you believe this is an error, contact us at \
+                 help.openai.com and include the request ID. safety_violations=[emulated].",
+                None,
+                Some("moderation_blocked"),
+            )),
+            fault => Adapted::Apply(fault),
         }
     }
 }
@@ -267,6 +235,7 @@ pub(super) async fn middleware(State(state): State<Arc<OpenAiState>>, mut reques
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::faults::PlanRunner as Runner;
 
     #[test]
     fn endpoints_classify_in_both_flavours() {

@@ -1,7 +1,7 @@
 //! `POST …/images/generations` (JSON) and `POST …/images/edits` (multipart), as
-//! protocols.md 2.2 and 2.3 describe them, with each model's rules and the API's
-//! 400 `invalid_request_error` naming the `param`; and `GET /files/{name}`, the
-//! files DALL·E's `url` answers point at.
+//! docs/providers/openai.md 2.2 and 2.3 describe them, with each model's rules
+//! and the API's 400 `invalid_request_error` naming the `param`; and
+//! `GET /files/{name}`, the files DALL·E's `url` answers point at.
 //!
 //! Images are real, of the size and format asked for: a seeded gradient with a few
 //! shapes; with `background: transparent` the gradient is fully transparent (PNG
@@ -176,7 +176,7 @@ fn int_field(fields: &Map<String, Value>, name: &str, form: bool) -> Result<Opti
     }
 }
 
-/// Checks a request's fields against its model's rules (protocols.md 2.2, 2.3).
+/// Checks a request's fields against its model's rules (docs/providers/openai.md 2.2, 2.3).
 fn check(model: &str, fields: &Map<String, Value>, edit: bool, form: bool) -> Result<ImageJob, Refusal> {
     let known: &[&str] = if edit { &EDIT_FIELDS } else { &GENERATION_FIELDS };
     if let Some(unknown) = fields.keys().find(|k| !known.contains(&k.as_str())) {

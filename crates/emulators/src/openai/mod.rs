@@ -1,12 +1,14 @@
 //! An emulator of OpenAI's HTTP API, and of Azure OpenAI's
-//! (`shared/providers/protocols.md`, section 2), in two flavours sharing every
+//! (docs/providers/openai.md 2.1 to 2.6), in two flavours sharing every
 //! handler.
 //!
 //! One file per API: `images.rs` (generations, edits, and the files DALL·E's
 //! `url` answers point at), `speech.rs`, `videos.rs`; `multipart.rs` reads
-//! multipart bodies; `faults.rs` injects faults (the Kie emulator's vocabulary,
-//! answered in OpenAI's error shape). This file holds the configuration, the
-//! shared state, auth, the error shape, the router and the accept loop.
+//! multipart bodies; `faults.rs` is OpenAI's side of fault injection (its
+//! endpoints and statuses, answered in OpenAI's error shape; the vocabulary,
+//! plans and middleware are `crate::faults`, shared with the Kie emulator).
+//! This file holds the configuration, the shared state, auth, the error shape
+//! and the router; `crate::serve` runs the accept loop.
 //!
 //! Routes, OpenAI flavour (`Authorization: Bearer <api_key>`):
 //! - `POST /v1/images/generations`, `POST /v1/images/edits`, `POST /v1/audio/speech`;
@@ -45,8 +47,9 @@ use tokio::net::TcpListener;
 
 pub use faults::{Endpoint, FAULT_HEADER, FaultPlan, FaultRule, parse_fault, parse_fault_rule};
 
-pub use crate::kie::{Fault, Trigger};
-use faults::Runner;
+use crate::faults::Injector;
+pub use crate::faults::{Fault, Trigger};
+use crate::serve::{accept_loop, base_url_for};
 
 /// Which service the emulator speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -113,15 +116,14 @@ pub struct OpenAiEmulator {
 
 impl OpenAiEmulator {
     pub fn new(config: OpenAiEmulatorConfig) -> Self {
-        let runner = Runner::new(&config.faults, config.seed);
+        let injector = Injector::new(&config.faults, config.seed, config.timeout_fault_duration);
         let inner = Inner {
             base_url: config.public_base_url.as_ref().map(|b| b.trim_end_matches('/').to_owned()),
             files: HashMap::new(),
             videos: BTreeMap::new(),
             stats: Stats::default(),
         };
-        let state =
-            OpenAiState { config, runner: Mutex::new(runner), inner: Mutex::new(inner), next_id: AtomicU64::new(1) };
+        let state = OpenAiState { config, injector, inner: Mutex::new(inner), next_id: AtomicU64::new(1) };
         Self { state: Arc::new(state) }
     }
 
@@ -158,7 +160,7 @@ impl OpenAiEmulator {
             .layer(middleware::from_fn_with_state(state.clone(), auth));
         let public = Router::new().route("/files/{name}", get(images::serve_file));
         api.merge(public)
-            .layer(middleware::from_fn_with_state(state.clone(), faults::middleware))
+            .layer(middleware::from_fn_with_state(state.clone(), crate::faults::middleware::<OpenAiState>))
             .route("/__emulator/stats", get(stats))
             .layer(middleware::from_fn_with_state(state.clone(), request_id))
             .with_state(state)
@@ -168,27 +170,17 @@ impl OpenAiEmulator {
     /// that the `reset` fault can drop a connection without answering.
     pub async fn serve(self, listener: TcpListener) -> io::Result<()> {
         let local = listener.local_addr()?;
-        self.state.inner().base_url.get_or_insert_with(|| crate::kie::base_url_for(local));
+        self.state.inner().base_url.get_or_insert_with(|| base_url_for(local));
         let router = self.router();
         tracing::info!(address = %local, flavour = self.state.config.flavour.name(), "openai emulator listening");
-        loop {
-            let (stream, peer) = match listener.accept().await {
-                Ok(accepted) => accepted,
-                Err(e) => {
-                    tracing::warn!(error = %e, "openai emulator: accept failed");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                    continue;
-                }
-            };
-            tokio::spawn(crate::kie::serve_connection(stream, peer, router.clone()));
-        }
+        accept_loop(listener, router, "openai emulator").await
     }
 }
 
 /// The shared state behind every handler.
 pub(crate) struct OpenAiState {
     config: OpenAiEmulatorConfig,
-    runner: Mutex<Runner>,
+    injector: Injector<Endpoint>,
     inner: Mutex<Inner>,
     next_id: AtomicU64,
 }
@@ -207,7 +199,6 @@ struct Stats {
     /// Azure: calls per deployment in the path.
     deployments: BTreeMap<String, u64>,
     unauthorized: u64,
-    faults_injected: BTreeMap<String, u64>,
 }
 
 impl OpenAiState {
@@ -215,22 +206,8 @@ impl OpenAiState {
         self.inner.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn plan_fault(&self, endpoint: Endpoint) -> Option<Fault> {
-        self.runner.lock().unwrap_or_else(PoisonError::into_inner).next(endpoint)
-    }
-
     fn next_sequence(&self) -> u64 {
         self.next_id.fetch_add(1, Ordering::Relaxed)
-    }
-
-    fn count_request(&self, endpoint: Endpoint) {
-        *self.inner().stats.by_endpoint.entry(endpoint.stats_key()).or_default() += 1;
-    }
-
-    fn count_fault(&self, fault: &Fault) {
-        let name = fault.to_string();
-        let name = name.split([',', '=']).next().unwrap_or_default().to_owned();
-        *self.inner().stats.faults_injected.entry(name).or_default() += 1;
     }
 
     /// The base of result URLs: configured, else the listener's, else the request's `Host`.
@@ -407,7 +384,7 @@ async fn stats(State(state): State<Arc<OpenAiState>>) -> Response {
         "calls": s.by_endpoint.values().sum::<u64>(),
         "deployments": s.deployments,
         "unauthorized": s.unauthorized,
-        "faults_injected": s.faults_injected,
+        "faults_injected": state.injector.injected(),
         "video_states": inner.videos.iter().map(|(id, video)| (id.clone(), json!(video.status.as_str()))).collect::<serde_json::Map<_, _>>(),
     });
     for endpoint in Endpoint::ALL {

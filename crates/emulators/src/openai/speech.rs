@@ -1,6 +1,6 @@
-//! `POST …/audio/speech` (protocols.md 2.4): JSON in, audio out. The audio is a
-//! real file of the format asked for (the fixtures, a 1 s 440 Hz tone); `pcm` is
-//! generated raw 24 kHz 16-bit little-endian mono samples.
+//! `POST …/audio/speech` (docs/providers/openai.md 2.4): JSON in, audio out.
+//! The audio is a real file of the format asked for (the fixtures, a 1 s 440 Hz
+//! tone); `pcm` is generated raw 24 kHz 16-bit little-endian mono samples.
 
 use std::sync::Arc;
 

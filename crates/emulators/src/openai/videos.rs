@@ -1,4 +1,4 @@
-//! The videos API (protocols.md 2.5): `POST /videos` (multipart, or JSON),
+//! The videos API (docs/providers/openai.md 2.5): `POST /videos` (multipart, or JSON),
 //! `GET /videos` (list), `GET /videos/{id}`, `DELETE /videos/{id}`,
 //! `GET /videos/{id}/content?variant=video|thumbnail|spritesheet`.
 //!
@@ -18,10 +18,9 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::{Map, Value, json};
 
-use super::faults::TaskFault;
 use super::multipart;
 use super::{OpenAiState, Refusal, api_error, invalid, now_secs, present, unknown_model};
-use crate::kie::Fault;
+use crate::faults::{Fault, TaskFault};
 
 const MODELS: [&str; 5] = ["sora-2", "sora-2-pro", "sora-2-2025-10-06", "sora-2-pro-2025-10-06", "sora-2-2025-12-08"];
 const SIZES: [&str; 4] = ["720x1280", "1280x720", "1024x1792", "1792x1024"];
@@ -178,7 +177,7 @@ fn text<'a>(fields: &'a Map<String, Value>, name: &str) -> Result<Option<&'a str
 
 /// `POST /videos`.
 async fn create(State(state): State<Arc<OpenAiState>>, request: Request) -> Response {
-    let fault = request.extensions().get::<TaskFault>().map(|f| f.0.clone());
+    let fault = TaskFault::of(&request);
     let (fields, reference) = match read_fields(request).await {
         Ok(read) => read,
         Err(refusal) => return refusal.into_response(),
@@ -227,7 +226,7 @@ fn new_video(
             Some("invalid_value"),
         ));
     }
-    // Unconfirmed (protocols.md 2.5): the tall and wide 1792 sizes are the pro model's.
+    // Unconfirmed (docs/providers/openai.md 2.5): the tall and wide 1792 sizes are the pro model's.
     if size.contains("1792") && !model.starts_with("sora-2-pro") {
         return Err(invalid(
             &format!("Size {size} is only available with sora-2-pro."),
@@ -261,7 +260,7 @@ fn new_video(
 
 /// `GET /videos/{id}`: each call moves the video on.
 async fn retrieve(State(state): State<Arc<OpenAiState>>, Path(id): Path<String>, request: Request) -> Response {
-    let fault = request.extensions().get::<TaskFault>().map(|f| f.0.clone());
+    let fault = TaskFault::of(&request);
     let steps = state.config.steps_to_finish;
     let mut inner = state.inner();
     let Some(video) = inner.videos.get_mut(&id) else { return not_found(&id) };

@@ -1,5 +1,8 @@
 //! `atelier emulate kie|openai|azure --listen ADDR`: a provider's protocol, served
 //! locally, for trying Atelier (and testing it) without an account.
+//!
+//! Only with the `emulators` feature (on by default): a slim build leaves the
+//! emulators out.
 
 use std::process::ExitCode;
 

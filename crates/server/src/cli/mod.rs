@@ -1,8 +1,11 @@
 //! The command line: `serve`, `worker`, `migrate`, `config example` run the server
-//! side; `generate`, `tasks` and `healthcheck` talk to a running server.
+//! side; `generate`, `tasks` and `healthcheck` talk to a running server; `admin`
+//! works on the database offline. `emulate` serves a provider's protocol locally;
+//! it exists with the `emulators` feature only (on by default).
 
 mod admin;
 mod client;
+#[cfg(feature = "emulators")]
 mod emulate;
 mod generate;
 mod server;
@@ -50,6 +53,7 @@ pub enum Command {
         command: admin::AdminCommand,
     },
     /// Serve a provider's protocol locally (for trying and testing without an account).
+    #[cfg(feature = "emulators")]
     Emulate {
         #[command(subcommand)]
         command: emulate::EmulateCommand,
@@ -116,6 +120,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Generate(args) => generate::run(args).await,
         Command::Tasks { command, client } => tasks::run(command, client).await,
         Command::Healthcheck(args) => client::healthcheck(&args).await,
+        #[cfg(feature = "emulators")]
         Command::Emulate { command } => emulate::run(command).await,
         Command::Admin { command } => admin::run(command).await,
     }
