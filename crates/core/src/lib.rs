@@ -16,6 +16,7 @@ pub mod ports;
 pub mod prompt;
 pub mod quota;
 pub mod ratelimit;
+pub mod secret;
 pub mod task;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
@@ -24,3 +25,4 @@ pub mod worker;
 
 pub use error::{CoreError, Result};
 pub use ids::{ApiKeyId, AssetId, PromptId, SessionId, TaskId, UploadId, UserId};
+pub use secret::Secret;

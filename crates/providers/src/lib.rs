@@ -16,11 +16,14 @@
 //! Fonts are discovered at run time (system fonts plus the colon-separated
 //! directories in `ATELIER_FONT_DIRS`); [`font_report`] summarises them.
 
-pub mod http;
+pub mod config;
 pub mod kie;
+pub mod kit;
 pub mod local;
 pub mod openai;
-pub mod params;
+pub mod registry;
 
+pub use config::{EnginesConfig, InstantConfig, LimitsConfig, ProvidersConfig};
 pub use local::text::{FontReport, font_report};
 pub use local::{INSTANT_EXECUTION_LOG_ENV, LocalConfig, LocalProvider, SERVICE};
+pub use registry::services;

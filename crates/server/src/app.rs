@@ -71,7 +71,8 @@ impl App {
                 .with_context(|| format!("opening the asset store {}", atelier_db::redact_url(&storage_url)))?,
         );
         let store: Arc<dyn Store> = Arc::new(database.clone());
-        let catalog = Arc::new(Catalog::new(providers(&config)?.into_iter().chain(extra).collect()));
+        let services = atelier_providers::services(&config.providers, &config.engines)?;
+        let catalog = Arc::new(Catalog::new(services.into_iter().chain(extra).collect()));
         let events = EventBus::new();
         atelier_db::listen_for_changes(&database, events.clone());
         let circuits = Arc::new(Circuits::new(config.providers.circuit_settings()));
@@ -157,20 +158,6 @@ impl App {
         self.database.close().await;
         Ok(())
     }
-}
-
-/// Every service this build offers; those without configuration list their models
-/// as not usable, naming the key to set.
-fn providers(config: &Config) -> anyhow::Result<Vec<Arc<dyn Provider>>> {
-    let local =
-        atelier_providers::LocalProvider::new(atelier_providers::LocalConfig::new(config.engines.instant.enabled));
-    let kie = atelier_providers::kie::KieProvider::new(config.providers.kie.provider_config()?)
-        .map_err(|error| anyhow::anyhow!("setting up Kie: {error}"))?;
-    let openai = atelier_providers::openai::OpenAiProvider::new(config.providers.openai.provider_config()?)
-        .map_err(|error| anyhow::anyhow!("setting up OpenAI: {error}"))?;
-    let azure = atelier_providers::openai::OpenAiProvider::azure(config.providers.azure.provider_config()?)
-        .map_err(|error| anyhow::anyhow!("setting up Azure OpenAI: {error}"))?;
-    Ok(vec![Arc::new(local), Arc::new(kie), Arc::new(openai), Arc::new(azure)])
 }
 
 /// Resolves on SIGTERM or Ctrl-C.

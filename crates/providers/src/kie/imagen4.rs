@@ -7,7 +7,11 @@ use atelier_core::catalog::{Modality, ModelSpec};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use crate::params::{parse_params, to_json};
+use super::{Kie, KieModel, market, parse_job};
+use crate::kit::Named;
+use crate::kit::params::{parse_params, to_json};
+use async_trait::async_trait;
+use atelier_core::ports::{Job, Polled, ProviderError};
 
 pub const MODEL: &str = "imagen4";
 const MAX_PROMPT: usize = 5000;
@@ -139,6 +143,35 @@ pub fn spec(requires_config: Option<String>) -> ModelSpec {
         estimated_seconds: 20,
         poll_timeout_secs: None,
         requires_config,
+    }
+}
+
+/// `kie/imagen4`, through the market API.
+pub struct Imagen4;
+
+impl Named for Imagen4 {
+    fn name(&self) -> &str {
+        MODEL
+    }
+}
+
+#[async_trait]
+impl KieModel for Imagen4 {
+    fn spec(&self, requires_config: Option<String>) -> ModelSpec {
+        spec(requires_config)
+    }
+
+    fn validate(&self, input: &Value) -> Result<Value, CoreError> {
+        validate(input)
+    }
+
+    async fn submit(&self, kie: &Kie<'_>, job: &Job<'_>) -> Result<String, ProviderError> {
+        let params: Imagen4Params = parse_job(job)?;
+        market::create_task(kie.client, params.variant.kie_model(), kie_input(&params), kie.callback_url).await
+    }
+
+    async fn poll(&self, kie: &Kie<'_>, job: &Job<'_>, task_id: &str) -> Result<Polled, ProviderError> {
+        market::poll(kie, job, task_id).await
     }
 }
 

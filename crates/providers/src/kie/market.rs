@@ -5,7 +5,10 @@
 use atelier_core::ports::{ErrorClass, ProviderError};
 use serde_json::Value;
 
+use super::Kie;
 use super::client::{KieClient, Phase};
+use super::wire::FlagRecord;
+use atelier_core::ports::{Job, Polled};
 
 /// Creates a market task; returns Kie's task id.
 pub async fn create_task(
@@ -81,6 +84,22 @@ fn result_urls(result_json: Option<&Value>) -> Result<Vec<String>, ProviderError
         return Err(malformed("has no resultUrls"));
     }
     Ok(urls)
+}
+
+impl From<MarketState> for FlagRecord {
+    fn from(state: MarketState) -> Self {
+        match state {
+            MarketState::Running => Self::Running,
+            MarketState::Finished { result_urls } => Self::Finished { result_urls },
+            MarketState::Failed { code, message } => Self::Failed { code: code.trim().parse().ok(), message },
+        }
+    }
+}
+
+/// Polls a market task (Imagen 4, Sora 2) through `recordInfo`.
+pub async fn poll(kie: &Kie<'_>, job: &Job<'_>, task_id: &str) -> Result<Polled, ProviderError> {
+    let state = record_info(kie.client, task_id).await?;
+    kie.settle(job, state.into()).await
 }
 
 #[cfg(test)]

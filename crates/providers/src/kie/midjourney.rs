@@ -15,7 +15,11 @@ use serde_json::{Value, json};
 
 use super::client::{KieClient, Phase};
 use super::wire;
-use crate::params::{check_range, parse_params, to_json};
+use super::{Kie, KieModel, images_of, parse_job, upload};
+use crate::kit::Named;
+use crate::kit::params::{check_range, parse_params, to_json};
+use async_trait::async_trait;
+use atelier_core::ports::{Job, Polled};
 
 pub const MODEL: &str = "midjourney";
 const MAX_PROMPT: usize = 2000;
@@ -274,6 +278,41 @@ pub fn spec(requires_config: Option<String>) -> ModelSpec {
         estimated_seconds: 60,
         poll_timeout_secs: Some(1200),
         requires_config,
+    }
+}
+
+/// `kie/midjourney`, through Kie's Midjourney API.
+pub struct Midjourney;
+
+impl Named for Midjourney {
+    fn name(&self) -> &str {
+        MODEL
+    }
+}
+
+#[async_trait]
+impl KieModel for Midjourney {
+    fn spec(&self, requires_config: Option<String>) -> ModelSpec {
+        spec(requires_config)
+    }
+
+    fn validate(&self, input: &Value) -> Result<Value, CoreError> {
+        validate(input)
+    }
+
+    fn input_files(&self, input: &Value) -> Vec<String> {
+        images_of(input)
+    }
+
+    async fn submit(&self, kie: &Kie<'_>, job: &Job<'_>) -> Result<String, ProviderError> {
+        let params: MidjourneyParams = parse_job(job)?;
+        let urls = upload::upload_all(kie.client, job.files, &params.images, upload::FETCH_MARGIN_MS).await?;
+        generate(kie.client, &kie_body(&params, &urls, kie.callback_url)).await
+    }
+
+    async fn poll(&self, kie: &Kie<'_>, job: &Job<'_>, task_id: &str) -> Result<Polled, ProviderError> {
+        let state = record_info(kie.client, task_id).await?;
+        kie.settle(job, state).await
     }
 }
 

@@ -4,6 +4,7 @@
 
 pub mod callback;
 pub mod client;
+mod config;
 pub mod imagen4;
 pub mod market;
 pub mod midjourney;
@@ -23,92 +24,97 @@ use atelier_core::ports::{
 use serde_json::Value;
 
 use self::client::KieClient;
-use self::market::MarketState;
-use self::midjourney::MjState;
-use self::veo3::VeoState;
+pub use self::config::KieConfig;
+use self::config::Settings;
+use self::wire::FlagRecord;
+use crate::kit::{ConfigError, ModelTable, Named, PollSchedule};
 
 pub const SERVICE: &str = "kie";
 /// The config key that makes Kie usable.
 pub const CONFIG_KEY: &str = "providers.kie.api_key";
 
-#[derive(Debug, Clone)]
-pub struct KieConfig {
-    /// `None`: Kie's models are listed but not usable.
-    pub api_key: Option<String>,
-    pub base_url: String,
-    /// Kie's file-upload host (protocols.md 1.5), apart from the API's.
-    pub upload_base_url: String,
-    pub request_timeout: Duration,
-    /// Seed 003's polling: 2 s, then 5 s after three polls (10 s at most).
-    pub first_poll: Duration,
-    /// Kie takes at most this many new tasks per 10 s per account (protocols.md 1.1).
-    pub submits_per_10s: u32,
-    /// Where Kie should POST its callbacks (Atelier's `/api/v1/callbacks/kie`);
-    /// `None`: polling alone.
-    pub callback_url: Option<String>,
-    /// Kie's webhook HMAC key: when set, unsigned or badly signed callbacks are refused.
-    pub webhook_hmac_key: Option<String>,
-}
-
-impl Default for KieConfig {
-    fn default() -> Self {
-        Self {
-            api_key: None,
-            base_url: "https://api.kie.ai".into(),
-            upload_base_url: "https://kieai.redpandaai.co".into(),
-            request_timeout: Duration::from_secs(60),
-            first_poll: Duration::from_secs(2),
-            submits_per_10s: 20,
-            callback_url: None,
-            webhook_hmac_key: None,
-        }
+/// One Kie model: its spec and checks, and how its jobs go to Kie and come back.
+/// Each model's variants are a parameter, so one model may call several of Kie's.
+#[async_trait]
+pub trait KieModel: Named + Send + Sync {
+    fn spec(&self, requires_config: Option<String>) -> ModelSpec;
+    /// Validates an input and returns it with its defaults filled in.
+    fn validate(&self, input: &Value) -> Result<Value, CoreError>;
+    /// The file references in a validated input (uploaded to Kie before the submit).
+    fn input_files(&self, _input: &Value) -> Vec<String> {
+        Vec::new()
     }
+    /// Creates the job at Kie; returns Kie's task id.
+    async fn submit(&self, kie: &Kie<'_>, job: &Job<'_>) -> Result<String, ProviderError>;
+    /// Reads where the job stands.
+    async fn poll(&self, kie: &Kie<'_>, job: &Job<'_>, task_id: &str) -> Result<Polled, ProviderError>;
 }
 
-pub struct KieProvider {
-    config: KieConfig,
-    client: Option<KieClient>,
+/// What a model's calls have at hand: the client, the callback URL, the poll
+/// schedule.
+pub struct Kie<'a> {
+    pub client: &'a KieClient,
+    pub callback_url: Option<&'a str>,
+    pub polls: PollSchedule,
 }
 
-impl KieProvider {
-    pub fn new(config: KieConfig) -> Result<Self, ProviderError> {
-        let client = match &config.api_key {
-            Some(key) => {
-                Some(KieClient::new(key.clone(), &config.base_url, &config.upload_base_url, config.request_timeout)?)
-            }
-            None => None,
-        };
-        Ok(Self { config, client })
+impl Kie<'_> {
+    /// Still running: look again on the schedule.
+    pub fn running(&self, job: &Job<'_>) -> Polled {
+        Polled::Running { progress: None, poll_after: self.polls.after(job.running_for) }
     }
 
-    fn client(&self) -> Result<&KieClient, ProviderError> {
-        self.client.as_ref().ok_or_else(|| {
-            ProviderError::new(ErrorClass::Unauthorized, format!("Kie is not configured: set {CONFIG_KEY}"))
+    /// A record as every Kie API reports it: running, finished with result URLs
+    /// (downloaded now), or failed with Kie's code.
+    pub async fn settle(&self, job: &Job<'_>, record: FlagRecord) -> Result<Polled, ProviderError> {
+        Ok(match record {
+            FlagRecord::Running => self.running(job),
+            FlagRecord::Finished { result_urls } => Polled::Finished(self.download_all(&result_urls).await?),
+            FlagRecord::Failed { code, message } => Polled::Failed(wire::task_failure(code, &message)),
         })
     }
 
-    /// Seed 003's schedule: `first_poll` (2 s) for the first three polls, then 5 s,
-    /// and 10 s at most once the task has run for two minutes.
-    fn poll_interval(&self, running_for: Duration) -> Duration {
-        let first = self.config.first_poll;
-        if running_for < first * 3 {
-            first
-        } else if running_for < Duration::from_secs(120) {
-            (first * 5 / 2).min(Duration::from_secs(10))
-        } else {
-            (first * 5).min(Duration::from_secs(10))
-        }
-    }
-
     async fn download_all(&self, urls: &[String]) -> Result<Vec<Output>, ProviderError> {
-        let client = self.client()?;
         let mut outputs = Vec::with_capacity(urls.len());
         for url in urls {
-            let (bytes, mime) = client.download(url).await?;
+            let (bytes, mime) = self.client.download(url).await?;
             let mime = mime.filter(|m| m != "application/octet-stream").unwrap_or_else(|| guess_mime(url));
             outputs.push(Output { bytes, mime, width: None, height: None, parameters: None });
         }
         Ok(outputs)
+    }
+}
+
+pub struct KieProvider {
+    settings: Settings,
+    client: Option<KieClient>,
+    models: ModelTable<dyn KieModel>,
+}
+
+impl KieProvider {
+    pub fn new(config: &KieConfig) -> Result<Self, ConfigError> {
+        let settings = config.settings()?;
+        let client = match &settings.api_key {
+            Some(key) => Some(
+                KieClient::new(key, &settings.base_url, &settings.upload_base_url, settings.request_timeout)
+                    .map_err(|error| ConfigError::new(CONFIG_KEY, error.message))?,
+            ),
+            None => None,
+        };
+        let models: Vec<Box<dyn KieModel>> = vec![
+            Box::new(imagen4::Imagen4),
+            Box::new(veo3::Veo3),
+            Box::new(midjourney::Midjourney),
+            Box::new(sora2::Sora2),
+        ];
+        Ok(Self { settings, client, models: ModelTable::new(SERVICE, models) })
+    }
+
+    fn kie(&self) -> Result<Kie<'_>, ProviderError> {
+        let client = self.client.as_ref().ok_or_else(|| {
+            ProviderError::new(ErrorClass::Unauthorized, format!("Kie is not configured: set {CONFIG_KEY}"))
+        })?;
+        Ok(Kie { client, callback_url: self.settings.callback_url.as_deref(), polls: self.settings.polls })
     }
 }
 
@@ -132,34 +138,15 @@ impl Provider for KieProvider {
 
     fn models(&self) -> Vec<ModelSpec> {
         let requires = self.client.is_none().then(|| CONFIG_KEY.to_owned());
-        vec![
-            imagen4::spec(requires.clone()),
-            veo3::spec(requires.clone()),
-            midjourney::spec(requires.clone()),
-            sora2::spec(requires),
-        ]
+        self.models.iter().map(|model| model.spec(requires.clone())).collect()
     }
 
     fn validate(&self, model: &str, input: &Value) -> Result<Value, CoreError> {
-        match model {
-            imagen4::MODEL => imagen4::validate(input),
-            veo3::MODEL => veo3::validate(input),
-            midjourney::MODEL => midjourney::validate(input),
-            sora2::MODEL => sora2::validate(input),
-            other => Err(CoreError::invalid("model", format!("kie does not offer {other:?}"))),
-        }
+        self.models.for_input(model)?.validate(input)
     }
 
-    /// The image references of Veo, Midjourney and Sora inputs (`images`).
     fn input_files(&self, model: &str, input: &Value) -> Vec<String> {
-        match model {
-            veo3::MODEL | midjourney::MODEL | sora2::MODEL => input
-                .get("images")
-                .and_then(Value::as_array)
-                .map(|images| images.iter().filter_map(Value::as_str).map(str::to_owned).collect())
-                .unwrap_or_default(),
-            _ => Vec::new(),
-        }
+        self.models.find(model).map(|model| model.input_files(input)).unwrap_or_default()
     }
 
     fn submit_is_costly(&self) -> bool {
@@ -175,7 +162,7 @@ impl Provider for KieProvider {
         })?;
         let task_id = callback::task_id(&body)
             .map_err(|error| CallbackError::Invalid { field: "data.taskId".into(), message: error.to_string() })?;
-        if let Some(key) = &self.config.webhook_hmac_key {
+        if let Some(key) = &self.settings.webhook_hmac_key {
             callback::verify(
                 key,
                 &task_id,
@@ -190,7 +177,7 @@ impl Provider for KieProvider {
 
     fn submit_rate_limit(&self) -> Option<atelier_core::ratelimit::RateLimit> {
         Some(atelier_core::ratelimit::RateLimit {
-            requests: self.config.submits_per_10s.max(1),
+            requests: self.settings.submits_per_10s,
             window: Duration::from_secs(10),
         })
     }
@@ -209,67 +196,18 @@ impl Provider for KieProvider {
         if references.is_empty() {
             return Ok(());
         }
-        upload::upload_all(self.client()?, job.files, &references, upload::REUSE_MARGIN_MS).await.map(|_| ())
+        upload::upload_all(self.kie()?.client, job.files, &references, upload::REUSE_MARGIN_MS).await.map(|_| ())
     }
 
     async fn submit(&self, job: &Job<'_>) -> Result<Submitted, ProviderError> {
-        let client = self.client()?;
-        let callback = self.config.callback_url.as_deref();
-        let external_id = match job.model {
-            imagen4::MODEL => {
-                let params: imagen4::Imagen4Params = parse_job(job)?;
-                market::create_task(client, params.variant.kie_model(), imagen4::kie_input(&params), callback).await?
-            }
-            veo3::MODEL => {
-                let params: veo3::Veo3Params = parse_job(job)?;
-                let urls = upload::upload_all(client, job.files, &params.images, upload::FETCH_MARGIN_MS).await?;
-                veo3::generate(client, &veo3::kie_body(&params, &urls, callback)).await?
-            }
-            midjourney::MODEL => {
-                let params: midjourney::MidjourneyParams = parse_job(job)?;
-                let urls = upload::upload_all(client, job.files, &params.images, upload::FETCH_MARGIN_MS).await?;
-                midjourney::generate(client, &midjourney::kie_body(&params, &urls, callback)).await?
-            }
-            sora2::MODEL => {
-                let params: sora2::Sora2Params = parse_job(job)?;
-                let urls = upload::upload_all(client, job.files, &params.images, upload::FETCH_MARGIN_MS).await?;
-                market::create_task(client, params.kie_model(), sora2::kie_input(&params, &urls), callback).await?
-            }
-            other => return Err(ProviderError::new(ErrorClass::ClientError, format!("kie does not offer {other:?}"))),
-        };
-        Ok(Submitted::Accepted { external_id, poll_after: self.poll_interval(Duration::ZERO) })
+        let kie = self.kie()?;
+        let external_id = self.models.for_job(job.model)?.submit(&kie, job).await?;
+        Ok(Submitted::Accepted { external_id, poll_after: kie.polls.after(Duration::ZERO) })
     }
 
     async fn poll(&self, job: &Job<'_>, external_id: &str) -> Result<Polled, ProviderError> {
-        let client = self.client()?;
-        let running = Polled::Running { progress: None, poll_after: self.poll_interval(job.running_for) };
-        match job.model {
-            veo3::MODEL => {
-                let params: veo3::Veo3Params = parse_job(job)?;
-                match veo3::poll(client, &params, external_id).await? {
-                    VeoState::Running => Ok(running),
-                    // Kie's advice: ask again every 20 to 30 s.
-                    VeoState::Preparing1080p => Ok(Polled::Running {
-                        progress: None,
-                        poll_after: (self.config.first_poll * 10).min(Duration::from_secs(30)),
-                    }),
-                    VeoState::Finished { result_urls } => Ok(Polled::Finished(self.download_all(&result_urls).await?)),
-                    VeoState::Failed { code, message } => Ok(Polled::Failed(wire::task_failure(code, &message))),
-                }
-            }
-            midjourney::MODEL => match midjourney::record_info(client, external_id).await? {
-                MjState::Running => Ok(running),
-                MjState::Finished { result_urls } => Ok(Polled::Finished(self.download_all(&result_urls).await?)),
-                MjState::Failed { code, message } => Ok(Polled::Failed(wire::task_failure(code, &message))),
-            },
-            _ => match market::record_info(client, external_id).await? {
-                MarketState::Running => Ok(running),
-                MarketState::Finished { result_urls } => Ok(Polled::Finished(self.download_all(&result_urls).await?)),
-                MarketState::Failed { code, message } => {
-                    Ok(Polled::Failed(wire::task_failure(code.trim().parse().ok(), &message)))
-                }
-            },
-        }
+        let kie = self.kie()?;
+        self.models.for_job(job.model)?.poll(&kie, job, external_id).await
     }
 
     async fn cancel(&self, _external_id: &str) -> Result<(), ProviderError> {
@@ -280,9 +218,18 @@ impl Provider for KieProvider {
 
 /// The stored (validated) input as a model's params; a mismatch is our bug or a
 /// hand-edited row, and never worth a retry.
-fn parse_job<T: serde::de::DeserializeOwned>(job: &Job<'_>) -> Result<T, ProviderError> {
-    crate::params::parse_params(job.input)
+pub(crate) fn parse_job<T: serde::de::DeserializeOwned>(job: &Job<'_>) -> Result<T, ProviderError> {
+    crate::kit::params::parse_params(job.input)
         .map_err(|error| ProviderError::new(ErrorClass::ClientError, error.to_string()))
+}
+
+/// The image references of an input's `images`.
+pub(crate) fn images_of(input: &Value) -> Vec<String> {
+    input
+        .get("images")
+        .and_then(Value::as_array)
+        .map(|images| images.iter().filter_map(Value::as_str).map(str::to_owned).collect())
+        .unwrap_or_default()
 }
 
 #[cfg(test)]

@@ -9,7 +9,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::wire;
-use crate::params::{parse_params, to_json};
+use super::{Kie, KieModel, images_of, market, parse_job, upload};
+use crate::kit::Named;
+use crate::kit::params::{parse_params, to_json};
+use async_trait::async_trait;
+use atelier_core::ports::{Job, Polled, ProviderError};
 
 pub const MODEL: &str = "sora2";
 const MAX_PROMPT: usize = 10_000;
@@ -148,6 +152,40 @@ pub fn spec(requires_config: Option<String>) -> ModelSpec {
         estimated_seconds: 180,
         poll_timeout_secs: Some(1800),
         requires_config,
+    }
+}
+
+/// `kie/sora2`, through the market API.
+pub struct Sora2;
+
+impl Named for Sora2 {
+    fn name(&self) -> &str {
+        MODEL
+    }
+}
+
+#[async_trait]
+impl KieModel for Sora2 {
+    fn spec(&self, requires_config: Option<String>) -> ModelSpec {
+        spec(requires_config)
+    }
+
+    fn validate(&self, input: &Value) -> Result<Value, CoreError> {
+        validate(input)
+    }
+
+    fn input_files(&self, input: &Value) -> Vec<String> {
+        images_of(input)
+    }
+
+    async fn submit(&self, kie: &Kie<'_>, job: &Job<'_>) -> Result<String, ProviderError> {
+        let params: Sora2Params = parse_job(job)?;
+        let urls = upload::upload_all(kie.client, job.files, &params.images, upload::FETCH_MARGIN_MS).await?;
+        market::create_task(kie.client, params.kie_model(), kie_input(&params, &urls), kie.callback_url).await
+    }
+
+    async fn poll(&self, kie: &Kie<'_>, job: &Job<'_>, task_id: &str) -> Result<Polled, ProviderError> {
+        market::poll(kie, job, task_id).await
     }
 }
 

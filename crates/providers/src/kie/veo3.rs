@@ -15,7 +15,12 @@ use serde_json::{Value, json};
 
 use super::client::{KieClient, Phase};
 use super::wire::{self, FlagRecord};
-use crate::params::{check_range, parse_params, to_json};
+use super::{Kie, KieModel, images_of, parse_job, upload};
+use crate::kit::Named;
+use crate::kit::params::{check_range, parse_params, to_json};
+use async_trait::async_trait;
+use atelier_core::ports::{Job, Polled};
+use std::time::Duration;
 
 pub const MODEL: &str = "veo3";
 const MAX_IMAGES: usize = 3;
@@ -280,6 +285,49 @@ pub fn spec(requires_config: Option<String>) -> ModelSpec {
         estimated_seconds: 120,
         poll_timeout_secs: Some(1800),
         requires_config,
+    }
+}
+
+/// `kie/veo3`, through Kie's Veo API.
+pub struct Veo3;
+
+impl Named for Veo3 {
+    fn name(&self) -> &str {
+        MODEL
+    }
+}
+
+#[async_trait]
+impl KieModel for Veo3 {
+    fn spec(&self, requires_config: Option<String>) -> ModelSpec {
+        spec(requires_config)
+    }
+
+    fn validate(&self, input: &Value) -> Result<Value, CoreError> {
+        validate(input)
+    }
+
+    fn input_files(&self, input: &Value) -> Vec<String> {
+        images_of(input)
+    }
+
+    async fn submit(&self, kie: &Kie<'_>, job: &Job<'_>) -> Result<String, ProviderError> {
+        let params: Veo3Params = parse_job(job)?;
+        let urls = upload::upload_all(kie.client, job.files, &params.images, upload::FETCH_MARGIN_MS).await?;
+        generate(kie.client, &kie_body(&params, &urls, kie.callback_url)).await
+    }
+
+    async fn poll(&self, kie: &Kie<'_>, job: &Job<'_>, task_id: &str) -> Result<Polled, ProviderError> {
+        let params: Veo3Params = parse_job(job)?;
+        match poll(kie.client, &params, task_id).await? {
+            VeoState::Running => Ok(kie.running(job)),
+            // Kie's advice: ask again every 20 to 30 s.
+            VeoState::Preparing1080p => {
+                Ok(Polled::Running { progress: None, poll_after: (kie.polls.first * 10).min(Duration::from_secs(30)) })
+            }
+            VeoState::Finished { result_urls } => kie.settle(job, FlagRecord::Finished { result_urls }).await,
+            VeoState::Failed { code, message } => kie.settle(job, FlagRecord::Failed { code, message }).await,
+        }
     }
 }
 

@@ -13,7 +13,7 @@ pub mod text;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU8, Ordering};
 
-pub(crate) use crate::params::{check_range, parse_params, to_json};
+pub(crate) use crate::kit::params::{check_range, parse_params, to_json};
 use async_trait::async_trait;
 use atelier_core::CoreError;
 use atelier_core::catalog::ModelSpec;

@@ -4,17 +4,20 @@
 //! transport failures to Atelier's error classes.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use atelier_core::ports::{ErrorClass, ProviderError};
 use bytes::Bytes;
+use reqwest::Method;
 use reqwest::header::HeaderMap;
 use serde_json::Value;
 
 /// The response header with which OpenAI asks video pollers to wait (milliseconds).
 pub const POLL_AFTER_HEADER: &str = "openai-poll-after-ms";
 
-pub use crate::http::Phase;
+pub use crate::kit::Phase;
+use crate::kit::{ApiClient, ApiKeyHeader, Auth, Bearer};
 
 /// The APIs Atelier calls.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -141,18 +144,27 @@ impl Answer {
 
 #[derive(Clone)]
 pub struct OpenAiClient {
-    http: reqwest::Client,
-    api_key: String,
+    api: ApiClient,
     target: Target,
 }
 
 impl OpenAiClient {
-    pub fn new(api_key: String, target: Target, timeout: Duration) -> Result<Self, ProviderError> {
-        let http =
-            reqwest::Client::builder().timeout(timeout).connect_timeout(Duration::from_secs(10)).build().map_err(
-                |error| ProviderError::new(ErrorClass::ClientError, format!("building the HTTP client: {error}")),
-            )?;
-        Ok(Self { http, api_key, target })
+    pub fn new(api_key: &str, target: Target, timeout: Duration) -> Result<Self, ProviderError> {
+        let auth: Arc<dyn Auth> = match &target {
+            Target::OpenAi { organization, project, .. } => {
+                let mut bearer = Bearer::new(api_key)?;
+                if let Some(organization) = organization {
+                    bearer = bearer.with_header("openai-organization", organization)?;
+                }
+                if let Some(project) = project {
+                    bearer = bearer.with_header("openai-project", project)?;
+                }
+                Arc::new(bearer)
+            }
+            Target::Azure { .. } => Arc::new(ApiKeyHeader::new("api-key", api_key)?),
+        };
+        // Transport errors read "the request failed: …" for both flavours.
+        Ok(Self { api: ApiClient::new("the", auth, timeout)?, target })
     }
 
     pub fn target(&self) -> &Target {
@@ -160,7 +172,7 @@ impl OpenAiClient {
     }
 
     pub async fn post_json(&self, api: &Api, model: &str, body: &Value, phase: Phase) -> Result<Answer, ProviderError> {
-        let request = self.http.post(self.target.url(api, model)?).json(body);
+        let request = self.api.request(Method::POST, self.target.url(api, model)?).json(body);
         self.send(request, phase).await
     }
 
@@ -171,7 +183,7 @@ impl OpenAiClient {
         form: reqwest::multipart::Form,
         phase: Phase,
     ) -> Result<Answer, ProviderError> {
-        let request = self.http.post(self.target.url(api, model)?).multipart(form);
+        let request = self.api.request(Method::POST, self.target.url(api, model)?).multipart(form);
         self.send(request, phase).await
     }
 
@@ -180,34 +192,19 @@ impl OpenAiClient {
         for (key, value) in query {
             url.query_pairs_mut().append_pair(key, value);
         }
-        let request = self.http.get(url).header(reqwest::header::ACCEPT, "application/binary, application/json");
+        let request =
+            self.api.request(Method::GET, url).header(reqwest::header::ACCEPT, "application/binary, application/json");
         self.send_checked(request, Phase::Query).await
     }
 
     pub async fn delete(&self, api: &Api) -> Result<Answer, Failure> {
-        let request = self.http.delete(self.target.url(api, "")?);
+        let request = self.api.request(Method::DELETE, self.target.url(api, "")?);
         self.send_checked(request, Phase::Query).await
     }
 
     /// Downloads a result `url` (DALL·E's, valid for an hour); no credentials go with it.
     pub async fn download(&self, url: &str) -> Result<Bytes, ProviderError> {
-        crate::http::download(&self.http, url, "OpenAI").await.map(|(bytes, _)| bytes)
-    }
-
-    fn authenticate(&self, request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
-        match &self.target {
-            Target::OpenAi { organization, project, .. } => {
-                let mut request = request.bearer_auth(&self.api_key);
-                if let Some(organization) = organization {
-                    request = request.header("OpenAI-Organization", organization);
-                }
-                if let Some(project) = project {
-                    request = request.header("OpenAI-Project", project);
-                }
-                request
-            }
-            Target::Azure { .. } => request.header("api-key", &self.api_key),
-        }
+        self.api.download(url).await.map(|(bytes, _)| bytes)
     }
 
     async fn send(&self, request: reqwest::RequestBuilder, phase: Phase) -> Result<Answer, ProviderError> {
@@ -215,18 +212,13 @@ impl OpenAiClient {
     }
 
     async fn send_checked(&self, request: reqwest::RequestBuilder, phase: Phase) -> Result<Answer, Failure> {
-        let name = self.target.name();
-        let response = self.authenticate(request).send().await.map_err(|error| transport_error(&error, phase))?;
-        let status = response.status();
-        let headers = response.headers().clone();
-        // A body lost half-way through a submit is as unknown as a lost answer.
-        let body = response.bytes().await.map_err(|error| transport_error(&error, phase))?;
-        if status.is_success() {
-            return Ok(Answer { body, headers });
+        let reply = self.api.send(request, phase).await?;
+        if reply.status.is_success() {
+            return Ok(Answer { body: reply.body, headers: reply.headers });
         }
-        let mut error = error_for(name, status.as_u16(), &body);
-        error.retry_after = crate::http::retry_after(&headers);
-        Err(Failure { error, status: Some(status.as_u16()) })
+        let mut error = error_for(self.target.name(), reply.status.as_u16(), &reply.body);
+        error.retry_after = reply.retry_after();
+        Err(Failure { error, status: Some(reply.status.as_u16()) })
     }
 }
 
@@ -314,10 +306,6 @@ pub fn error_for(provider: &str, status: u16, body: &[u8]) -> ProviderError {
         message.push_str(text);
     }
     ProviderError::new(class, message)
-}
-
-pub fn transport_error(error: &reqwest::Error, phase: Phase) -> ProviderError {
-    crate::http::transport_error(error, phase, "the")
 }
 
 #[cfg(test)]

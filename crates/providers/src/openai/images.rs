@@ -16,7 +16,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::client::{Api, OpenAiClient, Phase};
-use crate::params::{parse_params, to_json};
+use super::{OpenAi, OpenAiModel};
+use crate::kit::Named;
+use crate::kit::params::{parse_params, to_json};
+use async_trait::async_trait;
+use atelier_core::ports::{Job, Submitted};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ImageModel {
@@ -479,6 +483,41 @@ pub fn spec(service: &str, provider_title: &str, model: ImageModel, requires_con
         estimated_seconds: if model.is_gpt() { 40 } else { 15 },
         poll_timeout_secs: None,
         requires_config,
+    }
+}
+
+impl Named for ImageModel {
+    fn name(&self) -> &str {
+        ImageModel::name(*self)
+    }
+}
+
+#[async_trait]
+impl OpenAiModel for ImageModel {
+    fn spec(&self, service: &str, provider_title: &str, requires_config: Option<String>) -> ModelSpec {
+        spec(service, provider_title, *self, requires_config)
+    }
+
+    fn validate(&self, input: &Value) -> Result<Value, CoreError> {
+        validate(*self, input)
+    }
+
+    /// The images to edit, and the mask.
+    fn input_files(&self, input: &Value) -> Vec<String> {
+        let mut files = super::strings(input.get("images"));
+        files.extend(super::strings(input.get("mask")));
+        files
+    }
+
+    /// Generations and edits answer at once, with the images.
+    async fn submit(&self, openai: &OpenAi<'_>, job: &Job<'_>) -> Result<Submitted, ProviderError> {
+        let params: ImageParams = parse_params(job.input).map_err(super::invalid)?;
+        let outputs = if params.is_edit() {
+            super::edits::edit(openai.client, *self, &params, job.files).await?
+        } else {
+            generate(openai.client, *self, &params).await?
+        };
+        Ok(Submitted::Finished(outputs))
     }
 }
 

@@ -12,7 +12,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::client::{Api, OpenAiClient, Phase};
-use crate::params::{parse_params, to_json};
+use super::{OpenAi, OpenAiModel};
+use crate::kit::Named;
+use crate::kit::params::{parse_params, to_json};
+use async_trait::async_trait;
+use atelier_core::ports::{Job, Submitted};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SpeechModel {
@@ -203,6 +207,29 @@ pub fn spec(service: &str, provider_title: &str, model: SpeechModel, requires_co
         estimated_seconds: 5,
         poll_timeout_secs: None,
         requires_config,
+    }
+}
+
+impl Named for SpeechModel {
+    fn name(&self) -> &str {
+        SpeechModel::name(*self)
+    }
+}
+
+#[async_trait]
+impl OpenAiModel for SpeechModel {
+    fn spec(&self, service: &str, provider_title: &str, requires_config: Option<String>) -> ModelSpec {
+        spec(service, provider_title, *self, requires_config)
+    }
+
+    fn validate(&self, input: &Value) -> Result<Value, CoreError> {
+        validate(*self, input)
+    }
+
+    /// Speech answers at once, with the audio.
+    async fn submit(&self, openai: &OpenAi<'_>, job: &Job<'_>) -> Result<Submitted, ProviderError> {
+        let params: SpeechParams = parse_params(job.input).map_err(super::invalid)?;
+        Ok(Submitted::Finished(vec![speak(openai.client, *self, &params).await?]))
     }
 }
 

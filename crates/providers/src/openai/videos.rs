@@ -15,7 +15,12 @@ use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Value, json};
 
 use super::client::{Answer, Api, Failure, OpenAiClient, Phase};
-use crate::params::{parse_params, to_json};
+use super::{OpenAi, OpenAiModel};
+use crate::kit::Named;
+use crate::kit::params::{parse_params, to_json};
+use async_trait::async_trait;
+use atelier_core::ports::{Job, Polled, Submitted};
+use std::time::Duration;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum VideoModel {
@@ -242,6 +247,57 @@ pub fn spec(service: &str, provider_title: &str, model: VideoModel, requires_con
         estimated_seconds: 120,
         poll_timeout_secs: Some(POLL_TIMEOUT_SECS),
         requires_config,
+    }
+}
+
+impl Named for VideoModel {
+    fn name(&self) -> &str {
+        VideoModel::name(*self)
+    }
+}
+
+#[async_trait]
+impl OpenAiModel for VideoModel {
+    fn spec(&self, service: &str, provider_title: &str, requires_config: Option<String>) -> ModelSpec {
+        spec(service, provider_title, *self, requires_config)
+    }
+
+    fn validate(&self, input: &Value) -> Result<Value, CoreError> {
+        validate(*self, input)
+    }
+
+    /// The image the video starts from.
+    fn input_files(&self, input: &Value) -> Vec<String> {
+        super::strings(input.get("input_reference"))
+    }
+
+    /// Creates the video; it is polled by its id.
+    async fn submit(&self, openai: &OpenAi<'_>, job: &Job<'_>) -> Result<Submitted, ProviderError> {
+        let params: VideoParams = parse_params(job.input).map_err(super::invalid)?;
+        let (external_id, answer) = create(openai.client, *self, &params, job.files).await?;
+        let poll_after = answer.poll_after().unwrap_or_else(|| openai.polls.after(Duration::ZERO));
+        Ok(Submitted::Accepted { external_id, poll_after })
+    }
+
+    async fn poll(&self, openai: &OpenAi<'_>, job: &Job<'_>, external_id: &str) -> Result<Polled, ProviderError> {
+        let (state, answer) = retrieve(openai.client, external_id).await?;
+        match state {
+            VideoState::Running { progress } => {
+                let poll_after = answer.poll_after().unwrap_or_else(|| openai.polls.after(job.running_for));
+                Ok(Polled::Running { progress, poll_after })
+            }
+            VideoState::Completed { size } => {
+                Ok(Polled::Finished(vec![download(openai.client, external_id, size).await?]))
+            }
+            VideoState::Failed { code, message } => {
+                let code = if code.is_empty() { "no code".to_owned() } else { code };
+                let message = if message.is_empty() { "no message".to_owned() } else { message };
+                Ok(Polled::Failed(ProviderError::new(
+                    ErrorClass::GenerationFailed,
+                    format!("{} failed the video ({code}): {message}", openai.title),
+                )))
+            }
+        }
     }
 }
 

@@ -7,7 +7,7 @@ use anyhow::Context;
 use atelier_core::account::secrets::SecretBox;
 use serde::{Deserialize, Serialize};
 
-use super::secret::Secret;
+use atelier_core::Secret;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]

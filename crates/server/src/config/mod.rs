@@ -12,12 +12,12 @@ use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
 
 pub mod auth;
-mod providers;
-mod secret;
 
+pub use atelier_core::Secret;
+pub use atelier_providers::kie::KieConfig;
+pub use atelier_providers::openai::{AzureConfig, OpenAiConfig};
+pub use atelier_providers::{EnginesConfig, InstantConfig, LimitsConfig, ProvidersConfig};
 pub use auth::AuthConfig;
-pub use providers::{AzureConfig, KieConfig, LimitsConfig, OpenAiConfig, ProvidersConfig};
-pub use secret::Secret;
 
 /// The example file: every key with its default and its environment variable.
 /// `atelier config example` prints it; a test keeps it equal to the defaults.
@@ -103,19 +103,6 @@ pub struct QueueConfig {
 #[serde(default, deny_unknown_fields)]
 pub struct ModelsConfig {
     pub default: String,
-}
-
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct EnginesConfig {
-    pub instant: InstantConfig,
-}
-
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct InstantConfig {
-    /// The benchmark-only engine; off by default.
-    pub enabled: bool,
 }
 
 /// `[fetch]`: URLs the server fetches on a user's behalf (input images).
@@ -280,10 +267,7 @@ impl Config {
         if self.queue.max_attempts == 0 {
             bail!("queue.max_attempts must be at least 1");
         }
-        self.providers.kie.provider_config()?;
-        self.providers.validate_limits()?;
-        self.providers.openai.provider_config()?;
-        self.providers.azure.provider_config()?;
+        self.providers.validate()?;
         Ok(())
     }
 

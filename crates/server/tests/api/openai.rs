@@ -15,8 +15,8 @@ use atelier_core::ports::{
     ErrorClass, InputFile, InputFiles, InputRef, Job, Provider, ProviderError, ProviderUpload, Submitted,
 };
 use atelier_emulators::openai::{FaultPlan, Flavour, OpenAiEmulator, OpenAiEmulatorConfig, parse_fault_rule};
+use atelier_providers::openai::AzureConfig;
 use atelier_providers::openai::OpenAiProvider;
-use atelier_providers::openai::azure::AzureConfig;
 use serde_json::{Value, json};
 
 use crate::helpers::{Options, TestApp, assert_error};
@@ -469,14 +469,14 @@ fn png(width: u32, height: u32) -> InputFile {
 
 fn provider(flavour: Flavour, emulator: &str) -> OpenAiProvider {
     let built = match flavour {
-        Flavour::OpenAi => OpenAiProvider::new(atelier_providers::openai::OpenAiConfig {
-            api_key: Some(KEY.into()),
+        Flavour::OpenAi => OpenAiProvider::new(&atelier_providers::openai::OpenAiConfig {
+            api_key: atelier_core::Secret::new(KEY),
             base_url: format!("{emulator}/v1"),
             ..Default::default()
         }),
-        Flavour::Azure => OpenAiProvider::azure(AzureConfig {
-            api_key: Some(KEY.into()),
-            endpoint: Some(emulator.to_owned()),
+        Flavour::Azure => OpenAiProvider::azure(&AzureConfig {
+            api_key: atelier_core::Secret::new(KEY),
+            endpoint: emulator.to_owned(),
             ..AzureConfig::default()
         }),
     };

@@ -1,6 +1,8 @@
-//! Secrets in the configuration: never shown in logs, `config show` or errors.
+//! Secrets in the configuration: never shown in logs, `config show` or errors, and
+//! readable from a file named by the key's `_file` twin (container secrets).
 
 use std::fmt;
+use std::path::Path;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
@@ -21,6 +23,21 @@ impl Secret {
     pub fn is_empty(&self) -> bool {
         self.0.trim().is_empty()
     }
+}
+
+/// A secret from its value, or from the file its `_file` key names (`file_key`, such
+/// as `providers.kie.api_key_file`, names it in errors); `None` when neither is set.
+pub fn resolve_secret(value: &Secret, file: Option<&Path>, file_key: &str) -> Result<Option<String>, String> {
+    if let Some(path) = file {
+        let secret =
+            std::fs::read_to_string(path).map_err(|error| format!("reading {file_key} {}: {error}", path.display()))?;
+        let secret = secret.trim();
+        if secret.is_empty() {
+            return Err(format!("{file_key} {} is empty", path.display()));
+        }
+        return Ok(Some(secret.to_owned()));
+    }
+    Ok((!value.is_empty()).then(|| value.expose().trim().to_owned()))
 }
 
 impl fmt::Debug for Secret {

@@ -1,0 +1,116 @@
+//! `[providers]` and `[engines]`: the configuration sections this crate owns. Each
+//! external service's section lives in its own folder (`kie/config.rs`,
+//! `openai/config.rs`) and is embedded here; the server embeds this whole section.
+//! The limits and circuit settings every service shares are here too.
+
+use std::collections::{BTreeMap, HashMap};
+
+use serde::{Deserialize, Serialize};
+
+use crate::kie::KieConfig;
+use crate::kit::ConfigError;
+use crate::openai::{AzureConfig, OpenAiConfig};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ProvidersConfig {
+    /// A service's circuit opens after this many failures in a row (timeouts,
+    /// refused connections, 5xx)…
+    pub circuit_failures: u32,
+    /// …and lets a probe through after this long.
+    pub circuit_cooldown_secs: u64,
+    /// How long a task may wait on its provider, in seconds, by `service/model`,
+    /// over the model's own default (`worker.poll_timeout_secs` for images; longer
+    /// for video models): `"kie/veo3" = 1800`.
+    pub poll_timeouts: BTreeMap<String, u64>,
+    /// Limits by service (`kie`) or model (`kie/veo3`): `[providers.limits.kie]`
+    /// `max_in_flight = 50`, `daily_tasks = 1000`.
+    pub limits: BTreeMap<String, LimitsConfig>,
+    pub kie: KieConfig,
+    pub openai: OpenAiConfig,
+    pub azure: AzureConfig,
+}
+
+/// A service's or a model's limits; 0 means none.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LimitsConfig {
+    /// Tasks open at the provider at once (services only); more wait in the queue.
+    pub max_in_flight: u32,
+    /// Tasks created per UTC day (seed 001's daily counters); past it, creates
+    /// answer 429 `quota_exceeded` with the time until midnight.
+    pub daily_tasks: u64,
+}
+
+impl Default for ProvidersConfig {
+    fn default() -> Self {
+        Self {
+            circuit_failures: 5,
+            circuit_cooldown_secs: 30,
+            poll_timeouts: BTreeMap::new(),
+            limits: BTreeMap::new(),
+            kie: KieConfig::default(),
+            openai: OpenAiConfig::default(),
+            azure: AzureConfig::default(),
+        }
+    }
+}
+
+impl ProvidersConfig {
+    /// Checks the section: the limits' scopes, and every service's own section (its
+    /// URLs, its secret files) by building it.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        for (scope, limits) in &self.limits {
+            if scope.trim().is_empty() {
+                return Err(ConfigError::new("providers.limits", "a scope must name a service or service/model"));
+            }
+            if limits.max_in_flight > 0 && scope.contains('/') {
+                return Err(ConfigError::new(
+                    format!("providers.limits.\"{scope}\".max_in_flight"),
+                    "concurrency is limited per service, not per model",
+                ));
+            }
+        }
+        crate::registry::services(self, &EnginesConfig::default()).map(drop)
+    }
+
+    pub fn daily_quotas(&self) -> Vec<atelier_core::quota::DailyQuota> {
+        self.limits
+            .iter()
+            .filter(|(_, limits)| limits.daily_tasks > 0)
+            .map(|(scope, limits)| atelier_core::quota::DailyQuota {
+                scope: scope.trim().to_ascii_lowercase(),
+                limit: limits.daily_tasks,
+            })
+            .collect()
+    }
+
+    pub fn max_in_flight(&self) -> HashMap<String, u32> {
+        self.limits
+            .iter()
+            .filter(|(_, limits)| limits.max_in_flight > 0)
+            .map(|(scope, limits)| (scope.trim().to_ascii_lowercase(), limits.max_in_flight))
+            .collect()
+    }
+
+    pub fn circuit_settings(&self) -> atelier_core::circuit::CircuitSettings {
+        atelier_core::circuit::CircuitSettings {
+            threshold: self.circuit_failures.max(1),
+            cooldown: std::time::Duration::from_secs(self.circuit_cooldown_secs),
+        }
+    }
+}
+
+/// `[engines]`: the built-in engines of the `local` service.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EnginesConfig {
+    pub instant: InstantConfig,
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct InstantConfig {
+    /// The benchmark-only engine; off by default.
+    pub enabled: bool,
+}
