@@ -566,7 +566,7 @@ async fn the_adapter_downloads_url_answers() {
         organization: None,
         project: None,
     };
-    let client = atelier_providers::openai::client::OpenAiClient::new(KEY.into(), target, Duration::from_secs(10))
+    let client = atelier_providers::openai::client::OpenAiClient::new(KEY, target, Duration::from_secs(10))
         .expect("client");
     let outputs = atelier_providers::openai::images::outputs(
         &client,
