@@ -22,3 +22,36 @@ pub fn services(providers: &ProvidersConfig, engines: &EnginesConfig) -> Result<
         Arc::new(OpenAiProvider::azure(&providers.azure)?),
     ])
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::InstantConfig;
+    use crate::kit::schema::{check_schema_matches, minimal_input};
+
+    #[test]
+    fn every_models_schema_matches_its_validation() {
+        let engines = EnginesConfig { instant: InstantConfig { enabled: true } };
+        let (mut checked, mut mismatches) = (0, Vec::new());
+        for provider in services(&ProvidersConfig::default(), &engines).expect("services") {
+            for spec in provider.models() {
+                let minimal = minimal_input(&spec.input_schema);
+                let validate = |input: &serde_json::Value| provider.validate(&spec.model, input);
+                let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    check_schema_matches(&spec.input_schema, validate, &minimal)
+                }));
+                if let Err(panic) = outcome {
+                    let why = panic
+                        .downcast_ref::<String>()
+                        .cloned()
+                        .or_else(|| panic.downcast_ref::<&str>().map(|text| (*text).to_owned()))
+                        .unwrap_or_default();
+                    mismatches.push(format!("{}: {why}", spec.id()));
+                }
+                checked += 1;
+            }
+        }
+        assert!(mismatches.is_empty(), "schemas that do not match their validation:\n{}", mismatches.join("\n"));
+        assert!(checked >= 20, "every model of every service: {checked}");
+    }
+}

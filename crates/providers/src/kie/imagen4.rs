@@ -9,6 +9,7 @@ use serde_json::{Value, json};
 
 use super::{Kie, KieModel, market, parse_job};
 use crate::kit::Named;
+use crate::kit::fields::{max_chars, optional_max_chars, required_text};
 use crate::kit::params::{parse_params, to_json};
 use async_trait::async_trait;
 use atelier_core::ports::{Job, Polled, ProviderError};
@@ -64,16 +65,9 @@ const RATIOS: [&str; 5] = ["1:1", "16:9", "9:16", "3:4", "4:3"];
 
 pub fn validate(input: &Value) -> Result<Value, CoreError> {
     let mut params: Imagen4Params = parse_params(input)?;
-    params.prompt = params.prompt.trim().to_owned();
-    if params.prompt.is_empty() {
-        return Err(CoreError::invalid("prompt", "must not be empty"));
-    }
-    if params.prompt.chars().count() > MAX_PROMPT {
-        return Err(CoreError::invalid("prompt", format!("must be at most {MAX_PROMPT} characters")));
-    }
-    if params.negative_prompt.as_ref().is_some_and(|text| text.chars().count() > MAX_PROMPT) {
-        return Err(CoreError::invalid("negative_prompt", format!("must be at most {MAX_PROMPT} characters")));
-    }
+    params.prompt = required_text("prompt", &params.prompt)?;
+    max_chars("prompt", &params.prompt, MAX_PROMPT)?;
+    optional_max_chars("negative_prompt", params.negative_prompt.as_deref(), MAX_PROMPT)?;
     if let Some(ratio) = &params.aspect_ratio {
         let auto_ok = params.variant == Variant::Standard && ratio == "auto";
         if !RATIOS.contains(&ratio.as_str()) && !auto_ok {
@@ -179,12 +173,7 @@ impl KieModel for Imagen4 {
 mod tests {
     use super::*;
 
-    fn field_of(error: CoreError) -> String {
-        match error {
-            CoreError::InvalidInput { details, .. } => details["field"].as_str().unwrap_or_default().to_owned(),
-            other => panic!("not an input error: {other:?}"),
-        }
-    }
+    use crate::kit::schema::error_field;
 
     #[test]
     fn validation_names_the_field() {
@@ -198,7 +187,7 @@ mod tests {
             (json!({ "prompt": "x", "style": "y" }), "style"),
         ];
         for (input, field) in cases {
-            assert_eq!(field_of(validate(&input).expect_err("invalid")), field, "{input}");
+            assert_eq!(error_field(&validate(&input).expect_err("invalid")), field, "{input}");
         }
         let ok = validate(&json!({ "prompt": "a fox", "variant": "standard", "aspect_ratio": "auto" })).expect("valid");
         assert_eq!(ok["num_images"], 1);

@@ -17,6 +17,7 @@ use super::client::{KieClient, Phase};
 use super::wire;
 use super::{Kie, KieModel, images_of, parse_job, upload};
 use crate::kit::Named;
+use crate::kit::fields::{max_chars, required_text};
 use crate::kit::params::{check_range, parse_params, to_json};
 use async_trait::async_trait;
 use atelier_core::ports::{Job, Polled};
@@ -120,13 +121,8 @@ fn default_task_type() -> TaskType {
 
 pub fn validate(input: &Value) -> Result<Value, CoreError> {
     let mut params: MidjourneyParams = parse_params(input)?;
-    params.prompt = params.prompt.trim().to_owned();
-    if params.prompt.is_empty() {
-        return Err(CoreError::invalid("prompt", "must not be empty"));
-    }
-    if params.prompt.chars().count() > MAX_PROMPT {
-        return Err(CoreError::invalid("prompt", format!("must be at most {MAX_PROMPT} characters")));
-    }
+    params.prompt = required_text("prompt", &params.prompt)?;
+    max_chars("prompt", &params.prompt, MAX_PROMPT)?;
     check_images(&params)?;
     let task_type = params.task_type;
     if task_type.takes_speed() {
@@ -258,10 +254,10 @@ pub fn spec(requires_config: Option<String>) -> ModelSpec {
                 "prompt": { "type": "string", "minLength": 1, "maxLength": MAX_PROMPT },
                 "task_type": { "type": "string", "default": "mj_txt2img", "enum": [
                     "mj_txt2img", "mj_img2img", "mj_style_reference", "mj_omni_reference", "mj_video", "mj_video_hd"] },
-                "images": { "type": "array", "items": { "type": "string" },
+                "images": { "type": "array", "default": [], "items": { "type": "string" },
                     "description": "Needed by every type but mj_txt2img (exactly 1 for video): http(s) URLs, \
                                     data: URIs, upload ids (upl_…) or output ids (img_…)." },
-                "speed": { "type": ["string", "null"], "enum": ["relaxed", "fast", "turbo", null],
+                "speed": { "type": ["string", "null"], "enum": ["relaxed", "fast", "turbo", null], "default": null,
                     "description": "Not for video or omni reference; fast when absent." },
                 "aspect_ratio": { "type": ["string", "null"], "enum": RATIOS.iter().map(|r| json!(r)).chain([Value::Null]).collect::<Vec<_>>() },
                 "version": { "type": ["string", "number", "null"], "enum": ["7", "6.1", "6", "5.2", "5.1", "niji6", 7, 6.1, 6, 5.2, 5.1, null] },
@@ -272,7 +268,8 @@ pub fn spec(requires_config: Option<String>) -> ModelSpec {
                 "watermark": { "type": ["string", "null"] },
                 "enable_translation": { "type": ["boolean", "null"] },
                 "video_batch_size": { "type": ["integer", "null"], "enum": [1, 2, 4, null], "description": "Video only." },
-                "motion": { "type": ["string", "null"], "enum": ["high", "low", null], "description": "Video only." },
+                "motion": { "type": ["string", "null"], "enum": ["high", "low", null], "default": null,
+                    "description": "Video only; high when absent." },
             }
         }),
         estimated_seconds: 60,
@@ -319,7 +316,7 @@ impl KieModel for Midjourney {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kie::tests::field_of;
+    use crate::kit::schema::error_field;
 
     #[test]
     fn validation_names_the_field() {
@@ -358,7 +355,7 @@ mod tests {
             (json!({ "prompt": "x", "taskType": "mj_txt2img" }), "taskType"),
         ];
         for (input, field) in cases {
-            assert_eq!(field_of(validate(&input).expect_err("invalid")), field, "{input}");
+            assert_eq!(error_field(&validate(&input).expect_err("invalid")), field, "{input}");
         }
     }
 

@@ -231,16 +231,3 @@ pub(crate) fn images_of(input: &Value) -> Vec<String> {
         .map(|images| images.iter().filter_map(Value::as_str).map(str::to_owned).collect())
         .unwrap_or_default()
 }
-
-#[cfg(test)]
-pub(crate) mod tests {
-    use atelier_core::CoreError;
-
-    /// The field an input error names.
-    pub(crate) fn field_of(error: CoreError) -> String {
-        match error {
-            CoreError::InvalidInput { details, .. } => details["field"].as_str().unwrap_or_default().to_owned(),
-            other => panic!("not an input error: {other:?}"),
-        }
-    }
-}

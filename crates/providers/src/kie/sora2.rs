@@ -11,6 +11,7 @@ use serde_json::{Value, json};
 use super::wire;
 use super::{Kie, KieModel, images_of, market, parse_job, upload};
 use crate::kit::Named;
+use crate::kit::fields::{max_chars, required_text};
 use crate::kit::params::{parse_params, to_json};
 use async_trait::async_trait;
 use atelier_core::ports::{Job, Polled, ProviderError};
@@ -82,13 +83,8 @@ impl Sora2Params {
 
 pub fn validate(input: &Value) -> Result<Value, CoreError> {
     let mut params: Sora2Params = parse_params(input)?;
-    params.prompt = params.prompt.trim().to_owned();
-    if params.prompt.is_empty() {
-        return Err(CoreError::invalid("prompt", "must not be empty"));
-    }
-    if params.prompt.chars().count() > MAX_PROMPT {
-        return Err(CoreError::invalid("prompt", format!("must be at most {MAX_PROMPT} characters")));
-    }
+    params.prompt = required_text("prompt", &params.prompt)?;
+    max_chars("prompt", &params.prompt, MAX_PROMPT)?;
     if params.images.len() > 1 {
         return Err(CoreError::invalid("images", "Sora 2 takes exactly one image (or none)"));
     }
@@ -138,7 +134,7 @@ pub fn spec(requires_config: Option<String>) -> ModelSpec {
             "required": ["prompt"],
             "properties": {
                 "prompt": { "type": "string", "minLength": 1, "maxLength": MAX_PROMPT },
-                "images": { "type": "array", "maxItems": 1, "items": { "type": "string" },
+                "images": { "type": "array", "default": [], "maxItems": 1, "items": { "type": "string" },
                     "description": "One image for image to video: an http(s) URL, a data: URI, an upload id \
                                     (upl_…) or an output id (img_…)." },
                 "variant": { "type": "string", "enum": ["standard", "pro"], "default": "standard" },
@@ -192,7 +188,7 @@ impl KieModel for Sora2 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kie::tests::field_of;
+    use crate::kit::schema::error_field;
 
     #[test]
     fn validation_names_the_field() {
@@ -211,7 +207,7 @@ mod tests {
             (json!({ "prompt": "x", "upload_method": "s3" }), "upload_method"),
         ];
         for (input, field) in cases {
-            assert_eq!(field_of(validate(&input).expect_err("invalid")), field, "{input}");
+            assert_eq!(error_field(&validate(&input).expect_err("invalid")), field, "{input}");
         }
         let ok = validate(&json!({ "prompt": "x", "n_frames": 15 })).expect("valid");
         assert_eq!((ok["n_frames"].as_str(), ok["aspect_ratio"].as_str()), (Some("15"), Some("landscape")));

@@ -17,6 +17,7 @@ use super::client::{KieClient, Phase};
 use super::wire::{self, FlagRecord};
 use super::{Kie, KieModel, images_of, parse_job, upload};
 use crate::kit::Named;
+use crate::kit::fields::required_text;
 use crate::kit::params::{check_range, parse_params, to_json};
 use async_trait::async_trait;
 use atelier_core::ports::{Job, Polled};
@@ -120,10 +121,7 @@ fn default_resolution() -> Resolution {
 
 pub fn validate(input: &Value) -> Result<Value, CoreError> {
     let mut params: Veo3Params = parse_params(input)?;
-    params.prompt = params.prompt.trim().to_owned();
-    if params.prompt.is_empty() {
-        return Err(CoreError::invalid("prompt", "must not be empty"));
-    }
+    params.prompt = required_text("prompt", &params.prompt)?;
     if params.images.len() > MAX_IMAGES {
         return Err(CoreError::invalid("images", format!("at most {MAX_IMAGES} images")));
     }
@@ -269,7 +267,7 @@ pub fn spec(requires_config: Option<String>) -> ModelSpec {
             "required": ["prompt"],
             "properties": {
                 "prompt": { "type": "string", "minLength": 1 },
-                "images": { "type": "array", "maxItems": MAX_IMAGES, "items": { "type": "string" },
+                "images": { "type": "array", "default": [], "maxItems": MAX_IMAGES, "items": { "type": "string" },
                     "description": "http(s) URLs, data: URIs, upload ids (upl_…) or output ids (img_…)." },
                 "variant": { "type": "string", "enum": ["fast", "quality", "lite"], "default": "fast" },
                 "mode": { "type": ["string", "null"],
@@ -334,7 +332,7 @@ impl KieModel for Veo3 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kie::tests::field_of;
+    use crate::kit::schema::error_field;
 
     #[test]
     fn validation_names_the_field() {
@@ -357,7 +355,7 @@ mod tests {
             (json!({ "prompt": "x", "aspectRatio": "16:9" }), "aspectRatio"),
         ];
         for (input, field) in cases {
-            assert_eq!(field_of(validate(&input).expect_err("invalid")), field, "{input}");
+            assert_eq!(error_field(&validate(&input).expect_err("invalid")), field, "{input}");
         }
         let ok = validate(&json!({ "prompt": "x", "aspect_ratio": "auto", "images": [url, url, url] })).expect("ok");
         assert_eq!((ok["aspect_ratio"].as_str(), ok["variant"].as_str()), (Some("Auto"), Some("fast")));

@@ -10,6 +10,8 @@ pub mod fields;
 pub mod http;
 pub mod params;
 pub mod poll;
+#[cfg(test)]
+pub mod schema;
 pub mod table;
 
 pub use auth::{ApiKeyHeader, Auth, Bearer, OAuth, TokenSource};

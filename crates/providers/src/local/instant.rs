@@ -16,10 +16,13 @@ use atelier_core::{CoreError, TaskId};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
+use super::LocalEngine;
 use super::{
     SERVICE, canonical_json, check_range, encode_png_rgb, output_parameters, parse_params, png_output, rejected,
     set_progress, sha256, to_json,
 };
+use crate::kit::Named;
+use async_trait::async_trait;
 
 pub const MODEL: &str = "instant";
 
@@ -149,16 +152,45 @@ pub(crate) fn render(params: &InstantParams) -> Result<Output, ProviderError> {
     Ok(png_output(SIDE, SIDE, bytes, output_parameters(MODEL, &input, 0)))
 }
 
+/// `local/instant`: routable only when enabled; records its executions in
+/// `execution_log` when one is set.
+pub struct Instant {
+    pub enabled: bool,
+    pub execution_log: Option<PathBuf>,
+}
+
+impl Named for Instant {
+    fn name(&self) -> &str {
+        MODEL
+    }
+}
+
+#[async_trait]
+impl LocalEngine for Instant {
+    fn spec(&self) -> ModelSpec {
+        spec(self.enabled)
+    }
+
+    fn validate(&self, input: &Value) -> Result<Value, CoreError> {
+        validate(input)
+    }
+
+    async fn run(&self, job: &Job<'_>) -> Result<Vec<Output>, ProviderError> {
+        submit(job, self.execution_log.as_deref()).await
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::local::test_support::{check_schema_matches, error_field, job};
+    use crate::kit::schema::{check_schema_matches, error_field};
+    use crate::local::test_support::job;
     use crate::local::{LocalConfig, LocalProvider};
     use atelier_core::ports::{Provider, Submitted};
 
     #[test]
     fn schema_matches_the_struct() {
-        check_schema_matches(&spec(true).input_schema, validate, &json!({}), &[]);
+        check_schema_matches(&spec(true).input_schema, validate, &json!({}));
         assert!(spec(true).description.contains("benchmark-only, produces an 8x8 image instantly"));
         assert_eq!(spec(false).requires_config.as_deref(), Some(CONFIG_KEY));
         assert!(spec(true).requires_config.is_none());

@@ -14,6 +14,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicU8, Ordering};
 
 pub(crate) use crate::kit::params::{check_range, parse_params, to_json};
+use crate::kit::{ModelTable, Named};
 use async_trait::async_trait;
 use atelier_core::CoreError;
 use atelier_core::catalog::ModelSpec;
@@ -46,30 +47,30 @@ impl LocalConfig {
     }
 }
 
+/// One built-in engine: its spec, its checks, and the work (which finishes in the
+/// call: local engines are never polled).
+#[async_trait]
+pub trait LocalEngine: Named + Send + Sync {
+    fn spec(&self) -> ModelSpec;
+    /// Validates an input and returns it normalised, every default filled in.
+    fn validate(&self, input: &Value) -> Result<Value, CoreError>;
+    async fn run(&self, job: &Job<'_>) -> Result<Vec<Output>, ProviderError>;
+}
+
 /// The `local` service.
-#[derive(Debug, Clone)]
 pub struct LocalProvider {
-    instant_enabled: bool,
-    instant_execution_log: Option<PathBuf>,
+    engines: ModelTable<dyn LocalEngine>,
 }
 
 impl LocalProvider {
     pub fn new(config: LocalConfig) -> Self {
-        let instant_execution_log = config.instant_execution_log.or_else(|| {
+        let execution_log = config.instant_execution_log.or_else(|| {
             std::env::var_os(INSTANT_EXECUTION_LOG_ENV).filter(|value| !value.is_empty()).map(PathBuf::from)
         });
-        Self { instant_enabled: config.instant_enabled, instant_execution_log }
-    }
-}
-
-fn unknown_model(model: &str) -> CoreError {
-    CoreError::InvalidInput {
-        message: format!("unknown model {model:?} for service {SERVICE}"),
-        details: serde_json::json!({
-            "field": "model",
-            "reason": "unknown model",
-            "available": [placeholder::MODEL, qr::MODEL, instant::MODEL],
-        }),
+        let instant = instant::Instant { enabled: config.instant_enabled, execution_log };
+        let engines: Vec<Box<dyn LocalEngine>> =
+            vec![Box::new(placeholder::Placeholder), Box::new(qr::Qr), Box::new(instant)];
+        Self { engines: ModelTable::new(SERVICE, engines) }
     }
 }
 
@@ -90,16 +91,11 @@ impl Provider for LocalProvider {
     }
 
     fn models(&self) -> Vec<ModelSpec> {
-        vec![placeholder::spec(), qr::spec(), instant::spec(self.instant_enabled)]
+        self.engines.iter().map(LocalEngine::spec).collect()
     }
 
     fn validate(&self, model: &str, input: &Value) -> Result<Value, CoreError> {
-        match model {
-            placeholder::MODEL => placeholder::validate(input),
-            qr::MODEL => qr::validate(input),
-            instant::MODEL => instant::validate(input),
-            other => Err(unknown_model(other)),
-        }
+        self.engines.for_input(model)?.validate(input)
     }
 
     fn submit_is_costly(&self) -> bool {
@@ -108,25 +104,7 @@ impl Provider for LocalProvider {
 
     async fn submit(&self, job: &Job<'_>) -> Result<Submitted, ProviderError> {
         let started = std::time::Instant::now();
-        let outputs = match job.model {
-            placeholder::MODEL => {
-                let params = placeholder::parse(job.input).map_err(rejected)?;
-                let progress = job.progress.clone();
-                run_blocking("placeholder", move || placeholder::render_all(&params, &progress)).await?
-            }
-            qr::MODEL => {
-                let params = qr::parse(job.input).map_err(rejected)?;
-                let progress = job.progress.clone();
-                run_blocking("qr", move || {
-                    let output = qr::render(&params)?;
-                    set_progress(&progress, 1, 1);
-                    Ok(vec![output])
-                })
-                .await?
-            }
-            instant::MODEL => instant::submit(job, self.instant_execution_log.as_deref()).await?,
-            other => return Err(rejected(unknown_model(other))),
-        };
+        let outputs = self.engines.for_job(job.model)?.run(job).await?;
         tracing::debug!(
             task_id = %job.task_id,
             model = job.model,
@@ -303,108 +281,7 @@ pub(crate) mod test_support {
         }
     }
 
-    /// The `field` named by an `InvalidInput` error.
-    pub fn error_field(error: &atelier_core::CoreError) -> String {
-        match error {
-            atelier_core::CoreError::InvalidInput { details, .. } => {
-                details.get("field").and_then(Value::as_str).unwrap_or_default().to_owned()
-            }
-            other => panic!("expected InvalidInput, got {other:?}"),
-        }
-    }
-
-    /// Checks a hand-written schema against its params struct: the `properties` are
-    /// exactly the fields of the normalised input, `required` is as given, every
-    /// default equals what validation fills in, and every integer or number bound is
-    /// enforced with an error naming the field.
-    pub fn check_schema_matches(
-        schema: &Value,
-        validate: impl Fn(&Value) -> Result<Value, atelier_core::CoreError>,
-        minimal: &Value,
-        required: &[&str],
-    ) {
-        assert_eq!(schema["type"], "object");
-        assert_eq!(schema["additionalProperties"], false);
-        let properties = schema["properties"].as_object().expect("properties");
-        let normalised = validate(minimal).expect("minimal input is valid");
-        let fields = normalised.as_object().expect("normalised input is an object");
-        let mut property_names: Vec<&String> = properties.keys().collect();
-        let mut field_names: Vec<&String> = fields.keys().collect();
-        property_names.sort();
-        field_names.sort();
-        assert_eq!(property_names, field_names, "schema properties vs struct fields");
-
-        let mut schema_required: Vec<&str> = schema["required"]
-            .as_array()
-            .expect("required")
-            .iter()
-            .map(|v| v.as_str().expect("required entry"))
-            .collect();
-        schema_required.sort_unstable();
-        let mut expected_required = required.to_vec();
-        expected_required.sort_unstable();
-        assert_eq!(schema_required, expected_required);
-        for name in required {
-            let mut input = minimal.clone();
-            input.as_object_mut().expect("object").remove(*name);
-            let error = validate(&input).expect_err("a required field is missing");
-            assert_eq!(error_field(&error), *name);
-        }
-
-        for (name, property) in properties {
-            if let Some(default) = property.get("default") {
-                if !default.is_null() {
-                    assert_eq!(&fields[name], default, "default of {name}");
-                }
-                assert!(!required.contains(&name.as_str()), "{name} has a default but is required");
-            } else {
-                assert!(required.contains(&name.as_str()), "{name} has neither default nor required");
-            }
-            if let Some(values) = property.get("enum").and_then(Value::as_array) {
-                for value in values {
-                    let mut input = minimal.clone();
-                    input[name] = value.clone();
-                    validate(&input).unwrap_or_else(|e| panic!("{name}={value} should pass: {e}"));
-                }
-                let mut input = minimal.clone();
-                input[name] = Value::String("definitely-not-allowed".to_owned());
-                let error = validate(&input).expect_err("a value outside the enum");
-                assert_eq!(error_field(&error), *name);
-            }
-            let is_integer = property["type"] == "integer"
-                || property["type"].as_array().is_some_and(|types| types.contains(&Value::from("integer")));
-            for (bound, step) in [("minimum", -1.0), ("maximum", 1.0)] {
-                let Some(limit) = property.get(bound).and_then(Value::as_f64) else {
-                    continue;
-                };
-                let (at, beyond) = if is_integer {
-                    let limit = property[bound].as_i64().expect("integer bound");
-                    (Value::from(limit), Value::from(limit + step as i64))
-                } else {
-                    (Value::from(limit), Value::from(limit + step))
-                };
-                let mut input = minimal.clone();
-                input[name] = at.clone();
-                validate(&input).unwrap_or_else(|e| panic!("{name}={at} should pass: {e}"));
-                input[name] = beyond.clone();
-                let error = validate(&input).expect_err("a value out of bounds");
-                assert_eq!(error_field(&error), *name, "{name}={beyond}");
-            }
-            // A wrong type names the field too.
-            let mut input = minimal.clone();
-            input[name] = Value::Array(vec![]);
-            let error = validate(&input).expect_err("a wrong type");
-            assert_eq!(error_field(&error), *name);
-        }
-
-        let mut input = minimal.clone();
-        input["foo"] = Value::from(1);
-        let error = validate(&input).expect_err("an unknown field");
-        assert_eq!(error_field(&error), "foo");
-
-        let again = validate(&normalised).expect("a normalised input is valid");
-        assert_eq!(again, normalised, "validation is idempotent");
-    }
+    pub use crate::kit::schema::error_field;
 }
 
 #[cfg(test)]

@@ -16,11 +16,16 @@ use image::RgbImage;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
+use super::LocalEngine;
 use super::text::{FontSet, fill_rect};
 use super::{
     SERVICE, SplitMix64, canonical_json, check_range, encode_png_rgb, output_parameters, parse_params, png_output,
     set_progress, sha256, to_json,
 };
+use crate::kit::Named;
+use crate::kit::fields::{max_chars, required_text};
+use async_trait::async_trait;
+use atelier_core::ports::Job;
 
 pub const MODEL: &str = "placeholder";
 
@@ -132,28 +137,10 @@ fn input_schema() -> Value {
 /// absent. Parsing a normalised input gives it back unchanged.
 pub fn parse(input: &Value) -> Result<PlaceholderParams, CoreError> {
     let mut params: PlaceholderParams = parse_params(input)?;
-    params.prompt = params.prompt.trim().to_owned();
-    if params.prompt.is_empty() {
-        return Err(CoreError::InvalidInput {
-            message: "prompt must not be empty".to_owned(),
-            details: json!({ "field": "prompt", "reason": "must not be empty" }),
-        });
-    }
-    let prompt_chars = params.prompt.chars().count();
-    if prompt_chars > MAX_PROMPT_CHARS {
-        return Err(CoreError::invalid(
-            "prompt",
-            format!("must be at most {MAX_PROMPT_CHARS} characters, got {prompt_chars}"),
-        ));
-    }
+    params.prompt = required_text("prompt", &params.prompt)?;
+    max_chars("prompt", &params.prompt, MAX_PROMPT_CHARS)?;
     params.negative_prompt = params.negative_prompt.trim().to_owned();
-    let negative_chars = params.negative_prompt.chars().count();
-    if negative_chars > MAX_PROMPT_CHARS {
-        return Err(CoreError::invalid(
-            "negative_prompt",
-            format!("must be at most {MAX_PROMPT_CHARS} characters, got {negative_chars}"),
-        ));
-    }
+    max_chars("negative_prompt", &params.negative_prompt, MAX_PROMPT_CHARS)?;
     check_range("width", params.width, MIN_SIDE, MAX_SIDE)?;
     check_range("height", params.height, MIN_SIDE, MAX_SIDE)?;
     check_range("num_images", params.num_images, 1, MAX_IMAGES)?;
@@ -583,10 +570,36 @@ fn draw_labels(image: &mut RgbImage, params: &PlaceholderParams, seed: u32, font
     }
 }
 
+/// `local/placeholder`.
+pub struct Placeholder;
+
+impl Named for Placeholder {
+    fn name(&self) -> &str {
+        MODEL
+    }
+}
+
+#[async_trait]
+impl LocalEngine for Placeholder {
+    fn spec(&self) -> ModelSpec {
+        spec()
+    }
+
+    fn validate(&self, input: &Value) -> Result<Value, CoreError> {
+        validate(input)
+    }
+
+    async fn run(&self, job: &Job<'_>) -> Result<Vec<Output>, ProviderError> {
+        let params = parse(job.input).map_err(super::rejected)?;
+        let progress = job.progress.clone();
+        super::run_blocking(MODEL, move || render_all(&params, &progress)).await
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::local::test_support::{check_schema_matches, error_field};
+    use crate::kit::schema::{check_schema_matches, error_field};
 
     fn decode(bytes: &[u8]) -> image::RgbImage {
         image::load_from_memory_with_format(bytes, image::ImageFormat::Png).expect("a PNG").to_rgb8()
@@ -604,7 +617,7 @@ mod tests {
 
     #[test]
     fn schema_matches_the_struct() {
-        check_schema_matches(&spec().input_schema, validate, &json!({ "prompt": "a cat" }), &["prompt"]);
+        check_schema_matches(&spec().input_schema, validate, &json!({ "prompt": "a cat" }));
     }
 
     #[test]
@@ -648,7 +661,7 @@ mod tests {
             assert_eq!(error_field(&error), field, "{input}");
         }
         let error = validate(&json!({ "prompt": " " })).expect_err("empty");
-        assert_eq!(error.to_string(), "prompt must not be empty");
+        assert_eq!(error.to_string(), "prompt: must not be empty");
         assert!(validate(&json!({ "prompt": "x".repeat(4000) })).is_ok());
     }
 

@@ -12,7 +12,11 @@ use qrcode::{Color, EcLevel, QrCode};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
+use super::LocalEngine;
 use super::{SERVICE, check_range, encode_png_rgb, output_parameters, parse_params, png_output, to_json};
+use crate::kit::Named;
+use async_trait::async_trait;
+use atelier_core::ports::Job;
 
 pub const MODEL: &str = "qr";
 
@@ -335,10 +339,41 @@ fn render_svg(code: &QrCode, size: u32, margin: usize, foreground: &str, backgro
     )
 }
 
+/// `local/qr`.
+pub struct Qr;
+
+impl Named for Qr {
+    fn name(&self) -> &str {
+        MODEL
+    }
+}
+
+#[async_trait]
+impl LocalEngine for Qr {
+    fn spec(&self) -> ModelSpec {
+        spec()
+    }
+
+    fn validate(&self, input: &Value) -> Result<Value, CoreError> {
+        validate(input)
+    }
+
+    async fn run(&self, job: &Job<'_>) -> Result<Vec<Output>, ProviderError> {
+        let params = parse(job.input).map_err(super::rejected)?;
+        let progress = job.progress.clone();
+        super::run_blocking(MODEL, move || {
+            let output = render(&params)?;
+            super::set_progress(&progress, 1, 1);
+            Ok(vec![output])
+        })
+        .await
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::local::test_support::{check_schema_matches, error_field};
+    use crate::kit::schema::{check_schema_matches, error_field};
 
     fn render_input(input: Value) -> Output {
         render(&parse(&input).expect("valid input")).expect("rendered")
@@ -356,7 +391,7 @@ mod tests {
 
     #[test]
     fn schema_matches_the_struct() {
-        check_schema_matches(&spec().input_schema, validate, &json!({ "text": "hello" }), &["text"]);
+        check_schema_matches(&spec().input_schema, validate, &json!({ "text": "hello" }));
     }
 
     #[test]

@@ -18,6 +18,7 @@ use serde_json::{Value, json};
 use super::client::{Api, OpenAiClient, Phase};
 use super::{OpenAi, OpenAiModel};
 use crate::kit::Named;
+use crate::kit::fields::{max_chars, optional_max_chars, required_text};
 use crate::kit::params::{parse_params, to_json};
 use async_trait::async_trait;
 use atelier_core::ports::{Job, Submitted};
@@ -229,13 +230,8 @@ pub fn validate(model: ImageModel, input: &Value) -> Result<Value, CoreError> {
 
 /// Applies `model`'s rules to parsed parameters and fills in its defaults.
 pub fn normalise(model: ImageModel, mut params: ImageParams) -> Result<ImageParams, CoreError> {
-    params.prompt = params.prompt.trim().to_owned();
-    if params.prompt.is_empty() {
-        return Err(CoreError::invalid("prompt", "must not be empty"));
-    }
-    if params.prompt.chars().count() > model.max_prompt() {
-        return Err(CoreError::invalid("prompt", format!("must be at most {} characters", model.max_prompt())));
-    }
+    params.prompt = required_text("prompt", &params.prompt)?;
+    max_chars("prompt", &params.prompt, model.max_prompt())?;
     let max_n = model.max_n();
     if !(1..=max_n).contains(&params.n) {
         return Err(CoreError::invalid("n", format!("must be between 1 and {max_n} for {}", model.name())));
@@ -273,9 +269,7 @@ pub fn normalise(model: ImageModel, mut params: ImageParams) -> Result<ImagePara
         (ImageModel::DallE3, Some(_)) | (_, None) => {}
         (_, Some(_)) => return Err(not_for("style", "dall-e-3")),
     }
-    if params.user.as_ref().is_some_and(|user| user.chars().count() > 256) {
-        return Err(CoreError::invalid("user", "must be at most 256 characters"));
-    }
+    optional_max_chars("user", params.user.as_deref(), 256)?;
     validate_edit(model, &params)?;
     Ok(params)
 }
@@ -451,7 +445,7 @@ pub fn spec(service: &str, provider_title: &str, model: ImageModel, requires_con
             "description": "jpeg and webp only." });
         properties["background"] = json!({ "type": "string", "enum": ["transparent", "opaque", "auto"], "default": "auto",
             "description": "transparent needs png or webp." });
-        properties["moderation"] = json!({ "type": ["string", "null"], "enum": ["low", "auto", null],
+        properties["moderation"] = json!({ "type": ["string", "null"], "enum": ["low", "auto", null], "default": null,
             "description": "Generations only (auto by default)." });
     }
     if model == ImageModel::DallE3 {
@@ -525,15 +519,10 @@ impl OpenAiModel for ImageModel {
 mod tests {
     use super::*;
 
-    fn field_of(error: CoreError) -> String {
-        match error {
-            CoreError::InvalidInput { details, .. } => details["field"].as_str().unwrap_or_default().to_owned(),
-            other => panic!("not an input error: {other:?}"),
-        }
-    }
+    use crate::kit::schema::error_field;
 
     fn check(model: ImageModel, input: Value) -> Result<Value, String> {
-        validate(model, &input).map_err(field_of)
+        validate(model, &input).map_err(|error| error_field(&error))
     }
 
     #[test]

@@ -14,6 +14,7 @@ use serde_json::{Value, json};
 use super::client::{Api, OpenAiClient, Phase};
 use super::{OpenAi, OpenAiModel};
 use crate::kit::Named;
+use crate::kit::fields::{max_chars, optional_max_chars, required_text};
 use crate::kit::params::{parse_params, to_json};
 use async_trait::async_trait;
 use atelier_core::ports::{Job, Submitted};
@@ -121,12 +122,9 @@ fn default_speed() -> f64 {
 
 pub fn validate(model: SpeechModel, input: &Value) -> Result<Value, CoreError> {
     let mut params: SpeechParams = parse_params(input)?;
-    if params.input.trim().is_empty() {
-        return Err(CoreError::invalid("input", "must not be empty"));
-    }
-    if params.input.chars().count() > MAX_INPUT {
-        return Err(CoreError::invalid("input", format!("must be at most {MAX_INPUT} characters")));
-    }
+    // The text is spoken as written, spaces included: checked, not trimmed.
+    required_text("input", &params.input)?;
+    max_chars("input", &params.input, MAX_INPUT)?;
     params.voice = params.voice.trim().to_owned();
     let lower = params.voice.to_ascii_lowercase();
     if VOICES.contains(&lower.as_str()) {
@@ -140,9 +138,7 @@ pub fn validate(model: SpeechModel, input: &Value) -> Result<Value, CoreError> {
     if params.instructions.is_some() && !model.takes_instructions() {
         return Err(CoreError::invalid("instructions", format!("are not taken by {}", model.name())));
     }
-    if params.instructions.as_ref().is_some_and(|text| text.chars().count() > MAX_INPUT) {
-        return Err(CoreError::invalid("instructions", format!("must be at most {MAX_INPUT} characters")));
-    }
+    optional_max_chars("instructions", params.instructions.as_deref(), MAX_INPUT)?;
     if !(0.25..=4.0).contains(&params.speed) {
         return Err(CoreError::invalid("speed", "must be between 0.25 and 4.0"));
     }
@@ -238,10 +234,7 @@ mod tests {
     use super::*;
 
     fn field_of(model: SpeechModel, input: Value) -> String {
-        match validate(model, &input) {
-            Err(CoreError::InvalidInput { details, .. }) => details["field"].as_str().unwrap_or_default().to_owned(),
-            other => panic!("not an input error: {other:?}"),
-        }
+        crate::kit::schema::error_field(&validate(model, &input).expect_err("invalid"))
     }
 
     #[test]

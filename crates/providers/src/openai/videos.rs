@@ -17,6 +17,7 @@ use serde_json::{Value, json};
 use super::client::{Answer, Api, Failure, OpenAiClient, Phase};
 use super::{OpenAi, OpenAiModel};
 use crate::kit::Named;
+use crate::kit::fields::required_text;
 use crate::kit::params::{parse_params, to_json};
 use async_trait::async_trait;
 use atelier_core::ports::{Job, Polled, Submitted};
@@ -80,10 +81,7 @@ fn string_or_number<'de, D: Deserializer<'de>>(deserializer: D) -> Result<String
 
 pub fn validate(_model: VideoModel, input: &Value) -> Result<Value, CoreError> {
     let mut params: VideoParams = parse_params(input)?;
-    params.prompt = params.prompt.trim().to_owned();
-    if params.prompt.is_empty() {
-        return Err(CoreError::invalid("prompt", "must not be empty"));
-    }
+    params.prompt = required_text("prompt", &params.prompt)?;
     params.seconds = params.seconds.trim().to_owned();
     if !SECONDS.contains(&params.seconds.as_str()) {
         return Err(CoreError::invalid("seconds", "must be \"4\", \"8\" or \"12\""));
@@ -306,10 +304,7 @@ mod tests {
     use super::*;
 
     fn field_of(input: Value) -> String {
-        match validate(VideoModel::Sora2, &input) {
-            Err(CoreError::InvalidInput { details, .. }) => details["field"].as_str().unwrap_or_default().to_owned(),
-            other => panic!("not an input error: {other:?}"),
-        }
+        crate::kit::schema::error_field(&validate(VideoModel::Sora2, &input).expect_err("invalid"))
     }
 
     #[test]
