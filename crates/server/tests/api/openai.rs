@@ -566,8 +566,8 @@ async fn the_adapter_downloads_url_answers() {
         organization: None,
         project: None,
     };
-    let client = atelier_providers::openai::client::OpenAiClient::new(KEY, target, Duration::from_secs(10))
-        .expect("client");
+    let client =
+        atelier_providers::openai::client::OpenAiClient::new(KEY, target, Duration::from_secs(10)).expect("client");
     let outputs = atelier_providers::openai::images::outputs(
         &client,
         &answer,
