@@ -1,13 +1,15 @@
-//! Every route, merged: `/api/v1/…`, the OpenAPI document, the docs page and the
-//! web studio at `/`.
+//! Every route, merged: `/api/v1/…` (public and protected sub-routers, each route
+//! registered once with its OpenAPI annotation), the OpenAPI document, the docs page
+//! and the web studio at `/`.
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
+use axum::handler::Handler;
 use axum::http::{Method, StatusCode, Uri};
-use axum::routing::{delete, get, patch, post, put};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::trace::TraceLayer;
 use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
 use utoipa_swagger_ui::SwaggerUi;
 
 use crate::api::error::ApiError;
@@ -28,47 +30,56 @@ pub fn router_trusting_for_benchmarks(state: AppState, caller: atelier_core::acc
     build(state, Some(caller))
 }
 
-fn build(state: AppState, trusted: Option<atelier_core::account::Principal>) -> Router {
-    let api = Router::new()
+/// The API's routes, each registered once: the router and the OpenAPI document
+/// come from the same list. Public routes are their own sub-router; every other
+/// route sits behind authentication.
+pub fn api_routes(max_upload_bytes: usize) -> (OpenApiRouter<AppState>, OpenApiRouter<AppState>) {
+    let public =
+        OpenApiRouter::new().merge(system::public_routes()).merge(auth::public_routes()).merge(callbacks::routes());
+    let protected = OpenApiRouter::new()
         .merge(tasks::routes())
         .merge(assets::routes())
         .merge(compat::routes())
-        .merge(callbacks::routes())
-        .merge(uploads::routes(state.config.server.max_upload_bytes))
+        .merge(uploads::routes(max_upload_bytes))
         .merge(prompts::routes())
-        .route("/models", get(models::list_models))
-        .route("/providers", get(providers::list_providers))
-        .route("/health", get(system::health))
-        .route("/system/info", get(system::system_info))
-        .route("/sessions", post(auth::sessions::sign_in))
-        .route("/sessions/link", get(auth::sessions::sign_in_with_link))
-        .route("/sessions/current", get(auth::sessions::current_session).delete(auth::sessions::sign_out))
-        .route("/me", get(auth::me::me))
-        .route("/me/password", put(auth::me::set_password))
-        .route("/me/totp", post(auth::me::begin_totp).delete(auth::me::disable_totp))
-        .route("/me/totp/confirm", post(auth::me::confirm_totp))
-        .route("/keys", get(auth::keys::list_keys).post(auth::keys::create_key))
-        .route("/keys/{id}", delete(auth::keys::revoke_key))
-        .route("/users", get(auth::users::list_users).post(auth::users::create_user))
-        .route("/users/{id}", patch(auth::users::update_user))
-        .route("/audit", get(auth::audit::audit_log))
-        .route("/qrcodes", post(qrcodes::create_qrcode));
-    let max_body = state.config.server.max_body_bytes;
-    let routes = Router::new()
-        .nest("/api/v1", api)
-        .merge(SwaggerUi::new("/docs").url("/openapi.json", ApiDoc::openapi()))
-        .merge(crate::studio::routes());
-    let routes = match trusted {
-        None => routes.layer(axum::middleware::from_fn_with_state(state.clone(), auth::authenticate)),
-        Some(caller) => routes.layer(axum::middleware::from_fn(
+        .merge(models::routes())
+        .merge(providers::routes())
+        .merge(system::routes())
+        .merge(auth::routes())
+        .merge(qrcodes::routes());
+    (public, protected)
+}
+
+/// The OpenAPI document, as the server serves it at `/openapi.json`.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    let (public, protected) = api_routes(0);
+    let mut document =
+        OpenApiRouter::with_openapi(ApiDoc::openapi()).nest("/api/v1", public.merge(protected)).into_openapi();
+    crate::openapi::protect(&mut document);
+    document
+}
+
+fn build(state: AppState, trusted: Option<atelier_core::account::Principal>) -> Router {
+    let (public, protected) = api_routes(state.config.server.max_upload_bytes);
+    let guard = axum::middleware::from_fn_with_state(state.clone(), auth::authenticate);
+    let protected = match trusted {
+        None => protected.route_layer(guard.clone()),
+        Some(caller) => protected.route_layer(axum::middleware::from_fn(
             move |mut request: axum::extract::Request, next: axum::middleware::Next| {
                 request.extensions_mut().insert(caller.clone());
                 next.run(request)
             },
         )),
     };
-    routes
-        .fallback(not_found)
+    let (api, mut document) =
+        OpenApiRouter::with_openapi(ApiDoc::openapi()).nest("/api/v1", public.merge(protected)).split_for_parts();
+    crate::openapi::protect(&mut document);
+    let max_body = state.config.server.max_body_bytes;
+    api.merge(SwaggerUi::new("/docs").url("/openapi.json", document))
+        .merge(crate::studio::routes())
+        // An unknown `/api/` path answers 401 to a caller without a key, as a real one
+        // would: nothing tells which routes exist.
+        .fallback(not_found.layer(guard))
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(max_body))
         .layer(CatchPanicLayer::custom(|_| axum::response::IntoResponse::into_response(ApiError::internal())))

@@ -8,6 +8,8 @@ use serde_json::Value;
 use utoipa::ToSchema;
 
 use crate::app::AppState;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ModelView {
@@ -36,7 +38,7 @@ pub struct ModelListView {
 }
 
 /// Every model (also seed 004's `GET /api/v1/models`).
-#[utoipa::path(get, path = "/api/v1/models", tag = "models", responses((status = 200, body = ModelListView)))]
+#[utoipa::path(get, path = "/models", tag = "models", responses((status = 200, body = ModelListView)))]
 pub async fn list_models(State(state): State<AppState>) -> Json<ModelListView> {
     let default_model = state.tasks.rules().default_model.clone();
     let models = state
@@ -62,4 +64,8 @@ pub async fn list_models(State(state): State<AppState>) -> Json<ModelListView> {
         })
         .collect();
     Json(ModelListView { models, default_model })
+}
+
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(list_models))
 }

@@ -11,6 +11,8 @@ use utoipa::ToSchema;
 use crate::api::error::ApiResult;
 use crate::api::extract::AppQuery;
 use crate::app::AppState;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ProviderView {
@@ -75,7 +77,7 @@ pub struct ProviderListView {
 }
 
 /// Every service with its health.
-#[utoipa::path(get, path = "/api/v1/providers", tag = "models", params(ProvidersQuery),
+#[utoipa::path(get, path = "/providers", tag = "models", params(ProvidersQuery),
     responses((status = 200, body = ProviderListView), (status = 422, body = crate::api::error::ErrorBody),
         (status = 503, body = crate::api::error::ErrorBody)))]
 pub async fn list_providers(
@@ -117,4 +119,8 @@ impl From<ServiceReport> for ProviderView {
                 .collect(),
         }
     }
+}
+
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(list_providers))
 }

@@ -17,6 +17,8 @@ use crate::api::error::{ApiError, ApiResult, ErrorBody};
 use crate::api::extract::AppJson;
 use crate::api::views::TaskView;
 use crate::app::AppState;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 /// How long the answer waits for the image before it answers 202 with the task.
 const WAIT: Duration = Duration::from_secs(30);
@@ -25,7 +27,7 @@ const WAIT: Duration = Duration::from_secs(30);
 /// `X-Task-Id`). The body is `local/qr`'s input: `text`, and optionally `format`
 /// (`png`, `svg`), `size`, `error_correction`, `margin`, `foreground`,
 /// `background`. Answers 202 with the task when no worker finished it in time.
-#[utoipa::path(post, path = "/api/v1/qrcodes", tag = "seed 000",
+#[utoipa::path(post, path = "/qrcodes", tag = "seed 000",
     request_body(content = Object, description = "local/qr's input"),
     responses((status = 201, description = "The QR code (image/png or image/svg+xml)"),
         (status = 202, body = TaskView), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
@@ -71,4 +73,8 @@ pub async fn create_qrcode(
         }
     }
     Ok(response)
+}
+
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(create_qrcode))
 }

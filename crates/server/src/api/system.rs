@@ -10,6 +10,8 @@ use utoipa::ToSchema;
 use atelier_core::task::PartsHealth;
 
 use crate::app::AppState;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct HealthView {
@@ -21,7 +23,7 @@ pub struct HealthView {
 }
 
 /// Liveness and readiness: 200 when the database and storage answer, else 503.
-#[utoipa::path(get, path = "/api/v1/health", tag = "system",
+#[utoipa::path(get, path = "/health", tag = "system",
     responses((status = 200, body = HealthView), (status = 503, body = HealthView)), security(()))]
 pub async fn health(State(state): State<AppState>) -> Response {
     let PartsHealth { database, storage } = state.tasks.parts_health().await;
@@ -63,7 +65,7 @@ pub struct FontsView {
 }
 
 /// What this server is and how it is set up.
-#[utoipa::path(get, path = "/api/v1/system/info", tag = "system", responses((status = 200, body = SystemInfoView)))]
+#[utoipa::path(get, path = "/system/info", tag = "system", responses((status = 200, body = SystemInfoView)))]
 pub async fn system_info(State(state): State<AppState>) -> Response {
     let queued = match state.tasks.queue_depth().await {
         Ok(count) => count,
@@ -89,4 +91,13 @@ pub async fn system_info(State(state): State<AppState>) -> Response {
         fonts: FontsView { faces: fonts.faces, cjk: fonts.cjk },
     })
     .into_response()
+}
+
+/// Public: load balancers and probes ask without a key.
+pub fn public_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(health))
+}
+
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(system_info))
 }

@@ -14,7 +14,7 @@ use crate::app::AppState;
 
 /// An output file. Content-addressed, so cached for good; honours `Range` and
 /// `If-None-Match`.
-#[utoipa::path(get, path = "/api/v1/assets/{id}", tag = "assets",
+#[utoipa::path(get, path = "/assets/{id}", tag = "assets",
     params(("id" = String, Path, description = "Image id (img_…)")),
     responses((status = 200, description = "The file"), (status = 206, description = "Part of the file"),
         (status = 304, description = "Not modified"), (status = 404, body = ErrorBody), (status = 416, description = "Range not satisfiable")))]
@@ -30,7 +30,7 @@ pub async fn download_asset(
 }
 
 /// The asset's thumbnail: WebP, fitting in 256×256.
-#[utoipa::path(get, path = "/api/v1/assets/{id}/thumbnail", tag = "assets",
+#[utoipa::path(get, path = "/assets/{id}/thumbnail", tag = "assets",
     params(("id" = String, Path, description = "Image id (img_…)")),
     responses((status = 200, description = "WebP thumbnail", content_type = "image/webp"), (status = 404, body = ErrorBody)))]
 pub async fn download_thumbnail(

@@ -46,7 +46,7 @@ pub struct ImageWithTask {
 
 /// Every output, newest first, with filters and cursor pagination (the gallery);
 /// seed 004's `GET /api/v1/history` too.
-#[utoipa::path(get, path = "/api/v1/assets", tag = "assets", params(ListAssetsQuery),
+#[utoipa::path(get, path = "/assets", tag = "assets", params(ListAssetsQuery),
     responses((status = 200, body = AssetListView), (status = 422, body = ErrorBody)))]
 pub async fn list_assets(
     State(state): State<AppState>,

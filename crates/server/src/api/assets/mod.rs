@@ -6,25 +6,25 @@ mod download;
 mod list;
 mod tags;
 
-use axum::Router;
-use axum::routing::{delete, get, post};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::app::AppState;
 
 pub(crate) use download::serve_blob;
-pub use download::{__path_download_asset, __path_download_thumbnail, download_asset, download_thumbnail};
+pub use download::{download_asset, download_thumbnail};
 pub use list::{
     __path_list_assets, AssetListView, ListAssetsQuery as ListAssetsQueryAlias, list_assets as list_assets_handler,
 };
-pub use tags::{__path_add_tag, __path_remove_tag, TagRequest};
+pub use tags::TagRequest;
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/assets", get(list::list_assets))
-        .route("/assets/{id}", get(download::download_asset))
-        .route("/assets/{id}/thumbnail", get(download::download_thumbnail))
-        .route("/assets/{id}/tags", post(tags::add_tag))
-        .route("/assets/{id}/tags/{tag}", delete(tags::remove_tag))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list::list_assets))
+        .routes(routes!(download::download_asset))
+        .routes(routes!(download::download_thumbnail))
+        .routes(routes!(tags::add_tag))
+        .routes(routes!(tags::remove_tag))
 }
 
 pub(crate) fn parse_asset_id(id: &str) -> Result<atelier_core::AssetId, crate::api::error::ApiError> {

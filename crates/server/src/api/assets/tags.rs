@@ -28,7 +28,7 @@ fn valid_tag(tag: &str) -> ApiResult<String> {
 }
 
 /// Tag an image (seed 004's user_tags).
-#[utoipa::path(post, path = "/api/v1/assets/{id}/tags", tag = "assets", request_body = TagRequest,
+#[utoipa::path(post, path = "/assets/{id}/tags", tag = "assets", request_body = TagRequest,
     params(("id" = String, Path, description = "Image id")),
     responses((status = 204, description = "Tagged"), (status = 400, description = "Malformed JSON", body = ErrorBody),
         (status = 404, body = ErrorBody), (status = 415, body = ErrorBody), (status = 422, body = ErrorBody)))]
@@ -47,7 +47,7 @@ pub async fn add_tag(
 }
 
 /// Remove a tag from an image.
-#[utoipa::path(delete, path = "/api/v1/assets/{id}/tags/{tag}", tag = "assets",
+#[utoipa::path(delete, path = "/assets/{id}/tags/{tag}", tag = "assets",
     params(("id" = String, Path, description = "Image id"), ("tag" = String, Path, description = "The tag")),
     responses((status = 204, description = "Removed"), (status = 404, body = ErrorBody)))]
 pub async fn remove_tag(

@@ -52,7 +52,7 @@ impl From<AuditEntry> for AuditEntryView {
 }
 
 /// The audit log, newest first (admins only).
-#[utoipa::path(get, path = "/api/v1/audit", tag = "accounts", params(AuditQuery),
+#[utoipa::path(get, path = "/audit", tag = "accounts", params(AuditQuery),
     responses((status = 200, body = AuditListView), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 422, body = ErrorBody)))]
 pub async fn audit_log(

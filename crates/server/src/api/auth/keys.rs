@@ -72,7 +72,7 @@ pub struct CreateKeyRequest {
 }
 
 /// Creates an API key. The answer holds the key; it is never shown again.
-#[utoipa::path(post, path = "/api/v1/keys", tag = "accounts", request_body = CreateKeyRequest,
+#[utoipa::path(post, path = "/keys", tag = "accounts", request_body = CreateKeyRequest,
     responses((status = 201, body = CreatedKeyView), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 415, body = ErrorBody),
         (status = 422, body = ErrorBody)))]
@@ -123,7 +123,7 @@ pub struct KeyListView {
 
 /// The caller's keys (everyone's with `all=true`, for admins). Never the keys
 /// themselves.
-#[utoipa::path(get, path = "/api/v1/keys", tag = "accounts", params(ListKeysQuery),
+#[utoipa::path(get, path = "/keys", tag = "accounts", params(ListKeysQuery),
     responses((status = 200, body = KeyListView), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 422, body = ErrorBody)))]
 pub async fn list_keys(
@@ -136,7 +136,7 @@ pub async fn list_keys(
 }
 
 /// Revokes a key at once.
-#[utoipa::path(delete, path = "/api/v1/keys/{id}", tag = "accounts",
+#[utoipa::path(delete, path = "/keys/{id}", tag = "accounts",
     params(("id" = String, Path, description = "Key id (key_…)")),
     responses((status = 200, body = KeyView), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn revoke_key(

@@ -28,7 +28,7 @@ pub struct MeView {
 }
 
 /// Who the caller is.
-#[utoipa::path(get, path = "/api/v1/me", tag = "accounts",
+#[utoipa::path(get, path = "/me", tag = "accounts",
     responses((status = 200, body = MeView), (status = 401, body = ErrorBody)))]
 pub async fn me(State(state): State<AppState>, Caller(caller): Caller) -> ApiResult<Json<MeView>> {
     Ok(Json(me_view(&state, &caller).await?))
@@ -63,7 +63,7 @@ pub struct PasswordRequest {
 }
 
 /// Sets the caller's password.
-#[utoipa::path(put, path = "/api/v1/me/password", tag = "accounts", request_body = PasswordRequest,
+#[utoipa::path(put, path = "/me/password", tag = "accounts", request_body = PasswordRequest,
     responses((status = 204, description = "Changed"), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 415, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn set_password(
@@ -88,7 +88,7 @@ pub struct TotpEnrolmentView {
 }
 
 /// Starts two-factor enrolment: scan the QR code, then confirm with a first code.
-#[utoipa::path(post, path = "/api/v1/me/totp", tag = "accounts",
+#[utoipa::path(post, path = "/me/totp", tag = "accounts",
     responses((status = 201, body = TotpEnrolmentView), (status = 401, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub async fn begin_totp(
     State(state): State<AppState>,
@@ -131,7 +131,7 @@ pub struct RecoveryCodesView {
 }
 
 /// Confirms enrolment with a first code: two-factor is on from now.
-#[utoipa::path(post, path = "/api/v1/me/totp/confirm", tag = "accounts", request_body = CodeRequest,
+#[utoipa::path(post, path = "/me/totp/confirm", tag = "accounts", request_body = CodeRequest,
     responses((status = 200, body = RecoveryCodesView), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 409, body = ErrorBody), (status = 415, body = ErrorBody), (status = 422, body = ErrorBody),
         (status = 429, body = ErrorBody)))]
@@ -145,7 +145,7 @@ pub async fn confirm_totp(
 }
 
 /// Turns two-factor off (needs a current code or a recovery code).
-#[utoipa::path(delete, path = "/api/v1/me/totp", tag = "accounts", request_body = CodeRequest,
+#[utoipa::path(delete, path = "/me/totp", tag = "accounts", request_body = CodeRequest,
     responses((status = 204, description = "Off"), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 415, body = ErrorBody), (status = 422, body = ErrorBody), (status = 429, body = ErrorBody)))]
 pub async fn disable_totp(

@@ -3,10 +3,11 @@
 //! `SameSite=Strict` cookie; unsafe methods also need the session's CSRF token in
 //! `X-CSRF-Token`). Handlers take the caller as [`Caller`].
 //!
-//! Public: `GET /api/v1/health`; signing in (`POST /api/v1/sessions`, the first
-//! run's one-time link); providers' callbacks (which carry no credential of ours,
-//! are checked by their own signature when the provider signs, and only make a
-//! task poll sooner).
+//! Public routes sit on their own sub-router (see `router.rs`): `GET /api/v1/health`;
+//! signing in (`POST /api/v1/sessions`, the first run's one-time link, asking whether
+//! one is signed in); providers' callbacks (which carry no credential of ours, are
+//! checked by their own signature when the provider signs, and only make a task poll
+//! sooner).
 
 pub mod audit;
 pub mod keys;
@@ -21,6 +22,9 @@ use axum::http::request::Parts;
 use axum::http::{Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::api::error::ApiError;
 use crate::app::AppState;
@@ -45,15 +49,28 @@ impl<S: Send + Sync> FromRequestParts<S> for Caller {
     }
 }
 
-/// Whether a path is public (no credential needed).
-fn is_public(method: &Method, path: &str) -> bool {
-    matches!(
-        (method, path),
-        (&Method::GET, "/api/v1/health")
-            | (&Method::POST, "/api/v1/sessions")
-            | (&Method::GET, "/api/v1/sessions/link")
-            | (&Method::GET, "/api/v1/sessions/current")
-    ) || path.starts_with("/api/v1/callbacks/")
+/// Public: signing in, the first run's one-time link, and asking whether one is
+/// signed in (always 200).
+pub fn public_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(sessions::sign_in))
+        .routes(routes!(sessions::sign_in_with_link))
+        .routes(routes!(sessions::current_session))
+}
+
+/// Behind [`authenticate`].
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(sessions::sign_out))
+        .routes(routes!(me::me))
+        .routes(routes!(me::set_password))
+        .routes(routes!(me::begin_totp, me::disable_totp))
+        .routes(routes!(me::confirm_totp))
+        .routes(routes!(keys::list_keys, keys::create_key))
+        .routes(routes!(keys::revoke_key))
+        .routes(routes!(users::list_users, users::create_user))
+        .routes(routes!(users::update_user))
+        .routes(routes!(audit::audit_log))
 }
 
 /// The value of one cookie.
@@ -64,11 +81,14 @@ pub fn cookie<'a>(parts: &'a axum::http::HeaderMap, name: &str) -> Option<&'a st
     })
 }
 
-/// The middleware: finds the caller, or answers 401 (403 for a session request
-/// without its CSRF token).
+/// The middleware on every route but the public ones (and on unknown `/api/`
+/// paths, so that a caller without a key learns nothing of which exist): finds the
+/// caller, or answers 401 (403 for a session request without its CSRF token).
 pub async fn authenticate(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
-    let path = request.uri().path().to_owned();
-    if !path.starts_with("/api/") || is_public(request.method(), &path) {
+    // Inside the nested API router the URI is relative; the original one says
+    // whether this is an API path at all (the fallback serves every other path too).
+    let original = request.extensions().get::<axum::extract::OriginalUri>().map(|uri| uri.0.clone());
+    if !original.as_ref().unwrap_or(request.uri()).path().starts_with("/api/") {
         return next.run(request).await;
     }
     let headers = request.headers();

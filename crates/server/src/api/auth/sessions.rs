@@ -63,7 +63,7 @@ fn signed_in_response(state: &AppState, signed_in: &SignedIn) -> Response {
 
 /// Signs in: sets the session cookie. Wrong credentials are 401; two-factor accounts
 /// without a code get 401 `totp_required`; repeated failures 429.
-#[utoipa::path(post, path = "/api/v1/sessions", tag = "accounts", request_body = SignInRequest,
+#[utoipa::path(post, path = "/sessions", tag = "accounts", request_body = SignInRequest,
     responses((status = 201, body = SessionView), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 415, body = ErrorBody), (status = 422, body = ErrorBody), (status = 429, body = ErrorBody)),
     security(()))]
@@ -79,7 +79,7 @@ pub struct LinkQuery {
 
 /// The first run's one-time sign-in link: sets the session cookie and goes to the
 /// studio.
-#[utoipa::path(get, path = "/api/v1/sessions/link", tag = "accounts", params(LinkQuery),
+#[utoipa::path(get, path = "/sessions/link", tag = "accounts", params(LinkQuery),
     responses((status = 303, description = "Signed in; on to the studio"), (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 422, body = ErrorBody)),
     security(()))]
@@ -104,7 +104,7 @@ pub struct SessionStateView {
 /// Whether this browser is signed in. Always 200, so a page can ask without an
 /// error; only the session cookie is looked at (an expired, revoked or forged
 /// one is simply "not signed in").
-#[utoipa::path(get, path = "/api/v1/sessions/current", tag = "accounts",
+#[utoipa::path(get, path = "/sessions/current", tag = "accounts",
     responses((status = 200, body = SessionStateView)), security(()))]
 pub async fn current_session(State(state): State<AppState>, headers: HeaderMap) -> ApiResult<Json<SessionStateView>> {
     let signed_out = Json(SessionStateView { signed_in: false, me: None });
@@ -120,7 +120,7 @@ pub async fn current_session(State(state): State<AppState>, headers: HeaderMap) 
 }
 
 /// Signs out (ends this browser session; a key is revoked instead).
-#[utoipa::path(delete, path = "/api/v1/sessions/current", tag = "accounts",
+#[utoipa::path(delete, path = "/sessions/current", tag = "accounts",
     responses((status = 204, description = "Signed out"), (status = 401, body = ErrorBody)))]
 pub async fn sign_out(
     State(state): State<AppState>,

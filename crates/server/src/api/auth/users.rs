@@ -52,7 +52,7 @@ fn parse_role(text: &str) -> ApiResult<Role> {
 }
 
 /// Every user (admins only).
-#[utoipa::path(get, path = "/api/v1/users", tag = "accounts",
+#[utoipa::path(get, path = "/users", tag = "accounts",
     responses((status = 200, body = UserListView), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
 pub async fn list_users(State(state): State<AppState>, Caller(caller): Caller) -> ApiResult<Json<UserListView>> {
     let users = state.accounts.list_users(&caller).await?;
@@ -72,7 +72,7 @@ pub struct CreateUserRequest {
 }
 
 /// Creates a user (admins only).
-#[utoipa::path(post, path = "/api/v1/users", tag = "accounts", request_body = CreateUserRequest,
+#[utoipa::path(post, path = "/users", tag = "accounts", request_body = CreateUserRequest,
     responses((status = 201, body = UserView), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 403, body = ErrorBody), (status = 409, body = ErrorBody), (status = 415, body = ErrorBody),
         (status = 422, body = ErrorBody)))]
@@ -96,7 +96,7 @@ pub struct UpdateUserRequest {
 }
 
 /// Changes a user's role, or disables it (admins only; audited).
-#[utoipa::path(patch, path = "/api/v1/users/{id}", tag = "accounts", request_body = UpdateUserRequest,
+#[utoipa::path(patch, path = "/users/{id}", tag = "accounts", request_body = UpdateUserRequest,
     params(("id" = String, Path, description = "User id (usr_…)")),
     responses((status = 200, body = UserView), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),

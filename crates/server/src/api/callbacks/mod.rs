@@ -5,24 +5,27 @@
 
 use atelier_core::ports::Callback;
 use atelier_core::time::now_millis;
+use axum::Json;
 use axum::extract::State;
 use axum::http::HeaderMap;
-use axum::routing::post;
-use axum::{Json, Router};
 use bytes::Bytes;
 use serde_json::{Value, json};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::api::error::{ApiResult, ErrorBody};
 use crate::api::extract::AppPath;
 use crate::app::AppState;
 
-pub fn routes() -> Router<AppState> {
-    Router::new().route("/callbacks/{service}", post(provider_callback))
+/// Public: a callback carries no credential of ours (the provider checks its own
+/// signature).
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(provider_callback))
 }
 
 /// A provider's callback: read and verified by the service's provider, then the
 /// tasks it names are polled at once.
-#[utoipa::path(post, path = "/api/v1/callbacks/{service}", tag = "callbacks",
+#[utoipa::path(post, path = "/callbacks/{service}", tag = "callbacks",
     params(("service" = String, Path, description = "The service that calls back, such as `kie`")),
     request_body(content = Object, description = "The provider's callback body, as the provider sends it \
         (Kie: JSON naming the task in data.taskId)"),

@@ -42,7 +42,7 @@ pub struct GenerateResponse {
 
 /// Seed 004's `POST /api/v1/generate`: 201 with `task_id`, `status`, `created_at`,
 /// `estimated_time`.
-#[utoipa::path(post, path = "/api/v1/generate", tag = "seed 004", request_body = GenerateRequest,
+#[utoipa::path(post, path = "/generate", tag = "seed 004", request_body = GenerateRequest,
     responses((status = 201, body = GenerateResponse), (status = 400, body = ErrorBody), (status = 415, body = ErrorBody), (status = 422, body = ErrorBody), (status = 429, body = ErrorBody)))]
 pub async fn generate(
     State(state): State<AppState>,

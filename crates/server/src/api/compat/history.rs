@@ -10,7 +10,7 @@ use crate::app::AppState;
 
 /// Seed 004's history: every generated image, newest first; the same filters and
 /// pages as `GET /api/v1/assets`.
-#[utoipa::path(get, path = "/api/v1/history", tag = "seed 004", params(crate::api::assets::ListAssetsQueryAlias),
+#[utoipa::path(get, path = "/history", tag = "seed 004", params(crate::api::assets::ListAssetsQueryAlias),
     responses((status = 200, body = AssetListView), (status = 422, body = ErrorBody)))]
 pub async fn history(
     state: State<AppState>,
@@ -21,7 +21,7 @@ pub async fn history(
 }
 
 /// Deletes a history entry: an image (`img_…`), or a task and its images (a task id).
-#[utoipa::path(delete, path = "/api/v1/history/{id}", tag = "seed 004",
+#[utoipa::path(delete, path = "/history/{id}", tag = "seed 004",
     params(("id" = String, Path, description = "Image id or task id")),
     responses((status = 204, description = "Deleted"), (status = 404, body = ErrorBody)))]
 pub async fn delete_history_item(

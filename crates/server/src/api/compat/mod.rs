@@ -6,21 +6,19 @@ mod aliases;
 mod generate;
 mod history;
 
-use axum::Router;
-use axum::routing::{delete, get, post};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::app::AppState;
 
-pub use aliases::{__path_delete_task, __path_get_image, __path_get_image_thumbnail, __path_get_task};
-pub use generate::{__path_generate, GenerateRequest, GenerateResponse};
-pub use history::{__path_delete_history_item, __path_history};
+pub use generate::{GenerateRequest, GenerateResponse};
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/generate", post(generate::generate))
-        .route("/task/{id}", get(aliases::get_task).delete(aliases::delete_task))
-        .route("/images/{id}", get(aliases::get_image))
-        .route("/images/{id}/thumbnail", get(aliases::get_image_thumbnail))
-        .route("/history", get(history::history))
-        .route("/history/{id}", delete(history::delete_history_item))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(generate::generate))
+        .routes(routes!(aliases::get_task, aliases::delete_task))
+        .routes(routes!(aliases::get_image))
+        .routes(routes!(aliases::get_image_thumbnail))
+        .routes(routes!(history::history))
+        .routes(routes!(history::delete_history_item))
 }

@@ -50,7 +50,7 @@ pub struct CreatePromptRequest {
 
 /// Writes a prompt: a new root, or a branch of one of your prompts (`parent_id`).
 /// A tree holds at most 1,000 prompts and 100 levels.
-#[utoipa::path(post, path = "/api/v1/prompts", tag = "prompts", request_body = CreatePromptRequest,
+#[utoipa::path(post, path = "/prompts", tag = "prompts", request_body = CreatePromptRequest,
     responses((status = 201, body = PromptView), (status = 400, body = ErrorBody),
         (status = 404, description = "No such parent prompt", body = ErrorBody),
         (status = 409, description = "The tree is full (`prompt_tree_full`) or too deep (`prompt_tree_too_deep`)", body = ErrorBody),

@@ -9,7 +9,7 @@ use crate::app::AppState;
 
 /// Deletes a prompt that has no children (else 409 `prompt_has_children`). The
 /// tasks made from it stay, with their `prompt_id` cleared.
-#[utoipa::path(delete, path = "/api/v1/prompts/{id}", tag = "prompts",
+#[utoipa::path(delete, path = "/prompts/{id}", tag = "prompts",
     params(("id" = String, Path, description = "Prompt id (prm_…)")),
     responses((status = 204, description = "Deleted"), (status = 404, body = ErrorBody),
         (status = 409, description = "The prompt has children (`prompt_has_children`)", body = ErrorBody)))]

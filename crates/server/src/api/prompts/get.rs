@@ -8,7 +8,7 @@ use crate::api::extract::AppPath;
 use crate::app::AppState;
 
 /// One prompt, with its children's ids.
-#[utoipa::path(get, path = "/api/v1/prompts/{id}", tag = "prompts",
+#[utoipa::path(get, path = "/prompts/{id}", tag = "prompts",
     params(("id" = String, Path, description = "Prompt id (prm_…)")),
     responses((status = 200, body = PromptView), (status = 404, body = ErrorBody)))]
 pub async fn get_prompt(

@@ -22,7 +22,7 @@ pub struct ListPromptsQuery {
 
 /// Your root prompts (every user's for an admin), newest first. Read a whole tree
 /// with `GET /api/v1/prompts/{id}/tree`.
-#[utoipa::path(get, path = "/api/v1/prompts", tag = "prompts", params(ListPromptsQuery),
+#[utoipa::path(get, path = "/prompts", tag = "prompts", params(ListPromptsQuery),
     responses((status = 200, body = PromptListView), (status = 422, body = ErrorBody)))]
 pub async fn list_prompts(
     State(state): State<AppState>,

@@ -12,27 +12,23 @@ mod update;
 
 use atelier_core::PromptId;
 use atelier_core::prompt::{Prompt, PromptDetail, PromptNode};
-use axum::Router;
-use axum::routing::{get, post};
 use serde::Serialize;
 use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::api::error::ApiError;
 use crate::api::views::{TaskView, timestamp};
 use crate::app::AppState;
 
-pub use create::{__path_create_prompt, CreatePromptRequest, PromptType};
-pub use delete::__path_delete_prompt;
-pub use get::__path_get_prompt;
-pub use list::__path_list_prompts;
-pub use tree::__path_prompt_tree;
-pub use update::{__path_update_prompt, UpdatePromptRequest};
+pub use create::{CreatePromptRequest, PromptType};
+pub use update::UpdatePromptRequest;
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/prompts", post(create::create_prompt).get(list::list_prompts))
-        .route("/prompts/{id}", get(get::get_prompt).patch(update::update_prompt).delete(delete::delete_prompt))
-        .route("/prompts/{id}/tree", get(tree::prompt_tree))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(create::create_prompt, list::list_prompts))
+        .routes(routes!(get::get_prompt, update::update_prompt, delete::delete_prompt))
+        .routes(routes!(tree::prompt_tree))
 }
 
 /// Parses a prompt id from a path; a malformed id is simply not found.

@@ -11,7 +11,7 @@ use crate::app::AppState;
 /// prompt with `children` (nodes) and `tasks` (the newest 20 tasks made from it,
 /// with status, progress and thumbnails). A tree holds at most 1,000 prompts
 /// (the oldest are shown should one ever hold more) and 100 levels.
-#[utoipa::path(get, path = "/api/v1/prompts/{id}/tree", tag = "prompts",
+#[utoipa::path(get, path = "/prompts/{id}/tree", tag = "prompts",
     params(("id" = String, Path, description = "Any prompt of the tree (prm_…)")),
     responses((status = 200, body = PromptNodeView), (status = 404, body = ErrorBody)))]
 pub async fn prompt_tree(

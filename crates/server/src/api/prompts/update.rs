@@ -40,7 +40,7 @@ where
 }
 
 /// Sets or clears a prompt's feedback (score and comment) and its AI comment.
-#[utoipa::path(patch, path = "/api/v1/prompts/{id}", tag = "prompts", request_body = UpdatePromptRequest,
+#[utoipa::path(patch, path = "/prompts/{id}", tag = "prompts", request_body = UpdatePromptRequest,
     params(("id" = String, Path, description = "Prompt id (prm_…)")),
     responses((status = 200, body = PromptView), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody),
         (status = 415, body = ErrorBody), (status = 422, body = ErrorBody)))]

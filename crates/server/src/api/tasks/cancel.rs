@@ -9,7 +9,7 @@ use crate::api::views::TaskView;
 use crate::app::AppState;
 
 /// Cancel a task that has not ended. A running task's result is discarded.
-#[utoipa::path(post, path = "/api/v1/tasks/{id}/cancel", tag = "tasks",
+#[utoipa::path(post, path = "/tasks/{id}/cancel", tag = "tasks",
     params(("id" = String, Path, description = "Task id")),
     responses((status = 200, body = TaskView), (status = 404, body = ErrorBody), (status = 409, description = "Already ended", body = ErrorBody)))]
 pub async fn cancel_task(

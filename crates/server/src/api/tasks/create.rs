@@ -45,7 +45,7 @@ fn empty_object() -> Value {
 
 /// Create a task. Answers 202 with `Location`; with `Prefer: wait=N`, waits up to
 /// N seconds for the task to end. A repeated `Idempotency-Key` returns the first task.
-#[utoipa::path(post, path = "/api/v1/tasks", tag = "tasks", request_body = CreateTaskRequest,
+#[utoipa::path(post, path = "/tasks", tag = "tasks", request_body = CreateTaskRequest,
     params(
         ("Idempotency-Key" = Option<String>, Header, description = "Repeat-safe key: the same key returns the same task"),
         ("Prefer" = Option<String>, Header, description = "`wait=N`: answer when the task ends or after N seconds"),

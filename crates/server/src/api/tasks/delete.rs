@@ -8,7 +8,7 @@ use crate::api::extract::AppPath;
 use crate::app::AppState;
 
 /// Delete a task and its outputs (also seed 004's `DELETE /api/v1/task/{task_id}`).
-#[utoipa::path(delete, path = "/api/v1/tasks/{id}", tag = "tasks",
+#[utoipa::path(delete, path = "/tasks/{id}", tag = "tasks",
     params(("id" = String, Path, description = "Task id")),
     responses((status = 204, description = "Deleted"), (status = 404, body = ErrorBody)))]
 pub async fn delete_task(

@@ -17,7 +17,7 @@ use crate::app::AppState;
 
 /// Server-Sent Events: a `snapshot` of the task on connect, an `update` on every
 /// change, and the stream ends after the task ends.
-#[utoipa::path(get, path = "/api/v1/tasks/{id}/events", tag = "tasks",
+#[utoipa::path(get, path = "/tasks/{id}/events", tag = "tasks",
     params(("id" = String, Path, description = "Task id")),
     responses((status = 200, description = "text/event-stream of task snapshots", content_type = "text/event-stream"), (status = 404, body = ErrorBody)))]
 pub async fn task_events(

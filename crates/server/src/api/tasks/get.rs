@@ -10,7 +10,7 @@ use crate::app::AppState;
 
 /// A task with its status, progress and outputs (also served as seed 004's
 /// `GET /api/v1/task/{task_id}`).
-#[utoipa::path(get, path = "/api/v1/tasks/{id}", tag = "tasks",
+#[utoipa::path(get, path = "/tasks/{id}", tag = "tasks",
     params(("id" = String, Path, description = "Task id")),
     responses((status = 200, body = TaskView), (status = 404, body = ErrorBody)))]
 pub async fn get_task(

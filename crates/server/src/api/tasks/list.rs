@@ -34,7 +34,7 @@ pub struct ListTasksQuery {
 }
 
 /// Tasks, newest first, with filters and cursor pagination.
-#[utoipa::path(get, path = "/api/v1/tasks", tag = "tasks", params(ListTasksQuery),
+#[utoipa::path(get, path = "/tasks", tag = "tasks", params(ListTasksQuery),
     responses((status = 200, body = TaskListView), (status = 422, body = ErrorBody)))]
 pub async fn list_tasks(
     State(state): State<AppState>,

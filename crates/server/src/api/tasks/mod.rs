@@ -8,29 +8,23 @@ mod get;
 mod list;
 mod retry;
 
-use axum::Router;
-use axum::routing::{get, post};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::app::AppState;
 
-pub use cancel::__path_cancel_task;
-pub use create::{__path_create_task, CreateTaskRequest, idempotency_key, request_hash, wait_preference};
-pub use delete::__path_delete_task;
-pub use events::__path_task_events;
-pub use get::__path_get_task;
-pub use list::__path_list_tasks;
-pub use retry::__path_retry_task;
+pub use create::{CreateTaskRequest, idempotency_key, request_hash, wait_preference};
 
 pub(crate) use delete::delete_task;
 pub(crate) use get::get_task;
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/tasks", post(create::create_task).get(list::list_tasks))
-        .route("/tasks/{id}", get(get::get_task).delete(delete::delete_task))
-        .route("/tasks/{id}/cancel", post(cancel::cancel_task))
-        .route("/tasks/{id}/retry", post(retry::retry_task))
-        .route("/tasks/{id}/events", get(events::task_events))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(create::create_task, list::list_tasks))
+        .routes(routes!(get::get_task, delete::delete_task))
+        .routes(routes!(cancel::cancel_task))
+        .routes(routes!(retry::retry_task))
+        .routes(routes!(events::task_events))
 }
 
 /// Parses a task id from a path; a malformed id is simply not found.

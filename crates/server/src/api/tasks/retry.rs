@@ -10,7 +10,7 @@ use crate::api::views::TaskView;
 use crate::app::AppState;
 
 /// Run an ended task again: a new task with the same input, linked by `retry_of`.
-#[utoipa::path(post, path = "/api/v1/tasks/{id}/retry", tag = "tasks",
+#[utoipa::path(post, path = "/tasks/{id}/retry", tag = "tasks",
     params(("id" = String, Path, description = "Task id")),
     responses((status = 202, body = TaskView), (status = 404, body = ErrorBody), (status = 409, description = "Still running", body = ErrorBody)))]
 pub async fn retry_task(

@@ -20,7 +20,7 @@ pub struct UploadQuery {
 /// part, or the raw bytes with their `Content-Type` (`?name=` names the file).
 /// Images (PNG, JPEG, WebP, GIF) and videos (MP4, WebM, QuickTime) are accepted;
 /// an image must decode.
-#[utoipa::path(post, path = "/api/v1/uploads", tag = "uploads", params(UploadQuery),
+#[utoipa::path(post, path = "/uploads", tag = "uploads", params(UploadQuery),
     request_body(content = Vec<u8>, description = "The file", content_type = "application/octet-stream"),
     responses((status = 201, body = UploadView), (status = 400, body = ErrorBody), (status = 413, body = ErrorBody),
         (status = 415, body = ErrorBody), (status = 422, body = ErrorBody)))]

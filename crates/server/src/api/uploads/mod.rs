@@ -8,23 +8,22 @@ mod read;
 
 use atelier_core::UploadId;
 use atelier_core::task::Upload;
-use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::routing::{get, post};
 use serde::Serialize;
 use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::api::error::ApiError;
 use crate::app::AppState;
 
-pub use create::__path_create_upload;
-pub use read::{__path_delete_upload, __path_download_upload, __path_get_upload};
-
-pub fn routes(max_upload_bytes: usize) -> Router<AppState> {
-    Router::new()
-        .route("/uploads", post(create::create_upload).layer(DefaultBodyLimit::max(max_upload_bytes)))
-        .route("/uploads/{id}", get(read::get_upload).delete(read::delete_upload))
-        .route("/uploads/{id}/content", get(read::download_upload))
+pub fn routes(max_upload_bytes: usize) -> OpenApiRouter<AppState> {
+    // Uploads take larger bodies than the rest of the API.
+    let (schemas, paths, create) = routes!(create::create_upload);
+    OpenApiRouter::new()
+        .routes((schemas, paths, create.layer(DefaultBodyLimit::max(max_upload_bytes))))
+        .routes(routes!(read::get_upload, read::delete_upload))
+        .routes(routes!(read::download_upload))
 }
 
 pub(crate) fn parse_upload_id(id: &str) -> Result<UploadId, ApiError> {

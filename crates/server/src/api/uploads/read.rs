@@ -11,7 +11,7 @@ use crate::api::extract::AppPath;
 use crate::app::AppState;
 
 /// An upload's description.
-#[utoipa::path(get, path = "/api/v1/uploads/{id}", tag = "uploads",
+#[utoipa::path(get, path = "/uploads/{id}", tag = "uploads",
     params(("id" = String, Path, description = "Upload id (upl_…)")),
     responses((status = 200, body = UploadView), (status = 404, body = ErrorBody)))]
 pub async fn get_upload(
@@ -24,7 +24,7 @@ pub async fn get_upload(
 }
 
 /// The uploaded file itself (honours `Range` and `If-None-Match`).
-#[utoipa::path(get, path = "/api/v1/uploads/{id}/content", tag = "uploads",
+#[utoipa::path(get, path = "/uploads/{id}/content", tag = "uploads",
     params(("id" = String, Path, description = "Upload id (upl_…)")),
     responses((status = 200, description = "The file"), (status = 206, description = "Part of the file"),
         (status = 304, description = "Not modified"), (status = 404, body = ErrorBody), (status = 416, description = "Range not satisfiable")))]
@@ -41,7 +41,7 @@ pub async fn download_upload(
 
 /// Deletes an upload (tasks that named it keep their outputs; new tasks cannot
 /// name it any more).
-#[utoipa::path(delete, path = "/api/v1/uploads/{id}", tag = "uploads",
+#[utoipa::path(delete, path = "/uploads/{id}", tag = "uploads",
     params(("id" = String, Path, description = "Upload id (upl_…)")),
     responses((status = 204, description = "Deleted"), (status = 404, body = ErrorBody)))]
 pub async fn delete_upload(
