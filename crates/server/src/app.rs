@@ -127,6 +127,7 @@ impl App {
         let stop_rx = self.state.shutdown.clone();
         let worker_handle =
             self.state.config.worker.enabled.then(|| tokio::spawn(self.worker.clone().run(stop_rx.clone())));
+        let refresher = self.refresh_catalog_periodically(stop_rx.clone());
         let router = crate::router::router(self.state.clone());
         let mut http_stop = stop_rx.clone();
         tokio::spawn(async move {
@@ -143,8 +144,36 @@ impl App {
         if let Some(handle) = worker_handle {
             let _ = handle.await;
         }
+        if let Some(refresher) = refresher {
+            refresher.abort();
+        }
         self.database.close().await;
         Ok(())
+    }
+
+    /// Refreshes the model catalog every `models.refresh_secs` (when set) until the
+    /// server stops.
+    fn refresh_catalog_periodically(&self, mut stop: watch::Receiver<bool>) -> Option<tokio::task::JoinHandle<()>> {
+        let every = std::time::Duration::from_secs(self.state.config.models.refresh_secs);
+        if every.is_zero() {
+            return None;
+        }
+        let tasks = self.state.tasks.clone();
+        Some(tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            tick.tick().await;
+            loop {
+                let stopped = async {
+                    let _ = stop.wait_for(|stop| *stop).await;
+                };
+                tokio::select! {
+                    _ = tick.tick() => {}
+                    () = stopped => return,
+                }
+                let refreshed = tasks.catalog().refresh().await;
+                tracing::debug!(models = refreshed.models, failures = refreshed.failures.len(), "catalog refreshed");
+            }
+        }))
     }
 
     /// Runs workers only (`atelier worker`), until `shutdown` resolves.

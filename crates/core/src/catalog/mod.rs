@@ -3,7 +3,7 @@
 //! clients write (`local/placeholder`, or `placeholder` alone when one service has it).
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError, RwLock};
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -59,24 +59,54 @@ pub struct ResolvedModel {
     pub spec: ModelSpec,
 }
 
-#[derive(Clone, Default)]
+/// Every service and its models. The models can be refreshed while the server
+/// runs ([`Catalog::refresh`]): services that list what they serve (a ComfyUI
+/// server's workflows, an AUTOMATIC1111 server's checkpoints) learn it again.
+#[derive(Default)]
 pub struct Catalog {
     providers: BTreeMap<String, Arc<dyn Provider>>,
-    models: Vec<ModelSpec>,
+    models: RwLock<Arc<[ModelSpec]>>,
+}
+
+/// What a refresh of the catalog found.
+#[derive(Debug, Clone, Default)]
+pub struct Refreshed {
+    /// Models in the catalog now.
+    pub models: usize,
+    /// Services whose refresh failed, with why; they keep the models they had.
+    pub failures: Vec<(String, String)>,
 }
 
 impl Catalog {
     pub fn new(providers: Vec<Arc<dyn Provider>>) -> Self {
-        let mut catalog = Self::default();
-        for provider in providers {
-            catalog.models.extend(provider.models());
-            catalog.providers.insert(provider.service().to_owned(), provider);
-        }
-        catalog
+        let providers: BTreeMap<String, Arc<dyn Provider>> =
+            providers.into_iter().map(|provider| (provider.service().to_owned(), provider)).collect();
+        let models = Self::collect(&providers);
+        Self { providers, models: RwLock::new(models) }
     }
 
-    pub fn models(&self) -> &[ModelSpec] {
-        &self.models
+    fn collect(providers: &BTreeMap<String, Arc<dyn Provider>>) -> Arc<[ModelSpec]> {
+        providers.values().flat_map(|provider| provider.models()).collect()
+    }
+
+    /// The models as the catalog knows them now.
+    pub fn models(&self) -> Arc<[ModelSpec]> {
+        self.models.read().unwrap_or_else(PoisonError::into_inner).clone()
+    }
+
+    /// Asks every service what it offers now, then lists every service's models again.
+    pub async fn refresh(&self) -> Refreshed {
+        let mut failures = Vec::new();
+        for (service, provider) in &self.providers {
+            if let Err(error) = provider.refresh_models().await {
+                tracing::warn!(service = %service, %error, "refreshing a service's models failed; keeping what it had");
+                failures.push((service.clone(), error.to_string()));
+            }
+        }
+        let models = Self::collect(&self.providers);
+        let count = models.len();
+        *self.models.write().unwrap_or_else(PoisonError::into_inner) = models;
+        Refreshed { models: count, failures }
     }
 
     /// The services, by name.
@@ -92,14 +122,15 @@ impl Catalog {
     /// (or usable through exactly one), case-insensitively. The model must be usable.
     pub fn resolve(&self, name: &str) -> Result<ResolvedModel> {
         let name = name.trim().to_ascii_lowercase();
+        let models = self.models();
         let matches: Vec<&ModelSpec> = match name.split_once('/') {
-            Some((service, model)) => self.models.iter().filter(|m| m.service == service && m.model == model).collect(),
-            None => self.models.iter().filter(|m| m.model == name).collect(),
+            Some((service, model)) => models.iter().filter(|m| m.service == service && m.model == model).collect(),
+            None => models.iter().filter(|m| m.model == name).collect(),
         };
         let spec = match matches.as_slice() {
             [spec] => *spec,
             [] => {
-                let known: Vec<String> = self.models.iter().map(ModelSpec::id).collect();
+                let known: Vec<String> = models.iter().map(ModelSpec::id).collect();
                 return Err(CoreError::InvalidInput {
                     message: format!("unknown model {name:?}"),
                     details: serde_json::json!({ "field": "model", "reason": "unknown model", "available": known }),
@@ -122,5 +153,28 @@ impl Catalog {
         }
         let provider = self.providers.get(&spec.service).cloned().ok_or(CoreError::NotFound { what: "service" })?;
         Ok(ResolvedModel { provider, spec: spec.clone() })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ports::{ErrorClass, ProviderError};
+    use crate::testing::Scripted;
+
+    #[tokio::test]
+    async fn a_refresh_lists_what_services_offer_now() {
+        let lab = Arc::new(Scripted::new("lab"));
+        let catalog = Catalog::new(vec![lab.clone(), Arc::new(Scripted::new("other"))]);
+        assert!(catalog.resolve("lab/sdxl").is_err(), "not offered yet");
+        let offered = ["model", "sdxl"].map(|model| Scripted::spec("lab", model, Modality::Image)).to_vec();
+        lab.on_refresh(Ok(offered));
+        let refreshed = catalog.refresh().await;
+        assert_eq!((refreshed.models, refreshed.failures.len()), (3, 0));
+        assert_eq!(catalog.resolve("sdxl").expect("offered now").spec.id(), "lab/sdxl");
+        lab.on_refresh(Err(ProviderError::new(ErrorClass::ConnectionRefused, "the server is down")));
+        let failed = catalog.refresh().await;
+        assert_eq!(failed.failures, [("lab".to_owned(), "the server is down".to_owned())]);
+        assert!(catalog.resolve("lab/sdxl").is_ok(), "a failed refresh keeps what the service had");
     }
 }

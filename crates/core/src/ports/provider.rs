@@ -179,6 +179,12 @@ pub trait Provider: Send + Sync + 'static {
     fn service(&self) -> &str;
     /// Every model this service offers, configured or not.
     fn models(&self) -> Vec<ModelSpec>;
+    /// Asks the service what it offers now (a server listing its own checkpoints or
+    /// workflows), so that [`Provider::models`] answers from it. Most services offer
+    /// a fixed list and have nothing to ask.
+    async fn refresh_models(&self) -> Result<(), ProviderError> {
+        Ok(())
+    }
     /// Validates an input for one of this service's models and returns it normalised
     /// (defaults filled in). Makes no network call.
     fn validate(&self, model: &str, input: &Value) -> Result<Value, CoreError>;

@@ -378,6 +378,14 @@ impl TaskService {
         Ok(woken)
     }
 
+    /// Asks every service what it offers now (admins only).
+    pub async fn refresh_catalog(&self, caller: &Principal) -> Result<crate::catalog::Refreshed> {
+        if !caller.is_admin() {
+            return Err(CoreError::Forbidden { message: "only an admin refreshes the model catalog".into() });
+        }
+        Ok(self.catalog.refresh().await)
+    }
+
     /// Waits until the task ends or `timeout` passes, and returns it as it is then.
     pub async fn wait_for_end(&self, caller: &Principal, id: TaskId, timeout: Duration) -> Result<Task> {
         let mut events = self.events.subscribe();

@@ -35,7 +35,9 @@ pub enum Answer {
 /// When a script runs out, a submit or poll finishes with one small PNG.
 pub struct Scripted {
     service: String,
-    models: Vec<ModelSpec>,
+    models: Mutex<Vec<ModelSpec>>,
+    /// What the service will list once asked again (`refresh_models`).
+    next_models: Mutex<Option<Result<Vec<ModelSpec>, ProviderError>>>,
     costly: bool,
     rate_limit: Option<RateLimit>,
     poll_after: Duration,
@@ -52,7 +54,8 @@ impl Scripted {
     pub fn new(service: &str) -> Self {
         Self {
             service: service.to_owned(),
-            models: vec![Self::spec(service, "model", Modality::Image)],
+            models: Mutex::new(vec![Self::spec(service, "model", Modality::Image)]),
+            next_models: Mutex::default(),
             costly: false,
             rate_limit: None,
             poll_after: Duration::from_millis(10),
@@ -80,9 +83,14 @@ impl Scripted {
         }
     }
 
-    pub fn with_models(mut self, models: Vec<ModelSpec>) -> Self {
-        self.models = models;
+    pub fn with_models(self, models: Vec<ModelSpec>) -> Self {
+        *self.models.lock().unwrap_or_else(PoisonError::into_inner) = models;
         self
+    }
+
+    /// The service will list these models once the catalog asks again (or fail to).
+    pub fn on_refresh(&self, models: Result<Vec<ModelSpec>, ProviderError>) {
+        *self.next_models.lock().unwrap_or_else(PoisonError::into_inner) = Some(models);
     }
 
     /// Submits cost money: they are marked first and never repeated blindly.
@@ -159,7 +167,18 @@ impl Provider for Scripted {
     }
 
     fn models(&self) -> Vec<ModelSpec> {
-        self.models.clone()
+        self.models.lock().unwrap_or_else(PoisonError::into_inner).clone()
+    }
+
+    async fn refresh_models(&self) -> Result<(), ProviderError> {
+        match self.next_models.lock().unwrap_or_else(PoisonError::into_inner).take() {
+            Some(Ok(models)) => {
+                *self.models.lock().unwrap_or_else(PoisonError::into_inner) = models;
+                Ok(())
+            }
+            Some(Err(error)) => Err(error),
+            None => Ok(()),
+        }
     }
 
     fn validate(&self, _model: &str, input: &Value) -> Result<Value> {

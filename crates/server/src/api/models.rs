@@ -7,9 +7,12 @@ use serde::Serialize;
 use serde_json::Value;
 use utoipa::ToSchema;
 
-use crate::app::AppState;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
+
+use crate::api::auth::Caller;
+use crate::api::error::ApiResult;
+use crate::app::AppState;
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ModelView {
@@ -66,6 +69,32 @@ pub async fn list_models(State(state): State<AppState>) -> Json<ModelListView> {
     Json(ModelListView { models, default_model })
 }
 
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RefreshView {
+    /// Models in the catalog now.
+    pub models: usize,
+    /// Services whose refresh failed; they keep the models they had.
+    pub failures: Vec<RefreshFailureView>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RefreshFailureView {
+    pub service: String,
+    pub message: String,
+}
+
+/// Asks every service what it offers now (admins): servers that list their own
+/// checkpoints or workflows are read again; the catalog is rebuilt from what each
+/// service says. (`models.refresh_secs` also does this on a schedule.)
+#[utoipa::path(post, path = "/models/refresh", tag = "models",
+    responses((status = 200, body = RefreshView), (status = 503, body = crate::api::error::ErrorBody)))]
+pub async fn refresh_models(State(state): State<AppState>, Caller(caller): Caller) -> ApiResult<Json<RefreshView>> {
+    let refreshed = state.tasks.refresh_catalog(&caller).await?;
+    let failures =
+        refreshed.failures.into_iter().map(|(service, message)| RefreshFailureView { service, message }).collect();
+    Ok(Json(RefreshView { models: refreshed.models, failures }))
+}
+
 pub fn routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(list_models))
+    OpenApiRouter::new().routes(routes!(list_models)).routes(routes!(refresh_models))
 }

@@ -103,6 +103,10 @@ pub struct QueueConfig {
 #[serde(default, deny_unknown_fields)]
 pub struct ModelsConfig {
     pub default: String,
+    /// Ask every service what it offers this often, in seconds (servers that list
+    /// their own checkpoints or workflows); 0: only when an admin asks
+    /// (`POST /api/v1/models/refresh`).
+    pub refresh_secs: u64,
 }
 
 /// `[fetch]`: URLs the server fetches on a user's behalf (input images).
@@ -188,7 +192,7 @@ impl Default for QueueConfig {
 
 impl Default for ModelsConfig {
     fn default() -> Self {
-        Self { default: "local/placeholder".into() }
+        Self { default: "local/placeholder".into(), refresh_secs: 0 }
     }
 }
 

@@ -54,6 +54,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("DELETE", "/api/v1/prompts/{prompt}"),
     ("GET", "/api/v1/prompts/{prompt}/tree"),
     ("GET", "/api/v1/models"),
+    ("POST", "/api/v1/models/refresh"),
     ("GET", "/api/v1/providers"),
     ("GET", "/api/v1/system/info"),
     ("DELETE", "/api/v1/sessions/current"),

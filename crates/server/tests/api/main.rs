@@ -12,6 +12,7 @@ mod framework;
 mod helpers;
 mod kie;
 mod kie_models;
+mod models;
 mod openai;
 mod prompts;
 mod seed004;
