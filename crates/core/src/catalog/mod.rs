@@ -65,6 +65,8 @@ pub struct ResolvedModel {
 #[derive(Default)]
 pub struct Catalog {
     providers: BTreeMap<String, Arc<dyn Provider>>,
+    /// The services in the order they were given: models are listed in it.
+    order: Vec<Arc<dyn Provider>>,
     models: RwLock<Arc<[ModelSpec]>>,
 }
 
@@ -78,15 +80,14 @@ pub struct Refreshed {
 }
 
 impl Catalog {
-    pub fn new(providers: Vec<Arc<dyn Provider>>) -> Self {
-        let providers: BTreeMap<String, Arc<dyn Provider>> =
-            providers.into_iter().map(|provider| (provider.service().to_owned(), provider)).collect();
-        let models = Self::collect(&providers);
-        Self { providers, models: RwLock::new(models) }
+    pub fn new(order: Vec<Arc<dyn Provider>>) -> Self {
+        let providers = order.iter().map(|provider| (provider.service().to_owned(), provider.clone())).collect();
+        let models = Self::collect(&order);
+        Self { providers, order, models: RwLock::new(models) }
     }
 
-    fn collect(providers: &BTreeMap<String, Arc<dyn Provider>>) -> Arc<[ModelSpec]> {
-        providers.values().flat_map(|provider| provider.models()).collect()
+    fn collect(order: &[Arc<dyn Provider>]) -> Arc<[ModelSpec]> {
+        order.iter().flat_map(|provider| provider.models()).collect()
     }
 
     /// The models as the catalog knows them now.
@@ -103,7 +104,7 @@ impl Catalog {
                 failures.push((service.clone(), error.to_string()));
             }
         }
-        let models = Self::collect(&self.providers);
+        let models = Self::collect(&self.order);
         let count = models.len();
         *self.models.write().unwrap_or_else(PoisonError::into_inner) = models;
         Refreshed { models: count, failures }
