@@ -27,7 +27,7 @@ pub async fn run(plan: &Plan, backend: &Backend, report: &mut Report) -> Result<
     // Throughput with each worker concurrency; the fastest is used for the large run.
     let mut best: Option<(usize, f64)> = None;
     for &concurrency in &plan.concurrencies {
-        let server = Server::start(&plan.server, backend, &server_env(concurrency, true))?;
+        let server = Server::start(&plan.server, backend, &server_env(concurrency, true)).await?;
         let result = throughput::run(&server, plan.small_tasks, concurrency, scope, report).await;
         server.stop(report, &format!("{scope} throughput (concurrency {concurrency})"));
         let result = result?;
@@ -46,7 +46,7 @@ pub async fn run(plan: &Plan, backend: &Backend, report: &mut Report) -> Result<
         );
     }
 
-    let server = Server::start(&plan.server, backend, &server_env(concurrency, true))?;
+    let server = Server::start(&plan.server, backend, &server_env(concurrency, true)).await?;
     let large = throughput::run(&server, plan.large_tasks, concurrency, scope, report).await;
     let large = match large {
         Ok(large) => large,

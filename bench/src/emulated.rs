@@ -40,7 +40,7 @@ fn emulated_cpu(emulator: Option<u64>, server: Option<u64>, children: Option<u64
 pub async fn throughput(plan: &Plan, scope: &str, provider: &Emulated, n: usize, report: &mut Report) -> Result<()> {
     let model = provider.model;
     eprintln!("[{scope}] throughput: {} {model} tasks through the emulator ({})", thousands(n), provider.setup);
-    let (emulator, server) = provider.start(&plan.server)?;
+    let (emulator, server) = provider.start(&plan.server).await?;
     let http = client(2, &server.key)?;
     let meter = CpuMeter::start(&server);
     let emulator_before = emulator.cpu();
@@ -122,7 +122,7 @@ pub async fn throughput(plan: &Plan, scope: &str, provider: &Emulated, n: usize,
 pub async fn memory(plan: &Plan, scope: &str, provider: &Emulated, n: usize, report: &mut Report) -> Result<()> {
     let model = provider.model;
     eprintln!("[{scope}] memory: {} {model} tasks waiting on a never-finishing emulator", thousands(n));
-    let (emulator, server) = provider.start(&plan.server)?;
+    let (emulator, server) = provider.start(&plan.server).await?;
     let service = provider.subcommand;
     let result: Result<()> = async {
         tokio::time::sleep(Duration::from_millis(500)).await;

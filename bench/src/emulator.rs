@@ -70,11 +70,11 @@ impl Emulated {
     }
 
     /// Starts its emulator and a SQLite server pointed at it.
-    pub fn start(&self, binary: &Path) -> Result<(Emulator, Server)> {
+    pub async fn start(&self, binary: &Path) -> Result<(Emulator, Server)> {
         let emulator = Emulator::start(binary, self)?;
         let env = self.server_env(&emulator);
         let env: Vec<(&str, String)> = env.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
-        let server = Server::start(binary, &Backend::Sqlite, &env)?;
+        let server = Server::start(binary, &Backend::Sqlite, &env).await?;
         Ok((emulator, server))
     }
 }

@@ -20,7 +20,8 @@
 //!    10,000 videos that never finish (the emulator's `never_finish` fault).
 //!
 //! PostgreSQL runs when `ATELIER_BENCH_POSTGRES_URL` holds an admin URL (a database
-//! is created per server with `psql`). Everything talks to 127.0.0.1 only.
+//! is created per server, as the tests create theirs, with the test kit's
+//! `create_postgres_database`). Everything talks to 127.0.0.1 only.
 //!
 //! Here: the arguments, the sections in order, the report's heading. The sections:
 //! `backend` (SQLite or PostgreSQL: `throughput`, `reads`, `memory`), `auth`,

@@ -15,7 +15,7 @@ pub async fn run(plan: &Plan, backend: &Backend, report: &mut Report) -> Result<
     let scope = backend.name();
     let n = plan.memory_tasks;
     eprintln!("[{scope}] memory: {} pending placeholder tasks, workers disabled", thousands(n));
-    let server = Server::start(&plan.server, backend, &server_env(4, false))?;
+    let server = Server::start(&plan.server, backend, &server_env(4, false)).await?;
     tokio::time::sleep(Duration::from_millis(500)).await;
     let idle = server.memory()?;
     report.add(

@@ -6,7 +6,6 @@ use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
 use std::time::Duration;
 
@@ -32,34 +31,6 @@ impl Backend {
             Backend::Postgres(_) => "postgres",
         }
     }
-}
-
-static DATABASE_SEQ: AtomicUsize = AtomicUsize::new(0);
-
-/// Creates a fresh database in the cluster behind `admin_url` and returns its URL.
-pub fn create_postgres_database(admin_url: &str) -> Result<String> {
-    let name = format!("bench_{}_{}", std::process::id(), DATABASE_SEQ.fetch_add(1, Ordering::Relaxed));
-    let status = Command::new("psql")
-        .args([admin_url, "-X", "-q", "-v", "ON_ERROR_STOP=1", "-c", &format!("CREATE DATABASE {name}")])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .status()
-        .context("running psql (is PostgreSQL's client installed?)")?;
-    if !status.success() {
-        bail!("psql could not create database {name} ({status})");
-    }
-    let (base, query) = match admin_url.split_once('?') {
-        Some((base, query)) => (base, Some(query)),
-        None => (admin_url, None),
-    };
-    let (authority, _) = base.rsplit_once('/').context("the PostgreSQL URL has no database path")?;
-    if !authority.contains("://") || authority.ends_with('/') {
-        bail!("cannot place a database name in {admin_url:?}");
-    }
-    Ok(match query {
-        Some(query) => format!("{authority}/{name}?{query}"),
-        None => format!("{authority}/{name}"),
-    })
 }
 
 #[derive(Debug, Default)]
@@ -98,12 +69,15 @@ pub struct Memory {
 }
 
 impl Server {
-    pub fn start(binary: &Path, backend: &Backend, env: &[(&str, String)]) -> Result<Server> {
+    pub async fn start(binary: &Path, backend: &Backend, env: &[(&str, String)]) -> Result<Server> {
         let dir = tempfile::Builder::new().prefix("atelier-bench-").tempdir().context("creating a data dir")?;
         let mut command = Command::new(binary);
         command.args(["serve", "--listen", "127.0.0.1:0", "--data-dir"]).arg(dir.path());
         if let Backend::Postgres(admin) = backend {
-            command.args(["--database-url", &create_postgres_database(admin)?]);
+            let url = atelier_testkit::create_postgres_database(admin)
+                .await
+                .context("creating a database in the PostgreSQL cluster")?;
+            command.args(["--database-url", &url]);
         }
         // Only the settings given here apply: drop any inherited ATELIER__ variable.
         for (key, _) in std::env::vars_os() {
