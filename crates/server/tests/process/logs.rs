@@ -64,11 +64,14 @@ async fn debug_logs_hold_no_secrets_and_no_payloads() {
     assert_eq!(task.status(), 202, "the payload's task must be accepted to go through the worker");
     let task_id = task.json::<Value>().await.unwrap()["task_id"].as_str().unwrap().to_owned();
     wait_completed(&mut server, &client, 1, Duration::from_secs(30)).await;
+    // A key is `atl_<12 hex digits>_<secret>`, and the secret may hold `_` too.
+    let [_, key_id, cli_secret] = server.key.splitn(3, '_').collect::<Vec<_>>()[..] else {
+        panic!("not a key: {}", server.key)
+    };
     // A well-formed key with the CLI key's prefix and a wrong secret: past the
     // shape check, it is looked up and compared.
-    let (prefix, _) = server.key.rsplit_once('_').unwrap();
     let wrong_secret = "WrongSecretThatThisServerNeverIssued0123456";
-    let wrong_key = format!("{prefix}_{wrong_secret}");
+    let wrong_key = format!("atl_{key_id}_{wrong_secret}");
     let bad = client.get(format!("{base}/api/v1/tasks")).header("authorization", format!("Bearer {wrong_key}"));
     let bad = bad.send().await.unwrap();
     assert_eq!(bad.status(), 401);
@@ -91,7 +94,7 @@ async fn debug_logs_hold_no_secrets_and_no_payloads() {
     );
     let secrets = [
         ("the CLI key", server.key.as_str()),
-        ("the CLI key's secret part", server.key.rsplit('_').next().unwrap()),
+        ("the CLI key's secret part", cli_secret),
         ("a password", password),
         ("a wrong password", "not-the-password-at-all"),
         ("a session token", session_token.as_str()),
