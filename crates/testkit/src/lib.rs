@@ -5,6 +5,8 @@
 //! When that variable is unset the PostgreSQL variants are skipped with a note,
 //! unless `ATELIER_TEST_REQUIRE_POSTGRES` is set (as `scripts/test` does), in
 //! which case they fail: CI never passes by skipping.
+//!
+//! The benchmarks make their databases with [`create_postgres_database`] too.
 
 #![allow(clippy::unwrap_used)]
 
@@ -39,15 +41,8 @@ impl TestDatabase {
                 return None;
             }
         };
-        let name = format!("t_{}", uuid::Uuid::new_v4().simple());
-        let mut admin = sqlx::PgConnection::connect(&admin_url).await.expect("connect to the test cluster");
-        sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-            .execute(&mut admin)
-            .await
-            .expect("create a test database");
-        let _ = admin.close().await;
-        let base = admin_url.rsplit_once('/').map_or(admin_url.as_str(), |(base, _)| base);
-        Some(Self { url: format!("{base}/{name}"), backend: "postgres", _dir: None })
+        let url = create_postgres_database(&admin_url).await.expect("create a test database in the test cluster");
+        Some(Self { url, backend: "postgres", _dir: None })
     }
 
     /// SQLite always, PostgreSQL when a cluster is configured.
@@ -56,4 +51,28 @@ impl TestDatabase {
         databases.extend(Self::postgres().await);
         databases
     }
+}
+
+/// Creates a new, empty database in the PostgreSQL cluster behind `admin_url` (an
+/// admin's URL of any database there) and returns its URL: `admin_url` with the new
+/// database's name in place of the one it names, its query kept.
+pub async fn create_postgres_database(admin_url: &str) -> Result<String, sqlx::Error> {
+    let (base, query) = match admin_url.split_once('?') {
+        Some((base, query)) => (base, Some(query)),
+        None => (admin_url, None),
+    };
+    let authority = base
+        .rsplit_once('/')
+        .map(|(authority, _)| authority)
+        .filter(|authority| authority.contains("://") && !authority.ends_with('/'))
+        .ok_or_else(|| sqlx::Error::Configuration(format!("no database name to replace in {admin_url:?}").into()))?;
+    let name = format!("t_{}", uuid::Uuid::new_v4().simple());
+    let mut admin = sqlx::PgConnection::connect(admin_url).await?;
+    let created = sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&mut admin).await;
+    let _ = admin.close().await;
+    created?;
+    Ok(match query {
+        Some(query) => format!("{authority}/{name}?{query}"),
+        None => format!("{authority}/{name}"),
+    })
 }

@@ -253,14 +253,19 @@ async fn prompt_trees_branch_link_tasks_take_feedback_and_delete_leaves_only() {
         .await;
 
     // Deletes: only a prompt without children; its tasks stay, unlinked.
+    let tree_path = format!("/api/v1/prompts/{root_id}/tree");
+    let before_refusals: Value = send(&ada, &app, "GET", &tree_path, None).await.json().await.unwrap();
     let refused = assert_error(
         send(&ada, &app, "DELETE", &format!("/api/v1/prompts/{root_id}"), None).await,
         409,
         "prompt_has_children",
     )
     .await;
-    assert!(refused.get("details").is_none() || refused["details"].is_object(), "{refused}");
+    assert!(refused["message"].as_str().unwrap().contains(&root_id), "names the prompt: {refused}");
     assert_error(send(&ada, &app, "DELETE", &path, None).await, 409, "prompt_has_children").await;
+    // A refused delete changes nothing: every node, link and task of the tree stands.
+    let after_refusals: Value = send(&ada, &app, "GET", &tree_path, None).await.json().await.unwrap();
+    assert_eq!(after_refusals, before_refusals);
     assert_eq!(send(&ada, &app, "DELETE", &format!("/api/v1/prompts/{leaf_id}"), None).await.status(), 204);
     assert_error(send(&ada, &app, "DELETE", &format!("/api/v1/prompts/{leaf_id}"), None).await, 404, "not_found").await;
     assert_eq!(send(&ada, &app, "DELETE", &path, None).await.status(), 204);

@@ -1,0 +1,124 @@
+//! What to run: the sections and their sizes (`--quick` or full), from the command line.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use clap::{Parser, ValueEnum};
+
+use crate::POSTGRES_URL_ENV;
+
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub quick: bool,
+    pub sqlite: bool,
+    pub postgres: bool,
+    pub render: bool,
+    pub kie: bool,
+    pub openai: bool,
+    /// Worker concurrencies to try; the fastest is used for the large run.
+    pub concurrencies: Vec<usize>,
+    /// Tasks per concurrency trial (the "small" throughput figure).
+    pub small_tasks: usize,
+    /// Tasks of the large throughput run.
+    pub large_tasks: usize,
+    pub read_connections: Vec<usize>,
+    pub read_warmup: Duration,
+    pub read_duration: Duration,
+    pub render_images: usize,
+    pub memory_tasks: usize,
+    /// Tasks of the Kie.ai throughput run through the emulator.
+    pub kie_tasks: usize,
+    /// Tasks left waiting on a slow Kie.ai emulator for the memory figure.
+    pub kie_memory_tasks: usize,
+    /// Tasks of each OpenAI throughput run (images, videos) through the emulator.
+    pub openai_tasks: usize,
+    /// Videos left waiting on a never-finishing OpenAI emulator for the memory figure.
+    pub openai_memory_tasks: usize,
+    /// Images asked of the OpenAI emulator directly, one at a time, for its render time.
+    pub openai_probe_images: usize,
+    pub server: PathBuf,
+}
+
+/// Atelier benchmarks: runs the sections and prints the figures.
+#[derive(Debug, Parser)]
+#[command(
+    name = "atelier-bench",
+    override_usage = "atelier-bench [--quick] [--only sqlite|postgres|render|kie|openai] [--concurrency N] [--server PATH]",
+    after_help = format!("PostgreSQL runs when {POSTGRES_URL_ENV} holds an admin URL.")
+)]
+struct Args {
+    /// Small runs (fewer tasks, shorter reads), for a first look.
+    #[arg(long)]
+    quick: bool,
+    /// Runs one section only.
+    #[arg(long, value_enum, value_name = "SECTION")]
+    only: Option<Section>,
+    /// The worker concurrency of the throughput runs [default: 16, 32 and 64 tried, the fastest kept]
+    #[arg(long, value_name = "N")]
+    concurrency: Option<usize>,
+    /// The atelier binary [default: `atelier` beside this program]
+    #[arg(long, value_name = "PATH")]
+    server: Option<PathBuf>,
+}
+
+/// A section `--only` runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Section {
+    /// Throughput, status reads and memory on SQLite.
+    Sqlite,
+    /// The same on PostgreSQL.
+    Postgres,
+    /// In process: authentication, the studio, placeholder render and thumbnails.
+    Render,
+    /// Kie.ai through its emulator.
+    Kie,
+    /// OpenAI through its emulator.
+    Openai,
+}
+
+/// `quick` or `full`, as the run is.
+fn sized<T>(quick: bool, quick_value: T, full: T) -> T {
+    if quick { quick_value } else { full }
+}
+
+/// The plan the command line asks for (`--help` and bad arguments exit here).
+pub fn parse_args() -> Result<Plan> {
+    let args = Args::parse();
+    let quick = args.quick;
+    let runs = |section| args.only.is_none_or(|only| only == section);
+    let server = match args.server {
+        Some(path) => path,
+        None => std::env::current_exe()
+            .context("locating this executable")?
+            .parent()
+            .context("this executable has no directory")?
+            .join("atelier"),
+    };
+    let concurrencies = match args.concurrency {
+        Some(n) => vec![n],
+        None => vec![16, 32, 64],
+    };
+    Ok(Plan {
+        quick,
+        sqlite: runs(Section::Sqlite),
+        postgres: runs(Section::Postgres),
+        render: runs(Section::Render),
+        kie: runs(Section::Kie),
+        openai: runs(Section::Openai),
+        concurrencies,
+        small_tasks: sized(quick, 200, 1_000),
+        large_tasks: sized(quick, 1_000, 10_000),
+        read_connections: sized(quick, vec![32], vec![32, 64]),
+        read_warmup: sized(quick, Duration::from_millis(300), Duration::from_secs(1)),
+        read_duration: sized(quick, Duration::from_secs(2), Duration::from_secs(10)),
+        render_images: sized(quick, 5, 50),
+        memory_tasks: sized(quick, 1_000, 10_000),
+        kie_tasks: sized(quick, 200, 1_000),
+        kie_memory_tasks: sized(quick, 1_000, 10_000),
+        openai_tasks: sized(quick, 200, 1_000),
+        openai_memory_tasks: sized(quick, 1_000, 10_000),
+        openai_probe_images: sized(quick, 20, 50),
+        server,
+    })
+}
