@@ -61,10 +61,11 @@ pub async fn run(plan: &Plan, report: &mut Report) -> Result<()> {
             Submitted::Accepted { .. } => bail!("the placeholder engine did not finish in submit"),
         };
         let output = outputs.into_iter().next().context("the placeholder engine gave no output")?;
-        png_bytes += output.bytes.len();
+        let bytes = output.bytes().context("the placeholder engine renders in memory")?;
+        png_bytes += bytes.len();
 
         let t = Instant::now();
-        let thumbnail = atelier_assets::thumbnail::make_thumbnail(&output.bytes, &output.mime)
+        let thumbnail = atelier_assets::thumbnail::make_thumbnail(bytes, &output.mime)
             .map_err(|e| anyhow!("thumbnail: {e}"))?
             .context("no thumbnail for a PNG")?;
         let thumb_time = t.elapsed();

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use atelier_core::error::{CoreError, Result};
 use atelier_core::ids::AssetId;
-use atelier_core::ports::{AssetStore, BlobRead, Output};
+use atelier_core::ports::{AssetStore, BlobRead, ByteStream, Output, OutputData};
 use atelier_core::task::{NewAsset, StoredBlob, Task};
 use atelier_core::time::now_millis;
 use bytes::Bytes;
@@ -24,6 +24,7 @@ use object_store::path::Path;
 use object_store::prefix::PrefixStore;
 use object_store::{
     Attribute, Attributes, GetOptions, GetRange, ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload,
+    WriteMultipart,
 };
 use sha2::{Digest, Sha256};
 use url::Url;
@@ -203,6 +204,54 @@ impl ObjectAssetStore {
         })
     }
 
+    /// Writes a stream without holding it: to a staging object part by part while
+    /// hashing it, then under its content hash (unless the same content is there
+    /// already), and the staging object is removed. No thumbnail is made.
+    async fn store_stream(&self, mut stream: ByteStream, mime: &str) -> Result<StoredBlob> {
+        let staging = Path::from(format!("staging/{}", AssetId::new()));
+        let upload =
+            self.store.put_multipart(&staging).await.map_err(|e| blob_error("staging", staging.as_ref(), e))?;
+        let mut writer = WriteMultipart::new(upload);
+        let (mut hasher, mut size) = (Sha256::new(), 0u64);
+        while let Some(chunk) = stream.next().await {
+            let chunk = match chunk {
+                Ok(chunk) => chunk,
+                Err(error) => {
+                    let _ = writer.abort().await;
+                    return Err(CoreError::Blob(format!("reading the output stream: {error}")));
+                }
+            };
+            hasher.update(&chunk);
+            size += chunk.len() as u64;
+            writer.put(chunk);
+            writer.wait_for_capacity(4).await.map_err(|e| blob_error("staging", staging.as_ref(), e))?;
+        }
+        writer.finish().await.map_err(|e| blob_error("staging", staging.as_ref(), e))?;
+        let sha256 = hex::encode(hasher.finalize());
+        let blob_key = blob_key(&sha256, mime);
+        let target = Path::parse(&blob_key).map_err(|e| CoreError::Blob(format!("invalid key {blob_key}: {e}")))?;
+        let placed = match self.store.head(&target).await {
+            // The same content is stored already.
+            Ok(_) => Ok(()),
+            Err(object_store::Error::NotFound { .. }) => self.store.copy(&staging, &target).await,
+            Err(error) => Err(error),
+        };
+        let removed = self.store.delete(&staging).await;
+        placed.map_err(|e| blob_error("writing", &blob_key, e))?;
+        if let Err(error) = removed {
+            tracing::warn!(%error, key = %staging, "could not remove a staging object");
+        }
+        Ok(StoredBlob {
+            mime: mime.to_owned(),
+            bytes: size,
+            width: None,
+            height: None,
+            sha256,
+            blob_key,
+            thumbnail_key: None,
+        })
+    }
+
     /// Writes `bytes` at `key` unless something is there already: blobs are named by
     /// their content, so whatever is there is the same. On a local directory it
     /// simply writes (an atomic rename of the same bytes), which is cheaper than
@@ -339,11 +388,12 @@ fn prepare(bytes: Bytes, mime: &str, parameters: Option<&str>) -> Prepared {
 #[async_trait]
 impl AssetStore for ObjectAssetStore {
     async fn save_output(&self, task: &Task, index: u32, output: Output) -> Result<NewAsset> {
-        let Output { bytes, mime, width, height, parameters } = output;
-        let blob = self
-            .store_blob(bytes, mime.trim(), parameters)
-            .await
-            .map_err(|e| CoreError::Blob(format!("storing output {index} of task {}: {e}", task.id)))?;
+        let Output { data, role, mime, width, height, parameters } = output;
+        let stored = match data {
+            OutputData::Bytes(bytes) => self.store_blob(bytes, mime.trim(), parameters).await,
+            OutputData::Stream(stream) => self.store_stream(stream, mime.trim()).await,
+        };
+        let blob = stored.map_err(|e| CoreError::Blob(format!("storing output {index} of task {}: {e}", task.id)))?;
         Ok(NewAsset {
             id: AssetId::new(),
             task_id: task.id,
@@ -358,6 +408,7 @@ impl AssetStore for ObjectAssetStore {
             created_at: now_millis(),
             tags: Vec::new(),
             owner: task.owner.clone(),
+            role,
         })
     }
 
@@ -444,7 +495,7 @@ mod tests {
     use std::io::Cursor;
 
     use atelier_core::ids::TaskId;
-    use atelier_core::task::TaskStatus;
+    use atelier_core::task::{OutputRole, TaskStatus};
     use futures::TryStreamExt;
     use image::{ImageFormat, Rgba, RgbaImage};
 
@@ -481,6 +532,13 @@ mod tests {
         }
     }
 
+    /// A store over a fresh local directory (kept alive by the returned dir).
+    fn local_store() -> (ObjectAssetStore, Option<tempfile::TempDir>) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let url = Url::from_directory_path(dir.path()).expect("url");
+        (ObjectAssetStore::from_url(url.as_str()).expect("store"), Some(dir))
+    }
+
     fn gradient_png(width: u32, height: u32) -> Bytes {
         let img = RgbaImage::from_fn(width, height, |x, y| {
             Rgba([(x % 256) as u8, (y % 256) as u8, ((x * y) % 256) as u8, 255])
@@ -491,13 +549,7 @@ mod tests {
     }
 
     fn png_output(parameters: Option<&str>) -> Output {
-        Output {
-            bytes: gradient_png(1024, 512),
-            mime: "image/png".into(),
-            width: None,
-            height: None,
-            parameters: parameters.map(str::to_owned),
-        }
+        Output::new(gradient_png(1024, 512), "image/png").with_parameters(parameters.map(str::to_owned))
     }
 
     async fn read_all(store: &ObjectAssetStore, key: &str, range: Option<Range<u64>>) -> (u64, Vec<u8>) {
@@ -583,7 +635,7 @@ mod tests {
         let mut output = png_output(None);
         output.width = Some(1);
         output.height = Some(2);
-        let original = output.bytes.clone();
+        let original = output.bytes().cloned().expect("in memory");
         let asset = store.save_output(&task(), 0, output).await.expect("save");
         assert_eq!((asset.width, asset.height), (Some(1), Some(2)));
         let (_, stored) = read_all(&store, &asset.blob_key, None).await;
@@ -594,25 +646,14 @@ mod tests {
     #[tokio::test]
     async fn non_images_and_svg_have_no_thumbnail() {
         let store = ObjectAssetStore::memory();
-        let svg = Output {
-            bytes: Bytes::from_static(b"<svg xmlns=\"http://www.w3.org/2000/svg\"/>"),
-            mime: "image/svg+xml".into(),
-            width: None,
-            height: None,
-            parameters: Some("{}".into()),
-        };
+        let svg = Output::new(Bytes::from_static(b"<svg xmlns=\"http://www.w3.org/2000/svg\"/>"), "image/svg+xml")
+            .with_parameters(Some("{}".into()));
         let asset = store.save_output(&task(), 0, svg).await.expect("save svg");
         assert!(asset.blob_key.ends_with(".svg"));
         assert_eq!(asset.thumbnail_key, None);
         assert_eq!((asset.width, asset.height), (None, None));
 
-        let video = Output {
-            bytes: Bytes::from_static(b"\0\0\0\x18ftypmp42"),
-            mime: "video/mp4".into(),
-            width: Some(640),
-            height: Some(360),
-            parameters: None,
-        };
+        let video = Output::new(Bytes::from_static(b"\0\0\0\x18ftypmp42"), "video/mp4").with_size(640, 360);
         let asset = store.save_output(&task(), 1, video).await.expect("save video");
         assert!(asset.blob_key.ends_with(".mp4"));
         assert_eq!(asset.thumbnail_key, None);
@@ -622,17 +663,35 @@ mod tests {
     #[tokio::test]
     async fn a_broken_image_is_stored_without_thumbnail() {
         let store = ObjectAssetStore::memory();
-        let broken = Output {
-            bytes: Bytes::from_static(b"this is not a png at all"),
-            mime: "image/png".into(),
-            width: None,
-            height: None,
-            parameters: Some("{}".into()),
-        };
+        let broken = Output::new(Bytes::from_static(b"this is not a png at all"), "image/png")
+            .with_parameters(Some("{}".into()));
         let asset = store.save_output(&task(), 0, broken).await.expect("save");
         assert_eq!(asset.thumbnail_key, None);
         let (_, stored) = read_all(&store, &asset.blob_key, None).await;
         assert_eq!(stored, b"this is not a png at all");
+    }
+
+    #[tokio::test]
+    async fn a_stream_is_stored_whole_under_its_hash_once() {
+        for (store, _dir) in [(ObjectAssetStore::memory(), None), local_store()] {
+            let parts = || (0..4u8).map(|n| Ok(Bytes::from(vec![n; 3 * 1024 * 1024]))).collect::<Vec<_>>();
+            let whole: Vec<u8> = (0..4u8).flat_map(|n| vec![n; 3 * 1024 * 1024]).collect();
+            let stream =
+                |parts: Vec<std::io::Result<Bytes>>| Output::stream(Box::pin(stream::iter(parts)), "model/gltf-binary");
+            let first = store.save_output(&task(), 0, stream(parts())).await.expect("save");
+            assert_eq!((first.bytes, first.sha256.clone()), (whole.len() as u64, hex::encode(Sha256::digest(&whole))));
+            assert!(first.blob_key.ends_with(".glb"), "{}", first.blob_key);
+            assert_eq!(first.thumbnail_key, None);
+            let (_, stored) = read_all(&store, &first.blob_key, None).await;
+            assert!(stored == whole, "stored whole and in order");
+            let again =
+                store.save_output(&task(), 1, stream(parts()).with_role(OutputRole::Extra)).await.expect("again");
+            assert_eq!((again.blob_key, again.role), (first.blob_key, OutputRole::Extra), "the same content, one blob");
+            let broken = vec![Ok(Bytes::from_static(b"half")), Err(std::io::Error::other("the provider hung up"))];
+            assert!(store.save_output(&task(), 2, stream(broken)).await.is_err(), "a broken stream stores nothing");
+            let staging: Vec<_> = store.store.list(Some(&Path::from("staging"))).try_collect().await.expect("list");
+            assert!(staging.is_empty(), "no staging objects are left: {staging:?}");
+        }
     }
 
     #[tokio::test]

@@ -27,7 +27,7 @@ pub(crate) async fn load_outputs(db: &Database, tasks: &mut [Task]) -> Result<()
     }
     let sql = format!(
         "SELECT a.id, a.task_id, a.idx, a.mime, a.bytes, a.width, a.height, a.sha256, a.blob_key, \
-         a.thumbnail_key, a.created_at, a.owner_id, t.tag FROM assets a LEFT JOIN asset_tags t ON t.asset_id = a.id \
+         a.thumbnail_key, a.created_at, a.owner_id, a.role, t.tag FROM assets a LEFT JOIN asset_tags t ON t.asset_id = a.id \
          WHERE a.task_id IN ({}) ORDER BY a.task_id, a.idx, t.tag",
         placeholders(ids.len())
     );

@@ -174,7 +174,8 @@ impl QueueStore for Database {
                 for asset in outputs {
                     sqlx::query(
                         "INSERT INTO assets (id, task_id, idx, mime, bytes, width, height, sha256, blob_key, \
-                     thumbnail_key, created_at, owner_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+                     thumbnail_key, created_at, owner_id, role) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
                     )
                     .bind(asset.id.0)
                     .bind(task_id.clone())
@@ -188,6 +189,7 @@ impl QueueStore for Database {
                     .bind(asset.thumbnail_key)
                     .bind(asset.created_at)
                     .bind(asset.owner.map(|owner| owner.to_string()))
+                    .bind(asset.role.as_str())
                     .execute(&mut *connection)
                     .await?;
                 }

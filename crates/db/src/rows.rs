@@ -1,6 +1,6 @@
 //! Row shapes: the columns each query selects and their decoding.
 
-use atelier_core::task::{Asset, Task, TaskError, TaskStatus};
+use atelier_core::task::{Asset, OutputRole, Task, TaskError, TaskStatus};
 use atelier_core::{AssetId, CoreError, PromptId, TaskId, UserId};
 use sqlx::Row;
 use sqlx::any::AnyRow;
@@ -17,7 +17,7 @@ macro_rules! task_columns {
 
 macro_rules! asset_columns {
     () => {
-        "id, task_id, idx, mime, bytes, width, height, sha256, blob_key, thumbnail_key, created_at, owner_id"
+        "id, task_id, idx, mime, bytes, width, height, sha256, blob_key, thumbnail_key, created_at, owner_id, role"
     };
 }
 
@@ -133,5 +133,6 @@ pub(crate) fn decode_prefixed_asset(row: &AnyRow, prefix: &str) -> Result<Asset,
         created_at: get(row, &column("created_at"))?,
         tags: Vec::new(),
         owner: owner(get(row, &column("owner_id"))?)?,
+        role: OutputRole::parse(&get::<String>(row, &column("role"))?).ok_or_else(|| invalid("asset role"))?,
     })
 }

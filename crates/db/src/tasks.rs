@@ -172,7 +172,8 @@ impl TaskStore for Database {
 const GET_TASK: &str = concat!(
     "SELECT t.*, a.id AS a_id, a.task_id AS a_task_id, a.idx AS a_idx, a.mime AS a_mime, a.bytes AS a_bytes, \
      a.width AS a_width, a.height AS a_height, a.sha256 AS a_sha256, a.blob_key AS a_blob_key, \
-     a.thumbnail_key AS a_thumbnail_key, a.created_at AS a_created_at, a.owner_id AS a_owner_id, g.tag AS a_tag \
+     a.thumbnail_key AS a_thumbnail_key, a.created_at AS a_created_at, a.owner_id AS a_owner_id, a.role AS a_role, \
+     g.tag AS a_tag \
      FROM (SELECT ",
     task_columns!(),
     " FROM tasks WHERE id = $1) t \

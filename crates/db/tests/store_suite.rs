@@ -11,7 +11,9 @@ use atelier_core::ports::{
     AssetIndex, Created, LeaseToken, ProviderUpload, QueueStore, TaskStore, UploadStore, UsageCounts,
 };
 use atelier_core::prompt::{Prompt, PromptDeletion, PromptKind};
-use atelier_core::task::{Asset, AssetFilter, AssetPage, NewTask, TaskError, TaskFilter, TaskStatus, Upload};
+use atelier_core::task::{
+    Asset, AssetFilter, AssetPage, NewTask, OutputRole, TaskError, TaskFilter, TaskStatus, Upload,
+};
 use atelier_core::{AssetId, CoreError, PromptId, TaskId, UploadId, UserId};
 use atelier_db::{Database, DatabaseOptions};
 use atelier_testkit::TestDatabase;
@@ -101,6 +103,7 @@ fn asset(task_id: TaskId, index: u32, blob_key: &str) -> Asset {
         created_at: 1000,
         tags: vec![],
         owner: None,
+        role: OutputRole::Primary,
     }
 }
 
@@ -191,7 +194,8 @@ async fn a_claim_holds_until_its_lease_ends(store: Arc<Database>) {
     assert!(!store.complete(id, &stale, vec![asset(id, 0, "blobs/x")], 6000).await.unwrap());
     assert!(store.get_task(id).await.unwrap().unwrap().outputs.is_empty(), "a stale lease wrote outputs");
 
-    let outputs = vec![asset(id, 0, "blobs/a"), asset(id, 1, "blobs/b")];
+    let preview = Asset { role: OutputRole::Preview, ..asset(id, 1, "blobs/b") };
+    let outputs = vec![asset(id, 0, "blobs/a"), preview.clone()];
     assert!(store.complete(id, &lease, outputs, 7000).await.unwrap());
     let task = store.get_task(id).await.unwrap().unwrap();
     assert_eq!(task.status, TaskStatus::Completed);
@@ -199,6 +203,12 @@ async fn a_claim_holds_until_its_lease_ends(store: Arc<Database>) {
     assert_eq!(task.completed_at, Some(7000));
     assert_eq!(task.outputs.iter().map(|a| a.index).collect::<Vec<_>>(), vec![0, 1]);
     assert_eq!(task.outputs[0].width, Some(64));
+    let roles: Vec<OutputRole> = task.outputs.iter().map(|a| a.role).collect();
+    assert_eq!(roles, [OutputRole::Primary, OutputRole::Preview], "each output keeps its role");
+    assert_eq!(store.get_asset(&preview.id).await.unwrap().map(|a| a.role), Some(OutputRole::Preview));
+    let listed = store.list_tasks(&TaskFilter { limit: 10, ..TaskFilter::default() }).await.unwrap();
+    let listed = listed.tasks.iter().find(|t| t.id == id).expect("listed");
+    assert_eq!(listed.outputs.iter().map(|a| a.role).collect::<Vec<_>>(), roles);
     // Finishing twice is refused: the lease is gone.
     assert!(!store.complete(id, &lease, vec![asset(id, 2, "blobs/c")], 8000).await.unwrap());
     assert!(!store.fail(id, &lease, &error("late"), 8000).await.unwrap());

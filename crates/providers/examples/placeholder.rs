@@ -42,11 +42,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             return Err("expected a finished submit".into());
         };
         let elapsed = started.elapsed();
-        let bytes = outputs.first().map_or(0, |o| o.bytes.len());
+        let bytes = outputs.first().and_then(|o| o.bytes()).map_or(0, |b| b.len());
         println!("seed {seed}: {width}x{height} in {elapsed:?}, {bytes} bytes");
         if let (Some(path), Some(output)) = (&out, outputs.first()) {
             let path = if seed == 0 { path.clone() } else { format!("{path}.{seed}.png") };
-            std::fs::write(path, &output.bytes)?;
+            std::fs::write(path, output.bytes().map(|b| &b[..]).unwrap_or_default())?;
         }
     }
     Ok(())

@@ -21,7 +21,10 @@ pub use asset_index::AssetIndex;
 pub use assets::{AssetStore, BlobRead};
 pub use inputs::{InputFile, InputFiles, InputRef, NoInputFiles, ProviderUpload};
 pub use prompts::PromptStore;
-pub use provider::{Callback, CallbackError, ErrorClass, Job, Output, Polled, Provider, ProviderError, Submitted};
+pub use provider::{
+    ByteStream, Callback, CallbackError, ErrorClass, Job, Output, OutputData, OutputRole, Polled, Provider,
+    ProviderError, Submitted,
+};
 pub use queue::{Claimed, LeaseToken, QueueStore, ReclaimReport, WorkerStore};
 pub use store::Store;
 pub use tasks::{Created, TaskStore};

@@ -11,12 +11,14 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::Bytes;
+use futures::stream::BoxStream;
 use serde_json::Value;
 
 use crate::catalog::ModelSpec;
 use crate::error::CoreError;
 use crate::ids::TaskId;
 use crate::ports::InputFiles;
+pub use crate::task::OutputRole;
 
 /// One run of a task, as a provider sees it.
 pub struct Job<'a> {
@@ -34,15 +36,83 @@ pub struct Job<'a> {
     pub files: &'a dyn InputFiles,
 }
 
-/// One output file.
-#[derive(Debug, Clone)]
+/// One output file: its content, in memory or streamed, and its role among the
+/// task's outputs.
 pub struct Output {
-    pub bytes: Bytes,
+    pub data: OutputData,
+    pub role: OutputRole,
     pub mime: String,
     pub width: Option<u32>,
     pub height: Option<u32>,
     /// Generation parameters to embed where the format allows it (PNG text chunk).
     pub parameters: Option<String>,
+}
+
+/// A stream of bytes read from elsewhere (a provider's download).
+pub type ByteStream = BoxStream<'static, std::io::Result<Bytes>>;
+
+/// An output's content.
+pub enum OutputData {
+    /// Whole, in memory (images, speech).
+    Bytes(Bytes),
+    /// Streamed to the store as it arrives, for files too large to hold (3D models,
+    /// long videos). Streamed outputs get no thumbnail.
+    Stream(ByteStream),
+}
+
+impl Output {
+    /// A primary output held in memory.
+    pub fn new(bytes: impl Into<Bytes>, mime: impl Into<String>) -> Self {
+        Self::with_data(OutputData::Bytes(bytes.into()), mime)
+    }
+
+    /// A primary output streamed to the store.
+    pub fn stream(stream: ByteStream, mime: impl Into<String>) -> Self {
+        Self::with_data(OutputData::Stream(stream), mime)
+    }
+
+    fn with_data(data: OutputData, mime: impl Into<String>) -> Self {
+        Self { data, role: OutputRole::Primary, mime: mime.into(), width: None, height: None, parameters: None }
+    }
+
+    pub fn with_size(mut self, width: u32, height: u32) -> Self {
+        (self.width, self.height) = (Some(width), Some(height));
+        self
+    }
+
+    pub fn with_parameters(mut self, parameters: Option<String>) -> Self {
+        self.parameters = parameters;
+        self
+    }
+
+    pub fn with_role(mut self, role: OutputRole) -> Self {
+        self.role = role;
+        self
+    }
+
+    /// The content, when it is held in memory.
+    pub fn bytes(&self) -> Option<&Bytes> {
+        match &self.data {
+            OutputData::Bytes(bytes) => Some(bytes),
+            OutputData::Stream(_) => None,
+        }
+    }
+}
+
+impl std::fmt::Debug for Output {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let data = match &self.data {
+            OutputData::Bytes(bytes) => format!("{} bytes", bytes.len()),
+            OutputData::Stream(_) => "a stream".to_owned(),
+        };
+        f.debug_struct("Output")
+            .field("data", &data)
+            .field("role", &self.role)
+            .field("mime", &self.mime)
+            .field("width", &self.width)
+            .field("height", &self.height)
+            .finish_non_exhaustive()
+    }
 }
 
 #[derive(Debug)]

@@ -9,7 +9,8 @@ mod status;
 mod tests;
 
 pub use model::{
-    Asset, AssetFilter, AssetPage, NewAsset, NewTask, StoredBlob, Task, TaskError, TaskFilter, TaskPage, Upload,
+    Asset, AssetFilter, AssetPage, NewAsset, NewTask, OutputRole, StoredBlob, Task, TaskError, TaskFilter, TaskPage,
+    Upload,
 };
 pub use report::{PartsHealth, QuotaUse, ServiceReport};
 pub(crate) use service::require_write;

@@ -128,6 +128,34 @@ pub struct Asset {
     pub tags: Vec<String>,
     /// The owner of its task.
     pub owner: Option<UserId>,
+    /// What it is among its task's outputs.
+    pub role: OutputRole,
+}
+
+/// What an output is among its task's outputs: the result itself, a preview of it
+/// (a rendered still of a 3D model, a low-resolution cut of a video), or an extra
+/// file that goes with it (a texture, a material file).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OutputRole {
+    #[default]
+    Primary,
+    Preview,
+    Extra,
+}
+
+impl OutputRole {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Primary => "primary",
+            Self::Preview => "preview",
+            Self::Extra => "extra",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        [Self::Primary, Self::Preview, Self::Extra].into_iter().find(|role| role.as_str() == text)
+    }
 }
 
 /// An output written to the blob store, ready to be recorded with its task.

@@ -7,11 +7,12 @@ use std::sync::{Mutex, PoisonError};
 
 use async_trait::async_trait;
 use bytes::Bytes;
+use futures::TryStreamExt;
 use sha2::{Digest, Sha256};
 
 use crate::error::{CoreError, Result};
 use crate::ids::AssetId;
-use crate::ports::{AssetStore, BlobRead, Output};
+use crate::ports::{AssetStore, BlobRead, Output, OutputData};
 use crate::task::{Asset, NewAsset, StoredBlob, Task};
 use crate::time::now_millis;
 
@@ -55,8 +56,18 @@ impl MemoryAssets {
 #[async_trait]
 impl AssetStore for MemoryAssets {
     async fn save_output(&self, task: &Task, index: u32, output: Output) -> Result<NewAsset> {
-        let bytes = output.bytes.len() as u64;
-        let (blob_key, sha256) = self.put(output.bytes, &output.mime)?;
+        let content = match output.data {
+            OutputData::Bytes(bytes) => bytes,
+            OutputData::Stream(stream) => {
+                let parts: Vec<Bytes> = stream
+                    .try_collect()
+                    .await
+                    .map_err(|error| CoreError::Blob(format!("reading a stream: {error}")))?;
+                Bytes::from(parts.concat())
+            }
+        };
+        let bytes = content.len() as u64;
+        let (blob_key, sha256) = self.put(content, &output.mime)?;
         Ok(Asset {
             id: AssetId::new(),
             task_id: task.id,
@@ -71,6 +82,7 @@ impl AssetStore for MemoryAssets {
             created_at: now_millis(),
             tags: Vec::new(),
             owner: task.owner.clone(),
+            role: output.role,
         })
     }
 

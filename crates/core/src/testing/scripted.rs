@@ -15,7 +15,7 @@ use crate::ports::{Job, Output, Polled, Provider, ProviderError, Submitted};
 use crate::ratelimit::RateLimit;
 
 /// One scripted answer, to a submit or a poll.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub enum Answer {
     /// The work is done, with these outputs.
     Finish(Vec<Output>),
@@ -151,13 +151,7 @@ pub fn tiny_png() -> Output {
         0x0d, 0x49, 0x44, 0x41, 0x54, 0x78, 0x9c, 0x63, 0xf8, 0xcf, 0xc0, 0xf0, 0x1f, 0x00, 0x05, 0x00, 0x01, 0xff,
         0x89, 0x99, 0x3d, 0x1d, 0x00, 0x00, 0x00, 0x00, 0x49, 0x45, 0x4e, 0x44, 0xae, 0x42, 0x60, 0x82,
     ];
-    Output {
-        bytes: Bytes::from_static(PNG),
-        mime: "image/png".into(),
-        width: Some(1),
-        height: Some(1),
-        parameters: None,
-    }
+    Output::new(Bytes::from_static(PNG), "image/png").with_size(1, 1)
 }
 
 #[async_trait]

@@ -79,7 +79,7 @@ impl Kie<'_> {
         for url in urls {
             let (bytes, mime) = self.client.download(url).await?;
             let mime = mime.filter(|m| m != "application/octet-stream").unwrap_or_else(|| guess_mime(url));
-            outputs.push(Output { bytes, mime, width: None, height: None, parameters: None });
+            outputs.push(Output::new(bytes, mime));
         }
         Ok(outputs)
     }

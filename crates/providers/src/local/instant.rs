@@ -230,15 +230,19 @@ mod tests {
             outputs.push(found);
         }
         assert_eq!(outputs[0].len(), 1);
-        assert_eq!(outputs[0][0].bytes, outputs[1][0].bytes, "same input, same bytes");
-        let image = image::load_from_memory(&outputs[0][0].bytes).expect("a PNG");
+        assert_eq!(
+            outputs[0][0].bytes().expect("in memory"),
+            outputs[1][0].bytes().expect("in memory"),
+            "same input, same bytes"
+        );
+        let image = image::load_from_memory(outputs[0][0].bytes().expect("in memory")).expect("a PNG");
         assert_eq!((image.width(), image.height()), (8, 8));
 
         let other = provider.validate(MODEL, &json!({ "prompt": "bench", "seed": 4 })).expect("valid");
         let Submitted::Finished(different) = provider.submit(&job(MODEL, &other)).await.expect("submitted") else {
             panic!("local engines finish in submit");
         };
-        assert_ne!(different[0].bytes, outputs[0][0].bytes);
+        assert_ne!(different[0].bytes().expect("in memory"), outputs[0][0].bytes().expect("in memory"));
 
         let logged = std::fs::read_to_string(&log).expect("the log");
         let lines: Vec<&str> = logged.lines().collect();

@@ -19,7 +19,6 @@ use async_trait::async_trait;
 use atelier_core::CoreError;
 use atelier_core::catalog::ModelSpec;
 use atelier_core::ports::{ErrorClass, Job, Output, Polled, Provider, ProviderError, Submitted};
-use bytes::Bytes;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
@@ -214,13 +213,7 @@ pub(crate) fn encode_png_rgb(width: u32, height: u32, pixels: &[u8]) -> Result<V
 }
 
 pub(crate) fn png_output(width: u32, height: u32, bytes: Vec<u8>, parameters: String) -> Output {
-    Output {
-        bytes: Bytes::from(bytes),
-        mime: "image/png".to_owned(),
-        width: Some(width),
-        height: Some(height),
-        parameters: Some(parameters),
-    }
+    Output::new(bytes, "image/png").with_size(width, height).with_parameters(Some(parameters))
 }
 
 /// SplitMix64: tiny, fast, and stable forever (unlike `StdRng`, whose algorithm may

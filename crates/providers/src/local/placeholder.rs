@@ -670,13 +670,16 @@ mod tests {
         let input = json!({ "prompt": "a quiet harbour at dawn", "width": 160, "height": 120, "seed": 42 });
         let first = render(input.clone());
         let second = render(input.clone());
-        assert_eq!(first[0].bytes, second[0].bytes);
+        assert_eq!(first[0].bytes().expect("in memory"), second[0].bytes().expect("in memory"));
         let mut other = input;
         other["seed"] = json!(43);
-        assert_ne!(render(other)[0].bytes, first[0].bytes);
+        assert_ne!(render(other)[0].bytes().expect("in memory"), first[0].bytes().expect("in memory"));
         // A derived seed is just as stable.
         let derived = json!({ "prompt": "no seed here", "width": 96, "height": 96 });
-        assert_eq!(render(derived.clone())[0].bytes, render(derived)[0].bytes);
+        assert_eq!(
+            render(derived.clone())[0].bytes().expect("in memory"),
+            render(derived)[0].bytes().expect("in memory")
+        );
     }
 
     #[test]
@@ -687,7 +690,7 @@ mod tests {
         for (i, output) in outputs.iter().enumerate() {
             assert_eq!(output.mime, "image/png");
             assert_eq!((output.width, output.height), (Some(200), Some(96)));
-            let image = decode(&output.bytes);
+            let image = decode(output.bytes().expect("in memory"));
             assert_eq!(image.dimensions(), (200, 96));
             let parameters: Value =
                 serde_json::from_str(output.parameters.as_deref().expect("parameters")).expect("JSON");
@@ -697,10 +700,14 @@ mod tests {
             assert_eq!(parameters["input"]["seed"], 7);
             assert_eq!(parameters["input"]["negative_prompt"], "");
         }
-        assert_ne!(outputs[0].bytes, outputs[1].bytes, "image i uses seed + i");
+        assert_ne!(
+            outputs[0].bytes().expect("in memory"),
+            outputs[1].bytes().expect("in memory"),
+            "image i uses seed + i"
+        );
         // Image 1 of seed 7 is image 0 of seed 8.
         let eight = render(json!({ "prompt": "two of them", "width": 200, "height": 96, "seed": 8 }));
-        assert_eq!(decode(&eight[0].bytes), decode(&outputs[1].bytes));
+        assert_eq!(decode(eight[0].bytes().expect("in memory")), decode(outputs[1].bytes().expect("in memory")));
     }
 
     #[test]
@@ -715,13 +722,13 @@ mod tests {
     fn colour_words_choose_the_palette() {
         let red = render(json!({ "prompt": "a red fox", "width": 128, "height": 128, "seed": 1 }));
         let blue = render(json!({ "prompt": "a blue lake", "width": 128, "height": 128, "seed": 1 }));
-        let (red, blue) = (decode(&red[0].bytes), decode(&blue[0].bytes));
+        let (red, blue) = (decode(red[0].bytes().expect("in memory")), decode(blue[0].bytes().expect("in memory")));
         assert!(mean(&red, 0) > mean(&blue, 0) + 30.0, "{} vs {}", mean(&red, 0), mean(&blue, 0));
         assert!(mean(&blue, 2) > mean(&red, 2) + 30.0);
 
         let hong = render(json!({ "prompt": "一只红色的狐狸", "width": 128, "height": 128, "seed": 1 }));
         let lan = render(json!({ "prompt": "蓝色的湖", "width": 128, "height": 128, "seed": 1 }));
-        let (hong, lan) = (decode(&hong[0].bytes), decode(&lan[0].bytes));
+        let (hong, lan) = (decode(hong[0].bytes().expect("in memory")), decode(lan[0].bytes().expect("in memory")));
         assert!(mean(&hong, 0) > mean(&lan, 0) + 30.0);
     }
 
@@ -750,7 +757,7 @@ mod tests {
                 "prompt": "一只红色的狐狸在雪地里 — 赤い狐 🦊 with a very long tail that goes on and on and on",
                 "width": width, "height": height, "seed": 5,
             }));
-            assert_eq!(decode(&outputs[0].bytes).dimensions(), (width, height));
+            assert_eq!(decode(outputs[0].bytes().expect("in memory")).dimensions(), (width, height));
         }
     }
 

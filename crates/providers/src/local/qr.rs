@@ -7,7 +7,6 @@
 use atelier_core::CoreError;
 use atelier_core::catalog::{Modality, ModelSpec};
 use atelier_core::ports::{ErrorClass, Output, ProviderError};
-use bytes::Bytes;
 use qrcode::{Color, EcLevel, QrCode};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -267,13 +266,10 @@ pub fn render(params: &QrParams) -> Result<Output, ProviderError> {
             let bytes = encode_png_rgb(size, size, &pixels)?;
             Ok(png_output(size, size, bytes, parameters))
         }
-        Format::Svg => Ok(Output {
-            bytes: Bytes::from(render_svg(&code, size, margin, &params.foreground, &params.background)),
-            mime: "image/svg+xml".to_owned(),
-            width: Some(size),
-            height: Some(size),
-            parameters: Some(parameters),
-        }),
+        Format::Svg => {
+            let svg = render_svg(&code, size, margin, &params.foreground, &params.background);
+            Ok(Output::new(svg, "image/svg+xml").with_size(size, size).with_parameters(Some(parameters)))
+        }
     }
 }
 
@@ -380,8 +376,9 @@ mod tests {
     }
 
     fn scan(output: &Output) -> String {
-        let image =
-            image::load_from_memory_with_format(&output.bytes, image::ImageFormat::Png).expect("a PNG").to_luma8();
+        let image = image::load_from_memory_with_format(output.bytes().expect("in memory"), image::ImageFormat::Png)
+            .expect("a PNG")
+            .to_luma8();
         let mut prepared = rqrr::PreparedImage::prepare(image);
         let grids = prepared.detect_grids();
         assert_eq!(grids.len(), 1, "one QR code");
@@ -410,7 +407,7 @@ mod tests {
         let output = render_input(json!({
             "text": "colour", "size": 257, "margin": 1, "foreground": "#1A237E", "background": "#FFF8E1"
         }));
-        let image = image::load_from_memory(&output.bytes).expect("PNG").to_rgb8();
+        let image = image::load_from_memory(output.bytes().expect("in memory")).expect("PNG").to_rgb8();
         assert_eq!(image.dimensions(), (257, 257));
         assert_eq!(image.get_pixel(0, 0).0, [0xff, 0xf8, 0xe1]);
         assert_eq!(scan(&output), "colour");
@@ -423,7 +420,7 @@ mod tests {
         let output = render_input(json!({ "text": "vector", "format": "svg", "size": 200 }));
         assert_eq!(output.mime, "image/svg+xml");
         assert_eq!((output.width, output.height), (Some(200), Some(200)));
-        let svg = std::str::from_utf8(&output.bytes).expect("UTF-8");
+        let svg = std::str::from_utf8(output.bytes().expect("in memory")).expect("UTF-8");
         assert!(svg.contains("<svg"));
         assert!(svg.contains("width=\"200\""));
         assert!(svg.contains("fill=\"#000000\""));
@@ -432,7 +429,7 @@ mod tests {
     #[test]
     fn rendering_is_deterministic() {
         let input = json!({ "text": "same", "size": 128 });
-        assert_eq!(render_input(input.clone()).bytes, render_input(input).bytes);
+        assert_eq!(render_input(input.clone()).bytes(), render_input(input).bytes());
     }
 
     #[test]

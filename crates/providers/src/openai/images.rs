@@ -428,7 +428,7 @@ pub fn image_output(
         ProviderError::new(ErrorClass::MalformedResponse, "the provider sent an image whose size cannot be read")
     })?;
     let parameters = revised_prompt.map(|revised| json!({ "revised_prompt": revised }).to_string());
-    Ok(Output { bytes, mime: mime.to_owned(), width: Some(width), height: Some(height), parameters })
+    Ok(Output::new(bytes, mime).with_size(width, height).with_parameters(parameters))
 }
 
 pub fn spec(service: &str, provider_title: &str, model: ImageModel, requires_config: Option<String>) -> ModelSpec {

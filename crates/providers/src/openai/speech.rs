@@ -171,7 +171,7 @@ pub async fn speak(client: &OpenAiClient, model: SpeechModel, params: &SpeechPar
             format!("the provider answered with something that is not {format:?} audio"),
         ));
     }
-    Ok(Output { bytes: answer.body, mime: format.mime().to_owned(), width: None, height: None, parameters: None })
+    Ok(Output::new(answer.body, format.mime()))
 }
 
 pub fn spec(service: &str, provider_title: &str, model: SpeechModel, requires_config: Option<String>) -> ModelSpec {

@@ -183,12 +183,10 @@ pub async fn download(client: &OpenAiClient, id: &str, size: Option<(u32, u32)>)
     if answer.body.get(4..8) != Some(b"ftyp") {
         return Err(ProviderError::new(ErrorClass::MalformedResponse, "the video content is not an MP4 file"));
     }
-    Ok(Output {
-        bytes: answer.body,
-        mime: "video/mp4".into(),
-        width: size.map(|(width, _)| width),
-        height: size.map(|(_, height)| height),
-        parameters: None,
+    let output = Output::new(answer.body, "video/mp4");
+    Ok(match size {
+        Some((width, height)) => output.with_size(width, height),
+        None => output,
     })
 }
 

@@ -73,6 +73,9 @@ pub struct ImageView {
     pub mime_type: String,
     pub sha256: String,
     pub tags: Vec<String>,
+    /// What it is among the task's outputs: `primary` (the result), `preview` (a
+    /// rendered still or a short cut of it) or `extra` (a file that goes with it).
+    pub role: String,
 }
 
 impl From<&Asset> for ImageView {
@@ -88,6 +91,7 @@ impl From<&Asset> for ImageView {
             mime_type: asset.mime.clone(),
             sha256: asset.sha256.clone(),
             tags: asset.tags.clone(),
+            role: asset.role.as_str().to_owned(),
         }
     }
 }

@@ -11,7 +11,7 @@ use async_trait::async_trait;
 use atelier_core::CoreError;
 use atelier_core::catalog::{Modality, ModelSpec};
 use atelier_core::ports::{
-    ErrorClass, InputRef, Job, Output, Polled, Provider, ProviderError, ProviderUpload, Submitted,
+    ErrorClass, InputRef, Job, Output, OutputRole, Polled, Provider, ProviderError, ProviderUpload, Submitted,
 };
 use atelier_core::time::now_millis;
 use serde_json::{Value, json};
@@ -63,6 +63,7 @@ impl Provider for Lab {
             spec("remote", Modality::Image, None),
             spec("video", Modality::Video, None),
             spec("prepared", Modality::Image, None),
+            spec("streamed", Modality::Model3d, None),
         ]
     }
 
@@ -106,23 +107,18 @@ impl Provider for Lab {
                         let upload = ProviderUpload { url: format!("https://lab.test/{}", file.sha256), expires_at };
                         job.files.remember_upload("lab", &file.sha256, &upload).await;
                     }
-                    outputs.push(Output {
-                        bytes: file.bytes,
-                        mime: file.mime,
-                        width: None,
-                        height: None,
-                        parameters: None,
-                    });
+                    outputs.push(Output::new(file.bytes, file.mime));
                 }
                 Ok(Submitted::Finished(outputs))
             }
-            "video" => Ok(Submitted::Finished(vec![Output {
-                bytes: SAMPLE_MP4.to_vec().into(),
-                mime: "video/mp4".into(),
-                width: None,
-                height: None,
-                parameters: None,
-            }])),
+            "video" => Ok(Submitted::Finished(vec![Output::new(SAMPLE_MP4, "video/mp4")])),
+            // A large file streamed in parts, with a preview beside it.
+            "streamed" => {
+                let parts: Vec<std::io::Result<bytes::Bytes>> =
+                    streamed_parts().into_iter().map(|part| Ok(bytes::Bytes::from(part))).collect();
+                let primary = Output::stream(Box::pin(futures::stream::iter(parts)), "model/gltf-binary");
+                Ok(Submitted::Finished(vec![primary, tiny_png().with_role(OutputRole::Preview)]))
+            }
             _ => {
                 let open = self.open.fetch_add(1, Ordering::SeqCst) + 1;
                 self.most_open.fetch_max(open, Ordering::SeqCst);
@@ -161,7 +157,7 @@ fn tiny_png() -> Output {
     let mut bytes = Vec::new();
     let image = image::RgbImage::from_pixel(8, 8, image::Rgb([10, 200, 30]));
     image.write_to(&mut std::io::Cursor::new(&mut bytes), image::ImageFormat::Png).expect("encode");
-    Output { bytes: bytes.into(), mime: "image/png".into(), width: Some(8), height: Some(8), parameters: None }
+    Output::new(bytes, "image/png").with_size(8, 8)
 }
 
 fn png_bytes(width: u32, height: u32) -> Vec<u8> {
@@ -455,4 +451,36 @@ async fn a_failed_prepare_is_retried_and_never_taken_for_a_lost_submit() {
     assert_eq!(task["attempts"], 2, "the timed-out prepare cost one attempt: {task}");
     assert_eq!(lab.prepares.load(Ordering::SeqCst), 2);
     assert_eq!(lab.submits.load(Ordering::SeqCst), 1, "one submit, after the prepare succeeded");
+}
+
+/// Three parts of a 6 MiB file (more than one part of a multipart upload).
+fn streamed_parts() -> Vec<Vec<u8>> {
+    (0..3u8).map(|n| (0..2 * 1024 * 1024).map(|i| (i % 251) as u8 ^ n).collect()).collect()
+}
+
+#[tokio::test]
+async fn streamed_outputs_are_stored_whole_with_their_roles() {
+    let lab = Arc::new(Lab::default());
+    let app = TestApp::with(Options { providers: vec![lab], ..Options::default() }).await.expect("app");
+    let id = app.create("lab/streamed", json!({})).await;
+    let task = app.wait_for_end(&id).await;
+    assert_eq!(task["status"], "completed", "{task}");
+    let images = task["images"].as_array().expect("outputs");
+    let roles: Vec<&str> = images.iter().map(|image| image["role"].as_str().expect("role")).collect();
+    assert_eq!(roles, ["primary", "preview"]);
+    let expected: Vec<u8> = streamed_parts().concat();
+    let primary = &images[0];
+    assert_eq!(primary["file_size"], expected.len());
+    assert_eq!(primary["sha256"], sha256_hex(&expected));
+    assert!(primary.get("thumbnail_url").is_none(), "streamed outputs get no thumbnail");
+    let stored = app.get(primary["url"].as_str().expect("url")).await.bytes().await.expect("bytes");
+    assert!(stored[..] == expected[..], "the stored file is the stream, whole and in order");
+    let staging = app.data_dir().join("files").join("staging");
+    let left = std::fs::read_dir(&staging).map(|entries| entries.count()).unwrap_or(0);
+    assert_eq!(left, 0, "no staging objects are left behind");
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(bytes))
 }

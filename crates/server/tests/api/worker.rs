@@ -25,7 +25,7 @@ fn tiny_png() -> Output {
     let mut bytes = Vec::new();
     let image = image::RgbImage::from_pixel(8, 8, image::Rgb([10, 200, 30]));
     image.write_to(&mut std::io::Cursor::new(&mut bytes), image::ImageFormat::Png).expect("encode");
-    Output { bytes: bytes.into(), mime: "image/png".into(), width: Some(8), height: Some(8), parameters: None }
+    Output::new(bytes, "image/png").with_size(8, 8)
 }
 
 fn class(name: &str) -> ErrorClass {

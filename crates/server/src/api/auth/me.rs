@@ -111,10 +111,12 @@ pub fn qr(text: &str, format: atelier_providers::local::qr::Format) -> ApiResult
     let params = atelier_providers::local::qr::parse(&serde_json::json!({
         "text": text, "size": 320, "error_correction": "M", "format": format,
     }))?;
-    atelier_providers::local::qr::render(&params).map(|output| output.bytes).map_err(|error| {
+    let output = atelier_providers::local::qr::render(&params).map_err(|error| {
         tracing::error!(%error, "rendering a QR code failed");
         ApiError::internal()
-    })
+    })?;
+    // The QR engine renders in memory.
+    output.bytes().cloned().ok_or_else(ApiError::internal)
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
