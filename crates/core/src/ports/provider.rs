@@ -155,6 +155,25 @@ pub enum ErrorClass {
 }
 
 impl ErrorClass {
+    pub const ALL: [ErrorClass; 11] = [
+        Self::Timeout,
+        Self::ConnectionRefused,
+        Self::ServerError,
+        Self::RateLimited,
+        Self::ClientError,
+        Self::Unauthorized,
+        Self::InsufficientCredits,
+        Self::MalformedResponse,
+        Self::GenerationFailed,
+        Self::SubmitUnknown,
+        Self::PollTimeout,
+    ];
+
+    /// The class whose [`ErrorClass::code`] this is.
+    pub fn from_code(code: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|class| class.code() == code)
+    }
+
     /// The stable code stored on the task and shown to clients.
     pub fn code(self) -> &'static str {
         match self {

@@ -11,7 +11,7 @@ use serde_json::Value;
 
 use crate::catalog::{Modality, ModelSpec};
 use crate::error::Result;
-use crate::ports::{Job, Output, Polled, Provider, ProviderError, Submitted};
+use crate::ports::{ErrorClass, Job, Output, Polled, Provider, ProviderError, Submitted};
 use crate::ratelimit::RateLimit;
 
 /// One scripted answer, to a submit or a poll.
@@ -33,6 +33,10 @@ pub enum Answer {
 
 /// A provider of the service `service`, offering `models`, answering as scripted.
 /// When a script runs out, a submit or poll finishes with one small PNG.
+///
+/// A task's input may script its own run too: `errors: ["provider_error", …]` fails
+/// attempt *n* with the *n*th error class (by its stable code), and `files: [...]`
+/// names its input files.
 pub struct Scripted {
     service: String,
     models: Mutex<Vec<ModelSpec>>,
@@ -47,6 +51,10 @@ pub struct Scripted {
     pub prepare_calls: AtomicUsize,
     pub submit_calls: AtomicUsize,
     pub poll_calls: AtomicUsize,
+    /// The external ids polls were made with, in order.
+    polled: Mutex<Vec<String>>,
+    /// When each submit came.
+    submitted_at: Mutex<Vec<std::time::Instant>>,
 }
 
 impl Scripted {
@@ -65,6 +73,8 @@ impl Scripted {
             prepare_calls: AtomicUsize::new(0),
             submit_calls: AtomicUsize::new(0),
             poll_calls: AtomicUsize::new(0),
+            polled: Mutex::default(),
+            submitted_at: Mutex::default(),
         }
     }
 
@@ -134,6 +144,16 @@ impl Scripted {
         self.prepare_calls.load(Ordering::SeqCst)
     }
 
+    /// When each submit came, in order.
+    pub fn submit_times(&self) -> Vec<std::time::Instant> {
+        self.submitted_at.lock().unwrap_or_else(PoisonError::into_inner).clone()
+    }
+
+    /// The external ids polls were made with, in order.
+    pub fn polled_ids(&self) -> Vec<String> {
+        self.polled.lock().unwrap_or_else(PoisonError::into_inner).clone()
+    }
+
     fn next(script: &Mutex<VecDeque<Answer>>) -> Answer {
         script
             .lock()
@@ -195,19 +215,38 @@ impl Provider for Scripted {
         }
     }
 
-    async fn submit(&self, _job: &Job<'_>) -> Result<Submitted, ProviderError> {
+    fn input_files(&self, _model: &str, input: &Value) -> Vec<String> {
+        input["files"].as_array().into_iter().flatten().filter_map(Value::as_str).map(str::to_owned).collect()
+    }
+
+    async fn submit(&self, job: &Job<'_>) -> Result<Submitted, ProviderError> {
         self.submit_calls.fetch_add(1, Ordering::SeqCst);
+        self.submitted_at.lock().unwrap_or_else(PoisonError::into_inner).push(std::time::Instant::now());
+        let attempt = job.attempt.max(1) as usize - 1;
+        if let Some(code) = job.input["errors"].get(attempt).and_then(Value::as_str) {
+            let class = ErrorClass::from_code(code).unwrap_or(ErrorClass::ClientError);
+            let mut error = ProviderError::new(class, format!("scripted {code}"));
+            if class == ErrorClass::RateLimited {
+                error.retry_after = Some(Duration::from_millis(50));
+            }
+            return Err(error);
+        }
         match Self::next(&self.submits) {
             Answer::Finish(outputs) => Ok(Submitted::Finished(outputs)),
-            Answer::Accept(external_id) => Ok(Submitted::Accepted { external_id, poll_after: self.poll_after }),
+            // `{task}` in a scripted id stands for the task's id.
+            Answer::Accept(external_id) => Ok(Submitted::Accepted {
+                external_id: external_id.replace("{task}", &job.task_id.to_string()),
+                poll_after: self.poll_after,
+            }),
             Answer::Fail(error) | Answer::PollError(error) => Err(error),
             Answer::Running => Ok(Submitted::Accepted { external_id: "scripted".into(), poll_after: self.poll_after }),
             Answer::Hang => std::future::pending().await,
         }
     }
 
-    async fn poll(&self, _job: &Job<'_>, _external_id: &str) -> Result<Polled, ProviderError> {
+    async fn poll(&self, _job: &Job<'_>, external_id: &str) -> Result<Polled, ProviderError> {
         self.poll_calls.fetch_add(1, Ordering::SeqCst);
+        self.polled.lock().unwrap_or_else(PoisonError::into_inner).push(external_id.to_owned());
         match Self::next(&self.polls) {
             Answer::Finish(outputs) => Ok(Polled::Finished(outputs)),
             Answer::Running | Answer::Accept(_) => Ok(Polled::Running { progress: None, poll_after: self.poll_after }),

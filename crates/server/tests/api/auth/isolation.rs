@@ -1,11 +1,9 @@
 //! Another user's things do not exist: every route answers "not found", and naming
 //! them as inputs is the same as naming files that are gone.
 
-use async_trait::async_trait;
-use atelier_core::CoreError;
 use atelier_core::account::Role;
-use atelier_core::catalog::{Modality, ModelSpec};
-use atelier_core::ports::{Job, Polled, Provider, ProviderError, Submitted};
+use atelier_core::catalog::Modality;
+use atelier_core::testing::Scripted;
 use serde_json::{Value, json};
 
 use super::{finished_task, json_of, method, upload_png};
@@ -13,56 +11,13 @@ use crate::helpers::{Options, TestApp, assert_error};
 
 /// `ref/files`: a model whose input names files (`files: [upl_…, img_…]`), to
 /// check input references against their owner.
-struct Files;
-
-#[async_trait]
-impl Provider for Files {
-    fn service(&self) -> &str {
-        "ref"
-    }
-
-    fn models(&self) -> Vec<ModelSpec> {
-        vec![ModelSpec {
-            service: "ref".into(),
-            model: "files".into(),
-            modality: Modality::Image,
-            title: "files".into(),
-            description: "names input files".into(),
-            input_schema: json!({ "type": "object" }),
-            estimated_seconds: 1,
-            poll_timeout_secs: None,
-            requires_config: None,
-        }]
-    }
-
-    fn validate(&self, _model: &str, input: &Value) -> Result<Value, CoreError> {
-        Ok(input.clone())
-    }
-
-    fn submit_is_costly(&self) -> bool {
-        false
-    }
-
-    fn input_files(&self, _model: &str, input: &Value) -> Vec<String> {
-        input["files"].as_array().into_iter().flatten().filter_map(Value::as_str).map(str::to_owned).collect()
-    }
-
-    async fn submit(&self, _job: &Job<'_>) -> Result<Submitted, ProviderError> {
-        Ok(Submitted::Finished(Vec::new()))
-    }
-
-    async fn poll(&self, _job: &Job<'_>, _external_id: &str) -> Result<Polled, ProviderError> {
-        Ok(Polled::Finished(Vec::new()))
-    }
-
-    async fn cancel(&self, _external_id: &str) -> Result<(), ProviderError> {
-        Ok(())
-    }
+fn files() -> Scripted {
+    Scripted::new("ref").with_models(vec![Scripted::spec("ref", "files", Modality::Image)])
 }
 
 #[tokio::test]
 async fn another_users_things_are_not_found() {
-    let options = Options { providers: vec![std::sync::Arc::new(Files)], ..Options::default() };
+    let options = Options { providers: vec![std::sync::Arc::new(files())], ..Options::default() };
     let app = TestApp::with(options).await.unwrap();
     let (alice, _) = app.user("alice@example.com", Role::Member).await;
     let (bob, _) = app.user("bob@example.com", Role::Member).await;
