@@ -7,8 +7,16 @@
 //! which case they fail: CI never passes by skipping.
 //!
 //! The benchmarks make their databases with [`create_postgres_database`] too.
+//!
+//! With the `app` feature: [`app::TestApp`], the real application on a loopback port,
+//! and [`emulators::Emulator`], the providers' protocols to put behind it.
 
 #![allow(clippy::unwrap_used)]
+
+#[cfg(feature = "app")]
+pub mod app;
+#[cfg(feature = "app")]
+pub mod emulators;
 
 use sqlx::Connection;
 

@@ -1,16 +1,14 @@
 //! Kie.ai through Atelier, against the in-tree emulator speaking Kie's protocol:
 //! success, and each fault class, with the number of submits it took.
 
-use atelier::config::Secret;
-use atelier_emulators::kie::{FaultPlan, KieEmulator, KieEmulatorConfig, parse_fault_rule};
+use atelier_testkit::emulators::{Emulator, kie_callbacks};
 use serde_json::{Value, json};
 
 use crate::helpers::{Options, TestApp, assert_error};
 
 struct Emulated {
     app: TestApp,
-    emulator: String,
-    http: reqwest::Client,
+    kie: Emulator,
 }
 
 async fn start(faults: &[&str]) -> Emulated {
@@ -20,46 +18,23 @@ async fn start(faults: &[&str]) -> Emulated {
 /// An emulator (signing callbacks with `webhook_key` when given) and an app pointed
 /// at it, polling first after `first_poll_ms`.
 async fn start_with(faults: &[&str], webhook_key: Option<&str>, first_poll_ms: u64) -> Emulated {
-    let mut plan = FaultPlan::none();
-    for rule in faults {
-        plan = plan.with(parse_fault_rule(rule).expect("a fault rule"));
-    }
-    let config = KieEmulatorConfig {
-        faults: plan,
-        steps_to_finish: 2,
-        webhook_hmac_key: webhook_key.map(str::to_owned),
-        callback_delay: std::time::Duration::from_millis(200),
-        ..KieEmulatorConfig::default()
-    };
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let emulator = format!("http://{}", listener.local_addr().expect("address"));
-    tokio::spawn(KieEmulator::new(config).serve(listener));
-    let base_url = emulator.clone();
     let webhook_key = webhook_key.map(str::to_owned);
+    let signing = webhook_key.clone();
+    let kie = Emulator::kie(faults, |config| config.webhook_hmac_key = signing).await;
+    let pointed = kie.clone();
     let configure = Box::new(move |config: &mut atelier::config::Config, app_base: &str| {
-        config.providers.kie.api_key = Secret::new("test-key");
-        config.providers.kie.base_url = base_url;
-        config.providers.kie.first_poll_ms = first_poll_ms;
-        config.providers.kie.request_timeout_secs = 5;
+        pointed.point_kie(config, first_poll_ms);
         if let Some(key) = webhook_key {
-            config.providers.kie.callback_url = format!("{app_base}/api/v1/callbacks/kie");
-            config.providers.kie.webhook_hmac_key = Secret::new(key);
+            kie_callbacks(config, app_base, &key);
         }
     });
     let app = TestApp::with(Options { configure: Some(configure), ..Options::default() }).await.expect("app");
-    Emulated { app, emulator, http: reqwest::Client::new() }
+    Emulated { app, kie }
 }
 
 impl Emulated {
     async fn stats(&self) -> Value {
-        self.http
-            .get(format!("{}/__emulator/stats", self.emulator))
-            .send()
-            .await
-            .expect("stats")
-            .json()
-            .await
-            .expect("json")
+        self.kie.stats().await
     }
 
     async fn run(&self, input: Value) -> Value {

@@ -5,8 +5,8 @@
 
 use std::time::Duration;
 
-use atelier::config::Secret;
-use atelier_emulators::kie::{FaultPlan, KieEmulator, KieEmulatorConfig, parse_fault_rule};
+use atelier_emulators::kie::KieEmulatorConfig;
+use atelier_testkit::emulators::{Emulator, kie_callbacks};
 use base64::Engine;
 use serde_json::{Value, json};
 
@@ -14,7 +14,7 @@ use crate::helpers::{Options, TestApp, assert_error};
 
 struct Kie {
     app: TestApp,
-    emulator: String,
+    emulator: Emulator,
     http: reqwest::Client,
 }
 
@@ -30,32 +30,18 @@ async fn start_with(
     first_poll_ms: u64,
     tweak: impl FnOnce(&mut KieEmulatorConfig),
 ) -> Kie {
-    let mut plan = FaultPlan::none();
-    for rule in faults {
-        plan = plan.with(parse_fault_rule(rule).expect("a fault rule"));
-    }
-    let mut config = KieEmulatorConfig {
-        faults: plan,
-        steps_to_finish: 2,
-        webhook_hmac_key: webhook_key.map(str::to_owned),
-        callback_delay: Duration::from_millis(200),
-        ..KieEmulatorConfig::default()
-    };
-    tweak(&mut config);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let emulator = format!("http://{}", listener.local_addr().expect("address"));
-    tokio::spawn(KieEmulator::new(config).serve(listener));
-    let base_url = emulator.clone();
     let webhook_key = webhook_key.map(str::to_owned);
+    let signing = webhook_key.clone();
+    let emulator = Emulator::kie(faults, |config| {
+        config.webhook_hmac_key = signing;
+        tweak(config);
+    })
+    .await;
+    let pointed = emulator.clone();
     let configure = Box::new(move |config: &mut atelier::config::Config, app_base: &str| {
-        config.providers.kie.api_key = Secret::new("test-key");
-        config.providers.kie.base_url = base_url.clone();
-        config.providers.kie.upload_base_url = base_url;
-        config.providers.kie.first_poll_ms = first_poll_ms;
-        config.providers.kie.request_timeout_secs = 5;
+        pointed.point_kie(config, first_poll_ms);
         if let Some(key) = webhook_key {
-            config.providers.kie.callback_url = format!("{app_base}/api/v1/callbacks/kie");
-            config.providers.kie.webhook_hmac_key = Secret::new(key);
+            kie_callbacks(config, app_base, &key);
         }
     });
     let app = TestApp::with(Options { configure: Some(configure), ..Options::default() }).await.expect("app");
@@ -64,8 +50,7 @@ async fn start_with(
 
 impl Kie {
     async fn stats(&self) -> Value {
-        let response = self.http.get(format!("{}/__emulator/stats", self.emulator)).send().await.expect("stats");
-        response.json().await.expect("json")
+        self.emulator.stats().await
     }
 
     async fn run(&self, model: &str, input: Value) -> Value {
@@ -84,14 +69,14 @@ impl Kie {
             "kie/midjourney" => ("/api/v1/mj/record-info", "paramJson"),
             _ => ("/api/v1/jobs/recordInfo", "param"),
         };
-        let url = format!("{}{path}?taskId={id}", self.emulator);
+        let url = format!("{}{path}?taskId={id}", self.emulator.base);
         let record: Value =
             self.http.get(url).bearer_auth("test-key").send().await.expect("record").json().await.expect("json");
         serde_json::from_str(record["data"][field].as_str().expect("a JSON string")).expect("JSON")
     }
 
     fn sample_url(&self) -> String {
-        format!("{}/__emulator/sample.png", self.emulator)
+        format!("{}/__emulator/sample.png", self.emulator.base)
     }
 
     /// Uploads a PNG to Atelier and returns its `upl_…` id.
@@ -266,7 +251,7 @@ async fn veo_fetches_the_1080p_file_once_it_is_ready() {
 #[tokio::test]
 async fn input_images_reach_the_generate_body_as_kie_uploads() {
     let kie = start(&[]).await;
-    let uploads = format!("{}/uploads/", kie.emulator);
+    let uploads = format!("{}/uploads/", kie.emulator.base);
 
     // A URL: Kie fetches it (file-url-upload).
     let task = kie.run("kie/veo3", json!({ "prompt": "animate", "images": [kie.sample_url()] })).await;

@@ -3,26 +3,27 @@
 //! format, speech, video, and each fault class with its final status, error code
 //! and the emulator's call counts), and the adapter's edits against the emulator.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::io::Cursor;
 use std::sync::Arc;
 use std::sync::atomic::AtomicU8;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use atelier::config::{Config, Secret};
+use atelier::config::Config;
 use atelier_core::ports::{
     ErrorClass, InputFile, InputFiles, InputRef, Job, Provider, ProviderError, ProviderUpload, Submitted,
 };
-use atelier_emulators::openai::{FaultPlan, Flavour, OpenAiEmulator, OpenAiEmulatorConfig, parse_fault_rule};
+use atelier_emulators::openai::Flavour;
 use atelier_providers::openai::AzureConfig;
 use atelier_providers::openai::OpenAiProvider;
+use atelier_testkit::emulators::Emulator;
 use serde_json::{Value, json};
 
 use crate::helpers::{Options, TestApp, assert_error};
 
 /// A key that must never show up in an answer.
-const KEY: &str = "sk-test-secret-0123456789";
+const KEY: &str = atelier_testkit::emulators::OPENAI_KEY;
 const BOTH: [Flavour; 2] = [Flavour::OpenAi, Flavour::Azure];
 
 fn service(flavour: Flavour) -> &'static str {
@@ -35,52 +36,13 @@ fn service(flavour: Flavour) -> &'static str {
 /// Starts an emulator; returns its base URL. Azure serves `gpt-image-1` from a
 /// deployment named `images-prod`.
 async fn start_emulator(flavour: Flavour, faults: &[&str]) -> String {
-    let mut plan = FaultPlan::none();
-    for rule in faults {
-        plan = plan.with(parse_fault_rule(rule).expect("a fault rule"));
-    }
-    let config = OpenAiEmulatorConfig {
-        flavour,
-        api_key: KEY.into(),
-        faults: plan,
-        deployments: BTreeMap::from([("images-prod".to_owned(), "gpt-image-1".to_owned())]),
-        steps_to_finish: 2,
-        poll_after_ms: 50,
-        timeout_fault_duration: Duration::from_secs(3),
-        ..OpenAiEmulatorConfig::default()
-    };
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let base = format!("http://{}", listener.local_addr().expect("address"));
-    tokio::spawn(OpenAiEmulator::new(config).serve(listener));
-    base
-}
-
-/// Points the config's service at the emulator.
-fn point_at(config: &mut Config, flavour: Flavour, emulator: &str) {
-    match flavour {
-        Flavour::OpenAi => {
-            let openai = &mut config.providers.openai;
-            openai.api_key = Secret::new(KEY);
-            openai.base_url = format!("{emulator}/v1");
-            openai.request_timeout_secs = 20;
-            openai.first_poll_ms = 50;
-        }
-        Flavour::Azure => {
-            let azure = &mut config.providers.azure;
-            azure.api_key = Secret::new(KEY);
-            azure.endpoint = emulator.to_owned();
-            azure.deployments = BTreeMap::from([("gpt-image-1".to_owned(), "images-prod".to_owned())]);
-            azure.request_timeout_secs = 20;
-            azure.first_poll_ms = 50;
-        }
-    }
+    Emulator::openai(flavour, faults).await.base
 }
 
 struct Emulated {
     app: TestApp,
-    emulator: String,
+    emulator: Emulator,
     flavour: Flavour,
-    http: reqwest::Client,
 }
 
 async fn start(flavour: Flavour, faults: &[&str]) -> Emulated {
@@ -88,20 +50,19 @@ async fn start(flavour: Flavour, faults: &[&str]) -> Emulated {
 }
 
 async fn start_with(flavour: Flavour, faults: &[&str], tweak: impl FnOnce(&mut Config) + Send + 'static) -> Emulated {
-    let emulator = start_emulator(flavour, faults).await;
-    let base = emulator.clone();
+    let emulator = Emulator::openai(flavour, faults).await;
+    let pointed = emulator.clone();
     let configure = Box::new(move |config: &mut Config, _: &str| {
-        point_at(config, flavour, &base);
+        pointed.point_openai(config, flavour);
         tweak(config);
     });
     let app = TestApp::with(Options { configure: Some(configure), ..Options::default() }).await.expect("app");
-    Emulated { app, emulator, flavour, http: reqwest::Client::new() }
+    Emulated { app, emulator, flavour }
 }
 
 impl Emulated {
     async fn stats(&self) -> Value {
-        let response = self.http.get(format!("{}/__emulator/stats", self.emulator)).send().await.expect("stats");
-        response.json().await.expect("json")
+        self.emulator.stats().await
     }
 
     async fn create(&self, model: &str, input: Value) -> String {

@@ -1,0 +1,111 @@
+//! Emulators of the providers' protocols for tests: each started on a loopback port
+//! with test timings and the faults a test names, and the configuration that points
+//! an app at it.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use atelier::config::{Config, Secret};
+use atelier_emulators::kie::{KieEmulator, KieEmulatorConfig};
+use atelier_emulators::openai::{Flavour, OpenAiEmulator, OpenAiEmulatorConfig};
+use serde_json::Value;
+
+/// The key the emulators accept.
+pub const KIE_KEY: &str = "test-key";
+/// The OpenAI emulators' key: a test checks it never shows in an answer.
+pub const OPENAI_KEY: &str = "sk-test-secret-0123456789";
+
+/// An emulator running on a loopback port.
+#[derive(Clone)]
+pub struct Emulator {
+    pub base: String,
+    http: reqwest::Client,
+}
+
+impl Emulator {
+    /// Kie.ai: finishing after two polls, callbacks 200 ms after a task ends.
+    pub async fn kie(faults: &[&str], tweak: impl FnOnce(&mut KieEmulatorConfig)) -> Self {
+        let mut plan = atelier_emulators::kie::FaultPlan::none();
+        for rule in faults {
+            plan = plan.with(atelier_emulators::kie::parse_fault_rule(rule).expect("a fault rule"));
+        }
+        let mut config = KieEmulatorConfig {
+            faults: plan,
+            steps_to_finish: 2,
+            callback_delay: Duration::from_millis(200),
+            ..KieEmulatorConfig::default()
+        };
+        tweak(&mut config);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let base = format!("http://{}", listener.local_addr().expect("address"));
+        tokio::spawn(KieEmulator::new(config).serve(listener));
+        Self { base, http: reqwest::Client::new() }
+    }
+
+    /// OpenAI or Azure OpenAI: videos done after two polls; Azure serves
+    /// `gpt-image-1` from a deployment named `images-prod`.
+    pub async fn openai(flavour: Flavour, faults: &[&str]) -> Self {
+        let mut plan = atelier_emulators::openai::FaultPlan::none();
+        for rule in faults {
+            plan = plan.with(atelier_emulators::openai::parse_fault_rule(rule).expect("a fault rule"));
+        }
+        let config = OpenAiEmulatorConfig {
+            flavour,
+            api_key: OPENAI_KEY.into(),
+            faults: plan,
+            deployments: BTreeMap::from([("images-prod".to_owned(), "gpt-image-1".to_owned())]),
+            steps_to_finish: 2,
+            poll_after_ms: 50,
+            timeout_fault_duration: Duration::from_secs(3),
+            ..OpenAiEmulatorConfig::default()
+        };
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let base = format!("http://{}", listener.local_addr().expect("address"));
+        tokio::spawn(OpenAiEmulator::new(config).serve(listener));
+        Self { base, http: reqwest::Client::new() }
+    }
+
+    /// The emulator's call counters (`/__emulator/stats`).
+    pub async fn stats(&self) -> Value {
+        let response = self.http.get(format!("{}/__emulator/stats", self.base)).send().await.expect("stats");
+        response.json().await.expect("json")
+    }
+
+    /// Points `[providers.kie]` at this emulator (API and uploads), polling first
+    /// after `first_poll_ms`.
+    pub fn point_kie(&self, config: &mut Config, first_poll_ms: u64) {
+        let kie = &mut config.providers.kie;
+        kie.api_key = Secret::new(KIE_KEY);
+        kie.base_url = self.base.clone();
+        kie.upload_base_url = self.base.clone();
+        kie.first_poll_ms = first_poll_ms;
+        kie.request_timeout_secs = 5;
+    }
+
+    /// Points `[providers.openai]` or `[providers.azure]` at this emulator.
+    pub fn point_openai(&self, config: &mut Config, flavour: Flavour) {
+        match flavour {
+            Flavour::OpenAi => {
+                let openai = &mut config.providers.openai;
+                openai.api_key = Secret::new(OPENAI_KEY);
+                openai.base_url = format!("{}/v1", self.base);
+                openai.request_timeout_secs = 20;
+                openai.first_poll_ms = 50;
+            }
+            Flavour::Azure => {
+                let azure = &mut config.providers.azure;
+                azure.api_key = Secret::new(OPENAI_KEY);
+                azure.endpoint = self.base.clone();
+                azure.deployments = BTreeMap::from([("gpt-image-1".to_owned(), "images-prod".to_owned())]);
+                azure.request_timeout_secs = 20;
+                azure.first_poll_ms = 50;
+            }
+        }
+    }
+}
+
+/// Signs Kie's callbacks with `key` and points `callback_url` at the app.
+pub fn kie_callbacks(config: &mut Config, app_base: &str, key: &str) {
+    config.providers.kie.callback_url = format!("{app_base}/api/v1/callbacks/kie");
+    config.providers.kie.webhook_hmac_key = Secret::new(key);
+}
