@@ -1,4 +1,4 @@
-//! Request rate limits per service, for submits (seed 003, protocols.md 1.1: Kie
+//! Request rate limits per service, for submits (seed 003, docs/providers/kie.md 1.1: Kie
 //! takes at most 20 new tasks per 10 s per account and rejects the excess). A
 //! sliding window per service; a task over the limit waits in the queue, no
 //! attempt counted, instead of earning a 429.

@@ -1,4 +1,4 @@
-//! Kie's callbacks (protocols.md 1.2, 1.3, 1.4): a POST to the `callBackUrl`
+//! Kie's callbacks (docs/providers/kie.md 1.2, 1.3, 1.4): a POST to the `callBackUrl`
 //! given at createTask (market), generate (Veo, Midjourney). Each API has its own
 //! body, but all name the task in `data.taskId`. Atelier treats a callback only as a hint to poll now; the result
 //! always comes from `recordInfo`, so an unsigned or forged callback can at most

@@ -1,4 +1,4 @@
-//! Kie.ai's HTTP conventions (protocols.md 1.1): `Authorization: Bearer`, the
+//! Kie.ai's HTTP conventions (docs/providers/kie.md 1.1): `Authorization: Bearer`, the
 //! `{code, msg, data}` envelope whose `code` is authoritative (the HTTP status may
 //! or may not mirror it), and the mapping of its codes to Atelier's error classes.
 
@@ -15,7 +15,7 @@ use crate::kit::{ApiClient, Bearer, Reply};
 pub struct KieClient {
     api: ApiClient,
     base_url: String,
-    /// Kie's file-upload API lives on its own host (protocols.md 1.5).
+    /// Kie's file-upload API lives on its own host (docs/providers/kie.md 1.5).
     upload_base_url: String,
 }
 
@@ -112,7 +112,7 @@ fn envelope_data(reply: &Reply) -> Result<Value, ProviderError> {
     Err(error)
 }
 
-/// Kie's `code` values (protocols.md 1.1) as error classes.
+/// Kie's `code` values (docs/providers/kie.md 1.1) as error classes.
 pub fn class_for_code(code: u16) -> ErrorClass {
     match code {
         401 => ErrorClass::Unauthorized,

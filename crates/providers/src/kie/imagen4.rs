@@ -1,4 +1,4 @@
-//! Imagen 4 through Kie's market API (protocols.md 1.2). One Atelier model,
+//! Imagen 4 through Kie's market API (docs/providers/kie.md 1.2). One Atelier model,
 //! `kie/imagen4`, whose variants are a parameter: `fast` (`google/imagen4-fast`),
 //! `standard` (`google/imagen4`), `ultra` (`google/imagen4-ultra`).
 

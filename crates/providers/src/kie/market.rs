@@ -1,4 +1,4 @@
-//! The market jobs API (protocols.md 1.2): `createTask` then `recordInfo`, with
+//! The market jobs API (docs/providers/kie.md 1.2): `createTask` then `recordInfo`, with
 //! `state` strings normalised (seed 003): waiting, queuing, generating → running;
 //! success → finished; fail → failed.
 

@@ -1,4 +1,4 @@
-//! Midjourney through Kie's API (protocols.md 1.4): `POST /api/v1/mj/generate`,
+//! Midjourney through Kie's API (docs/providers/kie.md 1.4): `POST /api/v1/mj/generate`,
 //! `GET /api/v1/mj/record-info`. One Atelier model, `kie/midjourney`, whose
 //! `task_type` is Kie's own: `mj_txt2img` (default, 4 images), `mj_img2img`,
 //! `mj_style_reference`, `mj_omni_reference`, `mj_video`, `mj_video_hd`.

@@ -1,4 +1,4 @@
-//! Kie.ai (protocols.md section 1): one module per API family, one file per model.
+//! Kie.ai (docs/providers/kie.md): one module per API family, one file per model.
 //! Every Kie generation is asynchronous: `submit` creates the task and answers
 //! `Accepted` with Kie's task id, which the worker records before it polls.
 

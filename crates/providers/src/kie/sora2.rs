@@ -1,4 +1,4 @@
-//! Sora 2 through Kie's market API (protocols.md 1.2, the [D] table): one Atelier
+//! Sora 2 through Kie's market API (docs/providers/kie.md 1.2, the [D] table): one Atelier
 //! model, `kie/sora2`. The variant (`standard`, `pro`) and whether an image is
 //! given choose Kie's model: `sora-2-text-to-video`, `sora-2-image-to-video`,
 //! `sora-2-pro-text-to-video`, `sora-2-pro-image-to-video`.

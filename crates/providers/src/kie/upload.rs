@@ -1,4 +1,4 @@
-//! Input images through Kie's file-upload API (protocols.md 1.5, seed 003.4).
+//! Input images through Kie's file-upload API (docs/providers/kie.md 1.5, requirement 3.4).
 //!
 //! Kie's generate calls take image URLs it can fetch. Every reference in a task
 //! input is first uploaded to Kie's upload host, and the generate body carries

@@ -1,4 +1,4 @@
-//! Veo 3 through Kie's dedicated API (protocols.md 1.3): `POST /api/v1/veo/generate`,
+//! Veo 3 through Kie's dedicated API (docs/providers/kie.md 1.3): `POST /api/v1/veo/generate`,
 //! `GET /api/v1/veo/record-info`, and `GET /api/v1/veo/get-1080p-video` for the
 //! 1080p file. One Atelier model, `kie/veo3`, whose variants are a parameter:
 //! `fast` (`veo3_fast`), `quality` (`veo3`), `lite` (`veo3_lite`).

@@ -1,4 +1,4 @@
-//! Reading Kie's answers as loosely as its own docs write them (protocols.md 1.1,
+//! Reading Kie's answers as loosely as its own docs write them (docs/providers/kie.md 1.1,
 //! 1.3, 1.4): flags as numbers or strings, JSON objects or JSON held in strings,
 //! URL lists as arrays or as a string like `"[http://…, http://…]"`.
 

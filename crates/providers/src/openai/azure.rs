@@ -1,4 +1,4 @@
-//! Azure OpenAI (protocols.md 2.6) as a second service, `azure`, offering the same
+//! Azure OpenAI (docs/providers/openai.md 2.6) as a second service, `azure`, offering the same
 //! models with the same parameters: `https://{resource}.openai.azure.com`, the
 //! `api-key` header, a required `api-version` on every request, and deployments:
 //! images and speech go to `/openai/deployments/{deployment}/…`, videos to

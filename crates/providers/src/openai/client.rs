@@ -1,4 +1,4 @@
-//! OpenAI's HTTP conventions (protocols.md 2.1), and Azure OpenAI's (2.6), in one
+//! OpenAI's HTTP conventions (docs/providers/openai.md 2.1), and Azure OpenAI's (2.6), in one
 //! client with a flavour switch: where each API lives, how to authenticate, the
 //! `{"error": {message, type, param, code}}` shape, and the mapping of answers and
 //! transport failures to Atelier's error classes.

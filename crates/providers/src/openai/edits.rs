@@ -1,4 +1,4 @@
-//! `POST /images/edits` (protocols.md 2.3): multipart/form-data with the input
+//! `POST /images/edits` (docs/providers/openai.md 2.3): multipart/form-data with the input
 //! images (`image`, or repeated `image[]` for several), an optional `mask`, and the
 //! same parameters as a generation. Used by an image task that has `images`.
 //!

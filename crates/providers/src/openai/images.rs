@@ -1,4 +1,4 @@
-//! The image models (protocols.md 2.2): `gpt-image-1`, `gpt-image-1-mini`,
+//! The image models (docs/providers/openai.md 2.2): `gpt-image-1`, `gpt-image-1-mini`,
 //! `gpt-image-1.5`, `dall-e-3`, `dall-e-2`, their typed parameters with each
 //! model's rules, and `POST /images/generations` (JSON). A task with `images`
 //! goes to `/images/edits` instead (`edits.rs`), with the same parameters.

@@ -1,4 +1,4 @@
-//! OpenAI (protocols.md section 2), and Azure OpenAI as a second service offering
+//! OpenAI (docs/providers/openai.md), and Azure OpenAI as a second service offering
 //! the same models (`azure.rs`): one client with a flavour switch (`client.rs`),
 //! one file per API: `images.rs` (generations, and every image model's
 //! parameters), `edits.rs` (multipart edits), `speech.rs`, `videos.rs`.

@@ -1,4 +1,4 @@
-//! Text to speech (protocols.md 2.4): `POST /audio/speech` with JSON, answered
+//! Text to speech (docs/providers/openai.md 2.4): `POST /audio/speech` with JSON, answered
 //! with the audio itself. Models `tts-1`, `tts-1-hd`, `gpt-4o-mini-tts`.
 //!
 //! The output's type comes from the format asked for, not from the answer's

@@ -1,4 +1,4 @@
-//! The videos API (protocols.md 2.5), kept because compatible services still
+//! The videos API (docs/providers/openai.md 2.5), kept because compatible services still
 //! serve it: `POST /videos` (multipart) creates a video, `GET /videos/{id}` tells
 //! its `status` (`queued`, `in_progress`, `completed`, `failed`) and `progress`,
 //! `GET /videos/{id}/content` gives the MP4, `DELETE /videos/{id}` removes it.

@@ -10,6 +10,8 @@
 mod crash_recovery;
 mod harness;
 mod logs;
+// Runs `atelier emulate kie`, which the `emulators` feature brings.
+#[cfg(feature = "emulators")]
 mod remote_crash;
 mod shutdown;
 mod smoke;

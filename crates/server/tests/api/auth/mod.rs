@@ -20,69 +20,25 @@ use serde_json::{Value, json};
 
 use crate::helpers::{TestApp, client_with_key};
 
-/// Every route that needs a caller, as `router.rs` (and the modules it merges)
-/// declares them. `{task}`, `{asset}`, `{upload}`, `{prompt}`, `{key}`, `{user}` are filled in
-/// with real ids. `every_route_is_in_the_table` checks this list against the
-/// OpenAPI document, so a new route cannot be left out unnoticed.
-const ROUTES: &[(&str, &str)] = &[
-    ("POST", "/api/v1/tasks"),
-    ("GET", "/api/v1/tasks"),
-    ("GET", "/api/v1/tasks/{task}"),
-    ("DELETE", "/api/v1/tasks/{task}"),
-    ("POST", "/api/v1/tasks/{task}/cancel"),
-    ("POST", "/api/v1/tasks/{task}/retry"),
-    ("GET", "/api/v1/tasks/{task}/events"),
-    ("GET", "/api/v1/assets"),
-    ("GET", "/api/v1/assets/{asset}"),
-    ("GET", "/api/v1/assets/{asset}/thumbnail"),
-    ("POST", "/api/v1/assets/{asset}/tags"),
-    ("DELETE", "/api/v1/assets/{asset}/tags/{tag}"),
-    ("GET", "/api/v1/images/{asset}"),
-    ("GET", "/api/v1/images/{asset}/thumbnail"),
-    // Seed 004's compatible routes.
-    ("POST", "/api/v1/generate"),
-    ("GET", "/api/v1/task/{task}"),
-    ("DELETE", "/api/v1/task/{task}"),
-    ("GET", "/api/v1/history"),
-    ("DELETE", "/api/v1/history/{asset}"),
-    ("POST", "/api/v1/uploads"),
-    ("GET", "/api/v1/uploads/{upload}"),
-    ("DELETE", "/api/v1/uploads/{upload}"),
-    ("GET", "/api/v1/uploads/{upload}/content"),
-    ("POST", "/api/v1/prompts"),
-    ("GET", "/api/v1/prompts"),
-    ("GET", "/api/v1/prompts/{prompt}"),
-    ("PATCH", "/api/v1/prompts/{prompt}"),
-    ("DELETE", "/api/v1/prompts/{prompt}"),
-    ("GET", "/api/v1/prompts/{prompt}/tree"),
-    ("GET", "/api/v1/models"),
-    ("POST", "/api/v1/models/refresh"),
-    ("GET", "/api/v1/providers"),
-    ("GET", "/api/v1/system/info"),
-    ("DELETE", "/api/v1/sessions/current"),
-    ("GET", "/api/v1/me"),
-    ("PUT", "/api/v1/me/password"),
-    ("POST", "/api/v1/me/totp"),
-    ("DELETE", "/api/v1/me/totp"),
-    ("POST", "/api/v1/me/totp/confirm"),
-    ("GET", "/api/v1/keys"),
-    ("POST", "/api/v1/keys"),
-    ("DELETE", "/api/v1/keys/{key}"),
-    ("GET", "/api/v1/users"),
-    ("POST", "/api/v1/users"),
-    ("PATCH", "/api/v1/users/{user}"),
-    ("GET", "/api/v1/audit"),
-    ("POST", "/api/v1/qrcodes"),
-];
-
-/// The routes that answer without a credential.
-const PUBLIC: &[(&str, &str)] = &[
-    ("GET", "/api/v1/health"),
-    ("POST", "/api/v1/sessions"),
-    ("GET", "/api/v1/sessions/link"),
-    ("GET", "/api/v1/sessions/current"),
-    ("POST", "/api/v1/callbacks/{service}"),
-];
+/// The routes as the server documents them (each route is registered once, with its
+/// OpenAPI annotation, so this is the router's own list): `(method, path)` of those
+/// that need a caller, and of the public ones (annotated `security(())`).
+async fn documented_routes(app: &TestApp) -> (Vec<(String, String)>, Vec<(String, String)>) {
+    let document: Value =
+        client_with_key(None).get(app.url("/openapi.json")).send().await.unwrap().json().await.unwrap();
+    let (mut protected, mut public) = (Vec::new(), Vec::new());
+    for (path, operations) in document["paths"].as_object().unwrap() {
+        for (method, operation) in operations.as_object().unwrap() {
+            let method = method.to_ascii_uppercase();
+            if !["GET", "POST", "PUT", "PATCH", "DELETE"].contains(&method.as_str()) {
+                continue;
+            }
+            let is_public = operation["security"].as_array().is_some_and(|s| s.iter().any(|r| r == &json!({})));
+            if is_public { &mut public } else { &mut protected }.push((method, path.clone()));
+        }
+    }
+    (protected, public)
+}
 
 /// Real ids to fill route templates with.
 struct Ids {
@@ -95,16 +51,34 @@ struct Ids {
 }
 
 impl Ids {
+    /// Ids of nothing, for routes that need none to answer.
+    fn unused() -> Self {
+        let none = || "none".to_owned();
+        Self { task: none(), asset: none(), upload: none(), prompt: none(), key: none(), user: none() }
+    }
+
+    /// A documented path with its placeholders filled in: each `{id}` by the real id
+    /// of the resource named before it (`/tasks/{id}`, `/images/{id}`).
     fn fill(&self, template: &str) -> String {
-        template
-            .replace("{task}", &self.task)
-            .replace("{asset}", &self.asset)
-            .replace("{upload}", &self.upload)
-            .replace("{prompt}", &self.prompt)
-            .replace("{key}", &self.key)
-            .replace("{user}", &self.user)
-            .replace("{tag}", "mine")
-            .replace("{service}", "kie")
+        let mut previous = "";
+        let mut parts = Vec::new();
+        for part in template.split('/') {
+            let filled = match (previous, part) {
+                (_, "{tag}") => "mine",
+                (_, "{service}") => "kie",
+                ("tasks" | "task", _) if part.starts_with('{') => &self.task,
+                ("assets" | "images" | "history", _) if part.starts_with('{') => &self.asset,
+                ("uploads", _) if part.starts_with('{') => &self.upload,
+                ("prompts", _) if part.starts_with('{') => &self.prompt,
+                ("keys", _) if part.starts_with('{') => &self.key,
+                ("users", _) if part.starts_with('{') => &self.user,
+                (_, placeholder) if placeholder.starts_with('{') => panic!("no id to fill {placeholder} of {template}"),
+                (_, literal) => literal,
+            };
+            parts.push(filled.to_owned());
+            previous = part;
+        }
+        parts.join("/")
     }
 }
 
