@@ -58,25 +58,28 @@ fn rig(provider: Scripted, settings: WorkerSettings) -> Rig {
     Rig { store, assets, provider, circuits, worker }
 }
 
+/// A task of `service/model`, as a create stores it.
+fn new_task(service: &str) -> NewTask {
+    NewTask {
+        id: TaskId::new(),
+        service: service.into(),
+        model: "model".into(),
+        input: serde_json::json!({ "prompt": "a fox" }),
+        priority: 0,
+        max_attempts: 5,
+        idempotency_key: None,
+        request_hash: None,
+        retry_of: None,
+        created_at: now_millis(),
+        expires_at: None,
+        owner: None,
+        prompt_id: None,
+    }
+}
+
 impl Rig {
     fn add_task(&self) -> TaskId {
-        let now = now_millis();
-        let task = self.store.insert(NewTask {
-            id: TaskId::new(),
-            service: "lab".into(),
-            model: "model".into(),
-            input: serde_json::json!({ "prompt": "a fox" }),
-            priority: 0,
-            max_attempts: 5,
-            idempotency_key: None,
-            request_hash: None,
-            retry_of: None,
-            created_at: now,
-            expires_at: None,
-            owner: None,
-            prompt_id: None,
-        });
-        task.id
+        self.store.insert(new_task("lab")).id
     }
 
     fn task(&self, id: TaskId) -> Task {
@@ -330,22 +333,7 @@ async fn a_hard_stop_gives_the_lease_back_untouched() {
 #[tokio::test]
 async fn an_unknown_service_fails_the_task() {
     let rig = rig(Scripted::new("lab"), settings());
-    let now = now_millis();
-    let task = rig.store.insert(NewTask {
-        id: TaskId::new(),
-        service: "gone".into(),
-        model: "model".into(),
-        input: serde_json::json!({}),
-        priority: 0,
-        max_attempts: 5,
-        idempotency_key: None,
-        request_hash: None,
-        retry_of: None,
-        created_at: now,
-        expires_at: None,
-        owner: None,
-        prompt_id: None,
-    });
+    let task = rig.store.insert(new_task("gone"));
     let task = rig.run_to_end(task.id).await;
     assert_eq!(task.error.map(|e| e.code), Some("provider_rejected".to_owned()));
 }

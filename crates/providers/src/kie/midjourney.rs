@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 
 use super::client::{KieClient, Phase};
 use super::wire;
-use super::{Kie, KieModel, images_of, parse_job, upload};
+use super::{Kie, KieModel, parse_job};
 use crate::kit::Named;
 use crate::kit::fields::{max_chars, required_text};
 use crate::kit::params::{check_range, parse_params, to_json};
@@ -297,13 +297,9 @@ impl KieModel for Midjourney {
         validate(input)
     }
 
-    fn input_files(&self, input: &Value) -> Vec<String> {
-        images_of(input)
-    }
-
     async fn submit(&self, kie: &Kie<'_>, job: &Job<'_>) -> Result<String, ProviderError> {
         let params: MidjourneyParams = parse_job(job)?;
-        let urls = upload::upload_all(kie.client, job.files, &params.images, upload::FETCH_MARGIN_MS).await?;
+        let urls = kie.upload(job, &params.images).await?;
         generate(kie.client, &kie_body(&params, &urls, kie.callback_url)).await
     }
 

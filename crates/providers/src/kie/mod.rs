@@ -40,9 +40,10 @@ pub trait KieModel: Named + Send + Sync {
     fn spec(&self, requires_config: Option<String>) -> ModelSpec;
     /// Validates an input and returns it with its defaults filled in.
     fn validate(&self, input: &Value) -> Result<Value, CoreError>;
-    /// The file references in a validated input (uploaded to Kie before the submit).
-    fn input_files(&self, _input: &Value) -> Vec<String> {
-        Vec::new()
+    /// The file references in a validated input (uploaded to Kie before the submit):
+    /// every Kie model that takes images names them in `images`.
+    fn input_files(&self, input: &Value) -> Vec<String> {
+        images_of(input)
     }
     /// Creates the job at Kie; returns Kie's task id.
     async fn submit(&self, kie: &Kie<'_>, job: &Job<'_>) -> Result<String, ProviderError>;
@@ -62,6 +63,12 @@ impl Kie<'_> {
     /// Still running: look again on the schedule.
     pub fn running(&self, job: &Job<'_>) -> Polled {
         Polled::Running { progress: None, poll_after: self.polls.after(job.running_for) }
+    }
+
+    /// The URLs Kie should fetch a job's input images from: each uploaded to Kie's
+    /// storage (or found there, uploaded by this task's `prepare`).
+    pub async fn upload(&self, job: &Job<'_>, references: &[String]) -> Result<Vec<String>, ProviderError> {
+        upload::upload_all(self.client, job.files, references, upload::FETCH_MARGIN_MS).await
     }
 
     /// A record as every Kie API reports it: running, finished with result URLs

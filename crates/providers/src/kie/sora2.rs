@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::wire;
-use super::{Kie, KieModel, images_of, market, parse_job, upload};
+use super::{Kie, KieModel, market, parse_job};
 use crate::kit::Named;
 use crate::kit::fields::{max_chars, required_text};
 use crate::kit::params::{parse_params, to_json};
@@ -170,13 +170,9 @@ impl KieModel for Sora2 {
         validate(input)
     }
 
-    fn input_files(&self, input: &Value) -> Vec<String> {
-        images_of(input)
-    }
-
     async fn submit(&self, kie: &Kie<'_>, job: &Job<'_>) -> Result<String, ProviderError> {
         let params: Sora2Params = parse_job(job)?;
-        let urls = upload::upload_all(kie.client, job.files, &params.images, upload::FETCH_MARGIN_MS).await?;
+        let urls = kie.upload(job, &params.images).await?;
         market::create_task(kie.client, params.kie_model(), kie_input(&params, &urls), kie.callback_url).await
     }
 

@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 
 use super::client::{KieClient, Phase};
 use super::wire::{self, FlagRecord};
-use super::{Kie, KieModel, images_of, parse_job, upload};
+use super::{Kie, KieModel, parse_job};
 use crate::kit::Named;
 use crate::kit::fields::required_text;
 use crate::kit::params::{check_range, parse_params, to_json};
@@ -305,13 +305,9 @@ impl KieModel for Veo3 {
         validate(input)
     }
 
-    fn input_files(&self, input: &Value) -> Vec<String> {
-        images_of(input)
-    }
-
     async fn submit(&self, kie: &Kie<'_>, job: &Job<'_>) -> Result<String, ProviderError> {
         let params: Veo3Params = parse_job(job)?;
-        let urls = upload::upload_all(kie.client, job.files, &params.images, upload::FETCH_MARGIN_MS).await?;
+        let urls = kie.upload(job, &params.images).await?;
         generate(kie.client, &kie_body(&params, &urls, kie.callback_url)).await
     }
 
