@@ -193,8 +193,7 @@ impl Drop for Server {
 /// returned guard), without workers: for benchmarks that go through the router.
 pub async fn quiet_app() -> Result<(tempfile::TempDir, atelier::app::App)> {
     let dir = tempfile::tempdir().context("a temp dir")?;
-    let mut config = atelier::config::Config::default();
-    config.data.dir = dir.path().to_path_buf();
+    let mut config = atelier_testkit::app::base_config(dir.path(), "");
     config.worker.enabled = false;
     config.log.level = "error".into();
     let app = atelier::app::App::build(config).await?;

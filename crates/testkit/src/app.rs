@@ -44,6 +44,17 @@ impl Default for Options {
     }
 }
 
+/// The configuration every test app and in-process benchmark starts from: a data
+/// directory and a database of its own (empty: SQLite under the data directory), and
+/// logs at `TEST_LOG`'s level (warn by default).
+pub fn base_config(data_dir: &std::path::Path, database_url: &str) -> Config {
+    let mut config = Config::default();
+    config.data.dir = data_dir.to_path_buf();
+    config.database.url = database_url.to_owned();
+    config.log.level = std::env::var("TEST_LOG").unwrap_or_else(|_| "warn".into());
+    config
+}
+
 impl TestApp {
     pub async fn spawn() -> Self {
         Self::with(Options::default()).await.expect("SQLite is always available")
@@ -53,13 +64,10 @@ impl TestApp {
     pub async fn with(options: Options) -> Option<Self> {
         let database = if options.postgres { TestDatabase::postgres().await? } else { TestDatabase::sqlite() };
         let dir = tempfile::tempdir().expect("temp dir");
-        let mut config = Config::default();
-        config.data.dir = dir.path().to_path_buf();
-        config.database.url = database.url.clone();
+        let mut config = base_config(dir.path(), &database.url);
         config.worker.enabled = options.workers;
         config.worker.idle_poll_ms = 100;
         config.queue.max_queued = options.max_queued;
-        config.log.level = std::env::var("TEST_LOG").unwrap_or_else(|_| "warn".into());
         // Fast retries, so that retry tests take milliseconds.
         config.worker.backoff_base_ms = 20;
         config.worker.backoff_max_ms = 100;
