@@ -475,9 +475,17 @@ async fn streamed_outputs_are_stored_whole_with_their_roles() {
     assert!(primary.get("thumbnail_url").is_none(), "streamed outputs get no thumbnail");
     let stored = app.get(primary["url"].as_str().expect("url")).await.bytes().await.expect("bytes");
     assert!(stored[..] == expected[..], "the stored file is the stream, whole and in order");
-    let staging = app.data_dir().join("files").join("staging");
-    let left = std::fs::read_dir(&staging).map(|entries| entries.count()).unwrap_or(0);
-    assert_eq!(left, 0, "no staging objects are left behind");
+    // Every file under the store: the blobs are there, and nothing staged is left.
+    let mut files = Vec::new();
+    let mut dirs = vec![app.data_dir().join("files")];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir).expect("the store's directory").flatten() {
+            let path = entry.path();
+            if path.is_dir() { dirs.push(path) } else { files.push(path) }
+        }
+    }
+    assert!(files.iter().any(|path| path.ends_with(format!("{}.glb", sha256_hex(&expected)))), "{files:?}");
+    assert!(!files.iter().any(|path| path.to_string_lossy().contains("staging")), "staging left behind: {files:?}");
 }
 
 fn sha256_hex(bytes: &[u8]) -> String {

@@ -87,8 +87,8 @@ pub fn cookie<'a>(parts: &'a axum::http::HeaderMap, name: &str) -> Option<&'a st
 pub async fn authenticate(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
     // Inside the nested API router the URI is relative; the original one says
     // whether this is an API path at all (the fallback serves every other path too).
-    let original = request.extensions().get::<axum::extract::OriginalUri>().map(|uri| uri.0.clone());
-    if !original.as_ref().unwrap_or(request.uri()).path().starts_with("/api/") {
+    let path = request.extensions().get::<axum::extract::OriginalUri>().map_or(request.uri(), |uri| &uri.0).path();
+    if !path.starts_with("/api/") {
         return next.run(request).await;
     }
     let headers = request.headers();
