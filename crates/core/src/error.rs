@@ -31,6 +31,18 @@ pub enum CoreError {
     #[error("{message}")]
     Overloaded { message: String, retry_after: Duration },
 
+    /// The queue (`scope` overall, or the caller's part of it) holds `limit` tasks
+    /// or more; `retry_after` is how long it takes to drain enough at the rate it
+    /// drains now.
+    #[error("the queue is full: {queued} tasks wait ({scope} limit {limit}); try again later", scope = scope.as_str())]
+    QueueFull {
+        scope: crate::task::QueueScope,
+        queued: u64,
+        limit: u64,
+        drain_per_second: Option<f64>,
+        retry_after: Duration,
+    },
+
     /// A daily quota (seed 001) is spent until `retry_after` from now.
     #[error("the daily quota of {limit} tasks for {scope} is spent; it renews at midnight UTC")]
     QuotaExceeded { scope: String, limit: u64, retry_after: Duration },

@@ -10,7 +10,7 @@ use sqlx::{AssertSqlSafe, Row};
 
 use crate::connect::Database;
 use crate::error::storage;
-use crate::params::{Filtered, Param, next_page};
+use crate::params::{Filtered, Param, Statement, next_page, prefixed_at};
 use crate::rows::{asset_columns, decode_asset};
 
 fn placeholders(count: usize) -> String {
@@ -25,17 +25,7 @@ pub(crate) async fn load_outputs(db: &Database, tasks: &mut [Task]) -> Result<()
     if ids.is_empty() {
         return Ok(());
     }
-    let sql = format!(
-        "SELECT a.id, a.task_id, a.idx, a.mime, a.bytes, a.width, a.height, a.sha256, a.blob_key, \
-         a.thumbnail_key, a.created_at, a.owner_id, a.role, t.tag FROM assets a LEFT JOIN asset_tags t ON t.asset_id = a.id \
-         WHERE a.task_id IN ({}) ORDER BY a.task_id, a.idx, t.tag",
-        placeholders(ids.len())
-    );
-    let mut query = sqlx::query(AssertSqlSafe(sql));
-    for id in ids {
-        query = query.bind(id);
-    }
-    let rows = query.fetch_all(&db.reader).await.map_err(storage("reading outputs"))?;
+    let rows = outputs_statement(ids).query().fetch_all(&db.reader).await.map_err(storage("reading outputs"))?;
     let mut assets: Vec<Asset> = Vec::new();
     for row in &rows {
         let tag: Option<String> = row.try_get("tag").map_err(storage("reading tags"))?;
@@ -96,24 +86,8 @@ impl AssetIndex for Database {
 
     async fn list_assets(&self, filter: &AssetFilter) -> Result<AssetPage, CoreError> {
         let db = self;
-        let mut query = Filtered::new(concat!("SELECT ", asset_columns!(), " FROM assets WHERE 1 = 1"));
-        if let Some(tag) = &filter.tag {
-            query.and("id IN (SELECT asset_id FROM asset_tags WHERE tag =", Param::text(tag));
-            query.push_sql(")");
-        }
-        // The model is the task's: an asset names its task.
-        if filter.service.is_some() || filter.model.is_some() {
-            query.push_sql(" AND task_id IN (SELECT id FROM tasks WHERE 1 = 1");
-            query.and_some("service =", filter.service.as_ref().map(Param::text));
-            query.and_some("model =", filter.model.as_ref().map(Param::text));
-            query.push_sql(")");
-        }
-        query.and_some("created_at >=", filter.created_after.map(Param::Number));
-        query.and_some("created_at <", filter.created_before.map(Param::Number));
-        query.and_some("owner_id =", filter.owner.as_ref().map(Param::text));
-        query.and_some("id <", filter.before_id.as_ref().map(|cursor| Param::text(&cursor.0)));
-        let limit = filter.limit.clamp(1, 500);
-        let rows = query.newest_first(limit).fetch_all(&db.reader).await.map_err(storage("listing assets"))?;
+        let (statement, limit) = list_statement(filter);
+        let rows = statement.query().fetch_all(&db.reader).await.map_err(storage("listing assets"))?;
         let mut assets = rows.iter().map(decode_asset).collect::<Result<Vec<_>, _>>()?;
         let next_cursor = next_page(&mut assets, limit, |asset| asset.id.clone());
         load_tags(db, &mut assets).await?;
@@ -180,4 +154,38 @@ impl AssetIndex for Database {
             .map_err(storage("untagging an asset"))?;
         Ok(deleted.rows_affected() == 1)
     }
+}
+
+/// The outputs of a page of tasks, with their tags.
+pub(crate) fn outputs_statement(task_ids: Vec<String>) -> Statement {
+    let sql = format!(
+        "SELECT a.id, a.task_id, a.idx, a.mime, a.bytes, a.width, a.height, a.sha256, a.blob_key, \
+         a.thumbnail_key, a.created_at, a.owner_id, a.role, t.tag FROM assets a LEFT JOIN asset_tags t ON t.asset_id = a.id \
+         WHERE a.task_id IN ({}) ORDER BY a.task_id, a.idx, t.tag",
+        placeholders(task_ids.len())
+    );
+    Statement::new(sql, task_ids.into_iter().map(Param::Text).collect())
+}
+
+/// A page of outputs as a filter asks, newest first, and the page's size.
+pub(crate) fn list_statement(filter: &AssetFilter) -> (Statement, u32) {
+    let mut query = Filtered::new(concat!("SELECT ", asset_columns!(), " FROM assets WHERE 1 = 1"));
+    if let Some(tag) = &filter.tag {
+        query.and("id IN (SELECT asset_id FROM asset_tags WHERE tag =", Param::text(tag));
+        query.push_sql(")");
+    }
+    // The model is the task's: an asset names its task. Each output of the
+    // newest-first walk looks its task up (a key read), rather than every task of
+    // the model being gathered and the outputs found sorted.
+    if filter.service.is_some() || filter.model.is_some() {
+        query.push_sql(" AND EXISTS (SELECT 1 FROM tasks t WHERE t.id = assets.task_id");
+        query.and_some("t.service =", filter.service.as_ref().map(Param::text));
+        query.and_some("t.model =", filter.model.as_ref().map(Param::text));
+        query.push_sql(")");
+    }
+    query.and_created(filter.created_after, filter.created_before, |millis| prefixed_at("img_", millis));
+    query.and_some("owner_id =", filter.owner.as_ref().map(Param::text));
+    query.and_some("id <", filter.before_id.as_ref().map(|cursor| Param::text(&cursor.0)));
+    let limit = filter.limit.clamp(1, 500);
+    (query.newest_first(limit), limit)
 }

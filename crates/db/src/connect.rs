@@ -123,7 +123,58 @@ impl Database {
             Backend::Sqlite => sqlx::migrate!("./migrations/sqlite"),
             Backend::Postgres => sqlx::migrate!("./migrations/postgres"),
         };
-        migrator.run(&self.writer).await.map_err(|error| CoreError::Storage(format!("migrating: {error}")))
+        migrator.run(&self.writer).await.map_err(|error| CoreError::Storage(format!("migrating: {error}")))?;
+        self.optimize(true).await
+    }
+
+    /// Keeps the planner's statistics fresh. SQLite keeps none by itself: on open
+    /// (after the migrations) every table is checked and analysed where its
+    /// statistics are missing or stale, and [`Database::maintain`] repeats the check
+    /// on the tables in use. (PostgreSQL's autovacuum analyses tables as they change,
+    /// so nothing is needed there.)
+    async fn optimize(&self, all_tables: bool) -> Result<(), CoreError> {
+        if self.backend != Backend::Sqlite {
+            return Ok(());
+        }
+        let pragma = if all_tables { "PRAGMA optimize = 0x10002" } else { "PRAGMA optimize" };
+        self.writer.execute(pragma).await.map_err(storage("refreshing the planner's statistics"))?;
+        Ok(())
+    }
+
+    /// Brings the planner's statistics up to date now, as after a bulk load: every
+    /// table checked on SQLite, `ANALYZE` on PostgreSQL (whose autovacuum would do
+    /// the same a little later).
+    pub async fn refresh_statistics(&self) -> Result<(), CoreError> {
+        match self.backend {
+            Backend::Sqlite => self.optimize(true).await,
+            Backend::Postgres => {
+                self.writer.execute("ANALYZE").await.map_err(storage("analysing the tables"))?;
+                Ok(())
+            }
+        }
+    }
+
+    /// Runs SQLite's periodic `PRAGMA optimize` every `every` until the database is
+    /// closed. The claim does not depend on it (it names its index); the lists and
+    /// counts choose better plans with fresh statistics.
+    pub fn maintain(&self, every: Duration) -> Option<tokio::task::JoinHandle<()>> {
+        if self.backend != Backend::Sqlite {
+            return None;
+        }
+        let database = self.clone();
+        Some(tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            tick.tick().await;
+            loop {
+                tick.tick().await;
+                if database.writer.is_closed() {
+                    return;
+                }
+                if let Err(error) = database.optimize(false).await {
+                    tracing::warn!(%error, "PRAGMA optimize failed");
+                }
+            }
+        }))
     }
 
     pub async fn close(&self) {
@@ -144,7 +195,7 @@ fn sqlite_pool(max_connections: u32, options: &DatabaseOptions) -> AnyPoolOption
                 connection
                     .execute(
                         "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
-                         PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON;",
+                         PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON; PRAGMA analysis_limit = 1000;",
                     )
                     .await?;
                 Ok(())

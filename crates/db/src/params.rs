@@ -36,6 +36,24 @@ impl Param {
     }
 }
 
+/// A statement and its parameters, built at run time: what the code runs, and what
+/// the plan tests explain.
+pub(crate) struct Statement {
+    pub(crate) sql: String,
+    pub(crate) params: Vec<Param>,
+}
+
+impl Statement {
+    pub(crate) fn new(sql: impl Into<String>, params: Vec<Param>) -> Self {
+        Self { sql: sql.into(), params }
+    }
+
+    /// The statement with every parameter bound, ready to run.
+    pub(crate) fn query(self) -> Query<'static, Any, AnyArguments> {
+        Param::bind_all(self.sql, self.params)
+    }
+}
+
 /// A `SELECT … WHERE <condition>` that filters grow one ` AND …` at a time, and
 /// that ends as a newest-first page: the caller asks one row more than the page
 /// holds, to know whether a next page exists (see [`next_page`]).
@@ -71,17 +89,47 @@ impl Filtered {
         }
     }
 
+    /// Keeps rows created in `[after, before)`. Ids are UUIDv7, made when the row is,
+    /// so the range is also an id range (`id_at` writes the smallest id of a time,
+    /// a minute early for clocks that differ): the newest-first walk of an id index
+    /// starts and stops at the range's ends, and the time columns are compared on
+    /// each row (the `+` keeps the planner from choosing a time index and sorting
+    /// what it finds by id).
+    pub(crate) fn and_created(&mut self, after: Option<i64>, before: Option<i64>, id_at: fn(i64) -> String) {
+        const SLACK_MS: i64 = 60_000;
+        if let Some(after) = after {
+            self.and("+created_at >=", Param::Number(after));
+            self.and("id >=", Param::Text(id_at(after.saturating_sub(SLACK_MS))));
+        }
+        if let Some(before) = before {
+            self.and("+created_at <", Param::Number(before));
+            self.and("id <", Param::Text(id_at(before.saturating_add(SLACK_MS))));
+        }
+    }
+
     /// Appends raw SQL (no values): a subquery's opening or closing.
     pub(crate) fn push_sql(&mut self, sql: &str) {
         self.sql.push_str(sql);
     }
 
-    /// Newest first by id, one row more than `limit`, bound and ready to run.
-    pub(crate) fn newest_first(mut self, limit: u32) -> Query<'static, Any, AnyArguments> {
+    /// Newest first by id, one row more than `limit`.
+    pub(crate) fn newest_first(mut self, limit: u32) -> Statement {
         let placeholder = Param::push(&mut self.params, Param::Number(i64::from(limit) + 1));
         self.sql.push_str(&format!(" ORDER BY id DESC LIMIT {placeholder}"));
-        Param::bind_all(self.sql, self.params)
+        Statement::new(self.sql, self.params)
     }
+}
+
+/// The smallest UUIDv7 (hyphenated) of a millisecond time.
+pub(crate) fn uuid_at(millis: i64) -> String {
+    let millis = millis.clamp(0, (1 << 48) - 1);
+    format!("{:08x}-{:04x}-0000-0000-000000000000", millis >> 16, millis & 0xffff)
+}
+
+/// The smallest prefixed id (`img_…`) of a millisecond time.
+pub(crate) fn prefixed_at(prefix: &str, millis: i64) -> String {
+    let millis = millis.clamp(0, (1 << 48) - 1);
+    format!("{prefix}{:08x}{:04x}{}", millis >> 16, millis & 0xffff, "0".repeat(20))
 }
 
 /// Cuts a newest-first page fetched with [`Filtered::newest_first`] to `limit`
@@ -106,6 +154,17 @@ mod tests {
         let mut last = vec![5, 4];
         assert_eq!(next_page(&mut last, 3, |row| *row), None);
         assert_eq!(last, vec![5, 4]);
+    }
+
+    #[test]
+    fn time_bounds_are_the_smallest_ids_of_their_time() {
+        let id = uuid::Uuid::new_v7(uuid::Timestamp::from_unix(uuid::NoContext, 1_800_000_000, 5_000_000));
+        let millis = 1_800_000_000_005;
+        assert!(uuid_at(millis) <= id.hyphenated().to_string());
+        assert!(uuid_at(millis + 1) > id.hyphenated().to_string());
+        let asset = format!("img_{}", id.simple());
+        assert!(prefixed_at("img_", millis) <= asset && prefixed_at("img_", millis + 1) > asset);
+        assert_eq!(prefixed_at("img_", millis).len(), asset.len());
     }
 
     #[test]

@@ -11,7 +11,7 @@ use sqlx::any::AnyRow;
 use crate::assets::load_outputs;
 use crate::connect::Database;
 use crate::error::storage;
-use crate::params::{Filtered, Param, next_page};
+use crate::params::{Filtered, Param, Statement, next_page};
 use crate::rows::{decode_task, get, invalid, owner, task_columns};
 
 type Result<T> = std::result::Result<T, CoreError>;
@@ -95,11 +95,12 @@ impl PromptStore for Database {
         before: Option<&PromptId>,
         limit: u32,
     ) -> Result<PromptPage> {
-        let mut query = Filtered::new(format!("SELECT {PROMPT_COLUMNS} FROM prompts WHERE parent_id IS NULL"));
-        query.and_some("owner_id =", owner.map(Param::text));
-        query.and_some("id <", before.map(Param::text));
         let limit = limit.max(1);
-        let rows = query.newest_first(limit).fetch_all(&self.reader).await.map_err(storage("listing prompts"))?;
+        let rows = roots_statement(owner, before, limit)
+            .query()
+            .fetch_all(&self.reader)
+            .await
+            .map_err(storage("listing prompts"))?;
         let mut prompts = rows.iter().map(decode_prompt).collect::<Result<Vec<_>>>()?;
         let next_cursor = next_page(&mut prompts, limit, |prompt| prompt.id.clone());
         Ok(PromptPage { prompts, next_cursor })
@@ -126,24 +127,11 @@ impl PromptStore for Database {
     }
 
     async fn tree_tasks(&self, root: &PromptId, owner: Option<&UserId>, per_prompt: u32) -> Result<Vec<Task>> {
-        let mut params = vec![Param::Text(root.to_string())];
-        let owner_clause = match owner {
-            Some(owner) => format!(" AND t.owner_id = {}", Param::push(&mut params, Param::Text(owner.to_string()))),
-            None => String::new(),
-        };
-        let per_prompt = Param::push(&mut params, Param::Number(i64::from(per_prompt.max(1))));
-        // Each prompt's newest tasks: a window per prompt, in one query.
-        let sql = format!(
-            concat!(
-                "SELECT ",
-                task_columns!(),
-                " FROM (SELECT t.*, ROW_NUMBER() OVER (PARTITION BY t.prompt_id ORDER BY t.id DESC) AS rn \
-                 FROM tasks t JOIN prompts p ON p.id = t.prompt_id WHERE p.root_id = $1{}) x \
-                 WHERE rn <= {} ORDER BY prompt_id, id DESC"
-            ),
-            owner_clause, per_prompt
-        );
-        let rows = Param::bind_all(sql, params).fetch_all(&self.reader).await.map_err(storage("reading tree tasks"))?;
+        let rows = tree_tasks_statement(root, owner, per_prompt)
+            .query()
+            .fetch_all(&self.reader)
+            .await
+            .map_err(storage("reading tree tasks"))?;
         let mut tasks = rows.iter().map(decode_task).collect::<Result<Vec<_>>>()?;
         load_outputs(self, &mut tasks).await?;
         Ok(tasks)
@@ -192,4 +180,33 @@ impl PromptStore for Database {
         transaction.rollback().await.map_err(storage("deleting a prompt"))?;
         Ok(if exists { PromptDeletion::HasChildren } else { PromptDeletion::NotFound })
     }
+}
+
+/// A page of root prompts, newest first.
+pub(crate) fn roots_statement(owner: Option<&UserId>, before: Option<&PromptId>, limit: u32) -> Statement {
+    let mut query = Filtered::new(format!("SELECT {PROMPT_COLUMNS} FROM prompts WHERE parent_id IS NULL"));
+    query.and_some("owner_id =", owner.map(Param::text));
+    query.and_some("id <", before.map(Param::text));
+    query.newest_first(limit)
+}
+
+/// Each prompt of a tree with its newest tasks: a window per prompt, in one query.
+pub(crate) fn tree_tasks_statement(root: &PromptId, owner: Option<&UserId>, per_prompt: u32) -> Statement {
+    let mut params = vec![Param::Text(root.to_string())];
+    let owner_clause = match owner {
+        Some(owner) => format!(" AND t.owner_id = {}", Param::push(&mut params, Param::Text(owner.to_string()))),
+        None => String::new(),
+    };
+    let per_prompt = Param::push(&mut params, Param::Number(i64::from(per_prompt.max(1))));
+    let sql = format!(
+        concat!(
+            "SELECT ",
+            task_columns!(),
+            " FROM (SELECT t.*, ROW_NUMBER() OVER (PARTITION BY t.prompt_id ORDER BY t.id DESC) AS rn \
+             FROM tasks t JOIN prompts p ON p.id = t.prompt_id WHERE p.root_id = $1{}) x \
+             WHERE rn <= {} ORDER BY prompt_id, id DESC"
+        ),
+        owner_clause, per_prompt
+    );
+    Statement::new(sql, params)
 }

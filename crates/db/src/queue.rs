@@ -11,27 +11,82 @@ use crate::connect::{Backend, Database};
 use crate::error::storage;
 use crate::rows::{decode_task, task_columns, task_id};
 
-/// The claim: the runnable tasks in priority order, taken under a new lease in one
-/// statement. `$lock` is what the backend adds to the inner select.
+/// The claim: the runnable tasks by priority, then by turn (fair among owners, see
+/// migration 0006), taken under a new lease in one statement. `$index` is how the
+/// backend names the index to walk, `$lock` what it adds to the inner select.
 macro_rules! claim_sql {
-    ($lock:literal) => {
+    ($index:literal, $lock:literal) => {
         concat!(
             "UPDATE tasks SET status = 'processing', lease_token = $1, worker_id = $2, lease_expires_at = $3, \
              attempts = attempts + CASE WHEN external_id IS NULL THEN 1 ELSE 0 END, \
              started_at = COALESCE(started_at, $4), updated_at = $4, version = version + 1 \
-             WHERE id IN (SELECT id FROM tasks WHERE lease_token IS NULL \
+             WHERE id IN (SELECT id FROM tasks",
+            $index,
+            " WHERE lease_token IS NULL \
                  AND status IN ('pending', 'retrying', 'processing') AND run_after <= $4 \
-                 ORDER BY priority DESC, run_after, id LIMIT $5",
+                 ORDER BY priority DESC, queue_slot, id LIMIT $5",
             $lock,
-            ") RETURNING ",
+            ") RETURNING queue_slot, ",
             task_columns!()
         )
     };
 }
 
-const CLAIM_SQLITE: &str = claim_sql!("");
+/// SQLite picks the claim's index from statistics, and without them (a new or a
+/// restored database) it sorts the whole backlog on every claim: so the claim
+/// names its index.
+pub(crate) const CLAIM_SQLITE: &str = claim_sql!(" INDEXED BY tasks_runnable", "");
 /// Concurrent claimers skip each other's rows instead of waiting on them.
-const CLAIM_POSTGRES: &str = claim_sql!(" FOR UPDATE SKIP LOCKED");
+pub(crate) const CLAIM_POSTGRES: &str = claim_sql!("", " FOR UPDATE SKIP LOCKED");
+
+/// Moves the lanes' clock to the latest turn claimed and counts the tasks that left
+/// the queue (the drain rate is read from it).
+const ADVANCE_CLOCK_SQLITE: &str = "UPDATE queue_clock SET vtime = MAX(vtime, $1), started = started + $2 WHERE id = 1";
+const ADVANCE_CLOCK_POSTGRES: &str =
+    "UPDATE queue_clock SET vtime = GREATEST(vtime, $1), started = started + $2 WHERE id = 1";
+
+/// Renews a lease.
+pub(crate) const HEARTBEAT: &str = "UPDATE tasks SET lease_expires_at = $3 WHERE id = $1 AND lease_token = $2";
+
+/// Fails the tasks whose lease expired once too often.
+pub(crate) const RECLAIM_FAIL: &str = "UPDATE tasks SET status = 'failed', crashes = crashes + 1, lease_token = NULL, worker_id = NULL, \
+         lease_expires_at = NULL, error_code = 'worker_crashed', \
+         error_message = 'the worker running this task stopped responding too many times', error_retryable = 0, \
+         completed_at = $1, updated_at = $1, version = version + 1 \
+         WHERE lease_token IS NOT NULL AND lease_expires_at < $1 AND crashes + 1 >= $2 RETURNING id";
+
+/// Puts the tasks whose lease expired back in the queue.
+pub(crate) const RECLAIM_REQUEUE: &str = "UPDATE tasks SET status = CASE WHEN external_id IS NULL THEN 'pending' ELSE 'processing' END, \
+         crashes = crashes + 1, lease_token = NULL, worker_id = NULL, lease_expires_at = NULL, run_after = $1, \
+         updated_at = $1, version = version + 1 \
+         WHERE lease_token IS NOT NULL AND lease_expires_at < $1 RETURNING id";
+
+/// Expires the tasks that waited too long, found through their own partial index
+/// (SQLite is told it: it prefers the status index, which walks every pending task).
+macro_rules! expire_pending {
+    ($index:literal) => {
+        concat!(
+            "UPDATE tasks SET status = 'expired', completed_at = $1, updated_at = $1, version = version + 1, \
+             error_code = 'expired', error_message = 'the task waited longer than the queue allows', \
+             error_retryable = 0 WHERE id IN (SELECT id FROM tasks",
+            $index,
+            " WHERE status = 'pending' AND lease_token IS NULL AND expires_at IS NOT NULL AND expires_at < $1) \
+             AND status = 'pending' AND lease_token IS NULL RETURNING id"
+        )
+    };
+}
+pub(crate) const EXPIRE_PENDING_SQLITE: &str = expire_pending!(" INDEXED BY tasks_pending_expiry");
+pub(crate) const EXPIRE_PENDING_POSTGRES: &str = expire_pending!("");
+
+/// Makes a task waiting on its provider due now (a callback came).
+pub(crate) const POLL_NOW: &str = "UPDATE tasks SET run_after = $3 WHERE service = $1 AND external_id = $2 AND status = 'processing' \
+         AND lease_token IS NULL RETURNING id";
+
+/// Completes a task while its lease holds.
+pub(crate) const COMPLETE: &str = "UPDATE tasks SET status = 'completed', progress = 100, lease_token = NULL, worker_id = NULL, \
+                 lease_expires_at = NULL, submitting = 0, error_code = NULL, error_message = NULL, \
+                 error_retryable = NULL, completed_at = $3, updated_at = $3, version = version + 1 \
+                 WHERE id = $1 AND lease_token = $2";
 
 #[async_trait]
 impl QueueStore for Database {
@@ -45,41 +100,53 @@ impl QueueStore for Database {
             // file waits instead of failing half-way.
             Backend::Sqlite => CLAIM_SQLITE,
         };
+        let advance = match db.backend {
+            Backend::Postgres => ADVANCE_CLOCK_POSTGRES,
+            Backend::Sqlite => ADVANCE_CLOCK_SQLITE,
+        };
         let (token, worker_id, limit) = (lease.0.clone(), worker_id.to_owned(), i64::from(limit));
         let rows = db
             .write(Box::new(move |connection| {
                 Box::pin(async move {
-                    sqlx::query(sql)
+                    let rows = sqlx::query(sql)
                         .bind(token)
                         .bind(worker_id)
                         .bind(lease_until)
                         .bind(now)
                         .bind(limit)
                         .fetch_all(&mut *connection)
-                        .await
+                        .await?;
+                    let (mut latest, mut started) = (None::<i64>, 0_i64);
+                    for row in &rows {
+                        let slot: i64 = row.try_get("queue_slot")?;
+                        latest = latest.max(Some(slot));
+                        let external: Option<String> = row.try_get("external_id")?;
+                        started += i64::from(external.is_none());
+                    }
+                    if let Some(latest) = latest {
+                        sqlx::query(advance).bind(latest).bind(started).execute(&mut *connection).await?;
+                    }
+                    Ok(rows)
                 })
             }))
             .await
             .map_err(storage("claiming tasks"))?;
         let mut claims = Vec::with_capacity(rows.len());
         for row in &rows {
-            claims.push(Claimed { task: decode_task(row)?, lease: lease.clone() });
+            let slot: i64 = row.try_get("queue_slot").map_err(storage("reading a claim"))?;
+            claims.push((slot, Claimed { task: decode_task(row)?, lease: lease.clone() }));
         }
-        claims.sort_by(|a, b| b.task.priority.cmp(&a.task.priority).then(a.task.id.cmp(&b.task.id)));
+        // In the claim's own order (RETURNING keeps none).
+        claims.sort_by(|(a_slot, a), (b_slot, b)| {
+            b.task.priority.cmp(&a.task.priority).then(a_slot.cmp(b_slot)).then(a.task.id.cmp(&b.task.id))
+        });
+        let claims = claims.into_iter().map(|(_, claimed)| claimed).collect();
         Ok(claims)
     }
 
     async fn heartbeat(&self, id: TaskId, lease: &LeaseToken, until: i64) -> Result<bool, CoreError> {
         let db = self;
-        leased_update(
-            db,
-            "UPDATE tasks SET lease_expires_at = $3 WHERE id = $1 AND lease_token = $2",
-            id,
-            lease,
-            |q| q.bind(until),
-            "renewing a lease",
-        )
-        .await
+        leased_update(db, HEARTBEAT, id, lease, |q| q.bind(until), "renewing a lease").await
     }
 
     async fn set_progress(&self, id: TaskId, lease: &LeaseToken, progress: u8) -> Result<bool, CoreError> {
@@ -157,17 +224,8 @@ impl QueueStore for Database {
         let (task_id, token) = (id.to_string(), lease.0.clone());
         db.write(Box::new(move |connection| {
             Box::pin(async move {
-                let updated = sqlx::query(
-                    "UPDATE tasks SET status = 'completed', progress = 100, lease_token = NULL, worker_id = NULL, \
-                 lease_expires_at = NULL, submitting = 0, error_code = NULL, error_message = NULL, \
-                 error_retryable = NULL, completed_at = $3, updated_at = $3, version = version + 1 \
-                 WHERE id = $1 AND lease_token = $2",
-                )
-                .bind(task_id.clone())
-                .bind(token)
-                .bind(now)
-                .execute(&mut *connection)
-                .await?;
+                let updated =
+                    sqlx::query(COMPLETE).bind(task_id.clone()).bind(token).bind(now).execute(&mut *connection).await?;
                 if updated.rows_affected() != 1 {
                     return Ok(false);
                 }
@@ -238,16 +296,13 @@ impl QueueStore for Database {
 
     async fn poll_now(&self, service: &str, external_id: &str, now: i64) -> Result<Option<TaskId>, CoreError> {
         let db = self;
-        let row = sqlx::query(
-            "UPDATE tasks SET run_after = $3 WHERE service = $1 AND external_id = $2 AND status = 'processing' \
-         AND lease_token IS NULL RETURNING id",
-        )
-        .bind(service.to_owned())
-        .bind(external_id.to_owned())
-        .bind(now)
-        .fetch_optional(&db.writer)
-        .await
-        .map_err(storage("scheduling a poll"))?;
+        let row = sqlx::query(POLL_NOW)
+            .bind(service.to_owned())
+            .bind(external_id.to_owned())
+            .bind(now)
+            .fetch_optional(&db.writer)
+            .await
+            .map_err(storage("scheduling a poll"))?;
         row.map(|row| {
             let id: String = row.try_get("id").map_err(storage("reading a task id"))?;
             task_id(&id)
@@ -273,42 +328,27 @@ impl QueueStore for Database {
 
     async fn reclaim_expired(&self, now: i64, max_crashes: u32) -> Result<ReclaimReport, CoreError> {
         let db = self;
-        let failed = sqlx::query(
-            "UPDATE tasks SET status = 'failed', crashes = crashes + 1, lease_token = NULL, worker_id = NULL, \
-         lease_expires_at = NULL, error_code = 'worker_crashed', \
-         error_message = 'the worker running this task stopped responding too many times', error_retryable = 0, \
-         completed_at = $1, updated_at = $1, version = version + 1 \
-         WHERE lease_token IS NOT NULL AND lease_expires_at < $1 AND crashes + 1 >= $2 RETURNING id",
-        )
-        .bind(now)
-        .bind(i64::from(max_crashes.max(1)))
-        .fetch_all(&db.writer)
-        .await
-        .map_err(storage("failing crashed tasks"))?;
-        let requeued = sqlx::query(
-            "UPDATE tasks SET status = CASE WHEN external_id IS NULL THEN 'pending' ELSE 'processing' END, \
-         crashes = crashes + 1, lease_token = NULL, worker_id = NULL, lease_expires_at = NULL, run_after = $1, \
-         updated_at = $1, version = version + 1 \
-         WHERE lease_token IS NOT NULL AND lease_expires_at < $1 RETURNING id",
-        )
-        .bind(now)
-        .fetch_all(&db.writer)
-        .await
-        .map_err(storage("requeueing expired leases"))?;
+        let failed = sqlx::query(RECLAIM_FAIL)
+            .bind(now)
+            .bind(i64::from(max_crashes.max(1)))
+            .fetch_all(&db.writer)
+            .await
+            .map_err(storage("failing crashed tasks"))?;
+        let requeued = sqlx::query(RECLAIM_REQUEUE)
+            .bind(now)
+            .fetch_all(&db.writer)
+            .await
+            .map_err(storage("requeueing expired leases"))?;
         Ok(ReclaimReport { requeued: ids(&requeued)?, failed: ids(&failed)? })
     }
 
     async fn expire_pending(&self, now: i64) -> Result<Vec<TaskId>, CoreError> {
         let db = self;
-        let rows = sqlx::query(
-            "UPDATE tasks SET status = 'expired', completed_at = $1, updated_at = $1, version = version + 1, \
-         error_code = 'expired', error_message = 'the task waited longer than the queue allows', error_retryable = 0 \
-         WHERE status = 'pending' AND lease_token IS NULL AND expires_at IS NOT NULL AND expires_at < $1 RETURNING id",
-        )
-        .bind(now)
-        .fetch_all(&db.writer)
-        .await
-        .map_err(storage("expiring pending tasks"))?;
+        let sql = match db.backend {
+            Backend::Sqlite => EXPIRE_PENDING_SQLITE,
+            Backend::Postgres => EXPIRE_PENDING_POSTGRES,
+        };
+        let rows = sqlx::query(sql).bind(now).fetch_all(&db.writer).await.map_err(storage("expiring pending tasks"))?;
         ids(&rows)
     }
 }

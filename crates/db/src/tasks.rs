@@ -7,15 +7,33 @@ use atelier_core::{CoreError, TaskId};
 use sqlx::Row;
 
 use crate::assets::load_outputs;
-use crate::connect::Database;
+use crate::connect::{Backend, Database};
 use crate::error::storage;
-use crate::params::{Filtered, Param, next_page};
+use crate::params::{Filtered, Param, Statement, next_page, uuid_at};
 use crate::rows::{decode_prefixed_asset, decode_task, task_columns};
 
 const INSERT_TASK: &str = "INSERT INTO tasks (id, service, model, input, status, max_attempts, priority, \
-     idempotency_key, request_hash, retry_of, created_at, updated_at, expires_at, run_after, owner_id, prompt_id) \
-     VALUES ($1, $2, $3, $4, 'pending', $5, $6, $7, $8, $9, $10, $10, $11, $10, $12, $13) \
+     idempotency_key, request_hash, retry_of, created_at, updated_at, expires_at, run_after, owner_id, prompt_id, \
+     queue_slot) \
+     VALUES ($1, $2, $3, $4, 'pending', $5, $6, $7, $8, $9, $10, $10, $11, $10, $12, $13, $14) \
      ON CONFLICT (idempotency_key) DO NOTHING";
+
+/// A new task's turn in its owner's lane: the lane's next turn, or the queue's clock
+/// when the lane has fallen behind it (an owner who was idle, or new). A task whose
+/// insert then finds its idempotency key taken leaves a gap, which costs nothing.
+macro_rules! take_turn {
+    ($max:literal) => {
+        concat!(
+            "INSERT INTO queue_lanes (owner_key, next_slot) VALUES ($1, (SELECT vtime FROM queue_clock WHERE id = 1) + 1) \
+             ON CONFLICT (owner_key) DO UPDATE SET next_slot = ",
+            $max,
+            "(queue_lanes.next_slot, (SELECT vtime FROM queue_clock WHERE id = 1)) + 1 \
+             RETURNING next_slot - 1"
+        )
+    };
+}
+const TAKE_TURN_SQLITE: &str = take_turn!("MAX");
+const TAKE_TURN_POSTGRES: &str = take_turn!("GREATEST");
 
 #[async_trait]
 impl TaskStore for Database {
@@ -31,9 +49,15 @@ impl TaskStore for Database {
         let (created_at, expires_at, hash) = (task.created_at, task.expires_at, request_hash.clone());
         let owner = task.owner.as_ref().map(ToString::to_string);
         let prompt_id = task.prompt_id.as_ref().map(ToString::to_string);
+        let take_turn = match db.backend {
+            Backend::Sqlite => TAKE_TURN_SQLITE,
+            Backend::Postgres => TAKE_TURN_POSTGRES,
+        };
         let inserted = db
             .write(Box::new(move |connection| {
                 Box::pin(async move {
+                    let lane = owner.clone().unwrap_or_default();
+                    let slot: i64 = sqlx::query_scalar(take_turn).bind(lane).fetch_one(&mut *connection).await?;
                     sqlx::query(INSERT_TASK)
                         .bind(id)
                         .bind(service)
@@ -48,6 +72,7 @@ impl TaskStore for Database {
                         .bind(expires_at)
                         .bind(owner)
                         .bind(prompt_id)
+                        .bind(slot)
                         .execute(&mut *connection)
                         .await
                 })
@@ -104,24 +129,8 @@ impl TaskStore for Database {
 
     async fn list_tasks(&self, filter: &TaskFilter) -> Result<TaskPage, CoreError> {
         let db = self;
-        let mut query = Filtered::new(concat!("SELECT ", task_columns!(), " FROM tasks WHERE 1 = 1"));
-        query.and_in("status", filter.statuses.iter().map(|status| Param::Text(status.as_str().to_owned())));
-        query.and_some("service =", filter.service.as_ref().map(Param::text));
-        query.and_some("model =", filter.model.as_ref().map(Param::text));
-        query.and_some("created_at >=", filter.created_after.map(Param::Number));
-        query.and_some("created_at <", filter.created_before.map(Param::Number));
-        query.and_some("owner_id =", filter.owner.as_ref().map(Param::text));
-        query.and_some("prompt_id =", filter.prompt_id.as_ref().map(Param::text));
-        if let Some(tag) = &filter.tag {
-            query.and(
-                "id IN (SELECT a.task_id FROM assets a JOIN asset_tags g ON g.asset_id = a.id WHERE g.tag =",
-                Param::text(tag),
-            );
-            query.push_sql(")");
-        }
-        query.and_some("id <", filter.before_id.as_ref().map(Param::text));
-        let limit = filter.limit.clamp(1, 500);
-        let rows = query.newest_first(limit).fetch_all(&db.reader).await.map_err(storage("listing tasks"))?;
+        let (statement, limit) = list_statement(filter);
+        let rows = statement.query().fetch_all(&db.reader).await.map_err(storage("listing tasks"))?;
         let mut tasks = rows.iter().map(decode_task).collect::<Result<Vec<_>, _>>()?;
         let next_cursor = next_page(&mut tasks, limit, |task| task.id);
         load_outputs(db, &mut tasks).await?;
@@ -167,9 +176,30 @@ impl TaskStore for Database {
     }
 }
 
+/// A page of tasks as a filter asks, newest first, and the page's size.
+pub(crate) fn list_statement(filter: &TaskFilter) -> (Statement, u32) {
+    let mut query = Filtered::new(concat!("SELECT ", task_columns!(), " FROM tasks WHERE 1 = 1"));
+    query.and_in("status", filter.statuses.iter().map(|status| Param::Text(status.as_str().to_owned())));
+    query.and_some("service =", filter.service.as_ref().map(Param::text));
+    query.and_some("model =", filter.model.as_ref().map(Param::text));
+    query.and_created(filter.created_after, filter.created_before, uuid_at);
+    query.and_some("owner_id =", filter.owner.as_ref().map(Param::text));
+    query.and_some("prompt_id =", filter.prompt_id.as_ref().map(Param::text));
+    if let Some(tag) = &filter.tag {
+        query.and(
+            "id IN (SELECT a.task_id FROM assets a JOIN asset_tags g ON g.asset_id = a.id WHERE g.tag =",
+            Param::text(tag),
+        );
+        query.push_sql(")");
+    }
+    query.and_some("id <", filter.before_id.as_ref().map(Param::text));
+    let limit = filter.limit.clamp(1, 500);
+    (query.newest_first(limit), limit)
+}
+
 /// One task with its outputs and their tags, in one query: a status read is the
 /// most frequent request there is.
-const GET_TASK: &str = concat!(
+pub(crate) const GET_TASK: &str = concat!(
     "SELECT t.*, a.id AS a_id, a.task_id AS a_task_id, a.idx AS a_idx, a.mime AS a_mime, a.bytes AS a_bytes, \
      a.width AS a_width, a.height AS a_height, a.sha256 AS a_sha256, a.blob_key AS a_blob_key, \
      a.thumbnail_key AS a_thumbnail_key, a.created_at AS a_created_at, a.owner_id AS a_owner_id, a.role AS a_role, \

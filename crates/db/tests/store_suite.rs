@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use atelier_core::ports::PromptStore;
 use atelier_core::ports::{
-    AssetIndex, Created, LeaseToken, ProviderUpload, QueueStore, TaskStore, UploadStore, UsageCounts,
+    AssetIndex, Created, LeaseToken, OwnerCount, ProviderUpload, QueueStore, TaskStore, UploadStore, UsageCounts,
 };
 use atelier_core::prompt::{Prompt, PromptDeletion, PromptKind};
 use atelier_core::task::{
@@ -54,6 +54,7 @@ story!(uploads_and_provider_uploads);
 story!(quota_and_in_flight_counts);
 story!(accounts_keys_sessions_and_owners);
 story!(prompt_trees_link_tasks_and_delete_only_leaves);
+story!(claims_are_fair_across_users);
 
 async fn open(test_db: &TestDatabase) -> Arc<Database> {
     let database = Database::connect(&test_db.url, &DatabaseOptions::default()).await.expect("connect");
@@ -63,9 +64,26 @@ async fn open(test_db: &TestDatabase) -> Arc<Database> {
     Arc::new(database)
 }
 
+/// A UUIDv7 of a given time, as the application makes one when it stores a row
+/// (ids sort by creation; list filters on creation time rely on it). A counter
+/// orders the ids of one millisecond.
+fn v7_at(millis: i64) -> String {
+    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let count = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    format!("{:08x}-{:04x}-7000-8000-{count:012x}", millis >> 16, millis & 0xffff)
+}
+
+fn task_id_at(millis: i64) -> TaskId {
+    v7_at(millis).parse().unwrap()
+}
+
+fn asset_id_at(millis: i64) -> AssetId {
+    AssetId(format!("img_{}", v7_at(millis).replace('-', "")))
+}
+
 fn new_task(created_at: i64) -> NewTask {
     NewTask {
-        id: TaskId::new(),
+        id: task_id_at(created_at),
         service: "local".into(),
         model: "placeholder".into(),
         input: json!({ "prompt": "a red fox", "seed": created_at }),
@@ -436,8 +454,11 @@ async fn the_gallery_filters_by_model_and_time_with_tags_and_pages(store: Arc<Da
     let claims = store.claim("w", 10, 2_000, 60_000).await.unwrap();
     assert_eq!(claims.len(), 3);
     let lease = |id: TaskId| claims.iter().find(|c| c.task.id == id).unwrap().lease.clone();
-    let at =
-        |task_id, index, created_at: i64| Asset { created_at, ..asset(task_id, index, &format!("blobs/{created_at}")) };
+    let at = |task_id, index, created_at: i64| Asset {
+        id: asset_id_at(created_at),
+        created_at,
+        ..asset(task_id, index, &format!("blobs/{created_at}"))
+    };
     // Made in this order, so that ids (newest first) and creation times agree.
     let made =
         [at(fox, 0, 1000), at(fox, 1, 2000), at(qr, 0, 2500), at(fox, 2, 3000), at(other, 0, 3500), at(other, 1, 4000)];
@@ -868,4 +889,48 @@ async fn prompt_trees_link_tasks_and_delete_only_leaves(store: Arc<Database>) {
     assert_eq!(store.delete_prompt(&sibling.id).await.unwrap(), PromptDeletion::Deleted);
     assert_eq!(store.delete_prompt(&root.id).await.unwrap(), PromptDeletion::Deleted);
     assert!(store.list_root_prompts(Some(&ada), None, 50).await.unwrap().prompts.is_empty());
+}
+
+fn owned_task(created_at: i64, owner: &UserId) -> NewTask {
+    NewTask { owner: Some(owner.clone()), ..new_task(created_at) }
+}
+
+/// One user's deep backlog does not hold back another user's tasks: each user's
+/// tasks take turns in their own lane, and the claim goes by priority, then turn.
+async fn claims_are_fair_across_users(store: Arc<Database>) {
+    let (ada, bo, cy) = (UserId::new(), UserId::new(), UserId::new());
+    let mut backlog = Vec::new();
+    for i in 0..200 {
+        backlog.push(insert(&store, owned_task(1_000 + i, &ada)).await);
+    }
+    assert_eq!(store.count_owner_tasks(&ada, OwnerCount::Queued).await.unwrap(), 200);
+    let first = store.claim("w", 50, 5_000, 60_000).await.unwrap();
+    let first: Vec<TaskId> = first.iter().map(|claimed| claimed.task.id).collect();
+    assert_eq!(first, backlog[..50], "one user alone: in the order created");
+    assert_eq!(store.count_started().await.unwrap(), 50);
+    assert_eq!(store.count_owner_tasks(&ada, OwnerCount::Queued).await.unwrap(), 150);
+    assert_eq!(store.count_owner_tasks(&ada, OwnerCount::Active).await.unwrap(), 200);
+
+    // Bo's lone task, created after Ada's 150 waiting ones, is next.
+    let lone = insert(&store, owned_task(6_000, &bo)).await;
+    assert_eq!(claim_one(&store, 6_000).await.0, lone, "a lone task starts within one claim");
+
+    // Cy's three tasks take turns with Ada's backlog.
+    let mut cys = Vec::new();
+    for i in 0..3 {
+        cys.push(insert(&store, owned_task(7_000 + i, &cy)).await);
+    }
+    let next = store.claim("w", 6, 8_000, 60_000).await.unwrap();
+    let next: Vec<TaskId> = next.iter().map(|claimed| claimed.task.id).collect();
+    for id in &cys {
+        assert!(next.contains(id), "Cy's tasks are among the next six claims: {next:?}");
+    }
+    assert_eq!(next.iter().filter(|id| backlog.contains(id)).count(), 3, "and Ada's, in turn");
+
+    // Priority goes first, within a user and across users.
+    let urgent = insert(&store, NewTask { priority: 5, ..owned_task(9_000, &ada) }).await;
+    assert_eq!(claim_one(&store, 9_000).await.0, urgent);
+    assert_eq!(store.count_started().await.unwrap(), 50 + 1 + 6 + 1);
+    assert_eq!(store.count_owner_tasks(&cy, OwnerCount::CreatedSince(7_001)).await.unwrap(), 2);
+    assert_eq!(store.count_owner_tasks(&ada, OwnerCount::CreatedSince(0)).await.unwrap(), 201);
 }

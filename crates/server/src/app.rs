@@ -128,6 +128,7 @@ impl App {
         let worker_handle =
             self.state.config.worker.enabled.then(|| tokio::spawn(self.worker.clone().run(stop_rx.clone())));
         let refresher = self.refresh_catalog_periodically(stop_rx.clone());
+        let maintenance = self.database.maintain(STATISTICS_EVERY);
         let router = crate::router::router(self.state.clone());
         let mut http_stop = stop_rx.clone();
         tokio::spawn(async move {
@@ -144,8 +145,8 @@ impl App {
         if let Some(handle) = worker_handle {
             let _ = handle.await;
         }
-        if let Some(refresher) = refresher {
-            refresher.abort();
+        for handle in [refresher, maintenance].into_iter().flatten() {
+            handle.abort();
         }
         self.database.close().await;
         Ok(())
@@ -183,11 +184,19 @@ impl App {
             shutdown.await;
             let _ = stop_tx.send(true);
         });
+        let maintenance = self.database.maintain(STATISTICS_EVERY);
         self.worker.clone().run(self.state.shutdown.clone()).await;
+        if let Some(handle) = maintenance {
+            handle.abort();
+        }
         self.database.close().await;
         Ok(())
     }
 }
+
+/// How often the database's planner statistics are refreshed (SQLite's
+/// `PRAGMA optimize`, as its documentation advises for long-lived connections).
+const STATISTICS_EVERY: std::time::Duration = std::time::Duration::from_secs(3600);
 
 /// Resolves on SIGTERM or Ctrl-C.
 pub async fn shutdown_signal() {

@@ -29,4 +29,4 @@ pub use queue::{Claimed, LeaseToken, QueueStore, ReclaimReport, WorkerStore};
 pub use store::Store;
 pub use tasks::{Created, TaskStore};
 pub use uploads::UploadStore;
-pub use usage::UsageCounts;
+pub use usage::{OwnerCount, UsageCounts};

@@ -1,5 +1,6 @@
 //! Tasks: the durable job every generation is.
 
+mod admission;
 mod files;
 mod model;
 mod report;
@@ -8,11 +9,12 @@ mod status;
 #[cfg(test)]
 mod tests;
 
+pub use admission::QueueScope;
 pub use model::{
     Asset, AssetFilter, AssetPage, NewAsset, NewTask, OutputRole, StoredBlob, Task, TaskError, TaskFilter, TaskPage,
     Upload,
 };
-pub use report::{PartsHealth, QuotaUse, ServiceReport};
+pub use report::{PartsHealth, QueueDepth, QuotaUse, ServiceReport};
 pub(crate) use service::require_write;
 pub use service::{CreateTask, TaskRules, TaskService};
 pub use status::TaskStatus;

@@ -53,6 +53,13 @@ pub struct PartsHealth {
     pub storage: bool,
 }
 
+/// The queue as it stands.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct QueueDepth {
+    pub queued: u64,
+    pub drain_per_second: Option<f64>,
+}
+
 /// How long a provider may take to say what its account holds.
 const ACCOUNT_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -130,9 +137,11 @@ impl TaskService {
         PartsHealth { database: database.is_ok(), storage: storage.is_ok() }
     }
 
-    /// Tasks waiting to run now.
-    pub async fn queue_depth(&self) -> Result<u64> {
-        self.store.count_queued().await
+    /// Tasks waiting to run now and the rate the queue drains at (tasks per second
+    /// over the last minute, once measured).
+    pub async fn queue_depth(&self) -> Result<QueueDepth> {
+        let queued = self.admission.read_overall(self.store.as_ref()).await?;
+        Ok(QueueDepth { queued, drain_per_second: self.admission.drain_rate().await })
     }
 
     /// The database backend (`sqlite`, `postgres`) and where files are kept.

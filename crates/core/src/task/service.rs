@@ -3,11 +3,11 @@
 //! cancel, retry as a new linked task, delete with the task's blobs.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::Value;
-use tokio::sync::Mutex;
 
+use super::admission::Admission;
 use super::{Task, TaskFilter, TaskPage, TaskStatus};
 use crate::account::Principal;
 use crate::catalog::{Catalog, ModelSpec};
@@ -16,7 +16,7 @@ use crate::error::{CoreError, Result};
 use crate::events::{EventBus, TaskEvent};
 use crate::ids::{PromptId, TaskId};
 use crate::ports::InputRef;
-use crate::ports::{AssetStore, Callback, CallbackError, Created, PromptStore, Store};
+use crate::ports::{AssetStore, Callback, CallbackError, Created, OwnerCount, PromptStore, Store};
 use crate::quota::{self, DailyQuota};
 use crate::task::NewTask;
 use crate::time::now_millis;
@@ -28,6 +28,8 @@ pub struct TaskRules {
     pub default_model: String,
     /// At most this many tasks wait to run; past it, creates answer 429.
     pub max_queued: u64,
+    /// At most this many of one user's tasks wait to run (0: no limit of its own).
+    pub max_queued_per_user: u64,
     /// A task still pending after this long expires.
     pub pending_ttl: Duration,
     pub max_attempts: u32,
@@ -45,6 +47,7 @@ impl Default for TaskRules {
         Self {
             default_model: "local/placeholder".into(),
             max_queued: 100_000,
+            max_queued_per_user: 50_000,
             pending_ttl: Duration::from_secs(24 * 3600),
             max_attempts: 5,
             daily_quotas: Vec::new(),
@@ -77,12 +80,9 @@ pub struct TaskService {
     pub(super) rules: TaskRules,
     /// Each service's circuit breaker, shared with this process's workers.
     pub(super) circuits: Arc<Circuits>,
-    /// The queued count, refreshed at most every 250 ms: a count per create would
-    /// cost more than the create.
-    queued_cache: Mutex<(Instant, u64)>,
+    /// Room in the queue, overall and per user.
+    pub(super) admission: Admission,
 }
-
-const QUEUED_CACHE_TTL: Duration = Duration::from_millis(250);
 
 impl TaskService {
     pub fn new(
@@ -94,8 +94,8 @@ impl TaskService {
         rules: TaskRules,
         circuits: Arc<Circuits>,
     ) -> Self {
-        let stale = Instant::now().checked_sub(QUEUED_CACHE_TTL * 2).unwrap_or_else(Instant::now);
-        Self { store, prompts, assets, catalog, events, rules, circuits, queued_cache: Mutex::new((stale, 0)) }
+        let admission = Admission::new(rules.max_queued, rules.max_queued_per_user);
+        Self { store, prompts, assets, catalog, events, rules, circuits, admission }
     }
 
     pub fn catalog(&self) -> &Catalog {
@@ -127,7 +127,7 @@ impl TaskService {
         }
         if request.idempotency_key.is_none() {
             self.check_user_limits(caller).await?;
-            self.check_queue_room().await?;
+            self.check_queue_room(caller).await?;
             self.check_quotas(&resolved.spec.service, &resolved.spec.model).await?;
         }
         let now = now_millis();
@@ -166,7 +166,7 @@ impl TaskService {
     async fn insert(&self, new_task: NewTask) -> Result<(Task, bool)> {
         match self.store.create_task(new_task).await? {
             Created::New(task) => {
-                self.bump_queued_cache().await;
+                self.admission.queued(task.owner.as_ref()).await;
                 self.events.publish(TaskEvent { task_id: task.id, status: task.status });
                 Ok((task, true))
             }
@@ -174,18 +174,8 @@ impl TaskService {
         }
     }
 
-    async fn check_queue_room(&self) -> Result<()> {
-        let mut cache = self.queued_cache.lock().await;
-        if cache.0.elapsed() >= QUEUED_CACHE_TTL {
-            *cache = (Instant::now(), self.store.count_queued().await?);
-        }
-        if cache.1 >= self.rules.max_queued {
-            return Err(CoreError::Overloaded {
-                message: format!("the queue is full ({} tasks waiting); try again later", cache.1),
-                retry_after: Duration::from_secs(5),
-            });
-        }
-        Ok(())
+    async fn check_queue_room(&self, caller: &Principal) -> Result<()> {
+        self.admission.check(self.store.as_ref(), &caller.user_id).await
     }
 
     /// Every upload or output id the input names must exist (URLs and data URIs are
@@ -218,7 +208,7 @@ impl TaskService {
     async fn check_user_limits(&self, caller: &Principal) -> Result<()> {
         let limits = self.rules.user_limits.for_role(caller.role);
         if limits.max_concurrent_tasks > 0 {
-            let active = self.store.count_owner_tasks(&caller.user_id, None, true).await?;
+            let active = self.store.count_owner_tasks(&caller.user_id, OwnerCount::Active).await?;
             if active >= u64::from(limits.max_concurrent_tasks) {
                 return Err(CoreError::Overloaded {
                     message: format!(
@@ -231,7 +221,8 @@ impl TaskService {
         }
         if limits.daily_tasks > 0 {
             let now = now_millis();
-            let today = self.store.count_owner_tasks(&caller.user_id, Some(quota::day_start(now)), false).await?;
+            let today =
+                self.store.count_owner_tasks(&caller.user_id, OwnerCount::CreatedSince(quota::day_start(now))).await?;
             if today >= limits.daily_tasks {
                 return Err(CoreError::QuotaExceeded {
                     scope: format!("user {}", caller.email),
@@ -258,10 +249,6 @@ impl TaskService {
             }
         }
         Ok(())
-    }
-
-    async fn bump_queued_cache(&self) {
-        self.queued_cache.lock().await.1 += 1;
     }
 
     /// A task the caller may see: its own, or any for an admin. Another user's
@@ -322,7 +309,7 @@ impl TaskService {
         let resolved = self.catalog.resolve(&original.model_ref())?;
         self.check_input_files(caller, &resolved.provider.input_files(&original.model, &original.input)).await?;
         self.check_user_limits(caller).await?;
-        self.check_queue_room().await?;
+        self.check_queue_room(caller).await?;
         self.check_quotas(&original.service, &original.model).await?;
         let now = now_millis();
         let new_task = NewTask {

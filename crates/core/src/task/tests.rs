@@ -9,6 +9,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use serde_json::json;
 
+use super::QueueScope;
 use super::{CreateTask, TaskRules, TaskService, TaskStatus};
 use crate::account::{Credential, Principal, Role, RoleLimits, UserLimits};
 use crate::catalog::Catalog;
@@ -171,7 +172,61 @@ async fn a_full_queue_answers_overloaded() {
     }
     // The queued count is cached for 250 ms; the service counts its own creates.
     let error = rig.service.create(&member, request("three")).await.expect_err("full");
-    assert!(matches!(error, CoreError::Overloaded { .. }), "{error:?}");
+    assert!(matches!(error, CoreError::QueueFull { .. }), "{error:?}");
+}
+
+#[tokio::test]
+async fn one_user_may_fill_only_their_part_of_the_queue() {
+    let rig = rig(TaskRules { max_queued: 100, max_queued_per_user: 2, ..TaskRules::default() });
+    let (ada, bo) = (caller(Role::Member), caller(Role::Member));
+    for prompt in ["one", "two"] {
+        rig.service.create(&ada, request(prompt)).await.expect("room");
+    }
+    let error = rig.service.create(&ada, request("three")).await.expect_err("Ada's part is full");
+    let CoreError::QueueFull { scope, queued, limit, .. } = error else { panic!("{error:?}") };
+    assert_eq!((scope, queued, limit), (QueueScope::User, 2, 2));
+    rig.service.create(&bo, request("one")).await.expect("Bo's part has room");
+}
+
+/// The wait a full queue asks for is the excess over the rate the queue drains at,
+/// measured between reads of the store's started count: draining faster, it asks
+/// for less.
+#[tokio::test]
+async fn a_full_queue_asks_to_wait_for_what_the_drain_rate_clears() {
+    let rig = rig(TaskRules { max_queued: 40, max_queued_per_user: 0, ..TaskRules::default() });
+    let member = caller(Role::Member);
+    let refused = |error: CoreError| match error {
+        CoreError::QueueFull { drain_per_second, retry_after, .. } => (drain_per_second, retry_after),
+        other => panic!("{other:?}"),
+    };
+    let fill = |n: usize| {
+        let (service, member) = (&rig.service, &member);
+        async move {
+            for i in 0..n {
+                service.create(member, request(&format!("task {i}"))).await.expect("room");
+            }
+        }
+    };
+    fill(40).await;
+    let (rate, wait) = refused(rig.service.create(&member, request("over")).await.expect_err("full"));
+    assert_eq!((rate, wait), (None, Duration::from_secs(5)), "nothing measured yet");
+
+    // 10 tasks leave the queue over about 1.2 s: about 8 per second.
+    rig.store.claim("w", 10, i64::MAX, i64::MAX).await.expect("claim");
+    tokio::time::sleep(Duration::from_millis(1_200)).await;
+    fill(10).await;
+    let (rate, slow_wait) = refused(rig.service.create(&member, request("over")).await.expect_err("full"));
+    let rate = rate.expect("a rate");
+    assert!((4.0..=10.0).contains(&rate), "{rate}");
+    assert_eq!(slow_wait, Duration::from_secs_f64((1.0 / rate).ceil().max(1.0)));
+
+    // 30 more in the next 1.2 s: the rate rises, and so the wait for a larger
+    // excess is sized by it.
+    rig.store.claim("w", 30, i64::MAX, i64::MAX).await.expect("claim");
+    tokio::time::sleep(Duration::from_millis(1_200)).await;
+    fill(30).await;
+    let (faster, _) = refused(rig.service.create(&member, request("over")).await.expect_err("full"));
+    assert!(faster.expect("a rate") > rate, "{faster:?} after {rate}");
 }
 
 #[tokio::test]
@@ -280,7 +335,7 @@ async fn the_service_report_counts_tasks_at_the_provider_in_one_go() {
     assert_eq!((lab.in_flight, lab.max_in_flight, lab.configured), (2, Some(4), true));
     assert_eq!(lab.models, ["lab/model"]);
     assert!(lab.account.is_none(), "no provider call unless asked");
-    assert_eq!(rig.service.queue_depth().await.expect("depth"), 1);
+    assert_eq!(rig.service.queue_depth().await.expect("depth").queued, 1);
     rig.store.set_down(true);
     assert!(!rig.service.parts_health().await.database);
 }

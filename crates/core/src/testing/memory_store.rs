@@ -8,8 +8,8 @@ use async_trait::async_trait;
 use crate::error::{CoreError, Result};
 use crate::ids::{AssetId, TaskId, UploadId, UserId};
 use crate::ports::{
-    AssetIndex, Claimed, Created, LeaseToken, ProviderUpload, QueueStore, ReclaimReport, Store, TaskStore, UploadStore,
-    UsageCounts,
+    AssetIndex, Claimed, Created, LeaseToken, OwnerCount, ProviderUpload, QueueStore, ReclaimReport, Store, TaskStore,
+    UploadStore, UsageCounts,
 };
 use crate::task::TaskStatus;
 use crate::task::{Asset, AssetFilter, AssetPage, NewAsset, NewTask, Task, TaskError, TaskFilter, TaskPage, Upload};
@@ -22,6 +22,8 @@ struct Row {
     lease_until: Millis,
     submitting: bool,
     request_hash: Option<String>,
+    /// The task's turn in its owner's lane (as the databases keep it).
+    slot: i64,
 }
 
 #[derive(Default)]
@@ -30,6 +32,22 @@ struct State {
     uploads: HashMap<UploadId, Upload>,
     provider_uploads: HashMap<(String, String), ProviderUpload>,
     tags: HashMap<AssetId, Vec<String>>,
+    /// Each owner's next turn, and the latest turn claimed.
+    lanes: HashMap<String, i64>,
+    clock: i64,
+    /// Tasks that left the queue to run.
+    started: u64,
+}
+
+impl State {
+    /// A new task's row, its turn taken in its owner's lane.
+    fn row(&mut self, task: Task, request_hash: Option<String>) -> Row {
+        let clock = self.clock;
+        let lane = self.lanes.entry(task.owner.as_ref().map(ToString::to_string).unwrap_or_default()).or_insert(0);
+        let slot = (*lane).max(clock);
+        *lane = slot + 1;
+        Row { task, lease: None, lease_until: 0, submitting: false, request_hash, slot }
+    }
 }
 
 /// Every task-side port, in memory. Writes that name a lease do nothing once it no
@@ -49,8 +67,9 @@ impl MemoryStore {
     /// Inserts a task as a create would (pending, runnable now).
     pub fn insert(&self, task: NewTask) -> Task {
         let task = task.into_pending_task();
-        let row = Row { task: task.clone(), lease: None, lease_until: 0, submitting: false, request_hash: None };
-        self.lock().tasks.insert(task.id, row);
+        let mut state = self.lock();
+        let row = state.row(task.clone(), None);
+        state.tasks.insert(task.id, row);
         task
     }
 
@@ -122,7 +141,7 @@ impl TaskStore for MemoryStore {
         }
         let request_hash = task.request_hash.clone();
         let task = task.into_pending_task();
-        let row = Row { task: task.clone(), lease: None, lease_until: 0, submitting: false, request_hash };
+        let row = state.row(task.clone(), request_hash);
         state.tasks.insert(task.id, row);
         Ok(Created::New(task))
     }
@@ -200,26 +219,29 @@ impl QueueStore for MemoryStore {
             })
             .collect();
         runnable.sort_by(|a, b| {
-            b.task
-                .priority
-                .cmp(&a.task.priority)
-                .then(a.task.run_after.cmp(&b.task.run_after))
-                .then(a.task.id.cmp(&b.task.id))
+            b.task.priority.cmp(&a.task.priority).then(a.slot.cmp(&b.slot)).then(a.task.id.cmp(&b.task.id))
         });
         let lease = LeaseToken::new();
         let mut claims = Vec::new();
+        let (mut latest, mut started) = (None, 0);
         for row in runnable.into_iter().take(limit as usize) {
+            latest = latest.max(Some(row.slot));
             row.task.status = TaskStatus::Processing;
             if row.task.external_id.is_none() {
                 row.task.attempts += 1;
             }
             row.task.started_at = row.task.started_at.or(Some(now));
+            started += u64::from(row.task.external_id.is_none());
             row.task.updated_at = now;
             row.task.version += 1;
             row.lease = Some(lease.clone());
             row.lease_until = lease_until;
             claims.push(Claimed { task: row.task.clone(), lease: lease.clone() });
         }
+        if let Some(latest) = latest {
+            state.clock = state.clock.max(latest);
+        }
+        state.started += started;
         Ok(claims)
     }
 
@@ -492,15 +514,23 @@ impl UsageCounts for MemoryStore {
         Ok(matching.count() as u64)
     }
 
-    async fn count_owner_tasks(&self, owner: &UserId, since: Option<Millis>, active_only: bool) -> Result<u64> {
+    async fn count_owner_tasks(&self, owner: &UserId, which: OwnerCount) -> Result<u64> {
         let state = self.state()?;
         let matching = state.tasks.values().filter(|row| {
             row.task.owner.as_ref() == Some(owner)
-                && since.is_none_or(|since| row.task.created_at >= since)
-                && (!active_only
-                    || matches!(row.task.status, TaskStatus::Pending | TaskStatus::Retrying | TaskStatus::Processing))
+                && match which {
+                    OwnerCount::Queued => matches!(row.task.status, TaskStatus::Pending | TaskStatus::Retrying),
+                    OwnerCount::Active => {
+                        matches!(row.task.status, TaskStatus::Pending | TaskStatus::Retrying | TaskStatus::Processing)
+                    }
+                    OwnerCount::CreatedSince(since) => row.task.created_at >= since,
+                }
         });
         Ok(matching.count() as u64)
+    }
+
+    async fn count_started(&self) -> Result<u64> {
+        Ok(self.state()?.started)
     }
 
     async fn count_in_flight(&self, service: &str) -> Result<u64> {

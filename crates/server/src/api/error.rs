@@ -86,6 +86,20 @@ impl From<CoreError> for ApiError {
                 retry_after: Some(retry_after),
                 ..Self::new(StatusCode::TOO_MANY_REQUESTS, "rate_limit_exceeded", message)
             },
+            // Seed 004's clients know a full queue as `rate_limit_exceeded`; the
+            // details say which limit it is and how fast the queue drains.
+            CoreError::QueueFull { scope, queued, limit, drain_per_second, retry_after } => Self {
+                retry_after: Some(retry_after),
+                ..Self::new(StatusCode::TOO_MANY_REQUESTS, "rate_limit_exceeded", error.to_string()).with_details(
+                    serde_json::json!({
+                        "reason": "queue_full",
+                        "scope": scope.as_str(),
+                        "queued": queued,
+                        "limit": limit,
+                        "drain_per_second": drain_per_second.map(|rate| (rate * 10.0).round() / 10.0),
+                    }),
+                )
+            },
             CoreError::QuotaExceeded { ref scope, limit, retry_after } => Self {
                 retry_after: Some(retry_after),
                 ..Self::new(StatusCode::TOO_MANY_REQUESTS, "quota_exceeded", error.to_string())

@@ -52,6 +52,10 @@ pub struct SystemInfoView {
     pub worker_concurrency: usize,
     pub queued_tasks: u64,
     pub max_queued_tasks: u64,
+    /// One user's share of the queue (0: no limit of its own).
+    pub max_queued_tasks_per_user: u64,
+    /// Tasks per second leaving the queue, over the last minute (absent until measured).
+    pub drain_per_second: Option<f64>,
     pub default_model: String,
     pub models: usize,
     pub usable_models: usize,
@@ -67,8 +71,8 @@ pub struct FontsView {
 /// What this server is and how it is set up.
 #[utoipa::path(get, path = "/system/info", tag = "system", responses((status = 200, body = SystemInfoView)))]
 pub async fn system_info(State(state): State<AppState>) -> Response {
-    let queued = match state.tasks.queue_depth().await {
-        Ok(count) => count,
+    let depth = match state.tasks.queue_depth().await {
+        Ok(depth) => depth,
         Err(error) => return crate::api::error::ApiError::from(error).into_response(),
     };
     let catalog = state.tasks.catalog();
@@ -83,8 +87,10 @@ pub async fn system_info(State(state): State<AppState>) -> Response {
         storage,
         workers_enabled: state.config.worker.enabled,
         worker_concurrency: state.config.worker.concurrency,
-        queued_tasks: queued,
+        queued_tasks: depth.queued,
         max_queued_tasks: state.config.queue.max_queued,
+        max_queued_tasks_per_user: state.config.queue.max_queued_per_user,
+        drain_per_second: depth.drain_per_second,
         default_model: state.tasks.rules().default_model.clone(),
         models: catalog.models().len(),
         usable_models: catalog.models().iter().filter(|m| m.is_usable()).count(),

@@ -93,8 +93,12 @@ pub struct WorkerConfig {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct QueueConfig {
-    /// Tasks allowed to wait at once; past it, creates answer 429.
+    /// Tasks allowed to wait at once; past it, creates answer 429 with a
+    /// `Retry-After` from the rate the queue drains.
     pub max_queued: u64,
+    /// One user's tasks allowed to wait at once (0: only the overall limit), so that
+    /// one user cannot fill the queue for everyone.
+    pub max_queued_per_user: u64,
     pub pending_ttl_secs: u64,
     pub max_attempts: u32,
 }
@@ -186,7 +190,7 @@ impl Default for WorkerConfig {
 
 impl Default for QueueConfig {
     fn default() -> Self {
-        Self { max_queued: 100_000, pending_ttl_secs: 86_400, max_attempts: 5 }
+        Self { max_queued: 100_000, max_queued_per_user: 50_000, pending_ttl_secs: 86_400, max_attempts: 5 }
     }
 }
 
@@ -327,6 +331,7 @@ impl Config {
         atelier_core::task::TaskRules {
             default_model: self.models.default.clone(),
             max_queued: self.queue.max_queued,
+            max_queued_per_user: self.queue.max_queued_per_user,
             pending_ttl: Duration::from_secs(self.queue.pending_ttl_secs),
             max_attempts: self.queue.max_attempts,
             daily_quotas: self.providers.daily_quotas(),
