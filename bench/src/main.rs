@@ -33,6 +33,7 @@
 mod auth;
 mod backend;
 mod cpu;
+mod depth;
 mod emulated;
 mod emulator;
 mod kie;
@@ -65,7 +66,7 @@ const POSTGRES_URL_ENV: &str = "ATELIER_BENCH_POSTGRES_URL";
 async fn main() -> Result<()> {
     let plan = plan::parse_args()?;
     let started = Instant::now();
-    if (plan.sqlite || plan.postgres || plan.kie || plan.openai) && !plan.server.exists() {
+    if (plan.sqlite || plan.postgres || plan.kie || plan.openai || plan.depth) && !plan.server.exists() {
         bail!("server binary {} not found (build it: cargo build --release -p atelier)", plan.server.display());
     }
     let cores = std::thread::available_parallelism().map_or(0, usize::from);
@@ -116,6 +117,19 @@ async fn main() -> Result<()> {
                 }
             }
             None => report.remark(format!("postgres: skipped ({POSTGRES_URL_ENV} is not set; scripts/bench sets it)")),
+        }
+    }
+    if plan.depth {
+        if let Err(error) = depth::run(&plan, &Backend::Sqlite, &mut report).await {
+            report.remark(format!("sqlite depth: benchmark failed: {error:#}"));
+        }
+        match &postgres_url {
+            Some(url) => {
+                if let Err(error) = depth::run(&plan, &Backend::Postgres(url.clone()), &mut report).await {
+                    report.remark(format!("postgres depth: benchmark failed: {error:#}"));
+                }
+            }
+            None => report.remark(format!("postgres depth: skipped ({POSTGRES_URL_ENV} is not set)")),
         }
     }
 

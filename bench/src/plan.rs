@@ -16,6 +16,15 @@ pub struct Plan {
     pub render: bool,
     pub kie: bool,
     pub openai: bool,
+    pub depth: bool,
+    /// Pending tasks of each drain run of the depth section.
+    pub depth_pending: Vec<u64>,
+    /// Finished tasks the read routes and the cold start are measured over.
+    pub depth_finished: u64,
+    /// Requests per read route.
+    pub depth_reads: usize,
+    /// Another user's backlog the lone task is created behind.
+    pub depth_backlog: u64,
     /// Worker concurrencies to try; the fastest is used for the large run.
     pub concurrencies: Vec<usize>,
     /// Tasks per concurrency trial (the "small" throughput figure).
@@ -44,7 +53,7 @@ pub struct Plan {
 #[derive(Debug, Parser)]
 #[command(
     name = "atelier-bench",
-    override_usage = "atelier-bench [--quick] [--only sqlite|postgres|render|kie|openai] [--concurrency N] [--server PATH]",
+    override_usage = "atelier-bench [--quick] [--only sqlite|postgres|render|kie|openai|depth] [--concurrency N] [--server PATH]",
     after_help = format!("PostgreSQL runs when {POSTGRES_URL_ENV} holds an admin URL.")
 )]
 struct Args {
@@ -75,6 +84,8 @@ enum Section {
     Kie,
     /// OpenAI through its emulator.
     Openai,
+    /// Deep stores on both backends: drain rates, reads at a million tasks, a lone task.
+    Depth,
 }
 
 /// `quick` or `full`, as the run is.
@@ -106,6 +117,11 @@ pub fn parse_args() -> Result<Plan> {
         render: runs(Section::Render),
         kie: runs(Section::Kie),
         openai: runs(Section::Openai),
+        depth: runs(Section::Depth),
+        depth_pending: sized(quick, vec![1_000, 10_000], vec![1_000, 10_000, 100_000, 1_000_000]),
+        depth_finished: sized(quick, 100_000, 1_000_000),
+        depth_reads: sized(quick, 50, 300),
+        depth_backlog: sized(quick, 10_000, 100_000),
         concurrencies,
         small_tasks: sized(quick, 200, 1_000),
         large_tasks: sized(quick, 1_000, 10_000),

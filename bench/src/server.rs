@@ -70,15 +70,21 @@ pub struct Memory {
 
 impl Server {
     pub async fn start(binary: &Path, backend: &Backend, env: &[(&str, String)]) -> Result<Server> {
-        let dir = tempfile::Builder::new().prefix("atelier-bench-").tempdir().context("creating a data dir")?;
+        let (dir, url) = fresh_store(backend).await?;
+        Self::launch(binary, dir, url, env)
+    }
+
+    /// Starts the server on a data dir and database made beforehand (see
+    /// [`fresh_store`]); the server owns the dir from here.
+    pub fn launch(
+        binary: &Path,
+        dir: tempfile::TempDir,
+        database_url: String,
+        env: &[(&str, String)],
+    ) -> Result<Server> {
         let mut command = Command::new(binary);
         command.args(["serve", "--listen", "127.0.0.1:0", "--data-dir"]).arg(dir.path());
-        if let Backend::Postgres(admin) = backend {
-            let url = atelier_testkit::create_postgres_database(admin)
-                .await
-                .context("creating a database in the PostgreSQL cluster")?;
-            command.args(["--database-url", &url]);
-        }
+        command.args(["--database-url", &database_url]);
         // Only the settings given here apply: drop any inherited ATELIER__ variable.
         for (key, _) in std::env::vars_os() {
             if key.to_string_lossy().starts_with("ATELIER__") || key == "RUST_LOG" {
@@ -139,6 +145,14 @@ impl Server {
         Ok(server)
     }
 
+    /// Stops the server and keeps its data dir (to start another server on it).
+    pub fn into_dir(mut self) -> Result<tempfile::TempDir> {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let empty = tempfile::tempdir().context("a temp dir")?;
+        Ok(std::mem::replace(&mut self._dir, empty))
+    }
+
     pub fn pid(&self) -> u32 {
         self.child.id()
     }
@@ -180,6 +194,19 @@ impl Server {
             report.remark(format!("{scope}: {summary}"));
         }
     }
+}
+
+/// A data dir and a database URL for a new server: SQLite in the dir, or a new
+/// database in the PostgreSQL cluster.
+pub async fn fresh_store(backend: &Backend) -> Result<(tempfile::TempDir, String)> {
+    let dir = tempfile::Builder::new().prefix("atelier-bench-").tempdir().context("creating a data dir")?;
+    let url = match backend {
+        Backend::Sqlite => format!("sqlite://{}?mode=rwc", dir.path().join("atelier.db").display()),
+        Backend::Postgres(admin) => atelier_testkit::create_postgres_database(admin)
+            .await
+            .context("creating a database in the PostgreSQL cluster")?,
+    };
+    Ok((dir, url))
 }
 
 impl Drop for Server {

@@ -130,11 +130,13 @@ impl Database {
     /// Keeps the planner's statistics fresh. SQLite keeps none by itself: on open
     /// (after the migrations) every table is checked and analysed where its
     /// statistics are missing or stale, and [`Database::maintain`] repeats the check
-    /// on the tables in use. (PostgreSQL's autovacuum analyses tables as they change,
-    /// so nothing is needed there.)
+    /// on the tables in use. PostgreSQL's autovacuum analyses tables as they change
+    /// (after 10 % of a table's rows have changed, by default), which keeps the
+    /// statistics fresh as the queue turns over; only a database that was never
+    /// analysed is analysed here.
     async fn optimize(&self, all_tables: bool) -> Result<(), CoreError> {
-        if self.backend != Backend::Sqlite {
-            return Ok(());
+        if self.backend == Backend::Postgres {
+            return if all_tables { self.analyze_if_never_analysed().await } else { Ok(()) };
         }
         let pragma = if all_tables { "PRAGMA optimize = 0x10002" } else { "PRAGMA optimize" };
         self.writer.execute(pragma).await.map_err(storage("refreshing the planner's statistics"))?;
@@ -152,6 +154,25 @@ impl Database {
                 Ok(())
             }
         }
+    }
+
+    /// A restored or bulk-loaded PostgreSQL database has no statistics until
+    /// autovacuum comes round (a minute or more), and meanwhile the planner guesses
+    /// from nothing: so the task tables are analysed at start when they never were.
+    async fn analyze_if_never_analysed(&self) -> Result<(), CoreError> {
+        let tables: Vec<String> = sqlx::query_scalar(
+            "SELECT relname::text FROM pg_stat_user_tables WHERE relname IN ('tasks', 'assets', 'asset_tags') \
+             AND last_analyze IS NULL AND last_autoanalyze IS NULL",
+        )
+        .fetch_all(&self.writer)
+        .await
+        .map_err(storage("reading the tables' statistics"))?;
+        for table in tables {
+            // The names come from the fixed list above.
+            let statement = format!("ANALYZE {table}");
+            self.writer.execute(sqlx::AssertSqlSafe(statement)).await.map_err(storage("analysing a table"))?;
+        }
+        Ok(())
     }
 
     /// Runs SQLite's periodic `PRAGMA optimize` every `every` until the database is

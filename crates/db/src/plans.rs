@@ -181,29 +181,35 @@ fn hot_statements(db: &Database, depth: &Depth) -> Vec<Hot> {
 /// The page size the lists are explained with (the API's default).
 pub const PAGE: u32 = 50;
 
-/// Reads the plan of every hot statement.
+/// Reads the plan of every hot statement (planned with its parameters' values, as
+/// the server's connections plan every statement: see `connect.rs`).
 pub async fn check_hot_statements(db: &Database, depth: &Depth) -> Result<Vec<PlanCheck>, CoreError> {
+    let mut connection = db.writer.acquire().await.map_err(storage("explaining a statement"))?;
     let mut checks = Vec::new();
     for hot in hot_statements(db, depth) {
-        let plan = explain(db, hot.statement).await?;
+        let plan = explain(db.backend, &mut connection, hot.statement).await?;
         let problems = problems(db.backend, &plan, hot.small_sort);
         checks.push(PlanCheck { name: hot.name, plan, problems });
     }
     Ok(checks)
 }
 
-async fn explain(db: &Database, statement: Statement) -> Result<Vec<String>, CoreError> {
-    let sql = match db.backend {
+async fn explain(
+    backend: Backend,
+    connection: &mut sqlx::AnyConnection,
+    statement: Statement,
+) -> Result<Vec<String>, CoreError> {
+    let sql = match backend {
         Backend::Sqlite => format!("EXPLAIN QUERY PLAN {}", statement.sql),
         Backend::Postgres => format!("EXPLAIN {}", statement.sql),
     };
     let rows = Statement::new(sql, statement.params)
         .query()
-        .fetch_all(&db.writer)
+        .fetch_all(&mut *connection)
         .await
         .map_err(storage("explaining a statement"))?;
     rows.iter()
-        .map(|row| match db.backend {
+        .map(|row| match backend {
             Backend::Sqlite => row.try_get::<String, _>("detail"),
             Backend::Postgres => row.try_get::<String, _>(0),
         })

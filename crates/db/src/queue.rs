@@ -66,12 +66,13 @@ pub(crate) const RECLAIM_REQUEUE: &str = "UPDATE tasks SET status = CASE WHEN ex
 macro_rules! expire_pending {
     ($index:literal) => {
         concat!(
-            "UPDATE tasks SET status = 'expired', completed_at = $1, updated_at = $1, version = version + 1, \
-             error_code = 'expired', error_message = 'the task waited longer than the queue allows', \
-             error_retryable = 0 WHERE id IN (SELECT id FROM tasks",
+            "UPDATE tasks",
             $index,
-            " WHERE status = 'pending' AND lease_token IS NULL AND expires_at IS NOT NULL AND expires_at < $1) \
-             AND status = 'pending' AND lease_token IS NULL RETURNING id"
+            " SET status = 'expired', completed_at = $1, updated_at = $1, version = version + 1, \
+             error_code = 'expired', error_message = 'the task waited longer than the queue allows', \
+             error_retryable = 0 \
+             WHERE status = 'pending' AND lease_token IS NULL AND expires_at IS NOT NULL AND expires_at < $1 \
+             RETURNING id"
         )
     };
 }
