@@ -143,7 +143,6 @@ async fn reads(server: &Server, each: usize, scope: &str, report: &mut Report) -
     let cursor = page["next_cursor"].as_str().unwrap_or_default().to_owned();
     let done: Value = http.get(api("/tasks?limit=1&status=completed")).send().await?.json().await?;
     let task = done["tasks"][0]["task_id"].as_str().with_context(|| format!("a completed task in {done}"))?.to_owned();
-    let asset = done["tasks"][0]["images"][0]["image_id"].as_str().context("an output")?.to_owned();
     let week_ago = chrono::Utc::now() - chrono::Duration::days(7);
     let week_ago = week_ago.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     let prompts: Value = http.get(api("/prompts?limit=1")).send().await?.json().await?;
@@ -184,9 +183,8 @@ async fn reads(server: &Server, each: usize, scope: &str, report: &mut Report) -
         }
         latencies.sort_unstable();
         let ms = |q: f64| quantile(&latencies, q).map_or(0.0, |us| us as f64 / 1000.0);
-        let label = route.replace(&task, "{id}").replace(&asset, "{id}").replace(&prompt, "{id}");
+        let label = route.replace(&task, "{id}").replace(&prompt, "{id}").replace(&week_ago, "…");
         let label = if cursor.is_empty() { label } else { label.replace(&cursor, "…") };
-        let label = label.replace(&week_ago, "…");
         report.add(
             scope,
             format!("GET /api/v1{label}"),

@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use atelier_core::ports::AssetIndex;
 use atelier_core::task::{Asset, AssetFilter, AssetPage, Task, TaskStatus};
 use atelier_core::{AssetId, CoreError};
-use sqlx::{AssertSqlSafe, Row};
+use sqlx::Row;
 
 use crate::connect::Database;
 use crate::error::storage;
@@ -17,8 +17,9 @@ fn placeholders(count: usize) -> String {
     (1..=count).map(|n| format!("${n}")).collect::<Vec<_>>().join(", ")
 }
 
-/// Loads the outputs of completed tasks (only completed tasks have any), with their
-/// tags, in one query.
+/// Loads the outputs of completed tasks (only completed tasks have any), then their
+/// tags: two key lookups, rather than one join that a planner may answer by reading
+/// every tag.
 pub(crate) async fn load_outputs(db: &Database, tasks: &mut [Task]) -> Result<(), CoreError> {
     let ids: Vec<String> =
         tasks.iter().filter(|task| task.status == TaskStatus::Completed).map(|task| task.id.to_string()).collect();
@@ -26,17 +27,8 @@ pub(crate) async fn load_outputs(db: &Database, tasks: &mut [Task]) -> Result<()
         return Ok(());
     }
     let rows = outputs_statement(ids).query().fetch_all(&db.reader).await.map_err(storage("reading outputs"))?;
-    let mut assets: Vec<Asset> = Vec::new();
-    for row in &rows {
-        let tag: Option<String> = row.try_get("tag").map_err(storage("reading tags"))?;
-        let id: String = row.try_get("id").map_err(storage("reading outputs"))?;
-        if assets.last().is_none_or(|last| last.id.0 != id) {
-            assets.push(decode_asset(row)?);
-        }
-        if let (Some(tag), Some(last)) = (tag, assets.last_mut()) {
-            last.tags.push(tag);
-        }
-    }
+    let mut assets = rows.iter().map(decode_asset).collect::<Result<Vec<_>, _>>()?;
+    load_tags(db, &mut assets).await?;
     for asset in assets {
         if let Some(task) = tasks.iter_mut().find(|task| task.id == asset.task_id) {
             task.outputs.push(asset);
@@ -49,13 +41,8 @@ async fn load_tags(db: &Database, assets: &mut [Asset]) -> Result<(), CoreError>
     if assets.is_empty() {
         return Ok(());
     }
-    let sql =
-        format!("SELECT asset_id, tag FROM asset_tags WHERE asset_id IN ({}) ORDER BY tag", placeholders(assets.len()));
-    let mut query = sqlx::query(AssertSqlSafe(sql));
-    for asset in assets.iter() {
-        query = query.bind(asset.id.0.clone());
-    }
-    let rows = query.fetch_all(&db.reader).await.map_err(storage("reading tags"))?;
+    let ids = assets.iter().map(|asset| asset.id.0.clone()).collect();
+    let rows = tags_statement(ids).query().fetch_all(&db.reader).await.map_err(storage("reading tags"))?;
     let mut by_asset: HashMap<String, Vec<String>> = HashMap::new();
     for row in rows {
         let asset_id: String = row.try_get("asset_id").map_err(storage("reading tags"))?;
@@ -156,15 +143,22 @@ impl AssetIndex for Database {
     }
 }
 
-/// The outputs of a page of tasks, with their tags.
+/// The outputs of a page of tasks, in order.
 pub(crate) fn outputs_statement(task_ids: Vec<String>) -> Statement {
     let sql = format!(
-        "SELECT a.id, a.task_id, a.idx, a.mime, a.bytes, a.width, a.height, a.sha256, a.blob_key, \
-         a.thumbnail_key, a.created_at, a.owner_id, a.role, t.tag FROM assets a LEFT JOIN asset_tags t ON t.asset_id = a.id \
-         WHERE a.task_id IN ({}) ORDER BY a.task_id, a.idx, t.tag",
+        concat!("SELECT ", asset_columns!(), " FROM assets WHERE task_id IN ({}) ORDER BY task_id, idx"),
         placeholders(task_ids.len())
     );
     Statement::new(sql, task_ids.into_iter().map(Param::Text).collect())
+}
+
+/// The tags of a page of outputs.
+pub(crate) fn tags_statement(asset_ids: Vec<String>) -> Statement {
+    let sql = format!(
+        "SELECT asset_id, tag FROM asset_tags WHERE asset_id IN ({}) ORDER BY tag",
+        placeholders(asset_ids.len())
+    );
+    Statement::new(sql, asset_ids.into_iter().map(Param::Text).collect())
 }
 
 /// A page of outputs as a filter asks, newest first, and the page's size.

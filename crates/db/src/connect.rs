@@ -136,7 +136,7 @@ impl Database {
     /// analysed is analysed here.
     async fn optimize(&self, all_tables: bool) -> Result<(), CoreError> {
         if self.backend == Backend::Postgres {
-            return if all_tables { self.analyze_if_never_analysed().await } else { Ok(()) };
+            return if all_tables { self.analyze_stale_tables().await } else { Ok(()) };
         }
         let pragma = if all_tables { "PRAGMA optimize = 0x10002" } else { "PRAGMA optimize" };
         self.writer.execute(pragma).await.map_err(storage("refreshing the planner's statistics"))?;
@@ -156,13 +156,16 @@ impl Database {
         }
     }
 
-    /// A restored or bulk-loaded PostgreSQL database has no statistics until
-    /// autovacuum comes round (a minute or more), and meanwhile the planner guesses
-    /// from nothing: so the task tables are analysed at start when they never were.
-    async fn analyze_if_never_analysed(&self) -> Result<(), CoreError> {
+    /// A restored or bulk-loaded PostgreSQL database has stale statistics (or none)
+    /// until autovacuum comes round (a minute or more), and meanwhile the planner
+    /// guesses: so at start the task tables are analysed when they never were, or
+    /// when more of their rows changed since than autovacuum's own threshold (50
+    /// rows and 10 %).
+    async fn analyze_stale_tables(&self) -> Result<(), CoreError> {
         let tables: Vec<String> = sqlx::query_scalar(
-            "SELECT relname::text FROM pg_stat_user_tables WHERE relname IN ('tasks', 'assets', 'asset_tags') \
-             AND last_analyze IS NULL AND last_autoanalyze IS NULL",
+            "SELECT relname::text FROM pg_stat_user_tables WHERE relname IN ('tasks', 'assets', 'asset_tags', 'prompts') \
+             AND ((last_analyze IS NULL AND last_autoanalyze IS NULL AND n_live_tup > 0) \
+                  OR n_mod_since_analyze > 50 + n_live_tup / 10)",
         )
         .fetch_all(&self.writer)
         .await

@@ -39,6 +39,10 @@ pub struct Depth {
     pub users: Vec<UserId>,
     /// A finished, completed task (it has an output) and its output.
     pub completed_task: TaskId,
+    /// The 50 newest finished tasks (a list's first page).
+    pub newest_page: Vec<TaskId>,
+    /// Their outputs' ids (a task whose output is missing is one that failed).
+    pub newest_assets: Vec<String>,
     pub completed_asset: String,
     /// A tag some outputs carry; a root prompt some tasks name.
     pub tag: String,
@@ -205,16 +209,20 @@ pub async fn generate(db: &Database, spec: DepthSpec) -> Result<Depth, CoreError
         db.writer.execute(AssertSqlSafe(statement)).await.map_err(storage("generating the depth data set"))?;
     }
 
-    let users = (0..spec.users.max(1)).map(|u| UserId(format!("usr_{:020}{u:012x}", 0))).collect();
+    let users = (0..spec.users.max(1)).map(|u| UserId(format!("usr_{}{u:012x}", "0".repeat(20)))).collect();
     let ts = |i: u64| base + i as i64 * step;
     let uuid =
         |ts: i64, variant: char, i: u64| format!("{:08x}-{:04x}-7000-{variant}000-{i:012x}", ts >> 16, ts & 65535);
     let parse = |text: String| text.parse::<TaskId>().map_err(|error| CoreError::Storage(format!("{text}: {error}")));
     let first_pending_ts = spec.now - spec.pending as i64;
+    let newest = (spec.finished.saturating_sub(50)..spec.finished).rev();
     Ok(Depth {
         spec,
         users,
         completed_task: parse(uuid(ts(1), '8', 1))?,
+        // The newest finished tasks, as the first page of a list shows them.
+        newest_page: newest.clone().map(|i| parse(uuid(ts(i), '8', i))).collect::<Result<_, _>>()?,
+        newest_assets: newest.map(|i| format!("img_{}", uuid(ts(i), '9', i).replace('-', ""))).collect(),
         completed_asset: format!("img_{}", uuid(ts(1), '9', 1).replace('-', "")),
         tag: "tag-1".into(),
         prompt: format!("prm_{}", uuid(base + 1000, '8', 1).replace('-', "")),

@@ -21,6 +21,9 @@ use crate::{assets, prompts, queue, tasks, usage};
 #[derive(Debug, Clone)]
 pub struct PlanCheck {
     pub name: String,
+    /// A statement of the queue (claims and a worker's writes): its plan must not
+    /// depend on statistics at all.
+    pub queue: bool,
     pub plan: Vec<String>,
     pub problems: Vec<String>,
 }
@@ -29,12 +32,17 @@ pub struct PlanCheck {
 /// orders one task's outputs or one page), when it has one.
 struct Hot {
     name: String,
+    queue: bool,
     statement: Statement,
     small_sort: Option<&'static str>,
 }
 
 fn hot(name: impl Into<String>, statement: Statement) -> Hot {
-    Hot { name: name.into(), statement, small_sort: None }
+    Hot { name: name.into(), queue: false, statement, small_sort: None }
+}
+
+fn queue_hot(name: impl Into<String>, statement: Statement) -> Hot {
+    Hot { queue: true, ..hot(name, statement) }
 }
 
 fn text(values: &[&str]) -> Vec<Param> {
@@ -48,37 +56,28 @@ fn hot_statements(db: &Database, depth: &Depth) -> Vec<Hot> {
     let task = depth.completed_task.to_string();
     let day_ago = now - 86_400_000;
     let week_ago = now - 7 * 86_400_000;
-    let claim = match db.backend {
-        Backend::Sqlite => queue::CLAIM_SQLITE,
-        Backend::Postgres => queue::CLAIM_POSTGRES,
-    };
+    let claim = queue::claim_sql(db.backend);
     let lease = || Param::Text("lease".into());
     let mut list = vec![
-        hot(
+        queue_hot(
             "claim",
             Statement::new(
                 claim,
                 vec![lease(), Param::Text("w".into()), Param::Number(now), Param::Number(now), Param::Number(16)],
             ),
         ),
-        hot(
+        queue_hot(
             "heartbeat",
             Statement::new(queue::HEARTBEAT, vec![Param::Text(task.clone()), lease(), Param::Number(now)]),
         ),
-        hot("complete", Statement::new(queue::COMPLETE, vec![Param::Text(task.clone()), lease(), Param::Number(now)])),
-        hot("reclaim: fail", Statement::new(queue::RECLAIM_FAIL, vec![Param::Number(now), Param::Number(3)])),
-        hot("reclaim: requeue", Statement::new(queue::RECLAIM_REQUEUE, vec![Param::Number(now)])),
-        hot(
-            "expire pending",
-            Statement::new(
-                match db.backend {
-                    Backend::Sqlite => queue::EXPIRE_PENDING_SQLITE,
-                    Backend::Postgres => queue::EXPIRE_PENDING_POSTGRES,
-                },
-                vec![Param::Number(now)],
-            ),
+        queue_hot(
+            "complete",
+            Statement::new(queue::COMPLETE, vec![Param::Text(task.clone()), lease(), Param::Number(now)]),
         ),
-        hot(
+        queue_hot("reclaim: fail", Statement::new(queue::RECLAIM_FAIL, vec![Param::Number(now), Param::Number(3)])),
+        queue_hot("reclaim: requeue", Statement::new(queue::RECLAIM_REQUEUE, vec![Param::Number(now)])),
+        queue_hot("expire pending", Statement::new(queue::expire_pending_sql(db.backend), vec![Param::Number(now)])),
+        queue_hot(
             "poll now",
             Statement::new(
                 queue::POLL_NOW,
@@ -87,13 +86,21 @@ fn hot_statements(db: &Database, depth: &Depth) -> Vec<Hot> {
         ),
         Hot {
             name: "get task".into(),
+            queue: false,
             statement: Statement::new(tasks::GET_TASK, text(&[&task])),
             small_sort: Some("one task's outputs and tags"),
         },
         Hot {
             name: "a page's outputs".into(),
-            statement: assets::outputs_statement(vec![task.clone(), depth.first_pending.to_string()]),
+            queue: false,
+            statement: assets::outputs_statement(depth.newest_page.iter().map(ToString::to_string).collect()),
             small_sort: Some("a page of tasks' outputs"),
+        },
+        Hot {
+            name: "a page's tags".into(),
+            queue: false,
+            statement: assets::tags_statement(depth.newest_assets.clone()),
+            small_sort: Some("a page of outputs' tags"),
         },
         hot("count queued", Statement::new(usage::COUNT_QUEUED, vec![])),
         hot("count started", Statement::new(usage::COUNT_STARTED, vec![])),
@@ -117,17 +124,12 @@ fn hot_statements(db: &Database, depth: &Depth) -> Vec<Hot> {
         hot("in flight: one service", Statement::new(usage::COUNT_IN_FLIGHT, text(&["kie"]))),
         hot(
             "in flight: every service (providers report)",
-            Statement::new(
-                match db.backend {
-                    Backend::Sqlite => usage::IN_FLIGHT_BY_SERVICE_SQLITE,
-                    Backend::Postgres => usage::IN_FLIGHT_BY_SERVICE_POSTGRES,
-                },
-                vec![],
-            ),
+            Statement::new(usage::in_flight_by_service(db.backend), vec![]),
         ),
         hot("prompts: a user's roots", prompts::roots_statement(Some(&user), None, PAGE)),
         Hot {
             name: "prompts: a tree's tasks".into(),
+            queue: false,
             statement: prompts::tree_tasks_statement(&PromptId(depth.prompt.clone()), Some(&user), 5),
             small_sort: Some("one tree's tasks"),
         },
@@ -189,7 +191,7 @@ pub async fn check_hot_statements(db: &Database, depth: &Depth) -> Result<Vec<Pl
     for hot in hot_statements(db, depth) {
         let plan = explain(db.backend, &mut connection, hot.statement).await?;
         let problems = problems(db.backend, &plan, hot.small_sort);
-        checks.push(PlanCheck { name: hot.name, plan, problems });
+        checks.push(PlanCheck { name: hot.name, queue: hot.queue, plan, problems });
     }
     Ok(checks)
 }
@@ -219,7 +221,7 @@ async fn explain(
 
 /// Tables whose full scan or sort grows with the history, and the aliases the
 /// statements give them.
-const DEEP: [&str; 4] = ["tasks", "assets", "t", "a"];
+const DEEP: [&str; 5] = ["tasks", "assets", "asset_tags", "t", "a"];
 
 /// What is wrong with a plan: a full scan of a deep table, or a sort (unless the
 /// statement's sort is bounded, `small_sort`).

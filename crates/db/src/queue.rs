@@ -35,9 +35,9 @@ macro_rules! claim_sql {
 /// SQLite picks the claim's index from statistics, and without them (a new or a
 /// restored database) it sorts the whole backlog on every claim: so the claim
 /// names its index.
-pub(crate) const CLAIM_SQLITE: &str = claim_sql!(" INDEXED BY tasks_runnable", "");
+const CLAIM_SQLITE: &str = claim_sql!(" INDEXED BY tasks_runnable", "");
 /// Concurrent claimers skip each other's rows instead of waiting on them.
-pub(crate) const CLAIM_POSTGRES: &str = claim_sql!("", " FOR UPDATE SKIP LOCKED");
+const CLAIM_POSTGRES: &str = claim_sql!("", " FOR UPDATE SKIP LOCKED");
 
 /// Moves the lanes' clock to the latest turn claimed and counts the tasks that left
 /// the queue (the drain rate is read from it).
@@ -76,8 +76,27 @@ macro_rules! expire_pending {
         )
     };
 }
-pub(crate) const EXPIRE_PENDING_SQLITE: &str = expire_pending!(" INDEXED BY tasks_pending_expiry");
-pub(crate) const EXPIRE_PENDING_POSTGRES: &str = expire_pending!("");
+const EXPIRE_PENDING_SQLITE: &str = expire_pending!(" INDEXED BY tasks_pending_expiry");
+const EXPIRE_PENDING_POSTGRES: &str = expire_pending!("");
+
+/// Each backend's claim.
+pub(crate) fn claim_sql(backend: Backend) -> &'static str {
+    match backend {
+        Backend::Postgres => CLAIM_POSTGRES,
+        // On SQLite the claim runs in the group-commit transaction, which begins
+        // IMMEDIATE: the write lock is taken first, so a second process on the same
+        // file waits instead of failing half-way.
+        Backend::Sqlite => CLAIM_SQLITE,
+    }
+}
+
+/// Each backend's expiry of pending tasks.
+pub(crate) fn expire_pending_sql(backend: Backend) -> &'static str {
+    match backend {
+        Backend::Sqlite => EXPIRE_PENDING_SQLITE,
+        Backend::Postgres => EXPIRE_PENDING_POSTGRES,
+    }
+}
 
 /// Makes a task waiting on its provider due now (a callback came).
 pub(crate) const POLL_NOW: &str = "UPDATE tasks SET run_after = $3 WHERE service = $1 AND external_id = $2 AND status = 'processing' \
@@ -94,13 +113,7 @@ impl QueueStore for Database {
     async fn claim(&self, worker_id: &str, limit: u32, now: i64, lease_until: i64) -> Result<Vec<Claimed>, CoreError> {
         let db = self;
         let lease = LeaseToken::new();
-        let sql = match db.backend {
-            Backend::Postgres => CLAIM_POSTGRES,
-            // On SQLite the claim runs in the group-commit transaction, which begins
-            // IMMEDIATE: the write lock is taken first, so a second process on the same
-            // file waits instead of failing half-way.
-            Backend::Sqlite => CLAIM_SQLITE,
-        };
+        let sql = claim_sql(db.backend);
         let advance = match db.backend {
             Backend::Postgres => ADVANCE_CLOCK_POSTGRES,
             Backend::Sqlite => ADVANCE_CLOCK_SQLITE,
@@ -345,10 +358,7 @@ impl QueueStore for Database {
 
     async fn expire_pending(&self, now: i64) -> Result<Vec<TaskId>, CoreError> {
         let db = self;
-        let sql = match db.backend {
-            Backend::Sqlite => EXPIRE_PENDING_SQLITE,
-            Backend::Postgres => EXPIRE_PENDING_POSTGRES,
-        };
+        let sql = expire_pending_sql(db.backend);
         let rows = sqlx::query(sql).bind(now).fetch_all(&db.writer).await.map_err(storage("expiring pending tasks"))?;
         ids(&rows)
     }

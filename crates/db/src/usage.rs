@@ -33,11 +33,11 @@ macro_rules! owner_count {
         concat!("SELECT COUNT(*) FROM tasks", $index, " WHERE owner_id = $1 AND status IN ", $statuses)
     };
 }
-pub(crate) const OWNER_QUEUED_SQLITE: &str = owner_count!(" INDEXED BY tasks_owner_queued", "('pending', 'retrying')");
-pub(crate) const OWNER_QUEUED_POSTGRES: &str = owner_count!("", "('pending', 'retrying')");
-pub(crate) const OWNER_ACTIVE_SQLITE: &str =
+const OWNER_QUEUED_SQLITE: &str = owner_count!(" INDEXED BY tasks_owner_queued", "('pending', 'retrying')");
+const OWNER_QUEUED_POSTGRES: &str = owner_count!("", "('pending', 'retrying')");
+const OWNER_ACTIVE_SQLITE: &str =
     owner_count!(" INDEXED BY tasks_owner_active", "('pending', 'retrying', 'processing')");
-pub(crate) const OWNER_ACTIVE_POSTGRES: &str = owner_count!("", "('pending', 'retrying', 'processing')");
+const OWNER_ACTIVE_POSTGRES: &str = owner_count!("", "('pending', 'retrying', 'processing')");
 
 /// A user's tasks created since a time.
 pub(crate) const OWNER_CREATED: &str = "SELECT COUNT(*) FROM tasks WHERE owner_id = $1 AND created_at >= $2";
@@ -51,9 +51,9 @@ pub(crate) const COUNT_QUEUED: &str = "SELECT COUNT(*) FROM tasks WHERE status I
 /// Tasks open at each provider, in one grouped count over the partial index of
 /// them (in service order, so nothing is sorted). SQLite is told the index: it
 /// prefers the status index and sorts what it finds.
-pub(crate) const IN_FLIGHT_BY_SERVICE_SQLITE: &str =
+const IN_FLIGHT_BY_SERVICE_SQLITE: &str =
     concat!("SELECT service, COUNT(*) FROM tasks INDEXED BY tasks_in_flight WHERE ", in_flight!(), " GROUP BY service");
-pub(crate) const IN_FLIGHT_BY_SERVICE_POSTGRES: &str =
+const IN_FLIGHT_BY_SERVICE_POSTGRES: &str =
     concat!("SELECT service, COUNT(*) FROM tasks WHERE ", in_flight!(), " GROUP BY service");
 
 /// Tasks that left the queue to run, ever.
@@ -149,5 +149,12 @@ pub(crate) fn owner_active(backend: Backend) -> &'static str {
     match backend {
         Backend::Sqlite => OWNER_ACTIVE_SQLITE,
         Backend::Postgres => OWNER_ACTIVE_POSTGRES,
+    }
+}
+
+pub(crate) fn in_flight_by_service(backend: Backend) -> &'static str {
+    match backend {
+        Backend::Sqlite => IN_FLIGHT_BY_SERVICE_SQLITE,
+        Backend::Postgres => IN_FLIGHT_BY_SERVICE_POSTGRES,
     }
 }

@@ -123,6 +123,9 @@ async fn a_full_queue_answers_429_with_retry_after() {
     let retry_after = response.headers().get("retry-after").map(|v| v.to_str().unwrap().to_owned());
     let body = assert_error(response, 429, "rate_limit_exceeded").await;
     assert!(body["retry_after"].as_u64().is_some_and(|s| s > 0), "{body}");
+    let details = &body["details"];
+    assert_eq!((&details["reason"], &details["scope"]), (&json!("queue_full"), &json!("overall")), "{body}");
+    assert_eq!((&details["queued"], &details["limit"]), (&json!(2), &json!(2)), "{body}");
     assert_eq!(retry_after, Some(body["retry_after"].to_string()));
 }
 
