@@ -13,6 +13,7 @@ use async_trait::async_trait;
 use atelier_core::error::{CoreError, Result};
 use atelier_core::ids::AssetId;
 use atelier_core::ports::{AssetStore, BlobRead, ByteStream, Output, OutputData};
+use atelier_core::storage::StoragePart;
 use atelier_core::task::{NewAsset, StoredBlob, Task};
 use atelier_core::time::now_millis;
 use bytes::Bytes;
@@ -58,15 +59,15 @@ pub struct ObjectAssetStore {
     /// system refuses puts that carry them.
     attributes: bool,
     /// A local directory: writing a blob again is a cheap atomic rename, cheaper
-    /// than asking first whether it exists.
-    local_files: bool,
+    /// than asking first whether it exists; its free space is known.
+    local_dir: Option<std::path::PathBuf>,
 }
 
 impl ObjectAssetStore {
     /// Wraps any backend. `description` is what [`AssetStore::describe`] shows; keep
     /// credentials out of it.
     pub fn new(store: Arc<dyn ObjectStore>, description: impl Into<String>) -> Self {
-        Self { store, description: description.into(), attributes: false, local_files: false }
+        Self { store, description: description.into(), attributes: false, local_dir: None }
     }
 
     /// Opens a store from its URL:
@@ -116,7 +117,7 @@ impl ObjectAssetStore {
         let description = Url::from_directory_path(&canonical)
             .map(|u| u.as_str().trim_end_matches('/').to_owned())
             .unwrap_or_else(|()| format!("file://{}", canonical.display()));
-        Ok(Self { local_files: true, ..Self::new(Arc::new(fs), description) })
+        Ok(Self { local_dir: Some(canonical), ..Self::new(Arc::new(fs), description) })
     }
 
     /// A store in memory, empty, gone when dropped.
@@ -158,7 +159,7 @@ impl ObjectAssetStore {
             let prefix = Path::from_url_path(prefix).map_err(|e| AssetError::InvalidUrl(e.to_string()))?;
             Arc::new(PrefixStore::new(s3, prefix))
         };
-        Ok(Self { store, description, attributes: true, local_files: false })
+        Ok(Self { store, description, attributes: true, local_dir: None })
     }
 
     /// The backend, for callers that need more than the port offers.
@@ -218,7 +219,7 @@ impl ObjectAssetStore {
                 Ok(chunk) => chunk,
                 Err(error) => {
                     let _ = writer.abort().await;
-                    return Err(CoreError::Blob(format!("reading the output stream: {error}")));
+                    return Err(CoreError::Upstream(format!("reading the output stream: {error}")));
                 }
             };
             hasher.update(&chunk);
@@ -258,7 +259,7 @@ impl ObjectAssetStore {
     /// asking first. Returns whether it wrote.
     async fn put_if_absent(&self, key: &str, bytes: Bytes, mime: &str) -> Result<bool> {
         let path = Path::parse(key).map_err(|e| CoreError::Blob(format!("invalid key {key}: {e}")))?;
-        if self.local_files {
+        if self.local_dir.is_some() {
             // Content-addressed: the same key always holds the same bytes, and the
             // local store writes to a staging file then renames it into place.
             let options = PutOptions { mode: PutMode::Overwrite, ..Default::default() };
@@ -301,8 +302,29 @@ impl ObjectAssetStore {
     }
 }
 
+/// A store's error as the core sees it: a full disk (`ENOSPC`, `EDQUOT`, anywhere in
+/// the error's chain) says so, anything else is the store failing.
 fn blob_error(action: &str, key: &str, error: object_store::Error) -> CoreError {
-    CoreError::Blob(format!("{action} {key}: {error}"))
+    let detail = format!("{action} {key}: {error}");
+    if is_disk_full(&error) {
+        CoreError::StorageFull { part: StoragePart::Files, detail }
+    } else {
+        CoreError::Blob(detail)
+    }
+}
+
+fn is_disk_full(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cause = Some(error);
+    while let Some(error) = cause {
+        if let Some(io) = error.downcast_ref::<std::io::Error>()
+            && (matches!(io.kind(), std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded)
+                || matches!(io.raw_os_error(), Some(28 | 122)))
+        {
+            return true;
+        }
+        cause = error.source();
+    }
+    false
 }
 
 /// The file extension a blob of this MIME type gets.
@@ -393,7 +415,10 @@ impl AssetStore for ObjectAssetStore {
             OutputData::Bytes(bytes) => self.store_blob(bytes, mime.trim(), parameters).await,
             OutputData::Stream(stream) => self.store_stream(stream, mime.trim()).await,
         };
-        let blob = stored.map_err(|e| CoreError::Blob(format!("storing output {index} of task {}: {e}", task.id)))?;
+        let blob = stored.map_err(|error| match error {
+            CoreError::Blob(detail) => CoreError::Blob(format!("storing output {index} of task {}: {detail}", task.id)),
+            other => other,
+        })?;
         Ok(NewAsset {
             id: AssetId::new(),
             task_id: task.id,
@@ -483,6 +508,11 @@ impl AssetStore for ObjectAssetStore {
             return Err(CoreError::Blob(format!("{key} read back different bytes than were written")));
         }
         Ok(())
+    }
+
+    fn free_space(&self) -> Option<u64> {
+        let stat = rustix::fs::statvfs(self.local_dir.as_ref()?).ok()?;
+        Some(stat.f_bavail.saturating_mul(stat.f_frsize))
     }
 
     fn describe(&self) -> String {

@@ -63,6 +63,16 @@ pub enum CoreError {
     /// The blob store failed.
     #[error("blob storage failed: {0}")]
     Blob(String),
+
+    /// A disk Atelier writes to is full (the database's, or the file store's):
+    /// storage is unavailable until space returns.
+    #[error("{} is full: {detail}", match part { crate::storage::StoragePart::Database => "the database's disk", crate::storage::StoragePart::Files => "the file store's disk" })]
+    StorageFull { part: crate::storage::StoragePart, detail: String },
+
+    /// A source Atelier reads from broke off (a provider's download ended half-way):
+    /// not a fault of Atelier's storage.
+    #[error("reading from the source failed: {0}")]
+    Upstream(String),
 }
 
 impl CoreError {

@@ -17,6 +17,7 @@ pub mod prompt;
 pub mod quota;
 pub mod ratelimit;
 pub mod secret;
+pub mod storage;
 pub mod task;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;

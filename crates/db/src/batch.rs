@@ -29,7 +29,7 @@ trait QueuedWrite: Send {
 trait Deliver: Send {
     /// Sends the answer: the write's own result when the batch committed, else the
     /// batch's error.
-    fn deliver(self: Box<Self>, batch: Result<(), String>);
+    fn deliver(self: Box<Self>, batch: Result<(), BatchFailure>);
 }
 
 struct Typed<T> {
@@ -57,14 +57,32 @@ impl<T: Send + 'static> QueuedWrite for Typed<T> {
 }
 
 impl<T: Send + 'static> Deliver for Answer<T> {
-    fn deliver(self: Box<Self>, batch: Result<(), String>) {
+    fn deliver(self: Box<Self>, batch: Result<(), BatchFailure>) {
         let answer = match (batch, self.result) {
             (Ok(()), result) => result,
             // This write's own error explains the rollback best.
             (Err(_), Err(error)) => Err(error),
-            (Err(message), Ok(_)) => Err(sqlx::Error::Protocol(message)),
+            (Err(failure), Ok(_)) => Err(failure.into_error()),
         };
         let _ = self.reply.send(answer);
+    }
+}
+
+/// Why a batch was rolled back, for each write in it (an error is not `Clone`): a
+/// full disk stays recognisable as one.
+#[derive(Debug, Clone)]
+struct BatchFailure {
+    message: String,
+    disk_full: bool,
+}
+
+impl BatchFailure {
+    fn into_error(self) -> sqlx::Error {
+        if self.disk_full {
+            sqlx::Error::Io(std::io::Error::new(std::io::ErrorKind::StorageFull, self.message))
+        } else {
+            sqlx::Error::Protocol(self.message)
+        }
     }
 }
 
@@ -120,10 +138,14 @@ async fn run_batches(writer: AnyPool, mut receiver: mpsc::UnboundedReceiver<Box<
         let outcome = if all_ok {
             match connection.execute("COMMIT").await {
                 Ok(_) => Ok(()),
-                Err(error) => Err(format!("commit failed: {error}")),
+                Err(error) => Err(BatchFailure {
+                    disk_full: crate::error::is_disk_full(&error),
+                    message: format!("commit failed: {error}"),
+                }),
             }
         } else {
-            Err("another write in the same transaction failed; nothing was written".to_owned())
+            let message = "another write in the same transaction failed; nothing was written".to_owned();
+            Err(BatchFailure { message, disk_full: false })
         };
         if outcome.is_err() {
             let _ = connection.execute("ROLLBACK").await;

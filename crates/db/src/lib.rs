@@ -13,6 +13,7 @@ mod batch;
 mod connect;
 pub mod depth;
 mod error;
+mod health;
 mod listener;
 mod params;
 pub mod plans;

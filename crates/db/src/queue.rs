@@ -340,6 +340,37 @@ impl QueueStore for Database {
         .await
     }
 
+    async fn wait_for_storage(
+        &self,
+        id: TaskId,
+        lease: &LeaseToken,
+        error: &TaskError,
+        run_after: i64,
+    ) -> Result<bool, CoreError> {
+        leased_update(
+            self,
+            "UPDATE tasks SET status = CASE WHEN external_id IS NULL THEN 'retrying' ELSE 'processing' END, \
+         attempts = CASE WHEN external_id IS NULL AND attempts > 0 THEN attempts - 1 ELSE attempts END, \
+         submitting = CASE WHEN external_id IS NULL THEN 0 ELSE submitting END, \
+         lease_token = NULL, worker_id = NULL, lease_expires_at = NULL, \
+         error_code = $3, error_message = $4, error_retryable = 1, run_after = $5, version = version + 1 \
+         WHERE id = $1 AND lease_token = $2",
+            id,
+            lease,
+            |q| q.bind(error.code.clone()).bind(error.message.clone()).bind(run_after),
+            "giving a task back until storage returns",
+        )
+        .await
+    }
+
+    async fn probe_write(&self) -> Result<(), CoreError> {
+        self.probe_write_row().await
+    }
+
+    async fn free_space(&self) -> Option<u64> {
+        self.free_bytes().await
+    }
+
     async fn reclaim_expired(&self, now: i64, max_crashes: u32) -> Result<ReclaimReport, CoreError> {
         let db = self;
         let failed = sqlx::query(RECLAIM_FAIL)

@@ -37,6 +37,8 @@ pub struct AppState {
     pub prompts: Arc<PromptService>,
     /// Requests per minute per user (`user_limits.<role>.requests_per_minute`).
     pub request_limits: Arc<atelier_core::ratelimit::RateLimiter>,
+    /// The database and the file store as the workers see them (health).
+    pub storage: atelier_core::storage::StorageWatch,
 }
 
 /// A built application: state plus what the workers need.
@@ -112,6 +114,7 @@ impl App {
             accounts,
             prompts,
             request_limits: Arc::default(),
+            storage: worker.storage().clone(),
         };
         Ok(Self { state, database, worker, stop })
     }

@@ -27,7 +27,12 @@ pub trait AssetStore: Send + Sync + 'static {
     /// Opens a blob, or a byte range of it.
     async fn open(&self, key: &str, range: Option<Range<u64>>) -> Result<Option<BlobRead>>;
     async fn delete(&self, key: &str) -> Result<()>;
+    /// A small probe write, read back and deleted.
     async fn health(&self) -> Result<()>;
+    /// Free bytes where blobs are written, where known (a local directory).
+    fn free_space(&self) -> Option<u64> {
+        None
+    }
     /// A short description for system info, such as `file:///data/files`.
     fn describe(&self) -> String;
 }

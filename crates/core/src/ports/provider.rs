@@ -90,6 +90,19 @@ impl Output {
         self
     }
 
+    /// A copy, when the content is held in memory (a stream is read once).
+    pub fn try_clone(&self) -> Option<Self> {
+        let OutputData::Bytes(bytes) = &self.data else { return None };
+        Some(Self {
+            data: OutputData::Bytes(bytes.clone()),
+            role: self.role,
+            mime: self.mime.clone(),
+            width: self.width,
+            height: self.height,
+            parameters: self.parameters.clone(),
+        })
+    }
+
     /// The content, when it is held in memory.
     pub fn bytes(&self) -> Option<&Bytes> {
         match &self.data {

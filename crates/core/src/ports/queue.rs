@@ -76,6 +76,21 @@ pub trait QueueStore: Send + Sync + 'static {
     /// Gives a claimed task back untouched, runnable again at `run_after` (a draining
     /// worker; a task held back by an open circuit). The attempt does not count.
     async fn release(&self, id: TaskId, lease: &LeaseToken, run_after: Millis) -> Result<bool>;
+    /// Gives a claimed task back while Atelier's own storage is down: no attempt
+    /// counted, the error noted on the task (so its owner sees why it waits),
+    /// runnable again at `run_after`. A remote task keeps its provider id and stays
+    /// `processing` (its result is fetched again); others become `retrying`.
+    async fn wait_for_storage(
+        &self,
+        id: TaskId,
+        lease: &LeaseToken,
+        error: &TaskError,
+        run_after: Millis,
+    ) -> Result<bool>;
+    /// A small write that proves the database takes writes (a full disk refuses it).
+    async fn probe_write(&self) -> Result<()>;
+    /// Free bytes where the database can grow, where known (SQLite's file).
+    async fn free_space(&self) -> Option<u64>;
     /// Puts back tasks whose lease expired, failing those that crashed too often.
     async fn reclaim_expired(&self, now: Millis, max_crashes: u32) -> Result<ReclaimReport>;
     /// Expires pending tasks past their `expires_at`.

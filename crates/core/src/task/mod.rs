@@ -14,7 +14,7 @@ pub use model::{
     Asset, AssetFilter, AssetPage, NewAsset, NewTask, OutputRole, StoredBlob, Task, TaskError, TaskFilter, TaskPage,
     Upload,
 };
-pub use report::{PartsHealth, QueueDepth, QuotaUse, ServiceReport};
+pub use report::{QueueDepth, QuotaUse, ServiceReport};
 pub(crate) use service::require_write;
 pub use service::{CreateTask, TaskRules, TaskService};
 pub use status::TaskStatus;

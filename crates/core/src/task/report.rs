@@ -46,13 +46,6 @@ pub struct QuotaUse {
     pub resets_in: Duration,
 }
 
-/// Whether the server's own parts answer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct PartsHealth {
-    pub database: bool,
-    pub storage: bool,
-}
-
 /// The queue as it stands.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct QueueDepth {
@@ -129,12 +122,6 @@ impl TaskService {
             usage.push(QuotaUse { quota: rule.clone(), used, resets_in });
         }
         Ok(usage)
-    }
-
-    /// Whether the database and the file storage answer.
-    pub async fn parts_health(&self) -> PartsHealth {
-        let (database, storage) = tokio::join!(self.store.ping(), self.assets.health());
-        PartsHealth { database: database.is_ok(), storage: storage.is_ok() }
     }
 
     /// Tasks waiting to run now and the rate the queue drains at (tasks per second

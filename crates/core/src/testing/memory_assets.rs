@@ -44,7 +44,8 @@ impl MemoryAssets {
 
     fn put(&self, bytes: Bytes, mime: &str) -> Result<(String, String)> {
         if self.failing.load(Ordering::SeqCst) {
-            return Err(CoreError::Blob("no space left on the in-memory store".into()));
+            let detail = "no space left on the in-memory store".into();
+            return Err(CoreError::StorageFull { part: crate::storage::StoragePart::Files, detail });
         }
         let sha256 = hex::encode(Sha256::digest(&bytes));
         let key = format!("blobs/{sha256}");
@@ -62,7 +63,7 @@ impl AssetStore for MemoryAssets {
                 let parts: Vec<Bytes> = stream
                     .try_collect()
                     .await
-                    .map_err(|error| CoreError::Blob(format!("reading a stream: {error}")))?;
+                    .map_err(|error| CoreError::Upstream(format!("reading a stream: {error}")))?;
                 Bytes::from(parts.concat())
             }
         };
@@ -115,7 +116,7 @@ impl AssetStore for MemoryAssets {
     }
 
     async fn health(&self) -> Result<()> {
-        Ok(())
+        self.put(Bytes::from_static(b"probe"), "text/plain").map(drop)
     }
 
     fn describe(&self) -> String {

@@ -345,6 +345,33 @@ impl QueueStore for MemoryStore {
         })
     }
 
+    async fn wait_for_storage(
+        &self,
+        id: TaskId,
+        lease: &LeaseToken,
+        error: &TaskError,
+        run_after: Millis,
+    ) -> Result<bool> {
+        self.leased(id, lease, |row| {
+            release_lease(row);
+            row.submitting = false;
+            if row.task.external_id.is_none() {
+                row.task.status = TaskStatus::Retrying;
+                row.task.attempts = row.task.attempts.saturating_sub(1);
+            }
+            row.task.error = Some(TaskError { retryable: true, ..error.clone() });
+            row.task.run_after = run_after;
+        })
+    }
+
+    async fn probe_write(&self) -> Result<()> {
+        self.state().map(drop)
+    }
+
+    async fn free_space(&self) -> Option<u64> {
+        None
+    }
+
     async fn reclaim_expired(&self, now: Millis, max_crashes: u32) -> Result<ReclaimReport> {
         let mut state = self.state()?;
         let mut report = ReclaimReport::default();

@@ -30,6 +30,12 @@ impl Worker {
         job: &Job<'_>,
         interrupt: &mut watch::Receiver<Interrupt>,
     ) -> Flow<InFlightGate> {
+        if self.storage.is_down() {
+            // Atelier's own storage is down: a result could not be stored. Not the
+            // provider's fault, so neither its circuit nor the task's attempts count.
+            self.hold_back(task, lease, self.settings.storage.recheck).await;
+            return Flow::Stop;
+        }
         if let Err(wait) = self.circuits.allow(&task.service) {
             // The service's circuit is open.
             self.hold_back(task, lease, wait).await;

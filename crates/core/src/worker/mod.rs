@@ -26,6 +26,7 @@ use crate::circuit::Circuits;
 use crate::events::{EventBus, TaskEvent};
 use crate::ports::{AssetStore, InputFiles, WorkerStore};
 use crate::ratelimit::RateLimiter;
+use crate::storage::{StoragePart, StorageSettings, StorageWatch};
 use crate::task::TaskStatus;
 use crate::time::now_millis;
 
@@ -52,6 +53,8 @@ pub struct WorkerSettings {
     /// How long a draining worker waits for running tasks before it gives their
     /// leases back.
     pub drain_timeout: Duration,
+    /// How Atelier's own storage is watched after a write fails.
+    pub storage: StorageSettings,
 }
 
 impl Default for WorkerSettings {
@@ -66,6 +69,7 @@ impl Default for WorkerSettings {
             poll_timeouts: HashMap::new(),
             max_in_flight: HashMap::new(),
             drain_timeout: Duration::from_secs(10),
+            storage: StorageSettings::default(),
         }
     }
 }
@@ -82,6 +86,8 @@ pub struct Worker {
     pub(crate) circuits: Arc<Circuits>,
     pub(crate) submit_limits: Arc<RateLimiter>,
     pub(crate) files: Arc<dyn InputFiles>,
+    /// Atelier's own storage: claims pause while it is down.
+    pub(crate) storage: StorageWatch,
     /// One gate per service with a concurrency limit (see `run.rs`).
     pub(crate) in_flight_gates: Arc<std::sync::Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>>,
 }
@@ -98,8 +104,10 @@ impl Worker {
     ) -> Self {
         let id = format!("{}-{}", std::process::id(), uuid::Uuid::new_v4().simple());
         let submit_limits = Arc::new(RateLimiter::default());
+        let storage = StorageWatch::new(queue.clone(), assets.clone(), events.clone(), settings.storage);
         Self {
             id: id.into(),
+            storage,
             queue,
             assets,
             catalog,
@@ -114,6 +122,11 @@ impl Worker {
 
     pub fn id(&self) -> &str {
         &self.id
+    }
+
+    /// This worker's view of storage (shown by the health answer).
+    pub fn storage(&self) -> &StorageWatch {
+        &self.storage
     }
 
     pub(crate) fn in_flight_gate(&self, service: &str) -> Arc<tokio::sync::Mutex<()>> {
@@ -150,6 +163,17 @@ impl Worker {
         // free, so that a busy worker makes one claim per several tasks, not one each.
         let batch = (self.settings.concurrency / 4).max(1);
         while !*shutdown.borrow() {
+            if self.storage.is_down() {
+                // Nothing is claimed while storage is down: a result could not be
+                // stored. The probe wakes this loop when a write holds again.
+                tokio::select! {
+                    () = self.storage.wait_up() => {}
+                    Some(_) = running.join_next(), if !running.is_empty() => {}
+                    _ = shutdown.changed() => {}
+                    _ = sweep.tick() => self.sweep().await,
+                }
+                continue;
+            }
             let free = permits.available_permits();
             let mut claimed_all_asked = false;
             if free >= batch || (free > 0 && running.is_empty()) {
@@ -171,6 +195,9 @@ impl Worker {
                     }
                     Err(error) => {
                         tracing::warn!(%error, "claiming tasks failed; trying again shortly");
+                        if matches!(error.storage_part(), Some(StoragePart::Database)) {
+                            self.storage.report(StoragePart::Database, &error);
+                        }
                         tokio::time::sleep(Duration::from_millis(500)).await;
                     }
                 }

@@ -112,7 +112,7 @@ impl Worker {
             Step::Failed(error) | Step::PollFailed(error) => self.circuits.record_failure(&task.service, error.class),
             Step::Finished(_) | Step::Waiting { .. } => self.circuits.record_success(&task.service),
         }
-        self.settle(task, lease, step).await;
+        self.settle(task, lease, step, &mut interrupt).await;
     }
 
     /// Gives up a run whose provider call was interrupted.

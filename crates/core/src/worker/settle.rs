@@ -2,21 +2,42 @@
 //! task completed in one transaction; a task still running is parked until its next
 //! poll; a retryable error schedules a retry after its class's delay; anything else
 //! fails the task. Every write names the lease and does nothing once it is lost.
+//!
+//! When Atelier's own storage fails (a full disk, a store not answering), that is
+//! nobody's provider's fault: the provider's circuit and the task's attempts are
+//! left alone. A result that can be had again (a remote task's, by its provider id;
+//! a free engine's, by running it again) waits in the queue; a paid result that
+//! exists only in this answer is held in memory until storage takes it.
 
 use std::time::Duration;
 
+use tokio::sync::watch;
+
 use super::call::Step;
+use super::run::{Interrupt, interrupted};
 use super::{Worker, millis};
+use crate::error::CoreError;
 use crate::events::TaskEvent;
 use crate::ids::TaskId;
 use crate::ports::{ErrorClass, LeaseToken, Output, ProviderError};
+use crate::storage::StoragePart;
 use crate::task::{Task, TaskError, TaskStatus};
 use crate::time::now_millis;
 
+/// How many times a completion is tried while storage comes and goes, before the
+/// run gives up and leaves the task to its expiring lease.
+const COMPLETION_TRIES: u32 = 10;
+
 impl Worker {
-    pub(super) async fn settle(&self, task: &Task, lease: &LeaseToken, step: Step) {
+    pub(super) async fn settle(
+        &self,
+        task: &Task,
+        lease: &LeaseToken,
+        step: Step,
+        interrupt: &mut watch::Receiver<Interrupt>,
+    ) {
         match step {
-            Step::Finished(outputs) => self.finish_completed(task, lease, outputs).await,
+            Step::Finished(outputs) => self.finish_completed(task, lease, outputs, interrupt).await,
             Step::Waiting { progress, poll_after } => {
                 let progress = progress.unwrap_or(task.progress);
                 if let Ok(true) = self.queue.park(task.id, lease, progress, now_millis() + millis(poll_after)).await {
@@ -55,23 +76,101 @@ impl Worker {
         });
     }
 
-    async fn finish_completed(&self, task: &Task, lease: &LeaseToken, outputs: Vec<Output>) {
+    async fn finish_completed(
+        &self,
+        task: &Task,
+        lease: &LeaseToken,
+        outputs: Vec<Output>,
+        interrupt: &mut watch::Receiver<Interrupt>,
+    ) {
+        // A paid result with no provider id to fetch it again by exists only here.
+        let hold =
+            task.external_id.is_none() && self.catalog.provider(&task.service).is_some_and(|p| p.submit_is_costly());
         let mut assets = Vec::with_capacity(outputs.len());
         for (index, output) in outputs.into_iter().enumerate() {
-            match self.assets.save_output(task, index as u32, output).await {
-                Ok(asset) => assets.push(asset),
-                Err(error) => {
+            let mut output = output;
+            loop {
+                let copy = if hold { output.try_clone() } else { None };
+                let error = match self.assets.save_output(task, index as u32, output).await {
+                    Ok(asset) => {
+                        assets.push(asset);
+                        break;
+                    }
+                    Err(error) => error,
+                };
+                let Some(part) = error.storage_part() else {
+                    // The output's source broke off: the provider's fault.
                     let error =
                         ProviderError::new(ErrorClass::ServerError, format!("storing the output failed: {error}"));
                     return self.handle_error(task, lease, &error).await;
+                };
+                self.storage.report(part, &error);
+                let Some(copy) = copy else {
+                    return self.wait_for_storage(task, lease, &error).await;
+                };
+                tracing::warn!(task.id = %task.id, %error, "holding a paid result in memory until storage takes it");
+                if !self.wait_for_storage_in_run(task, lease, interrupt).await {
+                    return;
+                }
+                output = copy;
+            }
+        }
+        for _ in 0..COMPLETION_TRIES {
+            match self.queue.complete(task.id, lease, assets.clone(), now_millis()).await {
+                Ok(true) => return self.publish(task.id, TaskStatus::Completed),
+                Ok(false) => {
+                    return tracing::info!(task.id = %task.id, "finished after losing the lease; result discarded");
+                }
+                Err(error) => {
+                    // The outputs are stored; only the completion is missing. Try
+                    // again once the database takes writes, while the lease holds.
+                    tracing::warn!(task.id = %task.id, %error, "could not store completion; trying again when the database takes writes");
+                    self.storage.report(error.storage_part().unwrap_or(StoragePart::Database), &error);
+                    if !self.wait_for_storage_in_run(task, lease, interrupt).await {
+                        return;
+                    }
                 }
             }
         }
-        match self.queue.complete(task.id, lease, assets, now_millis()).await {
-            Ok(true) => self.publish(task.id, TaskStatus::Completed),
-            Ok(false) => tracing::info!(task.id = %task.id, "finished after losing the lease; result discarded"),
-            Err(error) => {
-                tracing::warn!(task.id = %task.id, %error, "could not store completion; the lease will expire and the task rerun")
+        tracing::error!(task.id = %task.id, "completion kept failing though storage answers; the lease will expire and the task rerun");
+    }
+
+    /// Waits, within the run, until storage takes writes again; false when the run
+    /// was interrupted first (the lease lost, or the worker stopping).
+    async fn wait_for_storage_in_run(
+        &self,
+        task: &Task,
+        lease: &LeaseToken,
+        interrupt: &mut watch::Receiver<Interrupt>,
+    ) -> bool {
+        tokio::select! {
+            () = self.storage.wait_up() => true,
+            reason = interrupted(interrupt) => {
+                tracing::error!(task.id = %task.id, ?reason, "the run ended while storage was down; what it held is given up");
+                self.abandon(task, lease, reason).await;
+                false
+            }
+        }
+    }
+
+    /// Gives the task back until storage returns, no attempt counted, with the
+    /// reason noted on it.
+    async fn wait_for_storage(&self, task: &Task, lease: &LeaseToken, error: &CoreError) {
+        let note = TaskError {
+            code: "storage_unavailable".to_owned(),
+            message: format!("{error}; the task resumes by itself once storage takes writes again"),
+            retryable: true,
+        };
+        let recheck = self.settings.storage.recheck;
+        match self.queue.wait_for_storage(task.id, lease, &note, now_millis() + millis(recheck)).await {
+            Ok(true) => {
+                let status = if task.external_id.is_some() { TaskStatus::Processing } else { TaskStatus::Retrying };
+                self.publish(task.id, status);
+                self.wake_after(recheck);
+            }
+            Ok(false) => {}
+            Err(store_error) => {
+                tracing::warn!(task.id = %task.id, %store_error, "could not give the task back; its lease will expire")
             }
         }
     }

@@ -16,6 +16,7 @@ use crate::events::EventBus;
 use crate::ids::TaskId;
 use crate::ports::{ErrorClass, NoInputFiles, ProviderError, QueueStore, TaskStore};
 use crate::ratelimit::RateLimit;
+use crate::storage::StorageSettings;
 use crate::task::{NewTask, Task, TaskStatus};
 use crate::testing::{Answer, MemoryAssets, MemoryStore, Scripted};
 use crate::time::now_millis;
@@ -35,6 +36,11 @@ fn settings() -> WorkerSettings {
     WorkerSettings {
         lease: Duration::from_millis(300),
         backoff: Backoff { base: Duration::from_millis(1), max: Duration::from_millis(5) },
+        storage: StorageSettings {
+            probe_every: Duration::from_millis(20),
+            min_free_bytes: 0,
+            recheck: Duration::from_millis(10),
+        },
         ..WorkerSettings::default()
     }
 }
@@ -284,17 +290,88 @@ async fn a_failed_prepare_is_retried_and_never_taken_for_a_lost_submit() {
     assert_eq!((rig.provider.prepares(), rig.provider.submits()), (2, 1));
 }
 
+impl Rig {
+    /// Waits until the worker's probe sees storage writable again.
+    async fn storage_back(&self) {
+        tokio::time::timeout(Duration::from_secs(5), self.worker.storage().wait_up())
+            .await
+            .expect("the probe saw storage return");
+    }
+}
+
 #[tokio::test]
-async fn outputs_that_cannot_be_stored_are_retried() {
+async fn a_full_store_gives_a_free_task_back_without_counting_an_attempt_or_blaming_the_provider() {
     let rig = rig(Scripted::new("lab"), settings());
     rig.assets.set_failing(true);
     let id = rig.add_task();
     rig.run_once().await;
     let task = rig.task(id);
-    assert_eq!(task.status, TaskStatus::Retrying);
-    assert!(task.error.is_some_and(|e| e.message.contains("storing the output failed")));
+    assert_eq!((task.status, task.attempts), (TaskStatus::Retrying, 0), "given back, no attempt counted");
+    let error = task.error.expect("the reason is on the task");
+    assert_eq!(error.code, "storage_unavailable");
+    assert!(error.message.contains("file store's disk is full"), "{}", error.message);
+    assert!(rig.worker.storage().is_down());
+    assert_eq!(rig.circuits.view("lab").consecutive_failures, 0, "not the provider's fault");
+    // While storage is down the worker holds every task back untried.
+    tokio::time::sleep(Duration::from_millis(30)).await;
+    rig.run_once().await;
+    assert_eq!(rig.provider.submits(), 1, "nothing runs while storage is down");
     rig.assets.set_failing(false);
-    assert_eq!(rig.run_to_end(id).await.status, TaskStatus::Completed);
+    rig.storage_back().await;
+    let task = rig.run_to_end(id).await;
+    assert_eq!((task.status, task.outputs.len(), task.error), (TaskStatus::Completed, 1, None));
+    assert_eq!(rig.provider.submits(), 2, "a free engine runs again");
+}
+
+#[tokio::test]
+async fn a_remote_result_that_cannot_be_stored_is_fetched_again_never_submitted_again() {
+    let provider = Scripted::new("lab").costly().on_submit([Answer::Accept("ext-1".into())]);
+    let rig = rig(provider, settings());
+    let id = rig.add_task();
+    rig.run_once().await;
+    rig.assets.set_failing(true);
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    rig.run_once().await;
+    let task = rig.task(id);
+    assert_eq!((task.status, task.external_id.as_deref()), (TaskStatus::Processing, Some("ext-1")));
+    assert_eq!(task.error.map(|e| e.code).as_deref(), Some("storage_unavailable"));
+    rig.assets.set_failing(false);
+    rig.storage_back().await;
+    let task = rig.run_to_end(id).await;
+    assert_eq!(task.status, TaskStatus::Completed);
+    assert_eq!((rig.provider.submits(), rig.provider.polls()), (1, 2), "polled again for the result");
+}
+
+#[tokio::test]
+async fn a_paid_answer_with_no_id_is_held_until_storage_takes_it() {
+    let rig = Arc::new(rig(Scripted::new("lab").costly(), settings()));
+    rig.assets.set_failing(true);
+    let id = rig.add_task();
+    let running = tokio::spawn({
+        let rig = rig.clone();
+        async move { rig.run_once().await }
+    });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(rig.task(id).status, TaskStatus::Processing, "the run holds the result and its lease");
+    rig.assets.set_failing(false);
+    tokio::time::timeout(Duration::from_secs(5), running).await.expect("the run ends").expect("join");
+    let task = rig.task(id);
+    assert_eq!((task.status, task.outputs.len()), (TaskStatus::Completed, 1));
+    assert_eq!(rig.provider.submits(), 1, "paid once");
+}
+
+#[tokio::test]
+async fn an_output_whose_source_breaks_off_is_the_providers_error() {
+    let broken: Vec<std::io::Result<bytes::Bytes>> =
+        vec![Ok(bytes::Bytes::from_static(b"half")), Err(std::io::Error::other("connection reset"))];
+    let output = crate::ports::Output::stream(Box::pin(futures::stream::iter(broken)), "image/png");
+    let rig = rig(Scripted::new("lab").on_submit([Answer::Finish(vec![output])]), settings());
+    let id = rig.add_task();
+    rig.run_once().await;
+    let task = rig.task(id);
+    assert_eq!(task.status, TaskStatus::Retrying);
+    assert_eq!(task.error.map(|e| e.code).as_deref(), Some("provider_error"));
+    assert!(!rig.worker.storage().is_down());
 }
 
 #[tokio::test]

@@ -6,11 +6,15 @@
 use std::time::Duration;
 
 use atelier_core::CoreError;
+use atelier_core::storage::StoragePart;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use serde_json::Value;
 use utoipa::ToSchema;
+
+/// How soon to ask again when a disk is full: freeing space takes a person minutes.
+const DISK_FULL_RETRY: Duration = Duration::from_secs(30);
 
 #[derive(Debug)]
 pub struct ApiError {
@@ -118,6 +122,27 @@ impl From<CoreError> for ApiError {
                     )
                 }
             }
+            CoreError::StorageFull { part, ref detail } => {
+                tracing::error!(error = %detail, part = part.as_str(), "disk full");
+                let what = match part {
+                    StoragePart::Database => "the database's disk is full",
+                    StoragePart::Files => "the file store's disk is full",
+                };
+                Self {
+                    retry_after: Some(DISK_FULL_RETRY),
+                    ..Self::new(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "storage_unavailable",
+                        format!("{what}; nothing was written, try again once space is freed"),
+                    )
+                    .with_details(serde_json::json!({ "reason": "disk_full", "part": part.as_str() }))
+                }
+            }
+            CoreError::Upstream(detail) => Self::new(
+                StatusCode::BAD_GATEWAY,
+                "upstream_failed",
+                format!("reading from the source failed: {detail}"),
+            ),
             CoreError::Blob(detail) => {
                 tracing::error!(error = %detail, "blob storage error");
                 Self {

@@ -1,4 +1,5 @@
-//! `GET /api/v1/health` and `GET /api/v1/system/info`.
+//! `GET /api/v1/health` (readiness, with `/health/ready` and `/health/live`) and
+//! `GET /api/v1/system/info`.
 
 use axum::Json;
 use axum::extract::State;
@@ -7,7 +8,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use atelier_core::task::PartsHealth;
+use atelier_core::storage::{PartCheck, StorageState};
 
 use crate::app::AppState;
 use utoipa_axum::router::OpenApiRouter;
@@ -15,30 +16,83 @@ use utoipa_axum::routes;
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct HealthView {
-    /// `ok` or `degraded`.
+    /// `ok` when the server can take work, else `degraded`.
     pub status: &'static str,
+    /// `ok`, `full` (a write found no space, or less than `min_free_bytes` is
+    /// free) or `unavailable` (a write failed).
     pub database: &'static str,
+    /// The file store, as `database`.
     pub storage: &'static str,
+    /// Free bytes on the database's disk, where known (SQLite).
+    pub database_free_bytes: Option<u64>,
+    /// Free bytes on the file store's disk, where known (a local directory).
+    pub storage_free_bytes: Option<u64>,
+    /// Free space kept (`storage.min_free_mb`): under it a part counts as full.
+    pub min_free_bytes: u64,
+    /// Whether the workers wait for storage (a write failed and no probe write has
+    /// held since): nothing is claimed meanwhile.
+    pub workers_waiting_for_storage: bool,
+    /// What failed, while the workers wait.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
     pub version: &'static str,
 }
 
-/// Liveness and readiness: 200 when the database and storage answer, else 503.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LiveView {
+    /// Always `ok`: the process answers.
+    pub status: &'static str,
+    pub version: &'static str,
+}
+
+/// Readiness, with each part's state: 200 when the database and the file store take
+/// a probe write and have their free space, else 503 with `Retry-After`.
 #[utoipa::path(get, path = "/health", tag = "system",
     responses((status = 200, body = HealthView), (status = 503, body = HealthView)), security(()))]
 pub async fn health(State(state): State<AppState>) -> Response {
-    let PartsHealth { database, storage } = state.tasks.parts_health().await;
+    let health = state.storage.health().await;
+    let part = |check: &PartCheck| match (&check.writable, check.low_space) {
+        (Ok(()), false) => "ok",
+        (_, true) => "full",
+        (Err(_), false) => "unavailable",
+    };
+    let (waiting, reason) = match &health.waiting {
+        StorageState::Up => (false, None),
+        StorageState::Down { part, reason, .. } => (true, Some(format!("{}: {reason}", part.as_str()))),
+    };
+    let ready = health.is_ready();
     let view = HealthView {
-        status: if database && storage { "ok" } else { "degraded" },
-        database: if database { "ok" } else { "unavailable" },
-        storage: if storage { "ok" } else { "unavailable" },
+        status: if ready { "ok" } else { "degraded" },
+        database: part(&health.database),
+        storage: part(&health.files),
+        database_free_bytes: health.database.free_bytes,
+        storage_free_bytes: health.files.free_bytes,
+        min_free_bytes: state.storage.settings().min_free_bytes,
+        workers_waiting_for_storage: waiting,
+        reason,
         version: env!("CARGO_PKG_VERSION"),
     };
-    let status = if database && storage { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
     let mut response = (status, Json(view)).into_response();
-    if status == StatusCode::SERVICE_UNAVAILABLE {
-        response.headers_mut().insert(axum::http::header::RETRY_AFTER, axum::http::HeaderValue::from(5));
+    if !ready {
+        let retry_after = state.storage.settings().probe_every.as_secs().max(1);
+        response.headers_mut().insert(axum::http::header::RETRY_AFTER, axum::http::HeaderValue::from(retry_after));
     }
     response
+}
+
+/// Readiness (as `/health`), at the path Kubernetes-style probes use.
+#[utoipa::path(get, path = "/health/ready", tag = "system",
+    responses((status = 200, body = HealthView), (status = 503, body = HealthView)), security(()))]
+pub async fn ready(state: State<AppState>) -> Response {
+    health(state).await
+}
+
+/// Liveness: 200 while the process answers, whatever its parts do (restarting it
+/// would not free a disk).
+#[utoipa::path(get, path = "/health/live", tag = "system", responses((status = 200, body = LiveView)), security(()))]
+pub async fn live() -> Json<LiveView> {
+    Json(LiveView { status: "ok", version: env!("CARGO_PKG_VERSION") })
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -101,7 +155,7 @@ pub async fn system_info(State(state): State<AppState>) -> Response {
 
 /// Public: load balancers and probes ask without a key.
 pub fn public_routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(health))
+    OpenApiRouter::new().routes(routes!(health)).routes(routes!(ready)).routes(routes!(live))
 }
 
 pub fn routes() -> OpenApiRouter<AppState> {

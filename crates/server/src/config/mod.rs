@@ -68,11 +68,24 @@ pub struct DatabaseConfig {
     pub max_connections: u32,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct StorageConfig {
     /// Empty: files under `<data dir>/files`.
     pub url: String,
+    /// Free space (MiB) kept on the disks Atelier writes to (the file store's
+    /// directory, SQLite's): under it the server is not ready and the worker waits.
+    pub min_free_mb: u64,
+    /// How often storage that failed is probed, in seconds.
+    pub probe_secs: u64,
+    /// When a task given back for storage is looked at again, in seconds.
+    pub recheck_secs: u64,
+}
+
+impl Default for StorageConfig {
+    fn default() -> Self {
+        Self { url: String::new(), min_free_mb: 64, probe_secs: 5, recheck_secs: 20 }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -324,6 +337,15 @@ impl Config {
                 .collect(),
             max_in_flight: self.providers.max_in_flight(),
             drain_timeout: Duration::from_secs(worker.drain_timeout_secs),
+            storage: self.storage_settings(),
+        }
+    }
+
+    pub fn storage_settings(&self) -> atelier_core::storage::StorageSettings {
+        atelier_core::storage::StorageSettings {
+            probe_every: Duration::from_secs(self.storage.probe_secs.max(1)),
+            min_free_bytes: self.storage.min_free_mb.saturating_mul(1 << 20),
+            recheck: Duration::from_secs(self.storage.recheck_secs.max(1)),
         }
     }
 

@@ -9,6 +9,7 @@ mod auth;
 mod errors;
 mod events;
 mod framework;
+mod full_disk;
 mod helpers;
 mod kie;
 mod kie_models;

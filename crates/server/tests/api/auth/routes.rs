@@ -19,6 +19,8 @@ async fn the_public_routes_are_these_and_answer_without_a_key() {
         public_names,
         [
             "GET /api/v1/health",
+            "GET /api/v1/health/live",
+            "GET /api/v1/health/ready",
             "GET /api/v1/sessions/current",
             "GET /api/v1/sessions/link",
             "POST /api/v1/callbacks/{service}",
