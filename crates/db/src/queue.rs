@@ -363,6 +363,55 @@ impl QueueStore for Database {
         .await
     }
 
+    async fn wait_for_lost_submit(
+        &self,
+        id: TaskId,
+        lease: &LeaseToken,
+        note: &TaskError,
+        run_after: i64,
+    ) -> Result<bool, CoreError> {
+        leased_update(
+            self,
+            // A callback may have named the job meanwhile (attached under the
+            // lease): then it is polled now, with no note.
+            "UPDATE tasks SET status = 'processing', lease_token = NULL, worker_id = NULL, lease_expires_at = NULL, \
+         error_code = CASE WHEN external_id IS NULL THEN $3 END, \
+         error_message = CASE WHEN external_id IS NULL THEN $4 END, \
+         error_retryable = CASE WHEN external_id IS NULL THEN 1 END, \
+         run_after = CASE WHEN external_id IS NULL THEN $5 ELSE 0 END, version = version + 1 \
+         WHERE id = $1 AND lease_token = $2",
+            id,
+            lease,
+            |q| q.bind(note.code.clone()).bind(note.message.clone()).bind(run_after),
+            "waiting for a lost submit's callback",
+        )
+        .await
+    }
+
+    async fn attach_lost_submit(
+        &self,
+        id: TaskId,
+        service: &str,
+        external_id: &str,
+        now: i64,
+    ) -> Result<bool, CoreError> {
+        let done = sqlx::query(
+            "UPDATE tasks SET status = 'processing', external_id = $3, submitting = 0, error_code = NULL, \
+             error_message = NULL, error_retryable = NULL, completed_at = NULL, run_after = $4, updated_at = $4, \
+             version = version + 1 \
+             WHERE id = $1 AND service = $2 AND external_id IS NULL \
+               AND ((status = 'failed' AND error_code = 'submit_unknown') OR (status = 'processing' AND submitting = 1))",
+        )
+        .bind(id.to_string())
+        .bind(service.to_owned())
+        .bind(external_id.to_owned())
+        .bind(now)
+        .execute(&self.writer)
+        .await
+        .map_err(storage("attaching a provider id to a lost submit"))?;
+        Ok(done.rows_affected() == 1)
+    }
+
     async fn probe_write(&self) -> Result<(), CoreError> {
         self.probe_write_row().await
     }

@@ -22,8 +22,8 @@ pub use assets::{AssetStore, BlobRead};
 pub use inputs::{InputFile, InputFiles, InputRef, NoInputFiles, ProviderUpload};
 pub use prompts::PromptStore;
 pub use provider::{
-    ByteStream, Callback, CallbackError, ErrorClass, Job, Output, OutputData, OutputRole, Polled, Provider,
-    ProviderError, Submitted,
+    ByteStream, Callback, CallbackError, CallbackTask, ErrorClass, Job, LostSubmit, Output, OutputData, OutputRole,
+    Polled, Provider, ProviderError, Submitted,
 };
 pub use queue::{Claimed, LeaseToken, QueueStore, ReclaimReport, WorkerStore};
 pub use store::Store;

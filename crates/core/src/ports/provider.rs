@@ -241,6 +241,29 @@ impl ProviderError {
     }
 }
 
+/// What a provider can say of a costly submit whose answer was lost (a crash
+/// between its answer and Atelier storing the id; a timeout after the provider took
+/// the job).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LostSubmit {
+    /// The job, found by what the submit carried: poll it by this id.
+    Found(String),
+    /// Not findable now, but the provider will name it: its callback carries
+    /// Atelier's task id. Wait for it (until the model's poll timeout).
+    AwaitCallback,
+    /// The provider offers no way to find it; why, for the task's owner.
+    NoWay(String),
+}
+
+/// A task a callback names: the provider's id, and Atelier's own task id when the
+/// callback carries it back (in the callback URL), so that a job whose submit
+/// answer was lost is found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallbackTask {
+    pub external_id: String,
+    pub task_id: Option<TaskId>,
+}
+
 /// A provider's callback as it arrived at `/api/v1/callbacks/{service}`: only a
 /// hint that a task changed. The result always comes from polling, so a callback is
 /// trusted with nothing but the wish to poll a task now.
@@ -250,6 +273,8 @@ pub struct Callback<'a> {
     pub headers: &'a [(String, String)],
     /// The raw body (signatures are computed over it).
     pub body: &'a [u8],
+    /// The callback URL's query string, as Atelier set it when it submitted.
+    pub query: Option<&'a str>,
     /// When it arrived.
     pub received_at: crate::time::Millis,
 }
@@ -315,8 +340,18 @@ pub trait Provider: Send + Sync + 'static {
     }
     /// Reads one of the provider's callbacks (checking its signature where the
     /// provider signs them) and returns the external ids of the tasks to poll now.
-    fn callback(&self, _callback: &Callback<'_>) -> Result<Vec<String>, CallbackError> {
+    fn callback(&self, _callback: &Callback<'_>) -> Result<Vec<CallbackTask>, CallbackError> {
         Err(CallbackError::Unsupported)
+    }
+    /// Looks for the job of a costly submit whose answer was lost, by what the
+    /// submit carried (its parameters, Atelier's task id), among jobs created after
+    /// `sent_after` (Unix milliseconds). Never submits.
+    async fn find_lost_submit(
+        &self,
+        _job: &Job<'_>,
+        _sent_after: crate::time::Millis,
+    ) -> Result<LostSubmit, ProviderError> {
+        Ok(LostSubmit::NoWay("the provider offers no way to find a job whose answer was lost".into()))
     }
     async fn submit(&self, job: &Job<'_>) -> Result<Submitted, ProviderError>;
     async fn poll(&self, job: &Job<'_>, external_id: &str) -> Result<Polled, ProviderError>;

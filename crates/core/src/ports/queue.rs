@@ -87,6 +87,21 @@ pub trait QueueStore: Send + Sync + 'static {
         error: &TaskError,
         run_after: Millis,
     ) -> Result<bool>;
+    /// Gives back a task whose costly submit lost its answer, to wait for the
+    /// provider's callback to name the job: `processing`, still marked submitting
+    /// (so it is never sent again), the reason noted, looked at again at `run_after`.
+    async fn wait_for_lost_submit(
+        &self,
+        id: TaskId,
+        lease: &LeaseToken,
+        note: &TaskError,
+        run_after: Millis,
+    ) -> Result<bool>;
+    /// Attaches the provider's id to a task whose submit lost its answer (waiting
+    /// for it, or failed `submit_unknown`; also while a worker still holds it, whose
+    /// next write then leaves it to be polled), of this service: it is `processing`
+    /// again and polled at `now`. False when no such task.
+    async fn attach_lost_submit(&self, id: TaskId, service: &str, external_id: &str, now: Millis) -> Result<bool>;
     /// A small write that proves the database takes writes (a full disk refuses it).
     async fn probe_write(&self) -> Result<()>;
     /// Free bytes where the database can grow, where known (SQLite's file).

@@ -16,7 +16,7 @@ use crate::error::{CoreError, Result};
 use crate::events::{EventBus, TaskEvent};
 use crate::ids::{PromptId, TaskId};
 use crate::ports::InputRef;
-use crate::ports::{AssetStore, Callback, CallbackError, Created, OwnerCount, PromptStore, Store};
+use crate::ports::{AssetStore, Callback, CallbackError, CallbackTask, Created, OwnerCount, PromptStore, Store};
 use crate::quota::{self, DailyQuota};
 use crate::task::NewTask;
 use crate::time::now_millis;
@@ -346,7 +346,7 @@ impl TaskService {
     /// many tasks were woken.
     pub async fn provider_callback(&self, service: &str, callback: &Callback<'_>) -> Result<usize> {
         let provider = self.catalog.provider(service).ok_or(CoreError::NotFound { what: "service" })?;
-        let external_ids = provider.callback(callback).map_err(|error| match error {
+        let named = provider.callback(callback).map_err(|error| match error {
             CallbackError::Unsupported => CoreError::NotFound { what: "callback route" },
             CallbackError::Invalid { field, message } => {
                 CoreError::InvalidInput { details: serde_json::json!({ "field": field, "reason": message }), message }
@@ -354,8 +354,15 @@ impl TaskService {
             CallbackError::BadSignature(message) => CoreError::Unauthenticated { code: "invalid_signature", message },
         })?;
         let mut woken = 0;
-        for external_id in &external_ids {
+        for CallbackTask { external_id, task_id } in &named {
             if self.store.poll_now(service, external_id, callback.received_at).await?.is_some() {
+                woken += 1;
+            } else if let Some(task_id) = task_id
+                && self.store.attach_lost_submit(*task_id, service, external_id, callback.received_at).await?
+            {
+                // The callback names a job whose submit answer was lost: found.
+                tracing::info!(task.id = %task_id, external.id = %external_id, "a callback found the job of a lost submit");
+                self.events.publish(TaskEvent { task_id: *task_id, status: TaskStatus::Processing });
                 woken += 1;
             }
         }
@@ -363,6 +370,31 @@ impl TaskService {
             self.events.wake_workers();
         }
         Ok(woken)
+    }
+
+    /// Attaches the provider's job id to a task whose submit lost its answer (an
+    /// admin found the job at the provider): the task is polled for its result.
+    /// Admins only; never submits.
+    pub async fn attach_external_id(&self, caller: &Principal, id: TaskId, external_id: &str) -> Result<Task> {
+        if !caller.is_admin() {
+            return Err(CoreError::Forbidden { message: "only an admin attaches a provider's job id".into() });
+        }
+        let external_id = external_id.trim();
+        if external_id.is_empty() || external_id.len() > 256 || external_id.chars().any(char::is_control) {
+            return Err(CoreError::invalid("external_id", "must be the provider's job id (1 to 256 characters)"));
+        }
+        let task = self.get(caller, id).await?;
+        if !self.store.attach_lost_submit(id, &task.service, external_id, now_millis()).await? {
+            return Err(CoreError::Conflict {
+                code: "not_a_lost_submit",
+                message: "only a task whose submit lost its answer (failed submit_unknown, or waiting for the \
+                          provider to name its job) takes a provider's job id"
+                    .into(),
+            });
+        }
+        self.events.publish(TaskEvent { task_id: id, status: TaskStatus::Processing });
+        self.events.wake_workers();
+        self.get(caller, id).await
     }
 
     /// Asks every service what it offers now (admins only).

@@ -309,7 +309,7 @@ async fn input_files_must_exist_and_be_the_callers() {
 #[tokio::test]
 async fn callbacks_go_to_the_services_provider() {
     let rig = rig(TaskRules::default());
-    let callback = Callback { headers: &[], body: b"{}", received_at: now_millis() };
+    let callback = Callback { headers: &[], body: b"{}", query: None, received_at: now_millis() };
     let unknown = rig.service.provider_callback("nobody", &callback).await.expect_err("no such service");
     assert!(matches!(unknown, CoreError::NotFound { what: "service" }));
     let unsupported = rig.service.provider_callback("lab", &callback).await.expect_err("lab sends none");

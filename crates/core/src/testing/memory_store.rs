@@ -364,6 +364,44 @@ impl QueueStore for MemoryStore {
         })
     }
 
+    async fn wait_for_lost_submit(
+        &self,
+        id: TaskId,
+        lease: &LeaseToken,
+        note: &TaskError,
+        run_after: Millis,
+    ) -> Result<bool> {
+        self.leased(id, lease, |row| {
+            release_lease(row);
+            row.task.status = TaskStatus::Processing;
+            // A callback may have named the job meanwhile: then it is polled now.
+            let named = row.task.external_id.is_some();
+            row.task.error = (!named).then(|| note.clone());
+            row.task.run_after = if named { 0 } else { run_after };
+        })
+    }
+
+    async fn attach_lost_submit(&self, id: TaskId, service: &str, external_id: &str, now: Millis) -> Result<bool> {
+        let mut state = self.state()?;
+        let Some(row) = state.tasks.get_mut(&id) else { return Ok(false) };
+        let lost = match row.task.status {
+            TaskStatus::Failed => row.task.error.as_ref().is_some_and(|error| error.code == "submit_unknown"),
+            TaskStatus::Processing => row.submitting,
+            _ => false,
+        };
+        if !lost || row.task.service != service || row.task.external_id.is_some() {
+            return Ok(false);
+        }
+        row.task.status = TaskStatus::Processing;
+        row.task.external_id = Some(external_id.to_owned());
+        row.task.error = None;
+        row.task.completed_at = None;
+        row.task.run_after = now;
+        row.task.version += 1;
+        row.submitting = false;
+        Ok(true)
+    }
+
     async fn probe_write(&self) -> Result<()> {
         self.state().map(drop)
     }

@@ -9,8 +9,24 @@ use tokio::sync::watch;
 use super::Worker;
 use super::admit::InFlightGate;
 use super::run::{Flow, Interrupt, interrupted};
-use crate::ports::{ErrorClass, Job, LeaseToken, Output, Polled, Provider, ProviderError, Submitted};
+use crate::ports::{ErrorClass, Job, LeaseToken, LostSubmit, Output, Polled, Provider, ProviderError, Submitted};
 use crate::task::Task;
+
+/// How often a task whose submit lost its answer looks again while it waits for the
+/// provider's callback (which makes it poll at once when it comes).
+const LOST_SUBMIT_RECHECK: Duration = Duration::from_secs(60);
+/// How soon a failed lookup of a lost submit is tried again.
+const LOST_SUBMIT_RETRY: Duration = Duration::from_secs(5);
+
+/// Whether a costly submit may go.
+enum Marked {
+    Yes,
+    /// Leave the task: the lease is gone, or the database did not answer and the
+    /// lease will expire.
+    No,
+    /// A submit started before and its answer was lost.
+    AnswerLost,
+}
 
 /// What the provider said.
 pub(super) enum Step {
@@ -39,11 +55,11 @@ impl Worker {
         // counts against its service's concurrency limit.
         if provider.submit_is_costly() {
             match self.mark_costly_submit(task, lease).await {
-                Ok(true) => {}
-                Ok(false) => return Flow::Stop,
-                Err(error) => {
-                    self.finish_failed(task, lease, &error).await;
-                    return Flow::Stop;
+                Marked::Yes => {}
+                Marked::No => return Flow::Stop,
+                Marked::AnswerLost => {
+                    drop(in_flight_gate);
+                    return self.recover_lost_submit(task, lease, provider, job).await;
                 }
             }
         } else if in_flight_gate.is_some() && !matches!(self.queue.mark_submitting(task.id, lease).await, Ok(true)) {
@@ -71,7 +87,83 @@ impl Worker {
                     }
                 }
             }
+            // The provider may have taken (and charged for) the job: its answer was
+            // lost, or came back unreadable.
+            Err(error)
+                if matches!(error.class, ErrorClass::SubmitUnknown | ErrorClass::MalformedResponse)
+                    && provider.submit_is_costly() =>
+            {
+                tracing::warn!(task.id = %task.id, %error, "the submit's answer was lost; asking the provider for the job");
+                self.recover_lost_submit(task, lease, provider, job).await
+            }
             Err(error) => Flow::Next(Step::Failed(error)),
+        }
+    }
+
+    /// A costly submit whose answer was lost: find the job by what the submit
+    /// carried, wait for the provider's callback to name it, or (where the provider
+    /// offers no way) fail `submit_unknown` saying what is known. Never submits.
+    async fn recover_lost_submit(
+        &self,
+        task: &Task,
+        lease: &LeaseToken,
+        provider: &dyn Provider,
+        job: &Job<'_>,
+    ) -> Flow<Step> {
+        let sent_after = task.started_at.unwrap_or(task.created_at);
+        let timeout = self.poll_timeout_for(&task.service, &task.model);
+        let wait = |reason: String| ProviderError::new(ErrorClass::SubmitUnknown, reason);
+        let found = provider.find_lost_submit(job, sent_after).await;
+        let give_up = match found {
+            Ok(LostSubmit::Found(external_id)) => {
+                tracing::info!(task.id = %task.id, external.id = %external_id, "found the job of a lost submit");
+                return match self.queue.record_external_id(task.id, lease, &external_id).await {
+                    Ok(true) => Flow::Next(Step::Waiting { progress: None, poll_after: Duration::ZERO }),
+                    _ => Flow::Stop,
+                };
+            }
+            Ok(LostSubmit::AwaitCallback) if job.running_for < timeout => {
+                let note = wait(format!(
+                    "the answer to the submit sent to {} for {} was lost; waiting for the provider's callback to name \
+                     the job (never sent again)",
+                    task.service, task.model
+                ));
+                let recheck = (timeout - job.running_for).min(LOST_SUBMIT_RECHECK);
+                self.await_lost_submit(task, lease, &note, recheck).await;
+                return Flow::Stop;
+            }
+            Ok(LostSubmit::AwaitCallback) => {
+                format!("no callback named the job within {} s", timeout.as_secs())
+            }
+            Ok(LostSubmit::NoWay(reason)) => reason,
+            // The lookup itself failed: look again later, within the poll timeout.
+            Err(error) if job.running_for < timeout => {
+                let note = wait(format!("looking for the job of a lost submit failed ({error}); looking again"));
+                self.await_lost_submit(task, lease, &note, self.settings.backoff.delay(0).max(LOST_SUBMIT_RETRY)).await;
+                return Flow::Stop;
+            }
+            Err(error) => format!("looking for the job failed: {error}"),
+        };
+        let sent = crate::time::to_datetime(sent_after).to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        let error = wait(format!(
+            "the answer to the submit sent to {} for {} at {sent} was lost, and it was not sent again: {give_up}. \
+             An admin who finds the job at the provider can attach its id \
+             (POST /api/v1/tasks/{}/external-id) to fetch the result",
+            task.service, task.model, task.id
+        ));
+        self.finish_failed(task, lease, &error).await;
+        Flow::Stop
+    }
+
+    async fn await_lost_submit(&self, task: &Task, lease: &LeaseToken, note: &ProviderError, after: Duration) {
+        let note = crate::task::TaskError {
+            code: note.class.code().to_owned(),
+            message: note.message.clone(),
+            retryable: true,
+        };
+        let run_after = crate::time::now_millis() + super::millis(after);
+        if let Err(error) = self.queue.wait_for_lost_submit(task.id, lease, &note, run_after).await {
+            tracing::warn!(task.id = %task.id, %error, "could not set the task waiting; its lease will expire");
         }
     }
 
@@ -109,16 +201,12 @@ impl Worker {
     }
 
     /// Before a submit that costs money: refuse to repeat one whose answer was lost,
-    /// and mark this one. `Ok(false)`: leave the task (the lease is gone, or the
-    /// database did not answer and the lease will expire).
-    async fn mark_costly_submit(&self, task: &Task, lease: &LeaseToken) -> Result<bool, ProviderError> {
-        let Ok(interrupted) = self.queue.submit_was_interrupted(task.id).await else { return Ok(false) };
+    /// and mark this one.
+    async fn mark_costly_submit(&self, task: &Task, lease: &LeaseToken) -> Marked {
+        let Ok(interrupted) = self.queue.submit_was_interrupted(task.id).await else { return Marked::No };
         if interrupted {
-            return Err(ProviderError::new(
-                ErrorClass::SubmitUnknown,
-                "a submit to the provider started but its answer was lost; not submitting again",
-            ));
+            return Marked::AnswerLost;
         }
-        Ok(self.queue.mark_submitting(task.id, lease).await.unwrap_or(false))
+        if self.queue.mark_submitting(task.id, lease).await.unwrap_or(false) { Marked::Yes } else { Marked::No }
     }
 }

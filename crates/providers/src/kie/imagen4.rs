@@ -161,7 +161,8 @@ impl KieModel for Imagen4 {
 
     async fn submit(&self, kie: &Kie<'_>, job: &Job<'_>) -> Result<String, ProviderError> {
         let params: Imagen4Params = parse_job(job)?;
-        market::create_task(kie.client, params.variant.kie_model(), kie_input(&params), kie.callback_url).await
+        market::create_task(kie.client, params.variant.kie_model(), kie_input(&params), kie.callback_url.as_deref())
+            .await
     }
 
     async fn poll(&self, kie: &Kie<'_>, job: &Job<'_>, task_id: &str) -> Result<Polled, ProviderError> {

@@ -300,7 +300,7 @@ impl KieModel for Midjourney {
     async fn submit(&self, kie: &Kie<'_>, job: &Job<'_>) -> Result<String, ProviderError> {
         let params: MidjourneyParams = parse_job(job)?;
         let urls = kie.upload(job, &params.images).await?;
-        generate(kie.client, &kie_body(&params, &urls, kie.callback_url)).await
+        generate(kie.client, &kie_body(&params, &urls, kie.callback_url.as_deref())).await
     }
 
     async fn poll(&self, kie: &Kie<'_>, job: &Job<'_>, task_id: &str) -> Result<Polled, ProviderError> {

@@ -19,7 +19,8 @@ use async_trait::async_trait;
 use atelier_core::CoreError;
 use atelier_core::catalog::ModelSpec;
 use atelier_core::ports::{
-    Callback, CallbackError, ErrorClass, Job, Output, Polled, Provider, ProviderError, Submitted,
+    Callback, CallbackError, CallbackTask, ErrorClass, Job, LostSubmit, Output, Polled, Provider, ProviderError,
+    Submitted,
 };
 use serde_json::Value;
 
@@ -55,9 +56,14 @@ pub trait KieModel: Named + Send + Sync {
 /// schedule.
 pub struct Kie<'a> {
     pub client: &'a KieClient,
-    pub callback_url: Option<&'a str>,
+    /// The configured callback URL with this task's id added (`atelier_task`), so
+    /// that a callback names the task even when the submit's answer was lost.
+    pub callback_url: Option<String>,
     pub polls: PollSchedule,
 }
+
+/// The query parameter of the callback URL that carries Atelier's task id.
+const TASK_PARAMETER: &str = "atelier_task";
 
 impl Kie<'_> {
     /// Still running: look again on the schedule.
@@ -121,7 +127,20 @@ impl KieProvider {
         let client = self.client.as_ref().ok_or_else(|| {
             ProviderError::new(ErrorClass::Unauthorized, format!("Kie is not configured: set {CONFIG_KEY}"))
         })?;
-        Ok(Kie { client, callback_url: self.settings.callback_url.as_deref(), polls: self.settings.polls })
+        Ok(Kie { client, callback_url: None, polls: self.settings.polls })
+    }
+
+    /// As [`KieProvider::kie`], with the callback URL for this job's task.
+    fn kie_for(&self, job: &Job<'_>) -> Result<Kie<'_>, ProviderError> {
+        let callback_url = self.settings.callback_url.as_deref().map(|base| match url::Url::parse(base) {
+            Ok(mut url) => {
+                url.query_pairs_mut().append_pair(TASK_PARAMETER, &job.task_id.to_string());
+                url.to_string()
+            }
+            // Checked at startup; kept as configured if it somehow is not a URL.
+            Err(_) => base.to_owned(),
+        });
+        Ok(Kie { callback_url, ..self.kie()? })
     }
 }
 
@@ -162,7 +181,7 @@ impl Provider for KieProvider {
 
     /// Every Kie API's callback names its task in `data.taskId`; signed ones are
     /// checked when a webhook key is configured.
-    fn callback(&self, request: &Callback<'_>) -> Result<Vec<String>, CallbackError> {
+    fn callback(&self, request: &Callback<'_>) -> Result<Vec<CallbackTask>, CallbackError> {
         let body: Value = serde_json::from_slice(request.body).map_err(|error| CallbackError::Invalid {
             field: "body".into(),
             message: format!("the callback body is not JSON: {error}"),
@@ -179,7 +198,26 @@ impl Provider for KieProvider {
             )
             .map_err(|error| CallbackError::BadSignature(error.to_string()))?;
         }
-        Ok(vec![task_id])
+        // Atelier's own task id, as the submit put it in the callback URL.
+        let atelier_task = request.query.and_then(|query| {
+            url::form_urlencoded::parse(query.as_bytes())
+                .find(|(name, _)| name == TASK_PARAMETER)
+                .and_then(|(_, value)| value.parse().ok())
+        });
+        Ok(vec![CallbackTask { external_id: task_id, task_id: atelier_task }])
+    }
+
+    /// Kie lists no jobs, but its callback carries the callback URL's query back:
+    /// with a callback URL configured, the callback names the job.
+    async fn find_lost_submit(&self, _job: &Job<'_>, _sent_after: i64) -> Result<LostSubmit, ProviderError> {
+        Ok(match self.settings.callback_url {
+            Some(_) => LostSubmit::AwaitCallback,
+            None => LostSubmit::NoWay(
+                "Kie offers no way to list jobs, and no callback URL is configured (providers.kie.callback_url) for \
+                 its callback to name the job"
+                    .into(),
+            ),
+        })
     }
 
     fn submit_rate_limit(&self) -> Option<atelier_core::ratelimit::RateLimit> {
@@ -207,7 +245,7 @@ impl Provider for KieProvider {
     }
 
     async fn submit(&self, job: &Job<'_>) -> Result<Submitted, ProviderError> {
-        let kie = self.kie()?;
+        let kie = self.kie_for(job)?;
         let external_id = self.models.for_job(job.model)?.submit(&kie, job).await?;
         Ok(Submitted::Accepted { external_id, poll_after: kie.polls.after(Duration::ZERO) })
     }

@@ -173,7 +173,8 @@ impl KieModel for Sora2 {
     async fn submit(&self, kie: &Kie<'_>, job: &Job<'_>) -> Result<String, ProviderError> {
         let params: Sora2Params = parse_job(job)?;
         let urls = kie.upload(job, &params.images).await?;
-        market::create_task(kie.client, params.kie_model(), kie_input(&params, &urls), kie.callback_url).await
+        market::create_task(kie.client, params.kie_model(), kie_input(&params, &urls), kie.callback_url.as_deref())
+            .await
     }
 
     async fn poll(&self, kie: &Kie<'_>, job: &Job<'_>, task_id: &str) -> Result<Polled, ProviderError> {

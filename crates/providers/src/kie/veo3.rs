@@ -308,7 +308,7 @@ impl KieModel for Veo3 {
     async fn submit(&self, kie: &Kie<'_>, job: &Job<'_>) -> Result<String, ProviderError> {
         let params: Veo3Params = parse_job(job)?;
         let urls = kie.upload(job, &params.images).await?;
-        generate(kie.client, &kie_body(&params, &urls, kie.callback_url)).await
+        generate(kie.client, &kie_body(&params, &urls, kie.callback_url.as_deref())).await
     }
 
     async fn poll(&self, kie: &Kie<'_>, job: &Job<'_>, task_id: &str) -> Result<Polled, ProviderError> {

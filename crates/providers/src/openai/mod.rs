@@ -18,7 +18,7 @@ pub mod videos;
 use async_trait::async_trait;
 use atelier_core::CoreError;
 use atelier_core::catalog::ModelSpec;
-use atelier_core::ports::{ErrorClass, Job, Polled, Provider, ProviderError, Submitted};
+use atelier_core::ports::{ErrorClass, Job, LostSubmit, Polled, Provider, ProviderError, Submitted};
 use serde_json::Value;
 
 use self::client::{OpenAiClient, Target};
@@ -44,6 +44,19 @@ pub trait OpenAiModel: Named + Send + Sync {
         Vec::new()
     }
     async fn submit(&self, openai: &OpenAi<'_>, job: &Job<'_>) -> Result<Submitted, ProviderError>;
+    /// Looks for the job of a submit whose answer was lost. A synchronous answer
+    /// carries its result, so once lost there is nothing to find.
+    async fn find_lost_submit(
+        &self,
+        openai: &OpenAi<'_>,
+        _job: &Job<'_>,
+        _sent_after: i64,
+    ) -> Result<LostSubmit, ProviderError> {
+        Ok(LostSubmit::NoWay(format!(
+            "{}'s answer carried the result itself and nothing keeps it to be fetched again",
+            openai.title
+        )))
+    }
     /// Synchronous APIs finish in `submit`: there is nothing to poll.
     async fn poll(&self, _openai: &OpenAi<'_>, job: &Job<'_>, _external_id: &str) -> Result<Polled, ProviderError> {
         Err(ProviderError::new(ErrorClass::ClientError, format!("{} is synchronous: nothing to poll", job.model)))
@@ -159,6 +172,11 @@ impl Provider for OpenAiProvider {
 
     async fn cancel(&self, external_id: &str) -> Result<(), ProviderError> {
         videos::delete(self.openai()?.client, external_id).await
+    }
+
+    async fn find_lost_submit(&self, job: &Job<'_>, sent_after: i64) -> Result<LostSubmit, ProviderError> {
+        let openai = self.openai()?;
+        self.models.for_job(job.model)?.find_lost_submit(&openai, job, sent_after).await
     }
 }
 

@@ -9,7 +9,7 @@
 
 use atelier_core::CoreError;
 use atelier_core::catalog::{Modality, ModelSpec};
-use atelier_core::ports::{ErrorClass, InputFiles, InputRef, Output, ProviderError};
+use atelier_core::ports::{ErrorClass, InputFiles, InputRef, LostSubmit, Output, ProviderError};
 use reqwest::multipart::{Form, Part};
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Value, json};
@@ -136,6 +136,77 @@ pub async fn create(
         .filter(|id| !id.is_empty())
         .ok_or_else(|| ProviderError::new(ErrorClass::SubmitUnknown, "the provider created a video but sent no id"))?;
     Ok((id, answer))
+}
+
+/// How far back a lost create is looked for, before the time it was sent (clocks
+/// differ).
+const CLOCK_SLACK_SECS: i64 = 60;
+/// At most this many pages of the newest videos are read looking for a lost create.
+const LOOKUP_PAGES: usize = 10;
+
+/// Finds the video that a create whose answer was lost made: among the newest
+/// videos (`GET /videos`, newest first) created since the create was sent, the
+/// one with its prompt, model, seconds and size. Two alike are not told apart.
+pub async fn find_created(
+    client: &OpenAiClient,
+    model: VideoModel,
+    params: &VideoParams,
+    sent_after_ms: i64,
+) -> Result<LostSubmit, ProviderError> {
+    let since = sent_after_ms.div_euclid(1000) - CLOCK_SLACK_SECS;
+    let wire_model = client.target().deployment(model.name());
+    let mut matches = Vec::new();
+    let mut after: Option<String> = None;
+    for _ in 0..LOOKUP_PAGES {
+        let mut query = vec![("order", "desc"), ("limit", "100")];
+        if let Some(after) = &after {
+            query.push(("after", after.as_str()));
+        }
+        let list = client.get(&Api::Videos, &query).await.map_err(|failure| failure.error)?.json()?;
+        let videos = list.get("data").and_then(Value::as_array).cloned().unwrap_or_default();
+        let mut reached_older = false;
+        for video in &videos {
+            if video.get("created_at").and_then(Value::as_i64).is_some_and(|created| created < since) {
+                reached_older = true;
+                continue;
+            }
+            if is_this_create(video, model, &wire_model, params)
+                && let Some(id) = video.get("id").and_then(Value::as_str)
+            {
+                matches.push(id.to_owned());
+            }
+        }
+        let has_more = list.get("has_more").and_then(Value::as_bool).unwrap_or(false);
+        after = list.get("last_id").and_then(Value::as_str).map(str::to_owned);
+        if reached_older || !has_more || after.is_none() {
+            break;
+        }
+    }
+    Ok(match matches.as_slice() {
+        [id] => LostSubmit::Found(id.clone()),
+        [] => LostSubmit::NoWay(
+            "no video created since the submit was sent has its prompt, model, seconds and size".into(),
+        ),
+        several => LostSubmit::NoWay(format!(
+            "{} videos created since the submit was sent match it ({}); which one is this task's cannot be told",
+            several.len(),
+            several.join(", ")
+        )),
+    })
+}
+
+/// Whether a listed video is what this create asked for.
+fn is_this_create(video: &Value, model: VideoModel, wire_model: &str, params: &VideoParams) -> bool {
+    let text = |key: &str| match video.get(key) {
+        Some(Value::String(text)) => Some(text.clone()),
+        Some(Value::Number(number)) => Some(number.to_string()),
+        _ => None,
+    };
+    let model_matches = text("model").is_none_or(|listed| listed == wire_model || listed.starts_with(model.name()));
+    text("prompt").as_deref() == Some(params.prompt.as_str())
+        && model_matches
+        && text("seconds").is_none_or(|seconds| seconds == params.seconds)
+        && text("size").is_none_or(|size| size == params.size)
 }
 
 /// Where a video stands.
@@ -273,6 +344,17 @@ impl OpenAiModel for VideoModel {
         let (external_id, answer) = create(openai.client, *self, &params, job.files).await?;
         let poll_after = answer.poll_after().unwrap_or_else(|| openai.polls.after(Duration::ZERO));
         Ok(Submitted::Accepted { external_id, poll_after })
+    }
+
+    /// A create whose answer was lost is looked for among the newest videos.
+    async fn find_lost_submit(
+        &self,
+        openai: &OpenAi<'_>,
+        job: &Job<'_>,
+        sent_after: i64,
+    ) -> Result<LostSubmit, ProviderError> {
+        let params: VideoParams = parse_params(job.input).map_err(super::invalid)?;
+        find_created(openai.client, *self, &params, sent_after).await
     }
 
     async fn poll(&self, openai: &OpenAi<'_>, job: &Job<'_>, external_id: &str) -> Result<Polled, ProviderError> {

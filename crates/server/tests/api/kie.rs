@@ -203,3 +203,45 @@ async fn the_providers_page_shows_kies_credits() {
     let without: Value = kie.app.get("/api/v1/providers").await.json().await.expect("json");
     assert!(entry(&without).get("account").is_none(), "no provider call unless asked");
 }
+
+#[tokio::test]
+async fn a_lost_submit_answer_is_found_by_kies_callback_and_never_sent_again() {
+    // Kie creates (and charges) the task, then its answer is broken: Atelier has no
+    // id. The callback URL carried Atelier's task id, so Kie's callback names the
+    // job; polls are 30 s apart, so only that can finish the task within the wait.
+    let kie = start_with(&["createTask:always:malformed"], Some("hook-key"), 30_000).await;
+    let task = kie.run(json!({ "prompt": "found again" })).await;
+    assert_eq!(task["status"], "completed", "{task}");
+    assert!(task["error"].is_null(), "{task}");
+    let stats = kie.stats().await;
+    assert_eq!((create_count(&stats), stats["callbacks_sent"].as_u64()), (1, Some(1)), "{stats}");
+}
+
+#[tokio::test]
+async fn without_a_callback_a_lost_submit_says_what_is_known_and_an_admin_can_attach_the_job() {
+    let kie = start(&["createTask:always:malformed"]).await;
+    let task = kie.run(json!({ "prompt": "attach me" })).await;
+    assert_eq!((task["status"].as_str(), task["error"]["code"].as_str()), (Some("failed"), Some("submit_unknown")));
+    let message = task["error"]["message"].as_str().unwrap();
+    for known in ["kie", "imagen4", "was not sent again", "external-id"] {
+        assert!(message.contains(known), "{known:?} missing from {message:?}");
+    }
+    let id = task["task_id"].as_str().unwrap();
+    let stats = kie.stats().await;
+    let kie_ids: Vec<&String> = stats["task_states"].as_object().unwrap().keys().collect();
+    let [kie_id] = kie_ids.as_slice() else { panic!("one job at Kie: {stats}") };
+
+    // Only an admin may attach, only a real id, only to a lost submit.
+    let (member, _) = kie.app.user("member@example.com", atelier_core::account::Role::Member).await;
+    let path = format!("/api/v1/tasks/{id}/external-id");
+    let refused = member.post(kie.app.url(&path)).json(&json!({ "external_id": kie_id })).send().await.unwrap();
+    assert!(matches!(refused.status().as_u16(), 403 | 404), "{}", refused.status());
+    assert_error(kie.app.post(&path, &json!({ "external_id": " " })).await, 422, "validation_error").await;
+    let attached = kie.app.post(&path, &json!({ "external_id": kie_id })).await;
+    assert_eq!(attached.status(), 200);
+    let task = kie.app.wait_for_end(id).await;
+    assert_eq!(task["status"], "completed", "{task}");
+    let again = kie.app.post(&path, &json!({ "external_id": kie_id })).await;
+    assert_error(again, 409, "not_a_lost_submit").await;
+    assert_eq!(create_count(&kie.stats().await), 1, "never submitted again");
+}

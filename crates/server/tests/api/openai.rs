@@ -280,6 +280,28 @@ async fn a_synchronous_submit_whose_answer_is_lost_is_not_repeated() {
 }
 
 #[tokio::test]
+async fn a_video_whose_create_answer_is_lost_is_found_in_the_list_and_created_once() {
+    for flavour in BOTH {
+        // The video is made, but the answer comes after the 1 s client timeout.
+        let openai = start_with(flavour, &["videos.create:always:timeout"], |config| {
+            config.providers.openai.request_timeout_secs = 1;
+            config.providers.azure.request_timeout_secs = 1;
+        })
+        .await;
+        let task = openai.run("sora-2", json!({ "prompt": "lost and found", "seconds": "4" })).await;
+        assert_eq!(task["status"], "completed", "{flavour:?}: {task}");
+        assert_eq!(task["images"][0]["mime_type"], "video/mp4", "{task}");
+        let found = task["external_task_id"].as_str().unwrap().to_owned();
+        // A second lost create among videos with other prompts finds its own.
+        let other = openai.run("sora-2", json!({ "prompt": "another sea", "seconds": "4" })).await;
+        assert_eq!(other["status"], "completed", "{flavour:?}: {other}");
+        assert_ne!(other["external_task_id"].as_str(), Some(found.as_str()));
+        let stats = openai.stats().await;
+        assert_eq!(count(&stats, "videos_create"), 2, "one create per task: {flavour:?}: {stats}");
+    }
+}
+
+#[tokio::test]
 async fn a_failed_video_is_reported_and_a_stuck_one_times_out() {
     for flavour in BOTH {
         let failing = start(flavour, &["videos.retrieve:always:generation_failed"]).await;

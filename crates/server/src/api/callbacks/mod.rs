@@ -6,7 +6,7 @@
 use atelier_core::ports::Callback;
 use atelier_core::time::now_millis;
 use axum::Json;
-use axum::extract::State;
+use axum::extract::{RawQuery, State};
 use axum::http::HeaderMap;
 use bytes::Bytes;
 use serde_json::{Value, json};
@@ -35,6 +35,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
 pub async fn provider_callback(
     State(state): State<AppState>,
     AppPath(service): AppPath<String>,
+    RawQuery(query): RawQuery,
     headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult<Json<Value>> {
@@ -42,7 +43,7 @@ pub async fn provider_callback(
         .iter()
         .filter_map(|(name, value)| Some((name.as_str().to_owned(), value.to_str().ok()?.to_owned())))
         .collect();
-    let callback = Callback { headers: &headers, body: &body, received_at: now_millis() };
+    let callback = Callback { headers: &headers, body: &body, query: query.as_deref(), received_at: now_millis() };
     state.tasks.provider_callback(&service, &callback).await?;
     Ok(Json(json!({ "received": true })))
 }

@@ -1,5 +1,6 @@
 //! `/api/v1/tasks`: the native task API.
 
+mod attach;
 mod cancel;
 mod create;
 mod delete;
@@ -24,6 +25,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(get::get_task, delete::delete_task))
         .routes(routes!(cancel::cancel_task))
         .routes(routes!(retry::retry_task))
+        .routes(routes!(attach::attach_external_id))
         .routes(routes!(events::task_events))
 }
 
