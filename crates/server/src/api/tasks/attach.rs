@@ -29,7 +29,7 @@ pub struct AttachExternalId {
     responses((status = 200, body = TaskView), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody),
         (status = 409, description = "The task's submit did not lose its answer", body = ErrorBody),
-        (status = 422, body = ErrorBody)))]
+        (status = 413, body = ErrorBody), (status = 415, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn attach_external_id(
     State(state): State<AppState>,
     Caller(caller): Caller,
