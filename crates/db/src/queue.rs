@@ -400,7 +400,8 @@ impl QueueStore for Database {
              error_message = NULL, error_retryable = NULL, completed_at = NULL, run_after = $4, updated_at = $4, \
              version = version + 1 \
              WHERE id = $1 AND service = $2 AND external_id IS NULL \
-               AND ((status = 'failed' AND error_code = 'submit_unknown') OR (status = 'processing' AND submitting = 1))",
+               AND ((status = 'failed' AND error_code IN ('submit_unknown', 'malformed_response')) \
+               OR (status = 'processing' AND submitting = 1))",
         )
         .bind(id.to_string())
         .bind(service.to_owned())

@@ -385,7 +385,11 @@ impl QueueStore for MemoryStore {
         let mut state = self.state()?;
         let Some(row) = state.tasks.get_mut(&id) else { return Ok(false) };
         let lost = match row.task.status {
-            TaskStatus::Failed => row.task.error.as_ref().is_some_and(|error| error.code == "submit_unknown"),
+            TaskStatus::Failed => row
+                .task
+                .error
+                .as_ref()
+                .is_some_and(|error| matches!(error.code.as_str(), "submit_unknown" | "malformed_response")),
             TaskStatus::Processing => row.submitting,
             _ => false,
         };

@@ -59,7 +59,11 @@ impl Worker {
                 Marked::No => return Flow::Stop,
                 Marked::AnswerLost => {
                     drop(in_flight_gate);
-                    return self.recover_lost_submit(task, lease, provider, job).await;
+                    let lost = ProviderError::new(
+                        ErrorClass::SubmitUnknown,
+                        "a submit started earlier and its answer was lost",
+                    );
+                    return self.recover_lost_submit(task, lease, provider, job, &lost).await;
                 }
             }
         } else if in_flight_gate.is_some() && !matches!(self.queue.mark_submitting(task.id, lease).await, Ok(true)) {
@@ -94,7 +98,7 @@ impl Worker {
                     && provider.submit_is_costly() =>
             {
                 tracing::warn!(task.id = %task.id, %error, "the submit's answer was lost; asking the provider for the job");
-                self.recover_lost_submit(task, lease, provider, job).await
+                self.recover_lost_submit(task, lease, provider, job, &error).await
             }
             Err(error) => Flow::Next(Step::Failed(error)),
         }
@@ -109,6 +113,7 @@ impl Worker {
         lease: &LeaseToken,
         provider: &dyn Provider,
         job: &Job<'_>,
+        lost: &ProviderError,
     ) -> Flow<Step> {
         let sent_after = task.started_at.unwrap_or(task.created_at);
         let timeout = self.poll_timeout_for(&task.service, &task.model);
@@ -145,12 +150,17 @@ impl Worker {
             Err(error) => format!("looking for the job failed: {error}"),
         };
         let sent = crate::time::to_datetime(sent_after).to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-        let error = wait(format!(
-            "the answer to the submit sent to {} for {} at {sent} was lost, and it was not sent again: {give_up}. \
+        // An unreadable answer stays what it was (`malformed_response`); an answer
+        // that never came is `submit_unknown`.
+        let error = ProviderError::new(
+            lost.class,
+            format!(
+                "{lost}; the submit sent to {} for {} at {sent} was not sent again: {give_up}. \
              An admin who finds the job at the provider can attach its id \
              (POST /api/v1/tasks/{}/external-id) to fetch the result",
-            task.service, task.model, task.id
-        ));
+                task.service, task.model, task.id
+            ),
+        );
         self.finish_failed(task, lease, &error).await;
         Flow::Stop
     }

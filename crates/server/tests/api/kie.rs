@@ -221,7 +221,9 @@ async fn a_lost_submit_answer_is_found_by_kies_callback_and_never_sent_again() {
 async fn without_a_callback_a_lost_submit_says_what_is_known_and_an_admin_can_attach_the_job() {
     let kie = start(&["createTask:always:malformed"]).await;
     let task = kie.run(json!({ "prompt": "attach me" })).await;
-    assert_eq!((task["status"].as_str(), task["error"]["code"].as_str()), (Some("failed"), Some("submit_unknown")));
+    // The create's answer came back unreadable: the error says so, and that the
+    // job was not sent again.
+    assert_eq!((task["status"].as_str(), task["error"]["code"].as_str()), (Some("failed"), Some("malformed_response")));
     let message = task["error"]["message"].as_str().unwrap();
     for known in ["kie", "imagen4", "was not sent again", "external-id"] {
         assert!(message.contains(known), "{known:?} missing from {message:?}");
