@@ -66,7 +66,7 @@ pub enum CoreError {
 
     /// A disk Atelier writes to is full (the database's, or the file store's):
     /// storage is unavailable until space returns.
-    #[error("{} is full: {detail}", match part { crate::storage::StoragePart::Database => "the database's disk", crate::storage::StoragePart::Files => "the file store's disk" })]
+    #[error("{} is full: {detail}", part.disk())]
     StorageFull { part: crate::storage::StoragePart, detail: String },
 
     /// A source Atelier reads from broke off (a provider's download ended half-way):

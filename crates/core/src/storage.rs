@@ -31,6 +31,14 @@ impl StoragePart {
             Self::Files => "files",
         }
     }
+
+    /// The disk it writes to, as messages name it.
+    pub fn disk(self) -> &'static str {
+        match self {
+            Self::Database => "the database's disk",
+            Self::Files => "the file store's disk",
+        }
+    }
 }
 
 /// Storage as last seen.
@@ -145,9 +153,11 @@ impl StorageWatch {
         self.state.borrow().is_down()
     }
 
-    /// Records that a write to `part` failed with `error`, and starts probing it
-    /// unless a probe runs already.
-    pub fn report(&self, part: StoragePart, error: &CoreError) {
+    /// Records that a write failed with `error` (a storage failure; anything else
+    /// is ignored), and starts probing the part that failed unless a probe runs
+    /// already.
+    pub fn report(&self, error: &CoreError) {
+        let Some(part) = error.storage_part() else { return };
         let full = matches!(error, CoreError::StorageFull { .. });
         let mut started = false;
         self.state.send_if_modified(|state| {

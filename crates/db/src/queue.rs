@@ -399,9 +399,9 @@ impl QueueStore for Database {
             "UPDATE tasks SET status = 'processing', external_id = $3, submitting = 0, error_code = NULL, \
              error_message = NULL, error_retryable = NULL, completed_at = NULL, run_after = $4, updated_at = $4, \
              version = version + 1 \
-             WHERE id = $1 AND service = $2 AND external_id IS NULL \
-               AND ((status = 'failed' AND error_code IN ('submit_unknown', 'malformed_response')) \
-               OR (status = 'processing' AND submitting = 1))",
+             WHERE id = $1 AND service = $2 AND external_id IS NULL AND submitting = 1 \
+               AND (status = 'processing' \
+                    OR (status = 'failed' AND error_code IN ('submit_unknown', 'malformed_response')))",
         )
         .bind(id.to_string())
         .bind(service.to_owned())

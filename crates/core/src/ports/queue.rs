@@ -98,7 +98,8 @@ pub trait QueueStore: Send + Sync + 'static {
         run_after: Millis,
     ) -> Result<bool>;
     /// Attaches the provider's id to a task whose submit lost its answer (waiting
-    /// for it, or failed `submit_unknown` or `malformed_response` with no id; also while a worker still holds it, whose
+    /// for it, or failed `submit_unknown` or `malformed_response`; still marked, with no
+    /// id; also while a worker still holds it, whose
     /// next write then leaves it to be polled), of this service: it is `processing`
     /// again and polled at `now`. False when no such task.
     async fn attach_lost_submit(&self, id: TaskId, service: &str, external_id: &str, now: Millis) -> Result<bool>;

@@ -116,7 +116,9 @@ impl AssetStore for MemoryAssets {
     }
 
     async fn health(&self) -> Result<()> {
-        self.put(Bytes::from_static(b"probe"), "text/plain").map(drop)
+        let (key, _) = self.put(Bytes::from_static(b"atelier health probe"), "text/plain")?;
+        self.blobs.lock().unwrap_or_else(PoisonError::into_inner).remove(&key);
+        Ok(())
     }
 
     fn describe(&self) -> String {

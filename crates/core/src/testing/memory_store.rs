@@ -390,10 +390,10 @@ impl QueueStore for MemoryStore {
                 .error
                 .as_ref()
                 .is_some_and(|error| matches!(error.code.as_str(), "submit_unknown" | "malformed_response")),
-            TaskStatus::Processing => row.submitting,
+            TaskStatus::Processing => true,
             _ => false,
         };
-        if !lost || row.task.service != service || row.task.external_id.is_some() {
+        if !lost || !row.submitting || row.task.service != service || row.task.external_id.is_some() {
             return Ok(false);
         }
         row.task.status = TaskStatus::Processing;

@@ -117,7 +117,6 @@ impl Worker {
     ) -> Flow<Step> {
         let sent_after = task.started_at.unwrap_or(task.created_at);
         let timeout = self.poll_timeout_for(&task.service, &task.model);
-        let wait = |reason: String| ProviderError::new(ErrorClass::SubmitUnknown, reason);
         let found = provider.find_lost_submit(job, sent_after).await;
         let give_up = match found {
             Ok(LostSubmit::Found(external_id)) => {
@@ -128,13 +127,13 @@ impl Worker {
                 };
             }
             Ok(LostSubmit::AwaitCallback) if job.running_for < timeout => {
-                let note = wait(format!(
+                let note = format!(
                     "the answer to the submit sent to {} for {} was lost; waiting for the provider's callback to name \
                      the job (never sent again)",
                     task.service, task.model
-                ));
+                );
                 let recheck = (timeout - job.running_for).min(LOST_SUBMIT_RECHECK);
-                self.await_lost_submit(task, lease, &note, recheck).await;
+                self.await_lost_submit(task, lease, note, recheck).await;
                 return Flow::Stop;
             }
             Ok(LostSubmit::AwaitCallback) => {
@@ -143,8 +142,8 @@ impl Worker {
             Ok(LostSubmit::NoWay(reason)) => reason,
             // The lookup itself failed: look again later, within the poll timeout.
             Err(error) if job.running_for < timeout => {
-                let note = wait(format!("looking for the job of a lost submit failed ({error}); looking again"));
-                self.await_lost_submit(task, lease, &note, self.settings.backoff.delay(0).max(LOST_SUBMIT_RETRY)).await;
+                let note = format!("looking for the job of a lost submit failed ({error}); looking again");
+                self.await_lost_submit(task, lease, note, self.settings.backoff.delay(0).max(LOST_SUBMIT_RETRY)).await;
                 return Flow::Stop;
             }
             Err(error) => format!("looking for the job failed: {error}"),
@@ -165,12 +164,11 @@ impl Worker {
         Flow::Stop
     }
 
-    async fn await_lost_submit(&self, task: &Task, lease: &LeaseToken, note: &ProviderError, after: Duration) {
-        let note = crate::task::TaskError {
-            code: note.class.code().to_owned(),
-            message: note.message.clone(),
-            retryable: true,
-        };
+    /// Leaves the task waiting (marked, no id) for the provider to name its job,
+    /// with `message` noted as `submit_unknown`.
+    async fn await_lost_submit(&self, task: &Task, lease: &LeaseToken, message: String, after: Duration) {
+        let code = ErrorClass::SubmitUnknown.code().to_owned();
+        let note = crate::task::TaskError { code, message, retryable: true };
         let run_after = crate::time::now_millis() + super::millis(after);
         if let Err(error) = self.queue.wait_for_lost_submit(task.id, lease, &note, run_after).await {
             tracing::warn!(task.id = %task.id, %error, "could not set the task waiting; its lease will expire");

@@ -26,7 +26,7 @@ use crate::circuit::Circuits;
 use crate::events::{EventBus, TaskEvent};
 use crate::ports::{AssetStore, InputFiles, WorkerStore};
 use crate::ratelimit::RateLimiter;
-use crate::storage::{StoragePart, StorageSettings, StorageWatch};
+use crate::storage::{StorageSettings, StorageWatch};
 use crate::task::TaskStatus;
 use crate::time::now_millis;
 
@@ -195,9 +195,7 @@ impl Worker {
                     }
                     Err(error) => {
                         tracing::warn!(%error, "claiming tasks failed; trying again shortly");
-                        if matches!(error.storage_part(), Some(StoragePart::Database)) {
-                            self.storage.report(StoragePart::Database, &error);
-                        }
+                        self.storage.report(&error);
                         tokio::time::sleep(Duration::from_millis(500)).await;
                     }
                 }

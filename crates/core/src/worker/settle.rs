@@ -20,7 +20,6 @@ use crate::error::CoreError;
 use crate::events::TaskEvent;
 use crate::ids::TaskId;
 use crate::ports::{ErrorClass, LeaseToken, Output, ProviderError};
-use crate::storage::StoragePart;
 use crate::task::{Task, TaskError, TaskStatus};
 use crate::time::now_millis;
 
@@ -98,13 +97,13 @@ impl Worker {
                     }
                     Err(error) => error,
                 };
-                let Some(part) = error.storage_part() else {
+                if error.storage_part().is_none() {
                     // The output's source broke off: the provider's fault.
                     let error =
                         ProviderError::new(ErrorClass::ServerError, format!("storing the output failed: {error}"));
                     return self.handle_error(task, lease, &error).await;
-                };
-                self.storage.report(part, &error);
+                }
+                self.storage.report(&error);
                 let Some(copy) = copy else {
                     return self.wait_for_storage(task, lease, &error).await;
                 };
@@ -125,7 +124,7 @@ impl Worker {
                     // The outputs are stored; only the completion is missing. Try
                     // again once the database takes writes, while the lease holds.
                     tracing::warn!(task.id = %task.id, %error, "could not store completion; trying again when the database takes writes");
-                    self.storage.report(error.storage_part().unwrap_or(StoragePart::Database), &error);
+                    self.storage.report(&error);
                     if !self.wait_for_storage_in_run(task, lease, interrupt).await {
                         return;
                     }

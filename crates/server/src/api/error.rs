@@ -6,7 +6,6 @@
 use std::time::Duration;
 
 use atelier_core::CoreError;
-use atelier_core::storage::StoragePart;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
@@ -124,16 +123,12 @@ impl From<CoreError> for ApiError {
             }
             CoreError::StorageFull { part, ref detail } => {
                 tracing::error!(error = %detail, part = part.as_str(), "disk full");
-                let what = match part {
-                    StoragePart::Database => "the database's disk is full",
-                    StoragePart::Files => "the file store's disk is full",
-                };
                 Self {
                     retry_after: Some(DISK_FULL_RETRY),
                     ..Self::new(
                         StatusCode::SERVICE_UNAVAILABLE,
                         "storage_unavailable",
-                        format!("{what}; nothing was written, try again once space is freed"),
+                        format!("{} is full; nothing was written, try again once space is freed", part.disk()),
                     )
                     .with_details(serde_json::json!({ "reason": "disk_full", "part": part.as_str() }))
                 }
