@@ -87,6 +87,10 @@ pub struct KieArgs {
     /// Turns off the emulated rate limits (createTask and recordInfo), for benchmarks.
     #[arg(long)]
     pub no_rate_limits: bool,
+    /// How long after its creation a task with a callback URL finishes on its own
+    /// and sends its callback, in milliseconds.
+    #[arg(long, default_value_t = 500)]
+    pub callback_delay_ms: u64,
 }
 
 pub async fn run(command: EmulateCommand) -> anyhow::Result<ExitCode> {
@@ -106,6 +110,7 @@ pub async fn run(command: EmulateCommand) -> anyhow::Result<ExitCode> {
                 webhook_hmac_key: args.webhook_hmac_key,
                 hd_pending_requests: args.hd_pending_requests,
                 upload_age: std::time::Duration::from_secs(args.upload_age_secs),
+                callback_delay: std::time::Duration::from_millis(args.callback_delay_ms),
                 ..KieEmulatorConfig::default()
             };
             if args.no_rate_limits {

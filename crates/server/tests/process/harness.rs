@@ -164,9 +164,36 @@ pub struct Server {
 
 const LISTENING: &str = "Atelier is listening on http://";
 
+/// Starts `atelier emulate <args…> --listen 127.0.0.1:0` and waits for its base URL.
+pub fn emulate(name: &str, args: &[&str]) -> (Process, String) {
+    let mut command = atelier(["emulate"]);
+    command.args(args).args(["--listen", "127.0.0.1:0"]);
+    let mut process = Process::spawn(name, command);
+    let line = process.wait_for_line(|l| l.contains("listening on http://"), "its address", Duration::from_secs(20));
+    let url = line
+        .split("listening on ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap_or_else(|| panic!("cannot read the address from {line:?}"))
+        .to_owned();
+    (process, url)
+}
+
 /// Starts `atelier serve --listen 127.0.0.1:0` and waits for its address.
 pub fn serve(name: &str, data_dir: &Path, database_url: Option<&str>, env: &[(&str, &str)]) -> Server {
-    let mut command = atelier(["serve", "--listen", "127.0.0.1:0"]);
+    serve_at(name, "127.0.0.1:0", data_dir, database_url, env)
+}
+
+/// A local port free a moment ago, for a server that must come back on the same
+/// address (a provider's callback URL names it).
+pub fn free_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
+    listener.local_addr().expect("its address").port()
+}
+
+/// Starts `atelier serve --listen <listen>` and waits for its address.
+pub fn serve_at(name: &str, listen: &str, data_dir: &Path, database_url: Option<&str>, env: &[(&str, &str)]) -> Server {
+    let mut command = atelier(["serve", "--listen", listen]);
     command.arg("--data-dir").arg(data_dir);
     if let Some(url) = database_url {
         command.args(["--database-url", url]);

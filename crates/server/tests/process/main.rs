@@ -10,6 +10,9 @@
 mod crash_recovery;
 mod harness;
 mod logs;
+// Runs `atelier emulate kie|openai`, which the `emulators` feature brings.
+#[cfg(feature = "emulators")]
+mod lost_submit_crash;
 // Runs `atelier emulate kie`, which the `emulators` feature brings.
 #[cfg(feature = "emulators")]
 mod remote_crash;

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::harness::{Process, atelier, http, list_all, serve, temp_dir, wait_all_completed};
+use crate::harness::{emulate, http, list_all, serve, temp_dir, wait_all_completed};
 
 const TASKS: usize = 20;
 
@@ -16,10 +16,8 @@ const TASKS: usize = 20;
 async fn killed_while_waiting_on_kie_every_task_is_submitted_once() {
     let dir = temp_dir();
     let data = dir.path().join("data");
-    let mut emulator =
-        Process::spawn("kie emulator", atelier(["emulate", "kie", "--listen", "127.0.0.1:0", "--steps", "4"]));
-    let line = emulator.wait_for_line(|l| l.contains("listening on http://"), "its address", Duration::from_secs(20));
-    let emulator_url = line.split("listening on ").nth(1).and_then(|r| r.split_whitespace().next()).expect("url");
+    let (mut emulator, emulator_url) = emulate("kie emulator", &["kie", "--steps", "4"]);
+    let emulator_url = emulator_url.as_str();
     let env = [
         ("ATELIER__PROVIDERS__KIE__API_KEY", "test-key"),
         ("ATELIER__PROVIDERS__KIE__BASE_URL", emulator_url),
