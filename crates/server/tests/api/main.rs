@@ -6,6 +6,7 @@
 mod accounts;
 mod assets;
 mod auth;
+mod backpressure;
 mod errors;
 mod events;
 mod framework;
