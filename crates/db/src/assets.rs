@@ -121,13 +121,16 @@ impl AssetIndex for Database {
         if exists.is_none() {
             return Ok(false);
         }
-        sqlx::query("INSERT INTO asset_tags (asset_id, tag, created_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING")
-            .bind(id.0.clone())
-            .bind(tag.to_owned())
-            .bind(now)
-            .execute(&db.writer)
-            .await
-            .map_err(storage("tagging an asset"))?;
+        sqlx::query(
+            "INSERT INTO asset_tags (asset_id, tag, created_at, task_id) \
+             VALUES ($1, $2, $3, (SELECT task_id FROM assets WHERE id = $1)) ON CONFLICT DO NOTHING",
+        )
+        .bind(id.0.clone())
+        .bind(tag.to_owned())
+        .bind(now)
+        .execute(&db.writer)
+        .await
+        .map_err(storage("tagging an asset"))?;
         Ok(true)
     }
 

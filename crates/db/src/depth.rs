@@ -112,12 +112,19 @@ fn by_model(pick: impl Fn((&'static str, &'static str)) -> &'static str) -> Stri
 }
 
 /// Fills an empty, migrated database. A database of an older schema (before the
-/// queue's lanes, migration 0006) gets the same rows without their turns, so that
-/// the bench can measure a release from before them.
+/// queue's lanes, migration 0006, or before tags name their task, 0008) gets the
+/// same rows without those columns, so that the bench can measure a release from
+/// before them.
 pub async fn generate(db: &Database, spec: DepthSpec) -> Result<Depth, CoreError> {
     let sql = Dialect(db.backend);
     let lanes = sqlx::query("SELECT next_slot FROM queue_lanes LIMIT 1").fetch_optional(&db.writer).await.is_ok();
     let (slot_column, slot_value) = if lanes { (", queue_slot", ", i") } else { ("", "") };
+    let tag_tasks = sqlx::query("SELECT task_id FROM asset_tags LIMIT 1").fetch_optional(&db.writer).await.is_ok();
+    let (tag_task_column, tag_task_value) = if tag_tasks {
+        (", task_id".to_owned(), format!(", {}", sql.uuid("ts", '8', "i")))
+    } else {
+        Default::default()
+    };
     let base = spec.now - 100 * DAY_MS;
     let step = (100 * DAY_MS) / spec.finished.max(1) as i64;
     let status = "CASE WHEN i % 20 = 7 THEN 'failed' WHEN i % 100 = 13 THEN 'cancelled' ELSE 'completed' END";
@@ -165,9 +172,9 @@ pub async fn generate(db: &Database, spec: DepthSpec) -> Result<Depth, CoreError
         {
             let (with, from) = sql.series(spec.finished);
             format!(
-                "{with}INSERT INTO asset_tags (asset_id, tag, created_at) \
-                 SELECT {asset}, 'tag-' || (i / 100 % 50), ts FROM (SELECT i, {base} + i * {step} AS ts FROM {from}) s \
-                 WHERE i % 100 = 1",
+                "{with}INSERT INTO asset_tags (asset_id, tag, created_at{tag_task_column}) \
+                 SELECT {asset}, 'tag-' || (i / 100 % 50), ts{tag_task_value} \
+                 FROM (SELECT i, {base} + i * {step} AS ts FROM {from}) s WHERE i % 100 = 1",
                 asset = sql.prefixed("img_", "ts", '9', "i"),
             )
         },

@@ -186,10 +186,7 @@ pub(crate) fn list_statement(filter: &TaskFilter) -> (Statement, u32) {
     query.and_some("owner_id =", filter.owner.as_ref().map(Param::text));
     query.and_some("prompt_id =", filter.prompt_id.as_ref().map(Param::text));
     if let Some(tag) = &filter.tag {
-        query.and(
-            "id IN (SELECT a.task_id FROM assets a JOIN asset_tags g ON g.asset_id = a.id WHERE g.tag =",
-            Param::text(tag),
-        );
+        query.and("id IN (SELECT task_id FROM asset_tags WHERE tag =", Param::text(tag));
         query.push_sql(")");
     }
     query.and_some("id <", filter.before_id.as_ref().map(Param::text));
