@@ -1,21 +1,27 @@
 //! In-tree emulators of remote providers' HTTP protocols.
 //!
 //! Each emulator speaks a provider's wire protocol as written down in
-//! `docs/providers/` (kie.md, openai.md), so adapters and end-to-end tests can
-//! run offline, deterministically, and with injected faults. `kie`: Kie.ai's
-//! common envelope and auth, the market jobs API (Imagen 4, Sora 2), Veo 3,
-//! Midjourney, the file-upload API, credits and result files. `openai`:
-//! OpenAI's and Azure OpenAI's images, edits, speech and videos APIs.
+//! `docs/providers/` (kie.md, openai.md) and the providers' protocol notes, so
+//! adapters and end-to-end tests can run offline, deterministically, and with
+//! injected faults. `kie`: Kie.ai's common envelope and auth, the market jobs
+//! API (Imagen 4, Sora 2), Veo 3, Midjourney, the file-upload API, credits and
+//! result files. `openai`: OpenAI's and Azure OpenAI's images, edits, speech and
+//! videos APIs. `volcengine`: VolcEngine's visual API (Jimeng 4.0 and 3.x, the
+//! general 3.0 and 2.x text-to-image models), its V4 request signatures, the
+//! synchronous `CVProcess` and the `CVSync2Async` submit/poll flow.
 //!
 //! What every emulator shares: `faults` (the fault vocabulary, triggers, plans,
-//! the `X-Emulator-Fault` header and the middleware that injects them) and
-//! `serve` (the accept loop, with the per-connection kill the `reset` fault
-//! needs). An emulator brings its endpoints, its error shapes and its routes.
+//! the `X-Emulator-Fault` header and the middleware that injects them), `serve`
+//! (the accept loop, with the per-connection kill the `reset` fault needs) and
+//! `render` (the seeded result images). An emulator brings its endpoints, its
+//! error shapes and its routes.
 
 pub mod faults;
 pub mod kie;
 pub mod openai;
+mod render;
 mod serve;
+pub mod volcengine;
 
 pub use kie::{
     Endpoint, FAULT_HEADER, Fault, FaultPlan, FaultRule, KieEmulator, KieEmulatorConfig, MarketModel, Trigger,

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use crate::kie::KieConfig;
 use crate::kit::ConfigError;
 use crate::openai::{AzureConfig, OpenAiConfig};
+use crate::volcengine::VolcEngineConfig;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -29,6 +30,7 @@ pub struct ProvidersConfig {
     pub kie: KieConfig,
     pub openai: OpenAiConfig,
     pub azure: AzureConfig,
+    pub volcengine: VolcEngineConfig,
 }
 
 /// A service's or a model's limits; 0 means none.
@@ -52,6 +54,7 @@ impl Default for ProvidersConfig {
             kie: KieConfig::default(),
             openai: OpenAiConfig::default(),
             azure: AzureConfig::default(),
+            volcengine: VolcEngineConfig::default(),
         }
     }
 }

@@ -1,6 +1,7 @@
 //! Engines behind the provider port: the built-in offline engines of the `local`
 //! service, each implementing [`atelier_core::ports::Provider`] through
-//! [`LocalProvider`].
+//! [`LocalProvider`], and the remote services, one folder each (`kie`, `openai`
+//! with Azure, `volcengine`), on the shared `kit`.
 //!
 //! * `placeholder`: a deterministic, seed-driven abstract composition with the prompt
 //!   written on it and a clear "PLACEHOLDER" label. Not AI.
@@ -22,6 +23,7 @@ pub mod kit;
 pub mod local;
 pub mod openai;
 pub mod registry;
+pub mod volcengine;
 
 pub use config::{EnginesConfig, InstantConfig, LimitsConfig, ProvidersConfig};
 pub use local::text::{FontReport, font_report};

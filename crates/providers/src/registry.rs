@@ -13,6 +13,7 @@ use crate::kie::KieProvider;
 use crate::kit::ConfigError;
 use crate::local::{LocalConfig, LocalProvider};
 use crate::openai::OpenAiProvider;
+use crate::volcengine::VolcEngineProvider;
 
 pub fn services(providers: &ProvidersConfig, engines: &EnginesConfig) -> Result<Vec<Arc<dyn Provider>>, ConfigError> {
     Ok(vec![
@@ -20,6 +21,7 @@ pub fn services(providers: &ProvidersConfig, engines: &EnginesConfig) -> Result<
         Arc::new(KieProvider::new(&providers.kie)?),
         Arc::new(OpenAiProvider::new(&providers.openai)?),
         Arc::new(OpenAiProvider::azure(&providers.azure)?),
+        Arc::new(VolcEngineProvider::new(&providers.volcengine)?),
     ])
 }
 

@@ -8,12 +8,16 @@ use std::time::Duration;
 use atelier::config::{Config, Secret};
 use atelier_emulators::kie::{KieEmulator, KieEmulatorConfig};
 use atelier_emulators::openai::{Flavour, OpenAiEmulator, OpenAiEmulatorConfig};
+use atelier_emulators::volcengine::{VolcEngineEmulator, VolcEngineEmulatorConfig};
 use serde_json::Value;
 
 /// The key the emulators accept.
 pub const KIE_KEY: &str = "test-key";
 /// The OpenAI emulators' key: a test checks it never shows in an answer.
 pub const OPENAI_KEY: &str = "sk-test-secret-0123456789";
+/// The VolcEngine emulator's key pair.
+pub const VOLC_ACCESS_KEY: &str = "AKLT-test-access";
+pub const VOLC_SECRET_KEY: &str = "test-secret-key==";
 
 /// An emulator running on a loopback port.
 #[derive(Clone)]
@@ -63,6 +67,37 @@ impl Emulator {
         let base = format!("http://{}", listener.local_addr().expect("address"));
         tokio::spawn(OpenAiEmulator::new(config).serve(listener));
         Self { base, http: reqwest::Client::new() }
+    }
+
+    /// VolcEngine's visual API: jobs done after two polls, `timeout` held 3 s.
+    pub async fn volcengine(faults: &[&str], tweak: impl FnOnce(&mut VolcEngineEmulatorConfig)) -> Self {
+        let mut plan = atelier_emulators::volcengine::FaultPlan::none();
+        for rule in faults {
+            plan = plan.with(atelier_emulators::volcengine::parse_fault_rule(rule).expect("a fault rule"));
+        }
+        let mut config = VolcEngineEmulatorConfig {
+            access_key_id: VOLC_ACCESS_KEY.into(),
+            secret_access_key: VOLC_SECRET_KEY.into(),
+            faults: plan,
+            steps_to_finish: 2,
+            timeout_fault_duration: Duration::from_secs(3),
+            ..VolcEngineEmulatorConfig::default()
+        };
+        tweak(&mut config);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let base = format!("http://{}", listener.local_addr().expect("address"));
+        tokio::spawn(VolcEngineEmulator::new(config).serve(listener));
+        Self { base, http: reqwest::Client::new() }
+    }
+
+    /// Points `[providers.volcengine]` at this emulator, polling first after 50 ms.
+    pub fn point_volcengine(&self, config: &mut Config) {
+        let volcengine = &mut config.providers.volcengine;
+        volcengine.access_key_id = Secret::new(VOLC_ACCESS_KEY);
+        volcengine.secret_access_key = Secret::new(VOLC_SECRET_KEY);
+        volcengine.base_url = self.base.clone();
+        volcengine.first_poll_ms = 50;
+        volcengine.request_timeout_secs = 5;
     }
 
     /// The emulator's call counters (`/__emulator/stats`).

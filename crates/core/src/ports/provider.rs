@@ -233,11 +233,26 @@ pub struct ProviderError {
     pub message: String,
     /// The provider's own `Retry-After`, when it gave one.
     pub retry_after: Option<Duration>,
+    /// Fewer attempts than the class allows, for an error the provider's own docs
+    /// disagree about (VolcEngine's 50500: retried once).
+    pub attempts_cap: Option<u32>,
 }
 
 impl ProviderError {
     pub fn new(class: ErrorClass, message: impl Into<String>) -> Self {
-        Self { class, message: message.into(), retry_after: None }
+        Self { class, message: message.into(), retry_after: None, attempts_cap: None }
+    }
+
+    /// Allows at most `attempts` in all for this error (never more than its class).
+    pub fn with_max_attempts(mut self, attempts: u32) -> Self {
+        self.attempts_cap = Some(attempts.max(1));
+        self
+    }
+
+    /// How many attempts in all this error allows: its class's, or fewer.
+    pub fn max_attempts(&self) -> u32 {
+        let class = self.class.max_attempts();
+        self.attempts_cap.map_or(class, |cap| cap.min(class))
     }
 }
 

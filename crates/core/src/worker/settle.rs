@@ -46,7 +46,7 @@ impl Worker {
                 }
             }
             Step::Failed(error) => self.handle_error(task, lease, &error).await,
-            Step::PollFailed(error) if error.class.max_attempts() > 1 => {
+            Step::PollFailed(error) if error.max_attempts() > 1 => {
                 // The provider still has the task: keep its id, look again after a
                 // backoff (bounded by the poll timeout).
                 let delay = error.retry_after.unwrap_or_else(|| self.settings.backoff.delay(0));
@@ -177,7 +177,7 @@ impl Worker {
     /// Retries while the error's class (and the task) allows another attempt, else
     /// fails the task.
     pub(super) async fn handle_error(&self, task: &Task, lease: &LeaseToken, error: &ProviderError) {
-        let allowed = error.class.max_attempts().min(task.max_attempts.max(1));
+        let allowed = error.max_attempts().min(task.max_attempts.max(1));
         if task.attempts >= allowed {
             return self.finish_failed(task, lease, error).await;
         }
@@ -218,6 +218,6 @@ fn to_task_error(error: &ProviderError, retrying: bool) -> TaskError {
     TaskError {
         code: error.class.code().to_owned(),
         message: error.message.clone(),
-        retryable: retrying || error.class.max_attempts() > 1,
+        retryable: retrying || error.max_attempts() > 1,
     }
 }

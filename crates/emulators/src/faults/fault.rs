@@ -26,12 +26,16 @@ pub enum Fault {
     GenerationFailed,
     /// The task never finishes.
     NeverFinish,
+    /// The task is reported expired (VolcEngine's `expired` status). Only the
+    /// emulators whose protocol has such a state parse it (`parse_fault_with_codes`
+    /// does not).
+    Expired,
 }
 
 impl Fault {
     /// Whether this fault marks a task instead of changing the answer.
     pub fn is_task_fault(&self) -> bool {
-        matches!(self, Fault::GenerationFailed | Fault::NeverFinish)
+        matches!(self, Fault::GenerationFailed | Fault::NeverFinish | Fault::Expired)
     }
 
     /// The fault's name, without its value or options (`status`, `latency`…),
@@ -45,6 +49,7 @@ impl Fault {
             Fault::Malformed => "malformed",
             Fault::GenerationFailed => "generation_failed",
             Fault::NeverFinish => "never_finish",
+            Fault::Expired => "expired",
         }
     }
 }

@@ -13,8 +13,8 @@
 //!   shape with that code, without handling the request; `Retry-After` only
 //!   when asked for.
 //! - `malformed`: handles the request, then answers HTTP 200 with JSON cut short.
-//! - `generation_failed` / `never_finish`: handed to the handler as a
-//!   [`TaskFault`], which marks the task it creates or polls.
+//! - `generation_failed` / `never_finish` (and VolcEngine's `expired`): handed
+//!   to the handler as a [`TaskFault`], which marks the task it creates or polls.
 //!
 //! An emulator may answer a fault its own way on some endpoints first
 //! ([`FaultHost::adapt`]).
@@ -77,8 +77,9 @@ pub(crate) trait FaultHost: Send + Sync + 'static {
     /// The start of a JSON answer, cut short: what `malformed` answers.
     const MALFORMED_BODY: &'static str;
 
-    /// The endpoint a request goes to.
-    fn classify(method: &Method, path: &str) -> Self::Endpoint;
+    /// The endpoint a request goes to (by its path, or by its query where the
+    /// protocol names the operation there, as VolcEngine's `Action` does).
+    fn classify(method: &Method, uri: &Uri) -> Self::Endpoint;
     /// Its faults in motion.
     fn injector(&self) -> &Injector<Self::Endpoint>;
     /// Counts a request, faulted or not.
@@ -119,7 +120,7 @@ impl TaskFault {
 
 /// Counts each request, picks its fault (header first, then the plan), and applies it.
 pub(crate) async fn middleware<H: FaultHost>(State(host): State<Arc<H>>, mut request: Request, next: Next) -> Response {
-    let endpoint = H::classify(request.method(), request.uri().path());
+    let endpoint = H::classify(request.method(), request.uri());
     host.count_request(endpoint, request.uri());
 
     let from_header = match requested_fault(request.headers(), H::Endpoint::parse_fault) {
@@ -166,7 +167,7 @@ pub(crate) async fn middleware<H: FaultHost>(State(host): State<Arc<H>>, mut req
             response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
             response
         }
-        Fault::GenerationFailed | Fault::NeverFinish => {
+        Fault::GenerationFailed | Fault::NeverFinish | Fault::Expired => {
             request.extensions_mut().insert(TaskFault(fault));
             next.run(request).await
         }

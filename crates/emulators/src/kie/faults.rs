@@ -180,8 +180,8 @@ impl FaultHost for KieState {
     const NAME: &'static str = "kie emulator";
     const MALFORMED_BODY: &'static str = "{\"code\":200,\"msg\":\"success\",\"data\":{\"taskId\":";
 
-    fn classify(method: &Method, path: &str) -> Endpoint {
-        Endpoint::classify(method, path)
+    fn classify(method: &Method, uri: &Uri) -> Endpoint {
+        Endpoint::classify(method, uri.path())
     }
 
     fn injector(&self) -> &Injector<Endpoint> {

@@ -188,8 +188,8 @@ impl FaultHost for OpenAiState {
     const NAME: &'static str = "openai emulator";
     const MALFORMED_BODY: &'static str = "{\"created\":1713833628,\"data\":[{\"b64_json\":";
 
-    fn classify(method: &Method, path: &str) -> Endpoint {
-        Endpoint::classify(method, path)
+    fn classify(method: &Method, uri: &Uri) -> Endpoint {
+        Endpoint::classify(method, uri.path())
     }
 
     fn injector(&self) -> &Injector<Endpoint> {

@@ -264,8 +264,7 @@ impl Provider for KieProvider {
 /// The stored (validated) input as a model's params; a mismatch is our bug or a
 /// hand-edited row, and never worth a retry.
 pub(crate) fn parse_job<T: serde::de::DeserializeOwned>(job: &Job<'_>) -> Result<T, ProviderError> {
-    crate::kit::params::parse_params(job.input)
-        .map_err(|error| ProviderError::new(ErrorClass::ClientError, error.to_string()))
+    crate::kit::params::parse_stored(job.input)
 }
 
 /// The image references of an input's `images`.

@@ -2,12 +2,14 @@
 //! section's building blocks ([`ConfigError`], secrets), one HTTP client with
 //! pluggable authentication ([`ApiClient`], [`Auth`]), one poll schedule
 //! ([`PollSchedule`]), typed parameters with field-naming errors and the common
-//! field checks ([`params`], [`fields`]), and a table of models that replaces
+//! field checks ([`params`], [`fields`]), a provider's image read as an output
+//! ([`image::image_output`]), and a table of models that replaces
 //! `match model` blocks ([`ModelTable`]).
 
 pub mod auth;
 pub mod fields;
 pub mod http;
+pub mod image;
 pub mod params;
 pub mod poll;
 #[cfg(test)]

@@ -49,6 +49,14 @@ fn friendlier(message: &str) -> String {
         .replace("expected f64", "expected a number")
 }
 
+/// A stored (validated) input as a model's params, for a run: a mismatch is our bug
+/// or a hand-edited row, and never worth a retry.
+pub fn parse_stored<T: DeserializeOwned>(input: &Value) -> Result<T, atelier_core::ports::ProviderError> {
+    parse_params(input).map_err(|error| {
+        atelier_core::ports::ProviderError::new(atelier_core::ports::ErrorClass::ClientError, error.to_string())
+    })
+}
+
 /// Checks an integer against an inclusive range.
 pub fn check_range(field: &str, value: i64, min: i64, max: i64) -> Result<(), CoreError> {
     if value < min || value > max {

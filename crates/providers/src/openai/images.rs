@@ -407,28 +407,11 @@ pub async fn outputs(
 /// An output with its real format and size, read from the bytes.
 pub fn image_output(
     bytes: bytes::Bytes,
-    asked: OutputFormat,
+    _asked: OutputFormat,
     revised_prompt: Option<&str>,
 ) -> Result<Output, ProviderError> {
-    let reader = image::ImageReader::new(Cursor::new(&bytes[..])).with_guessed_format().map_err(|_| {
-        ProviderError::new(ErrorClass::MalformedResponse, "the provider sent an image that cannot be read")
-    })?;
-    let mime = match reader.format() {
-        Some(image::ImageFormat::Png) => "image/png",
-        Some(image::ImageFormat::Jpeg) => "image/jpeg",
-        Some(image::ImageFormat::WebP) => "image/webp",
-        _ => {
-            return Err(ProviderError::new(
-                ErrorClass::MalformedResponse,
-                format!("the provider sent something that is not a {} image", asked.as_str()),
-            ));
-        }
-    };
-    let (width, height) = reader.into_dimensions().map_err(|_| {
-        ProviderError::new(ErrorClass::MalformedResponse, "the provider sent an image whose size cannot be read")
-    })?;
     let parameters = revised_prompt.map(|revised| json!({ "revised_prompt": revised }).to_string());
-    Ok(Output::new(bytes, mime).with_size(width, height).with_parameters(parameters))
+    Ok(crate::kit::image::image_output(bytes, "the provider")?.with_parameters(parameters))
 }
 
 pub fn spec(service: &str, provider_title: &str, model: ImageModel, requires_config: Option<String>) -> ModelSpec {

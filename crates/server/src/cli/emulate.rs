@@ -21,6 +21,35 @@ pub enum EmulateCommand {
     /// Azure OpenAI: the same APIs under /openai/deployments/{deployment}/… and
     /// /openai/videos, with the api-key header and a required api-version.
     Azure(AzureArgs),
+    /// VolcEngine's visual API: signed (HMAC-SHA256 V4) CVProcess and the
+    /// CVSync2Async jobs, for the Jimeng and General models.
+    Volcengine(VolcEngineArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct VolcEngineArgs {
+    #[arg(long, default_value = "127.0.0.1:9121")]
+    pub listen: String,
+    /// The access key id it accepts.
+    #[arg(long, default_value = "test-ak")]
+    pub access_key_id: String,
+    /// The secret key signatures are checked with.
+    #[arg(long, default_value = "test-sk")]
+    pub secret_access_key: String,
+    /// A fault rule `ENDPOINT:TRIGGER:FAULT`, such as `submit_task:every=3:status=50429`
+    /// or `get_result:always:expired` (repeatable). Endpoints: cv_process,
+    /// submit_task, get_result, files, any. A request header `X-Emulator-Fault` also injects one.
+    #[arg(long = "fault")]
+    pub faults: Vec<String>,
+    /// Seeds probabilistic faults, the images and the task ids.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Result polls before a job is done.
+    #[arg(long, default_value_t = 2)]
+    pub steps: u32,
+    /// Answers 50429 past this many calls per second (off when absent).
+    #[arg(long)]
+    pub qps_limit: Option<u32>,
 }
 
 #[derive(Debug, Args)]
@@ -126,7 +155,30 @@ pub async fn run(command: EmulateCommand) -> anyhow::Result<ExitCode> {
         }
         EmulateCommand::Openai(args) => serve_openai(args, Flavour::OpenAi, Vec::new()).await,
         EmulateCommand::Azure(args) => serve_openai(args.common, Flavour::Azure, args.deployments).await,
+        EmulateCommand::Volcengine(args) => serve_volcengine(args).await,
     }
+}
+
+async fn serve_volcengine(args: VolcEngineArgs) -> anyhow::Result<ExitCode> {
+    use atelier_emulators::volcengine::{FaultPlan, VolcEngineEmulator, VolcEngineEmulatorConfig, parse_fault_rule};
+    let mut faults = FaultPlan::none();
+    for rule in &args.faults {
+        faults = faults.with(parse_fault_rule(rule).map_err(|error| anyhow::anyhow!("--fault {rule}: {error}"))?);
+    }
+    let config = VolcEngineEmulatorConfig {
+        access_key_id: args.access_key_id,
+        secret_access_key: args.secret_access_key,
+        seed: args.seed,
+        faults,
+        steps_to_finish: args.steps,
+        qps_limit: args.qps_limit,
+        ..VolcEngineEmulatorConfig::default()
+    };
+    let listener =
+        tokio::net::TcpListener::bind(&args.listen).await.with_context(|| format!("binding {}", args.listen))?;
+    eprintln!("VolcEngine emulator listening on http://{}", listener.local_addr()?);
+    VolcEngineEmulator::new(config).serve(listener).await.context("serving the emulator")?;
+    Ok(ExitCode::SUCCESS)
 }
 
 async fn serve_openai(args: OpenAiArgs, flavour: Flavour, deployments: Vec<String>) -> anyhow::Result<ExitCode> {

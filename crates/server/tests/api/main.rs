@@ -20,4 +20,5 @@ mod prompts;
 mod seed004;
 mod studio;
 mod tasks;
+mod volcengine;
 mod worker;

@@ -85,14 +85,22 @@ async fn validation_errors_are_400_as_the_seed_shows() {
     )
     .await;
     assert_eq!(body["details"]["field"], "colour");
-    // A model of an unconfigured or unknown provider names what to do.
+    // An unknown model names the field; seed 004's own model is VolcEngine's,
+    // which without its keys names the setting to make it usable.
     let body = assert_error(
-        app.post("/api/v1/generate", &json!({ "prompt": "x", "model": "general_v2.0" })).await,
+        app.post("/api/v1/generate", &json!({ "prompt": "x", "model": "general_v9.9" })).await,
         400,
         "validation_error",
     )
     .await;
     assert_eq!(body["details"]["field"], "model");
+    let body = assert_error(
+        app.post("/api/v1/generate", &json!({ "prompt": "x", "model": "general_v2.0" })).await,
+        422,
+        "model_unavailable",
+    )
+    .await;
+    assert_eq!(body["details"]["config_key"], "providers.volcengine.access_key_id");
     // A known model whose provider is not configured is a 422 naming the key to set.
     let body = assert_error(
         app.post("/api/v1/generate", &json!({ "prompt": "x", "model": "local/instant" })).await,
