@@ -161,6 +161,9 @@ pub enum ErrorClass {
     MalformedResponse,
     /// The model itself failed to generate.
     GenerationFailed,
+    /// The provider's content checks refused the prompt, an input or the result:
+    /// the user's to change, never retried (each try may be billed).
+    ContentFiltered,
     /// A submit started but its answer was lost, and the provider has no way to find it.
     SubmitUnknown,
     /// The provider never finished within the polling limit.
@@ -168,7 +171,7 @@ pub enum ErrorClass {
 }
 
 impl ErrorClass {
-    pub const ALL: [ErrorClass; 11] = [
+    pub const ALL: [ErrorClass; 12] = [
         Self::Timeout,
         Self::ConnectionRefused,
         Self::ServerError,
@@ -178,6 +181,7 @@ impl ErrorClass {
         Self::InsufficientCredits,
         Self::MalformedResponse,
         Self::GenerationFailed,
+        Self::ContentFiltered,
         Self::SubmitUnknown,
         Self::PollTimeout,
     ];
@@ -199,6 +203,7 @@ impl ErrorClass {
             Self::InsufficientCredits => "insufficient_credits",
             Self::MalformedResponse => "malformed_response",
             Self::GenerationFailed => "generation_failed",
+            Self::ContentFiltered => "content_filtered",
             Self::SubmitUnknown => "submit_unknown",
             Self::PollTimeout => "poll_timeout",
         }
@@ -215,6 +220,7 @@ impl ErrorClass {
             | Self::InsufficientCredits
             | Self::MalformedResponse
             | Self::GenerationFailed
+            | Self::ContentFiltered
             | Self::SubmitUnknown
             | Self::PollTimeout => 1,
         }

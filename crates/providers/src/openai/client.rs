@@ -273,8 +273,10 @@ impl ErrorBody {
 pub fn error_for(provider: &str, status: u16, body: &[u8]) -> ProviderError {
     let parsed = ErrorBody::parse(body);
     let code = parsed.code.as_deref().unwrap_or_default();
+    let content = matches!(code, "moderation_blocked" | "content_policy_violation" | "content_filter");
     let class = match status {
         401 => ErrorClass::Unauthorized,
+        400..500 if content => ErrorClass::ContentFiltered,
         429 if code == "insufficient_quota" => ErrorClass::InsufficientCredits,
         429 => ErrorClass::RateLimited,
         500.. => ErrorClass::ServerError,
@@ -282,9 +284,7 @@ pub fn error_for(provider: &str, status: u16, body: &[u8]) -> ProviderError {
         _ => ErrorClass::ClientError,
     };
     let mut message = match code {
-        "moderation_blocked" | "content_policy_violation" | "content_filter" => {
-            format!("{provider} refused the request on content grounds (safety system, {code})")
-        }
+        _ if content => format!("{provider} refused the request on content grounds (safety system, {code})"),
         _ if class == ErrorClass::Unauthorized => format!("{provider} refused the API key (HTTP 401)"),
         _ => format!("{provider} answered HTTP {status}"),
     };
@@ -396,7 +396,7 @@ mod tests {
     fn error_messages_carry_the_providers_words() {
         let moderation = br#"{"error":{"message":"Your request was rejected by the safety system. safety_violations=[sexual].","type":"image_generation_user_error","param":null,"code":"moderation_blocked"}}"#;
         let error = error_for("OpenAI", 400, moderation);
-        assert_eq!(error.class, ErrorClass::ClientError);
+        assert_eq!(error.class, ErrorClass::ContentFiltered);
         assert!(error.message.contains("safety system, moderation_blocked"), "{}", error.message);
         assert!(error.message.contains("safety_violations=[sexual]"), "{}", error.message);
 

@@ -370,8 +370,13 @@ impl OpenAiModel for VideoModel {
             VideoState::Failed { code, message } => {
                 let code = if code.is_empty() { "no code".to_owned() } else { code };
                 let message = if message.is_empty() { "no message".to_owned() } else { message };
+                let class = if code == "moderation_blocked" {
+                    ErrorClass::ContentFiltered
+                } else {
+                    ErrorClass::GenerationFailed
+                };
                 Ok(Polled::Failed(ProviderError::new(
-                    ErrorClass::GenerationFailed,
+                    class,
                     format!("{} failed the video ({code}): {message}", openai.title),
                 )))
             }

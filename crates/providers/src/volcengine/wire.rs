@@ -109,23 +109,24 @@ fn gateway_error(status: StatusCode, code: &str, message: &str, retry_after: Opt
 }
 
 /// A business error code (protocols.md 4.3), classed:
-/// - the input's text or images refused by the content checks: the user's to
-///   change, never retried (`provider_rejected`);
-/// - the output refused by the content checks: the generation failed, and trying
-///   again costs again, so it is the user's call (`generation_failed`);
+/// - the prompt, an input image or the result refused by the content checks
+///   (504xx, 505xx): `content_filtered`, the user's to change, never retried by
+///   Atelier (the docs allow retrying an output refusal, but each try is billed:
+///   the user decides);
 /// - 50429 (QPS) and 50430 (concurrency): backed off and retried;
 /// - 50500 and 50501: retried once only, as VolcEngine's own docs disagree on
 ///   whether they may be;
 /// - 50400 (access denied: the service is not enabled for this key): unauthorized.
 pub fn business_error(code: i64, message: &str, request_id: Option<&str>) -> ProviderError {
     let (class, what) = match code {
-        50411 => (ErrorClass::ClientError, "an input image was refused by VolcEngine's content checks"),
-        50412 | 50413 => (ErrorClass::ClientError, "the prompt was refused by VolcEngine's content checks"),
-        50518 => (ErrorClass::ClientError, "an input image was refused for copyright"),
-        50520..=50522 => (ErrorClass::ClientError, "VolcEngine's content checks failed on the input"),
-        50511 | 50512 => (ErrorClass::GenerationFailed, "the result was refused by VolcEngine's content checks"),
-        50516 | 50517 => (ErrorClass::GenerationFailed, "the result was refused by VolcEngine's content checks"),
-        50519 => (ErrorClass::GenerationFailed, "the result was refused for copyright"),
+        50411 => (ErrorClass::ContentFiltered, "an input image was refused by VolcEngine's content checks"),
+        50412 | 50413 => (ErrorClass::ContentFiltered, "the prompt was refused by VolcEngine's content checks"),
+        50518 => (ErrorClass::ContentFiltered, "an input image was refused for copyright"),
+        50520..=50522 => (ErrorClass::ContentFiltered, "VolcEngine's content checks failed on the input"),
+        50511 | 50512 | 50516 | 50517 => {
+            (ErrorClass::ContentFiltered, "the result was refused by VolcEngine's content checks")
+        }
+        50519 => (ErrorClass::ContentFiltered, "the result was refused for copyright"),
         50429 => (ErrorClass::RateLimited, "VolcEngine's request rate limit was reached"),
         50430 => (ErrorClass::RateLimited, "VolcEngine's concurrent request limit was reached"),
         50500 | 50501 => (ErrorClass::ServerError, "VolcEngine had an internal error"),
@@ -172,11 +173,8 @@ mod tests {
     #[test]
     fn every_documented_code_has_its_class() {
         let class = |code| business_error(code, "m", None).class;
-        for code in [50411, 50412, 50413, 50518, 50520, 50521, 50522] {
-            assert_eq!(class(code), ErrorClass::ClientError, "{code}: the input is the user's to change");
-        }
-        for code in [50511, 50512, 50516, 50517, 50519] {
-            assert_eq!(class(code), ErrorClass::GenerationFailed, "{code}");
+        for code in [50411, 50412, 50413, 50518, 50520, 50521, 50522, 50511, 50512, 50516, 50517, 50519] {
+            assert_eq!(class(code), ErrorClass::ContentFiltered, "{code}: the user's to change");
         }
         assert_eq!((class(50429), class(50430)), (ErrorClass::RateLimited, ErrorClass::RateLimited));
         for code in [50500, 50501] {
@@ -190,7 +188,7 @@ mod tests {
             r#"{"code":50413,"data":null,"message":"Post Text Risk Not Pass","request_id":"x","status":50413}"#,
         ));
         let refused = refused.expect_err("refused");
-        assert_eq!(refused.class, ErrorClass::ClientError);
+        assert_eq!(refused.class, ErrorClass::ContentFiltered);
         assert!(
             refused.message.contains("50413") && refused.message.contains("Post Text Risk Not Pass"),
             "{}",

@@ -13,6 +13,7 @@ const TASK_ERRORS = {
   insufficient_credits: t('The provider account has run out of credits.'),
   malformed_response: t('The provider answered something Atelier could not read.'),
   generation_failed: t('The model could not generate this. Try another prompt or other settings.'),
+  content_filtered: t('The provider\'s content checks refused the prompt, an input or the result. Change the prompt or the images.'),
   submit_unknown: t('The request was sent but its answer was lost, so Atelier did not send it again (to avoid paying twice). Retry to send it anew.'),
   poll_timeout: t('The provider never finished within the time allowed for this model.'),
   worker_crashed: t('The server stopped while working on this too many times, so it was given up.'),

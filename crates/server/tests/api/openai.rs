@@ -199,7 +199,7 @@ async fn rejections_fail_at_once_after_one_call() {
         let cases = [
             ("images.generations:always:status=401", "provider_unauthorized", "401"),
             ("images.generations:always:status=400", "provider_rejected", "400"),
-            ("images.generations:always:generation_failed", "provider_rejected", "moderation_blocked"),
+            ("images.generations:always:generation_failed", "content_filtered", "moderation_blocked"),
             ("images.generations:always:malformed", "malformed_response", "not JSON"),
         ];
         for (rule, code, words) in cases {

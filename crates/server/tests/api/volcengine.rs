@@ -145,17 +145,17 @@ async fn results_by_url_are_downloaded_and_the_options_are_sent() {
 async fn fault_classes_end_as_the_policy_says() {
     // (rule, model, final status, error code, paid calls)
     let cases = [
-        ("cv_process:always:status=50413", "general_v3.0", "failed", "provider_rejected", 1),
-        ("cv_process:always:status=50411", "general_v3.0", "failed", "provider_rejected", 1),
-        ("cv_process:always:status=50511", "general_v3.0", "failed", "generation_failed", 1),
+        ("cv_process:always:status=50413", "general_v3.0", "failed", "content_filtered", 1),
+        ("cv_process:always:status=50411", "general_v3.0", "failed", "content_filtered", 1),
+        ("cv_process:always:status=50511", "general_v3.0", "failed", "content_filtered", 1),
         ("cv_process:always:status=50400", "general_v3.0", "failed", "provider_unauthorized", 1),
         ("cv_process:always:status=50500", "general_v3.0", "failed", "provider_error", 2),
         ("cv_process:always:status=50501", "general_v3.0", "failed", "provider_error", 2),
         ("cv_process:always:status=50429", "general_v3.0", "failed", "provider_rate_limited", 3),
         ("cv_process:first=2:status=50430", "general_v3.0", "completed", "", 3),
-        ("submit_task:always:status=50412", "jimeng_v3.1", "failed", "provider_rejected", 1),
+        ("submit_task:always:status=50412", "jimeng_v3.1", "failed", "content_filtered", 1),
         ("submit_task:first=1:status=50429", "jimeng_v3.1", "completed", "", 2),
-        ("get_result:always:generation_failed", "jimeng_v3.1", "failed", "generation_failed", 1),
+        ("get_result:always:generation_failed", "jimeng_v3.1", "failed", "content_filtered", 1),
         ("get_result:always:expired", "jimeng_v3.1", "failed", "generation_failed", 1),
         ("get_result:first=2:status=50500", "jimeng_v3.1", "completed", "", 1),
         ("submit_task:always:malformed", "jimeng_v3.1", "failed", "malformed_response", 1),

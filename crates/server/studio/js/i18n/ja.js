@@ -79,6 +79,7 @@ export default {
   'The provider account has run out of credits.': 'プロバイダーのアカウントのクレジットが不足しています。',
   'The provider answered something Atelier could not read.': 'プロバイダーの応答を Atelier が読み取れませんでした。',
   'The model could not generate this. Try another prompt or other settings.': 'モデルが生成できませんでした。別のプロンプトや設定をお試しください。',
+  'The provider\'s content checks refused the prompt, an input or the result. Change the prompt or the images.': 'プロバイダーのコンテンツ審査でプロンプト、入力、または結果が拒否されました。プロンプトや画像を変更してください。',
   'The request was sent but its answer was lost, so Atelier did not send it again (to avoid paying twice). Retry to send it anew.': 'リクエストは送信されましたが応答が失われたため、二重課金を避けるために Atelier は再送信しませんでした。再試行すると改めて送信します。',
   'The provider never finished within the time allowed for this model.': 'このモデルの制限時間内にプロバイダーの処理が終わりませんでした。',
   'The server stopped while working on this too many times, so it was given up.': '処理中にサーバーが停止した回数が多すぎたため、中止しました。',

@@ -79,6 +79,7 @@ export default {
   'The provider account has run out of credits.': '服务商账户的额度已用完。',
   'The provider answered something Atelier could not read.': '服务商返回了 Atelier 无法读取的内容。',
   'The model could not generate this. Try another prompt or other settings.': '模型无法生成此内容。请尝试其他提示词或设置。',
+  'The provider\'s content checks refused the prompt, an input or the result. Change the prompt or the images.': '服务商的内容审核拒绝了提示词、输入或结果。请修改提示词或图片。',
   'The request was sent but its answer was lost, so Atelier did not send it again (to avoid paying twice). Retry to send it anew.': '请求已发送但响应丢失，为避免重复计费，Atelier 没有再次发送。重试即可重新发送。',
   'The provider never finished within the time allowed for this model.': '服务商未能在此模型允许的时间内完成。',
   'The server stopped while working on this too many times, so it was given up.': '处理过程中服务器停止的次数过多，已放弃。',
