@@ -79,15 +79,16 @@ pub enum Motion {
 #[serde(deny_unknown_fields)]
 pub struct MidjourneyParams {
     pub prompt: String,
-    #[serde(default = "default_task_type")]
+    /// Kie's `taskType` is taken too (as are its other camelCase names below).
+    #[serde(default = "default_task_type", alias = "taskType")]
     pub task_type: TaskType,
     /// Input images: URLs, data URIs, upload ids or output ids (uploaded to Kie first).
-    #[serde(default)]
+    #[serde(default, alias = "fileUrls", alias = "fileUrl", deserialize_with = "crate::kit::params::one_or_many")]
     pub images: Vec<String>,
     /// Filled in as `fast` for the types that take one.
     #[serde(default)]
     pub speed: Option<Speed>,
-    #[serde(default)]
+    #[serde(default, alias = "aspectRatio")]
     pub aspect_ratio: Option<String>,
     #[serde(default, deserialize_with = "wire::string_or_number")]
     pub version: Option<String>,
@@ -105,10 +106,10 @@ pub struct MidjourneyParams {
     pub ow: Option<u32>,
     #[serde(default)]
     pub watermark: Option<String>,
-    #[serde(default)]
+    #[serde(default, alias = "enableTranslation")]
     pub enable_translation: Option<bool>,
     /// Videos per task: 1, 2 or 4 (video only; filled in as 1).
-    #[serde(default)]
+    #[serde(default, alias = "videoBatchSize")]
     pub video_batch_size: Option<u8>,
     /// Video only; filled in as `high`.
     #[serde(default)]
@@ -315,6 +316,23 @@ mod tests {
     use crate::kit::schema::error_field;
 
     #[test]
+    fn kies_own_field_names_are_taken_as_seed_003_writes_them() {
+        let url = "https://example.com/a.png";
+        let seed_003 = json!({ "prompt": "x", "taskType": "mj_img2img", "fileUrls": [url], "aspectRatio": "16:9" });
+        let valid = validate(&seed_003).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            (&valid["task_type"], &valid["images"], &valid["aspect_ratio"]),
+            (&json!("mj_img2img"), &json!([url]), &json!("16:9"))
+        );
+        assert!(valid.get("taskType").is_none(), "stored under the canonical names: {valid}");
+        let one = validate(&json!({ "prompt": "x", "taskType": "mj_video", "fileUrl": url }))
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(one["images"], json!([url]));
+        let both = validate(&json!({ "prompt": "x", "images": [url], "fileUrls": [url] }));
+        assert!(both.is_err(), "one name per field");
+    }
+
+    #[test]
     fn validation_names_the_field() {
         let url = "https://example.com/a.png";
         let cases = [
@@ -348,7 +366,6 @@ mod tests {
             (json!({ "prompt": "x", "variety": 105 }), "variety"),
             (json!({ "prompt": "x", "stylization": 1001 }), "stylization"),
             (json!({ "prompt": "x", "weirdness": 3001 }), "weirdness"),
-            (json!({ "prompt": "x", "taskType": "mj_txt2img" }), "taskType"),
         ];
         for (input, field) in cases {
             assert_eq!(error_field(&validate(&input).expect_err("invalid")), field, "{input}");

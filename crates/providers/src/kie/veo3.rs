@@ -89,7 +89,8 @@ impl Resolution {
 pub struct Veo3Params {
     pub prompt: String,
     /// Input images: URLs, data URIs, upload ids or output ids (uploaded to Kie first).
-    #[serde(default)]
+    /// Kie's `imageUrls` is taken too (as are its other camelCase names below).
+    #[serde(default, alias = "imageUrls")]
     pub images: Vec<String>,
     #[serde(default = "default_variant")]
     pub variant: Variant,
@@ -97,7 +98,7 @@ pub struct Veo3Params {
     #[serde(default)]
     pub mode: Option<Mode>,
     /// `16:9`, `9:16` or `Auto`; `None`: Kie's default (16:9).
-    #[serde(default)]
+    #[serde(default, alias = "aspectRatio")]
     pub aspect_ratio: Option<String>,
     /// 10000 to 99999.
     #[serde(default)]
@@ -105,7 +106,7 @@ pub struct Veo3Params {
     /// Watermark text.
     #[serde(default)]
     pub watermark: Option<String>,
-    #[serde(default)]
+    #[serde(default, alias = "enableTranslation")]
     pub enable_translation: Option<bool>,
     #[serde(default = "default_resolution")]
     pub resolution: Resolution,
@@ -348,11 +349,13 @@ mod tests {
             (json!({ "prompt": "x", "seeds": 100_000 }), "seeds"),
             (json!({ "prompt": "x", "resolution": "8k" }), "resolution"),
             (json!({ "prompt": "x", "variant": "ultra" }), "variant"),
-            (json!({ "prompt": "x", "aspectRatio": "16:9" }), "aspectRatio"),
         ];
         for (input, field) in cases {
             assert_eq!(error_field(&validate(&input).expect_err("invalid")), field, "{input}");
         }
+        // Kie's own names (seed 003 writes them) are taken, and stored under Atelier's.
+        let kie = validate(&json!({ "prompt": "x", "aspectRatio": "9:16", "imageUrls": [url] })).expect("Kie's names");
+        assert_eq!((kie["aspect_ratio"].as_str(), kie["images"][0].as_str()), (Some("9:16"), Some(url)));
         let ok = validate(&json!({ "prompt": "x", "aspect_ratio": "auto", "images": [url, url, url] })).expect("ok");
         assert_eq!((ok["aspect_ratio"].as_str(), ok["variant"].as_str()), (Some("Auto"), Some("fast")));
         assert_eq!(ok["resolution"], "720p");

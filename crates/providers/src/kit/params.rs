@@ -57,6 +57,20 @@ pub fn parse_stored<T: DeserializeOwned>(input: &Value) -> Result<T, atelier_cor
     })
 }
 
+/// A list given as one item or several (`fileUrl` or `fileUrls`, in Kie's names).
+pub fn one_or_many<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Vec<String>, D::Error> {
+    #[derive(serde::Deserialize)]
+    #[serde(untagged)]
+    enum OneOrMany {
+        One(String),
+        Many(Vec<String>),
+    }
+    Ok(match <OneOrMany as serde::Deserialize>::deserialize(deserializer)? {
+        OneOrMany::One(item) => vec![item],
+        OneOrMany::Many(items) => items,
+    })
+}
+
 /// Checks an integer against an inclusive range.
 pub fn check_range(field: &str, value: i64, min: i64, max: i64) -> Result<(), CoreError> {
     if value < min || value > max {
