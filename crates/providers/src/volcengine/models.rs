@@ -413,11 +413,6 @@ impl VolcModel {
     pub fn spec(&self, service: &str, requires_config: Option<String>) -> ModelSpec {
         let mut properties = Map::new();
         properties.insert("prompt".into(), json!({ "type": "string", "minLength": 1, "maxLength": PROMPT_MAX }));
-        properties.insert(
-            "negative_prompt".into(),
-            json!({ "type": ["string", "null"], "maxLength": 0,
-                    "description": "Not taken by VolcEngine's models: only empty is accepted." }),
-        );
         let (low, high) = self.size.side;
         let (default_width, default_height) = self.size.default;
         for field in self.fields {
