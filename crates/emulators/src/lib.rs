@@ -8,15 +8,19 @@
 //! result files. `openai`: OpenAI's and Azure OpenAI's images, edits, speech and
 //! videos APIs. `volcengine`: VolcEngine's visual API (Jimeng 4.0 and 3.x, the
 //! general 3.0 and 2.x text-to-image models), its V4 request signatures, the
-//! synchronous `CVProcess` and the `CVSync2Async` submit/poll flow.
+//! synchronous `CVProcess` and the `CVSync2Async` submit/poll flow. `google`:
+//! Google's Gemini API (`v1beta`): Imagen's `:predict`, Veo's
+//! `:predictLongRunning` with its operations and video downloads, and Gemini's
+//! `:generateContent` (image output, edits, and text, JSON-schema answers too).
 //!
 //! What every emulator shares: `faults` (the fault vocabulary, triggers, plans,
 //! the `X-Emulator-Fault` header and the middleware that injects them), `serve`
 //! (the accept loop, with the per-connection kill the `reset` fault needs) and
-//! `render` (the seeded result images). An emulator brings its endpoints, its
-//! error shapes and its routes.
+//! `render` (the seeded result images, PNG or JPEG). An emulator brings its
+//! endpoints, its error shapes and its routes.
 
 pub mod faults;
+pub mod google;
 pub mod kie;
 pub mod openai;
 mod render;

@@ -1,13 +1,23 @@
 //! Result images, for every emulator that answers with pictures: a seeded,
 //! deterministic drawing (a diagonal gradient with a few discs and bars) of any
 //! size, encoded as a real PNG. What makes two images differ is the run's seed,
-//! a `salt` (Kie's task id, VolcEngine's `req_key`), a digest of the request
-//! and the image's index.
+//! a `salt` (Kie's task id, VolcEngine's `req_key`, Google's model), a digest
+//! of the request and the image's index. PNG everywhere; JPEG too where a
+//! protocol lets the client ask for it (Google's Imagen).
 
 use std::io::Cursor;
 
+use image::codecs::jpeg::JpegEncoder;
 use image::{ImageFormat, Rgb, RgbImage};
 use sha2::{Digest, Sha256};
+
+/// How a result image is encoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Encoding {
+    Png,
+    /// JPEG at this quality (1–100).
+    Jpeg(u8),
+}
 
 /// Draws one result image of `width`×`height` and encodes it as PNG.
 pub(crate) fn render_png(
@@ -17,6 +27,19 @@ pub(crate) fn render_png(
     salt: &str,
     digest: &[u8; 32],
     index: u32,
+) -> Result<Vec<u8>, image::ImageError> {
+    render(width, height, seed, salt, digest, index, Encoding::Png)
+}
+
+/// Draws one result image of `width`×`height` and encodes it as asked.
+pub(crate) fn render(
+    width: u32,
+    height: u32,
+    seed: u64,
+    salt: &str,
+    digest: &[u8; 32],
+    index: u32,
+    encoding: Encoding,
 ) -> Result<Vec<u8>, image::ImageError> {
     let mut hasher = Sha256::new();
     hasher.update(seed.to_le_bytes());
@@ -57,9 +80,12 @@ pub(crate) fn render_png(
         }
     }
 
-    let mut png = Cursor::new(Vec::new());
-    img.write_to(&mut png, ImageFormat::Png)?;
-    Ok(png.into_inner())
+    let mut out = Cursor::new(Vec::new());
+    match encoding {
+        Encoding::Png => img.write_to(&mut out, ImageFormat::Png)?,
+        Encoding::Jpeg(quality) => JpegEncoder::new_with_quality(&mut out, quality.clamp(1, 100)).encode_image(&img)?,
+    }
+    Ok(out.into_inner())
 }
 
 #[cfg(test)]
@@ -76,5 +102,7 @@ mod tests {
         assert_ne!(a, c);
         let decoded = image::load_from_memory_with_format(&a, ImageFormat::Png).expect("decodes");
         assert_eq!((decoded.width(), decoded.height()), (640, 360));
+        let jpeg = render(64, 48, 1, "imagen", &hash, 0, Encoding::Jpeg(80)).expect("jpeg");
+        assert_eq!(image::guess_format(&jpeg).expect("a format"), ImageFormat::Jpeg);
     }
 }

@@ -7,6 +7,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use serde::{Deserialize, Serialize};
 
+use crate::google::GoogleConfig;
 use crate::kie::KieConfig;
 use crate::kit::ConfigError;
 use crate::openai::{AzureConfig, OpenAiConfig};
@@ -30,6 +31,7 @@ pub struct ProvidersConfig {
     pub kie: KieConfig,
     pub openai: OpenAiConfig,
     pub azure: AzureConfig,
+    pub google: GoogleConfig,
     pub volcengine: VolcEngineConfig,
 }
 
@@ -54,6 +56,7 @@ impl Default for ProvidersConfig {
             kie: KieConfig::default(),
             openai: OpenAiConfig::default(),
             azure: AzureConfig::default(),
+            google: GoogleConfig::default(),
             volcengine: VolcEngineConfig::default(),
         }
     }

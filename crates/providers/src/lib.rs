@@ -1,7 +1,7 @@
 //! Engines behind the provider port: the built-in offline engines of the `local`
 //! service, each implementing [`atelier_core::ports::Provider`] through
 //! [`LocalProvider`], and the remote services, one folder each (`kie`, `openai`
-//! with Azure, `volcengine`), on the shared `kit`.
+//! with Azure, `google`, `volcengine`), on the shared `kit`.
 //!
 //! * `placeholder`: a deterministic, seed-driven abstract composition with the prompt
 //!   written on it and a clear "PLACEHOLDER" label. Not AI.
@@ -18,6 +18,7 @@
 //! directories in `ATELIER_FONT_DIRS`); [`font_report`] summarises them.
 
 pub mod config;
+pub mod google;
 pub mod kie;
 pub mod kit;
 pub mod local;

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use atelier_core::ports::Provider;
 
 use crate::config::{EnginesConfig, ProvidersConfig};
+use crate::google::GoogleProvider;
 use crate::kie::KieProvider;
 use crate::kit::ConfigError;
 use crate::local::{LocalConfig, LocalProvider};
@@ -21,6 +22,7 @@ pub fn services(providers: &ProvidersConfig, engines: &EnginesConfig) -> Result<
         Arc::new(KieProvider::new(&providers.kie)?),
         Arc::new(OpenAiProvider::new(&providers.openai)?),
         Arc::new(OpenAiProvider::azure(&providers.azure)?),
+        Arc::new(GoogleProvider::new(&providers.google)?),
         Arc::new(VolcEngineProvider::new(&providers.volcengine)?),
     ])
 }

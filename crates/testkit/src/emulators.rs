@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use atelier::config::{Config, Secret};
+use atelier_emulators::google::{GoogleEmulator, GoogleEmulatorConfig};
 use atelier_emulators::kie::{KieEmulator, KieEmulatorConfig};
 use atelier_emulators::openai::{Flavour, OpenAiEmulator, OpenAiEmulatorConfig};
 use atelier_emulators::volcengine::{VolcEngineEmulator, VolcEngineEmulatorConfig};
@@ -15,6 +16,8 @@ use serde_json::Value;
 pub const KIE_KEY: &str = "test-key";
 /// The OpenAI emulators' key: a test checks it never shows in an answer.
 pub const OPENAI_KEY: &str = "sk-test-secret-0123456789";
+/// The Google emulator's key.
+pub const GOOGLE_KEY: &str = "AIza-test-google-key";
 /// The VolcEngine emulator's key pair.
 pub const VOLC_ACCESS_KEY: &str = "AKLT-test-access";
 pub const VOLC_SECRET_KEY: &str = "test-secret-key==";
@@ -88,6 +91,35 @@ impl Emulator {
         let base = format!("http://{}", listener.local_addr().expect("address"));
         tokio::spawn(VolcEngineEmulator::new(config).serve(listener));
         Self { base, http: reqwest::Client::new() }
+    }
+
+    /// Google's Gemini API: Veo operations done after two polls, `timeout` held 3 s.
+    pub async fn google(faults: &[&str], tweak: impl FnOnce(&mut GoogleEmulatorConfig)) -> Self {
+        let mut plan = atelier_emulators::google::FaultPlan::none();
+        for rule in faults {
+            plan = plan.with(atelier_emulators::google::parse_fault_rule(rule).expect("a fault rule"));
+        }
+        let mut config = GoogleEmulatorConfig {
+            api_key: GOOGLE_KEY.into(),
+            faults: plan,
+            steps_to_finish: 2,
+            timeout_fault_duration: Duration::from_secs(3),
+            ..GoogleEmulatorConfig::default()
+        };
+        tweak(&mut config);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let base = format!("http://{}", listener.local_addr().expect("address"));
+        tokio::spawn(GoogleEmulator::new(config).serve(listener));
+        Self { base, http: reqwest::Client::new() }
+    }
+
+    /// Points `[providers.google]` at this emulator, polling first after 50 ms.
+    pub fn point_google(&self, config: &mut Config) {
+        let google = &mut config.providers.google;
+        google.api_key = Secret::new(GOOGLE_KEY);
+        google.base_url = format!("{}/v1beta", self.base);
+        google.first_poll_ms = 50;
+        google.request_timeout_secs = 5;
     }
 
     /// Points `[providers.volcengine]` at this emulator, polling first after 50 ms.

@@ -30,12 +30,26 @@ pub enum Fault {
     /// emulators whose protocol has such a state parse it (`parse_fault_with_codes`
     /// does not).
     Expired,
+    /// The provider's safety filters block the request or its result (Google's
+    /// `safety`: Imagen's `raiFilteredReason`, Gemini's `promptFeedback` or
+    /// `IMAGE_SAFETY`, Veo's `raiMediaFilteredReasons`). Only the emulators whose
+    /// protocol has such an answer parse it (`parse_fault_with_codes` does not).
+    Safety(SafetyStage),
+}
+
+/// Where a [`Fault::Safety`] blocks: the request's prompt, or the generated output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SafetyStage {
+    /// The prompt is blocked before anything is generated (written `safety`).
+    Prompt,
+    /// The generated output is filtered (written `safety=output`).
+    Output,
 }
 
 impl Fault {
     /// Whether this fault marks a task instead of changing the answer.
     pub fn is_task_fault(&self) -> bool {
-        matches!(self, Fault::GenerationFailed | Fault::NeverFinish | Fault::Expired)
+        matches!(self, Fault::GenerationFailed | Fault::NeverFinish | Fault::Expired | Fault::Safety(_))
     }
 
     /// The fault's name, without its value or options (`status`, `latency`…),
@@ -50,6 +64,7 @@ impl Fault {
             Fault::GenerationFailed => "generation_failed",
             Fault::NeverFinish => "never_finish",
             Fault::Expired => "expired",
+            Fault::Safety(_) => "safety",
         }
     }
 }
@@ -62,6 +77,7 @@ impl fmt::Display for Fault {
             Fault::Status { code, retry_after_seconds: Some(n) } => {
                 write!(f, "status={code},retry_after_seconds={n}")
             }
+            Fault::Safety(SafetyStage::Output) => f.write_str("safety=output"),
             other => f.write_str(other.name()),
         }
     }

@@ -13,8 +13,9 @@
 //!   shape with that code, without handling the request; `Retry-After` only
 //!   when asked for.
 //! - `malformed`: handles the request, then answers HTTP 200 with JSON cut short.
-//! - `generation_failed` / `never_finish` (and VolcEngine's `expired`): handed
-//!   to the handler as a [`TaskFault`], which marks the task it creates or polls.
+//! - `generation_failed` / `never_finish` (and VolcEngine's `expired`, Google's
+//!   `safety`): handed to the handler as a [`TaskFault`], which marks the task
+//!   it creates or polls (or shapes the synchronous answer).
 //!
 //! An emulator may answer a fault its own way on some endpoints first
 //! ([`FaultHost::adapt`]).
@@ -167,7 +168,7 @@ pub(crate) async fn middleware<H: FaultHost>(State(host): State<Arc<H>>, mut req
             response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
             response
         }
-        Fault::GenerationFailed | Fault::NeverFinish | Fault::Expired => {
+        Fault::GenerationFailed | Fault::NeverFinish | Fault::Expired | Fault::Safety(_) => {
             request.extensions_mut().insert(TaskFault(fault));
             next.run(request).await
         }

@@ -6,7 +6,7 @@
 //! Nothing here knows a provider. Each emulator brings its endpoints (a
 //! [`RuleEndpoint`]), the status codes its `status=` faults may name, and how
 //! its answers look (`FaultHost`): `kie/faults.rs`, `openai/faults.rs`,
-//! `volcengine/faults.rs`.
+//! `volcengine/faults.rs`, `google/faults.rs`.
 //!
 //! `fault.rs` holds the vocabulary and its parsing, `trigger.rs` the triggers,
 //! `plan.rs` rules, plans and the seeded runner, `header.rs` the header,
@@ -19,7 +19,7 @@ mod inject;
 mod plan;
 mod trigger;
 
-pub use fault::{Fault, parse_fault_with_codes};
+pub use fault::{Fault, SafetyStage, parse_fault_with_codes};
 pub use header::FAULT_HEADER;
 pub(crate) use inject::{Adapted, FaultHost, Injector, TaskFault, middleware};
 pub(crate) use plan::PlanRunner;

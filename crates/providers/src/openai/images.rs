@@ -6,8 +6,6 @@
 //! Atelier always stores the image itself: DALL·E is asked for `b64_json`, and a
 //! `url` answer (the DALL·E default) is downloaded.
 
-use std::io::Cursor;
-
 use atelier_core::CoreError;
 use atelier_core::catalog::{Modality, ModelSpec};
 use atelier_core::ports::{ErrorClass, InputRef, Output, ProviderError};
@@ -607,7 +605,7 @@ mod tests {
 
     #[test]
     fn outputs_read_their_real_format_and_size() {
-        let mut png = Cursor::new(Vec::new());
+        let mut png = std::io::Cursor::new(Vec::new());
         image::RgbaImage::new(3, 2).write_to(&mut png, image::ImageFormat::Png).expect("png");
         let output = image_output(png.into_inner().into(), OutputFormat::Png, Some("revised")).expect("output");
         assert_eq!((output.mime.as_str(), output.width, output.height), ("image/png", Some(3), Some(2)));

@@ -1,4 +1,4 @@
-//! `atelier emulate kie|openai|azure --listen ADDR`: a provider's protocol, served
+//! `atelier emulate kie|openai|azure|google|volcengine --listen ADDR`: a provider's protocol, served
 //! locally, for trying Atelier (and testing it) without an account.
 //!
 //! Only with the `emulators` feature (on by default): a slim build leaves the
@@ -24,6 +24,33 @@ pub enum EmulateCommand {
     /// VolcEngine's visual API: signed (HMAC-SHA256 V4) CVProcess and the
     /// CVSync2Async jobs, for the Jimeng and General models.
     Volcengine(VolcEngineArgs),
+    /// Google's Gemini API under /v1beta: Imagen (:predict), Veo
+    /// (:predictLongRunning and its operations, downloads with the key) and
+    /// Gemini's generateContent (images, and text with JSON schemas).
+    Google(GoogleArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct GoogleArgs {
+    #[arg(long, default_value = "127.0.0.1:9131")]
+    pub listen: String,
+    /// The API key it accepts (x-goog-api-key, or ?key=).
+    #[arg(long, default_value = "test-key")]
+    pub api_key: String,
+    /// A fault rule `ENDPOINT:TRIGGER:FAULT`, such as `predict:always:safety` or
+    /// `operations:every=2:status=429,retry_after_seconds=3` (repeatable). Endpoints:
+    /// predict, predict_long_running, operations, generate_content, files, any.
+    #[arg(long = "fault")]
+    pub faults: Vec<String>,
+    /// Seeds probabilistic faults, the images and the operation ids.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Operation polls before a video is done.
+    #[arg(long, default_value_t = 2)]
+    pub steps: u32,
+    /// Answer video downloads with a redirect to a keyless storage URL.
+    #[arg(long)]
+    pub redirect_downloads: bool,
 }
 
 #[derive(Debug, Args)]
@@ -156,7 +183,30 @@ pub async fn run(command: EmulateCommand) -> anyhow::Result<ExitCode> {
         EmulateCommand::Openai(args) => serve_openai(args, Flavour::OpenAi, Vec::new()).await,
         EmulateCommand::Azure(args) => serve_openai(args.common, Flavour::Azure, args.deployments).await,
         EmulateCommand::Volcengine(args) => serve_volcengine(args).await,
+        EmulateCommand::Google(args) => serve_google(args).await,
     }
+}
+
+async fn serve_google(args: GoogleArgs) -> anyhow::Result<ExitCode> {
+    use atelier_emulators::google::{FaultPlan, GoogleEmulator, GoogleEmulatorConfig, parse_fault_rule};
+    let mut faults = FaultPlan::none();
+    for rule in &args.faults {
+        faults = faults.with(parse_fault_rule(rule).map_err(|error| anyhow::anyhow!("--fault {rule}: {error}"))?);
+    }
+    let config = GoogleEmulatorConfig {
+        api_key: args.api_key,
+        seed: args.seed,
+        faults,
+        steps_to_finish: args.steps,
+        redirect_downloads: args.redirect_downloads,
+        ..GoogleEmulatorConfig::default()
+    };
+    let listener =
+        tokio::net::TcpListener::bind(&args.listen).await.with_context(|| format!("binding {}", args.listen))?;
+    let address = listener.local_addr()?;
+    eprintln!("Google emulator listening on http://{address} (API root http://{address}/v1beta)");
+    GoogleEmulator::new(config).serve(listener).await.context("serving the emulator")?;
+    Ok(ExitCode::SUCCESS)
 }
 
 async fn serve_volcengine(args: VolcEngineArgs) -> anyhow::Result<ExitCode> {

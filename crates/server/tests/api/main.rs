@@ -11,6 +11,7 @@ mod errors;
 mod events;
 mod framework;
 mod full_disk;
+mod google;
 mod helpers;
 mod kie;
 mod kie_models;
