@@ -13,7 +13,7 @@ mod logs;
 // Runs `atelier emulate kie|openai`, which the `emulators` feature brings.
 #[cfg(feature = "emulators")]
 mod lost_submit_crash;
-// Runs `atelier emulate kie|volcengine`, which the `emulators` feature brings.
+// Runs `atelier emulate kie|volcengine|google`, which the `emulators` feature brings.
 #[cfg(feature = "emulators")]
 mod remote_crash;
 mod shutdown;

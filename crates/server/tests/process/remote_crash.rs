@@ -1,5 +1,5 @@
 //! SIGKILL while tasks wait on a remote provider (the emulators, real HTTP
-//! servers speaking Kie's and VolcEngine's protocols): after a restart every task
+//! servers speaking Kie's, VolcEngine's and Google's protocols): after a restart every task
 //! finishes, and each was submitted exactly once — the external id recorded before
 //! the first poll is polled again, never resubmitted.
 
@@ -39,6 +39,21 @@ async fn killed_while_waiting_on_volcengine_every_job_is_submitted_once() {
     let stats = kill_while_polling(&mut emulator, &url, &env, body).await;
     assert_eq!(stats["submit_task"], TASKS, "every job submitted exactly once: {stats}");
     println!("{TASKS} tasks, {} submits, {} result polls", stats["submit_task"], stats["get_result"]);
+}
+
+#[tokio::test]
+async fn killed_while_waiting_on_veo_every_video_is_submitted_once() {
+    let (mut emulator, url) = emulate("google emulator", &["google", "--steps", "4"]);
+    let api = format!("{url}/v1beta");
+    let env = [
+        ("ATELIER__PROVIDERS__GOOGLE__API_KEY", "test-key"),
+        ("ATELIER__PROVIDERS__GOOGLE__BASE_URL", api.as_str()),
+        ("ATELIER__PROVIDERS__GOOGLE__FIRST_POLL_MS", "300"),
+    ];
+    let body = |n: usize| json!({ "model": "google/veo3", "input": { "prompt": format!("waves {n}") } });
+    let stats = kill_while_polling(&mut emulator, &url, &env, body).await;
+    assert_eq!(stats["predict_long_running"], TASKS, "every video submitted exactly once: {stats}");
+    println!("{TASKS} tasks, {} submits, {} operation polls", stats["predict_long_running"], stats["operations"]);
 }
 
 /// Creates [`TASKS`] tasks, SIGKILLs the server once each has its external id and
