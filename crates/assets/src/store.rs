@@ -559,6 +559,7 @@ mod tests {
             outputs: Vec::new(),
             owner: None,
             prompt_id: None,
+            route: None,
         }
     }
 

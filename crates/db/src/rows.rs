@@ -11,7 +11,7 @@ macro_rules! task_columns {
     () => {
         "id, service, model, input, status, progress, attempts, max_attempts, crashes, external_id, \
          error_code, error_message, error_retryable, priority, version, idempotency_key, retry_of, \
-         created_at, updated_at, started_at, completed_at, expires_at, run_after, owner_id, prompt_id"
+         created_at, updated_at, started_at, completed_at, expires_at, run_after, owner_id, prompt_id, route"
     };
 }
 
@@ -94,6 +94,9 @@ pub(crate) fn decode_task(row: &AnyRow) -> Result<Task, CoreError> {
         run_after: get(row, "run_after")?,
         owner: owner(get(row, "owner_id")?)?,
         prompt_id: prompt_id(get(row, "prompt_id")?)?,
+        route: get::<Option<String>>(row, "route")?
+            .map(|route| serde_json::from_str(&route).map_err(|error| corrupt("route", error)))
+            .transpose()?,
         outputs: Vec::new(),
     })
 }

@@ -14,8 +14,8 @@ use crate::rows::{decode_prefixed_asset, decode_task, task_columns};
 
 const INSERT_TASK: &str = "INSERT INTO tasks (id, service, model, input, status, max_attempts, priority, \
      idempotency_key, request_hash, retry_of, created_at, updated_at, expires_at, run_after, owner_id, prompt_id, \
-     queue_slot) \
-     VALUES ($1, $2, $3, $4, 'pending', $5, $6, $7, $8, $9, $10, $10, $11, $10, $12, $13, $14) \
+     queue_slot, route) \
+     VALUES ($1, $2, $3, $4, 'pending', $5, $6, $7, $8, $9, $10, $10, $11, $10, $12, $13, $14, $15) \
      ON CONFLICT (idempotency_key) DO NOTHING";
 
 /// A new task's turn in its owner's lane: the lane's next turn, or the queue's clock
@@ -49,6 +49,12 @@ impl TaskStore for Database {
         let (created_at, expires_at, hash) = (task.created_at, task.expires_at, request_hash.clone());
         let owner = task.owner.as_ref().map(ToString::to_string);
         let prompt_id = task.prompt_id.as_ref().map(ToString::to_string);
+        let route = task
+            .route
+            .as_ref()
+            .map(|route| serde_json::to_string(route))
+            .transpose()
+            .map_err(|error| CoreError::Storage(format!("encoding a task's route: {error}")))?;
         let take_turn = match db.backend {
             Backend::Sqlite => TAKE_TURN_SQLITE,
             Backend::Postgres => TAKE_TURN_POSTGRES,
@@ -73,6 +79,7 @@ impl TaskStore for Database {
                         .bind(owner)
                         .bind(prompt_id)
                         .bind(slot)
+                        .bind(route)
                         .execute(&mut *connection)
                         .await
                 })

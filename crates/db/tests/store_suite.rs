@@ -96,6 +96,7 @@ fn new_task(created_at: i64) -> NewTask {
         expires_at: Some(created_at + 3_600_000),
         owner: None,
         prompt_id: None,
+        route: None,
     }
 }
 
@@ -171,6 +172,15 @@ async fn creates_reads_and_lists(store: Arc<Database>) {
     assert_eq!(store.list_tasks(&timed).await.unwrap().tasks.len(), 2);
     let done = TaskFilter { statuses: vec![TaskStatus::Completed], limit: 50, ..TaskFilter::default() };
     assert!(store.list_tasks(&done).await.unwrap().tasks.is_empty());
+    assert_eq!(task.route, None);
+    // A routed task keeps how its service was chosen.
+    let route = atelier_core::task::Route {
+        model: "imagen4".into(),
+        service: "kie".into(),
+        skipped: vec![atelier_core::task::RouteSkip { service: "google".into(), reason: "circuit_open".into() }],
+    };
+    let routed = insert(&store, NewTask { route: Some(route.clone()), ..new_task(1100) }).await;
+    assert_eq!(store.get_task(routed).await.unwrap().expect("found").route, Some(route));
 }
 
 async fn idempotency_keys_return_the_first_task(store: Arc<Database>) {

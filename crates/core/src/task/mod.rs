@@ -11,8 +11,8 @@ mod tests;
 
 pub use admission::QueueScope;
 pub use model::{
-    Asset, AssetFilter, AssetPage, NewAsset, NewTask, OutputRole, StoredBlob, Task, TaskError, TaskFilter, TaskPage,
-    Upload,
+    Asset, AssetFilter, AssetPage, NewAsset, NewTask, OutputRole, Route, RouteSkip, StoredBlob, Task, TaskError,
+    TaskFilter, TaskPage, Upload,
 };
 pub use report::{QueueDepth, QuotaUse, ServiceReport};
 pub(crate) use service::require_write;

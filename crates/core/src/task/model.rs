@@ -40,7 +40,29 @@ pub struct Task {
     /// The prompt it was made from (seed 003's prompt tree); unlinked when the
     /// prompt is deleted.
     pub prompt_id: Option<PromptId>,
+    /// How its service was chosen, when the request named a model without one and
+    /// the configuration routes that model (`[routing]`).
+    pub route: Option<Route>,
     pub outputs: Vec<Asset>,
+}
+
+/// The choice of a service for a model named without one: the preference list
+/// walked in order, and why each service before the chosen one was passed over.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Route {
+    /// The model as the request named it (`imagen4`).
+    pub model: String,
+    /// The service chosen.
+    pub service: String,
+    /// The services passed over, in order, each with why.
+    pub skipped: Vec<RouteSkip>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RouteSkip {
+    pub service: String,
+    /// `not_configured`, `not_offered`, `circuit_open` or `quota_exceeded`.
+    pub reason: String,
 }
 
 impl Task {
@@ -76,6 +98,7 @@ pub struct NewTask {
     pub expires_at: Option<Millis>,
     pub owner: Option<UserId>,
     pub prompt_id: Option<PromptId>,
+    pub route: Option<Route>,
 }
 
 impl NewTask {
@@ -105,6 +128,7 @@ impl NewTask {
             run_after: self.created_at,
             owner: self.owner,
             prompt_id: self.prompt_id,
+            route: self.route,
             outputs: Vec::new(),
         }
     }

@@ -10,7 +10,7 @@ use serde_json::Value;
 use super::admission::Admission;
 use super::{Task, TaskFilter, TaskPage, TaskStatus};
 use crate::account::Principal;
-use crate::catalog::{Catalog, ModelSpec};
+use crate::catalog::{Catalog, ModelSpec, ResolvedModel};
 use crate::circuit::Circuits;
 use crate::error::{CoreError, Result};
 use crate::events::{EventBus, TaskEvent};
@@ -18,7 +18,7 @@ use crate::ids::{PromptId, TaskId};
 use crate::ports::InputRef;
 use crate::ports::{AssetStore, Callback, CallbackError, CallbackTask, Created, OwnerCount, PromptStore, Store};
 use crate::quota::{self, DailyQuota};
-use crate::task::NewTask;
+use crate::task::{NewTask, Route, RouteSkip};
 use crate::time::now_millis;
 
 /// The rules a deployment sets.
@@ -40,6 +40,9 @@ pub struct TaskRules {
     /// At most this many tasks of a service open at its provider at once, by
     /// service (shown by the providers report; the worker enforces it).
     pub max_in_flight: std::collections::HashMap<String, u32>,
+    /// Services to try in order for a model named without one (`imagen4` →
+    /// `["google", "kie"]`), by model name in lower case.
+    pub routing: std::collections::BTreeMap<String, Vec<String>>,
 }
 
 impl Default for TaskRules {
@@ -53,6 +56,7 @@ impl Default for TaskRules {
             daily_quotas: Vec::new(),
             user_limits: crate::account::RoleLimits::default(),
             max_in_flight: std::collections::HashMap::new(),
+            routing: std::collections::BTreeMap::new(),
         }
     }
 }
@@ -119,7 +123,11 @@ impl TaskService {
     /// when the idempotency key named an existing one).
     pub async fn create(&self, caller: &Principal, request: CreateTask) -> Result<(Task, bool)> {
         require_write(caller)?;
-        let resolved = self.catalog.resolve(request.model.as_deref().unwrap_or(&self.rules.default_model))?;
+        let named = request.model.as_deref().unwrap_or(&self.rules.default_model);
+        let (resolved, route) = match self.route(named).await? {
+            Some((resolved, route)) => (resolved, Some(route)),
+            None => (self.catalog.resolve(named)?, None),
+        };
         let input = resolved.provider.validate(&resolved.spec.model, &request.input)?;
         self.check_input_files(caller, &resolved.provider.input_files(&resolved.spec.model, &input)).await?;
         if let Some(prompt_id) = &request.prompt_id {
@@ -144,10 +152,49 @@ impl TaskService {
             retry_of: None,
             owner: Some(caller.user_id.clone()),
             prompt_id: request.prompt_id,
+            route,
             created_at: now,
             expires_at: Some(now + duration_millis(self.rules.pending_ttl)),
         };
         self.insert(new_task).await
+    }
+
+    /// For a model named without a service that `[routing]` lists: the first of its
+    /// services that offers it, is configured, whose circuit is not open and whose
+    /// daily quota is not spent, with the ones passed over and why. `None` when the
+    /// name is not routed, or when every service was passed over (the first then
+    /// answers as it would unrouted: its own error, or a wait for its circuit).
+    async fn route(&self, named: &str) -> Result<Option<(ResolvedModel, Route)>> {
+        let model = named.trim().to_ascii_lowercase();
+        if model.contains('/') {
+            return Ok(None);
+        }
+        let Some(services) = self.rules.routing.get(&model) else { return Ok(None) };
+        let mut skipped = Vec::new();
+        for service in services {
+            let reason = match self.catalog.resolve(&format!("{service}/{model}")) {
+                Err(CoreError::ModelUnavailable { .. }) => "not_configured",
+                Err(CoreError::InvalidInput { .. } | CoreError::NotFound { .. }) => "not_offered",
+                Err(other) => return Err(other),
+                Ok(resolved) => {
+                    let circuit = self.circuits.view(service);
+                    if circuit.state == "open" && circuit.retry_in_secs.unwrap_or(0) > 0 {
+                        "circuit_open"
+                    } else {
+                        match self.check_quotas(service, &resolved.spec.model).await {
+                            Err(CoreError::QuotaExceeded { .. }) => "quota_exceeded",
+                            Err(other) => return Err(other),
+                            Ok(()) => {
+                                let route = Route { model, service: service.clone(), skipped };
+                                return Ok(Some((resolved, route)));
+                            }
+                        }
+                    }
+                }
+            };
+            skipped.push(RouteSkip { service: service.clone(), reason: reason.to_owned() });
+        }
+        Ok(None)
     }
 
     /// A task's prompt must be one the caller may see; it is a body field, so a
@@ -306,17 +353,31 @@ impl TaskService {
                 message: format!("task {id} is still {}; cancel it first or wait", original.status),
             });
         }
-        let resolved = self.catalog.resolve(&original.model_ref())?;
-        self.check_input_files(caller, &resolved.provider.input_files(&original.model, &original.input)).await?;
+        // A routed task is routed again: the service it went to may be the one down.
+        let rerouted = match &original.route {
+            Some(route) => self.route(&route.model).await?,
+            None => None,
+        };
+        let (resolved, route) = match rerouted {
+            Some((resolved, route)) => (resolved, Some(route)),
+            None => (self.catalog.resolve(&original.model_ref())?, original.route.clone()),
+        };
+        // The stored input was valid for its service; another one checks it anew.
+        let input = if resolved.spec.service == original.service {
+            original.input
+        } else {
+            resolved.provider.validate(&resolved.spec.model, &original.input)?
+        };
+        self.check_input_files(caller, &resolved.provider.input_files(&resolved.spec.model, &input)).await?;
         self.check_user_limits(caller).await?;
         self.check_queue_room(caller).await?;
-        self.check_quotas(&original.service, &original.model).await?;
+        self.check_quotas(&resolved.spec.service, &resolved.spec.model).await?;
         let now = now_millis();
         let new_task = NewTask {
             id: TaskId::new(),
-            service: original.service,
-            model: original.model,
-            input: original.input,
+            service: resolved.spec.service.clone(),
+            model: resolved.spec.model.clone(),
+            input,
             priority: original.priority,
             max_attempts: self.rules.max_attempts,
             idempotency_key: None,
@@ -326,6 +387,7 @@ impl TaskService {
             expires_at: Some(now + duration_millis(self.rules.pending_ttl)),
             owner: original.owner.or_else(|| Some(caller.user_id.clone())),
             prompt_id: original.prompt_id,
+            route,
         };
         Ok(self.insert(new_task).await?.0)
     }

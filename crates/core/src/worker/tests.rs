@@ -80,6 +80,7 @@ fn new_task(service: &str) -> NewTask {
         expires_at: None,
         owner: None,
         prompt_id: None,
+        route: None,
     }
 }
 

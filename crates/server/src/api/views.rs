@@ -39,6 +39,10 @@ pub struct TaskView {
     /// The prompt (`prm_…`) the task was made from, when it names one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub prompt_id: Option<String>,
+    /// How the service was chosen, when the request named the model alone and
+    /// `[routing]` lists services for it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub route: Option<RouteView>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub external_task_id: Option<String>,
     pub version: i64,
@@ -50,6 +54,37 @@ pub struct TaskView {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub expires_at: Option<String>,
     pub events_url: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RouteView {
+    /// The model as the request named it.
+    pub model: String,
+    /// The service chosen.
+    pub service: String,
+    /// The services passed over first, in order.
+    pub skipped: Vec<RouteSkipView>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RouteSkipView {
+    pub service: String,
+    /// `not_configured`, `not_offered`, `circuit_open` or `quota_exceeded`.
+    pub reason: String,
+}
+
+impl From<&atelier_core::task::Route> for RouteView {
+    fn from(route: &atelier_core::task::Route) -> Self {
+        Self {
+            model: route.model.clone(),
+            service: route.service.clone(),
+            skipped: route
+                .skipped
+                .iter()
+                .map(|skip| RouteSkipView { service: skip.service.clone(), reason: skip.reason.clone() })
+                .collect(),
+        }
+    }
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -119,6 +154,7 @@ impl From<&Task> for TaskView {
             priority: task.priority,
             retry_of: task.retry_of.map(|id| id.to_string()),
             prompt_id: task.prompt_id.as_ref().map(ToString::to_string),
+            route: task.route.as_ref().map(RouteView::from),
             external_task_id: task.external_id.clone(),
             version: task.version,
             created_at: timestamp(task.created_at),

@@ -35,6 +35,9 @@ pub struct Config {
     pub models: ModelsConfig,
     pub engines: EnginesConfig,
     pub providers: ProvidersConfig,
+    /// Services to try in order for a model named without one:
+    /// `[routing] imagen4 = ["google", "kie"]`.
+    pub routing: std::collections::BTreeMap<String, Vec<String>>,
     pub auth: AuthConfig,
     pub fetch: FetchConfig,
     /// Per-user limits by role: `[user_limits.member] max_concurrent_tasks = 4`.
@@ -289,6 +292,28 @@ impl Config {
             bail!("queue.max_attempts must be at least 1");
         }
         self.providers.validate()?;
+        self.validate_routing()?;
+        Ok(())
+    }
+
+    fn validate_routing(&self) -> anyhow::Result<()> {
+        if self.routing.is_empty() {
+            return Ok(());
+        }
+        let services =
+            atelier_providers::services(&self.providers, &self.engines).map_err(|error| anyhow::anyhow!("{error}"))?;
+        let known: Vec<&str> = services.iter().map(|service| service.service()).collect();
+        for (model, list) in &self.routing {
+            if model.trim().is_empty() || model.contains('/') {
+                bail!("routing: {model:?} must be a model name without a service (such as imagen4)");
+            }
+            if list.is_empty() {
+                bail!("routing.{model} must name at least one service");
+            }
+            if let Some(unknown) = list.iter().find(|service| !known.contains(&service.as_str())) {
+                bail!("routing.{model}: unknown service {unknown:?} (known: {})", known.join(", "));
+            }
+        }
         Ok(())
     }
 
@@ -359,6 +384,11 @@ impl Config {
             daily_quotas: self.providers.daily_quotas(),
             user_limits: self.user_limits,
             max_in_flight: self.providers.max_in_flight(),
+            routing: self
+                .routing
+                .iter()
+                .map(|(model, services)| (model.trim().to_ascii_lowercase(), services.clone()))
+                .collect(),
         }
     }
 

@@ -18,6 +18,7 @@ mod kie_models;
 mod models;
 mod openai;
 mod prompts;
+mod routing;
 mod seed004;
 mod studio;
 mod tasks;
