@@ -1,5 +1,6 @@
 //! Providers reached through `atelier emulate <provider>`: how each emulator runs
-//! and the server is pointed at it (`Emulated`, made in kie.rs and openai.rs), and
+//! and the server is pointed at it (`Emulated`, made in kie.rs, openai.rs and
+//! providers.rs), and
 //! the emulator process (`Emulator`).
 
 use std::io::{BufRead, BufReader};
@@ -31,8 +32,11 @@ pub struct Emulated {
     pub subcommand: &'static str,
     /// What the emulator prints on stderr just before its address.
     pub banner: &'static str,
-    /// Flags after `--listen` and `--api-key`.
+    /// Flags after `--listen` (the credentials' flags, then these).
     pub flags: Vec<String>,
+    /// The credentials: the emulator's flags and the server's settings (names after
+    /// `ATELIER__PROVIDERS__<SECTION>__`). Most take one API key ([`api_key`]).
+    pub credentials: Credentials,
     /// The server's `[providers.<section>]`, upper case as in `ATELIER__PROVIDERS__KIE__…`.
     pub section: &'static str,
     /// Appended to the emulator's address for `base_url` (OpenAI's API root is `/v1`).
@@ -53,18 +57,33 @@ pub struct Emulated {
     pub setup: String,
 }
 
+/// An emulator's credentials: its flags, and the server's settings that match.
+pub struct Credentials {
+    pub flags: Vec<String>,
+    pub settings: Vec<(&'static str, String)>,
+}
+
+/// One API key, `--api-key` and `API_KEY`.
+pub fn api_key() -> Credentials {
+    Credentials {
+        flags: vec!["--api-key".to_owned(), EMULATOR_API_KEY.to_owned()],
+        settings: vec![("API_KEY", EMULATOR_API_KEY.to_owned())],
+    }
+}
+
 impl Emulated {
     /// The server's settings for this provider at `emulator`.
     fn server_env(&self, emulator: &Emulator) -> Vec<(String, String)> {
         let key = |name: &str| format!("ATELIER__PROVIDERS__{}__{name}", self.section);
-        let mut env = vec![
-            (key("API_KEY"), EMULATOR_API_KEY.to_owned()),
+        let mut env: Vec<(String, String)> =
+            self.credentials.settings.iter().map(|(name, value)| (key(name), value.clone())).collect();
+        env.extend([
             (key("BASE_URL"), format!("{}{}", emulator.base, self.base_path)),
             (key("FIRST_POLL_MS"), self.first_poll_ms.to_string()),
             ("ATELIER__WORKER__CONCURRENCY".to_owned(), EMULATED_WORKERS.to_string()),
             ("ATELIER__LOG__LEVEL".to_owned(), "warn".to_owned()),
             ("ATELIER__QUEUE__MAX_QUEUED".to_owned(), MAX_QUEUED.to_string()),
-        ];
+        ]);
         env.extend(self.extra_env.iter().map(|(k, v)| ((*k).to_owned(), v.clone())));
         env
     }
@@ -89,7 +108,8 @@ impl Emulator {
     pub fn start(binary: &Path, provider: &Emulated) -> Result<Emulator> {
         let mut command = Command::new(binary);
         command
-            .args(["emulate", provider.subcommand, "--listen", "127.0.0.1:0", "--api-key", EMULATOR_API_KEY])
+            .args(["emulate", provider.subcommand, "--listen", "127.0.0.1:0"])
+            .args(&provider.credentials.flags)
             .args(&provider.flags)
             .env("NO_COLOR", "1")
             .stdin(Stdio::null())

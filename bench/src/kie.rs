@@ -6,7 +6,7 @@ use anyhow::Result;
 use serde_json::json;
 
 use crate::emulated;
-use crate::emulator::{Emulated, FAST_POLL_MS, SLOW_POLL_MS};
+use crate::emulator::{Emulated, FAST_POLL_MS, SLOW_POLL_MS, api_key};
 use crate::plan::Plan;
 use crate::report::Report;
 
@@ -20,6 +20,7 @@ impl Emulated {
             flags: ["--steps", &steps.to_string(), "--no-rate-limits", "--credits", "100000000"]
                 .map(str::to_owned)
                 .to_vec(),
+            credentials: api_key(),
             section: "KIE",
             base_path: "",
             first_poll_ms: if waiting { SLOW_POLL_MS } else { FAST_POLL_MS },

@@ -2,7 +2,7 @@
 //! throwaway PostgreSQL cluster and runs this program), or directly:
 //!
 //! ```text
-//! target/release/atelier-bench [--quick] [--only sqlite|postgres|render|kie|openai] [--concurrency N] [--server PATH]
+//! target/release/atelier-bench [--quick] [--only sqlite|postgres|render|kie|openai|depth|providers] [--concurrency N] [--server PATH]
 //! ```
 //!
 //! Figures:
@@ -17,7 +17,10 @@
 //! 6. OpenAI through `atelier emulate openai`: tasks/s of `openai/gpt-image-1` images
 //!    (synchronous) and `openai/sora-2` videos (create, poll, download) with a
 //!    zero-latency emulator, the emulator's own time per image, and server memory with
-//!    10,000 videos that never finish (the emulator's `never_finish` fault).
+//!    10,000 videos that never finish (the emulator's `never_finish` fault);
+//! 7. depth: drain rates, reads at a million tasks, a lone task behind a backlog;
+//! 8. providers: VolcEngine and Google through their emulators (tasks/s of each call
+//!    style), and the cost of one VolcEngine signature.
 //!
 //! PostgreSQL runs when `ATELIER_BENCH_POSTGRES_URL` holds an admin URL (a database
 //! is created per server, as the tests create theirs, with the test kit's
@@ -42,6 +45,7 @@ mod machine;
 mod memory;
 mod openai;
 mod plan;
+mod providers;
 mod reads;
 mod render;
 mod report;
@@ -66,7 +70,9 @@ const POSTGRES_URL_ENV: &str = "ATELIER_BENCH_POSTGRES_URL";
 async fn main() -> Result<()> {
     let plan = plan::parse_args()?;
     let started = Instant::now();
-    if (plan.sqlite || plan.postgres || plan.kie || plan.openai || plan.depth) && !plan.server.exists() {
+    if (plan.sqlite || plan.postgres || plan.kie || plan.openai || plan.depth || plan.providers)
+        && !plan.server.exists()
+    {
         bail!("server binary {} not found (build it: cargo build --release -p atelier)", plan.server.display());
     }
     let cores = std::thread::available_parallelism().map_or(0, usize::from);
@@ -103,6 +109,11 @@ async fn main() -> Result<()> {
         && let Err(error) = kie::run(&plan, &mut report).await
     {
         report.remark(format!("kie: benchmark failed: {error:#}"));
+    }
+    if plan.providers
+        && let Err(error) = providers::run(&plan, &mut report).await
+    {
+        report.remark(format!("providers: benchmark failed: {error:#}"));
     }
     if plan.openai
         && let Err(error) = openai::run(&plan, &mut report).await

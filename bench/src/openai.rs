@@ -9,7 +9,7 @@ use serde_json::json;
 
 use crate::cpu::{cpu_between, jiffies_secs};
 use crate::emulated;
-use crate::emulator::{EMULATOR_API_KEY, Emulated, Emulator, FAST_POLL_MS, SLOW_POLL_MS};
+use crate::emulator::{EMULATOR_API_KEY, Emulated, Emulator, FAST_POLL_MS, SLOW_POLL_MS, api_key};
 use crate::load::client;
 use crate::plan::Plan;
 use crate::report::{Report, ms, quantile};
@@ -22,6 +22,7 @@ impl Emulated {
             subcommand: "openai",
             banner: "OpenAI emulator listening on http://",
             flags: Vec::new(),
+            credentials: api_key(),
             section: "OPENAI",
             base_path: "/v1",
             first_poll_ms: FAST_POLL_MS,
@@ -56,6 +57,7 @@ impl Emulated {
                 if waiting { ", fault videos.create:always:never_finish" } else { "" }
             ),
             flags,
+            credentials: api_key(),
             section: "OPENAI",
             base_path: "/v1",
             first_poll_ms: poll_ms,

@@ -46,6 +46,10 @@ pub struct Plan {
     pub openai_memory_tasks: usize,
     /// Images asked of the OpenAI emulator directly, one at a time, for its render time.
     pub openai_probe_images: usize,
+    /// Runs VolcEngine and Google through their emulators.
+    pub providers: bool,
+    /// Tasks of each VolcEngine and Google throughput run.
+    pub provider_tasks: usize,
     pub server: PathBuf,
 }
 
@@ -53,7 +57,7 @@ pub struct Plan {
 #[derive(Debug, Parser)]
 #[command(
     name = "atelier-bench",
-    override_usage = "atelier-bench [--quick] [--only sqlite|postgres|render|kie|openai|depth] [--concurrency N] [--server PATH]",
+    override_usage = "atelier-bench [--quick] [--only sqlite|postgres|render|kie|openai|depth|providers] [--concurrency N] [--server PATH]",
     after_help = format!("PostgreSQL runs when {POSTGRES_URL_ENV} holds an admin URL.")
 )]
 struct Args {
@@ -86,6 +90,8 @@ enum Section {
     Openai,
     /// Deep stores on both backends: drain rates, reads at a million tasks, a lone task.
     Depth,
+    /// VolcEngine and Google through their emulators, and VolcEngine's signing cost.
+    Providers,
 }
 
 /// `quick` or `full`, as the run is.
@@ -118,6 +124,8 @@ pub fn parse_args() -> Result<Plan> {
         kie: runs(Section::Kie),
         openai: runs(Section::Openai),
         depth: runs(Section::Depth),
+        providers: runs(Section::Providers),
+        provider_tasks: sized(quick, 200, 1_000),
         depth_pending: sized(quick, vec![1_000, 10_000], vec![1_000, 10_000, 100_000, 1_000_000]),
         depth_finished: sized(quick, 100_000, 1_000_000),
         depth_reads: sized(quick, 50, 300),
