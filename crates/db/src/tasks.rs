@@ -52,7 +52,7 @@ impl TaskStore for Database {
         let route = task
             .route
             .as_ref()
-            .map(|route| serde_json::to_string(route))
+            .map(serde_json::to_string)
             .transpose()
             .map_err(|error| CoreError::Storage(format!("encoding a task's route: {error}")))?;
         let take_turn = match db.backend {
