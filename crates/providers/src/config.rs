@@ -11,6 +11,7 @@ use crate::google::GoogleConfig;
 use crate::kie::KieConfig;
 use crate::kit::ConfigError;
 use crate::openai::{AzureConfig, OpenAiConfig};
+use crate::sdapi::SdServerConfig;
 use crate::volcengine::VolcEngineConfig;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -33,6 +34,10 @@ pub struct ProvidersConfig {
     pub azure: AzureConfig,
     pub google: GoogleConfig,
     pub volcengine: VolcEngineConfig,
+    /// AUTOMATIC1111 or Forge servers.
+    pub a1111: SdServerConfig,
+    /// stable-diffusion.cpp `sd-server`s.
+    pub sdcpp: SdServerConfig,
 }
 
 /// A service's or a model's limits; 0 means none.
@@ -58,6 +63,8 @@ impl Default for ProvidersConfig {
             azure: AzureConfig::default(),
             google: GoogleConfig::default(),
             volcengine: VolcEngineConfig::default(),
+            a1111: SdServerConfig::default(),
+            sdcpp: SdServerConfig::default(),
         }
     }
 }

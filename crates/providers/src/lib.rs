@@ -1,7 +1,8 @@
 //! Engines behind the provider port: the built-in offline engines of the `local`
 //! service, each implementing [`atelier_core::ports::Provider`] through
 //! [`LocalProvider`], and the remote services, one folder each (`kie`, `openai`
-//! with Azure, `google`, `volcengine`), on the shared `kit`.
+//! with Azure, `google`, `volcengine`, `sdapi` for AUTOMATIC1111 and
+//! stable-diffusion.cpp), on the shared `kit`.
 //!
 //! * `placeholder`: a deterministic, seed-driven abstract composition with the prompt
 //!   written on it and a clear "PLACEHOLDER" label. Not AI.
@@ -24,6 +25,7 @@ pub mod kit;
 pub mod local;
 pub mod openai;
 pub mod registry;
+pub mod sdapi;
 pub mod volcengine;
 
 pub use config::{EnginesConfig, InstantConfig, LimitsConfig, ProvidersConfig};

@@ -14,6 +14,7 @@ use crate::kie::KieProvider;
 use crate::kit::ConfigError;
 use crate::local::{LocalConfig, LocalProvider};
 use crate::openai::OpenAiProvider;
+use crate::sdapi::{Flavour, SdApiProvider};
 use crate::volcengine::VolcEngineProvider;
 
 pub fn services(providers: &ProvidersConfig, engines: &EnginesConfig) -> Result<Vec<Arc<dyn Provider>>, ConfigError> {
@@ -24,6 +25,8 @@ pub fn services(providers: &ProvidersConfig, engines: &EnginesConfig) -> Result<
         Arc::new(OpenAiProvider::azure(&providers.azure)?),
         Arc::new(GoogleProvider::new(&providers.google)?),
         Arc::new(VolcEngineProvider::new(&providers.volcengine)?),
+        Arc::new(SdApiProvider::new(Flavour::A1111, &providers.a1111)?),
+        Arc::new(SdApiProvider::new(Flavour::SdCpp, &providers.sdcpp)?),
     ])
 }
 

@@ -155,15 +155,22 @@ impl App {
         Ok(())
     }
 
-    /// Refreshes the model catalog every `models.refresh_secs` (when set) until the
-    /// server stops.
+    /// Refreshes the model catalog once at the start (in the background: services
+    /// that list their own models, such as a Stable Diffusion server's checkpoints,
+    /// learn them without holding the start up), then every `models.refresh_secs`
+    /// (when set) until the server stops.
     fn refresh_catalog_periodically(&self, mut stop: watch::Receiver<bool>) -> Option<tokio::task::JoinHandle<()>> {
         let every = std::time::Duration::from_secs(self.state.config.models.refresh_secs);
-        if every.is_zero() {
-            return None;
-        }
         let tasks = self.state.tasks.clone();
+        if every.is_zero() {
+            return Some(tokio::spawn(async move {
+                let refreshed = tasks.catalog().refresh().await;
+                tracing::debug!(models = refreshed.models, failures = refreshed.failures.len(), "catalog refreshed");
+            }));
+        }
         Some(tokio::spawn(async move {
+            let refreshed = tasks.catalog().refresh().await;
+            tracing::debug!(models = refreshed.models, failures = refreshed.failures.len(), "catalog refreshed");
             let mut tick = tokio::time::interval(every);
             tick.tick().await;
             loop {

@@ -1,6 +1,6 @@
 //! How a provider's requests prove who sends them. An [`Auth`] sees the whole built
 //! request (method, URL, headers and body) just before it is sent, so one trait
-//! covers a bearer token, a key in a named header, request signing over the body
+//! covers a bearer token, a key in a named header, HTTP Basic, request signing over the body
 //! (VolcEngine's HMAC signature), and tokens fetched from an OAuth token endpoint
 //! ([`OAuth`] over a [`TokenSource`], which caches and renews them).
 
@@ -68,6 +68,35 @@ impl ApiKeyHeader {
 impl Auth for ApiKeyHeader {
     async fn authorize(&self, request: &mut reqwest::Request) -> Result<(), ProviderError> {
         request.headers_mut().insert(self.name.clone(), self.value.clone());
+        Ok(())
+    }
+}
+
+/// HTTP Basic credentials (a self-hosted server's `--api-auth`), or none at all.
+pub struct Basic {
+    authorization: Option<HeaderValue>,
+}
+
+impl Basic {
+    pub fn new(credentials: Option<(&str, &str)>) -> Result<Self, ProviderError> {
+        use base64::Engine;
+        let authorization = match credentials {
+            Some((user, password)) => {
+                let token = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+                Some(header_value(&format!("Basic {token}"), "password")?)
+            }
+            None => None,
+        };
+        Ok(Self { authorization })
+    }
+}
+
+#[async_trait]
+impl Auth for Basic {
+    async fn authorize(&self, request: &mut reqwest::Request) -> Result<(), ProviderError> {
+        if let Some(authorization) = &self.authorization {
+            request.headers_mut().insert(AUTHORIZATION, authorization.clone());
+        }
         Ok(())
     }
 }

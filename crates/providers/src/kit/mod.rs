@@ -16,7 +16,7 @@ pub mod poll;
 pub mod schema;
 pub mod table;
 
-pub use auth::{ApiKeyHeader, Auth, Bearer, OAuth, TokenSource};
+pub use auth::{ApiKeyHeader, Auth, Basic, Bearer, OAuth, TokenSource};
 pub use http::{ApiClient, Phase, Reply};
 pub use poll::PollSchedule;
 pub use table::{ModelTable, Named};
