@@ -12,18 +12,27 @@
 //! Google's Gemini API (`v1beta`): Imagen's `:predict`, Veo's
 //! `:predictLongRunning` with its operations and video downloads, and Gemini's
 //! `:generateContent` (image output, edits, and text, JSON-schema answers too).
+//! Two self-hosted Stable Diffusion servers: `a1111`, the AUTOMATIC1111 (and
+//! Forge) WebUI's `sdapi/v1` (txt2img, img2img, progress, interrupt,
+//! checkpoints and options, its one-at-a-time queue and optional Basic auth);
+//! `sdcpp`, stable-diffusion.cpp's `sd-server` (its OpenAI-compatible images,
+//! its WebUI-compatible `sdapi`, and its native async `/sdcpp/v1` jobs).
 //!
 //! What every emulator shares: `faults` (the fault vocabulary, triggers, plans,
 //! the `X-Emulator-Fault` header and the middleware that injects them), `serve`
-//! (the accept loop, with the per-connection kill the `reset` fault needs) and
-//! `render` (the seeded result images, PNG or JPEG). An emulator brings its
-//! endpoints, its error shapes and its routes.
+//! (the accept loop, with the per-connection kill the `reset` and `restart`
+//! faults need), `render` (the seeded result images, PNG, JPEG or WebP) and
+//! `input_image` (images sent as base64 or data URLs, read). An emulator brings
+//! its endpoints, its error shapes and its routes.
 
+pub mod a1111;
 pub mod faults;
 pub mod google;
+mod input_image;
 pub mod kie;
 pub mod openai;
 mod render;
+pub mod sdcpp;
 mod serve;
 pub mod volcengine;
 

@@ -3,7 +3,8 @@
 //! size, encoded as a real PNG. What makes two images differ is the run's seed,
 //! a `salt` (Kie's task id, VolcEngine's `req_key`, Google's model), a digest
 //! of the request and the image's index. PNG everywhere; JPEG too where a
-//! protocol lets the client ask for it (Google's Imagen).
+//! protocol lets the client ask for it (Google's Imagen, sd.cpp), and WebP
+//! (lossless) where one asks for that (sd.cpp, AUTOMATIC1111's `samples_format`).
 
 use std::io::Cursor;
 
@@ -17,6 +18,8 @@ pub(crate) enum Encoding {
     Png,
     /// JPEG at this quality (1–100).
     Jpeg(u8),
+    /// Lossless WebP (the encoder at hand writes no lossy WebP).
+    Webp,
 }
 
 /// Draws one result image of `width`×`height` and encodes it as PNG.
@@ -84,6 +87,7 @@ pub(crate) fn render(
     match encoding {
         Encoding::Png => img.write_to(&mut out, ImageFormat::Png)?,
         Encoding::Jpeg(quality) => JpegEncoder::new_with_quality(&mut out, quality.clamp(1, 100)).encode_image(&img)?,
+        Encoding::Webp => img.write_to(&mut out, ImageFormat::WebP)?,
     }
     Ok(out.into_inner())
 }
@@ -104,5 +108,8 @@ mod tests {
         assert_eq!((decoded.width(), decoded.height()), (640, 360));
         let jpeg = render(64, 48, 1, "imagen", &hash, 0, Encoding::Jpeg(80)).expect("jpeg");
         assert_eq!(image::guess_format(&jpeg).expect("a format"), ImageFormat::Jpeg);
+        let webp = render(64, 48, 1, "sdcpp", &hash, 0, Encoding::Webp).expect("webp");
+        let decoded = image::load_from_memory_with_format(&webp, ImageFormat::WebP).expect("decodes");
+        assert_eq!((decoded.width(), decoded.height()), (64, 48));
     }
 }

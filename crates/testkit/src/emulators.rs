@@ -6,9 +6,11 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use atelier::config::{Config, Secret};
+use atelier_emulators::a1111::{A1111Emulator, A1111EmulatorConfig};
 use atelier_emulators::google::{GoogleEmulator, GoogleEmulatorConfig};
 use atelier_emulators::kie::{KieEmulator, KieEmulatorConfig};
 use atelier_emulators::openai::{Flavour, OpenAiEmulator, OpenAiEmulatorConfig};
+use atelier_emulators::sdcpp::{SdCppEmulator, SdCppEmulatorConfig};
 use atelier_emulators::volcengine::{VolcEngineEmulator, VolcEngineEmulatorConfig};
 use serde_json::Value;
 
@@ -120,6 +122,42 @@ impl Emulator {
         google.base_url = format!("{}/v1beta", self.base);
         google.first_poll_ms = 50;
         google.request_timeout_secs = 5;
+    }
+
+    /// AUTOMATIC1111: generations of `step_ms` per sampling step, one at a time.
+    pub async fn a1111(faults: &[&str], tweak: impl FnOnce(&mut A1111EmulatorConfig)) -> Self {
+        let mut plan = atelier_emulators::a1111::FaultPlan::none();
+        for rule in faults {
+            plan = plan.with(atelier_emulators::a1111::parse_fault_rule(rule).expect("a fault rule"));
+        }
+        let mut config = A1111EmulatorConfig {
+            faults: plan,
+            timeout_fault_duration: Duration::from_secs(3),
+            ..A1111EmulatorConfig::default()
+        };
+        tweak(&mut config);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let base = format!("http://{}", listener.local_addr().expect("address"));
+        tokio::spawn(A1111Emulator::new(config).serve(listener));
+        Self { base, http: reqwest::Client::new() }
+    }
+
+    /// stable-diffusion.cpp's `sd-server`.
+    pub async fn sdcpp(faults: &[&str], tweak: impl FnOnce(&mut SdCppEmulatorConfig)) -> Self {
+        let mut plan = atelier_emulators::sdcpp::FaultPlan::none();
+        for rule in faults {
+            plan = plan.with(atelier_emulators::sdcpp::parse_fault_rule(rule).expect("a fault rule"));
+        }
+        let mut config = SdCppEmulatorConfig {
+            faults: plan,
+            timeout_fault_duration: Duration::from_secs(3),
+            ..SdCppEmulatorConfig::default()
+        };
+        tweak(&mut config);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let base = format!("http://{}", listener.local_addr().expect("address"));
+        tokio::spawn(SdCppEmulator::new(config).serve(listener));
+        Self { base, http: reqwest::Client::new() }
     }
 
     /// Points `[providers.volcengine]` at this emulator, polling first after 50 ms.

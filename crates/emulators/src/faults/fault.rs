@@ -35,6 +35,16 @@ pub enum Fault {
     /// `IMAGE_SAFETY`, Veo's `raiMediaFilteredReasons`). Only the emulators whose
     /// protocol has such an answer parse it (`parse_fault_with_codes` does not).
     Safety(SafetyStage),
+    /// The GPU runs out of memory during the generation (the self-hosted
+    /// Stable Diffusion servers' `oom`: AUTOMATIC1111 answers its
+    /// `OutOfMemoryError`, sd.cpp fails the job). Only the emulators whose
+    /// protocol has such an answer parse it (`parse_fault_with_codes` does not).
+    Oom,
+    /// The server restarts while generating: the generation in flight is lost
+    /// (the self-hosted servers' `restart`: AUTOMATIC1111 drops the connection
+    /// and goes idle, sd.cpp forgets every job). Only the emulators whose
+    /// protocol has such a server parse it (`parse_fault_with_codes` does not).
+    Restart,
 }
 
 /// Where a [`Fault::Safety`] blocks: the request's prompt, or the generated output.
@@ -49,7 +59,15 @@ pub enum SafetyStage {
 impl Fault {
     /// Whether this fault marks a task instead of changing the answer.
     pub fn is_task_fault(&self) -> bool {
-        matches!(self, Fault::GenerationFailed | Fault::NeverFinish | Fault::Expired | Fault::Safety(_))
+        matches!(
+            self,
+            Fault::GenerationFailed
+                | Fault::NeverFinish
+                | Fault::Expired
+                | Fault::Safety(_)
+                | Fault::Oom
+                | Fault::Restart
+        )
     }
 
     /// The fault's name, without its value or options (`status`, `latency`…),
@@ -65,6 +83,8 @@ impl Fault {
             Fault::NeverFinish => "never_finish",
             Fault::Expired => "expired",
             Fault::Safety(_) => "safety",
+            Fault::Oom => "oom",
+            Fault::Restart => "restart",
         }
     }
 }

@@ -14,8 +14,9 @@
 //!   when asked for.
 //! - `malformed`: handles the request, then answers HTTP 200 with JSON cut short.
 //! - `generation_failed` / `never_finish` (and VolcEngine's `expired`, Google's
-//!   `safety`): handed to the handler as a [`TaskFault`], which marks the task
-//!   it creates or polls (or shapes the synchronous answer).
+//!   `safety`, the self-hosted Stable Diffusion servers' `oom` and `restart`):
+//!   handed to the handler as a [`TaskFault`], which marks the task it creates
+//!   or polls (or shapes the synchronous answer).
 //!
 //! An emulator may answer a fault its own way on some endpoints first
 //! ([`FaultHost::adapt`]).
@@ -168,7 +169,12 @@ pub(crate) async fn middleware<H: FaultHost>(State(host): State<Arc<H>>, mut req
             response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
             response
         }
-        Fault::GenerationFailed | Fault::NeverFinish | Fault::Expired | Fault::Safety(_) => {
+        Fault::GenerationFailed
+        | Fault::NeverFinish
+        | Fault::Expired
+        | Fault::Safety(_)
+        | Fault::Oom
+        | Fault::Restart => {
             request.extensions_mut().insert(TaskFault(fault));
             next.run(request).await
         }

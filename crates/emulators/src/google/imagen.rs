@@ -90,6 +90,7 @@ impl Job {
         match self.encoding {
             Encoding::Png => "image/png",
             Encoding::Jpeg(_) => "image/jpeg",
+            Encoding::Webp => "image/webp",
         }
     }
 }

@@ -176,15 +176,24 @@ impl SdApiProvider {
             })
     }
 
-    /// Reads an input file as base64 (A1111 takes raw base64 or a data URL).
-    async fn base64_file(job: &Job<'_>, reference: &str, field: &str) -> Result<String, ProviderError> {
+    /// Reads an input file as base64 (A1111 takes raw base64 or a data URL), with
+    /// its size when it is an image.
+    async fn base64_file(
+        job: &Job<'_>,
+        reference: &str,
+        field: &str,
+    ) -> Result<(String, Option<(u32, u32)>), ProviderError> {
         let parsed = InputRef::parse(reference)
             .map_err(|reason| ProviderError::new(ErrorClass::ClientError, format!("{field}: {reason}")))?;
         let file = job.files.open(&parsed).await.map_err(|mut error| {
             error.message = format!("{field}: {}", error.message);
             error
         })?;
-        Ok(base64::engine::general_purpose::STANDARD.encode(&file.bytes))
+        let size = image::ImageReader::new(std::io::Cursor::new(&file.bytes[..]))
+            .with_guessed_format()
+            .ok()
+            .and_then(|reader| reader.into_dimensions().ok());
+        Ok((base64::engine::general_purpose::STANDARD.encode(&file.bytes), size))
     }
 
     /// Reads AUTOMATIC1111's progress into the task's until the generation ends.
@@ -369,9 +378,16 @@ impl Provider for SdApiProvider {
         let mut body = params::body(&params, checkpoint.as_deref());
         let path = match params.images.first() {
             Some(image) => {
-                body["init_images"] = Value::from(vec![Self::base64_file(job, image, "images[0]").await?]);
+                let (data, size) = Self::base64_file(job, image, "images[0]").await?;
+                body["init_images"] = Value::from(vec![data]);
+                // AUTOMATIC1111 answers width × height (512² by default) whatever the
+                // init image: without a size asked, keep the image's (a multiple of 8).
+                if let (None, None, Some((width, height))) = (params.width, params.height, size) {
+                    body["width"] = Value::from((width / 8 * 8).clamp(64, 2048));
+                    body["height"] = Value::from((height / 8 * 8).clamp(64, 2048));
+                }
                 if let Some(mask) = &params.mask {
-                    body["mask"] = Value::from(Self::base64_file(job, mask, "mask").await?);
+                    body["mask"] = Value::from(Self::base64_file(job, mask, "mask").await?.0);
                 }
                 "/sdapi/v1/img2img"
             }

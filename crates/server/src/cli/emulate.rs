@@ -1,4 +1,4 @@
-//! `atelier emulate kie|openai|azure|google|volcengine --listen ADDR`: a provider's protocol, served
+//! `atelier emulate kie|openai|azure|google|volcengine|a1111|sdcpp --listen ADDR`: a provider's protocol, served
 //! locally, for trying Atelier (and testing it) without an account.
 //!
 //! Only with the `emulators` feature (on by default): a slim build leaves the
@@ -28,6 +28,46 @@ pub enum EmulateCommand {
     /// (:predictLongRunning and its operations, downloads with the key) and
     /// Gemini's generateContent (images, and text with JSON schemas).
     Google(GoogleArgs),
+    /// AUTOMATIC1111 / Forge: /sdapi/v1 txt2img and img2img, progress, interrupt,
+    /// checkpoints and samplers, optional HTTP Basic auth.
+    A1111(A1111Args),
+    /// stable-diffusion.cpp's sd-server: its OpenAI-compatible, AUTOMATIC1111-compatible
+    /// and native job APIs.
+    Sdcpp(SdCppArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct A1111Args {
+    #[arg(long, default_value = "127.0.0.1:7860")]
+    pub listen: String,
+    /// HTTP Basic credentials it requires, `user:password` (as --api-auth).
+    #[arg(long)]
+    pub api_auth: Option<String>,
+    /// A fault rule `ENDPOINT:TRIGGER:FAULT`, such as `txt2img:first=1:oom` or
+    /// `txt2img:always:restart` (repeatable). Endpoints: txt2img, img2img, progress,
+    /// interrupt, models, any.
+    #[arg(long = "fault")]
+    pub faults: Vec<String>,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Milliseconds per sampling step (0: at once).
+    #[arg(long, default_value_t = 0)]
+    pub step_ms: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct SdCppArgs {
+    #[arg(long, default_value = "127.0.0.1:1234")]
+    pub listen: String,
+    /// A fault rule `ENDPOINT:TRIGGER:FAULT` (repeatable). Endpoints: generations,
+    /// edits, txt2img, img2img, img_gen, jobs, cancel, any.
+    #[arg(long = "fault")]
+    pub faults: Vec<String>,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Milliseconds per sampling step (0: at once).
+    #[arg(long, default_value_t = 0)]
+    pub step_ms: u64,
 }
 
 #[derive(Debug, Args)]
@@ -184,7 +224,47 @@ pub async fn run(command: EmulateCommand) -> anyhow::Result<ExitCode> {
         EmulateCommand::Azure(args) => serve_openai(args.common, Flavour::Azure, args.deployments).await,
         EmulateCommand::Volcengine(args) => serve_volcengine(args).await,
         EmulateCommand::Google(args) => serve_google(args).await,
+        EmulateCommand::A1111(args) => serve_a1111(args).await,
+        EmulateCommand::Sdcpp(args) => serve_sdcpp(args).await,
     }
+}
+
+async fn serve_a1111(args: A1111Args) -> anyhow::Result<ExitCode> {
+    use atelier_emulators::a1111::{A1111Emulator, A1111EmulatorConfig, FaultPlan, parse_fault_rule};
+    let mut faults = FaultPlan::none();
+    for rule in &args.faults {
+        faults = faults.with(parse_fault_rule(rule).map_err(|error| anyhow::anyhow!("--fault {rule}: {error}"))?);
+    }
+    let auth = match &args.api_auth {
+        Some(pair) => {
+            let (user, password) =
+                pair.split_once(':').ok_or_else(|| anyhow::anyhow!("--api-auth {pair}: expected user:password"))?;
+            Some((user.to_owned(), password.to_owned()))
+        }
+        None => None,
+    };
+    let config =
+        A1111EmulatorConfig { auth, seed: args.seed, faults, step_ms: args.step_ms, ..A1111EmulatorConfig::default() };
+    let listener =
+        tokio::net::TcpListener::bind(&args.listen).await.with_context(|| format!("binding {}", args.listen))?;
+    eprintln!("AUTOMATIC1111 emulator listening on http://{}", listener.local_addr()?);
+    A1111Emulator::new(config).serve(listener).await.context("serving the emulator")?;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn serve_sdcpp(args: SdCppArgs) -> anyhow::Result<ExitCode> {
+    use atelier_emulators::sdcpp::{FaultPlan, SdCppEmulator, SdCppEmulatorConfig, parse_fault_rule};
+    let mut faults = FaultPlan::none();
+    for rule in &args.faults {
+        faults = faults.with(parse_fault_rule(rule).map_err(|error| anyhow::anyhow!("--fault {rule}: {error}"))?);
+    }
+    let config =
+        SdCppEmulatorConfig { seed: args.seed, faults, step_ms: args.step_ms, ..SdCppEmulatorConfig::default() };
+    let listener =
+        tokio::net::TcpListener::bind(&args.listen).await.with_context(|| format!("binding {}", args.listen))?;
+    eprintln!("stable-diffusion.cpp emulator listening on http://{}", listener.local_addr()?);
+    SdCppEmulator::new(config).serve(listener).await.context("serving the emulator")?;
+    Ok(ExitCode::SUCCESS)
 }
 
 async fn serve_google(args: GoogleArgs) -> anyhow::Result<ExitCode> {

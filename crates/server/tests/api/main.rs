@@ -19,6 +19,7 @@ mod models;
 mod openai;
 mod prompts;
 mod routing;
+mod sdapi;
 mod seed004;
 mod studio;
 mod tasks;
