@@ -298,7 +298,7 @@ impl QueueStore for Database {
         leased_update(
             db,
             "UPDATE tasks SET status = 'retrying', lease_token = NULL, worker_id = NULL, lease_expires_at = NULL, \
-         submitting = 0, error_code = $3, error_message = $4, error_retryable = 1, \
+         submitting = 0, external_id = NULL, error_code = $3, error_message = $4, error_retryable = 1, \
          run_after = $5, version = version + 1 WHERE id = $1 AND lease_token = $2",
             id,
             lease,

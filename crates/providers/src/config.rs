@@ -7,6 +7,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use serde::{Deserialize, Serialize};
 
+use crate::comfyui::ComfyUiConfig;
 use crate::google::GoogleConfig;
 use crate::kie::KieConfig;
 use crate::kit::ConfigError;
@@ -38,6 +39,8 @@ pub struct ProvidersConfig {
     pub a1111: SdServerConfig,
     /// stable-diffusion.cpp `sd-server`s.
     pub sdcpp: SdServerConfig,
+    /// ComfyUI servers and workflow templates.
+    pub comfyui: ComfyUiConfig,
 }
 
 /// A service's or a model's limits; 0 means none.
@@ -65,6 +68,7 @@ impl Default for ProvidersConfig {
             volcengine: VolcEngineConfig::default(),
             a1111: SdServerConfig::default(),
             sdcpp: SdServerConfig::default(),
+            comfyui: ComfyUiConfig::default(),
         }
     }
 }

@@ -18,6 +18,7 @@
 //! Fonts are discovered at run time (system fonts plus the colon-separated
 //! directories in `ATELIER_FONT_DIRS`); [`font_report`] summarises them.
 
+pub mod comfyui;
 pub mod config;
 pub mod google;
 pub mod kie;

@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use atelier_core::ports::Provider;
 
+use crate::comfyui::ComfyUiProvider;
 use crate::config::{EnginesConfig, ProvidersConfig};
 use crate::google::GoogleProvider;
 use crate::kie::KieProvider;
@@ -27,6 +28,7 @@ pub fn services(providers: &ProvidersConfig, engines: &EnginesConfig) -> Result<
         Arc::new(VolcEngineProvider::new(&providers.volcengine)?),
         Arc::new(SdApiProvider::new(Flavour::A1111, &providers.a1111)?),
         Arc::new(SdApiProvider::new(Flavour::SdCpp, &providers.sdcpp)?),
+        Arc::new(ComfyUiProvider::new(&providers.comfyui)?),
     ])
 }
 

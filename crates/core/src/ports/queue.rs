@@ -62,7 +62,9 @@ pub trait QueueStore: Send + Sync + 'static {
     /// Completes the task with its outputs, in one transaction.
     async fn complete(&self, id: TaskId, lease: &LeaseToken, outputs: Vec<NewAsset>, now: Millis) -> Result<bool>;
     async fn fail(&self, id: TaskId, lease: &LeaseToken, error: &TaskError, now: Millis) -> Result<bool>;
-    /// Sets the task `retrying`, runnable again at `run_after`.
+    /// Sets the task `retrying`, runnable again at `run_after`. A retry is a new
+    /// attempt: the provider's job, if it had one, ended (failed, or lost by a server
+    /// that restarted), so its id is dropped and the next run submits anew.
     async fn schedule_retry(
         &self,
         id: TaskId,

@@ -314,6 +314,7 @@ impl QueueStore for MemoryStore {
         self.leased(id, lease, |row| {
             release_lease(row);
             row.submitting = false;
+            row.task.external_id = None;
             row.task.status = TaskStatus::Retrying;
             row.task.error = Some(TaskError { retryable: true, ..error.clone() });
             row.task.run_after = run_after;

@@ -12,6 +12,7 @@ pub mod http;
 pub mod image;
 pub mod params;
 pub mod poll;
+pub mod pool;
 #[cfg(test)]
 pub mod schema;
 pub mod table;

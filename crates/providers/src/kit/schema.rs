@@ -24,6 +24,10 @@ pub fn minimal_input(schema: &Value) -> Value {
             Some(first) => first.clone(),
             None if has_type(property, "integer") => property.get("minimum").cloned().unwrap_or(json!(1)),
             None if has_type(property, "array") => json!([]),
+            // An input file (the studio tells them the same way: `upl_` in the description).
+            None if property["description"].as_str().is_some_and(|text| text.contains("upl_")) => {
+                json!("https://example.com/a.png")
+            }
             None => json!("a red fox at dawn"),
         };
         input[name] = value;

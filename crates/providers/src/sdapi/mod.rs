@@ -15,7 +15,7 @@
 mod config;
 pub mod params;
 
-use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, RwLock};
 
 use async_trait::async_trait;
@@ -31,6 +31,7 @@ use self::config::Settings;
 use self::params::SdParams;
 use crate::kit::image::image_output;
 use crate::kit::params::parse_stored;
+use crate::kit::pool::{Busy, Server, Servers};
 use crate::kit::{ApiClient, Basic, ConfigError, Phase, Reply};
 
 /// Which kind of server a service talks to.
@@ -64,16 +65,11 @@ struct Checkpoint {
     title: String,
 }
 
-struct Server {
-    url: String,
-    in_flight: AtomicUsize,
-}
-
 pub struct SdApiProvider {
     flavour: Flavour,
     settings: Settings,
     client: ApiClient,
-    servers: Vec<Arc<Server>>,
+    servers: Servers,
     checkpoints: RwLock<Vec<Checkpoint>>,
     samplers: RwLock<Vec<String>>,
 }
@@ -89,11 +85,7 @@ impl SdApiProvider {
             .map_err(|error| ConfigError::new(format!("providers.{section}.password"), error.message))?;
         let client = ApiClient::new(flavour.title(), Arc::new(auth), settings.request_timeout)
             .map_err(|error| ConfigError::new(format!("providers.{section}.urls"), error.message))?;
-        let servers = settings
-            .urls
-            .iter()
-            .map(|url| Arc::new(Server { url: url.clone(), in_flight: AtomicUsize::new(0) }))
-            .collect();
+        let servers = Servers::new(&settings.urls);
         Ok(Self {
             flavour,
             settings,
@@ -106,16 +98,6 @@ impl SdApiProvider {
 
     fn config_key(&self) -> String {
         format!("providers.{}.urls", self.flavour.service())
-    }
-
-    /// The server with the fewest of Atelier's tasks in flight (the first of equals).
-    fn pick(&self) -> Result<Arc<Server>, ProviderError> {
-        self.servers.iter().min_by_key(|server| server.in_flight.load(Ordering::Relaxed)).cloned().ok_or_else(|| {
-            ProviderError::new(
-                ErrorClass::Unauthorized,
-                format!("{} is not configured: set {}", self.flavour.title(), self.config_key()),
-            )
-        })
     }
 
     fn url(server: &Server, path: &str) -> Result<reqwest::Url, ProviderError> {
@@ -216,14 +198,13 @@ impl SdApiProvider {
 /// A generation in flight on a server: counted while it lasts, and interrupted
 /// there (AUTOMATIC1111) if it is given up before its answer.
 struct InFlight {
-    server: Arc<Server>,
+    _busy: Busy,
     interrupt: Option<(ApiClient, reqwest::Url)>,
 }
 
 impl InFlight {
-    fn start(server: Arc<Server>, interrupt: Option<(ApiClient, reqwest::Url)>) -> Self {
-        server.in_flight.fetch_add(1, Ordering::Relaxed);
-        Self { server, interrupt }
+    fn start(server: &Arc<Server>, interrupt: Option<(ApiClient, reqwest::Url)>) -> Self {
+        Self { _busy: server.begin(), interrupt }
     }
 
     fn done(mut self) {
@@ -233,7 +214,6 @@ impl InFlight {
 
 impl Drop for InFlight {
     fn drop(&mut self) {
-        self.server.in_flight.fetch_sub(1, Ordering::Relaxed);
         if let Some((client, url)) = self.interrupt.take()
             && let Ok(runtime) = tokio::runtime::Handle::try_current()
         {
@@ -311,7 +291,7 @@ impl Provider for SdApiProvider {
     /// Asks the first server that answers for its checkpoints and samplers.
     async fn refresh_models(&self) -> Result<(), ProviderError> {
         let mut last_error = None;
-        for server in &self.servers {
+        for server in self.servers.iter() {
             let models = match self.get(server, "/sdapi/v1/sd-models").await {
                 Ok(models) => models,
                 Err(error) => {
@@ -393,11 +373,11 @@ impl Provider for SdApiProvider {
             }
             None => "/sdapi/v1/txt2img",
         };
-        let server = self.pick()?;
+        let server = self.servers.pick(&self.config_key())?;
         let interrupt = (self.flavour == Flavour::A1111)
             .then(|| Self::url(&server, "/sdapi/v1/interrupt").ok().map(|url| (self.client.clone(), url)))
             .flatten();
-        let in_flight = InFlight::start(server.clone(), interrupt);
+        let in_flight = InFlight::start(&server, interrupt);
         // Run again at no cost if its answer is lost: a self-hosted server charges nothing.
         let request = self.client.request(Method::POST, Self::url(&server, path)?).json(&body);
         let answer = tokio::select! {
