@@ -282,6 +282,22 @@ async fn a_failed_poll_keeps_the_external_id_and_polls_again() {
 }
 
 #[tokio::test]
+async fn a_job_that_failed_at_the_provider_is_submitted_anew_on_retry() {
+    // The job failed there (or a self-hosted server restarted and lost it): the
+    // retry submits again instead of polling the ended job.
+    let provider = Scripted::new("lab")
+        .on_submit([Answer::Accept("ext-1".into()), Answer::Accept("ext-2".into())])
+        .on_poll([Answer::Fail(error(ErrorClass::ServerError))]);
+    let rig = rig(provider, settings());
+    let id = rig.add_task();
+    let task = rig.run_to_end(id).await;
+    assert_eq!(task.status, TaskStatus::Completed);
+    assert_eq!(rig.provider.submits(), 2);
+    assert_eq!(rig.provider.polled_ids(), ["ext-1", "ext-2"]);
+    assert_eq!(task.external_id.as_deref(), Some("ext-2"));
+}
+
+#[tokio::test]
 async fn a_failed_prepare_is_retried_and_never_taken_for_a_lost_submit() {
     let provider = Scripted::new("lab").costly().on_prepare([error(ErrorClass::Timeout)]);
     let rig = rig(provider, settings());
