@@ -1,8 +1,9 @@
 //! Input images sent inside JSON bodies as base64 text or data URLs, the way
 //! the self-hosted Stable Diffusion servers take them (AUTOMATIC1111's
 //! `init_images` and `mask`, sd.cpp's `init_image`, `mask_image` and
-//! `init_images`), and multipart files (sd.cpp's edits): read as far as an
-//! emulator needs, their size and a digest of their bytes.
+//! `init_images`), and files (sd.cpp's multipart edits, the images uploaded
+//! to ComfyUI that its `LoadImage` reads): read as far as an emulator needs,
+//! their size and a digest of their bytes.
 //!
 //! Like the servers (PIL's `Image.open`, stb_image), only the header is read:
 //! a PNG, JPEG or WebP whose header says its size counts as an image.

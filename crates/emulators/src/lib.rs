@@ -12,20 +12,25 @@
 //! Google's Gemini API (`v1beta`): Imagen's `:predict`, Veo's
 //! `:predictLongRunning` with its operations and video downloads, and Gemini's
 //! `:generateContent` (image output, edits, and text, JSON-schema answers too).
-//! Two self-hosted Stable Diffusion servers: `a1111`, the AUTOMATIC1111 (and
+//! Three self-hosted Stable Diffusion servers: `a1111`, the AUTOMATIC1111 (and
 //! Forge) WebUI's `sdapi/v1` (txt2img, img2img, progress, interrupt,
 //! checkpoints and options, its one-at-a-time queue and optional Basic auth);
 //! `sdcpp`, stable-diffusion.cpp's `sd-server` (its OpenAI-compatible images,
-//! its WebUI-compatible `sdapi`, and its native async `/sdcpp/v1` jobs).
+//! its WebUI-compatible `sdapi`, and its native async `/sdcpp/v1` jobs);
+//! `comfyui`, ComfyUI's server (workflows in API format through `/prompt`,
+//! checked and run node by node from its queue, `/history`, `/view`,
+//! `/upload/image`, `/object_info`, interrupts, and its WebSocket's progress).
 //!
 //! What every emulator shares: `faults` (the fault vocabulary, triggers, plans,
 //! the `X-Emulator-Fault` header and the middleware that injects them), `serve`
 //! (the accept loop, with the per-connection kill the `reset` and `restart`
-//! faults need), `render` (the seeded result images, PNG, JPEG or WebP) and
-//! `input_image` (images sent as base64 or data URLs, read). An emulator brings
+//! faults need, and HTTP upgrades for ComfyUI's WebSocket), `render` (the
+//! seeded result images, PNG, JPEG or WebP) and `input_image` (images sent as
+//! base64, data URLs or files, read). An emulator brings
 //! its endpoints, its error shapes and its routes.
 
 pub mod a1111;
+pub mod comfyui;
 pub mod faults;
 pub mod google;
 mod input_image;

@@ -1,7 +1,8 @@
 //! Serving an emulator on a TCP listener, for every emulator: the accept loop,
-//! one hyper connection per task, and the per-connection [`ConnectionKill`]
-//! through which the `reset` fault drops a connection without answering (a
-//! router served by `axum::serve` cannot do that).
+//! one hyper connection per task (with HTTP upgrades, which ComfyUI's
+//! WebSocket needs), and the per-connection [`ConnectionKill`] through which
+//! the `reset` fault drops a connection without answering (a router served by
+//! `axum::serve` cannot do that).
 
 use std::io;
 use std::net::{IpAddr, SocketAddr};
@@ -71,7 +72,8 @@ async fn serve_connection(stream: TcpStream, peer: SocketAddr, router: Router) {
         request
     });
     let connection = hyper::server::conn::http1::Builder::new()
-        .serve_connection(TokioIo::new(stream), TowerToHyperService::new(service));
+        .serve_connection(TokioIo::new(stream), TowerToHyperService::new(service))
+        .with_upgrades();
     tokio::select! {
         result = connection => {
             if let Err(e) = result {

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use atelier::config::{Config, Secret};
 use atelier_emulators::a1111::{A1111Emulator, A1111EmulatorConfig};
+use atelier_emulators::comfyui::{ComfyUiEmulator, ComfyUiEmulatorConfig};
 use atelier_emulators::google::{GoogleEmulator, GoogleEmulatorConfig};
 use atelier_emulators::kie::{KieEmulator, KieEmulatorConfig};
 use atelier_emulators::openai::{Flavour, OpenAiEmulator, OpenAiEmulatorConfig};
@@ -139,6 +140,24 @@ impl Emulator {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let base = format!("http://{}", listener.local_addr().expect("address"));
         tokio::spawn(A1111Emulator::new(config).serve(listener));
+        Self { base, http: reqwest::Client::new() }
+    }
+
+    /// ComfyUI: prompts run one at a time, `step_ms` per sampling step.
+    pub async fn comfyui(faults: &[&str], tweak: impl FnOnce(&mut ComfyUiEmulatorConfig)) -> Self {
+        let mut plan = atelier_emulators::comfyui::FaultPlan::none();
+        for rule in faults {
+            plan = plan.with(atelier_emulators::comfyui::parse_fault_rule(rule).expect("a fault rule"));
+        }
+        let mut config = ComfyUiEmulatorConfig {
+            faults: plan,
+            timeout_fault_duration: Duration::from_secs(3),
+            ..ComfyUiEmulatorConfig::default()
+        };
+        tweak(&mut config);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let base = format!("http://{}", listener.local_addr().expect("address"));
+        tokio::spawn(ComfyUiEmulator::new(config).serve(listener));
         Self { base, http: reqwest::Client::new() }
     }
 

@@ -1,4 +1,4 @@
-//! `atelier emulate kie|openai|azure|google|volcengine|a1111|sdcpp --listen ADDR`: a provider's protocol, served
+//! `atelier emulate kie|openai|azure|google|volcengine|a1111|sdcpp|comfyui --listen ADDR`: a provider's protocol, served
 //! locally, for trying Atelier (and testing it) without an account.
 //!
 //! Only with the `emulators` feature (on by default): a slim build leaves the
@@ -34,6 +34,24 @@ pub enum EmulateCommand {
     /// stable-diffusion.cpp's sd-server: its OpenAI-compatible, AUTOMATIC1111-compatible
     /// and native job APIs.
     Sdcpp(SdCppArgs),
+    /// ComfyUI: /prompt, /history, /view, /upload/image, /queue, /interrupt,
+    /// /object_info and the /ws progress messages.
+    Comfyui(ComfyUiArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ComfyUiArgs {
+    #[arg(long, default_value = "127.0.0.1:8188")]
+    pub listen: String,
+    /// A fault rule `ENDPOINT:TRIGGER:FAULT` (repeatable). Endpoints: prompt, history,
+    /// view, upload, queue, interrupt, object_info, ws, any.
+    #[arg(long = "fault")]
+    pub faults: Vec<String>,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Milliseconds per sampling step (0: at once).
+    #[arg(long, default_value_t = 0)]
+    pub step_ms: u64,
 }
 
 #[derive(Debug, Args)]
@@ -226,7 +244,23 @@ pub async fn run(command: EmulateCommand) -> anyhow::Result<ExitCode> {
         EmulateCommand::Google(args) => serve_google(args).await,
         EmulateCommand::A1111(args) => serve_a1111(args).await,
         EmulateCommand::Sdcpp(args) => serve_sdcpp(args).await,
+        EmulateCommand::Comfyui(args) => serve_comfyui(args).await,
     }
+}
+
+async fn serve_comfyui(args: ComfyUiArgs) -> anyhow::Result<ExitCode> {
+    use atelier_emulators::comfyui::{ComfyUiEmulator, ComfyUiEmulatorConfig, FaultPlan, parse_fault_rule};
+    let mut faults = FaultPlan::none();
+    for rule in &args.faults {
+        faults = faults.with(parse_fault_rule(rule).map_err(|error| anyhow::anyhow!("--fault {rule}: {error}"))?);
+    }
+    let config =
+        ComfyUiEmulatorConfig { seed: args.seed, faults, step_ms: args.step_ms, ..ComfyUiEmulatorConfig::default() };
+    let listener =
+        tokio::net::TcpListener::bind(&args.listen).await.with_context(|| format!("binding {}", args.listen))?;
+    eprintln!("ComfyUI emulator listening on http://{}", listener.local_addr()?);
+    ComfyUiEmulator::new(config).serve(listener).await.context("serving the emulator")?;
+    Ok(ExitCode::SUCCESS)
 }
 
 async fn serve_a1111(args: A1111Args) -> anyhow::Result<ExitCode> {

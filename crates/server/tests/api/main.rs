@@ -7,6 +7,7 @@ mod accounts;
 mod assets;
 mod auth;
 mod backpressure;
+mod comfyui;
 mod errors;
 mod events;
 mod framework;
