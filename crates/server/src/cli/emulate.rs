@@ -7,7 +7,8 @@
 use std::process::ExitCode;
 
 use anyhow::Context;
-use atelier_emulators::kie::{FaultPlan, KieEmulator, KieEmulatorConfig, parse_fault_rule};
+use atelier_emulators::faults::{FaultPlan, FaultRule, RuleEndpoint};
+use atelier_emulators::kie::{KieEmulator, KieEmulatorConfig, parse_fault_rule};
 use atelier_emulators::openai::{Flavour, OpenAiEmulator, OpenAiEmulatorConfig};
 use clap::{Args, Subcommand};
 
@@ -210,11 +211,7 @@ pub struct KieArgs {
 pub async fn run(command: EmulateCommand) -> anyhow::Result<ExitCode> {
     match command {
         EmulateCommand::Kie(args) => {
-            let mut faults = FaultPlan::none();
-            for rule in &args.faults {
-                faults =
-                    faults.with(parse_fault_rule(rule).map_err(|error| anyhow::anyhow!("--fault {rule}: {error}"))?);
-            }
+            let faults = fault_plan(&args.faults, parse_fault_rule)?;
             let mut config = KieEmulatorConfig {
                 api_key: args.api_key,
                 seed: args.seed,
@@ -231,9 +228,7 @@ pub async fn run(command: EmulateCommand) -> anyhow::Result<ExitCode> {
                 config.create_rate_limit = None;
                 config.record_info_rate_limit = None;
             }
-            let listener = tokio::net::TcpListener::bind(&args.listen)
-                .await
-                .with_context(|| format!("binding {}", args.listen))?;
+            let listener = bind(&args.listen).await?;
             eprintln!("Kie.ai emulator listening on http://{}", listener.local_addr()?);
             KieEmulator::new(config).serve(listener).await.context("serving the emulator")?;
             Ok(ExitCode::SUCCESS)
@@ -249,26 +244,19 @@ pub async fn run(command: EmulateCommand) -> anyhow::Result<ExitCode> {
 }
 
 async fn serve_comfyui(args: ComfyUiArgs) -> anyhow::Result<ExitCode> {
-    use atelier_emulators::comfyui::{ComfyUiEmulator, ComfyUiEmulatorConfig, FaultPlan, parse_fault_rule};
-    let mut faults = FaultPlan::none();
-    for rule in &args.faults {
-        faults = faults.with(parse_fault_rule(rule).map_err(|error| anyhow::anyhow!("--fault {rule}: {error}"))?);
-    }
+    use atelier_emulators::comfyui::{ComfyUiEmulator, ComfyUiEmulatorConfig, parse_fault_rule};
+    let faults = fault_plan(&args.faults, parse_fault_rule)?;
     let config =
         ComfyUiEmulatorConfig { seed: args.seed, faults, step_ms: args.step_ms, ..ComfyUiEmulatorConfig::default() };
-    let listener =
-        tokio::net::TcpListener::bind(&args.listen).await.with_context(|| format!("binding {}", args.listen))?;
+    let listener = bind(&args.listen).await?;
     eprintln!("ComfyUI emulator listening on http://{}", listener.local_addr()?);
     ComfyUiEmulator::new(config).serve(listener).await.context("serving the emulator")?;
     Ok(ExitCode::SUCCESS)
 }
 
 async fn serve_a1111(args: A1111Args) -> anyhow::Result<ExitCode> {
-    use atelier_emulators::a1111::{A1111Emulator, A1111EmulatorConfig, FaultPlan, parse_fault_rule};
-    let mut faults = FaultPlan::none();
-    for rule in &args.faults {
-        faults = faults.with(parse_fault_rule(rule).map_err(|error| anyhow::anyhow!("--fault {rule}: {error}"))?);
-    }
+    use atelier_emulators::a1111::{A1111Emulator, A1111EmulatorConfig, parse_fault_rule};
+    let faults = fault_plan(&args.faults, parse_fault_rule)?;
     let auth = match &args.api_auth {
         Some(pair) => {
             let (user, password) =
@@ -279,34 +267,26 @@ async fn serve_a1111(args: A1111Args) -> anyhow::Result<ExitCode> {
     };
     let config =
         A1111EmulatorConfig { auth, seed: args.seed, faults, step_ms: args.step_ms, ..A1111EmulatorConfig::default() };
-    let listener =
-        tokio::net::TcpListener::bind(&args.listen).await.with_context(|| format!("binding {}", args.listen))?;
+    let listener = bind(&args.listen).await?;
     eprintln!("AUTOMATIC1111 emulator listening on http://{}", listener.local_addr()?);
     A1111Emulator::new(config).serve(listener).await.context("serving the emulator")?;
     Ok(ExitCode::SUCCESS)
 }
 
 async fn serve_sdcpp(args: SdCppArgs) -> anyhow::Result<ExitCode> {
-    use atelier_emulators::sdcpp::{FaultPlan, SdCppEmulator, SdCppEmulatorConfig, parse_fault_rule};
-    let mut faults = FaultPlan::none();
-    for rule in &args.faults {
-        faults = faults.with(parse_fault_rule(rule).map_err(|error| anyhow::anyhow!("--fault {rule}: {error}"))?);
-    }
+    use atelier_emulators::sdcpp::{SdCppEmulator, SdCppEmulatorConfig, parse_fault_rule};
+    let faults = fault_plan(&args.faults, parse_fault_rule)?;
     let config =
         SdCppEmulatorConfig { seed: args.seed, faults, step_ms: args.step_ms, ..SdCppEmulatorConfig::default() };
-    let listener =
-        tokio::net::TcpListener::bind(&args.listen).await.with_context(|| format!("binding {}", args.listen))?;
+    let listener = bind(&args.listen).await?;
     eprintln!("stable-diffusion.cpp emulator listening on http://{}", listener.local_addr()?);
     SdCppEmulator::new(config).serve(listener).await.context("serving the emulator")?;
     Ok(ExitCode::SUCCESS)
 }
 
 async fn serve_google(args: GoogleArgs) -> anyhow::Result<ExitCode> {
-    use atelier_emulators::google::{FaultPlan, GoogleEmulator, GoogleEmulatorConfig, parse_fault_rule};
-    let mut faults = FaultPlan::none();
-    for rule in &args.faults {
-        faults = faults.with(parse_fault_rule(rule).map_err(|error| anyhow::anyhow!("--fault {rule}: {error}"))?);
-    }
+    use atelier_emulators::google::{GoogleEmulator, GoogleEmulatorConfig, parse_fault_rule};
+    let faults = fault_plan(&args.faults, parse_fault_rule)?;
     let config = GoogleEmulatorConfig {
         api_key: args.api_key,
         seed: args.seed,
@@ -315,8 +295,7 @@ async fn serve_google(args: GoogleArgs) -> anyhow::Result<ExitCode> {
         redirect_downloads: args.redirect_downloads,
         ..GoogleEmulatorConfig::default()
     };
-    let listener =
-        tokio::net::TcpListener::bind(&args.listen).await.with_context(|| format!("binding {}", args.listen))?;
+    let listener = bind(&args.listen).await?;
     let address = listener.local_addr()?;
     eprintln!("Google emulator listening on http://{address} (API root http://{address}/v1beta)");
     GoogleEmulator::new(config).serve(listener).await.context("serving the emulator")?;
@@ -324,11 +303,8 @@ async fn serve_google(args: GoogleArgs) -> anyhow::Result<ExitCode> {
 }
 
 async fn serve_volcengine(args: VolcEngineArgs) -> anyhow::Result<ExitCode> {
-    use atelier_emulators::volcengine::{FaultPlan, VolcEngineEmulator, VolcEngineEmulatorConfig, parse_fault_rule};
-    let mut faults = FaultPlan::none();
-    for rule in &args.faults {
-        faults = faults.with(parse_fault_rule(rule).map_err(|error| anyhow::anyhow!("--fault {rule}: {error}"))?);
-    }
+    use atelier_emulators::volcengine::{VolcEngineEmulator, VolcEngineEmulatorConfig, parse_fault_rule};
+    let faults = fault_plan(&args.faults, parse_fault_rule)?;
     let config = VolcEngineEmulatorConfig {
         access_key_id: args.access_key_id,
         secret_access_key: args.secret_access_key,
@@ -338,20 +314,14 @@ async fn serve_volcengine(args: VolcEngineArgs) -> anyhow::Result<ExitCode> {
         qps_limit: args.qps_limit,
         ..VolcEngineEmulatorConfig::default()
     };
-    let listener =
-        tokio::net::TcpListener::bind(&args.listen).await.with_context(|| format!("binding {}", args.listen))?;
+    let listener = bind(&args.listen).await?;
     eprintln!("VolcEngine emulator listening on http://{}", listener.local_addr()?);
     VolcEngineEmulator::new(config).serve(listener).await.context("serving the emulator")?;
     Ok(ExitCode::SUCCESS)
 }
 
 async fn serve_openai(args: OpenAiArgs, flavour: Flavour, deployments: Vec<String>) -> anyhow::Result<ExitCode> {
-    let mut faults = atelier_emulators::openai::FaultPlan::none();
-    for rule in &args.faults {
-        let parsed = atelier_emulators::openai::parse_fault_rule(rule)
-            .map_err(|error| anyhow::anyhow!("--fault {rule}: {error}"))?;
-        faults = faults.with(parsed);
-    }
+    let faults = fault_plan(&args.faults, atelier_emulators::openai::parse_fault_rule)?;
     let deployments = deployments
         .iter()
         .map(|pair| {
@@ -370,8 +340,7 @@ async fn serve_openai(args: OpenAiArgs, flavour: Flavour, deployments: Vec<Strin
         poll_after_ms: args.poll_after_ms,
         ..OpenAiEmulatorConfig::default()
     };
-    let listener =
-        tokio::net::TcpListener::bind(&args.listen).await.with_context(|| format!("binding {}", args.listen))?;
+    let listener = bind(&args.listen).await?;
     let address = listener.local_addr()?;
     match flavour {
         Flavour::OpenAi => eprintln!("OpenAI emulator listening on http://{address} (API root http://{address}/v1)"),
@@ -379,4 +348,18 @@ async fn serve_openai(args: OpenAiArgs, flavour: Flavour, deployments: Vec<Strin
     }
     OpenAiEmulator::new(config).serve(listener).await.context("serving the emulator")?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// The `--fault` rules as an emulator's plan.
+fn fault_plan<E: RuleEndpoint>(
+    rules: &[String],
+    parse: fn(&str) -> Result<FaultRule<E>, String>,
+) -> anyhow::Result<FaultPlan<E>> {
+    rules.iter().try_fold(FaultPlan::none(), |plan, rule| {
+        Ok(plan.with(parse(rule).map_err(|error| anyhow::anyhow!("--fault {rule}: {error}"))?))
+    })
+}
+
+async fn bind(address: &str) -> anyhow::Result<tokio::net::TcpListener> {
+    tokio::net::TcpListener::bind(address).await.with_context(|| format!("binding {address}"))
 }
