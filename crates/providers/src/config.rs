@@ -13,6 +13,7 @@ use crate::kie::KieConfig;
 use crate::kit::ConfigError;
 use crate::openai::{AzureConfig, OpenAiConfig};
 use crate::sdapi::SdServerConfig;
+use crate::stability::StabilityConfig;
 use crate::volcengine::VolcEngineConfig;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -41,6 +42,7 @@ pub struct ProvidersConfig {
     pub sdcpp: SdServerConfig,
     /// ComfyUI servers and workflow templates.
     pub comfyui: ComfyUiConfig,
+    pub stability: StabilityConfig,
 }
 
 /// A service's or a model's limits; 0 means none.
@@ -69,6 +71,7 @@ impl Default for ProvidersConfig {
             a1111: SdServerConfig::default(),
             sdcpp: SdServerConfig::default(),
             comfyui: ComfyUiConfig::default(),
+            stability: StabilityConfig::default(),
         }
     }
 }

@@ -27,6 +27,7 @@ pub mod local;
 pub mod openai;
 pub mod registry;
 pub mod sdapi;
+pub mod stability;
 pub mod volcengine;
 
 pub use config::{EnginesConfig, InstantConfig, LimitsConfig, ProvidersConfig};

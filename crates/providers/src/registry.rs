@@ -16,6 +16,7 @@ use crate::kit::ConfigError;
 use crate::local::{LocalConfig, LocalProvider};
 use crate::openai::OpenAiProvider;
 use crate::sdapi::{Flavour, SdApiProvider};
+use crate::stability::StabilityProvider;
 use crate::volcengine::VolcEngineProvider;
 
 pub fn services(providers: &ProvidersConfig, engines: &EnginesConfig) -> Result<Vec<Arc<dyn Provider>>, ConfigError> {
@@ -29,6 +30,7 @@ pub fn services(providers: &ProvidersConfig, engines: &EnginesConfig) -> Result<
         Arc::new(SdApiProvider::new(Flavour::A1111, &providers.a1111)?),
         Arc::new(SdApiProvider::new(Flavour::SdCpp, &providers.sdcpp)?),
         Arc::new(ComfyUiProvider::new(&providers.comfyui)?),
+        Arc::new(StabilityProvider::new(&providers.stability)?),
     ])
 }
 
