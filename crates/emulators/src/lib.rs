@@ -20,6 +20,8 @@
 //! `comfyui`, ComfyUI's server (workflows in API format through `/prompt`,
 //! checked and run node by node from its queue, `/history`, `/view`,
 //! `/upload/image`, `/object_info`, interrupts, and its WebSocket's progress).
+//! `stability`: Stability AI's REST v2beta Stable Image generate (`ultra`,
+//! `core`, `sd3`; multipart in, image bytes or base64 JSON out).
 //!
 //! What every emulator shares: `faults` (the fault vocabulary, triggers, plans,
 //! the `X-Emulator-Fault` header and the middleware that injects them), `serve`
@@ -39,6 +41,7 @@ pub mod openai;
 mod render;
 pub mod sdcpp;
 mod serve;
+pub mod stability;
 pub mod volcengine;
 
 pub use kie::{

@@ -12,6 +12,7 @@ use atelier_emulators::google::{GoogleEmulator, GoogleEmulatorConfig};
 use atelier_emulators::kie::{KieEmulator, KieEmulatorConfig};
 use atelier_emulators::openai::{Flavour, OpenAiEmulator, OpenAiEmulatorConfig};
 use atelier_emulators::sdcpp::{SdCppEmulator, SdCppEmulatorConfig};
+use atelier_emulators::stability::{StabilityEmulator, StabilityEmulatorConfig};
 use atelier_emulators::volcengine::{VolcEngineEmulator, VolcEngineEmulatorConfig};
 use serde_json::Value;
 
@@ -159,6 +160,31 @@ impl Emulator {
         let base = format!("http://{}", listener.local_addr().expect("address"));
         tokio::spawn(ComfyUiEmulator::new(config).serve(listener));
         Self { base, http: reqwest::Client::new() }
+    }
+
+    /// Stability AI's REST v2beta, accepting the key `test-key`.
+    pub async fn stability(faults: &[&str], tweak: impl FnOnce(&mut StabilityEmulatorConfig)) -> Self {
+        let mut plan = atelier_emulators::stability::FaultPlan::none();
+        for rule in faults {
+            plan = plan.with(atelier_emulators::stability::parse_fault_rule(rule).expect("a fault rule"));
+        }
+        let mut config = StabilityEmulatorConfig {
+            faults: plan,
+            timeout_fault_duration: Duration::from_secs(3),
+            ..StabilityEmulatorConfig::default()
+        };
+        tweak(&mut config);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let base = format!("http://{}", listener.local_addr().expect("address"));
+        tokio::spawn(StabilityEmulator::new(config).serve(listener));
+        Self { base, http: reqwest::Client::new() }
+    }
+
+    /// Points `[providers.stability]` at this emulator.
+    pub fn point_stability(&self, config: &mut Config) {
+        config.providers.stability.api_key = Secret::new("test-key");
+        config.providers.stability.base_url = self.base.clone();
+        config.providers.stability.request_timeout_secs = 5;
     }
 
     /// stable-diffusion.cpp's `sd-server`.

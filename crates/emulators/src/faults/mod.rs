@@ -7,7 +7,7 @@
 //! [`RuleEndpoint`]), the status codes its `status=` faults may name, and how
 //! its answers look (`FaultHost`): `kie/faults.rs`, `openai/faults.rs`,
 //! `volcengine/faults.rs`, `google/faults.rs`, `a1111/faults.rs`,
-//! `sdcpp/faults.rs`, `comfyui/faults.rs`.
+//! `sdcpp/faults.rs`, `comfyui/faults.rs`, `stability/faults.rs`.
 //!
 //! `fault.rs` holds the vocabulary and its parsing, `trigger.rs` the triggers,
 //! `plan.rs` rules, plans and the seeded runner, `header.rs` the header,

@@ -25,7 +25,7 @@
 
 mod faults;
 mod images;
-mod multipart;
+pub(crate) mod multipart;
 mod speech;
 mod videos;
 

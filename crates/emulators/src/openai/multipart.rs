@@ -5,25 +5,25 @@ use axum::body::Bytes;
 
 /// One part of a form.
 #[derive(Debug, Clone, PartialEq)]
-pub(super) struct Part {
-    pub(super) name: String,
-    pub(super) file_name: Option<String>,
-    pub(super) content_type: Option<String>,
-    pub(super) data: Bytes,
+pub(crate) struct Part {
+    pub(crate) name: String,
+    pub(crate) file_name: Option<String>,
+    pub(crate) content_type: Option<String>,
+    pub(crate) data: Bytes,
 }
 
 impl Part {
-    pub(super) fn is_file(&self) -> bool {
+    pub(crate) fn is_file(&self) -> bool {
         self.file_name.is_some()
     }
 
-    pub(super) fn text(&self) -> Option<&str> {
+    pub(crate) fn text(&self) -> Option<&str> {
         std::str::from_utf8(&self.data).ok()
     }
 }
 
 /// The boundary of a `multipart/form-data` content type, if it is one.
-pub(super) fn boundary(content_type: &str) -> Option<String> {
+pub(crate) fn boundary(content_type: &str) -> Option<String> {
     let mut params = content_type.split(';');
     let essence = params.next()?.trim();
     if !essence.eq_ignore_ascii_case("multipart/form-data") {
@@ -40,7 +40,7 @@ fn find(haystack: &[u8], needle: &[u8], from: usize) -> Option<usize> {
 }
 
 /// Splits a body into its parts.
-pub(super) fn parse(body: &Bytes, boundary: &str) -> Result<Vec<Part>, String> {
+pub(crate) fn parse(body: &Bytes, boundary: &str) -> Result<Vec<Part>, String> {
     if boundary.is_empty() {
         return Err("the multipart boundary is empty".into());
     }

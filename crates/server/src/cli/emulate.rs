@@ -1,4 +1,4 @@
-//! `atelier emulate kie|openai|azure|google|volcengine|a1111|sdcpp|comfyui --listen ADDR`: a provider's protocol, served
+//! `atelier emulate kie|openai|azure|google|volcengine|a1111|sdcpp|comfyui|stability --listen ADDR`: a provider's protocol, served
 //! locally, for trying Atelier (and testing it) without an account.
 //!
 //! Only with the `emulators` feature (on by default): a slim build leaves the
@@ -38,6 +38,22 @@ pub enum EmulateCommand {
     /// ComfyUI: /prompt, /history, /view, /upload/image, /queue, /interrupt,
     /// /object_info and the /ws progress messages.
     Comfyui(ComfyUiArgs),
+    /// Stability AI's REST v2beta: /v2beta/stable-image/generate/{core,ultra,sd3}.
+    Stability(StabilityArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct StabilityArgs {
+    #[arg(long, default_value = "127.0.0.1:9141")]
+    pub listen: String,
+    /// The API key it accepts (Authorization: Bearer).
+    #[arg(long, default_value = "test-key")]
+    pub api_key: String,
+    /// A fault rule `ENDPOINT:TRIGGER:FAULT` (repeatable). Endpoints: core, ultra, sd3, any.
+    #[arg(long = "fault")]
+    pub faults: Vec<String>,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
 }
 
 #[derive(Debug, Args)]
@@ -240,7 +256,23 @@ pub async fn run(command: EmulateCommand) -> anyhow::Result<ExitCode> {
         EmulateCommand::A1111(args) => serve_a1111(args).await,
         EmulateCommand::Sdcpp(args) => serve_sdcpp(args).await,
         EmulateCommand::Comfyui(args) => serve_comfyui(args).await,
+        EmulateCommand::Stability(args) => serve_stability(args).await,
     }
+}
+
+async fn serve_stability(args: StabilityArgs) -> anyhow::Result<ExitCode> {
+    use atelier_emulators::stability::{StabilityEmulator, StabilityEmulatorConfig, parse_fault_rule};
+    let faults = fault_plan(&args.faults, parse_fault_rule)?;
+    let config = StabilityEmulatorConfig {
+        api_key: args.api_key,
+        seed: args.seed,
+        faults,
+        ..StabilityEmulatorConfig::default()
+    };
+    let listener = bind(&args.listen).await?;
+    eprintln!("Stability AI emulator listening on http://{}", listener.local_addr()?);
+    StabilityEmulator::new(config).serve(listener).await.context("serving the emulator")?;
+    Ok(ExitCode::SUCCESS)
 }
 
 async fn serve_comfyui(args: ComfyUiArgs) -> anyhow::Result<ExitCode> {

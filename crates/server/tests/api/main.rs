@@ -22,6 +22,7 @@ mod prompts;
 mod routing;
 mod sdapi;
 mod seed004;
+mod stability;
 mod studio;
 mod tasks;
 mod volcengine;
