@@ -41,6 +41,9 @@ pub struct Emulated {
     pub section: &'static str,
     /// Appended to the emulator's address for `base_url` (OpenAI's API root is `/v1`).
     pub base_path: &'static str,
+    /// How the server is told where the emulator is: `BASE_URL`, or (self-hosted
+    /// servers) `URLS`, a list.
+    pub url_setting: UrlSetting,
     /// `first_poll_ms` of the server.
     pub first_poll_ms: u64,
     /// More server settings.
@@ -63,6 +66,18 @@ pub struct Credentials {
     pub settings: Vec<(&'static str, String)>,
 }
 
+/// Where the server's settings say an emulator is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UrlSetting {
+    BaseUrl,
+    Urls,
+}
+
+/// No credentials (a self-hosted server).
+pub fn no_credentials() -> Credentials {
+    Credentials { flags: Vec::new(), settings: Vec::new() }
+}
+
 /// One API key, `--api-key` and `API_KEY`.
 pub fn api_key() -> Credentials {
     Credentials {
@@ -78,7 +93,10 @@ impl Emulated {
         let mut env: Vec<(String, String)> =
             self.credentials.settings.iter().map(|(name, value)| (key(name), value.clone())).collect();
         env.extend([
-            (key("BASE_URL"), format!("{}{}", emulator.base, self.base_path)),
+            match self.url_setting {
+                UrlSetting::BaseUrl => (key("BASE_URL"), format!("{}{}", emulator.base, self.base_path)),
+                UrlSetting::Urls => (key("URLS"), format!("[\"{}{}\"]", emulator.base, self.base_path)),
+            },
             (key("FIRST_POLL_MS"), self.first_poll_ms.to_string()),
             ("ATELIER__WORKER__CONCURRENCY".to_owned(), EMULATED_WORKERS.to_string()),
             ("ATELIER__LOG__LEVEL".to_owned(), "warn".to_owned()),

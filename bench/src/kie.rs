@@ -6,7 +6,7 @@ use anyhow::Result;
 use serde_json::json;
 
 use crate::emulated;
-use crate::emulator::{Emulated, FAST_POLL_MS, SLOW_POLL_MS, api_key};
+use crate::emulator::{Emulated, FAST_POLL_MS, SLOW_POLL_MS, UrlSetting, api_key};
 use crate::plan::Plan;
 use crate::report::Report;
 
@@ -23,6 +23,7 @@ impl Emulated {
             credentials: api_key(),
             section: "KIE",
             base_path: "",
+            url_setting: UrlSetting::BaseUrl,
             first_poll_ms: if waiting { SLOW_POLL_MS } else { FAST_POLL_MS },
             extra_env: vec![("ATELIER__PROVIDERS__KIE__SUBMITS_PER_10S", "1000000".to_owned())],
             model: "kie/imagen4",

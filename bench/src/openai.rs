@@ -9,7 +9,7 @@ use serde_json::json;
 
 use crate::cpu::{cpu_between, jiffies_secs};
 use crate::emulated;
-use crate::emulator::{EMULATOR_API_KEY, Emulated, Emulator, FAST_POLL_MS, SLOW_POLL_MS, api_key};
+use crate::emulator::{EMULATOR_API_KEY, Emulated, Emulator, FAST_POLL_MS, SLOW_POLL_MS, UrlSetting, api_key};
 use crate::load::client;
 use crate::plan::Plan;
 use crate::report::{Report, ms, quantile};
@@ -25,6 +25,7 @@ impl Emulated {
             credentials: api_key(),
             section: "OPENAI",
             base_path: "/v1",
+            url_setting: UrlSetting::BaseUrl,
             first_poll_ms: FAST_POLL_MS,
             extra_env: Vec::new(),
             model: "openai/gpt-image-1",
@@ -60,6 +61,7 @@ impl Emulated {
             credentials: api_key(),
             section: "OPENAI",
             base_path: "/v1",
+            url_setting: UrlSetting::BaseUrl,
             first_poll_ms: poll_ms,
             extra_env: Vec::new(),
             model: "openai/sora-2",

@@ -1,8 +1,9 @@
 //! Figure 8: the providers of the second part, through their emulators at zero
 //! latency: VolcEngine (a synchronous General 3.0 call per task, and Jimeng 3.1
-//! jobs submitted then polled) and Google (Imagen's synchronous `:predict`, and Veo
-//! operations polled then downloaded), and the cost of signing one VolcEngine
-//! request, in process.
+//! jobs submitted then polled), Google (Imagen's synchronous `:predict`, and Veo
+//! operations polled then downloaded), Stability AI, and the self-hosted servers
+//! (AUTOMATIC1111, stable-diffusion.cpp, ComfyUI); and the cost of signing one
+//! VolcEngine request, in process.
 
 use std::time::Instant;
 
@@ -11,7 +12,7 @@ use atelier_providers::volcengine::signer::Signer;
 use serde_json::json;
 
 use crate::emulated;
-use crate::emulator::{Credentials, Emulated, FAST_POLL_MS, api_key};
+use crate::emulator::{Credentials, Emulated, FAST_POLL_MS, UrlSetting, api_key, no_credentials};
 use crate::plan::Plan;
 use crate::report::{Report, thousands};
 
@@ -30,6 +31,7 @@ impl Emulated {
             flags: ["--steps", "0"].map(str::to_owned).to_vec(),
             section: "VOLCENGINE",
             base_path: "",
+            url_setting: UrlSetting::BaseUrl,
             first_poll_ms: FAST_POLL_MS,
             extra_env: Vec::new(),
             model: if synchronous { "volcengine/general_v3.0" } else { "volcengine/jimeng_v3.1" },
@@ -56,6 +58,7 @@ impl Emulated {
             flags: ["--steps", "0"].map(str::to_owned).to_vec(),
             section: "GOOGLE",
             base_path: "/v1beta",
+            url_setting: UrlSetting::BaseUrl,
             first_poll_ms: FAST_POLL_MS,
             extra_env: Vec::new(),
             model: if video { "google/veo3" } else { "google/imagen4" },
@@ -68,6 +71,74 @@ impl Emulated {
             create_call: if video { "predictLongRunning" } else { "predict" },
             other_counters: if video { &["operations", "files"] } else { &[] },
             setup: if video { "steps 0, the 320x180 sample MP4".to_owned() } else { "fast variant, 1:1".to_owned() },
+        }
+    }
+}
+
+impl Emulated {
+    /// A self-hosted Stable Diffusion server (`a1111`, `sdcpp`, `comfyui`), at once
+    /// (no sampling time): one 512x512 image per task.
+    fn self_hosted(subcommand: &'static str) -> Emulated {
+        let (banner, section, model, create_counter, create_call): (_, _, _, _, &'static str) = match subcommand {
+            "a1111" => ("AUTOMATIC1111 emulator listening on http://", "A1111", "a1111/default", "txt2img", "txt2img"),
+            "sdcpp" => {
+                ("stable-diffusion.cpp emulator listening on http://", "SDCPP", "sdcpp/default", "txt2img", "txt2img")
+            }
+            _ => (
+                "ComfyUI emulator listening on http://",
+                "COMFYUI",
+                "comfyui/txt2img",
+                "prompts_queued",
+                "POST /prompt",
+            ),
+        };
+        Emulated {
+            subcommand,
+            banner,
+            credentials: no_credentials(),
+            flags: Vec::new(),
+            section,
+            base_path: "",
+            url_setting: UrlSetting::Urls,
+            first_poll_ms: FAST_POLL_MS,
+            extra_env: Vec::new(),
+            model,
+            body: match subcommand {
+                "a1111" => {
+                    |i| json!({"model": "a1111/default", "input": {"prompt": format!("bench {i}"), "width": 512, "height": 512, "steps": 1}})
+                }
+                "sdcpp" => {
+                    |i| json!({"model": "sdcpp/default", "input": {"prompt": format!("bench {i}"), "width": 512, "height": 512, "steps": 1}})
+                }
+                _ => {
+                    |i| json!({"model": "comfyui/txt2img", "input": {"prompt": format!("bench {i}"), "width": 512, "height": 512, "steps": 1}})
+                }
+            },
+            create_counter,
+            create_call,
+            other_counters: &[],
+            setup: "512x512, no sampling time, one server".to_owned(),
+        }
+    }
+
+    /// Stability AI's Stable Image Core: one synchronous multipart call per task.
+    fn stability() -> Emulated {
+        Emulated {
+            subcommand: "stability",
+            banner: "Stability AI emulator listening on http://",
+            credentials: api_key(),
+            flags: Vec::new(),
+            section: "STABILITY",
+            base_path: "",
+            url_setting: UrlSetting::BaseUrl,
+            first_poll_ms: FAST_POLL_MS,
+            extra_env: Vec::new(),
+            model: "stability/core",
+            body: |i| json!({"model": "stability/core", "input": {"prompt": format!("bench {i}")}}),
+            create_counter: "core",
+            create_call: "generate/core",
+            other_counters: &[],
+            setup: "1:1 png, about one megapixel".to_owned(),
         }
     }
 }
@@ -112,6 +183,10 @@ pub async fn run(plan: &Plan, report: &mut Report) -> Result<()> {
         ("volcengine/sqlite", Emulated::volcengine("jimeng_v3.1")),
         ("google/sqlite", Emulated::google("imagen4")),
         ("google/sqlite", Emulated::google("veo3")),
+        ("stability/sqlite", Emulated::stability()),
+        ("a1111/sqlite", Emulated::self_hosted("a1111")),
+        ("sdcpp/sqlite", Emulated::self_hosted("sdcpp")),
+        ("comfyui/sqlite", Emulated::self_hosted("comfyui")),
     ];
     for (scope, provider) in &runs {
         if let Err(error) = emulated::throughput(plan, scope, provider, plan.provider_tasks, report).await {
