@@ -44,7 +44,7 @@ pub struct Emulated {
     /// How the server is told where the emulator is: `BASE_URL`, or (self-hosted
     /// servers) `URLS`, a list.
     pub url_setting: UrlSetting,
-    /// `first_poll_ms` of the server.
+    /// `first_poll_ms` of the server (0: a service without polls, that has no such setting).
     pub first_poll_ms: u64,
     /// More server settings.
     pub extra_env: Vec<(&'static str, String)>,
@@ -97,11 +97,13 @@ impl Emulated {
                 UrlSetting::BaseUrl => (key("BASE_URL"), format!("{}{}", emulator.base, self.base_path)),
                 UrlSetting::Urls => (key("URLS"), format!("[\"{}{}\"]", emulator.base, self.base_path)),
             },
-            (key("FIRST_POLL_MS"), self.first_poll_ms.to_string()),
             ("ATELIER__WORKER__CONCURRENCY".to_owned(), EMULATED_WORKERS.to_string()),
             ("ATELIER__LOG__LEVEL".to_owned(), "warn".to_owned()),
             ("ATELIER__QUEUE__MAX_QUEUED".to_owned(), MAX_QUEUED.to_string()),
         ]);
+        if self.first_poll_ms > 0 {
+            env.push((key("FIRST_POLL_MS"), self.first_poll_ms.to_string()));
+        }
         env.extend(self.extra_env.iter().map(|(k, v)| ((*k).to_owned(), v.clone())));
         env
     }

@@ -100,7 +100,7 @@ impl Emulated {
             section,
             base_path: "",
             url_setting: UrlSetting::Urls,
-            first_poll_ms: FAST_POLL_MS,
+            first_poll_ms: if subcommand == "comfyui" { FAST_POLL_MS } else { 0 },
             extra_env: Vec::new(),
             model,
             body: match subcommand {
@@ -131,7 +131,7 @@ impl Emulated {
             section: "STABILITY",
             base_path: "",
             url_setting: UrlSetting::BaseUrl,
-            first_poll_ms: FAST_POLL_MS,
+            first_poll_ms: 0,
             extra_env: Vec::new(),
             model: "stability/core",
             body: |i| json!({"model": "stability/core", "input": {"prompt": format!("bench {i}")}}),
