@@ -166,3 +166,32 @@ async fn refusals_failures_and_restarts_end_as_the_policy_says() {
         "{task}"
     );
 }
+
+#[tokio::test]
+async fn cancelling_a_running_prompt_interrupts_it_on_the_server() {
+    let (app, comfy) = start(&[], |config| config.step_ms = 200, |_| {}).await;
+    let created = app
+        .post("/api/v1/tasks", &json!({ "model": "comfyui/txt2img", "input": { "prompt": "x", "steps": 100 } }))
+        .await;
+    let created: Value = created.json().await.expect("json");
+    let id = created["task_id"].as_str().expect("id").to_owned();
+    // Wait until ComfyUI runs it (the task has its prompt id).
+    for _ in 0..100 {
+        let task: Value = app.get(&format!("/api/v1/tasks/{id}")).await.json().await.expect("json");
+        if task["external_task_id"].is_string() && comfy.stats().await["running"].as_u64().unwrap_or(0) > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let cancelled = app.post(&format!("/api/v1/tasks/{id}/cancel"), &json!({})).await;
+    assert!(cancelled.status().is_success(), "{}", cancelled.status());
+    for _ in 0..100 {
+        let stats = comfy.stats().await;
+        if stats["prompts_interrupted"].as_u64() == Some(1) {
+            assert_eq!(app.wait_for_end(&id).await["status"], "cancelled");
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("the prompt was never interrupted: {}", comfy.stats().await);
+}
