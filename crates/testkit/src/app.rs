@@ -131,6 +131,23 @@ impl TestApp {
         body["task_id"].as_str().unwrap().to_owned()
     }
 
+    /// Creates a task (asserting it is accepted, with the answer when it is not) and
+    /// waits for its end.
+    pub async fn run(&self, model: &str, input: Value) -> Value {
+        let response = self.post("/api/v1/tasks", &json!({ "model": model, "input": input })).await;
+        let status = response.status();
+        let body = response.text().await.unwrap_or_default();
+        assert_eq!(status, 202, "creating a {model} task: {body}");
+        let created: Value = serde_json::from_str(&body).unwrap_or_else(|_| panic!("not JSON: {body}"));
+        self.wait_for_end(created["task_id"].as_str().unwrap_or_else(|| panic!("no task_id: {body}"))).await
+    }
+
+    /// The bytes of one of a task's outputs (an entry of its `images`).
+    pub async fn output_bytes(&self, output: &Value) -> Vec<u8> {
+        let url = output["url"].as_str().unwrap_or_else(|| panic!("an output without a url: {output}"));
+        self.get(url).await.bytes().await.unwrap().to_vec()
+    }
+
     /// Creates a placeholder task and returns its id.
     pub async fn create_placeholder(&self, prompt: &str, extra: Value) -> String {
         let mut input = json!({ "prompt": prompt, "width": 128, "height": 96 });

@@ -8,6 +8,7 @@ use std::time::Duration;
 use atelier::config::{Config, Secret};
 use atelier_emulators::a1111::{A1111Emulator, A1111EmulatorConfig};
 use atelier_emulators::comfyui::{ComfyUiEmulator, ComfyUiEmulatorConfig};
+use atelier_emulators::faults::{FaultPlan, FaultRule, RuleEndpoint};
 use atelier_emulators::google::{GoogleEmulator, GoogleEmulatorConfig};
 use atelier_emulators::kie::{KieEmulator, KieEmulatorConfig};
 use atelier_emulators::openai::{Flavour, OpenAiEmulator, OpenAiEmulatorConfig};
@@ -36,10 +37,7 @@ pub struct Emulator {
 impl Emulator {
     /// Kie.ai: finishing after two polls, callbacks 200 ms after a task ends.
     pub async fn kie(faults: &[&str], tweak: impl FnOnce(&mut KieEmulatorConfig)) -> Self {
-        let mut plan = atelier_emulators::kie::FaultPlan::none();
-        for rule in faults {
-            plan = plan.with(atelier_emulators::kie::parse_fault_rule(rule).expect("a fault rule"));
-        }
+        let plan = plan(faults, atelier_emulators::kie::parse_fault_rule);
         let mut config = KieEmulatorConfig {
             faults: plan,
             steps_to_finish: 2,
@@ -47,19 +45,13 @@ impl Emulator {
             ..KieEmulatorConfig::default()
         };
         tweak(&mut config);
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let base = format!("http://{}", listener.local_addr().expect("address"));
-        tokio::spawn(KieEmulator::new(config).serve(listener));
-        Self { base, http: reqwest::Client::new() }
+        Self::spawn(|listener| KieEmulator::new(config).serve(listener)).await
     }
 
     /// OpenAI or Azure OpenAI: videos done after two polls; Azure serves
     /// `gpt-image-1` from a deployment named `images-prod`.
     pub async fn openai(flavour: Flavour, faults: &[&str]) -> Self {
-        let mut plan = atelier_emulators::openai::FaultPlan::none();
-        for rule in faults {
-            plan = plan.with(atelier_emulators::openai::parse_fault_rule(rule).expect("a fault rule"));
-        }
+        let plan = plan(faults, atelier_emulators::openai::parse_fault_rule);
         let config = OpenAiEmulatorConfig {
             flavour,
             api_key: OPENAI_KEY.into(),
@@ -70,18 +62,12 @@ impl Emulator {
             timeout_fault_duration: Duration::from_secs(3),
             ..OpenAiEmulatorConfig::default()
         };
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let base = format!("http://{}", listener.local_addr().expect("address"));
-        tokio::spawn(OpenAiEmulator::new(config).serve(listener));
-        Self { base, http: reqwest::Client::new() }
+        Self::spawn(|listener| OpenAiEmulator::new(config).serve(listener)).await
     }
 
     /// VolcEngine's visual API: jobs done after two polls, `timeout` held 3 s.
     pub async fn volcengine(faults: &[&str], tweak: impl FnOnce(&mut VolcEngineEmulatorConfig)) -> Self {
-        let mut plan = atelier_emulators::volcengine::FaultPlan::none();
-        for rule in faults {
-            plan = plan.with(atelier_emulators::volcengine::parse_fault_rule(rule).expect("a fault rule"));
-        }
+        let plan = plan(faults, atelier_emulators::volcengine::parse_fault_rule);
         let mut config = VolcEngineEmulatorConfig {
             access_key_id: VOLC_ACCESS_KEY.into(),
             secret_access_key: VOLC_SECRET_KEY.into(),
@@ -91,18 +77,12 @@ impl Emulator {
             ..VolcEngineEmulatorConfig::default()
         };
         tweak(&mut config);
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let base = format!("http://{}", listener.local_addr().expect("address"));
-        tokio::spawn(VolcEngineEmulator::new(config).serve(listener));
-        Self { base, http: reqwest::Client::new() }
+        Self::spawn(|listener| VolcEngineEmulator::new(config).serve(listener)).await
     }
 
     /// Google's Gemini API: Veo operations done after two polls, `timeout` held 3 s.
     pub async fn google(faults: &[&str], tweak: impl FnOnce(&mut GoogleEmulatorConfig)) -> Self {
-        let mut plan = atelier_emulators::google::FaultPlan::none();
-        for rule in faults {
-            plan = plan.with(atelier_emulators::google::parse_fault_rule(rule).expect("a fault rule"));
-        }
+        let plan = plan(faults, atelier_emulators::google::parse_fault_rule);
         let mut config = GoogleEmulatorConfig {
             api_key: GOOGLE_KEY.into(),
             faults: plan,
@@ -111,10 +91,7 @@ impl Emulator {
             ..GoogleEmulatorConfig::default()
         };
         tweak(&mut config);
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let base = format!("http://{}", listener.local_addr().expect("address"));
-        tokio::spawn(GoogleEmulator::new(config).serve(listener));
-        Self { base, http: reqwest::Client::new() }
+        Self::spawn(|listener| GoogleEmulator::new(config).serve(listener)).await
     }
 
     /// Points `[providers.google]` at this emulator, polling first after 50 ms.
@@ -128,56 +105,38 @@ impl Emulator {
 
     /// AUTOMATIC1111: generations of `step_ms` per sampling step, one at a time.
     pub async fn a1111(faults: &[&str], tweak: impl FnOnce(&mut A1111EmulatorConfig)) -> Self {
-        let mut plan = atelier_emulators::a1111::FaultPlan::none();
-        for rule in faults {
-            plan = plan.with(atelier_emulators::a1111::parse_fault_rule(rule).expect("a fault rule"));
-        }
+        let plan = plan(faults, atelier_emulators::a1111::parse_fault_rule);
         let mut config = A1111EmulatorConfig {
             faults: plan,
             timeout_fault_duration: Duration::from_secs(3),
             ..A1111EmulatorConfig::default()
         };
         tweak(&mut config);
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let base = format!("http://{}", listener.local_addr().expect("address"));
-        tokio::spawn(A1111Emulator::new(config).serve(listener));
-        Self { base, http: reqwest::Client::new() }
+        Self::spawn(|listener| A1111Emulator::new(config).serve(listener)).await
     }
 
     /// ComfyUI: prompts run one at a time, `step_ms` per sampling step.
     pub async fn comfyui(faults: &[&str], tweak: impl FnOnce(&mut ComfyUiEmulatorConfig)) -> Self {
-        let mut plan = atelier_emulators::comfyui::FaultPlan::none();
-        for rule in faults {
-            plan = plan.with(atelier_emulators::comfyui::parse_fault_rule(rule).expect("a fault rule"));
-        }
+        let plan = plan(faults, atelier_emulators::comfyui::parse_fault_rule);
         let mut config = ComfyUiEmulatorConfig {
             faults: plan,
             timeout_fault_duration: Duration::from_secs(3),
             ..ComfyUiEmulatorConfig::default()
         };
         tweak(&mut config);
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let base = format!("http://{}", listener.local_addr().expect("address"));
-        tokio::spawn(ComfyUiEmulator::new(config).serve(listener));
-        Self { base, http: reqwest::Client::new() }
+        Self::spawn(|listener| ComfyUiEmulator::new(config).serve(listener)).await
     }
 
     /// Stability AI's REST v2beta, accepting the key `test-key`.
     pub async fn stability(faults: &[&str], tweak: impl FnOnce(&mut StabilityEmulatorConfig)) -> Self {
-        let mut plan = atelier_emulators::stability::FaultPlan::none();
-        for rule in faults {
-            plan = plan.with(atelier_emulators::stability::parse_fault_rule(rule).expect("a fault rule"));
-        }
+        let plan = plan(faults, atelier_emulators::stability::parse_fault_rule);
         let mut config = StabilityEmulatorConfig {
             faults: plan,
             timeout_fault_duration: Duration::from_secs(3),
             ..StabilityEmulatorConfig::default()
         };
         tweak(&mut config);
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let base = format!("http://{}", listener.local_addr().expect("address"));
-        tokio::spawn(StabilityEmulator::new(config).serve(listener));
-        Self { base, http: reqwest::Client::new() }
+        Self::spawn(|listener| StabilityEmulator::new(config).serve(listener)).await
     }
 
     /// Points `[providers.stability]` at this emulator.
@@ -189,20 +148,14 @@ impl Emulator {
 
     /// stable-diffusion.cpp's `sd-server`.
     pub async fn sdcpp(faults: &[&str], tweak: impl FnOnce(&mut SdCppEmulatorConfig)) -> Self {
-        let mut plan = atelier_emulators::sdcpp::FaultPlan::none();
-        for rule in faults {
-            plan = plan.with(atelier_emulators::sdcpp::parse_fault_rule(rule).expect("a fault rule"));
-        }
+        let plan = plan(faults, atelier_emulators::sdcpp::parse_fault_rule);
         let mut config = SdCppEmulatorConfig {
             faults: plan,
             timeout_fault_duration: Duration::from_secs(3),
             ..SdCppEmulatorConfig::default()
         };
         tweak(&mut config);
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let base = format!("http://{}", listener.local_addr().expect("address"));
-        tokio::spawn(SdCppEmulator::new(config).serve(listener));
-        Self { base, http: reqwest::Client::new() }
+        Self::spawn(|listener| SdCppEmulator::new(config).serve(listener)).await
     }
 
     /// Points `[providers.volcengine]` at this emulator, polling first after 50 ms.
@@ -213,6 +166,17 @@ impl Emulator {
         volcengine.base_url = self.base.clone();
         volcengine.first_poll_ms = 50;
         volcengine.request_timeout_secs = 5;
+    }
+
+    /// Serves an emulator on a loopback port.
+    async fn spawn<F>(serve: impl FnOnce(tokio::net::TcpListener) -> F) -> Self
+    where
+        F: std::future::Future<Output = std::io::Result<()>> + Send + 'static,
+    {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let base = format!("http://{}", listener.local_addr().expect("address"));
+        tokio::spawn(serve(listener));
+        Self { base, http: reqwest::Client::new() }
     }
 
     /// The emulator's call counters (`/__emulator/stats`).
@@ -258,4 +222,9 @@ impl Emulator {
 pub fn kie_callbacks(config: &mut Config, app_base: &str, key: &str) {
     config.providers.kie.callback_url = format!("{app_base}/api/v1/callbacks/kie");
     config.providers.kie.webhook_hmac_key = Secret::new(key);
+}
+
+/// A test's fault rules as an emulator's plan.
+fn plan<E: RuleEndpoint>(faults: &[&str], parse: fn(&str) -> Result<FaultRule<E>, String>) -> FaultPlan<E> {
+    faults.iter().fold(FaultPlan::none(), |plan, rule| plan.with(parse(rule).expect("a fault rule")))
 }

@@ -136,7 +136,10 @@ impl TaskService {
         if request.idempotency_key.is_none() {
             self.check_user_limits(caller).await?;
             self.check_queue_room(caller).await?;
-            self.check_quotas(&resolved.spec.service, &resolved.spec.model).await?;
+            // A routed task's service was chosen for its quota left: counted once.
+            if route.is_none() {
+                self.check_quotas(&resolved.spec.service, &resolved.spec.model).await?;
+            }
         }
         let now = now_millis();
         let new_task = NewTask {

@@ -21,7 +21,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use atelier_core::CoreError;
 use atelier_core::catalog::{Modality, ModelSpec};
-use atelier_core::ports::{ErrorClass, InputRef, Job, Output, Polled, Provider, ProviderError, Submitted};
+use atelier_core::ports::{ErrorClass, Job, Output, Polled, Provider, ProviderError, Submitted};
 use futures::StreamExt;
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -111,12 +111,7 @@ impl ComfyUiProvider {
         field: &str,
         reference: &str,
     ) -> Result<String, ProviderError> {
-        let parsed = InputRef::parse(reference)
-            .map_err(|reason| ProviderError::new(ErrorClass::ClientError, format!("{field}: {reason}")))?;
-        let file = job.files.open(&parsed).await.map_err(|mut error| {
-            error.message = format!("{field}: {}", error.message);
-            error
-        })?;
+        let file = crate::kit::inputs::open_input(job.files, reference, field).await?;
         let extension = file.mime.rsplit('/').next().unwrap_or("png").replace("jpeg", "jpg");
         let name = format!("atelier_{}_{field}.{extension}", job.task_id);
         let part = reqwest::multipart::Part::bytes(file.bytes.to_vec())
@@ -434,11 +429,12 @@ impl Provider for ComfyUiProvider {
         {
             entry = self.history(server, prompt_id).await?[prompt_id].clone();
         }
-        if entry.is_object() && entry["status"]["completed"].as_bool() != Some(false) || failure(&entry).is_some() {
-            if let Some(error) = failure(&entry) {
-                return Ok(Polled::Failed(error));
-            }
-            return Ok(Polled::Finished(self.outputs(server, &entry).await?));
+        // ComfyUI writes a prompt's history when it ends, failed or not.
+        if entry.is_object() {
+            return Ok(match failure(&entry) {
+                Some(error) => Polled::Failed(error),
+                None => Polled::Finished(self.outputs(server, &entry).await?),
+            });
         }
         // Not in the history: queued, running, or lost by a server that restarted.
         let queue = self.call(self.client.request(Method::GET, Self::url(server, "/queue")?)).await?;

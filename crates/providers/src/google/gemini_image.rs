@@ -165,7 +165,7 @@ impl GoogleModel for GeminiImage {
     }
 
     fn input_files(&self, input: &Value) -> Vec<String> {
-        super::strings(input, "images")
+        crate::kit::inputs::references(input.get("images"))
     }
 
     async fn submit(&self, google: &Google<'_>, job: &Job<'_>) -> Result<Submitted, ProviderError> {

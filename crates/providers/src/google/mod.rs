@@ -14,7 +14,7 @@ pub mod veo;
 use async_trait::async_trait;
 use atelier_core::CoreError;
 use atelier_core::catalog::ModelSpec;
-use atelier_core::ports::{ErrorClass, InputRef, Job, Polled, Provider, ProviderError, Submitted};
+use atelier_core::ports::{ErrorClass, Job, Polled, Provider, ProviderError, Submitted};
 use base64::Engine;
 use serde_json::{Value, json};
 
@@ -58,17 +58,13 @@ impl Google<'_> {
         reference: &str,
         field: &str,
     ) -> Result<(String, String), ProviderError> {
-        let refused = |reason: String| ProviderError::new(ErrorClass::ClientError, format!("{field}: {reason}"));
-        let parsed = InputRef::parse(reference).map_err(refused)?;
-        let file = job.files.open(&parsed).await.map_err(|mut error| {
-            error.message = format!("{field}: {}", error.message);
-            error
-        })?;
+        let refused = |reason: &str| ProviderError::new(ErrorClass::ClientError, format!("{field}: {reason}"));
+        let file = crate::kit::inputs::open_input(job.files, reference, field).await?;
         let mime = match image::guess_format(&file.bytes) {
             Ok(image::ImageFormat::Png) => "image/png",
             Ok(image::ImageFormat::Jpeg) => "image/jpeg",
             Ok(image::ImageFormat::WebP) => "image/webp",
-            _ => return Err(refused("is not a PNG, JPEG or WebP image".into())),
+            _ => return Err(refused("is not a PNG, JPEG or WebP image")),
         };
         Ok((base64::engine::general_purpose::STANDARD.encode(&file.bytes), mime.to_owned()))
     }
@@ -151,13 +147,4 @@ impl Provider for GoogleProvider {
         // cancelled on Atelier's side, and Google finishes (and bills) the video.
         Ok(())
     }
-}
-
-/// The string items of an input's array field.
-pub(crate) fn strings(input: &Value, field: &str) -> Vec<String> {
-    input
-        .get(field)
-        .and_then(Value::as_array)
-        .map(|items| items.iter().filter_map(Value::as_str).map(str::to_owned).collect())
-        .unwrap_or_default()
 }

@@ -44,7 +44,7 @@ pub trait KieModel: Named + Send + Sync {
     /// The file references in a validated input (uploaded to Kie before the submit):
     /// every Kie model that takes images names them in `images`.
     fn input_files(&self, input: &Value) -> Vec<String> {
-        images_of(input)
+        crate::kit::inputs::references(input.get("images"))
     }
     /// Creates the job at Kie; returns Kie's task id.
     async fn submit(&self, kie: &Kie<'_>, job: &Job<'_>) -> Result<String, ProviderError>;
@@ -265,13 +265,4 @@ impl Provider for KieProvider {
 /// hand-edited row, and never worth a retry.
 pub(crate) fn parse_job<T: serde::de::DeserializeOwned>(job: &Job<'_>) -> Result<T, ProviderError> {
     crate::kit::params::parse_stored(job.input)
-}
-
-/// The image references of an input's `images`.
-pub(crate) fn images_of(input: &Value) -> Vec<String> {
-    input
-        .get("images")
-        .and_then(Value::as_array)
-        .map(|images| images.iter().filter_map(Value::as_str).map(str::to_owned).collect())
-        .unwrap_or_default()
 }

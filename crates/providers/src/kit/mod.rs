@@ -10,6 +10,7 @@ pub mod auth;
 pub mod fields;
 pub mod http;
 pub mod image;
+pub mod inputs;
 pub mod params;
 pub mod poll;
 pub mod pool;

@@ -8,7 +8,9 @@
 
 use std::io::Cursor;
 
-use atelier_core::ports::{ErrorClass, InputFile, InputFiles, InputRef, Output, ProviderError};
+use atelier_core::ports::{ErrorClass, InputFile, InputFiles, Output, ProviderError};
+
+use crate::kit::inputs::open_input;
 use reqwest::multipart::{Form, Part};
 
 use super::client::{Api, OpenAiClient, Phase};
@@ -26,7 +28,7 @@ pub async fn edit(
     let mut first_size = None;
     for (index, reference) in params.images.iter().enumerate() {
         let field = format!("images[{index}]");
-        let file = open(files, reference, &field).await?;
+        let file = open_input(files, reference, &field).await?;
         let (format, size) = inspect(&file, &field)?;
         check_image(model, &field, &file, format, size)?;
         first_size.get_or_insert(size);
@@ -34,7 +36,7 @@ pub async fn edit(
     }
     let mask = match &params.mask {
         Some(reference) => {
-            let file = open(files, reference, "mask").await?;
+            let file = open_input(files, reference, "mask").await?;
             let (format, size) = inspect(&file, "mask")?;
             if format != image::ImageFormat::Png || file.bytes.len() >= 4 * MB {
                 return Err(refused("mask", "must be a PNG under 4 MB"));
@@ -71,14 +73,6 @@ pub async fn edit(
 
 fn refused(field: &str, reason: &str) -> ProviderError {
     ProviderError::new(ErrorClass::ClientError, format!("{field}: {reason}"))
-}
-
-async fn open(files: &dyn InputFiles, reference: &str, field: &str) -> Result<InputFile, ProviderError> {
-    let parsed = InputRef::parse(reference).map_err(|reason| refused(field, &reason))?;
-    files.open(&parsed).await.map_err(|mut error| {
-        error.message = format!("{field}: {}", error.message);
-        error
-    })
 }
 
 /// The file's image format and size, read from its header.

@@ -479,8 +479,8 @@ impl OpenAiModel for ImageModel {
 
     /// The images to edit, and the mask.
     fn input_files(&self, input: &Value) -> Vec<String> {
-        let mut files = super::strings(input.get("images"));
-        files.extend(super::strings(input.get("mask")));
+        let mut files = crate::kit::inputs::references(input.get("images"));
+        files.extend(crate::kit::inputs::references(input.get("mask")));
         files
     }
 

@@ -126,14 +126,6 @@ fn invalid(error: CoreError) -> ProviderError {
     ProviderError::new(ErrorClass::ClientError, error.to_string())
 }
 
-fn strings(value: Option<&Value>) -> Vec<String> {
-    match value {
-        Some(Value::String(text)) => vec![text.clone()],
-        Some(Value::Array(items)) => items.iter().filter_map(Value::as_str).map(str::to_owned).collect(),
-        _ => Vec::new(),
-    }
-}
-
 #[async_trait]
 impl Provider for OpenAiProvider {
     fn service(&self) -> &str {

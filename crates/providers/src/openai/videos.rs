@@ -335,7 +335,7 @@ impl OpenAiModel for VideoModel {
 
     /// The image the video starts from.
     fn input_files(&self, input: &Value) -> Vec<String> {
-        super::strings(input.get("input_reference"))
+        crate::kit::inputs::references(input.get("input_reference"))
     }
 
     /// Creates the video; it is polled by its id.

@@ -21,7 +21,7 @@ use std::sync::{Arc, RwLock};
 use async_trait::async_trait;
 use atelier_core::CoreError;
 use atelier_core::catalog::{Modality, ModelSpec};
-use atelier_core::ports::{ErrorClass, InputRef, Job, Output, Polled, Provider, ProviderError, Submitted};
+use atelier_core::ports::{ErrorClass, Job, Output, Polled, Provider, ProviderError, Submitted};
 use base64::Engine;
 use reqwest::Method;
 use serde_json::Value;
@@ -30,6 +30,7 @@ pub use self::config::SdServerConfig;
 use self::config::Settings;
 use self::params::SdParams;
 use crate::kit::image::image_output;
+use crate::kit::inputs::{open_input, references};
 use crate::kit::params::parse_stored;
 use crate::kit::pool::{Busy, Server, Servers};
 use crate::kit::{ApiClient, Basic, ConfigError, Phase, Reply};
@@ -165,12 +166,7 @@ impl SdApiProvider {
         reference: &str,
         field: &str,
     ) -> Result<(String, Option<(u32, u32)>), ProviderError> {
-        let parsed = InputRef::parse(reference)
-            .map_err(|reason| ProviderError::new(ErrorClass::ClientError, format!("{field}: {reason}")))?;
-        let file = job.files.open(&parsed).await.map_err(|mut error| {
-            error.message = format!("{field}: {}", error.message);
-            error
-        })?;
+        let file = open_input(job.files, reference, field).await?;
         let size = image::ImageReader::new(std::io::Cursor::new(&file.bytes[..]))
             .with_guessed_format()
             .ok()
@@ -343,8 +339,8 @@ impl Provider for SdApiProvider {
     }
 
     fn input_files(&self, _model: &str, input: &Value) -> Vec<String> {
-        let mut files = crate::google::strings(input, "images");
-        files.extend(input.get("mask").and_then(Value::as_str).map(str::to_owned));
+        let mut files = references(input.get("images"));
+        files.extend(references(input.get("mask")));
         files
     }
 

@@ -296,12 +296,7 @@ impl Provider for StabilityProvider {
             }
         }
         if let Some(image) = &params.image {
-            let parsed = InputRef::parse(image)
-                .map_err(|reason| ProviderError::new(ErrorClass::ClientError, format!("image: {reason}")))?;
-            let file = job.files.open(&parsed).await.map_err(|mut error| {
-                error.message = format!("image: {}", error.message);
-                error
-            })?;
+            let file = crate::kit::inputs::open_input(job.files, image, "image").await?;
             let part = reqwest::multipart::Part::bytes(file.bytes.to_vec())
                 .file_name(file.name.clone())
                 .mime_str(&file.mime)

@@ -244,10 +244,12 @@ pub async fn run(command: EmulateCommand) -> anyhow::Result<ExitCode> {
                 config.create_rate_limit = None;
                 config.record_info_rate_limit = None;
             }
-            let listener = bind(&args.listen).await?;
-            eprintln!("Kie.ai emulator listening on http://{}", listener.local_addr()?);
-            KieEmulator::new(config).serve(listener).await.context("serving the emulator")?;
-            Ok(ExitCode::SUCCESS)
+            serve(
+                &args.listen,
+                |address| format!("Kie.ai emulator listening on http://{address}"),
+                |listener| KieEmulator::new(config).serve(listener),
+            )
+            .await
         }
         EmulateCommand::Openai(args) => serve_openai(args, Flavour::OpenAi, Vec::new()).await,
         EmulateCommand::Azure(args) => serve_openai(args.common, Flavour::Azure, args.deployments).await,
@@ -269,10 +271,12 @@ async fn serve_stability(args: StabilityArgs) -> anyhow::Result<ExitCode> {
         faults,
         ..StabilityEmulatorConfig::default()
     };
-    let listener = bind(&args.listen).await?;
-    eprintln!("Stability AI emulator listening on http://{}", listener.local_addr()?);
-    StabilityEmulator::new(config).serve(listener).await.context("serving the emulator")?;
-    Ok(ExitCode::SUCCESS)
+    serve(
+        &args.listen,
+        |address| format!("Stability AI emulator listening on http://{address}"),
+        |listener| StabilityEmulator::new(config).serve(listener),
+    )
+    .await
 }
 
 async fn serve_comfyui(args: ComfyUiArgs) -> anyhow::Result<ExitCode> {
@@ -280,10 +284,12 @@ async fn serve_comfyui(args: ComfyUiArgs) -> anyhow::Result<ExitCode> {
     let faults = fault_plan(&args.faults, parse_fault_rule)?;
     let config =
         ComfyUiEmulatorConfig { seed: args.seed, faults, step_ms: args.step_ms, ..ComfyUiEmulatorConfig::default() };
-    let listener = bind(&args.listen).await?;
-    eprintln!("ComfyUI emulator listening on http://{}", listener.local_addr()?);
-    ComfyUiEmulator::new(config).serve(listener).await.context("serving the emulator")?;
-    Ok(ExitCode::SUCCESS)
+    serve(
+        &args.listen,
+        |address| format!("ComfyUI emulator listening on http://{address}"),
+        |listener| ComfyUiEmulator::new(config).serve(listener),
+    )
+    .await
 }
 
 async fn serve_a1111(args: A1111Args) -> anyhow::Result<ExitCode> {
@@ -299,10 +305,12 @@ async fn serve_a1111(args: A1111Args) -> anyhow::Result<ExitCode> {
     };
     let config =
         A1111EmulatorConfig { auth, seed: args.seed, faults, step_ms: args.step_ms, ..A1111EmulatorConfig::default() };
-    let listener = bind(&args.listen).await?;
-    eprintln!("AUTOMATIC1111 emulator listening on http://{}", listener.local_addr()?);
-    A1111Emulator::new(config).serve(listener).await.context("serving the emulator")?;
-    Ok(ExitCode::SUCCESS)
+    serve(
+        &args.listen,
+        |address| format!("AUTOMATIC1111 emulator listening on http://{address}"),
+        |listener| A1111Emulator::new(config).serve(listener),
+    )
+    .await
 }
 
 async fn serve_sdcpp(args: SdCppArgs) -> anyhow::Result<ExitCode> {
@@ -310,10 +318,12 @@ async fn serve_sdcpp(args: SdCppArgs) -> anyhow::Result<ExitCode> {
     let faults = fault_plan(&args.faults, parse_fault_rule)?;
     let config =
         SdCppEmulatorConfig { seed: args.seed, faults, step_ms: args.step_ms, ..SdCppEmulatorConfig::default() };
-    let listener = bind(&args.listen).await?;
-    eprintln!("stable-diffusion.cpp emulator listening on http://{}", listener.local_addr()?);
-    SdCppEmulator::new(config).serve(listener).await.context("serving the emulator")?;
-    Ok(ExitCode::SUCCESS)
+    serve(
+        &args.listen,
+        |address| format!("stable-diffusion.cpp emulator listening on http://{address}"),
+        |listener| SdCppEmulator::new(config).serve(listener),
+    )
+    .await
 }
 
 async fn serve_google(args: GoogleArgs) -> anyhow::Result<ExitCode> {
@@ -327,11 +337,12 @@ async fn serve_google(args: GoogleArgs) -> anyhow::Result<ExitCode> {
         redirect_downloads: args.redirect_downloads,
         ..GoogleEmulatorConfig::default()
     };
-    let listener = bind(&args.listen).await?;
-    let address = listener.local_addr()?;
-    eprintln!("Google emulator listening on http://{address} (API root http://{address}/v1beta)");
-    GoogleEmulator::new(config).serve(listener).await.context("serving the emulator")?;
-    Ok(ExitCode::SUCCESS)
+    serve(
+        &args.listen,
+        |address| format!("Google emulator listening on http://{address} (API root http://{address}/v1beta)"),
+        |listener| GoogleEmulator::new(config).serve(listener),
+    )
+    .await
 }
 
 async fn serve_volcengine(args: VolcEngineArgs) -> anyhow::Result<ExitCode> {
@@ -346,10 +357,12 @@ async fn serve_volcengine(args: VolcEngineArgs) -> anyhow::Result<ExitCode> {
         qps_limit: args.qps_limit,
         ..VolcEngineEmulatorConfig::default()
     };
-    let listener = bind(&args.listen).await?;
-    eprintln!("VolcEngine emulator listening on http://{}", listener.local_addr()?);
-    VolcEngineEmulator::new(config).serve(listener).await.context("serving the emulator")?;
-    Ok(ExitCode::SUCCESS)
+    serve(
+        &args.listen,
+        |address| format!("VolcEngine emulator listening on http://{address}"),
+        |listener| VolcEngineEmulator::new(config).serve(listener),
+    )
+    .await
 }
 
 async fn serve_openai(args: OpenAiArgs, flavour: Flavour, deployments: Vec<String>) -> anyhow::Result<ExitCode> {
@@ -372,14 +385,11 @@ async fn serve_openai(args: OpenAiArgs, flavour: Flavour, deployments: Vec<Strin
         poll_after_ms: args.poll_after_ms,
         ..OpenAiEmulatorConfig::default()
     };
-    let listener = bind(&args.listen).await?;
-    let address = listener.local_addr()?;
-    match flavour {
-        Flavour::OpenAi => eprintln!("OpenAI emulator listening on http://{address} (API root http://{address}/v1)"),
-        Flavour::Azure => eprintln!("Azure OpenAI emulator listening on http://{address} (endpoint http://{address})"),
-    }
-    OpenAiEmulator::new(config).serve(listener).await.context("serving the emulator")?;
-    Ok(ExitCode::SUCCESS)
+    let banner = |address| match flavour {
+        Flavour::OpenAi => format!("OpenAI emulator listening on http://{address} (API root http://{address}/v1)"),
+        Flavour::Azure => format!("Azure OpenAI emulator listening on http://{address} (endpoint http://{address})"),
+    };
+    serve(&args.listen, banner, |listener| OpenAiEmulator::new(config).serve(listener)).await
 }
 
 /// The `--fault` rules as an emulator's plan.
@@ -394,4 +404,20 @@ fn fault_plan<E: RuleEndpoint>(
 
 async fn bind(address: &str) -> anyhow::Result<tokio::net::TcpListener> {
     tokio::net::TcpListener::bind(address).await.with_context(|| format!("binding {address}"))
+}
+
+/// Binds `listen`, prints the banner tests and benchmarks read the address from,
+/// and serves until the emulator stops.
+async fn serve<F>(
+    listen: &str,
+    banner: impl FnOnce(std::net::SocketAddr) -> String,
+    run: impl FnOnce(tokio::net::TcpListener) -> F,
+) -> anyhow::Result<ExitCode>
+where
+    F: std::future::Future<Output = std::io::Result<()>>,
+{
+    let listener = bind(listen).await?;
+    eprintln!("{}", banner(listener.local_addr()?));
+    run(listener).await.context("serving the emulator")?;
+    Ok(ExitCode::SUCCESS)
 }

@@ -28,16 +28,8 @@ async fn start(
     (app, comfy)
 }
 
-async fn run(app: &TestApp, model: &str, input: Value) -> Value {
-    let created = app.post("/api/v1/tasks", &json!({ "model": model, "input": input })).await;
-    assert_eq!(created.status(), 202, "{model}: {}", created.text().await.unwrap_or_default());
-    let created: Value = created.json().await.expect("json");
-    app.wait_for_end(created["task_id"].as_str().expect("id")).await
-}
-
 async fn image(app: &TestApp, output: &Value) -> image::DynamicImage {
-    let bytes = app.get(output["url"].as_str().expect("url")).await.bytes().await.expect("bytes");
-    image::load_from_memory(&bytes).expect("a real image")
+    image::load_from_memory(&app.output_bytes(output).await).expect("a real image")
 }
 
 /// Waits for the start's catalog refresh to know the server's checkpoints.
@@ -66,13 +58,13 @@ fn png(width: u32, height: u32) -> String {
 async fn the_shipped_workflows_run_with_the_servers_choices() {
     let (app, comfy) = start(&[], |config| config.step_ms = 20, |_| {}).await;
     wait_for_choices(&app).await;
-    let task = run(
-        &app,
-        "comfyui/txt2img",
-        json!({ "prompt": "a lighthouse", "width": 640, "height": 384, "num_images": 2,
+    let task = app
+        .run(
+            "comfyui/txt2img",
+            json!({ "prompt": "a lighthouse", "width": 640, "height": 384, "num_images": 2,
                                                     "steps": 10, "checkpoint": "sd_xl_base_1.0.safetensors" }),
-    )
-    .await;
+        )
+        .await;
     assert_eq!(task["status"], "completed", "{task}");
     let images = task["images"].as_array().expect("images");
     assert_eq!(images.len(), 2, "{task}");
@@ -88,12 +80,12 @@ async fn the_shipped_workflows_run_with_the_servers_choices() {
     assert_eq!(refused.status(), 422);
 
     let edited =
-        run(&app, "comfyui/img2img", json!({ "prompt": "at night", "image": png(320, 192), "denoise": 0.5 })).await;
+        app.run("comfyui/img2img", json!({ "prompt": "at night", "image": png(320, 192), "denoise": 0.5 })).await;
     assert_eq!(edited["status"], "completed", "{edited}");
     let edited = image(&app, &edited["images"][0]).await;
     assert_eq!((edited.width(), edited.height()), (320, 192), "img2img keeps the size");
 
-    let upscaled = run(&app, "comfyui/upscale", json!({ "image": png(100, 60) })).await;
+    let upscaled = app.run("comfyui/upscale", json!({ "image": png(100, 60) })).await;
     assert_eq!(upscaled["status"], "completed", "{upscaled}");
     let upscaled = image(&app, &upscaled["images"][0]).await;
     assert_eq!((upscaled.width(), upscaled.height()), (400, 240), "4x");
@@ -138,7 +130,7 @@ async fn refusals_failures_and_restarts_end_as_the_policy_says() {
     // A node's exception: the generation failed, not retried.
     let (app, comfy) = start(&["prompt:always:generation_failed"], |_| {}, |_| {}).await;
     let _ = comfy;
-    let task = run(&app, "comfyui/txt2img", json!({ "prompt": "x", "steps": 2 })).await;
+    let task = app.run("comfyui/txt2img", json!({ "prompt": "x", "steps": 2 })).await;
     assert_eq!(
         (task["status"].as_str(), task["error"]["code"].as_str()),
         (Some("failed"), Some("generation_failed")),
@@ -147,19 +139,19 @@ async fn refusals_failures_and_restarts_end_as_the_policy_says() {
 
     // Out of memory: the server's, tried again.
     let (app, comfy) = start(&["prompt:first=1:oom"], |_| {}, |_| {}).await;
-    let task = run(&app, "comfyui/txt2img", json!({ "prompt": "x", "steps": 2 })).await;
+    let task = app.run("comfyui/txt2img", json!({ "prompt": "x", "steps": 2 })).await;
     assert_eq!(task["status"], "completed", "{task}");
     assert_eq!(comfy.stats().await["prompts_queued"], 2);
 
     // A restart loses the prompt: queued again at no cost.
     let (app, comfy) = start(&["prompt:first=1:restart"], |config| config.step_ms = 20, |_| {}).await;
-    let task = run(&app, "comfyui/txt2img", json!({ "prompt": "x", "steps": 10 })).await;
+    let task = app.run("comfyui/txt2img", json!({ "prompt": "x", "steps": 10 })).await;
     assert_eq!(task["status"], "completed", "{task}");
     assert_eq!(comfy.stats().await["prompts_queued"], 2);
 
     // A workflow ComfyUI refuses: the user's, in ComfyUI's words.
     let (app, _comfy) = start(&["prompt:always:status=400"], |_| {}, |_| {}).await;
-    let task = run(&app, "comfyui/txt2img", json!({ "prompt": "x" })).await;
+    let task = app.run("comfyui/txt2img", json!({ "prompt": "x" })).await;
     assert_eq!(
         (task["status"].as_str(), task["error"]["code"].as_str()),
         (Some("failed"), Some("provider_rejected")),

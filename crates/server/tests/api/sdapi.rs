@@ -16,16 +16,8 @@ async fn app(configure: impl FnOnce(&mut Config) + Send + 'static) -> TestApp {
     TestApp::with(Options { configure: Some(configure), ..Options::default() }).await.expect("app")
 }
 
-async fn run(app: &TestApp, model: &str, input: Value) -> Value {
-    let created = app.post("/api/v1/tasks", &json!({ "model": model, "input": input })).await;
-    assert_eq!(created.status(), 202, "{model}: {}", created.text().await.unwrap_or_default());
-    let created: Value = created.json().await.expect("json");
-    app.wait_for_end(created["task_id"].as_str().expect("id")).await
-}
-
 async fn image(app: &TestApp, output: &Value) -> image::DynamicImage {
-    let bytes = app.get(output["url"].as_str().expect("url")).await.bytes().await.expect("bytes");
-    image::load_from_memory(&bytes).expect("a real image")
+    image::load_from_memory(&app.output_bytes(output).await).expect("a real image")
 }
 
 async fn model_ids(app: &TestApp) -> Vec<String> {
@@ -52,13 +44,13 @@ async fn a1111_checkpoints_are_models_and_generations_come_back() {
     wait_for_model(&app, "a1111/sd_xl_base_1.0").await;
     assert!(model_ids(&app).await.contains(&"a1111/default".to_owned()));
 
-    let task = run(
-        &app,
-        "a1111/sd_xl_base_1.0",
-        json!({ "prompt": "a lake", "width": 768, "height": 512, "num_images": 2,
+    let task = app
+        .run(
+            "a1111/sd_xl_base_1.0",
+            json!({ "prompt": "a lake", "width": 768, "height": 512, "num_images": 2,
                                                            "steps": 4, "sampler_name": "Euler a" }),
-    )
-    .await;
+        )
+        .await;
     assert_eq!(task["status"], "completed", "{task}");
     let images = task["images"].as_array().expect("images");
     assert_eq!(images.len(), 2, "{task}");
@@ -180,7 +172,7 @@ async fn faults_end_as_the_policy_says() {
         let a1111 = Emulator::a1111(&[rule], |_| {}).await;
         let base = a1111.base.clone();
         let app = app(move |config| config.providers.a1111.urls = vec![base]).await;
-        let task = run(&app, "a1111/default", json!({ "prompt": "x", "steps": 2 })).await;
+        let task = app.run("a1111/default", json!({ "prompt": "x", "steps": 2 })).await;
         assert_eq!(task["status"], status, "{rule}: {task}");
         if !code.is_empty() {
             assert_eq!(task["error"]["code"], code, "{rule}: {task}");
@@ -194,7 +186,7 @@ async fn sdcpp_serves_through_its_automatic1111_api() {
     let sdcpp = Emulator::sdcpp(&[], |_| {}).await;
     let base = sdcpp.base.clone();
     let app = app(move |config| config.providers.sdcpp.urls = vec![base]).await;
-    let task = run(&app, "sdcpp/default", json!({ "prompt": "a fox", "width": 384, "height": 256, "steps": 4 })).await;
+    let task = app.run("sdcpp/default", json!({ "prompt": "a fox", "width": 384, "height": 256, "steps": 4 })).await;
     assert_eq!(task["status"], "completed", "{task}");
     let made = image(&app, &task["images"][0]).await;
     assert_eq!((made.width(), made.height()), (384, 256));
@@ -203,7 +195,7 @@ async fn sdcpp_serves_through_its_automatic1111_api() {
     let restarting = Emulator::sdcpp(&["txt2img:first=1:restart"], |_| {}).await;
     let base = restarting.base.clone();
     let app = app_with_sdcpp(base).await;
-    let task = run(&app, "sdcpp/default", json!({ "prompt": "again", "steps": 2 })).await;
+    let task = app.run("sdcpp/default", json!({ "prompt": "again", "steps": 2 })).await;
     assert_eq!(task["status"], "completed", "{task}");
     assert_eq!(restarting.stats().await["txt2img"], 2);
 }

@@ -15,16 +15,8 @@ async fn start(faults: &[&str]) -> (TestApp, Emulator) {
     (app, stability)
 }
 
-async fn run(app: &TestApp, model: &str, input: Value) -> Value {
-    let created = app.post("/api/v1/tasks", &json!({ "model": model, "input": input })).await;
-    assert_eq!(created.status(), 202, "{model}: {}", created.text().await.unwrap_or_default());
-    let created: Value = created.json().await.expect("json");
-    app.wait_for_end(created["task_id"].as_str().expect("id")).await
-}
-
 async fn image(app: &TestApp, output: &Value) -> image::DynamicImage {
-    let bytes = app.get(output["url"].as_str().expect("url")).await.bytes().await.expect("bytes");
-    image::load_from_memory(&bytes).expect("a real image")
+    image::load_from_memory(&app.output_bytes(output).await).expect("a real image")
 }
 
 fn calls(stats: &Value) -> u64 {
@@ -34,16 +26,13 @@ fn calls(stats: &Value) -> u64 {
 #[tokio::test]
 async fn each_model_makes_its_image() {
     let (app, stability) = start(&[]).await;
-    let core = run(
-        &app,
-        "stability/core",
-        json!({ "prompt": "a lighthouse", "aspect_ratio": "16:9", "style_preset": "cinematic" }),
-    )
-    .await;
+    let core = app
+        .run("stability/core", json!({ "prompt": "a lighthouse", "aspect_ratio": "16:9", "style_preset": "cinematic" }))
+        .await;
     assert_eq!(core["status"], "completed", "{core}");
     let made = image(&app, &core["images"][0]).await;
     assert!(made.width() > made.height(), "16:9 is wide: {}x{}", made.width(), made.height());
-    let ultra = run(&app, "stability/ultra", json!({ "prompt": "a lighthouse", "output_format": "jpeg" })).await;
+    let ultra = app.run("stability/ultra", json!({ "prompt": "a lighthouse", "output_format": "jpeg" })).await;
     assert_eq!(
         (ultra["status"].as_str(), ultra["images"][0]["mime_type"].as_str()),
         (Some("completed"), Some("image/jpeg")),
@@ -56,12 +45,9 @@ async fn each_model_makes_its_image() {
         .write_to(&mut png, image::ImageFormat::Png)
         .expect("png");
     let data = format!("data:image/png;base64,{}", base64::engine::general_purpose::STANDARD.encode(png.into_inner()));
-    let sd3 = run(
-        &app,
-        "stability/sd3",
-        json!({ "prompt": "at dusk", "model": "sd3.5-medium", "image": data, "strength": 0.6 }),
-    )
-    .await;
+    let sd3 = app
+        .run("stability/sd3", json!({ "prompt": "at dusk", "model": "sd3.5-medium", "image": data, "strength": 0.6 }))
+        .await;
     assert_eq!(sd3["status"], "completed", "{sd3}");
     let edited = image(&app, &sd3["images"][0]).await;
     assert_eq!((edited.width(), edited.height()), (640, 448), "image to image keeps the size");
@@ -90,7 +76,7 @@ async fn refusals_end_as_the_policy_says() {
     ];
     for (rule, code, expected) in cases {
         let (app, stability) = start(&[rule]).await;
-        let task = run(&app, "stability/core", json!({ "prompt": "x" })).await;
+        let task = app.run("stability/core", json!({ "prompt": "x" })).await;
         assert_eq!(
             (task["status"].as_str(), task["error"]["code"].as_str()),
             (Some("failed"), Some(code)),

@@ -26,16 +26,11 @@ async fn app_with(provider: Arc<Scripted>) -> TestApp {
     TestApp::with(Options { providers: vec![provider], ..Options::default() }).await.unwrap()
 }
 
-async fn run(app: &TestApp, model: &str, input: Value) -> Value {
-    let task: Value = app.post("/api/v1/tasks", &json!({ "model": model, "input": input })).await.json().await.unwrap();
-    app.wait_for_end(task["task_id"].as_str().unwrap()).await
-}
-
 #[tokio::test]
 async fn server_errors_are_retried_with_backoff_then_succeed() {
     let provider = Arc::new(scripted());
     let app = app_with(provider.clone()).await;
-    let task = run(&app, "scripted/flaky", json!({ "errors": ["provider_error", "timeout"] })).await;
+    let task = app.run("scripted/flaky", json!({ "errors": ["provider_error", "timeout"] })).await;
     assert_eq!(task["status"], "completed", "{task}");
     assert_eq!(task["attempts"], 3);
     assert_eq!(provider.submits(), 3);
@@ -57,7 +52,7 @@ async fn each_error_class_has_its_limit() {
     let provider = Arc::new(scripted());
     let app = app_with(provider.clone()).await;
     for (errors, status, attempts, code) in cases {
-        let task = run(&app, "scripted/flaky", json!({ "errors": errors })).await;
+        let task = app.run("scripted/flaky", json!({ "errors": errors })).await;
         assert_eq!(task["status"], status, "{errors}: {task}");
         assert_eq!(task["attempts"], attempts, "{errors}: {task}");
         if !code.is_empty() {
@@ -73,7 +68,7 @@ async fn connection_refused_is_retried_every_second_up_to_five_times() {
     let app = app_with(provider.clone()).await;
     let started = std::time::Instant::now();
     let errors = json!(["connection_refused", "connection_refused"]);
-    let task = run(&app, "scripted/flaky", json!({ "errors": errors })).await;
+    let task = app.run("scripted/flaky", json!({ "errors": errors })).await;
     assert_eq!(task["status"], "completed");
     assert_eq!(task["attempts"], 3);
     // Two refusals, one second apart each: at least two seconds in all.
@@ -84,7 +79,7 @@ async fn connection_refused_is_retried_every_second_up_to_five_times() {
 async fn remote_tasks_are_submitted_once_and_polled_to_the_end() {
     let provider = Arc::new(remote());
     let app = app_with(provider.clone()).await;
-    let task = run(&app, "scripted/remote", json!({})).await;
+    let task = app.run("scripted/remote", json!({})).await;
     assert_eq!(task["status"], "completed", "{task}");
     let external_id = format!("ext-{}", task["task_id"].as_str().unwrap());
     assert_eq!(task["external_task_id"], external_id);
