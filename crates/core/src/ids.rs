@@ -1,6 +1,6 @@
 //! Identifier newtypes. Task ids are UUIDv7 (time ordered, as seed 004 shows them);
 //! other ids carry a prefix that says what they name (`img_` reads as seed 004's
-//! `image_id`, `upl_`, `usr_`, `key_`, `ses_`, `prm_`).
+//! `image_id`, `upl_`, `usr_`, `key_`, `ses_`, `prm_`, `run_`, `ver_`).
 
 use std::fmt;
 use std::str::FromStr;
@@ -108,6 +108,18 @@ prefixed_id!(
     /// A prompt, a node of a prompt tree (seed 003).
     PromptId,
     "prm_"
+);
+
+prefixed_id!(
+    /// A pipeline run (seed 001's request: a story becoming manga, phase by phase).
+    RunId,
+    "run_"
+);
+prefixed_id!(
+    /// A version of a run's document: a phase's result or a change made to one
+    /// (seed 001's `preview_versions`).
+    VersionId,
+    "ver_"
 );
 
 #[cfg(test)]

@@ -12,6 +12,7 @@ pub mod circuit;
 pub mod error;
 pub mod events;
 pub mod ids;
+pub mod pipeline;
 pub mod ports;
 pub mod prompt;
 pub mod quota;
@@ -21,9 +22,10 @@ pub mod storage;
 pub mod task;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
+pub mod text;
 pub mod time;
 pub mod worker;
 
 pub use error::{CoreError, Result};
-pub use ids::{ApiKeyId, AssetId, PromptId, SessionId, TaskId, UploadId, UserId};
+pub use ids::{ApiKeyId, AssetId, PromptId, RunId, SessionId, TaskId, UploadId, UserId, VersionId};
 pub use secret::Secret;

@@ -16,6 +16,7 @@ mod error;
 mod health;
 mod listener;
 mod params;
+mod pipelines;
 pub mod plans;
 mod prompts;
 mod queue;

@@ -35,6 +35,14 @@ macro_rules! take_turn {
 const TAKE_TURN_SQLITE: &str = take_turn!("MAX");
 const TAKE_TURN_POSTGRES: &str = take_turn!("GREATEST");
 
+/// A key sent again with another request body.
+pub(crate) fn key_reused(key: &str) -> CoreError {
+    CoreError::Conflict {
+        code: "idempotency_key_reused",
+        message: format!("the Idempotency-Key {key:?} was already used with a different request"),
+    }
+}
+
 #[async_trait]
 impl TaskStore for Database {
     async fn create_task(&self, task: NewTask) -> Result<Created, CoreError> {
@@ -92,23 +100,28 @@ impl TaskStore for Database {
             return Ok(Created::New(task.into_pending_task()));
         }
         // The idempotency key is taken: answer with the task it names, if the request matches.
+        let (existing, stored_hash) = db
+            .find_task_by_key(&key)
+            .await?
+            .ok_or(CoreError::Storage("idempotency key conflict without a task".into()))?;
+        if stored_hash != request_hash {
+            return Err(key_reused(&key));
+        }
+        Ok(Created::Existing(existing))
+    }
+
+    async fn find_task_by_key(&self, key: &str) -> Result<Option<(Task, Option<String>)>, CoreError> {
         let row =
             sqlx::query(concat!("SELECT request_hash, ", task_columns!(), " FROM tasks WHERE idempotency_key = $1"))
-                .bind(&key)
-                .fetch_optional(&db.writer)
+                .bind(key)
+                .fetch_optional(&self.writer)
                 .await
-                .map_err(storage("reading an idempotent task"))?
-                .ok_or(CoreError::Storage("idempotency key conflict without a task".into()))?;
+                .map_err(storage("reading an idempotent task"))?;
+        let Some(row) = row else { return Ok(None) };
         let stored_hash: Option<String> = row.try_get("request_hash").map_err(storage("reading request hash"))?;
-        if stored_hash != request_hash {
-            return Err(CoreError::Conflict {
-                code: "idempotency_key_reused",
-                message: format!("the Idempotency-Key {key:?} was already used with a different request"),
-            });
-        }
         let mut existing = decode_task(&row)?;
-        load_outputs(db, std::slice::from_mut(&mut existing)).await?;
-        Ok(Created::Existing(existing))
+        load_outputs(self, std::slice::from_mut(&mut existing)).await?;
+        Ok(Some((existing, stored_hash)))
     }
 
     async fn get_task(&self, id: TaskId) -> Result<Option<Task>, CoreError> {

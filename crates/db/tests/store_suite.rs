@@ -55,6 +55,7 @@ story!(quota_and_in_flight_counts);
 story!(accounts_keys_sessions_and_owners);
 story!(prompt_trees_link_tasks_and_delete_only_leaves);
 story!(claims_are_fair_across_users);
+story!(pipeline_runs_move_only_under_their_revision);
 
 async fn open(test_db: &TestDatabase) -> Arc<Database> {
     let database = Database::connect(&test_db.url, &DatabaseOptions::default()).await.expect("connect");
@@ -943,4 +944,128 @@ async fn claims_are_fair_across_users(store: Arc<Database>) {
     assert_eq!(store.count_started().await.unwrap(), 50 + 1 + 6 + 1);
     assert_eq!(store.count_owner_tasks(&cy, OwnerCount::CreatedSince(7_001)).await.unwrap(), 2);
     assert_eq!(store.count_owner_tasks(&ada, OwnerCount::CreatedSince(0)).await.unwrap(), 201);
+}
+
+fn run(owner: &UserId, at: i64) -> atelier_core::pipeline::Run {
+    use atelier_core::pipeline::{FeedbackMode, Run, RunSettings, RunStatus};
+    Run {
+        id: atelier_core::RunId::new(),
+        owner: owner.clone(),
+        pipeline: "manga".into(),
+        request_id: Some("req-1".into()),
+        status: RunStatus::Running,
+        phase: 1,
+        head: None,
+        phase_try: 0,
+        wake_at: Some(at),
+        deadline_at: at + 600_000,
+        text: "物語".repeat(10),
+        settings: RunSettings {
+            feedback: FeedbackMode::default(),
+            text_model: "local/planner".into(),
+            image_model: "local/placeholder".into(),
+            deadline_seconds: 600,
+            quality: 3,
+            ai_auto_settings: true,
+            options: json!({ "page_count": 8 }),
+            last_phase: None,
+        },
+        error: None,
+        note: None,
+        progress: 0,
+        created_at: at,
+        updated_at: at,
+        completed_at: None,
+        paused_at: None,
+        revision: 0,
+    }
+}
+
+async fn pipeline_runs_move_only_under_their_revision(store: Arc<Database>) {
+    use atelier_core::pipeline::{AppliedChange, RunStatus, RunTask, Version, VersionKind};
+    use atelier_core::ports::PipelineStore;
+    let owner = UserId::new();
+    let now = 1_700_000_000_000;
+    let mut first = run(&owner, now);
+    store.create_run(&first).await.unwrap();
+    assert_eq!(store.get_run(&first.id).await.unwrap().unwrap(), first, "a run reads back as written");
+    assert_eq!(store.find_run_by_request(&owner, "req-1").await.unwrap().map(|run| run.id), Some(first.id.clone()));
+    assert_eq!(store.find_run_by_request(&UserId::new(), "req-1").await.unwrap(), None, "request ids are per owner");
+
+    // A write names the revision it read: a second writer with the same revision loses.
+    let mut other = first.clone();
+    first.progress = 40;
+    assert!(store.update_run(&first).await.unwrap());
+    other.progress = 90;
+    assert!(!store.update_run(&other).await.unwrap(), "a stale revision writes nothing");
+    let stored = store.get_run(&first.id).await.unwrap().unwrap();
+    assert_eq!((stored.progress, stored.revision), (40, 1));
+
+    // A version and the run's move are one write: with a stale revision, neither.
+    let version = Version {
+        id: atelier_core::VersionId::new(),
+        run_id: first.id.clone(),
+        parent: None,
+        phase: 1,
+        kind: VersionKind::Phase,
+        document: json!({ "concept": { "title": "羅生門" } }),
+        description: "Phase 1".into(),
+        changes: vec![AppliedChange { change_type: "text_edit".into(), request: json!({}), patch: json!([]), summary: "s".into() }],
+        elapsed_ms: Some(12),
+        created_at: now + 1,
+    };
+    let mut moved = stored.clone();
+    moved.head = Some(version.id.clone());
+    moved.status = RunStatus::WaitingInput;
+    moved.wake_at = Some(now + 30_000);
+    assert!(!store.add_version(&first, &version).await.unwrap(), "the revision moved since first was read");
+    assert_eq!(store.get_version(&version.id).await.unwrap(), None, "no version without the run's move");
+    assert!(store.add_version(&moved, &version).await.unwrap());
+    assert_eq!(store.get_version(&version.id).await.unwrap().unwrap(), version);
+    assert_eq!(store.list_versions(&first.id).await.unwrap(), [version.clone()]);
+    assert_eq!(store.get_run(&first.id).await.unwrap().unwrap().head, Some(version.id.clone()));
+
+    // Task links: recorded once, read by prefix, and a task names its run.
+    let task = TaskId::new();
+    for _ in 0..2 {
+        store.link_task(&RunTask { run_id: first.id.clone(), key: "1:root:0:text".into(), task_id: task }).await.unwrap();
+    }
+    store.link_task(&RunTask { run_id: first.id.clone(), key: "1:root:1:text".into(), task_id: TaskId::new() }).await.unwrap();
+    store.link_task(&RunTask { run_id: first.id.clone(), key: "proposal:x:1".into(), task_id: TaskId::new() }).await.unwrap();
+    let links = store.run_tasks(&first.id, "1:root:0:").await.unwrap();
+    assert_eq!(links.iter().map(|link| link.task_id).collect::<Vec<_>>(), [task]);
+    assert_eq!(store.run_tasks(&first.id, "proposal:").await.unwrap().len(), 1);
+    assert_eq!(store.run_for_task(task).await.unwrap(), Some(first.id.clone()));
+    assert_eq!(store.run_for_task(TaskId::new()).await.unwrap(), None);
+
+    // Due runs: woken ones and ones past their deadline, never paused or ended ones.
+    let mut due = run(&owner, now - 10);
+    store.create_run(&due).await.unwrap();
+    let mut late = run(&owner, now);
+    late.status = RunStatus::WaitingInput;
+    late.wake_at = Some(now + 1_000_000);
+    late.deadline_at = now - 1;
+    store.create_run(&late).await.unwrap();
+    let mut paused = run(&owner, now - 20);
+    paused.status = RunStatus::Paused;
+    store.create_run(&paused).await.unwrap();
+    let mut ended = run(&owner, now - 30);
+    ended.status = RunStatus::Completed;
+    store.create_run(&ended).await.unwrap();
+    let found = store.due_runs(now, 10).await.unwrap();
+    assert_eq!(found.iter().filter(|id| **id == due.id || **id == late.id).count(), 2, "{found:?}");
+    assert!(!found.contains(&paused.id) && !found.contains(&ended.id) && !found.contains(&first.id));
+    assert_eq!(store.due_runs(now, 1).await.unwrap().len(), 1, "at most the limit");
+
+    // Counts per owner.
+    assert_eq!(store.count_active_runs(&owner).await.unwrap(), 4, "running, waiting, paused and the first");
+    assert_eq!(store.count_runs_since(&owner, now - 15).await.unwrap(), 3);
+    let (page, next) = store.list_runs(Some(&owner), None, 2).await.unwrap();
+    assert_eq!(page.len(), 2);
+    let (rest, last) = store.list_runs(Some(&owner), next.as_ref(), 10).await.unwrap();
+    assert_eq!((rest.len(), last), (3, None));
+    due.status = RunStatus::Cancelled;
+    due.revision = 0;
+    assert!(store.update_run(&due).await.unwrap());
+    assert_eq!(store.count_active_runs(&owner).await.unwrap(), 3);
 }

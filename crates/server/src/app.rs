@@ -11,7 +11,8 @@ use atelier_core::account::{AccountService, AccountSettings};
 use atelier_core::catalog::Catalog;
 use atelier_core::circuit::Circuits;
 use atelier_core::events::EventBus;
-use atelier_core::ports::{AssetStore, PromptStore, Provider, Store};
+use atelier_core::pipeline::{Engine, PipelineService};
+use atelier_core::ports::{AccountStore, AssetStore, PipelineStore, PromptStore, Provider, Store};
 use atelier_core::prompt::PromptService;
 use atelier_core::task::TaskService;
 use atelier_core::worker::Worker;
@@ -35,6 +36,8 @@ pub struct AppState {
     pub accounts: Arc<AccountService>,
     /// Prompt trees (seed 003).
     pub prompts: Arc<PromptService>,
+    /// Pipeline runs (seed 001).
+    pub pipelines: Arc<PipelineService>,
     /// Requests per minute per user (`user_limits.<role>.requests_per_minute`).
     pub request_limits: Arc<atelier_core::ratelimit::RateLimiter>,
     /// The database and the file store as the workers see them (health).
@@ -104,7 +107,16 @@ impl App {
             session_ttl: std::time::Duration::from_secs(config.auth.session_ttl_secs.max(60)),
             ..AccountSettings::default()
         };
-        let accounts = Arc::new(AccountService::new(Arc::new(database.clone()), secret_box, account_settings));
+        let account_store: Arc<dyn AccountStore> = Arc::new(database.clone());
+        let accounts = Arc::new(AccountService::new(account_store.clone(), secret_box, account_settings));
+        let pipeline_store: Arc<dyn PipelineStore> = Arc::new(database.clone());
+        let engine = Arc::new(Engine::new(
+            pipeline_store,
+            tasks.clone(),
+            account_store,
+            vec![atelier_core::pipeline::manga::pipeline()],
+        ));
+        let pipelines = Arc::new(PipelineService::new(engine, config.pipelines.rules()));
         let state = AppState {
             tasks,
             config: Arc::new(config),
@@ -113,6 +125,7 @@ impl App {
             circuits,
             accounts,
             prompts,
+            pipelines,
             request_limits: Arc::default(),
             storage: worker.storage().clone(),
         };
@@ -131,6 +144,7 @@ impl App {
         let worker_handle =
             self.state.config.worker.enabled.then(|| tokio::spawn(self.worker.clone().run(stop_rx.clone())));
         let refresher = self.refresh_catalog_periodically(stop_rx.clone());
+        let driver = self.state.config.worker.enabled.then(|| self.drive_pipelines(stop_rx.clone())).flatten();
         let maintenance = self.database.maintain(STATISTICS_EVERY);
         let router = crate::router::router(self.state.clone());
         let mut http_stop = stop_rx.clone();
@@ -148,7 +162,7 @@ impl App {
         if let Some(handle) = worker_handle {
             let _ = handle.await;
         }
-        for handle in [refresher, maintenance].into_iter().flatten() {
+        for handle in [refresher, maintenance, driver].into_iter().flatten() {
             handle.abort();
         }
         self.database.close().await;
@@ -187,6 +201,20 @@ impl App {
         }))
     }
 
+    /// Moves pipeline runs forward (on task events and a periodic sweep) until the
+    /// server stops, when `[pipelines] enabled`.
+    fn drive_pipelines(&self, mut stop: watch::Receiver<bool>) -> Option<tokio::task::JoinHandle<()>> {
+        let config = &self.state.config.pipelines;
+        if !config.enabled {
+            return None;
+        }
+        let engine = self.state.pipelines.engine().clone();
+        let every = std::time::Duration::from_millis(config.sweep_ms);
+        Some(tokio::spawn(engine.drive(every, async move {
+            let _ = stop.wait_for(|stop| *stop).await;
+        })))
+    }
+
     /// Runs workers only (`atelier worker`), until `shutdown` resolves.
     pub async fn run_workers(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
         let stop_tx = self.stop.clone();
@@ -195,8 +223,9 @@ impl App {
             let _ = stop_tx.send(true);
         });
         let maintenance = self.database.maintain(STATISTICS_EVERY);
+        let driver = self.drive_pipelines(self.state.shutdown.clone());
         self.worker.clone().run(self.state.shutdown.clone()).await;
-        if let Some(handle) = maintenance {
+        for handle in [maintenance, driver].into_iter().flatten() {
             handle.abort();
         }
         self.database.close().await;

@@ -13,6 +13,7 @@ use utoipa::{Modify, OpenApi};
         (name = "tasks", description = "Durable generation tasks"),
         (name = "assets", description = "Outputs, thumbnails and tags"),
         (name = "uploads", description = "Files sent as task inputs"),
+        (name = "pipelines", description = "Pipeline runs (seed 001): a story becomes a manga storyboard phase by phase, with feedback between phases and a version tree"),
         (name = "prompts", description = "Prompt trees (seed 003): branches, feedback, and the tasks made from each prompt"),
         (name = "seed 004", description = "The image generation API as seed 004 describes it"),
         (name = "models", description = "The model catalog"),

@@ -13,8 +13,8 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_swagger_ui::SwaggerUi;
 
 use crate::api::error::ApiError;
-use crate::api::prompts;
 use crate::api::{assets, auth, callbacks, compat, models, providers, qrcodes, system, tasks, uploads};
+use crate::api::{pipelines, prompts};
 use crate::app::AppState;
 use crate::openapi::ApiDoc;
 
@@ -42,6 +42,7 @@ pub fn api_routes(max_upload_bytes: usize) -> (OpenApiRouter<AppState>, OpenApiR
         .merge(compat::routes())
         .merge(uploads::routes(max_upload_bytes))
         .merge(prompts::routes())
+        .merge(pipelines::routes())
         .merge(models::routes())
         .merge(providers::routes())
         .merge(system::routes())

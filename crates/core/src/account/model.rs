@@ -96,7 +96,12 @@ pub struct Session {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Credential {
     ApiKey(ApiKeyId),
-    Session { id: SessionId, csrf_token: String },
+    Session {
+        id: SessionId,
+        csrf_token: String,
+    },
+    /// A pipeline run acting for its owner (the tasks its phases make).
+    Run(crate::ids::RunId),
 }
 
 /// The authenticated caller of a request.

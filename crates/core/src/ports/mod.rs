@@ -8,6 +8,7 @@ pub mod accounts;
 pub mod asset_index;
 pub mod assets;
 pub mod inputs;
+pub mod pipelines;
 pub mod prompts;
 pub mod provider;
 pub mod queue;
@@ -20,6 +21,7 @@ pub use accounts::AccountStore;
 pub use asset_index::AssetIndex;
 pub use assets::{AssetStore, BlobRead};
 pub use inputs::{InputFile, InputFiles, InputRef, NoInputFiles, ProviderUpload};
+pub use pipelines::PipelineStore;
 pub use prompts::PromptStore;
 pub use provider::{
     ByteStream, Callback, CallbackError, CallbackTask, ErrorClass, Job, LostSubmit, Output, OutputData, OutputRole,

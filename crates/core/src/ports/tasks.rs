@@ -21,6 +21,9 @@ pub trait TaskStore: Send + Sync + 'static {
     /// key (a conflict when `request_hash` differs).
     async fn create_task(&self, task: NewTask) -> Result<Created>;
     async fn get_task(&self, id: TaskId) -> Result<Option<Task>>;
+    /// The task an idempotency key (already scoped to its user) names, with the hash
+    /// of the request that created it.
+    async fn find_task_by_key(&self, key: &str) -> Result<Option<(Task, Option<String>)>>;
     async fn list_tasks(&self, filter: &TaskFilter) -> Result<TaskPage>;
     /// Cancels a task that has not ended; returns it as it is now (unchanged when it
     /// had already ended).

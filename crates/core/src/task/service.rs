@@ -133,13 +133,25 @@ impl TaskService {
         if let Some(prompt_id) = &request.prompt_id {
             self.check_prompt(caller, prompt_id).await?;
         }
-        if request.idempotency_key.is_none() {
-            self.check_user_limits(caller).await?;
-            self.check_queue_room(caller).await?;
-            // A routed task's service was chosen for its quota left: counted once.
-            if route.is_none() {
-                self.check_quotas(&resolved.spec.service, &resolved.spec.model).await?;
+        // Keys are per user: another user's key names another task.
+        let idempotency_key = request.idempotency_key.map(|key| format!("{}:{key}", caller.user_id));
+        if let Some(key) = &idempotency_key
+            && let Some((existing, stored_hash)) = self.store.find_task_by_key(key).await?
+        {
+            // A repeat answers with its task even when the queue or a quota is full now.
+            if stored_hash != request.request_hash {
+                return Err(CoreError::Conflict {
+                    code: "idempotency_key_reused",
+                    message: "the Idempotency-Key was already used with a different request".into(),
+                });
             }
+            return Ok((existing, false));
+        }
+        self.check_user_limits(caller).await?;
+        self.check_queue_room(caller).await?;
+        // A routed task's service was chosen for its quota left: counted once.
+        if route.is_none() {
+            self.check_quotas(&resolved.spec.service, &resolved.spec.model).await?;
         }
         let now = now_millis();
         let new_task = NewTask {
@@ -149,8 +161,7 @@ impl TaskService {
             input,
             priority: request.priority,
             max_attempts: self.rules.max_attempts,
-            // Keys are per user: another user's key names another task.
-            idempotency_key: request.idempotency_key.map(|key| format!("{}:{key}", caller.user_id)),
+            idempotency_key,
             request_hash: request.request_hash,
             retry_of: None,
             owner: Some(caller.user_id.clone()),

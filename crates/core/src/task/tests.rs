@@ -244,6 +244,19 @@ async fn a_spent_daily_quota_answers_quota_exceeded() {
 }
 
 #[tokio::test]
+async fn an_idempotency_key_does_not_pass_a_spent_quota_but_its_repeat_is_answered() {
+    let quota = DailyQuota { scope: "lab/model".into(), limit: 1 };
+    let rig = rig(TaskRules { daily_quotas: vec![quota], ..TaskRules::default() });
+    let member = caller(Role::Member);
+    let keyed = |key: &str| CreateTask { idempotency_key: Some(key.into()), ..request("a fox") };
+    let (first, _) = rig.service.create(&member, keyed("k1")).await.expect("within the quota");
+    let error = rig.service.create(&member, keyed("k2")).await.expect_err("a new key is a new task");
+    assert!(matches!(error, CoreError::QuotaExceeded { .. }), "{error:?}");
+    let (again, new) = rig.service.create(&member, keyed("k1")).await.expect("the repeat is answered");
+    assert_eq!((again.id, new), (first.id, false));
+}
+
+#[tokio::test]
 async fn a_roles_limits_hold_per_user() {
     let limits = UserLimits { max_concurrent_tasks: 1, ..UserLimits::default() };
     let rig =

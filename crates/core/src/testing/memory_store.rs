@@ -146,6 +146,15 @@ impl TaskStore for MemoryStore {
         Ok(Created::New(task))
     }
 
+    async fn find_task_by_key(&self, key: &str) -> Result<Option<(Task, Option<String>)>> {
+        let state = self.state()?;
+        Ok(state
+            .tasks
+            .values()
+            .find(|row| row.task.idempotency_key.as_deref() == Some(key))
+            .map(|row| (row.task.clone(), row.request_hash.clone())))
+    }
+
     async fn get_task(&self, id: TaskId) -> Result<Option<Task>> {
         let state = self.state()?;
         Ok(state.tasks.get(&id).map(|row| {

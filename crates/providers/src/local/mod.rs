@@ -7,6 +7,7 @@
 
 pub mod instant;
 pub mod placeholder;
+pub mod planner;
 pub mod qr;
 pub mod text;
 
@@ -68,7 +69,7 @@ impl LocalProvider {
         });
         let instant = instant::Instant { enabled: config.instant_enabled, execution_log };
         let engines: Vec<Box<dyn LocalEngine>> =
-            vec![Box::new(placeholder::Placeholder), Box::new(qr::Qr), Box::new(instant)];
+            vec![Box::new(placeholder::Placeholder), Box::new(qr::Qr), Box::new(planner::Planner), Box::new(instant)];
         Self { engines: ModelTable::new(SERVICE, engines) }
     }
 }
@@ -313,7 +314,7 @@ mod tests {
     fn models_are_listed_and_instant_needs_config() {
         let disabled = LocalProvider::new(LocalConfig::new(false)).models();
         let names: Vec<&str> = disabled.iter().map(|m| m.model.as_str()).collect();
-        assert_eq!(names, ["placeholder", "qr", "instant"]);
+        assert_eq!(names, ["placeholder", "qr", "planner", "instant"]);
         assert!(disabled.iter().all(|m| m.service == SERVICE));
         let instant = disabled.iter().find(|m| m.model == "instant").expect("instant");
         assert_eq!(instant.requires_config.as_deref(), Some("engines.instant.enabled"));

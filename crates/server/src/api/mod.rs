@@ -10,6 +10,7 @@ pub mod error;
 pub mod extract;
 pub(crate) mod filters;
 pub mod models;
+pub mod pipelines;
 pub mod prompts;
 pub mod providers;
 pub mod qrcodes;

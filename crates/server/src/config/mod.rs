@@ -40,6 +40,8 @@ pub struct Config {
     pub routing: std::collections::BTreeMap<String, Vec<String>>,
     pub auth: AuthConfig,
     pub fetch: FetchConfig,
+    /// `[pipelines]`: multi-phase runs (seed 001's manga pipeline).
+    pub pipelines: PipelinesConfig,
     /// Per-user limits by role: `[user_limits.member] max_concurrent_tasks = 4`.
     pub user_limits: atelier_core::account::RoleLimits,
     pub log: LogConfig,
@@ -152,6 +154,60 @@ impl FetchConfig {
             allow: self.allow.clone(),
             max_bytes: self.max_bytes.max(1),
             timeout: Duration::from_secs(self.timeout_secs.max(1)),
+        }
+    }
+}
+
+/// `[pipelines]`: multi-phase runs with a person in the loop.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PipelinesConfig {
+    /// Whether this process moves runs forward (with its workers).
+    pub enabled: bool,
+    /// How often runs whose time has come are looked at, in milliseconds.
+    pub sweep_ms: u64,
+    /// The shortest and longest story accepted, in characters (seed 001: 5,000 to 50,000).
+    pub min_chars: usize,
+    pub max_chars: usize,
+    /// Runs one user may have going at once; 0: no limit.
+    pub max_active_per_user: u32,
+    /// Runs one user may start per hour; 0: no limit.
+    pub max_per_hour: u32,
+    /// A run's time limit when the request names none (seed 001: 600 s).
+    pub deadline_secs: u32,
+    /// The text model of the phases when the request names none.
+    pub text_model: String,
+    /// The image model of character sheets when the request names none.
+    pub image_model: String,
+}
+
+impl Default for PipelinesConfig {
+    fn default() -> Self {
+        let rules = atelier_core::pipeline::PipelineRules::default();
+        Self {
+            enabled: true,
+            sweep_ms: 1000,
+            min_chars: rules.min_chars,
+            max_chars: rules.max_chars,
+            max_active_per_user: rules.max_active_per_user,
+            max_per_hour: rules.max_per_hour,
+            deadline_secs: rules.deadline_seconds,
+            text_model: rules.default_text_model,
+            image_model: rules.default_image_model,
+        }
+    }
+}
+
+impl PipelinesConfig {
+    pub fn rules(&self) -> atelier_core::pipeline::PipelineRules {
+        atelier_core::pipeline::PipelineRules {
+            min_chars: self.min_chars,
+            max_chars: self.max_chars,
+            max_active_per_user: self.max_active_per_user,
+            max_per_hour: self.max_per_hour,
+            deadline_seconds: self.deadline_secs,
+            default_text_model: self.text_model.clone(),
+            default_image_model: self.image_model.clone(),
         }
     }
 }
@@ -290,6 +346,15 @@ impl Config {
         }
         if self.queue.max_attempts == 0 {
             bail!("queue.max_attempts must be at least 1");
+        }
+        if self.pipelines.sweep_ms < 50 {
+            bail!("pipelines.sweep_ms must be at least 50");
+        }
+        if self.pipelines.min_chars == 0 || self.pipelines.min_chars > self.pipelines.max_chars {
+            bail!("pipelines.min_chars must be at least 1 and at most pipelines.max_chars");
+        }
+        if !(10..=86_400).contains(&self.pipelines.deadline_secs) {
+            bail!("pipelines.deadline_secs must be between 10 and 86400");
         }
         self.providers.validate()?;
         self.validate_routing()?;

@@ -18,6 +18,7 @@ mod kie;
 mod kie_models;
 mod models;
 mod openai;
+mod pipelines;
 mod prompts;
 mod routing;
 mod sdapi;

@@ -40,6 +40,7 @@ pub(crate) async fn me_view(state: &AppState, caller: &atelier_core::account::Pr
     let (signed_in_with, csrf_token) = match &caller.credential {
         atelier_core::account::Credential::ApiKey(_) => ("api_key", None),
         atelier_core::account::Credential::Session { csrf_token, .. } => ("session", Some(csrf_token.clone())),
+        atelier_core::account::Credential::Run(_) => ("pipeline_run", None),
     };
     Ok(MeView {
         user_id: user.id.to_string(),

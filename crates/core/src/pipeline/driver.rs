@@ -1,0 +1,572 @@
+//! Moves runs forward. A run is advanced when one of its tasks ends (a task
+//! event) and by a periodic sweep of the runs whose `wake_at` has passed (the end
+//! of a wait, a retry's time, a quota's renewal, a re-check after a restart): never
+//! by a loop held in memory, so a restart loses nothing.
+//!
+//! One advance reads the run, asks its phase what it needs, makes the tasks not
+//! made yet (each under an idempotency key naming the run, phase, basis version,
+//! try and step: made once however often this runs, in however many processes),
+//! and writes the run only if no other write came first (its revision). A phase's
+//! result is stored as a version in the same transaction as the run's move, so a
+//! phase is never recorded twice.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use serde_json::{Value, json};
+
+use super::events::RunEvents;
+use super::model::{Run, RunError, RunStatus, RunTask, Version, VersionKind};
+use super::phase::{Phase, PhaseContext, Pipeline, Step, StepAsset, StepOutcome, StepOutput};
+use crate::account::{Credential, Principal};
+use crate::error::{CoreError, Result};
+use crate::ids::{RunId, VersionId};
+use crate::ports::{AccountStore, PipelineStore};
+use crate::quota;
+use crate::task::{CreateTask, Task, TaskService, TaskStatus};
+use crate::time::{Millis, now_millis};
+
+/// How often a run waiting on its tasks is looked at even without an event.
+const RECHECK: Duration = Duration::from_secs(10);
+/// The largest JSON output a phase reads.
+const MAX_JSON_OUTPUT: u64 = 16 * 1024 * 1024;
+
+/// What one look at a run did.
+enum Advanced {
+    /// Look again at once (it moved).
+    Again,
+    /// Nothing more to do now.
+    Idle,
+}
+
+pub struct Engine {
+    pub(super) store: Arc<dyn PipelineStore>,
+    pub(super) tasks: Arc<TaskService>,
+    pub(super) accounts: Arc<dyn AccountStore>,
+    pub(super) pipelines: BTreeMap<&'static str, Pipeline>,
+    pub(super) events: RunEvents,
+}
+
+fn millis(duration: Duration) -> Millis {
+    i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
+}
+
+impl Engine {
+    pub fn new(
+        store: Arc<dyn PipelineStore>,
+        tasks: Arc<TaskService>,
+        accounts: Arc<dyn AccountStore>,
+        pipelines: Vec<Pipeline>,
+    ) -> Self {
+        let pipelines = pipelines.into_iter().map(|pipeline| (pipeline.name, pipeline)).collect();
+        Self { store, tasks, accounts, pipelines, events: RunEvents::default() }
+    }
+
+    pub fn events(&self) -> &RunEvents {
+        &self.events
+    }
+
+    pub fn pipeline(&self, name: &str) -> Result<&Pipeline> {
+        self.pipelines.get(name).ok_or(CoreError::NotFound { what: "pipeline" })
+    }
+
+    /// The run's owner, as the principal its tasks are made for.
+    pub(super) async fn principal(&self, run: &Run) -> Result<Option<Principal>> {
+        let user = self.accounts.get_user(&run.owner).await?;
+        Ok(user.filter(|user| !user.disabled).map(|user| Principal {
+            user_id: user.id,
+            email: user.email,
+            role: user.role,
+            credential: Credential::Run(run.id.clone()),
+        }))
+    }
+
+    /// Advances a run as far as it can go now.
+    pub async fn advance(&self, id: &RunId) -> Result<()> {
+        for _ in 0..16 {
+            let Some(mut run) = self.store.get_run(id).await? else { return Ok(()) };
+            match self.advance_once(&mut run).await? {
+                Advanced::Again => continue,
+                Advanced::Idle => return Ok(()),
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes the run as changed; `Again` either way (a lost race reads it anew).
+    async fn write(&self, run: &Run) -> Result<Advanced> {
+        self.store.update_run(run).await?;
+        Ok(Advanced::Again)
+    }
+
+    async fn advance_once(&self, run: &mut Run) -> Result<Advanced> {
+        let now = now_millis();
+        if run.status.is_terminal() || run.status == RunStatus::Paused {
+            return Ok(Advanced::Idle);
+        }
+        let pipeline = self.pipeline(&run.pipeline)?;
+        if now > run.deadline_at && run.status != RunStatus::Parked {
+            let limit = run.settings.deadline_seconds;
+            self.fail(
+                run,
+                "deadline_exceeded",
+                format!("the run passed its time limit of {limit} s; every finished phase is kept"),
+                now,
+            );
+            self.cancel_phase_tasks(run).await;
+            return self.write(run).await;
+        }
+        let due = run.wake_at.is_none_or(|at| at <= now);
+        match run.status {
+            RunStatus::WaitingInput if due => {
+                self.start_next_phase(run, pipeline, now);
+                self.write(run).await
+            }
+            RunStatus::Parked if due => {
+                self.unpause(run, now);
+                run.status = RunStatus::Running;
+                run.note = None;
+                self.write(run).await
+            }
+            RunStatus::Running => self.run_phase(run, pipeline, now, due).await,
+            _ => Ok(Advanced::Idle),
+        }
+    }
+
+    pub(super) fn start_next_phase(&self, run: &mut Run, pipeline: &Pipeline, now: Millis) {
+        let last = run.settings.last_phase.unwrap_or(u32::MAX).min(pipeline.last());
+        if run.phase >= last {
+            run.status = RunStatus::Completed;
+            run.completed_at = Some(now);
+            run.wake_at = None;
+            self.events.publish(&run.id, "status", json!({ "status": "completed" }));
+            return;
+        }
+        run.phase += 1;
+        run.phase_try = 0;
+        run.progress = 0;
+        run.status = RunStatus::Running;
+        run.wake_at = Some(now);
+        run.note = None;
+        run.updated_at = now;
+        self.events.publish(&run.id, "phase_started", json!({ "phase": run.phase }));
+    }
+
+    /// The deadline moves by the time a run spent paused or parked.
+    pub(super) fn unpause(&self, run: &mut Run, now: Millis) {
+        if let Some(since) = run.paused_at.take() {
+            run.deadline_at = run.deadline_at.saturating_add((now - since).max(0));
+        }
+    }
+
+    pub(super) fn fail(&self, run: &mut Run, code: &str, message: String, now: Millis) {
+        self.events.publish(&run.id, "error", json!({ "phase": run.phase, "code": code, "message": message }));
+        run.error = Some(RunError { code: code.to_owned(), message, phase: run.phase });
+        run.status = RunStatus::Failed;
+        run.completed_at = Some(now);
+        run.wake_at = None;
+        run.updated_at = now;
+    }
+
+    /// The key prefix of the current phase's try: `phase:basis:try:`.
+    pub(super) fn step_prefix(run: &Run) -> String {
+        let basis = run.head.as_ref().map_or("root", VersionId::as_str);
+        format!("{}:{basis}:{}:", run.phase, run.phase_try)
+    }
+
+    /// Cancels the current phase's tasks that have not ended (nothing more to pay).
+    pub(super) async fn cancel_phase_tasks(&self, run: &Run) {
+        let Ok(Some(principal)) = self.principal(run).await else { return };
+        let Ok(links) = self.store.run_tasks(&run.id, &Self::step_prefix(run)).await else { return };
+        for link in links {
+            if let Err(error) = self.tasks.cancel(&principal, link.task_id).await
+                && !matches!(error, CoreError::Conflict { .. } | CoreError::NotFound { .. })
+            {
+                tracing::warn!(run_id = %run.id, task_id = %link.task_id, %error, "could not cancel a run's task");
+            }
+        }
+    }
+
+    async fn document(&self, run: &Run) -> Result<Value> {
+        match &run.head {
+            None => Ok(json!({})),
+            Some(head) => Ok(self
+                .store
+                .get_version(head)
+                .await?
+                .ok_or_else(|| CoreError::Storage(format!("run {} names a missing version {head}", run.id)))?
+                .document),
+        }
+    }
+
+    async fn run_phase(&self, run: &mut Run, pipeline: &Pipeline, now: Millis, due: bool) -> Result<Advanced> {
+        let Some(phase) = pipeline.phase(run.phase) else {
+            self.fail(run, "unknown_phase", format!("the pipeline has no phase {}", run.phase), now);
+            return self.write(run).await;
+        };
+        let prefix = Self::step_prefix(run);
+        let links = self.store.run_tasks(&run.id, &prefix).await?;
+        // A retry waits out its delay before its tasks are made.
+        if links.is_empty() && !due {
+            return Ok(Advanced::Idle);
+        }
+        let Some(principal) = self.principal(run).await? else {
+            self.fail(run, "owner_disabled", "the run's owner is disabled or gone".into(), now);
+            return self.write(run).await;
+        };
+        let mut outcomes = BTreeMap::new();
+        for link in &links {
+            let step = link.key.strip_prefix(&prefix).unwrap_or(&link.key).to_owned();
+            let task = match self.tasks.get(&principal, link.task_id).await {
+                Ok(task) => task,
+                Err(CoreError::NotFound { .. }) => {
+                    outcomes.insert(
+                        step,
+                        StepOutcome::Failed {
+                            code: "task_deleted".into(),
+                            message: format!("task {} was deleted", link.task_id),
+                        },
+                    );
+                    continue;
+                }
+                Err(other) => return Err(other),
+            };
+            outcomes.insert(step, self.outcome(&task).await?);
+        }
+        let document = self.document(run).await?;
+        let context = PhaseContext { run, document: &document, outcomes: &outcomes };
+        let step = match phase.step(&context) {
+            Ok(step) => step,
+            Err(error) => return self.phase_failed(run, phase, &error.code, error.message, now).await,
+        };
+        match step {
+            Step::Done(document) => self.finish_phase(run, pipeline, phase, document, &links, now).await,
+            Step::Need(requests) => {
+                let total = requests.len();
+                let mut waiting = 0;
+                for request in requests {
+                    match outcomes.get(&request.name) {
+                        Some(StepOutcome::Failed { code, message }) => {
+                            let message = format!("{} ({}): {message}", request.name, request.model);
+                            return self.phase_failed(run, phase, &code.clone(), message, now).await;
+                        }
+                        Some(StepOutcome::Waiting { .. }) => waiting += 1,
+                        Some(StepOutcome::Done(_)) => {}
+                        None => {
+                            let key = format!("{prefix}{}", request.name);
+                            let create = CreateTask {
+                                model: Some(request.model.clone()),
+                                input: request.input,
+                                priority: 0,
+                                idempotency_key: Some(format!("{}:{key}", run.id)),
+                                request_hash: None,
+                                prompt_id: None,
+                            };
+                            match self.tasks.create(&principal, create).await {
+                                Ok((task, _)) => {
+                                    self.store
+                                        .link_task(&RunTask { run_id: run.id.clone(), key, task_id: task.id })
+                                        .await?;
+                                    waiting += 1;
+                                }
+                                Err(error) => return self.refused(run, &request.model, error, now).await,
+                            }
+                        }
+                    }
+                }
+                let progress = (100 * (total - waiting)).checked_div(total).unwrap_or(0) as u8;
+                if run.progress != progress || run.note.is_some() || run.wake_at.is_none_or(|at| at <= now) {
+                    if run.progress != progress {
+                        self.events.publish(&run.id, "progress", json!({ "phase": run.phase, "completed": total - waiting, "total": total, "progress": progress }));
+                    }
+                    run.progress = progress;
+                    run.note = None;
+                    run.wake_at = Some(now + millis(RECHECK));
+                    run.updated_at = now;
+                    self.store.update_run(run).await?;
+                }
+                Ok(Advanced::Idle)
+            }
+        }
+    }
+
+    /// A task could not be made: a spent quota parks the run until it renews; a full
+    /// queue is tried again later; a request the model refuses fails the run.
+    async fn refused(&self, run: &mut Run, model: &str, error: CoreError, now: Millis) -> Result<Advanced> {
+        match error {
+            CoreError::QuotaExceeded { scope, retry_after, .. } => {
+                self.park(
+                    run,
+                    now,
+                    retry_after,
+                    format!("the daily quota of {scope} is spent; the run goes on when it renews"),
+                );
+                self.write(run).await
+            }
+            CoreError::Overloaded { retry_after, .. } | CoreError::QueueFull { retry_after, .. } => {
+                run.note = Some(format!("the queue is busy; trying again in {} s", retry_after.as_secs().max(1)));
+                run.wake_at = Some(now + millis(retry_after.max(Duration::from_secs(1))));
+                run.updated_at = now;
+                self.store.update_run(run).await?;
+                Ok(Advanced::Idle)
+            }
+            CoreError::InvalidInput { message, .. } => {
+                self.fail(run, "invalid_request", format!("{model} refused the phase's request: {message}"), now);
+                self.write(run).await
+            }
+            CoreError::ModelUnavailable { model, config_key } => {
+                self.fail(run, "model_unavailable", format!("model {model} is not available: set {config_key}"), now);
+                self.write(run).await
+            }
+            CoreError::NotFound { .. } => {
+                self.fail(run, "model_not_found", format!("there is no model {model}"), now);
+                self.write(run).await
+            }
+            other => Err(other),
+        }
+    }
+
+    fn park(&self, run: &mut Run, now: Millis, retry_after: Duration, note: String) {
+        run.status = RunStatus::Parked;
+        run.paused_at = Some(now);
+        run.wake_at = Some(now + millis(retry_after));
+        self.events.publish(&run.id, "status", json!({ "status": "parked", "note": note, "resumes_at": super::events::timestamp(now + millis(retry_after)) }));
+        run.note = Some(note);
+        run.updated_at = now;
+    }
+
+    /// A phase's task failed, or its answer did not fit: by the error's class
+    /// (seed 001 5.1.1), park until tomorrow (rate limits), tell the user (invalid
+    /// input), or try the phase again after a delay (timeouts, server errors), up to
+    /// the phase's tries.
+    async fn phase_failed(
+        &self,
+        run: &mut Run,
+        phase: &dyn Phase,
+        code: &str,
+        message: String,
+        now: Millis,
+    ) -> Result<Advanced> {
+        match code {
+            "provider_rate_limited" | "quota_exceeded" => {
+                self.park(
+                    run,
+                    now,
+                    quota::until_next_day(now),
+                    format!("phase {} was rate limited ({message}); it goes on tomorrow", run.phase),
+                );
+                // The parked phase starts a fresh try when it resumes.
+                run.phase_try += 1;
+                return self.write(run).await;
+            }
+            "provider_rejected"
+            | "content_filtered"
+            | "provider_unauthorized"
+            | "insufficient_credits"
+            | "submit_unknown"
+            | "cancelled" => {
+                self.fail(run, code, message, now);
+                return self.write(run).await;
+            }
+            _ => {}
+        }
+        let policy = phase.retry();
+        if run.phase_try + 1 >= policy.max_tries {
+            let tries = policy.max_tries;
+            self.fail(run, code, format!("phase {} failed {tries} times; last: {message}", run.phase), now);
+            return self.write(run).await;
+        }
+        run.phase_try += 1;
+        let delay = policy.delay(run.phase_try, rand::random::<f64>());
+        run.wake_at = Some(now + millis(delay));
+        run.note =
+            Some(format!("phase {} is tried again in {} ms after {code}: {message}", run.phase, delay.as_millis()));
+        run.progress = 0;
+        run.updated_at = now;
+        self.events.publish(
+            &run.id,
+            "error",
+            json!({ "phase": run.phase, "code": code, "message": message, "retrying_in_ms": delay.as_millis() as u64 }),
+        );
+        self.write(run).await
+    }
+
+    async fn finish_phase(
+        &self,
+        run: &mut Run,
+        pipeline: &Pipeline,
+        phase: &dyn Phase,
+        document: Value,
+        links: &[RunTask],
+        now: Millis,
+    ) -> Result<Advanced> {
+        // From the phase's first task (task ids are UUIDv7: they carry their time).
+        let started = links
+            .iter()
+            .filter_map(|link| link.task_id.0.get_timestamp())
+            .map(|at| {
+                let (seconds, nanos) = at.to_unix();
+                seconds as i64 * 1000 + i64::from(nanos / 1_000_000)
+            })
+            .min();
+        let elapsed_ms = started.map(|at| (now - at).max(0));
+        let version = Version {
+            id: VersionId::new(),
+            run_id: run.id.clone(),
+            parent: run.head.clone(),
+            phase: run.phase,
+            kind: VersionKind::Phase,
+            document,
+            description: format!("Phase {} ({}) completion", run.phase, phase.title()),
+            changes: Vec::new(),
+            elapsed_ms,
+            created_at: now,
+        };
+        run.head = Some(version.id.clone());
+        run.progress = 100;
+        run.note = None;
+        run.updated_at = now;
+        let last = run.settings.last_phase.unwrap_or(u32::MAX).min(pipeline.last());
+        let finished_phase = run.phase;
+        if run.phase >= last {
+            run.status = RunStatus::Completed;
+            run.completed_at = Some(now);
+            run.wake_at = None;
+        } else if run.settings.feedback.enabled {
+            run.status = RunStatus::WaitingInput;
+            run.wake_at = Some(now + i64::from(run.settings.feedback.timeout_seconds) * 1000);
+        } else {
+            self.start_next_phase(run, pipeline, now);
+        }
+        if !self.store.add_version(run, &version).await? {
+            return Ok(Advanced::Again);
+        }
+        run.revision += 1;
+        self.events.publish(
+            &run.id,
+            "phase_complete",
+            json!({
+                "phase": finished_phase,
+                "version_id": version.id,
+                "preview_url": super::preview_url(&run.id, &version.id),
+            }),
+        );
+        match run.status {
+            RunStatus::WaitingInput => self.events.publish(
+                &run.id,
+                "waiting_input",
+                json!({ "phase": finished_phase, "version_id": version.id, "deadline": run.wake_at.map(super::events::timestamp) }),
+            ),
+            RunStatus::Completed => self.events.publish(&run.id, "status", json!({ "status": "completed" })),
+            _ => {}
+        }
+        Ok(Advanced::Again)
+    }
+
+    /// Where a task is, as a phase reads it.
+    pub async fn outcome_of(&self, task: &Task) -> Result<StepOutcome> {
+        self.outcome(task).await
+    }
+
+    async fn outcome(&self, task: &Task) -> Result<StepOutcome> {
+        Ok(match task.status {
+            TaskStatus::Completed => StepOutcome::Done(self.output(task).await?),
+            TaskStatus::Failed | TaskStatus::Expired => {
+                let error = task.error.clone();
+                StepOutcome::Failed {
+                    code: error.as_ref().map_or_else(|| "task_failed".to_owned(), |error| error.code.clone()),
+                    message: error.map_or_else(|| format!("task {} failed", task.id), |error| error.message),
+                }
+            }
+            TaskStatus::Cancelled => {
+                StepOutcome::Failed { code: "cancelled".into(), message: format!("task {} was cancelled", task.id) }
+            }
+            _ => StepOutcome::Waiting { progress: task.progress },
+        })
+    }
+
+    /// A finished task's outputs; the primary one read as JSON or text when it is.
+    async fn output(&self, task: &Task) -> Result<StepOutput> {
+        let assets = task
+            .outputs
+            .iter()
+            .filter(|asset| asset.role == crate::task::OutputRole::Primary)
+            .map(|asset| StepAsset {
+                id: asset.id.clone(),
+                mime: asset.mime.clone(),
+                width: asset.width,
+                height: asset.height,
+            })
+            .collect();
+        let mut output = StepOutput { task_id: task.id, json: None, text: None, assets };
+        let Some(first) = task.outputs.first() else { return Ok(output) };
+        let is_json = first.mime.starts_with(crate::text::JSON_MIME);
+        if !(is_json || first.mime.starts_with("text/")) || first.bytes > MAX_JSON_OUTPUT {
+            return Ok(output);
+        }
+        let Some(blob) = self.tasks.open_blob(&first.blob_key, None).await? else {
+            return Err(CoreError::Blob(format!("the output {} of task {} is missing", first.id, task.id)));
+        };
+        let mut bytes = Vec::with_capacity(blob.total_bytes as usize);
+        let mut stream = blob.stream;
+        while let Some(chunk) = stream.next().await {
+            bytes.extend_from_slice(
+                &chunk.map_err(|error| CoreError::Blob(format!("reading output {}: {error}", first.id)))?,
+            );
+        }
+        let text = String::from_utf8_lossy(&bytes).into_owned();
+        if is_json {
+            output.json = serde_json::from_str(&text).ok();
+        }
+        output.text = Some(text);
+        Ok(output)
+    }
+
+    /// Advances every run that is due; returns how many were looked at.
+    pub async fn sweep(&self, limit: u32) -> Result<usize> {
+        let due = self.store.due_runs(now_millis(), limit).await?;
+        for id in &due {
+            if let Err(error) = self.advance(id).await {
+                tracing::warn!(run_id = %id, %error, "could not advance a run");
+            }
+        }
+        Ok(due.len())
+    }
+
+    /// Runs until `shutdown` resolves: advances a run when one of its tasks ends,
+    /// and sweeps for due runs every `interval`.
+    pub async fn drive(self: Arc<Self>, interval: Duration, shutdown: impl std::future::Future<Output = ()>) {
+        let mut task_events = self.tasks.events().subscribe();
+        let mut ticker = tokio::time::interval(interval);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        tokio::pin!(shutdown);
+        loop {
+            tokio::select! {
+                () = &mut shutdown => return,
+                _ = ticker.tick() => {
+                    if let Err(error) = self.sweep(64).await {
+                        tracing::warn!(%error, "the pipeline sweep failed");
+                    }
+                }
+                event = task_events.recv() => match event {
+                    Ok(event) if event.status.is_terminal() => {
+                        match self.store.run_for_task(event.task_id).await {
+                            Ok(Some(run_id)) => {
+                                if let Err(error) = self.advance(&run_id).await {
+                                    tracing::warn!(%run_id, %error, "could not advance a run");
+                                }
+                            }
+                            Ok(None) => {}
+                            Err(error) => tracing::warn!(%error, "could not find a task's run"),
+                        }
+                    }
+                    Ok(_) => {}
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+                },
+            }
+        }
+    }
+}

@@ -1,0 +1,143 @@
+use atelier_core::pipeline::manga;
+use axum::Json;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use super::create::quality_from_hints;
+use super::{VersionView, parse_run_id, parse_version_id, preview_url};
+use crate::api::auth::Caller;
+use crate::api::error::{ApiError, ApiResult, ErrorBody};
+use crate::api::extract::{AppPath, AppQuery};
+use crate::api::views::timestamp;
+use crate::app::AppState;
+
+/// A node of a run's version tree (its document is read with the version).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct VersionNodeView {
+    pub id: String,
+    pub parent_id: Option<String>,
+    pub phase: u32,
+    /// `phase` or `feedback`.
+    pub kind: String,
+    pub description: String,
+    /// What each applied change did, in words.
+    pub changes: Vec<String>,
+    pub created_at: String,
+    pub preview_url: String,
+    /// Whether the run continues from this version.
+    pub is_head: bool,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct VersionTreeView {
+    pub run_id: String,
+    pub head_version_id: Option<String>,
+    /// Every version, oldest first; `parent_id` makes the tree.
+    pub versions: Vec<VersionNodeView>,
+}
+
+/// A run's version tree: every phase result and every change, none overwritten.
+#[utoipa::path(get, path = "/pipelines/{id}/versions", tag = "pipelines",
+    params(("id" = String, Path, description = "Run id")),
+    responses((status = 200, body = VersionTreeView), (status = 404, body = ErrorBody)))]
+pub async fn version_tree(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    AppPath(id): AppPath<String>,
+) -> ApiResult<Json<VersionTreeView>> {
+    let id = parse_run_id(&id)?;
+    let run = state.pipelines.get(&caller, &id).await?;
+    let versions = state.pipelines.versions(&caller, &id).await?;
+    let versions = versions
+        .iter()
+        .map(|version| VersionNodeView {
+            id: version.id.to_string(),
+            parent_id: version.parent.as_ref().map(ToString::to_string),
+            phase: version.phase,
+            kind: version.kind.as_str().to_owned(),
+            description: version.description.clone(),
+            changes: version.changes.iter().map(|change| change.summary.clone()).collect(),
+            created_at: timestamp(version.created_at),
+            preview_url: preview_url(&version.run_id, &version.id),
+            is_head: run.head.as_ref() == Some(&version.id),
+        })
+        .collect();
+    Ok(Json(VersionTreeView {
+        run_id: id.to_string(),
+        head_version_id: run.head.as_ref().map(ToString::to_string),
+        versions,
+    }))
+}
+
+/// One version, with its whole document and the changes it applied.
+#[utoipa::path(get, path = "/pipelines/{id}/versions/{version}", tag = "pipelines",
+    params(("id" = String, Path, description = "Run id"), ("version" = String, Path, description = "Version id (ver_…)")),
+    responses((status = 200, body = VersionView), (status = 404, body = ErrorBody)))]
+pub async fn get_version(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    AppPath((id, version)): AppPath<(String, String)>,
+) -> ApiResult<Json<VersionView>> {
+    let version = state.pipelines.version(&caller, &parse_run_id(&id)?, &parse_version_id(&version)?).await?;
+    Ok(Json(VersionView::from(&version)))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct PreviewQuery {
+    /// 1 to 5: the drawing's size and detail (the data is the same at every level).
+    /// From `Save-Data`, `Device-Memory` and `Viewport-Width` when absent.
+    #[param(minimum = 1, maximum = 5)]
+    pub quality: Option<u8>,
+}
+
+/// A version's preview, drawn as SVG: the concept card, the characters with their
+/// sheets, the scenes, or the storyboard (numbered panel frames, direction notes,
+/// balloons with their text).
+#[utoipa::path(get, path = "/pipelines/{id}/versions/{version}/preview", tag = "pipelines",
+    params(("id" = String, Path, description = "Run id"), ("version" = String, Path, description = "Version id"), PreviewQuery),
+    responses((status = 200, description = "An SVG document", content_type = "image/svg+xml"), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn version_preview(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    headers: HeaderMap,
+    AppPath((id, version)): AppPath<(String, String)>,
+    AppQuery(query): AppQuery<PreviewQuery>,
+) -> ApiResult<Response> {
+    let quality = match query.quality {
+        Some(quality @ 1..=5) => quality,
+        Some(other) => {
+            return Err(ApiError::validation(
+                format!("quality: {other} is not 1 to 5"),
+                serde_json::json!({ "field": "quality", "reason": "1 to 5" }),
+            ));
+        }
+        None => quality_from_hints(&headers),
+    };
+    let version = state.pipelines.version(&caller, &parse_run_id(&id)?, &parse_version_id(&version)?).await?;
+    let svg = manga::preview::svg(&version.document, version.phase, quality);
+    let mut response = svg.into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("image/svg+xml"));
+    // A version never changes: its preview at a quality level neither.
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("private, max-age=86400, immutable"));
+    headers.insert(header::VARY, HeaderValue::from_static("Save-Data, Device-Memory, Viewport-Width"));
+    headers.insert("x-preview-quality", HeaderValue::from(u16::from(quality)));
+    Ok(response)
+}
+
+/// The versions of one phase, newest first (the seed's `get_version_history`).
+#[utoipa::path(get, path = "/pipelines/{id}/phases/{phase}/history", tag = "pipelines",
+    params(("id" = String, Path, description = "Run id"), ("phase" = u32, Path, description = "Phase number")),
+    responses((status = 200, body = [VersionView]), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn phase_history(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    AppPath((id, phase)): AppPath<(String, u32)>,
+) -> ApiResult<Json<Vec<VersionView>>> {
+    let versions = state.pipelines.versions(&caller, &parse_run_id(&id)?).await?;
+    Ok(Json(versions.iter().rev().filter(|version| version.phase == phase).map(VersionView::from).collect()))
+}
