@@ -1010,7 +1010,12 @@ async fn pipeline_runs_move_only_under_their_revision(store: Arc<Database>) {
         kind: VersionKind::Phase,
         document: json!({ "concept": { "title": "羅生門" } }),
         description: "Phase 1".into(),
-        changes: vec![AppliedChange { change_type: "text_edit".into(), request: json!({}), patch: json!([]), summary: "s".into() }],
+        changes: vec![AppliedChange {
+            change_type: "text_edit".into(),
+            request: json!({}),
+            patch: json!([]),
+            summary: "s".into(),
+        }],
         elapsed_ms: Some(12),
         created_at: now + 1,
     };
@@ -1028,10 +1033,19 @@ async fn pipeline_runs_move_only_under_their_revision(store: Arc<Database>) {
     // Task links: recorded once, read by prefix, and a task names its run.
     let task = TaskId::new();
     for _ in 0..2 {
-        store.link_task(&RunTask { run_id: first.id.clone(), key: "1:root:0:text".into(), task_id: task }).await.unwrap();
+        store
+            .link_task(&RunTask { run_id: first.id.clone(), key: "1:root:0:text".into(), task_id: task })
+            .await
+            .unwrap();
     }
-    store.link_task(&RunTask { run_id: first.id.clone(), key: "1:root:1:text".into(), task_id: TaskId::new() }).await.unwrap();
-    store.link_task(&RunTask { run_id: first.id.clone(), key: "proposal:x:1".into(), task_id: TaskId::new() }).await.unwrap();
+    store
+        .link_task(&RunTask { run_id: first.id.clone(), key: "1:root:1:text".into(), task_id: TaskId::new() })
+        .await
+        .unwrap();
+    store
+        .link_task(&RunTask { run_id: first.id.clone(), key: "proposal:x:1".into(), task_id: TaskId::new() })
+        .await
+        .unwrap();
     let links = store.run_tasks(&first.id, "1:root:0:").await.unwrap();
     assert_eq!(links.iter().map(|link| link.task_id).collect::<Vec<_>>(), [task]);
     assert_eq!(store.run_tasks(&first.id, "proposal:").await.unwrap().len(), 1);

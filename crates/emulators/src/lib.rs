@@ -5,11 +5,12 @@
 //! adapters and end-to-end tests can run offline, deterministically, and with
 //! injected faults. `kie`: Kie.ai's common envelope and auth, the market jobs
 //! API (Imagen 4, Sora 2), Veo 3, Midjourney, the file-upload API, credits and
-//! result files. `openai`: OpenAI's and Azure OpenAI's images, edits, speech and
-//! videos APIs. `volcengine`: VolcEngine's visual API (Jimeng 4.0 and 3.x, the
-//! general 3.0 and 2.x text-to-image models), its V4 request signatures, the
-//! synchronous `CVProcess` and the `CVSync2Async` submit/poll flow. `google`:
-//! Google's Gemini API (`v1beta`): Imagen's `:predict`, Veo's
+//! result files. `openai`: OpenAI's and Azure OpenAI's images, edits, speech,
+//! videos and chat completions APIs (text, JSON mode, structured outputs).
+//! `volcengine`: VolcEngine's visual API (Jimeng 4.0 and 3.x, the general 3.0
+//! and 2.x text-to-image models), its V4 request signatures, the synchronous
+//! `CVProcess` and the `CVSync2Async` submit/poll flow. `google`: Google's
+//! Gemini API (`v1beta`): Imagen's `:predict`, Veo's
 //! `:predictLongRunning` with its operations and video downloads, and Gemini's
 //! `:generateContent` (image output, edits, and text, JSON-schema answers too).
 //! Three self-hosted Stable Diffusion servers: `a1111`, the AUTOMATIC1111 (and
@@ -27,8 +28,9 @@
 //! the `X-Emulator-Fault` header and the middleware that injects them), `serve`
 //! (the accept loop, with the per-connection kill the `reset` and `restart`
 //! faults need, and HTTP upgrades for ComfyUI's WebSocket), `render` (the
-//! seeded result images, PNG, JPEG or WebP) and `input_image` (images sent as
-//! base64, data URLs or files, read). An emulator brings
+//! seeded result images, PNG, JPEG or WebP), `input_image` (images sent as
+//! base64, data URLs or files, read) and `schema` (the minimal JSON a schema
+//! admits, for the text models' JSON answers). An emulator brings
 //! its endpoints, its error shapes and its routes.
 
 pub mod a1111;
@@ -39,6 +41,7 @@ mod input_image;
 pub mod kie;
 pub mod openai;
 mod render;
+mod schema;
 pub mod sdcpp;
 mod serve;
 pub mod stability;

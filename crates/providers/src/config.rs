@@ -43,6 +43,8 @@ pub struct ProvidersConfig {
     /// ComfyUI servers and workflow templates.
     pub comfyui: ComfyUiConfig,
     pub stability: StabilityConfig,
+    /// An OpenAI-compatible chat server of your own (llama-server, Ollama, vLLM).
+    pub llm: crate::llm::LlmConfig,
 }
 
 /// A service's or a model's limits; 0 means none.
@@ -72,6 +74,7 @@ impl Default for ProvidersConfig {
             sdcpp: SdServerConfig::default(),
             comfyui: ComfyUiConfig::default(),
             stability: StabilityConfig::default(),
+            llm: crate::llm::LlmConfig::default(),
         }
     }
 }

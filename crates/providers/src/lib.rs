@@ -23,6 +23,7 @@ pub mod config;
 pub mod google;
 pub mod kie;
 pub mod kit;
+pub mod llm;
 pub mod local;
 pub mod openai;
 pub mod registry;

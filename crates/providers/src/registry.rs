@@ -13,6 +13,7 @@ use crate::config::{EnginesConfig, ProvidersConfig};
 use crate::google::GoogleProvider;
 use crate::kie::KieProvider;
 use crate::kit::ConfigError;
+use crate::llm::LlmProvider;
 use crate::local::{LocalConfig, LocalProvider};
 use crate::openai::OpenAiProvider;
 use crate::sdapi::{Flavour, SdApiProvider};
@@ -31,6 +32,7 @@ pub fn services(providers: &ProvidersConfig, engines: &EnginesConfig) -> Result<
         Arc::new(SdApiProvider::new(Flavour::SdCpp, &providers.sdcpp)?),
         Arc::new(ComfyUiProvider::new(&providers.comfyui)?),
         Arc::new(StabilityProvider::new(&providers.stability)?),
+        Arc::new(LlmProvider::new(&providers.llm)?),
     ])
 }
 

@@ -23,7 +23,7 @@
 //! Text models (`gemini-2.0-flash`, `-2.0-flash-lite`, `-2.5-flash`,
 //! `-2.5-flash-lite`, `-2.5-pro`) answer a text derived from the prompt (the
 //! last content's text), deterministic under the seed; with `responseMimeType`
-//! `application/json` and a schema, the JSON of `schema.rs`'s minimal valid
+//! `application/json` and a schema, the JSON of `crate::schema`'s minimal valid
 //! instance (without a schema, `{"response": "<text>"}`); with `text/x.enum`,
 //! the schema's first enum value. A text longer than `maxOutputTokens` (four
 //! characters a token) is cut, with `finishReason: "MAX_TOKENS"`.
@@ -53,9 +53,10 @@ use base64::Engine;
 use serde_json::{Map, Value, json};
 
 use super::input::{self, IMAGE_MIME_TYPES, decode_base64, field, unknown_field, whole_number};
-use super::{GoogleState, errors, schema};
+use super::{GoogleState, errors};
 use crate::faults::{Fault, SafetyStage};
 use crate::render::render_png;
+use crate::schema;
 
 /// The models that draw images.
 pub(super) const IMAGE_MODELS: [&str; 3] =

@@ -9,7 +9,7 @@
 //! and its status names; `input.rs` reads bodies, base64 and input images;
 //! `imagen.rs` `:predict`; `veo.rs` `:predictLongRunning` and the operations'
 //! lives; `files.rs` the video downloads; `gemini.rs` `:generateContent`;
-//! `schema.rs` the JSON a schema asks for; `faults.rs` Google's side of fault
+//! `crate::schema` the JSON a schema asks for; `faults.rs` Google's side of fault
 //! injection (the rest is `crate::faults`). This file holds the configuration,
 //! the shared state, the API key check, the dispatch of `models/{model}:{method}`,
 //! the stats and the router; `crate::serve` runs the accept loop, `crate::render`
@@ -49,7 +49,6 @@ mod files;
 mod gemini;
 mod imagen;
 mod input;
-mod schema;
 mod veo;
 
 use std::collections::{BTreeMap, HashMap};

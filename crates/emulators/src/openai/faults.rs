@@ -10,20 +10,27 @@
 //!   a bare router answers 500).
 //! - `status=<code>[,retry_after_seconds=<n>]`: answers that status with OpenAI's
 //!   error body (429: `rate_limit_exceeded`), without handling the request.
-//! - `malformed`: handles the request, then answers HTTP 200 with broken JSON.
+//! - `malformed`: handles the request, then answers HTTP 200 with broken JSON
+//!   (on chat completions, a `chat.completion` cut short).
 //! - `generation_failed`: a video ends `failed`; an image request is refused by
-//!   the safety system (HTTP 400, `moderation_blocked`); speech answers 500.
+//!   the safety system (HTTP 400, `moderation_blocked`); speech answers 500; a
+//!   chat completion is refused by the model (HTTP 200, `message.content: null`
+//!   and `message.refusal`, see `chat.rs`).
 //! - `never_finish`: a video stays `in_progress`; a synchronous request is held
 //!   as with `timeout`.
 
 use std::str::FromStr;
 
-use axum::http::{Method, StatusCode, Uri};
+use axum::body::Body;
+use axum::http::{HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::Response;
 
 use super::{OpenAiState, api_error};
 pub use crate::faults::FAULT_HEADER;
 use crate::faults::{Adapted, Fault, FaultHost, Injector, RuleEndpoint, parse_fault_with_codes, parse_rule};
+
+/// What `malformed` answers on chat completions: a `chat.completion` cut short.
+const MALFORMED_CHAT: &str = "{\"id\":\"chatcmpl-0\",\"object\":\"chat.completion\",\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\",\"content\":\"";
 
 /// The statuses a `status=` fault may name.
 const FAULT_CODES: [u16; 12] = [400, 401, 403, 404, 409, 410, 422, 429, 500, 502, 503, 504];
@@ -45,6 +52,9 @@ pub enum Endpoint {
     VideosList,
     VideosDelete,
     VideosContent,
+    ChatCompletions,
+    /// `GET /v1/models` and `GET /v1/models/{model}`.
+    Models,
     /// `GET /files/{name}` (DALL·E `url` results).
     Files,
     /// Any other path (answered 404).
@@ -55,7 +65,7 @@ pub enum Endpoint {
 
 impl Endpoint {
     /// Every endpoint a request can go to.
-    pub const ALL: [Endpoint; 10] = [
+    pub const ALL: [Endpoint; 12] = [
         Endpoint::ImagesGenerations,
         Endpoint::ImagesEdits,
         Endpoint::Speech,
@@ -64,6 +74,8 @@ impl Endpoint {
         Endpoint::VideosList,
         Endpoint::VideosDelete,
         Endpoint::VideosContent,
+        Endpoint::ChatCompletions,
+        Endpoint::Models,
         Endpoint::Files,
         Endpoint::Other,
     ];
@@ -74,6 +86,11 @@ impl Endpoint {
             return if method == Method::GET { Endpoint::Files } else { Endpoint::Other };
         }
         let rest = if let Some(rest) = path.strip_prefix("/v1/") {
+            if method == Method::GET
+                && (rest == "models" || rest.strip_prefix("models/").is_some_and(|id| !id.is_empty()))
+            {
+                return Endpoint::Models;
+            }
             rest
         } else if let Some(rest) = path.strip_prefix("/openai/deployments/") {
             rest.split_once('/').map_or("", |(_, rest)| rest)
@@ -92,6 +109,7 @@ impl Endpoint {
             ("GET", ["videos", _]) => Endpoint::VideosRetrieve,
             ("DELETE", ["videos", _]) => Endpoint::VideosDelete,
             ("GET", ["videos", _, "content"]) => Endpoint::VideosContent,
+            ("POST", ["chat", "completions"]) => Endpoint::ChatCompletions,
             _ => Endpoint::Other,
         }
     }
@@ -107,13 +125,18 @@ impl Endpoint {
             Endpoint::VideosList => "videos_list",
             Endpoint::VideosDelete => "videos_delete",
             Endpoint::VideosContent => "videos_content",
+            Endpoint::ChatCompletions => "chat_completions",
+            Endpoint::Models => "models",
             Endpoint::Files => "files",
             Endpoint::Other | Endpoint::Any => "other",
         }
     }
 
     fn is_synchronous(self) -> bool {
-        matches!(self, Endpoint::ImagesGenerations | Endpoint::ImagesEdits | Endpoint::Speech)
+        matches!(
+            self,
+            Endpoint::ImagesGenerations | Endpoint::ImagesEdits | Endpoint::Speech | Endpoint::ChatCompletions
+        )
     }
 }
 
@@ -143,11 +166,14 @@ impl FromStr for Endpoint {
             "videos_list" => Ok(Endpoint::VideosList),
             "videos_delete" | "delete_video" => Ok(Endpoint::VideosDelete),
             "videos_content" | "content" | "download" => Ok(Endpoint::VideosContent),
+            "chat_completions" | "chat" => Ok(Endpoint::ChatCompletions),
+            "models" | "list_models" => Ok(Endpoint::Models),
             "files" | "file" => Ok(Endpoint::Files),
             "any" | "*" => Ok(Endpoint::Any),
             other => Err(format!(
                 "unknown endpoint `{other}` (known: images.generations, images.edits, speech, videos.create, \
-                 videos.retrieve, videos.list, videos.delete, videos.content, files, any)"
+                 videos.retrieve, videos.list, videos.delete, videos.content, chat.completions, models, files, \
+                 any)"
             )),
         }
     }
@@ -214,10 +240,18 @@ impl FaultHost for OpenAiState {
 
     /// A synchronous request has no task to mark: `never_finish` holds it as
     /// `timeout` does, `generation_failed` refuses it (speech: 500; images: the
-    /// safety system's 400).
+    /// safety system's 400; chat: handed to the handler, which answers the
+    /// model's refusal once the request checks out). `malformed` on chat cuts a
+    /// `chat.completion` short.
     fn adapt(endpoint: Endpoint, fault: Fault) -> Adapted {
         match fault {
             Fault::NeverFinish if endpoint.is_synchronous() => Adapted::Apply(Fault::Timeout),
+            Fault::GenerationFailed if endpoint == Endpoint::ChatCompletions => Adapted::Apply(fault),
+            Fault::Malformed if endpoint == Endpoint::ChatCompletions => {
+                let mut response = Response::new(Body::from(MALFORMED_CHAT));
+                response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+                Adapted::Answer(response)
+            }
             Fault::GenerationFailed if endpoint == Endpoint::Speech => Adapted::Answer(status_error(500)),
             Fault::GenerationFailed if endpoint.is_synchronous() => Adapted::Answer(api_error(
                 StatusCode::BAD_REQUEST,
@@ -249,6 +283,12 @@ mod tests {
             (Method::GET, "/v1/videos/video_1", Endpoint::VideosRetrieve),
             (Method::DELETE, "/openai/videos/video_1", Endpoint::VideosDelete),
             (Method::GET, "/v1/videos/video_1/content", Endpoint::VideosContent),
+            (Method::POST, "/v1/chat/completions", Endpoint::ChatCompletions),
+            (Method::POST, "/openai/deployments/chat/chat/completions", Endpoint::ChatCompletions),
+            (Method::GET, "/v1/chat/completions", Endpoint::Other),
+            (Method::GET, "/v1/models", Endpoint::Models),
+            (Method::GET, "/v1/models/gpt-4o-mini", Endpoint::Models),
+            (Method::POST, "/v1/models", Endpoint::Other),
             (Method::GET, "/files/img_1.png", Endpoint::Files),
             (Method::GET, "/v2/images/generations", Endpoint::Other),
         ];
@@ -268,6 +308,9 @@ mod tests {
         assert!(parse_fault("status=403").is_ok());
         assert!(parse_fault("status=402").is_err(), "402 is Kie's, not OpenAI's");
         assert!(parse_fault_rule("nowhere:always:reset").is_err());
+        let chat = parse_fault_rule("chat.completions:first=1:generation_failed").expect("rule");
+        assert_eq!((chat.endpoint, chat.fault), (Endpoint::ChatCompletions, Fault::GenerationFailed));
+        assert_eq!(parse_fault_rule("models:always:status=500").expect("rule").endpoint, Endpoint::Models);
 
         let mut runner = Runner::new(&FaultPlan::parse("speech:every=2:reset").expect("plan"), 3);
         let fired: Vec<bool> = (0..4).map(|_| runner.next(Endpoint::Speech).is_some()).collect();

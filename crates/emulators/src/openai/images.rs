@@ -26,7 +26,7 @@ use super::{OpenAiState, Refusal, invalid, now_secs, present, unknown_model};
 const BODY_LIMIT: usize = 128 * 1024 * 1024;
 const MB: usize = 1024 * 1024;
 
-const GPT_MODELS: [&str; 3] = ["gpt-image-1", "gpt-image-1-mini", "gpt-image-1.5"];
+pub(super) const GPT_MODELS: [&str; 3] = ["gpt-image-1", "gpt-image-1-mini", "gpt-image-1.5"];
 const GPT_ONLY: [&str; 7] =
     ["output_format", "output_compression", "background", "moderation", "input_fidelity", "stream", "partial_images"];
 const GENERATION_FIELDS: [&str; 14] = [

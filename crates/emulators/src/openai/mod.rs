@@ -3,7 +3,8 @@
 //! handler.
 //!
 //! One file per API: `images.rs` (generations, edits, and the files DALL·E's
-//! `url` answers point at), `speech.rs`, `videos.rs`; `multipart.rs` reads
+//! `url` answers point at), `speech.rs`, `videos.rs`, `chat.rs` (chat
+//! completions, and the models list); `multipart.rs` reads
 //! multipart bodies; `faults.rs` is OpenAI's side of fault injection (its
 //! endpoints and statuses, answered in OpenAI's error shape; the vocabulary,
 //! plans and middleware are `crate::faults`, shared with the Kie emulator).
@@ -13,16 +14,19 @@
 //! Routes, OpenAI flavour (`Authorization: Bearer <api_key>`):
 //! - `POST /v1/images/generations`, `POST /v1/images/edits`, `POST /v1/audio/speech`;
 //! - `POST /v1/videos`, `GET /v1/videos`, `GET|DELETE /v1/videos/{id}`,
-//!   `GET /v1/videos/{id}/content?variant=video|thumbnail|spritesheet`.
+//!   `GET /v1/videos/{id}/content?variant=video|thumbnail|spritesheet`;
+//! - `POST /v1/chat/completions` (the configured `chat_models`);
+//! - `GET /v1/models`, `GET /v1/models/{model}`.
 //!
 //! Azure flavour (`api-key: <api_key>` and a required `api-version` query):
-//! - `POST /openai/deployments/{deployment}/images/generations|images/edits|audio/speech`;
+//! - `POST /openai/deployments/{deployment}/images/generations|images/edits|audio/speech|chat/completions`;
 //! - the videos routes under `/openai/videos…`.
 //!
 //! Both: `GET /files/{name}` (DALL·E `url` results, public like the real ones),
 //! `GET /__emulator/stats` (call counters, emulator-only, never faulted). Every
 //! answer carries `x-request-id`.
 
+mod chat;
 mod faults;
 mod images;
 pub(crate) mod multipart;
@@ -91,6 +95,9 @@ pub struct OpenAiEmulatorConfig {
     pub poll_after_ms: u64,
     /// How long the `timeout` fault holds its answer.
     pub timeout_fault_duration: Duration,
+    /// The models chat completions answer for (Azure: what a deployment must
+    /// map to), listed first by `GET /v1/models`. Any other: 404.
+    pub chat_models: Vec<String>,
 }
 
 impl Default for OpenAiEmulatorConfig {
@@ -105,6 +112,7 @@ impl Default for OpenAiEmulatorConfig {
             steps_to_finish: 2,
             poll_after_ms: 1000,
             timeout_fault_duration: Duration::from_secs(120),
+            chat_models: chat::DEFAULT_MODELS.iter().map(|m| (*m).to_owned()).collect(),
         }
     }
 }
@@ -136,6 +144,9 @@ impl OpenAiEmulator {
                 .route("/v1/images/generations", post(|s, r| images::generations(s, None, r)))
                 .route("/v1/images/edits", post(|s, r| images::edits(s, None, r)))
                 .route("/v1/audio/speech", post(|s, r| speech::speech(s, None, r)))
+                .route("/v1/chat/completions", post(|s, r| chat::completions(s, None, r)))
+                .route("/v1/models", get(chat::list_models))
+                .route("/v1/models/{model}", get(chat::retrieve_model))
                 .nest("/v1/videos", videos::routes()),
             Flavour::Azure => Router::new()
                 .route(
@@ -151,6 +162,10 @@ impl OpenAiEmulator {
                 .route(
                     "/openai/deployments/{deployment}/audio/speech",
                     post(|s, axum::extract::Path(d): axum::extract::Path<String>, r| speech::speech(s, Some(d), r)),
+                )
+                .route(
+                    "/openai/deployments/{deployment}/chat/completions",
+                    post(|s, axum::extract::Path(d): axum::extract::Path<String>, r| chat::completions(s, Some(d), r)),
                 )
                 .nest("/openai/videos", videos::routes()),
         };

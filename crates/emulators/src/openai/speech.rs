@@ -12,7 +12,7 @@ use serde_json::{Map, Value};
 
 use super::{OpenAiState, Refusal, invalid, present, unknown_model};
 
-const MODELS: [&str; 4] = ["tts-1", "tts-1-hd", "gpt-4o-mini-tts", "gpt-4o-mini-tts-2025-12-15"];
+pub(super) const MODELS: [&str; 4] = ["tts-1", "tts-1-hd", "gpt-4o-mini-tts", "gpt-4o-mini-tts-2025-12-15"];
 const VOICES: [&str; 13] =
     ["alloy", "ash", "ballad", "coral", "echo", "fable", "onyx", "nova", "sage", "shimmer", "verse", "marin", "cedar"];
 const FIELDS: [&str; 7] = ["model", "input", "voice", "instructions", "response_format", "speed", "stream_format"];

@@ -22,7 +22,8 @@ use super::multipart;
 use super::{OpenAiState, Refusal, api_error, invalid, now_secs, present, unknown_model};
 use crate::faults::{Fault, TaskFault};
 
-const MODELS: [&str; 5] = ["sora-2", "sora-2-pro", "sora-2-2025-10-06", "sora-2-pro-2025-10-06", "sora-2-2025-12-08"];
+pub(super) const MODELS: [&str; 5] =
+    ["sora-2", "sora-2-pro", "sora-2-2025-10-06", "sora-2-pro-2025-10-06", "sora-2-2025-12-08"];
 const SIZES: [&str; 4] = ["720x1280", "1280x720", "1024x1792", "1792x1024"];
 const FIELDS: [&str; 5] = ["prompt", "model", "seconds", "size", "input_reference"];
 const LANDSCAPE: &[u8] = include_bytes!("../../fixtures/sample.mp4");

@@ -1,13 +1,15 @@
 //! Google's Gemini API (docs/providers/google.md, section 3): Imagen 4
 //! (`:predict`, answered at once), Veo (`:predictLongRunning`, an operation the
 //! worker records and polls, the video downloaded with the key) and Gemini's image
-//! generation and editing (`:generateContent` with image output). One file per
+//! generation and editing (`:generateContent` with image output), and its text
+//! models (`:generateContent` with JSON output, seed 001's). One file per
 //! model family; what they share (the key, the error shape, downloads) is
 //! `client.rs`.
 
 pub mod client;
 mod config;
 pub mod gemini_image;
+pub mod gemini_text;
 pub mod imagen;
 pub mod veo;
 
@@ -98,6 +100,9 @@ impl GoogleProvider {
         }
         models.push(Box::new(veo::Veo));
         models.push(Box::new(gemini_image::GeminiImage));
+        for (model, summary) in gemini_text::MODELS {
+            models.push(Box::new(gemini_text::GeminiText { model, summary }));
+        }
         Ok(Self { settings, client, models: ModelTable::new(SERVICE, models) })
     }
 

@@ -17,6 +17,7 @@ pub mod pool;
 #[cfg(test)]
 pub mod schema;
 pub mod table;
+pub mod text;
 
 pub use auth::{ApiKeyHeader, Auth, Basic, Bearer, OAuth, TokenSource};
 pub use http::{ApiClient, Phase, Reply};

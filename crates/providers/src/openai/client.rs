@@ -25,6 +25,10 @@ pub enum Api {
     ImageGenerations,
     ImageEdits,
     Speech,
+    /// `POST /chat/completions`.
+    ChatCompletions,
+    /// `GET /models`.
+    Models,
     /// `POST /videos` (create) and `GET /videos` (list).
     Videos,
     /// `GET` or `DELETE /videos/{id}`.
@@ -40,6 +44,8 @@ impl Api {
             Self::ImageGenerations => "images/generations".into(),
             Self::ImageEdits => "images/edits".into(),
             Self::Speech => "audio/speech".into(),
+            Self::ChatCompletions => "chat/completions".into(),
+            Self::Models => "models".into(),
             Self::Videos => "videos".into(),
             Self::Video(id) => format!("videos/{}", encode_segment(id)),
             Self::VideoContent(id) => format!("videos/{}/content", encode_segment(id)),
@@ -48,7 +54,7 @@ impl Api {
 
     /// Whether Azure routes it through a deployment (`/openai/deployments/{name}/…`).
     fn is_deployment_routed(&self) -> bool {
-        matches!(self, Self::ImageGenerations | Self::ImageEdits | Self::Speech)
+        matches!(self, Self::ImageGenerations | Self::ImageEdits | Self::Speech | Self::ChatCompletions)
     }
 }
 

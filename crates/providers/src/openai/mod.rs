@@ -1,13 +1,15 @@
 //! OpenAI (docs/providers/openai.md), and Azure OpenAI as a second service offering
 //! the same models (`azure.rs`): one client with a flavour switch (`client.rs`),
 //! one file per API: `images.rs` (generations, and every image model's
-//! parameters), `edits.rs` (multipart edits), `speech.rs`, `videos.rs`.
+//! parameters), `edits.rs` (multipart edits), `speech.rs`, `videos.rs`, `chat.rs`
+//! (chat completions: the text models).
 //!
 //! Images and speech are synchronous: `submit` answers `Finished` with the files.
 //! Videos are asynchronous: `submit` creates the video and answers `Accepted` with
 //! its id, which the worker records before it polls.
 
 pub mod azure;
+pub mod chat;
 pub mod client;
 mod config;
 pub mod edits;
@@ -109,7 +111,10 @@ impl OpenAiProvider {
         let images = ImageModel::ALL.into_iter().map(|model| Box::new(model) as Box<dyn OpenAiModel>);
         let speech = SpeechModel::ALL.into_iter().map(|model| Box::new(model) as Box<dyn OpenAiModel>);
         let videos = VideoModel::ALL.into_iter().map(|model| Box::new(model) as Box<dyn OpenAiModel>);
-        let models = ModelTable::new(service, images.chain(speech).chain(videos).collect());
+        let chat = chat::MODELS
+            .into_iter()
+            .map(|(model, title)| Box::new(chat::ChatModel { model, title }) as Box<dyn OpenAiModel>);
+        let models = ModelTable::new(service, images.chain(speech).chain(videos).chain(chat).collect());
         Self { service, title, requires_config, client, polls, models }
     }
 
@@ -193,7 +198,11 @@ mod tests {
                 "tts-1-hd",
                 "gpt-4o-mini-tts",
                 "sora-2",
-                "sora-2-pro"
+                "sora-2-pro",
+                "gpt-4.1",
+                "gpt-4.1-mini",
+                "gpt-4o",
+                "gpt-4o-mini"
             ]
         );
         assert!(models.iter().all(|m| m.requires_config.as_deref() == Some(CONFIG_KEY) && m.service == "openai"));

@@ -26,5 +26,6 @@ mod seed004;
 mod stability;
 mod studio;
 mod tasks;
+mod text_models;
 mod volcengine;
 mod worker;

@@ -91,6 +91,22 @@ pub fn right_to_left(document: &Value, options: &Value) -> bool {
     }
 }
 
+/// Gives every item of a list an id `<prefix><n>` when its own is missing, not of
+/// that shape, or taken by an earlier item (a model may answer `C1`, or none).
+fn number_ids(items: &mut [Value], prefix: char) {
+    let mut seen = std::collections::HashSet::new();
+    for (index, item) in items.iter_mut().enumerate() {
+        let Some(object) = item.as_object_mut() else { continue };
+        let id = object.get("id").and_then(Value::as_str).unwrap_or_default().to_owned();
+        let shaped = id
+            .strip_prefix(prefix)
+            .is_some_and(|digits| !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()));
+        let id = if shaped && !seen.contains(&id) { id } else { format!("{prefix}{}", index + 1) };
+        seen.insert(id.clone());
+        object.insert("id".into(), json!(id));
+    }
+}
+
 /// Characters without their sheets (material for later phases).
 fn characters_brief(document: &Value) -> Value {
     let mut characters = part(document, "characters");
@@ -179,6 +195,7 @@ impl Phase for Characters {
         let Some(list) = characters.as_array_mut() else {
             return Err(PhaseError::new("invalid_answer", "characters is not a list"));
         };
+        number_ids(list, 'c');
         let style = context.document.pointer("/style/art_style").and_then(Value::as_str).unwrap_or("manga");
         let mut needed = Vec::new();
         for character in list.iter_mut().take(MAX_SHEETS) {
@@ -238,7 +255,7 @@ impl Phase for Plot {
         schema::wrapped("plot", schema::plot())
     }
     fn step(&self, context: &PhaseContext<'_>) -> Result<Step, PhaseError> {
-        let Some(plot) = answered(context, "plot")? else {
+        let Some(mut plot) = answered(context, "plot")? else {
             return Ok(text_step(
                 context,
                 "manga.plot",
@@ -253,6 +270,9 @@ impl Phase for Plot {
                 }),
             ));
         };
+        if let Some(scenes) = plot.get_mut("scenes").and_then(Value::as_array_mut) {
+            number_ids(scenes, 's');
+        }
         Ok(Step::Done(with_part(context.document, "plot", plot)))
     }
 }

@@ -46,7 +46,7 @@ pub fn characters() -> Value {
             "type": "object",
             "required": ["id", "name", "role", "appearance", "personality", "speech_style"],
             "properties": {
-                "id": { "type": "string", "pattern": "^c[0-9]+$" },
+                "id": { "type": "string", "description": "c1, c2, … (given when missing)" },
                 "name": { "type": "string", "minLength": 1 },
                 "role": text(),
                 "age": text(),
@@ -94,7 +94,7 @@ pub fn plot() -> Value {
                     "type": "object",
                     "required": ["id", "setting", "time_of_day", "characters", "emotion", "summary"],
                     "properties": {
-                        "id": { "type": "string", "pattern": "^s[0-9]+$" },
+                        "id": { "type": "string", "description": "s1, s2, … (given when missing)" },
                         "title": text(),
                         "setting": text(),
                         "time_of_day": text(),

@@ -1,8 +1,12 @@
-//! The JSON a text model answers in JSON mode: a minimal instance valid against
-//! the request's `responseSchema` (Gemini's OpenAPI-subset `Schema`: upper-case
+//! A minimal JSON instance valid against a schema, shared by the emulators
+//! whose text models answer in JSON: Gemini's JSON mode (`google/gemini.rs`,
+//! a `responseSchema` or `responseJsonSchema`) and OpenAI's structured
+//! outputs (`openai/chat.rs`, `response_format.json_schema.schema`).
+//!
+//! Two schema dialects are read: Gemini's OpenAPI-subset `Schema` (upper-case
 //! `type`s, `nullable`, `propertyOrdering`, proto field names in either
-//! spelling) or `responseJsonSchema` (plain JSON Schema: `$ref`/`$defs`,
-//! `const`, type lists, `prefixItems`, numeric `exclusiveMinimum`).
+//! spelling) and plain JSON Schema (`$ref`/`$defs`, `const`, type lists,
+//! `prefixItems`, numeric `exclusiveMinimum`).
 //!
 //! Minimal: an object has its `required` properties only (then more, in
 //! `propertyOrdering`, up to `minProperties`); an array has `minItems` items,
@@ -20,8 +24,6 @@ use std::cell::Cell;
 
 use serde_json::{Map, Value, json};
 
-use super::input::{field, whole_number};
-
 /// How deep a schema may nest (or refer to itself) before the emulator gives up.
 const MAX_DEPTH: usize = 48;
 /// The most items an array (or properties an object) may need.
@@ -32,7 +34,7 @@ const MAX_VALUES: u64 = 100_000;
 const MAX_LENGTH: u64 = 100_000;
 
 /// A minimal value valid against `schema`, or why there is none the emulator can make.
-pub(super) fn instance(schema: &Value) -> Result<Value, String> {
+pub(crate) fn instance(schema: &Value) -> Result<Value, String> {
     Builder { root: schema, built: Cell::new(0) }.build(schema, 0, 0)
 }
 
@@ -40,6 +42,39 @@ struct Builder<'a> {
     root: &'a Value,
     /// Values built so far (bounded by [`MAX_VALUES`]).
     built: Cell<u64>,
+}
+
+/// A schema keyword, written either way Gemini's proto `Schema` allows
+/// (`minItems` or `min_items`; `camel_name` is the lowerCamelCase one), `null`
+/// counting as absent. The same reading as `google/input.rs`'s `field`.
+fn field<'a>(schema: &'a Map<String, Value>, camel_name: &str) -> Option<&'a Value> {
+    schema.iter().find(|(key, value)| !value.is_null() && camel(key) == camel_name).map(|(_, value)| value)
+}
+
+/// `min_items` → `minItems`.
+fn camel(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    let mut upper = false;
+    for c in name.chars() {
+        if c == '_' {
+            upper = true;
+        } else if upper {
+            out.extend(c.to_uppercase());
+            upper = false;
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// A whole number: `8`, `8.0`, or, as proto JSON writes 64-bit integers, `"8"`.
+fn whole_number(value: &Value) -> Option<i64> {
+    match value {
+        Value::Number(n) => n.as_i64().or_else(|| n.as_f64().filter(|f| f.fract() == 0.0).map(|f| f as i64)),
+        Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    }
 }
 
 fn number(value: Option<&Value>) -> Option<f64> {

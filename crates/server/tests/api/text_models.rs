@@ -1,0 +1,132 @@
+//! Text models (the text-model port) through Atelier against the in-tree
+//! emulators: Gemini's `generateContent` with a JSON Schema (the answer validated,
+//! each fault class ending as the policy says), and a manga run whose phases and
+//! change in words go through the emulated Gemini.
+
+use std::time::Duration;
+
+use atelier::config::Config;
+use atelier_testkit::emulators::{Emulator, GOOGLE_KEY};
+use serde_json::{Value, json};
+
+use crate::helpers::{Options, TestApp};
+
+async fn with_google(faults: &[&str]) -> (TestApp, Emulator) {
+    let google = Emulator::google(faults, |_| {}).await;
+    let pointed = google.clone();
+    let configure = Box::new(move |config: &mut Config, _: &str| {
+        pointed.point_google(config);
+        config.pipelines.sweep_ms = 50;
+    });
+    let app = TestApp::with(Options { configure: Some(configure), ..Options::default() }).await.expect("app");
+    (app, google)
+}
+
+fn schema() -> Value {
+    json!({
+        "type": "object",
+        "required": ["title", "scenes"],
+        "properties": {
+            "title": { "type": "string" },
+            "scenes": { "type": "array", "minItems": 2, "items": { "type": "object", "required": ["id"], "properties": { "id": { "type": "string" } } } }
+        }
+    })
+}
+
+async fn answer(app: &TestApp, task: &Value) -> Value {
+    serde_json::from_slice(&app.output_bytes(&task["images"][0]).await).expect("a JSON answer")
+}
+
+#[tokio::test]
+async fn gemini_answers_json_that_follows_the_schema() {
+    let (app, google) = with_google(&[]).await;
+    let task = app
+        .run("google/gemini-2.5-flash", json!({ "prompt": "Plan a story.", "system": "Be brief.", "schema": schema(), "context": { "text": "A fox." } }))
+        .await;
+    assert_eq!(task["status"], "completed", "{task}");
+    assert!(!task.to_string().contains(GOOGLE_KEY));
+    let answer = answer(&app, &task).await;
+    assert!(answer["title"].is_string(), "{answer}");
+    assert_eq!(answer["scenes"].as_array().map(Vec::len), Some(2), "{answer}");
+    assert_eq!(google.stats().await["generate_content"], 1);
+    // A text answer without a schema is text.
+    let plain = app.run("google/gemini-2.5-pro", json!({ "prompt": "Say hello." })).await;
+    assert_eq!(plain["status"], "completed", "{plain}");
+    assert!(plain["images"][0]["mime_type"].as_str().is_some_and(|mime| mime.starts_with("text/plain")), "{plain}");
+}
+
+#[tokio::test]
+async fn gemini_faults_end_as_the_policy_says() {
+    let cases = [
+        ("generate_content:always:safety", "failed", "content_filtered", 1),
+        ("generate_content:always:safety=output", "failed", "content_filtered", 1),
+        ("generate_content:first=1:status=429,retry_after_seconds=0", "completed", "", 2),
+        ("generate_content:always:status=400", "failed", "provider_rejected", 1),
+        ("generate_content:first=1:status=503", "completed", "", 2),
+        ("generate_content:always:generation_failed", "failed", "generation_failed", 1),
+    ];
+    for (rule, status, code, calls) in cases {
+        let (app, google) = with_google(&[rule]).await;
+        let task = app.run("google/gemini-2.5-flash", json!({ "prompt": "Plan.", "schema": schema() })).await;
+        assert_eq!(task["status"], status, "{rule}: {task}");
+        if !code.is_empty() {
+            assert_eq!(task["error"]["code"], code, "{rule}: {task}");
+        }
+        assert_eq!(google.stats().await["generate_content"], calls, "{rule}: calls");
+    }
+}
+
+#[tokio::test]
+async fn a_manga_run_goes_through_gemini_phase_by_phase() {
+    let (app, google) = with_google(&[]).await;
+    let text = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/gift-of-the-magi.txt"),
+    )
+    .unwrap();
+    let body = json!({ "text": text, "text_model": "google/gemini-2.5-flash", "feedback_mode": { "timeout_seconds": 600 }, "last_phase": 2 });
+    let created: Value = app.post("/api/v1/pipelines", &body).await.json().await.unwrap();
+    let id = created["id"].as_str().expect("a run").to_owned();
+    let run = wait_for(&app, &id, "waiting_input").await;
+    assert_eq!(run["phase"], 1);
+    // A change in words goes to the run's text model too.
+    let proposal: Value = app
+        .post(&format!("/api/v1/pipelines/{id}/proposals"), &json!({ "text": "make it darker" }))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let proposal_id = proposal["id"].as_str().expect("a proposal").to_owned();
+    let answered = loop {
+        let answered: Value =
+            app.get(&format!("/api/v1/pipelines/{id}/proposals/{proposal_id}")).await.json().await.unwrap();
+        if answered["status"] == "completed" {
+            break answered;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(answered["operations"].is_array() && answered["error"].is_null(), "{answered}");
+    app.post(&format!("/api/v1/pipelines/{id}/continue"), &json!({})).await;
+    let run = wait_for(&app, &id, "completed").await;
+    let version: Value = app
+        .get(&format!("/api/v1/pipelines/{id}/versions/{}", run["head_version_id"].as_str().unwrap()))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let characters = version["document"]["characters"].as_array().expect("characters");
+    assert_eq!(characters[0]["id"], "c1", "ids are given when the model's are not of the shape");
+    assert!(characters[0]["sheets"][0]["asset_id"].is_string(), "{version}");
+    assert_eq!(google.stats().await["generate_content"], 3, "phases 1 and 2 and the proposal, once each");
+}
+
+async fn wait_for(app: &TestApp, run: &str, status: &str) -> Value {
+    for _ in 0..600 {
+        let view: Value = app.get(&format!("/api/v1/pipelines/{run}")).await.json().await.unwrap();
+        if view["status"] == status {
+            return view;
+        }
+        assert_ne!(view["status"], "failed", "{view}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("run {run} never got {status}");
+}
