@@ -1027,7 +1027,7 @@ async fn pipeline_runs_move_only_under_their_revision(store: Arc<Database>) {
     assert_eq!(store.get_version(&version.id).await.unwrap(), None, "no version without the run's move");
     assert!(store.add_version(&moved, &version).await.unwrap());
     assert_eq!(store.get_version(&version.id).await.unwrap().unwrap(), version);
-    assert_eq!(store.list_versions(&first.id).await.unwrap(), [version.clone()]);
+    assert_eq!(store.list_versions(&first.id).await.unwrap(), std::slice::from_ref(&version));
     assert_eq!(store.get_run(&first.id).await.unwrap().unwrap().head, Some(version.id.clone()));
 
     // Task links: recorded once, read by prefix, and a task names its run.
