@@ -1,5 +1,5 @@
 //! The OpenAI emulator through HTTP, in both flavours: auth, the error shape,
-//! each API, and injected faults.
+//! each API (chat completions and the models list too), and injected faults.
 
 use std::collections::BTreeMap;
 use std::io::Cursor;
@@ -27,7 +27,10 @@ async fn start(flavour: Flavour, faults: &[&str]) -> Emulator {
     let config = OpenAiEmulatorConfig {
         flavour,
         faults: plan,
-        deployments: BTreeMap::from([("images-prod".to_owned(), "gpt-image-1".to_owned())]),
+        deployments: BTreeMap::from([
+            ("images-prod".to_owned(), "gpt-image-1".to_owned()),
+            ("chat-prod".to_owned(), "gpt-4.1-mini".to_owned()),
+        ]),
         poll_after_ms: 25,
         timeout_fault_duration: Duration::from_secs(5),
         ..OpenAiEmulatorConfig::default()
@@ -377,4 +380,381 @@ async fn a_failing_video_ends_failed_and_a_stuck_one_never_ends() {
     assert_eq!(last[0]["status"], "failed");
     assert!(last[0]["error"]["code"].as_str().is_some_and(|c| !c.is_empty()));
     assert_eq!(last[1]["status"], "in_progress");
+}
+
+/// A chat completions body for `model` (ignored on Azure, where the deployment names it).
+fn chat(model: &str, text: &str, extra: Value) -> Value {
+    let mut body = json!({
+        "model": model,
+        "messages": [
+            { "role": "system", "content": "You write manga scripts." },
+            { "role": "user", "content": [{ "type": "text", "text": text }] },
+        ],
+    });
+    for (key, value) in extra.as_object().cloned().unwrap_or_default() {
+        body[key] = value;
+    }
+    body
+}
+
+/// Checks `value` against the subset of JSON Schema the tests' schemas use:
+/// `type`, `properties`, `required`, `additionalProperties: false`, `items`,
+/// `minItems`, `enum`, `minimum`.
+fn conforms(value: &Value, schema: &Value, at: &str) -> Result<(), String> {
+    if let Some(allowed) = schema["enum"].as_array()
+        && !allowed.contains(value)
+    {
+        return Err(format!("{at}: {value} is not one of {allowed:?}"));
+    }
+    let matches = match schema["type"].as_str() {
+        Some("object") => value.is_object(),
+        Some("array") => value.is_array(),
+        Some("string") => value.is_string(),
+        Some("integer") => value.is_i64() || value.is_u64(),
+        Some("number") => value.is_number(),
+        Some("boolean") => value.is_boolean(),
+        Some("null") => value.is_null(),
+        _ => true,
+    };
+    if !matches {
+        return Err(format!("{at}: {value} is not of type {}", schema["type"]));
+    }
+    if let Some(minimum) = schema["minimum"].as_f64()
+        && value.as_f64().is_some_and(|v| v < minimum)
+    {
+        return Err(format!("{at}: {value} is below {minimum}"));
+    }
+    if let Some(object) = value.as_object() {
+        for name in schema["required"].as_array().into_iter().flatten().filter_map(Value::as_str) {
+            if !object.contains_key(name) {
+                return Err(format!("{at}: the required `{name}` is missing"));
+            }
+        }
+        for (name, item) in object {
+            match schema["properties"].get(name) {
+                Some(sub) => conforms(item, sub, &format!("{at}.{name}"))?,
+                None if schema["additionalProperties"] == json!(false) => {
+                    return Err(format!("{at}: `{name}` is not a property"));
+                }
+                None => {}
+            }
+        }
+    }
+    if let Some(items) = value.as_array() {
+        if let Some(min) = schema["minItems"].as_u64()
+            && (items.len() as u64) < min
+        {
+            return Err(format!("{at}: {} items, fewer than {min}", items.len()));
+        }
+        for (i, item) in items.iter().enumerate() {
+            conforms(item, &schema["items"], &format!("{at}[{i}]"))?;
+        }
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn chat_answers_json_that_conforms_to_the_schema() {
+    let schema = json!({
+        "type": "object",
+        "additionalProperties": false,
+        "required": ["title", "mood", "panels", "draft"],
+        "properties": {
+            "title": { "type": "string" },
+            "mood": { "type": "string", "enum": ["calm", "tense"] },
+            "draft": { "type": "boolean" },
+            "panels": {
+                "type": "array",
+                "minItems": 2,
+                "items": {
+                    "type": "object",
+                    "additionalProperties": false,
+                    "required": ["index", "caption"],
+                    "properties": {
+                        "index": { "type": "integer", "minimum": 1 },
+                        "caption": { "type": ["string", "null"] },
+                    },
+                },
+            },
+        },
+    });
+    for flavour in BOTH {
+        let emulator = start(flavour, &[]).await;
+        let body = chat(
+            "gpt-4.1-mini",
+            "Plan a page.",
+            json!({
+                "temperature": 0.2,
+                "max_completion_tokens": 2000,
+                "seed": 7,
+                "response_format": {
+                    "type": "json_schema",
+                    "json_schema": { "name": "page_plan", "strict": true, "schema": schema },
+                },
+            }),
+        );
+        let response = emulator.post("chat/completions", "chat-prod", body).await;
+        assert_eq!(response.status(), 200, "{flavour:?}");
+        assert!(response.headers().contains_key("x-request-id"));
+        let answer: Value = response.json().await.expect("json");
+        assert!(answer["id"].as_str().is_some_and(|id| id.starts_with("chatcmpl-")), "{answer}");
+        assert_eq!(answer["object"], "chat.completion");
+        assert_eq!(answer["model"], "gpt-4.1-mini");
+        assert_eq!(answer["system_fingerprint"], "fp_emulator");
+        assert!(answer["created"].as_i64().is_some_and(|t| t > 1_700_000_000));
+        let choice = &answer["choices"][0];
+        assert_eq!((choice["index"].as_u64(), choice["finish_reason"].as_str()), (Some(0), Some("stop")));
+        assert_eq!(
+            (choice["message"]["role"].as_str(), &choice["message"]["refusal"]),
+            (Some("assistant"), &Value::Null)
+        );
+        assert_eq!(choice["logprobs"], Value::Null);
+        let content: Value =
+            serde_json::from_str(choice["message"]["content"].as_str().expect("content")).expect("JSON content");
+        conforms(&content, &schema, "$").expect("conforms");
+        assert_eq!(content["panels"].as_array().map(Vec::len), Some(2));
+        let usage = &answer["usage"];
+        let (prompt, completion) = (
+            usage["prompt_tokens"].as_u64().expect("prompt"),
+            usage["completion_tokens"].as_u64().expect("completion"),
+        );
+        assert!(prompt >= 1 && completion >= 1);
+        assert_eq!(usage["total_tokens"].as_u64(), Some(prompt + completion));
+        if flavour == Flavour::Azure {
+            assert_eq!(choice["content_filter_results"]["hate"]["filtered"], false);
+            assert_eq!(emulator.stats().await["deployments"]["chat-prod"], 1);
+        }
+
+        // Strict mode holds the schema to OpenAI's rules; a schema the emulator cannot build is refused too.
+        let open = json!({ "type": "object", "properties": { "a": { "type": "string" } }, "required": ["a"] });
+        let unbuildable = json!({ "type": "array", "minItems": 5000 });
+        for (json_schema, message) in [
+            (json!({ "name": "open", "strict": true, "schema": open }), "additionalProperties"),
+            (json!({ "name": "huge", "schema": unbuildable }), "minItems"),
+        ] {
+            let format = json!({ "response_format": { "type": "json_schema", "json_schema": json_schema } });
+            let (status, error) =
+                error_of(emulator.post("chat/completions", "chat-prod", chat("gpt-4.1-mini", "x", format)).await).await;
+            assert_eq!((status, error["type"].as_str()), (400, Some("invalid_request_error")));
+            assert_eq!(error["param"], "response_format");
+            assert!(error["message"].as_str().is_some_and(|m| m.contains(message)), "{error}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn chat_answers_text_and_json_objects_and_cuts_at_max_tokens() {
+    let emulator = start(Flavour::OpenAi, &[]).await;
+    let content_of = |answer: &Value| answer["choices"][0]["message"]["content"].as_str().expect("content").to_owned();
+
+    let text = chat("gpt-4o-mini", "Name three cats.", json!({}));
+    let first: Value = emulator.post("chat/completions", "", text.clone()).await.json().await.expect("json");
+    let again: Value = emulator.post("chat/completions", "", text).await.json().await.expect("json");
+    assert!(content_of(&first).contains("Name three cats."), "{first}");
+    assert_eq!(content_of(&first), content_of(&again), "deterministic");
+    assert_eq!(first["choices"][0]["finish_reason"], "stop");
+    let characters = "You write manga scripts.Name three cats.".chars().count() as u64;
+    assert_eq!(first["usage"]["prompt_tokens"].as_u64(), Some(characters.div_ceil(4)));
+    assert_eq!(
+        first["usage"]["completion_tokens"].as_u64(),
+        Some((content_of(&first).chars().count() as u64).div_ceil(4))
+    );
+
+    let json_object = chat("gpt-4o-mini", "Answer in JSON.", json!({ "response_format": { "type": "json_object" } }));
+    let answer: Value = emulator.post("chat/completions", "", json_object).await.json().await.expect("json");
+    let object: Value = serde_json::from_str(&content_of(&answer)).expect("JSON object");
+    assert!(object["response"].as_str().is_some_and(|r| r.contains("Answer in JSON.")), "{object}");
+    // OpenAI asks that the messages say "json" in JSON mode.
+    let unasked = chat("gpt-4o-mini", "Answer.", json!({ "response_format": { "type": "json_object" } }));
+    let (status, error) = error_of(emulator.post("chat/completions", "", unasked).await).await;
+    assert_eq!((status, error["param"].as_str()), (400, Some("messages")));
+
+    let short = chat("gpt-4o-mini", "Tell me a long story.", json!({ "max_tokens": 3 }));
+    let answer: Value = emulator.post("chat/completions", "", short).await.json().await.expect("json");
+    assert_eq!(answer["choices"][0]["finish_reason"], "length");
+    assert_eq!(content_of(&answer).chars().count(), 12);
+    assert_eq!(answer["usage"]["completion_tokens"], 3);
+    assert_eq!(emulator.stats().await["chat_completions"], 5);
+}
+
+#[tokio::test]
+async fn chat_refuses_bad_requests_in_openais_shape() {
+    let emulator = start(Flavour::OpenAi, &[]).await;
+    let (status, error) =
+        error_of(emulator.post("chat/completions", "", chat("gpt-4o-mini", "x", json!({ "foo": 1 }))).await).await;
+    assert_eq!(status, 400);
+    assert_eq!(
+        error,
+        json!({
+            "message": "Unrecognized request argument supplied: foo",
+            "type": "invalid_request_error",
+            "param": null,
+            "code": null,
+        })
+    );
+
+    let (status, error) =
+        error_of(emulator.post("chat/completions", "", json!({ "model": "gpt-4o-mini" })).await).await;
+    assert_eq!(status, 400);
+    assert_eq!(
+        (error["param"].as_str(), error["code"].as_str()),
+        (Some("messages"), Some("missing_required_parameter"))
+    );
+
+    let (status, error) = error_of(emulator.post("chat/completions", "", chat("gpt-9", "x", json!({}))).await).await;
+    assert_eq!(status, 404);
+    assert_eq!(
+        error,
+        json!({
+            "message": "The model `gpt-9` does not exist or you do not have access to it.",
+            "type": "invalid_request_error",
+            "param": null,
+            "code": "model_not_found",
+        })
+    );
+
+    for (extra, param) in [
+        (json!({ "temperature": 3 }), "temperature"),
+        (json!({ "n": 2 }), "n"),
+        (json!({ "stream": true }), "stream"),
+        (json!({ "max_tokens": 0 }), "max_tokens"),
+        (
+            json!({ "response_format": { "type": "json_schema", "json_schema": { "name": "bad name!" } } }),
+            "response_format.json_schema.name",
+        ),
+        (json!({ "messages": [{ "role": "narrator", "content": "x" }] }), "messages[0].role"),
+    ] {
+        let (status, error) =
+            error_of(emulator.post("chat/completions", "", chat("gpt-4o-mini", "x", extra.clone())).await).await;
+        assert_eq!((status, error["param"].as_str()), (400, Some(param)), "{extra}");
+        assert_eq!(error["type"], "invalid_request_error");
+    }
+}
+
+#[tokio::test]
+async fn chat_faults_rate_limit_refuse_and_break_the_json() {
+    let emulator = start(Flavour::OpenAi, &["chat.completions:first=1:status=429,retry_after_seconds=3"]).await;
+    let body = chat("gpt-4o-mini", "x", json!({}));
+    let limited = emulator.post("chat/completions", "", body.clone()).await;
+    assert_eq!(limited.headers()["retry-after"], "3");
+    let (status, error) = error_of(limited).await;
+    assert_eq!((status, error["code"].as_str()), (429, Some("rate_limit_exceeded")));
+    assert_eq!(emulator.post("chat/completions", "", body.clone()).await.status(), 200);
+
+    let with_header = |fault: &str, body: &Value| {
+        emulator
+            .http
+            .post(emulator.url("chat/completions", ""))
+            .bearer_auth(KEY)
+            .header("X-Emulator-Fault", fault)
+            .json(body)
+            .send()
+    };
+    let refused = with_header("generation_failed", &body).await.expect("answered");
+    assert_eq!(refused.status(), 200);
+    let refused: Value = refused.json().await.expect("json");
+    let choice = &refused["choices"][0];
+    assert_eq!(choice["message"]["content"], Value::Null);
+    assert_eq!(choice["message"]["refusal"], "I'm sorry, I can't help with that.");
+    assert_eq!(choice["finish_reason"], "stop");
+    // A refusal comes after the request is checked.
+    let (status, _) =
+        error_of(with_header("generation_failed", &json!({ "model": "gpt-4o-mini" })).await.expect("answered")).await;
+    assert_eq!(status, 400);
+
+    let malformed = with_header("malformed", &body).await.expect("answered");
+    assert_eq!(malformed.status(), 200);
+    let text = malformed.text().await.expect("text");
+    assert!(text.starts_with("{\"id\":\"chatcmpl-") && serde_json::from_str::<Value>(&text).is_err(), "{text}");
+    let stats = emulator.stats().await;
+    assert_eq!(stats["chat_completions"], 5);
+    assert_eq!(
+        (stats["faults_injected"]["status"].as_u64(), stats["faults_injected"]["generation_failed"].as_u64()),
+        (Some(1), Some(2))
+    );
+}
+
+#[tokio::test]
+async fn azure_chat_goes_through_a_deployment() {
+    let emulator = start(Flavour::Azure, &[]).await;
+    // The deployment names the model; the body's `model` is ignored.
+    let response = emulator.post("chat/completions", "chat-prod", chat("whatever", "hello", json!({}))).await;
+    assert_eq!(response.status(), 200);
+    let answer: Value = response.json().await.expect("json");
+    assert_eq!(answer["model"], "gpt-4.1-mini");
+    assert_eq!(answer["prompt_filter_results"][0]["prompt_index"], 0);
+    // A deployment named as a chat model needs no entry.
+    let response = emulator.post("chat/completions", "gpt-4o-mini", chat("", "hello", json!({}))).await;
+    assert_eq!(response.status(), 200);
+
+    let (status, error) =
+        error_of(emulator.post("chat/completions", "images-prod", chat("", "x", json!({}))).await).await;
+    assert_eq!((status, error["code"].as_str()), (404, Some("DeploymentNotFound")));
+    let url = format!("{}/openai/deployments/chat-prod/chat/completions", emulator.base);
+    let no_version =
+        emulator.http.post(&url).header("api-key", KEY).json(&chat("", "x", json!({}))).send().await.expect("answered");
+    let (status, error) = error_of(no_version).await;
+    assert_eq!((status, error["param"].as_str()), (400, Some("api-version")));
+    let no_key = emulator
+        .http
+        .post(format!("{url}?api-version=2024-10-21"))
+        .json(&chat("", "x", json!({})))
+        .send()
+        .await
+        .expect("answered");
+    assert_eq!(no_key.status(), 401);
+    let stats = emulator.stats().await;
+    assert_eq!(stats["chat_completions"], 5, "every call counts, refused ones too");
+    assert_eq!(stats["deployments"]["chat-prod"], 1, "only the calls that pass auth reach a deployment");
+}
+
+#[tokio::test]
+async fn models_lists_the_chat_models() {
+    let emulator = start(Flavour::OpenAi, &[]).await;
+    let list = |path: &str| emulator.http.get(format!("{}/v1/{path}", emulator.base)).bearer_auth(KEY).send();
+    let answer: Value = list("models").await.expect("answered").json().await.expect("json");
+    assert_eq!(answer["object"], "list");
+    let data = answer["data"].as_array().expect("data");
+    let ids: Vec<&str> = data.iter().filter_map(|m| m["id"].as_str()).collect();
+    assert_eq!(ids[..2], ["gpt-4o-mini", "gpt-4.1-mini"]);
+    assert!(ids.contains(&"gpt-image-1") && ids.contains(&"tts-1"), "{ids:?}");
+    for model in data {
+        assert_eq!((model["object"].as_str(), model["owned_by"].as_str()), (Some("model"), Some("openai")));
+        assert!(model["created"].as_i64().is_some());
+    }
+    let one: Value = list("models/gpt-4o-mini").await.expect("answered").json().await.expect("json");
+    assert_eq!(one["id"], "gpt-4o-mini");
+    let (status, error) = error_of(list("models/gpt-9").await.expect("answered")).await;
+    assert_eq!((status, error["code"].as_str()), (404, Some("model_not_found")));
+    assert_eq!(emulator.http.get(format!("{}/v1/models", emulator.base)).send().await.expect("answered").status(), 401);
+    assert_eq!(emulator.stats().await["models"], 4);
+
+    // The configured chat models are the ones served and listed.
+    let config = OpenAiEmulatorConfig { chat_models: vec!["local-llm".to_owned()], ..OpenAiEmulatorConfig::default() };
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let base = format!("http://{}", listener.local_addr().expect("address"));
+    tokio::spawn(OpenAiEmulator::new(config).serve(listener));
+    let http = reqwest::Client::new();
+    let answer: Value = http
+        .get(format!("{base}/v1/models"))
+        .bearer_auth(KEY)
+        .send()
+        .await
+        .expect("answered")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(answer["data"][0]["id"], "local-llm");
+    let chat_url = format!("{base}/v1/chat/completions");
+    let served =
+        http.post(&chat_url).bearer_auth(KEY).json(&chat("local-llm", "x", json!({}))).send().await.expect("answered");
+    assert_eq!(served.status(), 200);
+    let gone = http
+        .post(&chat_url)
+        .bearer_auth(KEY)
+        .json(&chat("gpt-4o-mini", "x", json!({})))
+        .send()
+        .await
+        .expect("answered");
+    assert_eq!(gone.status(), 404);
 }

@@ -396,3 +396,93 @@ async fn another_users_run_does_not_exist() {
     let response = bob.post(app.url(&format!("/api/v1/pipelines/{id}/cancel"))).send().await.unwrap();
     assert_error(response, 404, "not_found").await;
 }
+
+/// The run's WebSocket: the seed's events out, feedback and controls in, answered
+/// on the same socket; a plain GET is told to upgrade.
+#[tokio::test]
+async fn the_websocket_carries_events_out_and_feedback_in() {
+    use futures::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::{Message, client::IntoClientRequest};
+
+    let app = app(false, |_| {}).await.unwrap();
+    let created = json(
+        post(
+            &app,
+            "/api/v1/pipelines",
+            json!({ "text": story("rashomon.txt"), "feedback_mode": { "timeout_seconds": 600 } }),
+        )
+        .await,
+        202,
+    )
+    .await;
+    let id = created["id"].as_str().unwrap().to_owned();
+    let plain = app.get(&format!("/api/v1/pipelines/{id}/ws")).await;
+    assert_error(plain, 426, "websocket_required").await;
+
+    let mut request =
+        app.url(&format!("/api/v1/pipelines/{id}/ws")).replace("http://", "ws://").into_client_request().unwrap();
+    request.headers_mut().insert("authorization", format!("Bearer {}", app.admin_key).parse().unwrap());
+    let (socket, _) = tokio_tungstenite::connect_async(request).await.expect("the socket opens");
+    let (mut sink, mut stream) = socket.split();
+    let mut next = async || -> Value {
+        loop {
+            let message = tokio::time::timeout(Duration::from_secs(30), stream.next())
+                .await
+                .expect("a message in time")
+                .unwrap()
+                .unwrap();
+            if let Message::Text(text) = message {
+                return serde_json::from_str(text.as_str()).unwrap();
+            }
+        }
+    };
+    let first = next().await;
+    assert_eq!(first["type"], "snapshot");
+    // Wait for the first phase's result and its wait.
+    let mut seen = Vec::new();
+    let waiting = loop {
+        let event = next().await;
+        seen.push(event["type"].as_str().unwrap_or_default().to_owned());
+        if event["type"] == "waiting_input" {
+            break event;
+        }
+    };
+    assert!(seen.contains(&"phase_complete".to_owned()), "{seen:?}");
+    assert!(waiting["deadline"].is_string() && waiting["timestamp"].is_string(), "{waiting}");
+
+    let feedback = json!({ "type": "feedback", "id": 7, "change": { "change_type": "text_edit", "element_id": "concept.tone", "change_data": { "new_value": "暗い" } } });
+    sink.send(Message::Text(feedback.to_string().into())).await.unwrap();
+    let mut acked = None;
+    let mut changed = None;
+    while acked.is_none() || changed.is_none() {
+        let message = next().await;
+        match message["type"].as_str() {
+            Some("ack") => acked = Some(message),
+            Some("preview_change") => changed = Some(message),
+            _ => {}
+        }
+    }
+    let (acked, changed) = (acked.unwrap(), changed.unwrap());
+    assert_eq!(acked["id"], 7);
+    assert_eq!(acked["version"]["document"]["concept"]["tone"], "暗い");
+    assert_eq!(changed["element_id"], "concept.tone");
+
+    sink.send(Message::Text(json!({ "type": "feedback", "id": 8, "change": { "change_type": "text_edit", "element_id": "nope.0", "change_data": { "new_value": 1 } } }).to_string().into())).await.unwrap();
+    let refused = loop {
+        let message = next().await;
+        if message["type"] == "error" {
+            break message;
+        }
+    };
+    assert_eq!((refused["id"].clone(), refused["error"].clone()), (json!(8), json!("validation_error")));
+
+    sink.send(Message::Text(json!({ "type": "continue" }).to_string().into())).await.unwrap();
+    let complete = loop {
+        let message = next().await;
+        if message["type"] == "phase_complete" {
+            break message;
+        }
+    };
+    assert_eq!(complete["phase"], 2);
+    assert!(complete["preview_url"].as_str().unwrap().ends_with("/preview"));
+}

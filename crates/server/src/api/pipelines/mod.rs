@@ -10,6 +10,7 @@ mod events;
 mod feedback;
 mod get;
 mod manga;
+mod socket;
 mod versions;
 
 use atelier_core::pipeline::{Run, RunStatus, Version};
@@ -46,6 +47,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(control::cancel_run))
         .routes(routes!(control::branch_run))
         .routes(routes!(events::run_events))
+        .routes(routes!(socket::run_socket))
         .routes(routes!(manga::create_manga))
         .routes(routes!(manga::get_manga))
 }
