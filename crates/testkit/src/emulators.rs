@@ -56,7 +56,10 @@ impl Emulator {
             flavour,
             api_key: OPENAI_KEY.into(),
             faults: plan,
-            deployments: BTreeMap::from([("images-prod".to_owned(), "gpt-image-1".to_owned())]),
+            deployments: BTreeMap::from([
+                ("images-prod".to_owned(), "gpt-image-1".to_owned()),
+                ("chat-prod".to_owned(), "gpt-4o-mini".to_owned()),
+            ]),
             steps_to_finish: 2,
             poll_after_ms: 50,
             timeout_fault_duration: Duration::from_secs(3),
@@ -210,11 +213,25 @@ impl Emulator {
                 let azure = &mut config.providers.azure;
                 azure.api_key = Secret::new(OPENAI_KEY);
                 azure.endpoint = self.base.clone();
-                azure.deployments = BTreeMap::from([("gpt-image-1".to_owned(), "images-prod".to_owned())]);
+                azure.deployments = BTreeMap::from([
+                    ("gpt-image-1".to_owned(), "images-prod".to_owned()),
+                    ("gpt-4o-mini".to_owned(), "chat-prod".to_owned()),
+                ]);
                 azure.request_timeout_secs = 20;
                 azure.first_poll_ms = 50;
             }
         }
+    }
+}
+
+impl Emulator {
+    /// Points `[providers.llm]` (an OpenAI-compatible chat server of your own) at
+    /// this OpenAI emulator, its models read from the server's list.
+    pub fn point_llm(&self, config: &mut Config) {
+        let llm = &mut config.providers.llm;
+        llm.base_url = format!("{}/v1", self.base);
+        llm.api_key = Secret::new(OPENAI_KEY);
+        llm.request_timeout_secs = 20;
     }
 }
 

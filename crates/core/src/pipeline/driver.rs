@@ -361,11 +361,12 @@ impl Engine {
                 run.phase_try += 1;
                 return self.write(run).await;
             }
+            // A task whose paid call lost its answer (a crash mid-call, `submit_unknown`)
+            // is never sent again; the phase tries again with a new task, below.
             "provider_rejected"
             | "content_filtered"
             | "provider_unauthorized"
             | "insufficient_credits"
-            | "submit_unknown"
             | "cancelled" => {
                 self.fail(run, code, message, now);
                 return self.write(run).await;

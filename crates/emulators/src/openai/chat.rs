@@ -29,9 +29,11 @@
 //! Azure adds `prompt_filter_results` and each choice's
 //! `content_filter_results`, everything `safe`). The content: for
 //! `json_schema`, the JSON of `crate::schema`'s minimal instance of the schema
-//! (with `strict: true` the schema must first follow OpenAI's strict rules: an
-//! object at the root, and every object with `additionalProperties: false` and
-//! all its properties `required`); for `json_object`, `{"response": "<text>"}`;
+//! (`{}` without one; a schema it cannot build answers 400 naming
+//! `response_format`; with `strict: true` the schema must first follow
+//! OpenAI's strict rules: an object at the root, and every object with
+//! `additionalProperties: false` and all its properties `required`); for
+//! `json_object`, `{"response": "<text>"}`;
 //! else the text, derived from the last user message, deterministic under the
 //! seed. Tokens are a quarter of the characters (at least 1); a completion
 //! longer than `max_tokens` × 4 characters is cut, with `finish_reason: "length"`.

@@ -11,7 +11,8 @@
 //! - `status=<code>[,retry_after_seconds=<n>]`: answers that status with OpenAI's
 //!   error body (429: `rate_limit_exceeded`), without handling the request.
 //! - `malformed`: handles the request, then answers HTTP 200 with broken JSON
-//!   (on chat completions, a `chat.completion` cut short).
+//!   (on chat completions, a `chat.completion` cut short, answered without
+//!   handling the request: nothing there would outlive it).
 //! - `generation_failed`: a video ends `failed`; an image request is refused by
 //!   the safety system (HTTP 400, `moderation_blocked`); speech answers 500; a
 //!   chat completion is refused by the model (HTTP 200, `message.content: null`

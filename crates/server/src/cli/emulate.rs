@@ -175,6 +175,10 @@ pub struct OpenAiArgs {
     /// The `openai-poll-after-ms` header on video answers.
     #[arg(long, default_value_t = 1000)]
     pub poll_after_ms: u64,
+    /// A chat model it answers (repeatable; default gpt-4o-mini and gpt-4.1-mini):
+    /// as a stand-in for a chat server of your own, name its models.
+    #[arg(long = "chat-model")]
+    pub chat_models: Vec<String>,
 }
 
 #[derive(Debug, Args)]
@@ -383,6 +387,11 @@ async fn serve_openai(args: OpenAiArgs, flavour: Flavour, deployments: Vec<Strin
         faults,
         steps_to_finish: args.steps,
         poll_after_ms: args.poll_after_ms,
+        chat_models: if args.chat_models.is_empty() {
+            OpenAiEmulatorConfig::default().chat_models
+        } else {
+            args.chat_models
+        },
         ..OpenAiEmulatorConfig::default()
     };
     let banner = |address| match flavour {

@@ -1,5 +1,5 @@
 //! The command line: `serve`, `worker`, `migrate`, `config example` run the server
-//! side; `generate`, `tasks` and `healthcheck` talk to a running server; `admin`
+//! side; `generate`, `manga`, `tasks` and `healthcheck` talk to a running server; `admin`
 //! works on the database offline. `emulate` serves a provider's protocol locally;
 //! it exists with the `emulators` feature only (on by default).
 
@@ -8,6 +8,7 @@ mod client;
 #[cfg(feature = "emulators")]
 mod emulate;
 mod generate;
+mod manga;
 mod server;
 mod tasks;
 
@@ -38,6 +39,9 @@ pub enum Command {
     },
     /// Generate with a model and, with --wait, download the result.
     Generate(generate::GenerateArgs),
+    /// A story becomes a manga storyboard (seed 001, phases 1 to 4); --feedback to
+    /// steer it between phases.
+    Manga(manga::MangaArgs),
     /// List, show, cancel or retry tasks.
     Tasks {
         #[command(subcommand)]
@@ -118,6 +122,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Config { command: ConfigCommand::Show(args) } => server::show_config(args),
         Command::Generate(args) => generate::run(args).await,
+        Command::Manga(args) => manga::run(args).await,
         Command::Tasks { command, client } => tasks::run(command, client).await,
         Command::Healthcheck(args) => client::healthcheck(&args).await,
         #[cfg(feature = "emulators")]

@@ -130,3 +130,63 @@ async fn wait_for(app: &TestApp, run: &str, status: &str) -> Value {
     }
     panic!("run {run} never got {status}");
 }
+
+async fn with_openai(flavour: atelier_emulators::openai::Flavour, faults: &[&str]) -> (TestApp, Emulator) {
+    let openai = Emulator::openai(flavour, faults).await;
+    let pointed = openai.clone();
+    let configure = Box::new(move |config: &mut Config, _: &str| {
+        pointed.point_openai(config, flavour);
+        pointed.point_llm(config);
+    });
+    let app = TestApp::with(Options { configure: Some(configure), ..Options::default() }).await.expect("app");
+    (app, openai)
+}
+
+#[tokio::test]
+async fn chat_models_answer_json_through_openai_azure_and_a_server_of_your_own() {
+    use atelier_emulators::openai::Flavour;
+    let (app, openai) = with_openai(Flavour::OpenAi, &[]).await;
+    let input = json!({ "prompt": "Plan a story.", "system": "Be brief.", "schema": schema(), "schema_name": "plan" });
+    let task = app.run("openai/gpt-4o-mini", input.clone()).await;
+    assert_eq!(task["status"], "completed", "{task}");
+    assert_eq!(answer(&app, &task).await["scenes"].as_array().map(Vec::len), Some(2));
+    // The server's own list names its models (read when the catalog refreshes at start).
+    let mut listed = false;
+    for _ in 0..100 {
+        let models: Value = app.get("/api/v1/models").await.json().await.unwrap();
+        if models.to_string().contains("llm/gpt-4.1-mini") {
+            listed = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(listed, "the llm service lists the server's models");
+    let local = app.run("llm/gpt-4.1-mini", input.clone()).await;
+    assert_eq!(local["status"], "completed", "{local}");
+    assert!(answer(&app, &local).await["title"].is_string());
+    assert_eq!(openai.stats().await["chat_completions"], 2);
+
+    let (azure, _) = with_openai(Flavour::Azure, &[]).await;
+    let task = azure.run("azure/gpt-4o-mini", input).await;
+    assert_eq!(task["status"], "completed", "through the chat-prod deployment: {task}");
+}
+
+#[tokio::test]
+async fn chat_faults_end_as_the_policy_says() {
+    use atelier_emulators::openai::Flavour;
+    let cases = [
+        ("chat:always:generation_failed", "failed", "content_filtered", 1),
+        ("chat:first=1:status=429,retry_after_seconds=0", "completed", "", 2),
+        ("chat:always:status=400", "failed", "provider_rejected", 1),
+        ("chat:first=1:status=500", "completed", "", 2),
+    ];
+    for (rule, status, code, calls) in cases {
+        let (app, openai) = with_openai(Flavour::OpenAi, &[rule]).await;
+        let task = app.run("openai/gpt-4o-mini", json!({ "prompt": "Plan.", "schema": schema() })).await;
+        assert_eq!(task["status"], status, "{rule}: {task}");
+        if !code.is_empty() {
+            assert_eq!(task["error"]["code"], code, "{rule}: {task}");
+        }
+        assert_eq!(openai.stats().await["chat_completions"], calls, "{rule}: calls");
+    }
+}

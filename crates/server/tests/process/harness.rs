@@ -216,10 +216,23 @@ pub fn serve_at(name: &str, listen: &str, data_dir: &Path, database_url: Option<
 
 /// Runs a CLI command to completion (stdout and stderr captured), killing it and
 /// failing after `timeout`.
-pub async fn run_cli(mut command: Command, timeout: Duration) -> Output {
+pub async fn run_cli(command: Command, timeout: Duration) -> Output {
+    run_cli_with_input(command, None, timeout).await
+}
+
+/// As [`run_cli`], with `input` written to the command's standard input (then closed).
+pub async fn run_cli_with_input(mut command: Command, input: Option<&str>, timeout: Duration) -> Output {
     let shown = format!("{command:?}");
-    command.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    let stdin = if input.is_some() { Stdio::piped() } else { Stdio::null() };
+    command.stdin(stdin).stdout(Stdio::piped()).stderr(Stdio::piped());
     let mut child = command.spawn().unwrap_or_else(|error| panic!("cannot run {shown}: {error}"));
+    if let (Some(input), Some(mut pipe)) = (input, child.stdin.take()) {
+        let input = input.to_owned();
+        std::thread::spawn(move || {
+            use std::io::Write;
+            let _ = pipe.write_all(input.as_bytes());
+        });
+    }
     let mut stdout = child.stdout.take().expect("stdout is piped");
     let mut stderr = child.stderr.take().expect("stderr is piped");
     let out = std::thread::spawn(move || {

@@ -10,12 +10,16 @@
 mod crash_recovery;
 mod harness;
 mod logs;
+mod manga_cli;
 // Runs `atelier emulate kie|openai`, which the `emulators` feature brings.
 #[cfg(feature = "emulators")]
 mod lost_submit_crash;
 // Runs `atelier emulate kie|volcengine|google`, which the `emulators` feature brings.
 #[cfg(feature = "emulators")]
 mod remote_crash;
+// Runs `atelier emulate google`, which the `emulators` feature brings.
+#[cfg(feature = "emulators")]
+mod pipeline_crash;
 mod shutdown;
 mod smoke;
 mod two_workers;
