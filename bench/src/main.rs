@@ -2,7 +2,7 @@
 //! throwaway PostgreSQL cluster and runs this program), or directly:
 //!
 //! ```text
-//! target/release/atelier-bench [--quick] [--only sqlite|postgres|render|kie|openai|depth|providers] [--concurrency N] [--server PATH]
+//! target/release/atelier-bench [--quick] [--only sqlite|postgres|render|kie|openai|depth|providers|manga] [--concurrency N] [--server PATH]
 //! ```
 //!
 //! Figures:
@@ -20,7 +20,11 @@
 //!    10,000 videos that never finish (the emulator's `never_finish` fault);
 //! 7. depth: drain rates, reads at a million tasks, a lone task behind a backlog;
 //! 8. providers: VolcEngine and Google through their emulators (tasks/s of each call
-//!    style), and the cost of one VolcEngine signature.
+//!    style), and the cost of one VolcEngine signature;
+//! 9. manga (seed 001, phases 1 to 4): the offline planner on a 5,000- and a
+//!    50,000-character story (seconds per phase, server peak memory), and the run's
+//!    time through the emulated Gemini at the seed's per-phase latencies (10, 12, 8
+//!    and 12 s) against their sum.
 //!
 //! PostgreSQL runs when `ATELIER_BENCH_POSTGRES_URL` holds an admin URL (a database
 //! is created per server, as the tests create theirs, with the test kit's
@@ -42,6 +46,7 @@ mod emulator;
 mod kie;
 mod load;
 mod machine;
+mod manga;
 mod memory;
 mod openai;
 mod plan;
@@ -70,7 +75,7 @@ const POSTGRES_URL_ENV: &str = "ATELIER_BENCH_POSTGRES_URL";
 async fn main() -> Result<()> {
     let plan = plan::parse_args()?;
     let started = Instant::now();
-    if (plan.sqlite || plan.postgres || plan.kie || plan.openai || plan.depth || plan.providers)
+    if (plan.sqlite || plan.postgres || plan.kie || plan.openai || plan.depth || plan.providers || plan.manga)
         && !plan.server.exists()
     {
         bail!("server binary {} not found (build it: cargo build --release -p atelier)", plan.server.display());
@@ -114,6 +119,11 @@ async fn main() -> Result<()> {
         && let Err(error) = providers::run(&plan, &mut report).await
     {
         report.remark(format!("providers: benchmark failed: {error:#}"));
+    }
+    if plan.manga
+        && let Err(error) = manga::run(&plan, &mut report).await
+    {
+        report.remark(format!("manga: benchmark failed: {error:#}"));
     }
     if plan.openai
         && let Err(error) = openai::run(&plan, &mut report).await

@@ -48,6 +48,8 @@ pub struct Plan {
     pub openai_probe_images: usize,
     /// Runs VolcEngine and Google through their emulators.
     pub providers: bool,
+    /// Seed 001's pipeline: phases 1 to 4 offline and through emulated latencies.
+    pub manga: bool,
     /// Tasks of each VolcEngine and Google throughput run.
     pub provider_tasks: usize,
     pub server: PathBuf,
@@ -57,7 +59,7 @@ pub struct Plan {
 #[derive(Debug, Parser)]
 #[command(
     name = "atelier-bench",
-    override_usage = "atelier-bench [--quick] [--only sqlite|postgres|render|kie|openai|depth|providers] [--concurrency N] [--server PATH]",
+    override_usage = "atelier-bench [--quick] [--only sqlite|postgres|render|kie|openai|depth|providers|manga] [--concurrency N] [--server PATH]",
     after_help = format!("PostgreSQL runs when {POSTGRES_URL_ENV} holds an admin URL.")
 )]
 struct Args {
@@ -92,6 +94,9 @@ enum Section {
     Depth,
     /// VolcEngine and Google through their emulators, and VolcEngine's signing cost.
     Providers,
+    /// Seed 001's pipeline, phases 1 to 4: the offline planner on 5,000 and 50,000
+    /// characters, and the emulated Gemini at the seed's per-phase latencies.
+    Manga,
 }
 
 /// `quick` or `full`, as the run is.
@@ -125,6 +130,7 @@ pub fn parse_args() -> Result<Plan> {
         openai: runs(Section::Openai),
         depth: runs(Section::Depth),
         providers: runs(Section::Providers),
+        manga: runs(Section::Manga),
         provider_tasks: sized(quick, 200, 1_000),
         depth_pending: sized(quick, vec![1_000, 10_000], vec![1_000, 10_000, 100_000, 1_000_000]),
         depth_finished: sized(quick, 100_000, 1_000_000),

@@ -64,7 +64,12 @@ impl Default for ProvidersConfig {
             circuit_failures: 5,
             circuit_cooldown_secs: 30,
             poll_timeouts: BTreeMap::new(),
-            limits: BTreeMap::new(),
+            // Seed 001's daily budgets (row 1.6): Gemini Pro 7,000 and Imagen 4 3,000
+            // calls a day, out of 10,000.
+            limits: BTreeMap::from([
+                ("google/gemini-2.5-pro".to_owned(), LimitsConfig { max_in_flight: 0, daily_tasks: 7_000 }),
+                ("google/imagen4".to_owned(), LimitsConfig { max_in_flight: 0, daily_tasks: 3_000 }),
+            ]),
             kie: KieConfig::default(),
             openai: OpenAiConfig::default(),
             azure: AzureConfig::default(),

@@ -22,7 +22,7 @@ use utoipa::{Modify, OpenApi};
         (name = "accounts", description = "Sign-in, keys, two-factor, users, the audit log"),
         (name = "seed 000", description = "The QR code API as seed 000 describes it"),
     ),
-    modifiers(&Security),
+    modifiers(&Security, &PhaseSchemas),
     security(("api_key" = []), ("session" = []))
 )]
 pub struct ApiDoc;
@@ -41,6 +41,34 @@ impl Modify for Security {
             "session",
             SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::new(crate::api::auth::SESSION_COOKIE))),
         );
+    }
+}
+
+/// Each manga phase's result as a named schema (`MangaConcept`, `MangaCharacters`,
+/// `MangaPlot`, `MangaPages`, and `MangaDocument` for them all): what a version's
+/// `document` holds, so that a client can edit it precisely.
+struct PhaseSchemas;
+
+impl Modify for PhaseSchemas {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use atelier_core::pipeline::manga::{self, schema};
+        let pipeline = manga::pipeline();
+        let named = [
+            ("MangaConcept", schema::concept()),
+            ("MangaCharacters", schema::characters()),
+            ("MangaPlot", schema::plot()),
+            ("MangaPages", schema::pages()),
+            ("MangaDocument", manga::document_schema(&pipeline, pipeline.last())),
+        ];
+        let components = openapi.components.get_or_insert_with(Default::default);
+        for (name, value) in named {
+            match serde_json::from_value::<utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>>(value) {
+                Ok(schema) => {
+                    components.schemas.insert(name.to_owned(), schema);
+                }
+                Err(error) => tracing::error!(schema = name, %error, "a phase schema does not read as OpenAPI"),
+            }
+        }
     }
 }
 
@@ -85,4 +113,21 @@ fn unauthorized_forbidden() -> utoipa::openapi::RefOr<utoipa::openapi::Response>
         )
         .build()
         .into()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn phase_schemas_read_as_openapi() {
+        use atelier_core::pipeline::manga::schema;
+        for (name, value) in [
+            ("concept", schema::concept()),
+            ("characters", schema::characters()),
+            ("plot", schema::plot()),
+            ("pages", schema::pages()),
+        ] {
+            let read = serde_json::from_value::<utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>>(value);
+            assert!(read.is_ok(), "{name}: {:?}", read.err());
+        }
+    }
 }

@@ -25,7 +25,7 @@ pub fn concept() -> Value {
             "world": text(),
             "tone": text(),
             "page_count": { "type": "integer", "minimum": 1, "maximum": 200 },
-            "reading_direction": { "enum": ["rtl", "ltr"] },
+            "reading_direction": { "type": "string", "enum": ["rtl", "ltr"] },
             "language": { "type": "string", "description": "The story's language (ja, zh, en, ...)." },
             "key_scenes": { "type": "array", "items": text() },
             "alternatives": {
@@ -137,7 +137,7 @@ pub fn pages() -> Value {
             "required": ["number", "panels"],
             "properties": {
                 "number": { "type": "integer", "minimum": 1 },
-                "reading_flow": { "enum": ["rtl", "ltr"] },
+                "reading_flow": { "type": "string", "enum": ["rtl", "ltr"] },
                 "panels": {
                     "type": "array",
                     "minItems": 1,
@@ -149,7 +149,7 @@ pub fn pages() -> Value {
                             "id": text(),
                             "scene": text(),
                             "order": { "type": "integer", "minimum": 1 },
-                            "size": { "enum": ["large", "medium", "small"] },
+                            "size": { "type": "string", "enum": ["large", "medium", "small"] },
                             "emphasis": { "type": "boolean" },
                             "frame": frame(),
                             "direction": direction(),
@@ -178,7 +178,7 @@ fn direction() -> Value {
                 "items": {
                     "type": "object",
                     "required": ["character", "depth"],
-                    "properties": { "character": text(), "depth": { "enum": ["fore", "mid", "back"] } }
+                    "properties": { "character": text(), "depth": { "type": "string", "enum": ["fore", "mid", "back"] } }
                 }
             },
             "expressions": text(),
@@ -199,7 +199,7 @@ fn line() -> Value {
             "id": text(),
             "speaker": { "type": ["string", "null"] },
             "text": text(),
-            "balloon": { "enum": ["speech", "thought", "shout", "whisper", "narration"] },
+            "balloon": { "type": "string", "enum": ["speech", "thought", "shout", "whisper", "narration"] },
             "order": { "type": "integer", "minimum": 1 },
             "position": {
                 "type": "object",
