@@ -190,3 +190,43 @@ async fn chat_faults_end_as_the_policy_says() {
         assert_eq!(openai.stats().await["chat_completions"], calls, "{rule}: calls");
     }
 }
+
+#[tokio::test]
+async fn a_manga_run_and_its_change_in_words_go_through_a_chat_server_of_your_own() {
+    use atelier_emulators::openai::Flavour;
+    let (app, openai) = with_openai(Flavour::OpenAi, &[]).await;
+    let text =
+        std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/rashomon.txt"))
+            .unwrap();
+    // The llm service learns the server's models when the catalog refreshes at start.
+    let mut created = Value::Null;
+    for _ in 0..100 {
+        let body = json!({ "text": text, "text_model": "llm/gpt-4o-mini", "feedback_mode": { "timeout_seconds": 600 }, "last_phase": 1 });
+        let response = app.post("/api/v1/pipelines", &body).await;
+        if response.status() == 202 {
+            created = response.json().await.unwrap();
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let id = created["id"].as_str().expect("a run on llm/gpt-4o-mini").to_owned();
+    let run = wait_for(&app, &id, "completed").await;
+    assert_eq!(run["settings"]["text_model"], "llm/gpt-4o-mini");
+    let proposal: Value = app
+        .post(&format!("/api/v1/pipelines/{id}/proposals"), &json!({ "text": "make it darker" }))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let proposal_id = proposal["id"].as_str().expect("a proposal").to_owned();
+    loop {
+        let answered: Value =
+            app.get(&format!("/api/v1/pipelines/{id}/proposals/{proposal_id}")).await.json().await.unwrap();
+        if answered["status"] == "completed" {
+            assert!(answered["operations"].is_array(), "{answered}");
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(openai.stats().await["chat_completions"], 2, "phase 1 and the proposal");
+}
