@@ -486,3 +486,17 @@ async fn the_websocket_carries_events_out_and_feedback_in() {
     assert_eq!(complete["phase"], 2);
     assert!(complete["preview_url"].as_str().unwrap().ends_with("/preview"));
 }
+
+/// Runs at once and per hour are limited per user: past them, 429 with Retry-After.
+#[tokio::test]
+async fn runs_at_once_are_limited_per_user() {
+    let app = app(false, |config| config.pipelines.max_active_per_user = 1).await.unwrap();
+    let body = json!({ "text": story("gift-of-the-magi.txt"), "feedback_mode": { "timeout_seconds": 600 } });
+    let first = json(post(&app, "/api/v1/pipelines", body.clone()).await, 202).await;
+    let refused = post(&app, "/api/v1/pipelines", body.clone()).await;
+    assert!(refused.headers().get("retry-after").is_some(), "Retry-After on 429");
+    assert_error(refused, 429, "rate_limit_exceeded").await;
+    let id = first["id"].as_str().unwrap();
+    json(post(&app, &format!("/api/v1/pipelines/{id}/cancel"), json!({})).await, 200).await;
+    json(post(&app, "/api/v1/pipelines", body).await, 202).await;
+}
