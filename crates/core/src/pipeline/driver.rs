@@ -30,6 +30,8 @@ use crate::time::{Millis, now_millis};
 
 /// How often a run waiting on its tasks is looked at even without an event.
 const RECHECK: Duration = Duration::from_secs(10);
+/// How long a phase waits after a provider answered 503 (seed 001 5.1.1).
+const UNAVAILABLE_WAIT: Duration = Duration::from_secs(300);
 /// The largest JSON output a phase reads.
 const MAX_JSON_OUTPUT: u64 = 16 * 1024 * 1024;
 
@@ -380,7 +382,11 @@ impl Engine {
             return self.write(run).await;
         }
         run.phase_try += 1;
-        let delay = policy.delay(run.phase_try, rand::random::<f64>());
+        // Seed 001 5.1.1: a provider out of resources (HTTP 503) is tried again after
+        // 5 minutes; anything else after the phase's backoff. Every adapter says
+        // "answered HTTP <status>" of a provider's error answer.
+        let unavailable = code == "provider_error" && message.contains("HTTP 503");
+        let delay = if unavailable { UNAVAILABLE_WAIT } else { policy.delay(run.phase_try, rand::random::<f64>()) };
         run.wake_at = Some(now + millis(delay));
         run.note =
             Some(format!("phase {} is tried again in {} ms after {code}: {message}", run.phase, delay.as_millis()));

@@ -230,3 +230,43 @@ async fn a_manga_run_and_its_change_in_words_go_through_a_chat_server_of_your_ow
     }
     assert_eq!(openai.stats().await["chat_completions"], 2, "phase 1 and the proposal");
 }
+
+/// Seed 001's error classes at the phase level: a provider out of resources (503,
+/// after the task's own retries) puts the phase off 5 minutes; a refused request
+/// (400) fails the run at once and says so.
+#[tokio::test]
+async fn a_phase_waits_five_minutes_after_a_503_and_a_400_fails_the_run() {
+    let text =
+        std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/rashomon.txt"))
+            .unwrap();
+    let body = json!({ "text": text, "text_model": "google/gemini-2.5-flash", "feedback_mode": { "enabled": false } });
+    let (app, _google) = with_google(&["generate_content:always:status=503"]).await;
+    let created: Value = app.post("/api/v1/pipelines", &body).await.json().await.unwrap();
+    let id = created["id"].as_str().unwrap().to_owned();
+    let mut waiting = Value::Null;
+    for _ in 0..200 {
+        let run: Value = app.get(&format!("/api/v1/pipelines/{id}")).await.json().await.unwrap();
+        if run["note"].as_str().is_some_and(|note| note.contains("tried again")) {
+            waiting = run;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(waiting["status"], "running", "{waiting}");
+    let note = waiting["note"].as_str().unwrap();
+    assert!(note.contains("in 300000 ms"), "five minutes: {note}");
+
+    let (app, _google) = with_google(&["generate_content:always:status=400"]).await;
+    let created: Value = app.post("/api/v1/pipelines", &body).await.json().await.unwrap();
+    let id = created["id"].as_str().unwrap().to_owned();
+    for _ in 0..200 {
+        let run: Value = app.get(&format!("/api/v1/pipelines/{id}")).await.json().await.unwrap();
+        if run["status"] == "failed" {
+            assert_eq!(run["error"]["code"], "provider_rejected", "{run}");
+            assert_eq!(run["error"]["phase"], 1);
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("the run did not fail on a refused request");
+}
