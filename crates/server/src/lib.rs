@@ -9,6 +9,7 @@ pub mod config;
 pub mod fetch;
 pub mod inputs;
 pub mod openapi;
+pub mod raster;
 pub mod router;
 pub mod studio;
 pub mod telemetry;

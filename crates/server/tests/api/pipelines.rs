@@ -145,10 +145,21 @@ async fn a_story_becomes_a_storyboard_with_a_person_in_the_loop(postgres: bool) 
     assert_eq!(preview.headers()["content-type"], "image/svg+xml");
     let svg = preview.text().await.unwrap();
     assert!(svg.matches("data-panel=").count() >= pages.len(), "every page's panels are drawn");
-    let small =
-        app.http.get(app.url(name["preview_url"].as_str().unwrap())).header("Save-Data", "on").send().await.unwrap();
-    assert_eq!(small.headers()["x-preview-quality"], "1");
-    assert!(small.text().await.unwrap().len() < svg.len());
+    // Save-Data: the smallest drawing, as PNG (the data is the same).
+    let preview_url = name["preview_url"].as_str().unwrap().to_owned();
+    let small = app.http.get(app.url(&format!("{preview_url}?page=1"))).header("Save-Data", "on").send().await.unwrap();
+    assert_eq!(
+        (small.headers()["x-preview-quality"].to_str().unwrap(), small.headers()["content-type"].to_str().unwrap()),
+        ("1", "image/png")
+    );
+    let png = image::load_from_memory(&small.bytes().await.unwrap()).expect("a PNG");
+    assert_eq!(png.width(), 320, "quality 1 draws 320 pixels wide");
+    let one_page = app.get(&format!("{preview_url}?format=svg&quality=5&page=2")).await.text().await.unwrap();
+    assert!(one_page.contains(r#"width="1440""#) && one_page.contains("p.2"), "{one_page}");
+    for (query, field) in [("format=gif", "format"), ("page=999", "page"), ("quality=0", "quality")] {
+        let body = assert_error(app.get(&format!("{preview_url}?{query}")).await, 422, "validation_error").await;
+        assert_eq!(body["details"]["field"], field, "{query}");
+    }
 
     // drag_drop: a panel resized; off the page, an unknown element, a bad value:
     // refused, and no version is made.

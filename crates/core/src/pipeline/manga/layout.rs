@@ -29,13 +29,13 @@ fn valid_frame(frame: &Value) -> bool {
     }
 }
 
-/// Rows of panel indices: a large or medium panel takes a row; small panels go two
-/// to a row.
+/// Rows of panel indices: a large panel takes a row; the others go two to a row,
+/// as a page reads in tiers.
 fn rows(sizes: &[String]) -> Vec<Vec<usize>> {
     let mut rows: Vec<Vec<usize>> = Vec::new();
     let mut index = 0;
     while index < sizes.len() {
-        if sizes[index] == "small" && sizes.get(index + 1).is_some_and(|next| next == "small") {
+        if sizes[index] != "large" && sizes.get(index + 1).is_some_and(|next| next != "large") {
             rows.push(vec![index, index + 1]);
             index += 2;
         } else {

@@ -92,15 +92,21 @@ impl Canvas {
     }
 }
 
-/// The preview of a document after `phase`, as an SVG document.
-pub fn svg(document: &Value, phase: u32, quality: u8) -> String {
+/// The preview of a document after `phase`, as an SVG document; for the name,
+/// only page `page` (1-based) when given.
+pub fn svg(document: &Value, phase: u32, quality: u8, page: Option<usize>) -> String {
     let width = width(quality);
     match phase {
         1 => concept(document, width),
         2 => characters(document, width),
         3 => plot(document, width),
-        _ => storyboard(document, width, quality),
+        _ => storyboard(document, width, quality, page),
     }
+}
+
+/// How many pages the name has (0 before phase 4).
+pub fn page_count(document: &Value) -> usize {
+    document.get("pages").and_then(Value::as_array).map_or(0, Vec::len)
 }
 
 fn concept(document: &Value, width: u32) -> String {
@@ -194,8 +200,12 @@ fn plot(document: &Value, width: u32) -> String {
     canvas.finish("Plot and structure")
 }
 
-fn storyboard(document: &Value, width: u32, quality: u8) -> String {
-    let pages = document.get("pages").and_then(Value::as_array).cloned().unwrap_or_default();
+fn storyboard(document: &Value, width: u32, quality: u8, only: Option<usize>) -> String {
+    let all = document.get("pages").and_then(Value::as_array).cloned().unwrap_or_default();
+    let pages: Vec<Value> = match only {
+        Some(page) => all.into_iter().skip(page.saturating_sub(1)).take(1).collect(),
+        None => all,
+    };
     let names: Vec<(String, String)> = document
         .get("characters")
         .and_then(Value::as_array)
@@ -300,11 +310,11 @@ mod tests {
                 {"id": "p1-2", "order": 2, "frame": {"x": 0.02, "y": 0.54, "w": 0.96, "h": 0.44}, "direction": {}, "dialogue": []}
             ]}]
         });
-        let svg = svg(&document, 4, 3);
+        let svg = svg(&document, 4, 3, None);
         assert_eq!(svg.matches("data-panel=").count(), 2);
         assert_eq!(svg.matches("data-balloon=").count(), 1);
         assert!(svg.contains("A &amp; B") && svg.contains("Tom &lt;&amp;&gt;") && svg.contains("俯瞰"));
-        let small = super::svg(&document, 4, 1);
+        let small = super::svg(&document, 4, 1, Some(1));
         assert!(small.contains(r#"width="320""#) && !small.contains("俯瞰"), "quality 1 is small, without notes");
     }
 }

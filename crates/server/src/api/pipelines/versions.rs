@@ -92,14 +92,42 @@ pub struct PreviewQuery {
     /// From `Save-Data`, `Device-Memory` and `Viewport-Width` when absent.
     #[param(minimum = 1, maximum = 5)]
     pub quality: Option<u8>,
+    /// `svg` or `png`; by default SVG, or PNG when the client accepts PNG and not
+    /// SVG, or asked to save data (`Save-Data: on`).
+    pub format: Option<String>,
+    /// One page of the storyboard (1-based); all pages when absent.
+    #[param(minimum = 1)]
+    pub page: Option<usize>,
 }
 
-/// A version's preview, drawn as SVG: the concept card, the characters with their
-/// sheets, the scenes, or the storyboard (numbered panel frames, direction notes,
-/// balloons with their text).
+/// The format a preview is drawn in.
+fn preview_format(query: Option<&str>, headers: &HeaderMap) -> Result<&'static str, ApiError> {
+    match query {
+        Some("svg") => Ok("svg"),
+        Some("png") => Ok("png"),
+        Some(other) => Err(ApiError::validation(
+            format!("format: {other:?} is not svg or png"),
+            serde_json::json!({ "field": "format", "reason": "svg or png" }),
+        )),
+        None => {
+            let accept = headers.get(header::ACCEPT).and_then(|value| value.to_str().ok()).unwrap_or_default();
+            let save_data = headers
+                .get("save-data")
+                .and_then(|value| value.to_str().ok())
+                .is_some_and(|v| v.trim().eq_ignore_ascii_case("on"));
+            let png_only = accept.contains("image/png") && !accept.contains("image/svg+xml") && !accept.contains("*/*");
+            Ok(if png_only || save_data { "png" } else { "svg" })
+        }
+    }
+}
+
+/// A version's preview, drawn as SVG or PNG: the concept card, the characters with
+/// their sheets, the scenes, or the storyboard (numbered panel frames, direction
+/// notes, balloons with their text), all its pages or one.
 #[utoipa::path(get, path = "/pipelines/{id}/versions/{version}/preview", tag = "pipelines",
     params(("id" = String, Path, description = "Run id"), ("version" = String, Path, description = "Version id"), PreviewQuery),
-    responses((status = 200, description = "An SVG document", content_type = "image/svg+xml"), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 200, description = "An SVG document or a PNG image", content(("image/svg+xml"), ("image/png"))), (status = 400, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 422, description = "A quality, format or page out of range, or a PNG too large to draw", body = ErrorBody)))]
 pub async fn version_preview(
     State(state): State<AppState>,
     Caller(caller): Caller,
@@ -117,14 +145,41 @@ pub async fn version_preview(
         }
         None => quality_from_hints(&headers),
     };
+    let format = preview_format(query.format.as_deref(), &headers)?;
     let version = state.pipelines.version(&caller, &parse_run_id(&id)?, &parse_version_id(&version)?).await?;
-    let svg = manga::preview::svg(&version.document, version.phase, quality);
-    let mut response = svg.into_response();
+    let pages = manga::preview::page_count(&version.document);
+    if let Some(page) = query.page
+        && (page == 0 || page > pages.max(1))
+    {
+        return Err(ApiError::validation(
+            format!("page: {page} is not a page of this version (1 to {})", pages.max(1)),
+            serde_json::json!({ "field": "page", "pages": pages }),
+        ));
+    }
+    let svg = manga::preview::svg(&version.document, version.phase, quality, query.page);
+    let (mut response, mime) = if format == "png" {
+        let png = tokio::task::spawn_blocking(move || crate::raster::png(&svg))
+            .await
+            .map_err(|_| ApiError::internal())?
+            .map_err(|error| match error {
+                crate::raster::RasterError::TooLarge { .. } => ApiError::validation(
+                    error.to_string(),
+                    serde_json::json!({ "field": "format", "reason": "too large" }),
+                ),
+                crate::raster::RasterError::Failed(_) => {
+                    tracing::error!(%error, "a preview could not be drawn");
+                    ApiError::internal()
+                }
+            })?;
+        (png.into_response(), "image/png")
+    } else {
+        (svg.into_response(), "image/svg+xml")
+    };
     let headers = response.headers_mut();
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("image/svg+xml"));
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(mime));
     // A version never changes: its preview at a quality level neither.
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("private, max-age=86400, immutable"));
-    headers.insert(header::VARY, HeaderValue::from_static("Save-Data, Device-Memory, Viewport-Width"));
+    headers.insert(header::VARY, HeaderValue::from_static("Accept, Save-Data, Device-Memory, Viewport-Width"));
     headers.insert("x-preview-quality", HeaderValue::from(u16::from(quality)));
     Ok(response)
 }
