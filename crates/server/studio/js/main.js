@@ -10,6 +10,7 @@ import { adminView } from './views/admin.js';
 import { galleryView } from './views/gallery.js';
 import { generateView } from './views/generate.js';
 import { keysView } from './views/keys.js';
+import { mangaView } from './views/manga.js';
 import { promptsView } from './views/prompts.js';
 import { signInView } from './views/signin.js';
 import { tasksView } from './views/tasks.js';
@@ -19,6 +20,7 @@ const ROUTES = {
   gallery: { title: t('Gallery'), view: galleryView },
   tasks: { title: t('Tasks'), view: tasksView },
   prompts: { title: t('Prompts'), view: promptsView },
+  manga: { title: t('Manga'), view: mangaView },
   keys: { title: t('API keys'), view: keysView },
   account: { title: t('Account'), view: accountView },
   admin: { title: t('Admin'), view: adminView, adminOnly: true },
