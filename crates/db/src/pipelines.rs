@@ -359,14 +359,13 @@ impl PipelineStore for Database {
     }
 
     async fn due_runs(&self, now: i64, limit: u32) -> Result<Vec<RunId>> {
-        // Runs whose time has come, and runs at work or waiting past their deadline:
+        // Runs whose time has come, and runs at work past their deadline:
         // two index range scans rather than one OR.
         let mut ids: Vec<String> = Vec::new();
         for sql in [
             "SELECT id FROM pipeline_runs WHERE status IN ('running', 'waiting_input', 'parked') AND wake_at <= $1 \
              ORDER BY wake_at LIMIT $2",
-            "SELECT id FROM pipeline_runs WHERE status IN ('running', 'waiting_input') AND deadline_at <= $1 \
-             ORDER BY deadline_at LIMIT $2",
+            "SELECT id FROM pipeline_runs WHERE status = 'running' AND deadline_at <= $1 ORDER BY deadline_at LIMIT $2",
         ] {
             let found: Vec<String> = sqlx::query_scalar(sql)
                 .bind(now)

@@ -1052,11 +1052,10 @@ async fn pipeline_runs_move_only_under_their_revision(store: Arc<Database>) {
     assert_eq!(store.run_for_task(task).await.unwrap(), Some(first.id.clone()));
     assert_eq!(store.run_for_task(TaskId::new()).await.unwrap(), None);
 
-    // Due runs: woken ones and ones past their deadline, never paused or ended ones.
+    // Due runs: woken ones and ones at work past their deadline, never paused or ended ones.
     let mut due = run(&owner, now - 10);
     store.create_run(&due).await.unwrap();
     let mut late = run(&owner, now);
-    late.status = RunStatus::WaitingInput;
     late.wake_at = Some(now + 1_000_000);
     late.deadline_at = now - 1;
     store.create_run(&late).await.unwrap();

@@ -109,7 +109,9 @@ impl Engine {
             return Ok(Advanced::Idle);
         }
         let pipeline = self.pipeline(&run.pipeline)?;
-        if now > run.deadline_at && run.status != RunStatus::Parked {
+        // The deadline counts time at work: a wait for feedback, a stop and a parked
+        // run hold the clock (`paused_at`).
+        if now > run.deadline_at && run.status == RunStatus::Running {
             let limit = run.settings.deadline_seconds;
             self.fail(
                 run,
@@ -123,6 +125,7 @@ impl Engine {
         let due = run.wake_at.is_none_or(|at| at <= now);
         match run.status {
             RunStatus::WaitingInput if due => {
+                self.unpause(run, now);
                 self.start_next_phase(run, pipeline, now);
                 self.write(run).await
             }
@@ -164,7 +167,7 @@ impl Engine {
     }
 
     pub(super) fn fail(&self, run: &mut Run, code: &str, message: String, now: Millis) {
-        self.events.publish(&run.id, "error", json!({ "phase": run.phase, "code": code, "message": message }));
+        self.events.publish(&run.id, "phase_error", json!({ "phase": run.phase, "code": code, "message": message }));
         run.error = Some(RunError { code: code.to_owned(), message, phase: run.phase });
         run.status = RunStatus::Failed;
         run.completed_at = Some(now);
@@ -394,7 +397,7 @@ impl Engine {
         run.updated_at = now;
         self.events.publish(
             &run.id,
-            "error",
+            "phase_error",
             json!({ "phase": run.phase, "code": code, "message": message, "retrying_in_ms": delay.as_millis() as u64 }),
         );
         self.write(run).await
@@ -443,6 +446,7 @@ impl Engine {
             run.wake_at = None;
         } else if run.settings.feedback.enabled {
             run.status = RunStatus::WaitingInput;
+            run.paused_at = Some(now);
             run.wake_at = Some(now + i64::from(run.settings.feedback.timeout_seconds) * 1000);
         } else {
             self.start_next_phase(run, pipeline, now);

@@ -1,5 +1,5 @@
 //! A run's live events (seed 001 `WebSocketManager`): `phase_complete`,
-//! `preview_change`, `progress`, `waiting_input`, `status` and `error`, each a JSON
+//! `preview_change`, `progress`, `waiting_input`, `status` and `phase_error`, each a JSON
 //! object with `type` and `timestamp`. In-process; the store stays the source of
 //! truth (a client that missed events reads the run).
 

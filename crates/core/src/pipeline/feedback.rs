@@ -70,11 +70,20 @@ pub fn parse_path(path: &str) -> Result<Vec<String>, ChangeRefused> {
     Ok(segments)
 }
 
+/// Where in a list a path segment points: a position, or the element whose `id`
+/// it is (`pages.0.panels.p1-2`: ids stay put when elements move).
+fn position(items: &[Value], key: &str) -> Option<usize> {
+    match key.parse::<usize>() {
+        Ok(index) => (index < items.len()).then_some(index),
+        Err(_) => items.iter().position(|item| item.get("id").and_then(Value::as_str) == Some(key)),
+    }
+}
+
 /// The value at a path, if there is one.
 pub fn lookup<'a>(document: &'a Value, path: &[String]) -> Option<&'a Value> {
     path.iter().try_fold(document, |value, key| match value {
         Value::Object(map) => map.get(key),
-        Value::Array(items) => key.parse::<usize>().ok().and_then(|index| items.get(index)),
+        Value::Array(items) => position(items, key).and_then(|index| items.get(index)),
         _ => None,
     })
 }
@@ -82,7 +91,7 @@ pub fn lookup<'a>(document: &'a Value, path: &[String]) -> Option<&'a Value> {
 fn lookup_mut<'a>(document: &'a mut Value, path: &[String]) -> Option<&'a mut Value> {
     path.iter().try_fold(document, |value, key| match value {
         Value::Object(map) => map.get_mut(key),
-        Value::Array(items) => key.parse::<usize>().ok().and_then(|index| items.get_mut(index)),
+        Value::Array(items) => position(items, key).and_then(|index| items.get_mut(index)),
         _ => None,
     })
 }
@@ -157,6 +166,22 @@ fn text_edit(document: &mut Value, change: &Change) -> Result<String, ChangeRefu
     }
     let old = std::mem::replace(target, new_value.clone());
     let mut summary = format!("{} set to {new_value}", path.join("."));
+    if path.len() == 3
+        && path[0] == "characters"
+        && path[2] == "name"
+        && let Some(old_name) = old.as_str().filter(|name| !name.is_empty())
+        && new_value.as_str() != Some(old_name)
+        && let Some(character) = lookup_mut(document, &path[..2])
+        && let Some(character) = character.as_object_mut()
+    {
+        // The story still says the old name: later phases find the character by it.
+        let aliases = character.entry("aliases").or_insert_with(|| json!([]));
+        if let Some(list) = aliases.as_array_mut()
+            && !list.iter().any(|alias| alias.as_str() == Some(old_name))
+        {
+            list.push(json!(old_name));
+        }
+    }
     // A character renamed: the text that names them follows (dialogue, summaries),
     // the rest of the story stays as it is.
     if path.len() == 3
@@ -251,11 +276,17 @@ fn drag_drop(document: &mut Value, change: &Change) -> Result<String, ChangeRefu
         let path = parse_path(element_id)?;
         let (last, parent) =
             path.split_last().map(|(last, parent)| (last.clone(), parent.to_vec())).unwrap_or_default();
-        let from: Option<usize> = last.parse().ok();
-        let Some((Value::Array(items), from)) = lookup_mut(document, &parent).zip(from) else {
+        let Some(Value::Array(items)) = lookup_mut(document, &parent) else {
             return Err(refused(
                 "unknown_element",
                 format!("{element_id} is not an element of a list"),
+                json!({ "element_id": element_id }),
+            ));
+        };
+        let Some(from) = position(items, &last) else {
+            return Err(refused(
+                "unknown_element",
+                format!("no element {element_id:?}"),
                 json!({ "element_id": element_id }),
             ));
         };
@@ -429,7 +460,24 @@ mod tests {
         assert_eq!(next["pages"][0]["panels"][0]["dialogue"][0]["text"], "Jiro!");
         assert!(summary.contains("2 mentions"), "{summary}");
         let patch = record(&doc(), &next, &change, summary).patch;
-        assert_eq!(patch.as_array().map(Vec::len), Some(3), "{patch}");
+        assert_eq!(patch.as_array().map(Vec::len), Some(4), "the name, its alias and two mentions: {patch}");
+    }
+
+    #[test]
+    fn elements_are_found_by_id_as_well_as_by_place_and_a_rename_keeps_the_old_name() {
+        let by_id = change(
+            json!({"change_type": "drag_drop", "element_id": "pages.0.panels.p2", "change_data": {"to_index": 0}}),
+        );
+        let (next, _) = apply(&doc(), &by_id).expect("moved by id");
+        assert_eq!(next["pages"][0]["panels"][0]["id"], "p2");
+        let rename = change(
+            json!({"change_type": "text_edit", "element_id": "characters.c1.name", "change_data": {"new_value": "Jiro"}}),
+        );
+        let (next, _) = apply(&doc(), &rename).expect("renamed by id");
+        assert_eq!(
+            (next["characters"][0]["name"].clone(), next["characters"][0]["aliases"].clone()),
+            (json!("Jiro"), json!(["Taro"]))
+        );
     }
 
     #[test]

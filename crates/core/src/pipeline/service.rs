@@ -452,7 +452,8 @@ impl PipelineService {
                 }
                 (Control::Stop, RunStatus::WaitingInput) => {
                     run.status = RunStatus::Paused;
-                    run.paused_at = Some(now);
+                    // The clock has been held since the wait began.
+                    run.paused_at = run.paused_at.or(Some(now));
                     run.wake_at = None;
                     run.updated_at = now;
                     self.engine.events.publish(&run.id, "status", json!({ "status": "paused" }));
@@ -507,10 +508,12 @@ impl PipelineService {
             run.completed_at = None;
             run.note = Some(format!("branched from version {} (phase {})", version.id, version.phase));
             run.status = RunStatus::WaitingInput;
+            run.paused_at = Some(now);
             let wait = if run.settings.feedback.enabled { run.settings.feedback.timeout_seconds } else { 0 };
             run.wake_at = Some(now + i64::from(wait) * 1000);
             // A branch is new work: it gets the run's time limit again.
             run.deadline_at = run.deadline_at.max(now + i64::from(run.settings.deadline_seconds) * 1000);
+            run.error = None;
             run.updated_at = now;
             if self.engine.store.update_run(&run).await? {
                 run.revision += 1;

@@ -56,5 +56,6 @@ CREATE TABLE pipeline_tasks (
 );
 CREATE INDEX pipeline_tasks_task ON pipeline_tasks (task_id);
 
--- The sweep's other question: which runs at work or waiting are past their deadline.
-CREATE INDEX pipeline_runs_deadline ON pipeline_runs (deadline_at) WHERE status IN ('running', 'waiting_input');
+-- The sweep's other question: which runs at work are past their deadline (a wait
+-- for feedback holds the clock).
+CREATE INDEX pipeline_runs_deadline ON pipeline_runs (deadline_at) WHERE status = 'running';

@@ -270,3 +270,37 @@ async fn a_phase_waits_five_minutes_after_a_503_and_a_400_fails_the_run() {
     }
     panic!("the run did not fail on a refused request");
 }
+
+/// The run's time limit counts time at work: a phase still at the provider past it
+/// fails the run with `deadline_exceeded`, keeping every finished phase, and its
+/// task is cancelled.
+#[tokio::test]
+async fn a_run_past_its_deadline_fails_and_keeps_its_finished_phases() {
+    let (app, _google) = with_google(&["generate_content:always:latency=1200"]).await;
+    let text =
+        std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/rashomon.txt"))
+            .unwrap();
+    let body = json!({ "text": text, "text_model": "google/gemini-2.5-flash", "deadline_seconds": 2, "feedback_mode": { "enabled": false } });
+    let created: Value = app.post("/api/v1/pipelines", &body).await.json().await.unwrap();
+    let id = created["id"].as_str().unwrap().to_owned();
+    let mut failed = Value::Null;
+    for _ in 0..200 {
+        let run: Value = app.get(&format!("/api/v1/pipelines/{id}")).await.json().await.unwrap();
+        if run["status"] == "failed" {
+            failed = run;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(failed["error"]["code"], "deadline_exceeded", "{failed}");
+    assert_eq!(failed["error"]["phase"], 2, "phase 1 finished in time, phase 2 did not: {failed}");
+    let tree: Value = app.get(&format!("/api/v1/pipelines/{id}/versions")).await.json().await.unwrap();
+    assert_eq!(tree["versions"].as_array().map(Vec::len), Some(1), "phase 1's result is kept");
+    let change =
+        json!({ "change_type": "text_edit", "element_id": "concept.title", "change_data": { "new_value": "x" } });
+    assert_eq!(
+        app.post(&format!("/api/v1/pipelines/{id}/feedback"), &change).await.status(),
+        409,
+        "a failed run takes no change"
+    );
+}

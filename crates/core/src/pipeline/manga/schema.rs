@@ -54,6 +54,11 @@ pub fn characters() -> Value {
                 "personality": text(),
                 "speech_style": text(),
                 "mentions": { "type": "integer", "minimum": 0 },
+                "aliases": {
+                    "type": "array",
+                    "description": "Other names the story uses for the character (a renamed character's old name).",
+                    "items": { "type": "string" }
+                },
                 "sheets": {
                     "type": "array",
                     "description": "The character's reference images (asset ids), made in this phase.",

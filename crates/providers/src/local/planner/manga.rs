@@ -254,12 +254,20 @@ pub fn characters(reading: &Reading) -> Value {
     Value::Array(characters)
 }
 
+/// A character's names: the one it has now, then the ones the story uses
+/// (`aliases`: a renamed character's old name).
+fn names(character: &Value) -> Vec<&str> {
+    let name = character.get("name").and_then(Value::as_str);
+    let aliases = character.get("aliases").and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_str);
+    name.into_iter().chain(aliases).filter(|name| !name.is_empty()).collect()
+}
+
 fn character_ids(scene: &Scene, characters: &Value) -> Vec<String> {
     characters
         .as_array()
         .into_iter()
         .flatten()
-        .filter(|character| character.get("name").and_then(Value::as_str).is_some_and(|name| scene.text.contains(name)))
+        .filter(|character| names(character).iter().any(|name| scene.text.contains(name)))
         .filter_map(|character| character.get("id").and_then(Value::as_str).map(str::to_owned))
         .collect()
 }
@@ -270,9 +278,22 @@ fn speaker_id(speaker: Option<&str>, characters: &Value) -> Value {
         .as_array()
         .into_iter()
         .flatten()
-        .find(|character| character.get("name").and_then(Value::as_str) == Some(speaker))
+        .find(|character| names(character).contains(&speaker))
         .and_then(|character| character.get("id").cloned())
         .unwrap_or(Value::Null)
+}
+
+/// The story's text with every renamed character called by their new name.
+fn renamed(text: &str, characters: &Value) -> String {
+    let mut text = text.to_owned();
+    for character in characters.as_array().into_iter().flatten() {
+        let all = names(character);
+        let Some((name, aliases)) = all.split_first() else { continue };
+        for alias in aliases {
+            text = text.replace(alias, name);
+        }
+    }
+    text
 }
 
 pub fn plot(reading: &Reading, characters: &Value) -> Value {
@@ -296,7 +317,7 @@ pub fn plot(reading: &Reading, characters: &Value) -> Value {
                 .lines
                 .iter()
                 .take(12)
-                .map(|line| json!({ "speaker": speaker_id(line.speaker.as_deref(), characters), "text": line.text }))
+                .map(|line| json!({ "speaker": speaker_id(line.speaker.as_deref(), characters), "text": renamed(&line.text, characters) }))
                 .collect();
             json!({
                 "id": format!("s{}", index + 1),
@@ -305,7 +326,7 @@ pub fn plot(reading: &Reading, characters: &Value) -> Value {
                 "time_of_day": time,
                 "characters": character_ids(scene, characters),
                 "emotion": emotion,
-                "summary": story::first_sentence(&scene.text, 140),
+                "summary": renamed(&story::first_sentence(&scene.text, 140), characters),
                 "importance": ((importance(scene) / max_importance) * 100.0).round() / 100.0,
                 "pages": (first_page..=last_page).collect::<Vec<_>>(),
                 "dialogue": dialogue,

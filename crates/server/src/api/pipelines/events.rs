@@ -19,7 +19,7 @@ use crate::app::AppState;
 /// seed's `phase_complete` (`phase, preview_url, version_id, timestamp`),
 /// `preview_change` (`element_id, change_data, timestamp`), `progress`,
 /// `waiting_input` (with its `deadline`), `phase_started`, `branch`, `status` and
-/// `error`, each named by its `type`; a `snapshot` again when the run changed
+/// `phase_error`, each named by its `type`; a `snapshot` again when the run changed
 /// elsewhere. The stream ends after the run ends.
 #[utoipa::path(get, path = "/pipelines/{id}/events", tag = "pipelines",
     params(("id" = String, Path, description = "Run id")),

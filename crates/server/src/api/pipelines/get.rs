@@ -80,15 +80,32 @@ pub struct PhaseSchemaView {
     pub schema: Value,
 }
 
+/// What a run may be (`[pipelines]`).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PipelineLimitsView {
+    /// The shortest and longest story, in characters.
+    pub min_chars: usize,
+    pub max_chars: usize,
+    /// Runs one user may have going at once, and start per hour (0: no limit).
+    pub max_active_per_user: u32,
+    pub max_per_hour: u32,
+    /// A run's time at work when the request names none, in seconds.
+    pub deadline_seconds: u32,
+    pub default_text_model: String,
+    pub default_image_model: String,
+}
+
 #[derive(Debug, Serialize, ToSchema)]
 pub struct PipelineSchemasView {
     pub pipeline: String,
+    pub limits: PipelineLimitsView,
     pub phases: Vec<PhaseSchemaView>,
     /// The whole document's schema, every phase together.
     pub document: Value,
 }
 
-/// The JSON Schema of each phase's result, so a client can edit it precisely.
+/// The JSON Schema of each phase's result, so a client can edit it precisely, and
+/// the limits a run must keep.
 #[utoipa::path(get, path = "/pipelines/schemas", tag = "pipelines",
     responses((status = 200, body = PipelineSchemasView)))]
 pub async fn pipeline_schemas(
@@ -107,8 +124,19 @@ pub async fn pipeline_schemas(
             schema: phase.schema(),
         })
         .collect();
+    let rules = state.pipelines.rules();
+    let limits = PipelineLimitsView {
+        min_chars: rules.min_chars,
+        max_chars: rules.max_chars,
+        max_active_per_user: rules.max_active_per_user,
+        max_per_hour: rules.max_per_hour,
+        deadline_seconds: rules.deadline_seconds,
+        default_text_model: rules.default_text_model.clone(),
+        default_image_model: rules.default_image_model.clone(),
+    };
     Ok(Json(PipelineSchemasView {
         pipeline: pipeline.name.to_owned(),
+        limits,
         phases,
         document: manga::document_schema(pipeline, pipeline.last()),
     }))

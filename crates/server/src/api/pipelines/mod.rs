@@ -130,6 +130,10 @@ pub struct RunView {
     pub settings: RunSettingsView,
     /// The story's length in characters.
     pub text_chars: usize,
+    /// The story's first words (a name for the run in lists).
+    pub excerpt: String,
+    /// Bumped on every change: of two views of a run, the higher is the newer.
+    pub revision: i64,
     pub created_at: String,
     pub updated_at: String,
     pub completed_at: Option<String>,
@@ -208,6 +212,8 @@ impl RunView {
                 last_phase: run.settings.last_phase,
             },
             text_chars: run.text.chars().count(),
+            excerpt: excerpt(&run.text),
+            revision: run.revision,
             created_at: timestamp(run.created_at),
             updated_at: timestamp(run.updated_at),
             completed_at: run.completed_at.map(timestamp),
@@ -215,6 +221,16 @@ impl RunView {
             preview_url: run.head.as_ref().map(|head| preview_url(&run.id, head)),
         }
     }
+}
+
+/// The first line of a story with text, cut to 80 characters.
+fn excerpt(text: &str) -> String {
+    let line = text.lines().map(str::trim).find(|line| !line.is_empty()).unwrap_or_default();
+    let mut excerpt: String = line.chars().take(80).collect();
+    if line.chars().count() > 80 {
+        excerpt.push('…');
+    }
+    excerpt
 }
 
 pub(crate) fn preview_url(run: &RunId, version: &VersionId) -> String {

@@ -225,11 +225,9 @@ async function startView(main, { navigate, models }) {
     }
     const seconds = Number(wait.value) || 30;
     const body = { text: story.value, feedback_mode: { enabled: feedback.checked, timeout_seconds: seconds } };
-    // The run's time limit counts its waits too: by default, the server's 10 minutes
-    // plus every wait but the last phase's (none follows it).
-    const waits = feedback.checked ? ((Number(lastPhase.value) || PHASE_NAMES.length) - 1) * seconds : 0;
+    // The time limit counts time at work only (a wait for feedback holds the clock):
+    // the server's default unless one is given.
     if (limit.value) body.deadline_seconds = Number(limit.value);
-    else if (waits) body.deadline_seconds = Math.min(86400, 600 + waits);
     if (textModel.value) body.text_model = textModel.value;
     if (imageModel.value) body.image_model = imageModel.value;
     if (lastPhase.value) body.last_phase = Number(lastPhase.value);
@@ -416,11 +414,11 @@ async function runView(main, id) {
         refresh();
       }
     });
-    // Both the server's `error` events (with data) and a dropped connection.
-    stream.addEventListener('error', (event) => {
-      if (event.data) {
-        refresh();
-      } else if (stream.readyState === EventSource.CLOSED) {
+    // A phase's error (retried, or the end of the run): read the run again.
+    stream.addEventListener('phase_error', () => refresh());
+    // A dropped connection (EventSource's own `error`).
+    stream.addEventListener('error', () => {
+      if (stream.readyState === EventSource.CLOSED) {
         if (source === stream) source = null;
         refresh();
       }
