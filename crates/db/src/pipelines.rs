@@ -383,6 +383,15 @@ impl PipelineStore for Database {
         ids.iter().map(|id| RunId::parse(id).ok_or_else(|| invalid("run id"))).collect()
     }
 
+    async fn any_running_run(&self) -> Result<bool> {
+        // The deadline index holds exactly the running runs.
+        let found: Option<i64> = sqlx::query_scalar("SELECT 1 FROM pipeline_runs WHERE status = 'running' LIMIT 1")
+            .fetch_optional(&self.reader)
+            .await
+            .map_err(storage("looking for a running run"))?;
+        Ok(found.is_some())
+    }
+
     async fn count_active_runs(&self, owner: &UserId) -> Result<u64> {
         let count: i64 = sqlx::query_scalar(AssertSqlSafe(format!(
             "SELECT COUNT(*) FROM pipeline_runs WHERE owner_id = $1 AND status IN {ACTIVE}"

@@ -986,8 +986,10 @@ async fn pipeline_runs_move_only_under_their_revision(store: Arc<Database>) {
     use atelier_core::ports::PipelineStore;
     let owner = UserId::new();
     let now = 1_700_000_000_000;
+    assert!(!store.any_running_run().await.unwrap(), "no run yet");
     let mut first = run(&owner, now);
     store.create_run(&first).await.unwrap();
+    assert!(store.any_running_run().await.unwrap());
     assert_eq!(store.get_run(&first.id).await.unwrap().unwrap(), first, "a run reads back as written");
     assert_eq!(store.find_run_by_request(&owner, "req-1").await.unwrap().map(|run| run.id), Some(first.id.clone()));
     assert_eq!(store.find_run_by_request(&UserId::new(), "req-1").await.unwrap(), None, "request ids are per owner");

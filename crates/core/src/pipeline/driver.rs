@@ -44,11 +44,20 @@ enum Advanced {
 }
 
 pub struct Engine {
+    /// Whether a finished task may be a run's: 0 when the last sweep found no run
+    /// at work and none has moved since; a task's end then costs no look-up.
+    /// (Bumped by every advance, so a sweep that raced one never clears it.)
+    runs_hint: std::sync::atomic::AtomicU64,
     pub(super) store: Arc<dyn PipelineStore>,
     pub(super) tasks: Arc<TaskService>,
     pub(super) accounts: Arc<dyn AccountStore>,
     pub(super) pipelines: BTreeMap<&'static str, Pipeline>,
     pub(super) events: RunEvents,
+}
+
+/// The phase a run ends after: the request's `last_phase`, or the pipeline's last.
+fn last_phase(run: &Run, pipeline: &Pipeline) -> u32 {
+    run.settings.last_phase.unwrap_or(u32::MAX).min(pipeline.last())
 }
 
 fn millis(duration: Duration) -> Millis {
@@ -63,7 +72,14 @@ impl Engine {
         pipelines: Vec<Pipeline>,
     ) -> Self {
         let pipelines = pipelines.into_iter().map(|pipeline| (pipeline.name, pipeline)).collect();
-        Self { store, tasks, accounts, pipelines, events: RunEvents::default() }
+        Self {
+            runs_hint: std::sync::atomic::AtomicU64::new(1),
+            store,
+            tasks,
+            accounts,
+            pipelines,
+            events: RunEvents::default(),
+        }
     }
 
     pub fn events(&self) -> &RunEvents {
@@ -87,6 +103,7 @@ impl Engine {
 
     /// Advances a run as far as it can go now.
     pub async fn advance(&self, id: &RunId) -> Result<()> {
+        self.runs_hint.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         for _ in 0..16 {
             let Some(mut run) = self.store.get_run(id).await? else { return Ok(()) };
             match self.advance_once(&mut run).await? {
@@ -141,7 +158,7 @@ impl Engine {
     }
 
     pub(super) fn start_next_phase(&self, run: &mut Run, pipeline: &Pipeline, now: Millis) {
-        let last = run.settings.last_phase.unwrap_or(u32::MAX).min(pipeline.last());
+        let last = last_phase(run, pipeline);
         if run.phase >= last {
             run.status = RunStatus::Completed;
             run.completed_at = Some(now);
@@ -438,7 +455,7 @@ impl Engine {
         run.progress = 100;
         run.note = None;
         run.updated_at = now;
-        let last = run.settings.last_phase.unwrap_or(u32::MAX).min(pipeline.last());
+        let last = last_phase(run, pipeline);
         let finished_phase = run.phase;
         if run.phase >= last {
             run.status = RunStatus::Completed;
@@ -477,11 +494,7 @@ impl Engine {
     }
 
     /// Where a task is, as a phase reads it.
-    pub async fn outcome_of(&self, task: &Task) -> Result<StepOutcome> {
-        self.outcome(task).await
-    }
-
-    async fn outcome(&self, task: &Task) -> Result<StepOutcome> {
+    pub(super) async fn outcome(&self, task: &Task) -> Result<StepOutcome> {
         Ok(match task.status {
             TaskStatus::Completed => StepOutcome::Done(self.output(task).await?),
             TaskStatus::Failed | TaskStatus::Expired => {
@@ -537,6 +550,14 @@ impl Engine {
 
     /// Advances every run that is due; returns how many were looked at.
     pub async fn sweep(&self, limit: u32) -> Result<usize> {
+        use std::sync::atomic::Ordering;
+        let seen = self.runs_hint.load(Ordering::SeqCst);
+        if self.store.any_running_run().await? {
+            self.runs_hint.fetch_add(1, Ordering::SeqCst);
+        } else {
+            // Cleared only if no advance happened meanwhile.
+            let _ = self.runs_hint.compare_exchange(seen, 0, Ordering::SeqCst, Ordering::SeqCst);
+        }
         let due = self.store.due_runs(now_millis(), limit).await?;
         for id in &due {
             if let Err(error) = self.advance(id).await {
@@ -562,7 +583,7 @@ impl Engine {
                     }
                 }
                 event = task_events.recv() => match event {
-                    Ok(event) if event.status.is_terminal() => {
+                    Ok(event) if event.status.is_terminal() && self.runs_hint.load(std::sync::atomic::Ordering::SeqCst) != 0 => {
                         match self.store.run_for_task(event.task_id).await {
                             Ok(Some(run_id)) => {
                                 if let Err(error) = self.advance(&run_id).await {

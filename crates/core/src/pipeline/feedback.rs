@@ -166,24 +166,9 @@ fn text_edit(document: &mut Value, change: &Change) -> Result<String, ChangeRefu
     }
     let old = std::mem::replace(target, new_value.clone());
     let mut summary = format!("{} set to {new_value}", path.join("."));
-    if path.len() == 3
-        && path[0] == "characters"
-        && path[2] == "name"
-        && let Some(old_name) = old.as_str().filter(|name| !name.is_empty())
-        && new_value.as_str() != Some(old_name)
-        && let Some(character) = lookup_mut(document, &path[..2])
-        && let Some(character) = character.as_object_mut()
-    {
-        // The story still says the old name: later phases find the character by it.
-        let aliases = character.entry("aliases").or_insert_with(|| json!([]));
-        if let Some(list) = aliases.as_array_mut()
-            && !list.iter().any(|alias| alias.as_str() == Some(old_name))
-        {
-            list.push(json!(old_name));
-        }
-    }
     // A character renamed: the text that names them follows (dialogue, summaries),
-    // the rest of the story stays as it is.
+    // the rest of the story stays as it is; the old name stays as an alias, since
+    // the story still says it and later phases find the character by it.
     if path.len() == 3
         && path[0] == "characters"
         && path[2] == "name"
@@ -191,6 +176,12 @@ fn text_edit(document: &mut Value, change: &Change) -> Result<String, ChangeRefu
         && !old_name.is_empty()
         && old_name != new_name
     {
+        if let Some(character) = lookup_mut(document, &path[..2]).and_then(Value::as_object_mut)
+            && let Some(aliases) = character.entry("aliases").or_insert_with(|| json!([])).as_array_mut()
+            && !aliases.iter().any(|alias| alias.as_str() == Some(old_name))
+        {
+            aliases.push(json!(old_name));
+        }
         let mut replaced = 0;
         for part in ["plot", "pages"] {
             if let Some(value) = document.get_mut(part) {

@@ -16,7 +16,7 @@ use crate::account::Principal;
 use crate::catalog::Modality;
 use crate::error::{CoreError, Result};
 use crate::ids::{RunId, TaskId, VersionId};
-use crate::task::{CreateTask, TaskStatus};
+use crate::task::{CreateTask, TaskStatus, require_write};
 use crate::text::TextRequest;
 use crate::time::{Millis, now_millis};
 
@@ -112,6 +112,11 @@ fn refused(error: ChangeRefused) -> CoreError {
     CoreError::InvalidInput { message: error.message, details }
 }
 
+/// Another write kept moving the run while a change was made (four tries).
+fn run_changed() -> CoreError {
+    CoreError::Conflict { code: "run_busy", message: "the run changed meanwhile; try again".into() }
+}
+
 fn busy(run: &Run, action: &str) -> CoreError {
     CoreError::Conflict {
         code: "run_state",
@@ -182,9 +187,7 @@ impl PipelineService {
 
     /// Checks and stores a new run, and starts it.
     pub async fn create(&self, caller: &Principal, request: NewRun) -> Result<Run> {
-        if !caller.can_write() {
-            return Err(CoreError::Forbidden { message: "your role may not start runs".into() });
-        }
+        require_write(caller)?;
         let pipeline = self.engine.pipeline(&request.pipeline)?;
         let chars = request.text.chars().count();
         let (min, max) = (self.rules.min_chars, self.rules.max_chars);
@@ -482,7 +485,7 @@ impl PipelineService {
                 return Ok(run);
             }
         }
-        Err(CoreError::Conflict { code: "run_busy", message: "the run changed meanwhile; try again".into() })
+        Err(run_changed())
     }
 
     /// Goes back to an earlier version: the run continues from it (the phase after
@@ -526,7 +529,7 @@ impl PipelineService {
                 return Ok(run);
             }
         }
-        Err(CoreError::Conflict { code: "run_busy", message: "the run changed meanwhile; try again".into() })
+        Err(run_changed())
     }
 
     /// Asks the run's text model for a change in words, as a patch to the current
@@ -598,7 +601,7 @@ impl PipelineService {
             diff: None,
             error: task.error.as_ref().map(|error| error.message.clone()),
         };
-        let StepOutcome::Done(output) = self.engine.outcome_of(&task).await? else { return Ok(answer) };
+        let StepOutcome::Done(output) = self.engine.outcome(&task).await? else { return Ok(answer) };
         let Some(json) = output.json else {
             answer.error = Some("the text model answered no JSON".into());
             return Ok(answer);
@@ -670,15 +673,7 @@ impl PipelineService {
                 return Ok((run, version));
             }
         }
-        Err(CoreError::Conflict { code: "run_busy", message: "the run changed meanwhile; try again".into() })
-    }
-}
-
-fn require_write(caller: &Principal) -> Result<()> {
-    if caller.can_write() {
-        Ok(())
-    } else {
-        Err(CoreError::Forbidden { message: "your role may not change runs".into() })
+        Err(run_changed())
     }
 }
 

@@ -39,6 +39,8 @@ pub trait PipelineStore: Send + Sync + 'static {
     /// Runs that need attention now: not ended, not paused, `wake_at` passed; the
     /// longest waiting first, at most `limit`.
     async fn due_runs(&self, now: Millis, limit: u32) -> Result<Vec<RunId>>;
+    /// Whether any run is at work (has a phase whose tasks may end).
+    async fn any_running_run(&self) -> Result<bool>;
     /// An owner's runs that have not ended.
     async fn count_active_runs(&self, owner: &UserId) -> Result<u64>;
     /// An owner's runs created since a time.

@@ -49,7 +49,8 @@ where
         return Ok(vec![Output::new(answer.into_bytes(), text::TEXT_MIME)]);
     };
     let mut correction = None;
-    for attempt in 0..2 {
+    loop {
+        let second_try = correction.is_some();
         let answer = ask(correction.take()).await?;
         let problem = match extract_json(&answer) {
             Some(value) => match text::check_answer(schema, &value) {
@@ -66,7 +67,7 @@ where
             },
             None => "it is not JSON".to_owned(),
         };
-        if attempt == 1 {
+        if second_try {
             return Err(ProviderError::new(
                 ErrorClass::GenerationFailed,
                 format!("{provider}'s answer did not follow the requested schema, twice; last: {problem}"),
@@ -80,7 +81,6 @@ where
             previous: answer,
         });
     }
-    Err(ProviderError::new(ErrorClass::GenerationFailed, format!("{provider} gave no usable answer")))
 }
 
 #[cfg(test)]

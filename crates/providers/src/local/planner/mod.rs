@@ -197,9 +197,6 @@ mod tests {
         let lines: Vec<&Value> =
             scenes.iter().flat_map(|scene| scene["dialogue"].as_array().into_iter().flatten()).collect();
         assert!(lines.iter().any(|line| line["text"] == "おのれ、どこへ行く。"), "the dialogue is extracted");
-        if std::env::var_os("PLANNER_PEEK").is_some() {
-            println!("{}", serde_json::to_string_pretty(&json!({"concept": document["concept"], "characters": document["characters"], "scene0": document["plot"]["scenes"][0], "acts": document["plot"]["acts"], "page2": document["pages"][1]})).unwrap_or_default());
-        }
         let pages = document["pages"].as_array().expect("pages");
         assert_eq!(pages.len() as u64, document["concept"]["page_count"].as_u64().expect("pages"));
     }

@@ -13,6 +13,7 @@ mod manga;
 mod socket;
 mod versions;
 
+use atelier_core::pipeline::preview_url;
 use atelier_core::pipeline::{Run, RunStatus, Version};
 use atelier_core::{RunId, TaskId, VersionId};
 use serde::Serialize;
@@ -155,19 +156,11 @@ impl RunView {
                     .iter()
                     .map(|phase| {
                         let number = phase.number();
-                        let done = number < run.phase
-                            || (number == run.phase
-                                && !matches!(
-                                    run.status,
-                                    RunStatus::Running | RunStatus::Parked | RunStatus::Failed | RunStatus::Cancelled
-                                )
-                                && run.head.is_some());
-                        let state = if done && number != run.phase {
-                            "done"
-                        } else if number == run.phase {
-                            if run.status == RunStatus::Completed { "done" } else { "current" }
-                        } else {
-                            "pending"
+                        let state = match number.cmp(&run.phase) {
+                            std::cmp::Ordering::Less => "done",
+                            std::cmp::Ordering::Equal if run.status == RunStatus::Completed => "done",
+                            std::cmp::Ordering::Equal => "current",
+                            std::cmp::Ordering::Greater => "pending",
                         };
                         PhaseView {
                             number,
@@ -231,10 +224,6 @@ fn excerpt(text: &str) -> String {
         excerpt.push('…');
     }
     excerpt
-}
-
-pub(crate) fn preview_url(run: &RunId, version: &VersionId) -> String {
-    atelier_core::pipeline::preview_url(run, version)
 }
 
 /// One applied change (the seed's `feedback_applied`).
