@@ -344,6 +344,8 @@ pub fn extension_for(mime: &str) -> &'static str {
         "audio/aac" => "aac",
         "audio/flac" | "audio/x-flac" => "flac",
         "audio/pcm" => "pcm",
+        "application/pdf" => "pdf",
+        "application/vnd.comicbook+zip" => "cbz",
         _ => "bin",
     }
 }

@@ -2,9 +2,12 @@
 //! JSON (settings, errors, documents, changes) is text, as everywhere here.
 
 use async_trait::async_trait;
-use atelier_core::pipeline::{Run, RunError, RunSettings, RunStatus, RunTask, Version, VersionKind};
+use atelier_core::pipeline::scene_cache::{SceneEntry, vector_from_bytes, vector_to_bytes};
+use atelier_core::pipeline::{Reused, Run, RunError, RunSettings, RunStatus, RunTask, Version, VersionKind};
 use atelier_core::ports::PipelineStore;
 use atelier_core::{CoreError, RunId, TaskId, UserId, VersionId};
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use sqlx::AssertSqlSafe;
@@ -306,15 +309,19 @@ impl PipelineStore for Database {
 
     async fn link_task(&self, link: &RunTask) -> Result<()> {
         let (run, key, task) = (link.run_id.to_string(), link.key.clone(), link.task_id.to_string());
+        let score = link.reused.as_ref().map(|reused| reused.score);
+        let method = link.reused.as_ref().map(|reused| reused.method.clone());
         self.write(Box::new(move |connection| {
             Box::pin(async move {
                 sqlx::query(
-                    "INSERT INTO pipeline_tasks (run_id, step_key, task_id) VALUES ($1, $2, $3) \
-                     ON CONFLICT (run_id, step_key) DO NOTHING",
+                    "INSERT INTO pipeline_tasks (run_id, step_key, task_id, reuse_score, reuse_method) \
+                     VALUES ($1, $2, $3, $4, $5) ON CONFLICT (run_id, step_key) DO NOTHING",
                 )
                 .bind(run)
                 .bind(key)
                 .bind(task)
+                .bind(score)
+                .bind(method)
                 .execute(&mut *connection)
                 .await
             })
@@ -328,8 +335,8 @@ impl PipelineStore for Database {
         // A prefix match without LIKE's wildcards: the range [prefix, prefix + U+FFFF).
         let upper = format!("{key_prefix}\u{ffff}");
         let rows = sqlx::query(
-            "SELECT run_id, step_key, task_id FROM pipeline_tasks WHERE run_id = $1 AND step_key >= $2 AND step_key < $3 \
-             ORDER BY step_key",
+            "SELECT run_id, step_key, task_id, reuse_score, reuse_method FROM pipeline_tasks \
+             WHERE run_id = $1 AND step_key >= $2 AND step_key < $3 ORDER BY step_key",
         )
         .bind(run.to_string())
         .bind(key_prefix.to_owned())
@@ -340,10 +347,13 @@ impl PipelineStore for Database {
         rows.iter()
             .map(|row| {
                 let task: String = get(row, "task_id")?;
+                let score: Option<f64> = get(row, "reuse_score")?;
+                let method: Option<String> = get(row, "reuse_method")?;
                 Ok(RunTask {
                     run_id: run.clone(),
                     key: get(row, "step_key")?,
                     task_id: task.parse::<TaskId>().map_err(|_| invalid("run task id"))?,
+                    reused: score.zip(method).map(|(score, method)| Reused { score, method }),
                 })
             })
             .collect()
@@ -412,5 +422,64 @@ impl PipelineStore for Database {
                 .await
                 .map_err(storage("counting runs"))?;
         Ok(count.max(0) as u64)
+    }
+
+    async fn remember_scene(&self, entry: &SceneEntry) -> Result<()> {
+        let entry = entry.clone();
+        let vector = BASE64.encode(vector_to_bytes(&entry.vector));
+        self.write(Box::new(move |connection| {
+            Box::pin(async move {
+                sqlx::query(
+                    "INSERT INTO scene_cache (task_id, owner_id, model, scope, features, vector, method, created_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (task_id) DO NOTHING",
+                )
+                .bind(entry.task_id.to_string())
+                .bind(entry.owner.to_string())
+                .bind(entry.model)
+                .bind(entry.scope)
+                .bind(entry.features)
+                .bind(vector)
+                .bind(entry.method)
+                .bind(entry.created_at)
+                .execute(&mut *connection)
+                .await
+            })
+        }))
+        .await
+        .map_err(storage("remembering a scene"))?;
+        Ok(())
+    }
+
+    async fn scene_candidates(&self, owner: &UserId, model: &str, since: i64, limit: u32) -> Result<Vec<SceneEntry>> {
+        let rows = sqlx::query(
+            "SELECT s.task_id, s.owner_id, s.model, s.scope, s.features, s.vector, s.method, s.created_at \
+             FROM scene_cache s JOIN tasks t ON t.id = s.task_id \
+             WHERE s.owner_id = $1 AND s.model = $2 AND s.created_at >= $3 AND t.status = 'completed' \
+             ORDER BY s.created_at DESC LIMIT $4",
+        )
+        .bind(owner.to_string())
+        .bind(model.to_owned())
+        .bind(since)
+        .bind(i64::from(limit))
+        .fetch_all(&self.reader)
+        .await
+        .map_err(storage("reading the scene cache"))?;
+        rows.iter()
+            .map(|row| {
+                let task: String = get(row, "task_id")?;
+                let owner: String = get(row, "owner_id")?;
+                let vector: String = get(row, "vector")?;
+                Ok(SceneEntry {
+                    task_id: task.parse::<TaskId>().map_err(|_| invalid("scene task id"))?,
+                    owner: UserId::parse(&owner).ok_or_else(|| invalid("scene owner"))?,
+                    model: get(row, "model")?,
+                    scope: get(row, "scope")?,
+                    features: get(row, "features")?,
+                    vector: vector_from_bytes(&BASE64.decode(vector).map_err(|_| invalid("scene vector"))?),
+                    method: get(row, "method")?,
+                    created_at: get(row, "created_at")?,
+                })
+            })
+            .collect()
     }
 }

@@ -56,6 +56,7 @@ story!(accounts_keys_sessions_and_owners);
 story!(prompt_trees_link_tasks_and_delete_only_leaves);
 story!(claims_are_fair_across_users);
 story!(pipeline_runs_move_only_under_their_revision);
+story!(the_scene_cache_offers_completed_recent_scenes_of_one_owner_and_model);
 
 async fn open(test_db: &TestDatabase) -> Arc<Database> {
     let database = Database::connect(&test_db.url, &DatabaseOptions::default()).await.expect("connect");
@@ -1036,16 +1037,26 @@ async fn pipeline_runs_move_only_under_their_revision(store: Arc<Database>) {
     let task = TaskId::new();
     for _ in 0..2 {
         store
-            .link_task(&RunTask { run_id: first.id.clone(), key: "1:root:0:text".into(), task_id: task })
+            .link_task(&RunTask { run_id: first.id.clone(), key: "1:root:0:text".into(), task_id: task, reused: None })
             .await
             .unwrap();
     }
     store
-        .link_task(&RunTask { run_id: first.id.clone(), key: "1:root:1:text".into(), task_id: TaskId::new() })
+        .link_task(&RunTask {
+            run_id: first.id.clone(),
+            key: "1:root:1:text".into(),
+            task_id: TaskId::new(),
+            reused: None,
+        })
         .await
         .unwrap();
     store
-        .link_task(&RunTask { run_id: first.id.clone(), key: "proposal:x:1".into(), task_id: TaskId::new() })
+        .link_task(&RunTask {
+            run_id: first.id.clone(),
+            key: "proposal:x:1".into(),
+            task_id: TaskId::new(),
+            reused: None,
+        })
         .await
         .unwrap();
     let links = store.run_tasks(&first.id, "1:root:0:").await.unwrap();
@@ -1083,4 +1094,65 @@ async fn pipeline_runs_move_only_under_their_revision(store: Arc<Database>) {
     due.revision = 0;
     assert!(store.update_run(&due).await.unwrap());
     assert_eq!(store.count_active_runs(&owner).await.unwrap(), 3);
+}
+
+async fn the_scene_cache_offers_completed_recent_scenes_of_one_owner_and_model(store: Arc<Database>) {
+    use atelier_core::pipeline::RunTask;
+    use atelier_core::pipeline::scene_cache::SceneEntry;
+    use atelier_core::ports::PipelineStore;
+    let owner = UserId::new();
+    let entry = |task_id: TaskId, owner: &UserId, model: &str, created_at: i64| SceneEntry {
+        task_id,
+        owner: owner.clone(),
+        model: model.into(),
+        scope: "run_x:page-1".into(),
+        features: "setting: a gate in the rain".into(),
+        vector: vec![0.6, 0.8, -0.0],
+        method: "lexical".into(),
+        created_at,
+    };
+    // Two drawn (the second newer), one still running, one another owner's, one
+    // another model's, one too old.
+    let mut drawn = Vec::new();
+    for at in [2000, 3000] {
+        insert(&store, new_task(at)).await;
+        let (id, lease) = claim_one(&store, at + 1).await;
+        assert!(store.complete(id, &lease, vec![asset(id, 0, "blobs/s")], at + 2).await.unwrap());
+        drawn.push(id);
+    }
+    let running = insert(&store, new_task(4000)).await;
+    for (task, who, model, at) in [
+        (drawn[0], owner.clone(), "local/placeholder", 10_000),
+        (drawn[1], owner.clone(), "local/placeholder", 11_000),
+        (running, owner.clone(), "local/placeholder", 12_000),
+        (drawn[0], UserId::new(), "local/placeholder", 13_000),
+    ] {
+        store.remember_scene(&entry(task, &who, model, at)).await.unwrap();
+    }
+    // Remembered once: the same task again changes nothing.
+    store.remember_scene(&entry(drawn[1], &owner, "local/placeholder", 99_000)).await.unwrap();
+    let found = store.scene_candidates(&owner, "local/placeholder", 10_500, 10).await.unwrap();
+    assert_eq!(found.iter().map(|e| e.task_id).collect::<Vec<_>>(), [drawn[1]], "recent, completed, this owner's");
+    assert_eq!(found[0].vector, vec![0.6, 0.8, -0.0], "the vector survives storage");
+    assert_eq!((found[0].method.as_str(), found[0].created_at), ("lexical", 11_000));
+    let all = store.scene_candidates(&owner, "local/placeholder", 0, 10).await.unwrap();
+    assert_eq!(all.iter().map(|e| e.task_id).collect::<Vec<_>>(), [drawn[1], drawn[0]], "newest first");
+    assert_eq!(store.scene_candidates(&owner, "local/placeholder", 0, 1).await.unwrap().len(), 1, "the limit");
+    assert!(store.scene_candidates(&owner, "openai/gpt-image-1", 0, 10).await.unwrap().is_empty());
+
+    // A step the cache answered keeps its score.
+    let run = run(&owner, 1000);
+    store.create_run(&run).await.unwrap();
+    let reused = atelier_core::pipeline::Reused { score: 0.9123, method: "all-MiniLM-L6-v2".into() };
+    store
+        .link_task(&RunTask {
+            run_id: run.id.clone(),
+            key: "5:root:0:panel-p1-1".into(),
+            task_id: drawn[0],
+            reused: Some(reused.clone()),
+        })
+        .await
+        .unwrap();
+    let links = store.run_tasks(&run.id, "5:root:").await.unwrap();
+    assert_eq!(links[0].reused, Some(reused));
 }

@@ -38,6 +38,8 @@ pub struct AppState {
     pub prompts: Arc<PromptService>,
     /// Pipeline runs (seed 001).
     pub pipelines: Arc<PipelineService>,
+    /// Signs and checks shareable links to output files.
+    pub links: Arc<crate::links::LinkSigner>,
     /// Requests per minute per user (`user_limits.<role>.requests_per_minute`).
     pub request_limits: Arc<atelier_core::ratelimit::RateLimiter>,
     /// The database and the file store as the workers see them (health).
@@ -110,12 +112,17 @@ impl App {
         let account_store: Arc<dyn AccountStore> = Arc::new(database.clone());
         let accounts = Arc::new(AccountService::new(account_store.clone(), secret_box, account_settings));
         let pipeline_store: Arc<dyn PipelineStore> = Arc::new(database.clone());
-        let engine = Arc::new(Engine::new(
-            pipeline_store,
-            tasks.clone(),
-            account_store,
-            vec![atelier_core::pipeline::manga::pipeline()],
-        ));
+        let mut engine =
+            Engine::new(pipeline_store, tasks.clone(), account_store, vec![atelier_core::pipeline::manga::pipeline()]);
+        if config.pipelines.scene_cache {
+            engine = engine.with_scene_cache(atelier_core::pipeline::scene_cache::SceneCache {
+                embedder: Arc::new(crate::embedding::LazyEmbedder::new(config.pipelines.embedding_model_dir.clone())),
+                threshold: config.pipelines.scene_cache_threshold,
+                max_age: std::time::Duration::from_secs(u64::from(config.pipelines.scene_cache_hours) * 3600),
+            });
+        }
+        let engine = Arc::new(engine);
+        let links = Arc::new(crate::links::LinkSigner::from_secret(&config.auth.secret_key_text(&config.data.dir)?));
         let pipelines = Arc::new(PipelineService::new(engine, config.pipelines.rules()));
         let state = AppState {
             tasks,
@@ -126,6 +133,7 @@ impl App {
             accounts,
             prompts,
             pipelines,
+            links,
             request_limits: Arc::default(),
             storage: worker.storage().clone(),
         };

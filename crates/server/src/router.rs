@@ -34,8 +34,11 @@ pub fn router_trusting_for_benchmarks(state: AppState, caller: atelier_core::acc
 /// come from the same list. Public routes are their own sub-router; every other
 /// route sits behind authentication.
 pub fn api_routes(max_upload_bytes: usize) -> (OpenApiRouter<AppState>, OpenApiRouter<AppState>) {
-    let public =
-        OpenApiRouter::new().merge(system::public_routes()).merge(auth::public_routes()).merge(callbacks::routes());
+    let public = OpenApiRouter::new()
+        .merge(system::public_routes())
+        .merge(auth::public_routes())
+        .merge(callbacks::routes())
+        .merge(assets::public_routes());
     let protected = OpenApiRouter::new()
         .merge(tasks::routes())
         .merge(assets::routes())

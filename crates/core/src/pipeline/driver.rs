@@ -19,7 +19,10 @@ use serde_json::{Value, json};
 
 use super::events::RunEvents;
 use super::model::{Run, RunError, RunStatus, RunTask, Version, VersionKind};
-use super::phase::{Phase, PhaseContext, Pipeline, Step, StepAsset, StepOutcome, StepOutput};
+use super::phase::{
+    Phase, PhaseContext, Pipeline, Reuse, Reused, Step, StepAsset, StepOutcome, StepOutput, StepRequest,
+};
+use super::scene_cache::{SceneCache, SceneEntry};
 use crate::account::{Credential, Principal};
 use crate::error::{CoreError, Result};
 use crate::ids::{RunId, VersionId};
@@ -34,6 +37,20 @@ const RECHECK: Duration = Duration::from_secs(10);
 const UNAVAILABLE_WAIT: Duration = Duration::from_secs(300);
 /// The largest JSON output a phase reads.
 const MAX_JSON_OUTPUT: u64 = 16 * 1024 * 1024;
+
+/// What making a step did.
+enum Made {
+    Task,
+    /// An earlier image stands in (the scene cache).
+    Reused,
+    /// The task could not be made.
+    Refused(String, CoreError),
+}
+
+enum Lookup {
+    Found(crate::ids::TaskId, Reused),
+    Missed(SceneEntry),
+}
 
 /// What one look at a run did.
 enum Advanced {
@@ -53,6 +70,7 @@ pub struct Engine {
     pub(super) accounts: Arc<dyn AccountStore>,
     pub(super) pipelines: BTreeMap<&'static str, Pipeline>,
     pub(super) events: RunEvents,
+    scene_cache: Option<SceneCache>,
 }
 
 /// The phase a run ends after: the request's `last_phase`, or the pipeline's last.
@@ -79,7 +97,19 @@ impl Engine {
             accounts,
             pipelines,
             events: RunEvents::default(),
+            scene_cache: None,
         }
+    }
+
+    /// Reuses images of alike scenes (seed 001 2.3.2).
+    pub fn with_scene_cache(mut self, cache: SceneCache) -> Self {
+        self.scene_cache = Some(cache);
+        self
+    }
+
+    /// What the scene cache measures with, when it is on.
+    pub fn scene_cache(&self) -> Option<&SceneCache> {
+        self.scene_cache.as_ref()
     }
 
     pub fn events(&self) -> &RunEvents {
@@ -229,34 +259,22 @@ impl Engine {
             return self.write(run).await;
         };
         let prefix = Self::step_prefix(run);
-        let links = self.store.run_tasks(&run.id, &prefix).await?;
+        let keeps = phase.keeps_finished_steps();
+        let links = if keeps {
+            self.store.run_tasks(&run.id, &Self::phase_prefix(run)).await?
+        } else {
+            self.store.run_tasks(&run.id, &prefix).await?
+        };
+        let current: Vec<&RunTask> = links.iter().filter(|link| link.key.starts_with(&prefix)).collect();
         // A retry waits out its delay before its tasks are made.
-        if links.is_empty() && !due {
+        if current.is_empty() && !due {
             return Ok(Advanced::Idle);
         }
         let Some(principal) = self.principal(run).await? else {
             self.fail(run, "owner_disabled", "the run's owner is disabled or gone".into(), now);
             return self.write(run).await;
         };
-        let mut outcomes = BTreeMap::new();
-        for link in &links {
-            let step = link.key.strip_prefix(&prefix).unwrap_or(&link.key).to_owned();
-            let task = match self.tasks.get(&principal, link.task_id).await {
-                Ok(task) => task,
-                Err(CoreError::NotFound { .. }) => {
-                    outcomes.insert(
-                        step,
-                        StepOutcome::Failed {
-                            code: "task_deleted".into(),
-                            message: format!("task {} was deleted", link.task_id),
-                        },
-                    );
-                    continue;
-                }
-                Err(other) => return Err(other),
-            };
-            outcomes.insert(step, self.outcome(&task).await?);
-        }
+        let outcomes = self.outcomes(run, &principal, &links, &prefix).await?;
         let document = self.document(run).await?;
         let context = PhaseContext { run, document: &document, outcomes: &outcomes };
         let step = match phase.step(&context) {
@@ -267,41 +285,40 @@ impl Engine {
             Step::Done(document) => self.finish_phase(run, pipeline, phase, document, &links, now).await,
             Step::Need(requests) => {
                 let total = requests.len();
-                let mut waiting = 0;
+                let max_parallel = phase.max_parallel(run).max(1);
+                let mut in_flight = requests
+                    .iter()
+                    .filter(|request| matches!(outcomes.get(&request.name), Some(StepOutcome::Waiting { .. })))
+                    .count();
+                let mut not_done = in_flight;
+                let mut reused = false;
                 for request in requests {
                     match outcomes.get(&request.name) {
                         Some(StepOutcome::Failed { code, message }) => {
                             let message = format!("{} ({}): {message}", request.name, request.model);
                             return self.phase_failed(run, phase, &code.clone(), message, now).await;
                         }
-                        Some(StepOutcome::Waiting { .. }) => waiting += 1,
-                        Some(StepOutcome::Done(_)) => {}
-                        None => {
-                            let key = format!("{prefix}{}", request.name);
-                            let create = CreateTask {
-                                model: Some(request.model.clone()),
-                                input: request.input,
-                                priority: 0,
-                                idempotency_key: Some(format!("{}:{key}", run.id)),
-                                request_hash: None,
-                                prompt_id: None,
-                            };
-                            match self.tasks.create(&principal, create).await {
-                                Ok((task, _)) => {
-                                    self.store
-                                        .link_task(&RunTask { run_id: run.id.clone(), key, task_id: task.id })
-                                        .await?;
-                                    waiting += 1;
-                                }
-                                Err(error) => return self.refused(run, &request.model, error, now).await,
+                        Some(StepOutcome::Waiting { .. } | StepOutcome::Done(_)) => {}
+                        None if in_flight >= max_parallel => not_done += 1,
+                        None => match self.make_step(run, &principal, &prefix, request).await? {
+                            Made::Task => {
+                                in_flight += 1;
+                                not_done += 1;
                             }
-                        }
+                            Made::Reused => reused = true,
+                            Made::Refused(model, error) => return self.refused(run, &model, error, now).await,
+                        },
                     }
                 }
-                let progress = (100 * (total - waiting)).checked_div(total).unwrap_or(0) as u8;
+                if reused {
+                    return Ok(Advanced::Again);
+                }
+                let completed = total - not_done;
+                let progress = (100 * completed).checked_div(total).unwrap_or(0) as u8;
                 if run.progress != progress || run.note.is_some() || run.wake_at.is_none_or(|at| at <= now) {
                     if run.progress != progress {
-                        self.events.publish(&run.id, "progress", json!({ "phase": run.phase, "completed": total - waiting, "total": total, "progress": progress }));
+                        let message = format!("{completed}/{total}");
+                        self.events.publish(&run.id, "progress", json!({ "phase": run.phase, "completed": completed, "total": total, "progress": progress, "message": message }));
                     }
                     run.progress = progress;
                     run.note = None;
@@ -312,6 +329,139 @@ impl Engine {
                 Ok(Advanced::Idle)
             }
         }
+    }
+
+    /// The key prefix of every try of the current phase on its basis: `phase:basis:`.
+    fn phase_prefix(run: &Run) -> String {
+        let basis = run.head.as_ref().map_or("root", VersionId::as_str);
+        format!("{}:{basis}:", run.phase)
+    }
+
+    /// The outcomes of the phase's steps by name: the current try's tasks, and the
+    /// steps an earlier try finished that this try has not made again.
+    async fn outcomes(
+        &self,
+        run: &Run,
+        principal: &Principal,
+        links: &[RunTask],
+        prefix: &str,
+    ) -> Result<BTreeMap<String, StepOutcome>> {
+        let phase_prefix = Self::phase_prefix(run);
+        let mut outcomes = BTreeMap::new();
+        let mut earlier = BTreeMap::new();
+        for link in links {
+            let (step, is_current) = match link.key.strip_prefix(prefix) {
+                Some(step) => (step.to_owned(), true),
+                None => {
+                    let rest = link.key.strip_prefix(&phase_prefix).unwrap_or(&link.key);
+                    (rest.split_once(':').map_or(rest, |(_, step)| step).to_owned(), false)
+                }
+            };
+            let outcome = match self.tasks.get(principal, link.task_id).await {
+                Ok(task) => {
+                    let mut outcome = self.outcome(&task).await?;
+                    if let StepOutcome::Done(output) = &mut outcome {
+                        output.reused = link.reused.clone();
+                    }
+                    outcome
+                }
+                Err(CoreError::NotFound { .. }) => StepOutcome::Failed {
+                    code: "task_deleted".into(),
+                    message: format!("task {} was deleted", link.task_id),
+                },
+                Err(other) => return Err(other),
+            };
+            if is_current {
+                outcomes.insert(step, outcome);
+            } else if matches!(outcome, StepOutcome::Done(_)) {
+                earlier.insert(step, outcome);
+            }
+        }
+        for (step, outcome) in earlier {
+            outcomes.entry(step).or_insert(outcome);
+        }
+        Ok(outcomes)
+    }
+
+    /// Makes one step's task (its image input fitted to the model), or links an
+    /// earlier image the scene cache finds alike enough.
+    async fn make_step(&self, run: &Run, principal: &Principal, prefix: &str, request: StepRequest) -> Result<Made> {
+        let key = format!("{prefix}{}", request.name);
+        let mut input = request.input;
+        if let Some(fit) = &request.image
+            && let Ok(spec) = self.tasks.resolve_model(Some(&request.model))
+        {
+            input = super::image_fit::fit_image_input(&spec.input_schema, input, fit);
+        }
+        let mut remember = None;
+        if let (Some(reuse), Some(cache)) = (&request.reuse, &self.scene_cache) {
+            match self.look_up_scene(run, cache, &request.model, reuse).await {
+                Ok(Lookup::Found(task_id, reused)) => {
+                    tracing::info!(run_id = %run.id, step = %request.name, %task_id, score = reused.score, method = %reused.method, "the scene cache reused an image");
+                    self.store
+                        .link_task(&RunTask { run_id: run.id.clone(), key, task_id, reused: Some(reused) })
+                        .await?;
+                    return Ok(Made::Reused);
+                }
+                Ok(Lookup::Missed(entry)) => remember = Some(entry),
+                Err(error) => tracing::warn!(run_id = %run.id, %error, "the scene cache could not be read"),
+            }
+        }
+        let create = CreateTask {
+            model: Some(request.model.clone()),
+            input,
+            priority: 0,
+            idempotency_key: Some(format!("{}:{key}", run.id)),
+            request_hash: None,
+            prompt_id: None,
+        };
+        match self.tasks.create(principal, create).await {
+            Ok((task, _)) => {
+                self.store.link_task(&RunTask { run_id: run.id.clone(), key, task_id: task.id, reused: None }).await?;
+                if let Some(mut entry) = remember {
+                    entry.task_id = task.id;
+                    if let Err(error) = self.store.remember_scene(&entry).await {
+                        tracing::warn!(run_id = %run.id, %error, "could not remember a scene");
+                    }
+                }
+                Ok(Made::Task)
+            }
+            Err(error) => Ok(Made::Refused(request.model, error)),
+        }
+    }
+
+    /// The owner's remembered scene most alike this one, if alike enough; else the
+    /// entry to remember for the task about to be made.
+    async fn look_up_scene(&self, run: &Run, cache: &SceneCache, model: &str, reuse: &Reuse) -> Result<Lookup> {
+        let embedder = cache.embedder.clone();
+        let features = reuse.features.clone();
+        let vector = tokio::task::spawn_blocking(move || embedder.embed(&[features]))
+            .await
+            .map_err(|error| CoreError::Upstream(format!("the embedding task: {error}")))?
+            .map_err(|error| CoreError::Upstream(error.to_string()))?
+            .into_iter()
+            .next()
+            .unwrap_or_default();
+        let method = cache.embedder.method().to_owned();
+        let now = now_millis();
+        let since = now - millis(cache.max_age);
+        let candidates = self.store.scene_candidates(&run.owner, model, since, super::scene_cache::CANDIDATES).await?;
+        if let Some((entry, score)) = super::scene_cache::best_match(&candidates, &vector, &method, &reuse.scope)
+            && score >= cache.threshold
+        {
+            let score = (score * 10_000.0).round() / 10_000.0;
+            return Ok(Lookup::Found(entry.task_id, Reused { score, method }));
+        }
+        Ok(Lookup::Missed(SceneEntry {
+            task_id: crate::ids::TaskId::new(),
+            owner: run.owner.clone(),
+            model: model.to_owned(),
+            scope: reuse.scope.clone(),
+            features: reuse.features.clone(),
+            vector,
+            method,
+            created_at: now,
+        }))
     }
 
     /// A task could not be made: a spent quota parks the run until it renews; a full
@@ -524,7 +674,7 @@ impl Engine {
                 height: asset.height,
             })
             .collect();
-        let mut output = StepOutput { task_id: task.id, json: None, text: None, assets };
+        let mut output = StepOutput { task_id: task.id, json: None, text: None, assets, reused: None };
         let Some(first) = task.outputs.first() else { return Ok(output) };
         let is_json = first.mime.starts_with(crate::text::JSON_MIME);
         if !(is_json || first.mime.starts_with("text/")) || first.bytes > MAX_JSON_OUTPUT {

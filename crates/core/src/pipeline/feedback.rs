@@ -29,6 +29,9 @@ pub enum ChangeType {
     DragDrop,
     StyleAdjust,
     NaturalLanguage,
+    /// Draw panels again (phase 5 and after): `element_id` `art.panels.<id>`, or
+    /// `change_data.panels` a list of panel ids; optional `seed` and `words`.
+    Regenerate,
 }
 
 impl ChangeType {
@@ -39,6 +42,7 @@ impl ChangeType {
             Self::DragDrop => "drag_drop",
             Self::StyleAdjust => "style_adjust",
             Self::NaturalLanguage => "natural_language",
+            Self::Regenerate => "regenerate",
         }
     }
 }
@@ -127,6 +131,7 @@ pub fn apply(document: &Value, change: &Change) -> Result<(Value, String), Chang
         ChangeType::Selection => selection(&mut next, change)?,
         ChangeType::DragDrop => drag_drop(&mut next, change)?,
         ChangeType::StyleAdjust => style_adjust(&mut next, change)?,
+        ChangeType::Regenerate => regenerate(&mut next, change)?,
         ChangeType::NaturalLanguage => {
             return Err(refused(
                 "invalid_change",
@@ -217,6 +222,9 @@ fn selection(document: &mut Value, change: &Change) -> Result<String, ChangeRefu
         ));
     };
     let path = parse_path(element_id)?;
+    if let Some(variant) = change.change_data.get("variant") {
+        return pick_variant(document, &path, variant);
+    }
     let (key, parent) = path.split_last().map(|(key, parent)| (key.clone(), parent.to_vec())).unwrap_or_default();
     let mut alternatives_path = parent.clone();
     alternatives_path.extend(["alternatives".to_owned(), key.clone()]);
@@ -260,6 +268,9 @@ fn selection(document: &mut Value, change: &Change) -> Result<String, ChangeRefu
 /// page), or moves an element of a list to another place (`to_index`).
 fn drag_drop(document: &mut Value, change: &Change) -> Result<String, ChangeRefused> {
     let data = &change.change_data;
+    if let Some(crop) = data.get("crop") {
+        return reframe(document, change, crop);
+    }
     if let Some(to_index) = data.get("to_index") {
         let Some(element_id) = change.element_id.as_deref() else {
             return Err(refused("invalid_change", "element_id is required", json!({ "field": "element_id" })));
@@ -370,13 +381,207 @@ fn renumber(items: &mut [Value]) {
 }
 
 /// The style parameters a person may set, with their kinds.
-pub const STYLE_PARAMETERS: [(&str, &str); 5] = [
+pub const STYLE_PARAMETERS: [(&str, &str); 7] = [
     ("tone", "text"),
     ("line_weight", "0..1"),
     ("screentone_density", "0..1"),
     ("color_mode", "monochrome|color"),
     ("art_style", "text"),
+    ("text_color", "#rrggbb"),
+    ("balloon_fill", "#rrggbb"),
 ];
+
+/// What a balloon's own style may set.
+pub const BALLOON_STYLE: [(&str, &str); 2] = [("font_size", "0.005..0.2"), ("bold", "true|false")];
+
+fn is_hex_color(value: &Value) -> bool {
+    value.as_str().is_some_and(|text| {
+        text.len() == 7 && text.starts_with('#') && text[1..].bytes().all(|b| b.is_ascii_hexdigit())
+    })
+}
+
+/// A balloon's font size or weight (`style_adjust` with an `element_id`).
+fn balloon_style(document: &mut Value, change: &Change, data: &Map<String, Value>) -> Result<String, ChangeRefused> {
+    let (path, target) = element(document, change.element_id.as_deref())?;
+    let Some(object) = target.as_object_mut().filter(|object| object.contains_key("font_size")) else {
+        return Err(refused(
+            "invalid_change",
+            format!(
+                "{} is not a balloon: a style change names a balloon, or no element for the whole book",
+                path.join(".")
+            ),
+            json!({ "element_id": path.join(".") }),
+        ));
+    };
+    let mut done = Vec::new();
+    for (name, value) in data {
+        let fits = match name.as_str() {
+            "font_size" => value.as_f64().is_some_and(|size| (0.005..=0.2).contains(&size)),
+            "bold" => value.is_boolean(),
+            _ => {
+                return Err(refused(
+                    "invalid_change",
+                    format!("{name} is not a balloon style (known: font_size, bold)"),
+                    json!({ "field": format!("change_data.{name}") }),
+                ));
+            }
+        };
+        if !fits {
+            let expected = BALLOON_STYLE.iter().find(|(known, _)| known == name).map_or("", |(_, kind)| *kind);
+            return Err(refused(
+                "invalid_change",
+                format!("{name} must be {expected}"),
+                json!({ "field": format!("change_data.{name}"), "expected": expected }),
+            ));
+        }
+        object.insert(name.clone(), value.clone());
+        // The letterer's old fit no longer holds.
+        object.remove("fitted_font_size");
+        object.remove("overflow");
+        done.push(format!("{name} = {value}"));
+    }
+    Ok(format!("{}: {}", path.join("."), done.join(", ")))
+}
+
+/// A panel's earlier image chosen again: it and the current one trade places.
+fn pick_variant(document: &mut Value, path: &[String], variant: &Value) -> Result<String, ChangeRefused> {
+    let element_id = path.join(".");
+    let Some(panel) = lookup_mut(document, path).and_then(Value::as_object_mut) else {
+        return Err(refused(
+            "unknown_element",
+            format!("no element {element_id:?}"),
+            json!({ "element_id": element_id }),
+        ));
+    };
+    let count = panel.get("variants").and_then(Value::as_array).map_or(0, Vec::len);
+    let Some(index) = variant.as_u64().map(|index| index as usize).filter(|index| *index < count) else {
+        return Err(refused(
+            "not_an_alternative",
+            format!("{element_id} has {count} earlier images: change_data.variant is 0 to {}", count.saturating_sub(1)),
+            json!({ "element_id": element_id, "variants": count }),
+        ));
+    };
+    const IMAGE: [&str; 7] = ["asset_id", "task_id", "model", "prompt", "source", "width", "height"];
+    let mut chosen = panel.get("variants").and_then(|variants| variants.get(index)).cloned().unwrap_or(Value::Null);
+    let mut current = Map::new();
+    for key in IMAGE {
+        if let Some(value) = panel.remove(key) {
+            current.insert(key.to_owned(), value);
+        }
+        if let Some(value) = chosen.get_mut(key).map(Value::take) {
+            panel.insert(key.to_owned(), value);
+        }
+    }
+    for key in ["reused", "fallback"] {
+        panel.remove(key);
+    }
+    if let Some(variants) = panel.get_mut("variants").and_then(Value::as_array_mut) {
+        variants[index] = Value::Object(current);
+    }
+    Ok(format!("{element_id}: earlier image {index} chosen"))
+}
+
+/// A panel's image cropped or reframed (`drag_drop` with `crop`, fractions of the
+/// image).
+fn reframe(document: &mut Value, change: &Change, crop: &Value) -> Result<String, ChangeRefused> {
+    let number = |key: &str| crop.get(key).and_then(Value::as_f64);
+    let (Some(x), Some(y), Some(w), Some(h)) = (number("x"), number("y"), number("w"), number("h")) else {
+        return Err(refused(
+            "invalid_change",
+            "change_data.crop needs numbers x, y, w and h (fractions of the image)",
+            json!({ "field": "change_data.crop" }),
+        ));
+    };
+    const EPSILON: f64 = 1e-9;
+    if x < 0.0 || y < 0.0 || w <= 0.01 || h <= 0.01 || x + w > 1.0 + EPSILON || y + h > 1.0 + EPSILON {
+        return Err(refused(
+            "outside_page",
+            "the crop must lie within the image: x, y, x + w and y + h between 0 and 1",
+            json!({ "field": "change_data.crop", "x": x, "y": y, "w": w, "h": h }),
+        ));
+    }
+    let (path, target) = element(document, change.element_id.as_deref())?;
+    let Some(object) = target.as_object_mut().filter(|object| object.contains_key("asset_id")) else {
+        return Err(refused(
+            "invalid_change",
+            format!("{} is not a panel's image (art.panels.<id>)", path.join(".")),
+            json!({ "element_id": path.join(".") }),
+        ));
+    };
+    object.insert("crop".into(), json!({ "x": x, "y": y, "w": w, "h": h }));
+    Ok(format!("{} cropped to x {x:.3}, y {y:.3}, w {w:.3}, h {h:.3}", path.join(".")))
+}
+
+/// Marks panels to be drawn again (with a new seed or words): the run goes back
+/// to phase 5 for them, and their current image becomes a variant.
+fn regenerate(document: &mut Value, change: &Change) -> Result<String, ChangeRefused> {
+    let data = &change.change_data;
+    let mut ids: Vec<String> = data
+        .get("panels")
+        .and_then(Value::as_array)
+        .map(|ids| ids.iter().filter_map(Value::as_str).map(str::to_owned).collect())
+        .unwrap_or_default();
+    if let Some(element_id) = change.element_id.as_deref() {
+        let path = parse_path(element_id)?;
+        match path.as_slice() {
+            [art, panels, id] if art == "art" && panels == "panels" => ids.push(id.clone()),
+            _ => {
+                return Err(refused(
+                    "invalid_change",
+                    "regenerate names panels: element_id art.panels.<id>, or change_data.panels",
+                    json!({ "element_id": element_id }),
+                ));
+            }
+        }
+    }
+    if ids.is_empty() {
+        return Err(refused(
+            "invalid_change",
+            "regenerate names panels: element_id art.panels.<id>, or change_data.panels",
+            json!({ "field": "change_data.panels" }),
+        ));
+    }
+    let mut marker = Map::new();
+    if let Some(seed) = data.get("seed") {
+        let Some(seed) = seed.as_i64().filter(|seed| *seed >= 0) else {
+            return Err(refused(
+                "invalid_change",
+                "change_data.seed must be a whole number ≥ 0",
+                json!({ "field": "change_data.seed" }),
+            ));
+        };
+        marker.insert("seed".into(), json!(seed));
+    }
+    if let Some(words) = data.get("words") {
+        let Some(words) = words.as_str().filter(|words| words.chars().count() <= 500) else {
+            return Err(refused(
+                "invalid_change",
+                "change_data.words must be text of at most 500 characters",
+                json!({ "field": "change_data.words" }),
+            ));
+        };
+        marker.insert("words".into(), json!(words));
+    }
+    let Some(panels) = document.pointer_mut("/art/panels").and_then(Value::as_array_mut) else {
+        return Err(refused(
+            "unknown_element",
+            "this version has no panel images yet (phase 5)",
+            json!({ "element_id": "art.panels" }),
+        ));
+    };
+    for id in &ids {
+        let Some(panel) = panels.iter_mut().find(|panel| panel.get("id").and_then(Value::as_str) == Some(id.as_str()))
+        else {
+            return Err(refused(
+                "unknown_element",
+                format!("no panel {id:?}"),
+                json!({ "element_id": format!("art.panels.{id}") }),
+            ));
+        };
+        panel["regenerate"] = Value::Object(marker.clone());
+    }
+    Ok(format!("panels {} to be drawn again", ids.join(", ")))
+}
 
 fn style_adjust(document: &mut Value, change: &Change) -> Result<String, ChangeRefused> {
     let Some(data) = change.change_data.as_object().filter(|data| !data.is_empty()) else {
@@ -386,6 +591,9 @@ fn style_adjust(document: &mut Value, change: &Change) -> Result<String, ChangeR
             json!({ "field": "change_data" }),
         ));
     };
+    if change.element_id.is_some() {
+        return balloon_style(document, change, data);
+    }
     let mut style = document.get("style").and_then(Value::as_object).cloned().unwrap_or_else(Map::new);
     let mut done = Vec::new();
     for (name, value) in data {
@@ -402,6 +610,7 @@ fn style_adjust(document: &mut Value, change: &Change) -> Result<String, ChangeR
         let fits = match *kind {
             "0..1" => value.as_f64().is_some_and(|number| (0.0..=1.0).contains(&number)),
             "monochrome|color" => matches!(value.as_str(), Some("monochrome" | "color")),
+            "#rrggbb" => is_hex_color(value),
             _ => value.as_str().is_some_and(|text| !text.trim().is_empty() && text.chars().count() <= 200),
         };
         if !fits {
@@ -530,5 +739,83 @@ mod tests {
         assert_eq!(apply(&doc(), &bad).expect_err("range").code, "invalid_change");
         let unknown = change(json!({"change_type": "style_adjust", "change_data": {"sparkle": 1}}));
         assert_eq!(apply(&doc(), &unknown).expect_err("unknown").code, "invalid_change");
+    }
+
+    fn drawn() -> Value {
+        let mut document = doc();
+        document["art"] = json!({ "panels": [
+            { "id": "p1", "asset_id": "img_new", "source": "generated", "variants": [{ "asset_id": "img_old", "source": "placeholder" }] },
+            { "id": "p2", "asset_id": "img_two", "source": "generated" }
+        ] });
+        document["lettering"] = json!({ "pages": [{ "number": 1, "balloons": [
+            { "id": "b1", "kind": "speech", "text": "Taro!", "frame": { "x": 0.1, "y": 0.1, "w": 0.2, "h": 0.1 }, "font_size": 0.024, "overflow": true }
+        ] }] });
+        document
+    }
+
+    #[test]
+    fn panels_are_drawn_again_picked_among_their_variants_and_cropped() {
+        let again = change(
+            json!({"change_type": "regenerate", "element_id": "art.panels.p2", "change_data": {"seed": 7, "words": "at night"}}),
+        );
+        let (next, _) = apply(&drawn(), &again).expect("regenerate");
+        assert_eq!(next["art"]["panels"][1]["regenerate"], json!({"seed": 7, "words": "at night"}));
+        let listed = change(json!({"change_type": "regenerate", "change_data": {"panels": ["p1", "p9"]}}));
+        assert_eq!(apply(&drawn(), &listed).expect_err("unknown").code, "unknown_element");
+        assert_eq!(apply(&doc(), &again).expect_err("no art").code, "unknown_element");
+
+        let pick =
+            change(json!({"change_type": "selection", "element_id": "art.panels.p1", "change_data": {"variant": 0}}));
+        let (next, _) = apply(&drawn(), &pick).expect("pick");
+        assert_eq!(next["art"]["panels"][0]["asset_id"], "img_old");
+        assert_eq!(
+            next["art"]["panels"][0]["variants"][0]["asset_id"], "img_new",
+            "the current image becomes a variant"
+        );
+        let far =
+            change(json!({"change_type": "selection", "element_id": "art.panels.p1", "change_data": {"variant": 3}}));
+        assert_eq!(apply(&drawn(), &far).expect_err("no such variant").code, "not_an_alternative");
+
+        let crop = change(
+            json!({"change_type": "drag_drop", "element_id": "art.panels.p2", "change_data": {"crop": {"x": 0.1, "y": 0.0, "w": 0.8, "h": 0.9}}}),
+        );
+        let (next, _) = apply(&drawn(), &crop).expect("crop");
+        assert_eq!(next["art"]["panels"][1]["crop"]["w"], 0.8);
+        let outside = change(
+            json!({"change_type": "drag_drop", "element_id": "art.panels.p2", "change_data": {"crop": {"x": 0.5, "y": 0.0, "w": 0.8, "h": 0.9}}}),
+        );
+        assert_eq!(apply(&drawn(), &outside).expect_err("outside").code, "outside_page");
+    }
+
+    #[test]
+    fn balloons_move_change_their_words_kind_and_size() {
+        let moved = change(
+            json!({"change_type": "drag_drop", "element_id": "lettering.pages.0.balloons.b1", "change_data": {"frame": {"x": 0.5, "y": 0.2, "w": 0.3, "h": 0.1}}}),
+        );
+        assert_eq!(
+            apply(&drawn(), &moved).expect("moved").0["lettering"]["pages"][0]["balloons"][0]["frame"]["x"],
+            0.5
+        );
+        let words = change(
+            json!({"change_type": "text_edit", "element_id": "lettering.pages.0.balloons.b1.text", "change_data": {"new_value": "Hana!"}}),
+        );
+        assert_eq!(apply(&drawn(), &words).expect("edited").0["lettering"]["pages"][0]["balloons"][0]["text"], "Hana!");
+        let size = change(
+            json!({"change_type": "style_adjust", "element_id": "lettering.pages.0.balloons.b1", "change_data": {"font_size": 0.03, "bold": true}}),
+        );
+        let (next, _) = apply(&drawn(), &size).expect("styled");
+        let balloon = &next["lettering"]["pages"][0]["balloons"][0];
+        assert_eq!((balloon["font_size"].as_f64(), balloon["bold"].as_bool()), (Some(0.03), Some(true)));
+        assert!(balloon.get("overflow").is_none(), "the old fit is dropped");
+        let huge = change(
+            json!({"change_type": "style_adjust", "element_id": "lettering.pages.0.balloons.b1", "change_data": {"font_size": 2}}),
+        );
+        assert_eq!(apply(&drawn(), &huge).expect_err("too large").code, "invalid_change");
+        let colors = change(
+            json!({"change_type": "style_adjust", "change_data": {"text_color": "#333333", "balloon_fill": "#ffffff"}}),
+        );
+        assert_eq!(apply(&drawn(), &colors).expect("colors").0["style"]["text_color"], "#333333");
+        let bad = change(json!({"change_type": "style_adjust", "change_data": {"text_color": "red"}}));
+        assert!(apply(&drawn(), &bad).is_err());
     }
 }

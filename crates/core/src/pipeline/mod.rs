@@ -17,16 +17,20 @@
 pub mod driver;
 pub mod events;
 pub mod feedback;
+pub mod image_fit;
 pub mod manga;
 pub mod model;
 pub mod phase;
+pub mod scene_cache;
 pub mod service;
 
 pub use driver::Engine;
 pub use events::{RunEvent, RunEvents};
 pub use feedback::{Change, ChangeType};
 pub use model::{AppliedChange, FeedbackMode, Run, RunError, RunSettings, RunStatus, RunTask, Version, VersionKind};
-pub use phase::{Phase, PhaseContext, PhaseError, Pipeline, RetryPolicy, Step, StepOutcome, StepRequest};
+pub use phase::{
+    ImageFit, Phase, PhaseContext, PhaseError, Pipeline, RetryPolicy, Reuse, Reused, Step, StepOutcome, StepRequest,
+};
 pub use service::{Control, NewRun, PipelineRules, PipelineService, Proposal};
 
 use crate::ids::{RunId, VersionId};

@@ -193,11 +193,13 @@ pub struct Version {
     pub created_at: Millis,
 }
 
-/// A task a run made, and for which step.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// A task a run made (or reused), and for which step.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RunTask {
     pub run_id: RunId,
     /// `phase:basis:try:step` (see the driver).
     pub key: String,
     pub task_id: crate::ids::TaskId,
+    /// Set when the task is an earlier one whose image the scene cache reused.
+    pub reused: Option<super::phase::Reused>,
 }

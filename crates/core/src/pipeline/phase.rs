@@ -11,6 +11,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::model::Run;
@@ -26,6 +27,17 @@ pub struct StepOutput {
     pub text: Option<String>,
     /// Every output file (images), primary first.
     pub assets: Vec<StepAsset>,
+    /// When an earlier image stood in for this step (the scene cache): how alike.
+    pub reused: Option<Reused>,
+}
+
+/// An earlier task's image reused for a step, and why.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Reused {
+    /// The cosine of the two scenes' features.
+    pub score: f64,
+    /// What measured it (`all-MiniLM-L6-v2`, or `lexical`).
+    pub method: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -52,6 +64,41 @@ pub struct StepRequest {
     /// `service/model`.
     pub model: String,
     pub input: Value,
+    /// For an image: the shape and references, fitted to the model's own
+    /// parameters (`width`/`height`, `aspect_ratio`, `size`, reference images)
+    /// when the task is made.
+    pub image: Option<ImageFit>,
+    /// An image made before for a scene this alike may stand in for this one
+    /// (the scene cache).
+    pub reuse: Option<Reuse>,
+}
+
+/// What the scene cache compares, for one image step.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Reuse {
+    /// The scene's features in words (setting, characters, emotion, camera, time
+    /// of day, and the prompt).
+    pub features: String,
+    /// Images made under the same scope are not reused for one another (the
+    /// panels of one page: a page of one picture twice reads as a mistake).
+    pub scope: String,
+}
+
+impl StepRequest {
+    pub fn new(name: impl Into<String>, model: impl Into<String>, input: Value) -> Self {
+        Self { name: name.into(), model: model.into(), input, image: None, reuse: None }
+    }
+}
+
+/// The shape of an image a phase wants, whatever the model calls it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ImageFit {
+    /// Width over height.
+    pub aspect: f64,
+    /// Reference images (asset ids) for models that take them (a character's sheet).
+    pub references: Vec<String>,
+    /// A seed, for models that take one (a panel drawn again with a new seed).
+    pub seed: Option<i64>,
 }
 
 /// What a phase answers.
@@ -136,6 +183,16 @@ pub trait Phase: Send + Sync {
     fn schema(&self) -> Value;
     fn retry(&self) -> RetryPolicy {
         RetryPolicy::STANDARD
+    }
+    /// How many of its tasks may run at once (the rest are made as these end).
+    fn max_parallel(&self, _run: &Run) -> usize {
+        usize::MAX
+    }
+    /// Whether a try of the phase keeps the steps an earlier try finished (so a
+    /// retry after one failed image does not pay for the others again). A phase
+    /// whose retry must ask again (a text answer that did not fit) says no.
+    fn keeps_finished_steps(&self) -> bool {
+        false
     }
     fn step(&self, context: &PhaseContext<'_>) -> Result<Step, PhaseError>;
 }

@@ -378,7 +378,14 @@ impl PipelineService {
             let (document, summary) = feedback::apply(&head.document, &change).map_err(refused)?;
             self.check_document(&run, head.phase, &document)?;
             let applied = feedback::record(&head.document, &document, &change, summary);
+            if change.change_type == ChangeType::Regenerate {
+                self.redraw(&mut run)?;
+            }
             if let Some(version) = self.add_feedback_version(&mut run, &head, document, applied, &change).await? {
+                if run.status == RunStatus::Running {
+                    self.engine.events.publish(&run.id, "phase_started", json!({ "phase": run.phase }));
+                    self.kick(&run.id);
+                }
                 return Ok((run, version));
             }
         }
@@ -386,6 +393,29 @@ impl PipelineService {
             code: "run_busy",
             message: "the run changed while the change was applied; try again".into(),
         })
+    }
+
+    /// A regenerate change sends the run back to the phase that draws the panels
+    /// (the one that writes `art`); the phases after it run again, keeping what a
+    /// person changed (their lettering).
+    fn redraw(&self, run: &mut Run) -> Result<()> {
+        let pipeline = self.engine.pipeline(&run.pipeline)?;
+        let Some(phase) = pipeline.phases.iter().find(|phase| phase.parts().contains(&"art")) else {
+            return Err(invalid("change", "this pipeline draws no panels".into(), json!({ "reason": "no_panels" })));
+        };
+        let now = now_millis();
+        self.engine.unpause(run, now);
+        run.phase = phase.number();
+        run.phase_try = 0;
+        run.progress = 0;
+        run.status = RunStatus::Running;
+        run.error = None;
+        run.completed_at = None;
+        run.note = Some("panels are drawn again".into());
+        run.wake_at = Some(now);
+        // New work: the run's time limit again.
+        run.deadline_at = run.deadline_at.max(now + i64::from(run.settings.deadline_seconds) * 1000);
+        Ok(())
     }
 
     fn check_document(&self, run: &Run, phase: u32, document: &Value) -> Result<()> {
@@ -575,7 +605,7 @@ impl PipelineService {
             prompt_id: None,
         };
         let (task, _) = self.engine.tasks.create(&principal, create).await?;
-        self.engine.store.link_task(&RunTask { run_id: run.id.clone(), key, task_id: task.id }).await?;
+        self.engine.store.link_task(&RunTask { run_id: run.id.clone(), key, task_id: task.id, reused: None }).await?;
         self.proposal(caller, id, task.id).await
     }
 

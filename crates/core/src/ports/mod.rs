@@ -7,6 +7,7 @@
 pub mod accounts;
 pub mod asset_index;
 pub mod assets;
+pub mod embed;
 pub mod inputs;
 pub mod pipelines;
 pub mod prompts;
@@ -20,6 +21,7 @@ pub mod usage;
 pub use accounts::AccountStore;
 pub use asset_index::AssetIndex;
 pub use assets::{AssetStore, BlobRead};
+pub use embed::{EmbedError, Embedder};
 pub use inputs::{InputFile, InputFiles, InputRef, NoInputFiles, ProviderUpload};
 pub use pipelines::PipelineStore;
 pub use prompts::PromptStore;

@@ -4,6 +4,7 @@ use async_trait::async_trait;
 
 use crate::error::Result;
 use crate::ids::{RunId, TaskId, UserId, VersionId};
+use crate::pipeline::scene_cache::SceneEntry;
 use crate::pipeline::{Run, RunTask, Version};
 use crate::time::Millis;
 
@@ -45,4 +46,10 @@ pub trait PipelineStore: Send + Sync + 'static {
     async fn count_active_runs(&self, owner: &UserId) -> Result<u64>;
     /// An owner's runs created since a time.
     async fn count_runs_since(&self, owner: &UserId, since: Millis) -> Result<u64>;
+    /// Remembers the scene an image task draws (nothing when already remembered).
+    async fn remember_scene(&self, entry: &SceneEntry) -> Result<()>;
+    /// An owner's remembered scenes for one model since a time whose task
+    /// completed, newest first, at most `limit`.
+    async fn scene_candidates(&self, owner: &UserId, model: &str, since: Millis, limit: u32)
+    -> Result<Vec<SceneEntry>>;
 }

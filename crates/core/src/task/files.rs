@@ -29,6 +29,11 @@ impl TaskService {
             .ok_or(CoreError::NotFound { what: "image" })
     }
 
+    /// An output by id, for a signed link (the signature is the permission).
+    pub async fn shared_asset(&self, id: &AssetId) -> Result<Asset> {
+        self.store.get_asset(id).await?.ok_or(CoreError::NotFound { what: "image" })
+    }
+
     /// The caller's outputs, newest first (everyone's for an admin, unless it
     /// names an owner).
     pub async fn list_assets(&self, caller: &Principal, filter: &AssetFilter) -> Result<AssetPage> {

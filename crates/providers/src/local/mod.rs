@@ -5,6 +5,8 @@
 //! that matches it; `validate` returns the input normalised with every default filled
 //! in, so the stored input is complete and re-validating it is a no-op.
 
+pub mod book;
+pub mod embed;
 pub mod instant;
 pub mod placeholder;
 pub mod planner;
@@ -54,6 +56,11 @@ pub trait LocalEngine: Named + Send + Sync {
     fn spec(&self) -> ModelSpec;
     /// Validates an input and returns it normalised, every default filled in.
     fn validate(&self, input: &Value) -> Result<Value, CoreError>;
+    /// The file references in a validated input (checked to exist before the
+    /// task is accepted).
+    fn input_files(&self, _input: &Value) -> Vec<String> {
+        Vec::new()
+    }
     async fn run(&self, job: &Job<'_>) -> Result<Vec<Output>, ProviderError>;
 }
 
@@ -68,8 +75,14 @@ impl LocalProvider {
             std::env::var_os(INSTANT_EXECUTION_LOG_ENV).filter(|value| !value.is_empty()).map(PathBuf::from)
         });
         let instant = instant::Instant { enabled: config.instant_enabled, execution_log };
-        let engines: Vec<Box<dyn LocalEngine>> =
-            vec![Box::new(placeholder::Placeholder), Box::new(qr::Qr), Box::new(planner::Planner), Box::new(instant)];
+        let engines: Vec<Box<dyn LocalEngine>> = vec![
+            Box::new(placeholder::Placeholder),
+            Box::new(qr::Qr),
+            Box::new(planner::Planner),
+            Box::new(book::letterer::Letterer),
+            Box::new(book::binder::Binder),
+            Box::new(instant),
+        ];
         Self { engines: ModelTable::new(SERVICE, engines) }
     }
 }
@@ -100,6 +113,10 @@ impl Provider for LocalProvider {
 
     fn submit_is_costly(&self) -> bool {
         false
+    }
+
+    fn input_files(&self, model: &str, input: &Value) -> Vec<String> {
+        self.engines.for_input(model).map(|engine| engine.input_files(input)).unwrap_or_default()
     }
 
     async fn submit(&self, job: &Job<'_>) -> Result<Submitted, ProviderError> {

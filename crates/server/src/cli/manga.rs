@@ -1,9 +1,10 @@
-//! `atelier manga story.txt [--feedback]`: a story becomes a manga storyboard on a
-//! running server (seed 001, phases 1 to 4), with a progress bar per phase. With
+//! `atelier manga story.txt [--feedback]`: a story becomes a manga on a running
+//! server (seed 001's seven phases), with a progress bar per phase. With
 //! `--feedback` the run waits after each phase: the preview is saved, and a
 //! person edits an element, asks for a change in words (shown as a diff before it
 //! is applied), branches from an earlier version, stops, or goes on. The result
-//! (the document and each phase's preview) is written to `--output`.
+//! (the document, each phase's preview, and the book: `manga.pdf`, `manga.cbz`
+//! and each page as a PNG) is written to `--output`.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -31,10 +32,11 @@ pub struct MangaArgs {
     /// The phases' text model (default: the server's, local/planner offline).
     #[arg(long)]
     pub text_model: Option<String>,
-    /// The character sheets' image model (default: the server's, local/placeholder).
+    /// The image model of character sheets and panels (default: the server's,
+    /// local/placeholder offline).
     #[arg(long)]
     pub image_model: Option<String>,
-    /// Stop after this phase (1 to 4).
+    /// Stop after this phase (1 to 7).
     #[arg(long)]
     pub last_phase: Option<u32>,
     /// Where to write manga.json and the previews (created if missing).
@@ -213,5 +215,23 @@ async fn finish(client: &Client, id: &str, run: &Value, dir: &Path) -> anyhow::R
     let document = serde_json::to_vec_pretty(&version["document"]).context("encoding the document")?;
     std::fs::write(&path, document).with_context(|| format!("writing {}", path.display()))?;
     println!("{}", path.display());
+    // The book, when the run went as far as phase 7.
+    let book = &seed["manga_result"]["book"];
+    for (key, name) in [("pdf", "manga.pdf"), ("cbz", "manga.cbz")] {
+        if let Some(url) = book[key].as_str() {
+            let path = dir.join(name);
+            std::fs::write(&path, client.download(url).await?)
+                .with_context(|| format!("writing {}", path.display()))?;
+            println!("{}", path.display());
+        }
+    }
+    for (index, url) in book["pages"].as_array().into_iter().flatten().filter_map(Value::as_str).enumerate() {
+        let path = dir.join(format!("page-{:03}.png", index + 1));
+        std::fs::write(&path, client.download(url).await?).with_context(|| format!("writing {}", path.display()))?;
+    }
+    let problems = book["report"]["problems"].as_array().map_or(0, Vec::len);
+    if book.is_object() {
+        eprintln!("quality check: {problems} problem(s) to look at (manga.json, report.problems)");
+    }
     Ok(ExitCode::SUCCESS)
 }

@@ -39,7 +39,7 @@ pub enum Command {
     },
     /// Generate with a model and, with --wait, download the result.
     Generate(generate::GenerateArgs),
-    /// A story becomes a manga storyboard (seed 001, phases 1 to 4); --feedback to
+    /// A story becomes a manga (seed 001's seven phases, to a PDF and CBZ); --feedback to
     /// steer it between phases.
     Manga(manga::MangaArgs),
     /// List, show, cancel or retry tasks.

@@ -48,6 +48,13 @@ pub fn write_private(path: &Path, contents: &str) -> anyhow::Result<()> {
 impl AuthConfig {
     /// The server key: configured, from its file, or the data dir's (made once).
     pub fn secret_box(&self, data_dir: &Path) -> anyhow::Result<SecretBox> {
+        let text = self.secret_key_text(data_dir)?;
+        SecretBox::from_base64(&text).map_err(|error| anyhow::anyhow!("auth.secret_key: {error}"))
+    }
+
+    /// The server's secret as configured (the file, the value, or a key made once
+    /// in the data directory).
+    pub fn secret_key_text(&self, data_dir: &Path) -> anyhow::Result<String> {
         let text = if let Some(path) = &self.secret_key_file {
             std::fs::read_to_string(path).with_context(|| format!("reading auth.secret_key_file {}", path.display()))?
         } else if !self.secret_key.is_empty() {
@@ -59,6 +66,6 @@ impl AuthConfig {
             }
             std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?
         };
-        SecretBox::from_base64(&text).map_err(|error| anyhow::anyhow!("auth.secret_key: {error}"))
+        Ok(text.trim().to_owned())
     }
 }

@@ -177,8 +177,21 @@ pub struct PipelinesConfig {
     pub deadline_secs: u32,
     /// The text model of the phases when the request names none.
     pub text_model: String,
-    /// The image model of character sheets when the request names none.
+    /// The image model of character sheets and panels when the request names none.
     pub image_model: String,
+    /// Whether panel images of alike scenes are reused (seed 001 2.3.2).
+    pub scene_cache: bool,
+    /// The cosine at or above which a scene's image is reused (seed 001: 0.85).
+    pub scene_cache_threshold: f64,
+    /// How recent a reused image must be, in hours (seed 001: 24).
+    pub scene_cache_hours: u32,
+    /// Where all-MiniLM-L6-v2 is (`model.safetensors`, `tokenizer.json`,
+    /// `config.json`; `scripts/install-models` puts it in
+    /// `~/.cache/atelier/models/all-MiniLM-L6-v2`). Unset: that directory, or
+    /// `$ATELIER_MINILM_DIR`. Without the model the cache compares wording.
+    pub embedding_model_dir: Option<std::path::PathBuf>,
+    /// How long signed links to pages and books last, in seconds (seed 001 1.8).
+    pub link_ttl_secs: u64,
 }
 
 impl Default for PipelinesConfig {
@@ -194,6 +207,11 @@ impl Default for PipelinesConfig {
             deadline_secs: rules.deadline_seconds,
             text_model: rules.default_text_model,
             image_model: rules.default_image_model,
+            scene_cache: true,
+            scene_cache_threshold: atelier_core::pipeline::scene_cache::DEFAULT_THRESHOLD,
+            scene_cache_hours: 24,
+            embedding_model_dir: None,
+            link_ttl_secs: 7 * 24 * 3600,
         }
     }
 }
@@ -352,6 +370,12 @@ impl Config {
         }
         if self.pipelines.min_chars == 0 || self.pipelines.min_chars > self.pipelines.max_chars {
             bail!("pipelines.min_chars must be at least 1 and at most pipelines.max_chars");
+        }
+        if !(0.0..=1.0).contains(&self.pipelines.scene_cache_threshold) {
+            bail!("pipelines.scene_cache_threshold must be between 0 and 1");
+        }
+        if self.pipelines.scene_cache_hours == 0 || self.pipelines.link_ttl_secs == 0 {
+            bail!("pipelines.scene_cache_hours and pipelines.link_ttl_secs must be at least 1");
         }
         if !(10..=86_400).contains(&self.pipelines.deadline_secs) {
             bail!("pipelines.deadline_secs must be between 10 and 86400");

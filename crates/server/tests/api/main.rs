@@ -16,6 +16,7 @@ mod google;
 mod helpers;
 mod kie;
 mod kie_models;
+mod manga_book;
 mod models;
 mod openai;
 mod pipelines;

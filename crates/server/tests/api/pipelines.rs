@@ -1,4 +1,5 @@
-//! Pipeline runs over HTTP (seed 001, phases 1 to 4 on the offline planner): a
+//! Pipeline runs over HTTP (seed 001, phases 1 to 4 on the offline planner; the
+//! drawing phases 5 to 7 are in `manga_book.rs`): a
 //! Japanese story through every phase with feedback of each change type, a change
 //! in words proposed and applied, a branch from an earlier version, previews, the
 //! seed's own route; bad input refused with nothing changed; a run straight through
@@ -83,7 +84,7 @@ async fn a_story_becomes_a_storyboard_with_a_person_in_the_loop(postgres: bool) 
         post(
             &app,
             "/api/v1/pipelines",
-            json!({ "text": story("rashomon.txt"), "feedback_mode": { "enabled": true, "timeout_seconds": 600 } }),
+            json!({ "text": story("rashomon.txt"), "last_phase": 4, "feedback_mode": { "enabled": true, "timeout_seconds": 600 } }),
         )
         .await,
         202,
@@ -130,7 +131,7 @@ async fn a_story_becomes_a_storyboard_with_a_person_in_the_loop(postgres: bool) 
     assert_eq!(image.headers()["content-type"], "image/png");
     let phase2_version = run["head_version_id"].as_str().unwrap().to_owned();
 
-    // Phases 3 and 4; after the name the run is complete (phases 5 to 7 come later).
+    // Phases 3 and 4; after the name the run is complete (its last_phase).
     json(post(&app, &format!("/api/v1/pipelines/{id}/continue"), json!({})).await, 200).await;
     wait_for(&app, &id, "waiting_input", 3).await;
     json(post(&app, &format!("/api/v1/pipelines/{id}/continue"), json!({})).await, 200).await;
@@ -269,7 +270,7 @@ async fn a_story_becomes_a_storyboard_with_a_person_in_the_loop(postgres: bool) 
         seed["manga_result"]["characters"][0]["name"], "下人",
         "the current branch is the one from before the rename"
     );
-    assert!(seed["manga_result"]["final_manga_url"].is_null());
+    assert!(seed["manga_result"]["final_manga_url"].is_null(), "no book: the run stopped after the name");
 }
 
 #[tokio::test]
@@ -304,7 +305,7 @@ async fn bad_requests_are_refused_with_their_reason() {
         (json!({ "text": text, "text_model": "local/placeholder" }), "text_model"),
         (json!({ "text": text, "image_model": "local/planner" }), "image_model"),
         (json!({ "text": text, "quality": 9 }), "quality"),
-        (json!({ "text": text, "last_phase": 7 }), "last_phase"),
+        (json!({ "text": text, "last_phase": 8 }), "last_phase"),
         (json!({ "text": text, "feedback_mode": { "timeout_seconds": 0 } }), "feedback_mode.timeout_seconds"),
         (json!({ "text": text, "options": [] }), "options"),
     ] {
@@ -328,11 +329,17 @@ async fn without_feedback_a_run_goes_straight_through_and_the_seed_route_answers
     .await;
     assert_eq!(created["request_id"], "req-1");
     let id = created["run_id"].as_str().unwrap().to_owned();
-    wait_for(&app, &id, "completed", 4).await;
+    wait_for(&app, &id, "completed", 7).await;
     let seed = get(&app, "/api/v1/manga/req-1").await;
     let phases: Vec<u64> =
         seed["phase_results"].as_array().unwrap().iter().map(|result| result["phase"].as_u64().unwrap()).collect();
-    assert_eq!(phases, [1, 2, 3, 4]);
+    assert_eq!(phases, [1, 2, 3, 4, 5, 6, 7]);
+    // The book, through a signed link that needs no API key.
+    let url = seed["manga_result"]["final_manga_url"].as_str().expect("the book's link");
+    let book = Client::new().get(app.url(url)).send().await.unwrap();
+    assert_eq!(book.status(), 200);
+    assert_eq!(book.headers()["content-type"], "application/pdf");
+    assert!(book.bytes().await.unwrap().starts_with(b"%PDF-"));
     assert_eq!(seed["manga_result"]["story_structure"]["concept"]["reading_direction"], "ltr");
     assert_eq!(seed["manga_result"]["characters"][0]["name"], "Della");
     assert!(seed["processing_time"].as_f64().unwrap() > 0.0);

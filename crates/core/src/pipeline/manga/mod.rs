@@ -1,20 +1,26 @@
-//! Seed 001's manga pipeline, phases 1 to 4: concept and world, characters (with
-//! reference sheets), plot and structure, and the name (storyboard).
+//! Seed 001's manga pipeline. Phases 1 to 4 are here: concept and world,
+//! characters (with reference sheets), plot and structure, and the name
+//! (storyboard). Phases 5 to 7 have their own modules: panel images (`panels`),
+//! lettering (`lettering`), and the final check and book (`book`).
 //!
 //! Each phase asks the run's text model for its part of the document, constrained
 //! by the part's JSON Schema, with the story and the earlier parts as material
 //! (`context`). The built-in planner (`local/planner`) answers from the same
 //! material by rules; a language model reads it as JSON after the instruction.
-//! The document is one JSON object: `concept`, `characters`, `plot`, `pages` and
-//! `style` (set by style feedback).
+//! The document is one JSON object: `concept`, `characters`, `plot`, `pages`,
+//! `art`, `lettering`, `report`, `book` and `style` (set by style feedback).
 
+pub mod book;
+pub mod figures;
 mod layout;
+pub mod lettering;
+pub mod panels;
 pub mod preview;
 pub mod schema;
 
 use serde_json::{Map, Value, json};
 
-use super::phase::{Phase, PhaseContext, PhaseError, Pipeline, Step, StepRequest};
+use super::phase::{ImageFit, Phase, PhaseContext, PhaseError, Pipeline, Step, StepOutcome, StepRequest};
 use crate::text::TextRequest;
 
 pub use layout::lay_out_page;
@@ -27,10 +33,24 @@ pub const DEFAULT_TEXT_MODEL: &str = "local/planner";
 pub const DEFAULT_IMAGE_MODEL: &str = "local/placeholder";
 /// Characters that get a reference sheet (the most present ones).
 pub const MAX_SHEETS: usize = 6;
+/// A page's size in pixels as the letterer and binder draw it (B5's proportions).
+pub const PAGE_WIDTH: u32 = 1200;
+pub const PAGE_HEIGHT: u32 = 1700;
 
 /// The manga pipeline's phases.
 pub fn pipeline() -> Pipeline {
-    Pipeline { name: NAME, phases: vec![Box::new(Concept), Box::new(Characters), Box::new(Plot), Box::new(Name)] }
+    Pipeline {
+        name: NAME,
+        phases: vec![
+            Box::new(Concept),
+            Box::new(Characters),
+            Box::new(Plot),
+            Box::new(Name),
+            Box::new(panels::Panels),
+            Box::new(lettering::Lettering),
+            Box::new(book::Book),
+        ],
+    }
 }
 
 const SYSTEM: &str = "You are a manga editor and storyboard artist. Answer with JSON that follows the given schema \
@@ -49,11 +69,7 @@ fn text_step(context: &PhaseContext<'_>, task: &str, instruction: &str, schema: 
     material.insert("options".into(), context.run.settings.options.clone());
     material.insert("ai_auto_settings".into(), json!(context.run.settings.ai_auto_settings));
     request.context = Some(Value::Object(material));
-    Step::Need(vec![StepRequest {
-        name: "text".into(),
-        model: context.run.settings.text_model.clone(),
-        input: request.to_value(),
-    }])
+    Step::Need(vec![StepRequest::new("text", context.run.settings.text_model.clone(), request.to_value())])
 }
 
 /// The part a text step answered (`{"<key>": …}`).
@@ -89,6 +105,11 @@ pub fn right_to_left(document: &Value, options: &Value) -> bool {
         Some(direction) => direction == "rtl",
         None => document.pointer("/concept/language").and_then(Value::as_str).is_none_or(|language| language == "ja"),
     }
+}
+
+/// The story's language as the concept gives it (`ja` when it does not).
+pub fn language(document: &Value) -> String {
+    document.pointer("/concept/language").and_then(Value::as_str).unwrap_or("ja").to_owned()
 }
 
 /// Gives every item of a list an id `<prefix><n>` when its own is missing, not of
@@ -201,31 +222,45 @@ impl Phase for Characters {
         for character in list.iter_mut().take(MAX_SHEETS) {
             let id = character.get("id").and_then(Value::as_str).unwrap_or_default().to_owned();
             let step = format!("sheet-{id}");
+            let fallback = format!("sheet-{id}-placeholder");
+            let field = |key: &str| character.get(key).and_then(Value::as_str).unwrap_or_default().to_owned();
+            let prompt = format!(
+                "Character sheet, {style} style, front view and three-quarter view on a plain background: {}, {}. {}",
+                field("name"),
+                field("role"),
+                field("appearance")
+            );
+            // A sheet the model could not draw (seed 001 2.3.4) becomes a labelled
+            // placeholder; a rate limit is asked again, so that the run waits.
+            let failed = matches!(
+                context.outcomes.get(&step),
+                Some(StepOutcome::Failed { code, .. }) if !matches!(code.as_str(), "provider_rate_limited" | "quota_exceeded")
+            );
+            let (step, model, prompt) = if failed {
+                (fallback, DEFAULT_IMAGE_MODEL.to_owned(), format!("placeholder character sheet: {}", field("name")))
+            } else {
+                (step, context.run.settings.image_model.clone(), prompt)
+            };
             match context.done(&step) {
                 Some(output) => {
                     let sheets: Vec<Value> = output
                         .assets
                         .iter()
                         .take(2)
-                        .map(|asset| json!({ "asset_id": asset.id, "task_id": output.task_id.to_string(), "model": context.run.settings.image_model }))
+                        .map(|asset| json!({ "asset_id": asset.id, "task_id": output.task_id.to_string(), "model": model }))
                         .collect();
                     if let Some(object) = character.as_object_mut() {
                         object.insert("sheets".into(), Value::Array(sheets));
                     }
                 }
                 None => {
-                    let field = |key: &str| character.get(key).and_then(Value::as_str).unwrap_or_default().to_owned();
-                    let prompt = format!(
-                        "Character sheet, {style} style, front view and three-quarter view on a plain background: {}, {}. {}",
-                        field("name"),
-                        field("role"),
-                        field("appearance")
+                    let mut request = StepRequest::new(
+                        step,
+                        model,
+                        json!({ "prompt": prompt.chars().take(1000).collect::<String>() }),
                     );
-                    needed.push(StepRequest {
-                        name: step,
-                        model: context.run.settings.image_model.clone(),
-                        input: json!({ "prompt": prompt.chars().take(1000).collect::<String>() }),
-                    });
+                    request.image = Some(ImageFit { aspect: 1.0, references: Vec::new(), seed: None });
+                    needed.push(request);
                 }
             }
         }

@@ -220,7 +220,19 @@ fn storyboard(document: &Value, width: u32, quality: u8, only: Option<usize>) ->
     let page_h = page_w * 1.414;
     let f = canvas.font * 0.8;
     let notes = quality >= 3;
+    let art: Vec<Value> = document.pointer("/art/panels").and_then(Value::as_array).cloned().unwrap_or_default();
+    let art_of = |panel: &Value| {
+        let id = text_of(panel, "id");
+        art.iter()
+            .find(|entry| text_of(entry, "id") == id)
+            .and_then(|entry| entry.get("asset_id"))
+            .and_then(Value::as_str)
+    };
+    let lettering: Vec<Value> =
+        document.pointer("/lettering/pages").and_then(Value::as_array).cloned().unwrap_or_default();
     for (index, page) in pages.iter().enumerate() {
+        let number = page.get("number").and_then(Value::as_u64);
+        let lettered = lettering.iter().find(|lettered| lettered.get("number").and_then(Value::as_u64) == number);
         let top = index as f64 * (page_h + f * 3.0) + f * 2.0;
         canvas.text(
             f,
@@ -257,6 +269,17 @@ fn storyboard(document: &Value, width: u32, quality: u8, only: Option<usize>) ->
                 let chars = (w / (f * 0.6)).max(8.0) as usize;
                 canvas.paragraph(x + f * 0.4, y + h - f * 3.2, f * 0.7, chars, &shorten(&note, chars * 2));
             }
+            if let Some(image) = art_of(panel) {
+                let _ = write!(
+                    canvas.body,
+                    r##"<clipPath id="clip-{id}"><rect x="{x:.1}" y="{y:.1}" width="{w:.1}" height="{h:.1}"/></clipPath><image data-art="{id}" x="{x:.1}" y="{y:.1}" width="{w:.1}" height="{h:.1}" href="/api/v1/assets/{asset}" preserveAspectRatio="xMidYMid slice" clip-path="url(#clip-{id})"/>"##,
+                    id = escape(text_of(panel, "id")),
+                    asset = escape(image)
+                );
+            }
+            if lettered.is_some() {
+                continue;
+            }
             for line in panel.get("dialogue").and_then(Value::as_array).into_iter().flatten() {
                 let position =
                     |key: &str| line.pointer(&format!("/position/{key}")).and_then(Value::as_f64).unwrap_or(0.5);
@@ -290,9 +313,83 @@ fn storyboard(document: &Value, width: u32, quality: u8, only: Option<usize>) ->
                 }
             }
         }
+        if let Some(balloons) = lettered.and_then(|page| page.get("balloons")).and_then(Value::as_array) {
+            for balloon in balloons {
+                draw_balloon(&mut canvas, balloon, top, page_w, page_h);
+            }
+        }
         canvas.height = top + page_h + f;
     }
     canvas.finish("Name (storyboard)")
+}
+
+/// A lettered balloon where phase 6 put it: its shape, and its text (vertical
+/// columns for vertical text).
+fn draw_balloon(canvas: &mut Canvas, balloon: &Value, top: f64, page_w: f64, page_h: f64) {
+    let frame = |key: &str| balloon.pointer(&format!("/frame/{key}")).and_then(Value::as_f64).unwrap_or(0.0);
+    let (x, y, w, h) = (frame("x") * page_w, top + frame("y") * page_h, frame("w") * page_w, frame("h") * page_h);
+    let kind = text_of(balloon, "kind");
+    let id = escape(text_of(balloon, "id"));
+    let stroke = if kind == "shout" { 2.5 } else { 1.2 };
+    let dash = if kind == "whisper" { r#" stroke-dasharray="5 3""# } else { "" };
+    if let (Some(tx), Some(ty)) =
+        (balloon.pointer("/tail/x").and_then(Value::as_f64), balloon.pointer("/tail/y").and_then(Value::as_f64))
+    {
+        let (cx, cy) = (x + w / 2.0, y + h / 2.0);
+        let _ = write!(
+            canvas.body,
+            r##"<path d="M{a:.1},{cy:.1} L{px:.1},{py:.1} L{b:.1},{cy:.1} Z" fill="#fff" stroke="#000" stroke-width="{stroke}"/>"##,
+            a = cx - w * 0.08,
+            b = cx + w * 0.08,
+            px = cx + (tx * page_w - cx) * 0.6,
+            py = cy + (top + ty * page_h - cy) * 0.6,
+        );
+    }
+    if kind == "narration" {
+        let _ = write!(
+            canvas.body,
+            r##"<rect data-balloon="{id}" x="{x:.1}" y="{y:.1}" width="{w:.1}" height="{h:.1}" fill="#fff" stroke="#000" stroke-width="{stroke}"/>"##
+        );
+    } else {
+        let _ = write!(
+            canvas.body,
+            r##"<ellipse data-balloon="{id}" cx="{cx:.1}" cy="{cy:.1}" rx="{rx:.1}" ry="{ry:.1}" fill="#fff" stroke="#000" stroke-width="{stroke}"{dash}/>"##,
+            cx = x + w / 2.0,
+            cy = y + h / 2.0,
+            rx = w / 2.0,
+            ry = h / 2.0
+        );
+    }
+    let size =
+        balloon.get("fitted_font_size").or_else(|| balloon.get("font_size")).and_then(Value::as_f64).unwrap_or(0.024)
+            * page_w;
+    let text: Vec<char> = text_of(balloon, "text").chars().collect();
+    let vertical = balloon.get("vertical").and_then(Value::as_bool).unwrap_or(false);
+    if vertical {
+        let per_column = ((h * 0.72) / size).floor().max(1.0) as usize;
+        let columns = text.len().div_ceil(per_column);
+        for (column, chunk) in text.chunks(per_column).enumerate() {
+            let cx = x + w / 2.0 + (columns as f64 / 2.0 - column as f64 - 0.5) * size * 1.2;
+            let _ = write!(
+                canvas.body,
+                r#"<text x="{cx:.1}" y="{ty:.1}" font-size="{size:.1}" writing-mode="tb" text-anchor="start">{}</text>"#,
+                escape(&chunk.iter().collect::<String>()),
+                ty = y + (h - chunk.len() as f64 * size) / 2.0
+            );
+        }
+    } else {
+        let per_line = ((w * 0.72) / (size * 0.6)).floor().max(1.0) as usize;
+        let lines: Vec<&[char]> = text.chunks(per_line).collect();
+        for (row, chunk) in lines.iter().enumerate() {
+            let _ = write!(
+                canvas.body,
+                r#"<text x="{cx:.1}" y="{ty:.1}" font-size="{size:.1}" text-anchor="middle">{}</text>"#,
+                escape(&chunk.iter().collect::<String>()),
+                cx = x + w / 2.0,
+                ty = y + h / 2.0 + (row as f64 - (lines.len() as f64 - 1.0) / 2.0) * size * 1.2 + size * 0.35
+            );
+        }
+    }
 }
 
 #[cfg(test)]
@@ -316,5 +413,23 @@ mod tests {
         assert!(svg.contains("A &amp; B") && svg.contains("Tom &lt;&amp;&gt;") && svg.contains("俯瞰"));
         let small = super::svg(&document, 4, 1, Some(1));
         assert!(small.contains(r#"width="320""#) && !small.contains("俯瞰"), "quality 1 is small, without notes");
+    }
+
+    #[test]
+    fn drawn_pages_show_their_images_and_lettered_balloons() {
+        let document = json!({
+            "pages": [{ "number": 1, "panels": [{ "id": "p1-1", "order": 1, "frame": { "x": 0.0, "y": 0.0, "w": 1.0, "h": 0.5 },
+                "dialogue": [{ "id": "p1-1-b1", "text": "old place", "position": { "x": 0.5, "y": 0.1 } }] }] }],
+            "art": { "panels": [{ "id": "p1-1", "asset_id": "img_0123", "source": "generated" }] },
+            "lettering": { "pages": [{ "number": 1, "balloons": [
+                { "id": "p1-1-b1", "kind": "speech", "text": "吾輩は猫である", "vertical": true, "frame": { "x": 0.7, "y": 0.05, "w": 0.1, "h": 0.2 }, "tail": { "x": 0.6, "y": 0.3 }, "font_size": 0.024 },
+                { "id": "p1-1-b2", "kind": "narration", "text": "Later <that> day", "frame": { "x": 0.05, "y": 0.05, "w": 0.3, "h": 0.05 }, "font_size": 0.02 }
+            ] }] }
+        });
+        let svg = svg(&document, 6, 3, None);
+        assert!(svg.contains(r#"href="/api/v1/assets/img_0123""#), "{svg}");
+        assert!(svg.contains(r#"data-balloon="p1-1-b1""#) && svg.contains(r#"writing-mode="tb""#));
+        assert!(svg.contains("<rect data-balloon=\"p1-1-b2\""), "narration is a box");
+        assert!(svg.contains("&lt;that&gt;") && !svg.contains("old place"), "lettering replaces the name's balloons");
     }
 }

@@ -190,6 +190,7 @@ fn direction() -> Value {
             "poses": text(),
             "background": text(),
             "effect_lines": text(),
+            "sfx": { "type": "string", "description": "A sound effect (擬音) to draw, in the story's language." },
             "lighting": text(),
             "mood": text()
         }
@@ -210,6 +211,164 @@ fn line() -> Value {
                 "type": "object",
                 "required": ["x", "y"],
                 "properties": { "x": fraction(), "y": fraction() }
+            }
+        }
+    })
+}
+
+fn point() -> Value {
+    json!({ "type": "object", "required": ["x", "y"], "properties": { "x": fraction(), "y": fraction() } })
+}
+
+/// Phase 5: the panels' images.
+pub fn art() -> Value {
+    let image = json!({
+        "type": "object",
+        "required": ["asset_id"],
+        "properties": {
+            "asset_id": text(), "task_id": text(), "model": text(), "prompt": text(),
+            "source": { "type": "string", "enum": ["generated", "simplified", "placeholder", "reused"] },
+            "width": { "type": ["integer", "null"] }, "height": { "type": ["integer", "null"] },
+        }
+    });
+    json!({
+        "type": "object",
+        "required": ["panels"],
+        "properties": {
+            "panels": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["id", "asset_id", "source"],
+                    "properties": {
+                        "id": { "type": "string", "description": "The panel's id (p1-2)." },
+                        "page": { "type": "integer", "minimum": 1 },
+                        "asset_id": text(),
+                        "task_id": text(),
+                        "model": text(),
+                        "prompt": text(),
+                        "source": {
+                            "type": "string",
+                            "enum": ["generated", "simplified", "placeholder", "reused"],
+                            "description": "Drawn by the model, by the model from a simplified prompt after a failure, a labelled placeholder after both failed, or an alike scene's image reused (the scene cache)."
+                        },
+                        "width": { "type": ["integer", "null"] },
+                        "height": { "type": ["integer", "null"] },
+                        "reused": {
+                            "type": "object",
+                            "properties": { "score": { "type": "number" }, "method": text() }
+                        },
+                        "fallback": { "type": "object", "properties": { "reasons": { "type": "array", "items": text() } } },
+                        "crop": frame(),
+                        "variants": { "type": "array", "items": image },
+                        "regenerate": {
+                            "type": "object",
+                            "description": "Set by feedback: the panel is drawn again (with this seed or these words).",
+                            "properties": { "seed": { "type": "integer" }, "words": text() }
+                        }
+                    }
+                }
+            }
+        }
+    })
+}
+
+/// Phase 6: balloons, sound effects and effect lines, page by page.
+pub fn lettering() -> Value {
+    json!({
+        "type": "object",
+        "required": ["pages"],
+        "properties": {
+            "pages": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["number", "balloons"],
+                    "properties": {
+                        "id": text(),
+                        "number": { "type": "integer", "minimum": 1 },
+                        "image": {
+                            "type": "object",
+                            "description": "The lettered page as drawn in this phase.",
+                            "properties": { "asset_id": text(), "task_id": text() }
+                        },
+                        "balloons": {
+                            "type": "array",
+                            "items": {
+                                "type": "object",
+                                "required": ["id", "kind", "text", "frame"],
+                                "properties": {
+                                    "id": text(),
+                                    "panel": text(),
+                                    "line": text(),
+                                    "speaker": { "type": ["string", "null"] },
+                                    "kind": { "type": "string", "enum": ["speech", "thought", "shout", "whisper", "narration"] },
+                                    "text": { "type": "string", "minLength": 1 },
+                                    "frame": frame(),
+                                    "tail": { "oneOf": [point(), { "type": "null" }] },
+                                    "vertical": { "type": "boolean" },
+                                    "font_size": { "type": "number", "exclusiveMinimum": 0, "maximum": 0.2, "description": "A fraction of the page's width." },
+                                    "bold": { "type": "boolean" },
+                                    "cross_border": { "type": "boolean", "description": "The direction lets it cross its panel's border." },
+                                    "fitted_font_size": { "type": "number" },
+                                    "overflow": { "type": "boolean", "description": "The text did not fit even at the smallest size." }
+                                }
+                            }
+                        },
+                        "effects": {
+                            "type": "array",
+                            "items": {
+                                "type": "object",
+                                "required": ["id", "kind", "panel"],
+                                "properties": {
+                                    "id": text(),
+                                    "kind": { "type": "string", "enum": ["sfx", "speed_lines", "focus_lines"] },
+                                    "panel": text(),
+                                    "text": text(),
+                                    "frame": frame(),
+                                    "angle": { "type": "number" },
+                                    "center": point()
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    })
+}
+
+/// Phase 7: the quality report and the book.
+pub fn book() -> Value {
+    json!({
+        "type": "object",
+        "properties": {
+            "pdf": text(), "cbz": text(), "task_id": text(),
+            "pages": { "type": "array", "items": text() },
+            "page_count": { "type": "integer" },
+            "right_to_left": { "type": "boolean" }
+        }
+    })
+}
+
+pub fn report() -> Value {
+    json!({
+        "type": "object",
+        "required": ["problems"],
+        "properties": {
+            "checked_pages": { "type": "integer" },
+            "problems": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["kind", "page", "element_id", "message"],
+                    "properties": {
+                        "kind": { "type": "string", "enum": ["text_overflow", "balloon_overlap", "balloon_over_face", "reading_order", "crosses_border", "fallback_panel", "low_contrast"] },
+                        "page": { "type": "integer" },
+                        "element_id": { "type": "string", "description": "The element path feedback fixes it at." },
+                        "message": text()
+                    }
+                }
             }
         }
     })

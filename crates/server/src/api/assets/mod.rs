@@ -4,6 +4,7 @@
 
 mod download;
 mod list;
+mod share;
 mod tags;
 
 use utoipa_axum::router::OpenApiRouter;
@@ -16,6 +17,7 @@ pub use download::{download_asset, download_thumbnail};
 pub use list::{
     __path_list_assets, AssetListView, ListAssetsQuery as ListAssetsQueryAlias, list_assets as list_assets_handler,
 };
+pub use share::{SharedLinkView, shared_link};
 pub use tags::TagRequest;
 
 pub fn routes() -> OpenApiRouter<AppState> {
@@ -25,6 +27,12 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(download::download_thumbnail))
         .routes(routes!(tags::add_tag))
         .routes(routes!(tags::remove_tag))
+        .routes(routes!(share::share_asset))
+}
+
+/// Routes anyone may call: a signed link is its own permission.
+pub fn public_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(share::shared_asset))
 }
 
 pub(crate) fn parse_asset_id(id: &str) -> Result<atelier_core::AssetId, crate::api::error::ApiError> {

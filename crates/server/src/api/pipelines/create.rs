@@ -76,7 +76,7 @@ pub struct CreateRunRequest {
     /// `target_readers`.
     #[serde(default)]
     pub options: Option<Value>,
-    /// Stop after this phase (1 to 4).
+    /// Stop after this phase (1 to 7).
     #[serde(default)]
     pub last_phase: Option<u32>,
 }

@@ -16,16 +16,21 @@ use crate::app::AppState;
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ChangeRequest {
-    /// `text_edit`, `selection`, `drag_drop` or `style_adjust` (changes in words go
-    /// to `/proposals`).
+    /// `text_edit`, `selection`, `drag_drop`, `style_adjust` or `regenerate`
+    /// (changes in words go to `/proposals`).
     pub change_type: String,
     /// A dotted element path: `characters.0.name`, `pages.2.panels.1.dialogue.0.text`.
     #[serde(default)]
     pub element_id: Option<String>,
     /// `text_edit`: `{new_value}`; `selection`: `{index}` or `{value}` among the
-    /// element's `alternatives`; `drag_drop`: `{frame: {x, y, w, h}}`, `{position:
-    /// {x, y}}` (fractions of the page) or `{to_index}`; `style_adjust`: `{tone,
-    /// line_weight, screentone_density, color_mode, art_style}`.
+    /// element's `alternatives`, or `{variant}` among a panel's earlier images
+    /// (`art.panels.<id>`); `drag_drop`: `{frame: {x, y, w, h}}`, `{position:
+    /// {x, y}}` (fractions of the page), `{to_index}`, or `{crop: {x, y, w, h}}`
+    /// (fractions of a panel's image); `style_adjust`: `{tone, line_weight,
+    /// screentone_density, color_mode, art_style, text_color, balloon_fill}`, or with
+    /// a balloon's `element_id` `{font_size, bold}`; `regenerate`: `{seed, words}`
+    /// for the panel `art.panels.<id>` (or `{panels: [ids]}`): the run draws them
+    /// again and goes on from phase 5.
     #[serde(default)]
     pub change_data: Value,
 }
@@ -36,12 +41,13 @@ fn change_type(name: &str) -> Result<ChangeType, ApiError> {
         "selection" => Ok(ChangeType::Selection),
         "drag_drop" => Ok(ChangeType::DragDrop),
         "style_adjust" => Ok(ChangeType::StyleAdjust),
+        "regenerate" => Ok(ChangeType::Regenerate),
         "natural_language" => Err(ApiError::validation(
             "change_type: a change in words is proposed first: POST /api/v1/pipelines/{id}/proposals",
             serde_json::json!({ "field": "change_type", "reason": "use proposals" }),
         )),
         other => Err(ApiError::validation(
-            format!("change_type: {other:?} is not text_edit, selection, drag_drop or style_adjust"),
+            format!("change_type: {other:?} is not text_edit, selection, drag_drop, style_adjust or regenerate"),
             serde_json::json!({ "field": "change_type", "reason": "unknown change type" }),
         )),
     }

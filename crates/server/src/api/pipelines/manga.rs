@@ -34,8 +34,12 @@ pub struct MangaResultView {
     pub story_structure: Value,
     pub characters: Value,
     pub scenes: Value,
-    /// The finished book: null until the drawing phases (5 to 7) exist.
+    /// The finished book (PDF) as a signed link that works without an API key
+    /// until it expires; null until phase 7 is done.
     pub final_manga_url: Option<String>,
+    /// The book's files as signed links: `pdf`, `cbz`, `pages` (PNG), `expires_at`;
+    /// and the quality report. Null until phase 7 is done.
+    pub book: Option<Value>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -103,6 +107,7 @@ async fn response(state: &AppState, caller: &atelier_core::account::Principal, r
             feedback_applied,
         });
     }
+    let book = book_links(state, &document);
     Ok(MangaResponse {
         request_id: run.request_id.clone(),
         run_id: run.id.to_string(),
@@ -111,7 +116,8 @@ async fn response(state: &AppState, caller: &atelier_core::account::Principal, r
             story_structure: json!({ "concept": document.get("concept"), "acts": document.pointer("/plot/acts") }),
             characters: document.get("characters").cloned().unwrap_or_else(|| json!([])),
             scenes: document.pointer("/plot/scenes").cloned().unwrap_or_else(|| json!([])),
-            final_manga_url: None,
+            final_manga_url: book.as_ref().and_then(|book| book.get("pdf")).and_then(Value::as_str).map(str::to_owned),
+            book,
         },
         phase_results,
         processing_time: atelier_core::pipeline::service::processing_seconds(run),
@@ -119,8 +125,29 @@ async fn response(state: &AppState, caller: &atelier_core::account::Principal, r
     })
 }
 
-/// Seed 001's request: a story in, a manga run started (phases 1 to 4 so far); the
-/// answer has the seed's shape and fills in as the phases finish.
+/// The book's files as signed links, and the quality report.
+pub(super) fn book_links(state: &AppState, document: &Value) -> Option<Value> {
+    let book = document.get("book")?;
+    let link = |id: &Value| {
+        let id = atelier_core::AssetId::parse(id.as_str()?)?;
+        Some(crate::api::assets::shared_link(state, &id, None))
+    };
+    let pdf = book.get("pdf").and_then(link);
+    let cbz = book.get("cbz").and_then(link);
+    let pages: Vec<String> =
+        book.get("pages").and_then(Value::as_array).into_iter().flatten().filter_map(link).map(|l| l.url).collect();
+    Some(json!({
+        "pdf": pdf.as_ref().map(|l| l.url.clone()),
+        "cbz": cbz.as_ref().map(|l| l.url.clone()),
+        "pages": pages,
+        "expires_at": pdf.map(|l| l.expires_at),
+        "right_to_left": book.get("right_to_left"),
+        "report": document.get("report"),
+    }))
+}
+
+/// Seed 001's request: a story in, a manga run started (seven phases, to a lettered
+/// book); the answer has the seed's shape and fills in as the phases finish.
 #[utoipa::path(post, path = "/manga", tag = "pipelines", request_body = MangaRequest,
     responses((status = 202, body = MangaResponse), (status = 400, body = ErrorBody), (status = 415, body = ErrorBody), (status = 422, body = ErrorBody), (status = 429, body = ErrorBody)))]
 pub async fn create_manga(

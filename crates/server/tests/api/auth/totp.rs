@@ -7,21 +7,7 @@ use base64::Engine as _;
 use serde_json::{Value, json};
 
 use super::{create_user, json_of, session_cookie, sign_in, unix_now, with_cookie};
-use crate::helpers::{TestApp, assert_error};
-
-/// Whether the command-line tools the test needs are here. Missing: a failure when
-/// `ATELIER_TEST_REQUIRE_TOOLS=1` (as `scripts/test` sets), a skip otherwise.
-fn tools_present(tools: &[&str]) -> bool {
-    let missing: Vec<&str> =
-        tools.iter().copied().filter(|tool| Command::new(tool).arg("--version").output().is_err()).collect();
-    if missing.is_empty() {
-        return true;
-    }
-    let note = format!("missing {missing:?} (scripts/install-test-deps installs them)");
-    assert!(std::env::var("ATELIER_TEST_REQUIRE_TOOLS").as_deref() != Ok("1"), "{note}");
-    eprintln!("skipped: {note}");
-    false
-}
+use crate::helpers::{TestApp, assert_error, tools_present};
 
 /// oathtool's code for the secret, at `unix_secs` (now when `None`).
 fn oathtool(secret: &str, unix_secs: Option<i64>) -> String {

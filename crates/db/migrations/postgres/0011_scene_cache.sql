@@ -1,0 +1,18 @@
+-- Manga, part 2. A step the scene cache answered records which earlier task's
+-- image stood in, and how alike the scenes were.
+ALTER TABLE pipeline_tasks ADD COLUMN reuse_score DOUBLE PRECISION;
+ALTER TABLE pipeline_tasks ADD COLUMN reuse_method TEXT;
+
+-- The scene cache (seed 001 2.3.2): the scene each panel task draws, as words and
+-- as an embedding (little-endian f32s, base64), per owner and image model.
+CREATE TABLE scene_cache (
+    task_id    TEXT PRIMARY KEY,
+    owner_id   TEXT NOT NULL,
+    model      TEXT NOT NULL,
+    scope      TEXT NOT NULL,
+    features   TEXT NOT NULL,
+    vector     TEXT NOT NULL,
+    method     TEXT NOT NULL,
+    created_at BIGINT NOT NULL
+);
+CREATE INDEX scene_cache_lookup ON scene_cache (owner_id, model, created_at);
