@@ -21,10 +21,12 @@
 //! 7. depth: drain rates, reads at a million tasks, a lone task behind a backlog;
 //! 8. providers: VolcEngine and Google through their emulators (tasks/s of each call
 //!    style), and the cost of one VolcEngine signature;
-//! 9. manga (seed 001, phases 1 to 4): the offline planner on a 5,000- and a
-//!    50,000-character story (seconds per phase, server peak memory), and the run's
-//!    time through the emulated Gemini at the seed's per-phase latencies (10, 12, 8
-//!    and 12 s) against their sum.
+//! 9. manga (seed 001, phases 1 to 7, the seed's performance table): the built-in
+//!    engines on a 5,000-, 10,000- and 50,000-character story (seconds per phase,
+//!    pages and panels, server memory); the run's time through the emulated Gemini
+//!    (10, 12, 8 and 12 s a phase) and Imagen 4 (8 s an image, 5 at once) against
+//!    its critical path; 100 runs at once (time until all completed, peak memory,
+//!    the API's p50/p99 latency meanwhile).
 //!
 //! PostgreSQL runs when `ATELIER_BENCH_POSTGRES_URL` holds an admin URL (a database
 //! is created per server, as the tests create theirs, with the test kit's

@@ -48,8 +48,13 @@ pub struct Plan {
     pub openai_probe_images: usize,
     /// Runs VolcEngine and Google through their emulators.
     pub providers: bool,
-    /// Seed 001's pipeline: phases 1 to 4 offline and through emulated latencies.
+    /// Seed 001's pipeline: all seven phases on the built-in engines, through
+    /// emulated latencies, and many runs at once.
     pub manga: bool,
+    /// Story lengths of the built-in engines' runs, in characters.
+    pub manga_chars: Vec<usize>,
+    /// Runs started at once.
+    pub manga_runs: usize,
     /// Tasks of each VolcEngine and Google throughput run.
     pub provider_tasks: usize,
     pub server: PathBuf,
@@ -94,8 +99,9 @@ enum Section {
     Depth,
     /// VolcEngine and Google through their emulators, and VolcEngine's signing cost.
     Providers,
-    /// Seed 001's pipeline, phases 1 to 4: the offline planner on 5,000 and 50,000
-    /// characters, and the emulated Gemini at the seed's per-phase latencies.
+    /// Seed 001's pipeline, phases 1 to 7: the built-in engines on 5,000, 10,000 and
+    /// 50,000 characters, the emulated Gemini and Imagen 4 at the seed's latencies,
+    /// and 100 runs at once.
     Manga,
 }
 
@@ -131,6 +137,8 @@ pub fn parse_args() -> Result<Plan> {
         depth: runs(Section::Depth),
         providers: runs(Section::Providers),
         manga: runs(Section::Manga),
+        manga_chars: sized(quick, vec![5_000], vec![5_000, 10_000, 50_000]),
+        manga_runs: sized(quick, 20, 100),
         provider_tasks: sized(quick, 200, 1_000),
         depth_pending: sized(quick, vec![1_000, 10_000], vec![1_000, 10_000, 100_000, 1_000_000]),
         depth_finished: sized(quick, 100_000, 1_000_000),

@@ -45,7 +45,8 @@ impl Modify for Security {
 }
 
 /// Each manga phase's result as a named schema (`MangaConcept`, `MangaCharacters`,
-/// `MangaPlot`, `MangaPages`, and `MangaDocument` for them all): what a version's
+/// `MangaPlot`, `MangaPages`, `MangaArt`, `MangaLettering`, `MangaReport`,
+/// `MangaBook`, and `MangaDocument` for them all): what a version's
 /// `document` holds, so that a client can edit it precisely.
 struct PhaseSchemas;
 
@@ -58,6 +59,10 @@ impl Modify for PhaseSchemas {
             ("MangaCharacters", schema::characters()),
             ("MangaPlot", schema::plot()),
             ("MangaPages", schema::pages()),
+            ("MangaArt", schema::art()),
+            ("MangaLettering", schema::lettering()),
+            ("MangaReport", schema::report()),
+            ("MangaBook", schema::book()),
             ("MangaDocument", manga::document_schema(&pipeline, pipeline.last())),
         ];
         let components = openapi.components.get_or_insert_with(Default::default);

@@ -292,6 +292,11 @@ impl Engine {
                     .count();
                 let mut not_done = in_flight;
                 let mut reused = false;
+                // The scenes of the tasks about to be made, embedded in one batch.
+                let room = max_parallel.saturating_sub(in_flight);
+                let to_make: Vec<&StepRequest> =
+                    requests.iter().filter(|request| !outcomes.contains_key(&request.name)).take(room).collect();
+                let mut vectors = self.embed_scenes(run, &to_make).await;
                 for request in requests {
                     match outcomes.get(&request.name) {
                         Some(StepOutcome::Failed { code, message }) => {
@@ -300,14 +305,17 @@ impl Engine {
                         }
                         Some(StepOutcome::Waiting { .. } | StepOutcome::Done(_)) => {}
                         None if in_flight >= max_parallel => not_done += 1,
-                        None => match self.make_step(run, &principal, &prefix, request).await? {
-                            Made::Task => {
-                                in_flight += 1;
-                                not_done += 1;
+                        None => {
+                            let vector = vectors.remove(&request.name);
+                            match self.make_step(run, &principal, &prefix, request, vector).await? {
+                                Made::Task => {
+                                    in_flight += 1;
+                                    not_done += 1;
+                                }
+                                Made::Reused => reused = true,
+                                Made::Refused(model, error) => return self.refused(run, &model, error, now).await,
                             }
-                            Made::Reused => reused = true,
-                            Made::Refused(model, error) => return self.refused(run, &model, error, now).await,
-                        },
+                        }
                     }
                 }
                 if reused {
@@ -385,7 +393,20 @@ impl Engine {
 
     /// Makes one step's task (its image input fitted to the model), or links an
     /// earlier image the scene cache finds alike enough.
-    async fn make_step(&self, run: &Run, principal: &Principal, prefix: &str, request: StepRequest) -> Result<Made> {
+    async fn make_step(
+        &self,
+        run: &Run,
+        principal: &Principal,
+        prefix: &str,
+        request: StepRequest,
+        vector: Option<Vec<f32>>,
+    ) -> Result<Made> {
+        // A step beyond the batch (a reused image freed its place) is embedded alone.
+        let vector = match vector {
+            Some(vector) => Some(vector),
+            None if request.reuse.is_some() => self.embed_scenes(run, &[&request]).await.remove(&request.name),
+            None => None,
+        };
         let key = format!("{prefix}{}", request.name);
         let mut input = request.input;
         if let Some(fit) = &request.image
@@ -394,8 +415,8 @@ impl Engine {
             input = super::image_fit::fit_image_input(&spec.input_schema, input, fit);
         }
         let mut remember = None;
-        if let (Some(reuse), Some(cache)) = (&request.reuse, &self.scene_cache) {
-            match self.look_up_scene(run, cache, &request.model, reuse).await {
+        if let (Some(reuse), Some(cache), Some(vector)) = (&request.reuse, &self.scene_cache, vector) {
+            match self.look_up_scene(run, cache, &request.model, reuse, vector).await {
                 Ok(Lookup::Found(task_id, reused)) => {
                     tracing::info!(run_id = %run.id, step = %request.name, %task_id, score = reused.score, method = %reused.method, "the scene cache reused an image");
                     self.store
@@ -430,18 +451,41 @@ impl Engine {
         }
     }
 
-    /// The owner's remembered scene most alike this one, if alike enough; else the
-    /// entry to remember for the task about to be made.
-    async fn look_up_scene(&self, run: &Run, cache: &SceneCache, model: &str, reuse: &Reuse) -> Result<Lookup> {
+    /// The features of the scenes among `requests`, embedded in one call (off the
+    /// runtime), by step name; none when the cache is off or the embedding failed.
+    async fn embed_scenes(&self, run: &Run, requests: &[&StepRequest]) -> BTreeMap<String, Vec<f32>> {
+        let Some(cache) = &self.scene_cache else { return BTreeMap::new() };
+        let (names, features): (Vec<String>, Vec<String>) = requests
+            .iter()
+            .filter_map(|request| request.reuse.as_ref().map(|reuse| (request.name.clone(), reuse.features.clone())))
+            .unzip();
+        if names.is_empty() {
+            return BTreeMap::new();
+        }
         let embedder = cache.embedder.clone();
-        let features = reuse.features.clone();
-        let vector = tokio::task::spawn_blocking(move || embedder.embed(&[features]))
-            .await
-            .map_err(|error| CoreError::Upstream(format!("the embedding task: {error}")))?
-            .map_err(|error| CoreError::Upstream(error.to_string()))?
-            .into_iter()
-            .next()
-            .unwrap_or_default();
+        match tokio::task::spawn_blocking(move || embedder.embed(&features)).await {
+            Ok(Ok(vectors)) => names.into_iter().zip(vectors).collect(),
+            Ok(Err(error)) => {
+                tracing::warn!(run_id = %run.id, %error, "the scene cache could not embed; drawing without it");
+                BTreeMap::new()
+            }
+            Err(error) => {
+                tracing::warn!(run_id = %run.id, %error, "the embedding task failed; drawing without the cache");
+                BTreeMap::new()
+            }
+        }
+    }
+
+    /// The owner's remembered scene most alike this one (its `vector`), if alike
+    /// enough; else the entry to remember for the task about to be made.
+    async fn look_up_scene(
+        &self,
+        run: &Run,
+        cache: &SceneCache,
+        model: &str,
+        reuse: &Reuse,
+        vector: Vec<f32>,
+    ) -> Result<Lookup> {
         let method = cache.embedder.method().to_owned();
         let now = now_millis();
         let since = now - millis(cache.max_age);

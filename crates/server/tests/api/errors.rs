@@ -62,7 +62,17 @@ async fn the_openapi_document_and_docs_page() {
         assert!(spec["paths"].get(path).is_some(), "{path} missing from the spec");
     }
     // Each manga phase's result has its schema, as the pipeline checks changes with it.
-    for name in ["MangaConcept", "MangaCharacters", "MangaPlot", "MangaPages", "MangaDocument"] {
+    for name in [
+        "MangaConcept",
+        "MangaCharacters",
+        "MangaPlot",
+        "MangaPages",
+        "MangaArt",
+        "MangaLettering",
+        "MangaReport",
+        "MangaBook",
+        "MangaDocument",
+    ] {
         let schema = &spec["components"]["schemas"][name];
         assert!(
             schema["type"].is_string() && schema.get("properties").or(schema.get("items")).is_some(),
@@ -71,7 +81,7 @@ async fn the_openapi_document_and_docs_page() {
     }
     assert_eq!(
         spec["components"]["schemas"]["MangaDocument"]["required"],
-        json!(["concept", "characters", "plot", "pages"])
+        json!(["concept", "characters", "plot", "pages", "art", "lettering", "report", "book"])
     );
     let docs = app.get("/docs/").await;
     assert_eq!(docs.status(), 200);

@@ -321,3 +321,82 @@ async fn a_failing_image_model_falls_back_to_simpler_prompts_then_placeholders()
     assert_eq!(fallbacks, panels.len());
     assert!(finished["book"]["pdf"].as_str().unwrap().starts_with("img_"));
 }
+
+/// The scene cache with the real embedding model (all-MiniLM-L6-v2, installed by
+/// `scripts/install-models`): the same story drawn again by the same user reuses
+/// every panel (each reuse recorded with its score, at or above the threshold, and
+/// the model that measured it) and pays for no new image; a story unlike it reuses
+/// none of its images; and another user's run never sees them.
+#[tokio::test]
+async fn alike_scenes_reuse_images_and_unlike_ones_do_not() {
+    let Some(dir) = atelier_providers::local::embed::default_minilm_dir()
+        .filter(|dir| dir.join("model.safetensors").exists())
+        .or_else(|| {
+            assert!(
+                std::env::var("ATELIER_TEST_REQUIRE_TOOLS").as_deref() != Ok("1"),
+                "all-MiniLM-L6-v2 is not installed (scripts/install-models)"
+            );
+            None
+        })
+    else {
+        eprintln!("skipped: all-MiniLM-L6-v2 is not installed (scripts/install-models)");
+        return;
+    };
+    let app = app(false, move |config| config.pipelines.embedding_model_dir = Some(dir)).await.unwrap();
+    let start = |text: String| {
+        let app = &app;
+        async move {
+            let body = json!({ "text": text, "last_phase": 5, "feedback_mode": { "enabled": false } });
+            let created = json(post(app, "/api/v1/pipelines", body).await, 202).await;
+            let id = created["id"].as_str().unwrap().to_owned();
+            let run = wait_for(app, &id, "completed", 5).await;
+            document(app, &run).await["art"]["panels"].as_array().unwrap().clone()
+        }
+    };
+    let first = start(story("gift-of-the-magi.txt")).await;
+    let drawn: Vec<String> = first.iter().map(|panel| panel["task_id"].as_str().unwrap().to_owned()).collect();
+    let paid = panel_tasks(&app).await;
+    let again = start(story("gift-of-the-magi.txt")).await;
+    assert_eq!(panel_tasks(&app).await, paid, "no panel drawn again");
+    for panel in &again {
+        assert_eq!(panel["source"], "reused", "{panel}");
+        assert!(panel["reused"]["score"].as_f64().unwrap() >= 0.85, "{panel}");
+        assert_eq!(panel["reused"]["method"], "all-MiniLM-L6-v2");
+        assert!(drawn.contains(&panel["task_id"].as_str().unwrap().to_owned()), "an image of the first run: {panel}");
+    }
+    let unlike = start(story("rashomon.txt")).await;
+    for panel in &unlike {
+        assert!(!drawn.contains(&panel["task_id"].as_str().unwrap().to_owned()), "a scene unlike any of the first run's: {panel}");
+    }
+    // Another user's run of the same story draws its own.
+    let (bob, _) = app.user("bob@example.com", atelier_core::account::Role::Member).await;
+    let body = json!({ "text": story("gift-of-the-magi.txt"), "last_phase": 5, "feedback_mode": { "enabled": false } });
+    let created: Value = bob.post(app.url("/api/v1/pipelines")).json(&body).send().await.unwrap().json().await.unwrap();
+    let id = created["id"].as_str().unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    let run = loop {
+        let run: Value = bob.get(app.url(&format!("/api/v1/pipelines/{id}"))).send().await.unwrap().json().await.unwrap();
+        if run["status"] == "completed" {
+            break run;
+        }
+        assert!(std::time::Instant::now() < deadline && run["status"] != "failed", "{run}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let head = run["head_version_id"].as_str().unwrap();
+    let version: Value =
+        bob.get(app.url(&format!("/api/v1/pipelines/{id}/versions/{head}"))).send().await.unwrap().json().await.unwrap();
+    for panel in version["document"]["art"]["panels"].as_array().unwrap() {
+        assert!(!drawn.contains(&panel["task_id"].as_str().unwrap().to_owned()), "another user's image: {panel}");
+    }
+}
+
+/// How many panel images the placeholder engine has drawn.
+async fn panel_tasks(app: &TestApp) -> usize {
+    let page = get(app, "/api/v1/tasks?model=local/placeholder&limit=200").await;
+    page["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|task| task["input"]["prompt"].as_str().unwrap_or_default().contains("manga panel"))
+        .count()
+}

@@ -84,6 +84,7 @@ fn prompt(document: &Value, plan: &PanelPlan<'_>, rtl: bool, words: &str) -> Pro
     let mood = text(panel, "/direction/mood");
     let angle = text(panel, "/direction/camera_angle");
     let shot = text(panel, "/direction/shot");
+    let effects = text(panel, "/direction/effect_lines");
     let mut people = Vec::new();
     let mut names = Vec::new();
     let mut references = Vec::new();
@@ -109,7 +110,6 @@ fn prompt(document: &Value, plan: &PanelPlan<'_>, rtl: bool, words: &str) -> Pro
     if !mood.is_empty() {
         full.push_str(&format!(" Mood: {mood}."));
     }
-    let effects = text(panel, "/direction/effect_lines");
     if !effects.is_empty() && effects != "none" {
         full.push_str(&format!(" Effect lines: {effects}."));
     }
@@ -123,8 +123,14 @@ fn prompt(document: &Value, plan: &PanelPlan<'_>, rtl: bool, words: &str) -> Pro
     );
     let mut cast = names.clone();
     cast.sort();
+    // The prompt's own words, without what every panel's prompt repeats (the style,
+    // the characters' fixed descriptions, the closing rules), which would make
+    // every scene look alike and cost the embedding time.
+    let poses = text(panel, "/direction/poses");
+    let expressions = text(panel, "/direction/expressions");
     let features = format!(
-        "setting: {background}; characters: {}; emotion: {mood}; camera: {angle}, {shot}; time of day: {lighting}; prompt: {full}",
+        "setting: {background}; characters: {}; emotion: {mood}; camera: {angle}, {shot}; time of day: {lighting}; \
+         prompt: {poses}. {expressions}. {effects}. {words}",
         cast.join(", ")
     );
     let scene = format!("{} · {background}", plan.id);

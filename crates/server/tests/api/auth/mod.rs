@@ -67,7 +67,7 @@ impl Ids {
                 (_, "{tag}") => "mine",
                 (_, "{service}") => "kie",
                 ("tasks" | "task", _) if part.starts_with('{') => &self.task,
-                ("assets" | "images" | "history", _) if part.starts_with('{') => &self.asset,
+                ("assets" | "images" | "history" | "shared", _) if part.starts_with('{') => &self.asset,
                 ("uploads", _) if part.starts_with('{') => &self.upload,
                 ("prompts", _) if part.starts_with('{') => &self.prompt,
                 ("keys", _) if part.starts_with('{') => &self.key,

@@ -23,6 +23,9 @@ async fn the_public_routes_are_these_and_answer_without_a_key() {
             "GET /api/v1/health/ready",
             "GET /api/v1/sessions/current",
             "GET /api/v1/sessions/link",
+            // A signed, expiring link to one file (seed 001 1.8): the signature is the
+            // permission, and the route refuses anything else (403).
+            "GET /api/v1/shared/{id}",
             "POST /api/v1/callbacks/{service}",
             "POST /api/v1/sessions",
         ]
