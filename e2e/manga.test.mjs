@@ -1,6 +1,7 @@
 // The Manga page (seed 001) end to end, in real Chromium against the real binary on
 // the offline planner: a story too short is refused with the server's counts; the
-// story (芥川龍之介「羅生門」) loaded from a .txt file starts a run with feedback on;
+// story (芥川龍之介「羅生門」) loaded from a .txt file starts a run with feedback on,
+// to stop after phase 4 (phases 5 to 7 are e2e/manga-book.test.mjs's);
 // at the phase-1 wait the title is edited inline and another genre picked; at the
 // phase-2 wait a character is renamed; the run goes on to the end; on the storyboard
 // a panel is dragged with the mouse, another moved with the keyboard, a balloon
@@ -108,6 +109,8 @@ test('manga: a story through four phases with feedback, a storyboard, a change i
   assert.equal(await page.inputValue('#manga-text'), story);
   assert.equal(await page.isChecked('#manga-feedback'), true);
   await page.fill('#manga-wait', '600');
+  await page.click('#manga-start-form details.advanced > summary');
+  await page.selectOption('#manga-last-phase', '4');
   await page.click('#manga-start');
   await page.waitForURL(/#\/manga\?run=run_/);
   const runId = new URL(page.url()).hash.split('run=')[1];
@@ -126,13 +129,14 @@ test('manga: a story through four phases with feedback, a storyboard, a change i
   assert.equal(await status.innerText(), 'Phase 1 (Concept and world) is done and waits for your feedback.');
   assert.match(await page.locator('#run-countdown').innerText(), /^Goes on by itself in (9|10):\d\d$/);
   assert.deepEqual(await page.locator('.phases > li').evaluateAll((items) => items.map((li) => li.dataset.state)),
-    ['current', 'pending', 'pending', 'pending']);
+    ['current', 'pending', 'pending', 'pending', 'pending', 'pending', 'pending']);
   // The preview: the server's SVG, drawn inline.
   await page.locator('#manga-preview-frame svg[role=img] text').first().waitFor();
   assert.ok(requests.some((p) => p === `${runPath}/events`), 'the page follows the run on its event stream');
   const first = await head();
   const started = await read(runPath);
   assert.deepEqual(started.settings.feedback_mode, { enabled: true, timeout_seconds: 600 });
+  assert.equal(started.settings.last_phase, 4);
   assert.equal(started.settings.deadline_seconds, 600, 'the server default: its clock stops while a run waits');
   assert.equal(await page.inputValue('[data-element="concept.title"]'), first.document.concept.title);
   await noStrayText(page);
@@ -195,7 +199,9 @@ test('manga: a story through four phases with feedback, a storyboard, a change i
   await waitFor('completed', 4);
   assert.equal(await status.innerText(), 'Done: the last phase, 4 (Name (storyboard)), is finished.');
   assert.deepEqual(await page.locator('.phases > li').evaluateAll((items) => items.map((li) => li.dataset.state)),
-    ['done', 'done', 'done', 'done']);
+    ['done', 'done', 'done', 'done', 'pending', 'pending', 'pending']);
+  assert.deepEqual(await page.locator('.phases > li[data-state=pending] .phase-state').allInnerTexts(),
+    ['Not in this run', 'Not in this run', 'Not in this run'], 'the phases after the last one asked for');
   assert.equal(await page.locator('[data-action=continue], [data-action=cancel]').count(), 0, 'an ended run has no controls');
   await page.locator('#storyboard .sb-panel').first().waitFor();
   const done = await read(runPath);

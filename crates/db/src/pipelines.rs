@@ -309,21 +309,37 @@ impl PipelineStore for Database {
 
     async fn link_task(&self, link: &RunTask) -> Result<()> {
         let (run, key, task) = (link.run_id.to_string(), link.key.clone(), link.task_id.to_string());
-        let score = link.reused.as_ref().map(|reused| reused.score);
-        let method = link.reused.as_ref().map(|reused| reused.method.clone());
+        let reused = link.reused.clone();
         self.write(Box::new(move |connection| {
             Box::pin(async move {
-                sqlx::query(
-                    "INSERT INTO pipeline_tasks (run_id, step_key, task_id, reuse_score, reuse_method) \
-                     VALUES ($1, $2, $3, $4, $5) ON CONFLICT (run_id, step_key) DO NOTHING",
-                )
-                .bind(run)
-                .bind(key)
-                .bind(task)
-                .bind(score)
-                .bind(method)
-                .execute(&mut *connection)
-                .await
+                // Two statements: a NULL float bound through sqlx's Any driver is not
+                // read as a float by PostgreSQL.
+                match reused {
+                    None => {
+                        sqlx::query(
+                            "INSERT INTO pipeline_tasks (run_id, step_key, task_id) VALUES ($1, $2, $3) \
+                             ON CONFLICT (run_id, step_key) DO NOTHING",
+                        )
+                        .bind(run)
+                        .bind(key)
+                        .bind(task)
+                        .execute(&mut *connection)
+                        .await
+                    }
+                    Some(reused) => {
+                        sqlx::query(
+                            "INSERT INTO pipeline_tasks (run_id, step_key, task_id, reuse_score, reuse_method) \
+                             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (run_id, step_key) DO NOTHING",
+                        )
+                        .bind(run)
+                        .bind(key)
+                        .bind(task)
+                        .bind(reused.score)
+                        .bind(reused.method)
+                        .execute(&mut *connection)
+                        .await
+                    }
+                }
             })
         }))
         .await

@@ -1144,6 +1144,17 @@ async fn the_scene_cache_offers_completed_recent_scenes_of_one_owner_and_model(s
     let run = run(&owner, 1000);
     store.create_run(&run).await.unwrap();
     let reused = atelier_core::pipeline::Reused { score: 0.9123, method: "all-MiniLM-L6-v2".into() };
+    // A plain link first, then a reused one (PostgreSQL once refused the second when
+    // both went through one statement with a NULL score first).
+    store
+        .link_task(&RunTask {
+            run_id: run.id.clone(),
+            key: "5:root:0:panel-p1-0".into(),
+            task_id: running,
+            reused: None,
+        })
+        .await
+        .unwrap();
     store
         .link_task(&RunTask {
             run_id: run.id.clone(),
@@ -1154,5 +1165,5 @@ async fn the_scene_cache_offers_completed_recent_scenes_of_one_owner_and_model(s
         .await
         .unwrap();
     let links = store.run_tasks(&run.id, "5:root:").await.unwrap();
-    assert_eq!(links[0].reused, Some(reused));
+    assert_eq!((links[0].reused.as_ref(), links[1].reused.as_ref()), (None, Some(&reused)));
 }

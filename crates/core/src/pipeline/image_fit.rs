@@ -47,13 +47,24 @@ pub fn fit_image_input(schema: &Value, mut input: Value, fit: &ImageFit) -> Valu
     {
         object.insert("seed".into(), json!(seed));
     }
+    // A model whose reference mode is a task type (Midjourney's omni reference,
+    // one image of the character) switches to it.
+    let mut most = usize::MAX;
+    if !fit.references.is_empty()
+        && !object.contains_key("task_type")
+        && let Some(omni) = enum_of(properties.get("task_type"))
+            .and_then(|choices| choices.into_iter().find(|choice| choice.ends_with("omni_reference")))
+    {
+        object.insert("task_type".into(), json!(omni));
+        most = 1;
+    }
     if !fit.references.is_empty() {
         for field in ["images", "reference_images"] {
             let Some(property) = properties.get(field) else { continue };
             if object.contains_key(field) || property.get("type").and_then(Value::as_str) != Some("array") {
                 continue;
             }
-            let max = property.get("maxItems").and_then(Value::as_u64).unwrap_or(4) as usize;
+            let max = (property.get("maxItems").and_then(Value::as_u64).unwrap_or(4) as usize).min(most);
             let references: Vec<Value> = fit.references.iter().take(max).map(|id| json!(id)).collect();
             object.insert(field.into(), Value::Array(references));
             break;
@@ -127,5 +138,15 @@ mod tests {
         let none = json!({ "properties": { "prompt": { "type": "string" } } });
         assert_eq!(fit_image_input(&none, json!({}), &fit(1.0, &["img_a"])), json!({}));
         assert!(!takes_references(&none));
+        let midjourney = json!({ "properties": {
+            "task_type": { "enum": ["mj_txt2img", "mj_img2img", "mj_omni_reference"] },
+            "images": { "type": "array" }
+        }});
+        let input = fit_image_input(&midjourney, json!({}), &fit(1.0, &["img_a", "img_b"]));
+        assert_eq!(
+            (input["task_type"].as_str(), input["images"].clone()),
+            (Some("mj_omni_reference"), json!(["img_a"]))
+        );
+        assert!(fit_image_input(&midjourney, json!({}), &fit(1.0, &[])).get("task_type").is_none());
     }
 }

@@ -95,8 +95,17 @@ translateStaticText();
 /* Routing */
 function parseHash() {
   const raw = location.hash.replace(/^#\/?/, '');
-  const [name, search = ''] = raw.split('?');
-  return { name: ROUTES[name] ? name : 'generate', params: new URLSearchParams(search) };
+  const [route, search = ''] = raw.split('?');
+  // `#/manga/run_…/read`: the page's name, then its own path.
+  const [name, ...rest] = route.split('/');
+  const path = rest.filter(Boolean).map((part) => {
+    try {
+      return decodeURIComponent(part);
+    } catch {
+      return part;
+    }
+  });
+  return { name: ROUTES[name] ? name : 'generate', params: new URLSearchParams(search), path };
 }
 
 export function navigate(name, params = {}) {
@@ -153,7 +162,7 @@ async function render() {
     signInView(main, { onSignedIn: signedIn, languagePicker });
     return;
   }
-  const { name, params } = parseHash();
+  const { name, params, path } = parseHash();
   const route = ROUTES[name];
   if (route.adminOnly && session.me.role !== 'admin') {
     navigate('generate');
@@ -161,7 +170,7 @@ async function render() {
   }
   document.title = `${route.title} · Atelier`;
   renderTopbar();
-  const context = { me: session.me, params, navigate, models, refreshMe };
+  const context = { me: session.me, params, path, navigate, models, refreshMe };
   try {
     cleanup = (await route.view(main, context)) || null;
   } catch (error) {

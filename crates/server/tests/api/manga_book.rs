@@ -366,7 +366,10 @@ async fn alike_scenes_reuse_images_and_unlike_ones_do_not() {
     }
     let unlike = start(story("rashomon.txt")).await;
     for panel in &unlike {
-        assert!(!drawn.contains(&panel["task_id"].as_str().unwrap().to_owned()), "a scene unlike any of the first run's: {panel}");
+        assert!(
+            !drawn.contains(&panel["task_id"].as_str().unwrap().to_owned()),
+            "a scene unlike any of the first run's: {panel}"
+        );
     }
     // Another user's run of the same story draws its own.
     let (bob, _) = app.user("bob@example.com", atelier_core::account::Role::Member).await;
@@ -375,7 +378,8 @@ async fn alike_scenes_reuse_images_and_unlike_ones_do_not() {
     let id = created["id"].as_str().unwrap();
     let deadline = std::time::Instant::now() + Duration::from_secs(120);
     let run = loop {
-        let run: Value = bob.get(app.url(&format!("/api/v1/pipelines/{id}"))).send().await.unwrap().json().await.unwrap();
+        let run: Value =
+            bob.get(app.url(&format!("/api/v1/pipelines/{id}"))).send().await.unwrap().json().await.unwrap();
         if run["status"] == "completed" {
             break run;
         }
@@ -383,8 +387,14 @@ async fn alike_scenes_reuse_images_and_unlike_ones_do_not() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
     let head = run["head_version_id"].as_str().unwrap();
-    let version: Value =
-        bob.get(app.url(&format!("/api/v1/pipelines/{id}/versions/{head}"))).send().await.unwrap().json().await.unwrap();
+    let version: Value = bob
+        .get(app.url(&format!("/api/v1/pipelines/{id}/versions/{head}")))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     for panel in version["document"]["art"]["panels"].as_array().unwrap() {
         assert!(!drawn.contains(&panel["task_id"].as_str().unwrap().to_owned()), "another user's image: {panel}");
     }

@@ -1,6 +1,7 @@
-//! `atelier manga`: a story through phases 1 to 4 on a running server, straight
-//! through, and steered from the terminal (`--feedback`: an edit, then Enter at
-//! each wait); the document and each phase's preview written out.
+//! `atelier manga`: a story through the seven phases on a running server, straight
+//! through to the book (the PDF, the CBZ and the pages written out), and steered
+//! from the terminal (`--feedback`: an edit, then Enter at each wait); the document
+//! and each phase's preview written out.
 
 use std::time::Duration;
 
@@ -13,7 +14,7 @@ fn story() -> std::path::PathBuf {
 }
 
 #[tokio::test]
-async fn the_cli_turns_a_story_into_a_storyboard_with_and_without_feedback() {
+async fn the_cli_turns_a_story_into_a_book_with_and_without_feedback() {
     let dir = temp_dir();
     let data = dir.path().join("data");
     let server = serve("serve (manga)", &data, None, &[("ATELIER__PIPELINES__SWEEP_MS", "100")]);
@@ -27,10 +28,15 @@ async fn the_cli_turns_a_story_into_a_storyboard_with_and_without_feedback() {
         serde_json::from_slice(&std::fs::read(out.join("manga.json")).expect("manga.json")).expect("JSON");
     assert_eq!(document["concept"]["title"], "羅生門");
     assert!(document["pages"].as_array().is_some_and(|pages| !pages.is_empty()));
-    for phase in 1..=4 {
+    for phase in 1..=7 {
         let svg = std::fs::read_to_string(out.join(format!("phase-{phase}.svg"))).expect("a preview per phase");
         assert!(svg.starts_with("<svg"), "phase {phase}");
     }
+    let pdf = std::fs::read(out.join("manga.pdf")).expect("the book");
+    assert!(pdf.starts_with(b"%PDF-"));
+    assert!(std::fs::read(out.join("manga.cbz")).expect("the comic archive").starts_with(b"PK"));
+    let pages = document["lettering"]["pages"].as_array().map_or(0, Vec::len);
+    assert!(pages > 0 && out.join(format!("page-{pages:03}.png")).exists(), "every page as a PNG");
 
     let steered = dir.path().join("steered");
     let mut command = atelier(["manga", "--feedback", "--last-phase", "2"]);

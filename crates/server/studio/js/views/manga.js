@@ -1,17 +1,22 @@
-// Manga (seed 001): a story becomes a manga storyboard in four phases (concept and
-// world, characters, plot and structure, the name), a person giving feedback between
-// them. `#/manga` starts a run from a story pasted or loaded from a .txt file and
-// lists your runs; `#/manga?run=run_…` follows one, live on its event stream (SSE):
-// the phases with the current one's progress and the wait's countdown; continue,
-// stop, resume and cancel; the preview and an editor of the waiting phase's part
-// (inline edits, alternatives, style, and a storyboard whose panels and balloons move
-// with the pointer or the keyboard); a change asked in words, its diff reviewed before
-// it is applied; and the version tree, where any version can be branched from.
+// Manga (seed 001): a story becomes a manga in seven phases (concept and world,
+// characters, plot and structure, the name, the panel images, the lettering, the
+// final check and the book), a person giving feedback between them. `#/manga` starts
+// a run from a story pasted or loaded from a .txt file and lists your runs;
+// `#/manga?run=run_…` follows one, live on its event stream (SSE): the phases with
+// the current one's progress and the wait's countdown; continue, stop, resume and
+// cancel; the preview and an editor of the waiting phase's part (inline edits,
+// alternatives, style, a storyboard whose panels and balloons move with the pointer or
+// the keyboard, and phases 5 to 7's panel images, lettering and book, in
+// manga-book.js); a change asked in words, its diff reviewed before it is applied; and
+// the version tree, where any version can be branched from. `#/manga/<run>/read` is
+// the book's reader (manga-reader.js).
 
 import { get, post, query } from '../api.js';
 import { append, clear, confirmDialog, field, h, setFieldError, statusChip, toast } from '../dom.js';
 import { locale, t } from '../i18n.js';
 import { describeError, humanTime } from '../words.js';
+import { artEditor, bookEditor, drawingWords, letteringEditor, locate, showArrival } from './manga-book.js';
+import { readerView } from './manga-reader.js';
 
 /** The story's length the server asks for, until a refusal says otherwise (`[pipelines]`). */
 const BOUNDS = { min: 5000, max: 50000 };
@@ -37,6 +42,9 @@ const PHASE_TITLES = {
   characters: t('Characters'),
   plot: t('Plot and structure'),
   name: t('Name (storyboard)'),
+  panels: t('Panel images'),
+  lettering: t('Lettering'),
+  book: t('Final check and book'),
 };
 const PHASE_NAMES = Object.keys(PHASE_TITLES);
 /** The document's parts, the phase that writes each, and their names in the editor. */
@@ -45,6 +53,9 @@ const PARTS = [
   { key: 'characters', phase: 2, words: t('Characters') },
   { key: 'plot', phase: 3, words: t('Plot') },
   { key: 'pages', phase: 4, words: t('Storyboard') },
+  { key: 'art', phase: 5, words: t('Panel images') },
+  { key: 'lettering', phase: 6, words: t('Lettering') },
+  { key: 'report', phase: 7, words: t('Report and book') },
 ];
 const KIND_WORDS = { phase: t('Phase result'), feedback: t('Your change') };
 
@@ -131,7 +142,9 @@ function refusal(error) {
 }
 
 export async function mangaView(main, context) {
-  const id = context.params.get('run');
+  const [inPath, action] = context.path || [];
+  if (inPath && action === 'read') return readerView(main, inPath, context);
+  const id = context.params.get('run') || inPath;
   if (id) return runView(main, id);
   return startView(main, context);
 }
@@ -158,9 +171,19 @@ async function startView(main, { navigate, models }) {
   const textModel = modelPicker('text', 'manga-text-model', 'local/planner');
   const imageModel = modelPicker('image', 'manga-image-model', 'local/placeholder');
   const lastPhase = h('select', { id: 'manga-last-phase', name: 'last_phase' },
-    h('option', { value: '' }, t('All four phases')),
-    PHASE_NAMES.slice(0, 3).map((name, index) => h('option', { value: String(index + 1) },
+    h('option', { value: '' }, t('All seven phases, to the book')),
+    PHASE_NAMES.slice(0, 6).map((name, index) => h('option', { value: String(index + 1) },
       t('Stop after phase {n}: {title}', { n: index + 1, title: PHASE_TITLES[name] }))));
+  // The book's options (`options`): empty means the server chooses from the story.
+  const direction = h('select', { id: 'manga-direction', name: 'reading_direction' },
+    h('option', { value: '' }, t('From the story\'s language')),
+    h('option', { value: 'rtl' }, t('Right to left')), h('option', { value: 'ltr' }, t('Left to right')));
+  const vertical = h('select', { id: 'manga-vertical', name: 'vertical_text' },
+    h('option', { value: '' }, t('From the story\'s language')),
+    h('option', { value: 'true' }, t('Vertical')), h('option', { value: 'false' }, t('Horizontal')));
+  const parallel = h('input', {
+    type: 'number', id: 'manga-parallel', name: 'max_parallel', min: 1, max: 10, step: 1, inputmode: 'numeric', placeholder: t('automatic'),
+  });
   const message = h('div', { class: 'error-box', id: 'manga-start-error', role: 'alert', hidden: true });
   const submit = h('button', { class: 'btn primary', type: 'submit', id: 'manga-start' }, t('Start'));
 
@@ -204,8 +227,12 @@ async function startView(main, { navigate, models }) {
     field(t('Wait for feedback (seconds)'), wait, t('Then the run goes on by itself.')),
     h('details', { class: 'advanced' }, h('summary', {}, t('More settings')),
       field(t('Text model'), textModel),
-      field(t('Image model (character sheets)'), imageModel),
+      field(t('Image model (character sheets and panels)'), imageModel),
       field(t('Phases'), lastPhase),
+      h('div', { class: 'fields-2' },
+        field(t('Reading direction'), direction),
+        field(t('Balloon text'), vertical)),
+      field(t('Panels drawn at once'), parallel, t('1 to 10.')),
       field(t('Time limit (seconds)'), limit,
         t('The whole run, its waits for feedback included, must end within it. Empty: 10 minutes plus the waits.'))),
     message,
@@ -216,12 +243,18 @@ async function startView(main, { navigate, models }) {
     setFieldError(story, null);
     setFieldError(wait, null);
     setFieldError(limit, null);
+    setFieldError(parallel, null);
     for (const input of [wait, limit]) {
       if (!input.disabled && !input.checkValidity()) {
         setFieldError(input, t('1 to 86,400 seconds.'));
         input.focus();
         return;
       }
+    }
+    if (!parallel.checkValidity()) {
+      setFieldError(parallel, t('1 to 10.'));
+      parallel.focus();
+      return;
     }
     const seconds = Number(wait.value) || 30;
     const body = { text: story.value, feedback_mode: { enabled: feedback.checked, timeout_seconds: seconds } };
@@ -231,6 +264,11 @@ async function startView(main, { navigate, models }) {
     if (textModel.value) body.text_model = textModel.value;
     if (imageModel.value) body.image_model = imageModel.value;
     if (lastPhase.value) body.last_phase = Number(lastPhase.value);
+    const options = {};
+    if (direction.value) options.reading_direction = direction.value;
+    if (vertical.value) options.vertical_text = vertical.value === 'true';
+    if (parallel.value) options.max_parallel = Number(parallel.value);
+    if (Object.keys(options).length) body.options = options;
     submit.disabled = true;
     try {
       const run = await post('/pipelines', body);
@@ -250,6 +288,8 @@ async function startView(main, { navigate, models }) {
         setFieldError(wait, sentence);
       } else if (details.field === 'deadline_seconds') {
         setFieldError(limit, sentence);
+      } else if (String(details.field || '').startsWith('options')) {
+        setFieldError(parallel, sentence);
       }
       message.textContent = sentence;
       message.hidden = false;
@@ -275,7 +315,7 @@ async function startView(main, { navigate, models }) {
   more.addEventListener('click', load);
 
   main.append(h('h1', {}, t('Manga')),
-    h('p', { class: 'muted' }, t('A story of {min} to {max} characters becomes a manga storyboard in four phases: concept and world, characters, plot, and the name. After each phase you can change the result before the next one starts.',
+    h('p', { class: 'muted' }, t('A story of {min} to {max} characters becomes a manga in seven phases: concept and world, characters, plot, the name (storyboard), the panel images, the lettering, and the final check with the book (PDF and CBZ). After each phase you can change the result before the next one starts.',
       { min: numbers.format(BOUNDS.min), max: numbers.format(BOUNDS.max) })),
     h('div', { class: 'manga-start' }, form,
       h('section', { 'aria-labelledby': 'manga-runs-title' }, h('h2', { id: 'manga-runs-title' }, t('Your runs')), list, more)));
@@ -304,9 +344,14 @@ async function runView(main, id) {
   let partPhase = null;
   let pageIndex = 0;
   let selected = null;
+  /** The current phase's steps done so far, from its progress events ({phase, completed, total}). */
+  let steps = null;
+  /** Panel images that arrived while phase 5 draws, by panel id (progress events that name them). */
+  const arrivals = new Map();
   const versions = new Map();
 
   const title = h('h1', { class: 'grow', id: 'manga-title' }, t('Manga run'));
+  const readLink = h('a', { class: 'btn primary', id: 'manga-read', href: `#/manga/${encodeURIComponent(id)}/read`, hidden: true }, t('Read'));
   const statusText = h('p', { class: 'run-status', id: 'run-status', role: 'status', tabindex: '-1' });
   const statusBody = h('div', {});
   const previewBody = h('div', {});
@@ -326,7 +371,7 @@ async function runView(main, id) {
     h('div', { class: 'row' }, wordsSend), wordsStatus, wordsResult);
 
   main.append(
-    h('div', { class: 'row' }, title, h('a', { class: 'btn', href: '#/manga' }, t('All runs'))),
+    h('div', { class: 'row' }, title, readLink, h('a', { class: 'btn', href: '#/manga' }, t('All runs'))),
     h('section', { class: 'panel', id: 'run-panel', 'aria-label': t('Phases and status') }, statusText, statusBody),
     h('div', { class: 'manga-work' },
       h('section', { class: 'panel', id: 'manga-preview', 'aria-labelledby': 'manga-preview-title' }, previewTitle, previewBody),
@@ -405,10 +450,21 @@ async function runView(main, id) {
       const data = JSON.parse(event.data);
       if (run && data.phase === run.phase && run.status === 'running') {
         run.progress = data.progress;
+        if (Number.isFinite(data.total) && data.total > 0) steps = { phase: data.phase, completed: data.completed, total: data.total };
         const bar = statusBody.querySelector('[data-phase-progress]');
         if (bar) {
           bar.setAttribute('aria-valuenow', String(data.progress));
           bar.firstElementChild.style.width = `${data.progress}%`;
+        }
+        const count = statusBody.querySelector('[data-phase-steps]');
+        if (count && steps) count.textContent = stepWords();
+        const drawing = editorBody.querySelector('[data-art-progress=drawing]');
+        if (drawing && data.phase === 5) drawing.textContent = drawingWords(steps);
+        // A progress event that names the panel drawn and its image shows it at once.
+        if (data.phase === 5 && typeof data.panel === 'string' && typeof data.asset_id === 'string') {
+          const entry = { id: data.panel, asset_id: data.asset_id, width: data.width, height: data.height };
+          arrivals.set(data.panel, entry);
+          showArrival(editorBody, entry);
         }
       } else {
         refresh();
@@ -453,9 +509,16 @@ async function runView(main, id) {
     return t('Goes on by itself in {time}', { time: clock });
   }
 
+  function stepWords() {
+    return t('{done} of {total} done', { done: steps.completed, total: steps.total });
+  }
+
   function phaseState(phase) {
     if (phase.state === 'done') return t('Done');
-    if (phase.state === 'pending') return t('Not started');
+    if (phase.state === 'pending') {
+      const last = run.settings && run.settings.last_phase;
+      return last && phase.number > last ? t('Not in this run') : t('Not started');
+    }
     return {
       running: t('At work'), waiting_input: t('Waiting for your feedback'), paused: t('Stopped here'), parked: t('Parked'),
       failed: t('Failed'), cancelled: t('Cancelled'), completed: t('Done'),
@@ -470,6 +533,9 @@ async function runView(main, id) {
     const concept = head && head.document && head.document.concept;
     title.textContent = (concept && concept.title) || t('Manga run');
     document.title = `${title.textContent} · Atelier`;
+    readLink.hidden = !(head && head.document && head.document.book);
+    if (!(run.status === 'running' && steps && steps.phase === run.phase)) steps = null;
+    if (!(run.status === 'running' && run.phase === 5)) arrivals.clear();
     const focused = statusBody.contains(document.activeElement) ? document.activeElement.dataset.key : null;
 
     const phases = h('ol', { class: 'phases', 'aria-label': t('Phases') }, run.phases.map((phase) => {
@@ -482,6 +548,7 @@ async function runView(main, id) {
           class: 'progress', role: 'progressbar', 'aria-valuemin': 0, 'aria-valuemax': 100, 'aria-valuenow': run.progress || 0,
           'aria-label': t('Progress of phase {n}', { n: phase.number }), dataset: { phaseProgress: String(phase.number) },
         }, bar);
+        extra = [extra, h('div', { class: 'small muted', dataset: { phaseSteps: String(phase.number) } }, steps ? stepWords() : '')];
       } else if (current && run.status === 'waiting_input' && run.waiting_until) {
         extra = h('div', { class: 'countdown small', role: 'timer', id: 'run-countdown' }, countdown());
       }
@@ -612,11 +679,11 @@ async function runView(main, id) {
   }
 
   /** A change to the current version: a new version, or the refusal in words. */
-  async function change(body, control) {
+  async function change(body, control, done) {
     if (control) setFieldError(control, null);
     try {
       const result = await post(`/pipelines/${id}/feedback`, body);
-      toast(t('Saved as a new version.'), 'ok');
+      toast(done || t('Saved as a new version.'), 'ok');
       await adopt(result.version);
       return true;
     } catch (error) {
@@ -673,10 +740,13 @@ async function runView(main, id) {
       return;
     }
     const doc = head.document || {};
-    const available = PARTS.filter((candidate) => doc[candidate.key] !== undefined);
-    if (partPhase !== head.phase || !available.some((candidate) => candidate.key === part)) {
-      partPhase = head.phase;
-      part = (PARTS.find((candidate) => candidate.phase === head.phase && doc[candidate.key] !== undefined) || available[available.length - 1] || PARTS[0]).key;
+    // While phase 5 draws the first images, its part shows the panels waiting for theirs.
+    const drawing = run.status === 'running' && run.phase === 5 && doc.pages !== undefined;
+    const available = PARTS.filter((candidate) => doc[candidate.key] !== undefined || (candidate.key === 'art' && drawing));
+    const focusPhase = drawing ? 5 : head.phase;
+    if (partPhase !== focusPhase || !available.some((candidate) => candidate.key === part)) {
+      partPhase = focusPhase;
+      part = (PARTS.find((candidate) => candidate.phase === focusPhase && available.includes(candidate)) || available[available.length - 1] || PARTS[0]).key;
     }
     const editable = EDITABLE.has(run.status);
     const current = PARTS.find((candidate) => candidate.key === part);
@@ -696,11 +766,53 @@ async function runView(main, id) {
     if (part === 'concept') body = conceptEditor(doc.concept || {});
     else if (part === 'characters') body = charactersEditor(doc.characters || []);
     else if (part === 'plot') body = plotEditor(doc.plot || {}, doc);
+    else if (part === 'art') body = artEditor(bookContext(doc, editable));
+    else if (part === 'lettering') body = letteringEditor(bookContext(doc, editable));
+    else if (part === 'report') body = bookEditor(bookContext(doc, editable));
     else body = storyboardEditor(doc, editable);
     append(editorBody, [editNote(), switcher,
       h('fieldset', { class: 'editor-fields', disabled: !editable, dataset: { part } }, h('legend', { class: 'sr-only' }, current.words), body),
       styleForm(doc.style || {}, editable)]);
     restore(editorBody, state);
+  }
+
+  /** What the editors of phases 5 to 7 (manga-book.js) are given. */
+  function bookContext(doc, editable) {
+    const state = {};
+    Object.defineProperties(state, {
+      pageIndex: { get: () => pageIndex, set: (value) => { pageIndex = value; }, enumerable: true },
+      selected: { get: () => selected, set: (value) => { selected = value; }, enumerable: true },
+    });
+    return {
+      doc, run, editable, state, change, editField, versionId: head.id,
+      rerender: renderEditor,
+      progress: (phase) => (steps && steps.phase === phase ? steps : null),
+      arrived: (panelId) => arrivals.get(panelId) || null,
+      speakerName: (speaker) => speakerName(doc, speaker),
+      focusElement,
+    };
+  }
+
+  /** Shows and focuses the element an `element_id` names (from the quality report). */
+  function focusElement(elementId) {
+    const doc = (head && head.document) || {};
+    const where = locate(doc, elementId);
+    if (!where.part) {
+      const style = editorBody.querySelector('#style-form input, #style-form select');
+      style?.scrollIntoView({ block: 'center' });
+      style?.focus({ preventScroll: true });
+      return;
+    }
+    part = where.part;
+    if (where.pageIndex !== null) pageIndex = where.pageIndex;
+    selected = where.selected;
+    renderEditor();
+    const target = (selected && editorBody.querySelector(`[data-key="${CSS.escape(selected)}"]`))
+      || editorBody.querySelector('.book-page, #storyboard');
+    if (target) {
+      target.scrollIntoView({ block: 'center' });
+      target.focus({ preventScroll: true });
+    }
   }
 
   function conceptEditor(concept) {
