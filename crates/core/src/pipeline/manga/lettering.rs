@@ -102,10 +102,17 @@ fn split_words(text: &str) -> Vec<String> {
 /// A balloon's box (page px) for its text at `font` px, within a panel of `panel`
 /// px.
 fn balloon_size(text: &str, kind: &str, vertical: bool, font: f64, panel: (f64, f64)) -> (f64, f64) {
+    // A letterer wraps a line into a rounded block, not one long column or row:
+    // about as many characters down a column as columns across (a little taller
+    // than wide), within the panel.
+    let chars = text.chars().filter(|c| !c.is_whitespace()).count().max(1) as f64;
     let (text_w, text_h) = if vertical {
-        measure(text, true, font, (panel.1 * 0.55).min(font * 12.0))
+        let per_column = (chars * 1.6).sqrt().ceil().max(4.0);
+        measure(text, true, font, (panel.1 * 0.55).min(font * per_column.min(12.0)))
     } else {
-        measure(text, false, font, (panel.0 * 0.6).min(font * 14.0))
+        let ems: f64 = text.chars().map(|c| if is_wide(c) { 1.0 } else { 0.55 }).sum();
+        let per_line = (ems * 2.2).sqrt().ceil().max(6.0);
+        measure(text, false, font, (panel.0 * 0.6).min(font * per_line.min(14.0)))
     };
     match kind {
         "narration" => (text_w + font * 0.9, text_h + font * 0.9),
@@ -233,10 +240,18 @@ fn effects(panel: &Value, language: &str, rtl: bool, balloons: &[Rect]) -> Vec<V
     let panel_id = panel.get("id").and_then(Value::as_str).unwrap_or_default();
     let lines = panel.pointer("/direction/effect_lines").and_then(Value::as_str).unwrap_or_default().to_lowercase();
     let mut out = Vec::new();
-    if lines.contains("speed") || lines.contains("流線") || lines.contains("スピード") {
+    // One kind of lines a panel: focus lines for an emphasised one when the
+    // direction allows them, speed lines otherwise.
+    let emphasis = panel.get("emphasis").and_then(Value::as_bool).unwrap_or(false);
+    let focus = lines.contains("focus") || lines.contains("集中");
+    // Speed lines are for action: a panel without dialogue, or one whose poses move.
+    let poses = panel.pointer("/direction/poses").and_then(Value::as_str).unwrap_or_default().to_lowercase();
+    let silent = panel.get("dialogue").and_then(Value::as_array).is_none_or(Vec::is_empty);
+    let moving = ["motion", "run", "rush", "leap", "fall", "走", "跳", "動"].iter().any(|word| poses.contains(word));
+    let speed = (lines.contains("speed") || lines.contains("流線") || lines.contains("スピード")) && (silent || moving);
+    if speed && !(focus && emphasis) {
         out.push(json!({ "id": format!("{panel_id}-speed"), "kind": "speed_lines", "panel": panel_id, "frame": frame.to_json(), "angle": 0.0 }));
-    }
-    if lines.contains("focus") || lines.contains("集中") {
+    } else if focus {
         let (cx, cy) = figures(panel, rtl).first().map_or(frame.center(), |figure| figure.face.center());
         out.push(json!({ "id": format!("{panel_id}-focus"), "kind": "focus_lines", "panel": panel_id, "frame": frame.to_json(), "center": { "x": round(cx), "y": round(cy) } }));
     }
@@ -457,7 +472,7 @@ mod tests {
         assert!(balloons[2]["tail"].is_null());
         let kinds: Vec<&str> =
             pages[0]["effects"].as_array().expect("fx").iter().filter_map(|e| e["kind"].as_str()).collect();
-        assert_eq!(kinds, ["speed_lines", "focus_lines", "sfx"]);
+        assert_eq!(kinds, ["focus_lines", "sfx"], "an emphasised panel takes focus lines");
     }
 
     #[test]

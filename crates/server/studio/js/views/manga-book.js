@@ -267,10 +267,12 @@ export function artEditor(ctx) {
     place(element, panel.frame || { x: 0, y: 0, w: 1, h: 1 });
     const item = { key, element, panel, entry, number };
     items.push(item);
-    element.addEventListener('click', () => select(item));
-    element.addEventListener('focus', () => {
-      if (state.selected !== key) select(item);
-    });
+    // Selected once (a click focuses first): the inspector keeps what is typed in it.
+    const choose = () => {
+      if (state.selected !== key || !inspectorHolder.querySelector(`[data-panel="${CSS.escape(panel.id)}"]`)) select(item);
+    };
+    element.addEventListener('click', choose);
+    element.addEventListener('focus', choose);
     element.addEventListener('keydown', (event) => {
       if (event.key === 'Enter' || event.key === ' ') {
         event.preventDefault();
@@ -292,7 +294,7 @@ function artInspector(ctx, panel, entry, number, drawing) {
   const key = `art.panels.${panel.id}`;
   const header = h('h3', {}, t('Panel {n}', { n: number }), h('span', { class: 'muted small' }, ` ${panel.id}`));
   if (!entry || !entry.asset_id) {
-    return h('div', { class: 'sb-details' }, header, h('p', { class: 'muted small' }, drawing ? t('Its image is being drawn.') : t('This panel has no image yet.')));
+    return h('div', { class: 'sb-details', dataset: { panel: panel.id } }, header, h('p', { class: 'muted small' }, drawing ? t('Its image is being drawn.') : t('This panel has no image yet.')));
   }
   const facts = [
     [t('Source'), entry.reused ? SOURCE_WORDS.reused : (SOURCE_WORDS[entry.source] || text(entry.source))],
