@@ -133,6 +133,12 @@ test('manga book: panels drawn again, balloons moved and edited, the quality rep
     return read(`${runPath}/versions/${run.head_version_id}`);
   };
 
+  // Phase 1: a book of 8 pages (the planner's 14 take twice as long to draw, letter and bind).
+  await waitFor('waiting_input', 1);
+  await page.fill('[data-element="concept.page_count"]', '8');
+  await page.press('[data-element="concept.page_count"]', 'Tab');
+  await shown(await eventually(head, (version) => version.document.concept.page_count === 8, 'the page count'));
+
   // Phases 1 to 4, each continued at its wait.
   for (let phase = 1; phase <= 4; phase += 1) {
     await waitFor('waiting_input', phase);
@@ -146,6 +152,7 @@ test('manga book: panels drawn again, balloons moved and edited, the quality rep
   await waitFor('waiting_input', 5);
   const drawn = await head();
   assert.equal(drawn.phase, 5);
+  assert.equal(drawn.document.pages.length, 8);
   const panels = drawn.document.pages[0].panels;
   const art = new Map(drawn.document.art.panels.map((entry) => [entry.id, entry]));
   await shown(drawn);
@@ -378,6 +385,12 @@ test('manga book: panels drawn again, balloons moved and edited, the quality rep
   assert.ok(await stage.evaluate((node) => node.scrollHeight > node.clientHeight * 1.5), 'the page is larger than the stage');
   await page.click('#reader-zoom');
   await page.locator('#reader-stage:not(.zoomed)').waitFor();
+  // A double tap zooms in where it is, and out again.
+  await page.mouse.dblclick(area.x + area.width / 2, area.y + area.height / 3);
+  await page.locator('#reader-stage.zoomed').waitFor();
+  await page.mouse.dblclick(area.x + area.width / 2, area.y + area.height / 3);
+  await page.locator('#reader-stage:not(.zoomed)').waitFor();
+  await showing('6');
   await page.waitForFunction(() => [...document.querySelectorAll('#reader-spread img')].every((img) => img.complete && img.naturalWidth > 0));
   await shot(page, 'phone-manga-reader');
 

@@ -285,6 +285,16 @@ impl Engine {
             Step::Done(document) => self.finish_phase(run, pipeline, phase, document, &links, now).await,
             Step::Need(requests) => {
                 let total = requests.len();
+                // The elements drawn so far (panels), for the progress event.
+                let drawn: Vec<Value> = requests
+                    .iter()
+                    .filter_map(|request| {
+                        let element = request.element.as_ref()?;
+                        let Some(StepOutcome::Done(output)) = outcomes.get(&request.name) else { return None };
+                        let asset = output.assets.first()?;
+                        Some(json!({ "element": element, "asset_id": asset.id, "width": asset.width, "height": asset.height }))
+                    })
+                    .collect();
                 let max_parallel = phase.max_parallel(run).max(1);
                 let mut in_flight = requests
                     .iter()
@@ -326,7 +336,7 @@ impl Engine {
                 if run.progress != progress || run.note.is_some() || run.wake_at.is_none_or(|at| at <= now) {
                     if run.progress != progress {
                         let message = format!("{completed}/{total}");
-                        self.events.publish(&run.id, "progress", json!({ "phase": run.phase, "completed": completed, "total": total, "progress": progress, "message": message }));
+                        self.events.publish(&run.id, "progress", json!({ "phase": run.phase, "completed": completed, "total": total, "progress": progress, "message": message, "drawn": drawn }));
                     }
                     run.progress = progress;
                     run.note = None;

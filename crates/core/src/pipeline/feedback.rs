@@ -140,6 +140,16 @@ pub fn apply(document: &Value, change: &Change) -> Result<(Value, String), Chang
             ));
         }
     };
+    // A lettered page's drawing no longer shows a page whose lettering changed: it
+    // is dropped (phase 7 draws the page again).
+    if let Some(path) = change.element_id.as_deref().and_then(|id| parse_path(id).ok())
+        && path.len() > 2
+        && path[0] == "lettering"
+        && path[1] == "pages"
+        && let Some(page) = lookup_mut(&mut next, &path[..3]).and_then(Value::as_object_mut)
+    {
+        page.remove("image");
+    }
     Ok((next, summary))
 }
 

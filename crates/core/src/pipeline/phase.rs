@@ -71,6 +71,9 @@ pub struct StepRequest {
     /// An image made before for a scene this alike may stand in for this one
     /// (the scene cache).
     pub reuse: Option<Reuse>,
+    /// The document element the step makes (a panel's id): progress events name
+    /// it with its image as soon as the step is done.
+    pub element: Option<String>,
 }
 
 /// What the scene cache compares, for one image step.
@@ -86,7 +89,7 @@ pub struct Reuse {
 
 impl StepRequest {
     pub fn new(name: impl Into<String>, model: impl Into<String>, input: Value) -> Self {
-        Self { name: name.into(), model: model.into(), input, image: None, reuse: None }
+        Self { name: name.into(), model: model.into(), input, image: None, reuse: None, element: None }
     }
 }
 

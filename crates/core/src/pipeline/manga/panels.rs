@@ -283,6 +283,8 @@ impl Panels {
         let mut simple =
             StepRequest::new(format!("panel-{}-simple", plan.id), model, json!({ "prompt": prompt.simple }));
         simple.image = image(Vec::new());
+        first.element = Some(plan.id.clone());
+        simple.element = Some(plan.id.clone());
         let placeholder_prompt = clip(&format!("placeholder panel {}", prompt.scene), 900);
         let mut fallback = StepRequest::new(
             format!("panel-{}-placeholder", plan.id),
@@ -290,6 +292,7 @@ impl Panels {
             json!({ "prompt": placeholder_prompt }),
         );
         fallback.image = image(Vec::new());
+        fallback.element = Some(plan.id.clone());
         let mut reasons = Vec::new();
         for (request, source, prompt_text) in [
             (first, "generated", prompt.full.as_str()),

@@ -460,11 +460,14 @@ async function runView(main, id) {
         if (count && steps) count.textContent = stepWords();
         const drawing = editorBody.querySelector('[data-art-progress=drawing]');
         if (drawing && data.phase === 5) drawing.textContent = drawingWords(steps);
-        // A progress event that names the panel drawn and its image shows it at once.
-        if (data.phase === 5 && typeof data.panel === 'string' && typeof data.asset_id === 'string') {
-          const entry = { id: data.panel, asset_id: data.asset_id, width: data.width, height: data.height };
-          arrivals.set(data.panel, entry);
-          showArrival(editorBody, entry);
+        // Progress events name the panels drawn so far with their images: each shows at once.
+        if (data.phase === 5 && Array.isArray(data.drawn)) {
+          for (const item of data.drawn) {
+            if (typeof item.element !== 'string' || typeof item.asset_id !== 'string' || arrivals.has(item.element)) continue;
+            const entry = { id: item.element, asset_id: item.asset_id, width: item.width, height: item.height };
+            arrivals.set(item.element, entry);
+            showArrival(editorBody, entry);
+          }
         }
       } else {
         refresh();
