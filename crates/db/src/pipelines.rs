@@ -498,4 +498,75 @@ impl PipelineStore for Database {
             })
             .collect()
     }
+
+    async fn runs_to_retain(&self, ended_before: i64, stage: u8, limit: u32) -> Result<Vec<(Run, u8)>> {
+        let rows = sqlx::query(AssertSqlSafe(format!(
+            "SELECT {RUN_COLUMNS}, retained FROM pipeline_runs \
+             WHERE status IN ('completed', 'failed', 'cancelled') AND completed_at <= $1 AND retained < $2 \
+             ORDER BY completed_at LIMIT $3"
+        )))
+        .bind(ended_before)
+        .bind(i64::from(stage))
+        .bind(i64::from(limit))
+        .fetch_all(&self.reader)
+        .await
+        .map_err(storage("finding runs to let go of"))?;
+        rows.iter()
+            .map(|row| {
+                let retained: i64 = get(row, "retained")?;
+                Ok((decode_run(row)?, u8::try_from(retained).map_err(|_| invalid("retained"))?))
+            })
+            .collect()
+    }
+
+    async fn retain_run(&self, run: &Run, keep: Option<&[VersionId]>, stage: u8) -> Result<bool> {
+        let (id, revision) = (run.id.to_string(), run.revision);
+        let keep: Option<Vec<String>> = keep.map(|keep| keep.iter().map(ToString::to_string).collect());
+        self.write(Box::new(move |connection| {
+            Box::pin(async move {
+                // Only a run still as it was read: one branched or drawn again since is
+                // in use again.
+                let marked = sqlx::query(
+                    "UPDATE pipeline_runs SET retained = $1 WHERE id = $2 AND revision = $3 \
+                     AND status IN ('completed', 'failed', 'cancelled')",
+                )
+                .bind(i64::from(stage))
+                .bind(id.clone())
+                .bind(revision)
+                .execute(&mut *connection)
+                .await?;
+                if marked.rows_affected() != 1 {
+                    return Ok(false);
+                }
+                if let Some(keep) = keep {
+                    let rows = sqlx::query("SELECT id FROM pipeline_versions WHERE run_id = $1")
+                        .bind(id.clone())
+                        .fetch_all(&mut *connection)
+                        .await?;
+                    for row in rows {
+                        let version: String = sqlx::Row::try_get(&row, "id")?;
+                        if !keep.contains(&version) {
+                            sqlx::query("DELETE FROM pipeline_versions WHERE id = $1")
+                                .bind(version)
+                                .execute(&mut *connection)
+                                .await?;
+                        }
+                    }
+                }
+                Ok(true)
+            })
+        }))
+        .await
+        .map_err(storage("letting go of a run's data"))
+    }
+
+    async fn task_linked_elsewhere(&self, task: TaskId, run: &RunId) -> Result<bool> {
+        let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM pipeline_tasks WHERE task_id = $1 AND run_id <> $2")
+            .bind(task.to_string())
+            .bind(run.to_string())
+            .fetch_one(&self.reader)
+            .await
+            .map_err(storage("reading a task's runs"))?;
+        Ok(count > 0)
+    }
 }

@@ -121,7 +121,7 @@ impl App {
                 max_age: std::time::Duration::from_secs(u64::from(config.pipelines.scene_cache_hours) * 3600),
             });
         }
-        let engine = Arc::new(engine);
+        let engine = Arc::new(engine.with_retention(config.pipelines.retention()));
         let links = Arc::new(crate::links::LinkSigner::from_secret(&config.auth.secret_key_text(&config.data.dir)?));
         let pipelines = Arc::new(PipelineService::new(engine, config.pipelines.rules()));
         let state = AppState {

@@ -20,6 +20,8 @@ pub struct TestApp {
     /// The admin key `http` sends.
     pub admin_key: String,
     pub accounts: Arc<atelier_core::account::AccountService>,
+    /// The pipelines, for tests that move time on (lifecycles).
+    pub pipelines: Arc<atelier_core::pipeline::PipelineService>,
     _database: TestDatabase,
     _dir: tempfile::TempDir,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
@@ -81,6 +83,7 @@ impl TestApp {
         }
         let app = App::build_with_providers(config, options.providers).await.expect("build the app");
         let accounts = app.state.accounts.clone();
+        let pipelines = app.state.pipelines.clone();
         let first = accounts.first_run().await.expect("first run").expect("an empty server makes an admin");
         let admin_key = first.cli_key;
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -92,7 +95,7 @@ impl TestApp {
             .expect("serve");
         });
         let http = client_with_key(Some(&admin_key));
-        Some(Self { base, http, admin_key, accounts, _database: database, _dir: dir, stop: Some(stop) })
+        Some(Self { base, http, admin_key, accounts, pipelines, _database: database, _dir: dir, stop: Some(stop) })
     }
 
     /// A new user with this role and a client sending its key.

@@ -71,6 +71,7 @@ pub struct Engine {
     pub(super) pipelines: BTreeMap<&'static str, Pipeline>,
     pub(super) events: RunEvents,
     scene_cache: Option<SceneCache>,
+    retention: Option<super::retention::Retention>,
 }
 
 /// The phase a run ends after: the request's `last_phase`, or the pipeline's last.
@@ -98,7 +99,14 @@ impl Engine {
             pipelines,
             events: RunEvents::default(),
             scene_cache: None,
+            retention: None,
         }
+    }
+
+    /// Lets go of ended runs' data on the drive loop (seed 001 1.7).
+    pub fn with_retention(mut self, retention: super::retention::Retention) -> Self {
+        self.retention = Some(retention);
+        self
     }
 
     /// Reuses images of alike scenes (seed 001 2.3.2).
@@ -777,6 +785,8 @@ impl Engine {
         let mut task_events = self.tasks.events().subscribe();
         let mut ticker = tokio::time::interval(interval);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // Ended runs' data is looked at once a minute (and at start).
+        let mut last_retained: Option<std::time::Instant> = None;
         tokio::pin!(shutdown);
         loop {
             tokio::select! {
@@ -784,6 +794,16 @@ impl Engine {
                 _ = ticker.tick() => {
                     if let Err(error) = self.sweep(64).await {
                         tracing::warn!(%error, "the pipeline sweep failed");
+                    }
+                    if let Some(retention) = &self.retention
+                        && last_retained.is_none_or(|at| at.elapsed() >= Duration::from_secs(60))
+                    {
+                        last_retained = Some(std::time::Instant::now());
+                        match self.retain(retention, now_millis(), 32).await {
+                            Ok(done) if done.runs > 0 => tracing::info!(runs = done.runs, tasks = done.tasks_deleted, "let go of ended runs' data"),
+                            Ok(_) => {}
+                            Err(error) => tracing::warn!(%error, "the lifecycle pass failed"),
+                        }
                     }
                 }
                 event = task_events.recv() => match event {

@@ -21,6 +21,7 @@ pub mod image_fit;
 pub mod manga;
 pub mod model;
 pub mod phase;
+pub mod retention;
 pub mod scene_cache;
 pub mod service;
 

@@ -52,4 +52,14 @@ pub trait PipelineStore: Send + Sync + 'static {
     /// completed, newest first, at most `limit`.
     async fn scene_candidates(&self, owner: &UserId, model: &str, since: Millis, limit: u32)
     -> Result<Vec<SceneEntry>>;
+    /// Ended runs (completed, failed, cancelled) that ended at or before
+    /// `ended_before` and whose data is let go less far than `stage`, oldest first:
+    /// each with how far it is.
+    async fn runs_to_retain(&self, ended_before: Millis, stage: u8, limit: u32) -> Result<Vec<(Run, u8)>>;
+    /// Deletes a run's versions but `keep`, and records `stage`, if the run is still
+    /// at `run.revision` (a run that moved since is left alone): whether it was.
+    async fn retain_run(&self, run: &Run, keep: Option<&[VersionId]>, stage: u8) -> Result<bool>;
+    /// Whether a run other than `run` links this task (an image the scene cache
+    /// reused).
+    async fn task_linked_elsewhere(&self, task: TaskId, run: &RunId) -> Result<bool>;
 }

@@ -16,3 +16,8 @@ CREATE TABLE scene_cache (
     created_at BIGINT NOT NULL
 );
 CREATE INDEX scene_cache_lookup ON scene_cache (owner_id, model, created_at);
+
+-- Lifecycles (seed 001 1.7): how far an ended run's data has been let go
+-- (0 nothing, 1 abandoned checkpoints, 2 temporary files, 3 the book).
+ALTER TABLE pipeline_runs ADD COLUMN retained INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX pipeline_runs_ended ON pipeline_runs (completed_at) WHERE status IN ('completed', 'failed', 'cancelled');

@@ -192,6 +192,13 @@ pub struct PipelinesConfig {
     pub embedding_model_dir: Option<std::path::PathBuf>,
     /// How long signed links to pages and books last, in seconds (seed 001 1.8).
     pub link_ttl_secs: u64,
+    /// Lifecycles of an ended run's data (seed 001 1.7), 0 keeping it: its abandoned
+    /// checkpoints (versions off the final branch), in hours;
+    pub checkpoint_hours: u32,
+    /// its temporary files (outputs the final document does not use), in days;
+    pub temp_days: u32,
+    /// and its book (the PDF, the CBZ and the pages), in days.
+    pub book_days: u32,
 }
 
 impl Default for PipelinesConfig {
@@ -212,11 +219,23 @@ impl Default for PipelinesConfig {
             scene_cache_hours: 24,
             embedding_model_dir: None,
             link_ttl_secs: 7 * 24 * 3600,
+            checkpoint_hours: 24,
+            temp_days: 7,
+            book_days: 90,
         }
     }
 }
 
 impl PipelinesConfig {
+    pub fn retention(&self) -> atelier_core::pipeline::retention::Retention {
+        let keep = |seconds: u64| (seconds > 0).then(|| std::time::Duration::from_secs(seconds));
+        atelier_core::pipeline::retention::Retention {
+            checkpoints: keep(u64::from(self.checkpoint_hours) * 3600),
+            temporary: keep(u64::from(self.temp_days) * 24 * 3600),
+            books: keep(u64::from(self.book_days) * 24 * 3600),
+        }
+    }
+
     pub fn rules(&self) -> atelier_core::pipeline::PipelineRules {
         atelier_core::pipeline::PipelineRules {
             min_chars: self.min_chars,

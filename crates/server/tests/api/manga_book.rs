@@ -410,3 +410,71 @@ async fn panel_tasks(app: &TestApp) -> usize {
         .filter(|task| task["input"]["prompt"].as_str().unwrap_or_default().contains("manga panel"))
         .count()
 }
+
+/// Lifecycles (seed 001 1.7), with the clock moved on: a day after a run ended its
+/// abandoned checkpoints go (the final branch stays readable), a week after its
+/// temporary files (the final panels, sheets and book stay), three months after its
+/// book; a run at work is never touched.
+#[tokio::test]
+async fn an_ended_runs_data_goes_in_its_time_and_a_running_run_keeps_all_on_sqlite() {
+    an_ended_runs_data_goes_in_its_time(false).await;
+}
+
+#[tokio::test]
+async fn an_ended_runs_data_goes_in_its_time_and_a_running_run_keeps_all_on_postgres() {
+    an_ended_runs_data_goes_in_its_time(true).await;
+}
+
+async fn an_ended_runs_data_goes_in_its_time(postgres: bool) {
+    use atelier_core::pipeline::retention::Retention;
+    let Some(app) = app(postgres, |_| {}).await else { return };
+    let body =
+        json!({ "text": story("gift-of-the-magi.txt"), "feedback_mode": { "enabled": true, "timeout_seconds": 600 } });
+    let created = json(post(&app, "/api/v1/pipelines", body).await, 202).await;
+    let id = created["id"].as_str().unwrap().to_owned();
+    // An abandoned branch: phase 1 redone from a change, the first result left behind.
+    let run = wait_for(&app, &id, "waiting_input", 1).await;
+    let first = run["head_version_id"].as_str().unwrap().to_owned();
+    feedback(&app, &id, json!({ "change_type": "text_edit", "element_id": "concept.title", "change_data": { "new_value": "The Gift" } })).await;
+    json(post(&app, &format!("/api/v1/pipelines/{id}/branch"), json!({ "version_id": first })).await, 200).await;
+    let retention = Retention::default();
+    let engine = app.pipelines.engine().clone();
+    let days = |n: i64| atelier_core::time::now_millis() + n * 24 * 3600 * 1000;
+    // At work (waiting): nothing goes, however late.
+    assert_eq!(engine.retain(&retention, days(365), 10).await.unwrap().runs, 0);
+    for phase in 1..=6 {
+        if phase > 1 {
+            wait_for(&app, &id, "waiting_input", phase).await;
+        }
+        json(post(&app, &format!("/api/v1/pipelines/{id}/continue"), json!({})).await, 200).await;
+    }
+    let run = wait_for(&app, &id, "completed", 7).await;
+    let finished = document(&app, &run).await;
+    let versions =
+        || async { get(&app, &format!("/api/v1/pipelines/{id}/versions")).await["versions"].as_array().unwrap().len() };
+    let before = versions().await;
+    let tasks = || async { get(&app, "/api/v1/tasks?limit=200").await["tasks"].as_array().unwrap().len() };
+    let tasks_before = tasks().await;
+
+    // An hour on: nothing yet.
+    assert_eq!(engine.retain(&retention, atelier_core::time::now_millis() + 3_600_000, 10).await.unwrap().runs, 0);
+    // A day on: the abandoned version goes; the final branch stays.
+    let done = engine.retain(&retention, days(1) + 60_000, 10).await.unwrap();
+    assert_eq!((done.runs, done.tasks_deleted), (1, 0));
+    assert_eq!(versions().await, before - 1, "the change left behind by the branch");
+    assert_eq!(get(&app, &format!("/api/v1/pipelines/{id}/versions/{first}")).await["id"], first.as_str());
+    // A week on: drafts and answers go; the panels, sheets and book stay.
+    let done = engine.retain(&retention, days(7) + 60_000, 10).await.unwrap();
+    assert!(done.tasks_deleted > 0, "{done:?}");
+    assert_eq!(tasks().await, tasks_before - done.tasks_deleted);
+    for panel in finished["art"]["panels"].as_array().unwrap() {
+        assert_eq!(app.get(&format!("/api/v1/assets/{}", panel["asset_id"].as_str().unwrap())).await.status(), 200);
+    }
+    let pdf = finished["book"]["pdf"].as_str().unwrap();
+    assert_eq!(app.get(&format!("/api/v1/assets/{pdf}")).await.status(), 200);
+    assert_eq!(engine.retain(&retention, days(8), 10).await.unwrap().runs, 0, "each stage once");
+    // Three months on: the book goes.
+    let done = engine.retain(&retention, days(90) + 60_000, 10).await.unwrap();
+    assert_eq!((done.runs, done.tasks_deleted), (1, 1));
+    assert_eq!(app.get(&format!("/api/v1/assets/{pdf}")).await.status(), 404);
+}
