@@ -83,7 +83,7 @@ pub struct SharedQuery {
     params(("id" = String, Path, description = "Image id (img_…)"), SharedQuery),
     responses((status = 200, description = "The file"), (status = 206, description = "Part of the file"),
         (status = 304, description = "Not modified"), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody),
-        (status = 404, body = ErrorBody), (status = 416, description = "Range not satisfiable")))]
+        (status = 404, body = ErrorBody), (status = 416, description = "Range not satisfiable"), (status = 422, body = ErrorBody)))]
 pub async fn shared_asset(
     State(state): State<AppState>,
     AppPath(id): AppPath<String>,
