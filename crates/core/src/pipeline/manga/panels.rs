@@ -17,7 +17,7 @@ use serde_json::{Map, Value, json};
 use super::figures::figures;
 use super::{DEFAULT_IMAGE_MODEL, PAGE_HEIGHT, PAGE_WIDTH, part, right_to_left, with_part};
 use crate::pipeline::phase::{
-    ImageFit, Phase, PhaseContext, PhaseError, RetryPolicy, Reuse, Step, StepOutcome, StepOutput, StepRequest,
+    ImageFit, Phase, PhaseContext, PhaseError, Reuse, Step, StepOutcome, StepOutput, StepRequest,
 };
 
 /// The seed's `max_parallel`.
@@ -186,9 +186,6 @@ impl Phase for Panels {
     fn schema(&self) -> Value {
         super::schema::wrapped("art", super::schema::art())
     }
-    fn retry(&self) -> RetryPolicy {
-        RetryPolicy::STANDARD
-    }
     fn max_parallel(&self, run: &crate::pipeline::Run) -> usize {
         run.settings
             .options
@@ -218,9 +215,7 @@ impl Phase for Panels {
                 entries.push(kept.clone());
                 continue;
             }
-            let words = again.and_then(|again| again.get("words")).and_then(Value::as_str).unwrap_or_default();
-            let seed = again.and_then(|again| again.get("seed")).and_then(Value::as_i64);
-            match self.chain(context, &plan, &model, rtl, words, seed)? {
+            match self.chain(context, &plan, &model, rtl, again)? {
                 Chain::Want(request) => {
                     all_done = false;
                     wanted.push(request);
@@ -266,15 +261,17 @@ impl Panels {
         plan: &PanelPlan<'_>,
         model: &str,
         rtl: bool,
-        words: &str,
-        seed: Option<i64>,
+        again: Option<&Value>,
     ) -> Result<Chain, PhaseError> {
+        // Drawn again (feedback): with its words and seed, and never from the cache.
+        let words = again.and_then(|again| again.get("words")).and_then(Value::as_str).unwrap_or_default();
+        let seed = again.and_then(|again| again.get("seed")).and_then(Value::as_i64);
         let prompt = prompt(context.document, plan, rtl, words);
         let aspect = aspect(plan.panel);
         let image = |references: Vec<String>| Some(ImageFit { aspect, references, seed });
         let mut first = StepRequest::new(format!("panel-{}", plan.id), model, json!({ "prompt": prompt.full }));
         first.image = image(prompt.references.clone());
-        if words.is_empty() && seed.is_none() {
+        if again.is_none() {
             first.reuse = Some(Reuse {
                 features: prompt.features.clone(),
                 scope: format!("{}:page-{}", context.run.id, plan.page),
