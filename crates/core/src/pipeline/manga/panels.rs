@@ -272,10 +272,7 @@ impl Panels {
         let mut first = StepRequest::new(format!("panel-{}", plan.id), model, json!({ "prompt": prompt.full }));
         first.image = image(prompt.references.clone());
         if again.is_none() {
-            first.reuse = Some(Reuse {
-                features: prompt.features.clone(),
-                scope: format!("{}:page-{}", context.run.id, plan.page),
-            });
+            first.reuse = Some(Reuse { features: prompt.features.clone(), scope: context.run.id.to_string() });
         }
         let mut simple =
             StepRequest::new(format!("panel-{}-simple", plan.id), model, json!({ "prompt": prompt.simple }));
