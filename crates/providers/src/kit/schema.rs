@@ -23,7 +23,16 @@ pub fn minimal_input(schema: &Value) -> Value {
         let value = match property.get("enum").and_then(Value::as_array).and_then(|values| values.first()) {
             Some(first) => first.clone(),
             None if has_type(property, "integer") => property.get("minimum").cloned().unwrap_or(json!(1)),
-            None if has_type(property, "array") => json!([]),
+            // A nested object: its own smallest; a list that may not be empty: that
+            // many smallest items.
+            None if has_type(property, "object") => minimal_input(property),
+            None if has_type(property, "array") => {
+                let count = property.get("minItems").and_then(Value::as_u64).unwrap_or(0) as usize;
+                match property.get("items") {
+                    Some(items) if count > 0 && has_type(items, "object") => json!(vec![minimal_input(items); count]),
+                    _ => json!([]),
+                }
+            }
             // An input file (the studio tells them the same way: `upl_` in the description).
             None if property["description"].as_str().is_some_and(|text| text.contains("upl_")) => {
                 json!("https://example.com/a.png")

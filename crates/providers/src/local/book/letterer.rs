@@ -48,12 +48,13 @@ pub(super) fn page_schema() -> Value {
     let point = json!({ "type": "object", "required": ["x", "y"], "properties": { "x": { "type": "number" }, "y": { "type": "number" } } });
     json!({
         "type": "object",
+        "additionalProperties": false,
         "required": ["width", "height", "language", "panels"],
         "properties": {
             "width": { "type": "integer", "minimum": 64, "maximum": 4000 },
             "height": { "type": "integer", "minimum": 64, "maximum": 4000 },
             "language": { "type": "string", "description": "ja, zh, en, ... (picks the fonts)" },
-            "right_to_left": { "type": "boolean" },
+            "right_to_left": { "type": "boolean", "default": false },
             "panels": { "type": "array", "maxItems": 24, "items": {
                 "type": "object", "required": ["frame"],
                 "properties": {
@@ -64,7 +65,7 @@ pub(super) fn page_schema() -> Value {
                     "placeholder_text": { "type": ["string", "null"] }
                 }
             } },
-            "balloons": { "type": "array", "maxItems": 200, "items": {
+            "balloons": { "type": "array", "maxItems": 200, "default": [], "items": {
                 "type": "object", "required": ["id", "kind", "text", "frame", "font_size"],
                 "properties": {
                     "id": { "type": "string" },
@@ -77,9 +78,9 @@ pub(super) fn page_schema() -> Value {
                     "bold": { "type": "boolean" }
                 }
             } },
-            "effects": { "type": "array", "items": { "type": "object", "required": ["kind", "frame"] } },
-            "min_font_size": { "type": "number" },
-            "chunks": { "type": "object", "description": "PNG text chunks to write.", "additionalProperties": true }
+            "effects": { "type": "array", "default": [], "items": { "type": "object", "required": ["kind", "frame"] } },
+            "min_font_size": { "type": "number", "default": 0.017, "description": "The smallest text, a fraction of the width." },
+            "chunks": { "type": "object", "default": {}, "description": "PNG text chunks to write.", "additionalProperties": true }
         }
     })
 }
@@ -98,7 +99,7 @@ impl LocalEngine for Letterer {
 
     fn validate(&self, input: &Value) -> Result<Value, CoreError> {
         let page: PageSpec = parse_params(input)?;
-        page.check("input")?;
+        page.check("")?;
         to_json(&page)
     }
 

@@ -103,6 +103,7 @@ pub struct EffectSpec {
 
 /// One page as the pipeline describes it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct PageSpec {
     pub width: u32,
     pub height: u32,
@@ -131,24 +132,32 @@ pub(crate) fn invalid(field: &str, message: impl Into<String>) -> CoreError {
     CoreError::invalid(field, message.into())
 }
 
+/// `name` under `prefix` (`pages[0].width`), or alone at the top (`width`).
+fn at(prefix: &str, name: &str) -> String {
+    if prefix.is_empty() { name.to_owned() } else { format!("{prefix}.{name}") }
+}
+
 impl PageSpec {
+    /// Checks what the schema cannot say; `field` prefixes the names errors give
+    /// (empty at the top of an input).
     pub fn check(&self, field: &str) -> Result<(), CoreError> {
         if !(64..=MAX_SIDE).contains(&self.width) || !(64..=MAX_SIDE).contains(&self.height) {
-            return Err(invalid(&format!("{field}.width"), format!("pages are 64 to {MAX_SIDE} px a side")));
+            let name = if (64..=MAX_SIDE).contains(&self.width) { "height" } else { "width" };
+            return Err(invalid(&at(field, name), format!("pages are 64 to {MAX_SIDE} px a side")));
         }
         if self.panels.len() > MAX_PANELS {
-            return Err(invalid(&format!("{field}.panels"), format!("at most {MAX_PANELS} panels a page")));
+            return Err(invalid(&at(field, "panels"), format!("at most {MAX_PANELS} panels a page")));
         }
         if self.balloons.len() > MAX_BALLOONS {
-            return Err(invalid(&format!("{field}.balloons"), format!("at most {MAX_BALLOONS} balloons a page")));
+            return Err(invalid(&at(field, "balloons"), format!("at most {MAX_BALLOONS} balloons a page")));
         }
         for (index, panel) in self.panels.iter().enumerate() {
             if !panel.frame.valid() || panel.crop.is_some_and(|crop| !crop.valid()) {
-                return Err(invalid(&format!("{field}.panels[{index}].frame"), "a frame is fractions of the page"));
+                return Err(invalid(&at(field, &format!("panels[{index}].frame")), "a frame is fractions of the page"));
             }
         }
         for (index, balloon) in self.balloons.iter().enumerate() {
-            let at = format!("{field}.balloons[{index}]");
+            let at = at(field, &format!("balloons[{index}]"));
             if kind(&balloon.kind).is_none() {
                 return Err(invalid(&format!("{at}.kind"), "speech, thought, shout, whisper or narration"));
             }
