@@ -315,6 +315,8 @@ impl Engine {
                 let to_make: Vec<&StepRequest> =
                     requests.iter().filter(|request| !outcomes.contains_key(&request.name)).take(room).collect();
                 let mut vectors = self.embed_scenes(run, &to_make).await;
+                // The owner's remembered scenes, read once an advance (per model).
+                let mut candidates = BTreeMap::new();
                 for request in requests {
                     match outcomes.get(&request.name) {
                         Some(StepOutcome::Failed { code, message }) => {
@@ -325,7 +327,7 @@ impl Engine {
                         None if in_flight >= max_parallel => not_done += 1,
                         None => {
                             let vector = vectors.remove(&request.name);
-                            match self.make_step(run, &principal, &prefix, request, vector).await? {
+                            match self.make_step(run, &principal, &prefix, request, vector, &mut candidates).await? {
                                 Made::Task => {
                                     in_flight += 1;
                                     not_done += 1;
@@ -418,6 +420,7 @@ impl Engine {
         prefix: &str,
         request: StepRequest,
         vector: Option<Vec<f32>>,
+        candidates: &mut BTreeMap<String, Vec<SceneEntry>>,
     ) -> Result<Made> {
         // A step beyond the batch (a reused image freed its place) is embedded alone.
         let vector = match vector {
@@ -434,7 +437,7 @@ impl Engine {
         }
         let mut remember = None;
         if let (Some(reuse), Some(cache), Some(vector)) = (&request.reuse, &self.scene_cache, vector) {
-            match self.look_up_scene(run, cache, &request.model, reuse, vector).await {
+            match self.look_up_scene(run, cache, &request.model, reuse, vector, candidates).await {
                 Ok(Lookup::Found(task_id, reused)) => {
                     tracing::info!(run_id = %run.id, step = %request.name, %task_id, score = reused.score, method = %reused.method, "the scene cache reused an image");
                     self.store
@@ -503,12 +506,17 @@ impl Engine {
         model: &str,
         reuse: &Reuse,
         vector: Vec<f32>,
+        candidates: &mut BTreeMap<String, Vec<SceneEntry>>,
     ) -> Result<Lookup> {
         let method = cache.embedder.method().to_owned();
         let now = now_millis();
         let since = now - millis(cache.max_age);
-        let candidates = self.store.scene_candidates(&run.owner, model, since, super::scene_cache::CANDIDATES).await?;
-        if let Some((entry, score)) = super::scene_cache::best_match(&candidates, &vector, &method, &reuse.scope)
+        if !candidates.contains_key(model) {
+            let found = self.store.scene_candidates(&run.owner, model, since, super::scene_cache::CANDIDATES).await?;
+            candidates.insert(model.to_owned(), found);
+        }
+        let candidates = candidates.get(model).map(Vec::as_slice).unwrap_or_default();
+        if let Some((entry, score)) = super::scene_cache::best_match(candidates, &vector, &method, &reuse.scope)
             && score >= cache.threshold
         {
             let score = (score * 10_000.0).round() / 10_000.0;

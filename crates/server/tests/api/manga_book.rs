@@ -13,59 +13,17 @@ use std::time::Duration;
 use reqwest::Client;
 use serde_json::{Value, json};
 
-use crate::helpers::{Options, TestApp, assert_error, tools_present};
-
-fn story(name: &str) -> String {
-    std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data").join(name)).unwrap()
-}
-
-async fn app(postgres: bool, configure: impl FnOnce(&mut atelier::config::Config) + Send + 'static) -> Option<TestApp> {
-    TestApp::with(Options {
-        postgres,
-        configure: Some(Box::new(move |config, _| {
-            config.pipelines.sweep_ms = 50;
-            configure(config);
-        })),
-        ..Options::default()
-    })
-    .await
-}
-
-async fn json(response: reqwest::Response, status: u16) -> Value {
-    let code = response.status().as_u16();
-    let body: Value = response.json().await.unwrap();
-    assert_eq!(code, status, "{body}");
-    body
-}
-
-async fn post(app: &TestApp, path: &str, body: Value) -> reqwest::Response {
-    app.http.post(app.url(path)).json(&body).send().await.unwrap()
-}
-
-async fn get(app: &TestApp, path: &str) -> Value {
-    json(app.get(path).await, 200).await
-}
-
-async fn wait_for(app: &TestApp, run: &str, status: &str, phase: u32) -> Value {
-    let deadline = std::time::Instant::now() + Duration::from_secs(120);
-    loop {
-        let view = get(app, &format!("/api/v1/pipelines/{run}")).await;
-        if view["status"] == status && (phase == 0 || view["phase"] == phase) {
-            return view;
-        }
-        assert!(!(view["status"] == "failed" && status != "failed"), "the run failed: {view}");
-        assert!(std::time::Instant::now() < deadline, "still {} at phase {}: {view}", view["status"], view["phase"]);
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
+use super::pipelines::{app, get, json, post, story, wait_for};
+use crate::helpers::{TestApp, assert_error, tools_present};
 
 async fn document(app: &TestApp, run: &Value) -> Value {
     let (id, head) = (run["id"].as_str().unwrap(), run["head_version_id"].as_str().unwrap());
     get(app, &format!("/api/v1/pipelines/{id}/versions/{head}")).await["document"].clone()
 }
 
+/// A change the server takes: the new run and version.
 async fn feedback(app: &TestApp, run: &str, change: Value) -> Value {
-    json(post(app, &format!("/api/v1/pipelines/{run}/feedback"), change).await, 200).await
+    json(super::pipelines::feedback(app, run, change).await, 200).await
 }
 
 /// A PNG's text chunks.

@@ -13,11 +13,14 @@ use serde_json::{Value, json};
 
 use crate::helpers::{Options, TestApp, assert_error};
 
-fn story(name: &str) -> String {
+pub(crate) fn story(name: &str) -> String {
     std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data").join(name)).unwrap()
 }
 
-async fn app(postgres: bool, configure: impl FnOnce(&mut atelier::config::Config) + Send + 'static) -> Option<TestApp> {
+pub(crate) async fn app(
+    postgres: bool,
+    configure: impl FnOnce(&mut atelier::config::Config) + Send + 'static,
+) -> Option<TestApp> {
     TestApp::with(Options {
         postgres,
         configure: Some(Box::new(move |config, _| {
@@ -29,24 +32,24 @@ async fn app(postgres: bool, configure: impl FnOnce(&mut atelier::config::Config
     .await
 }
 
-async fn json(response: reqwest::Response, status: u16) -> Value {
+pub(crate) async fn json(response: reqwest::Response, status: u16) -> Value {
     let code = response.status().as_u16();
     let body: Value = response.json().await.unwrap();
     assert_eq!(code, status, "{body}");
     body
 }
 
-async fn post(app: &TestApp, path: &str, body: Value) -> reqwest::Response {
+pub(crate) async fn post(app: &TestApp, path: &str, body: Value) -> reqwest::Response {
     app.http.post(app.url(path)).json(&body).send().await.unwrap()
 }
 
-async fn get(app: &TestApp, path: &str) -> Value {
+pub(crate) async fn get(app: &TestApp, path: &str) -> Value {
     json(app.get(path).await, 200).await
 }
 
 /// Waits until the run is in `status` at `phase` (any phase when 0).
-async fn wait_for(app: &TestApp, run: &str, status: &str, phase: u32) -> Value {
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+pub(crate) async fn wait_for(app: &TestApp, run: &str, status: &str, phase: u32) -> Value {
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
     loop {
         let view = get(app, &format!("/api/v1/pipelines/{run}")).await;
         if view["status"] == status && (phase == 0 || view["phase"] == phase) {
@@ -70,7 +73,7 @@ async fn head(app: &TestApp, run: &Value) -> Value {
     .await
 }
 
-async fn feedback(app: &TestApp, run: &str, change: Value) -> reqwest::Response {
+pub(crate) async fn feedback(app: &TestApp, run: &str, change: Value) -> reqwest::Response {
     post(app, &format!("/api/v1/pipelines/{run}/feedback"), change).await
 }
 
