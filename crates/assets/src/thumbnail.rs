@@ -3,9 +3,12 @@
 
 use std::io::Cursor;
 
+use fast_image_resize::PixelTrait;
+use fast_image_resize::images::{TypedImage, TypedImageRef};
+use fast_image_resize::pixels::{U8x3, U8x4};
 use fast_image_resize::{FilterType, ResizeAlg, ResizeOptions, Resizer};
 use image::codecs::webp::WebPEncoder;
-use image::{DynamicImage, ExtendedColorType, ImageDecoder, ImageFormat, ImageReader, RgbImage, RgbaImage};
+use image::{DynamicImage, ExtendedColorType, ImageDecoder, ImageFormat, ImageReader};
 
 /// The box every thumbnail fits in.
 pub const THUMBNAIL_MAX: u32 = 256;
@@ -31,6 +34,8 @@ pub enum ThumbnailError {
     Decode(#[source] image::ImageError),
     #[error("could not resize the image: {0}")]
     Resize(#[from] fast_image_resize::ResizeError),
+    #[error("could not resize the image: {0}")]
+    Buffer(#[from] fast_image_resize::ImageBufferError),
     #[error("could not encode the thumbnail: {0}")]
     Encode(#[source] image::ImageError),
 }
@@ -102,6 +107,22 @@ pub fn fit_within(width: u32, height: u32, max: u32) -> (u32, u32) {
     if width >= height { (max, scaled(h, w)) } else { (scaled(w, h), max) }
 }
 
+/// Lanczos-3 resampling of 8-bit RGB or RGBA pixels (alpha premultiplied while
+/// filtering). Typed to the two pixel kinds used: the untyped `Resizer::resize`
+/// instantiates its filters for all thirteen, which took minutes to compile.
+fn resize<P: PixelTrait<Component = u8>>(
+    pixels: &[u8],
+    (source_width, source_height): (u32, u32),
+    (width, height): (u32, u32),
+) -> Result<Vec<u8>, ThumbnailError> {
+    let src = TypedImageRef::<P>::from_buffer(source_width, source_height, pixels)?;
+    let mut buffer = vec![0u8; width as usize * height as usize * P::size()];
+    let mut dst = TypedImage::<P>::from_buffer(width, height, &mut buffer)?;
+    let options = ResizeOptions::new().resize_alg(ResizeAlg::Convolution(FilterType::Lanczos3));
+    Resizer::new().resize_typed(&src, &mut dst, &options)?;
+    Ok(buffer)
+}
+
 fn thumbnail_with_format(bytes: &[u8], fallback: Option<ImageFormat>) -> Result<Thumbnail, ThumbnailError> {
     let mut reader = ImageReader::new(Cursor::new(bytes))
         .with_guessed_format()
@@ -118,29 +139,18 @@ fn thumbnail_with_format(bytes: &[u8], fallback: Option<ImageFormat>) -> Result<
 
     let (source_width, source_height) = (image.width(), image.height());
     let (width, height) = fit_within(source_width, source_height, THUMBNAIL_MAX);
-    let options = ResizeOptions::new().resize_alg(ResizeAlg::Convolution(FilterType::Lanczos3));
-    let mut resizer = Resizer::new();
-
-    let (pixels, color) = if image.color().has_alpha() {
-        let src = image.into_rgba8();
-        let dst = if (width, height) == (source_width, source_height) {
-            src
+    let (pixels, color) = if (width, height) == (source_width, source_height) {
+        if image.color().has_alpha() {
+            (image.into_rgba8().into_raw(), ExtendedColorType::Rgba8)
         } else {
-            let mut dst = RgbaImage::new(width, height);
-            resizer.resize(&src, &mut dst, &options)?;
-            dst
-        };
-        (dst.into_raw(), ExtendedColorType::Rgba8)
+            (image.into_rgb8().into_raw(), ExtendedColorType::Rgb8)
+        }
+    } else if image.color().has_alpha() {
+        let src = image.into_rgba8();
+        (resize::<U8x4>(src.as_raw(), (source_width, source_height), (width, height))?, ExtendedColorType::Rgba8)
     } else {
         let src = image.into_rgb8();
-        let dst = if (width, height) == (source_width, source_height) {
-            src
-        } else {
-            let mut dst = RgbImage::new(width, height);
-            resizer.resize(&src, &mut dst, &options)?;
-            dst
-        };
-        (dst.into_raw(), ExtendedColorType::Rgb8)
+        (resize::<U8x3>(src.as_raw(), (source_width, source_height), (width, height))?, ExtendedColorType::Rgb8)
     };
 
     let mut out = Vec::new();
@@ -150,7 +160,7 @@ fn thumbnail_with_format(bytes: &[u8], fallback: Option<ImageFormat>) -> Result<
 
 #[cfg(test)]
 mod tests {
-    use image::{ImageFormat, Rgb, Rgba};
+    use image::{ImageFormat, Rgb, RgbImage, Rgba, RgbaImage};
 
     use super::*;
 

@@ -119,11 +119,10 @@ impl Database {
 
     /// Applies this backend's migrations.
     pub async fn migrate(&self) -> Result<(), CoreError> {
-        let migrator = match self.backend {
-            Backend::Sqlite => sqlx::migrate!("./migrations/sqlite"),
-            Backend::Postgres => sqlx::migrate!("./migrations/postgres"),
-        };
-        migrator.run(&self.writer).await.map_err(|error| CoreError::Storage(format!("migrating: {error}")))?;
+        crate::migrations::migrator(self.backend)
+            .run(&self.writer)
+            .await
+            .map_err(|error| CoreError::Storage(format!("migrating: {error}")))?;
         self.optimize(true).await
     }
 

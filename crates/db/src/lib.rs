@@ -15,6 +15,7 @@ pub mod depth;
 mod error;
 mod health;
 mod listener;
+mod migrations;
 mod params;
 mod pipelines;
 pub mod plans;
