@@ -15,14 +15,18 @@ const PNG_SIGNATURE: &[u8] = b"\x89PNG\r\n\x1a\n";
 /// `002.png`, … (more digits past 999 pages). Images are stored as they are (PNG is
 /// already compressed); the XML is deflated. Entries carry a fixed date, so the same
 /// pages give the same bytes.
-pub fn build_cbz(pages_png: &[Vec<u8>], page_sizes: &[(u32, u32)], meta: &BookMeta) -> Result<Vec<u8>, BookError> {
+pub fn build_cbz<P: AsRef<[u8]>>(
+    pages_png: &[P],
+    page_sizes: &[(u32, u32)],
+    meta: &BookMeta,
+) -> Result<Vec<u8>, BookError> {
     if pages_png.len() != page_sizes.len() {
         return Err(BookError::Invalid(format!("{} pages but {} page sizes", pages_png.len(), page_sizes.len())));
     }
     if pages_png.is_empty() {
         return Err(BookError::Invalid("a book needs at least one page".into()));
     }
-    if let Some(index) = pages_png.iter().position(|p| !p.starts_with(PNG_SIGNATURE)) {
+    if let Some(index) = pages_png.iter().position(|p| !p.as_ref().starts_with(PNG_SIGNATURE)) {
         return Err(BookError::Image(format!("page {} is not a PNG", index + 1)));
     }
     let zip_err = |e: zip::result::ZipError| BookError::Zip(e.to_string());
@@ -35,7 +39,7 @@ pub fn build_cbz(pages_png: &[Vec<u8>], page_sizes: &[(u32, u32)], meta: &BookMe
     let digits = pages_png.len().to_string().len().max(3);
     for (index, page) in pages_png.iter().enumerate() {
         zip.start_file(format!("{:0digits$}.png", index + 1), stored).map_err(zip_err)?;
-        zip.write_all(page).map_err(io_err)?;
+        zip.write_all(page.as_ref()).map_err(io_err)?;
     }
     Ok(zip.finish().map_err(zip_err)?.into_inner())
 }
@@ -162,7 +166,7 @@ mod tests {
     fn mismatched_or_non_png_pages_are_rejected() {
         assert!(matches!(build_cbz(&[tiny_png(2, 2)], &[], &meta(true)), Err(BookError::Invalid(_))));
         assert!(matches!(build_cbz(&[b"GIF89a".to_vec()], &[(1, 1)], &meta(true)), Err(BookError::Image(_))));
-        assert!(matches!(build_cbz(&[], &[], &meta(true)), Err(BookError::Invalid(_))));
+        assert!(matches!(build_cbz::<Vec<u8>>(&[], &[], &meta(true)), Err(BookError::Invalid(_))));
     }
 
     #[test]

@@ -57,6 +57,6 @@ pub use fit::{Fit, fit_balloon, fit_balloon_styled, inner_box};
 pub use fixtures::{sample_page, tiny_png};
 pub use fonts::{FontBook, FontFace};
 pub use model::{Balloon, BalloonKind, BookMeta, Effect, Page, PanelArt, Rect};
-pub use pdf::{POINTS_PER_PIXEL, render_pdf};
+pub use pdf::{POINTS_PER_PIXEL, PdfBook, render_pdf};
 pub use raster::{render_png, render_rgba};
 pub use typeset::{PlacedGlyph, TextLayout, TextStyle, typeset, typeset_styled};

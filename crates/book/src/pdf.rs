@@ -35,17 +35,41 @@ pub const POINTS_PER_PIXEL: f32 = 0.75;
 /// 0.75 pt), the text as real text in embedded subset fonts, the metadata in the
 /// info dictionary and XMP, and `/Direction /R2L` for right-to-left books.
 pub fn render_pdf(fonts: &FontBook, pages: &[Page], meta: &BookMeta) -> Result<Vec<u8>, BookError> {
-    if pages.is_empty() {
-        return Err(BookError::Invalid("a book needs at least one page".into()));
-    }
-    let mut document = Document::new();
-    let mut writer = Writer { fonts: HashMap::new(), clips: 0 };
+    let mut book = PdfBook::new();
     for page in pages {
+        book.add_page(fonts, page)?;
+    }
+    book.finish(meta)
+}
+
+/// A PDF bound page by page, so a long book's pages need not all be held at once
+/// (the document keeps each page's drawing and its images, compressed, until
+/// [`PdfBook::finish`]).
+pub struct PdfBook {
+    document: Document,
+    writer: Writer,
+    pages: usize,
+}
+
+impl Default for PdfBook {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl PdfBook {
+    pub fn new() -> Self {
+        Self { document: Document::new(), writer: Writer { fonts: HashMap::new(), clips: 0 }, pages: 0 }
+    }
+
+    /// Draws the next page.
+    pub fn add_page(&mut self, fonts: &FontBook, page: &Page) -> Result<(), BookError> {
         let ops = compose(fonts, page)?;
         let (w, h) = (page.width as f32 * POINTS_PER_PIXEL, page.height as f32 * POINTS_PER_PIXEL);
         let settings =
             PageSettings::from_wh(w, h).ok_or_else(|| BookError::Invalid(format!("page size {w}×{h} pt")))?;
-        let mut pdf_page = document.start_page_with(settings);
+        let writer = &mut self.writer;
+        let mut pdf_page = self.document.start_page_with(settings);
         let mut surface = pdf_page.surface();
         surface.push_transform(&Transform::from_scale(POINTS_PER_PIXEL, POINTS_PER_PIXEL));
         let drawn = ops.iter().try_for_each(|op| writer.draw(&mut surface, op));
@@ -57,29 +81,37 @@ pub fn render_pdf(fonts: &FontBook, pages: &[Page], meta: &BookMeta) -> Result<V
         surface.pop();
         surface.finish();
         pdf_page.finish();
-        drawn?;
+        self.pages += 1;
+        drawn
     }
-    let mut metadata = Metadata::new()
-        .title(meta.title.clone())
-        .language(meta.language.clone())
-        .creator("Atelier".to_string())
-        .producer(format!("atelier-book {}", env!("CARGO_PKG_VERSION")));
-    if let Some(writer) = meta.writer.as_ref().filter(|w| !w.is_empty()) {
-        metadata = metadata.authors(vec![writer.clone()]);
+
+    /// The PDF, with the book's metadata.
+    pub fn finish(mut self, meta: &BookMeta) -> Result<Vec<u8>, BookError> {
+        if self.pages == 0 {
+            return Err(BookError::Invalid("a book needs at least one page".into()));
+        }
+        let mut metadata = Metadata::new()
+            .title(meta.title.clone())
+            .language(meta.language.clone())
+            .creator("Atelier".to_string())
+            .producer(format!("atelier-book {}", env!("CARGO_PKG_VERSION")));
+        if let Some(writer) = meta.writer.as_ref().filter(|w| !w.is_empty()) {
+            metadata = metadata.authors(vec![writer.clone()]);
+        }
+        if let Some(summary) = meta.summary.as_ref().filter(|s| !s.is_empty()) {
+            metadata = metadata.description(summary.clone());
+        }
+        if !meta.characters.is_empty() {
+            metadata = metadata.keywords(meta.characters.clone());
+        }
+        metadata = metadata.text_direction(if meta.right_to_left {
+            TextDirection::RightToLeft
+        } else {
+            TextDirection::LeftToRight
+        });
+        self.document.set_metadata(metadata);
+        self.document.finish().map_err(|e| BookError::Pdf(format!("{e:?}")))
     }
-    if let Some(summary) = meta.summary.as_ref().filter(|s| !s.is_empty()) {
-        metadata = metadata.description(summary.clone());
-    }
-    if !meta.characters.is_empty() {
-        metadata = metadata.keywords(meta.characters.clone());
-    }
-    metadata = metadata.text_direction(if meta.right_to_left {
-        TextDirection::RightToLeft
-    } else {
-        TextDirection::LeftToRight
-    });
-    document.set_metadata(metadata);
-    document.finish().map_err(|e| BookError::Pdf(format!("{e:?}")))
 }
 
 struct Writer {

@@ -115,11 +115,11 @@ impl App {
         let mut engine =
             Engine::new(pipeline_store, tasks.clone(), account_store, vec![atelier_core::pipeline::manga::pipeline()]);
         if config.pipelines.scene_cache {
-            engine = engine.with_scene_cache(atelier_core::pipeline::scene_cache::SceneCache {
-                embedder: Arc::new(crate::embedding::LazyEmbedder::new(config.pipelines.embedding_model_dir.clone())),
-                threshold: config.pipelines.scene_cache_threshold,
-                max_age: std::time::Duration::from_secs(u64::from(config.pipelines.scene_cache_hours) * 3600),
-            });
+            engine = engine.with_scene_cache(atelier_core::pipeline::scene_cache::SceneCache::new(
+                Arc::new(crate::embedding::LazyEmbedder::new(config.pipelines.embedding_model_dir.clone())),
+                config.pipelines.scene_cache_threshold,
+                std::time::Duration::from_secs(u64::from(config.pipelines.scene_cache_hours) * 3600),
+            ));
         }
         let engine = Arc::new(engine.with_retention(config.pipelines.retention()));
         let links = Arc::new(crate::links::LinkSigner::from_secret(&config.auth.secret_key_text(&config.data.dir)?));

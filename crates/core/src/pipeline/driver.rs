@@ -72,7 +72,13 @@ pub struct Engine {
     pub(super) events: RunEvents,
     scene_cache: Option<SceneCache>,
     retention: Option<super::retention::Retention>,
+    /// Ended image tasks' outcomes (they never change): a phase of many panels
+    /// reads each finished one once, not again at every advance.
+    ended: std::sync::Mutex<lru::LruCache<crate::ids::TaskId, StepOutcome>>,
 }
+
+/// Ended outcomes kept in memory.
+const ENDED_OUTCOMES: usize = 8192;
 
 /// The phase a run ends after: the request's `last_phase`, or the pipeline's last.
 fn last_phase(run: &Run, pipeline: &Pipeline) -> u32 {
@@ -100,6 +106,9 @@ impl Engine {
             events: RunEvents::default(),
             scene_cache: None,
             retention: None,
+            ended: std::sync::Mutex::new(lru::LruCache::new(
+                std::num::NonZeroUsize::new(ENDED_OUTCOMES).unwrap_or(std::num::NonZeroUsize::MIN),
+            )),
         }
     }
 
@@ -315,6 +324,13 @@ impl Engine {
                 let to_make: Vec<&StepRequest> =
                     requests.iter().filter(|request| !outcomes.contains_key(&request.name)).take(room).collect();
                 let mut vectors = self.embed_scenes(run, &to_make).await;
+                let ahead: Vec<String> = requests
+                    .iter()
+                    .filter(|request| !outcomes.contains_key(&request.name))
+                    .skip(room)
+                    .take(max_parallel)
+                    .filter_map(|request| Some(request.reuse.as_ref()?.features.clone()))
+                    .collect();
                 // The owner's remembered scenes, read once an advance (per model).
                 let mut candidates = BTreeMap::new();
                 for request in requests {
@@ -341,6 +357,8 @@ impl Engine {
                 if reused {
                     return Ok(Advanced::Again);
                 }
+                // The scenes of the next tasks, embedded while these draw.
+                self.embed_ahead(run, ahead);
                 let completed = total - not_done;
                 let progress = (100 * completed).checked_div(total).unwrap_or(0) as u8;
                 if run.progress != progress || run.note.is_some() || run.wake_at.is_none_or(|at| at <= now) {
@@ -385,9 +403,22 @@ impl Engine {
                     (rest.split_once(':').map_or(rest, |(_, step)| step).to_owned(), false)
                 }
             };
-            let outcome = match self.tasks.get(principal, link.task_id).await {
-                Ok(task) => {
-                    let mut outcome = self.outcome(&task).await?;
+            let remembered = self.ended().get(&link.task_id).cloned();
+            let found = match remembered {
+                Some(outcome) => Ok(outcome),
+                None => match self.tasks.get(principal, link.task_id).await {
+                    Ok(task) => {
+                        let outcome = self.outcome(&task).await?;
+                        if Self::keeps(&outcome) {
+                            self.ended().put(link.task_id, outcome.clone());
+                        }
+                        Ok(outcome)
+                    }
+                    Err(error) => Err(error),
+                },
+            };
+            let outcome = match found {
+                Ok(mut outcome) => {
                     if let StepOutcome::Done(output) = &mut outcome {
                         output.reused = link.reused.clone();
                     }
@@ -409,6 +440,20 @@ impl Engine {
             outcomes.entry(step).or_insert(outcome);
         }
         Ok(outcomes)
+    }
+
+    fn ended(&self) -> std::sync::MutexGuard<'_, lru::LruCache<crate::ids::TaskId, StepOutcome>> {
+        self.ended.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Whether an outcome is kept in memory: an ended task's, without text read
+    /// from its output (images; a phase's text, possibly megabytes, is read again).
+    fn keeps(outcome: &StepOutcome) -> bool {
+        match outcome {
+            StepOutcome::Done(output) => output.text.is_none() && output.json.is_none(),
+            StepOutcome::Failed { .. } => true,
+            StepOutcome::Waiting { .. } => false,
+        }
     }
 
     /// Makes one step's task (its image input fitted to the model), or links an
@@ -476,25 +521,48 @@ impl Engine {
     /// runtime), by step name; none when the cache is off or the embedding failed.
     async fn embed_scenes(&self, run: &Run, requests: &[&StepRequest]) -> BTreeMap<String, Vec<f32>> {
         let Some(cache) = &self.scene_cache else { return BTreeMap::new() };
-        let (names, features): (Vec<String>, Vec<String>) = requests
+        let scenes: Vec<(&str, &str)> = requests
             .iter()
-            .filter_map(|request| request.reuse.as_ref().map(|reuse| (request.name.clone(), reuse.features.clone())))
-            .unzip();
-        if names.is_empty() {
-            return BTreeMap::new();
-        }
-        let embedder = cache.embedder.clone();
-        match tokio::task::spawn_blocking(move || embedder.embed(&features)).await {
-            Ok(Ok(vectors)) => names.into_iter().zip(vectors).collect(),
-            Ok(Err(error)) => {
-                tracing::warn!(run_id = %run.id, %error, "the scene cache could not embed; drawing without it");
-                BTreeMap::new()
+            .filter_map(|request| request.reuse.as_ref().map(|reuse| (request.name.as_str(), reuse.features.as_str())))
+            .collect();
+        let missing: Vec<String> = scenes
+            .iter()
+            .filter(|(_, features)| cache.recall(features).is_none())
+            .map(|(_, features)| (*features).to_owned())
+            .collect();
+        if !missing.is_empty() {
+            // Embedded here even when embedded ahead is still at it: this advance needs them now.
+            let embedder = cache.embedder.clone();
+            let texts = missing.clone();
+            match tokio::task::spawn_blocking(move || embedder.embed(&texts)).await {
+                Ok(Ok(vectors)) => cache.remember(missing.into_iter().zip(vectors)),
+                Ok(Err(error)) => {
+                    tracing::warn!(run_id = %run.id, %error, "the scene cache could not embed; drawing without it");
+                    return BTreeMap::new();
+                }
+                Err(error) => {
+                    tracing::warn!(run_id = %run.id, %error, "the embedding task failed; drawing without the cache");
+                    return BTreeMap::new();
+                }
             }
-            Err(error) => {
-                tracing::warn!(run_id = %run.id, %error, "the embedding task failed; drawing without the cache");
-                BTreeMap::new()
-            }
         }
+        scenes.into_iter().filter_map(|(name, features)| Some((name.to_owned(), cache.recall(features)?))).collect()
+    }
+
+    /// Embeds, in the background, the scenes of the next tasks a phase will make
+    /// (those beyond the tasks at work now), so the advance that makes them finds
+    /// their vectors ready.
+    fn embed_ahead(&self, run: &Run, features: Vec<String>) {
+        let Some(cache) = self.scene_cache.clone() else { return };
+        if features.is_empty() {
+            return;
+        }
+        let run_id = run.id.clone();
+        tokio::spawn(async move {
+            if let Err(error) = cache.embed_ahead(features).await {
+                tracing::debug!(%run_id, %error, "embedding scenes ahead failed; they are embedded when made");
+            }
+        });
     }
 
     /// The owner's remembered scene most alike this one (its `vector`), if alike
@@ -814,22 +882,45 @@ impl Engine {
                         }
                     }
                 }
-                event = task_events.recv() => match event {
-                    Ok(event) if event.status.is_terminal() && self.runs_hint.load(std::sync::atomic::Ordering::SeqCst) != 0 => {
-                        match self.store.run_for_task(event.task_id).await {
-                            Ok(Some(run_id)) => {
-                                if let Err(error) = self.advance(&run_id).await {
-                                    tracing::warn!(%run_id, %error, "could not advance a run");
-                                }
+                event = task_events.recv() => {
+                    // The tasks that ended meanwhile too (a round of panels ends
+                    // together): each of their runs is advanced once for all.
+                    let mut ended = Vec::new();
+                    let mut next = Some(event);
+                    while let Some(event) = next.take() {
+                        match event {
+                            Ok(event) if event.status.is_terminal() => ended.push(event.task_id),
+                            Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                            Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+                        }
+                        if ended.len() >= 512 {
+                            break;
+                        }
+                        next = match task_events.try_recv() {
+                            Ok(event) => Some(Ok(event)),
+                            Err(tokio::sync::broadcast::error::TryRecvError::Lagged(skipped)) => {
+                                Some(Err(tokio::sync::broadcast::error::RecvError::Lagged(skipped)))
                             }
-                            Ok(None) => {}
+                            Err(_) => None,
+                        };
+                    }
+                    if self.runs_hint.load(std::sync::atomic::Ordering::SeqCst) == 0 {
+                        continue;
+                    }
+                    let mut runs = Vec::new();
+                    for task_id in ended {
+                        match self.store.run_for_task(task_id).await {
+                            Ok(Some(run_id)) if !runs.contains(&run_id) => runs.push(run_id),
+                            Ok(_) => {}
                             Err(error) => tracing::warn!(%error, "could not find a task's run"),
                         }
                     }
-                    Ok(_) => {}
-                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
-                    Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
-                },
+                    for run_id in runs {
+                        if let Err(error) = self.advance(&run_id).await {
+                            tracing::warn!(%run_id, %error, "could not advance a run");
+                        }
+                    }
+                }
             }
         }
     }

@@ -4,8 +4,12 @@
 //! and image model. Alike is the cosine of the two scenes' sentence embeddings
 //! (all-MiniLM-L6-v2 when installed; a lexical measure, stated as such, when not).
 
-use std::sync::Arc;
+use std::collections::HashSet;
+use std::num::NonZeroUsize;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
+
+use lru::LruCache;
 
 use crate::ids::{TaskId, UserId};
 use crate::ports::Embedder;
@@ -18,6 +22,9 @@ pub const DEFAULT_MAX_AGE: Duration = Duration::from_secs(24 * 3600);
 /// The most recent scenes compared per look-up.
 pub const CANDIDATES: u32 = 2000;
 
+/// Scenes' vectors kept in memory, by their features' text.
+const MEMO_ENTRIES: usize = 4096;
+
 /// How the cache is set up.
 #[derive(Clone)]
 pub struct SceneCache {
@@ -26,6 +33,87 @@ pub struct SceneCache {
     pub threshold: f64,
     /// Only images made this recently.
     pub max_age: Duration,
+    /// Vectors computed already, by features: the driver embeds a phase's next
+    /// scenes while the panels before them draw, so the advance that makes their
+    /// tasks does not wait for the model.
+    memo: Arc<Mutex<Memo>>,
+}
+
+struct Memo {
+    vectors: LruCache<String, Vec<f32>>,
+    /// Being embedded now (not asked for twice).
+    pending: HashSet<String>,
+}
+
+impl SceneCache {
+    pub fn new(embedder: Arc<dyn Embedder>, threshold: f64, max_age: Duration) -> Self {
+        let capacity = NonZeroUsize::new(MEMO_ENTRIES).unwrap_or(NonZeroUsize::MIN);
+        let memo = Memo { vectors: LruCache::new(capacity), pending: HashSet::new() };
+        Self { embedder, threshold, max_age, memo: Arc::new(Mutex::new(memo)) }
+    }
+
+    fn memo(&self) -> std::sync::MutexGuard<'_, Memo> {
+        self.memo.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The vector of `features`, if computed already.
+    pub fn recall(&self, features: &str) -> Option<Vec<f32>> {
+        self.memo().vectors.get(features).cloned()
+    }
+
+    /// Keeps computed vectors (and clears their pending marks).
+    pub fn remember(&self, computed: impl IntoIterator<Item = (String, Vec<f32>)>) {
+        let mut memo = self.memo();
+        for (features, vector) in computed {
+            memo.pending.remove(&features);
+            memo.vectors.put(features, vector);
+        }
+    }
+
+    /// Of `features`, those neither computed nor being computed, marked pending.
+    pub fn claim(&self, features: impl IntoIterator<Item = String>) -> Vec<String> {
+        let mut memo = self.memo();
+        let mut claimed = Vec::new();
+        for text in features {
+            if !memo.vectors.contains(&text) && memo.pending.insert(text.clone()) {
+                claimed.push(text);
+            }
+        }
+        claimed
+    }
+
+    /// Gives up pending marks (the embedding failed).
+    pub fn release(&self, features: &[String]) {
+        let mut memo = self.memo();
+        for text in features {
+            memo.pending.remove(text);
+        }
+    }
+
+    /// Embeds the features not computed yet, off the async runtime, and keeps the
+    /// vectors; the embedder's error when it fails.
+    pub async fn embed_ahead(&self, features: Vec<String>) -> Result<(), String> {
+        let claimed = self.claim(features);
+        if claimed.is_empty() {
+            return Ok(());
+        }
+        let embedder = self.embedder.clone();
+        let texts = claimed.clone();
+        match tokio::task::spawn_blocking(move || embedder.embed(&texts)).await {
+            Ok(Ok(vectors)) => {
+                self.remember(claimed.into_iter().zip(vectors));
+                Ok(())
+            }
+            Ok(Err(error)) => {
+                self.release(&claimed);
+                Err(error.to_string())
+            }
+            Err(error) => {
+                self.release(&claimed);
+                Err(error.to_string())
+            }
+        }
+    }
 }
 
 /// One remembered scene: the task that drew it, and its features.
@@ -101,5 +189,40 @@ mod tests {
     fn vectors_survive_their_bytes() {
         let vector = vec![0.25, -1.5, 3.0e-7];
         assert_eq!(vector_from_bytes(&vector_to_bytes(&vector)), vector);
+    }
+
+    /// Counts the texts it is asked to embed.
+    struct Counting(std::sync::atomic::AtomicUsize);
+
+    impl Embedder for Counting {
+        fn method(&self) -> &str {
+            "counting"
+        }
+
+        fn dimension(&self) -> usize {
+            2
+        }
+
+        fn embed(&self, texts: &[String]) -> Result<Vec<Vec<f32>>, crate::ports::EmbedError> {
+            self.0.fetch_add(texts.len(), std::sync::atomic::Ordering::SeqCst);
+            Ok(texts.iter().map(|text| vec![text.len() as f32, 1.0]).collect())
+        }
+    }
+
+    #[tokio::test]
+    async fn scenes_embedded_ahead_are_recalled_and_not_embedded_twice() {
+        let embedder = Arc::new(Counting(std::sync::atomic::AtomicUsize::new(0)));
+        let cache = SceneCache::new(embedder.clone(), DEFAULT_THRESHOLD, DEFAULT_MAX_AGE);
+        assert_eq!(cache.recall("a castle gate at dusk"), None);
+        cache.embed_ahead(vec!["a castle gate at dusk".into(), "rain".into()]).await.expect("embedded");
+        assert_eq!(cache.recall("rain"), Some(vec![4.0, 1.0]));
+        // Asked again (a later advance): nothing is embedded twice.
+        cache.embed_ahead(vec!["rain".into(), "a castle gate at dusk".into()]).await.expect("embedded");
+        assert_eq!(embedder.0.load(std::sync::atomic::Ordering::SeqCst), 2);
+        // A scene being embedded is claimed once; a released claim can be made again.
+        assert_eq!(cache.claim(["wind".to_owned(), "wind".to_owned(), "rain".to_owned()]), vec!["wind".to_owned()]);
+        assert!(cache.claim(["wind".to_owned()]).is_empty());
+        cache.release(&["wind".to_owned()]);
+        assert_eq!(cache.claim(["wind".to_owned()]), vec!["wind".to_owned()]);
     }
 }

@@ -10,12 +10,13 @@ use atelier_book::BookMeta;
 use atelier_core::CoreError;
 use atelier_core::catalog::{Modality, ModelSpec};
 use atelier_core::ports::{ErrorClass, Job, Output, ProviderError};
+use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::{PageSpec, book_error, build_page, chunks, fonts, invalid, open_images};
 use crate::kit::Named;
-use crate::local::{LocalEngine, SERVICE, parse_params, rejected, run_blocking, set_progress, to_json};
+use crate::local::{LocalEngine, SERVICE, parse_params, rejected, set_progress, to_json};
 
 pub const MODEL: &str = "binder";
 /// The MIME type of a comic book archive.
@@ -126,11 +127,24 @@ impl LocalEngine for Binder {
     async fn run(&self, job: &Job<'_>) -> Result<Vec<Output>, ProviderError> {
         let params: BindParams = parse_params(job.input).map_err(rejected)?;
         let fonts = fonts()?;
+        let meta = params.book_meta();
         let total = params.pages.len() * 2 + 1;
-        let mut pages = Vec::with_capacity(params.pages.len());
+        // The PDF is bound on a thread of its own as the pages come (krilla's
+        // document stays on one thread), so only a page or two is held at a time.
+        let (pages_tx, mut pages_rx) = tokio::sync::mpsc::channel::<atelier_book::Page>(1);
+        let pdf = {
+            let (fonts, meta) = (fonts.clone(), meta.clone());
+            tokio::task::spawn_blocking(move || {
+                let mut book = atelier_book::PdfBook::new();
+                while let Some(page) = pages_rx.blocking_recv() {
+                    book.add_page(&fonts, &page).map_err(book_error)?;
+                }
+                book.finish(&meta).map_err(book_error)
+            })
+        };
+        let mut pngs: Vec<Bytes> = Vec::with_capacity(params.pages.len());
+        let mut sizes = Vec::with_capacity(params.pages.len());
         let mut fits = Vec::with_capacity(params.pages.len());
-        let mut outputs = Vec::with_capacity(params.pages.len() + 3);
-        // Page by page, so only one page's images are held open at a time.
         for (index, spec) in params.pages.iter().enumerate() {
             let images = open_images(spec, job.files).await?;
             let (spec, fonts) = (spec.clone(), fonts.clone());
@@ -140,44 +154,50 @@ impl LocalEngine for Binder {
                 Ok::<_, ProviderError>((page, fit, png))
             })
             .await
-            .map_err(|error| {
-                ProviderError::new(ErrorClass::GenerationFailed, format!("the binder failed: {error}"))
-            })??;
-            outputs.push(Output::new(png, "image/png").with_size(page.width, page.height));
+            .map_err(failed)??;
+            sizes.push((page.width, page.height));
+            pngs.push(Bytes::from(png));
             fits.push(json!({ "number": index + 1, "balloons": fit }));
-            pages.push(page);
             set_progress(&job.progress, index + 1, total);
+            if pages_tx.send(page).await.is_err() {
+                break; // The PDF failed; its error is below.
+            }
         }
-        let meta = params.book_meta();
-        let progress = job.progress.clone();
-        let page_count = pages.len();
-        let book = run_blocking("binder", move || {
-            let pdf = atelier_book::render_pdf(&fonts, &pages, &meta).map_err(book_error)?;
-            progress.store(((page_count * 2) * 100 / total.max(1)) as u8, Ordering::Relaxed);
-            let pngs: Vec<Vec<u8>> =
-                outputs.iter().filter_map(|output| output.bytes().map(|bytes| bytes.to_vec())).collect();
-            let sizes: Vec<(u32, u32)> = pages.iter().map(|page| (page.width, page.height)).collect();
-            let cbz = atelier_book::build_cbz(&pngs, &sizes, &meta).map_err(book_error)?;
-            let manifest = json!({
-                "title": meta.title,
-                "page_count": page_count,
-                "right_to_left": meta.right_to_left,
-                "pdf_bytes": pdf.len(),
-                "cbz_bytes": cbz.len(),
-                "pages": fits,
-            });
-            let manifest = serde_json::to_vec_pretty(&manifest).map_err(|error| {
-                ProviderError::new(ErrorClass::GenerationFailed, format!("encoding the manifest: {error}"))
-            })?;
-            let mut all = vec![
-                Output::new(manifest, atelier_core::text::JSON_MIME),
-                Output::new(pdf, "application/pdf"),
-                Output::new(cbz, CBZ_MIME),
-            ];
-            all.extend(outputs);
-            Ok(all)
-        })
-        .await?;
-        Ok(book)
+        drop(pages_tx);
+        let pdf = pdf.await.map_err(failed)??;
+        job.progress.store(((pngs.len() * 2) * 100 / total.max(1)) as u8, Ordering::Relaxed);
+        let page_count = pngs.len();
+        let cbz = {
+            let (pngs, sizes, meta) = (pngs.clone(), sizes.clone(), meta.clone());
+            tokio::task::spawn_blocking(move || atelier_book::build_cbz(&pngs, &sizes, &meta).map_err(book_error))
+                .await
+                .map_err(failed)??
+        };
+        let manifest = json!({
+            "title": meta.title,
+            "page_count": page_count,
+            "right_to_left": meta.right_to_left,
+            "pdf_bytes": pdf.len(),
+            "cbz_bytes": cbz.len(),
+            "pages": fits,
+        });
+        let manifest = serde_json::to_vec_pretty(&manifest).map_err(|error| {
+            ProviderError::new(ErrorClass::GenerationFailed, format!("encoding the manifest: {error}"))
+        })?;
+        let mut outputs = vec![
+            Output::new(manifest, atelier_core::text::JSON_MIME),
+            Output::new(pdf, "application/pdf"),
+            Output::new(cbz, CBZ_MIME),
+        ];
+        outputs.extend(
+            pngs.into_iter()
+                .zip(sizes)
+                .map(|(png, (width, height))| Output::new(png, "image/png").with_size(width, height)),
+        );
+        Ok(outputs)
     }
+}
+
+fn failed(error: tokio::task::JoinError) -> ProviderError {
+    ProviderError::new(ErrorClass::GenerationFailed, format!("the binder failed: {error}"))
 }
