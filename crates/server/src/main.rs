@@ -4,6 +4,9 @@ use clap::Parser;
 
 fn main() -> std::process::ExitCode {
     let args = atelier::cli::Cli::parse();
+    if matches!(args.command, atelier::cli::Command::Serve(_) | atelier::cli::Command::Worker(_)) {
+        limit_malloc_arenas();
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime,
         Err(error) => {
@@ -19,3 +22,26 @@ fn main() -> std::process::ExitCode {
         }
     }
 }
+
+/// glibc's allocator keeps an arena per thread (up to eight a core), and the buffers
+/// the blocking threads free (a manga's page images, its panels' pixels) stay in
+/// them: a 50,000-character manga peaked at 948 MB of RSS over a live heap of some
+/// 350 MB. Two arenas held it to 537 MB at the same speed. glibc reads the limit
+/// from the environment when a process starts, so the server and the workers start
+/// again in place (`exec`: the same process id) with `MALLOC_ARENA_MAX=2`, unless
+/// the variable is set already (set it to choose another limit).
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn limit_malloc_arenas() {
+    use std::os::unix::process::CommandExt;
+    const VAR: &str = "MALLOC_ARENA_MAX";
+    if std::env::var_os(VAR).is_some() {
+        return;
+    }
+    let Ok(exe) = std::env::current_exe() else { return };
+    // `exec` returns only when it failed; the server then runs on as it is.
+    let error = std::process::Command::new(exe).args(std::env::args_os().skip(1)).env(VAR, "2").exec();
+    eprintln!("warning: could not start again with {VAR}=2 ({error}); running with glibc's default arenas");
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn limit_malloc_arenas() {}

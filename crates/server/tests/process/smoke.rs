@@ -39,6 +39,18 @@ async fn smoke() {
         assert_eq!(mode & 0o777, 0o600, "the CLI key is owner-only");
     }
 
+    // The server started again in place (the same process id) with glibc's arenas
+    // limited, since the test's environment does not set them.
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    if std::env::var_os("MALLOC_ARENA_MAX").is_none() {
+        let environ =
+            std::fs::read(format!("/proc/{}/environ", server.process.pid())).expect("the server's environment");
+        assert!(
+            environ.split(|byte| *byte == 0).any(|entry| entry == b"MALLOC_ARENA_MAX=2"),
+            "the server runs without MALLOC_ARENA_MAX=2"
+        );
+    }
+
     let health = run_cli(atelier(["healthcheck", "--server", &base]), Duration::from_secs(10)).await;
     assert!(
         health.status.success(),
