@@ -25,8 +25,8 @@ fn main() -> std::process::ExitCode {
 
 /// glibc's allocator keeps an arena per thread (up to eight a core), and the buffers
 /// the blocking threads free (a manga's page images, its panels' pixels) stay in
-/// them: a 50,000-character manga peaked at 948 MB of RSS over a live heap of some
-/// 350 MB. Two arenas held it to 537 MB at the same speed. glibc reads the limit
+/// them: a 50,000-character manga peaked at 971 MB of RSS, and with two arenas at
+/// 550 MB, at the same speed. glibc reads the limit
 /// from the environment when a process starts, so the server and the workers start
 /// again in place (`exec`: the same process id) with `MALLOC_ARENA_MAX=2`, unless
 /// the variable is set already (set it to choose another limit).
