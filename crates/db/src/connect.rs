@@ -119,7 +119,7 @@ impl Database {
 
     /// Applies this backend's migrations.
     pub async fn migrate(&self) -> Result<(), CoreError> {
-        crate::migrations::migrator(self.backend)
+        crate::migrations::migrator(self.backend)?
             .run(&self.writer)
             .await
             .map_err(|error| CoreError::Storage(format!("migrating: {error}")))?;

@@ -12,14 +12,15 @@ use std::borrow::Cow;
 use sqlx::SqlStr;
 use sqlx::migrate::{Migration, MigrationType, Migrator};
 
+use atelier_core::CoreError;
+
 use crate::connect::Backend;
 
-/// `(version, description, SQLite's text, PostgreSQL's text)`: a migration's
-/// description is its file name after the version, `_` read as a space.
+/// `(file name, SQLite's text, PostgreSQL's text)`: a file is named
+/// `<version>_<description>.sql`, `_` in the description read as a space.
 macro_rules! migrations {
-    ($(($version:literal, $file:literal)),* $(,)?) => {
+    ($($file:literal),* $(,)?) => {
         &[$((
-            $version,
             $file,
             include_str!(concat!("../migrations/sqlite/", $file, ".sql")),
             include_str!(concat!("../migrations/postgres/", $file, ".sql")),
@@ -27,40 +28,45 @@ macro_rules! migrations {
     };
 }
 
-const MIGRATIONS: &[(i64, &str, &str, &str)] = migrations![
-    (1, "0001_init"),
-    (2, "0002_uploads"),
-    (3, "0003_accounts"),
-    (4, "0004_prompts"),
-    (5, "0005_output_roles"),
-    (6, "0006_fair_queue"),
-    (7, "0007_health_probe"),
-    (8, "0008_tag_tasks"),
-    (9, "0009_task_route"),
-    (10, "0010_pipelines"),
-    (11, "0011_scene_cache"),
+const MIGRATIONS: &[(&str, &str, &str)] = migrations![
+    "0001_init",
+    "0002_uploads",
+    "0003_accounts",
+    "0004_prompts",
+    "0005_output_roles",
+    "0006_fair_queue",
+    "0007_health_probe",
+    "0008_tag_tasks",
+    "0009_task_route",
+    "0010_pipelines",
+    "0011_scene_cache",
 ];
 
+/// A file name's version and description.
+fn parse_name(file: &str) -> Option<(i64, String)> {
+    let (version, description) = file.split_once('_')?;
+    Some((version.parse().ok()?, description.replace('_', " ")))
+}
+
 /// The migrator for one backend.
-pub(crate) fn migrator(backend: Backend) -> Migrator {
-    let migrations = MIGRATIONS
-        .iter()
-        .map(|&(version, file, sqlite, postgres)| {
-            let sql = match backend {
-                Backend::Sqlite => sqlite,
-                Backend::Postgres => postgres,
-            };
-            let description = file.split_once('_').map_or(file, |(_, rest)| rest).replace('_', " ");
-            Migration::new(
-                version,
-                Cow::Owned(description),
-                MigrationType::Simple,
-                SqlStr::from_static(sql),
-                sql.starts_with("-- no-transaction"),
-            )
-        })
-        .collect();
-    Migrator::with_migrations(migrations)
+pub(crate) fn migrator(backend: Backend) -> Result<Migrator, CoreError> {
+    let mut migrations = Vec::with_capacity(MIGRATIONS.len());
+    for &(file, sqlite, postgres) in MIGRATIONS {
+        let (version, description) =
+            parse_name(file).ok_or_else(|| CoreError::Storage(format!("the migration name {file:?}")))?;
+        let sql = match backend {
+            Backend::Sqlite => sqlite,
+            Backend::Postgres => postgres,
+        };
+        migrations.push(Migration::new(
+            version,
+            Cow::Owned(description),
+            MigrationType::Simple,
+            SqlStr::from_static(sql),
+            sql.starts_with("-- no-transaction"),
+        ));
+    }
+    Ok(Migrator::with_migrations(migrations))
 }
 
 #[cfg(test)]
@@ -69,10 +75,11 @@ mod tests {
 
     use super::*;
 
-    /// Every file in both folders is listed, under its own version, and no more.
+    /// Every file in both folders is listed, each under a version and description
+    /// its name gives, and no more.
     #[test]
     fn the_list_is_the_migration_folders() {
-        let listed: Vec<String> = MIGRATIONS.iter().map(|(_, file, _, _)| format!("{file}.sql")).collect();
+        let listed: Vec<String> = MIGRATIONS.iter().map(|(file, _, _)| format!("{file}.sql")).collect();
         for backend in ["sqlite", "postgres"] {
             let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations").join(backend);
             let mut files: Vec<String> = std::fs::read_dir(&dir)
@@ -82,22 +89,20 @@ mod tests {
             files.sort();
             assert_eq!(files, listed, "{backend}: the migrations listed in migrations.rs");
         }
-        for &(version, file, _, _) in MIGRATIONS {
-            let prefix: i64 = file.split('_').next().and_then(|v| v.parse().ok()).expect("a version prefix");
-            assert_eq!(prefix, version, "{file}");
-        }
+        let versions: Vec<i64> = MIGRATIONS.iter().map(|(file, _, _)| parse_name(file).expect(file).0).collect();
+        assert_eq!(versions, (1..=MIGRATIONS.len() as i64).collect::<Vec<_>>());
     }
 
     /// The checksums are those `sqlx::migrate!` gave (a SHA-384 of the text), so a
     /// database it migrated is not refused.
     #[test]
     fn checksums_are_sqlx_own() {
-        let migrator = migrator(Backend::Sqlite);
+        let migrator = migrator(Backend::Sqlite).expect("the migrations");
         let first = &migrator.migrations[0];
         assert_eq!(first.version, 1);
         assert_eq!(first.description, "init");
         assert_eq!(first.checksum.len(), 48);
-        let digest = <sha2::Sha384 as sha2::Digest>::digest(MIGRATIONS[0].2.as_bytes());
+        let digest = <sha2::Sha384 as sha2::Digest>::digest(MIGRATIONS[0].1.as_bytes());
         assert_eq!(first.checksum.as_ref(), &digest[..]);
     }
 }

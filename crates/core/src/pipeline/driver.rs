@@ -403,21 +403,7 @@ impl Engine {
                     (rest.split_once(':').map_or(rest, |(_, step)| step).to_owned(), false)
                 }
             };
-            let remembered = self.ended().get(&link.task_id).cloned();
-            let found = match remembered {
-                Some(outcome) => Ok(outcome),
-                None => match self.tasks.get(principal, link.task_id).await {
-                    Ok(task) => {
-                        let outcome = self.outcome(&task).await?;
-                        if Self::keeps(&outcome) {
-                            self.ended().put(link.task_id, outcome.clone());
-                        }
-                        Ok(outcome)
-                    }
-                    Err(error) => Err(error),
-                },
-            };
-            let outcome = match found {
+            let outcome = match self.task_outcome(principal, link.task_id).await {
                 Ok(mut outcome) => {
                     if let StepOutcome::Done(output) = &mut outcome {
                         output.reused = link.reused.clone();
@@ -440,6 +426,19 @@ impl Engine {
             outcomes.entry(step).or_insert(outcome);
         }
         Ok(outcomes)
+    }
+
+    /// A task's outcome: from memory when it ended before, else read (and kept when
+    /// it has ended).
+    async fn task_outcome(&self, principal: &Principal, task_id: crate::ids::TaskId) -> Result<StepOutcome> {
+        if let Some(outcome) = self.ended().get(&task_id) {
+            return Ok(outcome.clone());
+        }
+        let outcome = self.outcome(&self.tasks.get(principal, task_id).await?).await?;
+        if Self::keeps(&outcome) {
+            self.ended().put(task_id, outcome.clone());
+        }
+        Ok(outcome)
     }
 
     fn ended(&self) -> std::sync::MutexGuard<'_, lru::LruCache<crate::ids::TaskId, StepOutcome>> {
@@ -525,26 +524,10 @@ impl Engine {
             .iter()
             .filter_map(|request| request.reuse.as_ref().map(|reuse| (request.name.as_str(), reuse.features.as_str())))
             .collect();
-        let missing: Vec<String> = scenes
-            .iter()
-            .filter(|(_, features)| cache.recall(features).is_none())
-            .map(|(_, features)| (*features).to_owned())
-            .collect();
-        if !missing.is_empty() {
-            // Embedded here even when embedded ahead is still at it: this advance needs them now.
-            let embedder = cache.embedder.clone();
-            let texts = missing.clone();
-            match tokio::task::spawn_blocking(move || embedder.embed(&texts)).await {
-                Ok(Ok(vectors)) => cache.remember(missing.into_iter().zip(vectors)),
-                Ok(Err(error)) => {
-                    tracing::warn!(run_id = %run.id, %error, "the scene cache could not embed; drawing without it");
-                    return BTreeMap::new();
-                }
-                Err(error) => {
-                    tracing::warn!(run_id = %run.id, %error, "the embedding task failed; drawing without the cache");
-                    return BTreeMap::new();
-                }
-            }
+        let features: Vec<&str> = scenes.iter().map(|(_, features)| *features).collect();
+        if let Err(error) = cache.embed_missing(&features).await {
+            tracing::warn!(run_id = %run.id, %error, "the scene cache could not embed; drawing without it");
+            return BTreeMap::new();
         }
         scenes.into_iter().filter_map(|(name, features)| Some((name.to_owned(), cache.recall(features)?))).collect()
     }
@@ -883,27 +866,7 @@ impl Engine {
                     }
                 }
                 event = task_events.recv() => {
-                    // The tasks that ended meanwhile too (a round of panels ends
-                    // together): each of their runs is advanced once for all.
-                    let mut ended = Vec::new();
-                    let mut next = Some(event);
-                    while let Some(event) = next.take() {
-                        match event {
-                            Ok(event) if event.status.is_terminal() => ended.push(event.task_id),
-                            Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
-                            Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
-                        }
-                        if ended.len() >= 512 {
-                            break;
-                        }
-                        next = match task_events.try_recv() {
-                            Ok(event) => Some(Ok(event)),
-                            Err(tokio::sync::broadcast::error::TryRecvError::Lagged(skipped)) => {
-                                Some(Err(tokio::sync::broadcast::error::RecvError::Lagged(skipped)))
-                            }
-                            Err(_) => None,
-                        };
-                    }
+                    let Some(ended) = ended_tasks(event, &mut task_events) else { return };
                     if self.runs_hint.load(std::sync::atomic::Ordering::SeqCst) == 0 {
                         continue;
                     }
@@ -924,4 +887,37 @@ impl Engine {
             }
         }
     }
+}
+
+/// Tasks' ends read from the events at most at once.
+const MAX_BURST: usize = 512;
+
+/// The tasks ended in `first` and in the events already waiting behind it (a round
+/// of panels ends together: each run is then advanced once for all); `None` when
+/// the events are closed.
+fn ended_tasks(
+    first: std::result::Result<crate::events::TaskEvent, tokio::sync::broadcast::error::RecvError>,
+    events: &mut tokio::sync::broadcast::Receiver<crate::events::TaskEvent>,
+) -> Option<Vec<crate::ids::TaskId>> {
+    use tokio::sync::broadcast::error::{RecvError, TryRecvError};
+    let mut ended = Vec::new();
+    let mut note = |event: crate::events::TaskEvent| {
+        if event.status.is_terminal() {
+            ended.push(event.task_id);
+        }
+    };
+    match first {
+        Ok(event) => note(event),
+        Err(RecvError::Closed) => return None,
+        Err(RecvError::Lagged(_)) => {}
+    }
+    for _ in 0..MAX_BURST {
+        match events.try_recv() {
+            Ok(event) => note(event),
+            Err(TryRecvError::Lagged(_)) => {}
+            // Empty, or closed (the next `recv` says so).
+            Err(_) => break,
+        }
+    }
+    Some(ended)
 }

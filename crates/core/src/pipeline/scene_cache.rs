@@ -90,29 +90,40 @@ impl SceneCache {
         }
     }
 
-    /// Embeds the features not computed yet, off the async runtime, and keeps the
-    /// vectors; the embedder's error when it fails.
+    /// Embeds the features neither computed nor being computed (a phase's next
+    /// scenes, while the ones before them draw) and keeps their vectors.
     pub async fn embed_ahead(&self, features: Vec<String>) -> Result<(), String> {
         let claimed = self.claim(features);
-        if claimed.is_empty() {
+        let embedded = self.embed_and_keep(claimed.clone()).await;
+        if embedded.is_err() {
+            self.release(&claimed);
+        }
+        embedded
+    }
+
+    /// Embeds the features not computed yet, now (even those being embedded ahead:
+    /// the caller needs them at once), and keeps their vectors.
+    pub async fn embed_missing(&self, features: &[&str]) -> Result<(), String> {
+        let missing: Vec<String> = {
+            let memo = self.memo();
+            features.iter().filter(|text| !memo.vectors.contains(**text)).map(|text| (*text).to_owned()).collect()
+        };
+        self.embed_and_keep(missing).await
+    }
+
+    /// Embeds `texts` off the async runtime and keeps the vectors.
+    async fn embed_and_keep(&self, texts: Vec<String>) -> Result<(), String> {
+        if texts.is_empty() {
             return Ok(());
         }
         let embedder = self.embedder.clone();
-        let texts = claimed.clone();
-        match tokio::task::spawn_blocking(move || embedder.embed(&texts)).await {
-            Ok(Ok(vectors)) => {
-                self.remember(claimed.into_iter().zip(vectors));
-                Ok(())
-            }
-            Ok(Err(error)) => {
-                self.release(&claimed);
-                Err(error.to_string())
-            }
-            Err(error) => {
-                self.release(&claimed);
-                Err(error.to_string())
-            }
-        }
+        let input = texts.clone();
+        let vectors = tokio::task::spawn_blocking(move || embedder.embed(&input))
+            .await
+            .map_err(|error| error.to_string())?
+            .map_err(|error| error.to_string())?;
+        self.remember(texts.into_iter().zip(vectors));
+        Ok(())
     }
 }
 
