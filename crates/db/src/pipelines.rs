@@ -15,7 +15,7 @@ use sqlx::any::AnyRow;
 
 use crate::connect::Database;
 use crate::error::storage;
-use crate::params::next_page;
+use crate::params::{Param, next_page};
 use crate::rows::{get, invalid};
 
 type Result<T> = std::result::Result<T, CoreError>;
@@ -539,19 +539,18 @@ impl PipelineStore for Database {
                     return Ok(false);
                 }
                 if let Some(keep) = keep {
-                    let rows = sqlx::query("SELECT id FROM pipeline_versions WHERE run_id = $1")
-                        .bind(id.clone())
-                        .fetch_all(&mut *connection)
-                        .await?;
-                    for row in rows {
-                        let version: String = sqlx::Row::try_get(&row, "id")?;
-                        if !keep.contains(&version) {
-                            sqlx::query("DELETE FROM pipeline_versions WHERE id = $1")
-                                .bind(version)
-                                .execute(&mut *connection)
-                                .await?;
-                        }
+                    // The run's other versions, in one statement.
+                    let mut params = Vec::with_capacity(keep.len() + 1);
+                    let mut sql = format!(
+                        "DELETE FROM pipeline_versions WHERE run_id = {}",
+                        Param::push(&mut params, Param::text(&id))
+                    );
+                    if !keep.is_empty() {
+                        let kept: Vec<String> =
+                            keep.into_iter().map(|version| Param::push(&mut params, Param::Text(version))).collect();
+                        sql.push_str(&format!(" AND id NOT IN ({})", kept.join(", ")));
                     }
+                    Param::bind_all(sql, params).execute(&mut *connection).await?;
                 }
                 Ok(true)
             })
