@@ -181,7 +181,7 @@ async fn main() -> Result<()> {
     if plan.kie {
         println!(
             "kie: `atelier emulate kie --no-rate-limits` on loopback; POST /api/v1/tasks \
-             {{\"model\":\"kie/imagen4\",\"input\":{{\"prompt\":\"bench i\"}}}} with {CREATE_CLIENTS} in flight; \
+             {{\"model\":\"kie/imagen-4\",\"input\":{{\"prompt\":\"bench i\"}}}} with {CREATE_CLIENTS} in flight; \
              providers.kie.submits_per_10s=1000000, worker.concurrency={EMULATED_WORKERS}, SQLite"
         );
     }

@@ -42,7 +42,7 @@ const IMAGE_LATENCY_MS: u64 = 8_000;
 /// The seed's `max_parallel`: panels drawn at once.
 const MAX_PARALLEL: u64 = 5;
 const GEMINI: &str = "google/gemini-2.5-flash";
-const IMAGEN: &str = "google/imagen4";
+const IMAGEN: &str = "google/imagen-4";
 /// Long enough that no run here meets its time limit (600 s by default).
 const DEADLINE_SECONDS: u32 = 3_600;
 const PHASES: [&str; 7] = ["concept", "characters", "plot", "name", "panels", "lettering", "book"];

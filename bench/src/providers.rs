@@ -61,11 +61,11 @@ impl Emulated {
             url_setting: UrlSetting::BaseUrl,
             first_poll_ms: FAST_POLL_MS,
             extra_env: Vec::new(),
-            model: if video { "google/veo3" } else { "google/imagen4" },
+            model: if video { "google/veo-3" } else { "google/imagen-4" },
             body: if video {
-                |i| json!({"model": "google/veo3", "input": {"prompt": format!("bench {i}")}})
+                |i| json!({"model": "google/veo-3", "input": {"prompt": format!("bench {i}")}})
             } else {
-                |i| json!({"model": "google/imagen4", "input": {"prompt": format!("bench {i}"), "aspect_ratio": "1:1"}})
+                |i| json!({"model": "google/imagen-4", "input": {"prompt": format!("bench {i}"), "aspect_ratio": "1:1"}})
             },
             create_counter: if video { "predict_long_running" } else { "predict" },
             create_call: if video { "predictLongRunning" } else { "predict" },

@@ -53,7 +53,7 @@ pub struct Depth {
 
 /// The services and models the tasks rotate through, as `i % 4`.
 const MODELS: [(&str, &str); 4] =
-    [("local", "placeholder"), ("local", "instant"), ("kie", "veo3"), ("openai", "gpt-image-1")];
+    [("local", "placeholder"), ("local", "instant"), ("kie", "veo-3"), ("openai", "gpt-image-1")];
 const DAY_MS: i64 = 86_400_000;
 
 /// SQL for the series 0..n and hex digits, as each backend writes them.

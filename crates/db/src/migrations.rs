@@ -40,6 +40,7 @@ const MIGRATIONS: &[(&str, &str, &str)] = migrations![
     "0009_task_route",
     "0010_pipelines",
     "0011_scene_cache",
+    "0012_model_names",
 ];
 
 /// A file name's version and description.

@@ -2,14 +2,15 @@
 //! uploads, which expire).
 
 use async_trait::async_trait;
-use atelier_core::ports::{ProviderUpload, UploadStore};
+use atelier_core::ports::{InputCopy, ProviderUpload, UploadStore};
 use atelier_core::task::Upload;
-use atelier_core::{CoreError, UploadId};
+use atelier_core::{CoreError, TaskId, UploadId};
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
 use crate::connect::Database;
 use crate::error::storage;
+use crate::params::{Param, Statement};
 
 const UPLOAD_COLUMNS: &str =
     "id, name, mime, bytes, width, height, sha256, blob_key, thumbnail_key, created_at, owner_id";
@@ -132,4 +133,79 @@ impl UploadStore for Database {
         .map_err(storage("recording a provider upload"))?;
         Ok(())
     }
+
+    async fn provider_copies(&self, key: &str) -> Result<Vec<(String, ProviderUpload)>, CoreError> {
+        let rows =
+            sqlx::query("SELECT service, url, expires_at FROM provider_uploads WHERE file_key = $1 ORDER BY service")
+                .bind(key.to_owned())
+                .fetch_all(&self.reader)
+                .await
+                .map_err(storage("reading a file's provider copies"))?;
+        rows.iter()
+            .map(|row| {
+                let service: String = row.try_get("service").map_err(storage("reading a file's provider copies"))?;
+                let url: String = row.try_get("url").map_err(storage("reading a file's provider copies"))?;
+                let expires_at: i64 = row.try_get("expires_at").map_err(storage("reading a file's provider copies"))?;
+                Ok((service, ProviderUpload { url, expires_at }))
+            })
+            .collect()
+    }
+
+    async fn record_input_copy(&self, task: &TaskId, copy: &InputCopy, now: i64) -> Result<(), CoreError> {
+        sqlx::query(
+            "INSERT INTO task_input_copies (task_id, position, reference, service, url, expires_at, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (task_id, position) DO UPDATE SET \
+             reference = excluded.reference, service = excluded.service, url = excluded.url, \
+             expires_at = excluded.expires_at, created_at = excluded.created_at",
+        )
+        .bind(task.to_string())
+        .bind(i64::from(copy.position))
+        .bind(copy.reference.clone())
+        .bind(copy.service.clone())
+        .bind(copy.url.clone())
+        .bind(copy.expires_at)
+        .bind(now)
+        .execute(&self.writer)
+        .await
+        .map_err(storage("recording a task's input copy"))?;
+        Ok(())
+    }
+
+    async fn input_copies(&self, tasks: &[TaskId]) -> Result<Vec<(TaskId, InputCopy)>, CoreError> {
+        if tasks.is_empty() {
+            return Ok(Vec::new());
+        }
+        let rows = input_copies_statement(tasks)
+            .query()
+            .fetch_all(&self.reader)
+            .await
+            .map_err(storage("reading tasks' input copies"))?;
+        rows.iter()
+            .map(|row| {
+                let corrupt = |what: &str| CoreError::Storage(format!("stored input copy {what} is invalid"));
+                let task: String = row.try_get("task_id").map_err(storage("reading tasks' input copies"))?;
+                let position: i64 = row.try_get("position").map_err(storage("reading tasks' input copies"))?;
+                let copy = InputCopy {
+                    position: u32::try_from(position).map_err(|_| corrupt("position"))?,
+                    reference: row.try_get("reference").map_err(storage("reading tasks' input copies"))?,
+                    service: row.try_get("service").map_err(storage("reading tasks' input copies"))?,
+                    url: row.try_get("url").map_err(storage("reading tasks' input copies"))?,
+                    expires_at: row.try_get("expires_at").map_err(storage("reading tasks' input copies"))?,
+                };
+                Ok((task.parse().map_err(|_| corrupt("task id"))?, copy))
+            })
+            .collect()
+    }
+}
+
+/// The input copies of a page of tasks, by task and position.
+pub(crate) fn input_copies_statement(tasks: &[TaskId]) -> Statement {
+    let mut params = Vec::with_capacity(tasks.len());
+    let placeholders: Vec<String> = tasks.iter().map(|task| Param::push(&mut params, Param::text(task))).collect();
+    let sql = format!(
+        "SELECT task_id, position, reference, service, url, expires_at FROM task_input_copies \
+         WHERE task_id IN ({}) ORDER BY task_id, position",
+        placeholders.join(", ")
+    );
+    Statement::new(sql, params)
 }

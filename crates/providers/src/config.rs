@@ -26,9 +26,9 @@ pub struct ProvidersConfig {
     pub circuit_cooldown_secs: u64,
     /// How long a task may wait on its provider, in seconds, by `service/model`,
     /// over the model's own default (`worker.poll_timeout_secs` for images; longer
-    /// for video models): `"kie/veo3" = 1800`.
+    /// for video models): `"kie/veo-3" = 1800`.
     pub poll_timeouts: BTreeMap<String, u64>,
-    /// Limits by service (`kie`) or model (`kie/veo3`): `[providers.limits.kie]`
+    /// Limits by service (`kie`) or model (`kie/veo-3`): `[providers.limits.kie]`
     /// `max_in_flight = 50`, `daily_tasks = 1000`.
     pub limits: BTreeMap<String, LimitsConfig>,
     pub kie: KieConfig,
@@ -68,7 +68,7 @@ impl Default for ProvidersConfig {
             // calls a day, out of 10,000.
             limits: BTreeMap::from([
                 ("google/gemini-2.5-pro".to_owned(), LimitsConfig { max_in_flight: 0, daily_tasks: 7_000 }),
-                ("google/imagen4".to_owned(), LimitsConfig { max_in_flight: 0, daily_tasks: 3_000 }),
+                ("google/imagen-4".to_owned(), LimitsConfig { max_in_flight: 0, daily_tasks: 3_000 }),
             ]),
             kie: KieConfig::default(),
             openai: OpenAiConfig::default(),

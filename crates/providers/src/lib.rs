@@ -34,4 +34,4 @@ pub mod volcengine;
 pub use config::{EnginesConfig, InstantConfig, LimitsConfig, ProvidersConfig};
 pub use local::text::{FontReport, font_report};
 pub use local::{INSTANT_EXECUTION_LOG_ENV, LocalConfig, LocalProvider, SERVICE};
-pub use registry::services;
+pub use registry::{model_table, services};

@@ -6,8 +6,9 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use atelier_core::TaskId;
 use atelier_core::ports::{
-    AssetStore, ErrorClass, InputFile, InputFiles, InputRef, ProviderError, ProviderUpload, Store,
+    AssetStore, ErrorClass, InputCopy, InputFile, InputFiles, InputRef, ProviderError, ProviderUpload, Store,
 };
 use atelier_core::time::now_millis;
 use base64::Engine;
@@ -122,6 +123,12 @@ impl InputFiles for StoredInputs {
     async fn remember_upload(&self, service: &str, key: &str, upload: &ProviderUpload) {
         if let Err(error) = self.store.remember_provider_upload(service, key, upload, now_millis()).await {
             tracing::warn!(service, %error, "could not record a provider upload; the next task uploads again");
+        }
+    }
+
+    async fn record_copy(&self, task: TaskId, copy: &InputCopy) {
+        if let Err(error) = self.store.record_input_copy(&task, copy, now_millis()).await {
+            tracing::warn!(task.id = %task, %error, "could not record a task's input copy; its view will not show it");
         }
     }
 }

@@ -1,6 +1,10 @@
 //! The model catalog: every service and the models it offers, kept apart (seed 003:
 //! the same model may come through two services), and the resolution of the names
-//! clients write (`local/placeholder`, or `placeholder` alone when one service has it).
+//! clients write (`local/placeholder`, or `placeholder` alone when one service has it;
+//! aliases and seed 003's constants as [`names`] says).
+
+pub mod names;
+pub mod offers;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, PoisonError, RwLock};
@@ -25,7 +29,12 @@ pub enum Modality {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ModelSpec {
     pub service: String,
+    /// The canonical name, the same under every service that offers the model
+    /// (see [`names`]).
     pub model: String,
+    /// Former names of the model under this service, still accepted (`sora2`).
+    #[serde(default)]
+    pub aliases: Vec<String>,
     pub modality: Modality,
     pub title: String,
     pub description: String,
@@ -120,40 +129,88 @@ impl Catalog {
     }
 
     /// Resolves `service/model`, or a bare model name offered by exactly one service
-    /// (or usable through exactly one), case-insensitively. The model must be usable.
+    /// (or usable through exactly one), case-insensitively; aliases and seed 003's
+    /// constants name their model. The model must be usable.
     pub fn resolve(&self, name: &str) -> Result<ResolvedModel> {
-        let name = name.trim().to_ascii_lowercase();
-        let models = self.models();
-        let matches: Vec<&ModelSpec> = match name.split_once('/') {
-            Some((service, model)) => models.iter().filter(|m| m.service == service && m.model == model).collect(),
-            None => models.iter().filter(|m| m.model == name).collect(),
-        };
-        let spec = match matches.as_slice() {
-            [spec] => *spec,
-            [] => {
-                let known: Vec<String> = models.iter().map(ModelSpec::id).collect();
-                return Err(CoreError::InvalidInput {
-                    message: format!("unknown model {name:?}"),
-                    details: serde_json::json!({ "field": "model", "reason": "unknown model", "available": known }),
-                });
-            }
-            several if several.iter().filter(|m| m.is_usable()).count() == 1 => {
-                // Offered by several services but usable through one: that one.
-                several.iter().copied().find(|m| m.is_usable()).ok_or(CoreError::NotFound { what: "model" })?
-            }
-            several => {
-                let ids: Vec<String> = several.iter().map(|m| m.id()).collect();
-                return Err(CoreError::InvalidInput {
-                    message: format!("model {name:?} is offered by several services: name one"),
-                    details: serde_json::json!({ "field": "model", "reason": "ambiguous model", "candidates": ids }),
-                });
-            }
-        };
+        let spec = self.find(name)?;
         if let Some(config_key) = &spec.requires_config {
             return Err(CoreError::ModelUnavailable { model: spec.id(), config_key: config_key.clone() });
         }
         let provider = self.providers.get(&spec.service).cloned().ok_or(CoreError::NotFound { what: "service" })?;
-        Ok(ResolvedModel { provider, spec: spec.clone() })
+        Ok(ResolvedModel { provider, spec })
+    }
+
+    /// The model a name stands for, usable or not (as [`Catalog::resolve`] reads it).
+    pub fn find(&self, name: &str) -> Result<ModelSpec> {
+        let name = name.trim().to_ascii_lowercase();
+        let models = self.models();
+        let matches: Vec<&ModelSpec> = match name.split_once('/') {
+            Some((service, model)) => {
+                models.iter().filter(|m| m.service == service.trim() && names::names_model(m, model.trim())).collect()
+            }
+            None => models.iter().filter(|m| names::names_model(m, &name)).collect(),
+        };
+        match matches.as_slice() {
+            [spec] => Ok((*spec).clone()),
+            [] => {
+                let known: Vec<String> = models.iter().map(ModelSpec::id).collect();
+                let mut details =
+                    serde_json::json!({ "field": "model", "reason": "unknown model", "available": known });
+                if let Some((service, model)) = name.split_once('/') {
+                    // A model another service offers: say which.
+                    let offered_by: Vec<String> =
+                        models.iter().filter(|m| names::names_model(m, model.trim())).map(ModelSpec::id).collect();
+                    if !offered_by.is_empty() {
+                        details["reason"] = "not offered by this service".into();
+                        details["offered_by"] = offered_by.clone().into();
+                        return Err(CoreError::InvalidInput {
+                            message: format!(
+                                "{} does not offer {model:?} (offered by {})",
+                                service.trim(),
+                                offered_by.join(", ")
+                            ),
+                            details,
+                        });
+                    }
+                }
+                Err(CoreError::InvalidInput { message: format!("unknown model {name:?}"), details })
+            }
+            several if several.iter().filter(|m| m.is_usable()).count() == 1 => {
+                // Offered by several services but usable through one: that one.
+                several
+                    .iter()
+                    .find(|m| m.is_usable())
+                    .map(|m| (*m).clone())
+                    .ok_or(CoreError::NotFound { what: "model" })
+            }
+            several => {
+                let ids: Vec<String> = several.iter().map(|m| m.id()).collect();
+                Err(CoreError::InvalidInput {
+                    message: format!("model {name:?} is offered by several services: name one"),
+                    details: serde_json::json!({ "field": "model", "reason": "ambiguous model", "candidates": ids }),
+                })
+            }
+        }
+    }
+
+    /// A configuration key in canonical form: a service (`kie`) as it is, a
+    /// `service/model` or a bare model name with the model's canonical name
+    /// (`kie/sora2` → `kie/sora-2`, `IMAGEN4` → `imagen-4`). A name the catalog does
+    /// not know is kept as written (lower case).
+    pub fn canonical_key(&self, key: &str) -> String {
+        let key = key.trim().to_ascii_lowercase();
+        let models = self.models();
+        match key.split_once('/') {
+            Some(_) => self.find(&key).map_or(key, |spec| spec.id()),
+            None if self.providers.contains_key(&key) => key,
+            None => models.iter().find(|m| names::names_model(m, &key)).map_or(key, |spec| spec.model.clone()),
+        }
+    }
+
+    /// Refuses an input parameter `spec`'s service lacks that another service offers
+    /// for the same model ([`offers::check_offered`]).
+    pub fn check_offered(&self, spec: &ModelSpec, input: &Value) -> Result<()> {
+        offers::check_offered(&self.models(), spec, input)
     }
 }
 

@@ -15,7 +15,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 
 use super::provider::ProviderError;
-use crate::ids::{AssetId, UploadId};
+use crate::ids::{AssetId, TaskId, UploadId};
 use crate::time::Millis;
 
 /// A reference to an input file, as a task input writes it.
@@ -88,6 +88,81 @@ pub struct ProviderUpload {
     pub expires_at: Millis,
 }
 
+/// The provider-side copy one of a task's input files went to the provider as
+/// (seed 003, 3.4: the URL kept with its expiry, shown to the user).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InputCopy {
+    /// The file's place among the input's file references (0 first).
+    pub position: u32,
+    /// The reference as the input wrote it, shortened for a data URI
+    /// ([`short_reference`]).
+    pub reference: String,
+    pub service: String,
+    pub url: String,
+    pub expires_at: Millis,
+}
+
+/// A provider-side copy of a file, as the user should see it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CopyState {
+    /// More than a day left.
+    Fresh,
+    /// Expires within a day.
+    Expiring,
+    Expired,
+}
+
+impl CopyState {
+    const DAY_MS: Millis = 24 * 3_600_000;
+
+    pub fn of(expires_at: Millis, now: Millis) -> Self {
+        if expires_at <= now {
+            Self::Expired
+        } else if expires_at - now <= Self::DAY_MS {
+            Self::Expiring
+        } else {
+            Self::Fresh
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Fresh => "fresh",
+            Self::Expiring => "expiring",
+            Self::Expired => "expired",
+        }
+    }
+
+    /// What it means for the user, when it needs saying.
+    pub fn warning(self, service: &str) -> Option<String> {
+        match self {
+            Self::Fresh => None,
+            Self::Expiring => Some(format!(
+                "{service}'s copy of this file expires within a day; Atelier keeps the original and uploads it \
+                 again the next time a task uses it"
+            )),
+            Self::Expired => Some(format!(
+                "{service}'s copy of this file has expired; Atelier keeps the original and uploads it again the \
+                 next time a task uses it"
+            )),
+        }
+    }
+}
+
+/// A reference as a task's view shows it: a `data:` URI is shortened to its type
+/// and size (`data:image/png;base64 (12034 bytes)`); others are kept whole.
+pub fn short_reference(reference: &str) -> String {
+    let reference = reference.trim();
+    match reference.strip_prefix("data:").and_then(|rest| rest.split_once(',')) {
+        Some((header, data)) => {
+            let data = data.trim();
+            let padding = data.bytes().rev().take_while(|byte| *byte == b'=').count();
+            format!("data:{header} ({} bytes)", (data.len() / 4 * 3).saturating_sub(padding))
+        }
+        None => reference.to_owned(),
+    }
+}
+
 #[async_trait]
 pub trait InputFiles: Send + Sync + 'static {
     /// Opens a reference: reads an upload or an output from the asset store,
@@ -100,6 +175,9 @@ pub trait InputFiles: Send + Sync + 'static {
     async fn cached_upload(&self, service: &str, key: &str, margin_ms: i64) -> Option<ProviderUpload>;
     /// Records what the service now holds for `key`, until `expires_at`.
     async fn remember_upload(&self, service: &str, key: &str, upload: &ProviderUpload);
+    /// Records the copy a task's input file went to the provider as, for the
+    /// task's view. Best effort: a failure is logged, never the task's.
+    async fn record_copy(&self, task: TaskId, copy: &InputCopy);
 }
 
 /// For runs with no storage behind them (benchmarks, examples, unit tests): every
@@ -120,11 +198,23 @@ impl InputFiles for NoInputFiles {
     }
 
     async fn remember_upload(&self, _service: &str, _key: &str, _upload: &ProviderUpload) {}
+
+    async fn record_copy(&self, _task: TaskId, _copy: &InputCopy) {}
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_copy_warns_a_day_before_it_expires() {
+        let day = CopyState::DAY_MS;
+        assert_eq!(CopyState::of(2 * day, 0), CopyState::Fresh);
+        assert_eq!(CopyState::of(day, 0), CopyState::Expiring);
+        assert_eq!(CopyState::of(0, 0), CopyState::Expired);
+        assert_eq!(CopyState::Fresh.warning("kie"), None);
+        assert!(CopyState::Expired.warning("kie").is_some_and(|text| text.contains("uploads it again")));
+    }
 
     #[test]
     fn references_parse() {
@@ -134,6 +224,9 @@ mod tests {
         assert_eq!(InputRef::parse(upload.as_str()), Ok(InputRef::Upload(upload)));
         let output = AssetId::new();
         assert_eq!(InputRef::parse(output.as_str()), Ok(InputRef::Output(output)));
+        assert_eq!(short_reference("data:image/png;base64,aGVsbG8h"), "data:image/png;base64 (6 bytes)");
+        assert_eq!(short_reference("data:image/png;base64,aGVsbG8="), "data:image/png;base64 (5 bytes)");
+        assert_eq!(short_reference(" upl_1 "), "upl_1");
         for bad in ["ftp://x/y", "data:image/png,abc", "https://", "/etc/passwd", "img_123", ""] {
             assert!(InputRef::parse(bad).is_err(), "{bad}");
         }

@@ -22,7 +22,9 @@ pub use accounts::AccountStore;
 pub use asset_index::AssetIndex;
 pub use assets::{AssetStore, BlobRead};
 pub use embed::{EmbedError, Embedder};
-pub use inputs::{InputFile, InputFiles, InputRef, NoInputFiles, ProviderUpload};
+pub use inputs::{
+    CopyState, InputCopy, InputFile, InputFiles, InputRef, NoInputFiles, ProviderUpload, short_reference,
+};
 pub use pipelines::PipelineStore;
 pub use prompts::PromptStore;
 pub use provider::{

@@ -4,8 +4,8 @@
 use async_trait::async_trait;
 
 use crate::error::Result;
-use crate::ids::UploadId;
-use crate::ports::ProviderUpload;
+use crate::ids::{TaskId, UploadId};
+use crate::ports::{InputCopy, ProviderUpload};
 use crate::task::Upload;
 use crate::time::Millis;
 
@@ -25,4 +25,11 @@ pub trait UploadStore: Send + Sync + 'static {
         upload: &ProviderUpload,
         now: Millis,
     ) -> Result<()>;
+    /// Every copy providers hold (or held) of the file whose content hash is `key`,
+    /// expired ones too, as `(service, copy)`.
+    async fn provider_copies(&self, key: &str) -> Result<Vec<(String, ProviderUpload)>>;
+    /// Records (or replaces) the copy a task's input file went to the provider as.
+    async fn record_input_copy(&self, task: &TaskId, copy: &InputCopy, now: Millis) -> Result<()>;
+    /// The recorded input copies of some tasks, by task and position.
+    async fn input_copies(&self, tasks: &[TaskId]) -> Result<Vec<(TaskId, InputCopy)>>;
 }

@@ -93,6 +93,13 @@ impl TaskService {
             .ok_or(CoreError::NotFound { what: "upload" })
     }
 
+    /// The copies providers hold (or held) of an upload's file, as `(service, copy)`:
+    /// made when a task sent it, reused by later tasks while fresh. For an upload
+    /// the caller has read (through [`TaskService::get_upload`]).
+    pub async fn upload_copies(&self, upload: &Upload) -> Result<Vec<(String, crate::ports::ProviderUpload)>> {
+        self.store.provider_copies(&upload.sha256).await
+    }
+
     pub async fn delete_upload(&self, caller: &Principal, id: &UploadId) -> Result<()> {
         self.get_upload(caller, id).await?;
         require_write(caller)?;

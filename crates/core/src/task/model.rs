@@ -50,7 +50,7 @@ pub struct Task {
 /// walked in order, and why each service before the chosen one was passed over.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Route {
-    /// The model as the request named it (`imagen4`).
+    /// The model the request named, by its canonical name (`imagen-4`).
     pub model: String,
     /// The service chosen.
     pub service: String,

@@ -45,6 +45,21 @@ pub struct TaskRules {
     pub routing: std::collections::BTreeMap<String, Vec<String>>,
 }
 
+impl TaskRules {
+    /// The rules with models named canonically (`kie/sora2` → `kie/sora-2`), so that a
+    /// quota or a route written with a former name or a seed 003 constant still holds.
+    fn in_canonical_names(mut self, catalog: &Catalog) -> Self {
+        for quota in &mut self.daily_quotas {
+            quota.scope = catalog.canonical_key(&quota.scope);
+        }
+        self.routing = std::mem::take(&mut self.routing)
+            .into_iter()
+            .map(|(model, services)| (catalog.canonical_key(&model), services))
+            .collect();
+        self
+    }
+}
+
 impl Default for TaskRules {
     fn default() -> Self {
         Self {
@@ -99,6 +114,7 @@ impl TaskService {
         circuits: Arc<Circuits>,
     ) -> Self {
         let admission = Admission::new(rules.max_queued, rules.max_queued_per_user);
+        let rules = rules.in_canonical_names(&catalog);
         Self { store, prompts, assets, catalog, events, rules, circuits, admission }
     }
 
@@ -128,6 +144,7 @@ impl TaskService {
             Some((resolved, route)) => (resolved, Some(route)),
             None => (self.catalog.resolve(named)?, None),
         };
+        self.catalog.check_offered(&resolved.spec, &request.input)?;
         let input = resolved.provider.validate(&resolved.spec.model, &request.input)?;
         self.check_input_files(caller, &resolved.provider.input_files(&resolved.spec.model, &input)).await?;
         if let Some(prompt_id) = &request.prompt_id {
@@ -183,6 +200,7 @@ impl TaskService {
         if model.contains('/') {
             return Ok(None);
         }
+        let model = self.catalog.canonical_key(&model);
         let Some(services) = self.rules.routing.get(&model) else { return Ok(None) };
         let mut skipped = Vec::new();
         for service in services {
@@ -357,6 +375,24 @@ impl TaskService {
         Ok(task)
     }
 
+    /// The provider-side copies tasks' input files went to their provider as, by
+    /// task, each task's by position. For tasks the caller has read (through
+    /// [`TaskService::get`] or [`TaskService::list`]).
+    pub async fn input_copies(
+        &self,
+        tasks: &[&Task],
+    ) -> Result<std::collections::HashMap<TaskId, Vec<crate::ports::InputCopy>>> {
+        let ids: Vec<TaskId> = tasks.iter().map(|task| task.id).collect();
+        let mut copies: std::collections::HashMap<TaskId, Vec<crate::ports::InputCopy>> = Default::default();
+        if ids.is_empty() {
+            return Ok(copies);
+        }
+        for (task, copy) in self.store.input_copies(&ids).await? {
+            copies.entry(task).or_default().push(copy);
+        }
+        Ok(copies)
+    }
+
     /// A new task with the same model and input, linked to the original.
     pub async fn retry(&self, caller: &Principal, id: TaskId) -> Result<Task> {
         let original = self.get(caller, id).await?;
@@ -380,6 +416,7 @@ impl TaskService {
         let input = if resolved.spec.service == original.service {
             original.input
         } else {
+            self.catalog.check_offered(&resolved.spec, &original.input)?;
             resolved.provider.validate(&resolved.spec.model, &original.input)?
         };
         self.check_input_files(caller, &resolved.provider.input_files(&resolved.spec.model, &input)).await?;

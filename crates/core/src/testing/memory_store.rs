@@ -8,8 +8,8 @@ use async_trait::async_trait;
 use crate::error::{CoreError, Result};
 use crate::ids::{AssetId, TaskId, UploadId, UserId};
 use crate::ports::{
-    AssetIndex, Claimed, Created, LeaseToken, OwnerCount, ProviderUpload, QueueStore, ReclaimReport, Store, TaskStore,
-    UploadStore, UsageCounts,
+    AssetIndex, Claimed, Created, InputCopy, LeaseToken, OwnerCount, ProviderUpload, QueueStore, ReclaimReport, Store,
+    TaskStore, UploadStore, UsageCounts,
 };
 use crate::task::TaskStatus;
 use crate::task::{Asset, AssetFilter, AssetPage, NewAsset, NewTask, Task, TaskError, TaskFilter, TaskPage, Upload};
@@ -31,6 +31,8 @@ struct State {
     tasks: BTreeMap<TaskId, Row>,
     uploads: HashMap<UploadId, Upload>,
     provider_uploads: HashMap<(String, String), ProviderUpload>,
+    /// Each task's input copies, by position (deleted with the task).
+    input_copies: HashMap<TaskId, BTreeMap<u32, InputCopy>>,
     tags: HashMap<AssetId, Vec<String>>,
     /// Each owner's next turn, and the latest turn claimed.
     lanes: HashMap<String, i64>,
@@ -209,6 +211,7 @@ impl TaskStore for MemoryStore {
 
     async fn delete_task(&self, id: TaskId) -> Result<Option<Vec<Asset>>> {
         let mut state = self.state()?;
+        state.input_copies.remove(&id);
         Ok(state.tasks.remove(&id).map(|row| row.task.outputs))
     }
 }
@@ -569,6 +572,40 @@ impl UploadStore for MemoryStore {
     ) -> Result<()> {
         self.state()?.provider_uploads.insert((service.to_owned(), key.to_owned()), upload.clone());
         Ok(())
+    }
+
+    async fn provider_copies(&self, key: &str) -> Result<Vec<(String, ProviderUpload)>> {
+        let state = self.state()?;
+        let mut copies: Vec<(String, ProviderUpload)> = state
+            .provider_uploads
+            .iter()
+            .filter(|((_, file_key), _)| file_key == key)
+            .map(|((service, _), upload)| (service.clone(), upload.clone()))
+            .collect();
+        copies.sort_by(|a, b| a.0.cmp(&b.0));
+        Ok(copies)
+    }
+
+    async fn record_input_copy(&self, task: &TaskId, copy: &InputCopy, _now: Millis) -> Result<()> {
+        let mut state = self.state()?;
+        if state.tasks.contains_key(task) {
+            state.input_copies.entry(*task).or_default().insert(copy.position, copy.clone());
+        }
+        Ok(())
+    }
+
+    async fn input_copies(&self, tasks: &[TaskId]) -> Result<Vec<(TaskId, InputCopy)>> {
+        let state = self.state()?;
+        Ok(tasks
+            .iter()
+            .flat_map(|task| {
+                state
+                    .input_copies
+                    .get(task)
+                    .into_iter()
+                    .flat_map(|copies| copies.values().map(|copy| (*task, copy.clone())))
+            })
+            .collect())
     }
 }
 

@@ -83,6 +83,7 @@ impl Scripted {
         ModelSpec {
             service: service.to_owned(),
             model: model.to_owned(),
+            aliases: Vec::new(),
             modality,
             title: model.to_owned(),
             description: "a scripted test model".to_owned(),

@@ -103,6 +103,12 @@ impl Worker {
         files: Arc<dyn InputFiles>,
     ) -> Self {
         let id = format!("{}-{}", std::process::id(), uuid::Uuid::new_v4().simple());
+        let mut settings = settings;
+        // Timeouts written with a former name or a seed 003 constant still hold.
+        settings.poll_timeouts = std::mem::take(&mut settings.poll_timeouts)
+            .into_iter()
+            .map(|(model, timeout)| (catalog.canonical_key(&model), timeout))
+            .collect();
         let submit_limits = Arc::new(RateLimiter::default());
         let storage = StorageWatch::new(queue.clone(), assets.clone(), events.clone(), settings.storage);
         Self {

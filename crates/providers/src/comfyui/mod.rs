@@ -322,6 +322,7 @@ impl Provider for ComfyUiProvider {
             .map(|workflow| ModelSpec {
                 service: SERVICE.into(),
                 model: workflow.name.clone(),
+                aliases: Vec::new(),
                 modality: Modality::Image,
                 title: workflow.template.title.clone(),
                 description: workflow.template.description.clone(),

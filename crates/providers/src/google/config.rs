@@ -18,7 +18,7 @@ pub struct GoogleConfig {
     pub api_key_file: Option<PathBuf>,
     /// The Gemini API root, with its version.
     pub base_url: String,
-    /// Offer Imagen 4 (`google/imagen4`).
+    /// Offer Imagen 4 (`google/imagen-4`).
     pub imagen: bool,
     /// Images answer in one request; videos are polled.
     pub request_timeout_secs: u64,

@@ -138,6 +138,7 @@ impl GoogleModel for GeminiImage {
         ModelSpec {
             service: super::SERVICE.into(),
             model: MODEL.into(),
+            aliases: Vec::new(),
             modality: Modality::Image,
             title: "Gemini image (Google)".into(),
             description: "Gemini's image generation and editing (seed 003's GEMINI_2_0): a prompt, and up to three \

@@ -108,6 +108,7 @@ impl GoogleModel for GeminiText {
         ModelSpec {
             service: super::SERVICE.into(),
             model: self.model.into(),
+            aliases: Vec::new(),
             modality: Modality::Text,
             title: format!("{} (Google)", self.summary.split(':').next().unwrap_or(self.model)),
             description: format!(

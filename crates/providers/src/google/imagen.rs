@@ -19,7 +19,9 @@ use crate::kit::fields::{max_chars, required_text};
 use crate::kit::image::image_output;
 use crate::kit::params::{parse_params, parse_stored, to_json};
 
-pub const MODEL: &str = "imagen4";
+pub const MODEL: &str = "imagen-4";
+/// The name it had before the names were made one across services.
+pub const FORMER_NAME: &str = "imagen4";
 const MAX_PROMPT: usize = 5000;
 const RATIOS: [&str; 5] = ["1:1", "3:4", "4:3", "9:16", "16:9"];
 
@@ -95,7 +97,7 @@ fn validate(input: &Value) -> Result<Value, CoreError> {
     if params.negative_prompt.as_deref().is_some_and(|text| !text.trim().is_empty()) {
         return Err(CoreError::invalid(
             "negative_prompt",
-            "Imagen through the Gemini API takes no negative prompt (kie/imagen4 does)",
+            "Imagen through the Gemini API takes no negative prompt (kie/imagen-4 does)",
         ));
     }
     params.negative_prompt = None;
@@ -184,6 +186,7 @@ impl GoogleModel for Imagen4 {
         ModelSpec {
             service: super::SERVICE.into(),
             model: MODEL.into(),
+            aliases: vec![FORMER_NAME.into()],
             modality: Modality::Image,
             title: "Imagen 4 (Google)".into(),
             description: "Google Imagen 4 through the Gemini API; variants fast, standard and ultra.".into(),

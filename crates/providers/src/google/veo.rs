@@ -17,7 +17,9 @@ use crate::kit::fields::{max_chars, optional_max_chars, required_text};
 use crate::kit::params::{parse_params, parse_stored, to_json};
 use crate::kit::{Named, Phase};
 
-pub const MODEL: &str = "veo3";
+pub const MODEL: &str = "veo-3";
+/// The name it had before the names were made one across services.
+pub const FORMER_NAME: &str = "veo3";
 const MAX_PROMPT: usize = 5000;
 const MAX_REFERENCES: usize = 3;
 
@@ -268,6 +270,7 @@ impl GoogleModel for Veo {
         ModelSpec {
             service: super::SERVICE.into(),
             model: MODEL.into(),
+            aliases: vec![FORMER_NAME.into()],
             modality: Modality::Video,
             title: "Veo (Google)".into(),
             description: "Google Veo 3.0, 3.1 and 2.0 through the Gemini API: text or a first (and last) frame to \

@@ -14,7 +14,9 @@ use crate::kit::params::{parse_params, to_json};
 use async_trait::async_trait;
 use atelier_core::ports::{Job, Polled, ProviderError};
 
-pub const MODEL: &str = "imagen4";
+pub const MODEL: &str = "imagen-4";
+/// The name it had before the names were made one across services.
+pub const FORMER_NAME: &str = "imagen4";
 const MAX_PROMPT: usize = 5000;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -117,6 +119,7 @@ pub fn spec(requires_config: Option<String>) -> ModelSpec {
     ModelSpec {
         service: super::SERVICE.into(),
         model: MODEL.into(),
+        aliases: vec![FORMER_NAME.into()],
         modality: Modality::Image,
         title: "Imagen 4 (via Kie.ai)".into(),
         description: "Google Imagen 4 through Kie.ai's market API; variants fast, standard and ultra.".into(),

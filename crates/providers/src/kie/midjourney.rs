@@ -242,6 +242,7 @@ pub fn spec(requires_config: Option<String>) -> ModelSpec {
     ModelSpec {
         service: super::SERVICE.into(),
         model: MODEL.into(),
+        aliases: Vec::new(),
         modality: Modality::Image,
         title: "Midjourney (via Kie.ai)".into(),
         description: "Midjourney through Kie.ai: text to image (4 images), image to image, style and omni \

@@ -19,8 +19,8 @@ use async_trait::async_trait;
 use atelier_core::CoreError;
 use atelier_core::catalog::ModelSpec;
 use atelier_core::ports::{
-    Callback, CallbackError, CallbackTask, ErrorClass, Job, LostSubmit, Output, Polled, Provider, ProviderError,
-    Submitted,
+    Callback, CallbackError, CallbackTask, ErrorClass, InputCopy, Job, LostSubmit, Output, Polled, Provider,
+    ProviderError, Submitted, short_reference,
 };
 use serde_json::Value;
 
@@ -72,9 +72,23 @@ impl Kie<'_> {
     }
 
     /// The URLs Kie should fetch a job's input images from: each uploaded to Kie's
-    /// storage (or found there, uploaded by this task's `prepare`).
+    /// storage (or found there, uploaded by this task's `prepare`). Each copy is
+    /// recorded on the task, with its expiry, for the task's view.
     pub async fn upload(&self, job: &Job<'_>, references: &[String]) -> Result<Vec<String>, ProviderError> {
-        upload::upload_all(self.client, job.files, references, upload::FETCH_MARGIN_MS).await
+        let copies = upload::upload_all(self.client, job.files, references, upload::FETCH_MARGIN_MS).await?;
+        let mut urls = Vec::with_capacity(copies.len());
+        for (position, (reference, copy)) in (0u32..).zip(references.iter().zip(copies)) {
+            let recorded = InputCopy {
+                position,
+                reference: short_reference(reference),
+                service: SERVICE.to_owned(),
+                url: copy.url.clone(),
+                expires_at: copy.expires_at,
+            };
+            job.files.record_copy(job.task_id, &recorded).await;
+            urls.push(copy.url);
+        }
+        Ok(urls)
     }
 
     /// A record as every Kie API reports it: running, finished with result URLs

@@ -16,7 +16,9 @@ use crate::kit::params::{parse_params, to_json};
 use async_trait::async_trait;
 use atelier_core::ports::{Job, Polled, ProviderError};
 
-pub const MODEL: &str = "sora2";
+pub const MODEL: &str = "sora-2";
+/// The name it had before the names were made one across services.
+pub const FORMER_NAME: &str = "sora2";
 const MAX_PROMPT: usize = 10_000;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -123,6 +125,7 @@ pub fn spec(requires_config: Option<String>) -> ModelSpec {
     ModelSpec {
         service: super::SERVICE.into(),
         model: MODEL.into(),
+        aliases: vec![FORMER_NAME.into()],
         modality: Modality::Video,
         title: "Sora 2 (via Kie.ai)".into(),
         description: "OpenAI Sora 2 through Kie.ai's market API: text to video, or one image to video; \

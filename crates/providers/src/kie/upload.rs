@@ -55,8 +55,8 @@ pub fn check_references(field: &str, references: &[String]) -> Result<(), CoreEr
     Ok(())
 }
 
-/// Uploads each reference (or reuses a fresh earlier upload) and returns the URLs
-/// Kie should fetch, in order.
+/// Uploads each reference (or reuses a fresh earlier upload) and returns the copies
+/// Kie holds (the URLs it should fetch, with their expiry), in order.
 ///
 /// `margin_ms`: how much life a cached upload must have left to be used:
 /// [`REUSE_MARGIN_MS`] when preparing a task (reuse across tasks), [`FETCH_MARGIN_MS`]
@@ -66,12 +66,12 @@ pub async fn upload_all(
     files: &dyn InputFiles,
     references: &[String],
     margin_ms: i64,
-) -> Result<Vec<String>, ProviderError> {
-    let mut urls = Vec::with_capacity(references.len());
+) -> Result<Vec<ProviderUpload>, ProviderError> {
+    let mut copies = Vec::with_capacity(references.len());
     for reference in references {
-        urls.push(upload_one(client, files, reference, margin_ms).await?);
+        copies.push(upload_one(client, files, reference, margin_ms).await?);
     }
-    Ok(urls)
+    Ok(copies)
 }
 
 async fn upload_one(
@@ -79,13 +79,13 @@ async fn upload_one(
     files: &dyn InputFiles,
     reference: &str,
     margin_ms: i64,
-) -> Result<String, ProviderError> {
+) -> Result<ProviderUpload, ProviderError> {
     let parsed = InputRef::parse(reference)
         .map_err(|reason| ProviderError::new(ErrorClass::ClientError, format!("input file: {reason}")))?;
     match &parsed {
         InputRef::Url(url) => {
             if let Some(upload) = files.cached_upload(SERVICE, url, margin_ms).await {
-                return Ok(upload.url);
+                return Ok(upload);
             }
             let body = json!({ "fileUrl": url, "uploadPath": UPLOAD_PATH });
             let data = client.post_upload("/api/file-url-upload", &body).await?;
@@ -95,7 +95,7 @@ async fn upload_one(
             let (mime, bytes) = decode_data_uri(uri)?;
             let key = sha256_hex(&bytes);
             if let Some(upload) = files.cached_upload(SERVICE, &key, margin_ms).await {
-                return Ok(upload.url);
+                return Ok(upload);
             }
             let name = file_name(&key, &mime);
             let data = if bytes.len() <= BASE64_LIMIT {
@@ -109,7 +109,7 @@ async fn upload_one(
         InputRef::Upload(_) | InputRef::Output(_) => {
             let file = files.open(&parsed).await?;
             if let Some(upload) = files.cached_upload(SERVICE, &file.sha256, margin_ms).await {
-                return Ok(upload.url);
+                return Ok(upload);
             }
             let name = file_name(&file.sha256, &file.mime);
             let data = stream(client, file.bytes.to_vec(), &file.mime, &name).await?;
@@ -130,16 +130,17 @@ async fn stream(client: &KieClient, bytes: Vec<u8>, mime: &str, name: &str) -> R
     client.post_upload_multipart("/api/file-stream-upload", form).await
 }
 
-/// Records Kie's answer and returns its `downloadUrl`.
-async fn remember(files: &dyn InputFiles, key: &str, data: &Value) -> Result<String, ProviderError> {
+/// Records Kie's answer and returns the copy (its `downloadUrl` and expiry).
+async fn remember(files: &dyn InputFiles, key: &str, data: &Value) -> Result<ProviderUpload, ProviderError> {
     let url = data
         .get("downloadUrl")
         .and_then(Value::as_str)
         .filter(|url| url.starts_with("http://") || url.starts_with("https://"))
         .ok_or_else(|| ProviderError::new(ErrorClass::MalformedResponse, "Kie's upload answer has no downloadUrl"))?
         .to_owned();
-    files.remember_upload(SERVICE, key, &ProviderUpload { url: url.clone(), expires_at: expires_at(data) }).await;
-    Ok(url)
+    let upload = ProviderUpload { url, expires_at: expires_at(data) };
+    files.remember_upload(SERVICE, key, &upload).await;
+    Ok(upload)
 }
 
 /// `uploadedAt` (ISO 8601) plus 3 days; now plus 3 days when Kie gives no time.

@@ -23,7 +23,9 @@ use async_trait::async_trait;
 use atelier_core::ports::{Job, Polled};
 use std::time::Duration;
 
-pub const MODEL: &str = "veo3";
+pub const MODEL: &str = "veo-3";
+/// The name it had before the names were made one across services.
+pub const FORMER_NAME: &str = "veo3";
 const MAX_IMAGES: usize = 3;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -257,6 +259,7 @@ pub fn spec(requires_config: Option<String>) -> ModelSpec {
     ModelSpec {
         service: super::SERVICE.into(),
         model: MODEL.into(),
+        aliases: vec![FORMER_NAME.into()],
         modality: Modality::Video,
         title: "Veo 3 (via Kie.ai)".into(),
         description: "Google Veo 3 through Kie.ai: text to video, an image to animate, first and last frames, \

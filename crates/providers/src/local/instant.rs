@@ -49,6 +49,7 @@ pub fn spec(enabled: bool) -> ModelSpec {
     ModelSpec {
         service: SERVICE.to_owned(),
         model: MODEL.to_owned(),
+        aliases: Vec::new(),
         modality: Modality::Image,
         title: "Instant (benchmark only)".to_owned(),
         description: "benchmark-only, produces an 8x8 image instantly (after delay_ms, if given); not a real \

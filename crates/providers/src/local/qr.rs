@@ -108,6 +108,7 @@ pub fn spec() -> ModelSpec {
     ModelSpec {
         service: SERVICE.to_owned(),
         model: MODEL.to_owned(),
+        aliases: Vec::new(),
         modality: Modality::Image,
         title: "QR code".to_owned(),
         description: "A QR code of the given text, as a PNG exactly size×size pixels or as an SVG. Runs offline; \

@@ -39,6 +39,7 @@ pub fn spec(service: &str, model: &str, title: String, requires_config: Option<S
     ModelSpec {
         service: service.into(),
         model: model.into(),
+        aliases: Vec::new(),
         modality: Modality::Text,
         title,
         description: "A chat model: an instruction, optional material (context) and system message; with a JSON \

@@ -446,6 +446,7 @@ pub fn spec(service: &str, provider_title: &str, model: ImageModel, requires_con
     ModelSpec {
         service: service.to_owned(),
         model: model.name().to_owned(),
+        aliases: Vec::new(),
         modality: Modality::Image,
         title: format!("{} ({provider_title})", model.title()),
         description: format!("{} image generation through {provider_title}.{edits}", model.title()),

@@ -191,6 +191,7 @@ pub fn spec(service: &str, provider_title: &str, model: SpeechModel, requires_co
     ModelSpec {
         service: service.to_owned(),
         model: model.name().to_owned(),
+        aliases: Vec::new(),
         modality: Modality::Audio,
         title: format!("{} text to speech ({provider_title})", model.name()),
         description: format!("Speech from text with {} through {provider_title}.", model.name()),

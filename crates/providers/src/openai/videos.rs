@@ -293,6 +293,7 @@ pub fn spec(service: &str, provider_title: &str, model: VideoModel, requires_con
     ModelSpec {
         service: service.to_owned(),
         model: model.name().to_owned(),
+        aliases: Vec::new(),
         modality: Modality::Video,
         title: format!("{title} ({provider_title})"),
         description: format!(

@@ -131,6 +131,7 @@ impl SdApiProvider {
         ModelSpec {
             service: self.flavour.service().into(),
             model,
+            aliases: Vec::new(),
             modality: Modality::Image,
             title,
             description,

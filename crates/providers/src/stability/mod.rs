@@ -210,6 +210,7 @@ fn spec(model: &str, requires_config: Option<String>) -> ModelSpec {
     ModelSpec {
         service: SERVICE.into(),
         model: model.into(),
+        aliases: Vec::new(),
         modality: Modality::Image,
         title: format!("{title} (Stability AI)"),
         description: description.into(),

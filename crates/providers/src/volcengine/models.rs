@@ -505,6 +505,7 @@ impl VolcModel {
         ModelSpec {
             service: service.into(),
             model: self.name.into(),
+            aliases: Vec::new(),
             modality: Modality::Image,
             title: self.title.into(),
             description: self.description.into(),

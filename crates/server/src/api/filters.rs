@@ -2,6 +2,7 @@
 //! seed 004's `GET /api/v1/history`): one parsing, and one error, for each.
 
 use crate::api::error::{ApiError, ApiResult};
+use atelier_core::catalog::Catalog;
 
 /// A 422 that names the parameter at fault.
 pub(crate) fn invalid(field: &str, reason: &str) -> ApiError {
@@ -9,9 +10,10 @@ pub(crate) fn invalid(field: &str, reason: &str) -> ApiError {
 }
 
 /// `model`: `service/model`, or a bare model name (of any service), as
-/// `(service, model)`, lowercased.
-pub(crate) fn model_filter(model: Option<&str>) -> (Option<String>, Option<String>) {
-    match model.map(str::to_ascii_lowercase) {
+/// `(service, model)`, lowercased, the model named canonically (`kie/sora2` and
+/// `SORA2` find `sora-2`'s tasks).
+pub(crate) fn model_filter(catalog: &Catalog, model: Option<&str>) -> (Option<String>, Option<String>) {
+    match model.map(|name| catalog.canonical_key(name)) {
         Some(name) => match name.split_once('/') {
             Some((service, model)) => (Some(service.to_owned()), Some(model.to_owned())),
             None => (None, Some(name)),
@@ -46,9 +48,13 @@ mod tests {
 
     #[test]
     fn models_are_service_slash_model_or_a_bare_name() {
-        assert_eq!(model_filter(Some("Local/Placeholder")), (Some("local".into()), Some("placeholder".into())));
-        assert_eq!(model_filter(Some("placeholder")), (None, Some("placeholder".into())));
-        assert_eq!(model_filter(None), (None, None));
+        let catalog = Catalog::default();
+        assert_eq!(
+            model_filter(&catalog, Some("Local/Placeholder")),
+            (Some("local".into()), Some("placeholder".into()))
+        );
+        assert_eq!(model_filter(&catalog, Some("placeholder")), (None, Some("placeholder".into())));
+        assert_eq!(model_filter(&catalog, None), (None, None));
     }
 
     #[test]

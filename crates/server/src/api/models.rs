@@ -1,6 +1,7 @@
 //! `GET /api/v1/models`: every service and model, with its input schema and whether
 //! it can be used now.
 
+use atelier_core::catalog::{names, offers};
 use axum::Json;
 use axum::extract::State;
 use serde::Serialize;
@@ -19,7 +20,14 @@ pub struct ModelView {
     /// `service/model`, what a task names.
     pub id: String,
     pub service: String,
+    /// The canonical name, the same under every service that offers the model.
     pub model: String,
+    /// Other names a task may give this model: former ids (`kie/sora2`) and seed
+    /// 003's constant (`SORA2`, with `"service": "kie"`), in any case.
+    pub aliases: Vec<String>,
+    /// Every service that offers this model (this one included), and how each
+    /// differs from this one: the parameters it lacks and adds.
+    pub offered_by: Vec<OfferView>,
     pub modality: String,
     pub title: String,
     pub description: String,
@@ -34,6 +42,20 @@ pub struct ModelView {
     pub input_schema: Value,
 }
 
+/// One service's offer of a model, beside the model it is listed under.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OfferView {
+    pub service: String,
+    /// `service/model`.
+    pub id: String,
+    pub usable: bool,
+    /// Parameters the listed model takes that this service lacks (refused, naming the
+    /// service, when sent to it).
+    pub lacks: Vec<String>,
+    /// Parameters this service takes that the listed model lacks.
+    pub adds: Vec<String>,
+}
+
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ModelListView {
     pub models: Vec<ModelView>,
@@ -44,15 +66,24 @@ pub struct ModelListView {
 #[utoipa::path(get, path = "/models", tag = "models", responses((status = 200, body = ModelListView)))]
 pub async fn list_models(State(state): State<AppState>) -> Json<ModelListView> {
     let default_model = state.tasks.rules().default_model.clone();
-    let models = state
-        .tasks
-        .catalog()
-        .models()
+    let catalog = state.tasks.catalog().models();
+    let models = catalog
         .iter()
         .map(|spec| ModelView {
             id: spec.id(),
             service: spec.service.clone(),
             model: spec.model.clone(),
+            aliases: names::other_names(spec),
+            offered_by: offers::offers(&catalog, spec)
+                .into_iter()
+                .map(|offer| OfferView {
+                    service: offer.service,
+                    id: offer.id,
+                    usable: offer.usable,
+                    lacks: offer.lacks,
+                    adds: offer.adds,
+                })
+                .collect(),
             modality: serde_json::to_value(spec.modality)
                 .ok()
                 .and_then(|v| v.as_str().map(str::to_owned))

@@ -2,6 +2,7 @@
 //! 004's (`task_id`, `status`, `progress`, `images[]` with `image_id`, `url`,
 //! `thumbnail_url`, `width`, `height`, `file_size`), extended with the rest.
 
+use atelier_core::ports::{CopyState, InputCopy};
 use atelier_core::task::{Asset, Task, TaskError};
 use chrono::SecondsFormat;
 use serde::Serialize;
@@ -54,11 +55,68 @@ pub struct TaskView {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub expires_at: Option<String>,
     pub events_url: String,
+    /// The provider-side copies the task's input files went to the provider as
+    /// (Kie's uploads, which it deletes after 3 days), by the file's place among the
+    /// input's file references. On task views, lists and events, once the task was
+    /// sent; absent when none was made.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub input_copies: Vec<InputCopyView>,
+}
+
+/// A copy a provider holds of an input file, and whether it is still there.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct InputCopyView {
+    /// The file's place among the input's file references (0 first).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub position: Option<u32>,
+    /// The reference as the input wrote it (a `data:` URI shortened).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reference: Option<String>,
+    pub service: String,
+    /// The URL the provider fetches the file from.
+    pub url: String,
+    pub expires_at: String,
+    /// `fresh`, `expiring` (within a day) or `expired`.
+    pub state: String,
+    /// What Atelier does about an expiring or expired copy.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub warning: Option<String>,
+}
+
+impl InputCopyView {
+    /// A copy held for `service`, as it stands at `now`.
+    pub fn new(service: &str, url: &str, expires_at: i64, now: i64) -> Self {
+        let state = CopyState::of(expires_at, now);
+        Self {
+            position: None,
+            reference: None,
+            service: service.to_owned(),
+            url: url.to_owned(),
+            expires_at: timestamp(expires_at),
+            state: state.as_str().to_owned(),
+            warning: state.warning(service),
+        }
+    }
+}
+
+impl TaskView {
+    /// The view with the task's input copies, as they stand at `now`.
+    pub fn with_input_copies(mut self, copies: &[InputCopy], now: i64) -> Self {
+        self.input_copies = copies
+            .iter()
+            .map(|copy| InputCopyView {
+                position: Some(copy.position),
+                reference: Some(copy.reference.clone()),
+                ..InputCopyView::new(&copy.service, &copy.url, copy.expires_at, now)
+            })
+            .collect();
+        self
+    }
 }
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct RouteView {
-    /// The model as the request named it.
+    /// The model the request named, by its canonical name.
     pub model: String,
     /// The service chosen.
     pub service: String,
@@ -163,6 +221,7 @@ impl From<&Task> for TaskView {
             // Only a task still waiting can expire.
             expires_at: if task.status.is_terminal() { None } else { task.expires_at.map(timestamp) },
             events_url: format!("/api/v1/tasks/{}/events", task.id),
+            input_copies: Vec::new(),
         }
     }
 }

@@ -413,7 +413,7 @@ impl Config {
         let known: Vec<&str> = services.iter().map(|service| service.service()).collect();
         for (model, list) in &self.routing {
             if model.trim().is_empty() || model.contains('/') {
-                bail!("routing: {model:?} must be a model name without a service (such as imagen4)");
+                bail!("routing: {model:?} must be a model name without a service (such as imagen-4)");
             }
             if list.is_empty() {
                 bail!("routing.{model} must name at least one service");

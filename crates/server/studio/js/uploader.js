@@ -3,10 +3,10 @@
 // task input names. Kie keeps files it receives for 3 days; the warning says so
 // (Atelier keeps the original and sends it again when Kie's copy is stale).
 
-import { upload } from './api.js';
-import { h, toast } from './dom.js';
+import { get, upload } from './api.js';
+import { clear, h, toast } from './dom.js';
 import { t, tParts } from './i18n.js';
-import { describeError, humanBytes } from './words.js';
+import { copyNote, describeError, humanBytes } from './words.js';
 
 const ACCEPT = 'image/png,image/jpeg,image/webp,image/gif,video/mp4,video/webm,video/quicktime';
 
@@ -44,14 +44,34 @@ export function uploader({ multiple, max, service, name }) {
 
   function itemNode(label, previewSrc, item) {
     const bar = h('span', {});
+    const copies = h('div', { class: 'copies small', dataset: { copies: '' } });
     const node = h('div', { class: 'upload-item', dataset: { upload: '' } },
       previewSrc ? h('img', { src: previewSrc, alt: label }) : h('div', { class: 'kind' }, t('file')),
       h('div', { class: 'progress', role: 'progressbar', 'aria-label': t('Upload of {name}', { name: label }), 'aria-valuemin': 0, 'aria-valuemax': 100 }, bar),
       h('div', { class: 'name', title: label }, label),
-      h('button', { class: 'btn small icon', type: 'button', 'aria-label': t('Remove {name}', { name: label }), onclick: () => removeItem(item) }, '×'));
+      h('button', { class: 'btn small icon', type: 'button', 'aria-label': t('Remove {name}', { name: label }), onclick: () => removeItem(item) }, '×'),
+      copies);
     item.bar = bar;
     item.node = node;
+    item.copies = copies;
     return node;
+  }
+
+  // The copies the provider holds of an upload (seed 003: Kie's expire after 3
+  // days), each with its expiry; a warning when one has expired or will within a day.
+  async function showCopies(item) {
+    if (!service || !item.ref || !item.ref.startsWith('upl_')) return;
+    try {
+      const stored = await get(`/uploads/${item.ref}`);
+      const mine = (stored.provider_copies || []).filter((copy) => copy.service === service);
+      clear(item.copies);
+      for (const copy of mine) {
+        const note = copyNote(copy);
+        item.copies.append(h('div', { class: note.warn ? 'warn-box' : 'muted', dataset: { copyState: copy.state } }, note.text));
+      }
+    } catch {
+      // The note is a courtesy: the upload itself is fine.
+    }
   }
 
   async function addFiles(files) {
@@ -71,6 +91,8 @@ export function uploader({ multiple, max, service, name }) {
         item.ref = stored.id;
         item.bar.style.width = '100%';
         item.node.dataset.upload = stored.id;
+        // The same file sent before may still have a copy at the provider.
+        showCopies(item);
       } catch (error) {
         toast(`${file.name}: ${describeError(error)}`, 'error');
         removeItem(item);
@@ -107,7 +129,9 @@ export function uploader({ multiple, max, service, name }) {
             : /^data:image\//.test(ref) ? ref : null;
         itemNode(ref.length > 40 ? `${ref.slice(0, 40)}…` : ref, src, item);
         item.bar.style.width = '100%';
+        item.node.dataset.upload = ref;
         addItem(item);
+        showCopies(item);
       }
     },
   };

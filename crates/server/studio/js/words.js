@@ -107,6 +107,25 @@ export function humanTime(iso) {
   return then.toLocaleDateString(locale);
 }
 
+const SERVICE_NAMES = { kie: 'Kie.ai' };
+
+/**
+ * A provider's copy of an input file (`provider_copies` of an upload, `input_copies`
+ * of a task), in words: `{ text, warn }`, `warn` when it has expired or will within a
+ * day (the server's `state`).
+ */
+export function copyNote(copy) {
+  const service = SERVICE_NAMES[copy.service] || copy.service;
+  const time = humanTime(copy.expires_at);
+  if (copy.state === 'expired') {
+    return { warn: true, text: t('The copy {service} holds expired {time}. Atelier will upload the file again the next time a task uses it.', { service, time }) };
+  }
+  if (copy.state === 'expiring') {
+    return { warn: true, text: t('The copy {service} holds expires {time}, within a day. Atelier will upload the file again the next time a task uses it.', { service, time }) };
+  }
+  return { warn: false, text: t('{service} holds a copy until {time}.', { service, time }) };
+}
+
 /** The text a task is about: its prompt, or what it encodes/speaks. */
 export function taskPrompt(task) {
   const input = task.input || {};

@@ -39,6 +39,7 @@ fn spec(model: &str, modality: Modality, poll_timeout_secs: Option<u64>) -> Mode
     ModelSpec {
         service: "lab".into(),
         model: model.into(),
+        aliases: Vec::new(),
         modality,
         title: model.into(),
         description: "a test provider".into(),

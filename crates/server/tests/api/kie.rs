@@ -225,7 +225,7 @@ async fn without_a_callback_a_lost_submit_says_what_is_known_and_an_admin_can_at
     // job was not sent again.
     assert_eq!((task["status"].as_str(), task["error"]["code"].as_str()), (Some("failed"), Some("malformed_response")));
     let message = task["error"]["message"].as_str().unwrap();
-    for known in ["kie", "imagen4", "was not sent again", "external-id"] {
+    for known in ["kie", "imagen-4", "was not sent again", "external-id"] {
         assert!(message.contains(known), "{known:?} missing from {message:?}");
     }
     let id = task["task_id"].as_str().unwrap();

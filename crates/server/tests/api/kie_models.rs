@@ -295,6 +295,16 @@ async fn kie_uploads_are_reused_while_fresh_and_redone_once_stale() {
     assert_eq!(kie.stats().await["uploads"]["stream"], 1, "the second task reuses the first upload");
     let (a, b) = (kie.generate_body("kie/veo3", &first).await, kie.generate_body("kie/veo3", &second).await);
     assert_eq!(a["imageUrls"], b["imageUrls"]);
+    // Both tasks show the one copy Kie holds, fresh for three days.
+    for task in [&first, &second] {
+        let copy = &task["input_copies"][0];
+        assert_eq!(
+            (copy["url"].as_str(), copy["state"].as_str()),
+            (a["imageUrls"][0].as_str(), Some("fresh")),
+            "{task}"
+        );
+        assert_eq!(copy.get("warning"), None, "{task}");
+    }
 
     // Uploads that Kie dates 2.5 days back have too little life left to reuse.
     let stale = start_with(&[], None, 50, |config| config.upload_age = Duration::from_secs(60 * 60 * 60)).await;
@@ -304,6 +314,54 @@ async fn kie_uploads_are_reused_while_fresh_and_redone_once_stale() {
         assert_eq!(task["status"], "completed", "{task}");
     }
     assert_eq!(stale.stats().await["uploads"]["stream"], 2, "a stale upload is uploaded afresh");
+}
+
+#[tokio::test]
+async fn the_copy_kie_holds_is_shown_with_its_expiry_on_the_task_the_upload_and_the_events() {
+    // Kie dates its copies 2.5 days back: half a day left, so each is "expiring".
+    let kie = start_with(&[], None, 50, |config| config.upload_age = Duration::from_secs(60 * 60 * 60)).await;
+    let upload = kie.upload_png(40).await;
+    let bytes = kie.app.get(&format!("/api/v1/uploads/{upload}/content")).await.bytes().await.expect("bytes");
+    let data_uri = format!("data:image/png;base64,{}", base64::engine::general_purpose::STANDARD.encode(&bytes));
+    let task = kie.run("kie/veo-3", json!({ "prompt": "two frames", "images": [upload, data_uri] })).await;
+    assert_eq!(task["status"], "completed", "{task}");
+    let sent = kie.generate_body("kie/veo3", &task).await;
+
+    let copies = task["input_copies"].as_array().expect("input_copies");
+    assert_eq!(copies.len(), 2, "{task}");
+    assert_eq!(copies[0]["reference"], upload.as_str());
+    assert_eq!(copies[1]["reference"], format!("data:image/png;base64 ({} bytes)", bytes.len()));
+    for (position, copy) in copies.iter().enumerate() {
+        assert_eq!(copy["position"], position);
+        assert_eq!(copy["service"], "kie");
+        assert_eq!(copy["url"], sent["imageUrls"][position], "the URL Kie was given");
+        assert_eq!(copy["state"], "expiring", "{copy}");
+        let warning = copy["warning"].as_str().expect("a warning");
+        assert!(warning.contains("within a day") && warning.contains("uploads it again"), "{warning}");
+        let expires =
+            chrono::DateTime::parse_from_rfc3339(copy["expires_at"].as_str().expect("expires_at")).expect("time");
+        let left = expires.signed_duration_since(chrono::Utc::now());
+        assert!(left > chrono::Duration::hours(11) && left <= chrono::Duration::hours(12), "{left}");
+    }
+
+    // The upload shows the same copy.
+    let stored: Value = kie.app.get(&format!("/api/v1/uploads/{upload}")).await.json().await.expect("json");
+    let held = &stored["provider_copies"][0];
+    assert_eq!((held["service"].as_str(), held["url"].as_str()), (Some("kie"), copies[0]["url"].as_str()), "{stored}");
+    assert_eq!(held["state"], "expiring");
+
+    // So do the task list and the task's event stream.
+    let listed: Value = kie.app.get("/api/v1/tasks?model=kie/veo-3").await.json().await.expect("json");
+    assert_eq!(listed["tasks"][0]["input_copies"], task["input_copies"], "{listed}");
+    let id = task["task_id"].as_str().expect("id");
+    let events = kie.app.get(&format!("/api/v1/tasks/{id}/events")).await.text().await.expect("events");
+    let snapshot = events.lines().find_map(|line| line.strip_prefix("data:")).expect("a snapshot");
+    let snapshot: Value = serde_json::from_str(snapshot.trim()).expect("JSON");
+    assert_eq!(snapshot["input_copies"], task["input_copies"], "{events}");
+
+    // A task with no input file shows none.
+    let plain = kie.run("kie/veo-3", json!({ "prompt": "no frames" })).await;
+    assert_eq!(plain.get("input_copies"), None, "{plain}");
 }
 
 #[tokio::test]

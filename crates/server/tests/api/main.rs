@@ -17,6 +17,7 @@ mod helpers;
 mod kie;
 mod kie_models;
 mod manga_book;
+mod model_names;
 mod models;
 mod openai;
 mod pipelines;

@@ -435,6 +435,8 @@ impl InputFiles for MemoryFiles {
     }
 
     async fn remember_upload(&self, _service: &str, _key: &str, _upload: &ProviderUpload) {}
+
+    async fn record_copy(&self, _task: atelier_core::TaskId, _copy: &atelier_core::ports::InputCopy) {}
 }
 
 fn png(width: u32, height: u32) -> InputFile {

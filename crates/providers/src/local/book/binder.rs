@@ -57,6 +57,7 @@ pub fn spec() -> ModelSpec {
     ModelSpec {
         service: SERVICE.to_owned(),
         model: MODEL.to_owned(),
+        aliases: Vec::new(),
         modality: Modality::Image,
         title: "Manga binder".to_owned(),
         description: "Binds lettered manga pages as a PDF (fonts embedded, right-to-left page order declared for \

@@ -25,6 +25,7 @@ pub fn spec() -> ModelSpec {
     ModelSpec {
         service: SERVICE.to_owned(),
         model: MODEL.to_owned(),
+        aliases: Vec::new(),
         modality: Modality::Image,
         title: "Manga letterer".to_owned(),
         description: "Letters one manga page: the panel images in their frames, balloons of five kinds (speech, \

@@ -86,6 +86,7 @@ pub fn spec() -> ModelSpec {
     ModelSpec {
         service: SERVICE.to_owned(),
         model: MODEL.to_owned(),
+        aliases: Vec::new(),
         modality: Modality::Image,
         title: "Placeholder image (not AI)".to_owned(),
         description: "A placeholder image, not AI-generated: a seed-driven abstract composition whose palette \

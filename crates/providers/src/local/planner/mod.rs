@@ -31,6 +31,7 @@ fn spec() -> ModelSpec {
     ModelSpec {
         service: SERVICE.to_owned(),
         model: MODEL.to_owned(),
+        aliases: Vec::new(),
         modality: Modality::Text,
         title: "Rule-based story planner (not a language model)".to_owned(),
         description: "Offline and deterministic: splits a story into scenes, extracts dialogue and characters, and \

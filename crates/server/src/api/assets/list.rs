@@ -1,3 +1,4 @@
+use atelier_core::catalog::Catalog;
 use atelier_core::task::AssetFilter;
 use axum::Json;
 use axum::extract::State;
@@ -53,7 +54,7 @@ pub async fn list_assets(
     Caller(caller): Caller,
     AppQuery(query): AppQuery<ListAssetsQuery>,
 ) -> ApiResult<Json<AssetListView>> {
-    let filter = to_filter(query)?;
+    let filter = to_filter(state.tasks.catalog(), query)?;
     let page = state.tasks.list_assets(&caller, &filter).await?;
     let images = page
         .assets
@@ -67,8 +68,8 @@ pub async fn list_assets(
     Ok(Json(AssetListView { images, next_cursor: page.next_cursor.map(|id| id.to_string()) }))
 }
 
-fn to_filter(query: ListAssetsQuery) -> ApiResult<AssetFilter> {
-    let (service, model) = model_filter(query.model.as_deref());
+fn to_filter(catalog: &Catalog, query: ListAssetsQuery) -> ApiResult<AssetFilter> {
+    let (service, model) = model_filter(catalog, query.model.as_deref());
     let limit = page_limit(query.limit)?;
     Ok(AssetFilter {
         tag: query.tag,

@@ -10,7 +10,7 @@ use utoipa::ToSchema;
 use crate::api::auth::Caller;
 use crate::api::error::{ApiError, ApiResult, ErrorBody};
 use crate::api::extract::AppJson;
-use crate::api::tasks::{idempotency_key, request_hash};
+use crate::api::tasks::{idempotency_key, named_model, request_hash};
 use crate::api::views::timestamp;
 use crate::app::AppState;
 
@@ -20,8 +20,11 @@ use crate::app::AppState;
 pub struct GenerateRequest {
     pub prompt: Option<String>,
     pub negative_prompt: Option<String>,
-    /// A model name; the configured default model when absent.
+    /// A model name (`service/model`, or the model alone, former names and seed
+    /// 003's constants accepted); the configured default model when absent.
     pub model: Option<String>,
+    /// The service, when `model` names the model alone (seed 003's pair).
+    pub service: Option<String>,
     pub width: Option<Value>,
     pub height: Option<Value>,
     pub num_images: Option<Value>,
@@ -87,7 +90,8 @@ async fn generate_task(
             input.insert(name.to_owned(), value);
         }
     }
-    let spec = state.tasks.resolve_model(request.model.as_deref())?;
+    let named = named_model(request.service.as_deref(), request.model.as_deref())?;
+    let spec = state.tasks.resolve_model(named.as_deref())?;
     let create = CreateTask {
         model: Some(spec.id()),
         input: Value::Object(input),

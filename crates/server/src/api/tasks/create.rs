@@ -19,11 +19,14 @@ use crate::app::AppState;
 #[derive(Debug, Deserialize, serde::Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateTaskRequest {
-    /// `service/model` (such as `local/placeholder`), or a model name alone when
-    /// one service offers it. The configured default model when absent.
+    /// `service/model` (such as `local/placeholder`, `kie/sora-2`), or a model name
+    /// alone when one service offers it. Former names (`kie/sora2`) and seed 003's
+    /// constants (`SORA2`, `DALL_E_3`) are accepted, in any case. The configured
+    /// default model when absent.
     #[serde(default)]
     pub model: Option<String>,
-    /// The service, when `model` names the model alone.
+    /// The service (`kie`, `OPENAI`), when `model` names the model alone: the same
+    /// model through another service is the same `model` with another `service`.
     #[serde(default)]
     pub service: Option<String>,
     /// The model's input; see `GET /api/v1/models` for each model's schema.
@@ -77,17 +80,7 @@ pub async fn create_task(
             serde_json::json!({ "field": "input", "reason": "not an object" }),
         ));
     }
-    let model = match (&request.service, &request.model) {
-        (Some(service), Some(model)) if !model.contains('/') => Some(format!("{service}/{model}")),
-        (Some(_), Some(model)) => Some(model.clone()),
-        (Some(_), None) => {
-            return Err(ApiError::validation(
-                "name the model too",
-                serde_json::json!({ "field": "model", "reason": "required when service is given" }),
-            ));
-        }
-        (None, model) => model.clone(),
-    };
+    let model = named_model(request.service.as_deref(), request.model.as_deref())?;
     let prompt_id = request.prompt_id.as_deref().map(parse_prompt_field).transpose()?;
     let idempotency_key = idempotency_key(&headers)?;
     let wait = wait_preference(&headers, state.config.server.max_wait_secs);
@@ -108,6 +101,28 @@ pub async fn create_task(
         }
     }
     Ok(task_created_response(&task, is_new, wait))
+}
+
+/// The model a request names by `service` and `model` (seed 003's pair, such as
+/// `{"service": "OPENAI", "model": "SORA2"}`), as one `service/model` name. A `model`
+/// that names its own service must agree with `service`.
+pub fn named_model(service: Option<&str>, model: Option<&str>) -> ApiResult<Option<String>> {
+    let service = service.map(str::trim);
+    match (service, model) {
+        (Some(service), Some(model)) => match model.split_once('/') {
+            None => Ok(Some(format!("{service}/{}", model.trim()))),
+            Some((own, _)) if own.trim().eq_ignore_ascii_case(service) => Ok(Some(model.to_owned())),
+            Some((own, _)) => Err(ApiError::validation(
+                format!("model {model:?} names the service {own:?} but service is {service:?}"),
+                serde_json::json!({ "field": "service", "reason": "conflicts with model" }),
+            )),
+        },
+        (Some(_), None) => Err(ApiError::validation(
+            "name the model too",
+            serde_json::json!({ "field": "model", "reason": "required when service is given" }),
+        )),
+        (None, model) => Ok(model.map(str::to_owned)),
+    }
 }
 
 /// A `prompt_id` body field: a malformed id is invalid input.

@@ -50,7 +50,7 @@ async fn next_event(
     let (state, mut receiver, last_version, snapshot) = progress?;
     if let Some(task) = snapshot {
         let done = task.status.is_terminal();
-        let event = to_event("snapshot", &task);
+        let event = to_event("snapshot", &task, &state).await;
         return Some((Ok(event), (!done).then_some((state, receiver, last_version, None))));
     }
     loop {
@@ -74,15 +74,19 @@ async fn next_event(
         };
         if task.version != last_version {
             let done = task.status.is_terminal();
-            let event = to_event("update", &task);
+            let event = to_event("update", &task, &state).await;
             let version = task.version;
             return Some((Ok(event), (!done).then_some((state, receiver, version, None))));
         }
     }
 }
 
-fn to_event(name: &str, task: &atelier_core::task::Task) -> Event {
-    let view = TaskView::from(task);
+/// The task's view as an event, with its input copies (a failure to read them
+/// leaves them out rather than ending the stream).
+async fn to_event(name: &str, task: &atelier_core::task::Task, state: &AppState) -> Event {
+    let copies = state.tasks.input_copies(&[task]).await.unwrap_or_default();
+    let copies = copies.get(&task.id).map(Vec::as_slice).unwrap_or_default();
+    let view = TaskView::from(task).with_input_copies(copies, atelier_core::time::now_millis());
     Event::default()
         .event(name)
         .id(task.version.to_string())

@@ -1,3 +1,4 @@
+use atelier_core::time::now_millis;
 use axum::Json;
 use axum::extract::State;
 
@@ -19,5 +20,7 @@ pub async fn get_task(
     AppPath(id): AppPath<String>,
 ) -> ApiResult<Json<TaskView>> {
     let task = state.tasks.get(&caller, parse_task_id(&id)?).await?;
-    Ok(Json(TaskView::from(&task)))
+    let copies = state.tasks.input_copies(&[&task]).await?;
+    let copies = copies.get(&task.id).map(Vec::as_slice).unwrap_or_default();
+    Ok(Json(TaskView::from(&task).with_input_copies(copies, now_millis())))
 }

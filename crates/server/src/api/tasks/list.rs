@@ -1,3 +1,4 @@
+use atelier_core::catalog::Catalog;
 use atelier_core::task::{TaskFilter, TaskStatus};
 use axum::Json;
 use axum::extract::State;
@@ -41,15 +42,24 @@ pub async fn list_tasks(
     Caller(caller): Caller,
     AppQuery(query): AppQuery<ListTasksQuery>,
 ) -> ApiResult<Json<TaskListView>> {
-    let filter = to_filter(query)?;
+    let filter = to_filter(state.tasks.catalog(), query)?;
     let page = state.tasks.list(&caller, &filter).await?;
+    let copies = state.tasks.input_copies(&page.tasks.iter().collect::<Vec<_>>()).await?;
+    let now = atelier_core::time::now_millis();
     Ok(Json(TaskListView {
-        tasks: page.tasks.iter().map(TaskView::from).collect(),
+        tasks: page
+            .tasks
+            .iter()
+            .map(|task| {
+                let copies = copies.get(&task.id).map(Vec::as_slice).unwrap_or_default();
+                TaskView::from(task).with_input_copies(copies, now)
+            })
+            .collect(),
         next_cursor: page.next_cursor.map(|id| id.to_string()),
     }))
 }
 
-fn to_filter(query: ListTasksQuery) -> ApiResult<TaskFilter> {
+fn to_filter(catalog: &Catalog, query: ListTasksQuery) -> ApiResult<TaskFilter> {
     let statuses = match &query.status {
         Some(list) => list
             .split(',')
@@ -58,7 +68,7 @@ fn to_filter(query: ListTasksQuery) -> ApiResult<TaskFilter> {
             .collect::<Result<Vec<_>, _>>()?,
         None => Vec::new(),
     };
-    let (service, model) = model_filter(query.model.as_deref());
+    let (service, model) = model_filter(catalog, query.model.as_deref());
     let limit = page_limit(query.limit)?;
     Ok(TaskFilter {
         statuses,

@@ -14,7 +14,7 @@ use utoipa_axum::routes;
 
 use crate::app::AppState;
 
-pub use create::{CreateTaskRequest, idempotency_key, request_hash, wait_preference};
+pub use create::{CreateTaskRequest, idempotency_key, named_model, request_hash, wait_preference};
 
 pub(crate) use delete::delete_task;
 pub(crate) use get::get_task;

@@ -7,6 +7,7 @@ mod create;
 mod read;
 
 use atelier_core::UploadId;
+use atelier_core::ports::ProviderUpload;
 use atelier_core::task::Upload;
 use axum::extract::DefaultBodyLimit;
 use serde::Serialize;
@@ -15,6 +16,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::api::error::ApiError;
+use crate::api::views::InputCopyView;
 use crate::app::AppState;
 
 pub fn routes(max_upload_bytes: usize) -> OpenApiRouter<AppState> {
@@ -44,6 +46,19 @@ pub struct UploadView {
     pub url: String,
     /// ISO 8601.
     pub created_at: String,
+    /// The copies providers hold of this file, made when a task sent it (Kie deletes
+    /// its copies after 3 days; Atelier keeps the original and uploads it again when a
+    /// copy is stale). Empty until a task sends the file to such a provider.
+    pub provider_copies: Vec<InputCopyView>,
+}
+
+impl UploadView {
+    /// The view with the provider copies of the file, as they stand at `now`.
+    pub fn with_copies(mut self, copies: &[(String, ProviderUpload)], now: i64) -> Self {
+        self.provider_copies =
+            copies.iter().map(|(service, copy)| InputCopyView::new(service, &copy.url, copy.expires_at, now)).collect();
+        self
+    }
 }
 
 impl From<&Upload> for UploadView {
@@ -58,6 +73,7 @@ impl From<&Upload> for UploadView {
             sha256: upload.sha256.clone(),
             url: format!("/api/v1/uploads/{}/content", upload.id),
             created_at: crate::api::views::timestamp(upload.created_at),
+            provider_copies: Vec::new(),
         }
     }
 }

@@ -20,7 +20,8 @@ pub async fn get_upload(
     AppPath(id): AppPath<String>,
 ) -> ApiResult<Json<UploadView>> {
     let upload = state.tasks.get_upload(&caller, &parse_upload_id(&id)?).await?;
-    Ok(Json(UploadView::from(&upload)))
+    let copies = state.tasks.upload_copies(&upload).await?;
+    Ok(Json(UploadView::from(&upload).with_copies(&copies, atelier_core::time::now_millis())))
 }
 
 /// The uploaded file itself (honours `Range` and `If-None-Match`).
