@@ -294,11 +294,12 @@ export async function accessibilityViolations(page, selector) {
 
 /**
  * Starts an in-tree provider emulator (`atelier emulate openai|kie`) on a free port
- * with the API key `key`; resolves with `{ child, url }` once it prints its address.
+ * with the API key `key` (and `args`, such as `['--upload-age-secs', '216000']`);
+ * resolves with `{ child, url }` once it prints its address.
  */
-export function startEmulator(kind, key) {
+export function startEmulator(kind, key, args = []) {
   return new Promise((resolve, reject) => {
-    const child = spawn(BIN, ['emulate', kind, '--listen', '127.0.0.1:0', '--api-key', key], {
+    const child = spawn(BIN, ['emulate', kind, '--listen', '127.0.0.1:0', '--api-key', key, ...args], {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let output = '';

@@ -1,10 +1,11 @@
 // The uploader (seed 003) in the studio, against providers that take input files:
 // the server talks to the in-tree emulators (`atelier emulate openai|kie`, speaking
-// each provider's protocol), so `openai/gpt-image-1` and `kie/veo3` are usable and
+// each provider's protocol), so `openai/gpt-image-1` and `kie/veo-3` are usable and
 // their file fields become drop zones. Files are picked and dropped, previewed,
 // uploaded with progress, one is removed, and the edit runs with the other; for
 // Kie, the 3-day expiry warning shows and the image-to-video task's video plays in
-// the lightbox.
+// the lightbox. Against a Kie whose copies are already 2.5 days old, the copy's
+// expiry is shown on the task and, when the settings are reused, in the uploader.
 
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
@@ -41,6 +42,10 @@ after(async () => {
 
 /** A real PNG to upload: a small output of the placeholder engine. */
 async function samplePng() {
+  return placeholderPng(server);
+}
+
+async function placeholderPng(server) {
   const task = await api(server, 'POST', '/api/v1/tasks', {
     model: 'local/placeholder', input: { prompt: 'a cat to edit', width: 256, height: 256 },
   });
@@ -125,7 +130,7 @@ test('Kie: the expiry warning, then image to video, played in the lightbox', asy
       await page.click('#sign-in-form button[type=submit]');
     }
     await page.locator('#generate-form').waitFor();
-    await page.selectOption('#model-picker', 'kie/veo3');
+    await page.selectOption('#model-picker', 'kie/veo-3');
     await page.fill('[name=in-prompt]', 'the cat walks away');
     assert.equal(await page.locator('[data-field=images] .warn-box').isVisible(), false, 'no warning before a file');
     const chooser = page.waitForEvent('filechooser');
@@ -144,12 +149,71 @@ test('Kie: the expiry warning, then image to video, played in the lightbox', asy
     await page.waitForFunction(() => document.querySelector('#lightbox video')?.readyState >= 1, null, { timeout: 15_000 });
     assert.ok(await video.evaluate((v) => v.duration > 0), 'the video loaded');
     await screenshot(page, 'desktop-18-video-lightbox');
-    const { tasks } = await api(server, 'GET', '/api/v1/tasks?model=kie/veo3');
+    const { tasks } = await api(server, 'GET', '/api/v1/tasks?model=kie/veo-3');
     assert.equal(tasks[0].status, 'completed');
     assert.match(tasks[0].input.images[0], /^upl_/);
     assert.deepEqual(consoleErrors, []);
     assert.deepEqual(failures, []);
   } finally {
     await launched.browser.close();
+  }
+});
+
+test('Kie: a copy that expires within a day is shown on the task and in the uploader', async () => {
+  // Kie dates every copy 2.5 days back: half a day is left.
+  const agedKie = await startEmulator('kie', KEY, ['--upload-age-secs', String(60 * 3600)]);
+  const aged = await startServer({
+    env: {
+      ATELIER__PROVIDERS__KIE__API_KEY: KEY,
+      ATELIER__PROVIDERS__KIE__BASE_URL: agedKie.url,
+      ATELIER__PROVIDERS__KIE__UPLOAD_BASE_URL: agedKie.url,
+      ATELIER__PROVIDERS__KIE__FIRST_POLL_MS: '200',
+    },
+  });
+  const launched = await launch({ viewport: DESKTOP });
+  const { page, consoleErrors, failures } = launched;
+  try {
+    const png = await placeholderPng(aged);
+    await page.goto(aged.signInLink);
+    await page.locator('#generate-form').waitFor();
+    await page.selectOption('#model-picker', 'kie/veo-3');
+    await page.fill('[name=in-prompt]', 'the cat looks back');
+    const chooser = page.waitForEvent('filechooser');
+    await page.click('[data-field=images] [data-action=pick-files]');
+    await (await chooser).setFiles({ name: 'frame.png', mimeType: 'image/png', buffer: png });
+    await page.waitForFunction(() => [...document.querySelectorAll('.upload-item')].some((item) => item.dataset.upload.startsWith('upl_')));
+    assert.equal(await page.locator('[data-copy-state]').count(), 0, 'no copy at Kie before a task sends the file');
+    await page.click('#generate-submit');
+    await page.locator('.job[data-status=completed]').waitFor({ timeout: 60_000 });
+
+    // The API says it: the task's input copy and the upload's copy, expiring.
+    const { tasks } = await api(aged, 'GET', '/api/v1/tasks?model=kie/veo-3');
+    const [copy] = tasks[0].input_copies;
+    assert.equal(copy.state, 'expiring');
+    assert.match(copy.reference, /^upl_/);
+    const upload = await api(aged, 'GET', `/api/v1/uploads/${copy.reference}`);
+    assert.equal(upload.provider_copies[0].url, copy.url);
+
+    // The task view warns, saying what Atelier will do.
+    await page.goto(`${aged.url}/#/tasks`);
+    const row = page.locator(`.task-row[data-task="${tasks[0].task_id}"]`);
+    const warning = row.locator('[data-copy-state=expiring]');
+    await warning.waitFor();
+    assert.match(await warning.innerText(), /Kie\.ai.*within a day.*upload the file again/s);
+    await screenshot(page, 'desktop-19-task-copy-expiring');
+
+    // Reusing the settings puts the upload back in the uploader, with the warning.
+    await row.locator('[data-action=reuse]').click();
+    await page.locator('#generate-form').waitFor();
+    const note = page.locator('[data-field=images] [data-copy-state=expiring]');
+    await note.waitFor();
+    assert.match(await note.innerText(), /within a day/);
+    await screenshot(page, 'desktop-20-uploader-copy-expiring');
+    assert.deepEqual(consoleErrors, []);
+    assert.deepEqual(failures, []);
+  } finally {
+    await launched.browser.close();
+    await aged.stop();
+    agedKie.child.kill('SIGTERM');
   }
 });

@@ -8,7 +8,8 @@ use std::sync::Arc;
 
 use atelier_core::ports::PromptStore;
 use atelier_core::ports::{
-    AssetIndex, Created, LeaseToken, OwnerCount, ProviderUpload, QueueStore, TaskStore, UploadStore, UsageCounts,
+    AssetIndex, Created, InputCopy, LeaseToken, OwnerCount, ProviderUpload, QueueStore, TaskStore, UploadStore,
+    UsageCounts,
 };
 use atelier_core::prompt::{Prompt, PromptDeletion, PromptKind};
 use atelier_core::task::{
@@ -602,7 +603,37 @@ async fn uploads_and_provider_uploads(store: Arc<Database>) {
     assert_eq!(store.provider_upload("openai", "sha-a", 0).await.unwrap(), None, "services are apart");
     let renewed = ProviderUpload { url: "https://files.example/b.png".into(), expires_at: 20_000 };
     store.remember_provider_upload("kie", "sha-a", &renewed, 12_000).await.unwrap();
-    assert_eq!(store.provider_upload("kie", "sha-a", 12_000).await.unwrap(), Some(renewed));
+    assert_eq!(store.provider_upload("kie", "sha-a", 12_000).await.unwrap(), Some(renewed.clone()));
+
+    // A file's copies at every service, expired ones too.
+    store.remember_provider_upload("azure", "sha-a", &held, 1_000).await.unwrap();
+    store.remember_provider_upload("kie", "sha-b", &held, 1_000).await.unwrap();
+    let copies = store.provider_copies("sha-a").await.unwrap();
+    assert_eq!(copies, [("azure".to_owned(), held.clone()), ("kie".to_owned(), renewed.clone())]);
+    assert_eq!(store.provider_copies("sha-none").await.unwrap(), []);
+
+    // The copies each task's input files went as: by task and position, replaced
+    // when a submit is redone, gone with the task.
+    let other = insert(&store, new_task(4_000)).await;
+    let copy = |position: u32, url: &str| InputCopy {
+        position,
+        reference: format!("upl_{position}"),
+        service: "kie".into(),
+        url: url.into(),
+        expires_at: 50_000,
+    };
+    store.record_input_copy(&task, &copy(1, "https://k/b"), 5_000).await.unwrap();
+    store.record_input_copy(&task, &copy(0, "https://k/old"), 5_000).await.unwrap();
+    store.record_input_copy(&task, &copy(0, "https://k/a"), 6_000).await.unwrap();
+    store.record_input_copy(&other, &copy(0, "https://k/c"), 6_000).await.unwrap();
+    let both = store.input_copies(&[task, other]).await.unwrap();
+    let mut expected =
+        vec![(task, copy(0, "https://k/a")), (task, copy(1, "https://k/b")), (other, copy(0, "https://k/c"))];
+    expected.sort_by_key(|(id, copy)| (id.to_string(), copy.position));
+    assert_eq!(both, expected);
+    assert_eq!(store.input_copies(&[]).await.unwrap(), []);
+    store.delete_task(task).await.unwrap();
+    assert_eq!(store.input_copies(&[task, other]).await.unwrap(), [(other, copy(0, "https://k/c"))], "cascaded");
 }
 
 async fn quota_and_in_flight_counts(store: Arc<Database>) {

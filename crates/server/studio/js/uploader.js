@@ -18,6 +18,8 @@ export function uploader({ multiple, max, service, name }) {
   const zone = h('div', { class: 'dropzone', dataset: { dropzone: name } },
     h('div', {}, multiple ? tParts('Drop up to {max} images here, or {pick}', { max, pick }) : tParts('Drop an image here, or {pick}', { pick })), input);
   const list = h('div', { class: 'uploads', 'aria-live': 'polite' });
+  // What the provider holds of each file, below the tiles.
+  const notes = h('div', { class: 'copies small', 'aria-live': 'polite' });
   const warning = service === 'kie'
     ? h('div', { class: 'warn-box small', hidden: true },
       t('Kie.ai deletes uploaded files after 3 days. Atelier keeps your original and uploads it again when a task needs it later.'))
@@ -38,22 +40,24 @@ export function uploader({ multiple, max, service, name }) {
     const index = items.indexOf(item);
     if (index >= 0) items.splice(index, 1);
     item.node.remove();
+    item.copies?.remove();
     if (item.preview) URL.revokeObjectURL(item.preview);
     refresh();
   }
 
   function itemNode(label, previewSrc, item) {
     const bar = h('span', {});
-    const copies = h('div', { class: 'copies small', dataset: { copies: '' } });
+    const copies = h('div', { dataset: { copiesOf: label } });
     const node = h('div', { class: 'upload-item', dataset: { upload: '' } },
       previewSrc ? h('img', { src: previewSrc, alt: label }) : h('div', { class: 'kind' }, t('file')),
       h('div', { class: 'progress', role: 'progressbar', 'aria-label': t('Upload of {name}', { name: label }), 'aria-valuemin': 0, 'aria-valuemax': 100 }, bar),
       h('div', { class: 'name', title: label }, label),
-      h('button', { class: 'btn small icon', type: 'button', 'aria-label': t('Remove {name}', { name: label }), onclick: () => removeItem(item) }, '×'),
-      copies);
+      h('button', { class: 'btn small icon', type: 'button', 'aria-label': t('Remove {name}', { name: label }), onclick: () => removeItem(item) }, '×'));
     item.bar = bar;
     item.node = node;
+    item.label = label;
     item.copies = copies;
+    notes.append(copies);
     return node;
   }
 
@@ -67,7 +71,8 @@ export function uploader({ multiple, max, service, name }) {
       clear(item.copies);
       for (const copy of mine) {
         const note = copyNote(copy);
-        item.copies.append(h('div', { class: note.warn ? 'warn-box' : 'muted', dataset: { copyState: copy.state } }, note.text));
+        item.copies.append(h('div', { class: note.warn ? 'warn-box' : 'muted', dataset: { copyState: copy.state } },
+          h('span', { class: 'mono' }, item.label), ': ', note.text));
       }
     } catch {
       // The note is a courtesy: the upload itself is fine.
@@ -117,7 +122,7 @@ export function uploader({ multiple, max, service, name }) {
   });
 
   return {
-    element: h('div', {}, zone, list, warning),
+    element: h('div', {}, zone, list, notes, warning),
     focusTarget: pick,
     get: () => items.filter((item) => item.ref).map((item) => item.ref),
     set(refs) {
@@ -129,7 +134,7 @@ export function uploader({ multiple, max, service, name }) {
             : /^data:image\//.test(ref) ? ref : null;
         itemNode(ref.length > 40 ? `${ref.slice(0, 40)}…` : ref, src, item);
         item.bar.style.width = '100%';
-        item.node.dataset.upload = ref;
+        if (ref.startsWith('upl_')) item.node.dataset.upload = ref;
         addItem(item);
         showCopies(item);
       }

@@ -123,7 +123,7 @@ export function copyNote(copy) {
   if (copy.state === 'expiring') {
     return { warn: true, text: t('The copy {service} holds expires {time}, within a day. Atelier will upload the file again the next time a task uses it.', { service, time }) };
   }
-  return { warn: false, text: t('{service} holds a copy until {time}.', { service, time }) };
+  return { warn: false, text: t('{service} holds a copy; it expires {time}.', { service, time }) };
 }
 
 /** The text a task is about: its prompt, or what it encodes/speaks. */

@@ -628,4 +628,9 @@ export default {
   'A story of {min} to {max} characters becomes a manga in seven phases: concept and world, characters, plot, the name (storyboard), the panel images, the lettering, and the final check with the book (PDF and CBZ). After each phase you can change the result before the next one starts.': '{min}〜{max} 文字の物語が、コンセプトと世界観、キャラクター、プロット、ネーム（絵コンテ）、コマの画像、写植、最終チェックと製本（PDF と CBZ）の 7 フェーズでマンガになります。各フェーズの後、次が始まる前に結果を変更できます。',
   '{done} of {total} done': '{total} 件中 {done} 件完了',
   'Not in this run': 'この実行には含まれません',
+  'The copy {service} holds expired {time}. Atelier will upload the file again the next time a task uses it.': '{service} が保持していたコピーは{time}に期限切れになりました。次にタスクで使うとき、Atelier がファイルを再アップロードします。',
+  'The copy {service} holds expires {time}, within a day. Atelier will upload the file again the next time a task uses it.': '{service} が保持するコピーは{time}（1 日以内）に期限切れになります。次にタスクで使うとき、Atelier がファイルを再アップロードします。',
+  '{service} holds a copy; it expires {time}.': '{service} がコピーを保持しています。期限は{time}です。',
+  'Input files at the provider': 'プロバイダーにある入力ファイル',
+  'Input {n}': '入力 {n}',
 };

@@ -628,4 +628,9 @@ export default {
   'A story of {min} to {max} characters becomes a manga in seven phases: concept and world, characters, plot, the name (storyboard), the panel images, the lettering, and the final check with the book (PDF and CBZ). After each phase you can change the result before the next one starts.': '一个 {min} 至 {max} 字符的故事经过七个阶段（概念与世界观、角色、情节、分镜草稿、分格图像、嵌字、最终检查与成书（PDF 和 CBZ））变成漫画。每个阶段之后、下一阶段开始之前，你都可以修改结果。',
   '{done} of {total} done': '已完成 {done}/{total}',
   'Not in this run': '不在本次运行中',
+  'The copy {service} holds expired {time}. Atelier will upload the file again the next time a task uses it.': '{service} 保存的副本已于{time}过期。下次有任务使用时，Atelier 会重新上传该文件。',
+  'The copy {service} holds expires {time}, within a day. Atelier will upload the file again the next time a task uses it.': '{service} 保存的副本将于{time}过期（一天之内）。下次有任务使用时，Atelier 会重新上传该文件。',
+  '{service} holds a copy; it expires {time}.': '{service} 保存着一份副本，将于{time}过期。',
+  'Input files at the provider': '提供方上的输入文件',
+  'Input {n}': '输入 {n}',
 };

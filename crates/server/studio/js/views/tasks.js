@@ -7,7 +7,7 @@ import { clear, field, h, statusChip, toast } from '../dom.js';
 import { t } from '../i18n.js';
 import { openLightbox } from '../lightbox.js';
 import { dayEnd, dayStart, pager } from '../paging.js';
-import { ACTIVE, describeError, describeTaskError, humanTime, STATUS_WORDS, taskPrompt } from '../words.js';
+import { ACTIVE, copyNote, describeError, describeTaskError, humanTime, STATUS_WORDS, taskPrompt } from '../words.js';
 
 const PAGE = 30;
 
@@ -79,10 +79,24 @@ export async function tasksView(main, { params, navigate, models }) {
         task.retry_of ? h('span', { class: 'muted small' }, t('(a retry)')) : null),
       h('div', { class: 'prompt', title: taskPrompt(task) }, taskPrompt(task) || h('span', { class: 'muted' }, t('(no prompt)'))),
       tagLinks(task),
+      inputCopies(task),
       ACTIVE.has(task.status) ? h('div', { class: 'progress', role: 'progressbar', 'aria-valuenow': task.progress || 0, 'aria-valuemin': 0, 'aria-valuemax': 100, 'aria-label': t('Progress') },
         progressBar(task.progress)) : null,
       task.status === 'failed' || task.status === 'expired' ? h('div', { class: 'error-box' }, describeTaskError(task)) : null);
     return h('div', { class: 'task-row', dataset: { task: task.task_id, status: task.status } }, thumb, meta, actions);
+  }
+
+  // The copies the provider holds of the task's input files (seed 003: Kie's expire
+  // after 3 days), each with its expiry; a warning when one has expired or will
+  // within a day.
+  function inputCopies(task) {
+    const copies = task.input_copies || [];
+    if (!copies.length) return null;
+    return h('ul', { class: 'copies small', 'aria-label': t('Input files at the provider') }, copies.map((copy) => {
+      const note = copyNote(copy);
+      return h('li', { class: note.warn ? 'warn-box' : 'muted', dataset: { copyState: copy.state } },
+        h('span', { class: 'mono' }, t('Input {n}', { n: copy.position + 1 })), ': ', note.text);
+    }));
   }
 
   // The tags of the task's outputs, each a link to the tasks carrying it.
