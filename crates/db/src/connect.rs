@@ -162,7 +162,8 @@ impl Database {
     /// rows and 10 %).
     async fn analyze_stale_tables(&self) -> Result<(), CoreError> {
         let tables: Vec<String> = sqlx::query_scalar(
-            "SELECT relname::text FROM pg_stat_user_tables WHERE relname IN ('tasks', 'assets', 'asset_tags', 'prompts') \
+            "SELECT relname::text FROM pg_stat_user_tables \
+             WHERE relname IN ('tasks', 'assets', 'asset_tags', 'prompts', 'task_input_copies') \
              AND ((last_analyze IS NULL AND last_autoanalyze IS NULL AND n_live_tup > 0) \
                   OR n_mod_since_analyze > 50 + n_live_tup / 10)",
         )

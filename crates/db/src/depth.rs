@@ -125,6 +125,7 @@ pub async fn generate(db: &Database, spec: DepthSpec) -> Result<Depth, CoreError
     } else {
         Default::default()
     };
+    let copies = sqlx::query("SELECT position FROM task_input_copies LIMIT 1").fetch_optional(&db.writer).await.is_ok();
     let base = spec.now - 100 * DAY_MS;
     let step = (100 * DAY_MS) / spec.finished.max(1) as i64;
     let status = "CASE WHEN i % 20 = 7 THEN 'failed' WHEN i % 100 = 13 THEN 'cancelled' ELSE 'completed' END";
@@ -179,6 +180,18 @@ pub async fn generate(db: &Database, spec: DepthSpec) -> Result<Depth, CoreError
             )
         },
         {
+            // Kie's tasks (`i % 4 = 2`), one in ten, sent an input file through Kie's
+            // upload API: its copy.
+            let (with, from) = sql.series(spec.finished);
+            format!(
+                "{with}INSERT INTO task_input_copies (task_id, position, reference, service, url, expires_at, created_at) \
+                 SELECT {task}, 0, 'https://example.com/in.png', 'kie', 'https://tempfile.example/' || i, \
+                 ts + {lifetime}, ts FROM (SELECT i, {base} + i * {step} AS ts FROM {from}) s WHERE i % 40 = 2",
+                task = sql.uuid("ts", '8', "i"),
+                lifetime = 3 * DAY_MS,
+            )
+        },
+        {
             let (with, from) = sql.series(spec.pending);
             let pending_base = spec.now - spec.pending as i64;
             format!(
@@ -199,13 +212,15 @@ pub async fn generate(db: &Database, spec: DepthSpec) -> Result<Depth, CoreError
             )
         },
     ];
-    // Prompts; finished tasks, their outputs and tags; pending tasks; lanes. Each
-    // only when there is something to make (an empty series still yields one row).
+    // Prompts; finished tasks, their outputs, tags and input copies; pending tasks;
+    // lanes. Each only when there is something to make (an empty series still yields
+    // one row).
     let wanted = [
         spec.prompts > 0,
         spec.finished > 0,
         spec.finished > 0,
         spec.finished > 0,
+        copies && spec.finished > 0,
         spec.pending > 0,
         lanes && spec.users > 0,
     ];

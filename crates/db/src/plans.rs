@@ -15,7 +15,7 @@ use crate::connect::{Backend, Database};
 use crate::depth::Depth;
 use crate::error::storage;
 use crate::params::{Param, Statement};
-use crate::{assets, prompts, queue, tasks, usage};
+use crate::{assets, prompts, queue, tasks, uploads, usage};
 
 /// One statement's plan and what is wrong with it.
 #[derive(Debug, Clone)]
@@ -95,6 +95,12 @@ fn hot_statements(db: &Database, depth: &Depth) -> Vec<Hot> {
             queue: false,
             statement: assets::outputs_statement(depth.newest_page.iter().map(ToString::to_string).collect()),
             small_sort: Some("a page of tasks' outputs"),
+        },
+        Hot {
+            name: "a page's input copies".into(),
+            queue: false,
+            statement: uploads::input_copies_statement(&depth.newest_page),
+            small_sort: Some("a page of tasks' input copies"),
         },
         Hot {
             name: "a page's tags".into(),
@@ -221,7 +227,7 @@ async fn explain(
 
 /// Tables whose full scan or sort grows with the history, and the aliases the
 /// statements give them.
-const DEEP: [&str; 5] = ["tasks", "assets", "asset_tags", "t", "a"];
+const DEEP: [&str; 6] = ["tasks", "assets", "asset_tags", "task_input_copies", "t", "a"];
 
 /// What is wrong with a plan: a full scan of a deep table, or a sort (unless the
 /// statement's sort is bounded, `small_sort`).

@@ -76,6 +76,40 @@ pub fn model_table(providers: &ProvidersConfig, engines: &EnginesConfig) -> Resu
 mod tests {
     use super::*;
 
+    /// A parameter missing from a model's schema is one its service refuses, so that
+    /// the catalogue's refusal of a parameter only another service takes
+    /// (`offers::check_offered`) never refuses what the service would accept.
+    #[test]
+    fn a_parameter_a_schema_lacks_is_one_its_service_refuses() {
+        use atelier_core::catalog::offers;
+        let engines = EnginesConfig { instant: InstantConfig { enabled: true } };
+        let providers = services(&ProvidersConfig::default(), &engines).expect("services");
+        let specs: Vec<_> = providers.iter().flat_map(|provider| provider.models()).collect();
+        let (mut checked, mut accepted) = (0, Vec::new());
+        for provider in &providers {
+            for spec in provider.models() {
+                let own = offers::parameters(&spec);
+                let others = specs.iter().filter(|other| other.model == spec.model && other.service != spec.service);
+                let mut lacking: Vec<String> =
+                    others.flat_map(offers::parameters).filter(|parameter| !own.contains(parameter)).collect();
+                lacking.sort();
+                lacking.dedup();
+                for parameter in lacking {
+                    for value in [json!("x"), json!(1), json!(true), json!(["x"]), json!({})] {
+                        let mut input = minimal_input(&spec.input_schema);
+                        input[&parameter] = value.clone();
+                        if provider.validate(&spec.model, &input).is_ok() {
+                            accepted.push(format!("{} takes {parameter} = {value}", spec.id()));
+                        }
+                        checked += 1;
+                    }
+                }
+            }
+        }
+        assert!(accepted.is_empty(), "parameters a schema lacks but validation accepts:\n{}", accepted.join("\n"));
+        assert!(checked > 20, "{checked}");
+    }
+
     #[test]
     fn every_name_of_a_model_finds_that_model_alone() {
         use atelier_core::catalog::{Catalog, names};
@@ -120,6 +154,7 @@ mod tests {
     }
     use crate::config::InstantConfig;
     use crate::kit::schema::{check_schema_matches, minimal_input};
+    use serde_json::json;
 
     #[test]
     fn every_models_schema_matches_its_validation() {
