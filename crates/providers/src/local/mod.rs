@@ -11,6 +11,7 @@ pub mod instant;
 pub mod placeholder;
 pub mod planner;
 pub mod qr;
+pub mod relief;
 pub mod text;
 
 use std::path::PathBuf;
@@ -81,6 +82,7 @@ impl LocalProvider {
             Box::new(planner::Planner),
             Box::new(book::letterer::Letterer),
             Box::new(book::binder::Binder),
+            Box::new(relief::Relief),
             Box::new(instant),
         ];
         Self { engines: ModelTable::new(SERVICE, engines) }

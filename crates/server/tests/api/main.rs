@@ -22,6 +22,7 @@ mod models;
 mod openai;
 mod pipelines;
 mod prompts;
+mod relief;
 mod routing;
 mod sdapi;
 mod seed004;

@@ -1,0 +1,69 @@
+//! The built-in 3D engine, `local/relief`, through the task API: an uploaded picture
+//! becomes a GLB that the Khronos glTF validator passes; a file that is not a
+//! picture fails the task as the input's fault.
+
+use std::path::Path;
+use std::process::Command;
+
+use serde_json::{Value, json};
+
+use crate::helpers::TestApp;
+
+async fn upload_png(app: &TestApp) -> String {
+    let picture = image::RgbaImage::from_fn(90, 60, |x, y| image::Rgba([(x * 2) as u8, (y * 4) as u8, 150, 255]));
+    let mut png = Vec::new();
+    picture.write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png).expect("png");
+    let response = app
+        .http
+        .post(app.url("/api/v1/uploads?name=relief.png"))
+        .header("content-type", "image/png")
+        .body(png)
+        .send()
+        .await
+        .expect("upload");
+    assert_eq!(response.status(), 201);
+    let upload: Value = response.json().await.expect("json");
+    upload["id"].as_str().expect("id").to_owned()
+}
+
+#[tokio::test]
+async fn an_uploaded_picture_becomes_a_glb_the_khronos_validator_passes() {
+    let app = TestApp::spawn().await;
+    let upload = upload_png(&app).await;
+    let task = app.run("local/relief", json!({ "image": upload, "quality": "fast" })).await;
+    assert_eq!(task["status"], "completed", "{task}");
+    assert_eq!(task["input"]["output_formats"], json!(["glb"]));
+    let output = &task["images"][0];
+    assert_eq!(output["mime_type"], "model/gltf-binary", "{task}");
+    let glb = app.output_bytes(output).await;
+    assert_eq!(&glb[..4], b"glTF");
+
+    let file = tempfile::NamedTempFile::new().expect("temp file");
+    std::fs::write(file.path(), &glb).expect("write");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../e2e/gltf-validate.mjs");
+    match Command::new("node").arg(&script).arg(file.path()).output() {
+        Ok(out) if !String::from_utf8_lossy(&out.stderr).contains("ERR_MODULE_NOT_FOUND") => {
+            let report: Value = serde_json::from_slice(&out.stdout).expect("the validator's report");
+            assert_eq!((report["errors"].as_u64(), report["warnings"].as_u64()), (Some(0), Some(0)), "{report}");
+            assert!(report["triangles"].as_u64().is_some_and(|triangles| triangles > 1000), "{report}");
+        }
+        other => {
+            let note =
+                format!("node with gltf-validator is missing (scripts/install-test-deps installs it): {other:?}");
+            assert!(std::env::var("ATELIER_TEST_REQUIRE_TOOLS").as_deref() != Ok("1"), "{note}");
+            eprintln!("skipped: {note}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_file_that_is_not_a_picture_fails_as_the_inputs_fault() {
+    let app = TestApp::spawn().await;
+    let task = app.run("local/relief", json!({ "image": "data:image/png;base64,aGVsbG8gd29ybGQ=" })).await;
+    assert_eq!(
+        (task["status"].as_str(), task["error"]["code"].as_str()),
+        (Some("failed"), Some("provider_rejected")),
+        "{task}"
+    );
+    assert!(task["error"]["message"].as_str().is_some_and(|message| message.contains("image")), "{task}");
+}
