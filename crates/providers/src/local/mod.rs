@@ -333,7 +333,7 @@ mod tests {
     fn models_are_listed_and_instant_needs_config() {
         let disabled = LocalProvider::new(LocalConfig::new(false)).models();
         let names: Vec<&str> = disabled.iter().map(|m| m.model.as_str()).collect();
-        assert_eq!(names, ["placeholder", "qr", "planner", "letterer", "binder", "instant"]);
+        assert_eq!(names, ["placeholder", "qr", "planner", "letterer", "binder", "relief", "instant"]);
         assert!(disabled.iter().all(|m| m.service == SERVICE));
         let instant = disabled.iter().find(|m| m.model == "instant").expect("instant");
         assert_eq!(instant.requires_config.as_deref(), Some("engines.instant.enabled"));
