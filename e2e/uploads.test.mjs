@@ -6,6 +6,7 @@
 // Kie, the 3-day expiry warning shows and the image-to-video task's video plays in
 // the lightbox. Against a Kie whose copies are already 2.5 days old, the copy's
 // expiry is shown on the task and, when the settings are reused, in the uploader.
+// An upload made into a 3D relief (`local/relief`) opens as a GLB to download.
 
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
@@ -215,5 +216,47 @@ test('Kie: a copy that expires within a day is shown on the task and in the uplo
     await launched.browser.close();
     await aged.stop();
     agedKie.child.kill('SIGTERM');
+  }
+});
+
+test('3D: a relief made from an upload opens in the lightbox as a GLB to download', async () => {
+  const png = await samplePng();
+  const stored = await fetch(`${server.url}/api/v1/uploads?name=relief.png`, {
+    method: 'POST', headers: { authorization: `Bearer ${server.adminKey}`, 'content-type': 'image/png' }, body: png,
+  }).then((response) => response.json());
+  const task = await api(server, 'POST', '/api/v1/tasks', { model: 'local/relief', input: { image: stored.id, quality: 'fast' } });
+  let done;
+  for (let tries = 0; tries < 100 && done?.status !== 'completed'; tries += 1) {
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    done = await api(server, 'GET', `/api/v1/tasks/${task.task_id}`);
+  }
+  assert.equal(done.status, 'completed');
+  assert.equal(done.images[0].mime_type, 'model/gltf-binary');
+  const launched = await launch({ viewport: DESKTOP });
+  const { page, consoleErrors, failures } = launched;
+  try {
+    await page.goto(server.url);
+    await page.locator('#sign-in-form, #generate-form').first().waitFor();
+    if (await page.locator('#sign-in-form').count()) {
+      // The password is set by the Kie test before this one; alone, this test sets it.
+      await api(server, 'PUT', '/api/v1/me/password', { new_password: 'a long enough password' }).catch(() => {});
+      await page.fill('[name=email]', 'admin@localhost');
+      await page.fill('[name=password]', 'a long enough password');
+      await page.click('#sign-in-form button[type=submit]');
+      await page.locator('#generate-form').waitFor();
+    }
+    await page.goto(`${server.url}/#/tasks`);
+    await page.locator(`.task-row[data-task="${task.task_id}"] .thumb`).click();
+    const lightbox = page.locator('#lightbox');
+    const note = lightbox.locator('p.kind');
+    await note.waitFor();
+    assert.match(await note.innerText(), /3D model \(model\/gltf-binary\)/);
+    assert.equal(await lightbox.locator('img[data-full]').count(), 0, 'not shown as a broken image');
+    assert.match(await lightbox.locator('[data-action=download]').getAttribute('download'), /\.glb$/);
+    await screenshot(page, 'desktop-21-relief-lightbox');
+    assert.deepEqual(consoleErrors, []);
+    assert.deepEqual(failures, []);
+  } finally {
+    await launched.browser.close();
   }
 });

@@ -11,11 +11,13 @@ function media(image) {
   const type = image.mime_type || '';
   if (type.startsWith('video/')) return h('video', { src: image.url, controls: true, playsinline: true, preload: 'metadata', poster: image.thumbnail_url || null });
   if (type.startsWith('audio/')) return h('audio', { src: image.url, controls: true, preload: 'metadata' });
+  // No viewer for 3D yet: say what the file is, and that it downloads.
+  if (type.startsWith('model/')) return h('p', { class: 'kind', dataset: { full: image.image_id } }, t('A 3D model ({type}). Download it to open it in a 3D viewer.', { type }));
   return h('img', { src: image.url, alt: t('Generated output'), dataset: { full: image.image_id } });
 }
 
 function extension(type) {
-  const known = { 'image/png': 'png', 'image/jpeg': 'jpg', 'image/webp': 'webp', 'image/svg+xml': 'svg', 'video/mp4': 'mp4', 'audio/mpeg': 'mp3', 'audio/wav': 'wav', 'audio/ogg': 'ogg' };
+  const known = { 'image/png': 'png', 'image/jpeg': 'jpg', 'image/webp': 'webp', 'image/svg+xml': 'svg', 'video/mp4': 'mp4', 'audio/mpeg': 'mp3', 'audio/wav': 'wav', 'audio/ogg': 'ogg', 'model/gltf-binary': 'glb' };
   return known[type] || 'bin';
 }
 

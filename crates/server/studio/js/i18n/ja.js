@@ -633,4 +633,5 @@ export default {
   '{service} holds a copy; it expires {time}.': '{service} がコピーを保持しています。期限は{time}です。',
   'Input files at the provider': 'プロバイダーにある入力ファイル',
   'Input {n}': '入力 {n}',
+  'A 3D model ({type}). Download it to open it in a 3D viewer.': '3D モデル（{type}）です。ダウンロードして 3D ビューアで開いてください。',
 };

@@ -633,4 +633,5 @@ export default {
   '{service} holds a copy; it expires {time}.': '{service} 保存着一份副本，将于{time}过期。',
   'Input files at the provider': '提供方上的输入文件',
   'Input {n}': '输入 {n}',
+  'A 3D model ({type}). Download it to open it in a 3D viewer.': '3D 模型（{type}）。请下载后在 3D 查看器中打开。',
 };
