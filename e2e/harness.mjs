@@ -189,6 +189,17 @@ export async function api(server, method, apiPath, body, key = server.adminKey) 
  *
  * @param {'admin' | 'member' | 'viewer'} [role]
  */
+/** Polls a task until it ends (or `timeoutMs` passes) and returns it. */
+export async function waitForTask(server, taskId, timeoutMs = 10_000) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const task = await api(server, 'GET', `/api/v1/tasks/${taskId}`);
+    if (['completed', 'failed', 'cancelled', 'expired'].includes(task.status)) return task;
+    if (Date.now() > deadline) throw new Error(`task ${taskId} is still ${task.status} after ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
 export function createUser(server, email, password, role = 'member') {
   return api(server, 'POST', '/api/v1/users', { email, password, role });
 }

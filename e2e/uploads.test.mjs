@@ -11,7 +11,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 
-import { DESKTOP, api, launch, screenshot, startEmulator, startServer } from './harness.mjs';
+import { DESKTOP, api, launch, screenshot, startEmulator, startServer, waitForTask } from './harness.mjs';
 
 const KEY = 'e2e-openai-key';
 let emulator;
@@ -42,28 +42,19 @@ after(async () => {
 });
 
 /** A real PNG to upload: a small output of the placeholder engine. */
-async function samplePng() {
-  return placeholderPng(server);
-}
-
 async function placeholderPng(server) {
   const task = await api(server, 'POST', '/api/v1/tasks', {
     model: 'local/placeholder', input: { prompt: 'a cat to edit', width: 256, height: 256 },
   });
-  for (let tries = 0; tries < 100; tries += 1) {
-    const current = await api(server, 'GET', `/api/v1/tasks/${task.task_id}`);
-    if (current.status === 'completed') {
-      const response = await fetch(`${server.url}${current.images[0].url}`, { headers: { authorization: `Bearer ${server.adminKey}` } });
-      assert.equal(response.status, 200);
-      return Buffer.from(await response.arrayBuffer());
-    }
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  throw new Error('the sample image never finished');
+  const done = await waitForTask(server, task.task_id);
+  assert.equal(done.status, 'completed');
+  const response = await fetch(`${server.url}${done.images[0].url}`, { headers: { authorization: `Bearer ${server.adminKey}` } });
+  assert.equal(response.status, 200);
+  return Buffer.from(await response.arrayBuffer());
 }
 
 test('files are picked and dropped, previewed, uploaded with progress, and edited', async () => {
-  const png = await samplePng();
+  const png = await placeholderPng(server);
   const launched = await launch({ viewport: DESKTOP });
   browser = launched.browser;
   const { page, consoleErrors, failures } = launched;
@@ -117,7 +108,7 @@ test('files are picked and dropped, previewed, uploaded with progress, and edite
 });
 
 test('Kie: the expiry warning, then image to video, played in the lightbox', async () => {
-  const png = await samplePng();
+  const png = await placeholderPng(server);
   const launched = await launch({ viewport: DESKTOP });
   const { page, consoleErrors, failures } = launched;
   try {
@@ -220,16 +211,12 @@ test('Kie: a copy that expires within a day is shown on the task and in the uplo
 });
 
 test('3D: a relief made from an upload opens in the lightbox as a GLB to download', async () => {
-  const png = await samplePng();
+  const png = await placeholderPng(server);
   const stored = await fetch(`${server.url}/api/v1/uploads?name=relief.png`, {
     method: 'POST', headers: { authorization: `Bearer ${server.adminKey}`, 'content-type': 'image/png' }, body: png,
   }).then((response) => response.json());
   const task = await api(server, 'POST', '/api/v1/tasks', { model: 'local/relief', input: { image: stored.id, quality: 'fast' } });
-  let done;
-  for (let tries = 0; tries < 100 && done?.status !== 'completed'; tries += 1) {
-    await new Promise((resolve) => setTimeout(resolve, 100));
-    done = await api(server, 'GET', `/api/v1/tasks/${task.task_id}`);
-  }
+  const done = await waitForTask(server, task.task_id);
   assert.equal(done.status, 'completed');
   assert.equal(done.images[0].mime_type, 'model/gltf-binary');
   const launched = await launch({ viewport: DESKTOP });

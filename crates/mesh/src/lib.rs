@@ -9,6 +9,8 @@
 pub mod glb;
 mod mesh;
 pub mod relief;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 pub use mesh::Mesh;
 pub use relief::{Quality, relief};

@@ -145,6 +145,16 @@ impl TestApp {
         self.wait_for_end(created["task_id"].as_str().unwrap_or_else(|| panic!("no task_id: {body}"))).await
     }
 
+    /// Uploads a file (asserting it is accepted) and returns its `upl_…` id.
+    pub async fn upload(&self, name: &str, mime: &str, bytes: Vec<u8>) -> String {
+        let url = self.url(&format!("/api/v1/uploads?name={name}"));
+        let response = self.http.post(url).header("content-type", mime).body(bytes).send().await.expect("upload");
+        let status = response.status();
+        let body: Value = response.json().await.expect("json");
+        assert_eq!(status, 201, "uploading {name}: {body}");
+        body["id"].as_str().expect("an upload id").to_owned()
+    }
+
     /// The bytes of one of a task's outputs (an entry of its `images`).
     pub async fn output_bytes(&self, output: &Value) -> Vec<u8> {
         let url = output["url"].as_str().unwrap_or_else(|| panic!("an output without a url: {output}"));

@@ -152,29 +152,7 @@ impl Catalog {
         };
         match matches.as_slice() {
             [spec] => Ok((*spec).clone()),
-            [] => {
-                let known: Vec<String> = models.iter().map(ModelSpec::id).collect();
-                let mut details =
-                    serde_json::json!({ "field": "model", "reason": "unknown model", "available": known });
-                if let Some((service, model)) = name.split_once('/') {
-                    // A model another service offers: say which.
-                    let offered_by: Vec<String> =
-                        models.iter().filter(|m| names::names_model(m, model.trim())).map(ModelSpec::id).collect();
-                    if !offered_by.is_empty() {
-                        details["reason"] = "not offered by this service".into();
-                        details["offered_by"] = offered_by.clone().into();
-                        return Err(CoreError::InvalidInput {
-                            message: format!(
-                                "{} does not offer {model:?} (offered by {})",
-                                service.trim(),
-                                offered_by.join(", ")
-                            ),
-                            details,
-                        });
-                    }
-                }
-                Err(CoreError::InvalidInput { message: format!("unknown model {name:?}"), details })
-            }
+            [] => Err(unknown_model(&models, &name)),
             several if several.iter().filter(|m| m.is_usable()).count() == 1 => {
                 // Offered by several services but usable through one: that one.
                 several
@@ -211,6 +189,28 @@ impl Catalog {
     /// for the same model ([`offers::check_offered`]).
     pub fn check_offered(&self, spec: &ModelSpec, input: &Value) -> Result<()> {
         offers::check_offered(&self.models(), spec, input)
+    }
+}
+
+/// Why no model answers to `name`: a model another service offers (naming those
+/// services), or no model at all (listing every id).
+fn unknown_model(models: &[ModelSpec], name: &str) -> CoreError {
+    if let Some((service, model)) = name.split_once('/') {
+        let offered_by: Vec<String> =
+            models.iter().filter(|m| names::names_model(m, model.trim())).map(ModelSpec::id).collect();
+        if !offered_by.is_empty() {
+            return CoreError::InvalidInput {
+                message: format!("{} does not offer {model:?} (offered by {})", service.trim(), offered_by.join(", ")),
+                details: serde_json::json!({
+                    "field": "model", "reason": "not offered by this service", "offered_by": offered_by,
+                }),
+            };
+        }
+    }
+    let known: Vec<String> = models.iter().map(ModelSpec::id).collect();
+    CoreError::InvalidInput {
+        message: format!("unknown model {name:?}"),
+        details: serde_json::json!({ "field": "model", "reason": "unknown model", "available": known }),
     }
 }
 

@@ -119,7 +119,14 @@ impl LocalEngine for Relief {
 
     fn validate(&self, input: &Value) -> Result<Value, CoreError> {
         let mut params = parse(input)?;
-        params.output_formats.dedup();
+        // Each format once, in the order asked.
+        let mut formats: Vec<String> = Vec::new();
+        for format in std::mem::take(&mut params.output_formats) {
+            if !formats.contains(&format) {
+                formats.push(format);
+            }
+        }
+        params.output_formats = formats;
         to_json(&params)
     }
 

@@ -2,6 +2,9 @@
 //! 004's (`task_id`, `status`, `progress`, `images[]` with `image_id`, `url`,
 //! `thumbnail_url`, `width`, `height`, `file_size`), extended with the rest.
 
+use std::collections::HashMap;
+
+use atelier_core::TaskId;
 use atelier_core::ports::{CopyState, InputCopy};
 use atelier_core::task::{Asset, Task, TaskError};
 use chrono::SecondsFormat;
@@ -100,17 +103,21 @@ impl InputCopyView {
 }
 
 impl TaskView {
-    /// The view with the task's input copies, as they stand at `now`.
-    pub fn with_input_copies(mut self, copies: &[InputCopy], now: i64) -> Self {
-        self.input_copies = copies
-            .iter()
+    /// The task's view with its input copies (found in `copies`, as
+    /// `TaskService::input_copies` answers), as they stand at `now`.
+    pub fn with_input_copies(task: &Task, copies: &HashMap<TaskId, Vec<InputCopy>>, now: i64) -> Self {
+        let mut view = Self::from(task);
+        view.input_copies = copies
+            .get(&task.id)
+            .into_iter()
+            .flatten()
             .map(|copy| InputCopyView {
                 position: Some(copy.position),
                 reference: Some(copy.reference.clone()),
                 ..InputCopyView::new(&copy.service, &copy.url, copy.expires_at, now)
             })
             .collect();
-        self
+        view
     }
 }
 

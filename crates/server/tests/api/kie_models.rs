@@ -85,18 +85,7 @@ impl Kie {
         image::RgbImage::from_pixel(24, 24, image::Rgb([shade, 90, 160]))
             .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
             .expect("encode");
-        let response = self
-            .app
-            .http
-            .post(self.app.url("/api/v1/uploads?name=input.png"))
-            .header("content-type", "image/png")
-            .body(png)
-            .send()
-            .await
-            .expect("upload");
-        assert_eq!(response.status(), 201);
-        let upload: Value = response.json().await.expect("json");
-        upload["id"].as_str().expect("id").to_owned()
+        self.app.upload("input.png", "image/png", png).await
     }
 }
 

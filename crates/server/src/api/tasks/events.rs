@@ -85,8 +85,7 @@ async fn next_event(
 /// leaves them out rather than ending the stream).
 async fn to_event(name: &str, task: &atelier_core::task::Task, state: &AppState) -> Event {
     let copies = state.tasks.input_copies(&[task]).await.unwrap_or_default();
-    let copies = copies.get(&task.id).map(Vec::as_slice).unwrap_or_default();
-    let view = TaskView::from(task).with_input_copies(copies, atelier_core::time::now_millis());
+    let view = TaskView::with_input_copies(task, &copies, atelier_core::time::now_millis());
     Event::default()
         .event(name)
         .id(task.version.to_string())

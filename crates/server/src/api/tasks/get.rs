@@ -21,6 +21,5 @@ pub async fn get_task(
 ) -> ApiResult<Json<TaskView>> {
     let task = state.tasks.get(&caller, parse_task_id(&id)?).await?;
     let copies = state.tasks.input_copies(&[&task]).await?;
-    let copies = copies.get(&task.id).map(Vec::as_slice).unwrap_or_default();
-    Ok(Json(TaskView::from(&task).with_input_copies(copies, now_millis())))
+    Ok(Json(TaskView::with_input_copies(&task, &copies, now_millis())))
 }

@@ -47,14 +47,7 @@ pub async fn list_tasks(
     let copies = state.tasks.input_copies(&page.tasks.iter().collect::<Vec<_>>()).await?;
     let now = atelier_core::time::now_millis();
     Ok(Json(TaskListView {
-        tasks: page
-            .tasks
-            .iter()
-            .map(|task| {
-                let copies = copies.get(&task.id).map(Vec::as_slice).unwrap_or_default();
-                TaskView::from(task).with_input_copies(copies, now)
-            })
-            .collect(),
+        tasks: page.tasks.iter().map(|task| TaskView::with_input_copies(task, &copies, now)).collect(),
         next_cursor: page.next_cursor.map(|id| id.to_string()),
     }))
 }
