@@ -338,6 +338,12 @@ pub fn extension_for(mime: &str) -> &'static str {
         "video/mp4" => "mp4",
         "video/webm" => "webm",
         "model/gltf-binary" => "glb",
+        "model/gltf+json" => "gltf",
+        "model/obj" => "obj",
+        "model/mtl" => "mtl",
+        "model/stl" => "stl",
+        "application/ply" => "ply",
+        "application/zip" => "zip",
         "audio/wav" | "audio/x-wav" | "audio/wave" | "audio/vnd.wave" => "wav",
         "audio/mpeg" | "audio/mp3" => "mp3",
         "audio/ogg" | "audio/opus" => "ogg",
@@ -562,6 +568,8 @@ mod tests {
             owner: None,
             prompt_id: None,
             route: None,
+            pool: String::new(),
+            after: None,
         }
     }
 

@@ -52,6 +52,11 @@ pub enum CoreError {
     #[error("{message}")]
     Unauthenticated { code: &'static str, message: String },
 
+    /// No engine can run the model now (seed 002's 503: no GPU worker seen lately
+    /// and no fallback allowed); the details say why and when to try again.
+    #[error("{message}")]
+    EngineUnavailable { message: String, details: Value, retry_after: Duration },
+
     /// The caller is known but may not do this: 403.
     #[error("{message}")]
     Forbidden { message: String },

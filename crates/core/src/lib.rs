@@ -15,6 +15,7 @@ pub mod ids;
 pub mod pipeline;
 pub mod ports;
 pub mod prompt;
+pub mod pull;
 pub mod quota;
 pub mod ratelimit;
 pub mod secret;
@@ -23,6 +24,7 @@ pub mod task;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 pub mod text;
+pub mod three_d;
 pub mod time;
 pub mod worker;
 

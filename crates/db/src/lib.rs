@@ -26,6 +26,7 @@ mod store;
 mod tasks;
 mod uploads;
 mod usage;
+mod workers;
 
 pub use connect::{Backend, Database, DatabaseOptions, redact_url};
 pub use listener::listen_for_changes;

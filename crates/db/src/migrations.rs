@@ -41,6 +41,7 @@ const MIGRATIONS: &[(&str, &str, &str)] = migrations![
     "0010_pipelines",
     "0011_scene_cache",
     "0012_model_names",
+    "0013_pull_workers",
 ];
 
 /// A file name's version and description.

@@ -63,8 +63,35 @@ fn hot_statements(db: &Database, depth: &Depth) -> Vec<Hot> {
             "claim",
             Statement::new(
                 claim,
-                vec![lease(), Param::Text("w".into()), Param::Number(now), Param::Number(now), Param::Number(16)],
+                vec![
+                    lease(),
+                    Param::Text("w".into()),
+                    Param::Number(now),
+                    Param::Number(now),
+                    Param::Number(16),
+                    Param::Text(String::new()),
+                ],
             ),
+        ),
+        queue_hot(
+            "claim: a remote worker's pool",
+            Statement::new(
+                claim,
+                vec![
+                    lease(),
+                    Param::Text("w".into()),
+                    Param::Number(now),
+                    Param::Number(now),
+                    Param::Number(1),
+                    Param::Text("trellis/trellis-image-large".into()),
+                ],
+            ),
+        ),
+        queue_hot("settle waiting: release", Statement::new(queue::RELEASE_ORPHANED_WAITING, vec![Param::Number(now)])),
+        queue_hot("settle waiting: fail", Statement::new(queue::FAIL_WAITING, vec![Param::Number(now)])),
+        queue_hot(
+            "release waiting tasks",
+            Statement::new(queue::RELEASE_WAITING, vec![Param::Text(task.clone()), Param::Number(now)]),
         ),
         queue_hot(
             "heartbeat",

@@ -2,7 +2,7 @@
 //! makes, each conditioned on the lease token it holds.
 
 use async_trait::async_trait;
-use atelier_core::ports::{Claimed, LeaseToken, QueueStore, ReclaimReport};
+use atelier_core::ports::{Claimed, LeaseToken, QueueStore, ReclaimReport, WaitingReport};
 use atelier_core::task::{NewAsset, TaskError};
 use atelier_core::{CoreError, TaskId};
 use sqlx::Row;
@@ -11,8 +11,9 @@ use crate::connect::{Backend, Database};
 use crate::error::storage;
 use crate::rows::{decode_task, task_columns, task_id};
 
-/// The claim: the runnable tasks by priority, then by turn (fair among owners, see
-/// migration 0006), taken under a new lease in one statement. `$index` is how the
+/// The claim: the runnable tasks of one pool (this server's workers', or a model's
+/// that remote workers serve; migration 0013) by priority, then by turn (fair among
+/// owners, see migration 0006), taken under a new lease in one statement. `$index` is how the
 /// backend names the index to walk, `$lock` what it adds to the inner select.
 macro_rules! claim_sql {
     ($index:literal, $lock:literal) => {
@@ -22,7 +23,7 @@ macro_rules! claim_sql {
              started_at = COALESCE(started_at, $4), updated_at = $4, version = version + 1 \
              WHERE id IN (SELECT id FROM tasks",
             $index,
-            " WHERE lease_token IS NULL \
+            " WHERE pool = $6 AND lease_token IS NULL \
                  AND status IN ('pending', 'retrying', 'processing') AND run_after <= $4 \
                  ORDER BY priority DESC, queue_slot, id LIMIT $5",
             $lock,
@@ -108,10 +109,37 @@ pub(crate) const COMPLETE: &str = "UPDATE tasks SET status = 'completed', progre
                  error_retryable = NULL, completed_at = $3, updated_at = $3, version = version + 1 \
                  WHERE id = $1 AND lease_token = $2";
 
+/// Makes the tasks that waited for a task that just completed due now.
+pub(crate) const RELEASE_WAITING: &str = "UPDATE tasks SET run_after = $2, updated_at = $2, version = version + 1 \
+     WHERE after_task = $1 AND status = 'pending'";
+
+/// The tasks still waiting for another whose task completed: due now.
+pub(crate) const RELEASE_ORPHANED_WAITING: &str = "UPDATE tasks SET run_after = $1, updated_at = $1, version = version + 1 \
+     WHERE after_task IS NOT NULL AND status = 'pending' AND run_after > $1 \
+     AND EXISTS (SELECT 1 FROM tasks parent WHERE parent.id = tasks.after_task AND parent.status = 'completed') \
+     RETURNING id";
+
+/// The tasks still waiting for another that ended without an output, or is gone.
+pub(crate) const FAIL_WAITING: &str = "UPDATE tasks SET status = 'failed', completed_at = $1, updated_at = $1, \
+     version = version + 1, error_code = 'upstream_failed', \
+     error_message = 'the task this one takes its input from ended without an output', error_retryable = 0 \
+     WHERE after_task IS NOT NULL AND status = 'pending' AND lease_token IS NULL \
+     AND NOT EXISTS (SELECT 1 FROM tasks parent WHERE parent.id = tasks.after_task \
+                     AND parent.status IN ('pending', 'retrying', 'processing', 'completed')) \
+     RETURNING id";
+
 #[async_trait]
 impl QueueStore for Database {
-    async fn claim(&self, worker_id: &str, limit: u32, now: i64, lease_until: i64) -> Result<Vec<Claimed>, CoreError> {
+    async fn claim(
+        &self,
+        pool: &str,
+        worker_id: &str,
+        limit: u32,
+        now: i64,
+        lease_until: i64,
+    ) -> Result<Vec<Claimed>, CoreError> {
         let db = self;
+        let pool = pool.to_owned();
         let lease = LeaseToken::new();
         let sql = claim_sql(db.backend);
         let advance = match db.backend {
@@ -128,6 +156,7 @@ impl QueueStore for Database {
                         .bind(lease_until)
                         .bind(now)
                         .bind(limit)
+                        .bind(pool)
                         .fetch_all(&mut *connection)
                         .await?;
                     let (mut latest, mut started) = (None::<i64>, 0_i64);
@@ -265,6 +294,7 @@ impl QueueStore for Database {
                     .execute(&mut *connection)
                     .await?;
                 }
+                sqlx::query(RELEASE_WAITING).bind(task_id).bind(now).execute(&mut *connection).await?;
                 Ok(true)
             })
         }))
@@ -442,6 +472,21 @@ impl QueueStore for Database {
         let sql = expire_pending_sql(db.backend);
         let rows = sqlx::query(sql).bind(now).fetch_all(&db.writer).await.map_err(storage("expiring pending tasks"))?;
         ids(&rows)
+    }
+
+    async fn settle_waiting(&self, now: i64) -> Result<WaitingReport, CoreError> {
+        let db = self;
+        let released = sqlx::query(RELEASE_ORPHANED_WAITING)
+            .bind(now)
+            .fetch_all(&db.writer)
+            .await
+            .map_err(storage("releasing waiting tasks"))?;
+        let failed = sqlx::query(FAIL_WAITING)
+            .bind(now)
+            .fetch_all(&db.writer)
+            .await
+            .map_err(storage("failing waiting tasks"))?;
+        Ok(WaitingReport { released: ids(&released)?, failed: ids(&failed)? })
     }
 }
 

@@ -11,7 +11,8 @@ macro_rules! task_columns {
     () => {
         "id, service, model, input, status, progress, attempts, max_attempts, crashes, external_id, \
          error_code, error_message, error_retryable, priority, version, idempotency_key, retry_of, \
-         created_at, updated_at, started_at, completed_at, expires_at, run_after, owner_id, prompt_id, route"
+         created_at, updated_at, started_at, completed_at, expires_at, run_after, owner_id, prompt_id, route, pool, \
+         after_task"
     };
 }
 
@@ -97,6 +98,8 @@ pub(crate) fn decode_task(row: &AnyRow) -> Result<Task, CoreError> {
         route: get::<Option<String>>(row, "route")?
             .map(|route| serde_json::from_str(&route).map_err(|error| corrupt("route", error)))
             .transpose()?,
+        pool: get(row, "pool")?,
+        after: get::<Option<String>>(row, "after_task")?.as_deref().map(task_id).transpose()?,
         outputs: Vec::new(),
     })
 }

@@ -14,8 +14,8 @@ use crate::rows::{decode_prefixed_asset, decode_task, task_columns};
 
 const INSERT_TASK: &str = "INSERT INTO tasks (id, service, model, input, status, max_attempts, priority, \
      idempotency_key, request_hash, retry_of, created_at, updated_at, expires_at, run_after, owner_id, prompt_id, \
-     queue_slot, route) \
-     VALUES ($1, $2, $3, $4, 'pending', $5, $6, $7, $8, $9, $10, $10, $11, $10, $12, $13, $14, $15) \
+     queue_slot, route, pool, after_task) \
+     VALUES ($1, $2, $3, $4, 'pending', $5, $6, $7, $8, $9, $10, $10, $11, $16, $12, $13, $14, $15, $17, $18) \
      ON CONFLICT (idempotency_key) DO NOTHING";
 
 /// A new task's turn in its owner's lane: the lane's next turn, or the queue's clock
@@ -57,6 +57,8 @@ impl TaskStore for Database {
         let (created_at, expires_at, hash) = (task.created_at, task.expires_at, request_hash.clone());
         let owner = task.owner.as_ref().map(ToString::to_string);
         let prompt_id = task.prompt_id.as_ref().map(ToString::to_string);
+        let (pool, after) = (task.pool.clone(), task.after.map(|id| id.to_string()));
+        let run_after = if after.is_some() { atelier_core::task::WAITING_FOR_PARENT } else { created_at };
         let route = task
             .route
             .as_ref()
@@ -88,6 +90,9 @@ impl TaskStore for Database {
                         .bind(prompt_id)
                         .bind(slot)
                         .bind(route)
+                        .bind(run_after)
+                        .bind(pool)
+                        .bind(after)
                         .execute(&mut *connection)
                         .await
                 })

@@ -100,6 +100,8 @@ fn new_task(created_at: i64) -> NewTask {
         owner: None,
         prompt_id: None,
         route: None,
+        pool: String::new(),
+        after: None,
     }
 }
 
@@ -130,7 +132,7 @@ fn asset(task_id: TaskId, index: u32, blob_key: &str) -> Asset {
 }
 
 async fn claim_one(store: &Database, now: i64) -> (TaskId, LeaseToken) {
-    let mut claims = store.claim("w1", 1, now, now + 30_000).await.expect("claim");
+    let mut claims = store.claim("", "w1", 1, now, now + 30_000).await.expect("claim");
     assert_eq!(claims.len(), 1, "expected one claim");
     let claimed = claims.remove(0);
     (claimed.task.id, claimed.lease)
@@ -216,7 +218,7 @@ async fn a_claim_holds_until_its_lease_ends(store: Arc<Database>) {
     assert_eq!(task.status, TaskStatus::Processing);
     assert_eq!(task.attempts, 1);
     assert_eq!(task.started_at, Some(5000));
-    assert!(store.claim("w2", 10, 5001, 35_000).await.unwrap().is_empty(), "a held task was claimed twice");
+    assert!(store.claim("", "w2", 10, 5001, 35_000).await.unwrap().is_empty(), "a held task was claimed twice");
 
     let stale = LeaseToken::new();
     assert!(!store.heartbeat(id, &stale, 60_000).await.unwrap());
@@ -260,7 +262,7 @@ async fn concurrent_claims_never_share_a_task(store: Arc<Database>) {
         claimers.push(tokio::spawn(async move {
             let mut mine = Vec::new();
             loop {
-                let claims = store.claim(&format!("w{worker}"), 7, 5000, 60_000).await.expect("claim");
+                let claims = store.claim("", &format!("w{worker}"), 7, 5000, 60_000).await.expect("claim");
                 if claims.is_empty() {
                     return mine;
                 }
@@ -298,7 +300,7 @@ async fn expired_leases_are_reclaimed_then_failed(store: Arc<Database>) {
     let task = store.get_task(id).await.unwrap().unwrap();
     assert_eq!(task.status, TaskStatus::Failed);
     assert_eq!(task.error.unwrap().code, "worker_crashed");
-    assert!(store.claim("w", 5, 400_000, 430_000).await.unwrap().is_empty());
+    assert!(store.claim("", "w", 5, 400_000, 430_000).await.unwrap().is_empty());
 }
 
 async fn retries_wait_for_their_time(store: Arc<Database>) {
@@ -309,7 +311,7 @@ async fn retries_wait_for_their_time(store: Arc<Database>) {
     assert_eq!(task.status, TaskStatus::Retrying);
     assert_eq!(task.error.as_ref().unwrap().code, "timeout");
     assert_eq!(store.count_queued().await.unwrap(), 1);
-    assert!(store.claim("w", 5, 9_999, 40_000).await.unwrap().is_empty(), "claimed before its time");
+    assert!(store.claim("", "w", 5, 9_999, 40_000).await.unwrap().is_empty(), "claimed before its time");
     let (again, lease) = claim_one(&store, 10_000).await;
     assert_eq!(again, id);
     assert_eq!(store.get_task(id).await.unwrap().unwrap().attempts, 2);
@@ -350,11 +352,11 @@ async fn remote_tasks_resume_polling_without_resubmitting(store: Arc<Database>) 
     let task = store.get_task(id).await.unwrap().unwrap();
     assert_eq!(task.status, TaskStatus::Processing);
     assert_eq!(task.progress, 30);
-    assert!(store.claim("w", 5, 4999, 40_000).await.unwrap().is_empty(), "polled before its time");
+    assert!(store.claim("", "w", 5, 4999, 40_000).await.unwrap().is_empty(), "polled before its time");
 
     // A new worker (after a restart) claims it for a poll: the external id is there and
     // the attempt count does not grow, since nothing is submitted.
-    let mut claims = store.claim("w2", 5, 5000, 40_000).await.unwrap();
+    let mut claims = store.claim("", "w2", 5, 5000, 40_000).await.unwrap();
     let claimed = claims.remove(0);
     assert_eq!(claimed.task.external_id.as_deref(), Some("ext-42"));
     assert_eq!(claimed.task.attempts, 1);
@@ -464,7 +466,7 @@ async fn the_gallery_filters_by_model_and_time_with_tags_and_pages(store: Arc<Da
     let fox = insert(&store, new_task(1000)).await;
     let qr = insert(&store, NewTask { model: "qr".into(), ..new_task(1001) }).await;
     let other = insert(&store, NewTask { service: "other".into(), ..new_task(1002) }).await;
-    let claims = store.claim("w", 10, 2_000, 60_000).await.unwrap();
+    let claims = store.claim("", "w", 10, 2_000, 60_000).await.unwrap();
     assert_eq!(claims.len(), 3);
     let lease = |id: TaskId| claims.iter().find(|c| c.task.id == id).unwrap().lease.clone();
     let at = |task_id, index, created_at: i64| Asset {
@@ -657,7 +659,7 @@ async fn quota_and_in_flight_counts(store: Arc<Database>) {
 
     // Open at the provider: marked submitting, or holding an external id.
     assert_eq!(store.count_in_flight("kie").await.unwrap(), 0);
-    let claims = store.claim("w", 10, 8_000, 60_000).await.unwrap();
+    let claims = store.claim("", "w", 10, 8_000, 60_000).await.unwrap();
     let lease_of = |id: TaskId| claims.iter().find(|c| c.task.id == id).map(|c| c.lease.clone()).unwrap();
     assert_eq!(store.count_in_flight("kie").await.unwrap(), 0, "claimed is not yet submitted");
     assert!(store.mark_submitting(veo, &lease_of(veo)).await.unwrap());
@@ -777,7 +779,7 @@ async fn accounts_keys_sessions_and_owners(store: Arc<Database>) {
     let page = store.list_tasks(&only_mine).await.unwrap();
     assert_eq!(page.tasks.iter().map(|t| t.id).collect::<Vec<_>>(), [mine]);
     assert_eq!(page.tasks[0].owner.as_ref(), Some(&ada.id));
-    let claims = store.claim("w", 10, 2_000, 60_000).await.unwrap();
+    let claims = store.claim("", "w", 10, 2_000, 60_000).await.unwrap();
     for claimed in claims {
         let mut output = asset(claimed.task.id, 0, &format!("blobs/{}.png", claimed.task.id));
         output.owner = claimed.task.owner.clone();
@@ -947,7 +949,7 @@ async fn claims_are_fair_across_users(store: Arc<Database>) {
         backlog.push(insert(&store, owned_task(1_000 + i, &ada)).await);
     }
     assert_eq!(store.count_owner_tasks(&ada, OwnerCount::Queued).await.unwrap(), 200);
-    let first = store.claim("w", 50, 5_000, 60_000).await.unwrap();
+    let first = store.claim("", "w", 50, 5_000, 60_000).await.unwrap();
     let first: Vec<TaskId> = first.iter().map(|claimed| claimed.task.id).collect();
     assert_eq!(first, backlog[..50], "one user alone: in the order created");
     assert_eq!(store.count_started().await.unwrap(), 50);
@@ -963,7 +965,7 @@ async fn claims_are_fair_across_users(store: Arc<Database>) {
     for i in 0..3 {
         cys.push(insert(&store, owned_task(7_000 + i, &cy)).await);
     }
-    let next = store.claim("w", 6, 8_000, 60_000).await.unwrap();
+    let next = store.claim("", "w", 6, 8_000, 60_000).await.unwrap();
     let next: Vec<TaskId> = next.iter().map(|claimed| claimed.task.id).collect();
     for id in &cys {
         assert!(next.contains(id), "Cy's tasks are among the next six claims: {next:?}");

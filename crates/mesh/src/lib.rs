@@ -8,6 +8,7 @@
 
 pub mod glb;
 mod mesh;
+pub mod obj;
 pub mod relief;
 #[cfg(feature = "testing")]
 pub mod testing;

@@ -29,6 +29,7 @@ pub mod openai;
 pub mod registry;
 pub mod sdapi;
 pub mod stability;
+pub mod trellis;
 pub mod volcengine;
 
 pub use config::{EnginesConfig, InstantConfig, LimitsConfig, ProvidersConfig};

@@ -18,6 +18,7 @@ use crate::local::{LocalConfig, LocalProvider};
 use crate::openai::OpenAiProvider;
 use crate::sdapi::{Flavour, SdApiProvider};
 use crate::stability::StabilityProvider;
+use crate::trellis::TrellisProvider;
 use crate::volcengine::VolcEngineProvider;
 
 pub fn services(providers: &ProvidersConfig, engines: &EnginesConfig) -> Result<Vec<Arc<dyn Provider>>, ConfigError> {
@@ -33,6 +34,7 @@ pub fn services(providers: &ProvidersConfig, engines: &EnginesConfig) -> Result<
         Arc::new(ComfyUiProvider::new(&providers.comfyui)?),
         Arc::new(StabilityProvider::new(&providers.stability)?),
         Arc::new(LlmProvider::new(&providers.llm)?),
+        Arc::new(TrellisProvider),
     ])
 }
 

@@ -44,6 +44,10 @@ pub struct AppState {
     pub request_limits: Arc<atelier_core::ratelimit::RateLimiter>,
     /// The database and the file store as the workers see them (health).
     pub storage: atelier_core::storage::StorageWatch,
+    /// Remote workers (the pull protocol).
+    pub pull: Arc<atelier_core::pull::PullService>,
+    /// Seed 002's 3D jobs.
+    pub three_d: Arc<atelier_core::three_d::ThreeDService>,
 }
 
 /// A built application: state plus what the workers need.
@@ -95,13 +99,26 @@ impl App {
         let prompt_store: Arc<dyn PromptStore> = Arc::new(database.clone());
         let prompts = Arc::new(PromptService::new(prompt_store.clone()));
         let tasks = Arc::new(TaskService::new(
-            store,
+            store.clone(),
             prompt_store,
             assets,
             catalog,
             events,
             config.task_rules(),
             circuits.clone(),
+        ));
+        let pull = Arc::new(atelier_core::pull::PullService::new(
+            Arc::new(database.clone()),
+            store,
+            tasks.clone(),
+            worker.clone(),
+            config.pull.settings(),
+        ));
+        let three_d = Arc::new(atelier_core::three_d::ThreeDService::new(
+            tasks.clone(),
+            pull.clone(),
+            circuits.clone(),
+            config.three_d.settings(),
         ));
         let (stop, shutdown) = watch::channel(false);
         let secret_box = config.auth.secret_box(&config.data.dir)?;
@@ -136,6 +153,8 @@ impl App {
             links,
             request_limits: Arc::default(),
             storage: worker.storage().clone(),
+            pull,
+            three_d,
         };
         Ok(Self { state, database, worker, stop })
     }
@@ -151,6 +170,9 @@ impl App {
         let stop_rx = self.state.shutdown.clone();
         let worker_handle =
             self.state.config.worker.enabled.then(|| tokio::spawn(self.worker.clone().run(stop_rx.clone())));
+        // Without workers here, leases still expire: remote workers' tasks are put
+        // back (and chains settled) by a sweep of their own.
+        let sweeper = (!self.state.config.worker.enabled).then(|| self.sweep_periodically(stop_rx.clone()));
         let refresher = self.refresh_catalog_periodically(stop_rx.clone());
         let driver = self.state.config.worker.enabled.then(|| self.drive_pipelines(stop_rx.clone())).flatten();
         let maintenance = self.database.maintain(STATISTICS_EVERY);
@@ -170,11 +192,27 @@ impl App {
         if let Some(handle) = worker_handle {
             let _ = handle.await;
         }
-        for handle in [refresher, maintenance, driver].into_iter().flatten() {
+        for handle in [refresher, maintenance, driver, sweeper].into_iter().flatten() {
             handle.abort();
         }
         self.database.close().await;
         Ok(())
+    }
+
+    /// Sweeps expired leases and waiting chains every half lease, for a server
+    /// that runs no workers of its own.
+    fn sweep_periodically(&self, mut stop: watch::Receiver<bool>) -> tokio::task::JoinHandle<()> {
+        let worker = self.worker.clone();
+        let every = (worker.lease() / 2).max(std::time::Duration::from_millis(200));
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            loop {
+                tokio::select! {
+                    _ = tick.tick() => worker.sweep().await,
+                    changed = stop.changed() => if changed.is_err() || *stop.borrow() { return },
+                }
+            }
+        })
     }
 
     /// Refreshes the model catalog once at the start (in the background: services

@@ -101,6 +101,19 @@ impl InputFiles for StoredInputs {
                 let name = format!("{}.{}", asset.id, atelier_assets::extension_for(&asset.mime));
                 self.read_blob(&asset.blob_key, &asset.mime, name).await
             }
+            InputRef::Task(id) => {
+                let task = self.store.get_task(*id).await.map_err(storage)?.ok_or_else(|| missing(&id.to_string()))?;
+                let Some(asset) =
+                    task.outputs.iter().find(|asset| asset.role == atelier_core::task::OutputRole::Primary)
+                else {
+                    return Err(ProviderError::new(
+                        ErrorClass::ClientError,
+                        format!("the task {id} this input names is {} and has no output", task.status),
+                    ));
+                };
+                let name = format!("{}.{}", asset.id, atelier_assets::extension_for(&asset.mime));
+                self.read_blob(&asset.blob_key, &asset.mime, name).await
+            }
             InputRef::DataUri(uri) => {
                 let (mime, bytes) = decode_data_uri(uri)?;
                 let name = format!("input.{}", atelier_assets::extension_for(&mime));

@@ -13,8 +13,10 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_swagger_ui::SwaggerUi;
 
 use crate::api::error::ApiError;
-use crate::api::{assets, auth, callbacks, compat, models, providers, qrcodes, system, tasks, uploads};
-use crate::api::{pipelines, prompts};
+use crate::api::{
+    assets, auth, callbacks, compat, models, providers, qrcodes, system, tasks, three_d, uploads, workers,
+};
+use crate::api::{dead_letter, pipelines, prompts};
 use crate::app::AppState;
 use crate::openapi::ApiDoc;
 
@@ -33,9 +35,14 @@ pub fn router_trusting_for_benchmarks(state: AppState, caller: atelier_core::acc
 /// The API's routes, each registered once: the router and the OpenAPI document
 /// come from the same list. Public routes are their own sub-router; every other
 /// route sits behind authentication.
-pub fn api_routes(max_upload_bytes: usize) -> (OpenApiRouter<AppState>, OpenApiRouter<AppState>) {
+pub fn api_routes(
+    max_upload_bytes: usize,
+    max_output_bytes: usize,
+) -> (OpenApiRouter<AppState>, OpenApiRouter<AppState>) {
+    // Remote workers authenticate with worker keys, checked by their own extractor.
     let public = OpenApiRouter::new()
         .merge(system::public_routes())
+        .merge(workers::worker_routes(max_output_bytes))
         .merge(auth::public_routes())
         .merge(callbacks::routes())
         .merge(assets::public_routes());
@@ -50,13 +57,16 @@ pub fn api_routes(max_upload_bytes: usize) -> (OpenApiRouter<AppState>, OpenApiR
         .merge(providers::routes())
         .merge(system::routes())
         .merge(auth::routes())
-        .merge(qrcodes::routes());
+        .merge(qrcodes::routes())
+        .merge(workers::admin_routes())
+        .merge(three_d::routes())
+        .merge(dead_letter::routes());
     (public, protected)
 }
 
 /// The OpenAPI document, as the server serves it at `/openapi.json`.
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    let (public, protected) = api_routes(0);
+    let (public, protected) = api_routes(0, 0);
     let mut document =
         OpenApiRouter::with_openapi(ApiDoc::openapi()).nest("/api/v1", public.merge(protected)).into_openapi();
     crate::openapi::protect(&mut document);
@@ -64,7 +74,8 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 }
 
 fn build(state: AppState, trusted: Option<atelier_core::account::Principal>) -> Router {
-    let (public, protected) = api_routes(state.config.server.max_upload_bytes);
+    let max_output = usize::try_from(state.config.pull.max_output_bytes).unwrap_or(usize::MAX);
+    let (public, protected) = api_routes(state.config.server.max_upload_bytes, max_output.saturating_add(1 << 20));
     let guard = axum::middleware::from_fn_with_state(state.clone(), auth::authenticate);
     let protected = match trusted {
         None => protected.route_layer(guard.clone()),

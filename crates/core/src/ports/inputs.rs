@@ -6,7 +6,9 @@
 //! - an `http://` or `https://` URL;
 //! - a `data:<mime>;base64,<data>` URI;
 //! - an Atelier upload id (`upl_…`, from `POST /api/v1/uploads`);
-//! - an Atelier output id (`img_…`), to chain one task's output into another.
+//! - an Atelier output id (`img_…`), to chain one task's output into another;
+//! - `task:<task id>`: that task's first output, once it completes (a task whose
+//!   input names another task waits for it: text → image → 3D).
 //!
 //! Providers open references through [`InputFiles`], and remember what they
 //! uploaded (with its expiry) so that the next task reuses it while it is fresh.
@@ -26,7 +28,12 @@ pub enum InputRef {
     DataUri(String),
     Upload(UploadId),
     Output(AssetId),
+    /// A task's first primary output (`task:<id>`).
+    Task(TaskId),
 }
+
+/// How an input names a task's output.
+pub const TASK_REFERENCE: &str = "task:";
 
 impl InputRef {
     /// Parses a reference; the error says what is accepted.
@@ -37,6 +44,9 @@ impl InputRef {
         }
         if let Some(id) = AssetId::parse(text) {
             return Ok(Self::Output(id));
+        }
+        if let Some(id) = text.strip_prefix(TASK_REFERENCE) {
+            return id.parse().map(Self::Task).map_err(|_| "a task reference must be task:<task id>".to_owned());
         }
         if let Some(rest) = text.strip_prefix("data:") {
             let Some((header, data)) = rest.split_once(',') else {
@@ -54,7 +64,7 @@ impl InputRef {
             }
             return Ok(Self::Url(text.to_owned()));
         }
-        Err("must be an http(s) URL, a data: URI, an upload id (upl_…) or an output id (img_…)".into())
+        Err("must be an http(s) URL, a data: URI, an upload id (upl_…), an output id (img_…) or task:<task id>".into())
     }
 
     /// A stable key for the provider's upload cache: the URL, or the content
@@ -224,6 +234,9 @@ mod tests {
         assert_eq!(InputRef::parse(upload.as_str()), Ok(InputRef::Upload(upload)));
         let output = AssetId::new();
         assert_eq!(InputRef::parse(output.as_str()), Ok(InputRef::Output(output)));
+        let task = TaskId::new();
+        assert_eq!(InputRef::parse(&format!("task:{task}")), Ok(InputRef::Task(task)));
+        assert!(InputRef::parse("task:nope").is_err());
         assert_eq!(short_reference("data:image/png;base64,aGVsbG8h"), "data:image/png;base64 (6 bytes)");
         assert_eq!(short_reference("data:image/png;base64,aGVsbG8="), "data:image/png;base64 (5 bytes)");
         assert_eq!(short_reference(" upl_1 "), "upl_1");

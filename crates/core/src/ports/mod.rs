@@ -17,13 +17,15 @@ pub mod store;
 pub mod tasks;
 pub mod uploads;
 pub mod usage;
+pub mod workers;
 
 pub use accounts::AccountStore;
 pub use asset_index::AssetIndex;
 pub use assets::{AssetStore, BlobRead};
 pub use embed::{EmbedError, Embedder};
 pub use inputs::{
-    CopyState, InputCopy, InputFile, InputFiles, InputRef, NoInputFiles, ProviderUpload, short_reference,
+    CopyState, InputCopy, InputFile, InputFiles, InputRef, NoInputFiles, ProviderUpload, TASK_REFERENCE,
+    short_reference,
 };
 pub use pipelines::PipelineStore;
 pub use prompts::PromptStore;
@@ -31,8 +33,9 @@ pub use provider::{
     ByteStream, Callback, CallbackError, CallbackTask, ErrorClass, Job, LostSubmit, Output, OutputData, OutputRole,
     Polled, Provider, ProviderError, Submitted,
 };
-pub use queue::{Claimed, LeaseToken, QueueStore, ReclaimReport, WorkerStore};
+pub use queue::{Claimed, LeaseToken, QueueStore, ReclaimReport, WaitingReport, WorkerStore};
 pub use store::Store;
 pub use tasks::{Created, TaskStore};
 pub use uploads::UploadStore;
 pub use usage::{OwnerCount, UsageCounts};
+pub use workers::WorkerKeyStore;

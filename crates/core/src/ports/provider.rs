@@ -336,6 +336,11 @@ pub trait Provider: Send + Sync + 'static {
     /// Validates an input for one of this service's models and returns it normalised
     /// (defaults filled in). Makes no network call.
     fn validate(&self, model: &str, input: &Value) -> Result<Value, CoreError>;
+    /// Whether only remote workers run this service's models, through the pull
+    /// protocol (TRELLIS on GPU machines): this server's workers never claim them.
+    fn served_by_pull(&self) -> bool {
+        false
+    }
     /// Whether a submit costs money, so that one whose answer was lost must not be
     /// repeated blindly. Local engines are free to run again.
     fn submit_is_costly(&self) -> bool;

@@ -41,10 +41,26 @@ pub struct ReclaimReport {
     pub failed: Vec<TaskId>,
 }
 
+/// What a look at the tasks waiting for another did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct WaitingReport {
+    pub released: Vec<TaskId>,
+    pub failed: Vec<TaskId>,
+}
+
 #[async_trait]
 pub trait QueueStore: Send + Sync + 'static {
-    /// Claims up to `limit` runnable tasks for `worker_id` until `lease_until`.
-    async fn claim(&self, worker_id: &str, limit: u32, now: Millis, lease_until: Millis) -> Result<Vec<Claimed>>;
+    /// Claims up to `limit` runnable tasks of `pool` for `worker_id` until
+    /// `lease_until`. This server's workers claim the pool `""`; a remote worker
+    /// claims the pool of a model it serves (`service/model`).
+    async fn claim(
+        &self,
+        pool: &str,
+        worker_id: &str,
+        limit: u32,
+        now: Millis,
+        lease_until: Millis,
+    ) -> Result<Vec<Claimed>>;
     /// Extends a lease; false when it no longer holds.
     async fn heartbeat(&self, id: TaskId, lease: &LeaseToken, lease_until: Millis) -> Result<bool>;
     async fn set_progress(&self, id: TaskId, lease: &LeaseToken, progress: u8) -> Result<bool>;
@@ -59,7 +75,8 @@ pub trait QueueStore: Send + Sync + 'static {
     /// Gives the lease back and keeps the task `processing`, runnable again at
     /// `run_after` (a remote task between polls).
     async fn park(&self, id: TaskId, lease: &LeaseToken, progress: u8, run_after: Millis) -> Result<bool>;
-    /// Completes the task with its outputs, in one transaction.
+    /// Completes the task with its outputs, in one transaction; the tasks that
+    /// waited for it (`after`) become due at `now`.
     async fn complete(&self, id: TaskId, lease: &LeaseToken, outputs: Vec<NewAsset>, now: Millis) -> Result<bool>;
     async fn fail(&self, id: TaskId, lease: &LeaseToken, error: &TaskError, now: Millis) -> Result<bool>;
     /// Sets the task `retrying`, runnable again at `run_after`. A retry is a new
@@ -113,6 +130,10 @@ pub trait QueueStore: Send + Sync + 'static {
     async fn reclaim_expired(&self, now: Millis, max_crashes: u32) -> Result<ReclaimReport>;
     /// Expires pending tasks past their `expires_at`.
     async fn expire_pending(&self, now: Millis) -> Result<Vec<TaskId>>;
+    /// Tasks that wait for another (`after`): those whose task completed become due
+    /// (a completion normally does this itself), and those whose task failed, was
+    /// cancelled, expired or was deleted fail as `upstream_failed`.
+    async fn settle_waiting(&self, now: Millis) -> Result<WaitingReport>;
 }
 
 /// What a worker needs of the store: the queue, and the counts of tasks open at each

@@ -43,8 +43,20 @@ pub struct Task {
     /// How its service was chosen, when the request named a model without one and
     /// the configuration routes that model (`[routing]`).
     pub route: Option<Route>,
+    /// Who runs it: empty for this server's own workers, or the `service/model` a
+    /// remote worker serves (the pull protocol; see `crate::pull`).
+    #[serde(default)]
+    pub pool: String,
+    /// A task whose output this one takes as input: it waits until that one
+    /// completes, and fails when that one does not (a chain, text → image → 3D).
+    #[serde(default)]
+    pub after: Option<TaskId>,
     pub outputs: Vec<Asset>,
 }
+
+/// The `run_after` of a task that waits for the task it comes after: never due
+/// until that task completes and releases it.
+pub const WAITING_FOR_PARENT: Millis = i64::MAX / 4;
 
 /// The choice of a service for a model named without one: the preference list
 /// walked in order, and why each service before the chosen one was passed over.
@@ -99,6 +111,10 @@ pub struct NewTask {
     pub owner: Option<UserId>,
     pub prompt_id: Option<PromptId>,
     pub route: Option<Route>,
+    /// Empty for this server's workers, or the pull pool (`service/model`).
+    pub pool: String,
+    /// The task it waits for (see [`Task::after`]).
+    pub after: Option<TaskId>,
 }
 
 impl NewTask {
@@ -125,10 +141,12 @@ impl NewTask {
             started_at: None,
             completed_at: None,
             expires_at: self.expires_at,
-            run_after: self.created_at,
+            run_after: if self.after.is_some() { WAITING_FOR_PARENT } else { self.created_at },
             owner: self.owner,
             prompt_id: self.prompt_id,
             route: self.route,
+            pool: self.pool,
+            after: self.after,
             outputs: Vec::new(),
         }
     }

@@ -43,6 +43,10 @@ pub struct TaskRules {
     /// Services to try in order for a model named without one (`imagen4` →
     /// `["google", "kie"]`), by model name in lower case.
     pub routing: std::collections::BTreeMap<String, Vec<String>>,
+    /// Models (`service/model`) that remote workers serve through the pull protocol
+    /// (`[pull] models`), beside those of services that only remote workers serve:
+    /// this server's own workers leave their tasks alone.
+    pub pulled: std::collections::BTreeSet<String>,
 }
 
 impl TaskRules {
@@ -56,6 +60,7 @@ impl TaskRules {
             .into_iter()
             .map(|(model, services)| (catalog.canonical_key(&model), services))
             .collect();
+        self.pulled = std::mem::take(&mut self.pulled).iter().map(|model| catalog.canonical_key(model)).collect();
         self
     }
 }
@@ -72,6 +77,7 @@ impl Default for TaskRules {
             user_limits: crate::account::RoleLimits::default(),
             max_in_flight: std::collections::HashMap::new(),
             routing: std::collections::BTreeMap::new(),
+            pulled: std::collections::BTreeSet::new(),
         }
     }
 }
@@ -146,7 +152,8 @@ impl TaskService {
         };
         self.catalog.check_offered(&resolved.spec, &request.input)?;
         let input = resolved.provider.validate(&resolved.spec.model, &request.input)?;
-        self.check_input_files(caller, &resolved.provider.input_files(&resolved.spec.model, &input)).await?;
+        let after =
+            self.check_input_files(caller, &resolved.provider.input_files(&resolved.spec.model, &input)).await?;
         if let Some(prompt_id) = &request.prompt_id {
             self.check_prompt(caller, prompt_id).await?;
         }
@@ -183,11 +190,25 @@ impl TaskService {
             retry_of: None,
             owner: Some(caller.user_id.clone()),
             prompt_id: request.prompt_id,
+            pool: self.pool_of(&resolved),
             route,
+            after,
             created_at: now,
             expires_at: Some(now + duration_millis(self.rules.pending_ttl)),
         };
         self.insert(new_task).await
+    }
+
+    /// Who runs a model's tasks: this server's workers (`""`), or remote workers
+    /// pulling them (the model's `service/model`).
+    pub fn pool_of(&self, resolved: &ResolvedModel) -> String {
+        let key = resolved.spec.id();
+        if resolved.provider.served_by_pull() || self.rules.pulled.contains(&key) { key } else { String::new() }
+    }
+
+    /// Whether remote workers serve a model (`service/model`).
+    pub fn is_pulled(&self, model: &str) -> bool {
+        self.catalog.resolve(model).is_ok_and(|resolved| !self.pool_of(&resolved).is_empty())
     }
 
     /// For a model named without a service that `[routing]` lists: the first of its
@@ -257,14 +278,45 @@ impl TaskService {
         self.admission.check(self.store.as_ref(), &caller.user_id).await
     }
 
-    /// Every upload or output id the input names must exist (URLs and data URIs are
-    /// checked when the task runs).
+    /// Every upload, output or task the input names must exist (URLs and data URIs
+    /// are checked when the task runs). Returns the task the new one must wait for:
+    /// one named that has not completed yet (at most one may be waited for).
     /// (Another user's file does not exist, as far as the caller can tell.)
-    async fn check_input_files(&self, caller: &Principal, references: &[String]) -> Result<()> {
+    async fn check_input_files(&self, caller: &Principal, references: &[String]) -> Result<Option<TaskId>> {
+        let mut after = None;
         for reference in references {
             let exists = match InputRef::parse(reference) {
                 Ok(InputRef::Upload(id)) => visible(self.get_upload(caller, &id).await)?,
                 Ok(InputRef::Output(id)) => visible(self.get_asset(caller, &id).await)?,
+                Ok(InputRef::Task(id)) => match visible_task(self.get(caller, id).await)? {
+                    None => false,
+                    Some(parent) => {
+                        if parent.status != TaskStatus::Completed {
+                            if parent.status.is_terminal() {
+                                return Err(CoreError::InvalidInput {
+                                    message: format!(
+                                        "input {reference}: that task {} and has no output",
+                                        parent.status
+                                    ),
+                                    details: serde_json::json!({
+                                        "field": "input", "reference": reference, "reason": "the task has no output",
+                                    }),
+                                });
+                            }
+                            if after.is_some_and(|first| first != id) {
+                                return Err(CoreError::InvalidInput {
+                                    message: "an input may wait for one unfinished task only".into(),
+                                    details: serde_json::json!({
+                                        "field": "input", "reference": reference,
+                                        "reason": "a second unfinished task",
+                                    }),
+                                });
+                            }
+                            after = Some(id);
+                        }
+                        true
+                    }
+                },
                 Ok(InputRef::Url(_) | InputRef::DataUri(_)) => true,
                 Err(reason) => {
                     return Err(CoreError::InvalidInput {
@@ -280,7 +332,7 @@ impl TaskService {
                 });
             }
         }
-        Ok(())
+        Ok(after)
     }
 
     /// The caller's own limits (its role's): tasks at once, tasks per day.
@@ -419,7 +471,8 @@ impl TaskService {
             self.catalog.check_offered(&resolved.spec, &original.input)?;
             resolved.provider.validate(&resolved.spec.model, &original.input)?
         };
-        self.check_input_files(caller, &resolved.provider.input_files(&resolved.spec.model, &input)).await?;
+        let after =
+            self.check_input_files(caller, &resolved.provider.input_files(&resolved.spec.model, &input)).await?;
         self.check_user_limits(caller).await?;
         self.check_queue_room(caller).await?;
         self.check_quotas(&resolved.spec.service, &resolved.spec.model).await?;
@@ -438,7 +491,9 @@ impl TaskService {
             expires_at: Some(now + duration_millis(self.rules.pending_ttl)),
             owner: original.owner.or_else(|| Some(caller.user_id.clone())),
             prompt_id: original.prompt_id,
+            pool: self.pool_of(&resolved),
             route,
+            after,
         };
         Ok(self.insert(new_task).await?.0)
     }
@@ -545,6 +600,15 @@ fn visible<T>(found: Result<T>) -> Result<bool> {
     match found {
         Ok(_) => Ok(true),
         Err(CoreError::NotFound { .. }) => Ok(false),
+        Err(error) => Err(error),
+    }
+}
+
+/// A task the caller may see, or `None` when it does not exist for them.
+fn visible_task(found: Result<Task>) -> Result<Option<Task>> {
+    match found {
+        Ok(task) => Ok(Some(task)),
+        Err(CoreError::NotFound { .. }) => Ok(None),
         Err(error) => Err(error),
     }
 }

@@ -99,7 +99,7 @@ impl Rig {
     async fn complete(&self, id: TaskId) -> Task {
         let now = now_millis();
         let mut claim = None;
-        for claimed in self.store.claim("test", 100, now, now + 30_000).await.expect("claim") {
+        for claimed in self.store.claim("", "test", 100, now, now + 30_000).await.expect("claim") {
             if claimed.task.id == id {
                 claim = Some(claimed);
             } else {
@@ -212,7 +212,7 @@ async fn a_full_queue_asks_to_wait_for_what_the_drain_rate_clears() {
     assert_eq!((rate, wait), (None, Duration::from_secs(5)), "nothing measured yet");
 
     // 10 tasks leave the queue over about 1.2 s: about 8 per second.
-    rig.store.claim("w", 10, i64::MAX, i64::MAX).await.expect("claim");
+    rig.store.claim("", "w", 10, i64::MAX, i64::MAX).await.expect("claim");
     tokio::time::sleep(Duration::from_millis(1_200)).await;
     fill(10).await;
     let (rate, slow_wait) = refused(rig.service.create(&member, request("over")).await.expect_err("full"));
@@ -222,7 +222,7 @@ async fn a_full_queue_asks_to_wait_for_what_the_drain_rate_clears() {
 
     // 30 more in the next 1.2 s: the rate rises, and so the wait for a larger
     // excess is sized by it.
-    rig.store.claim("w", 30, i64::MAX, i64::MAX).await.expect("claim");
+    rig.store.claim("", "w", 30, i64::MAX, i64::MAX).await.expect("claim");
     tokio::time::sleep(Duration::from_millis(1_200)).await;
     fill(30).await;
     let (faster, _) = refused(rig.service.create(&member, request("over")).await.expect_err("full"));
@@ -338,7 +338,7 @@ async fn the_service_report_counts_tasks_at_the_provider_in_one_go() {
         rig.service.create(&member, request(prompt)).await.expect("created");
     }
     let now = now_millis();
-    let claims = rig.store.claim("test", 2, now, now + 30_000).await.expect("claim");
+    let claims = rig.store.claim("", "test", 2, now, now + 30_000).await.expect("claim");
     for claim in &claims {
         let lease: &LeaseToken = &claim.lease;
         assert!(rig.store.record_external_id(claim.task.id, lease, "ext").await.expect("recorded"));

@@ -9,7 +9,7 @@ use crate::error::{CoreError, Result};
 use crate::ids::{AssetId, TaskId, UploadId, UserId};
 use crate::ports::{
     AssetIndex, Claimed, Created, InputCopy, LeaseToken, OwnerCount, ProviderUpload, QueueStore, ReclaimReport, Store,
-    TaskStore, UploadStore, UsageCounts,
+    TaskStore, UploadStore, UsageCounts, WaitingReport,
 };
 use crate::task::TaskStatus;
 use crate::task::{Asset, AssetFilter, AssetPage, NewAsset, NewTask, Task, TaskError, TaskFilter, TaskPage, Upload};
@@ -218,14 +218,22 @@ impl TaskStore for MemoryStore {
 
 #[async_trait]
 impl QueueStore for MemoryStore {
-    async fn claim(&self, worker_id: &str, limit: u32, now: Millis, lease_until: Millis) -> Result<Vec<Claimed>> {
+    async fn claim(
+        &self,
+        pool: &str,
+        worker_id: &str,
+        limit: u32,
+        now: Millis,
+        lease_until: Millis,
+    ) -> Result<Vec<Claimed>> {
         let _ = worker_id;
         let mut state = self.state()?;
         let mut runnable: Vec<&mut Row> = state
             .tasks
             .values_mut()
             .filter(|row| {
-                row.lease.is_none()
+                row.task.pool == pool
+                    && row.lease.is_none()
                     && matches!(row.task.status, TaskStatus::Pending | TaskStatus::Retrying | TaskStatus::Processing)
                     && row.task.run_after <= now
             })
@@ -294,7 +302,7 @@ impl QueueStore for MemoryStore {
     }
 
     async fn complete(&self, id: TaskId, lease: &LeaseToken, outputs: Vec<NewAsset>, now: Millis) -> Result<bool> {
-        self.leased(id, lease, |row| {
+        let completed = self.leased(id, lease, |row| {
             release_lease(row);
             row.submitting = false;
             row.task.status = TaskStatus::Completed;
@@ -303,7 +311,15 @@ impl QueueStore for MemoryStore {
             row.task.completed_at = Some(now);
             row.task.updated_at = now;
             row.task.outputs = outputs;
-        })
+        })?;
+        if completed {
+            for row in self.state()?.tasks.values_mut() {
+                if row.task.after == Some(id) && row.task.status == TaskStatus::Pending {
+                    row.task.run_after = now;
+                }
+            }
+        }
+        Ok(completed)
     }
 
     async fn fail(&self, id: TaskId, lease: &LeaseToken, error: &TaskError, now: Millis) -> Result<bool> {
@@ -469,6 +485,43 @@ impl QueueStore for MemoryStore {
             }
         }
         Ok(expired)
+    }
+
+    async fn settle_waiting(&self, now: Millis) -> Result<WaitingReport> {
+        let mut state = self.state()?;
+        let parents: HashMap<TaskId, TaskStatus> =
+            state.tasks.values().map(|row| (row.task.id, row.task.status)).collect();
+        let mut report = WaitingReport::default();
+        for row in state.tasks.values_mut() {
+            let Some(parent) = row.task.after else { continue };
+            if row.task.status != TaskStatus::Pending || row.task.run_after != crate::task::WAITING_FOR_PARENT {
+                continue;
+            }
+            match parents.get(&parent) {
+                Some(TaskStatus::Completed) => {
+                    row.task.run_after = now;
+                    report.released.push(row.task.id);
+                }
+                Some(status) if !status.is_terminal() => {}
+                _ => {
+                    row.task.status = TaskStatus::Failed;
+                    row.task.error = Some(upstream_failed());
+                    row.task.completed_at = Some(now);
+                    row.task.version += 1;
+                    report.failed.push(row.task.id);
+                }
+            }
+        }
+        Ok(report)
+    }
+}
+
+/// The error of a task whose parent ended without an output.
+fn upstream_failed() -> TaskError {
+    TaskError {
+        code: "upstream_failed".into(),
+        message: "the task this one takes its input from ended without an output".into(),
+        retryable: false,
     }
 }
 

@@ -8,6 +8,7 @@
 
 mod admit;
 mod call;
+mod remote;
 mod run;
 mod settle;
 #[cfg(test)]
@@ -19,6 +20,8 @@ use std::time::Duration;
 
 use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
+
+pub use remote::RemoteReport;
 
 use crate::backoff::Backoff;
 use crate::catalog::Catalog;
@@ -185,7 +188,7 @@ impl Worker {
             if free >= batch || (free > 0 && running.is_empty()) {
                 let now = now_millis();
                 let lease_until = now + millis(self.settings.lease);
-                match self.queue.claim(&self.id, free as u32, now, lease_until).await {
+                match self.queue.claim("", &self.id, free as u32, now, lease_until).await {
                     Ok(claims) => {
                         claimed_all_asked = !claims.is_empty() && claims.len() == free;
                         for claimed in claims {
@@ -252,6 +255,17 @@ impl Worker {
                 }
             }
             Err(error) => tracing::warn!(%error, "expiring pending tasks failed"),
+        }
+        match self.queue.settle_waiting(now).await {
+            Ok(report) => {
+                for id in report.released {
+                    self.events.publish(TaskEvent { task_id: id, status: TaskStatus::Pending });
+                }
+                for id in report.failed {
+                    self.events.publish(TaskEvent { task_id: id, status: TaskStatus::Failed });
+                }
+            }
+            Err(error) => tracing::warn!(%error, "settling tasks that wait for another failed"),
         }
     }
 }

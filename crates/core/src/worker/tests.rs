@@ -81,6 +81,8 @@ fn new_task(service: &str) -> NewTask {
         owner: None,
         prompt_id: None,
         route: None,
+        pool: String::new(),
+        after: None,
     }
 }
 
@@ -96,7 +98,7 @@ impl Rig {
     /// Claims what is runnable now and runs each claim to the end of its run.
     async fn run_once(&self) -> usize {
         let now = now_millis();
-        let claims = self.store.claim("test", 10, now, now + 300).await.expect("claim");
+        let claims = self.store.claim("", "test", 10, now, now + 300).await.expect("claim");
         let count = claims.len();
         let (_stop, hard_stop) = watch::channel(false);
         for claimed in claims {
@@ -194,7 +196,7 @@ async fn a_costly_submit_whose_answer_was_lost_is_never_sent_again() {
     let id = rig.add_task();
     // A worker claimed it, marked its submit, and died before the answer came.
     let now = now_millis();
-    let claim = rig.store.claim("dead", 1, now, now + 1).await.expect("claim").remove(0);
+    let claim = rig.store.claim("", "dead", 1, now, now + 1).await.expect("claim").remove(0);
     assert!(rig.store.mark_submitting(id, &claim.lease).await.expect("mark"));
     rig.store.reclaim_expired(now + 10, 3).await.expect("reclaim");
     let task = rig.run_to_end(id).await;
@@ -228,7 +230,7 @@ async fn the_concurrency_limit_holds_the_next_task_back() {
     let second = rig.add_task();
     // Only the second is runnable now (the first waits for its poll).
     let now = now_millis();
-    let claims = rig.store.claim("test", 10, now, now + 300).await.expect("claim");
+    let claims = rig.store.claim("", "test", 10, now, now + 300).await.expect("claim");
     assert_eq!(claims.iter().map(|c| c.task.id).collect::<Vec<_>>(), [second]);
     let (_stop, hard_stop) = watch::channel(false);
     for claimed in claims {
@@ -412,7 +414,7 @@ async fn a_hard_stop_gives_the_lease_back_untouched() {
     let rig = rig(Scripted::new("lab").on_submit([Answer::Hang]), settings());
     let id = rig.add_task();
     let now = now_millis();
-    let claimed = rig.store.claim("test", 1, now, now + 30_000).await.expect("claim").remove(0);
+    let claimed = rig.store.claim("", "test", 1, now, now + 30_000).await.expect("claim").remove(0);
     let (stop, hard_stop) = watch::channel(false);
     let run = rig.worker.run_claimed(claimed, hard_stop);
     let stopper = async {

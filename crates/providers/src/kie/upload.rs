@@ -49,7 +49,7 @@ pub fn check_references(field: &str, references: &[String]) -> Result<(), CoreEr
             InputRef::DataUri(uri) => {
                 decode_data_uri(&uri).map_err(|error| CoreError::invalid(&name, error.message))?;
             }
-            InputRef::Url(_) | InputRef::Upload(_) | InputRef::Output(_) => {}
+            InputRef::Url(_) | InputRef::Upload(_) | InputRef::Output(_) | InputRef::Task(_) => {}
         }
     }
     Ok(())
@@ -106,7 +106,7 @@ async fn upload_one(
             };
             remember(files, &key, &data).await
         }
-        InputRef::Upload(_) | InputRef::Output(_) => {
+        InputRef::Upload(_) | InputRef::Output(_) | InputRef::Task(_) => {
             let file = files.open(&parsed).await?;
             if let Some(upload) = files.cached_upload(SERVICE, &file.sha256, margin_ms).await {
                 return Ok(upload);

@@ -43,8 +43,9 @@ fn default_formats() -> Vec<String> {
     vec!["glb".into()]
 }
 
-/// The formats this engine writes.
-pub const FORMATS: [&str; 1] = ["glb"];
+/// The formats this engine writes: GLB (textured), OBJ (zipped with its material
+/// and texture) and STL (for printing; no texture).
+pub const FORMATS: [&str; 3] = ["glb", "obj", "stl"];
 
 fn parse(input: &Value) -> Result<ReliefParams, CoreError> {
     let params: ReliefParams = parse_params(input)?;
@@ -107,7 +108,7 @@ impl LocalEngine for Relief {
                         "minItems": 1,
                         "uniqueItems": true,
                         "default": ["glb"],
-                        "description": "The files to write: glb (binary glTF, the picture as its texture)",
+                        "description": "The files to write: glb (binary glTF, the picture as its texture), obj (a zip of model.obj, model.mtl and texture.png) and stl (binary STL, for printing)",
                     },
                 },
             }),
@@ -142,8 +143,21 @@ impl LocalEngine for Relief {
             let picture = decode(&file.bytes)?;
             let mesh = atelier_mesh::relief(&picture, quality).map_err(mesh_error)?;
             let texture = texture_png(&picture)?;
-            let glb = atelier_mesh::glb::to_glb(&mesh, Some(&texture), GENERATOR).map_err(mesh_error)?;
-            Ok(vec![Output::new(glb, "model/gltf-binary")])
+            let mut outputs = Vec::with_capacity(params.output_formats.len());
+            for format in &params.output_formats {
+                outputs.push(match format.as_str() {
+                    "obj" => Output::new(
+                        atelier_mesh::obj::to_obj_zip(&mesh, Some(&texture), GENERATOR).map_err(mesh_error)?,
+                        "application/zip",
+                    ),
+                    "stl" => Output::new(atelier_mesh::obj::to_stl(&mesh, GENERATOR), "model/stl"),
+                    _ => Output::new(
+                        atelier_mesh::glb::to_glb(&mesh, Some(&texture), GENERATOR).map_err(mesh_error)?,
+                        "model/gltf-binary",
+                    ),
+                });
+            }
+            Ok(outputs)
         })
         .await
     }
@@ -208,6 +222,7 @@ mod tests {
             (json!({ "image": "nonsense" }), "image"),
             (json!({ "image": "https://example.com/a.png", "quality": "ultra" }), "quality"),
             (json!({ "image": "https://example.com/a.png", "output_formats": ["fbx"] }), "output_formats"),
+            (json!({ "image": "https://example.com/a.png", "output_formats": ["glb", "usdz"] }), "output_formats"),
             (json!({ "image": "https://example.com/a.png", "output_formats": [] }), "output_formats"),
         ] {
             let Err(CoreError::InvalidInput { details, .. }) = engine.validate(&bad) else { panic!("{bad} refused") };

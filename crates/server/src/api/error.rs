@@ -109,6 +109,10 @@ impl From<CoreError> for ApiError {
                     .with_details(serde_json::json!({ "scope": scope, "limit": limit }))
             },
             CoreError::Unauthenticated { code, message } => Self::new(StatusCode::UNAUTHORIZED, code, message),
+            CoreError::EngineUnavailable { message, details, retry_after } => Self {
+                retry_after: Some(retry_after),
+                ..Self::new(StatusCode::SERVICE_UNAVAILABLE, "engine_unavailable", message).with_details(details)
+            },
             CoreError::Forbidden { message } => Self::new(StatusCode::FORBIDDEN, "forbidden", message),
             CoreError::Storage(detail) => {
                 tracing::error!(error = %detail, "storage error");

@@ -35,9 +35,7 @@ pub struct GenerateArgs {
 pub async fn run(args: GenerateArgs) -> anyhow::Result<ExitCode> {
     let client = Client::new(&args.client)?;
     let mut input = Map::new();
-    let prompt_field =
-        if args.model.as_deref().is_some_and(|m| m.ends_with("/qr") || m == "qr") { "text" } else { "prompt" };
-    input.insert(prompt_field.into(), Value::String(args.prompt.clone()));
+    input.insert(positional_field(args.model.as_deref()).into(), Value::String(args.prompt.clone()));
     for pair in &args.set {
         let (key, value) = pair.split_once('=').with_context(|| format!("--set {pair:?}: expected KEY=VALUE"))?;
         let value = serde_json::from_str(value).unwrap_or_else(|_| Value::String(value.to_owned()));
@@ -68,6 +66,17 @@ pub async fn run(args: GenerateArgs) -> anyhow::Result<ExitCode> {
         println!("{}", path.display());
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The input field the positional argument fills: the text of a QR code, the
+/// picture of an image-to-3D model (an upload id, an output id, a URL), else the prompt.
+fn positional_field(model: Option<&str>) -> &'static str {
+    let name = model.unwrap_or_default().rsplit('/').next().unwrap_or_default();
+    match name {
+        "qr" => "text",
+        "relief" | "trellis-image-large" => "image",
+        _ => "prompt",
+    }
 }
 
 pub async fn wait_with_progress(client: &Client, id: &str) -> anyhow::Result<Value> {
@@ -105,4 +114,17 @@ fn output_path(requested: Option<&Path>, image: &Value, index: usize, count: usi
     let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or("output").to_owned();
     let ext = path.extension().and_then(|s| s.to_str()).unwrap_or(extension).to_owned();
     path.with_file_name(format!("{stem}-{}.{ext}", index + 1))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::positional_field;
+
+    #[test]
+    fn the_positional_argument_fills_the_models_main_field() {
+        assert_eq!(positional_field(Some("local/qr")), "text");
+        assert_eq!(positional_field(Some("local/relief")), "image");
+        assert_eq!(positional_field(Some("trellis/trellis-image-large")), "image");
+        assert_eq!(positional_field(None), "prompt");
+    }
 }

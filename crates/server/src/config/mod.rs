@@ -12,12 +12,14 @@ use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
 
 pub mod auth;
+pub mod three_d;
 
 pub use atelier_core::Secret;
 pub use atelier_providers::kie::KieConfig;
 pub use atelier_providers::openai::{AzureConfig, OpenAiConfig};
 pub use atelier_providers::{EnginesConfig, InstantConfig, LimitsConfig, ProvidersConfig};
 pub use auth::AuthConfig;
+pub use three_d::{PullConfig, ThreeDConfig};
 
 /// The example file: every key with its default and its environment variable.
 /// `atelier config example` prints it; a test keeps it equal to the defaults.
@@ -44,6 +46,10 @@ pub struct Config {
     pub pipelines: PipelinesConfig,
     /// Per-user limits by role: `[user_limits.member] max_concurrent_tasks = 4`.
     pub user_limits: atelier_core::account::RoleLimits,
+    /// `[pull]`: models remote workers serve (the pull protocol).
+    pub pull: PullConfig,
+    /// `[three_d]`: seed 002's 3D job routes.
+    pub three_d: ThreeDConfig,
     pub log: LogConfig,
 }
 
@@ -401,6 +407,8 @@ impl Config {
         }
         self.providers.validate()?;
         self.validate_routing()?;
+        self.pull.validate()?;
+        self.three_d.validate()?;
         Ok(())
     }
 
@@ -497,6 +505,7 @@ impl Config {
                 .iter()
                 .map(|(model, services)| (model.trim().to_ascii_lowercase(), services.clone()))
                 .collect(),
+            pulled: self.pull.models.iter().map(|model| model.trim().to_ascii_lowercase()).collect(),
         }
     }
 

@@ -138,7 +138,7 @@ pub async fn authenticate(State(state): State<AppState>, mut request: Request, n
     next.run(request).await
 }
 
-fn unauthorized(error: CoreError) -> Response {
+pub(crate) fn unauthorized(error: CoreError) -> Response {
     let mut response = ApiError::from(error).into_response();
     response
         .headers_mut()

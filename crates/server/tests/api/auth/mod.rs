@@ -66,7 +66,9 @@ impl Ids {
             let filled = match (previous, part) {
                 (_, "{tag}") => "mine",
                 (_, "{service}") => "kie",
-                ("tasks" | "task", _) if part.starts_with('{') => &self.task,
+                ("tasks" | "task" | "jobs" | "dead-letter", _) if part.starts_with('{') => &self.task,
+                ("worker-keys", _) if part.starts_with('{') => "wk_none",
+                ("inputs", _) if part.starts_with('{') => "0",
                 ("assets" | "images" | "history" | "shared", _) if part.starts_with('{') => &self.asset,
                 ("uploads", _) if part.starts_with('{') => &self.upload,
                 ("prompts", _) if part.starts_with('{') => &self.prompt,
