@@ -58,6 +58,8 @@ story!(prompt_trees_link_tasks_and_delete_only_leaves);
 story!(claims_are_fair_across_users);
 story!(pipeline_runs_move_only_under_their_revision);
 story!(the_scene_cache_offers_completed_recent_scenes_of_one_owner_and_model);
+story!(pools_keep_remote_workers_tasks_apart_and_chains_wait_for_their_task);
+story!(worker_keys_are_found_by_prefix_seen_and_revoked);
 
 async fn open(test_db: &TestDatabase) -> Arc<Database> {
     let database = Database::connect(&test_db.url, &DatabaseOptions::default()).await.expect("connect");
@@ -1199,4 +1201,71 @@ async fn the_scene_cache_offers_completed_recent_scenes_of_one_owner_and_model(s
         .unwrap();
     let links = store.run_tasks(&run.id, "5:root:").await.unwrap();
     assert_eq!((links[0].reused.as_ref(), links[1].reused.as_ref()), (None, Some(&reused)));
+}
+
+async fn pools_keep_remote_workers_tasks_apart_and_chains_wait_for_their_task(store: Arc<Database>) {
+    let pool = "trellis/trellis-image-large".to_owned();
+    let remote = insert(&store, NewTask { pool: pool.clone(), ..new_task(1000) }).await;
+    let parent = insert(&store, new_task(1001)).await;
+    let child = insert(&store, NewTask { after: Some(parent), ..new_task(1002) }).await;
+    let orphan_parent = insert(&store, new_task(1003)).await;
+    let orphan = insert(&store, NewTask { after: Some(orphan_parent), ..new_task(1004) }).await;
+    let stored = store.get_task(child).await.unwrap().unwrap();
+    assert_eq!((stored.after, stored.run_after), (Some(parent), atelier_core::task::WAITING_FOR_PARENT));
+
+    // The server's workers see neither the remote pool's task nor the waiting ones.
+    let claims = store.claim("", "w", 10, 2_000, 60_000).await.unwrap();
+    let mut ids: Vec<TaskId> = claims.iter().map(|claim| claim.task.id).collect();
+    ids.sort();
+    assert_eq!(ids, vec![parent, orphan_parent]);
+    let remote_claims = store.claim(&pool, "r", 10, 2_000, 60_000).await.unwrap();
+    assert_eq!(remote_claims.iter().map(|claim| claim.task.id).collect::<Vec<_>>(), vec![remote]);
+    assert_eq!(remote_claims[0].task.pool, pool);
+
+    // The parent completes: its child is due at once, in the same transaction.
+    let lease = claims.iter().find(|claim| claim.task.id == parent).unwrap().lease.clone();
+    assert!(store.complete(parent, &lease, Vec::new(), 3_000).await.unwrap());
+    let released = store.get_task(child).await.unwrap().unwrap();
+    assert_eq!(released.run_after, 3_000);
+    let next = store.claim("", "w", 10, 3_000, 60_000).await.unwrap();
+    assert_eq!(next.iter().map(|claim| claim.task.id).collect::<Vec<_>>(), vec![child]);
+
+    // A parent that fails fails its child at the sweep.
+    let lease = claims.iter().find(|claim| claim.task.id == orphan_parent).unwrap().lease.clone();
+    let error = TaskError { code: "provider_error".into(), message: "down".into(), retryable: false };
+    assert!(store.fail(orphan_parent, &lease, &error, 3_000).await.unwrap());
+    let report = store.settle_waiting(4_000).await.unwrap();
+    assert_eq!((report.released, report.failed), (vec![], vec![orphan]));
+    let failed = store.get_task(orphan).await.unwrap().unwrap();
+    assert_eq!(
+        (failed.status, failed.error.map(|error| error.code)),
+        (TaskStatus::Failed, Some("upstream_failed".into()))
+    );
+    // Settling again changes nothing.
+    assert_eq!(store.settle_waiting(5_000).await.unwrap(), Default::default());
+}
+
+async fn worker_keys_are_found_by_prefix_seen_and_revoked(store: Arc<Database>) {
+    use atelier_core::ports::WorkerKeyStore;
+    let key = atelier_core::pull::WorkerKey {
+        id: "wk_1".into(),
+        name: "gpu-1".into(),
+        prefix: "atw_0123456789ab".into(),
+        secret_hash: "hash".into(),
+        models: vec!["trellis/trellis-image-large".into()],
+        created_at: 1_000,
+        revoked_at: None,
+        last_seen_at: None,
+    };
+    store.create_worker_key(&key).await.unwrap();
+    assert_eq!(store.find_worker_key("atw_0123456789ab").await.unwrap(), Some(key.clone()));
+    assert_eq!(store.find_worker_key("atw_ffffffffffff").await.unwrap(), None);
+    store.touch_worker_key("wk_1", 5_000).await.unwrap();
+    // A visit within a second of the last is not written again.
+    store.touch_worker_key("wk_1", 5_500).await.unwrap();
+    let listed = store.list_worker_keys().await.unwrap();
+    assert_eq!(listed[0].last_seen_at, Some(5_000));
+    assert!(store.revoke_worker_key("wk_1", 6_000).await.unwrap());
+    assert!(!store.revoke_worker_key("wk_none", 6_000).await.unwrap());
+    assert_eq!(store.find_worker_key("atw_0123456789ab").await.unwrap().unwrap().revoked_at, Some(6_000));
 }
