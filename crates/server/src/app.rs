@@ -203,9 +203,8 @@ impl App {
     /// that runs no workers of its own.
     fn sweep_periodically(&self, mut stop: watch::Receiver<bool>) -> tokio::task::JoinHandle<()> {
         let worker = self.worker.clone();
-        let every = (worker.lease() / 2).max(std::time::Duration::from_millis(200));
         tokio::spawn(async move {
-            let mut tick = tokio::time::interval(every);
+            let mut tick = tokio::time::interval(worker.sweep_every());
             loop {
                 tokio::select! {
                     _ = tick.tick() => worker.sweep().await,

@@ -190,8 +190,10 @@ impl PullService {
         let worker_id = format!("remote:{}:{}", key.name, instance.chars().take(64).collect::<String>());
         let deadline = tokio::time::Instant::now() + wait.min(self.settings.max_wait);
         let mut notices = self.tasks.events().subscribe();
+        // Once per claim: a waiting claim ends within `max_wait`, which is shorter
+        // than `seen_within`, so the worker stays seen while it waits.
+        self.keys.touch_worker_key(&key.id, now_millis()).await?;
         loop {
-            self.keys.touch_worker_key(&key.id, now_millis()).await?;
             let claimed = self.claim_now(&pools, &worker_id, limit).await?;
             if !claimed.is_empty() || tokio::time::Instant::now() >= deadline || *stop.borrow() {
                 return Ok(claimed);
@@ -281,11 +283,10 @@ impl PullService {
         Ok(until)
     }
 
-    /// The task's input file references, in order.
-    pub async fn inputs(&self, key: &WorkerKey, id: TaskId) -> Result<Vec<InputFileRef>> {
-        let task = self.task(key, id).await?;
+    /// The input file references of a task the worker may act on, in order.
+    pub fn inputs(&self, task: &Task) -> Result<Vec<InputFileRef>> {
         Ok(self
-            .references(&task)?
+            .references(task)?
             .into_iter()
             .enumerate()
             .map(|(position, reference)| InputFileRef {
@@ -320,13 +321,13 @@ impl PullService {
         self.worker.open_input(&parsed).await.map_err(|error| input_error(reference, &error))
     }
 
-    /// Completes or fails a task the worker holds, as its report says.
-    pub async fn report(&self, key: &WorkerKey, id: TaskId, lease: &LeaseToken, report: RemoteReport) -> Result<Task> {
-        let task = self.task(key, id).await?;
-        if !self.worker.settle_remote(&task, lease, report).await {
-            return Err(lease_lost(id));
+    /// Completes or fails a task the worker holds (one [`PullService::task`]
+    /// returned), as its report says; returns the task as it is now.
+    pub async fn report(&self, task: &Task, lease: &LeaseToken, report: RemoteReport) -> Result<Task> {
+        if !self.worker.settle_remote(task, lease, report).await {
+            return Err(lease_lost(task.id));
         }
-        self.store.get_task(id).await?.ok_or(CoreError::NotFound { what: "task" })
+        self.store.get_task(task.id).await?.ok_or(CoreError::NotFound { what: "task" })
     }
 
     /// Gives a task back untouched (a worker shutting down): runnable again now,

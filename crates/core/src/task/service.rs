@@ -206,11 +206,6 @@ impl TaskService {
         if resolved.provider.served_by_pull() || self.rules.pulled.contains(&key) { key } else { String::new() }
     }
 
-    /// Whether remote workers serve a model (`service/model`).
-    pub fn is_pulled(&self, model: &str) -> bool {
-        self.catalog.resolve(model).is_ok_and(|resolved| !self.pool_of(&resolved).is_empty())
-    }
-
     /// For a model named without a service that `[routing]` lists: the first of its
     /// services that offers it, is configured, whose circuit is not open and whose
     /// daily quota is not spent, with the ones passed over and why. `None` when the

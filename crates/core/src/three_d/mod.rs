@@ -85,10 +85,6 @@ impl ThreeDService {
         Self { tasks, pull, circuits, settings }
     }
 
-    pub fn settings(&self) -> &ThreeDSettings {
-        &self.settings
-    }
-
     /// Starts a job.
     pub async fn start(&self, caller: &Principal, request: JobRequest) -> Result<StartedJob> {
         let direct = match &request.source {

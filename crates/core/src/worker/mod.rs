@@ -163,8 +163,7 @@ impl Worker {
         let permits = Arc::new(Semaphore::new(self.settings.concurrency.max(1)));
         let (hard_stop_tx, hard_stop_rx) = watch::channel(false);
         let mut running = JoinSet::new();
-        let sweep_every = (self.settings.lease / 2).max(Duration::from_millis(200));
-        let mut sweep = tokio::time::interval(sweep_every);
+        let mut sweep = tokio::time::interval(self.sweep_every());
         sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         tracing::info!(worker.id = %self.id, concurrency = self.settings.concurrency, "worker started");
 
@@ -230,6 +229,12 @@ impl Worker {
             while running.join_next().await.is_some() {}
         }
         tracing::info!(worker.id = %self.id, "worker stopped");
+    }
+
+    /// How often [`Worker::sweep`] runs: every half lease, so an expired lease is
+    /// found within one and a half leases.
+    pub fn sweep_every(&self) -> Duration {
+        (self.settings.lease / 2).max(Duration::from_millis(200))
     }
 
     /// Reclaims expired leases and expires stale pending tasks.

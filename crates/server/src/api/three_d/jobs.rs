@@ -125,9 +125,24 @@ pub struct JobRecord {
     pub steps: Vec<StepView>,
 }
 
-/// The signed URLs of a job's result files (3D models first, in the order asked),
-/// valid for `three_d.result_link_secs`, and when they expire.
-pub(crate) fn result_links(state: &AppState, task: &Task) -> (Vec<(String, String, u64, String)>, i64) {
+/// One of a job's result files: its format (or role, for a preview), its signed URL.
+pub(crate) struct ResultLink {
+    pub format: String,
+    pub url: String,
+    pub bytes: u64,
+    pub mime: String,
+}
+
+impl ResultLink {
+    /// Whether it is a 3D model (not a preview or an extra file).
+    pub fn is_model(&self) -> bool {
+        super::format_of_name(&self.format)
+    }
+}
+
+/// The signed URLs of a completed job's result files (3D models in the order
+/// asked), valid for `three_d.result_link_secs`, and when they expire (ms).
+pub(crate) fn result_links(state: &AppState, task: &Task) -> (Vec<ResultLink>, i64) {
     let ttl = Duration::from_secs(state.config.three_d.result_link_secs);
     let now = now_millis();
     let mut links = Vec::new();
@@ -137,14 +152,14 @@ pub(crate) fn result_links(state: &AppState, task: &Task) -> (Vec<(String, Strin
             let format = format_of(&asset.mime).map_or_else(|| asset.role.as_str().to_owned(), str::to_owned);
             let (url, until) = state.links.path(&asset.id, ttl, now);
             expires = until;
-            links.push((format, url, asset.bytes, asset.mime.clone()));
+            links.push(ResultLink { format, url, bytes: asset.bytes, mime: asset.mime.clone() });
         }
     }
     (links, expires * 1000)
 }
 
-fn model_urls(links: &[(String, String, u64, String)]) -> Vec<String> {
-    links.iter().filter(|(format, ..)| super::format_of_name(format)).map(|(_, url, ..)| url.clone()).collect()
+fn model_urls(links: &[ResultLink]) -> Vec<String> {
+    links.iter().filter(|link| link.is_model()).map(|link| link.url.clone()).collect()
 }
 
 /// A job (seed 002's record).

@@ -86,20 +86,23 @@ pub async fn job_result(
     let (links, expires) = result_links(&state, &task);
     if let Some(format) = query.format {
         let format = format.trim().to_ascii_lowercase();
-        let Some((_, url, ..)) = links.iter().find(|(name, ..)| *name == format) else {
-            let made: Vec<&str> = links.iter().map(|(name, ..)| name.as_str()).collect();
+        let Some(link) = links.iter().find(|link| link.format == format) else {
+            let made: Vec<&str> = links.iter().map(|link| link.format.as_str()).collect();
             return Err(ApiError::not_found("result in that format")
                 .with_details(serde_json::json!({ "format": format, "formats": made })));
         };
-        return Ok((StatusCode::FOUND, [(header::LOCATION, url.clone())]).into_response());
+        return Ok((StatusCode::FOUND, [(header::LOCATION, link.url.clone())]).into_response());
     }
     let mut result_urls = serde_json::Map::new();
-    for (format, url, ..) in &links {
-        if super::format_of_name(format) && !result_urls.contains_key(format) {
-            result_urls.insert(format.clone(), serde_json::Value::String(url.clone()));
+    for link in links.iter().filter(|link| link.is_model()) {
+        if !result_urls.contains_key(&link.format) {
+            result_urls.insert(link.format.clone(), serde_json::Value::String(link.url.clone()));
         }
     }
-    let files = links.into_iter().map(|(format, url, bytes, mime)| ResultFile { format, url, mime, bytes }).collect();
+    let files = links
+        .into_iter()
+        .map(|link| ResultFile { format: link.format, url: link.url, mime: link.mime, bytes: link.bytes })
+        .collect();
     Ok(Json(JobResult {
         job_id: task.id.to_string(),
         status: job.status.to_owned(),

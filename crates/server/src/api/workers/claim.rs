@@ -85,8 +85,7 @@ pub async fn claim_tasks(
     for Claimed { task, lease } in claimed {
         let input_files = state
             .pull
-            .inputs(&key, task.id)
-            .await?
+            .inputs(&task)?
             .into_iter()
             .map(|file| InputFileView {
                 url: format!("/api/v1/worker/tasks/{}/inputs/{}", task.id, file.position),

@@ -21,7 +21,8 @@ pub async fn list_inputs(
     AppPath(id): AppPath<String>,
 ) -> ApiResult<Json<Vec<InputFileView>>> {
     let id = parse_task_id(&id)?;
-    let files = state.pull.inputs(&key, id).await?;
+    let task = state.pull.task(&key, id).await?;
+    let files = state.pull.inputs(&task)?;
     Ok(Json(
         files
             .into_iter()

@@ -35,12 +35,12 @@ pub async fn complete_task(
 ) -> ApiResult<Json<TaskView>> {
     let id = parse_task_id(&id)?;
     // The task must be one this worker may act on before its files are read.
-    state.pull.task(&key, id).await?;
+    let task = state.pull.task(&key, id).await?;
     let multipart = Multipart::from_request(request, &state)
         .await
         .map_err(|rejection| ApiError::bad_request(format!("not a multipart form: {}", rejection.body_text())))?;
     let outputs = read_outputs(multipart, state.pull.settings().max_output_bytes).await?;
-    let task = state.pull.report(&key, id, &lease, RemoteReport::Finished(outputs)).await?;
+    let task = state.pull.report(&task, &lease, RemoteReport::Finished(outputs)).await?;
     Ok(Json(TaskView::from(&task)))
 }
 
@@ -163,7 +163,8 @@ pub async fn fail_task(
     let mut error =
         ProviderError::new(class, if message.trim().is_empty() { class.code().to_owned() } else { message });
     error.retry_after = request.retry_after_secs.map(|secs| Duration::from_secs(secs.min(3600)));
-    let task = state.pull.report(&key, parse_task_id(&id)?, &lease, RemoteReport::Failed(error)).await?;
+    let task = state.pull.task(&key, parse_task_id(&id)?).await?;
+    let task = state.pull.report(&task, &lease, RemoteReport::Failed(error)).await?;
     Ok(Json(TaskView::from(&task)))
 }
 
