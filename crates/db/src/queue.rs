@@ -107,9 +107,10 @@ pub(crate) const POLL_NOW: &str = "UPDATE tasks SET run_after = $3 WHERE service
 pub(crate) const COMPLETE: &str = "UPDATE tasks SET status = 'completed', progress = 100, lease_token = NULL, worker_id = NULL, \
                  lease_expires_at = NULL, submitting = 0, error_code = NULL, error_message = NULL, \
                  error_retryable = NULL, completed_at = $3, updated_at = $3, version = version + 1 \
-                 WHERE id = $1 AND lease_token = $2";
+                 WHERE id = $1 AND lease_token = $2 RETURNING has_waiters";
 
-/// Makes the tasks that waited for a task that just completed due now.
+/// Makes the tasks that waited for a task that just completed due now (run only
+/// when the completed task `has_waiters`).
 pub(crate) const RELEASE_WAITING: &str = "UPDATE tasks SET run_after = $2, updated_at = $2, version = version + 1 \
      WHERE after_task = $1 AND status = 'pending'";
 
@@ -267,11 +268,13 @@ impl QueueStore for Database {
         let (task_id, token) = (id.to_string(), lease.0.clone());
         db.write(Box::new(move |connection| {
             Box::pin(async move {
-                let updated =
-                    sqlx::query(COMPLETE).bind(task_id.clone()).bind(token).bind(now).execute(&mut *connection).await?;
-                if updated.rows_affected() != 1 {
-                    return Ok(false);
-                }
+                let completed: Option<i64> = sqlx::query_scalar(COMPLETE)
+                    .bind(task_id.clone())
+                    .bind(token)
+                    .bind(now)
+                    .fetch_optional(&mut *connection)
+                    .await?;
+                let Some(has_waiters) = completed else { return Ok(false) };
                 for asset in outputs {
                     sqlx::query(
                         "INSERT INTO assets (id, task_id, idx, mime, bytes, width, height, sha256, blob_key, \
@@ -294,7 +297,9 @@ impl QueueStore for Database {
                     .execute(&mut *connection)
                     .await?;
                 }
-                sqlx::query(RELEASE_WAITING).bind(task_id).bind(now).execute(&mut *connection).await?;
+                if has_waiters != 0 {
+                    sqlx::query(RELEASE_WAITING).bind(task_id).bind(now).execute(&mut *connection).await?;
+                }
                 Ok(true)
             })
         }))

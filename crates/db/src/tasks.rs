@@ -18,6 +18,9 @@ const INSERT_TASK: &str = "INSERT INTO tasks (id, service, model, input, status,
      VALUES ($1, $2, $3, $4, 'pending', $5, $6, $7, $8, $9, $10, $10, $11, $16, $12, $13, $14, $15, $17, $18) \
      ON CONFLICT (idempotency_key) DO NOTHING";
 
+/// Notes on a task that another now waits for it (its completion then releases it).
+const MARK_WAITED_FOR: &str = "UPDATE tasks SET has_waiters = 1 WHERE id = $1";
+
 /// A new task's turn in its owner's lane: the lane's next turn, or the queue's clock
 /// when the lane has fallen behind it (an owner who was idle, or new). A task whose
 /// insert then finds its idempotency key taken leaves a gap, which costs nothing.
@@ -74,7 +77,7 @@ impl TaskStore for Database {
                 Box::pin(async move {
                     let lane = owner.clone().unwrap_or_default();
                     let slot: i64 = sqlx::query_scalar(take_turn).bind(lane).fetch_one(&mut *connection).await?;
-                    sqlx::query(INSERT_TASK)
+                    let inserted = sqlx::query(INSERT_TASK)
                         .bind(id)
                         .bind(service)
                         .bind(model)
@@ -92,9 +95,13 @@ impl TaskStore for Database {
                         .bind(route)
                         .bind(run_after)
                         .bind(pool)
-                        .bind(after)
+                        .bind(after.clone())
                         .execute(&mut *connection)
-                        .await
+                        .await?;
+                    if let Some(parent) = after.filter(|_| inserted.rows_affected() == 1) {
+                        sqlx::query(MARK_WAITED_FOR).bind(parent).execute(&mut *connection).await?;
+                    }
+                    Ok(inserted)
                 })
             }))
             .await

@@ -87,29 +87,30 @@ impl ThreeDService {
 
     /// Starts a job.
     pub async fn start(&self, caller: &Principal, request: JobRequest) -> Result<StartedJob> {
-        let direct = match &request.source {
-            JobSource::Image(_) => Some(self.settings.image_model.clone()),
-            JobSource::Prompt(_) if !self.settings.text_model.trim().is_empty() => {
-                Some(self.settings.text_model.clone())
-            }
-            JobSource::Prompt(_) => None,
-        };
         let options = json!({ "output_formats": request.output_formats, "quality": request.quality });
-        if let Some(model) = direct {
-            let (model, degraded) = self.engine_for(&model).await?;
-            let mut input = options;
-            match &request.source {
-                JobSource::Image(image) => input["image"] = json!(image),
-                JobSource::Prompt(prompt) => input["prompt"] = json!(prompt),
+        let prompt = match &request.source {
+            JobSource::Image(image) => {
+                let (model, degraded) = self.engine_for(&self.settings.image_model).await?;
+                let mut input = options;
+                input["image"] = json!(image);
+                let task = self.create(caller, &model, input, &request).await?;
+                return Ok(StartedJob { task, picture: None, degraded });
             }
-            let task = self.create(caller, &model, input, &request).await?;
-            return Ok(StartedJob { task, picture: None, degraded });
-        }
-        let JobSource::Prompt(prompt) = &request.source else {
-            return Err(CoreError::invalid("image", "an image-to-3D job needs an image"));
+            JobSource::Prompt(prompt) => prompt,
         };
-        // The chain: text → picture → 3D. Check the 3D step's engine first, so that
-        // no picture is made for a job that cannot run.
+        if !self.settings.text_model.trim().is_empty() {
+            // A text-to-3D model, while it can run; its fallback (a picture-to-3D
+            // engine) is reached through the chain below.
+            let (model, degraded) = self.engine_for(&self.settings.text_model).await?;
+            if degraded.is_none() {
+                let mut input = options;
+                input["prompt"] = json!(prompt);
+                let task = self.create(caller, &model, input, &request).await?;
+                return Ok(StartedJob { task, picture: None, degraded });
+            }
+        }
+        // The chain: text → picture → 3D. The 3D step's engine is chosen first, so
+        // that no picture is made for a job that cannot run.
         let (model, degraded) = self.engine_for(&self.settings.image_model).await?;
         let picture_request = JobRequest {
             idempotency_key: request.idempotency_key.as_ref().map(|key| format!("{key}:picture")),
@@ -119,8 +120,15 @@ impl ThreeDService {
             self.create(caller, &self.settings.text_image_model, json!({ "prompt": prompt }), &picture_request).await?;
         let mut input = options;
         input["image"] = json!(format!("{}{}", crate::ports::TASK_REFERENCE, picture.id));
-        let task = self.create(caller, &model, input, &request).await?;
-        Ok(StartedJob { task, picture: Some(picture), degraded })
+        match self.create(caller, &model, input, &request).await {
+            Ok(task) => Ok(StartedJob { task, picture: Some(picture), degraded }),
+            Err(error) => {
+                // The 3D step was refused (its input, a limit): its picture is not
+                // wanted. Best effort: the picture may have ended already.
+                let _ = self.tasks.cancel(caller, picture.id).await;
+                Err(error)
+            }
+        }
     }
 
     async fn create(&self, caller: &Principal, model: &str, input: Value, request: &JobRequest) -> Result<Task> {

@@ -9,6 +9,9 @@ ALTER TABLE tasks ADD COLUMN pool TEXT NOT NULL DEFAULT '';
 -- text -> image -> 3D): `after_task` names it, and the task is not due (its
 -- run_after far in the future) until that one completes.
 ALTER TABLE tasks ADD COLUMN after_task TEXT;
+-- Set on a task when another starts waiting for it, so that a completion looks
+-- for waiting tasks only then (a chain is rare; a completion is the hot path).
+ALTER TABLE tasks ADD COLUMN has_waiters BIGINT NOT NULL DEFAULT 0;
 
 DROP INDEX tasks_runnable;
 CREATE INDEX tasks_runnable ON tasks (pool, priority DESC, queue_slot, id, run_after)

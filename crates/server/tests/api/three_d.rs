@@ -236,3 +236,17 @@ async fn a_job_is_its_owners_and_deleting_it_removes_its_steps() {
     let picture = job["steps"][0]["task_id"].as_str().unwrap();
     assert_error(app.get(&format!("/api/v1/tasks/{picture}")).await, 404, "not_found").await;
 }
+
+#[tokio::test]
+async fn a_chain_whose_3d_step_is_refused_leaves_no_picture_running() {
+    let app = TestApp::with(Options { workers: false, ..Options::default() }).await.unwrap();
+    // local/relief writes no usdz: the 3D step is refused after its picture was made.
+    let response =
+        app.post("/api/v1/generate/text-to-3d", &json!({ "prompt": "a lamp", "output_formats": ["usdz"] })).await;
+    let error = assert_error(response, 422, "validation_error").await;
+    assert_eq!(error["details"]["field"], "output_formats", "{error}");
+    let tasks: Value = app.get("/api/v1/tasks").await.json().await.unwrap();
+    let statuses: Vec<&str> =
+        tasks["tasks"].as_array().unwrap().iter().filter_map(|task| task["status"].as_str()).collect();
+    assert_eq!(statuses, ["cancelled"], "the picture step was cancelled: {tasks}");
+}
