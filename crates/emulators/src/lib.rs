@@ -23,6 +23,9 @@
 //! `/upload/image`, `/object_info`, interrupts, and its WebSocket's progress).
 //! `stability`: Stability AI's REST v2beta Stable Image generate (`ultra`,
 //! `core`, `sd3`; multipart in, image bytes or base64 JSON out).
+//! `trellis_worker`: the other way round, a client: a TRELLIS GPU worker that
+//! pulls tasks from an Atelier server (its pull protocol), answers with real
+//! meshes, and crashes, hangs, goes quiet or fails on demand.
 //!
 //! What every emulator shares: `faults` (the fault vocabulary, triggers, plans,
 //! the `X-Emulator-Fault` header and the middleware that injects them), `serve`
@@ -45,6 +48,7 @@ mod schema;
 pub mod sdcpp;
 mod serve;
 pub mod stability;
+pub mod trellis_worker;
 pub mod volcengine;
 
 pub use kie::{

@@ -27,6 +27,8 @@ pub struct PullSettings {
     pub max_output_bytes: u64,
     /// At most this many tasks handed out per claim.
     pub max_claim: u32,
+    /// The longest a task may run from its first claim (see [`PullService::heartbeat`]).
+    pub max_run: Duration,
 }
 
 impl Default for PullSettings {
@@ -36,6 +38,7 @@ impl Default for PullSettings {
             seen_within: Duration::from_secs(90),
             max_output_bytes: 512 * 1024 * 1024,
             max_claim: 8,
+            max_run: Duration::from_secs(1800),
         }
     }
 }
@@ -262,7 +265,9 @@ impl PullService {
     }
 
     /// Renews the lease (and stores progress, 0 to 100); returns until when it
-    /// holds. `lease_lost` when it no longer does: stop working on the task.
+    /// holds. `lease_lost` when it no longer does: stop working on the task. A task
+    /// past `max_run` from its first claim fails as timed out instead (its worker
+    /// hangs, or its engine never ends), and the answer is `run_timed_out`.
     pub async fn heartbeat(
         &self,
         key: &WorkerKey,
@@ -270,7 +275,27 @@ impl PullService {
         lease: &LeaseToken,
         progress: Option<u8>,
     ) -> Result<Millis> {
-        self.task(key, id).await?;
+        let task = self.task(key, id).await?;
+        let limit = crate::worker::millis(self.settings.max_run);
+        if task.started_at.is_some_and(|started| now_millis() - started > limit) {
+            let error = ProviderError::new(
+                crate::ports::ErrorClass::PollTimeout,
+                format!(
+                    "the worker ran past pull.max_run_secs ({} s) without finishing",
+                    self.settings.max_run.as_secs()
+                ),
+            );
+            if !self.worker.settle_remote(&task, lease, RemoteReport::Failed(error)).await {
+                return Err(lease_lost(id));
+            }
+            return Err(CoreError::Conflict {
+                code: "run_timed_out",
+                message: format!(
+                    "task {id} ran past pull.max_run_secs ({} s) and failed as timed out; stop working on it",
+                    self.settings.max_run.as_secs()
+                ),
+            });
+        }
         let until = now_millis() + crate::worker::millis(self.worker.lease());
         if !self.store.heartbeat(id, lease, until).await? {
             return Err(lease_lost(id));

@@ -1,8 +1,9 @@
 //! `local/relief`: seed 002's image to 3D without a GPU. The picture becomes a 2.5D
 //! relief (`atelier_mesh::relief`: a height field from its luminance, on a base with
-//! walls and a back, so a closed solid), written as GLB with the picture as its
-//! texture. Honest about what it is: a relief of the picture, not a reconstruction
-//! of the object it shows (that is TRELLIS's work, on a GPU).
+//! walls and a back, so a closed solid; a picture with a transparent background
+//! keeps only its silhouette), written as GLB with the picture as its texture.
+//! Honest about what it is: a relief of the picture, not a reconstruction of the
+//! object it shows (that is TRELLIS's work, on a GPU).
 
 use std::io::Cursor;
 
@@ -83,8 +84,9 @@ impl LocalEngine for Relief {
             modality: Modality::Model3d,
             title: "Relief from an image (2.5D, not a 3D reconstruction)".into(),
             description: "Built in, no GPU: the picture becomes a relief, its brightness the height, on a base with \
-                          walls and a back (a closed solid), as GLB with the picture as its texture. It is a relief \
-                          of the picture, not a reconstruction of the object in it."
+                          walls and a back (a closed solid), as GLB with the picture as its texture; a cut-out (a \
+                          transparent background) keeps only its silhouette. It is a relief of the picture, not a \
+                          reconstruction of the object in it."
                 .into(),
             input_schema: json!({
                 "type": "object",

@@ -1,5 +1,7 @@
 //! `atelier emulate kie|openai|azure|google|volcengine|a1111|sdcpp|comfyui|stability --listen ADDR`: a provider's protocol, served
-//! locally, for trying Atelier (and testing it) without an account.
+//! locally, for trying Atelier (and testing it) without an account; and
+//! `atelier emulate trellis-worker --server URL --key atw_…`, a GPU worker that pulls
+//! from an Atelier server.
 //!
 //! Only with the `emulators` feature (on by default): a slim build leaves the
 //! emulators out.
@@ -40,6 +42,44 @@ pub enum EmulateCommand {
     Comfyui(ComfyUiArgs),
     /// Stability AI's REST v2beta: /v2beta/stable-image/generate/{core,ultra,sd3}.
     Stability(StabilityArgs),
+    /// A TRELLIS GPU worker, emulated: pulls the trellis models' tasks from an
+    /// Atelier server with a worker key and completes them with real meshes (a
+    /// relief of the picture standing in for TRELLIS), or misbehaves on demand.
+    TrellisWorker(TrellisWorkerArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct TrellisWorkerArgs {
+    /// The Atelier server to pull from.
+    #[arg(long, default_value = "http://127.0.0.1:8080")]
+    pub server: String,
+    /// The worker key an admin made (POST /api/v1/admin/worker-keys).
+    #[arg(long, env = "ATELIER_WORKER_KEY", hide_env_values = true)]
+    pub key: String,
+    /// A model to claim (repeatable; default: every model the key serves).
+    #[arg(long = "model")]
+    pub models: Vec<String>,
+    /// A fault `KIND[:TRIGGER]` (repeatable), counted over the tasks it claims:
+    /// crash (dies mid-job, exit 137), silent (goes quiet on the task), hang (never
+    /// finishes), fail (generation_failed), oom (provider_error, retried). Triggers:
+    /// always, first=K, every=N, p=P.
+    #[arg(long = "fault")]
+    pub faults: Vec<String>,
+    /// Steps per job, each reported as progress.
+    #[arg(long, default_value_t = 4)]
+    pub steps: u32,
+    /// Milliseconds per step (a slow GPU).
+    #[arg(long, default_value_t = 0)]
+    pub step_ms: u64,
+    /// This worker's name among several on one key.
+    #[arg(long, default_value = "emulated")]
+    pub instance: String,
+    /// Seeds probabilistic faults.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Work on one claim's tasks and exit (0 when it got none too).
+    #[arg(long)]
+    pub once: bool,
 }
 
 #[derive(Debug, Args)]
@@ -263,6 +303,45 @@ pub async fn run(command: EmulateCommand) -> anyhow::Result<ExitCode> {
         EmulateCommand::Sdcpp(args) => serve_sdcpp(args).await,
         EmulateCommand::Comfyui(args) => serve_comfyui(args).await,
         EmulateCommand::Stability(args) => serve_stability(args).await,
+        EmulateCommand::TrellisWorker(args) => run_trellis_worker(args).await,
+    }
+}
+
+async fn run_trellis_worker(args: TrellisWorkerArgs) -> anyhow::Result<ExitCode> {
+    use atelier_emulators::trellis_worker::{Exit, TrellisWorkerConfig, TrellisWorkerEmulator, WorkerFault};
+    let faults = args
+        .faults
+        .iter()
+        .map(|fault| fault.parse::<WorkerFault>().map_err(|error| anyhow::anyhow!("--fault {fault}: {error}")))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let config = TrellisWorkerConfig {
+        models: args.models,
+        instance: args.instance,
+        steps: args.steps,
+        step_ms: args.step_ms,
+        faults,
+        seed: args.seed,
+        ..TrellisWorkerConfig::new(args.server.clone(), args.key)
+    };
+    let mut worker = TrellisWorkerEmulator::new(config);
+    if args.once {
+        for handled in worker.run_once().await.context("the emulated TRELLIS worker")? {
+            println!("{} {} {:?}", handled.task_id, handled.model, handled.outcome);
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!("emulated TRELLIS worker pulling from {}", args.server.trim_end_matches('/'));
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        crate::app::shutdown_signal().await;
+        let _ = stop.send(true);
+    });
+    match worker.run(stopped).await.context("the emulated TRELLIS worker")? {
+        Exit::Stopped => Ok(ExitCode::SUCCESS),
+        Exit::Crashed { task_id } => {
+            eprintln!("emulated crash while working on task {task_id} (the fault asked for it)");
+            Ok(ExitCode::from(137))
+        }
     }
 }
 

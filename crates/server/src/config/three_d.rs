@@ -19,11 +19,21 @@ pub struct PullConfig {
     pub seen_within_secs: u64,
     /// The most a worker may upload as one task's outputs, in bytes.
     pub max_output_bytes: u64,
+    /// The longest a pulled task may run, from its first claim: a worker still
+    /// renewing its lease after this is told to stop, and the task fails as timed
+    /// out (504 `engine_timeout` on seed 002's routes).
+    pub max_run_secs: u64,
 }
 
 impl Default for PullConfig {
     fn default() -> Self {
-        Self { models: Vec::new(), max_wait_secs: 30, seen_within_secs: 90, max_output_bytes: 512 * 1024 * 1024 }
+        Self {
+            models: Vec::new(),
+            max_wait_secs: 30,
+            seen_within_secs: 90,
+            max_output_bytes: 512 * 1024 * 1024,
+            max_run_secs: 1800,
+        }
     }
 }
 
@@ -33,6 +43,7 @@ impl PullConfig {
             max_wait: Duration::from_secs(self.max_wait_secs),
             seen_within: Duration::from_secs(self.seen_within_secs),
             max_output_bytes: self.max_output_bytes,
+            max_run: Duration::from_secs(self.max_run_secs),
             ..atelier_core::pull::PullSettings::default()
         }
     }
@@ -43,6 +54,9 @@ impl PullConfig {
         }
         if self.seen_within_secs < self.max_wait_secs {
             bail!("pull.seen_within_secs must be at least pull.max_wait_secs (a waiting worker is a seen one)");
+        }
+        if !(1..=86_400).contains(&self.max_run_secs) {
+            bail!("pull.max_run_secs must be between 1 and 86400");
         }
         if self.max_output_bytes < 1024 {
             bail!("pull.max_output_bytes must be at least 1024");

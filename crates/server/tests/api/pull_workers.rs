@@ -5,6 +5,8 @@
 
 use std::time::Duration;
 
+use atelier_emulators::trellis_worker::{Exit, Outcome, TrellisWorkerConfig, TrellisWorkerEmulator};
+use base64::Engine as _;
 use serde_json::{Value, json};
 
 use crate::helpers::{Options, TestApp, assert_error};
@@ -301,4 +303,121 @@ async fn failed_tasks_wait_in_the_dead_letter_list_until_an_admin_redrives_them(
         .post(&format!("/api/v1/admin/dead-letter/{}/redrive", again[0]["task_id"].as_str().unwrap()), &json!({}))
         .await;
     assert_error(response, 409, "not_dead_lettered").await;
+}
+
+fn b64(bytes: &[u8]) -> String {
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+/// `atelier emulate trellis-worker`'s engine, on a fresh key for `models`.
+async fn emulated(app: &TestApp, models: &[&str], faults: &[&str]) -> TrellisWorkerEmulator {
+    let response = app.post("/api/v1/admin/worker-keys", &json!({ "name": "emulated", "models": models })).await;
+    assert_eq!(response.status(), 201);
+    let key: Value = response.json().await.unwrap();
+    let mut config = TrellisWorkerConfig::new(app.base.clone(), key["key"].as_str().expect("the key"));
+    config.wait_secs = 2;
+    config.faults = faults.iter().map(|fault| fault.parse().expect("fault")).collect();
+    TrellisWorkerEmulator::new(config)
+}
+
+#[tokio::test]
+async fn the_emulated_trellis_worker_answers_picture_and_text_jobs_with_meshes_the_validator_passes() {
+    let app = TestApp::with(no_fallback(30)).await.unwrap();
+    let mut worker = emulated(&app, &[MODEL], &[]).await;
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let running = tokio::spawn(async move { worker.run(stopped).await });
+    // The job goes to TRELLIS once the worker has asked for work.
+    let mut job = Value::Null;
+    for _ in 0..100 {
+        let response = app
+            .post("/api/v1/generate/image-to-3d", &json!({ "image_base64": b64(&png(40, 30)), "quality": "fast" }))
+            .await;
+        if response.status() == 202 {
+            job = response.json().await.unwrap();
+            break;
+        }
+        assert_error(response, 503, "engine_unavailable").await;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(job["engine"], MODEL, "{job}");
+    let id = job["job_id"].as_str().unwrap().to_owned();
+    let status = wait_for_job(&app, &app.http, &id).await;
+    assert_eq!((status["status"].as_str(), status["progress"].as_f64()), (Some("completed"), Some(100.0)), "{status}");
+    let result: Value = app.get(&format!("/api/v1/jobs/{id}/result")).await.json().await.unwrap();
+    let glb = reqwest::get(app.url(result["result_urls"]["glb"].as_str().expect("glb"))).await.unwrap();
+    let glb = glb.bytes().await.unwrap().to_vec();
+    let document: Value =
+        serde_json::from_slice(&glb[20..20 + u32::from_le_bytes(glb[12..16].try_into().unwrap()) as usize]).unwrap();
+    assert!(
+        document["asset"]["generator"].as_str().unwrap().contains("standing in for TRELLIS"),
+        "honest about itself"
+    );
+    if let Some(report) = atelier_mesh::testing::khronos_report(&glb) {
+        assert_eq!((report["errors"].as_u64(), report["warnings"].as_u64()), (Some(0), Some(0)), "{report}");
+    }
+    let zip = reqwest::get(app.url(result["result_urls"]["obj"].as_str().expect("obj"))).await.unwrap();
+    assert_eq!(&zip.bytes().await.unwrap()[..2], b"PK");
+
+    // Text to 3D: a picture first (built in), then TRELLIS, both steps shown.
+    let response = app.post("/api/v1/generate/text-to-3d", &json!({ "prompt": "a small wooden chair" })).await;
+    assert_eq!(response.status(), 202);
+    let job: Value = response.json().await.unwrap();
+    let status = wait_for_job(&app, &app.http, job["job_id"].as_str().unwrap()).await;
+    assert_eq!(status["status"], "completed", "{status}");
+    assert_eq!(status["engine"], MODEL, "{status}");
+
+    stop.send(true).unwrap();
+    assert_eq!(running.await.unwrap().unwrap(), Exit::Stopped);
+}
+
+#[tokio::test]
+async fn an_emulated_worker_that_crashes_leaves_its_task_to_another_and_one_that_hangs_times_out() {
+    let app = TestApp::with(Options {
+        configure: Some(Box::new(|config, _| {
+            config.three_d.fallback = String::new();
+            config.worker.lease_secs = 2;
+            config.pull.max_run_secs = 3;
+        })),
+        ..Options::default()
+    })
+    .await
+    .unwrap();
+    let upload = app.upload("chair.png", "image/png", png(24, 24)).await;
+    let id = app.create(MODEL, json!({ "image": upload, "quality": "fast" })).await;
+    let mut crashing = emulated(&app, &[MODEL], &["crash:first=1"]).await;
+    let handled = crashing.run_once().await.unwrap();
+    assert_eq!((handled[0].task_id.as_str(), &handled[0].outcome), (id.as_str(), &Outcome::Crashed));
+
+    // The lease runs out, the sweep puts the task back, another worker finishes it.
+    let mut healthy = emulated(&app, &[MODEL], &[]).await;
+    let mut finished = Vec::new();
+    for _ in 0..10 {
+        finished = healthy.run_once().await.unwrap();
+        if !finished.is_empty() {
+            break;
+        }
+    }
+    assert_eq!((finished[0].task_id.as_str(), &finished[0].outcome), (id.as_str(), &Outcome::Completed));
+    let task: Value = app.get(&format!("/api/v1/tasks/{id}")).await.json().await.unwrap();
+    assert_eq!((task["status"].as_str(), task["attempts"].as_u64()), (Some("completed"), Some(2)), "{task}");
+
+    // One that never finishes: it renews its lease until pull.max_run_secs has
+    // passed, then the server stops it and the job is a seed 002 timeout.
+    let id = app.create(MODEL, json!({ "image": upload, "quality": "fast" })).await;
+    let mut hanging = emulated(&app, &[MODEL], &["hang"]).await;
+    let handled = hanging.run_once().await.unwrap();
+    assert_eq!(handled[0].outcome, Outcome::Stopped("run_timed_out".into()));
+    let task: Value = app.get(&format!("/api/v1/tasks/{id}")).await.json().await.unwrap();
+    assert_eq!(
+        (task["status"].as_str(), task["error"]["code"].as_str()),
+        (Some("failed"), Some("poll_timeout")),
+        "{task}"
+    );
+    assert_error(app.get(&format!("/api/v1/jobs/{id}/result")).await, 504, "engine_timeout").await;
+
+    // The engine failing is reported as such: 502 on the seed's route.
+    let id = app.create(MODEL, json!({ "image": upload })).await;
+    let handled = emulated(&app, &[MODEL], &["fail"]).await.run_once().await.unwrap();
+    assert_eq!(handled[0].outcome, Outcome::Failed("generation_failed".into()));
+    assert_error(app.get(&format!("/api/v1/jobs/{id}/result")).await, 502, "engine_failed").await;
 }
