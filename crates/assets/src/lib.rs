@@ -5,9 +5,10 @@
 //! directory, S3 (or an S3-compatible server) or memory. Outputs are stored under
 //! `blobs/<2 hex>/<sha256>.<ext>`, raster images get a WebP thumbnail that fits in
 //! 256×256 under `thumbs/<2 hex>/<sha256>.webp` (videos: a poster frame, when ffmpeg is
-//! installed), and PNG outputs carry their
+//! installed; GLB models: a drawing of the model, `model_still`), and PNG outputs carry their
 //! generation parameters in a `parameters` text chunk.
 
+pub mod model_still;
 pub mod png_text;
 pub mod poster;
 pub mod store;

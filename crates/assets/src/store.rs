@@ -190,7 +190,9 @@ impl ObjectAssetStore {
             }
         };
         tokio::try_join!(self.put_if_absent(&blob_key, bytes, &mime), write_thumbnail)?;
+        // A model's thumbnail is a drawing of it: its size is not the model's.
         let (thumbnail_key, source_size) = match thumbnail {
+            Some((key, _)) if crate::model_still::is_model(&mime) => (Some(key), None),
             Some((key, thumb)) => (Some(key), Some((thumb.source_width, thumb.source_height))),
             None => (None, None),
         };
@@ -403,6 +405,8 @@ fn prepare(bytes: Bytes, mime: &str, parameters: Option<&str>) -> Prepared {
                 None
             }
         }
+    } else if crate::model_still::is_model(mime) {
+        crate::model_still::thumbnail(&bytes, &sha256)
     } else {
         match make_thumbnail(&bytes, mime) {
             Ok(thumbnail) => thumbnail,

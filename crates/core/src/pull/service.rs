@@ -296,9 +296,15 @@ impl PullService {
                 ),
             });
         }
-        let until = now_millis() + crate::worker::millis(self.worker.lease());
+        let now = now_millis();
+        let until = now + crate::worker::millis(self.worker.lease());
         if !self.store.heartbeat(id, lease, until).await? {
             return Err(lease_lost(id));
+        }
+        // A worker busy on a long job is still a worker: its model stays served
+        // (noted at most every few seconds, not at every heartbeat).
+        if key.last_seen_at.is_none_or(|seen| now - seen > SEEN_NOTE_MILLIS) {
+            self.keys.touch_worker_key(&key.id, now).await?;
         }
         if let Some(progress) = progress
             && self.store.set_progress(id, lease, progress.min(99)).await?
@@ -381,6 +387,9 @@ async fn work_notice(notices: &mut broadcast::Receiver<TaskEvent>) {
         }
     }
 }
+
+/// How stale a worker key's `last_seen_at` may be before a heartbeat renews it.
+const SEEN_NOTE_MILLIS: Millis = 15_000;
 
 fn lease_lost(id: TaskId) -> CoreError {
     CoreError::Conflict {

@@ -29,6 +29,16 @@ async fn an_uploaded_picture_becomes_a_glb_the_khronos_validator_passes() {
         assert_eq!((report["errors"].as_u64(), report["warnings"].as_u64()), (Some(0), Some(0)), "{report}");
         assert!(report["triangles"].as_u64().is_some_and(|triangles| triangles > 1000), "{report}");
     }
+
+    // Its thumbnail is a drawing of the model: a WebP with the model on a clear
+    // background, and the model's own size is not made up from it.
+    assert!(output["width"].is_null() && output["height"].is_null(), "{output}");
+    let thumbnail = app.get(output["thumbnail_url"].as_str().expect("a thumbnail")).await;
+    assert_eq!(thumbnail.headers()["content-type"], "image/webp");
+    let still = image::load_from_memory(&thumbnail.bytes().await.unwrap()).expect("webp").to_rgba8();
+    assert_eq!(still.dimensions(), (256, 256));
+    let drawn = still.pixels().filter(|pixel| pixel.0[3] > 0).count();
+    assert!(drawn > 256 * 256 / 5 && still.get_pixel(0, 0).0[3] == 0, "{drawn} pixels drawn");
 }
 
 #[tokio::test]

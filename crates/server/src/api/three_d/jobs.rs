@@ -141,10 +141,14 @@ impl ResultLink {
 }
 
 /// The signed URLs of a completed job's result files (3D models in the order
-/// asked), valid for `three_d.result_link_secs`, and when they expire (ms).
+/// asked), valid for `three_d.result_link_secs`, and when they expire (ms). Links
+/// are issued as of the start of a window (a 24th of their life, at most an hour),
+/// so that asking again within it gives the same URLs (a client or a cache can
+/// tell they name the same file); each is still valid for 23/24 of its life at least.
 pub(crate) fn result_links(state: &AppState, task: &Task) -> (Vec<ResultLink>, i64) {
     let ttl = Duration::from_secs(state.config.three_d.result_link_secs);
-    let now = now_millis();
+    let window = (ttl.as_millis() as i64 / 24).clamp(1000, 3_600_000);
+    let now = now_millis() / window * window;
     let mut links = Vec::new();
     let mut expires = now / 1000 + ttl.as_secs() as i64;
     if task.status == TaskStatus::Completed {
