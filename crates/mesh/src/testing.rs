@@ -1,6 +1,10 @@
-//! The Khronos glTF validator, for tests in this crate and others (feature
-//! `testing`): npm `gltf-validator`, run by `e2e/gltf-validate.mjs` from
-//! `e2e/node_modules`, which `scripts/install-test-deps` installs.
+//! Independent checkers of meshes, for tests in this crate and others (feature
+//! `testing`): the Khronos glTF validator (npm `gltf-validator`, run by
+//! `e2e/gltf-validate.mjs` from `e2e/node_modules`), assimp (`assimp info`, Debian's
+//! assimp-utils) and trimesh (in the tests' venv, `scripts/python-venv`), all
+//! installed by `scripts/install-test-deps`. Each answers `None`, after a note, when
+//! its tool is missing, and fails the test instead under `ATELIER_TEST_REQUIRE_TOOLS=1`
+//! (as `scripts/test` runs).
 
 use std::path::Path;
 use std::process::Command;
@@ -27,6 +31,88 @@ pub fn khronos_report(glb: &[u8]) -> Option<serde_json::Value> {
             None
         }
     }
+}
+
+/// A file holding `bytes`, named `name`, in a directory of its own (removed on drop).
+fn staged(bytes: &[u8], name: &str) -> (tempfile_dir::Dir, std::path::PathBuf) {
+    let dir = tempfile_dir::Dir::new(fingerprint(bytes));
+    let path = dir.0.join(name);
+    std::fs::write(&path, bytes).expect("writing the mesh to check");
+    (dir, path)
+}
+
+mod tempfile_dir {
+    /// A scratch directory for one check, removed when dropped.
+    pub struct Dir(pub std::path::PathBuf);
+
+    impl Dir {
+        pub fn new(salt: u64) -> Self {
+            static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+            let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let path = std::env::temp_dir().join(format!("atelier-mesh-check-{}-{salt:x}-{n}", std::process::id()));
+            std::fs::create_dir_all(&path).expect("a scratch directory");
+            Self(path)
+        }
+    }
+
+    impl Drop for Dir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}
+
+fn missing(tool: &str, detail: &str) -> Option<serde_json::Value> {
+    let note = format!("{tool} is missing (scripts/install-test-deps installs it): {detail}");
+    assert!(std::env::var("ATELIER_TEST_REQUIRE_TOOLS").as_deref() != Ok("1"), "{note}");
+    eprintln!("skipped: {note}");
+    None
+}
+
+/// What assimp's importer makes of a mesh file (`name` gives its format by its
+/// extension: `model.glb`, `model.obj`, `model.stl`): `{"faces", "vertices",
+/// "meshes"}` as `assimp info` counts them. A file it cannot import fails the test.
+/// An OBJ zip is unpacked first (assimp then reads the OBJ with its material).
+pub fn assimp_report(bytes: &[u8], name: &str) -> Option<serde_json::Value> {
+    let (dir, mut path) = staged(bytes, name);
+    if name.ends_with(".zip") {
+        let mut archive = zip::ZipArchive::new(std::io::Cursor::new(bytes)).expect("the OBJ zip");
+        archive.extract(&dir.0).expect("unpacking the OBJ zip");
+        path = dir.0.join("model.obj");
+    }
+    let output = match Command::new("assimp").arg("info").arg(&path).output() {
+        Ok(output) => output,
+        Err(error) => return missing("assimp", &error.to_string()),
+    };
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "assimp could not import {name}: {text}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let count = |label: &str| {
+        text.lines().find_map(|line| line.trim().strip_prefix(label).and_then(|rest| rest.trim().parse::<u64>().ok()))
+    };
+    Some(serde_json::json!({ "faces": count("Faces:"), "vertices": count("Vertices:"), "meshes": count("Meshes:") }))
+}
+
+/// What trimesh makes of a mesh file (`name` as for [`assimp_report`]; an OBJ zip
+/// is read whole): `{"faces", "vertices", "watertight", "winding_consistent",
+/// "textured"}`, by `crates/mesh/tests/mesh_check.py`.
+pub fn trimesh_report(bytes: &[u8], name: &str) -> Option<serde_json::Value> {
+    let python = std::env::var("ATELIER_WORKER_VENV")
+        .map(std::path::PathBuf::from)
+        .or_else(|_| std::env::var("HOME").map(|home| Path::new(&home).join(".cache/atelier/worker-venv")))
+        .map(|venv| venv.join("bin/python"))
+        .unwrap_or_default();
+    if !python.exists() {
+        return missing("the tests' Python venv with trimesh", &python.display().to_string());
+    }
+    let (_dir, path) = staged(bytes, name);
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/mesh_check.py");
+    let output = Command::new(&python).arg(&script).arg(&path).output().expect("running the tests' Python");
+    assert!(output.status.success(), "trimesh could not load {name}: {}", String::from_utf8_lossy(&output.stderr));
+    Some(serde_json::from_slice(&output.stdout).expect("mesh_check.py's report"))
 }
 
 /// A name for the file that concurrent tests do not share.

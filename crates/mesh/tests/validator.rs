@@ -1,8 +1,12 @@
 //! Every relief, at every quality, from an opaque and from a transparent picture,
 //! passes the Khronos glTF validator with no error and no warning, and the validator
-//! counts the triangles the mesh has (`atelier_mesh::testing::khronos_report`).
+//! counts the triangles the mesh has (`atelier_mesh::testing::khronos_report`); its
+//! GLB, its OBJ (zipped with material and texture) and its STL load in assimp and in
+//! trimesh with every triangle, and trimesh finds each watertight and consistently
+//! wound, as the relief claims to be.
 
-use atelier_mesh::{Quality, glb, relief};
+use atelier_mesh::testing::{assimp_report, trimesh_report};
+use atelier_mesh::{Quality, glb, obj, relief};
 
 fn pictures() -> Vec<(&'static str, image::DynamicImage)> {
     let opaque = image::RgbImage::from_fn(120, 80, |x, y| image::Rgb([(x * 2) as u8, (y * 3) as u8, 120]));
@@ -32,6 +36,36 @@ fn every_relief_passes_the_khronos_validator() {
                 "{name} {quality:?}: {report}"
             );
             assert_eq!(report["triangles"].as_u64(), Some(mesh.triangles() as u64), "{name} {quality:?}");
+        }
+    }
+}
+
+#[test]
+fn every_format_loads_in_assimp_and_trimesh_watertight() {
+    for (name, picture) in pictures() {
+        for quality in [Quality::Fast, Quality::High] {
+            let mesh = relief(&picture, quality).expect("relief");
+            let texture = png(&picture);
+            let files = [
+                ("model.glb", glb::to_glb(&mesh, Some(&texture), "atelier-mesh test").expect("glb")),
+                ("model.zip", obj::to_obj_zip(&mesh, Some(&texture), "atelier-mesh test").expect("obj")),
+                ("model.stl", obj::to_stl(&mesh, "atelier-mesh test")),
+            ];
+            let triangles = mesh.triangles() as u64;
+            for (file, bytes) in &files {
+                let Some(assimp) = assimp_report(bytes, file) else { return };
+                assert_eq!(assimp["faces"].as_u64(), Some(triangles), "{name} {quality:?} {file}: {assimp}");
+                let Some(trimesh) = trimesh_report(bytes, file) else { return };
+                assert_eq!(trimesh["faces"].as_u64(), Some(triangles), "{name} {quality:?} {file}: {trimesh}");
+                assert_eq!(
+                    (trimesh["watertight"].as_bool(), trimesh["winding_consistent"].as_bool()),
+                    (Some(true), Some(true)),
+                    "{name} {quality:?} {file}: {trimesh}"
+                );
+                if *file != "model.stl" {
+                    assert_eq!(trimesh["textured"], true, "{name} {quality:?} {file}: {trimesh}");
+                }
+            }
         }
     }
 }
