@@ -21,6 +21,8 @@ pub enum Modality {
     Image,
     Video,
     Audio,
+    /// 3D models (GLB, OBJ, STL), named `3d` on the wire as seed 002's issue writes it.
+    #[serde(rename = "3d")]
     Model3d,
     Text,
 }
