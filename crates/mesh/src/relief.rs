@@ -150,12 +150,14 @@ impl Grid {
         mesh.vertex([self.x(i), self.y(j), self.lift(i, j)], normalize([-slope_x, -slope_y, 1.0]), self.uv(i, j))
     }
 
-    /// A wall from the face down to the back along one step of a rim.
-    fn wall(&self, mesh: &mut Mesh, ((i, j), (k, l), outward): Step) {
-        let p_top = mesh.vertex([self.x(i), self.y(j), self.lift(i, j)], outward, self.uv(i, j));
-        let q_top = mesh.vertex([self.x(k), self.y(l), self.lift(k, l)], outward, self.uv(k, l));
-        let p_back = mesh.vertex([self.x(i), self.y(j), 0.0], outward, self.uv(i, j));
-        let q_back = mesh.vertex([self.x(k), self.y(l), 0.0], outward, self.uv(k, l));
+    /// A wall from the face down to the back along one step of a rim, coloured as
+    /// the picture is where the step is, or all at `colour` (a texture coordinate).
+    fn wall(&self, mesh: &mut Mesh, ((i, j), (k, l), outward): Step, colour: Option<[f32; 2]>) {
+        let (p_uv, q_uv) = colour.map_or((self.uv(i, j), self.uv(k, l)), |uv| (uv, uv));
+        let p_top = mesh.vertex([self.x(i), self.y(j), self.lift(i, j)], outward, p_uv);
+        let q_top = mesh.vertex([self.x(k), self.y(l), self.lift(k, l)], outward, q_uv);
+        let p_back = mesh.vertex([self.x(i), self.y(j), 0.0], outward, p_uv);
+        let q_back = mesh.vertex([self.x(k), self.y(l), 0.0], outward, q_uv);
         mesh.triangle_facing([p_top, p_back, q_top], outward);
         mesh.triangle_facing([q_top, p_back, q_back], outward);
     }
@@ -182,7 +184,7 @@ impl Grid {
         ring.extend((1..=cols).rev().map(|i| ((i, rows), (i - 1, rows), [0.0, -1.0, 0.0])));
         ring.extend((1..=rows).rev().map(|j| ((0, j), (0, j - 1), [-1.0, 0.0, 0.0])));
         for &step in &ring {
-            self.wall(mesh, step);
+            self.wall(mesh, step, None);
         }
         let back = [0.0, 0.0, -1.0];
         let centre = mesh.vertex([0.0, 0.0, 0.0], back, [0.5, 0.5]);
@@ -267,9 +269,12 @@ impl Grid {
                     (kept(ci, cj + 1), ((i + 1, j + 1), (i, j + 1), [0.0, -1.0, 0.0])),
                     (kept(ci - 1, cj), ((i, j + 1), (i, j), [-1.0, 0.0, 0.0])),
                 ];
+                // A cut-out's edge lies where the picture turns clear (its colour
+                // there is the background's): its walls take the kept cell's colour.
+                let inside = [(i as f32 + 0.5) / cols as f32, (j as f32 + 0.5) / rows as f32];
                 for (neighbour, step) in sides {
                     if !neighbour {
-                        self.wall(mesh, step);
+                        self.wall(mesh, step, Some(inside));
                     }
                 }
                 let corners = [(i, j), (i + 1, j), (i, j + 1), (i + 1, j + 1)].map(|(k, l)| {

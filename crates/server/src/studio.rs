@@ -38,7 +38,8 @@ pub struct StudioFile {
 }
 
 /// Every embedded file: what a first visit downloads, since `index.html` loads
-/// every module at once (but the dictionaries of the languages not chosen).
+/// every module at once, but the dictionaries of the languages not chosen and
+/// `vendor/` (three.js, imported only when a 3D model is shown).
 pub fn files() -> Vec<StudioFile> {
     Files::iter()
         .filter_map(|path| {

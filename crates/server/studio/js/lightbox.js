@@ -1,23 +1,35 @@
-// The lightbox: the full image (or video, or audio), every parameter of the task
-// that made it, tags added and removed inline, "use these settings again",
-// download, and delete with confirmation. ← and → move through the list; Esc closes.
+// The lightbox: the full image (or video, or audio, or a GLB in the 3D viewer),
+// every parameter of the task that made it, tags added and removed inline, "use
+// these settings again", download, and delete with confirmation. ← and → move
+// through the list; Esc closes.
 
 import { del, get, post } from './api.js';
 import { append, clear, confirmDialog, h, toast } from './dom.js';
 import { locale, t } from './i18n.js';
-import { describeError, humanBytes, humanTime, STATUS_WORDS } from './words.js';
+import { mountViewer } from './viewer3d.js';
+import { describeError, humanBytes, humanTime, kindWord, STATUS_WORDS } from './words.js';
 
+/** The output itself, and what frees it when the lightbox moves on (the 3D viewer's GPU context). */
 function media(image) {
   const type = image.mime_type || '';
-  if (type.startsWith('video/')) return h('video', { src: image.url, controls: true, playsinline: true, preload: 'metadata', poster: image.thumbnail_url || null });
-  if (type.startsWith('audio/')) return h('audio', { src: image.url, controls: true, preload: 'metadata' });
-  // No viewer for 3D yet: say what the file is, and that it downloads.
-  if (type.startsWith('model/')) return h('p', { class: 'kind', dataset: { full: image.image_id } }, t('A 3D model ({type}). Download it to open it in a 3D viewer.', { type }));
-  return h('img', { src: image.url, alt: t('Generated output'), dataset: { full: image.image_id } });
+  const none = () => {};
+  if (type.startsWith('video/')) return { node: h('video', { src: image.url, controls: true, playsinline: true, preload: 'metadata', poster: image.thumbnail_url || null }), dispose: none };
+  if (type.startsWith('audio/')) return { node: h('audio', { src: image.url, controls: true, preload: 'metadata' }), dispose: none };
+  if (type === 'model/gltf-binary') {
+    const node = h('div', { class: 'lightbox-viewer', dataset: { full: image.image_id } });
+    return { node, dispose: mountViewer(node, image.url, { label: t('Output {id}', { id: image.image_id }) }) };
+  }
+  // Other 3D formats and archives: no viewer here; say what the file is, and that it downloads.
+  if (type.startsWith('model/')) return { node: h('p', { class: 'kind', dataset: { full: image.image_id } }, t('A 3D model ({type}). Download it to open it in a 3D viewer.', { type })), dispose: none };
+  if (!type.startsWith('image/')) return { node: h('p', { class: 'kind', dataset: { full: image.image_id } }, t('{kind} ({type}): download it to open it.', { kind: kindWord(type), type })), dispose: none };
+  return { node: h('img', { src: image.url, alt: t('Generated output'), dataset: { full: image.image_id } }), dispose: none };
 }
 
 function extension(type) {
-  const known = { 'image/png': 'png', 'image/jpeg': 'jpg', 'image/webp': 'webp', 'image/svg+xml': 'svg', 'video/mp4': 'mp4', 'audio/mpeg': 'mp3', 'audio/wav': 'wav', 'audio/ogg': 'ogg', 'model/gltf-binary': 'glb' };
+  const known = {
+    'image/png': 'png', 'image/jpeg': 'jpg', 'image/webp': 'webp', 'image/svg+xml': 'svg', 'video/mp4': 'mp4', 'audio/mpeg': 'mp3',
+    'audio/wav': 'wav', 'audio/ogg': 'ogg', 'model/gltf-binary': 'glb', 'model/stl': 'stl', 'application/zip': 'zip',
+  };
   return known[type] || 'bin';
 }
 
@@ -40,6 +52,7 @@ function parameterList(task) {
  */
 export function openLightbox(images, index, { navigate, onDeleted, onTagsChanged } = {}) {
   let position = index;
+  let disposeMedia = () => {};
   const mediaBox = h('div', { class: 'lightbox-media' });
   const side = h('div', { class: 'lightbox-side' });
   const close = h('button', { class: 'btn small close-x', type: 'button', 'aria-label': t('Close'), onclick: () => dialog.close() }, '✕');
@@ -101,7 +114,10 @@ export function openLightbox(images, index, { navigate, onDeleted, onTagsChanged
 
   async function show() {
     const image = images[position];
-    append(clear(mediaBox), [media(image), position > 0 ? prev : null, position < images.length - 1 ? next : null]);
+    disposeMedia();
+    const shown = media(image);
+    disposeMedia = shown.dispose;
+    append(clear(mediaBox), [shown.node, position > 0 ? prev : null, position < images.length - 1 ? next : null]);
     const params = h('div', {}, h('p', { class: 'muted small' }, t('Loading parameters…')));
     const reuse = h('button', {
       class: 'btn primary', type: 'button', dataset: { action: 'reuse' },
@@ -110,6 +126,14 @@ export function openLightbox(images, index, { navigate, onDeleted, onTagsChanged
         navigate('generate', { from: image.task_id });
       },
     }, t('Use these settings again'));
+    // A picture can become a 3D model on the 3D page.
+    const toModel = (image.mime_type || '').startsWith('image/') ? h('button', {
+      class: 'btn', type: 'button', dataset: { action: 'make-3d' },
+      onclick: () => {
+        dialog.close();
+        navigate('3d', { image: image.image_id });
+      },
+    }, t('Make a 3D model')) : null;
     const download = h('a', {
       class: 'btn', href: image.url, download: `${image.image_id}.${extension(image.mime_type)}`, dataset: { action: 'download' },
     }, t('Download'));
@@ -139,7 +163,7 @@ export function openLightbox(images, index, { navigate, onDeleted, onTagsChanged
     clear(side).append(
       h('h2', {}, images.length > 1 ? t('Output {n} of {total}', { n: position + 1, total: images.length }) : t('Output')),
       h('p', { class: 'muted small' }, `${size}${humanBytes(image.file_size || 0)} · ${image.mime_type}${image.created_at ? ` · ${humanTime(image.created_at)}` : ''}`),
-      h('div', { class: 'actions' }, reuse, download, remove),
+      h('div', { class: 'actions' }, reuse, toModel, download, remove),
       tagEditor(image),
       h('div', {}, h('h3', {}, t('Parameters')), params));
     try {
@@ -155,7 +179,10 @@ export function openLightbox(images, index, { navigate, onDeleted, onTagsChanged
     if (event.key === 'ArrowLeft') move(-1);
     if (event.key === 'ArrowRight') move(1);
   });
-  dialog.addEventListener('close', () => dialog.remove());
+  dialog.addEventListener('close', () => {
+    disposeMedia();
+    dialog.remove();
+  });
   document.body.append(dialog);
   dialog.showModal();
   show();

@@ -14,9 +14,11 @@ import { mangaView } from './views/manga.js';
 import { promptsView } from './views/prompts.js';
 import { signInView } from './views/signin.js';
 import { tasksView } from './views/tasks.js';
+import { threeDView } from './views/three-d.js';
 
 const ROUTES = {
   generate: { title: t('Generate'), view: generateView },
+  '3d': { title: t('3D'), view: threeDView },
   gallery: { title: t('Gallery'), view: galleryView },
   tasks: { title: t('Tasks'), view: tasksView },
   prompts: { title: t('Prompts'), view: promptsView },

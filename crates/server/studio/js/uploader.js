@@ -10,10 +10,13 @@ import { copyNote, describeError, humanBytes } from './words.js';
 
 const ACCEPT = 'image/png,image/jpeg,image/webp,image/gif,video/mp4,video/webm,video/quicktime';
 
-/** `{ element, focusTarget, get(): string[], set(refs) }` */
-export function uploader({ multiple, max, service, name }) {
+/**
+ * `{ element, focusTarget, get(): string[], set(refs) }`. `accept` narrows the
+ * file types offered (default: pictures and videos).
+ */
+export function uploader({ multiple, max, service, name, accept = ACCEPT }) {
   const items = [];
-  const input = h('input', { type: 'file', accept: ACCEPT, multiple: multiple || null, hidden: true, name });
+  const input = h('input', { type: 'file', accept, multiple: multiple || null, hidden: true, name });
   const pick = h('button', { class: 'btn small', type: 'button', dataset: { action: 'pick-files' } }, multiple ? t('Choose files') : t('Choose a file'));
   const zone = h('div', { class: 'dropzone', dataset: { dropzone: name } },
     h('div', {}, multiple ? tParts('Drop up to {max} images here, or {pick}', { max, pick }) : tParts('Drop an image here, or {pick}', { pick })), input);

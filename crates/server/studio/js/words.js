@@ -34,6 +34,8 @@ const API_ERRORS = {
   queue_full: t('The server is busy; try again shortly.'),
   storage_unavailable: t('The server could not reach its storage. Try again shortly.'),
   internal_error: t('Something went wrong on the server.'),
+  engine_unavailable: t('No 3D engine can take this job now: no GPU worker is connected and no fallback engine is allowed, or the engine keeps failing.'),
+  job_not_finished: t('The job has not finished yet.'),
 };
 
 export const STATUS_WORDS = {
@@ -124,6 +126,22 @@ export function copyNote(copy) {
     return { warn: true, text: t('The copy {service} holds expires {time}, within a day. Atelier will upload the file again the next time a task uses it.', { service, time }) };
   }
   return { warn: false, text: t('{service} holds a copy; it expires {time}.', { service, time }) };
+}
+
+/** What a file is, in words, for a tile without a thumbnail (never a bare MIME type). */
+export function kindWord(mime) {
+  const type = mime || '';
+  const known = {
+    'model/gltf-binary': t('3D model (GLB)'),
+    'model/obj': t('3D model (OBJ)'),
+    'model/stl': t('3D model (STL)'),
+    'application/zip': t('ZIP archive'),
+  };
+  if (known[type]) return known[type];
+  if (type.startsWith('model/')) return t('3D model');
+  if (type.startsWith('video/')) return t('Video');
+  if (type.startsWith('audio/')) return t('Audio');
+  return type || t('file');
 }
 
 /** The text a task is about: its prompt, or what it encodes/speaks. */

@@ -7,7 +7,7 @@ import { del, get, patch, post, query } from '../api.js';
 import { clear, confirmDialog, field, h, statusChip, toast } from '../dom.js';
 import { t } from '../i18n.js';
 import { openLightbox } from '../lightbox.js';
-import { ACTIVE, describeError, humanTime, STATUS_WORDS } from '../words.js';
+import { ACTIVE, describeError, humanTime, kindWord, STATUS_WORDS } from '../words.js';
 
 const TYPES = ['image', 'video', 'audio', 'text'];
 /** What a prompt is for, in words (the API's values stay as they are). */
@@ -148,7 +148,7 @@ async function treeView(main, { navigate }, id) {
       outputs.length ? h('div', { class: 'prompt-thumbs' }, outputs.slice(0, 8).map((image, index) => h('button', {
         class: 'tile', type: 'button', 'aria-label': t('Open the output'), dataset: { image: image.image_id },
         onclick: () => openLightbox(outputs, index, { navigate, onDeleted: load }),
-      }, image.thumbnail_url ? h('img', { src: image.thumbnail_url, alt: '' }) : h('span', { class: 'kind' }, image.mime_type)))) : null,
+      }, image.thumbnail_url ? h('img', { src: image.thumbnail_url, alt: '' }) : h('span', { class: 'kind' }, kindWord(image.mime_type))))) : null,
       tasks.some((task) => ACTIVE.has(task.status)) ? h('p', { class: 'muted small' }, t('Working…')) : null);
   }
 

@@ -62,7 +62,8 @@ export async function tasksView(main, { params, navigate, models }) {
         const again = () => refresh(task.task_id);
         openLightbox(images, 0, { navigate, onDeleted: again, onTagsChanged: again });
       },
-    }, first && first.thumbnail_url ? h('img', { src: first.thumbnail_url, alt: '' }) : null);
+    }, first && first.thumbnail_url ? h('img', { src: first.thumbnail_url, alt: '' })
+      : first && (first.mime_type || '').startsWith('model/') ? h('span', { class: 'kind', 'aria-hidden': 'true' }, t('3D')) : null);
     const actions = h('div', { class: 'actions' });
     if (ACTIVE.has(task.status)) {
       actions.append(h('button', { class: 'btn small', type: 'button', dataset: { action: 'cancel' }, onclick: () => act(task, 'cancel') }, t('Cancel')));
