@@ -2,7 +2,7 @@
 //! throwaway PostgreSQL cluster and runs this program), or directly:
 //!
 //! ```text
-//! target/release/atelier-bench [--quick] [--only sqlite|postgres|render|kie|openai|depth|providers|manga] [--concurrency N] [--server PATH]
+//! target/release/atelier-bench [--quick] [--only sqlite|postgres|render|kie|openai|depth|providers|manga|3d] [--concurrency N] [--server PATH]
 //! ```
 //!
 //! Figures:
@@ -26,7 +26,11 @@
 //!    pages and panels, server memory); the run's time through the emulated Gemini
 //!    (10, 12, 8 and 12 s a phase) and Imagen 4 (8 s an image, 5 at once) against
 //!    its critical path; 100 runs at once (time until all completed, peak memory,
-//!    the API's p50/p99 latency meanwhile).
+//!    the API's p50/p99 latency meanwhile);
+//! 10. 3d (seed 002): the built-in `local/relief` in process per quality (mesh, GLB,
+//!     OBJ zip, STL, the GLB's thumbnail) on a photo-like picture and a cut-out, and
+//!     image-to-3D jobs through the server and emulated TRELLIS workers under locust
+//!     (`bench/locust/three_d.py`; `scripts/bench` installs locust in a venv).
 //!
 //! PostgreSQL runs when `ATELIER_BENCH_POSTGRES_URL` holds an admin URL (a database
 //! is created per server, as the tests create theirs, with the test kit's
@@ -35,9 +39,9 @@
 //! Here: the arguments, the sections in order, the report's heading. The sections:
 //! `backend` (SQLite or PostgreSQL: `throughput`, `reads`, `memory`), `auth`,
 //! `studio` and `render` in process, `kie` and `openai` through their emulators
-//! (`emulator`, `emulated`). Beside them: `plan` (what to run), `report` (the
-//! figures), `server` (the server under test), `load` (its HTTP load), `cpu` and
-//! `machine` (readings from /proc).
+//! (`emulator`, `emulated`), `three_d` (in process and under locust). Beside them:
+//! `plan` (what to run), `report` (the figures), `server` (the server under test),
+//! `load` (its HTTP load), `cpu` and `machine` (readings from /proc).
 
 mod auth;
 mod backend;
@@ -58,6 +62,7 @@ mod render;
 mod report;
 mod server;
 mod studio;
+mod three_d;
 mod throughput;
 
 use std::time::Instant;
@@ -77,7 +82,14 @@ const POSTGRES_URL_ENV: &str = "ATELIER_BENCH_POSTGRES_URL";
 async fn main() -> Result<()> {
     let plan = plan::parse_args()?;
     let started = Instant::now();
-    if (plan.sqlite || plan.postgres || plan.kie || plan.openai || plan.depth || plan.providers || plan.manga)
+    if (plan.sqlite
+        || plan.postgres
+        || plan.kie
+        || plan.openai
+        || plan.depth
+        || plan.providers
+        || plan.manga
+        || plan.three_d)
         && !plan.server.exists()
     {
         bail!("server binary {} not found (build it: cargo build --release -p atelier)", plan.server.display());
@@ -126,6 +138,11 @@ async fn main() -> Result<()> {
         && let Err(error) = manga::run(&plan, &mut report).await
     {
         report.remark(format!("manga: benchmark failed: {error:#}"));
+    }
+    if plan.three_d
+        && let Err(error) = three_d::run(&plan, &mut report).await
+    {
+        report.remark(format!("3d: benchmark failed: {error:#}"));
     }
     if plan.openai
         && let Err(error) = openai::run(&plan, &mut report).await
@@ -192,6 +209,34 @@ async fn main() -> Result<()> {
              \"quality\":\"low\"}}}} and {{\"model\":\"openai/sora-2\",\"input\":{{\"prompt\":\"bench i\",\
              \"seconds\":\"4\"}}}} with {CREATE_CLIENTS} in flight; the emulator's openai-poll-after-ms header \
              overrides providers.openai.first_poll_ms, so both are set; worker.concurrency={EMULATED_WORKERS}, SQLite"
+        );
+    }
+    if plan.three_d {
+        println!(
+            "3d in process: local/relief's steps on one thread, {reps} timed runs each (after one untimed), on a \
+             {side}x{side} photo-like RGB picture (smooth gradients plus noise) and a {side}x{side} RGBA cut-out (a \
+             five-lobed shape on a transparent background); the texture is the picture as PNG (the engine's \
+             at most {side} px); the thumbnail is the gallery's (atelier_assets::model_still::thumbnail)",
+            reps = plan.three_d_reps,
+            side = three_d::SIDE,
+        );
+        println!(
+            "3d under locust: {locust} -f bench/locust/three_d.py --headless -u {users} -r {rate} -t {secs}s --host \
+             <server> --csv <tmp>/locust --only-summary; each user: POST /api/v1/generate/image-to-3d \
+             {{\"image_url\":\"upl_…\",\"quality\":\"{quality}\",\"output_formats\":[\"glb\",\"obj\"]}}, GET \
+             /api/v1/jobs/{{id}}/status every {poll} s until completed, GET /api/v1/jobs/{{id}}/result, again; the \
+             upload is the photo-like PNG; {workers} `atelier emulate trellis-worker` processes (one task at a time \
+             each, default --steps 4 --step-ms 0: no GPU time, the relief made at once) on one worker key for \
+             {model}; server on SQLite, fresh data dir, default settings; locust, the server and the workers share \
+             the machine's {cores} cores",
+            locust = std::env::var(three_d::LOCUST_ENV).unwrap_or_else(|_| "locust".to_owned()),
+            users = plan.three_d_users,
+            rate = plan.three_d_spawn_rate,
+            secs = plan.three_d_duration.as_secs(),
+            quality = three_d::LOCUST_QUALITY,
+            poll = three_d::POLL_SECS,
+            workers = plan.three_d_workers,
+            model = three_d::TRELLIS_MODEL,
         );
     }
     if postgres_url.is_some() && plan.postgres {

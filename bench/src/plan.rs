@@ -57,6 +57,18 @@ pub struct Plan {
     pub manga_runs: usize,
     /// Tasks of each VolcEngine and Google throughput run.
     pub provider_tasks: usize,
+    /// Seed 002's 3D: `local/relief` in process per quality, and image-to-3D jobs
+    /// through the server and emulated TRELLIS workers under locust.
+    pub three_d: bool,
+    /// Timed repetitions of each in-process 3D step (per picture and quality).
+    pub three_d_reps: usize,
+    /// Locust's users (each one job at a time), their spawn rate per second, and the
+    /// run's length.
+    pub three_d_users: usize,
+    pub three_d_spawn_rate: usize,
+    pub three_d_duration: Duration,
+    /// `atelier emulate trellis-worker` processes (each one task at a time).
+    pub three_d_workers: usize,
     pub server: PathBuf,
 }
 
@@ -64,7 +76,7 @@ pub struct Plan {
 #[derive(Debug, Parser)]
 #[command(
     name = "atelier-bench",
-    override_usage = "atelier-bench [--quick] [--only sqlite|postgres|render|kie|openai|depth|providers|manga] [--concurrency N] [--server PATH]",
+    override_usage = "atelier-bench [--quick] [--only sqlite|postgres|render|kie|openai|depth|providers|manga|3d] [--concurrency N] [--server PATH]",
     after_help = format!("PostgreSQL runs when {POSTGRES_URL_ENV} holds an admin URL.")
 )]
 struct Args {
@@ -103,6 +115,11 @@ enum Section {
     /// 50,000 characters, the emulated Gemini and Imagen 4 at the seed's latencies,
     /// and 100 runs at once.
     Manga,
+    /// Seed 002's 3D: the built-in `local/relief` in process (mesh, GLB, OBJ zip, STL,
+    /// thumbnail per quality), and image-to-3D jobs through the server and emulated
+    /// TRELLIS workers under locust.
+    #[value(name = "3d", alias = "three-d")]
+    ThreeD,
 }
 
 /// `quick` or `full`, as the run is.
@@ -137,6 +154,12 @@ pub fn parse_args() -> Result<Plan> {
         depth: runs(Section::Depth),
         providers: runs(Section::Providers),
         manga: runs(Section::Manga),
+        three_d: runs(Section::ThreeD),
+        three_d_reps: sized(quick, 5, 30),
+        three_d_users: sized(quick, 10, 20),
+        three_d_spawn_rate: 5,
+        three_d_duration: sized(quick, Duration::from_secs(15), Duration::from_secs(60)),
+        three_d_workers: 4,
         manga_chars: sized(quick, vec![5_000], vec![5_000, 10_000, 50_000]),
         manga_runs: sized(quick, 20, 100),
         provider_tasks: sized(quick, 200, 1_000),

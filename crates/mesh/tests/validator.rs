@@ -43,7 +43,7 @@ fn every_relief_passes_the_khronos_validator() {
 #[test]
 fn every_format_loads_in_assimp_and_trimesh_watertight() {
     for (name, picture) in pictures() {
-        for quality in [Quality::Fast, Quality::High] {
+        for quality in [Quality::Fast, Quality::Balanced, Quality::High] {
             let mesh = relief(&picture, quality).expect("relief");
             let texture = png(&picture);
             let files = [
