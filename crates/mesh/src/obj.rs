@@ -58,7 +58,7 @@ pub fn to_obj_zip(mesh: &Mesh, texture_png: Option<&[u8]>, generator: &str) -> R
         .compression_method(CompressionMethod::Deflated)
         .compression_level(Some(1))
         .last_modified_time(zip::DateTime::default());
-    let stored = deflated.compression_method(CompressionMethod::Stored);
+    let stored = deflated.compression_method(CompressionMethod::Stored).compression_level(None);
     zip.start_file(OBJ_NAME, deflated).map_err(|error| zip_error(error.into()))?;
     zip.write_all(to_obj(mesh, generator, texture_png.is_some()).as_bytes()).map_err(zip_error)?;
     if let Some(texture) = texture_png {
