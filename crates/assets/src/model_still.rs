@@ -3,9 +3,7 @@
 //! made a thumbnail like any picture. A model it cannot read or draw is stored
 //! without one.
 
-use std::io::Cursor;
-
-use crate::thumbnail::{Thumbnail, thumbnail_for};
+use crate::thumbnail::Thumbnail;
 
 /// Drawn at twice the thumbnail's size, so scaling down smooths its edges.
 const STILL_SIDE: u32 = 2 * crate::thumbnail::THUMBNAIL_MAX;
@@ -25,15 +23,9 @@ pub fn thumbnail(glb: &[u8], sha256: &str) -> Option<Thumbnail> {
             return None;
         }
     };
-    let mut png = Vec::new();
-    if let Err(error) = still.write_to(&mut Cursor::new(&mut png), image::ImageFormat::Png) {
-        tracing::warn!(%error, sha256, "could not encode the model's still");
-        return None;
-    }
-    thumbnail_for(&png).unwrap_or_else(|error| {
-        tracing::warn!(%error, sha256, "could not make a thumbnail of the model's still");
-        None
-    })
+    crate::thumbnail::thumbnail_of(image::DynamicImage::ImageRgba8(still))
+        .map_err(|error| tracing::warn!(%error, sha256, "could not make a thumbnail of the model's still"))
+        .ok()
 }
 
 #[cfg(test)]

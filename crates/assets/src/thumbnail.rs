@@ -136,7 +136,11 @@ fn thumbnail_with_format(bytes: &[u8], fallback: Option<ImageFormat>) -> Result<
     let orientation = decoder.orientation().map_err(ThumbnailError::Decode)?;
     let mut image = DynamicImage::from_decoder(decoder).map_err(ThumbnailError::Decode)?;
     image.apply_orientation(orientation);
+    thumbnail_of(image)
+}
 
+/// The thumbnail of an image already decoded (a 3D model's drawing, say).
+pub fn thumbnail_of(image: DynamicImage) -> Result<Thumbnail, ThumbnailError> {
     let (source_width, source_height) = (image.width(), image.height());
     let (width, height) = fit_within(source_width, source_height, THUMBNAIL_MAX);
     let (pixels, color) = if (width, height) == (source_width, source_height) {

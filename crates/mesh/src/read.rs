@@ -76,7 +76,7 @@ fn chunks(bytes: &[u8]) -> Result<(Value, &[u8]), MeshError> {
 /// Reads a GLB's default scene (or its first).
 pub fn read_glb(bytes: &[u8]) -> Result<Scene, MeshError> {
     let (document, bin) = chunks(bytes)?;
-    let reader = Reader { document: &document, bin, visits: std::cell::Cell::new(0) };
+    let reader = Reader { document: &document, bin, visits: Default::default(), triangles: Default::default() };
     let scene_index = document["scene"].as_u64().unwrap_or(0) as usize;
     let mut scene = Scene::default();
     let roots: Vec<usize> = match document["scenes"].get(scene_index) {
@@ -169,6 +169,8 @@ struct Reader<'a> {
     document: &'a Value,
     bin: &'a [u8],
     visits: std::cell::Cell<usize>,
+    /// Triangles read so far (against `MAX_TRIANGLES`).
+    triangles: std::cell::Cell<usize>,
 }
 
 impl Reader<'_> {
@@ -181,10 +183,11 @@ impl Reader<'_> {
         let world = multiply(&parent, &local(node));
         if let Some(mesh) = node["mesh"].as_u64().and_then(|mesh| self.document["meshes"].get(mesh as usize)) {
             for primitive in mesh["primitives"].as_array().into_iter().flatten() {
-                if scene.triangles() >= MAX_TRIANGLES {
+                if self.triangles.get() >= MAX_TRIANGLES {
                     return Ok(());
                 }
                 if let Some(read) = self.primitive(primitive, &world)? {
+                    self.triangles.set(self.triangles.get() + read.indices.len() / 3);
                     scene.primitives.push(read);
                 }
             }
@@ -282,15 +285,14 @@ impl Reader<'_> {
         if view["buffer"].as_u64().unwrap_or(0) != 0 {
             return None;
         }
+        let stride = match view["byteStride"].as_u64() {
+            Some(stride) if stride as usize >= element_bytes => stride as usize,
+            _ => element_bytes,
+        };
         let view_start = view["byteOffset"].as_u64().unwrap_or(0) as usize;
         let view_length = view["byteLength"].as_u64()? as usize;
         let view = self.bin.get(view_start..view_start.checked_add(view_length)?)?;
         let start = accessor["byteOffset"].as_u64().unwrap_or(0) as usize;
-        let stride =
-            match self.document["bufferViews"][accessor["bufferView"].as_u64()? as usize]["byteStride"].as_u64() {
-                Some(stride) if stride as usize >= element_bytes => stride as usize,
-                _ => element_bytes,
-            };
         if count == 0 {
             return Some(view[..0].chunks(1).take(0));
         }

@@ -33,33 +33,13 @@ pub fn khronos_report(glb: &[u8]) -> Option<serde_json::Value> {
     }
 }
 
-/// A file holding `bytes`, named `name`, in a directory of its own (removed on drop).
-fn staged(bytes: &[u8], name: &str) -> (tempfile_dir::Dir, std::path::PathBuf) {
-    let dir = tempfile_dir::Dir::new(fingerprint(bytes));
-    let path = dir.0.join(name);
+/// A file holding `bytes`, named `name`, in a scratch directory of its own (removed
+/// when the directory is dropped).
+fn staged(bytes: &[u8], name: &str) -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = tempfile::tempdir().expect("a scratch directory");
+    let path = dir.path().join(name);
     std::fs::write(&path, bytes).expect("writing the mesh to check");
     (dir, path)
-}
-
-mod tempfile_dir {
-    /// A scratch directory for one check, removed when dropped.
-    pub struct Dir(pub std::path::PathBuf);
-
-    impl Dir {
-        pub fn new(salt: u64) -> Self {
-            static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-            let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            let path = std::env::temp_dir().join(format!("atelier-mesh-check-{}-{salt:x}-{n}", std::process::id()));
-            std::fs::create_dir_all(&path).expect("a scratch directory");
-            Self(path)
-        }
-    }
-
-    impl Drop for Dir {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
-    }
 }
 
 fn missing(tool: &str, detail: &str) -> Option<serde_json::Value> {
@@ -77,8 +57,8 @@ pub fn assimp_report(bytes: &[u8], name: &str) -> Option<serde_json::Value> {
     let (dir, mut path) = staged(bytes, name);
     if name.ends_with(".zip") {
         let mut archive = zip::ZipArchive::new(std::io::Cursor::new(bytes)).expect("the OBJ zip");
-        archive.extract(&dir.0).expect("unpacking the OBJ zip");
-        path = dir.0.join("model.obj");
+        archive.extract(dir.path()).expect("unpacking the OBJ zip");
+        path = dir.path().join("model.obj");
     }
     let output = match Command::new("assimp").arg("info").arg(&path).output() {
         Ok(output) => output,

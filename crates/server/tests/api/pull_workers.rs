@@ -6,11 +6,10 @@
 use std::time::Duration;
 
 use atelier_emulators::trellis_worker::{Exit, Outcome, TrellisWorkerConfig, TrellisWorkerEmulator};
-use base64::Engine as _;
 use serde_json::{Value, json};
 
 use crate::helpers::{Options, TestApp, assert_error};
-use crate::three_d::{png, wait_for_job};
+use crate::three_d::{base64, png, wait_for_job};
 
 const MODEL: &str = "trellis/trellis-image-large";
 
@@ -22,10 +21,7 @@ struct RemoteWorker {
 
 impl RemoteWorker {
     async fn new(app: &TestApp, models: &[&str]) -> Self {
-        let response = app.post("/api/v1/admin/worker-keys", &json!({ "name": "gpu-1", "models": models })).await;
-        assert_eq!(response.status(), 201);
-        let key: Value = response.json().await.unwrap();
-        Self::with_key(app, key["key"].as_str().expect("the key, once"))
+        Self::with_key(app, &worker_key(app, models).await)
     }
 
     fn with_key(app: &TestApp, key: &str) -> Self {
@@ -65,6 +61,14 @@ impl RemoteWorker {
     async fn fail(&self, task: &Value, error: &str) -> reqwest::Response {
         self.post(task, "fail").json(&json!({ "error": error, "message": "CUDA out of memory" })).send().await.unwrap()
     }
+}
+
+/// A new worker key for `models` (an admin makes it; its secret is shown once).
+async fn worker_key(app: &TestApp, models: &[&str]) -> String {
+    let response = app.post("/api/v1/admin/worker-keys", &json!({ "name": "gpu-1", "models": models })).await;
+    assert_eq!(response.status(), 201);
+    let key: Value = response.json().await.unwrap();
+    key["key"].as_str().expect("the key, once").to_owned()
 }
 
 /// A real GLB and OBJ zip, as the TRELLIS worker would send.
@@ -305,16 +309,9 @@ async fn failed_tasks_wait_in_the_dead_letter_list_until_an_admin_redrives_them(
     assert_error(response, 409, "not_dead_lettered").await;
 }
 
-fn b64(bytes: &[u8]) -> String {
-    base64::engine::general_purpose::STANDARD.encode(bytes)
-}
-
 /// `atelier emulate trellis-worker`'s engine, on a fresh key for `models`.
 async fn emulated(app: &TestApp, models: &[&str], faults: &[&str]) -> TrellisWorkerEmulator {
-    let response = app.post("/api/v1/admin/worker-keys", &json!({ "name": "emulated", "models": models })).await;
-    assert_eq!(response.status(), 201);
-    let key: Value = response.json().await.unwrap();
-    let mut config = TrellisWorkerConfig::new(app.base.clone(), key["key"].as_str().expect("the key"));
+    let mut config = TrellisWorkerConfig::new(app.base.clone(), worker_key(app, models).await);
     config.wait_secs = 2;
     config.faults = faults.iter().map(|fault| fault.parse().expect("fault")).collect();
     TrellisWorkerEmulator::new(config)
@@ -330,7 +327,7 @@ async fn the_emulated_trellis_worker_answers_picture_and_text_jobs_with_meshes_t
     let mut job = Value::Null;
     for _ in 0..100 {
         let response = app
-            .post("/api/v1/generate/image-to-3d", &json!({ "image_base64": b64(&png(40, 30)), "quality": "fast" }))
+            .post("/api/v1/generate/image-to-3d", &json!({ "image_base64": base64(&png(40, 30)), "quality": "fast" }))
             .await;
         if response.status() == 202 {
             job = response.json().await.unwrap();

@@ -19,7 +19,7 @@ pub fn png(width: u32, height: u32) -> Vec<u8> {
     png
 }
 
-fn base64(bytes: &[u8]) -> String {
+pub fn base64(bytes: &[u8]) -> String {
     base64::engine::general_purpose::STANDARD.encode(bytes)
 }
 

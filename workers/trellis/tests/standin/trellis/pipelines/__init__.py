@@ -50,6 +50,31 @@ class _Pipeline:
     def cpu(self) -> None:
         self.to("cpu")
 
+    def _record_run(
+        self,
+        num_samples: int,
+        seed: int,
+        sparse_structure_sampler_params: Optional[dict],
+        slat_sampler_params: Optional[dict],
+        formats: Optional[List[str]],
+        **what: Any,
+    ) -> List[str]:
+        """Records a `run` call (what every pipeline's `run` takes, and `what` its
+        own input was); returns the formats asked for."""
+        formats = list(formats or ["mesh", "gaussian", "radiance_field"])
+        _standin.record(
+            "run",
+            pipeline=type(self).__name__,
+            device=self.device,
+            num_samples=num_samples,
+            seed=seed,
+            sparse_structure_sampler_params=sparse_structure_sampler_params or {},
+            slat_sampler_params=slat_sampler_params or {},
+            formats=formats,
+            **what,
+        )
+        return formats
+
     def _sample(self, picture: Image.Image, seed: int, formats: List[str]) -> Dict[str, List[Any]]:
         """Behaves as the mode says, then returns TRELLIS's output shape."""
         mode = _standin.mode()
@@ -84,16 +109,12 @@ class TrellisImageTo3DPipeline(_Pipeline):
         formats: Optional[List[str]] = None,
         preprocess_image: bool = True,
     ) -> Dict[str, List[Any]]:
-        formats = list(formats or ["mesh", "gaussian", "radiance_field"])
-        _standin.record(
-            "run",
-            pipeline=type(self).__name__,
-            device=self.device,
-            num_samples=num_samples,
-            seed=seed,
-            sparse_structure_sampler_params=sparse_structure_sampler_params or {},
-            slat_sampler_params=slat_sampler_params or {},
-            formats=formats,
+        formats = self._record_run(
+            num_samples,
+            seed,
+            sparse_structure_sampler_params,
+            slat_sampler_params,
+            formats,
             preprocess_image=preprocess_image,
             image_size=list(image.size),
             image_mode=image.mode,
@@ -114,17 +135,8 @@ class TrellisTextTo3DPipeline(_Pipeline):
         slat_sampler_params: Optional[dict] = None,
         formats: Optional[List[str]] = None,
     ) -> Dict[str, List[Any]]:
-        formats = list(formats or ["mesh", "gaussian", "radiance_field"])
-        _standin.record(
-            "run",
-            pipeline=type(self).__name__,
-            device=self.device,
-            num_samples=num_samples,
-            seed=seed,
-            sparse_structure_sampler_params=sparse_structure_sampler_params or {},
-            slat_sampler_params=slat_sampler_params or {},
-            formats=formats,
-            prompt=prompt,
+        formats = self._record_run(
+            num_samples, seed, sparse_structure_sampler_params, slat_sampler_params, formats, prompt=prompt
         )
         # A colour of the prompt's own, so that each prompt looks different.
         digest = hashlib.sha256(prompt.encode("utf-8")).digest()
