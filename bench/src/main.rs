@@ -2,7 +2,7 @@
 //! throwaway PostgreSQL cluster and runs this program), or directly:
 //!
 //! ```text
-//! target/release/atelier-bench [--quick] [--only sqlite|postgres|render|kie|openai|depth|providers|manga|3d] [--concurrency N] [--server PATH]
+//! target/release/atelier-bench [--quick] [--only sqlite|postgres|render|kie|openai|depth|providers|manga|3d|media] [--concurrency N] [--server PATH]
 //! ```
 //!
 //! Figures:
@@ -30,7 +30,10 @@
 //! 10. 3d (seed 002): the built-in `local/relief` in process per quality (mesh, GLB,
 //!     OBJ zip, STL, the GLB's thumbnail) on a photo-like picture and a cut-out, and
 //!     image-to-3D jobs through the server and emulated TRELLIS workers under locust
-//!     (`bench/locust/three_d.py`; `scripts/bench` installs locust in a venv).
+//!     (`bench/locust/three_d.py`; `scripts/bench` installs locust in a venv);
+//! 11. media (seed 000): speech's audio seconds per CPU second with Piper and with
+//!     espeak-ng, the slideshow's video seconds per second, and the gazetteer's
+//!     reverse lookups and place-name searches a second, in process.
 //!
 //! PostgreSQL runs when `ATELIER_BENCH_POSTGRES_URL` holds an admin URL (a database
 //! is created per server, as the tests create theirs, with the test kit's
@@ -39,7 +42,7 @@
 //! Here: the arguments, the sections in order, the report's heading. The sections:
 //! `backend` (SQLite or PostgreSQL: `throughput`, `reads`, `memory`), `auth`,
 //! `studio` and `render` in process, `kie` and `openai` through their emulators
-//! (`emulator`, `emulated`), `three_d` (in process and under locust). Beside them:
+//! (`emulator`, `emulated`), `three_d` (in process and under locust), `media` (in process). Beside them:
 //! `plan` (what to run), `report` (the figures), `server` (the server under test),
 //! `load` (its HTTP load), `cpu` and `machine` (readings from /proc).
 
@@ -53,6 +56,7 @@ mod kie;
 mod load;
 mod machine;
 mod manga;
+mod media;
 mod memory;
 mod openai;
 mod plan;
@@ -143,6 +147,11 @@ async fn main() -> Result<()> {
         && let Err(error) = three_d::run(&plan, &mut report).await
     {
         report.remark(format!("3d: benchmark failed: {error:#}"));
+    }
+    if plan.media
+        && let Err(error) = media::run(&plan, &mut report).await
+    {
+        report.remark(format!("media: benchmark failed: {error:#}"));
     }
     if plan.openai
         && let Err(error) = openai::run(&plan, &mut report).await

@@ -69,6 +69,12 @@ pub struct Plan {
     pub three_d_duration: Duration,
     /// `atelier emulate trellis-worker` processes (each one task at a time).
     pub three_d_workers: usize,
+    /// Seed 000's speech, video and places in process.
+    pub media: bool,
+    /// Timed runs of each speech engine and of the slideshow.
+    pub media_reps: usize,
+    /// Reverse lookups timed.
+    pub media_lookups: usize,
     pub server: PathBuf,
 }
 
@@ -76,7 +82,7 @@ pub struct Plan {
 #[derive(Debug, Parser)]
 #[command(
     name = "atelier-bench",
-    override_usage = "atelier-bench [--quick] [--only sqlite|postgres|render|kie|openai|depth|providers|manga|3d] [--concurrency N] [--server PATH]",
+    override_usage = "atelier-bench [--quick] [--only sqlite|postgres|render|kie|openai|depth|providers|manga|3d|media] [--concurrency N] [--server PATH]",
     after_help = format!("PostgreSQL runs when {POSTGRES_URL_ENV} holds an admin URL.")
 )]
 struct Args {
@@ -120,6 +126,9 @@ enum Section {
     /// TRELLIS workers under locust.
     #[value(name = "3d", alias = "three-d")]
     ThreeD,
+    /// Seed 000's speech (audio seconds per CPU second, Piper and espeak-ng), the
+    /// slideshow (video seconds per second) and places (reverse lookups a second).
+    Media,
 }
 
 /// `quick` or `full`, as the run is.
@@ -160,6 +169,9 @@ pub fn parse_args() -> Result<Plan> {
         three_d_spawn_rate: 5,
         three_d_duration: sized(quick, Duration::from_secs(15), Duration::from_secs(60)),
         three_d_workers: 4,
+        media: runs(Section::Media),
+        media_reps: sized(quick, 3, 10),
+        media_lookups: sized(quick, 100_000, 1_000_000),
         manga_chars: sized(quick, vec![5_000], vec![5_000, 10_000, 50_000]),
         manga_runs: sized(quick, 20, 100),
         provider_tasks: sized(quick, 200, 1_000),

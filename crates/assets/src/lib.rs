@@ -8,6 +8,7 @@
 //! installed; GLB models: a drawing of the model, `model_still`), and PNG outputs carry their
 //! generation parameters in a `parameters` text chunk.
 
+pub mod media;
 pub mod model_still;
 pub mod png_text;
 pub mod poster;

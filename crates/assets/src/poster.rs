@@ -26,15 +26,19 @@ pub fn ffmpeg() -> Option<&'static PathBuf> {
     static FFMPEG: OnceLock<Option<PathBuf>> = OnceLock::new();
     FFMPEG
         .get_or_init(|| {
-            let found = std::env::var_os("PATH").and_then(|paths| {
-                std::env::split_paths(&paths).map(|dir| dir.join("ffmpeg")).find(|candidate| candidate.is_file())
-            });
+            let found = on_path("ffmpeg");
             if found.is_none() {
                 tracing::info!("ffmpeg is not installed: videos are stored without a poster thumbnail");
             }
             found
         })
         .as_ref()
+}
+
+/// A program in a directory of `PATH`.
+pub(crate) fn on_path(name: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH")
+        .and_then(|paths| std::env::split_paths(&paths).map(|dir| dir.join(name)).find(|candidate| candidate.is_file()))
 }
 
 /// Whether the MIME type is a video a poster can be taken from.
@@ -49,43 +53,57 @@ pub fn poster_frame(video: &[u8]) -> Result<Option<Vec<u8>>, PosterError> {
     let mut staged = tempfile::NamedTempFile::new()?;
     staged.write_all(video)?;
     staged.flush()?;
+    let mut file = std::ffi::OsString::from("file:");
+    file.push(staged.path().as_os_str());
     // `thumbnail` picks the most representative of the first frames (not a black
     // first frame); one frame, as PNG, on stdout.
-    let mut child = Command::new(ffmpeg)
-        .args(["-v", "error", "-nostdin", "-i"])
-        .arg(staged.path())
-        .args(["-vf", "thumbnail", "-frames:v", "1", "-f", "image2pipe", "-vcodec", "png", "pipe:1"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()?;
+    let png =
+        run_with_deadline(
+            // Only the staged file is read: a "video" that is really a playlist or a
+            // concat script cannot make ffmpeg open anything else.
+            Command::new(ffmpeg)
+                .args(["-v", "error", "-nostdin", "-protocol_whitelist", "file", "-i"])
+                .arg(file)
+                .args(["-vf", "thumbnail", "-frames:v", "1", "-f", "image2pipe", "-vcodec", "png", "pipe:1"]),
+            POSTER_DEADLINE,
+        )?;
+    if png.is_empty() {
+        return Err(PosterError::Ffmpeg("no frame came out".into()));
+    }
+    Ok(Some(png))
+}
+
+/// Runs a command with stdin closed and returns its stdout, killing it past the
+/// deadline; a failure carries its stderr.
+pub(crate) fn run_with_deadline(command: &mut Command, deadline: Duration) -> Result<Vec<u8>, PosterError> {
+    let mut child = command.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn()?;
     let mut stdout = child.stdout.take().ok_or_else(|| PosterError::Ffmpeg("no stdout".into()))?;
     let mut stderr = child.stderr.take().ok_or_else(|| PosterError::Ffmpeg("no stderr".into()))?;
     let reader = std::thread::spawn(move || {
-        let mut png = Vec::new();
-        let _ = stdout.read_to_end(&mut png);
-        png
+        let mut out = Vec::new();
+        let _ = stdout.read_to_end(&mut out);
+        out
     });
     let started = Instant::now();
     let status = loop {
         if let Some(status) = child.try_wait()? {
             break status;
         }
-        if started.elapsed() > POSTER_DEADLINE {
+        if started.elapsed() > deadline {
             let _ = child.kill();
             let _ = child.wait();
-            return Err(PosterError::TooSlow(POSTER_DEADLINE));
+            return Err(PosterError::TooSlow(deadline));
         }
         std::thread::sleep(Duration::from_millis(10));
     };
-    let png = reader.join().unwrap_or_default();
-    if !status.success() || png.is_empty() {
+    let out = reader.join().unwrap_or_default();
+    if !status.success() {
         let mut message = String::new();
         let _ = stderr.read_to_string(&mut message);
         let message = message.trim();
         return Err(PosterError::Ffmpeg(if message.is_empty() { format!("exit {status}") } else { message.into() }));
     }
-    Ok(Some(png))
+    Ok(out)
 }
 
 #[cfg(test)]

@@ -177,7 +177,7 @@ impl ObjectAssetStore {
                 .await
                 .map_err(|e| CoreError::Blob(format!("preparing a blob: {e}")))?
         };
-        let Prepared { bytes, sha256, thumbnail } = prepared;
+        let Prepared { bytes, sha256, thumbnail, media } = prepared;
         let size = bytes.len() as u64;
         let blob_key = blob_key(&sha256, &mime);
         let thumbnail = thumbnail.map(|thumb| (thumbnail_key(&sha256), thumb));
@@ -204,6 +204,7 @@ impl ObjectAssetStore {
             sha256,
             blob_key,
             thumbnail_key,
+            media,
         })
     }
 
@@ -252,6 +253,7 @@ impl ObjectAssetStore {
             sha256,
             blob_key,
             thumbnail_key: None,
+            media: None,
         })
     }
 
@@ -377,11 +379,13 @@ struct Prepared {
     bytes: Bytes,
     sha256: String,
     thumbnail: Option<Thumbnail>,
+    media: Option<atelier_core::task::MediaInfo>,
 }
 
 /// Embeds the parameters, hashes, and makes the thumbnail. Runs on a blocking thread.
 fn prepare(bytes: Bytes, mime: &str, parameters: Option<&str>) -> Prepared {
     let essence = mime_essence(mime);
+    let bytes = strip_location(bytes, &essence);
     let bytes = match parameters {
         Some(text) if essence == "image/png" => match embed_png_text(&bytes, PARAMETERS_KEYWORD, text) {
             Ok(embedded) => Bytes::from(embedded),
@@ -416,7 +420,27 @@ fn prepare(bytes: Bytes, mime: &str, parameters: Option<&str>) -> Prepared {
             }
         }
     };
-    Prepared { bytes, sha256, thumbnail }
+    let media = crate::media::probe(&bytes, mime);
+    Prepared { bytes, sha256, thumbnail, media }
+}
+
+/// A JPEG, PNG or WebP without the metadata that can say where it was made (Exif
+/// with its GPS block, XMP, IPTC; `atelier_places::strip_metadata` lists them):
+/// what is stored is what leaves the server, in downloads, signed links and
+/// provider uploads. PNG text chunks (the generation `parameters`) stay. An image
+/// whose structure cannot be read is stored as it is, with a warning.
+fn strip_location(bytes: Bytes, essence: &str) -> Bytes {
+    if !matches!(essence, "image/jpeg" | "image/png" | "image/webp") {
+        return bytes;
+    }
+    match atelier_places::strip_metadata(&bytes) {
+        Ok(Some(stripped)) => Bytes::from(stripped),
+        Ok(None) => bytes,
+        Err(e) => {
+            tracing::warn!(error = %e, mime = essence, "could not strip the image's metadata; storing it as is");
+            bytes
+        }
+    }
 }
 
 #[async_trait]
@@ -442,6 +466,7 @@ impl AssetStore for ObjectAssetStore {
             sha256: blob.sha256,
             blob_key: blob.blob_key,
             thumbnail_key: blob.thumbnail_key,
+            media: blob.media,
             created_at: now_millis(),
             tags: Vec::new(),
             owner: task.owner.clone(),
@@ -574,6 +599,7 @@ mod tests {
             route: None,
             pool: String::new(),
             after: None,
+            place: None,
         }
     }
 
@@ -669,6 +695,42 @@ mod tests {
         store.delete(&asset.blob_key).await.expect("delete again");
         assert!(store.open(&asset.blob_key, None).await.expect("open").is_none());
         assert!(!root.join(&asset.blob_key).exists());
+    }
+
+    /// Photos' positions never reach the store: Exif GPS is stripped from JPEG,
+    /// PNG and WebP outputs before hashing (the PNG's `parameters` stay), and the
+    /// thumbnails, re-encoded, carry no Exif at all.
+    #[tokio::test]
+    async fn stored_images_and_their_thumbnails_carry_no_gps() {
+        use atelier_places::gps_from_exif;
+        use atelier_places::testing::{GpsBlock, exif_blob, jpeg_with, png_with, webp_with, xmp_packet};
+        let (store, _dir) = local_store();
+        let task = task();
+        let exif = exif_blob(&GpsBlock::at(35.6895, 139.6917));
+        let xmp = xmp_packet();
+        let params = r#"{"prompt":"a red fox"}"#;
+        let cases = [
+            ("image/jpeg", jpeg_with(Some(&exif), Some(&xmp)), None),
+            ("image/png", png_with(Some(&exif), Some(&xmp), &[]), Some(params)),
+            ("image/webp", webp_with(Some(&exif), Some(&xmp)), None),
+        ];
+        for (index, (mime, bytes, parameters)) in (0u32..).zip(cases) {
+            assert!(gps_from_exif(&bytes).is_some(), "{mime}: the fixture has a position");
+            let output = Output::new(Bytes::from(bytes), mime).with_parameters(parameters.map(str::to_owned));
+            let asset = store.save_output(&task, index, output).await.expect("save");
+            let (_, stored) = read_all(&store, &asset.blob_key, None).await;
+            assert_eq!(gps_from_exif(&stored), None, "{mime}: stored without its position");
+            assert!(!stored.windows(4).any(|w| w == b"GPSL"), "{mime}: no XMP position either");
+            assert_eq!(hex::encode(Sha256::digest(&stored)), asset.sha256, "{mime}: hashed as stored");
+            image::load_from_memory(&stored).expect("still decodes");
+            if parameters.is_some() {
+                assert_eq!(read_png_text(&stored), vec![("parameters".to_owned(), params.to_owned())]);
+            }
+            let thumb_key = asset.thumbnail_key.expect("a thumbnail");
+            let (_, thumbnail) = read_all(&store, &thumb_key, None).await;
+            assert_eq!(gps_from_exif(&thumbnail), None, "{mime}: the thumbnail has no position");
+            assert!(!thumbnail.windows(4).any(|w| w == b"EXIF" || w == b"Exif"), "{mime}: no Exif in the thumbnail");
+        }
     }
 
     #[tokio::test]

@@ -1,6 +1,6 @@
 //! Identifier newtypes. Task ids are UUIDv7 (time ordered, as seed 004 shows them);
 //! other ids carry a prefix that says what they name (`img_` reads as seed 004's
-//! `image_id`, `upl_`, `usr_`, `key_`, `ses_`, `prm_`, `run_`, `ver_`).
+//! `image_id`, `upl_`, `usr_`, `key_`, `ses_`, `prm_`, `run_`, `ver_`, `loc_`).
 
 use std::fmt;
 use std::str::FromStr;
@@ -120,6 +120,12 @@ prefixed_id!(
     /// (seed 001's `preview_versions`).
     VersionId,
     "ver_"
+);
+prefixed_id!(
+    /// A stored location (seed 000's `location_data`): a point a user saved, searched
+    /// for, or that a photo's Exif carried.
+    LocationId,
+    "loc_"
 );
 
 #[cfg(test)]

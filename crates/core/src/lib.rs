@@ -12,6 +12,7 @@ pub mod circuit;
 pub mod error;
 pub mod events;
 pub mod ids;
+pub mod location;
 pub mod pipeline;
 pub mod ports;
 pub mod prompt;
@@ -29,5 +30,5 @@ pub mod time;
 pub mod worker;
 
 pub use error::{CoreError, Result};
-pub use ids::{ApiKeyId, AssetId, PromptId, RunId, SessionId, TaskId, UploadId, UserId, VersionId};
+pub use ids::{ApiKeyId, AssetId, LocationId, PromptId, RunId, SessionId, TaskId, UploadId, UserId, VersionId};
 pub use secret::Secret;

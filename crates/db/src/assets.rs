@@ -77,6 +77,9 @@ impl AssetIndex for Database {
         let rows = statement.query().fetch_all(&db.reader).await.map_err(storage("listing assets"))?;
         let mut assets = rows.iter().map(decode_asset).collect::<Result<Vec<_>, _>>()?;
         let next_cursor = next_page(&mut assets, limit, |asset| asset.id.clone());
+        if let Some(near) = &filter.near {
+            within_near(db, near, &mut assets).await?;
+        }
         load_tags(db, &mut assets).await?;
         Ok(AssetPage { assets, next_cursor })
     }
@@ -164,6 +167,37 @@ pub(crate) fn tags_statement(asset_ids: Vec<String>) -> Statement {
     Statement::new(sql, asset_ids.into_iter().map(Param::Text).collect())
 }
 
+/// Keeps the outputs whose task's place lies within the circle (the page was read
+/// in its box): one read of those tasks' coordinates.
+async fn within_near(
+    db: &Database,
+    near: &atelier_core::location::Near,
+    assets: &mut Vec<Asset>,
+) -> Result<(), CoreError> {
+    let mut ids: Vec<String> = assets.iter().map(|asset| asset.task_id.to_string()).collect();
+    ids.sort();
+    ids.dedup();
+    if ids.is_empty() {
+        return Ok(());
+    }
+    let mut query = Filtered::new("SELECT id, latitude, longitude FROM tasks WHERE latitude IS NOT NULL");
+    query.and_in("id", ids.into_iter().map(Param::Text));
+    let rows = query.into_statement().query().fetch_all(&db.reader).await.map_err(storage("reading tasks' places"))?;
+    let mut within = std::collections::HashSet::new();
+    for row in &rows {
+        let id: String = crate::rows::get(row, "id")?;
+        let (latitude, longitude): (f64, f64) =
+            (crate::rows::get(row, "latitude")?, crate::rows::get(row, "longitude")?);
+        let inside =
+            atelier_places::Coordinates::new(latitude, longitude).is_ok_and(|at| near.distance_km(at).is_some());
+        if inside {
+            within.insert(id);
+        }
+    }
+    assets.retain(|asset| within.contains(&asset.task_id.to_string()));
+    Ok(())
+}
+
 /// A page of outputs as a filter asks, newest first, and the page's size.
 pub(crate) fn list_statement(filter: &AssetFilter) -> (Statement, u32) {
     let mut query = Filtered::new(concat!("SELECT ", asset_columns!(), " FROM assets WHERE 1 = 1"));
@@ -180,8 +214,18 @@ pub(crate) fn list_statement(filter: &AssetFilter) -> (Statement, u32) {
         query.and_some("t.model =", filter.model.as_ref().map(Param::text));
         query.push_sql(")");
     }
+    // The place is the task's, read the same way: the circle's box here, the exact
+    // distance on the page read (`within_near`).
+    if let Some(near) = &filter.near {
+        query.push_sql(" AND EXISTS (SELECT 1 FROM tasks t WHERE t.id = assets.task_id");
+        query.and_within("t.", near.bounds());
+        query.push_sql(")");
+    }
     query.and_created(filter.created_after, filter.created_before, |millis| prefixed_at("img_", millis));
     query.and_some("owner_id =", filter.owner.as_ref().map(Param::text));
+    // A residual condition on the rows the newest-first walk reads (MIME types are
+    // written lower-case by the store).
+    query.and_some("mime LIKE", filter.kind.map(|kind| Param::text(format!("{}%", kind.mime_prefix()))));
     query.and_some("id <", filter.before_id.as_ref().map(|cursor| Param::text(&cursor.0)));
     let limit = filter.limit.clamp(1, 500);
     (query.newest_first(limit), limit)

@@ -15,6 +15,7 @@ pub mod depth;
 mod error;
 mod health;
 mod listener;
+mod locations;
 mod migrations;
 mod params;
 mod pipelines;

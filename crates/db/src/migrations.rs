@@ -42,6 +42,8 @@ const MIGRATIONS: &[(&str, &str, &str)] = migrations![
     "0011_scene_cache",
     "0012_model_names",
     "0013_pull_workers",
+    "0014_media",
+    "0015_places",
 ];
 
 /// A file name's version and description.

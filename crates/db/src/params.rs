@@ -9,6 +9,7 @@ use sqlx::{Any, AssertSqlSafe};
 pub(crate) enum Param {
     Text(String),
     Number(i64),
+    Real(f64),
 }
 
 impl Param {
@@ -30,6 +31,7 @@ impl Param {
             query = match param {
                 Param::Text(text) => query.bind(text),
                 Param::Number(number) => query.bind(number),
+                Param::Real(real) => query.bind(real),
             };
         }
         query
@@ -107,9 +109,34 @@ impl Filtered {
         }
     }
 
+    /// Keeps rows whose `<prefix>latitude` and `<prefix>longitude` fall in the box
+    /// around a circle (the exact distance is checked on the rows read).
+    pub(crate) fn and_within(&mut self, prefix: &str, bounds: &atelier_places::BoundingBox) {
+        let lat_min = Param::push(&mut self.params, Param::Real(bounds.latitude.min));
+        let lat_max = Param::push(&mut self.params, Param::Real(bounds.latitude.max));
+        self.sql.push_str(&format!(" AND {prefix}latitude BETWEEN {lat_min} AND {lat_max}"));
+        let ranges: Vec<String> = bounds
+            .longitude
+            .iter()
+            .map(|range| {
+                let min = Param::push(&mut self.params, Param::Real(range.min));
+                let max = Param::push(&mut self.params, Param::Real(range.max));
+                format!("{prefix}longitude BETWEEN {min} AND {max}")
+            })
+            .collect();
+        if !ranges.is_empty() {
+            self.sql.push_str(&format!(" AND ({})", ranges.join(" OR ")));
+        }
+    }
+
     /// Appends raw SQL (no values): a subquery's opening or closing.
     pub(crate) fn push_sql(&mut self, sql: &str) {
         self.sql.push_str(sql);
+    }
+
+    /// The statement as it stands (no order, no limit).
+    pub(crate) fn into_statement(self) -> Statement {
+        Statement::new(self.sql, self.params)
     }
 
     /// Newest first by id, one row more than `limit`.

@@ -278,8 +278,8 @@ impl QueueStore for Database {
                 for asset in outputs {
                     sqlx::query(
                         "INSERT INTO assets (id, task_id, idx, mime, bytes, width, height, sha256, blob_key, \
-                     thumbnail_key, created_at, owner_id, role) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+                     thumbnail_key, created_at, owner_id, role, media) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
                     )
                     .bind(asset.id.0)
                     .bind(task_id.clone())
@@ -294,6 +294,7 @@ impl QueueStore for Database {
                     .bind(asset.created_at)
                     .bind(asset.owner.map(|owner| owner.to_string()))
                     .bind(asset.role.as_str())
+                    .bind(asset.media.as_ref().and_then(|media| serde_json::to_string(media).ok()))
                     .execute(&mut *connection)
                     .await?;
                 }

@@ -1,7 +1,7 @@
 //! Row shapes: the columns each query selects and their decoding.
 
-use atelier_core::task::{Asset, OutputRole, Task, TaskError, TaskStatus};
-use atelier_core::{AssetId, CoreError, PromptId, TaskId, UserId};
+use atelier_core::task::{Asset, OutputRole, Task, TaskError, TaskPlace, TaskStatus};
+use atelier_core::{AssetId, CoreError, LocationId, PromptId, TaskId, UserId};
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
@@ -12,13 +12,13 @@ macro_rules! task_columns {
         "id, service, model, input, status, progress, attempts, max_attempts, crashes, external_id, \
          error_code, error_message, error_retryable, priority, version, idempotency_key, retry_of, \
          created_at, updated_at, started_at, completed_at, expires_at, run_after, owner_id, prompt_id, route, pool, \
-         after_task"
+         after_task, latitude, longitude, location_id"
     };
 }
 
 macro_rules! asset_columns {
     () => {
-        "id, task_id, idx, mime, bytes, width, height, sha256, blob_key, thumbnail_key, created_at, owner_id, role"
+        "id, task_id, idx, mime, bytes, width, height, sha256, blob_key, thumbnail_key, created_at, owner_id, role, media"
     };
 }
 
@@ -100,8 +100,20 @@ pub(crate) fn decode_task(row: &AnyRow) -> Result<Task, CoreError> {
             .transpose()?,
         pool: get(row, "pool")?,
         after: get::<Option<String>>(row, "after_task")?.as_deref().map(task_id).transpose()?,
+        place: task_place(row)?,
         outputs: Vec::new(),
     })
+}
+
+/// A task's place: its coordinates (both or neither) and the location they came from.
+fn task_place(row: &AnyRow) -> Result<Option<TaskPlace>, CoreError> {
+    let (latitude, longitude): (Option<f64>, Option<f64>) = (get(row, "latitude")?, get(row, "longitude")?);
+    let (Some(latitude), Some(longitude)) = (latitude, longitude) else { return Ok(None) };
+    let location: Option<String> = get(row, "location_id")?;
+    Ok(Some(TaskPlace {
+        coordinates: atelier_places::Coordinates::new(latitude, longitude).map_err(|error| corrupt("place", error))?,
+        location: location.map(|id| LocationId::parse(&id).ok_or_else(|| invalid("task location"))).transpose()?,
+    }))
 }
 
 /// An owner column: a user id, or none for rows from before accounts.
@@ -140,5 +152,8 @@ pub(crate) fn decode_prefixed_asset(row: &AnyRow, prefix: &str) -> Result<Asset,
         tags: Vec::new(),
         owner: owner(get(row, &column("owner_id"))?)?,
         role: OutputRole::parse(&get::<String>(row, &column("role"))?).ok_or_else(|| invalid("asset role"))?,
+        media: get::<Option<String>>(row, &column("media"))?
+            .map(|json| serde_json::from_str(&json).map_err(|error| corrupt("asset media", error)))
+            .transpose()?,
     })
 }

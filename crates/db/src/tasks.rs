@@ -14,8 +14,8 @@ use crate::rows::{decode_prefixed_asset, decode_task, task_columns};
 
 const INSERT_TASK: &str = "INSERT INTO tasks (id, service, model, input, status, max_attempts, priority, \
      idempotency_key, request_hash, retry_of, created_at, updated_at, expires_at, run_after, owner_id, prompt_id, \
-     queue_slot, route, pool, after_task) \
-     VALUES ($1, $2, $3, $4, 'pending', $5, $6, $7, $8, $9, $10, $10, $11, $16, $12, $13, $14, $15, $17, $18) \
+     queue_slot, route, pool, after_task, latitude, longitude, location_id) \
+     VALUES ($1, $2, $3, $4, 'pending', $5, $6, $7, $8, $9, $10, $10, $11, $16, $12, $13, $14, $15, $17, $18, $19, $20, $21) \
      ON CONFLICT (idempotency_key) DO NOTHING";
 
 /// Notes on a task that another now waits for it (its completion then releases it).
@@ -61,6 +61,9 @@ impl TaskStore for Database {
         let owner = task.owner.as_ref().map(ToString::to_string);
         let prompt_id = task.prompt_id.as_ref().map(ToString::to_string);
         let (pool, after) = (task.pool.clone(), task.after.map(|id| id.to_string()));
+        let latitude = task.place.as_ref().map(|place| place.coordinates.latitude());
+        let longitude = task.place.as_ref().map(|place| place.coordinates.longitude());
+        let location_id = task.place.as_ref().and_then(|place| place.location.as_ref()).map(ToString::to_string);
         let run_after = if after.is_some() { atelier_core::task::WAITING_FOR_PARENT } else { created_at };
         let route = task
             .route
@@ -96,6 +99,9 @@ impl TaskStore for Database {
                         .bind(run_after)
                         .bind(pool)
                         .bind(after.clone())
+                        .bind(latitude)
+                        .bind(longitude)
+                        .bind(location_id)
                         .execute(&mut *connection)
                         .await?;
                     if let Some(parent) = after.filter(|_| inserted.rows_affected() == 1) {
@@ -165,6 +171,9 @@ impl TaskStore for Database {
         let rows = statement.query().fetch_all(&db.reader).await.map_err(storage("listing tasks"))?;
         let mut tasks = rows.iter().map(decode_task).collect::<Result<Vec<_>, _>>()?;
         let next_cursor = next_page(&mut tasks, limit, |task| task.id);
+        if let Some(near) = &filter.near {
+            tasks.retain(|task| task.place.as_ref().is_some_and(|place| near.distance_km(place.coordinates).is_some()));
+        }
         load_outputs(db, &mut tasks).await?;
         Ok(TaskPage { tasks, next_cursor })
     }
@@ -221,6 +230,9 @@ pub(crate) fn list_statement(filter: &TaskFilter) -> (Statement, u32) {
         query.and("id IN (SELECT task_id FROM asset_tags WHERE tag =", Param::text(tag));
         query.push_sql(")");
     }
+    if let Some(near) = &filter.near {
+        query.and_within("", near.bounds());
+    }
     query.and_some("id <", filter.before_id.as_ref().map(Param::text));
     let limit = filter.limit.clamp(1, 500);
     (query.newest_first(limit), limit)
@@ -232,7 +244,7 @@ pub(crate) const GET_TASK: &str = concat!(
     "SELECT t.*, a.id AS a_id, a.task_id AS a_task_id, a.idx AS a_idx, a.mime AS a_mime, a.bytes AS a_bytes, \
      a.width AS a_width, a.height AS a_height, a.sha256 AS a_sha256, a.blob_key AS a_blob_key, \
      a.thumbnail_key AS a_thumbnail_key, a.created_at AS a_created_at, a.owner_id AS a_owner_id, a.role AS a_role, \
-     g.tag AS a_tag \
+     a.media AS a_media, g.tag AS a_tag \
      FROM (SELECT ",
     task_columns!(),
     " FROM tasks WHERE id = $1) t \

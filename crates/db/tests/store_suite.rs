@@ -20,6 +20,13 @@ use atelier_db::{Database, DatabaseOptions};
 use atelier_testkit::TestDatabase;
 use serde_json::json;
 
+#[path = "store_suite/locations.rs"]
+mod locations;
+use locations::{
+    a_photos_location_goes_with_its_upload, locations_are_owned_listed_filtered_and_deleted,
+    tasks_and_their_outputs_filter_by_place,
+};
+
 /// Runs a story on every backend available.
 macro_rules! story {
     ($name:ident) => {
@@ -60,6 +67,9 @@ story!(pipeline_runs_move_only_under_their_revision);
 story!(the_scene_cache_offers_completed_recent_scenes_of_one_owner_and_model);
 story!(pools_keep_remote_workers_tasks_apart_and_chains_wait_for_their_task);
 story!(worker_keys_are_found_by_prefix_seen_and_revoked);
+story!(locations_are_owned_listed_filtered_and_deleted);
+story!(a_photos_location_goes_with_its_upload);
+story!(tasks_and_their_outputs_filter_by_place);
 
 async fn open(test_db: &TestDatabase) -> Arc<Database> {
     let database = Database::connect(&test_db.url, &DatabaseOptions::default()).await.expect("connect");
@@ -104,6 +114,7 @@ fn new_task(created_at: i64) -> NewTask {
         route: None,
         pool: String::new(),
         after: None,
+        place: None,
     }
 }
 
@@ -130,6 +141,7 @@ fn asset(task_id: TaskId, index: u32, blob_key: &str) -> Asset {
         tags: vec![],
         owner: None,
         role: OutputRole::Primary,
+        media: None,
     }
 }
 
@@ -229,7 +241,15 @@ async fn a_claim_holds_until_its_lease_ends(store: Arc<Database>) {
     assert!(!store.complete(id, &stale, vec![asset(id, 0, "blobs/x")], 6000).await.unwrap());
     assert!(store.get_task(id).await.unwrap().unwrap().outputs.is_empty(), "a stale lease wrote outputs");
 
-    let preview = Asset { role: OutputRole::Preview, ..asset(id, 1, "blobs/b") };
+    // A speech output keeps what its probe found (seed 000's audio_data).
+    let media = atelier_core::task::MediaInfo {
+        duration_secs: Some(2.5),
+        codec: Some("opus".into()),
+        sample_rate: Some(48_000),
+        channels: Some(1),
+        ..Default::default()
+    };
+    let preview = Asset { role: OutputRole::Preview, media: Some(media.clone()), ..asset(id, 1, "blobs/b") };
     let outputs = vec![asset(id, 0, "blobs/a"), preview.clone()];
     assert!(store.complete(id, &lease, outputs, 7000).await.unwrap());
     let task = store.get_task(id).await.unwrap().unwrap();
@@ -241,6 +261,9 @@ async fn a_claim_holds_until_its_lease_ends(store: Arc<Database>) {
     let roles: Vec<OutputRole> = task.outputs.iter().map(|a| a.role).collect();
     assert_eq!(roles, [OutputRole::Primary, OutputRole::Preview], "each output keeps its role");
     assert_eq!(store.get_asset(&preview.id).await.unwrap().map(|a| a.role), Some(OutputRole::Preview));
+    assert_eq!(task.outputs[1].media.as_ref(), Some(&media));
+    assert_eq!(task.outputs[0].media, None);
+    assert_eq!(store.get_asset(&preview.id).await.unwrap().and_then(|a| a.media), Some(media));
     let listed = store.list_tasks(&TaskFilter { limit: 10, ..TaskFilter::default() }).await.unwrap();
     let listed = listed.tasks.iter().find(|t| t.id == id).expect("listed");
     assert_eq!(listed.outputs.iter().map(|a| a.role).collect::<Vec<_>>(), roles);

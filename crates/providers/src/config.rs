@@ -134,6 +134,23 @@ impl ProvidersConfig {
 #[serde(default, deny_unknown_fields)]
 pub struct EnginesConfig {
     pub instant: InstantConfig,
+    pub speech: SpeechConfig,
+}
+
+/// `[engines.speech]`: where `local/speech` finds Piper's voices and ONNX Runtime
+/// (`scripts/install-models` puts both under `~/.cache/atelier/models`). Without
+/// them the engine speaks with espeak-ng alone.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SpeechConfig {
+    /// A directory of Piper voices (`NAME.onnx` beside `NAME.onnx.json`), every one
+    /// offered. Unset: `$ATELIER_PIPER_VOICES_DIR`, else
+    /// `~/.cache/atelier/models/piper`.
+    pub voices_dir: Option<std::path::PathBuf>,
+    /// ONNX Runtime's shared library (`libonnxruntime.so.1.32.0` from the PyPI
+    /// wheel `onnxruntime`). Unset: `$ORT_DYLIB_PATH`, else
+    /// `~/.cache/atelier/models/onnxruntime/libonnxruntime.so`.
+    pub onnxruntime: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]

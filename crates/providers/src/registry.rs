@@ -23,7 +23,7 @@ use crate::volcengine::VolcEngineProvider;
 
 pub fn services(providers: &ProvidersConfig, engines: &EnginesConfig) -> Result<Vec<Arc<dyn Provider>>, ConfigError> {
     Ok(vec![
-        Arc::new(LocalProvider::new(LocalConfig::new(engines.instant.enabled))),
+        Arc::new(LocalProvider::new(LocalConfig::new(engines.instant.enabled).with_speech(engines.speech.clone()))),
         Arc::new(KieProvider::new(&providers.kie)?),
         Arc::new(OpenAiProvider::new(&providers.openai)?),
         Arc::new(OpenAiProvider::azure(&providers.azure)?),
@@ -84,7 +84,7 @@ mod tests {
     #[test]
     fn a_parameter_a_schema_lacks_is_one_its_service_refuses() {
         use atelier_core::catalog::offers;
-        let engines = EnginesConfig { instant: InstantConfig { enabled: true } };
+        let engines = EnginesConfig { instant: InstantConfig { enabled: true }, ..EnginesConfig::default() };
         let providers = services(&ProvidersConfig::default(), &engines).expect("services");
         let specs: Vec<_> = providers.iter().flat_map(|provider| provider.models()).collect();
         let (mut checked, mut accepted) = (0, Vec::new());
@@ -115,7 +115,7 @@ mod tests {
     #[test]
     fn every_name_of_a_model_finds_that_model_alone() {
         use atelier_core::catalog::{Catalog, names};
-        let engines = EnginesConfig { instant: InstantConfig { enabled: true } };
+        let engines = EnginesConfig { instant: InstantConfig { enabled: true }, ..EnginesConfig::default() };
         let catalog = Catalog::new(services(&ProvidersConfig::default(), &engines).expect("services"));
         let mut checked = 0;
         for spec in catalog.models().iter() {
@@ -160,7 +160,7 @@ mod tests {
 
     #[test]
     fn every_models_schema_matches_its_validation() {
-        let engines = EnginesConfig { instant: InstantConfig { enabled: true } };
+        let engines = EnginesConfig { instant: InstantConfig { enabled: true }, ..EnginesConfig::default() };
         let (mut checked, mut mismatches) = (0, Vec::new());
         for provider in services(&ProvidersConfig::default(), &engines).expect("services") {
             for spec in provider.models() {

@@ -48,6 +48,8 @@ pub struct AppState {
     pub pull: Arc<atelier_core::pull::PullService>,
     /// Seed 002's 3D jobs.
     pub three_d: Arc<atelier_core::three_d::ThreeDService>,
+    /// Users' locations and the gazetteer (seed 000's location service).
+    pub locations: Arc<atelier_core::location::LocationService>,
 }
 
 /// A built application: state plus what the workers need.
@@ -96,6 +98,10 @@ impl App {
             circuits.clone(),
             Arc::new(crate::inputs::StoredInputs::new(store.clone(), assets.clone(), config.fetch.policy())),
         );
+        // The gazetteer takes a moment to build: on a blocking thread now, so that
+        // no request waits for it.
+        tokio::task::spawn_blocking(|| atelier_places::Gazetteer::global().len());
+        let locations = Arc::new(atelier_core::location::LocationService::new(Arc::new(database.clone())));
         let prompt_store: Arc<dyn PromptStore> = Arc::new(database.clone());
         let prompts = Arc::new(PromptService::new(prompt_store.clone()));
         let tasks = Arc::new(TaskService::new(
@@ -155,6 +161,7 @@ impl App {
             storage: worker.storage().clone(),
             pull,
             three_d,
+            locations,
         };
         Ok(Self { state, database, worker, stop })
     }

@@ -66,8 +66,29 @@ fn missing(name: &str) -> ProviderError {
 }
 
 fn file(bytes: Bytes, mime: String, name: String) -> InputFile {
+    let bytes = without_location(bytes, &mime);
     let sha256 = hex::encode(Sha256::digest(&bytes));
     InputFile { bytes, mime, sha256, name }
+}
+
+/// A JPEG, PNG or WebP input without its location metadata (Exif GPS, XMP,
+/// IPTC): a user's photo never reaches a remote provider saying where it was
+/// taken. Stored files are stripped already (the asset store does it); this holds
+/// for files stored before that, data URIs and downloads too. Anything else, or an
+/// image whose structure cannot be read, goes as it is.
+fn without_location(bytes: Bytes, mime: &str) -> Bytes {
+    let essence = mime.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
+    if !matches!(essence.as_str(), "image/jpeg" | "image/png" | "image/webp") {
+        return bytes;
+    }
+    match atelier_places::strip_metadata(&bytes) {
+        Ok(Some(stripped)) => Bytes::from(stripped),
+        Ok(None) => bytes,
+        Err(error) => {
+            tracing::warn!(%error, mime = essence, "could not strip an input image's metadata; sending it as it is");
+            bytes
+        }
+    }
 }
 
 /// Decodes `data:<mime>;base64,<data>`.
@@ -157,5 +178,22 @@ mod tests {
         assert_eq!(&bytes[..], b"hello");
         assert!(decode_data_uri("data:image/png;base64,***").is_err());
         assert!(decode_data_uri("data:image/png,abc").is_err());
+    }
+
+    /// Whatever an input image is read from, a provider gets it without its GPS.
+    #[test]
+    fn input_images_go_without_their_position() {
+        use atelier_places::testing::{GpsBlock, exif_blob, jpeg_with, png_with};
+        let exif = exif_blob(&GpsBlock::at(-1.2864, 36.8172));
+        for (mime, bytes) in
+            [("image/jpeg", jpeg_with(Some(&exif), None)), ("image/png", png_with(Some(&exif), None, &[]))]
+        {
+            assert!(atelier_places::gps_from_exif(&bytes).is_some());
+            let input = file(Bytes::from(bytes), mime.to_owned(), "photo".to_owned());
+            assert_eq!(atelier_places::gps_from_exif(&input.bytes), None, "{mime}");
+            assert_eq!(input.sha256, hex::encode(Sha256::digest(&input.bytes)));
+        }
+        let text = file(Bytes::from_static(b"Exif"), "text/plain".to_owned(), "note".to_owned());
+        assert_eq!(&text.bytes[..], b"Exif");
     }
 }

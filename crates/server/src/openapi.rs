@@ -15,6 +15,7 @@ use utoipa::{Modify, OpenApi};
         (name = "uploads", description = "Files sent as task inputs"),
         (name = "pipelines", description = "Pipeline runs (seed 001): a story becomes a manga storyboard phase by phase, with feedback between phases and a version tree"),
         (name = "prompts", description = "Prompt trees (seed 003): branches, feedback, and the tasks made from each prompt"),
+        (name = "places", description = "Locations (seed 000): your stored places, and an offline gazetteer (GeoNames, geonames.org, CC BY 4.0) from coordinates to the nearest town and from names to coordinates"),
         (name = "seed 004", description = "The image generation API as seed 004 describes it"),
         (name = "models", description = "The model catalog"),
         (name = "system", description = "Health and information"),

@@ -16,7 +16,7 @@ use crate::api::error::ApiError;
 use crate::api::{
     assets, auth, callbacks, compat, models, providers, qrcodes, system, tasks, three_d, uploads, workers,
 };
-use crate::api::{dead_letter, pipelines, prompts};
+use crate::api::{dead_letter, pipelines, places, prompts};
 use crate::app::AppState;
 use crate::openapi::ApiDoc;
 
@@ -52,6 +52,7 @@ pub fn api_routes(
         .merge(compat::routes())
         .merge(uploads::routes(max_upload_bytes))
         .merge(prompts::routes())
+        .merge(places::routes())
         .merge(pipelines::routes())
         .merge(models::routes())
         .merge(providers::routes())

@@ -500,6 +500,7 @@ impl Engine {
             idempotency_key: Some(format!("{}:{key}", run.id)),
             request_hash: None,
             prompt_id: None,
+            place: None,
         };
         match self.tasks.create(principal, create).await {
             Ok((task, _)) => {

@@ -603,6 +603,7 @@ impl PipelineService {
             idempotency_key: Some(format!("{}:{key}", run.id)),
             request_hash: None,
             prompt_id: None,
+            place: None,
         };
         let (task, _) = self.engine.tasks.create(&principal, create).await?;
         self.engine.store.link_task(&RunTask { run_id: run.id.clone(), key, task_id: task.id, reused: None }).await?;

@@ -2,13 +2,14 @@
 //!
 //! The task-side store is cut by capability ([`TaskStore`], [`QueueStore`],
 //! [`AssetIndex`], [`UploadStore`], [`UsageCounts`]) and joined by [`Store`] for the
-//! callers that need all of them.
+//! callers that need all of them. Beside it, [`LocationStore`] keeps users' places.
 
 pub mod accounts;
 pub mod asset_index;
 pub mod assets;
 pub mod embed;
 pub mod inputs;
+pub mod locations;
 pub mod pipelines;
 pub mod prompts;
 pub mod provider;
@@ -27,6 +28,7 @@ pub use inputs::{
     CopyState, InputCopy, InputFile, InputFiles, InputRef, NoInputFiles, ProviderUpload, TASK_REFERENCE,
     short_reference,
 };
+pub use locations::LocationStore;
 pub use pipelines::PipelineStore;
 pub use prompts::PromptStore;
 pub use provider::{

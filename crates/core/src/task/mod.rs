@@ -11,8 +11,8 @@ mod tests;
 
 pub use admission::QueueScope;
 pub use model::{
-    Asset, AssetFilter, AssetPage, NewAsset, NewTask, OutputRole, Route, RouteSkip, StoredBlob, Task, TaskError,
-    TaskFilter, TaskPage, Upload, WAITING_FOR_PARENT,
+    Asset, AssetFilter, AssetKind, AssetPage, MediaInfo, NewAsset, NewTask, OutputRole, Route, RouteSkip, StoredBlob,
+    Task, TaskError, TaskFilter, TaskPage, TaskPlace, Upload, WAITING_FOR_PARENT,
 };
 pub use report::{QueueDepth, QuotaUse, ServiceReport};
 pub(crate) use service::require_write;

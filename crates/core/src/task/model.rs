@@ -51,7 +51,19 @@ pub struct Task {
     /// completes, and fails when that one does not (a chain, text → image → 3D).
     #[serde(default)]
     pub after: Option<TaskId>,
+    /// Where it is set (the place a picture is of, or where a photo was taken),
+    /// when its request gave one: lists filter by radius on it.
+    #[serde(default)]
+    pub place: Option<TaskPlace>,
     pub outputs: Vec<Asset>,
+}
+
+/// A task's place: coordinates, and the stored location they were taken from when
+/// the request named one (the coordinates stay when that location is deleted).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TaskPlace {
+    pub coordinates: atelier_places::Coordinates,
+    pub location: Option<crate::ids::LocationId>,
 }
 
 /// The `run_after` of a task that waits for the task it comes after: never due
@@ -115,6 +127,8 @@ pub struct NewTask {
     pub pool: String,
     /// The task it waits for (see [`Task::after`]).
     pub after: Option<TaskId>,
+    /// Where it is set (see [`Task::place`]).
+    pub place: Option<TaskPlace>,
 }
 
 impl NewTask {
@@ -147,6 +161,7 @@ impl NewTask {
             route: self.route,
             pool: self.pool,
             after: self.after,
+            place: self.place,
             outputs: Vec::new(),
         }
     }
@@ -172,6 +187,38 @@ pub struct Asset {
     pub owner: Option<UserId>,
     /// What it is among its task's outputs.
     pub role: OutputRole,
+    /// Audio and video: duration, codec, rate (read when stored).
+    #[serde(default)]
+    pub media: Option<MediaInfo>,
+}
+
+/// What a probe of an audio or video file found (seed 000's `audio_data` and
+/// `video_data`): every field optional, since not every file says everything.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct MediaInfo {
+    /// Seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration_secs: Option<f64>,
+    /// The first audio or video stream's codec as ffprobe names it (`h264`, `mp3`,
+    /// `pcm_s16le`, `opus`...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub codec: Option<String>,
+    /// Audio: samples a second, and channels.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sample_rate: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub channels: Option<u32>,
+    /// Video: frames a second, and frames in all.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fps: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub frames: Option<u64>,
+    /// Bits a second over the whole file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bit_rate: Option<u64>,
+    /// Video with a sound track.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub has_audio: Option<bool>,
 }
 
 /// What an output is among its task's outputs: the result itself, a preview of it
@@ -230,6 +277,8 @@ pub struct StoredBlob {
     pub sha256: String,
     pub blob_key: String,
     pub thumbnail_key: Option<String>,
+    /// Audio and video: what a probe found.
+    pub media: Option<MediaInfo>,
 }
 
 /// Filters for listing tasks, newest first, with a cursor.
@@ -249,6 +298,10 @@ pub struct TaskFilter {
     pub prompt_id: Option<PromptId>,
     /// Only tasks with an output carrying this tag.
     pub tag: Option<String>,
+    /// Only tasks whose place lies within this circle. A page is read in the
+    /// circle's box and cut to those within, so it may hold fewer than `limit`
+    /// while more follow.
+    pub near: Option<crate::location::Near>,
 }
 
 #[derive(Debug, Clone)]
@@ -277,6 +330,50 @@ pub struct AssetFilter {
     pub limit: u32,
     /// Only this user's outputs (`None`: everyone's, for admins).
     pub owner: Option<UserId>,
+    /// Only outputs of tasks whose place lies within this circle (pages as with
+    /// [`TaskFilter::near`]).
+    pub near: Option<crate::location::Near>,
+    /// Only outputs of this kind (images, audio, video, 3D models).
+    pub kind: Option<AssetKind>,
+}
+
+/// What kind of file an output is, told by its MIME type: the gallery's filter
+/// (seed 000's images, audio and video as records of their own).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AssetKind {
+    Image,
+    Audio,
+    Video,
+    /// 3D models (`model/gltf-binary`, `model/stl`).
+    Model,
+}
+
+impl AssetKind {
+    pub const NAMES: [&'static str; 4] = ["image", "audio", "video", "model"];
+
+    pub fn parse(name: &str) -> Option<Self> {
+        Some(match name {
+            "image" => Self::Image,
+            "audio" => Self::Audio,
+            "video" => Self::Video,
+            "model" => Self::Model,
+            _ => return None,
+        })
+    }
+
+    /// The MIME types of this kind start with this.
+    pub fn mime_prefix(self) -> &'static str {
+        match self {
+            Self::Image => "image/",
+            Self::Audio => "audio/",
+            Self::Video => "video/",
+            Self::Model => "model/",
+        }
+    }
+
+    pub fn matches(self, mime: &str) -> bool {
+        mime.trim().to_ascii_lowercase().starts_with(self.mime_prefix())
+    }
 }
 
 #[derive(Debug, Clone)]

@@ -94,6 +94,8 @@ pub struct CreateTask {
     pub request_hash: Option<String>,
     /// The prompt the task is made from; it must be one the caller may see.
     pub prompt_id: Option<PromptId>,
+    /// Where it is set (a stored location of the caller's is resolved by the caller).
+    pub place: Option<super::TaskPlace>,
 }
 
 pub struct TaskService {
@@ -193,6 +195,7 @@ impl TaskService {
             pool: self.pool_of(&resolved),
             route,
             after,
+            place: request.place,
             created_at: now,
             expires_at: Some(now + duration_millis(self.rules.pending_ttl)),
         };
@@ -489,6 +492,7 @@ impl TaskService {
             pool: self.pool_of(&resolved),
             route,
             after,
+            place: original.place,
         };
         Ok(self.insert(new_task).await?.0)
     }

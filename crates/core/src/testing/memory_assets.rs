@@ -84,6 +84,7 @@ impl AssetStore for MemoryAssets {
             tags: Vec::new(),
             owner: task.owner.clone(),
             role: output.role,
+            media: None,
         })
     }
 
@@ -98,6 +99,7 @@ impl AssetStore for MemoryAssets {
             sha256,
             blob_key,
             thumbnail_key: None,
+            media: None,
         })
     }
 

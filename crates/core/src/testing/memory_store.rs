@@ -545,6 +545,7 @@ impl AssetIndex for MemoryStore {
             .flat_map(|row| row.task.outputs.iter().cloned())
             .map(|asset| with_tags(&state, asset))
             .filter(|asset| filter.tag.as_ref().is_none_or(|tag| asset.tags.contains(tag)))
+            .filter(|asset| filter.kind.is_none_or(|kind| kind.matches(&asset.mime)))
             .filter(|asset| filter.owner.as_ref().is_none_or(|owner| asset.owner.as_ref() == Some(owner)))
             .filter(|asset| filter.created_after.is_none_or(|after| asset.created_at >= after))
             .filter(|asset| filter.created_before.is_none_or(|before| asset.created_at < before))

@@ -9,8 +9,10 @@ mod memory_accounts;
 mod memory_assets;
 mod memory_store;
 mod scripted;
+mod tools;
 
 pub use memory_accounts::MemoryAccounts;
 pub use memory_assets::MemoryAssets;
 pub use memory_store::MemoryStore;
 pub use scripted::{Answer, Scripted, tiny_png as scripted_output};
+pub use tools::{ffprobe, sox_stat, tool_missing, tool_present};

@@ -105,6 +105,7 @@ mod tests {
             route: None,
             pool: String::new(),
             after,
+            place: None,
         }
         .into_pending_task()
     }

@@ -83,6 +83,7 @@ fn new_task(service: &str) -> NewTask {
         route: None,
         pool: String::new(),
         after: None,
+        place: None,
     }
 }
 

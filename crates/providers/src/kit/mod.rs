@@ -7,6 +7,7 @@
 //! `match model` blocks ([`ModelTable`]).
 
 pub mod auth;
+pub mod ffmpeg;
 pub mod fields;
 pub mod http;
 pub mod image;

@@ -28,8 +28,13 @@ pub fn minimal_input(schema: &Value) -> Value {
             None if has_type(property, "object") => minimal_input(property),
             None if has_type(property, "array") => {
                 let count = property.get("minItems").and_then(Value::as_u64).unwrap_or(0) as usize;
+                let is_file = |p: &Value| p["description"].as_str().is_some_and(|text| text.contains("upl_"));
                 match property.get("items") {
                     Some(items) if count > 0 && has_type(items, "object") => json!(vec![minimal_input(items); count]),
+                    // Input files (a slideshow's pictures).
+                    Some(items) if count > 0 && (is_file(items) || is_file(property)) => {
+                        json!(vec!["https://example.com/a.png"; count])
+                    }
                     _ => json!([]),
                 }
             }

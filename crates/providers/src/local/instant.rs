@@ -214,8 +214,11 @@ mod tests {
         let dir = tempfile::tempdir().expect("temp dir");
         let log = dir.path().join("executions.log");
         // Validation and submit work even when the catalog would not route here.
-        let provider =
-            LocalProvider::new(LocalConfig { instant_enabled: false, instant_execution_log: Some(log.clone()) });
+        let provider = LocalProvider::new(LocalConfig {
+            instant_enabled: false,
+            instant_execution_log: Some(log.clone()),
+            ..LocalConfig::default()
+        });
         let input = provider.validate(MODEL, &json!({ "prompt": "bench", "seed": 3 })).expect("valid");
         assert_eq!(input["delay_ms"], 0);
 

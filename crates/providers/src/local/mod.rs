@@ -12,6 +12,8 @@ pub mod placeholder;
 pub mod planner;
 pub mod qr;
 pub mod relief;
+pub mod slideshow;
+pub mod speech;
 pub mod text;
 
 use std::path::PathBuf;
@@ -42,11 +44,18 @@ pub struct LocalConfig {
     /// [`LocalProvider::new`] falls back to the `ATELIER_INSTANT_EXECUTION_LOG`
     /// environment variable.
     pub instant_execution_log: Option<PathBuf>,
+    /// Where `local/speech` finds Piper's voices and ONNX Runtime.
+    pub speech: crate::config::SpeechConfig,
 }
 
 impl LocalConfig {
     pub fn new(instant_enabled: bool) -> Self {
-        Self { instant_enabled, instant_execution_log: None }
+        Self { instant_enabled, ..Self::default() }
+    }
+
+    pub fn with_speech(mut self, speech: crate::config::SpeechConfig) -> Self {
+        self.speech = speech;
+        self
     }
 }
 
@@ -83,6 +92,8 @@ impl LocalProvider {
             Box::new(book::letterer::Letterer),
             Box::new(book::binder::Binder),
             Box::new(relief::Relief),
+            Box::new(speech::Speech::new(config.speech.clone())),
+            Box::new(slideshow::Slideshow),
             Box::new(instant),
         ];
         Self { engines: ModelTable::new(SERVICE, engines) }
@@ -333,7 +344,10 @@ mod tests {
     fn models_are_listed_and_instant_needs_config() {
         let disabled = LocalProvider::new(LocalConfig::new(false)).models();
         let names: Vec<&str> = disabled.iter().map(|m| m.model.as_str()).collect();
-        assert_eq!(names, ["placeholder", "qr", "planner", "letterer", "binder", "relief", "instant"]);
+        assert_eq!(
+            names,
+            ["placeholder", "qr", "planner", "letterer", "binder", "relief", "speech", "slideshow", "instant"]
+        );
         assert!(disabled.iter().all(|m| m.service == SERVICE));
         let instant = disabled.iter().find(|m| m.model == "instant").expect("instant");
         assert_eq!(instant.requires_config.as_deref(), Some("engines.instant.enabled"));

@@ -12,6 +12,7 @@ pub mod extract;
 pub(crate) mod filters;
 pub mod models;
 pub mod pipelines;
+pub mod places;
 pub mod prompts;
 pub mod providers;
 pub mod qrcodes;

@@ -64,6 +64,29 @@ pub struct TaskView {
     /// sent; absent when none was made.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub input_copies: Vec<InputCopyView>,
+    /// Where the task is set, when its request gave a `location`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub location: Option<TaskPlaceView>,
+}
+
+/// A task's place.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TaskPlaceView {
+    pub latitude: f64,
+    pub longitude: f64,
+    /// The stored location (`loc_…`) it was taken from, when the request named one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub location_id: Option<String>,
+}
+
+impl From<&atelier_core::task::TaskPlace> for TaskPlaceView {
+    fn from(place: &atelier_core::task::TaskPlace) -> Self {
+        Self {
+            latitude: place.coordinates.latitude(),
+            longitude: place.coordinates.longitude(),
+            location_id: place.location.as_ref().map(ToString::to_string),
+        }
+    }
 }
 
 /// A copy a provider holds of an input file, and whether it is still there.
@@ -176,6 +199,50 @@ pub struct ImageView {
     /// What it is among the task's outputs: `primary` (the result), `preview` (a
     /// rendered still or a short cut of it) or `extra` (a file that goes with it).
     pub role: String,
+    /// Audio and video: what a probe found when the file was stored.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub media: Option<MediaView>,
+}
+
+/// Seed 000's `audio_data` and `video_data`: an audio or video file's details, as
+/// ffprobe read them when it was stored (a field a file does not say is left out).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MediaView {
+    /// Seconds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub duration_secs: Option<f64>,
+    /// `h264`, `mp3`, `pcm_s16le`, `opus`, `vorbis`, `flac`...
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub codec: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sample_rate: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub channels: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fps: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub frames: Option<u64>,
+    /// Bits a second.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bit_rate: Option<u64>,
+    /// Video: whether it has a sound track.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub has_audio: Option<bool>,
+}
+
+impl From<&atelier_core::task::MediaInfo> for MediaView {
+    fn from(media: &atelier_core::task::MediaInfo) -> Self {
+        Self {
+            duration_secs: media.duration_secs,
+            codec: media.codec.clone(),
+            sample_rate: media.sample_rate,
+            channels: media.channels,
+            fps: media.fps,
+            frames: media.frames,
+            bit_rate: media.bit_rate,
+            has_audio: media.has_audio,
+        }
+    }
 }
 
 impl From<&Asset> for ImageView {
@@ -192,6 +259,7 @@ impl From<&Asset> for ImageView {
             sha256: asset.sha256.clone(),
             tags: asset.tags.clone(),
             role: asset.role.as_str().to_owned(),
+            media: asset.media.as_ref().map(MediaView::from),
         }
     }
 }
@@ -229,6 +297,7 @@ impl From<&Task> for TaskView {
             expires_at: if task.status.is_terminal() { None } else { task.expires_at.map(timestamp) },
             events_url: format!("/api/v1/tasks/{}/events", task.id),
             input_copies: Vec::new(),
+            location: task.place.as_ref().map(TaskPlaceView::from),
         }
     }
 }

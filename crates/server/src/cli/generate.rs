@@ -35,7 +35,14 @@ pub struct GenerateArgs {
 pub async fn run(args: GenerateArgs) -> anyhow::Result<ExitCode> {
     let client = Client::new(&args.client)?;
     let mut input = Map::new();
-    input.insert(positional_field(args.model.as_deref()).into(), Value::String(args.prompt.clone()));
+    let field = positional_field(args.model.as_deref());
+    // A slideshow's pictures are a list: the positional one starts it (`--set
+    // images=[…]` gives them all).
+    let positional = match field {
+        "images" => Value::Array(vec![Value::String(args.prompt.clone())]),
+        _ => Value::String(args.prompt.clone()),
+    };
+    input.insert(field.into(), positional);
     for pair in &args.set {
         let (key, value) = pair.split_once('=').with_context(|| format!("--set {pair:?}: expected KEY=VALUE"))?;
         let value = serde_json::from_str(value).unwrap_or_else(|_| Value::String(value.to_owned()));
@@ -68,12 +75,14 @@ pub async fn run(args: GenerateArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// The input field the positional argument fills: the text of a QR code, the
-/// picture of an image-to-3D model (an upload id, an output id, a URL), else the prompt.
+/// The input field the positional argument fills: the text of a QR code or of
+/// speech, the picture of an image-to-3D model (an upload id, an output id, a URL),
+/// the pictures of a slideshow, else the prompt.
 fn positional_field(model: Option<&str>) -> &'static str {
     let name = model.unwrap_or_default().rsplit('/').next().unwrap_or_default();
     match name {
-        "qr" => "text",
+        "qr" | "speech" | "tts" => "text",
+        "slideshow" => "images",
         "relief" | "trellis-image-large" => "image",
         _ => "prompt",
     }
@@ -125,6 +134,8 @@ mod tests {
         assert_eq!(positional_field(Some("local/qr")), "text");
         assert_eq!(positional_field(Some("local/relief")), "image");
         assert_eq!(positional_field(Some("trellis/trellis-image-large")), "image");
+        assert_eq!(positional_field(Some("local/speech")), "text");
+        assert_eq!(positional_field(Some("local/slideshow")), "images");
         assert_eq!(positional_field(None), "prompt");
     }
 }

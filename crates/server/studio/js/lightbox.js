@@ -6,6 +6,7 @@
 import { del, get, post } from './api.js';
 import { append, clear, confirmDialog, h, toast } from './dom.js';
 import { locale, t } from './i18n.js';
+import { mediaDetails, player } from './media.js';
 import { mountViewer } from './viewer3d.js';
 import { describeError, humanBytes, humanTime, kindWord, STATUS_WORDS } from './words.js';
 
@@ -13,8 +14,17 @@ import { describeError, humanBytes, humanTime, kindWord, STATUS_WORDS } from './
 function media(image) {
   const type = image.mime_type || '';
   const none = () => {};
-  if (type.startsWith('video/')) return { node: h('video', { src: image.url, controls: true, playsinline: true, preload: 'metadata', poster: image.thumbnail_url || null }), dispose: none };
-  if (type.startsWith('audio/')) return { node: h('audio', { src: image.url, controls: true, preload: 'metadata' }), dispose: none };
+  // Players: stopped when the lightbox moves on or closes.
+  if (type.startsWith('video/')) {
+    const node = player(image, { label: t('Output {id}', { id: image.image_id }) });
+    return { node, dispose: () => node.pause() };
+  }
+  if (type.startsWith('audio/')) {
+    const audio = player(image, { label: t('Output {id}', { id: image.image_id }) });
+    const node = h('div', { class: 'lightbox-audio' }, h('span', { class: 'kind-icon', 'aria-hidden': 'true' }, '♪'), audio,
+      image.media && image.media.duration_secs ? h('p', { class: 'small' }, mediaDetails(image)) : null);
+    return { node, dispose: () => audio.pause() };
+  }
   if (type === 'model/gltf-binary') {
     const node = h('div', { class: 'lightbox-viewer', dataset: { full: image.image_id } });
     return { node, dispose: mountViewer(node, image.url, { label: t('Output {id}', { id: image.image_id }) }) };
@@ -25,10 +35,13 @@ function media(image) {
   return { node: h('img', { src: image.url, alt: t('Generated output'), dataset: { full: image.image_id } }), dispose: none };
 }
 
+/** The pictures the Video page's slideshow reads. */
+const SLIDE_TYPES = new Set(['image/png', 'image/jpeg', 'image/webp']);
+
 function extension(type) {
   const known = {
     'image/png': 'png', 'image/jpeg': 'jpg', 'image/webp': 'webp', 'image/svg+xml': 'svg', 'video/mp4': 'mp4', 'audio/mpeg': 'mp3',
-    'audio/wav': 'wav', 'audio/ogg': 'ogg', 'model/gltf-binary': 'glb', 'model/stl': 'stl', 'application/zip': 'zip',
+    'audio/wav': 'wav', 'audio/ogg': 'ogg', 'audio/flac': 'flac', 'audio/opus': 'opus', 'video/webm': 'webm', 'model/gltf-binary': 'glb', 'model/stl': 'stl', 'application/zip': 'zip',
   };
   return known[type] || 'bin';
 }
@@ -134,6 +147,15 @@ export function openLightbox(images, index, { navigate, onDeleted, onTagsChanged
         navigate('3d', { image: image.image_id });
       },
     }, t('Make a 3D model')) : null;
+    // A picture can go into a video (the slideshow reads PNG, JPEG and WebP), and
+    // audio can be a video's soundtrack.
+    const toVideo = SLIDE_TYPES.has(image.mime_type) || (image.mime_type || '').startsWith('audio/') ? h('button', {
+      class: 'btn', type: 'button', dataset: { action: 'make-video' },
+      onclick: () => {
+        dialog.close();
+        navigate('video', (image.mime_type || '').startsWith('audio/') ? { soundtrack: image.image_id } : { image: image.image_id });
+      },
+    }, (image.mime_type || '').startsWith('audio/') ? t('Use as a video\'s soundtrack') : t('Make a video with it')) : null;
     const download = h('a', {
       class: 'btn', href: image.url, download: `${image.image_id}.${extension(image.mime_type)}`, dataset: { action: 'download' },
     }, t('Download'));
@@ -160,10 +182,13 @@ export function openLightbox(images, index, { navigate, onDeleted, onTagsChanged
       },
     }, t('Delete'));
     const size = image.width && image.height ? `${image.width} × ${image.height} · ` : '';
+    const about = image.media
+      ? `${mediaDetails(image)} · ${image.mime_type}`
+      : `${size}${humanBytes(image.file_size || 0)} · ${image.mime_type}`;
     clear(side).append(
       h('h2', {}, images.length > 1 ? t('Output {n} of {total}', { n: position + 1, total: images.length }) : t('Output')),
-      h('p', { class: 'muted small' }, `${size}${humanBytes(image.file_size || 0)} · ${image.mime_type}${image.created_at ? ` · ${humanTime(image.created_at)}` : ''}`),
-      h('div', { class: 'actions' }, reuse, toModel, download, remove),
+      h('p', { class: 'muted small', dataset: { about: '' } }, `${about}${image.created_at ? ` · ${humanTime(image.created_at)}` : ''}`),
+      h('div', { class: 'actions' }, reuse, toModel, toVideo, download, remove),
       tagEditor(image),
       h('div', {}, h('h3', {}, t('Parameters')), params));
     try {

@@ -11,18 +11,24 @@ import { galleryView } from './views/gallery.js';
 import { generateView } from './views/generate.js';
 import { keysView } from './views/keys.js';
 import { mangaView } from './views/manga.js';
+import { placesView } from './views/places.js';
 import { promptsView } from './views/prompts.js';
 import { signInView } from './views/signin.js';
+import { speechView } from './views/speech.js';
 import { tasksView } from './views/tasks.js';
 import { threeDView } from './views/three-d.js';
+import { videoView } from './views/video.js';
 
 const ROUTES = {
   generate: { title: t('Generate'), view: generateView },
   '3d': { title: t('3D'), view: threeDView },
+  speech: { title: t('Speech'), view: speechView },
+  video: { title: t('Video'), view: videoView },
   gallery: { title: t('Gallery'), view: galleryView },
   tasks: { title: t('Tasks'), view: tasksView },
   prompts: { title: t('Prompts'), view: promptsView },
   manga: { title: t('Manga'), view: mangaView },
+  places: { title: t('Places'), view: placesView },
   keys: { title: t('API keys'), view: keysView },
   account: { title: t('Account'), view: accountView },
   admin: { title: t('Admin'), view: adminView, adminOnly: true },

@@ -12,9 +12,11 @@ const ACCEPT = 'image/png,image/jpeg,image/webp,image/gif,video/mp4,video/webm,v
 
 /**
  * `{ element, focusTarget, get(): string[], set(refs) }`. `accept` narrows the
- * file types offered (default: pictures and videos).
+ * file types offered (default: pictures and videos). `onUploaded(stored)`, when
+ * given, is told of each finished upload; when it answers true the page has taken
+ * the file over and it leaves the uploader's list.
  */
-export function uploader({ multiple, max, service, name, accept = ACCEPT }) {
+export function uploader({ multiple, max, service, name, accept = ACCEPT, onUploaded }) {
   const items = [];
   const input = h('input', { type: 'file', accept, multiple: multiple || null, hidden: true, name });
   const pick = h('button', { class: 'btn small', type: 'button', dataset: { action: 'pick-files' } }, multiple ? t('Choose files') : t('Choose a file'));
@@ -99,6 +101,10 @@ export function uploader({ multiple, max, service, name, accept = ACCEPT }) {
         item.ref = stored.id;
         item.bar.style.width = '100%';
         item.node.dataset.upload = stored.id;
+        if (onUploaded && onUploaded(stored)) {
+          removeItem(item);
+          continue;
+        }
         // The same file sent before may still have a copy at the provider.
         showCopies(item);
       } catch (error) {

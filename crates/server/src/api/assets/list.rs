@@ -8,7 +8,7 @@ use utoipa::{IntoParams, ToSchema};
 use crate::api::auth::Caller;
 use crate::api::error::{ApiResult, ErrorBody};
 use crate::api::extract::AppQuery;
-use crate::api::filters::{invalid, model_filter, page_limit, time_filter};
+use crate::api::filters::{invalid, model_filter, near_filter, page_limit, time_filter};
 use crate::api::views::ImageView;
 use crate::app::AppState;
 
@@ -23,6 +23,14 @@ pub struct ListAssetsQuery {
     pub created_after: Option<String>,
     /// RFC 3339 time: assets created before it.
     pub created_before: Option<String>,
+    /// Only assets of this kind, by MIME type: `image`, `audio`, `video` or `model` (3D).
+    pub kind: Option<String>,
+    /// Only assets of tasks whose place lies within `radius_km` of this point: `<latitude>,<longitude>`.
+    #[param(example = "48.8566,2.3522")]
+    pub near: Option<String>,
+    /// Kilometres (great-circle), zero or more; with `near`.
+    #[param(value_type = Option<f64>, minimum = 0)]
+    pub radius_km: Option<String>,
     /// `next_cursor` of the previous page.
     pub cursor: Option<String>,
     /// 1 to 500, default 50.
@@ -85,5 +93,15 @@ fn to_filter(catalog: &Catalog, query: ListAssetsQuery) -> ApiResult<AssetFilter
         limit,
         // Non-admins see only their own; the service enforces it.
         owner: None,
+        near: near_filter(query.near.as_deref(), query.radius_km.as_deref())?,
+        kind: query
+            .kind
+            .as_deref()
+            .map(|kind| {
+                atelier_core::task::AssetKind::parse(kind).ok_or_else(|| {
+                    invalid("kind", &format!("must be one of {}", atelier_core::task::AssetKind::NAMES.join(", ")))
+                })
+            })
+            .transpose()?,
     })
 }

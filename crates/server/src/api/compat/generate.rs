@@ -99,6 +99,7 @@ async fn generate_task(
         idempotency_key,
         request_hash: hash,
         prompt_id: None,
+        place: None,
     };
     let (task, is_new) = state.tasks.create(&caller, create).await?;
     let body = GenerateResponse {

@@ -1,7 +1,7 @@
 use std::time::Duration;
 
 use atelier_core::PromptId;
-use atelier_core::task::{CreateTask, Task};
+use atelier_core::task::{CreateTask, Task, TaskPlace};
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -13,6 +13,7 @@ use utoipa::ToSchema;
 use crate::api::auth::Caller;
 use crate::api::error::{ApiError, ApiResult, ErrorBody};
 use crate::api::extract::AppJson;
+use crate::api::filters::invalid;
 use crate::api::views::TaskView;
 use crate::app::AppState;
 
@@ -40,6 +41,57 @@ pub struct CreateTaskRequest {
     /// The task then shows in that prompt's tree.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prompt_id: Option<String>,
+    /// Where the task is set (the place a picture is of): coordinates, or one of
+    /// your stored locations. `GET /api/v1/tasks` and `GET /api/v1/assets` filter on
+    /// it (`near`, `radius_km`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub location: Option<TaskLocationRequest>,
+}
+
+/// `{latitude, longitude}`, or `{location_id}`.
+#[derive(Debug, Deserialize, serde::Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TaskLocationRequest {
+    /// Degrees north (negative south), -90 to 90; with `longitude`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = -90, maximum = 90)]
+    pub latitude: Option<f64>,
+    /// Degrees east (negative west), -180 to 180; with `latitude`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = -180, maximum = 180)]
+    pub longitude: Option<f64>,
+    /// One of your stored locations (`loc_…`), instead of coordinates.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub location_id: Option<String>,
+}
+
+/// The task's place a request names: its coordinates, or a stored location of the
+/// caller's (else 422 naming `location_id`).
+async fn task_place(
+    state: &AppState,
+    caller: &atelier_core::account::Principal,
+    request: Option<&TaskLocationRequest>,
+) -> ApiResult<Option<TaskPlace>> {
+    let Some(request) = request else { return Ok(None) };
+    match (request.latitude, request.longitude, request.location_id.as_deref()) {
+        (None, None, Some(id)) => {
+            let unknown = || invalid("location_id", "names none of your locations");
+            let id = atelier_core::LocationId::parse(id).ok_or_else(unknown)?;
+            let location = state.locations.get(caller, &id).await.map_err(|error| match error {
+                atelier_core::CoreError::NotFound { .. } => unknown(),
+                other => ApiError::from(other),
+            })?;
+            Ok(Some(TaskPlace { coordinates: location.coordinates, location: Some(id) }))
+        }
+        (Some(latitude), Some(longitude), None) => {
+            let coordinates =
+                atelier_places::Coordinates::new(latitude, longitude).map_err(atelier_core::CoreError::from)?;
+            Ok(Some(TaskPlace { coordinates, location: None }))
+        }
+        (_, _, Some(_)) => Err(invalid("location", "give latitude and longitude, or a location_id, not both")),
+        (None, _, None) => Err(invalid("latitude", "is required (or a location_id)")),
+        (Some(_), None, None) => Err(invalid("longitude", "is required (or a location_id)")),
+    }
 }
 
 fn empty_object() -> Value {
@@ -82,6 +134,7 @@ pub async fn create_task(
     }
     let model = named_model(request.service.as_deref(), request.model.as_deref())?;
     let prompt_id = request.prompt_id.as_deref().map(parse_prompt_field).transpose()?;
+    let place = task_place(&state, &caller, request.location.as_ref()).await?;
     let idempotency_key = idempotency_key(&headers)?;
     let wait = wait_preference(&headers, state.config.server.max_wait_secs);
     let create = CreateTask {
@@ -91,6 +144,7 @@ pub async fn create_task(
         request_hash: idempotency_key.as_ref().map(|_| request_hash(&request)),
         idempotency_key,
         prompt_id,
+        place,
     };
     let (mut task, is_new) = state.tasks.create(&caller, create).await?;
     if let Some(wait) = wait {

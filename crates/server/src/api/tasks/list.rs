@@ -8,7 +8,7 @@ use utoipa::IntoParams;
 use crate::api::auth::Caller;
 use crate::api::error::{ApiResult, ErrorBody};
 use crate::api::extract::AppQuery;
-use crate::api::filters::{invalid, model_filter, page_limit, time_filter};
+use crate::api::filters::{invalid, model_filter, near_filter, page_limit, time_filter};
 use crate::api::views::{TaskListView, TaskView};
 use crate::app::AppState;
 
@@ -27,6 +27,12 @@ pub struct ListTasksQuery {
     pub prompt_id: Option<String>,
     /// Only tasks with an output carrying this tag.
     pub tag: Option<String>,
+    /// Only tasks whose place (`location` when created) lies within `radius_km` of this point: `<latitude>,<longitude>`.
+    #[param(example = "48.8566,2.3522")]
+    pub near: Option<String>,
+    /// Kilometres (great-circle), zero or more; with `near`.
+    #[param(value_type = Option<f64>, minimum = 0)]
+    pub radius_km: Option<String>,
     /// `next_cursor` of the previous page.
     pub cursor: Option<String>,
     /// 1 to 500, default 50.
@@ -34,7 +40,8 @@ pub struct ListTasksQuery {
     pub limit: Option<u32>,
 }
 
-/// Tasks, newest first, with filters and cursor pagination.
+/// Tasks, newest first, with filters and cursor pagination. With `near`, a page
+/// may hold fewer than `limit` (even none) while more follow: follow `next_cursor`.
 #[utoipa::path(get, path = "/tasks", tag = "tasks", params(ListTasksQuery),
     responses((status = 200, body = TaskListView), (status = 422, body = ErrorBody)))]
 pub async fn list_tasks(
@@ -83,5 +90,6 @@ fn to_filter(catalog: &Catalog, query: ListTasksQuery) -> ApiResult<TaskFilter> 
             .map(|id| atelier_core::PromptId::parse(id).ok_or_else(|| invalid("prompt_id", "not a prompt id")))
             .transpose()?,
         tag: query.tag,
+        near: near_filter(query.near.as_deref(), query.radius_km.as_deref())?,
     })
 }

@@ -19,7 +19,9 @@ pub struct UploadQuery {
 /// Stores a file for use as a task input. Send a multipart form with a `file`
 /// part, or the raw bytes with their `Content-Type` (`?name=` names the file).
 /// Images (PNG, JPEG, WebP, GIF) and videos (MP4, WebM, QuickTime) are accepted;
-/// an image must decode.
+/// an image must decode. A photo's Exif GPS becomes a stored location (`location`),
+/// and the file is kept without it (Exif, XMP and IPTC are removed from JPEG, PNG
+/// and WebP files).
 #[utoipa::path(post, path = "/uploads", tag = "uploads", params(UploadQuery),
     request_body(content = Vec<u8>, description = "The file", content_type = "application/octet-stream"),
     responses((status = 201, body = UploadView), (status = 400, body = ErrorBody), (status = 413, body = ErrorBody),
@@ -49,8 +51,14 @@ pub async fn create_upload(
     };
     let mime = check_type(&mime, &bytes)?;
     let name = clean_name(&name, &mime);
+    // Read before storing: the store strips the position from what it keeps.
+    let taken_at = if mime.starts_with("image/") { atelier_places::gps_from_exif(&bytes) } else { None };
     let upload = state.tasks.create_upload(&caller, &name, &mime, bytes).await?;
-    Ok((StatusCode::CREATED, Json(UploadView::from(&upload))))
+    let location = match taken_at {
+        Some(at) => Some(state.locations.record_photo(&caller.user_id, &upload.id, at).await?),
+        None => None,
+    };
+    Ok((StatusCode::CREATED, Json(UploadView::from(&upload).with_location(location.as_ref()))))
 }
 
 fn too_large_or_bad(status: StatusCode) -> &'static str {

@@ -16,8 +16,10 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::api::error::ApiError;
+use crate::api::places::LocationView;
 use crate::api::views::InputCopyView;
 use crate::app::AppState;
+use atelier_core::location::Location;
 
 pub fn routes(max_upload_bytes: usize) -> OpenApiRouter<AppState> {
     // Uploads take larger bodies than the rest of the API.
@@ -50,6 +52,10 @@ pub struct UploadView {
     /// its copies after 3 days; Atelier keeps the original and uploads it again when a
     /// copy is stale). Empty until a task sends the file to such a provider.
     pub provider_copies: Vec<InputCopyView>,
+    /// Where the photo was taken, read from its Exif GPS when it was uploaded (a
+    /// stored location, `source` `exif`, deleted with the upload); null when the
+    /// file carried none. The stored file and its thumbnail carry no position.
+    pub location: Option<LocationView>,
 }
 
 impl UploadView {
@@ -57,6 +63,12 @@ impl UploadView {
     pub fn with_copies(mut self, copies: &[(String, ProviderUpload)], now: i64) -> Self {
         self.provider_copies =
             copies.iter().map(|(service, copy)| InputCopyView::new(service, &copy.url, copy.expires_at, now)).collect();
+        self
+    }
+
+    /// The view with the location read from the file's Exif.
+    pub fn with_location(mut self, location: Option<&Location>) -> Self {
+        self.location = location.map(LocationView::from);
         self
     }
 }
@@ -74,6 +86,7 @@ impl From<&Upload> for UploadView {
             url: format!("/api/v1/uploads/{}/content", upload.id),
             created_at: crate::api::views::timestamp(upload.created_at),
             provider_copies: Vec::new(),
+            location: None,
         }
     }
 }

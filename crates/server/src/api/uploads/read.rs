@@ -21,7 +21,12 @@ pub async fn get_upload(
 ) -> ApiResult<Json<UploadView>> {
     let upload = state.tasks.get_upload(&caller, &parse_upload_id(&id)?).await?;
     let copies = state.tasks.upload_copies(&upload).await?;
-    Ok(Json(UploadView::from(&upload).with_copies(&copies, atelier_core::time::now_millis())))
+    let location = state.locations.of_upload(&upload.id).await?;
+    Ok(Json(
+        UploadView::from(&upload)
+            .with_copies(&copies, atelier_core::time::now_millis())
+            .with_location(location.as_ref()),
+    ))
 }
 
 /// The uploaded file itself (honours `Range` and `If-None-Match`).

@@ -6,8 +6,9 @@ import { get, query } from '../api.js';
 import { clear, field, h } from '../dom.js';
 import { t } from '../i18n.js';
 import { openLightbox } from '../lightbox.js';
+import { tileContent } from '../media.js';
 import { dayEnd, dayStart, pager } from '../paging.js';
-import { describeError, kindWord } from '../words.js';
+import { describeError } from '../words.js';
 
 const PAGE = 40;
 /** The active filters' names, as the heading lists them (`tag: fox · after: …`). */
@@ -81,7 +82,7 @@ export async function galleryView(main, { params, navigate, models }) {
         },
       }),
     },
-    image.thumbnail_url ? h('img', { src: image.thumbnail_url, alt: '', loading: 'lazy' }) : h('span', { class: 'kind' }, kindWord(image.mime_type)),
+    tileContent(image),
     // A 3D model's thumbnail looks like a picture: the badge says it turns.
     image.thumbnail_url && (image.mime_type || '').startsWith('model/') ? h('span', { class: 'tile-badge' }, t('3D')) : null,
     label ? h('span', { class: 'tile-label' }, label) : null);

@@ -6,8 +6,9 @@ import { get, post } from '../api.js';
 import { clear, h, statusChip, toast } from '../dom.js';
 import { t, tParts } from '../i18n.js';
 import { openLightbox } from '../lightbox.js';
+import { tileContent } from '../media.js';
 import { schemaForm } from '../schema-form.js';
-import { ACTIVE, describeError, describeTaskError, kindWord, STATUS_WORDS, taskPrompt } from '../words.js';
+import { ACTIVE, describeError, describeTaskError, STATUS_WORDS, taskPrompt } from '../words.js';
 
 export async function generateView(main, { params, navigate, models }) {
   const all = await models();
@@ -96,7 +97,7 @@ export async function generateView(main, { params, navigate, models }) {
           navigate,
           onDeleted: (gone) => grid.querySelector(`[data-image="${gone.image_id}"]`)?.remove(),
         }),
-      }, image.thumbnail_url ? h('img', { src: image.thumbnail_url, alt: '' }) : h('span', { class: 'kind' }, kindWord(image.mime_type)));
+      }, tileContent(image, { lazy: false }));
       grid.prepend(tile);
     }
     emptyNote.hidden = outputs.length > 0;

@@ -68,6 +68,7 @@ impl Ids {
                 (_, "{service}") => "kie",
                 ("tasks" | "task" | "jobs" | "dead-letter", _) if part.starts_with('{') => &self.task,
                 ("worker-keys", _) if part.starts_with('{') => "wk_none",
+                ("locations", _) if part.starts_with('{') => "loc_none",
                 ("inputs", _) if part.starts_with('{') => "0",
                 ("assets" | "images" | "history" | "shared", _) if part.starts_with('{') => &self.asset,
                 ("uploads", _) if part.starts_with('{') => &self.upload,
