@@ -9,6 +9,7 @@ mod client;
 mod emulate;
 mod generate;
 mod manga;
+mod places;
 mod server;
 mod tasks;
 
@@ -46,6 +47,14 @@ pub enum Command {
     Tasks {
         #[command(subcommand)]
         command: tasks::TasksCommand,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Seed 000's places: the nearest town to a point, places by name, nearby, and
+    /// your saved locations.
+    Places {
+        #[command(subcommand)]
+        command: places::PlacesCommand,
         #[command(flatten)]
         client: ClientArgs,
     },
@@ -124,6 +133,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Generate(args) => generate::run(args).await,
         Command::Manga(args) => manga::run(args).await,
         Command::Tasks { command, client } => tasks::run(command, client).await,
+        Command::Places { command, client } => places::run(command, client).await,
         Command::Healthcheck(args) => client::healthcheck(&args).await,
         #[cfg(feature = "emulators")]
         Command::Emulate { command } => emulate::run(command).await,

@@ -119,6 +119,24 @@ async fn smoke() {
     }
     assert!(listed_out.contains(&task_id), "tasks list does not mention {task_id}:\n{listed_out}");
 
+    // Seed 000's places from the terminal: a negative coordinate is a number, not a
+    // flag, and an impossible one exits non-zero with the server's reason.
+    let mut reverse = atelier(["places", "reverse", "-33.8688", "151.2093", "--server", &base]);
+    reverse.env("ATELIER_API_KEY", &server.key);
+    let reversed = run_cli(reverse, Duration::from_secs(10)).await;
+    let reversed_out = String::from_utf8_lossy(&reversed.stdout);
+    assert!(reversed.status.success(), "places reverse: {}", String::from_utf8_lossy(&reversed.stderr));
+    assert!(reversed_out.contains("\"Sydney\"") && reversed_out.contains("\"AU\""), "{reversed_out}");
+    let mut impossible = atelier(["places", "reverse", "91", "0", "--server", &base]);
+    impossible.env("ATELIER_API_KEY", &server.key);
+    let refused = run_cli(impossible, Duration::from_secs(10)).await;
+    assert!(!refused.status.success(), "latitude 91 was accepted");
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("latitude"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
+
     // Offline key creation: only the key on stdout; the new viewer sees its own
     // (empty) tasks and may not create any.
     let mut create_key = atelier(["admin", "create-key", "--role", "viewer", "--user", "viewer@example.com"]);
