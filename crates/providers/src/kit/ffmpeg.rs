@@ -96,8 +96,8 @@ impl std::fmt::Display for Tool {
 }
 
 /// `name` in the first directory of `path` (a `PATH` value) that has it as an
-/// executable file.
-fn find_on_path(name: &str, path: Option<&OsStr>) -> Option<PathBuf> {
+/// executable file (other engines' programs are found the same way: espeak-ng).
+pub(crate) fn find_on_path(name: &str, path: Option<&OsStr>) -> Option<PathBuf> {
     std::env::split_paths(path?).filter(|dir| !dir.as_os_str().is_empty()).map(|dir| dir.join(name)).find(|candidate| {
         let Ok(metadata) = std::fs::metadata(candidate) else { return false };
         #[cfg(unix)]

@@ -150,3 +150,36 @@ export function taskCard(task, { title, label, workingWord, showResult, onEnded 
     },
   };
 }
+
+/**
+ * The task cards of a page, newest first in `container`: a task shown again moves
+ * to the top instead of getting a second card, and only the newest `keep` stay
+ * (older ones stop polling and go). `show(task, make)` makes a card with `make()`
+ * when the task has none; `stopAll()` stops every card (leaving the page).
+ */
+export function cardStack(container, keep) {
+  const cards = [];
+  return {
+    show(task, make) {
+      const existing = cards.find((card) => card.id === task.task_id);
+      if (existing) {
+        container.prepend(existing.node);
+        existing.node.scrollIntoView({ block: 'nearest' });
+        return;
+      }
+      const card = make();
+      card.id = task.task_id;
+      cards.unshift(card);
+      container.prepend(card.node);
+      card.node.scrollIntoView({ block: 'nearest' });
+      while (cards.length > keep) {
+        const old = cards.pop();
+        old.stop();
+        old.node.remove();
+      }
+    },
+    stopAll() {
+      for (const card of cards.splice(0)) card.stop();
+    },
+  };
+}

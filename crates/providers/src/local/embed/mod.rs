@@ -40,10 +40,19 @@ pub const MINILM_FOLDER: &str = "all-MiniLM-L6-v2";
 /// `$HOME/.cache/atelier/models/all-MiniLM-L6-v2` (empty variables count as unset).
 /// `None` only when none of the three variables is set.
 pub fn default_minilm_dir() -> Option<PathBuf> {
-    let var = |name: &str| std::env::var_os(name).filter(|value| !value.is_empty()).map(PathBuf::from);
-    var(MINILM_DIR_ENV)
-        .or_else(|| var(MODELS_DIR_ENV).map(|models| models.join(MINILM_FOLDER)))
-        .or_else(|| var("HOME").map(|home| home.join(".cache/atelier/models").join(MINILM_FOLDER)))
+    env_path(MINILM_DIR_ENV).or_else(|| models_dir().map(|models| models.join(MINILM_FOLDER)))
+}
+
+/// Where `scripts/install-models` puts the offline engines' models:
+/// `$ATELIER_MODELS_DIR`, else `$HOME/.cache/atelier/models`; `None` when neither
+/// variable is set.
+pub fn models_dir() -> Option<PathBuf> {
+    env_path(MODELS_DIR_ENV).or_else(|| env_path("HOME").map(|home| home.join(".cache/atelier/models")))
+}
+
+/// An environment variable as a path (an empty one counts as unset).
+pub fn env_path(name: &str) -> Option<PathBuf> {
+    std::env::var_os(name).filter(|value| !value.is_empty()).map(PathBuf::from)
 }
 
 /// The embedder to use: all-MiniLM-L6-v2 from `model_dir` (or, when `None`, from

@@ -25,12 +25,7 @@ const BASE_WPM: f32 = 175.0;
 
 /// A program on `PATH`, looked up once.
 fn on_path(name: &'static str, cell: &'static OnceLock<Option<PathBuf>>) -> Option<&'static Path> {
-    cell.get_or_init(|| {
-        std::env::var_os("PATH").and_then(|paths| {
-            std::env::split_paths(&paths).map(|dir| dir.join(name)).find(|candidate| candidate.is_file())
-        })
-    })
-    .as_deref()
+    cell.get_or_init(|| crate::kit::ffmpeg::find_on_path(name, std::env::var_os("PATH").as_deref())).as_deref()
 }
 
 /// The espeak-ng binary, when installed.

@@ -82,10 +82,8 @@ pub struct Installed {
 
 impl Installed {
     pub fn locate(config: &SpeechConfig) -> Self {
-        let var = |name: &str| std::env::var_os(name).filter(|value| !value.is_empty()).map(PathBuf::from);
-        let models = var(super::embed::MODELS_DIR_ENV)
-            .or_else(|| var("HOME").map(|home| home.join(".cache/atelier/models")))
-            .unwrap_or_else(|| PathBuf::from(".cache/atelier/models"));
+        use super::embed::{env_path as var, models_dir};
+        let models = models_dir().unwrap_or_else(|| PathBuf::from(".cache/atelier/models"));
         Self {
             voices_dir: config
                 .voices_dir

@@ -8,7 +8,7 @@
 import { get, post, query } from '../api.js';
 import { append, clear, field, h, setFieldError, statusChip } from '../dom.js';
 import { t } from '../i18n.js';
-import { downloadName, mediaDetails, player, taskCard } from '../media.js';
+import { downloadName, mediaDetails, player, taskCard, cardStack } from '../media.js';
 import { describeError, humanTime, STATUS_WORDS } from '../words.js';
 
 const MODEL = 'local/speech';
@@ -40,7 +40,6 @@ function spokenBy(input) {
 
 export async function speechView(main, { models }) {
   const model = (await models()).find((each) => each.id === MODEL);
-  const cards = [];
   let stopped = false;
   if (!model || !model.usable) {
     main.append(h('h1', {}, t('Speech')), h('div', { class: 'warn-box' }, t('The speech model (local/speech) is not available on this server.')));
@@ -170,6 +169,7 @@ export async function speechView(main, { models }) {
 
   /* Results */
   const results = h('div', { id: 'speech-results' });
+  const stack = cardStack(results, KEEP_CARDS);
   const recentList = h('ul', { class: 'recent-jobs', id: 'speech-recent' });
   const recentNote = h('p', { class: 'empty', 'aria-live': 'polite' }, t('Loading…'));
 
@@ -189,25 +189,10 @@ export async function speechView(main, { models }) {
   }
 
   function show(task) {
-    const existing = cards.find((card) => card.id === task.task_id);
-    if (existing) {
-      results.prepend(existing.node);
-      existing.node.scrollIntoView({ block: 'nearest' });
-      return;
-    }
-    const card = taskCard(task, {
+    stack.show(task, () => taskCard(task, {
       title: taskTitle(task), label: t('Speech task'), workingWord: t('Speaking…'),
       showResult: resultView, onEnded: () => loadRecent(),
-    });
-    card.id = task.task_id;
-    cards.unshift(card);
-    results.prepend(card.node);
-    card.node.scrollIntoView({ block: 'nearest' });
-    while (cards.length > KEEP_CARDS) {
-      const old = cards.pop();
-      old.stop();
-      old.node.remove();
-    }
+    }));
   }
 
   function taskTitle(task) {
@@ -251,6 +236,6 @@ export async function speechView(main, { models }) {
 
   return () => {
     stopped = true;
-    for (const card of cards.splice(0)) card.stop();
+    stack.stopAll();
   };
 }

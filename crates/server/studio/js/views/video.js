@@ -10,7 +10,7 @@
 import { get, post, query } from '../api.js';
 import { append, clear, field, h, setFieldError, statusChip } from '../dom.js';
 import { t } from '../i18n.js';
-import { downloadName, humanDuration, mediaDetails, player, taskCard } from '../media.js';
+import { downloadName, humanDuration, mediaDetails, player, taskCard, cardStack } from '../media.js';
 import { uploader } from '../uploader.js';
 import { describeError, humanTime, STATUS_WORDS } from '../words.js';
 
@@ -51,7 +51,6 @@ function previewOf(reference) {
 
 export async function videoView(main, { params, models }) {
   const model = (await models()).find((each) => each.id === MODEL);
-  const cards = [];
   let stopped = false;
   if (!model || !model.usable) {
     main.append(h('h1', {}, t('Video')), h('div', { class: 'warn-box' }, t('The slideshow model (local/slideshow) is not available on this server.')));
@@ -345,6 +344,7 @@ export async function videoView(main, { params, models }) {
 
   /* Results */
   const results = h('div', { id: 'video-results' });
+  const stack = cardStack(results, KEEP_CARDS);
   const recentList = h('ul', { class: 'recent-jobs', id: 'video-recent' });
   const recentNote = h('p', { class: 'empty', 'aria-live': 'polite' }, t('Loading…'));
 
@@ -368,25 +368,10 @@ export async function videoView(main, { params, models }) {
 
   function show(task) {
     history.replaceState(null, '', `#/video?task=${encodeURIComponent(task.task_id)}`);
-    const existing = cards.find((card) => card.id === task.task_id);
-    if (existing) {
-      results.prepend(existing.node);
-      existing.node.scrollIntoView({ block: 'nearest' });
-      return;
-    }
-    const card = taskCard(task, {
+    stack.show(task, () => taskCard(task, {
       title: videoTitle(task), label: t('Video task'), workingWord: t('Making the video…'),
       showResult: resultView, onEnded: () => loadRecent(),
-    });
-    card.id = task.task_id;
-    cards.unshift(card);
-    results.prepend(card.node);
-    card.node.scrollIntoView({ block: 'nearest' });
-    while (cards.length > KEEP_CARDS) {
-      const old = cards.pop();
-      old.stop();
-      old.node.remove();
-    }
+    }));
   }
 
   let recentLoad = 0;
@@ -430,6 +415,6 @@ export async function videoView(main, { params, models }) {
 
   return () => {
     stopped = true;
-    for (const card of cards.splice(0)) card.stop();
+    stack.stopAll();
   };
 }
