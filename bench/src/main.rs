@@ -2,7 +2,7 @@
 //! throwaway PostgreSQL cluster and runs this program), or directly:
 //!
 //! ```text
-//! target/release/atelier-bench [--quick] [--only sqlite|postgres|render|kie|openai|depth|providers|manga|3d|media] [--concurrency N] [--server PATH]
+//! target/release/atelier-bench [--quick] [--only sqlite|postgres|render|kie|openai|depth|providers|manga|3d|media|webhooks] [--concurrency N] [--server PATH]
 //! ```
 //!
 //! Figures:
@@ -17,7 +17,9 @@
 //! 6. OpenAI through `atelier emulate openai`: tasks/s of `openai/gpt-image-1` images
 //!    (synchronous) and `openai/sora-2` videos (create, poll, download) with a
 //!    zero-latency emulator, the emulator's own time per image, and server memory with
-//!    10,000 videos that never finish (the emulator's `never_finish` fault);
+//!    10,000 videos that never finish (the emulator's `never_finish` fault); and the
+//!    latency the OpenAI-compatible `/v1/images/generations` adds over calling the
+//!    emulator directly (p50, p99 at 1 and 32 in flight);
 //! 7. depth: drain rates, reads at a million tasks, a lone task behind a backlog;
 //! 8. providers: VolcEngine and Google through their emulators (tasks/s of each call
 //!    style), and the cost of one VolcEngine signature;
@@ -59,6 +61,7 @@ mod manga;
 mod media;
 mod memory;
 mod openai;
+mod openai_compat;
 mod plan;
 mod providers;
 mod reads;
@@ -68,6 +71,7 @@ mod server;
 mod studio;
 mod three_d;
 mod throughput;
+mod webhooks;
 
 use std::time::Instant;
 
@@ -152,6 +156,11 @@ async fn main() -> Result<()> {
         && let Err(error) = media::run(&plan, &mut report).await
     {
         report.remark(format!("media: benchmark failed: {error:#}"));
+    }
+    if plan.webhooks
+        && let Err(error) = webhooks::run(&plan, &mut report).await
+    {
+        report.remark(format!("webhooks: benchmark failed: {error:#}"));
     }
     if plan.openai
         && let Err(error) = openai::run(&plan, &mut report).await

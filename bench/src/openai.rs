@@ -17,7 +17,7 @@ use crate::report::{Report, ms, quantile};
 impl Emulated {
     /// OpenAI images: one synchronous `images/generations` call per task, the
     /// emulator drawing a real 1024x1024 PNG for each.
-    fn openai_images() -> Emulated {
+    pub(crate) fn openai_images() -> Emulated {
         Emulated {
             subcommand: "openai",
             banner: "OpenAI emulator listening on http://",
@@ -134,6 +134,9 @@ pub async fn run(plan: &Plan, report: &mut Report) -> Result<()> {
     let images = Emulated::openai_images();
     if let Err(error) = emulated::throughput(plan, scope, &images, plan.openai_tasks, report).await {
         report.remark(format!("{scope}: image throughput run failed: {error:#}"));
+    }
+    if let Err(error) = crate::openai_compat::added_latency(plan, scope, report).await {
+        report.remark(format!("{scope}: the OpenAI-compatible API's latency run failed: {error:#}"));
     }
     let videos = Emulated::openai_videos(false);
     if let Err(error) = emulated::throughput(plan, scope, &videos, plan.openai_tasks, report).await {

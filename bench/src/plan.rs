@@ -75,6 +75,8 @@ pub struct Plan {
     pub media_reps: usize,
     /// Reverse lookups timed.
     pub media_lookups: usize,
+    /// Webhook deliveries a second, in process.
+    pub webhooks: bool,
     pub server: PathBuf,
 }
 
@@ -82,7 +84,7 @@ pub struct Plan {
 #[derive(Debug, Parser)]
 #[command(
     name = "atelier-bench",
-    override_usage = "atelier-bench [--quick] [--only sqlite|postgres|render|kie|openai|depth|providers|manga|3d|media] [--concurrency N] [--server PATH]",
+    override_usage = "atelier-bench [--quick] [--only sqlite|postgres|render|kie|openai|depth|providers|manga|3d|media|webhooks] [--concurrency N] [--server PATH]",
     after_help = format!("PostgreSQL runs when {POSTGRES_URL_ENV} holds an admin URL.")
 )]
 struct Args {
@@ -129,6 +131,8 @@ enum Section {
     /// Seed 000's speech (audio seconds per CPU second, Piper and espeak-ng), the
     /// slideshow (video seconds per second) and places (reverse lookups a second).
     Media,
+    /// Webhook deliveries a second to a loopback receiver, in process.
+    Webhooks,
 }
 
 /// `quick` or `full`, as the run is.
@@ -170,6 +174,7 @@ pub fn parse_args() -> Result<Plan> {
         three_d_duration: sized(quick, Duration::from_secs(15), Duration::from_secs(60)),
         three_d_workers: 4,
         media: runs(Section::Media),
+        webhooks: runs(Section::Webhooks),
         media_reps: sized(quick, 3, 10),
         media_lookups: sized(quick, 100_000, 1_000_000),
         manga_chars: sized(quick, vec![5_000], vec![5_000, 10_000, 50_000]),

@@ -127,6 +127,17 @@ prefixed_id!(
     LocationId,
     "loc_"
 );
+prefixed_id!(
+    /// A webhook subscription: a user's endpoint and the events it wants.
+    WebhookId,
+    "whk_"
+);
+prefixed_id!(
+    /// One webhook message: its delivery row, and the `webhook-id` a receiver
+    /// deduplicates by (the same on every retry and resend).
+    MessageId,
+    "msg_"
+);
 
 #[cfg(test)]
 mod tests {

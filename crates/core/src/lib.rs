@@ -27,8 +27,10 @@ pub mod testing;
 pub mod text;
 pub mod three_d;
 pub mod time;
+pub mod webhook;
 pub mod worker;
 
 pub use error::{CoreError, Result};
 pub use ids::{ApiKeyId, AssetId, LocationId, PromptId, RunId, SessionId, TaskId, UploadId, UserId, VersionId};
+pub use ids::{MessageId, WebhookId};
 pub use secret::Secret;

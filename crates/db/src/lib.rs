@@ -27,6 +27,7 @@ mod store;
 mod tasks;
 mod uploads;
 mod usage;
+mod webhooks;
 mod workers;
 
 pub use connect::{Backend, Database, DatabaseOptions, redact_url};

@@ -44,6 +44,7 @@ const MIGRATIONS: &[(&str, &str, &str)] = migrations![
     "0013_pull_workers",
     "0014_media",
     "0015_places",
+    "0016_webhooks",
 ];
 
 /// A file name's version and description.

@@ -159,6 +159,20 @@ fn hot_statements(db: &Database, depth: &Depth) -> Vec<Hot> {
             "in flight: every service (providers report)",
             Statement::new(usage::in_flight_by_service(db.backend), vec![]),
         ),
+        hot(
+            "webhooks: tasks ended since the sweep's cursor",
+            Statement::new(
+                crate::webhooks::tasks_ended_sql(db.backend),
+                vec![Param::Number(day_ago), Param::Text(String::new()), Param::Number(500)],
+            ),
+        ),
+        queue_hot(
+            "webhooks: claim due deliveries",
+            Statement::new(
+                crate::webhooks::claim_deliveries_sql(db.backend),
+                vec![Param::Number(now + 60_000), Param::Text("lease".into()), Param::Number(now), Param::Number(16)],
+            ),
+        ),
         hot("prompts: a user's roots", prompts::roots_statement(Some(&user), None, PAGE)),
         Hot {
             name: "prompts: a tree's tasks".into(),

@@ -26,6 +26,11 @@ use locations::{
     a_photos_location_goes_with_its_upload, locations_are_owned_listed_filtered_and_deleted,
     tasks_and_their_outputs_filter_by_place,
 };
+#[path = "store_suite/webhooks.rs"]
+mod webhooks;
+use webhooks::{
+    webhook_deliveries_are_claimed_under_leases_and_written_once, webhook_targets_secrets_and_the_sweep_read,
+};
 
 /// Runs a story on every backend available.
 macro_rules! story {
@@ -70,6 +75,8 @@ story!(worker_keys_are_found_by_prefix_seen_and_revoked);
 story!(locations_are_owned_listed_filtered_and_deleted);
 story!(a_photos_location_goes_with_its_upload);
 story!(tasks_and_their_outputs_filter_by_place);
+story!(webhook_deliveries_are_claimed_under_leases_and_written_once);
+story!(webhook_targets_secrets_and_the_sweep_read);
 
 async fn open(test_db: &TestDatabase) -> Arc<Database> {
     let database = Database::connect(&test_db.url, &DatabaseOptions::default()).await.expect("connect");

@@ -50,6 +50,8 @@ pub struct AppState {
     pub three_d: Arc<atelier_core::three_d::ThreeDService>,
     /// Users' locations and the gazetteer (seed 000's location service).
     pub locations: Arc<atelier_core::location::LocationService>,
+    /// Users' webhooks (issue 17).
+    pub webhooks: Arc<atelier_core::webhook::WebhookService>,
 }
 
 /// A built application: state plus what the workers need.
@@ -58,6 +60,8 @@ pub struct App {
     pub database: Database,
     worker: Worker,
     stop: watch::Sender<bool>,
+    /// Sends webhook deliveries (started with the server or the workers).
+    dispatcher: Arc<atelier_core::webhook::Dispatcher>,
 }
 
 impl App {
@@ -135,6 +139,7 @@ impl App {
         let account_store: Arc<dyn AccountStore> = Arc::new(database.clone());
         let accounts = Arc::new(AccountService::new(account_store.clone(), secret_box, account_settings));
         let pipeline_store: Arc<dyn PipelineStore> = Arc::new(database.clone());
+        let (webhooks, dispatcher) = build_webhooks(&config, &database, pipeline_store.clone());
         let mut engine =
             Engine::new(pipeline_store, tasks.clone(), account_store, vec![atelier_core::pipeline::manga::pipeline()]);
         if config.pipelines.scene_cache {
@@ -162,8 +167,9 @@ impl App {
             pull,
             three_d,
             locations,
+            webhooks,
         };
-        Ok(Self { state, database, worker, stop })
+        Ok(Self { state, database, worker, stop, dispatcher })
     }
 
     /// Serves HTTP on `listener` (and runs workers when enabled) until `shutdown`
@@ -183,6 +189,7 @@ impl App {
         let refresher = self.refresh_catalog_periodically(stop_rx.clone());
         let driver = self.state.config.worker.enabled.then(|| self.drive_pipelines(stop_rx.clone())).flatten();
         let maintenance = self.database.maintain(STATISTICS_EVERY);
+        let webhooks = self.run_webhooks(&stop_rx);
         let router = crate::router::router(self.state.clone());
         let mut http_stop = stop_rx.clone();
         tokio::spawn(async move {
@@ -197,6 +204,9 @@ impl App {
             .await
             .context("serving HTTP")?;
         if let Some(handle) = worker_handle {
+            let _ = handle.await;
+        }
+        for handle in webhooks {
             let _ = handle.await;
         }
         for handle in [refresher, maintenance, driver, sweeper].into_iter().flatten() {
@@ -267,6 +277,26 @@ impl App {
         })))
     }
 
+    /// Writes webhook deliveries from task and run events (and the crash sweep)
+    /// and sends them, until the server stops, when `[webhooks] enabled`.
+    fn run_webhooks(&self, stop: &watch::Receiver<bool>) -> Vec<tokio::task::JoinHandle<()>> {
+        let config = &self.state.config.webhooks;
+        if !config.enabled {
+            return Vec::new();
+        }
+        let stopped = |mut stop: watch::Receiver<bool>| async move {
+            let _ = stop.wait_for(|stop| *stop).await;
+        };
+        let relay = self.state.webhooks.relay().clone();
+        let events = self.state.tasks.events().clone();
+        let runs = Some(self.state.pipelines.engine().events().clone());
+        let every = std::time::Duration::from_secs(config.sweep_secs.max(1));
+        vec![
+            tokio::spawn(relay.run(events, runs, every, stopped(stop.clone()))),
+            tokio::spawn(self.dispatcher.clone().run(stopped(stop.clone()))),
+        ]
+    }
+
     /// Runs workers only (`atelier worker`), until `shutdown` resolves.
     pub async fn run_workers(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
         let stop_tx = self.stop.clone();
@@ -276,13 +306,37 @@ impl App {
         });
         let maintenance = self.database.maintain(STATISTICS_EVERY);
         let driver = self.drive_pipelines(self.state.shutdown.clone());
+        let webhooks = self.run_webhooks(&self.state.shutdown);
         self.worker.clone().run(self.state.shutdown.clone()).await;
+        for handle in webhooks {
+            let _ = handle.await;
+        }
         for handle in [maintenance, driver].into_iter().flatten() {
             handle.abort();
         }
         self.database.close().await;
         Ok(())
     }
+}
+
+/// The webhook service and its dispatcher over the database, sending through the
+/// fetch policy's SSRF guard; payloads carry the task view the API answers.
+fn build_webhooks(
+    config: &Config,
+    database: &Database,
+    runs: Arc<dyn PipelineStore>,
+) -> (Arc<atelier_core::webhook::WebhookService>, Arc<atelier_core::webhook::Dispatcher>) {
+    use atelier_core::webhook::{Dispatcher, Relay, TaskRenderer, WebhookService};
+    let store: Arc<dyn atelier_core::ports::WebhookStore> = Arc::new(database.clone());
+    let tasks: Arc<dyn atelier_core::ports::TaskStore> = Arc::new(database.clone());
+    let render: TaskRenderer =
+        Arc::new(|task| serde_json::to_value(crate::api::views::TaskView::from(task)).unwrap_or_default());
+    let relay = Arc::new(Relay::new(store.clone(), tasks, Some(runs), render));
+    let timeout = std::time::Duration::from_secs(config.webhooks.timeout_secs.max(1));
+    let sender = Arc::new(crate::api::webhooks::sender::HttpSender::new(config.fetch.policy(), timeout));
+    let dispatcher =
+        Arc::new(Dispatcher::new(store.clone(), sender.clone(), config.webhooks.dispatch_settings(), relay.wake()));
+    (Arc::new(WebhookService::new(store, sender, relay)), dispatcher)
 }
 
 /// How often the database's planner statistics are refreshed (SQLite's

@@ -14,7 +14,7 @@ use utoipa_swagger_ui::SwaggerUi;
 
 use crate::api::error::ApiError;
 use crate::api::{
-    assets, auth, callbacks, compat, models, providers, qrcodes, system, tasks, three_d, uploads, workers,
+    assets, auth, callbacks, compat, models, openai, providers, qrcodes, system, tasks, three_d, uploads, workers,
 };
 use crate::api::{dead_letter, pipelines, places, prompts};
 use crate::app::AppState;
@@ -61,7 +61,9 @@ pub fn api_routes(
         .merge(qrcodes::routes())
         .merge(workers::admin_routes())
         .merge(three_d::routes())
-        .merge(dead_letter::routes());
+        .merge(dead_letter::routes())
+        .merge(crate::api::webhooks::routes())
+        .merge(crate::api::ws::routes());
     (public, protected)
 }
 
@@ -91,6 +93,16 @@ fn build(state: AppState, trusted: Option<atelier_core::account::Principal>) -> 
         OpenApiRouter::with_openapi(ApiDoc::openapi()).nest("/api/v1", public.merge(protected)).split_for_parts();
     crate::openapi::protect(&mut document);
     let max_body = state.config.server.max_body_bytes;
+    let api = if state.config.openai_api.enabled {
+        // OpenAI's routes answer OpenAI's error shape, authentication's included.
+        let openai = openai::routes(state.config.server.max_upload_bytes)
+            .route_layer(guard.clone())
+            .fallback(openai::not_found)
+            .layer(axum::middleware::map_response(openai::reshape));
+        api.nest("/v1", openai)
+    } else {
+        api
+    };
     api.merge(SwaggerUi::new("/docs").url("/openapi.json", document))
         .merge(crate::studio::routes())
         // An unknown `/api/` path answers 401 to a caller without a key, as a real one

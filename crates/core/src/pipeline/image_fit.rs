@@ -86,7 +86,7 @@ fn enum_of(property: Option<&Value>) -> Option<Vec<String>> {
 }
 
 /// The choice (`16:9`, `1024x1536`) whose ratio is nearest `aspect` (by log ratio).
-fn closest(choices: &[String], aspect: f64, separator: char) -> Option<String> {
+pub fn closest(choices: &[String], aspect: f64, separator: char) -> Option<String> {
     choices
         .iter()
         .filter_map(|choice| {

@@ -18,6 +18,7 @@ pub mod store;
 pub mod tasks;
 pub mod uploads;
 pub mod usage;
+pub mod webhooks;
 pub mod workers;
 
 pub use accounts::AccountStore;
@@ -40,4 +41,5 @@ pub use store::Store;
 pub use tasks::{Created, TaskStore};
 pub use uploads::UploadStore;
 pub use usage::{OwnerCount, UsageCounts};
+pub use webhooks::{EndedTask, WebhookSender, WebhookStore};
 pub use workers::WorkerKeyStore;

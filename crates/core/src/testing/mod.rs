@@ -8,11 +8,13 @@
 mod memory_accounts;
 mod memory_assets;
 mod memory_store;
+mod memory_webhooks;
 mod scripted;
 mod tools;
 
 pub use memory_accounts::MemoryAccounts;
 pub use memory_assets::MemoryAssets;
 pub use memory_store::MemoryStore;
+pub use memory_webhooks::MemoryWebhooks;
 pub use scripted::{Answer, Scripted, tiny_png as scripted_output};
 pub use tools::{ffprobe, sox_stat, tool_missing, tool_present};

@@ -1,5 +1,6 @@
 //! `atelier admin create-key`: a key for a user, made straight in the database
-//! (no server needed), printed alone on stdout so that scripts can capture it.
+//! (no server needed), printed alone on stdout so that scripts can capture it (or,
+//! with `--output json`, with its id, role and user).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -7,7 +8,9 @@ use std::process::ExitCode;
 use anyhow::Context;
 use atelier_core::account::{AccountService, AccountSettings, Role};
 use clap::{Args, Subcommand};
+use serde_json::json;
 
+use super::output::Output;
 use crate::config::{Config, FlagOverrides};
 
 #[derive(Debug, Subcommand)]
@@ -38,13 +41,13 @@ pub struct CreateKeyArgs {
     pub name: String,
 }
 
-pub async fn run(command: AdminCommand) -> anyhow::Result<ExitCode> {
+pub async fn run(command: AdminCommand, output: Output) -> anyhow::Result<ExitCode> {
     match command {
-        AdminCommand::CreateKey(args) => create_key(args).await,
+        AdminCommand::CreateKey(args) => create_key(args, output).await,
     }
 }
 
-async fn create_key(args: CreateKeyArgs) -> anyhow::Result<ExitCode> {
+async fn create_key(args: CreateKeyArgs, output: Output) -> anyhow::Result<ExitCode> {
     let role = Role::parse(&args.role).context("--role must be admin, member or viewer")?;
     let flags = FlagOverrides {
         data_dir: Some(args.data_dir.clone()),
@@ -67,6 +70,14 @@ async fn create_key(args: CreateKeyArgs) -> anyhow::Result<ExitCode> {
     if created.key.role < role {
         eprintln!("note: {} is a {}, so the key is a {} key", user.email, user.role, created.key.role);
     }
-    println!("{}", created.secret);
+    let answer = json!({
+        "key": created.secret,
+        "key_id": created.key.id.to_string(),
+        "prefix": created.key.prefix,
+        "role": created.key.role.to_string(),
+        "user": user.email,
+    });
+    // Text: the key alone, for `KEY=$(atelier admin create-key)`.
+    output.print(&answer, |_| created.secret.clone());
     Ok(ExitCode::SUCCESS)
 }

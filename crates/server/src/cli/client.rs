@@ -7,6 +7,7 @@ use anyhow::{Context, bail};
 use serde_json::Value;
 
 use super::ClientArgs;
+use super::output::{CliError, Output};
 
 pub struct Client {
     http: reqwest::Client,
@@ -35,25 +36,43 @@ impl Client {
     }
 
     pub async fn get_json(&self, path: &str) -> anyhow::Result<Value> {
-        let response = self.http.get(self.url(path)).send().await.with_context(|| self.unreachable())?;
+        let response = self.http.get(self.url(path)).send().await.map_err(|error| self.unreachable(error))?;
         read_json(response).await
     }
 
     pub async fn post_json(&self, path: &str, body: &Value) -> anyhow::Result<Value> {
-        let response = self.http.post(self.url(path)).json(body).send().await.with_context(|| self.unreachable())?;
+        let response =
+            self.http.post(self.url(path)).json(body).send().await.map_err(|error| self.unreachable(error))?;
         read_json(response).await
     }
 
     pub async fn download(&self, path: &str) -> anyhow::Result<bytes::Bytes> {
-        let response = self.http.get(self.url(path)).send().await.with_context(|| self.unreachable())?;
+        let response = self.http.get(self.url(path)).send().await.map_err(|error| self.unreachable(error))?;
         if !response.status().is_success() {
             bail!("downloading {path} failed: {}", response.status());
         }
         response.bytes().await.context("reading the download")
     }
 
-    fn unreachable(&self) -> String {
-        format!("cannot reach the server at {} (is `atelier serve` running? set --server)", self.base)
+    /// A Server-Sent Events stream, open for at most `limit` (the client's own
+    /// timeout would cut a long task's stream; the caller reconnects).
+    pub async fn event_stream(&self, path: &str, limit: Duration) -> anyhow::Result<reqwest::Response> {
+        let response = self
+            .http
+            .get(self.url(path))
+            .header(reqwest::header::ACCEPT, "text/event-stream")
+            .timeout(limit)
+            .send()
+            .await
+            .map_err(|error| self.unreachable(error))?;
+        if !response.status().is_success() {
+            return Err(read_json(response).await.err().unwrap_or_else(|| anyhow::anyhow!("no event stream")));
+        }
+        Ok(response)
+    }
+
+    fn unreachable(&self, error: reqwest::Error) -> anyhow::Error {
+        anyhow::Error::new(error).context(CliError::Unreachable { base: self.base.clone() })
     }
 }
 
@@ -95,28 +114,25 @@ struct ClientSection {
     api_key_file: Option<std::path::PathBuf>,
 }
 
-/// The JSON body of a success, or the server's error message.
+/// The JSON body of a success, or the server's error (its code, message, details).
 async fn read_json(response: reqwest::Response) -> anyhow::Result<Value> {
     let status = response.status();
     let body: Value = response.json().await.unwrap_or(Value::Null);
     if status.is_success() {
         return Ok(body);
     }
-    let code = body.get("error").and_then(Value::as_str).unwrap_or("error");
-    let message = body.get("message").and_then(Value::as_str).unwrap_or("the server refused the request");
-    bail!("{message} ({code}, HTTP {})", status.as_u16())
+    Err(CliError::Api {
+        status: status.as_u16(),
+        code: body["error"].as_str().unwrap_or("error").to_owned(),
+        message: body["message"].as_str().unwrap_or("the server refused the request").to_owned(),
+        details: body.get("details").cloned().unwrap_or(Value::Null),
+    }
+    .into())
 }
 
-pub async fn healthcheck(args: &ClientArgs) -> anyhow::Result<ExitCode> {
+pub async fn healthcheck(args: &ClientArgs, output: Output) -> anyhow::Result<ExitCode> {
     let client = Client::new(args)?;
-    match client.get_json("/api/v1/health").await {
-        Ok(body) => {
-            println!("{body}");
-            Ok(ExitCode::SUCCESS)
-        }
-        Err(error) => {
-            eprintln!("unhealthy: {error:#}");
-            Ok(ExitCode::FAILURE)
-        }
-    }
+    let body = client.get_json("/api/v1/health").await.context("unhealthy")?;
+    output.print(&body, Value::to_string);
+    Ok(ExitCode::SUCCESS)
 }

@@ -18,6 +18,7 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 
 use super::ClientArgs;
 use super::client::Client;
+use super::output::Output;
 
 #[derive(Debug, Args)]
 pub struct MangaArgs {
@@ -40,8 +41,8 @@ pub struct MangaArgs {
     #[arg(long)]
     pub last_phase: Option<u32>,
     /// Where to write manga.json and the previews (created if missing).
-    #[arg(short, long, default_value = "manga-out")]
-    pub output: PathBuf,
+    #[arg(short = 'o', long = "out", value_name = "DIR", default_value = "manga-out")]
+    pub out: PathBuf,
     #[command(flatten)]
     pub client: ClientArgs,
 }
@@ -49,9 +50,9 @@ pub struct MangaArgs {
 const HELP: &str = "  [Enter] go on · e PATH VALUE  edit an element (e concept.title \"Night Train\") · \
                     say TEXT  a change in words · b VERSION  branch · s  stop here · q  cancel";
 
-pub async fn run(args: MangaArgs) -> anyhow::Result<ExitCode> {
+pub async fn run(args: MangaArgs, output: Output) -> anyhow::Result<ExitCode> {
     let text = std::fs::read_to_string(&args.story).with_context(|| format!("reading {}", args.story.display()))?;
-    std::fs::create_dir_all(&args.output).with_context(|| format!("creating {}", args.output.display()))?;
+    std::fs::create_dir_all(&args.out).with_context(|| format!("creating {}", args.out.display()))?;
     let client = Client::new(&args.client)?;
     let mut body = json!({
         "text": text,
@@ -91,7 +92,9 @@ pub async fn run(args: MangaArgs) -> anyhow::Result<ExitCode> {
         match status.as_str() {
             "completed" => {
                 bar.finish_with_message("done");
-                return finish(&client, &id, &run, &args.output).await;
+                let files = finish(&client, &id, &run, &args.out).await?;
+                output.print(&json!({ "run": id, "files": files }), |_| files.join("\n"));
+                return Ok(ExitCode::SUCCESS);
             }
             "failed" | "cancelled" => {
                 bar.abandon();
@@ -102,12 +105,17 @@ pub async fn run(args: MangaArgs) -> anyhow::Result<ExitCode> {
                 let head = run["head_version_id"].as_str().unwrap_or_default().to_owned();
                 if answered_wait.as_deref() != Some(head.as_str()) {
                     bar.suspend(|| ());
-                    let preview = save_preview(&client, &id, &head, &args.output, phase).await?;
+                    let preview = save_preview(&client, &id, &head, &args.out, phase).await?;
                     eprintln!("\nphase {phase} ({title}) is ready: {}", preview.display());
                     eprintln!("{HELP}");
                     answered_wait = Some(head.clone());
                     if !converse(&client, &id, &mut stdin).await? {
                         eprintln!("stopped: resume with `curl -X POST …/api/v1/pipelines/{id}/resume`");
+                        if output.is_json() {
+                            output.print_json(
+                                &json!({ "run": id, "files": [preview.display().to_string()], "stopped": true }),
+                            );
+                        }
                         return Ok(ExitCode::SUCCESS);
                     }
                 }
@@ -201,7 +209,8 @@ async fn save_preview(client: &Client, id: &str, version: &str, dir: &Path, phas
     Ok(path)
 }
 
-async fn finish(client: &Client, id: &str, run: &Value, dir: &Path) -> anyhow::Result<ExitCode> {
+/// Writes the result out; the paths written, the document first.
+async fn finish(client: &Client, id: &str, run: &Value, dir: &Path) -> anyhow::Result<Vec<String>> {
     let seed = client.get_json(&format!("/api/v1/manga/{id}")).await?;
     for result in seed["phase_results"].as_array().into_iter().flatten() {
         let phase = result["phase"].as_u64().unwrap_or(0);
@@ -214,7 +223,7 @@ async fn finish(client: &Client, id: &str, run: &Value, dir: &Path) -> anyhow::R
     let path = dir.join("manga.json");
     let document = serde_json::to_vec_pretty(&version["document"]).context("encoding the document")?;
     std::fs::write(&path, document).with_context(|| format!("writing {}", path.display()))?;
-    println!("{}", path.display());
+    let mut files = vec![path.display().to_string()];
     // The book, when the run went as far as phase 7.
     let book = &seed["manga_result"]["book"];
     for (key, name) in [("pdf", "manga.pdf"), ("cbz", "manga.cbz")] {
@@ -222,16 +231,17 @@ async fn finish(client: &Client, id: &str, run: &Value, dir: &Path) -> anyhow::R
             let path = dir.join(name);
             std::fs::write(&path, client.download(url).await?)
                 .with_context(|| format!("writing {}", path.display()))?;
-            println!("{}", path.display());
+            files.push(path.display().to_string());
         }
     }
     for (index, url) in book["pages"].as_array().into_iter().flatten().filter_map(Value::as_str).enumerate() {
         let path = dir.join(format!("page-{:03}.png", index + 1));
         std::fs::write(&path, client.download(url).await?).with_context(|| format!("writing {}", path.display()))?;
+        files.push(path.display().to_string());
     }
     let problems = book["report"]["problems"].as_array().map_or(0, Vec::len);
     if book.is_object() {
         eprintln!("quality check: {problems} problem(s) to look at (manga.json, report.problems)");
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(files)
 }

@@ -1,17 +1,25 @@
 //! The command line: `serve`, `worker`, `migrate`, `config example` run the server
-//! side; `generate`, `manga`, `tasks` and `healthcheck` talk to a running server; `admin`
-//! works on the database offline. `emulate` serves a provider's protocol locally;
-//! it exists with the `emulators` feature only (on by default).
+//! side; `generate`, `manga`, `tasks`, `places` and `healthcheck` talk to a running
+//! server; `admin` works on the database offline; `completions` prints a shell's
+//! completion script. `emulate` serves a provider's protocol locally; it exists with
+//! the `emulators` feature only (on by default). The global `--output text|json`
+//! (`output.rs`) says how the client commands answer and fail.
 
 mod admin;
 mod client;
+mod completions;
 #[cfg(feature = "emulators")]
 mod emulate;
 mod generate;
 mod manga;
+mod output;
 mod places;
 mod server;
 mod tasks;
+mod watch;
+mod webhooks;
+
+pub use output::Output;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -21,6 +29,10 @@ use clap::{Args, Parser, Subcommand};
 #[derive(Debug, Parser)]
 #[command(name = "atelier", version, about = "A self-hosted server for generative media")]
 pub struct Cli {
+    /// How client commands answer: `text` for people, `json` for scripts (one JSON
+    /// document on stdout; a failure as `{"error","message","details"}` on stderr).
+    #[arg(long, global = true, value_enum, default_value_t = Output::Text, env = "ATELIER_OUTPUT")]
+    pub output: Output,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -38,12 +50,13 @@ pub enum Command {
         #[command(subcommand)]
         command: ConfigCommand,
     },
-    /// Generate with a model and, with --wait, download the result.
+    /// Generate with a model (`atelier generate MODEL PROMPT`) and, with --wait or
+    /// --watch, save the outputs (a text model's answer is printed).
     Generate(generate::GenerateArgs),
     /// A story becomes a manga (seed 001's seven phases, to a PDF and CBZ); --feedback to
     /// steer it between phases.
     Manga(manga::MangaArgs),
-    /// List, show, cancel or retry tasks.
+    /// List, show, watch, cancel or retry tasks.
     Tasks {
         #[command(subcommand)]
         command: tasks::TasksCommand,
@@ -58,12 +71,24 @@ pub enum Command {
         #[command(flatten)]
         client: ClientArgs,
     },
+    /// Webhooks: subscribe a URL to task and pipeline events, see deliveries, resend.
+    Webhooks {
+        #[command(subcommand)]
+        command: webhooks::WebhooksCommand,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
     /// Exit 0 when the server answers healthy (for containers and scripts).
     Healthcheck(ClientArgs),
     /// Accounts, offline (straight to the database): `admin create-key`.
     Admin {
         #[command(subcommand)]
         command: admin::AdminCommand,
+    },
+    /// Print a shell's completion script (`atelier completions bash > …`).
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
     },
     /// Serve a provider's protocol locally (for trying and testing without an account).
     #[cfg(feature = "emulators")]
@@ -120,8 +145,20 @@ pub struct ClientArgs {
     pub key_dir: PathBuf,
 }
 
+/// Runs a command; a client command's failure is reported here, in its `--output`
+/// format, with its exit code (so `Ok` is returned for it).
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
-    match cli.command {
+    let out = cli.output;
+    let is_client =
+        !matches!(cli.command, Command::Serve(_) | Command::Worker(_) | Command::Migrate(_) | Command::Config { .. });
+    match dispatch(cli.command, out).await {
+        Err(error) if is_client => Ok(out.fail(&error)),
+        answer => answer,
+    }
+}
+
+async fn dispatch(command: Command, out: Output) -> anyhow::Result<ExitCode> {
+    match command {
         Command::Serve(args) => server::serve(args).await,
         Command::Worker(args) => server::worker(args).await,
         Command::Migrate(args) => server::migrate(args).await,
@@ -130,13 +167,15 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Config { command: ConfigCommand::Show(args) } => server::show_config(args),
-        Command::Generate(args) => generate::run(args).await,
-        Command::Manga(args) => manga::run(args).await,
-        Command::Tasks { command, client } => tasks::run(command, client).await,
-        Command::Places { command, client } => places::run(command, client).await,
-        Command::Healthcheck(args) => client::healthcheck(&args).await,
+        Command::Generate(args) => generate::run(args, out).await,
+        Command::Manga(args) => manga::run(args, out).await,
+        Command::Tasks { command, client } => tasks::run(command, client, out).await,
+        Command::Places { command, client } => places::run(command, client, out).await,
+        Command::Webhooks { command, client } => webhooks::run(command, client, out).await,
+        Command::Healthcheck(args) => client::healthcheck(&args, out).await,
+        Command::Completions { shell } => completions::run(shell),
         #[cfg(feature = "emulators")]
         Command::Emulate { command } => emulate::run(command).await,
-        Command::Admin { command } => admin::run(command).await,
+        Command::Admin { command } => admin::run(command, out).await,
     }
 }

@@ -8,6 +8,7 @@ use serde_json::{Value, json};
 
 use super::ClientArgs;
 use super::client::Client;
+use super::output::Output;
 
 #[derive(Debug, Subcommand)]
 pub enum PlacesCommand {
@@ -51,7 +52,7 @@ pub enum PlacesCommand {
     },
 }
 
-pub async fn run(command: PlacesCommand, args: ClientArgs) -> anyhow::Result<ExitCode> {
+pub async fn run(command: PlacesCommand, args: ClientArgs, output: Output) -> anyhow::Result<ExitCode> {
     let client = Client::new(&args)?;
     let answer = match command {
         PlacesCommand::Reverse { latitude, longitude } => {
@@ -81,6 +82,6 @@ pub async fn run(command: PlacesCommand, args: ClientArgs) -> anyhow::Result<Exi
         }
         PlacesCommand::List { limit } => client.get_json(&format!("/api/v1/locations?limit={limit}")).await?,
     };
-    println!("{}", serde_json::to_string_pretty(&answer).unwrap_or_default());
+    output.print_json(&answer);
     Ok(ExitCode::SUCCESS)
 }

@@ -12,14 +12,20 @@ use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
 
 pub mod auth;
+pub mod openai_api;
 pub mod three_d;
+pub mod webhooks;
+pub mod websocket;
 
 pub use atelier_core::Secret;
 pub use atelier_providers::kie::KieConfig;
 pub use atelier_providers::openai::{AzureConfig, OpenAiConfig};
 pub use atelier_providers::{EnginesConfig, InstantConfig, LimitsConfig, ProvidersConfig};
 pub use auth::AuthConfig;
+pub use openai_api::OpenAiApiConfig;
 pub use three_d::{PullConfig, ThreeDConfig};
+pub use webhooks::WebhooksConfig;
+pub use websocket::WebSocketConfig;
 
 /// The example file: every key with its default and its environment variable.
 /// `atelier config example` prints it; a test keeps it equal to the defaults.
@@ -50,6 +56,12 @@ pub struct Config {
     pub pull: PullConfig,
     /// `[three_d]`: seed 002's 3D job routes.
     pub three_d: ThreeDConfig,
+    /// `[websocket]`: pings, idle and slow-reader limits of the WebSocket routes.
+    pub websocket: WebSocketConfig,
+    /// `[openai_api]`: the OpenAI-compatible routes under `/v1`.
+    pub openai_api: OpenAiApiConfig,
+    /// `[webhooks]`: sending users' webhooks.
+    pub webhooks: WebhooksConfig,
     pub log: LogConfig,
 }
 
@@ -409,6 +421,8 @@ impl Config {
         self.validate_routing()?;
         self.pull.validate()?;
         self.three_d.validate()?;
+        self.websocket.validate()?;
+        self.openai_api.validate()?;
         Ok(())
     }
 

@@ -7,6 +7,7 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod cli;
 mod crash_recovery;
 mod harness;
 mod logs;
@@ -23,3 +24,4 @@ mod pipeline_crash;
 mod shutdown;
 mod smoke;
 mod two_workers;
+mod webhook_crash;

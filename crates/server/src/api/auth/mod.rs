@@ -88,7 +88,8 @@ pub async fn authenticate(State(state): State<AppState>, mut request: Request, n
     // Inside the nested API router the URI is relative; the original one says
     // whether this is an API path at all (the fallback serves every other path too).
     let path = request.extensions().get::<axum::extract::OriginalUri>().map_or(request.uri(), |uri| &uri.0).path();
-    if !path.starts_with("/api/") {
+    // `/v1/` is the OpenAI-compatible API (`api/openai`), authenticated the same way.
+    if !path.starts_with("/api/") && !path.starts_with("/v1/") {
         return next.run(request).await;
     }
     let headers = request.headers();

@@ -5,6 +5,7 @@
 mod aliases;
 mod generate;
 mod history;
+mod stream;
 
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -16,6 +17,7 @@ pub use generate::{GenerateRequest, GenerateResponse};
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(generate::generate))
+        .routes(routes!(stream::generate_stream))
         .routes(routes!(aliases::get_task, aliases::delete_task))
         .routes(routes!(aliases::get_image))
         .routes(routes!(aliases::get_image_thumbnail))

@@ -12,11 +12,11 @@
 //! "message", "details"}` with the API's error codes.
 
 use atelier_core::RunId;
-use atelier_core::account::{Credential, Principal};
+use atelier_core::account::Principal;
 use atelier_core::pipeline::{Change, ChangeType, Control, RunEvent};
 use axum::extract::State;
-use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade, rejection::WebSocketUpgradeRejection};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::extract::ws::{WebSocket, WebSocketUpgrade, rejection::WebSocketUpgradeRejection};
+use axum::http::HeaderMap;
 use axum::response::Response;
 use serde_json::{Value, json};
 use tokio::sync::broadcast;
@@ -26,6 +26,7 @@ use super::{RunView, VersionView, parse_proposal_id, parse_run_id, parse_version
 use crate::api::auth::Caller;
 use crate::api::error::{ApiError, ApiResult, ErrorBody};
 use crate::api::extract::AppPath;
+use crate::api::socket::{self, Socket};
 use crate::app::AppState;
 
 /// Opens the run's WebSocket: events out, feedback and controls in.
@@ -42,82 +43,52 @@ pub async fn run_socket(
 ) -> ApiResult<Response> {
     let id = parse_run_id(&id)?;
     state.pipelines.get(&caller, &id).await?;
-    // A browser sends its session cookie to any site's socket: only our own pages may open one.
-    if let Credential::Session { .. } = caller.credential
-        && let Some(origin) = headers.get(header::ORIGIN).and_then(|value| value.to_str().ok())
-    {
-        let host = headers.get(header::HOST).and_then(|value| value.to_str().ok()).unwrap_or_default();
-        let origin_host = origin.split("://").nth(1).unwrap_or(origin);
-        if origin_host != host {
-            return Err(ApiError::new(
-                StatusCode::FORBIDDEN,
-                "forbidden",
-                "a session's socket opens only from this server's own pages",
-            ));
-        }
-    }
-    let upgrade = upgrade.map_err(|rejection| {
-        ApiError::new(
-            StatusCode::UPGRADE_REQUIRED,
-            "websocket_required",
-            format!("this route speaks WebSocket only: {rejection}"),
-        )
-    })?;
+    socket::check_origin(&caller, &headers)?;
+    let upgrade = socket::upgrade(upgrade, &state.config.websocket)?;
     Ok(upgrade.on_upgrade(move |socket| serve(socket, state, caller, id)))
 }
 
-async fn send(socket: &mut WebSocket, body: &Value) -> bool {
-    socket.send(Message::Text(body.to_string().into())).await.is_ok()
+async fn serve(socket: WebSocket, state: AppState, caller: Principal, id: RunId) {
+    let mut socket = Socket::open(socket, caller.user_id.as_str(), &state.config.websocket, state.shutdown.clone());
+    let mut events: broadcast::Receiver<RunEvent> = state.pipelines.engine().events().subscribe();
+    if let Ok(run) = state.pipelines.get(&caller, &id).await
+        && socket.send(&json!({ "type": "snapshot", "run": RunView::new(&run, &state) })).await
+    {
+        socket.set_waiting(true);
+        follow(&mut socket, &state, &caller, &id, &mut events).await;
+    }
+    socket.finish().await;
 }
 
-async fn serve(mut socket: WebSocket, state: AppState, caller: Principal, id: RunId) {
-    let mut events: broadcast::Receiver<RunEvent> = state.pipelines.engine().events().subscribe();
-    match state.pipelines.get(&caller, &id).await {
-        Ok(run) => {
-            if !send(&mut socket, &json!({ "type": "snapshot", "run": RunView::new(&run, &state) })).await {
-                return;
-            }
-        }
-        Err(_) => return,
-    }
+async fn follow(
+    socket: &mut Socket,
+    state: &AppState,
+    caller: &Principal,
+    id: &RunId,
+    events: &mut broadcast::Receiver<RunEvent>,
+) {
     enum Next {
         Event(Result<RunEvent, broadcast::error::RecvError>),
-        Message(Option<Result<Message, axum::Error>>),
-        Shutdown,
+        Message(Option<String>),
     }
     loop {
-        let next = {
-            let mut shutdown = state.shutdown.clone();
-            tokio::select! {
-                event = events.recv() => Next::Event(event),
-                message = socket.recv() => Next::Message(message),
-                _ = shutdown.wait_for(|stop| *stop) => Next::Shutdown,
-            }
+        let next = tokio::select! {
+            event = events.recv() => Next::Event(event),
+            message = socket.recv() => Next::Message(message),
         };
-        match next {
-            Next::Event(Ok(event)) if event.run_id == id => {
-                if !send(&mut socket, &event.body).await {
-                    return;
-                }
-            }
-            Next::Event(Ok(_)) => {}
-            Next::Event(Err(broadcast::error::RecvError::Lagged(_))) => {
-                // Missed events: send the run as it is.
-                if let Ok(run) = state.pipelines.get(&caller, &id).await
-                    && !send(&mut socket, &json!({ "type": "snapshot", "run": RunView::new(&run, &state) })).await
-                {
-                    return;
-                }
-            }
-            Next::Event(Err(broadcast::error::RecvError::Closed)) | Next::Shutdown => return,
-            Next::Message(Some(Ok(Message::Text(text)))) => {
-                let answer = handle(&state, &caller, &id, text.as_str()).await;
-                if !send(&mut socket, &answer).await {
-                    return;
-                }
-            }
-            Next::Message(Some(Ok(Message::Close(_))) | None | Some(Err(_))) => return,
-            Next::Message(Some(Ok(_))) => {}
+        let answer = match next {
+            Next::Event(Ok(event)) if event.run_id == *id => event.body,
+            Next::Event(Ok(_)) => continue,
+            // Missed events: send the run as it is.
+            Next::Event(Err(broadcast::error::RecvError::Lagged(_))) => match state.pipelines.get(caller, id).await {
+                Ok(run) => json!({ "type": "snapshot", "run": RunView::new(&run, state) }),
+                Err(_) => continue,
+            },
+            Next::Event(Err(broadcast::error::RecvError::Closed)) | Next::Message(None) => return,
+            Next::Message(Some(text)) => handle(state, caller, id, text.as_str()).await,
+        };
+        if !socket.send(&answer).await {
+            return;
         }
     }
 }

@@ -46,6 +46,17 @@ pub struct CreateTaskRequest {
     /// it (`near`, `radius_km`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub location: Option<TaskLocationRequest>,
+    /// A URL to POST this task's events to (as Replicate's `webhook`), signed as
+    /// Standard Webhooks says with your default secret
+    /// (`GET /api/v1/webhooks/default/secret`). It must pass the SSRF policy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(max_length = 2048)]
+    pub webhook: Option<String>,
+    /// Which events go to `webhook`, in Replicate's names: `start` (task.created,
+    /// task.started), `output` and `logs` (task.progress), `completed`
+    /// (task.completed, task.failed, task.cancelled). Every event when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub webhook_events_filter: Option<Vec<String>>,
 }
 
 /// `{latitude, longitude}`, or `{location_id}`.
@@ -111,7 +122,7 @@ fn empty_object() -> Value {
         (status = 400, description = "Malformed JSON", body = ErrorBody),
         (status = 413, description = "Body too large", body = ErrorBody),
         (status = 415, description = "Not sent as JSON", body = ErrorBody),
-        (status = 422, description = "Invalid input, unusable model, or a prompt_id that names none of your prompts", body = ErrorBody),
+        (status = 422, description = "Invalid input, unusable model, a prompt_id that names none of your prompts, or a webhook the SSRF policy refuses", body = ErrorBody),
         (status = 429, description = "Queue full", body = ErrorBody),
     ))]
 pub async fn create_task(
@@ -135,6 +146,11 @@ pub async fn create_task(
     let model = named_model(request.service.as_deref(), request.model.as_deref())?;
     let prompt_id = request.prompt_id.as_deref().map(parse_prompt_field).transpose()?;
     let place = task_place(&state, &caller, request.location.as_ref()).await?;
+    let webhook = match (request.webhook.as_deref(), request.webhook_events_filter.as_deref()) {
+        (Some(url), filter) => Some(state.webhooks.check_task_webhook(url, filter).await?),
+        (None, Some(_)) => return Err(invalid("webhook_events_filter", "needs a webhook")),
+        (None, None) => None,
+    };
     let idempotency_key = idempotency_key(&headers)?;
     let wait = wait_preference(&headers, state.config.server.max_wait_secs);
     let create = CreateTask {
@@ -147,6 +163,9 @@ pub async fn create_task(
         place,
     };
     let (mut task, is_new) = state.tasks.create(&caller, create).await?;
+    if let (Some((url, events)), true) = (webhook, is_new) {
+        state.webhooks.attach_task_webhook(&caller, task.id, url, events).await?;
+    }
     if let Some(wait) = wait {
         let mut shutdown = state.shutdown.clone();
         tokio::select! {

@@ -69,6 +69,7 @@ impl Ids {
                 ("tasks" | "task" | "jobs" | "dead-letter", _) if part.starts_with('{') => &self.task,
                 ("worker-keys", _) if part.starts_with('{') => "wk_none",
                 ("locations", _) if part.starts_with('{') => "loc_none",
+                ("webhooks" | "deliveries", _) if part.starts_with('{') => "whk_none",
                 ("inputs", _) if part.starts_with('{') => "0",
                 ("assets" | "images" | "history" | "shared", _) if part.starts_with('{') => &self.asset,
                 ("uploads", _) if part.starts_with('{') => &self.upload,
