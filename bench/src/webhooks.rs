@@ -12,9 +12,9 @@ use atelier_core::ports::WebhookStore;
 use atelier_core::time::now_millis;
 use atelier_core::webhook::signing::{new_secret, secret_key, verify};
 use atelier_core::webhook::{
-    Delivery, DeliveryStatus, Destination, DispatchSettings, Dispatcher, EventType, RetrySchedule, Subscription,
+    Delivery, Destination, DispatchSettings, Dispatcher, EventType, RetrySchedule, Subscription,
 };
-use atelier_core::{MessageId, UserId, WebhookId};
+use atelier_core::{UserId, WebhookId};
 use axum::body::Bytes;
 use axum::http::HeaderMap;
 use serde_json::json;
@@ -78,25 +78,15 @@ pub async fn run(plan: &Plan, report: &mut Report) -> Result<()> {
             "timestamp": chrono::Utc::now().to_rfc3339(),
             "data": { "task_id": format!("bench-{i}"), "status": "completed", "progress": 100 },
         });
-        let delivery = Delivery {
-            id: MessageId::new(),
-            owner: owner.clone(),
-            destination: Destination::Subscription(subscription.id.clone()),
-            url: subscription.url.clone(),
-            event: EventType::TaskCompleted,
+        let delivery = Delivery::pending(
+            owner.clone(),
+            Destination::Subscription(subscription.id.clone()),
+            subscription.url.clone(),
+            EventType::TaskCompleted,
             payload,
-            dedupe_key: format!("bench-{i}"),
-            status: DeliveryStatus::Pending,
-            attempts: 0,
-            next_attempt_at: now,
-            last_status: None,
-            last_error: None,
-            latency_ms: None,
-            answer_excerpt: None,
-            created_at: now,
-            updated_at: now,
-            delivered_at: None,
-        };
+            format!("bench-{i}"),
+            now,
+        );
         store.enqueue_delivery(&delivery).await?;
     }
 

@@ -190,6 +190,39 @@ pub struct Delivery {
     pub delivered_at: Option<Millis>,
 }
 
+impl Delivery {
+    /// A new message, due now, with a fresh `webhook-id`.
+    pub fn pending(
+        owner: UserId,
+        destination: Destination,
+        url: String,
+        event: EventType,
+        payload: Value,
+        dedupe_key: String,
+        now: Millis,
+    ) -> Self {
+        Self {
+            id: MessageId::new(),
+            owner,
+            destination,
+            url,
+            event,
+            payload,
+            dedupe_key,
+            status: DeliveryStatus::Pending,
+            attempts: 0,
+            next_attempt_at: now,
+            last_status: None,
+            last_error: None,
+            latency_ms: None,
+            answer_excerpt: None,
+            created_at: now,
+            updated_at: now,
+            delivered_at: None,
+        }
+    }
+}
+
 /// What one attempt came to.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AttemptOutcome {

@@ -16,10 +16,10 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 use tokio::sync::{Notify, broadcast};
 
-use super::{Delivery, DeliveryStatus, Destination, EventType};
+use super::{Delivery, Destination, EventType};
 use crate::error::Result;
 use crate::events::{EventBus, TaskEvent};
-use crate::ids::{MessageId, TaskId, UserId};
+use crate::ids::{TaskId, UserId};
 use crate::pipeline::events::{RunEvent, RunEvents, timestamp};
 use crate::ports::{PipelineStore, TaskStore, WebhookStore};
 use crate::task::{Task, TaskStatus};
@@ -152,7 +152,7 @@ impl Relay {
             };
             let payload = json!({ "type": event.as_str(), "timestamp": timestamp(now), "data": (self.render)(task) });
             for subscription in subscriptions.iter().filter(|subscription| subscription.wants(event)) {
-                let delivery = new_delivery(
+                let delivery = Delivery::pending(
                     subscription.owner.clone(),
                     Destination::Subscription(subscription.id.clone()),
                     subscription.url.clone(),
@@ -164,7 +164,7 @@ impl Relay {
                 written += usize::from(self.store.enqueue_delivery(&delivery).await?);
             }
             if let Some(target) = target.as_ref().filter(|target| target.events.contains(&event)) {
-                let delivery = new_delivery(
+                let delivery = Delivery::pending(
                     target.owner.clone(),
                     Destination::Task(task.id),
                     target.url.clone(),
@@ -242,7 +242,7 @@ impl Relay {
             if !subscription.wants(kind) {
                 continue;
             }
-            let delivery = new_delivery(
+            let delivery = Delivery::pending(
                 run.owner.clone(),
                 Destination::Subscription(subscription.id.clone()),
                 subscription.url.clone(),
@@ -338,35 +338,5 @@ impl Relay {
             Ok(written) => tracing::debug!(what, written, "webhook deliveries queued"),
             Err(error) => tracing::warn!(what, error = %error, "queueing webhook deliveries failed"),
         }
-    }
-}
-
-fn new_delivery(
-    owner: UserId,
-    destination: Destination,
-    url: String,
-    event: EventType,
-    payload: Value,
-    dedupe_key: String,
-    now: Millis,
-) -> Delivery {
-    Delivery {
-        id: MessageId::new(),
-        owner,
-        destination,
-        url,
-        event,
-        payload,
-        dedupe_key,
-        status: DeliveryStatus::Pending,
-        attempts: 0,
-        next_attempt_at: now,
-        last_status: None,
-        last_error: None,
-        latency_ms: None,
-        answer_excerpt: None,
-        created_at: now,
-        updated_at: now,
-        delivered_at: None,
     }
 }

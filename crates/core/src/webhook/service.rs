@@ -9,7 +9,7 @@ use serde_json::json;
 use super::model::{MAX_SUBSCRIPTIONS, MAX_URL_CHARS};
 use super::relay::Relay;
 use super::signing::{new_secret, secret_key};
-use super::{Delivery, DeliveryPage, DeliveryStatus, Destination, EventType, Subscription, TaskTarget};
+use super::{Delivery, DeliveryPage, Destination, EventType, Subscription, TaskTarget};
 use crate::account::Principal;
 use crate::error::{CoreError, Result};
 use crate::ids::{MessageId, TaskId, WebhookId};
@@ -181,31 +181,22 @@ impl WebhookService {
         let subscription = self.get(caller, id).await?;
         require_write(caller)?;
         let now = now_millis();
-        let message = MessageId::new();
         let payload = json!({
             "type": EventType::Test.as_str(),
             "timestamp": timestamp(now),
             "data": { "webhook_id": subscription.id, "message": "a test from Atelier" },
         });
-        let delivery = Delivery {
-            dedupe_key: format!("test:{message}"),
-            id: message,
-            owner: subscription.owner,
-            destination: Destination::Subscription(subscription.id),
-            url: subscription.url,
-            event: EventType::Test,
+        let mut delivery = Delivery::pending(
+            subscription.owner,
+            Destination::Subscription(subscription.id),
+            subscription.url,
+            EventType::Test,
             payload,
-            status: DeliveryStatus::Pending,
-            attempts: 0,
-            next_attempt_at: now,
-            last_status: None,
-            last_error: None,
-            latency_ms: None,
-            answer_excerpt: None,
-            created_at: now,
-            updated_at: now,
-            delivered_at: None,
-        };
+            String::new(),
+            now,
+        );
+        // Every test is its own message.
+        delivery.dedupe_key = format!("test:{}", delivery.id);
         self.store.enqueue_delivery(&delivery).await?;
         self.relay.wake_dispatcher();
         Ok(delivery)
