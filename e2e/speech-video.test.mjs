@@ -11,10 +11,9 @@
 
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { deflateSync } from 'node:zlib';
 
 import {
-  DESKTOP, PHONE, accessibilityViolations, api, launch, screenshot, startServer, waitForTask,
+  DESKTOP, PHONE, accessibilityViolations, api, launch, png, screenshot, startServer, waitForTask,
 } from './harness.mjs';
 
 const PASSWORD = 'a long enough password';
@@ -37,44 +36,6 @@ after(async () => {
   for (const browser of browsers) await browser.close();
   await server?.stop();
 });
-
-/* A PNG written by hand: 8-bit RGB, one IDAT, no filter. */
-const CRC_TABLE = Array.from({ length: 256 }, (_, n) => {
-  let c = n;
-  for (let k = 0; k < 8; k += 1) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-  return c >>> 0;
-});
-
-function crc32(bytes) {
-  let c = 0xffffffff;
-  for (const byte of bytes) c = CRC_TABLE[(c ^ byte) & 0xff] ^ (c >>> 8);
-  return (c ^ 0xffffffff) >>> 0;
-}
-
-function chunk(type, data) {
-  const body = Buffer.concat([Buffer.from(type, 'ascii'), data]);
-  const length = Buffer.alloc(4);
-  length.writeUInt32BE(data.length);
-  const crc = Buffer.alloc(4);
-  crc.writeUInt32BE(crc32(body));
-  return Buffer.concat([length, body, crc]);
-}
-
-/** A `width`×`height` PNG of `pixel(x, y) → [r, g, b]`. */
-function png(width, height, pixel) {
-  const raw = Buffer.alloc((width * 3 + 1) * height);
-  for (let y = 0; y < height; y += 1) {
-    for (let x = 0; x < width; x += 1) raw.set(pixel(x, y), y * (width * 3 + 1) + 1 + x * 3);
-  }
-  const header = Buffer.alloc(13);
-  header.writeUInt32BE(width, 0);
-  header.writeUInt32BE(height, 4);
-  header.set([8, 2, 0, 0, 0], 8);
-  return Buffer.concat([
-    Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
-    chunk('IHDR', header), chunk('IDAT', deflateSync(raw)), chunk('IEND', Buffer.alloc(0)),
-  ]);
-}
 
 /** A red-to-yellow and a blue-to-cyan gradient: two pictures told apart at a glance. */
 const WARM = png(160, 90, (x, y) => [230, Math.round((x / 160) * 220), Math.round((y / 90) * 60)]);

@@ -19,10 +19,9 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { promisify } from 'node:util';
-import { deflateSync } from 'node:zlib';
 
 import {
-  DESKTOP, PHONE, REPO, SCREENSHOTS, accessibilityViolations, api, launch, screenshot, startServer,
+  DESKTOP, PHONE, REPO, SCREENSHOTS, accessibilityViolations, api, launch, png, screenshot, startServer,
 } from './harness.mjs';
 
 const execFileAsync = promisify(execFile);
@@ -52,55 +51,17 @@ after(async () => {
   if (scratch) await rm(scratch, { recursive: true, force: true });
 });
 
-/* A PNG written by hand: 8-bit RGBA, one IDAT, no filter. */
-const CRC_TABLE = Array.from({ length: 256 }, (_, n) => {
-  let c = n;
-  for (let k = 0; k < 8; k += 1) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-  return c >>> 0;
-});
-
-function crc32(bytes) {
-  let c = 0xffffffff;
-  for (const byte of bytes) c = CRC_TABLE[(c ^ byte) & 0xff] ^ (c >>> 8);
-  return (c ^ 0xffffffff) >>> 0;
-}
-
-function chunk(type, data) {
-  const body = Buffer.concat([Buffer.from(type, 'ascii'), data]);
-  const length = Buffer.alloc(4);
-  length.writeUInt32BE(data.length);
-  const crc = Buffer.alloc(4);
-  crc.writeUInt32BE(crc32(body));
-  return Buffer.concat([length, body, crc]);
-}
-
-/** A `size`² PNG of `pixel(x, y) → [r, g, b, a]`. */
-function png(size, pixel) {
-  const raw = Buffer.alloc((size * 4 + 1) * size);
-  for (let y = 0; y < size; y += 1) {
-    for (let x = 0; x < size; x += 1) raw.set(pixel(x, y), y * (size * 4 + 1) + 1 + x * 4);
-  }
-  const header = Buffer.alloc(13);
-  header.writeUInt32BE(size, 0);
-  header.writeUInt32BE(size, 4);
-  header.set([8, 6, 0, 0, 0], 8);
-  return Buffer.concat([
-    Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
-    chunk('IHDR', header), chunk('IDAT', deflateSync(raw)), chunk('IEND', Buffer.alloc(0)),
-  ]);
-}
-
 /** A lit orange ball on a transparent background: the relief keeps its silhouette, a dome. */
 function ballPicture() {
   const size = 160;
-  return png(size, (x, y) => {
+  return png(size, size, (x, y) => {
     const dx = (x - size / 2) / (size * 0.42);
     const dy = (y - size / 2) / (size * 0.42);
     const r2 = dx * dx + dy * dy;
     if (r2 > 1) return [0, 0, 0, 0];
     const shade = 0.35 + 0.65 * Math.sqrt(1 - r2) * (1 - 0.3 * (dx + dy));
     return [Math.min(255, 250 * shade), Math.min(255, 140 * shade), Math.min(255, 40 * shade + 20 * dx), 255].map(Math.round);
-  });
+  }, { alpha: true });
 }
 
 async function open(viewport, options = {}) {

@@ -3,8 +3,8 @@
 // that follows one task to its end with progress said to screen readers. Used by
 // the Speech and Video pages, the gallery and the lightbox.
 
-import { get } from './api.js';
-import { clear, h, statusChip } from './dom.js';
+import { get, query } from './api.js';
+import { append, clear, h, statusChip } from './dom.js';
 import { t } from './i18n.js';
 import { ACTIVE, describeError, describeTaskError, humanBytes, kindWord, STATUS_WORDS } from './words.js';
 
@@ -181,5 +181,25 @@ export function cardStack(container, keep) {
     stopAll() {
       for (const card of cards.splice(0)) card.stop();
     },
+  };
+}
+
+/**
+ * A page's recent tasks of one model, newest first, drawn into `list` by `row`; `empty`
+ * says there are none, an error goes in `note`. Returns the loader: a later call wins
+ * over an earlier one still on its way, and none draws once `stopped()` (the page left).
+ */
+export function recentTasks({ model, limit, list, note, empty, row, stopped }) {
+  let latest = 0;
+  return async function load() {
+    const mine = ++latest;
+    try {
+      const page = await get(`/tasks${query({ model, limit })}`);
+      if (mine !== latest || stopped()) return;
+      append(clear(list), page.tasks.map(row));
+      note.textContent = page.tasks.length ? '' : empty;
+    } catch (error) {
+      if (mine === latest) clear(note).append(h('span', { class: 'error-box' }, describeError(error)));
+    }
   };
 }

@@ -5,10 +5,10 @@
 // screen readers, and the file plays here with its details (from `media`), the
 // engine and voice that spoke, and a download link. Earlier speech is listed below.
 
-import { get, post, query } from '../api.js';
+import { post } from '../api.js';
 import { append, clear, field, h, setFieldError, statusChip } from '../dom.js';
 import { t } from '../i18n.js';
-import { downloadName, mediaDetails, player, taskCard, cardStack } from '../media.js';
+import { downloadName, mediaDetails, player, taskCard, cardStack, recentTasks } from '../media.js';
 import { describeError, humanTime, STATUS_WORDS } from '../words.js';
 
 const MODEL = 'local/speech';
@@ -200,18 +200,10 @@ export async function speechView(main, { models }) {
     return words.length > 80 ? `${words.slice(0, 80)}…` : words;
   }
 
-  let recentLoad = 0;
-  async function loadRecent() {
-    const load = ++recentLoad;
-    try {
-      const page = await get(`/tasks${query({ model: MODEL, limit: RECENT })}`);
-      if (load !== recentLoad || stopped) return;
-      append(clear(recentList), page.tasks.map(recentRow));
-      recentNote.textContent = page.tasks.length ? '' : t('Nothing spoken yet.');
-    } catch (error) {
-      if (load === recentLoad) clear(recentNote).append(h('span', { class: 'error-box' }, describeError(error)));
-    }
-  }
+  const loadRecent = recentTasks({
+    model: MODEL, limit: RECENT, list: recentList, note: recentNote, empty: t('Nothing spoken yet.'), row: recentRow,
+    stopped: () => stopped,
+  });
 
   function recentRow(task) {
     const output = (task.images || []).find((image) => (image.mime_type || '').startsWith('audio/'));

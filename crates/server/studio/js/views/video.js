@@ -10,7 +10,7 @@
 import { get, post, query } from '../api.js';
 import { append, clear, field, h, setFieldError, statusChip } from '../dom.js';
 import { t } from '../i18n.js';
-import { downloadName, humanDuration, mediaDetails, player, taskCard, cardStack } from '../media.js';
+import { downloadName, humanDuration, mediaDetails, player, taskCard, cardStack, recentTasks } from '../media.js';
 import { uploader } from '../uploader.js';
 import { describeError, humanTime, STATUS_WORDS } from '../words.js';
 
@@ -374,18 +374,10 @@ export async function videoView(main, { params, models }) {
     }));
   }
 
-  let recentLoad = 0;
-  async function loadRecent() {
-    const load = ++recentLoad;
-    try {
-      const page = await get(`/tasks${query({ model: MODEL, limit: RECENT })}`);
-      if (load !== recentLoad || stopped) return;
-      append(clear(recentList), page.tasks.map(recentRow));
-      recentNote.textContent = page.tasks.length ? '' : t('No videos yet.');
-    } catch (error) {
-      if (load === recentLoad) clear(recentNote).append(h('span', { class: 'error-box' }, describeError(error)));
-    }
-  }
+  const loadRecent = recentTasks({
+    model: MODEL, limit: RECENT, list: recentList, note: recentNote, empty: t('No videos yet.'), row: recentRow,
+    stopped: () => stopped,
+  });
 
   function recentRow(task) {
     const output = (task.images || []).find((image) => (image.mime_type || '').startsWith('video/'));
