@@ -367,18 +367,25 @@ async fn the_emulated_trellis_worker_answers_picture_and_text_jobs_with_meshes_t
     assert_eq!(running.await.unwrap().unwrap(), Exit::Stopped);
 }
 
-#[tokio::test]
-async fn an_emulated_worker_that_crashes_leaves_its_task_to_another_and_one_that_hangs_times_out() {
-    let app = TestApp::with(Options {
-        configure: Some(Box::new(|config, _| {
+/// A test app whose pulled tasks have short leases and run limits.
+async fn short_leases(max_run_secs: u64) -> TestApp {
+    TestApp::with(Options {
+        configure: Some(Box::new(move |config, _| {
             config.three_d.fallback = String::new();
             config.worker.lease_secs = 2;
-            config.pull.max_run_secs = 3;
+            config.pull.max_run_secs = max_run_secs;
         })),
         ..Options::default()
     })
     .await
-    .unwrap();
+    .unwrap()
+}
+
+#[tokio::test]
+async fn an_emulated_worker_that_crashes_leaves_its_task_to_another() {
+    // The run limit counts from the first claim, so it is long here: the second
+    // worker starts only once the first one's lease has run out.
+    let app = short_leases(1800).await;
     let upload = app.upload("chair.png", "image/png", png(24, 24)).await;
     let id = app.create(MODEL, json!({ "image": upload, "quality": "fast" })).await;
     let mut crashing = emulated(&app, &[MODEL], &["crash:first=1"]).await;
@@ -398,8 +405,14 @@ async fn an_emulated_worker_that_crashes_leaves_its_task_to_another_and_one_that
     let task: Value = app.get(&format!("/api/v1/tasks/{id}")).await.json().await.unwrap();
     assert_eq!((task["status"].as_str(), task["attempts"].as_u64()), (Some("completed"), Some(2)), "{task}");
 
+}
+
+#[tokio::test]
+async fn an_emulated_worker_that_hangs_times_out_and_one_that_fails_is_an_engine_failure() {
     // One that never finishes: it renews its lease until pull.max_run_secs has
     // passed, then the server stops it and the job is a seed 002 timeout.
+    let app = short_leases(1).await;
+    let upload = app.upload("chair.png", "image/png", png(24, 24)).await;
     let id = app.create(MODEL, json!({ "image": upload, "quality": "fast" })).await;
     let mut hanging = emulated(&app, &[MODEL], &["hang"]).await;
     let handled = hanging.run_once().await.unwrap();
