@@ -143,20 +143,13 @@ impl Canvas {
         if sx1 <= sx0 || sy1 <= sy0 {
             return Ok(());
         }
-        let source = image::imageops::crop_imm(&decoded, sx0, sy0, sx1 - sx0, sy1 - sy0).to_image();
         let target_w = (((sx1 - sx0) as f32) * scale).round().max(1.0) as u32;
         let target_h = (((sy1 - sy0) as f32) * scale).round().max(1.0) as u32;
         if target_w.saturating_mul(target_h) > 256_000_000 {
             return Err(BookError::Image(format!("the image would be drawn {target_w}×{target_h} pixels")));
         }
-        let resized = image::imageops::resize(&source, target_w, target_h, image::imageops::FilterType::Triangle);
-        let mut data = resized.into_raw();
-        for px in data.chunks_exact_mut(4) {
-            let a = u16::from(px[3]);
-            for c in &mut px[..3] {
-                *c = ((u16::from(*c) * a + 127) / 255) as u8;
-            }
-        }
+        let data =
+            resize_premultiplied(decoded.into_raw(), (iw, ih), (sx0, sy0, sx1 - sx0, sy1 - sy0), (target_w, target_h))?;
         let size =
             tiny_skia::IntSize::from_wh(target_w, target_h).ok_or_else(|| BookError::Image("empty image".into()))?;
         let image = Pixmap::from_vec(data, size).ok_or_else(|| BookError::Image("cannot hold the image".into()))?;
@@ -174,6 +167,38 @@ impl Canvas {
         }
         Ok(())
     }
+}
+
+/// The pixels of `crop` (x, y, width, height) in an RGBA image, resampled to
+/// `target` with a bilinear filter, then premultiplied by alpha (as tiny-skia
+/// draws them). fast_image_resize, typed to RGBA: `image::imageops::resize` took an
+/// eighth of a manga book's CPU time.
+fn resize_premultiplied(
+    rgba: Vec<u8>,
+    (width, height): (u32, u32),
+    (x, y, crop_w, crop_h): (u32, u32, u32, u32),
+    (target_w, target_h): (u32, u32),
+) -> Result<Vec<u8>, BookError> {
+    use fast_image_resize::images::{TypedImage, TypedImageRef};
+    use fast_image_resize::pixels::U8x4;
+    use fast_image_resize::{FilterType, ResizeAlg, ResizeOptions, Resizer};
+
+    let fail = |e: &dyn std::fmt::Display| BookError::Image(format!("the image cannot be scaled: {e}"));
+    let src = TypedImageRef::<U8x4>::from_buffer(width, height, &rgba).map_err(|e| fail(&e))?;
+    let mut buffer = vec![0u8; target_w as usize * target_h as usize * 4];
+    let mut dst = TypedImage::<U8x4>::from_buffer(target_w, target_h, &mut buffer).map_err(|e| fail(&e))?;
+    let options = ResizeOptions::new()
+        .resize_alg(ResizeAlg::Convolution(FilterType::Bilinear))
+        .crop(f64::from(x), f64::from(y), f64::from(crop_w), f64::from(crop_h))
+        .use_alpha(false);
+    Resizer::new().resize_typed(&src, &mut dst, &options).map_err(|e| fail(&e))?;
+    for px in buffer.chunks_exact_mut(4) {
+        let a = u16::from(px[3]);
+        for c in &mut px[..3] {
+            *c = ((u16::from(*c) * a + 127) / 255) as u8;
+        }
+    }
+    Ok(buffer)
 }
 
 fn solid(color: Color) -> Paint<'static> {

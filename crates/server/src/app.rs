@@ -1,7 +1,7 @@
 //! Building the application from its configuration, and running it: the HTTP
 //! server and, unless disabled, the workers in the same process.
 
-use std::future::Future;
+use std::future::{Future, IntoFuture};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -197,23 +197,64 @@ impl App {
             let _ = stop_tx.send(true);
         });
         tracing::info!(address = %listener.local_addr()?, "listening");
-        axum::serve(listener, router)
-            .with_graceful_shutdown(async move {
-                let _ = http_stop.wait_for(|stop| *stop).await;
-            })
-            .await
-            .context("serving HTTP")?;
-        if let Some(handle) = worker_handle {
-            let _ = handle.await;
-        }
-        for handle in webhooks {
-            let _ = handle.await;
-        }
+        let mut http = tokio::spawn(
+            axum::serve(listener, router)
+                .with_graceful_shutdown(async move {
+                    let _ = http_stop.wait_for(|stop| *stop).await;
+                })
+                .into_future(),
+        );
+        let mut stopped = stop_rx.clone();
+        let http = tokio::select! {
+            // The listener failed before any stop: that is the server's error.
+            served = &mut http => return served.context("the HTTP server's task failed")?.context("serving HTTP"),
+            _ = stopped.wait_for(|stop| *stop) => http,
+        };
+        let drained = async {
+            match http.await {
+                Ok(Err(error)) => tracing::warn!(%error, "HTTP ended with an error while draining"),
+                Err(error) => tracing::warn!(%error, "the HTTP server's task failed while draining"),
+                Ok(Ok(())) => {}
+            }
+            if let Some(handle) = worker_handle {
+                let _ = handle.await;
+            }
+            for handle in webhooks {
+                let _ = handle.await;
+            }
+        };
+        let finished = self.drain(drained).await;
         for handle in [refresher, maintenance, driver, sweeper].into_iter().flatten() {
             handle.abort();
         }
-        self.database.close().await;
+        if finished {
+            self.close_database().await;
+        }
         Ok(())
+    }
+
+    /// Waits for `work` at most `server.drain_secs`; false when the time ran out
+    /// (the database gone, a provider call that hangs, a client that keeps a
+    /// stream open): the process then exits with that work in flight. Nothing is
+    /// lost: its leases expire and another process takes its tasks.
+    async fn drain(&self, work: impl Future<Output = ()>) -> bool {
+        let limit = std::time::Duration::from_secs(self.state.config.server.drain_secs);
+        if tokio::time::timeout(limit, work).await.is_ok() {
+            return true;
+        }
+        tracing::warn!(
+            drain_secs = limit.as_secs(),
+            "draining took longer than server.drain_secs; exiting with work in flight \
+             (its leases expire and other processes take those tasks)"
+        );
+        false
+    }
+
+    /// Closes the pool, waiting a few seconds at most for connections in use.
+    async fn close_database(&self) {
+        if tokio::time::timeout(std::time::Duration::from_secs(5), self.database.close()).await.is_err() {
+            tracing::warn!("the database's connections did not close within 5 s; exiting without them");
+        }
     }
 
     /// Sweeps expired leases and waiting chains every half lease, for a server
@@ -307,14 +348,33 @@ impl App {
         let maintenance = self.database.maintain(STATISTICS_EVERY);
         let driver = self.drive_pipelines(self.state.shutdown.clone());
         let webhooks = self.run_webhooks(&self.state.shutdown);
-        self.worker.clone().run(self.state.shutdown.clone()).await;
-        for handle in webhooks {
-            let _ = handle.await;
-        }
+        let mut worker = tokio::spawn(self.worker.clone().run(self.state.shutdown.clone()));
+        let mut stopped = self.state.shutdown.clone();
+        let worker = tokio::select! {
+            ended = &mut worker => {
+                // The worker ended without a stop (it only does when it failed):
+                // the rest stops too.
+                let _ = self.stop.send(true);
+                ended.context("the worker's task failed")?;
+                None
+            }
+            _ = stopped.wait_for(|stop| *stop) => Some(worker),
+        };
+        let drained = async {
+            if let Some(worker) = worker {
+                let _ = worker.await;
+            }
+            for handle in webhooks {
+                let _ = handle.await;
+            }
+        };
+        let finished = self.drain(drained).await;
         for handle in [maintenance, driver].into_iter().flatten() {
             handle.abort();
         }
-        self.database.close().await;
+        if finished {
+            self.close_database().await;
+        }
         Ok(())
     }
 }

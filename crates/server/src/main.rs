@@ -14,13 +14,17 @@ fn main() -> std::process::ExitCode {
             return std::process::ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(atelier::cli::run(args)) {
+    let code = match runtime.block_on(atelier::cli::run(args)) {
         Ok(code) => code,
         Err(error) => {
             eprintln!("error: {error:#}");
             std::process::ExitCode::FAILURE
         }
-    }
+    };
+    // Whatever is still running (a drain that ran out of time left a blocking
+    // call on a dead database, say) does not hold the exit.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+    code
 }
 
 /// glibc's allocator keeps an arena per thread (up to eight a core), and the buffers

@@ -21,9 +21,9 @@ fn load(args: &ServerArgs) -> anyhow::Result<Config> {
 pub async fn serve(args: ServerArgs) -> anyhow::Result<ExitCode> {
     let config = load(&args)?;
     crate::telemetry::init(&config.log);
-    tracing::info!(config = ?config.redacted(), "starting");
     let address = config.listen_addr()?;
     let app = App::build(config).await?;
+    log_summary(&app, "serve");
     let listener = tokio::net::TcpListener::bind(address).await.with_context(|| format!("binding {address}"))?;
     let local = listener.local_addr()?;
     first_run(&app, local).await?;
@@ -56,8 +56,39 @@ pub async fn worker(args: ServerArgs) -> anyhow::Result<ExitCode> {
     let config = load(&args)?;
     crate::telemetry::init(&config.log);
     let app = App::build(config).await?;
+    log_summary(&app, "worker");
     app.run_workers(shutdown_signal()).await?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// One line at the start with what matters of the effective configuration: where
+/// it listens and keeps its data, the database and storage (credentials
+/// redacted), the services that have models to offer, the workers. (`atelier
+/// config show` prints all of it.)
+fn log_summary(app: &App, role: &str) {
+    let config = &app.state.config;
+    let mut services: Vec<String> = Vec::new();
+    for spec in app.state.tasks.catalog().models().iter().filter(|spec| spec.requires_config.is_none()) {
+        if !services.contains(&spec.service) {
+            services.push(spec.service.clone());
+        }
+    }
+    let workers = if config.worker.enabled || role == "worker" {
+        format!("{} at once", config.worker.concurrency)
+    } else {
+        "off (another process runs them)".to_owned()
+    };
+    tracing::info!(
+        role,
+        listen = %config.server.listen,
+        data_dir = %config.data.dir.display(),
+        database = %atelier_db::redact_url(&config.database_url()),
+        storage = %config.storage_url().map(|url| atelier_db::redact_url(&url)).unwrap_or_default(),
+        services = %services.join(", "),
+        workers = %workers,
+        version = env!("CARGO_PKG_VERSION"),
+        "starting"
+    );
 }
 
 pub async fn migrate(args: ServerArgs) -> anyhow::Result<ExitCode> {

@@ -75,6 +75,11 @@ pub struct ServerConfig {
     pub max_upload_bytes: usize,
     /// Longest `Prefer: wait=N` honoured, in seconds.
     pub max_wait_secs: u64,
+    /// After SIGTERM, how long the server (or worker) may take to finish what it
+    /// is doing (requests, running tasks, webhook sends) before it exits anyway,
+    /// in seconds. What it left is not lost: its leases expire and another
+    /// process takes the tasks.
+    pub drain_secs: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -283,6 +288,7 @@ impl Default for ServerConfig {
             max_body_bytes: 10 * 1024 * 1024,
             max_upload_bytes: 50 * 1024 * 1024,
             max_wait_secs: 60,
+            drain_secs: 30,
         }
     }
 }
@@ -389,6 +395,9 @@ impl Config {
         }
         if self.worker.concurrency == 0 || self.worker.concurrency > 1024 {
             bail!("worker.concurrency must be between 1 and 1024");
+        }
+        if !(1..=3600).contains(&self.server.drain_secs) {
+            bail!("server.drain_secs must be between 1 and 3600");
         }
         if self.worker.lease_secs < 2 {
             bail!("worker.lease_secs must be at least 2");

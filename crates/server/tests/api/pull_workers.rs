@@ -404,7 +404,6 @@ async fn an_emulated_worker_that_crashes_leaves_its_task_to_another() {
     assert_eq!((finished[0].task_id.as_str(), &finished[0].outcome), (id.as_str(), &Outcome::Completed));
     let task: Value = app.get(&format!("/api/v1/tasks/{id}")).await.json().await.unwrap();
     assert_eq!((task["status"].as_str(), task["attempts"].as_u64()), (Some("completed"), Some(2)), "{task}");
-
 }
 
 #[tokio::test]
