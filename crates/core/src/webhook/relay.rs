@@ -39,13 +39,21 @@ const SWEEP_PAGE: u32 = 500;
 /// How long "no task has a webhook of its own" is believed before it is read again.
 const TARGETS_EVERY: Duration = Duration::from_secs(1);
 
+/// How long the set of subscribed owners is trusted before it is read again (a
+/// subscription made through another instance shows here within this).
+const OWNERS_EVERY: Duration = Duration::from_secs(1);
+
 pub struct Relay {
     store: Arc<dyn WebhookStore>,
     tasks: Arc<dyn TaskStore>,
     runs: Option<Arc<dyn PipelineStore>>,
     render: TaskRenderer,
-    /// Owners with an enabled subscription; `None` to read again.
-    owners: Mutex<Option<Arc<HashSet<UserId>>>>,
+    /// Owners with an enabled subscription, and when that was read; `None` to read
+    /// again. Read again at least every `OWNERS_EVERY`: another instance's new
+    /// subscription is not announced here.
+    owners: Mutex<Option<(Instant, Arc<HashSet<UserId>>)>>,
+    /// Counts `subscriptions_changed`: a read that began before a change is not kept.
+    owners_generation: std::sync::atomic::AtomicU64,
     /// Whether any task has its own webhook, and when that was read: a server
     /// where nobody uses webhooks reads nothing per event.
     targets: Mutex<Option<(Instant, bool)>>,
@@ -67,6 +75,7 @@ impl Relay {
             runs,
             render,
             owners: Mutex::new(None),
+            owners_generation: std::sync::atomic::AtomicU64::new(0),
             targets: Mutex::new(None),
             live: Mutex::new(HashMap::new()),
             wake: Arc::new(Notify::new()),
@@ -83,7 +92,9 @@ impl Relay {
     }
 
     pub fn subscriptions_changed(&self) {
-        *self.owners.lock().unwrap_or_else(PoisonError::into_inner) = None;
+        let mut owners = self.owners.lock().unwrap_or_else(PoisonError::into_inner);
+        self.owners_generation.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        *owners = None;
     }
 
     /// A task webhook was recorded here: look for targets from now on.
@@ -104,11 +115,19 @@ impl Relay {
     }
 
     async fn subscribed(&self) -> Result<Arc<HashSet<UserId>>> {
-        if let Some(owners) = self.owners.lock().unwrap_or_else(PoisonError::into_inner).as_ref() {
+        if let Some((at, owners)) = self.owners.lock().unwrap_or_else(PoisonError::into_inner).as_ref()
+            && at.elapsed() < OWNERS_EVERY
+        {
             return Ok(owners.clone());
         }
+        let generation = self.owners_generation.load(std::sync::atomic::Ordering::SeqCst);
         let owners: Arc<HashSet<UserId>> = Arc::new(self.store.subscribed_owners().await?.into_iter().collect());
-        *self.owners.lock().unwrap_or_else(PoisonError::into_inner) = Some(owners.clone());
+        let mut cached = self.owners.lock().unwrap_or_else(PoisonError::into_inner);
+        // A subscription changed while this read ran: the read may predate it, so it
+        // answers this call only (the next one reads again).
+        if self.owners_generation.load(std::sync::atomic::Ordering::SeqCst) == generation {
+            *cached = Some((Instant::now(), owners.clone()));
+        }
         Ok(owners)
     }
 
