@@ -2,7 +2,7 @@
 //! throwaway PostgreSQL cluster and runs this program), or directly:
 //!
 //! ```text
-//! target/release/atelier-bench [--quick] [--only sqlite|postgres|render|kie|openai|depth|providers|manga|3d|media|webhooks] [--concurrency N] [--server PATH]
+//! target/release/atelier-bench [--quick] [--only sqlite|postgres|render|kie|openai|depth|providers|manga|3d|media|webhooks|s3] [--concurrency N] [--server PATH]
 //! ```
 //!
 //! Figures:
@@ -35,7 +35,9 @@
 //!     (`bench/locust/three_d.py`; `scripts/bench` installs locust in a venv);
 //! 11. media (seed 000): speech's audio seconds per CPU second with Piper and with
 //!     espeak-ng, the slideshow's video seconds per second, and the gazetteer's
-//!     reverse lookups and place-name searches a second, in process.
+//!     reverse lookups and place-name searches a second, in process;
+//! 12. s3: the asset store's puts and gets (64 KiB and 4 MiB objects, 1 and 8 in
+//!     flight) on a local directory and on S3 (moto's server, started here).
 //!
 //! PostgreSQL runs when `ATELIER_BENCH_POSTGRES_URL` holds an admin URL (a database
 //! is created per server, as the tests create theirs, with the test kit's
@@ -67,6 +69,7 @@ mod providers;
 mod reads;
 mod render;
 mod report;
+mod s3;
 mod server;
 mod studio;
 mod three_d;
@@ -161,6 +164,11 @@ async fn main() -> Result<()> {
         && let Err(error) = webhooks::run(&plan, &mut report).await
     {
         report.remark(format!("webhooks: benchmark failed: {error:#}"));
+    }
+    if plan.s3
+        && let Err(error) = s3::run(&plan, &mut report).await
+    {
+        report.remark(format!("s3: benchmark failed: {error:#}"));
     }
     if plan.openai
         && let Err(error) = openai::run(&plan, &mut report).await

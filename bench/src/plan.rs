@@ -77,6 +77,8 @@ pub struct Plan {
     pub media_lookups: usize,
     /// Webhook deliveries a second, in process.
     pub webhooks: bool,
+    /// The asset store's puts and gets on a local directory and on S3 (moto).
+    pub s3: bool,
     pub server: PathBuf,
 }
 
@@ -84,7 +86,7 @@ pub struct Plan {
 #[derive(Debug, Parser)]
 #[command(
     name = "atelier-bench",
-    override_usage = "atelier-bench [--quick] [--only sqlite|postgres|render|kie|openai|depth|providers|manga|3d|media|webhooks] [--concurrency N] [--server PATH]",
+    override_usage = "atelier-bench [--quick] [--only sqlite|postgres|render|kie|openai|depth|providers|manga|3d|media|webhooks|s3] [--concurrency N] [--server PATH]",
     after_help = format!("PostgreSQL runs when {POSTGRES_URL_ENV} holds an admin URL.")
 )]
 struct Args {
@@ -133,6 +135,8 @@ enum Section {
     Media,
     /// Webhook deliveries a second to a loopback receiver, in process.
     Webhooks,
+    /// The asset store's puts and gets, local directory against S3 (moto's server).
+    S3,
 }
 
 /// `quick` or `full`, as the run is.
@@ -175,6 +179,7 @@ pub fn parse_args() -> Result<Plan> {
         three_d_workers: 4,
         media: runs(Section::Media),
         webhooks: runs(Section::Webhooks),
+        s3: runs(Section::S3),
         media_reps: sized(quick, 3, 10),
         media_lookups: sized(quick, 100_000, 1_000_000),
         manga_chars: sized(quick, vec![5_000], vec![5_000, 10_000, 50_000]),

@@ -24,8 +24,8 @@ use object_store::memory::InMemory;
 use object_store::path::Path;
 use object_store::prefix::PrefixStore;
 use object_store::{
-    Attribute, Attributes, GetOptions, GetRange, ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload,
-    WriteMultipart,
+    Attribute, Attributes, GetOptions, GetRange, ObjectStore, ObjectStoreExt, PutMode, PutMultipartOptions, PutOptions,
+    PutPayload, WriteMultipart,
 };
 use sha2::{Digest, Sha256};
 use url::Url;
@@ -49,6 +49,11 @@ pub enum AssetError {
     #[error("cannot configure the asset store: {0}")]
     Config(String),
 }
+
+/// The S3 settings that are secrets (by `object_store`'s canonical names): refused in
+/// a storage URL, which is shown in `config show` and in errors.
+const SECRET_S3_KEYS: [&str; 4] =
+    ["aws_access_key_id", "aws_secret_access_key", "aws_session_token", "aws_sse_customer_key_base64"];
 
 /// Blobs and thumbnails in an `object_store` backend.
 #[derive(Debug, Clone)]
@@ -145,6 +150,16 @@ impl ObjectAssetStore {
                     let config: AmazonS3ConfigKey = other
                         .parse()
                         .map_err(|_| AssetError::InvalidUrl(format!("unknown s3 URL parameter `{other}`")))?;
+                    // The URL is shown (in `config show`, in errors): no secret in it.
+                    if SECRET_S3_KEYS.contains(&config.as_ref()) {
+                        return Err(AssetError::InvalidUrl(format!(
+                            "`{other}` is a credential and does not belong in the URL; set it in the environment \
+                             (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN)"
+                        )));
+                    }
+                    if config.as_ref() == "aws_bucket" {
+                        return Err(AssetError::InvalidUrl("the bucket is the URL's host: s3://bucket/prefix".into()));
+                    }
                     builder.with_config(config, value.as_ref())
                 }
             };
@@ -213,8 +228,14 @@ impl ObjectAssetStore {
     /// already), and the staging object is removed. No thumbnail is made.
     async fn store_stream(&self, mut stream: ByteStream, mime: &str) -> Result<StoredBlob> {
         let staging = Path::from(format!("staging/{}", AssetId::new()));
-        let upload =
-            self.store.put_multipart(&staging).await.map_err(|e| blob_error("staging", staging.as_ref(), e))?;
+        // The content type goes on the staging object: the copy under the hash keeps it
+        // (an S3 copy takes the source's metadata).
+        let options = PutMultipartOptions { attributes: self.content_type(mime), ..Default::default() };
+        let upload = self
+            .store
+            .put_multipart_opts(&staging, options)
+            .await
+            .map_err(|e| blob_error("staging", staging.as_ref(), e))?;
         let mut writer = WriteMultipart::new(upload);
         let (mut hasher, mut size) = (Sha256::new(), 0u64);
         while let Some(chunk) = stream.next().await {
@@ -257,6 +278,26 @@ impl ObjectAssetStore {
         })
     }
 
+    /// An object's size and no bytes (a HEAD); `None` when it is not there.
+    async fn empty_read(&self, path: &Path, key: &str) -> Result<Option<BlobRead>> {
+        match self.store.head(path).await {
+            Ok(meta) => Ok(Some(BlobRead { total_bytes: meta.size, stream: stream::empty().boxed() })),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(blob_error("reading", key, e)),
+        }
+    }
+
+    /// The attributes an object of this MIME type is written with: its content type
+    /// where the backend keeps one (S3: what a browser or a CDN reading the bucket
+    /// directly is told), none where it refuses them (a directory).
+    fn content_type(&self, mime: &str) -> Attributes {
+        let mut attributes = Attributes::new();
+        if self.attributes {
+            attributes.insert(Attribute::ContentType, mime.to_owned().into());
+        }
+        attributes
+    }
+
     /// Writes `bytes` at `key` unless something is there already: blobs are named by
     /// their content, so whatever is there is the same. On a local directory it
     /// simply writes (an atomic rename of the same bytes), which is cheaper than
@@ -281,10 +322,7 @@ impl ObjectAssetStore {
             Err(object_store::Error::NotFound { .. }) => {}
             Err(e) => return Err(blob_error("checking", key, e)),
         }
-        let mut attributes = Attributes::new();
-        if self.attributes {
-            attributes.insert(Attribute::ContentType, mime.to_owned().into());
-        }
+        let attributes = self.content_type(mime);
         let options = PutOptions { mode: PutMode::Create, attributes: attributes.clone(), ..Default::default() };
         match self.store.put_opts(&path, PutPayload::from_bytes(bytes.clone()), options).await {
             Ok(_) => Ok(true),
@@ -487,30 +525,30 @@ impl AssetStore for ObjectAssetStore {
         if key.is_empty() {
             return Ok(None);
         }
-        let meta = match self.store.head(&path).await {
-            Ok(meta) => meta,
-            Err(object_store::Error::NotFound { .. }) => return Ok(None),
-            Err(e) => return Err(blob_error("reading", key, e)),
-        };
-        let total_bytes = meta.size;
-        let get_range = match range {
+        // One request where one does: a GET tells the object's whole size with its
+        // bytes (on S3 a HEAD first doubled the round trips of every read).
+        let get_range = match &range {
             None => None,
-            Some(r) => {
-                let end = r.end.min(total_bytes);
-                if r.start >= end {
-                    // Nothing of the blob lies in the range: an empty read.
-                    return Ok(Some(BlobRead { total_bytes, stream: stream::empty().boxed() }));
-                }
-                Some(GetRange::Bounded(r.start..end))
-            }
+            Some(r) if r.start < r.end => Some(GetRange::Bounded(r.clone())),
+            // An empty range asks only the size (the server's downloads do, first).
+            Some(_) => return self.empty_read(&path, key).await,
         };
         let options = GetOptions { range: get_range, ..Default::default() };
         let result = match self.store.get_opts(&path, options).await {
             Ok(result) => result,
-            // Deleted between the head and the get.
             Err(object_store::Error::NotFound { .. }) => return Ok(None),
+            // A range that starts at or past the end is refused by the backend: nothing
+            // of the blob lies in it, an empty read (any other failure stays one).
+            Err(error) if range.is_some() => {
+                return match self.empty_read(&path, key).await? {
+                    Some(read) if range.as_ref().is_some_and(|r| r.start >= read.total_bytes) => Ok(Some(read)),
+                    Some(_) => Err(blob_error("reading", key, error)),
+                    None => Ok(None),
+                };
+            }
             Err(e) => return Err(blob_error("reading", key, e)),
         };
+        let total_bytes = result.meta.size;
         let stream = result.into_stream().map_err(std::io::Error::other).boxed();
         Ok(Some(BlobRead { total_bytes, stream }))
     }
@@ -819,6 +857,20 @@ mod tests {
         assert!(matches!(ObjectAssetStore::from_url("s3://key:secret@bucket/x"), Err(AssetError::InvalidUrl(_))));
         assert!(matches!(ObjectAssetStore::from_url("s3://bucket?nonsense=1"), Err(AssetError::InvalidUrl(_))));
         assert!(matches!(ObjectAssetStore::from_url("s3://bucket?allow_http=yes"), Err(AssetError::InvalidUrl(_))));
+        // Credentials stay out of the URL, under any of their names.
+        for query in [
+            "secret_access_key=s",
+            "aws_secret_access_key=s",
+            "access_key_id=k",
+            "token=t",
+            "aws_session_token=t",
+            "sse_customer_key_base64=a2V5",
+        ] {
+            let url = format!("s3://bucket/x?endpoint=http://127.0.0.1:9000&{query}");
+            let error = ObjectAssetStore::from_url(&url).expect_err(query).to_string();
+            assert!(error.contains("credential") && !error.contains("=s"), "{query}: {error}");
+        }
+        assert!(matches!(ObjectAssetStore::from_url("s3://bucket?bucket=other"), Err(AssetError::InvalidUrl(_))));
         assert!(matches!(ObjectAssetStore::local(FsPath::new("relative")), Err(AssetError::BadPath { .. })));
     }
 

@@ -9,6 +9,7 @@
 
 mod accounts;
 mod assets;
+pub mod backup;
 mod batch;
 mod connect;
 pub mod depth;
@@ -22,6 +23,7 @@ mod pipelines;
 pub mod plans;
 mod prompts;
 mod queue;
+mod retention;
 mod rows;
 mod store;
 mod tasks;

@@ -45,7 +45,13 @@ const MIGRATIONS: &[(&str, &str, &str)] = migrations![
     "0014_media",
     "0015_places",
     "0016_webhooks",
+    "0017_retention",
 ];
+
+/// The last migration's version: the schema this build makes.
+pub(crate) fn latest_version() -> i64 {
+    MIGRATIONS.last().and_then(|(file, _, _)| parse_name(file)).map_or(0, |(version, _)| version)
+}
 
 /// A file name's version and description.
 fn parse_name(file: &str) -> Option<(i64, String)> {

@@ -15,7 +15,7 @@ use crate::connect::{Backend, Database};
 use crate::depth::Depth;
 use crate::error::storage;
 use crate::params::{Param, Statement};
-use crate::{assets, prompts, queue, tasks, uploads, usage};
+use crate::{assets, prompts, queue, retention, tasks, uploads, usage};
 
 /// One statement's plan and what is wrong with it.
 #[derive(Debug, Clone)]
@@ -173,6 +173,33 @@ fn hot_statements(db: &Database, depth: &Depth) -> Vec<Hot> {
                 vec![Param::Number(now + 60_000), Param::Text("lease".into()), Param::Number(now), Param::Number(16)],
             ),
         ),
+        hot(
+            "retention: ended tasks past their time",
+            retention::ended_tasks_statement(db.backend, now - 90 * 86_400_000, None, RETENTION_BATCH),
+        ),
+        hot(
+            "retention: ended tasks past their time, next page",
+            retention::ended_tasks_statement(db.backend, now, Some((day_ago, depth.completed_task)), RETENTION_BATCH),
+        ),
+        hot(
+            "retention: a live status's inputs",
+            retention::task_inputs_statement(
+                db.backend,
+                TaskStatus::Pending,
+                Some(depth.first_pending),
+                RETENTION_BATCH,
+            ),
+        ),
+        hot(
+            "retention: inputs of tasks made since",
+            retention::task_inputs_since_statement(now - 60_000, None, RETENTION_BATCH),
+        ),
+        hot("retention: a page's outputs", retention::outputs_of_statement(&depth.newest_page)),
+        hot("retention: a page's tasks in live runs", retention::in_live_runs_statement(&depth.newest_page)),
+        hot(
+            "retention: uploads past their time",
+            retention::uploads_before_statement(now - 30 * 86_400_000, None, RETENTION_BATCH),
+        ),
         hot("prompts: a user's roots", prompts::roots_statement(Some(&user), None, PAGE)),
         Hot {
             name: "prompts: a tree's tasks".into(),
@@ -226,6 +253,9 @@ fn hot_statements(db: &Database, depth: &Depth) -> Vec<Hot> {
     }
     list
 }
+
+/// The batch the retention cleanup's statements are explained with (its default).
+const RETENTION_BATCH: u32 = 500;
 
 /// The page size the lists are explained with (the API's default).
 pub const PAGE: u32 = 50;

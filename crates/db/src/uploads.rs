@@ -12,10 +12,10 @@ use crate::connect::Database;
 use crate::error::storage;
 use crate::params::{Param, Statement};
 
-const UPLOAD_COLUMNS: &str =
+pub(crate) const UPLOAD_COLUMNS: &str =
     "id, name, mime, bytes, width, height, sha256, blob_key, thumbnail_key, created_at, owner_id";
 
-fn decode_upload(row: &AnyRow) -> Result<Upload, CoreError> {
+pub(crate) fn decode_upload(row: &AnyRow) -> Result<Upload, CoreError> {
     let corrupt = |what: &str| CoreError::Storage(format!("stored upload {what} is invalid"));
     let id: String = row.try_get("id").map_err(storage("reading an upload"))?;
     let dimension = |column: &str| -> Result<Option<u32>, CoreError> {

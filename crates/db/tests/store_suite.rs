@@ -26,6 +26,9 @@ use locations::{
     a_photos_location_goes_with_its_upload, locations_are_owned_listed_filtered_and_deleted,
     tasks_and_their_outputs_filter_by_place,
 };
+#[path = "store_suite/retention.rs"]
+mod retention;
+use retention::the_cleanup_finds_what_is_past_its_time_and_what_is_in_use;
 #[path = "store_suite/webhooks.rs"]
 mod webhooks;
 use webhooks::{
@@ -77,6 +80,7 @@ story!(a_photos_location_goes_with_its_upload);
 story!(tasks_and_their_outputs_filter_by_place);
 story!(webhook_deliveries_are_claimed_under_leases_and_written_once);
 story!(webhook_targets_secrets_and_the_sweep_read);
+story!(the_cleanup_finds_what_is_past_its_time_and_what_is_in_use);
 
 async fn open(test_db: &TestDatabase) -> Arc<Database> {
     let database = Database::connect(&test_db.url, &DatabaseOptions::default()).await.expect("connect");

@@ -62,6 +62,8 @@ pub struct App {
     stop: watch::Sender<bool>,
     /// Sends webhook deliveries (started with the server or the workers).
     dispatcher: Arc<atelier_core::webhook::Dispatcher>,
+    /// Deletes what is past its time (`[retention]`), when enabled.
+    retention: Option<Arc<atelier_core::retention::Cleanup>>,
 }
 
 impl App {
@@ -88,7 +90,11 @@ impl App {
                 .with_context(|| format!("opening the asset store {}", atelier_db::redact_url(&storage_url)))?,
         );
         let store: Arc<dyn Store> = Arc::new(database.clone());
+        let retention = config.retention.cleanup(&database, store.clone(), assets.clone());
         let services = atelier_providers::services(&config.providers, &config.engines)?;
+        if config.metrics.enabled {
+            crate::metrics::install();
+        }
         let catalog = Arc::new(Catalog::new(services.into_iter().chain(extra).collect()));
         let events = EventBus::new();
         atelier_db::listen_for_changes(&database, events.clone());
@@ -169,7 +175,7 @@ impl App {
             locations,
             webhooks,
         };
-        Ok(Self { state, database, worker, stop, dispatcher })
+        Ok(Self { state, database, worker, stop, dispatcher, retention })
     }
 
     /// Serves HTTP on `listener` (and runs workers when enabled) until `shutdown`
@@ -181,6 +187,7 @@ impl App {
     ) -> anyhow::Result<()> {
         let stop_tx = self.stop.clone();
         let stop_rx = self.state.shutdown.clone();
+        let metrics = crate::metrics::serve_separately(&self.state, stop_rx.clone()).await?;
         let worker_handle =
             self.state.config.worker.enabled.then(|| tokio::spawn(self.worker.clone().run(stop_rx.clone())));
         // Without workers here, leases still expire: remote workers' tasks are put
@@ -190,6 +197,7 @@ impl App {
         let driver = self.state.config.worker.enabled.then(|| self.drive_pipelines(stop_rx.clone())).flatten();
         let maintenance = self.database.maintain(STATISTICS_EVERY);
         let webhooks = self.run_webhooks(&stop_rx);
+        let retention = self.state.config.retention.spawn(self.retention.as_ref(), stop_rx.clone());
         let router = crate::router::router(self.state.clone());
         let mut http_stop = stop_rx.clone();
         tokio::spawn(async move {
@@ -224,7 +232,7 @@ impl App {
             }
         };
         let finished = self.drain(drained).await;
-        for handle in [refresher, maintenance, driver, sweeper].into_iter().flatten() {
+        for handle in [refresher, maintenance, driver, sweeper, metrics, retention].into_iter().flatten() {
             handle.abort();
         }
         if finished {
@@ -340,6 +348,7 @@ impl App {
 
     /// Runs workers only (`atelier worker`), until `shutdown` resolves.
     pub async fn run_workers(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+        let metrics = crate::metrics::serve_separately(&self.state, self.state.shutdown.clone()).await?;
         let stop_tx = self.stop.clone();
         tokio::spawn(async move {
             shutdown.await;
@@ -348,6 +357,7 @@ impl App {
         let maintenance = self.database.maintain(STATISTICS_EVERY);
         let driver = self.drive_pipelines(self.state.shutdown.clone());
         let webhooks = self.run_webhooks(&self.state.shutdown);
+        let retention = self.state.config.retention.spawn(self.retention.as_ref(), self.state.shutdown.clone());
         let mut worker = tokio::spawn(self.worker.clone().run(self.state.shutdown.clone()));
         let mut stopped = self.state.shutdown.clone();
         let worker = tokio::select! {
@@ -369,7 +379,7 @@ impl App {
             }
         };
         let finished = self.drain(drained).await;
-        for handle in [maintenance, driver].into_iter().flatten() {
+        for handle in [maintenance, driver, metrics, retention].into_iter().flatten() {
             handle.abort();
         }
         if finished {

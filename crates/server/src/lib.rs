@@ -10,6 +10,7 @@ pub mod embedding;
 pub mod fetch;
 pub mod inputs;
 pub mod links;
+pub mod metrics;
 pub mod openapi;
 pub mod raster;
 pub mod router;

@@ -105,12 +105,14 @@ fn build(state: AppState, trusted: Option<atelier_core::account::Principal>) -> 
     };
     api.merge(SwaggerUi::new("/docs").url("/openapi.json", document))
         .merge(crate::studio::routes())
+        .merge(crate::metrics::routes(&state.config.metrics))
         // An unknown `/api/` path answers 401 to a caller without a key, as a real one
         // would: nothing tells which routes exist.
         .fallback(not_found.layer(guard))
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(max_body))
         .layer(CatchPanicLayer::custom(|_| axum::response::IntoResponse::into_response(ApiError::internal())))
+        .layer(axum::middleware::from_fn_with_state(state.config.metrics.enabled, crate::metrics::track))
         // Spans name the method and the path only: a query string may carry a
         // one-time sign-in token, and headers carry keys and cookies.
         .layer(TraceLayer::new_for_http().make_span_with(|request: &axum::http::Request<_>| {

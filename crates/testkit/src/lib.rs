@@ -10,6 +10,10 @@
 //!
 //! With the `app` feature: [`app::TestApp`], the real application on a loopback port,
 //! and [`emulators::Emulator`], the providers' protocols to put behind it.
+//!
+//! With the `s3` feature: [`s3::TestBucket`], a fresh bucket on the throwaway S3
+//! server (moto) `scripts/test` starts and names in `ATELIER_TEST_S3_ENDPOINT`,
+//! skipped or failed as the PostgreSQL variants are (`ATELIER_TEST_REQUIRE_S3`).
 
 #![allow(clippy::unwrap_used)]
 
@@ -17,6 +21,8 @@
 pub mod app;
 #[cfg(feature = "app")]
 pub mod emulators;
+#[cfg(feature = "s3")]
+pub mod s3;
 
 use sqlx::Connection;
 

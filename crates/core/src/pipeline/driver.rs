@@ -231,6 +231,7 @@ impl Engine {
     }
 
     pub(super) fn fail(&self, run: &mut Run, code: &str, message: String, now: Millis) {
+        crate::meters::phase_ended(&run.pipeline, run.phase, "failed", None);
         self.events.publish(&run.id, "phase_error", json!({ "phase": run.phase, "code": code, "message": message }));
         run.error = Some(RunError { code: code.to_owned(), message, phase: run.phase });
         run.status = RunStatus::Failed;
@@ -684,6 +685,7 @@ impl Engine {
             Some(format!("phase {} is tried again in {} ms after {code}: {message}", run.phase, delay.as_millis()));
         run.progress = 0;
         run.updated_at = now;
+        crate::meters::phase_ended(&run.pipeline, run.phase, "retrying", None);
         self.events.publish(
             &run.id,
             "phase_error",
@@ -744,6 +746,7 @@ impl Engine {
             return Ok(Advanced::Again);
         }
         run.revision += 1;
+        crate::meters::phase_ended(&run.pipeline, finished_phase, "completed", elapsed_ms);
         self.events.publish(
             &run.id,
             "phase_complete",

@@ -14,6 +14,7 @@ pub mod pipelines;
 pub mod prompts;
 pub mod provider;
 pub mod queue;
+pub mod retention;
 pub mod store;
 pub mod tasks;
 pub mod uploads;
@@ -37,6 +38,7 @@ pub use provider::{
     Polled, Provider, ProviderError, Submitted,
 };
 pub use queue::{Claimed, LeaseToken, QueueStore, ReclaimReport, WaitingReport, WorkerStore};
+pub use retention::{EndedCandidate, RetentionStore};
 pub use store::Store;
 pub use tasks::{Created, TaskStore};
 pub use uploads::UploadStore;

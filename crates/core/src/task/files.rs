@@ -110,23 +110,38 @@ impl TaskService {
 
     /// Deletes a blob and its thumbnail once no asset or upload row names it.
     pub(super) async fn delete_blobs_if_unreferenced(&self, blob_key: &str, thumbnail_key: Option<&str>) {
-        match self.store.count_blob_refs(blob_key).await {
-            Ok(0) => {
-                for key in std::iter::once(blob_key).chain(thumbnail_key) {
-                    if let Err(error) = self.assets.delete(key).await {
-                        // The row is gone; an orphaned blob wastes space but loses nothing.
-                        tracing::warn!(blob.key = %key, %error, "could not delete blob");
-                    }
-                }
-            }
-            Ok(_) => {}
-            Err(error) => tracing::warn!(blob.key = %blob_key, %error, "could not count blob references"),
-        }
+        delete_unreferenced_blobs(&*self.store, &*self.assets, blob_key, thumbnail_key).await;
     }
 
     /// Opens a stored blob (or a byte range of it) named by an asset or upload the
     /// caller was allowed to read.
     pub async fn open_blob(&self, key: &str, range: Option<Range<u64>>) -> Result<Option<BlobRead>> {
         self.assets.open(key, range).await
+    }
+}
+
+/// Deletes a blob and its thumbnail once no asset or upload row names it (a user's
+/// delete, the retention cleanup); true when it was deleted.
+pub(crate) async fn delete_unreferenced_blobs(
+    index: &dyn crate::ports::AssetIndex,
+    assets: &dyn crate::ports::AssetStore,
+    blob_key: &str,
+    thumbnail_key: Option<&str>,
+) -> bool {
+    match index.count_blob_refs(blob_key).await {
+        Ok(0) => {
+            for key in std::iter::once(blob_key).chain(thumbnail_key) {
+                if let Err(error) = assets.delete(key).await {
+                    // The row is gone; an orphaned blob wastes space but loses nothing.
+                    tracing::warn!(blob.key = %key, %error, "could not delete blob");
+                }
+            }
+            true
+        }
+        Ok(_) => false,
+        Err(error) => {
+            tracing::warn!(blob.key = %blob_key, %error, "could not count blob references");
+            false
+        }
     }
 }

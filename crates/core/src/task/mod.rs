@@ -10,6 +10,7 @@ mod status;
 mod tests;
 
 pub use admission::QueueScope;
+pub(crate) use files::delete_unreferenced_blobs;
 pub use model::{
     Asset, AssetFilter, AssetKind, AssetPage, MediaInfo, NewAsset, NewTask, OutputRole, Route, RouteSkip, StoredBlob,
     Task, TaskError, TaskFilter, TaskPage, TaskPlace, Upload, WAITING_FOR_PARENT,

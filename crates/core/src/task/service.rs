@@ -265,6 +265,7 @@ impl TaskService {
         match self.store.create_task(new_task).await? {
             Created::New(task) => {
                 self.admission.queued(task.owner.as_ref()).await;
+                crate::meters::task_created(&task);
                 self.events.publish(TaskEvent { task_id: task.id, status: task.status });
                 Ok((task, true))
             }
@@ -415,6 +416,7 @@ impl TaskService {
             });
         }
         self.events.publish(TaskEvent { task_id: id, status: task.status });
+        crate::meters::task_finished(&task, TaskStatus::Cancelled);
         if let (Some(external_id), Some(provider)) = (&task.external_id, self.catalog.provider(&task.service)) {
             // Best effort: the provider may not support cancelling; the task is
             // cancelled for us either way and its results will be discarded.

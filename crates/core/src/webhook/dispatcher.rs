@@ -172,6 +172,7 @@ impl Dispatcher {
                 .after(attempts)
                 .map(|delay| now + i64::try_from(delay.as_millis()).unwrap_or(i64::MAX / 2))
         };
+        crate::meters::webhook_attempt(&outcome, retry_at.is_some());
         if !self.store.record_attempt(&delivery.id, token, &outcome, retry_at, now).await? {
             tracing::debug!(id = %delivery.id, "a webhook attempt outlived its lease");
         }

@@ -2,7 +2,7 @@
 //! (marked first when the submit costs money, so that a lost answer is recognised
 //! rather than sent again); one with an id is polled, until its poll timeout.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
 
@@ -70,6 +70,7 @@ impl Worker {
             return Flow::Stop;
         }
         drop(in_flight_gate);
+        let started = Instant::now();
         let submitted = tokio::select! {
             submitted = provider.submit(job) => submitted,
             reason = interrupted(interrupt) => {
@@ -77,6 +78,7 @@ impl Worker {
                 return Flow::Stop;
             }
         };
+        crate::meters::provider_call(&task.service, "submit", submitted.as_ref().err(), started.elapsed());
         match submitted {
             Ok(Submitted::Finished(outputs)) => Flow::Next(Step::Finished(outputs)),
             Ok(Submitted::Accepted { external_id, poll_after }) => {
@@ -193,6 +195,7 @@ impl Worker {
             self.finish_failed(task, lease, &error).await;
             return Flow::Stop;
         }
+        let started = Instant::now();
         let polled = tokio::select! {
             polled = provider.poll(job, external_id) => polled,
             reason = interrupted(interrupt) => {
@@ -200,6 +203,11 @@ impl Worker {
                 return Flow::Stop;
             }
         };
+        let error = match &polled {
+            Ok(Polled::Failed(error)) | Err(error) => Some(error),
+            Ok(_) => None,
+        };
+        crate::meters::provider_call(&task.service, "poll", error, started.elapsed());
         Flow::Next(match polled {
             Ok(Polled::Finished(outputs)) => Step::Finished(outputs),
             Ok(Polled::Running { progress, poll_after }) => Step::Waiting { progress, poll_after },

@@ -242,6 +242,8 @@ impl Worker {
         let now = now_millis();
         match self.queue.reclaim_expired(now, self.settings.max_crashes).await {
             Ok(report) => {
+                crate::meters::tasks_swept("requeued", report.requeued.len());
+                crate::meters::tasks_swept("crashed", report.failed.len());
                 for id in &report.requeued {
                     tracing::warn!(task.id = %id, "lease expired; task requeued");
                     self.events.publish(TaskEvent { task_id: *id, status: TaskStatus::Pending });
@@ -255,6 +257,7 @@ impl Worker {
         }
         match self.queue.expire_pending(now).await {
             Ok(expired) => {
+                crate::meters::tasks_swept("expired", expired.len());
                 for id in expired {
                     self.events.publish(TaskEvent { task_id: id, status: TaskStatus::Expired });
                 }
@@ -266,6 +269,7 @@ impl Worker {
                 for id in report.released {
                     self.events.publish(TaskEvent { task_id: id, status: TaskStatus::Pending });
                 }
+                crate::meters::tasks_swept("dependency_failed", report.failed.len());
                 for id in report.failed {
                     self.events.publish(TaskEvent { task_id: id, status: TaskStatus::Failed });
                 }

@@ -53,6 +53,7 @@ pub(super) enum Flow<T> {
 impl Worker {
     pub(crate) async fn run_claimed(&self, claimed: Claimed, mut hard_stop: watch::Receiver<bool>) {
         let Claimed { task, lease } = claimed;
+        let _running = crate::meters::running();
         let progress = Arc::new(AtomicU8::new(task.progress));
         let (interrupt_tx, interrupt_rx) = watch::channel(Interrupt::None);
         // The keeper never ends the run itself: it only raises an interrupt, which the

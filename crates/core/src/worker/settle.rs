@@ -116,7 +116,10 @@ impl Worker {
         }
         for _ in 0..COMPLETION_TRIES {
             match self.queue.complete(task.id, lease, assets.clone(), now_millis()).await {
-                Ok(true) => return self.publish(task.id, TaskStatus::Completed),
+                Ok(true) => {
+                    crate::meters::task_finished(task, TaskStatus::Completed);
+                    return self.publish(task.id, TaskStatus::Completed);
+                }
                 Ok(false) => {
                     return tracing::info!(task.id = %task.id, "finished after losing the lease; result discarded");
                 }
@@ -202,6 +205,7 @@ impl Worker {
         match self.queue.fail(task.id, lease, &task_error, now_millis()).await {
             Ok(true) => {
                 tracing::info!(task.id = %task.id, error.code = %task_error.code, "task failed");
+                crate::meters::task_finished(task, TaskStatus::Failed);
                 self.publish(task.id, TaskStatus::Failed);
             }
             Ok(false) => {}

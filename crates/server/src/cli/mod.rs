@@ -1,11 +1,13 @@
 //! The command line: `serve`, `worker`, `migrate`, `config example` run the server
 //! side; `generate`, `manga`, `tasks`, `places` and `healthcheck` talk to a running
-//! server; `admin` works on the database offline; `completions` prints a shell's
+//! server; `admin` works on the database offline; `backup` and `restore` copy a
+//! SQLite data dir (`backup.rs`); `completions` prints a shell's
 //! completion script. `emulate` serves a provider's protocol locally; it exists with
 //! the `emulators` feature only (on by default). The global `--output text|json`
 //! (`output.rs`) says how the client commands answer and fail.
 
 mod admin;
+mod backup;
 mod client;
 mod completions;
 #[cfg(feature = "emulators")]
@@ -26,8 +28,12 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 
+/// `atelier --version`: the crate's version and the git revision it was built from
+/// (`build.rs`: `ATELIER_GIT_REVISION` when given, else `git rev-parse`, else `unknown`).
+pub const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (", env!("ATELIER_GIT_REVISION"), ")");
+
 #[derive(Debug, Parser)]
-#[command(name = "atelier", version, about = "A self-hosted server for generative media")]
+#[command(name = "atelier", version = VERSION, about = "A self-hosted server for generative media")]
 pub struct Cli {
     /// How client commands answer: `text` for people, `json` for scripts (one JSON
     /// document on stdout; a failure as `{"error","message","details"}` on stderr).
@@ -80,6 +86,12 @@ pub enum Command {
     },
     /// Exit 0 when the server answers healthy (for containers and scripts).
     Healthcheck(ClientArgs),
+    /// A consistent copy of a SQLite data dir (database and files), taken while the
+    /// server runs: `atelier backup OUT`.
+    Backup(backup::BackupArgs),
+    /// A backup brought back into an empty data dir, checked and migrated:
+    /// `atelier restore BACKUP --data-dir DIR`.
+    Restore(backup::RestoreArgs),
     /// Accounts, offline (straight to the database): `admin create-key`.
     Admin {
         #[command(subcommand)]
@@ -177,5 +189,7 @@ async fn dispatch(command: Command, out: Output) -> anyhow::Result<ExitCode> {
         #[cfg(feature = "emulators")]
         Command::Emulate { command } => emulate::run(command).await,
         Command::Admin { command } => admin::run(command, out).await,
+        Command::Backup(args) => backup::backup(args, out).await,
+        Command::Restore(args) => backup::restore(args, out).await,
     }
 }

@@ -12,7 +12,9 @@ use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
 
 pub mod auth;
+pub mod metrics;
 pub mod openai_api;
+pub mod retention;
 pub mod three_d;
 pub mod webhooks;
 pub mod websocket;
@@ -22,7 +24,9 @@ pub use atelier_providers::kie::KieConfig;
 pub use atelier_providers::openai::{AzureConfig, OpenAiConfig};
 pub use atelier_providers::{EnginesConfig, InstantConfig, LimitsConfig, ProvidersConfig};
 pub use auth::AuthConfig;
+pub use metrics::MetricsConfig;
 pub use openai_api::OpenAiApiConfig;
+pub use retention::RetentionConfig;
 pub use three_d::{PullConfig, ThreeDConfig};
 pub use webhooks::WebhooksConfig;
 pub use websocket::WebSocketConfig;
@@ -62,6 +66,10 @@ pub struct Config {
     pub openai_api: OpenAiApiConfig,
     /// `[webhooks]`: sending users' webhooks.
     pub webhooks: WebhooksConfig,
+    /// `[retention]`: how long each kind of stored data is kept, and the cleanup.
+    pub retention: RetentionConfig,
+    /// `[metrics]`: Prometheus metrics at `/metrics`.
+    pub metrics: MetricsConfig,
     pub log: LogConfig,
 }
 
@@ -432,6 +440,8 @@ impl Config {
         self.three_d.validate()?;
         self.websocket.validate()?;
         self.openai_api.validate()?;
+        self.retention.validate()?;
+        self.metrics.validate(self.listen_addr()?)?;
         Ok(())
     }
 

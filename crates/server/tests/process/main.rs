@@ -7,11 +7,13 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod backup;
 mod cli;
 mod crash_recovery;
 mod harness;
 mod logs;
 mod manga_cli;
+mod metrics;
 // Runs `atelier emulate kie|openai`, which the `emulators` feature brings.
 #[cfg(feature = "emulators")]
 mod lost_submit_crash;

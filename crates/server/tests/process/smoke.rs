@@ -1,5 +1,5 @@
-//! The binary's front door: `serve`, `healthcheck`, `generate --wait`, `tasks list`,
-//! the docs page, the OpenAPI document and `config example`.
+//! The binary's front door: `--version`, `serve`, `healthcheck`, `generate --wait`,
+//! `tasks list`, the docs page, the OpenAPI document and `config example`.
 
 use std::time::Duration;
 
@@ -16,6 +16,24 @@ async fn smoke() {
         example.contains("ATELIER__DATABASE__URL"),
         "config example does not name ATELIER__DATABASE__URL:\n{example}"
     );
+
+    // `--version` names the git revision it was built from (build.rs): HEAD's in a work tree.
+    let version = run_cli(atelier(["--version"]), Duration::from_secs(10)).await;
+    let version = String::from_utf8_lossy(&version.stdout).trim().to_owned();
+    let revision = version
+        .strip_prefix(concat!("atelier ", env!("CARGO_PKG_VERSION"), " ("))
+        .and_then(|rest| rest.strip_suffix(')'))
+        .unwrap_or_else(|| panic!("--version says {version:?}"));
+    let head = std::process::Command::new("git")
+        .args(["rev-parse", "--short=12", "HEAD"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output();
+    match head {
+        Ok(head) if head.status.success() && std::env::var_os("ATELIER_GIT_REVISION").is_none() => {
+            assert_eq!(revision, String::from_utf8_lossy(&head.stdout).trim(), "--version names HEAD")
+        }
+        _ => assert!(!revision.is_empty(), "--version says {version:?}"),
+    }
 
     let dir = temp_dir();
     let data = dir.path().join("data");
