@@ -2,7 +2,7 @@
 //! throwaway PostgreSQL cluster and runs this program), or directly:
 //!
 //! ```text
-//! target/release/atelier-bench [--quick] [--only sqlite|postgres|render|kie|openai|depth|providers|manga|3d|media|webhooks|s3] [--concurrency N] [--server PATH]
+//! target/release/atelier-bench [--quick] [--only sqlite|postgres|render|kie|openai|depth|providers|manga|3d|media|webhooks|s3|instances] [--concurrency N] [--server PATH]
 //! ```
 //!
 //! Figures:
@@ -37,7 +37,10 @@
 //!     espeak-ng, the slideshow's video seconds per second, and the gazetteer's
 //!     reverse lookups and place-name searches a second, in process;
 //! 12. s3: the asset store's puts and gets (64 KiB and 4 MiB objects, 1 and 8 in
-//!     flight) on a local directory and on S3 (moto's server, started here).
+//!     flight) on a local directory and on S3 (moto's server, started here);
+//! 13. instances: 1, 2 and 3 `atelier serve` processes on one PostgreSQL database,
+//!     instant tasks (created → completed) and status reads spread over them, and
+//!     the release (and dist, when built) binary's size.
 //!
 //! PostgreSQL runs when `ATELIER_BENCH_POSTGRES_URL` holds an admin URL (a database
 //! is created per server, as the tests create theirs, with the test kit's
@@ -56,6 +59,7 @@ mod cpu;
 mod depth;
 mod emulated;
 mod emulator;
+mod instances;
 mod kie;
 mod load;
 mod machine;
@@ -100,7 +104,8 @@ async fn main() -> Result<()> {
         || plan.depth
         || plan.providers
         || plan.manga
-        || plan.three_d)
+        || plan.three_d
+        || plan.instances)
         && !plan.server.exists()
     {
         bail!("server binary {} not found (build it: cargo build --release -p atelier)", plan.server.display());
@@ -183,6 +188,16 @@ async fn main() -> Result<()> {
                 }
             }
             None => report.remark(format!("postgres: skipped ({POSTGRES_URL_ENV} is not set; scripts/bench sets it)")),
+        }
+    }
+    if plan.instances {
+        match &postgres_url {
+            Some(url) => {
+                if let Err(error) = instances::run(&plan, url, &mut report).await {
+                    report.remark(format!("instances: benchmark failed: {error:#}"));
+                }
+            }
+            None => report.remark(format!("instances: skipped ({POSTGRES_URL_ENV} is not set; scripts/bench sets it)")),
         }
     }
     if plan.depth {

@@ -79,6 +79,8 @@ pub struct Plan {
     pub webhooks: bool,
     /// The asset store's puts and gets on a local directory and on S3 (moto).
     pub s3: bool,
+    /// 1, 2 and 3 server processes on one PostgreSQL database.
+    pub instances: bool,
     pub server: PathBuf,
 }
 
@@ -86,7 +88,7 @@ pub struct Plan {
 #[derive(Debug, Parser)]
 #[command(
     name = "atelier-bench",
-    override_usage = "atelier-bench [--quick] [--only sqlite|postgres|render|kie|openai|depth|providers|manga|3d|media|webhooks|s3] [--concurrency N] [--server PATH]",
+    override_usage = "atelier-bench [--quick] [--only sqlite|postgres|render|kie|openai|depth|providers|manga|3d|media|webhooks|s3|instances] [--concurrency N] [--server PATH]",
     after_help = format!("PostgreSQL runs when {POSTGRES_URL_ENV} holds an admin URL.")
 )]
 struct Args {
@@ -137,6 +139,9 @@ enum Section {
     Webhooks,
     /// The asset store's puts and gets, local directory against S3 (moto's server).
     S3,
+    /// 1, 2 and 3 `atelier serve` processes on one PostgreSQL database: tasks/s and
+    /// status reads/s with the load spread over them, and the binary's size.
+    Instances,
 }
 
 /// `quick` or `full`, as the run is.
@@ -180,6 +185,7 @@ pub fn parse_args() -> Result<Plan> {
         media: runs(Section::Media),
         webhooks: runs(Section::Webhooks),
         s3: runs(Section::S3),
+        instances: runs(Section::Instances),
         media_reps: sized(quick, 3, 10),
         media_lookups: sized(quick, 100_000, 1_000_000),
         manga_chars: sized(quick, vec![5_000], vec![5_000, 10_000, 50_000]),

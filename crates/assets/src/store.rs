@@ -638,6 +638,7 @@ mod tests {
             pool: String::new(),
             after: None,
             place: None,
+            trace_context: None,
         }
     }
 

@@ -15,7 +15,6 @@ use std::io::Cursor;
 use std::sync::Arc;
 
 use atelier_assets::ObjectAssetStore;
-use atelier_core::ids::TaskId;
 use atelier_core::ports::{AssetStore, Output};
 use atelier_core::task::{NewTask, Task};
 use atelier_core::time::now_millis;
@@ -95,26 +94,7 @@ impl Backend {
 }
 
 fn task() -> Task {
-    NewTask {
-        id: TaskId::new(),
-        service: "local".into(),
-        model: "test".into(),
-        input: serde_json::Value::Null,
-        priority: 0,
-        max_attempts: 1,
-        idempotency_key: None,
-        request_hash: None,
-        retry_of: None,
-        created_at: now_millis(),
-        expires_at: None,
-        owner: None,
-        prompt_id: None,
-        route: None,
-        pool: String::new(),
-        after: None,
-        place: None,
-    }
-    .into_pending_task()
+    NewTask::new("local", "test", serde_json::Value::Null, now_millis()).into_pending_task()
 }
 
 fn picture(width: u32, height: u32, format: ImageFormat) -> Bytes {

@@ -5,6 +5,9 @@
 
 use std::time::Duration;
 
+use crate::error::CoreError;
+use crate::ids::UserId;
+use crate::ports::OwnerCount;
 use crate::time::Millis;
 
 const DAY_MS: Millis = 24 * 3600 * 1000;
@@ -38,6 +41,59 @@ pub fn day_start(now: Millis) -> Millis {
 pub fn until_next_day(now: Millis) -> Duration {
     let left = day_start(now) + DAY_MS - now;
     Duration::from_millis(u64::try_from(left).unwrap_or(0))
+}
+
+/// What a create's limit counts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LimitCount {
+    /// Tasks of `service` (or only its `model`) created since `since`: a daily quota.
+    Created { service: String, model: Option<String>, since: Millis },
+    /// The new task's owner's tasks (a user's daily tasks, or those waiting or running).
+    Owner(OwnerCount),
+}
+
+/// A limit a new task must keep: at most `limit` tasks counted by `count`, the new
+/// one included. The service checks it before the create (a quick refusal), and the
+/// store again in the insert's own write, serialized with every other create that
+/// counts the same thing, in this process or another sharing the database: two
+/// creates at once cannot both take the last place.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CreateLimit {
+    pub count: LimitCount,
+    pub limit: u64,
+    /// Named in the refusal: the quota's scope (`kie`, `kie/veo3`) or the user.
+    pub scope: String,
+    /// When to try again, in the refusal.
+    pub retry_after: Duration,
+}
+
+impl CreateLimit {
+    /// The refusal when `used` tasks are counted already: 429 either way, a quota's
+    /// or too many tasks at once.
+    pub fn refusal(&self, used: u64) -> CoreError {
+        match self.count {
+            LimitCount::Owner(OwnerCount::Active) => CoreError::Overloaded {
+                message: format!(
+                    "too many concurrent tasks: {used} of yours are waiting or running (at most {})",
+                    self.limit
+                ),
+                retry_after: self.retry_after,
+            },
+            _ => {
+                CoreError::QuotaExceeded { scope: self.scope.clone(), limit: self.limit, retry_after: self.retry_after }
+            }
+        }
+    }
+
+    /// What creates that count the same rows serialize on (a lock's name): the
+    /// service's or model's quota, or the owner's tasks.
+    pub fn lock_key(&self, owner: Option<&UserId>) -> String {
+        match &self.count {
+            LimitCount::Created { service, model: Some(model), .. } => format!("quota:{service}/{model}"),
+            LimitCount::Created { service, model: None, .. } => format!("quota:{service}"),
+            LimitCount::Owner(_) => format!("owner:{}", owner.map(ToString::to_string).unwrap_or_default()),
+        }
+    }
 }
 
 #[cfg(test)]

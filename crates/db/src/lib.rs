@@ -23,6 +23,7 @@ mod pipelines;
 pub mod plans;
 mod prompts;
 mod queue;
+mod rate_limits;
 mod retention;
 mod rows;
 mod store;
@@ -34,3 +35,4 @@ mod workers;
 
 pub use connect::{Backend, Database, DatabaseOptions, redact_url};
 pub use listener::listen_for_changes;
+pub use rate_limits::DatabaseRateLimits;

@@ -46,6 +46,8 @@ const MIGRATIONS: &[(&str, &str, &str)] = migrations![
     "0015_places",
     "0016_webhooks",
     "0017_retention",
+    "0018_rate_limits",
+    "0019_trace_context",
 ];
 
 /// The last migration's version: the schema this build makes.

@@ -15,7 +15,7 @@ use crate::connect::{Backend, Database};
 use crate::depth::Depth;
 use crate::error::storage;
 use crate::params::{Param, Statement};
-use crate::{assets, prompts, queue, retention, tasks, uploads, usage};
+use crate::{assets, prompts, queue, rate_limits, retention, tasks, uploads, usage};
 
 /// One statement's plan and what is wrong with it.
 #[derive(Debug, Clone)]
@@ -199,6 +199,14 @@ fn hot_statements(db: &Database, depth: &Depth) -> Vec<Hot> {
         hot(
             "retention: uploads past their time",
             retention::uploads_before_statement(now - 30 * 86_400_000, None, RETENTION_BATCH),
+        ),
+        hot("rate limit: read a window", Statement::new(rate_limits::READ_WINDOW, text(&["requests/user"]))),
+        hot(
+            "rate limit: write a window",
+            Statement::new(
+                rate_limits::UPDATE_WINDOW,
+                vec![Param::Text(now.to_string()), Param::Text("requests/user".into()), Param::Number(1)],
+            ),
         ),
         hot("prompts: a user's roots", prompts::roots_statement(Some(&user), None, PAGE)),
         Hot {

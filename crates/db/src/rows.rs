@@ -12,7 +12,7 @@ macro_rules! task_columns {
         "id, service, model, input, status, progress, attempts, max_attempts, crashes, external_id, \
          error_code, error_message, error_retryable, priority, version, idempotency_key, retry_of, \
          created_at, updated_at, started_at, completed_at, expires_at, run_after, owner_id, prompt_id, route, pool, \
-         after_task, latitude, longitude, location_id"
+         after_task, latitude, longitude, location_id, trace_context"
     };
 }
 
@@ -101,6 +101,7 @@ pub(crate) fn decode_task(row: &AnyRow) -> Result<Task, CoreError> {
         pool: get(row, "pool")?,
         after: get::<Option<String>>(row, "after_task")?.as_deref().map(task_id).transpose()?,
         place: task_place(row)?,
+        trace_context: get(row, "trace_context")?,
         outputs: Vec::new(),
     })
 }

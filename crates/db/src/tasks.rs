@@ -2,6 +2,7 @@
 
 use async_trait::async_trait;
 use atelier_core::ports::{Created, TaskStore};
+use atelier_core::quota::LimitCount;
 use atelier_core::task::{NewTask, Task, TaskFilter, TaskPage};
 use atelier_core::{CoreError, TaskId};
 use sqlx::Row;
@@ -11,11 +12,13 @@ use crate::connect::{Backend, Database};
 use crate::error::storage;
 use crate::params::{Filtered, Param, Statement, next_page, uuid_at};
 use crate::rows::{decode_prefixed_asset, decode_task, task_columns};
+use crate::usage::{COUNT_CREATED_MODEL, COUNT_CREATED_SERVICE, owner_count};
 
 const INSERT_TASK: &str = "INSERT INTO tasks (id, service, model, input, status, max_attempts, priority, \
      idempotency_key, request_hash, retry_of, created_at, updated_at, expires_at, run_after, owner_id, prompt_id, \
-     queue_slot, route, pool, after_task, latitude, longitude, location_id) \
-     VALUES ($1, $2, $3, $4, 'pending', $5, $6, $7, $8, $9, $10, $10, $11, $16, $12, $13, $14, $15, $17, $18, $19, $20, $21) \
+     queue_slot, route, pool, after_task, latitude, longitude, location_id, trace_context) \
+     VALUES ($1, $2, $3, $4, 'pending', $5, $6, $7, $8, $9, $10, $10, $11, $16, $12, $13, $14, $15, $17, $18, $19, $20, $21, \
+     $22) \
      ON CONFLICT (idempotency_key) DO NOTHING";
 
 /// Notes on a task that another now waits for it (its completion then releases it).
@@ -37,6 +40,55 @@ macro_rules! take_turn {
 }
 const TAKE_TURN_SQLITE: &str = take_turn!("MAX");
 const TAKE_TURN_POSTGRES: &str = take_turn!("GREATEST");
+
+/// PostgreSQL's lock for creates that count the same rows, named by the limit's
+/// key and held until the transaction ends.
+const TAKE_LIMIT_LOCK: &str = "SELECT pg_advisory_xact_lock(hashtext($1))";
+
+/// What a create's write did.
+enum Insert {
+    /// Inserted (1 row) or found its idempotency key taken (0).
+    Done { rows: u64 },
+    /// Refused by the limit at `index`, `used` being counted already.
+    Refused { index: usize, used: u64 },
+}
+
+/// Counts what `count` counts, in the create's own transaction; `None` for an
+/// owner's count of a task without an owner.
+async fn count_for_limit(
+    backend: Backend,
+    count: &LimitCount,
+    owner: Option<&str>,
+    connection: &mut sqlx::AnyConnection,
+) -> Result<Option<u64>, sqlx::Error> {
+    let used: i64 = match count {
+        LimitCount::Created { service, model: Some(model), since } => {
+            sqlx::query_scalar(COUNT_CREATED_MODEL)
+                .bind(service.clone())
+                .bind(model.clone())
+                .bind(*since)
+                .fetch_one(&mut *connection)
+                .await?
+        }
+        LimitCount::Created { service, model: None, since } => {
+            sqlx::query_scalar(COUNT_CREATED_SERVICE)
+                .bind(service.clone())
+                .bind(*since)
+                .fetch_one(&mut *connection)
+                .await?
+        }
+        LimitCount::Owner(which) => {
+            let Some(owner) = owner else { return Ok(None) };
+            let (sql, since) = owner_count(backend, *which);
+            let mut query = sqlx::query_scalar(sql).bind(owner.to_owned());
+            if let Some(since) = since {
+                query = query.bind(since);
+            }
+            query.fetch_one(&mut *connection).await?
+        }
+    };
+    Ok(Some(u64::try_from(used).unwrap_or(0)))
+}
 
 /// A key sent again with another request body.
 pub(crate) fn key_reused(key: &str) -> CoreError {
@@ -64,6 +116,7 @@ impl TaskStore for Database {
         let latitude = task.place.as_ref().map(|place| place.coordinates.latitude());
         let longitude = task.place.as_ref().map(|place| place.coordinates.longitude());
         let location_id = task.place.as_ref().and_then(|place| place.location.as_ref()).map(ToString::to_string);
+        let trace_context = task.trace_context.clone();
         let run_after = if after.is_some() { atelier_core::task::WAITING_FOR_PARENT } else { created_at };
         let route = task
             .route
@@ -75,9 +128,29 @@ impl TaskStore for Database {
             Backend::Sqlite => TAKE_TURN_SQLITE,
             Backend::Postgres => TAKE_TURN_POSTGRES,
         };
+        let backend = db.backend;
+        // Creates counting the same rows take turns: on PostgreSQL by a lock named
+        // for what they count, held to the commit (in one order, so that two creates
+        // never wait on each other); SQLite has one writer.
+        let mut locks: Vec<String> = match backend {
+            Backend::Postgres => task.limits.iter().map(|limit| limit.lock_key(task.owner.as_ref())).collect(),
+            Backend::Sqlite => Vec::new(),
+        };
+        locks.sort_unstable();
+        locks.dedup();
+        let limits = task.limits.clone();
         let inserted = db
             .write(Box::new(move |connection| {
                 Box::pin(async move {
+                    for lock in locks {
+                        sqlx::query(TAKE_LIMIT_LOCK).bind(lock).execute(&mut *connection).await?;
+                    }
+                    for (index, limit) in limits.iter().enumerate() {
+                        let used = count_for_limit(backend, &limit.count, owner.as_deref(), connection).await?;
+                        if used.is_some_and(|used| used >= limit.limit) {
+                            return Ok(Insert::Refused { index, used: used.unwrap_or(0) });
+                        }
+                    }
                     let lane = owner.clone().unwrap_or_default();
                     let slot: i64 = sqlx::query_scalar(take_turn).bind(lane).fetch_one(&mut *connection).await?;
                     let inserted = sqlx::query(INSERT_TASK)
@@ -102,17 +175,27 @@ impl TaskStore for Database {
                         .bind(latitude)
                         .bind(longitude)
                         .bind(location_id)
+                        .bind(trace_context)
                         .execute(&mut *connection)
                         .await?;
                     if let Some(parent) = after.filter(|_| inserted.rows_affected() == 1) {
                         sqlx::query(MARK_WAITED_FOR).bind(parent).execute(&mut *connection).await?;
                     }
-                    Ok(inserted)
+                    Ok(Insert::Done { rows: inserted.rows_affected() })
                 })
             }))
             .await
             .map_err(storage("inserting a task"))?;
-        if inserted.rows_affected() == 1 {
+        let rows = match inserted {
+            Insert::Done { rows } => rows,
+            Insert::Refused { index, used } => {
+                return Err(task.limits.get(index).map_or_else(
+                    || CoreError::Storage("a limit refused a task without its limit".into()),
+                    |limit| limit.refusal(used),
+                ));
+            }
+        };
+        if rows == 1 {
             // Built from what was inserted rather than read back: a worker in another
             // process may already be running it.
             return Ok(Created::New(task.into_pending_task()));

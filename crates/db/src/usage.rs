@@ -88,11 +88,7 @@ impl UsageCounts for Database {
         // Each count walks its own index: a user's waiting or running tasks
         // (`tasks_owner_active`, partial), or a user's tasks of a day
         // (`tasks_owner_created`); never the user's whole history.
-        let (sql, since) = match which {
-            OwnerCount::Queued => (owner_queued(self.backend), None),
-            OwnerCount::Active => (owner_active(self.backend), None),
-            OwnerCount::CreatedSince(since) => (OWNER_CREATED, Some(since)),
-        };
+        let (sql, since) = owner_count(self.backend, which);
         let mut query = sqlx::query_scalar(sql).bind(owner.to_string());
         if let Some(since) = since {
             query = query.bind(since);
@@ -142,6 +138,16 @@ pub(crate) fn owner_queued(backend: Backend) -> &'static str {
     match backend {
         Backend::Sqlite => OWNER_QUEUED_SQLITE,
         Backend::Postgres => OWNER_QUEUED_POSTGRES,
+    }
+}
+
+/// The statement that counts `which` of an owner's tasks (bound: the owner, then
+/// the time when there is one).
+pub(crate) fn owner_count(backend: Backend, which: OwnerCount) -> (&'static str, Option<i64>) {
+    match which {
+        OwnerCount::Queued => (owner_queued(backend), None),
+        OwnerCount::Active => (owner_active(backend), None),
+        OwnerCount::CreatedSince(since) => (OWNER_CREATED, Some(since)),
     }
 }
 

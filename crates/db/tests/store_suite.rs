@@ -12,6 +12,7 @@ use atelier_core::ports::{
     UsageCounts,
 };
 use atelier_core::prompt::{Prompt, PromptDeletion, PromptKind};
+use atelier_core::quota::{CreateLimit, LimitCount};
 use atelier_core::task::{
     Asset, AssetFilter, AssetPage, NewTask, OutputRole, TaskError, TaskFilter, TaskStatus, Upload,
 };
@@ -26,6 +27,8 @@ use locations::{
     a_photos_location_goes_with_its_upload, locations_are_owned_listed_filtered_and_deleted,
     tasks_and_their_outputs_filter_by_place,
 };
+#[path = "store_suite/rate_limits.rs"]
+mod rate_limits;
 #[path = "store_suite/retention.rs"]
 mod retention;
 use retention::the_cleanup_finds_what_is_past_its_time_and_what_is_in_use;
@@ -68,6 +71,7 @@ story!(the_gallery_filters_by_model_and_time_with_tags_and_pages);
 story!(pending_tasks_expire);
 story!(uploads_and_provider_uploads);
 story!(quota_and_in_flight_counts);
+story!(creates_at_once_keep_their_limits);
 story!(accounts_keys_sessions_and_owners);
 story!(prompt_trees_link_tasks_and_delete_only_leaves);
 story!(claims_are_fair_across_users);
@@ -110,22 +114,9 @@ fn asset_id_at(millis: i64) -> AssetId {
 fn new_task(created_at: i64) -> NewTask {
     NewTask {
         id: task_id_at(created_at),
-        service: "local".into(),
-        model: "placeholder".into(),
-        input: json!({ "prompt": "a red fox", "seed": created_at }),
-        priority: 0,
         max_attempts: 3,
-        idempotency_key: None,
-        request_hash: None,
-        retry_of: None,
-        created_at,
         expires_at: Some(created_at + 3_600_000),
-        owner: None,
-        prompt_id: None,
-        route: None,
-        pool: String::new(),
-        after: None,
-        place: None,
+        ..NewTask::new("local", "placeholder", json!({ "prompt": "a red fox", "seed": created_at }), created_at)
     }
 }
 
@@ -211,6 +202,10 @@ async fn creates_reads_and_lists(store: Arc<Database>) {
     };
     let routed = insert(&store, NewTask { route: Some(route.clone()), ..new_task(1100) }).await;
     assert_eq!(store.get_task(routed).await.unwrap().expect("found").route, Some(route));
+    // A task keeps the trace context of the request that created it.
+    let traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".to_owned();
+    let traced = insert(&store, NewTask { trace_context: Some(traceparent.clone()), ..new_task(1101) }).await;
+    assert_eq!(store.get_task(traced).await.unwrap().expect("found").trace_context, Some(traceparent));
 }
 
 async fn idempotency_keys_return_the_first_task(store: Arc<Database>) {
@@ -672,6 +667,37 @@ async fn uploads_and_provider_uploads(store: Arc<Database>) {
     assert_eq!(store.input_copies(&[]).await.unwrap(), []);
     store.delete_task(task).await.unwrap();
     assert_eq!(store.input_copies(&[task, other]).await.unwrap(), [(other, copy(0, "https://k/c"))], "cascaded");
+}
+
+/// Twelve creates at once under a quota of five: the count is made in each insert's
+/// own write (under a lock on PostgreSQL), so exactly five are stored and the rest
+/// get the quota's refusal; another model's quota is its own.
+async fn creates_at_once_keep_their_limits(store: Arc<Database>) {
+    let quota = |model: &str| CreateLimit {
+        count: LimitCount::Created { service: "local".into(), model: Some(model.into()), since: 1_000 },
+        limit: 5,
+        scope: format!("local/{model}"),
+        retry_after: std::time::Duration::from_secs(60),
+    };
+    let creates: Vec<_> = (0..12)
+        .map(|n| {
+            let store = store.clone();
+            let task = NewTask { limits: vec![quota("placeholder")], ..new_task(2_000 + n) };
+            tokio::spawn(async move { store.create_task(task).await })
+        })
+        .collect();
+    let mut stored = 0;
+    for create in creates {
+        match create.await.expect("the create ran") {
+            Ok(Created::New(_)) => stored += 1,
+            Err(CoreError::QuotaExceeded { scope, limit: 5, .. }) => assert_eq!(scope, "local/placeholder"),
+            other => panic!("a create under a quota: {other:?}"),
+        }
+    }
+    assert_eq!(stored, 5, "twelve creates at once, a quota of five");
+    assert_eq!(store.count_created_since("local", Some("placeholder"), 1_000).await.unwrap(), 5);
+    let qr = NewTask { model: "qr".into(), limits: vec![quota("qr")], ..new_task(3_000) };
+    assert!(matches!(store.create_task(qr).await, Ok(Created::New(_))), "another model's quota is its own");
 }
 
 async fn quota_and_in_flight_counts(store: Arc<Database>) {

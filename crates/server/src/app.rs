@@ -40,8 +40,9 @@ pub struct AppState {
     pub pipelines: Arc<PipelineService>,
     /// Signs and checks shareable links to output files.
     pub links: Arc<crate::links::LinkSigner>,
-    /// Requests per minute per user (`user_limits.<role>.requests_per_minute`).
-    pub request_limits: Arc<atelier_core::ratelimit::RateLimiter>,
+    /// Requests per minute per user (`user_limits.<role>.requests_per_minute`),
+    /// counted in the database so that the limit holds across instances.
+    pub request_limits: Arc<dyn atelier_core::ports::RateLimits>,
     /// The database and the file store as the workers see them (health).
     pub storage: atelier_core::storage::StorageWatch,
     /// Remote workers (the pull protocol).
@@ -107,7 +108,8 @@ impl App {
             config.worker_settings(),
             circuits.clone(),
             Arc::new(crate::inputs::StoredInputs::new(store.clone(), assets.clone(), config.fetch.policy())),
-        );
+        )
+        .with_submit_limits(Arc::new(atelier_db::DatabaseRateLimits::new(database.clone(), "submit")));
         // The gazetteer (18 MiB, about 0.2 s to build in a release build) is built by
         // the first request that needs a place, not here: a server, or a test, that
         // never resolves one never pays for it.
@@ -168,7 +170,7 @@ impl App {
             prompts,
             pipelines,
             links,
-            request_limits: Arc::default(),
+            request_limits: Arc::new(atelier_db::DatabaseRateLimits::new(database.clone(), "requests")),
             storage: worker.storage().clone(),
             pull,
             three_d,

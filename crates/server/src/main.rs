@@ -21,6 +21,9 @@ fn main() -> std::process::ExitCode {
             std::process::ExitCode::FAILURE
         }
     };
+    // The last spans and log lines out, while the runtime (which sends the spans)
+    // still runs.
+    atelier::telemetry::finish();
     // Whatever is still running (a drain that ran out of time left a blocking
     // call on a dead database, say) does not hold the exit.
     runtime.shutdown_timeout(std::time::Duration::from_secs(1));

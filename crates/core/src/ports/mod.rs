@@ -14,6 +14,7 @@ pub mod pipelines;
 pub mod prompts;
 pub mod provider;
 pub mod queue;
+pub mod rate_limits;
 pub mod retention;
 pub mod store;
 pub mod tasks;
@@ -38,6 +39,7 @@ pub use provider::{
     Polled, Provider, ProviderError, Submitted,
 };
 pub use queue::{Claimed, LeaseToken, QueueStore, ReclaimReport, WaitingReport, WorkerStore};
+pub use rate_limits::RateLimits;
 pub use retention::{EndedCandidate, RetentionStore};
 pub use store::Store;
 pub use tasks::{Created, TaskStore};

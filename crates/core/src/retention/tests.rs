@@ -138,25 +138,8 @@ async fn upload(store: &MemoryStore, assets: &MemoryAssets, content: &'static [u
 }
 
 fn task(store: &MemoryStore) -> TaskId {
-    let task = store.insert(NewTask {
-        id: TaskId::new(),
-        service: "local".into(),
-        model: "placeholder".into(),
-        input: json!({ "prompt": "a fox" }),
-        priority: 0,
-        max_attempts: 3,
-        idempotency_key: None,
-        request_hash: None,
-        retry_of: None,
-        created_at: 0,
-        expires_at: None,
-        owner: None,
-        prompt_id: None,
-        route: None,
-        pool: String::new(),
-        after: None,
-        place: None,
-    });
+    let task = store
+        .insert(NewTask { max_attempts: 3, ..NewTask::new("local", "placeholder", json!({ "prompt": "a fox" }), 0) });
     task.id
 }
 

@@ -8,6 +8,7 @@ mod service;
 mod status;
 #[cfg(test)]
 mod tests;
+pub mod trace;
 
 pub use admission::QueueScope;
 pub(crate) use files::delete_unreferenced_blobs;

@@ -55,6 +55,10 @@ pub struct Task {
     /// when its request gave one: lists filter by radius on it.
     #[serde(default)]
     pub place: Option<TaskPlace>,
+    /// The trace context of the request that created it (a W3C `traceparent`), so
+    /// that the worker that runs it continues the same trace (see [`super::trace`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trace_context: Option<String>,
     pub outputs: Vec<Asset>,
 }
 
@@ -129,9 +133,41 @@ pub struct NewTask {
     pub after: Option<TaskId>,
     /// Where it is set (see [`Task::place`]).
     pub place: Option<TaskPlace>,
+    /// The creating request's trace context (see [`Task::trace_context`]).
+    pub trace_context: Option<String>,
+    /// The limits the insert keeps (daily quotas, the owner's limits): the store
+    /// refuses the task, with the limit's refusal, when one is reached.
+    pub limits: Vec<crate::quota::CreateLimit>,
 }
 
 impl NewTask {
+    /// A task for `service`/`model` with `input`, made at `created_at`, with the
+    /// defaults: a fresh id, priority 0, one attempt, no owner, key, route, place or
+    /// dependency; set the rest with struct update syntax.
+    pub fn new(service: &str, model: &str, input: Value, created_at: Millis) -> Self {
+        Self {
+            id: TaskId::new(),
+            service: service.to_owned(),
+            model: model.to_owned(),
+            input,
+            priority: 0,
+            max_attempts: 1,
+            idempotency_key: None,
+            request_hash: None,
+            retry_of: None,
+            created_at,
+            expires_at: None,
+            owner: None,
+            prompt_id: None,
+            route: None,
+            pool: String::new(),
+            after: None,
+            place: None,
+            trace_context: None,
+            limits: Vec::new(),
+        }
+    }
+
     /// The task as the store keeps it right after the insert.
     pub fn into_pending_task(self) -> Task {
         Task {
@@ -162,6 +198,7 @@ impl NewTask {
             pool: self.pool,
             after: self.after,
             place: self.place,
+            trace_context: self.trace_context,
             outputs: Vec::new(),
         }
     }

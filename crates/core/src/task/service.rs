@@ -14,12 +14,12 @@ use crate::catalog::{Catalog, ModelSpec, ResolvedModel};
 use crate::circuit::Circuits;
 use crate::error::{CoreError, Result};
 use crate::events::{EventBus, TaskEvent};
-use crate::ids::{PromptId, TaskId};
+use crate::ids::{PromptId, TaskId, UserId};
 use crate::ports::InputRef;
 use crate::ports::{AssetStore, Callback, CallbackError, CallbackTask, Created, OwnerCount, PromptStore, Store};
-use crate::quota::{self, DailyQuota};
+use crate::quota::{self, CreateLimit, DailyQuota, LimitCount};
 use crate::task::{NewTask, Route, RouteSkip};
-use crate::time::now_millis;
+use crate::time::{Millis, now_millis};
 
 /// The rules a deployment sets.
 #[derive(Debug, Clone)]
@@ -173,13 +173,15 @@ impl TaskService {
             }
             return Ok((existing, false));
         }
-        self.check_user_limits(caller).await?;
-        self.check_queue_room(caller).await?;
-        // A routed task's service was chosen for its quota left: counted once.
-        if route.is_none() {
-            self.check_quotas(&resolved.spec.service, &resolved.spec.model).await?;
-        }
         let now = now_millis();
+        let user_limits = self.user_limits(caller, now);
+        self.check_limits(Some(&caller.user_id), &user_limits).await?;
+        self.check_queue_room(caller).await?;
+        let quota_limits = self.quota_limits(&resolved.spec.service, &resolved.spec.model, now);
+        // A routed task's service was chosen for its quota left: not counted twice here.
+        if route.is_none() {
+            self.check_limits(Some(&caller.user_id), &quota_limits).await?;
+        }
         let new_task = NewTask {
             id: TaskId::new(),
             service: resolved.spec.service.clone(),
@@ -196,8 +198,10 @@ impl TaskService {
             route,
             after,
             place: request.place,
+            trace_context: super::trace::current(),
             created_at: now,
             expires_at: Some(now + duration_millis(self.rules.pending_ttl)),
+            limits: user_limits.into_iter().chain(quota_limits).collect(),
         };
         self.insert(new_task).await
     }
@@ -335,30 +339,65 @@ impl TaskService {
     }
 
     /// The caller's own limits (its role's): tasks at once, tasks per day.
-    async fn check_user_limits(&self, caller: &Principal) -> Result<()> {
+    fn user_limits(&self, caller: &Principal, now: Millis) -> Vec<CreateLimit> {
         let limits = self.rules.user_limits.for_role(caller.role);
+        let mut out = Vec::new();
         if limits.max_concurrent_tasks > 0 {
-            let active = self.store.count_owner_tasks(&caller.user_id, OwnerCount::Active).await?;
-            if active >= u64::from(limits.max_concurrent_tasks) {
-                return Err(CoreError::Overloaded {
-                    message: format!(
-                        "too many concurrent tasks: {active} of yours are waiting or running (at most {})",
-                        limits.max_concurrent_tasks
-                    ),
-                    retry_after: Duration::from_secs(5),
-                });
-            }
+            out.push(CreateLimit {
+                count: LimitCount::Owner(OwnerCount::Active),
+                limit: u64::from(limits.max_concurrent_tasks),
+                scope: format!("user {}", caller.email),
+                retry_after: Duration::from_secs(5),
+            });
         }
         if limits.daily_tasks > 0 {
-            let now = now_millis();
-            let today =
-                self.store.count_owner_tasks(&caller.user_id, OwnerCount::CreatedSince(quota::day_start(now))).await?;
-            if today >= limits.daily_tasks {
-                return Err(CoreError::QuotaExceeded {
-                    scope: format!("user {}", caller.email),
-                    limit: limits.daily_tasks,
+            out.push(CreateLimit {
+                count: LimitCount::Owner(OwnerCount::CreatedSince(quota::day_start(now))),
+                limit: limits.daily_tasks,
+                scope: format!("user {}", caller.email),
+                retry_after: quota::until_next_day(now),
+            });
+        }
+        out
+    }
+
+    /// The daily quotas a task of `service`/`model` counts against.
+    fn quota_limits(&self, service: &str, model: &str, now: Millis) -> Vec<CreateLimit> {
+        self.rules
+            .daily_quotas
+            .iter()
+            .filter_map(|rule| {
+                let narrowed = rule.applies_to(service, model)?;
+                Some(CreateLimit {
+                    count: LimitCount::Created {
+                        service: service.to_owned(),
+                        model: narrowed.map(str::to_owned),
+                        since: quota::day_start(now),
+                    },
+                    limit: rule.limit,
+                    scope: rule.scope.clone(),
                     retry_after: quota::until_next_day(now),
-                });
+                })
+            })
+            .collect()
+    }
+
+    /// Refuses when a limit is reached already: the quick answer. The store checks
+    /// each again in the insert's own write, where two creates at once cannot both
+    /// take the last place.
+    async fn check_limits(&self, owner: Option<&UserId>, limits: &[CreateLimit]) -> Result<()> {
+        for limit in limits {
+            let used = match &limit.count {
+                LimitCount::Created { service, model, since } => {
+                    self.store.count_created_since(service, model.as_deref(), *since).await?
+                }
+                LimitCount::Owner(which) => match owner {
+                    Some(owner) => self.store.count_owner_tasks(owner, *which).await?,
+                    None => continue,
+                },
+            };
+            if used >= limit.limit {
+                return Err(limit.refusal(used));
             }
         }
         Ok(())
@@ -366,19 +405,7 @@ impl TaskService {
 
     /// Refuses a task whose service or model has spent its daily quota.
     async fn check_quotas(&self, service: &str, model: &str) -> Result<()> {
-        let now = now_millis();
-        for rule in &self.rules.daily_quotas {
-            let Some(narrowed) = rule.applies_to(service, model) else { continue };
-            let used = self.store.count_created_since(service, narrowed, quota::day_start(now)).await?;
-            if used >= rule.limit {
-                return Err(CoreError::QuotaExceeded {
-                    scope: rule.scope.clone(),
-                    limit: rule.limit,
-                    retry_after: quota::until_next_day(now),
-                });
-            }
-        }
-        Ok(())
+        self.check_limits(None, &self.quota_limits(service, model, now_millis())).await
     }
 
     /// A task the caller may see: its own, or any for an admin. Another user's
@@ -473,10 +500,15 @@ impl TaskService {
         };
         let after =
             self.check_input_files(caller, &resolved.provider.input_files(&resolved.spec.model, &input)).await?;
-        self.check_user_limits(caller).await?;
-        self.check_queue_room(caller).await?;
-        self.check_quotas(&resolved.spec.service, &resolved.spec.model).await?;
         let now = now_millis();
+        let user_limits = self.user_limits(caller, now);
+        self.check_limits(Some(&caller.user_id), &user_limits).await?;
+        self.check_queue_room(caller).await?;
+        let quota_limits = self.quota_limits(&resolved.spec.service, &resolved.spec.model, now);
+        self.check_limits(Some(&caller.user_id), &quota_limits).await?;
+        let owner = original.owner.or_else(|| Some(caller.user_id.clone()));
+        // The owner's limits are the caller's role's only when the caller owns it.
+        let own_limits = if owner.as_ref() == Some(&caller.user_id) { user_limits } else { Vec::new() };
         let new_task = NewTask {
             id: TaskId::new(),
             service: resolved.spec.service.clone(),
@@ -489,12 +521,14 @@ impl TaskService {
             retry_of: Some(id),
             created_at: now,
             expires_at: Some(now + duration_millis(self.rules.pending_ttl)),
-            owner: original.owner.or_else(|| Some(caller.user_id.clone())),
+            owner,
             prompt_id: original.prompt_id,
             pool: self.pool_of(&resolved),
             route,
             after,
             place: original.place,
+            trace_context: super::trace::current(),
+            limits: own_limits.into_iter().chain(quota_limits).collect(),
         };
         Ok(self.insert(new_task).await?.0)
     }

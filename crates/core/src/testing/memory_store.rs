@@ -11,6 +11,7 @@ use crate::ports::{
     AssetIndex, Claimed, Created, InputCopy, LeaseToken, OwnerCount, ProviderUpload, QueueStore, ReclaimReport, Store,
     TaskStore, UploadStore, UsageCounts, WaitingReport,
 };
+use crate::quota::LimitCount;
 use crate::task::TaskStatus;
 use crate::task::{Asset, AssetFilter, AssetPage, NewAsset, NewTask, Task, TaskError, TaskFilter, TaskPage, Upload};
 use crate::time::Millis;
@@ -140,6 +141,27 @@ impl TaskStore for MemoryStore {
                 });
             }
             return Ok(Created::Existing(existing.task.clone()));
+        }
+        // The limits, counted under the same lock as the insert (as the database
+        // counts them in the insert's write).
+        for limit in &task.limits {
+            let used = state
+                .tasks
+                .values()
+                .filter(|row| match &limit.count {
+                    LimitCount::Created { service, model, since } => {
+                        row.task.service == *service
+                            && model.as_ref().is_none_or(|model| row.task.model == *model)
+                            && row.task.created_at >= *since
+                    }
+                    LimitCount::Owner(which) => {
+                        row.task.owner.is_some() && row.task.owner == task.owner && owner_counts(*which, &row.task)
+                    }
+                })
+                .count() as u64;
+            if used >= limit.limit {
+                return Err(limit.refusal(used));
+            }
         }
         let request_hash = task.request_hash.clone();
         let task = task.into_pending_task();
@@ -686,16 +708,8 @@ impl UsageCounts for MemoryStore {
 
     async fn count_owner_tasks(&self, owner: &UserId, which: OwnerCount) -> Result<u64> {
         let state = self.state()?;
-        let matching = state.tasks.values().filter(|row| {
-            row.task.owner.as_ref() == Some(owner)
-                && match which {
-                    OwnerCount::Queued => matches!(row.task.status, TaskStatus::Pending | TaskStatus::Retrying),
-                    OwnerCount::Active => {
-                        matches!(row.task.status, TaskStatus::Pending | TaskStatus::Retrying | TaskStatus::Processing)
-                    }
-                    OwnerCount::CreatedSince(since) => row.task.created_at >= since,
-                }
-        });
+        let matching =
+            state.tasks.values().filter(|row| row.task.owner.as_ref() == Some(owner) && owner_counts(which, &row.task));
         Ok(matching.count() as u64)
     }
 
@@ -727,5 +741,16 @@ impl Store for MemoryStore {
 
     fn backend(&self) -> &'static str {
         "memory"
+    }
+}
+
+/// Whether `which` of its owner's counts counts `task`.
+fn owner_counts(which: OwnerCount, task: &Task) -> bool {
+    match which {
+        OwnerCount::Queued => matches!(task.status, TaskStatus::Pending | TaskStatus::Retrying),
+        OwnerCount::Active => {
+            matches!(task.status, TaskStatus::Pending | TaskStatus::Retrying | TaskStatus::Processing)
+        }
+        OwnerCount::CreatedSince(since) => task.created_at >= since,
     }
 }

@@ -88,26 +88,7 @@ mod tests {
     use crate::task::NewTask;
 
     fn task(after: Option<TaskId>, input: serde_json::Value) -> Task {
-        NewTask {
-            id: TaskId::new(),
-            service: "local".into(),
-            model: "relief".into(),
-            input,
-            priority: 0,
-            max_attempts: 3,
-            idempotency_key: None,
-            request_hash: None,
-            retry_of: None,
-            created_at: 1,
-            expires_at: None,
-            owner: None,
-            prompt_id: None,
-            route: None,
-            pool: String::new(),
-            after,
-            place: None,
-        }
-        .into_pending_task()
+        NewTask { max_attempts: 3, after, ..NewTask::new("local", "relief", input, 1) }.into_pending_task()
     }
 
     #[test]

@@ -75,22 +75,9 @@ async fn ended_task(rig: &Rig, owner: &Principal) -> TaskId {
     let id = TaskId::new();
     let task = NewTask {
         id,
-        service: "lab".into(),
-        model: "model".into(),
-        input: json!({}),
-        priority: 0,
         max_attempts: 3,
-        idempotency_key: None,
-        request_hash: None,
-        retry_of: None,
-        created_at: now_millis(),
-        expires_at: None,
         owner: Some(owner.user_id.clone()),
-        prompt_id: None,
-        route: None,
-        pool: String::new(),
-        after: None,
-        place: None,
+        ..NewTask::new("lab", "model", json!({}), now_millis())
     };
     rig.tasks.create_task(task).await.expect("created");
     rig.tasks.cancel_task(id, now_millis()).await.expect("cancelled");

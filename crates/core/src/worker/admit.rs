@@ -15,6 +15,9 @@ use crate::task::Task;
 
 /// How soon a task held back by its service's concurrency limit looks again.
 const IN_FLIGHT_RECHECK: Duration = Duration::from_millis(500);
+/// How soon a task held back because its submit rate limit could not be counted
+/// looks again.
+const RATE_LIMIT_RECHECK: Duration = Duration::from_secs(1);
 
 /// Held while a task of a service with a concurrency limit counts the tasks open at
 /// the provider and marks itself submitting, so that this process's runs cannot all
@@ -68,13 +71,21 @@ impl Worker {
             }
             gate = Some(held);
         }
-        if !submitted
-            && let Some(limit) = provider.submit_rate_limit()
-            && let Err(wait) = self.submit_limits.acquire(&task.service, limit)
-        {
-            // The provider would refuse this submit: wait for a slot.
-            self.hold_back(task, lease, wait).await;
-            return Flow::Stop;
+        if !submitted && let Some(limit) = provider.submit_rate_limit() {
+            let wait = match self.submit_limits.acquire(&task.service, limit).await {
+                Ok(Ok(())) => None,
+                // The provider would refuse this submit: wait for a slot.
+                Ok(Err(wait)) => Some(wait),
+                // The count could not be read: the task waits rather than overshoots.
+                Err(error) => {
+                    tracing::warn!(%error, service = %task.service, "could not count the submit rate limit");
+                    Some(RATE_LIMIT_RECHECK)
+                }
+            };
+            if let Some(wait) = wait {
+                self.hold_back(task, lease, wait).await;
+                return Flow::Stop;
+            }
         }
         Flow::Next(gate)
     }

@@ -5,6 +5,7 @@
 use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
+use tracing::Instrument as _;
 
 use super::Worker;
 use super::admit::InFlightGate;
@@ -41,6 +42,12 @@ pub(super) enum Step {
     PollFailed(ProviderError),
 }
 
+/// The span of one call to a provider (exported as part of the task's trace when
+/// the server exports traces; below the default log level otherwise).
+fn provider_span(name: &'static str, task: &Task) -> tracing::Span {
+    tracing::debug_span!("provider", otel.name = name, task.id = %task.id, service = %task.service, model = %task.model)
+}
+
 impl Worker {
     pub(super) async fn submit(
         &self,
@@ -72,7 +79,7 @@ impl Worker {
         drop(in_flight_gate);
         let started = Instant::now();
         let submitted = tokio::select! {
-            submitted = provider.submit(job) => submitted,
+            submitted = provider.submit(job).instrument(provider_span("provider.submit", task)) => submitted,
             reason = interrupted(interrupt) => {
                 self.abandon(task, lease, reason).await;
                 return Flow::Stop;
@@ -197,7 +204,7 @@ impl Worker {
         }
         let started = Instant::now();
         let polled = tokio::select! {
-            polled = provider.poll(job, external_id) => polled,
+            polled = provider.poll(job, external_id).instrument(provider_span("provider.poll", task)) => polled,
             reason = interrupted(interrupt) => {
                 self.abandon(task, lease, reason).await;
                 return Flow::Stop;

@@ -27,7 +27,7 @@ use crate::backoff::Backoff;
 use crate::catalog::Catalog;
 use crate::circuit::Circuits;
 use crate::events::{EventBus, TaskEvent};
-use crate::ports::{AssetStore, InputFiles, WorkerStore};
+use crate::ports::{AssetStore, InputFiles, RateLimits, WorkerStore};
 use crate::ratelimit::RateLimiter;
 use crate::storage::{StorageSettings, StorageWatch};
 use crate::task::TaskStatus;
@@ -87,7 +87,9 @@ pub struct Worker {
     pub(crate) events: EventBus,
     pub(crate) settings: Arc<WorkerSettings>,
     pub(crate) circuits: Arc<Circuits>,
-    pub(crate) submit_limits: Arc<RateLimiter>,
+    /// Providers' submit rate limits (`Provider::submit_rate_limit`), by service: in
+    /// this process unless [`Worker::with_submit_limits`] shares them.
+    pub(crate) submit_limits: Arc<dyn RateLimits>,
     pub(crate) files: Arc<dyn InputFiles>,
     /// Atelier's own storage: claims pause while it is down.
     pub(crate) storage: StorageWatch,
@@ -112,7 +114,7 @@ impl Worker {
             .into_iter()
             .map(|(model, timeout)| (catalog.canonical_key(&model), timeout))
             .collect();
-        let submit_limits = Arc::new(RateLimiter::default());
+        let submit_limits: Arc<dyn RateLimits> = Arc::new(RateLimiter::default());
         let storage = StorageWatch::new(queue.clone(), assets.clone(), events.clone(), settings.storage);
         Self {
             id: id.into(),
@@ -127,6 +129,14 @@ impl Worker {
             files,
             in_flight_gates: Arc::default(),
         }
+    }
+
+    /// Counts the providers' submit rate limits in `limits` (the database's, so that
+    /// a limit holds across every worker process) instead of this process alone.
+    #[must_use]
+    pub fn with_submit_limits(mut self, limits: Arc<dyn RateLimits>) -> Self {
+        self.submit_limits = limits;
+        self
     }
 
     pub fn id(&self) -> &str {

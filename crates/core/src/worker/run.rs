@@ -16,6 +16,7 @@ use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::Duration;
 
 use tokio::sync::watch;
+use tracing::Instrument as _;
 
 use super::call::Step;
 use super::{Worker, millis};
@@ -51,7 +52,22 @@ pub(super) enum Flow<T> {
 }
 
 impl Worker {
-    pub(crate) async fn run_claimed(&self, claimed: Claimed, mut hard_stop: watch::Receiver<bool>) {
+    /// Runs a claimed task in a span that continues the trace of the request that
+    /// created it (see [`crate::task::trace`]).
+    pub(crate) async fn run_claimed(&self, claimed: Claimed, hard_stop: watch::Receiver<bool>) {
+        let task = &claimed.task;
+        let span = tracing::debug_span!(
+            "task.run",
+            task.id = %task.id,
+            service = %task.service,
+            model = %task.model,
+            attempt = task.attempts,
+        );
+        crate::task::trace::continue_in(&span, task.trace_context.as_deref());
+        self.run_claimed_in_span(claimed, hard_stop).instrument(span).await;
+    }
+
+    async fn run_claimed_in_span(&self, claimed: Claimed, mut hard_stop: watch::Receiver<bool>) {
         let Claimed { task, lease } = claimed;
         let _running = crate::meters::running();
         let progress = Arc::new(AtomicU8::new(task.progress));

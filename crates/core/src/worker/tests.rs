@@ -14,8 +14,8 @@ use crate::catalog::Catalog;
 use crate::circuit::{CircuitSettings, Circuits};
 use crate::events::EventBus;
 use crate::ids::TaskId;
-use crate::ports::{ErrorClass, NoInputFiles, ProviderError, QueueStore, TaskStore};
-use crate::ratelimit::RateLimit;
+use crate::ports::{ErrorClass, NoInputFiles, ProviderError, QueueStore, RateLimits, TaskStore};
+use crate::ratelimit::{RateLimit, RateLimiter};
 use crate::storage::StorageSettings;
 use crate::task::{NewTask, Task, TaskStatus};
 use crate::testing::{Answer, MemoryAssets, MemoryStore, Scripted};
@@ -67,23 +67,8 @@ fn rig(provider: Scripted, settings: WorkerSettings) -> Rig {
 /// A task of `service/model`, as a create stores it.
 fn new_task(service: &str) -> NewTask {
     NewTask {
-        id: TaskId::new(),
-        service: service.into(),
-        model: "model".into(),
-        input: serde_json::json!({ "prompt": "a fox" }),
-        priority: 0,
         max_attempts: 5,
-        idempotency_key: None,
-        request_hash: None,
-        retry_of: None,
-        created_at: now_millis(),
-        expires_at: None,
-        owner: None,
-        prompt_id: None,
-        route: None,
-        pool: String::new(),
-        after: None,
-        place: None,
+        ..NewTask::new(service, "model", serde_json::json!({ "prompt": "a fox" }), now_millis())
     }
 }
 
@@ -251,6 +236,61 @@ async fn the_submit_rate_limit_holds_the_excess_back() {
     let statuses = [rig.task(first).status, rig.task(second).status];
     assert!(statuses.contains(&TaskStatus::Completed) && statuses.contains(&TaskStatus::Pending), "{statuses:?}");
     assert_eq!(rig.provider.submits(), 1);
+}
+
+/// Two workers counting in one place (the database, across processes) send no
+/// more between them than the provider takes.
+#[tokio::test]
+async fn a_shared_submit_rate_limit_holds_across_workers() {
+    let limit = RateLimit { requests: 2, window: Duration::from_secs(60) };
+    let rig = rig(Scripted::new("lab").with_rate_limit(limit), settings());
+    let shared: Arc<dyn RateLimits> = Arc::new(RateLimiter::default());
+    let workers = [rig.worker.clone(), another_worker(&rig)].map(|worker| worker.with_submit_limits(shared.clone()));
+    let ids: Vec<TaskId> = (0..4).map(|_| rig.add_task()).collect();
+    let now = now_millis();
+    let claims = rig.store.claim("", "test", 10, now, now + 300).await.expect("claim");
+    assert_eq!(claims.len(), 4);
+    let (_stop, hard_stop) = watch::channel(false);
+    for (n, claimed) in claims.into_iter().enumerate() {
+        workers[n % 2].run_claimed(claimed, hard_stop.clone()).await;
+    }
+    assert_eq!(rig.provider.submits(), 2);
+    let held: Vec<Task> = ids.iter().map(|id| rig.task(*id)).filter(|t| t.status == TaskStatus::Pending).collect();
+    assert_eq!(held.len(), 2, "{held:?}");
+    assert!(held.iter().all(|task| task.attempts == 0), "waiting for a slot is not an attempt");
+}
+
+/// A limit that cannot be counted (the database down) holds the submit back: the
+/// task waits rather than overshoots.
+#[tokio::test]
+async fn a_submit_rate_limit_that_cannot_be_counted_holds_the_task_back() {
+    struct Unreachable;
+    #[async_trait::async_trait]
+    impl RateLimits for Unreachable {
+        async fn acquire(&self, _: &str, _: RateLimit) -> crate::Result<Result<(), Duration>> {
+            Err(crate::CoreError::Storage("the database is down".into()))
+        }
+    }
+    let limit = RateLimit { requests: 5, window: Duration::from_secs(60) };
+    let mut rig = rig(Scripted::new("lab").with_rate_limit(limit), settings());
+    rig.worker = rig.worker.clone().with_submit_limits(Arc::new(Unreachable));
+    let id = rig.add_task();
+    rig.run_once().await;
+    let task = rig.task(id);
+    assert_eq!((task.status, task.attempts, rig.provider.submits()), (TaskStatus::Pending, 0, 0));
+}
+
+/// A second worker (another process, say) on the rig's store and provider.
+fn another_worker(rig: &Rig) -> Worker {
+    Worker::new(
+        rig.store.clone(),
+        rig.assets.clone(),
+        Arc::new(Catalog::new(vec![rig.provider.clone()])),
+        EventBus::new(),
+        settings(),
+        rig.circuits.clone(),
+        Arc::new(NoInputFiles),
+    )
 }
 
 #[tokio::test]

@@ -20,7 +20,7 @@ fn load(args: &ServerArgs) -> anyhow::Result<Config> {
 
 pub async fn serve(args: ServerArgs) -> anyhow::Result<ExitCode> {
     let config = load(&args)?;
-    crate::telemetry::init(&config.log);
+    crate::telemetry::init(&config.log, &config.telemetry, "serve")?;
     let address = config.listen_addr()?;
     let app = App::build(config).await?;
     log_summary(&app, "serve");
@@ -54,7 +54,7 @@ async fn first_run(app: &App, local: std::net::SocketAddr) -> anyhow::Result<()>
 
 pub async fn worker(args: ServerArgs) -> anyhow::Result<ExitCode> {
     let config = load(&args)?;
-    crate::telemetry::init(&config.log);
+    crate::telemetry::init(&config.log, &config.telemetry, "worker")?;
     let app = App::build(config).await?;
     log_summary(&app, "worker");
     app.run_workers(shutdown_signal()).await?;
@@ -93,7 +93,7 @@ fn log_summary(app: &App, role: &str) {
 
 pub async fn migrate(args: ServerArgs) -> anyhow::Result<ExitCode> {
     let config = load(&args)?;
-    crate::telemetry::init(&config.log);
+    crate::telemetry::init(&config.log, &config.telemetry, "migrate")?;
     let url = config.database_url();
     let database = atelier_db::Database::connect(&url, &atelier_db::DatabaseOptions::default()).await?;
     database.migrate().await?;

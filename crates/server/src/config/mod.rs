@@ -12,9 +12,11 @@ use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
 
 pub mod auth;
+pub mod log;
 pub mod metrics;
 pub mod openai_api;
 pub mod retention;
+pub mod telemetry;
 pub mod three_d;
 pub mod webhooks;
 pub mod websocket;
@@ -24,9 +26,11 @@ pub use atelier_providers::kie::KieConfig;
 pub use atelier_providers::openai::{AzureConfig, OpenAiConfig};
 pub use atelier_providers::{EnginesConfig, InstantConfig, LimitsConfig, ProvidersConfig};
 pub use auth::AuthConfig;
+pub use log::{LogConfig, Rotation};
 pub use metrics::MetricsConfig;
 pub use openai_api::OpenAiApiConfig;
 pub use retention::RetentionConfig;
+pub use telemetry::TelemetryConfig;
 pub use three_d::{PullConfig, ThreeDConfig};
 pub use webhooks::WebhooksConfig;
 pub use websocket::WebSocketConfig;
@@ -70,7 +74,10 @@ pub struct Config {
     pub retention: RetentionConfig,
     /// `[metrics]`: Prometheus metrics at `/metrics`.
     pub metrics: MetricsConfig,
+    /// `[log]`: format, level, and stderr or rotated files.
     pub log: LogConfig,
+    /// `[telemetry]`: traces over OTLP (off by default).
+    pub telemetry: TelemetryConfig,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -280,15 +287,6 @@ impl PipelinesConfig {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct LogConfig {
-    /// `text` or `json`.
-    pub format: String,
-    /// A tracing filter such as `info` or `atelier=debug,info`.
-    pub level: String,
-}
-
 impl Default for ServerConfig {
     fn default() -> Self {
         Self {
@@ -338,12 +336,6 @@ impl Default for QueueConfig {
 impl Default for ModelsConfig {
     fn default() -> Self {
         Self { default: "local/placeholder".into(), refresh_secs: 0 }
-    }
-}
-
-impl Default for LogConfig {
-    fn default() -> Self {
-        Self { format: "text".into(), level: "info".into() }
     }
 }
 
@@ -413,9 +405,7 @@ impl Config {
         if self.database.max_connections == 0 {
             bail!("database.max_connections must be at least 1");
         }
-        if !matches!(self.log.format.as_str(), "text" | "json") {
-            bail!("log.format must be \"text\" or \"json\"");
-        }
+        self.log.validate()?;
         if self.queue.max_attempts == 0 {
             bail!("queue.max_attempts must be at least 1");
         }
@@ -442,6 +432,7 @@ impl Config {
         self.openai_api.validate()?;
         self.retention.validate()?;
         self.metrics.validate(self.listen_addr()?)?;
+        self.telemetry.validate()?;
         Ok(())
     }
 

@@ -100,7 +100,7 @@ impl RetentionConfig {
 
 #[cfg(test)]
 mod tests {
-    use atelier_core::ids::{AssetId, TaskId, UploadId};
+    use atelier_core::ids::{AssetId, UploadId};
     use atelier_core::ports::Created;
     use atelier_core::task::{Asset, NewTask, OutputRole, Upload};
     use atelier_core::time::now_millis;
@@ -110,25 +110,7 @@ mod tests {
     use super::*;
 
     fn new_task(input: serde_json::Value, now: i64) -> NewTask {
-        NewTask {
-            id: TaskId::new(),
-            service: "local".into(),
-            model: "placeholder".into(),
-            input,
-            priority: 0,
-            max_attempts: 3,
-            idempotency_key: None,
-            request_hash: None,
-            retry_of: None,
-            created_at: now,
-            expires_at: None,
-            owner: None,
-            prompt_id: None,
-            route: None,
-            pool: String::new(),
-            after: None,
-            place: None,
-        }
+        NewTask { max_attempts: 3, ..NewTask::new("local", "placeholder", input, now) }
     }
 
     /// The cleanup as the server wires it, over SQLite and a directory: the rows

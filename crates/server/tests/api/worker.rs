@@ -159,3 +159,31 @@ async fn submits_keep_to_the_providers_rate_limit() {
         );
     }
 }
+
+/// Two instances on one database (issue 18): a user's requests a minute are
+/// counted once, whichever instance answers them.
+#[tokio::test]
+async fn rate_limits_hold_across_instances_sharing_a_database() {
+    for database in atelier_testkit::TestDatabase::all().await {
+        let (dir_one, dir_two) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let mut instances = Vec::new();
+        for dir in [&dir_one, &dir_two] {
+            let mut config = crate::helpers::base_config(dir.path(), &database.url);
+            config.worker.enabled = false;
+            instances.push(atelier::app::App::build(config).await.unwrap());
+        }
+        let limit = atelier_core::ratelimit::RateLimit { requests: 3, window: Duration::from_secs(60) };
+        let take = |n: usize| instances[n % 2].state.request_limits.acquire("user-1", limit);
+        for n in 0..3 {
+            assert_eq!(take(n).await.unwrap(), Ok(()), "{}", database.url);
+        }
+        for n in 0..2 {
+            let wait = take(n).await.unwrap().expect_err("the fourth request of the minute, on either instance");
+            assert!(wait > Duration::from_secs(50) && wait <= Duration::from_secs(60), "{wait:?}");
+        }
+        assert_eq!(instances[1].state.request_limits.acquire("user-2", limit).await.unwrap(), Ok(()), "users apart");
+        for instance in &instances {
+            instance.database.close().await;
+        }
+    }
+}

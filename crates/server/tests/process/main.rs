@@ -23,7 +23,11 @@ mod remote_crash;
 // Runs `atelier emulate google`, which the `emulators` feature brings.
 #[cfg(feature = "emulators")]
 mod pipeline_crash;
+// Runs `atelier emulate kie`, which the `emulators` feature brings.
+#[cfg(feature = "emulators")]
+mod scale_out;
 mod shutdown;
 mod smoke;
+mod traces;
 mod two_workers;
 mod webhook_crash;

@@ -127,12 +127,25 @@ pub async fn authenticate(State(state): State<AppState>, mut request: Request, n
     if per_minute > 0 {
         let limit =
             atelier_core::ratelimit::RateLimit { requests: per_minute, window: std::time::Duration::from_secs(60) };
-        if let Err(wait) = state.request_limits.acquire(principal.user_id.as_str(), limit) {
-            return ApiError::from(CoreError::Overloaded {
-                message: format!("more than {per_minute} requests a minute; slow down"),
-                retry_after: wait.max(std::time::Duration::from_secs(1)),
-            })
-            .into_response();
+        match state.request_limits.acquire(principal.user_id.as_str(), limit).await {
+            Ok(Ok(())) => {}
+            Ok(Err(wait)) => {
+                return ApiError::from(CoreError::Overloaded {
+                    message: format!("more than {per_minute} requests a minute; slow down"),
+                    retry_after: wait.max(std::time::Duration::from_secs(1)),
+                })
+                .into_response();
+            }
+            // The count is in the database, shared by every instance. When it cannot be
+            // read the request goes through (fail open) with a warning, rather than a
+            // 503: the limit guards against a client sending too much, not the data, and
+            // the request's own work meets the same database and answers for itself (a
+            // 503 `storage_unavailable` when it is down). A key, a session and the
+            // caller's role were checked above all the same.
+            Err(error) => {
+                let user = &principal.user_id;
+                tracing::warn!(%error, %user, "could not count the request rate limit; letting the request through");
+            }
         }
     }
     request.extensions_mut().insert(principal);
