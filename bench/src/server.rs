@@ -115,6 +115,11 @@ impl Server {
                         let _ = tx.send(rest.split_whitespace().next().unwrap_or_default().to_owned());
                         continue;
                     }
+                    // Log records and panics only: the first run's banner (the admin's
+                    // sign-in link, the CLI key's path) is printed, not logged.
+                    if !(line.contains(" WARN ") || line.contains(" ERROR ") || line.contains("panicked")) {
+                        continue;
+                    }
                     if let Ok(mut log) = log.lock() {
                         log.lines += 1;
                         *log.kinds.entry(log_kind(&line)).or_default() += 1;
