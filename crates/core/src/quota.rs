@@ -53,10 +53,9 @@ pub enum LimitCount {
 }
 
 /// A limit a new task must keep: at most `limit` tasks counted by `count`, the new
-/// one included. The service checks it before the create (a quick refusal), and the
-/// store again in the insert's own write, serialized with every other create that
-/// counts the same thing, in this process or another sharing the database: two
-/// creates at once cannot both take the last place.
+/// one included. The store counts it in the insert's own write, serialized with
+/// every other create that counts the same thing, in this process or another sharing
+/// the database: two creates at once cannot both take the last place.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CreateLimit {
     pub count: LimitCount,

@@ -120,19 +120,7 @@ impl RetentionStore for Fake {
 
 async fn upload(store: &MemoryStore, assets: &MemoryAssets, content: &'static [u8]) -> Upload {
     let blob = assets.save_blob(Bytes::from_static(content), "image/png").await.expect("a blob");
-    let upload = Upload {
-        id: UploadId::new(),
-        name: "photo.png".into(),
-        mime: blob.mime,
-        bytes: blob.bytes,
-        width: None,
-        height: None,
-        sha256: blob.sha256,
-        blob_key: blob.blob_key,
-        thumbnail_key: blob.thumbnail_key,
-        created_at: 0,
-        owner: None,
-    };
+    let upload = Upload::from_blob(blob, "photo.png", None, 0);
     store.create_upload(&upload).await.expect("recorded");
     upload
 }

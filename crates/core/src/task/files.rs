@@ -68,19 +68,7 @@ impl TaskService {
     ) -> Result<Upload> {
         require_write(caller)?;
         let blob = self.assets.save_blob(bytes, mime).await?;
-        let upload = Upload {
-            id: UploadId::new(),
-            name: name.to_owned(),
-            mime: blob.mime,
-            bytes: blob.bytes,
-            width: blob.width,
-            height: blob.height,
-            sha256: blob.sha256,
-            blob_key: blob.blob_key,
-            thumbnail_key: blob.thumbnail_key,
-            created_at: now_millis(),
-            owner: Some(caller.user_id.clone()),
-        };
+        let upload = Upload::from_blob(blob, name, Some(caller.user_id.clone()), now_millis());
         self.store.create_upload(&upload).await?;
         Ok(upload)
     }

@@ -304,6 +304,25 @@ pub struct Upload {
     pub owner: Option<UserId>,
 }
 
+impl Upload {
+    /// The upload of a blob just stored, named `name` by the client.
+    pub fn from_blob(blob: StoredBlob, name: &str, owner: Option<UserId>, created_at: Millis) -> Self {
+        Self {
+            id: crate::ids::UploadId::new(),
+            name: name.to_owned(),
+            mime: blob.mime,
+            bytes: blob.bytes,
+            width: blob.width,
+            height: blob.height,
+            sha256: blob.sha256,
+            blob_key: blob.blob_key,
+            thumbnail_key: blob.thumbnail_key,
+            created_at,
+            owner,
+        }
+    }
+}
+
 /// A blob written to the asset store, described.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StoredBlob {

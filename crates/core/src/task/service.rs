@@ -14,7 +14,7 @@ use crate::catalog::{Catalog, ModelSpec, ResolvedModel};
 use crate::circuit::Circuits;
 use crate::error::{CoreError, Result};
 use crate::events::{EventBus, TaskEvent};
-use crate::ids::{PromptId, TaskId, UserId};
+use crate::ids::{PromptId, TaskId};
 use crate::ports::InputRef;
 use crate::ports::{AssetStore, Callback, CallbackError, CallbackTask, Created, OwnerCount, PromptStore, Store};
 use crate::quota::{self, CreateLimit, DailyQuota, LimitCount};
@@ -173,15 +173,12 @@ impl TaskService {
             }
             return Ok((existing, false));
         }
+        self.check_queue_room(caller).await?;
+        // The user's limits and the quotas are counted by the store, in the insert's
+        // own write (a routed task's service was chosen for its quota left).
         let now = now_millis();
         let user_limits = self.user_limits(caller, now);
-        self.check_limits(Some(&caller.user_id), &user_limits).await?;
-        self.check_queue_room(caller).await?;
         let quota_limits = self.quota_limits(&resolved.spec.service, &resolved.spec.model, now);
-        // A routed task's service was chosen for its quota left: not counted twice here.
-        if route.is_none() {
-            self.check_limits(Some(&caller.user_id), &quota_limits).await?;
-        }
         let new_task = NewTask {
             id: TaskId::new(),
             service: resolved.spec.service.clone(),
@@ -382,30 +379,17 @@ impl TaskService {
             .collect()
     }
 
-    /// Refuses when a limit is reached already: the quick answer. The store checks
-    /// each again in the insert's own write, where two creates at once cannot both
-    /// take the last place.
-    async fn check_limits(&self, owner: Option<&UserId>, limits: &[CreateLimit]) -> Result<()> {
-        for limit in limits {
-            let used = match &limit.count {
-                LimitCount::Created { service, model, since } => {
-                    self.store.count_created_since(service, model.as_deref(), *since).await?
-                }
-                LimitCount::Owner(which) => match owner {
-                    Some(owner) => self.store.count_owner_tasks(owner, *which).await?,
-                    None => continue,
-                },
-            };
+    /// Refuses a task whose service or model has spent its daily quota (routing
+    /// passes such a service over; the store counts again at the insert).
+    async fn check_quotas(&self, service: &str, model: &str) -> Result<()> {
+        for limit in self.quota_limits(service, model, now_millis()) {
+            let LimitCount::Created { service, model, since } = &limit.count else { continue };
+            let used = self.store.count_created_since(service, model.as_deref(), *since).await?;
             if used >= limit.limit {
                 return Err(limit.refusal(used));
             }
         }
         Ok(())
-    }
-
-    /// Refuses a task whose service or model has spent its daily quota.
-    async fn check_quotas(&self, service: &str, model: &str) -> Result<()> {
-        self.check_limits(None, &self.quota_limits(service, model, now_millis())).await
     }
 
     /// A task the caller may see: its own, or any for an admin. Another user's
@@ -500,15 +484,13 @@ impl TaskService {
         };
         let after =
             self.check_input_files(caller, &resolved.provider.input_files(&resolved.spec.model, &input)).await?;
-        let now = now_millis();
-        let user_limits = self.user_limits(caller, now);
-        self.check_limits(Some(&caller.user_id), &user_limits).await?;
         self.check_queue_room(caller).await?;
+        let now = now_millis();
         let quota_limits = self.quota_limits(&resolved.spec.service, &resolved.spec.model, now);
-        self.check_limits(Some(&caller.user_id), &quota_limits).await?;
         let owner = original.owner.or_else(|| Some(caller.user_id.clone()));
         // The owner's limits are the caller's role's only when the caller owns it.
-        let own_limits = if owner.as_ref() == Some(&caller.user_id) { user_limits } else { Vec::new() };
+        let own_limits =
+            if owner.as_ref() == Some(&caller.user_id) { self.user_limits(caller, now) } else { Vec::new() };
         let new_task = NewTask {
             id: TaskId::new(),
             service: resolved.spec.service.clone(),

@@ -100,7 +100,7 @@ impl RetentionConfig {
 
 #[cfg(test)]
 mod tests {
-    use atelier_core::ids::{AssetId, UploadId};
+    use atelier_core::ids::AssetId;
     use atelier_core::ports::Created;
     use atelier_core::task::{Asset, NewTask, OutputRole, Upload};
     use atelier_core::time::now_millis;
@@ -156,19 +156,7 @@ mod tests {
         let mut uploads = Vec::new();
         for content in [&b"kept"[..], &b"let go"[..]] {
             let blob = assets.save_blob(Bytes::copy_from_slice(content), "text/plain").await.expect("a blob");
-            let upload = Upload {
-                id: UploadId::new(),
-                name: "notes.txt".into(),
-                mime: blob.mime,
-                bytes: blob.bytes,
-                width: None,
-                height: None,
-                sha256: blob.sha256,
-                blob_key: blob.blob_key,
-                thumbnail_key: None,
-                created_at: now,
-                owner: None,
-            };
+            let upload = Upload::from_blob(blob, "notes.txt", None, now);
             store.create_upload(&upload).await.expect("an upload");
             uploads.push(upload);
         }
