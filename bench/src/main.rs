@@ -2,7 +2,7 @@
 //! throwaway PostgreSQL cluster and runs this program), or directly:
 //!
 //! ```text
-//! target/release/atelier-bench [--quick] [--only sqlite|postgres|render|kie|openai|depth|providers|manga|3d|media|webhooks|s3|instances] [--concurrency N] [--server PATH]
+//! target/release/atelier-bench [--quick] [--only sqlite|postgres|render|kie|openai|depth|providers|manga|3d|media|webhooks|s3|instances|slowloris|hostile] [--concurrency N] [--server PATH]
 //! ```
 //!
 //! Figures:
@@ -41,6 +41,12 @@
 //! 13. instances: 1, 2 and 3 `atelier serve` processes on one PostgreSQL database,
 //!     instant tasks (created → completed) and status reads spread over them, and
 //!     the release (and dist, when built) binary's size.
+//! 14. slowloris: ordinary requests' latency with and without thousands of
+//!     connections sending their headers slowly, when those are cut, and how one
+//!     address past its cap is refused.
+//! 15. hostile: CPU milliseconds per hostile file (decompression bombs, files cut
+//!     short, polyglots, looping Exif, 10,000-frame animations, a huge MP4): the
+//!     old store path against `vet_image`/`vet_media`, and an upload, in process.
 //!
 //! PostgreSQL runs when `ATELIER_BENCH_POSTGRES_URL` holds an admin URL (a database
 //! is created per server, as the tests create theirs, with the test kit's
@@ -59,6 +65,7 @@ mod cpu;
 mod depth;
 mod emulated;
 mod emulator;
+mod hostile;
 mod instances;
 mod kie;
 mod load;
@@ -75,6 +82,7 @@ mod render;
 mod report;
 mod s3;
 mod server;
+mod slowloris;
 mod studio;
 mod three_d;
 mod throughput;
@@ -105,7 +113,8 @@ async fn main() -> Result<()> {
         || plan.providers
         || plan.manga
         || plan.three_d
-        || plan.instances)
+        || plan.instances
+        || plan.slowloris)
         && !plan.server.exists()
     {
         bail!("server binary {} not found (build it: cargo build --release -p atelier)", plan.server.display());
@@ -179,6 +188,16 @@ async fn main() -> Result<()> {
         && let Err(error) = openai::run(&plan, &mut report).await
     {
         report.remark(format!("openai: benchmark failed: {error:#}"));
+    }
+    if plan.hostile
+        && let Err(error) = hostile::run(&plan, &mut report).await
+    {
+        report.remark(format!("hostile: benchmark failed: {error:#}"));
+    }
+    if plan.slowloris
+        && let Err(error) = slowloris::run(&plan, &mut report).await
+    {
+        report.remark(format!("slowloris: benchmark failed: {error:#}"));
     }
     if plan.postgres {
         match &postgres_url {

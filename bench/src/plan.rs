@@ -81,6 +81,16 @@ pub struct Plan {
     pub s3: bool,
     /// 1, 2 and 3 server processes on one PostgreSQL database.
     pub instances: bool,
+    /// Slow clients: connections trickling their headers against ordinary requests' latency.
+    pub slowloris: bool,
+    /// Slow connections held at once (fewer when the open-file limit is lower).
+    pub slowloris_connections: usize,
+    /// How long the ordinary requests' latency is measured, with and without them.
+    pub slowloris_window: Duration,
+    /// Hostile files (issue 22): CPU per file before and after the `[media]` limits.
+    pub hostile: bool,
+    /// Most uploads of one hostile file averaged over.
+    pub hostile_uploads: usize,
     pub server: PathBuf,
 }
 
@@ -88,7 +98,7 @@ pub struct Plan {
 #[derive(Debug, Parser)]
 #[command(
     name = "atelier-bench",
-    override_usage = "atelier-bench [--quick] [--only sqlite|postgres|render|kie|openai|depth|providers|manga|3d|media|webhooks|s3|instances] [--concurrency N] [--server PATH]",
+    override_usage = "atelier-bench [--quick] [--only sqlite|postgres|render|kie|openai|depth|providers|manga|3d|media|webhooks|s3|instances|slowloris|hostile] [--concurrency N] [--server PATH]",
     after_help = format!("PostgreSQL runs when {POSTGRES_URL_ENV} holds an admin URL.")
 )]
 struct Args {
@@ -142,6 +152,13 @@ enum Section {
     /// 1, 2 and 3 `atelier serve` processes on one PostgreSQL database: tasks/s and
     /// status reads/s with the load spread over them, and the binary's size.
     Instances,
+    /// Slow clients: thousands of connections sending their headers slowly, ordinary
+    /// requests' latency meanwhile, when they are cut; one address past its cap.
+    Slowloris,
+    /// Hostile files: CPU milliseconds per decompression bomb, cut-short file,
+    /// polyglot, looping Exif, 10,000-frame animation and huge MP4, the old path
+    /// against `vet_image`/`vet_media` in process and against an upload.
+    Hostile,
 }
 
 /// `quick` or `full`, as the run is.
@@ -183,9 +200,14 @@ pub fn parse_args() -> Result<Plan> {
         three_d_duration: sized(quick, Duration::from_secs(15), Duration::from_secs(60)),
         three_d_workers: 4,
         media: runs(Section::Media),
+        hostile: runs(Section::Hostile),
+        hostile_uploads: sized(quick, 20, 50),
         webhooks: runs(Section::Webhooks),
         s3: runs(Section::S3),
         instances: runs(Section::Instances),
+        slowloris: runs(Section::Slowloris),
+        slowloris_connections: sized(quick, 3_000, 10_000),
+        slowloris_window: sized(quick, Duration::from_secs(3), Duration::from_secs(10)),
         media_reps: sized(quick, 3, 10),
         media_lookups: sized(quick, 100_000, 1_000_000),
         manga_chars: sized(quick, vec![5_000], vec![5_000, 10_000, 50_000]),

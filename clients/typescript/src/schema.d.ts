@@ -408,7 +408,7 @@ export interface paths {
             cookie?: never;
         };
         /** Seed 004's image download (`ETag`, `Range` as the native route). */
-        get: operations["get_image"];
+        get: operations["seed004_get_image"];
         put?: never;
         post?: never;
         delete?: never;
@@ -1321,11 +1321,11 @@ export interface paths {
             cookie?: never;
         };
         /** Seed 004's task status: the task with its progress and `images[]`. */
-        get: operations["get_task"];
+        get: operations["seed004_get_task"];
         put?: never;
         post?: never;
         /** Seed 004's task deletion (its images too). */
-        delete: operations["delete_task"];
+        delete: operations["seed004_delete_task"];
         options?: never;
         head?: never;
         patch?: never;
@@ -1366,11 +1366,11 @@ export interface paths {
          * A task with its status, progress and outputs (also served as seed 004's
          *     `GET /api/v1/task/{task_id}`).
          */
-        get: operations["get_task_2"];
+        get: operations["get_task"];
         put?: never;
         post?: never;
         /** Delete a task and its outputs (also seed 004's `DELETE /api/v1/task/{task_id}`). */
-        delete: operations["delete_task_2"];
+        delete: operations["delete_task"];
         options?: never;
         head?: never;
         patch?: never;
@@ -1464,7 +1464,11 @@ export interface paths {
          * Stores a file for use as a task input. Send a multipart form with a `file`
          *     part, or the raw bytes with their `Content-Type` (`?name=` names the file).
          *     Images (PNG, JPEG, WebP, GIF) and videos (MP4, WebM, QuickTime) are accepted;
-         *     an image must decode. A photo's Exif GPS becomes a stored location (`location`),
+         *     an image must decode, within the `[media]` limits (pixels read from its header
+         *     before any decode, frames, nothing after its end); a video within its frame
+         *     size, duration and frame limits: past them a 422 with the refusal's code
+         *     (`image_too_large`, `image_undecodable`, `too_many_frames`, `trailing_data`,
+         *     `bad_metadata`, `video_too_large`, …). A photo's Exif GPS becomes a stored location (`location`),
          *     and the file is kept without it (Exif, XMP and IPTC are removed from JPEG, PNG
          *     and WebP files).
          */
@@ -1932,6 +1936,17 @@ export interface components {
             /** @description A 6-digit code from the authenticator (or, to turn two-factor off, a recovery code). */
             code: string;
         };
+        /**
+         * @description The parts of a completion form, as the OpenAPI document shows them (the handler
+         *     reads the parts one by one, in order, as they stream in).
+         */
+        CompletionForm: {
+            /** @description Other files (a texture, a log). */
+            extra?: components["schemas"]["FilePart"][] | null;
+            /** @description The results, in order. */
+            file: components["schemas"]["FilePart"][];
+            preview?: components["schemas"]["FilePart"] | null;
+        };
         CreateKeyRequest: {
             /**
              * Format: int32
@@ -2188,6 +2203,12 @@ export interface components {
             /** Format: int32 */
             timeout_seconds: number;
         };
+        /**
+         * Format: binary
+         * @description A file in a request body (a multipart part, or the whole body): its bytes, a
+         *     binary string in the document.
+         */
+        FilePart: string;
         FontsView: {
             cjk: boolean;
             faces: number;
@@ -2543,7 +2564,7 @@ export interface components {
         MangaConcept: {
             /** @description Other choices a person may select instead (selection feedback). */
             alternatives?: {
-                [key: string]: unknown[];
+                [key: string]: (string | number | boolean)[];
             };
             genre: string;
             key_scenes?: string[];
@@ -2636,7 +2657,7 @@ export interface components {
             concept: {
                 /** @description Other choices a person may select instead (selection feedback). */
                 alternatives?: {
-                    [key: string]: unknown[];
+                    [key: string]: (string | number | boolean)[];
                 };
                 genre: string;
                 key_scenes?: string[];
@@ -3628,6 +3649,11 @@ export interface components {
             rotate_secret?: boolean;
             url?: string | null;
         };
+        /** @description A multipart upload's parts, as the OpenAPI document shows them. */
+        UploadForm: {
+            /** @description The file, with its name and Content-Type. */
+            file: components["schemas"]["FilePart"];
+        };
         /** @description An uploaded file. */
         UploadView: {
             /** Format: int64 */
@@ -3755,20 +3781,21 @@ export type $defs = Record<string, never>;
 export interface operations {
     list_dead_letters: {
         parameters: {
-            query?: never;
-            header?: never;
-            path: {
+            query?: {
                 /** @description `service/model`, or a model name. */
-                model: string | null;
+                model?: string;
                 /** @description `next_cursor` of the previous page. */
-                cursor: string | null;
+                cursor?: string;
                 /** @description 1 to 500, default 50. */
-                limit: number | null;
+                limit?: number;
             };
+            header?: never;
+            path?: never;
             cookie?: never;
         };
         requestBody?: never;
         responses: {
+            /** @description OK */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -3786,6 +3813,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Not allowed */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3794,6 +3822,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Invalid input (details name the field) */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -3816,6 +3845,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
+            /** @description Accepted: the work goes on in the background */
             202: {
                 headers: {
                     [name: string]: unknown;
@@ -3833,6 +3863,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Not allowed */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3841,6 +3872,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Not found (or not yours) */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -3849,6 +3881,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Conflict with the current state */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -3857,6 +3890,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Invalid input (details name the field) */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -3865,6 +3899,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Too many requests or over a quota; see Retry-After */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -3873,6 +3908,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Not available now; see Retry-After */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -3892,6 +3928,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
+            /** @description OK */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -3909,6 +3946,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Not allowed */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3932,6 +3970,7 @@ export interface operations {
             };
         };
         responses: {
+            /** @description Created */
             201: {
                 headers: {
                     [name: string]: unknown;
@@ -3958,6 +3997,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Not allowed */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3966,6 +4006,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Unsupported content type */
             415: {
                 headers: {
                     [name: string]: unknown;
@@ -3974,6 +4015,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Invalid input (details name the field) */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -4012,6 +4054,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Not allowed */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -4020,6 +4063,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Not found (or not yours) */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -4032,35 +4076,36 @@ export interface operations {
     };
     list_assets: {
         parameters: {
-            query?: never;
-            header?: never;
-            path: {
+            query?: {
                 /** @description Only assets with this tag. */
-                tag: string | null;
+                tag?: string;
                 /** @description Only assets of tasks of this model: `service/model`, or a model name (of any service). */
-                model: string | null;
+                model?: string;
                 /** @description RFC 3339 time: assets created at or after it. */
-                created_after: string | null;
+                created_after?: string;
                 /** @description RFC 3339 time: assets created before it. */
-                created_before: string | null;
+                created_before?: string;
                 /** @description Only assets of this kind, by MIME type: `image`, `audio`, `video` or `model` (3D). */
-                kind: string | null;
+                kind?: string;
                 /**
                  * @description Only assets of tasks whose place lies within `radius_km` of this point: `<latitude>,<longitude>`.
                  * @example 48.8566,2.3522
                  */
-                near: string | null;
+                near?: string;
                 /** @description Kilometres (great-circle), zero or more; with `near`. */
-                radius_km: number | null;
+                radius_km?: number;
                 /** @description `next_cursor` of the previous page. */
-                cursor: string | null;
+                cursor?: string;
                 /** @description 1 to 500, default 50. */
-                limit: number | null;
+                limit?: number;
             };
+            header?: never;
+            path?: never;
             cookie?: never;
         };
         requestBody?: never;
         responses: {
+            /** @description OK */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -4087,6 +4132,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Invalid input (details name the field) */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -4148,6 +4194,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Not found (or not yours) */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -4181,6 +4228,7 @@ export interface operations {
             };
         };
         responses: {
+            /** @description OK */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -4216,6 +4264,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Not found (or not yours) */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -4224,6 +4273,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Unsupported content type */
             415: {
                 headers: {
                     [name: string]: unknown;
@@ -4232,6 +4282,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Invalid input (details name the field) */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -4292,6 +4343,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Not found (or not yours) */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -4300,6 +4352,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Unsupported content type */
             415: {
                 headers: {
                     [name: string]: unknown;
@@ -4308,6 +4361,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Invalid input (details name the field) */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -4357,6 +4411,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Not found (or not yours) */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -4385,7 +4440,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "image/webp": unknown;
+                    "image/webp": string;
                 };
             };
             /** @description No valid key or session */
@@ -4406,6 +4461,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Not found (or not yours) */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -4418,17 +4474,18 @@ export interface operations {
     };
     audit_log: {
         parameters: {
-            query?: never;
-            header?: never;
-            path: {
+            query?: {
                 /** @description Entries older than this id (the `next_before` of the previous page). */
-                before: number | null;
-                limit: number | null;
+                before?: number;
+                limit?: number;
             };
+            header?: never;
+            path?: never;
             cookie?: never;
         };
         requestBody?: never;
         responses: {
+            /** @description OK */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -4437,6 +4494,7 @@ export interface operations {
                     "application/json": components["schemas"]["AuditListView"];
                 };
             };
+            /** @description No valid key or session */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -4445,6 +4503,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Not allowed */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -4453,6 +4512,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Invalid input (details name the field) */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -4487,6 +4547,7 @@ export interface operations {
                 };
                 content?: never;
             };
+            /** @description Malformed request */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -4495,6 +4556,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description No valid key or session */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -4503,6 +4565,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Not found (or not yours) */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -4511,6 +4574,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Body too large */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -4519,6 +4583,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Invalid input (details name the field) */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -4527,6 +4592,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Not available now; see Retry-After */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -4550,6 +4616,7 @@ export interface operations {
             };
         };
         responses: {
+            /** @description Created */
             201: {
                 headers: {
                     [name: string]: unknown;
@@ -4558,6 +4625,7 @@ export interface operations {
                     "application/json": components["schemas"]["GenerateResponse"];
                 };
             };
+            /** @description Malformed request */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -4584,6 +4652,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Unsupported content type */
             415: {
                 headers: {
                     [name: string]: unknown;
@@ -4592,6 +4661,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Invalid input (details name the field) */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -4600,6 +4670,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Too many requests or over a quota; see Retry-After */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -4623,6 +4694,7 @@ export interface operations {
             };
         };
         responses: {
+            /** @description Accepted: the work goes on in the background */
             202: {
                 headers: {
                     [name: string]: unknown;
@@ -4658,6 +4730,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Unsupported content type */
             415: {
                 headers: {
                     [name: string]: unknown;
@@ -4666,6 +4739,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Invalid input (details name the field) */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -4674,6 +4748,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Too many requests or over a quota; see Retry-After */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -4682,6 +4757,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Not available now; see Retry-After */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -4750,6 +4826,7 @@ export interface operations {
             };
         };
         responses: {
+            /** @description Accepted: the work goes on in the background */
             202: {
                 headers: {
                     [name: string]: unknown;
@@ -4785,6 +4862,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Unsupported content type */
             415: {
                 headers: {
                     [name: string]: unknown;
@@ -4793,6 +4871,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Invalid input (details name the field) */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -4801,6 +4880,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Too many requests or over a quota; see Retry-After */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -4809,6 +4889,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Not available now; see Retry-After */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -4828,6 +4909,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
+            /** @description OK */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -4836,6 +4918,7 @@ export interface operations {
                     "application/json": components["schemas"]["HealthView"];
                 };
             };
+            /** @description Not available now; see Retry-After */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -4855,6 +4938,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
+            /** @description OK */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -4874,6 +4958,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
+            /** @description OK */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -4882,6 +4967,7 @@ export interface operations {
                     "application/json": components["schemas"]["HealthView"];
                 };
             };
+            /** @description Not available now; see Retry-After */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -4894,35 +4980,36 @@ export interface operations {
     };
     history: {
         parameters: {
-            query?: never;
-            header?: never;
-            path: {
+            query?: {
                 /** @description Only assets with this tag. */
-                tag: string | null;
+                tag?: string;
                 /** @description Only assets of tasks of this model: `service/model`, or a model name (of any service). */
-                model: string | null;
+                model?: string;
                 /** @description RFC 3339 time: assets created at or after it. */
-                created_after: string | null;
+                created_after?: string;
                 /** @description RFC 3339 time: assets created before it. */
-                created_before: string | null;
+                created_before?: string;
                 /** @description Only assets of this kind, by MIME type: `image`, `audio`, `video` or `model` (3D). */
-                kind: string | null;
+                kind?: string;
                 /**
                  * @description Only assets of tasks whose place lies within `radius_km` of this point: `<latitude>,<longitude>`.
                  * @example 48.8566,2.3522
                  */
-                near: string | null;
+                near?: string;
                 /** @description Kilometres (great-circle), zero or more; with `near`. */
-                radius_km: number | null;
+                radius_km?: number;
                 /** @description `next_cursor` of the previous page. */
-                cursor: string | null;
+                cursor?: string;
                 /** @description 1 to 500, default 50. */
-                limit: number | null;
+                limit?: number;
             };
+            header?: never;
+            path?: never;
             cookie?: never;
         };
         requestBody?: never;
         responses: {
+            /** @description OK */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -4949,6 +5036,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Invalid input (details name the field) */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -4996,6 +5084,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Not found (or not yours) */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -5006,7 +5095,7 @@ export interface operations {
             };
         };
     };
-    get_image: {
+    seed004_get_image: {
         parameters: {
             query?: never;
             header?: never;
@@ -5057,6 +5146,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Not found (or not yours) */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -5092,7 +5182,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "image/webp": unknown;
+                    "image/webp": string;
                 };
             };
             /** @description No valid key or session */
@@ -5113,6 +5203,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Not found (or not yours) */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -5135,6 +5226,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
+            /** @description OK */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -5161,6 +5253,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Not found (or not yours) */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -5199,6 +5292,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Not allowed */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -5207,6 +5301,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Not found (or not yours) */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -5232,6 +5327,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
+            /** @description OK */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -5265,6 +5361,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Not found (or not yours) */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -5273,6 +5370,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Conflict with the current state */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -5281,6 +5379,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Invalid input (details name the field) */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -5289,6 +5388,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description The provider failed */
             502: {
                 headers: {
                     [name: string]: unknown;
@@ -5297,6 +5397,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Timed out */
             504: {
                 headers: {
                     [name: string]: unknown;
@@ -5319,6 +5420,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
+            /** @description OK */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -5345,6 +5447,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Not found (or not yours) */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -5357,16 +5460,17 @@ export interface operations {
     };
     list_keys: {
         parameters: {
-            query?: never;
-            header?: never;
-            path: {
+            query?: {
                 /** @description Everyone's keys (admins only). */
-                all: boolean;
+                all?: boolean;
             };
+            header?: never;
+            path?: never;
             cookie?: never;
         };
         requestBody?: never;
         responses: {
+            /** @description OK */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -5375,6 +5479,7 @@ export interface operations {
                     "application/json": components["schemas"]["KeyListView"];
                 };
             };
+            /** @description No valid key or session */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -5383,6 +5488,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Not allowed */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -5391,6 +5497,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Invalid input (details name the field) */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -5414,6 +5521,7 @@ export interface operations {
             };
         };
         responses: {
+            /** @description Created */
             201: {
                 headers: {
                     [name: string]: unknown;
@@ -5422,6 +5530,7 @@ export interface operations {
                     "application/json": components["schemas"]["CreatedKeyView"];
                 };
             };
+            /** @description Malformed request */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -5430,6 +5539,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description No valid key or session */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -5438,6 +5548,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Not allowed */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -5446,6 +5557,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Not found (or not yours) */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -5454,6 +5566,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Unsupported content type */
             415: {
                 headers: {
                     [name: string]: unknown;
@@ -5462,6 +5575,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Invalid input (details name the field) */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -5484,6 +5598,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
+            /** @description OK */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -5492,6 +5607,7 @@ export interface operations {
                     "application/json": components["schemas"]["KeyView"];
                 };
             };
+            /** @description No valid key or session */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -5509,6 +5625,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Not found (or not yours) */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -5540,6 +5657,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
+            /** @description OK */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -5566,6 +5684,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Invalid input (details name the field) */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -5589,6 +5708,7 @@ export interface operations {
             };
         };
         responses: {
+            /** @description Created */
             201: {
                 headers: {
                     [name: string]: unknown;
@@ -5597,6 +5717,7 @@ export interface operations {
                     "application/json": components["schemas"]["LocationView"];
                 };
             };
+            /** @description Malformed request */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -5623,6 +5744,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Unsupported content type */
             415: {
                 headers: {
                     [name: string]: unknown;
@@ -5654,6 +5776,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
+            /** @description OK */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -5680,6 +5803,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Not found (or not yours) */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -5727,6 +5851,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Not found (or not yours) */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -5753,6 +5878,7 @@ export interface operations {
             };
         };
         responses: {
+            /** @description OK */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -5761,6 +5887,7 @@ export interface operations {
                     "application/json": components["schemas"]["LocationView"];
                 };
             };
+            /** @description Malformed request */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -5787,6 +5914,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Not found (or not yours) */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -5795,6 +5923,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Unsupported content type */
             415: {
                 headers: {
                     [name: string]: unknown;
@@ -5803,6 +5932,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Invalid input (details name the field) */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -5826,6 +5956,7 @@ export interface operations {
             };
         };
         responses: {
+            /** @description Accepted: the work goes on in the background */
             202: {
                 headers: {
                     [name: string]: unknown;
@@ -5834,6 +5965,7 @@ export interface operations {
                     "application/json": components["schemas"]["MangaResponse"];
                 };
             };
+            /** @description Malformed request */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -5860,6 +5992,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Unsupported content type */
             415: {
                 headers: {
                     [name: string]: unknown;
@@ -5868,6 +6001,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Invalid input (details name the field) */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -5876,6 +6010,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Too many requests or over a quota; see Retry-After */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -5898,6 +6033,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
+            /** @description OK */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -5924,6 +6060,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Not found (or not yours) */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -5943,6 +6080,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
+            /** @description OK */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -5951,6 +6089,7 @@ export interface operations {
                     "application/json": components["schemas"]["MeView"];
                 };
             };
+            /** @description No valid key or session */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -5990,6 +6129,7 @@ export interface operations {
                 };
                 content?: never;
             };
+            /** @description Malformed request */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -5998,6 +6138,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description No valid key or session */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -6015,6 +6156,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Unsupported content type */
             415: {
                 headers: {
                     [name: string]: unknown;
@@ -6023,6 +6165,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Invalid input (details name the field) */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -6042,6 +6185,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
+            /** @description Created */
             201: {
                 headers: {
                     [name: string]: unknown;
@@ -6050,6 +6194,7 @@ export interface operations {
                     "application/json": components["schemas"]["TotpEnrolmentView"];
                 };
             };
+            /** @description No valid key or session */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -6067,6 +6212,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Conflict with the current state */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -6097,6 +6243,7 @@ export interface operations {
                 };
                 content?: never;
             };
+            /** @description Malformed request */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -6105,6 +6252,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description No valid key or session */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -6122,6 +6270,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Unsupported content type */
             415: {
                 headers: {
                     [name: string]: unknown;
@@ -6130,6 +6279,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Invalid input (details name the field) */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -6138,6 +6288,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Too many requests or over a quota; see Retry-After */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -6161,6 +6312,7 @@ export interface operations {
             };
         };
         responses: {
+            /** @description OK */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -6169,6 +6321,7 @@ export interface operations {
                     "application/json": components["schemas"]["RecoveryCodesView"];
                 };
             };
+            /** @description Malformed request */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -6177,6 +6330,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description No valid key or session */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -6194,6 +6348,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Conflict with the current state */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -6202,6 +6357,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Unsupported content type */
             415: {
                 headers: {
                     [name: string]: unknown;
@@ -6210,6 +6366,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Invalid input (details name the field) */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -6218,6 +6375,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Too many requests or over a quota; see Retry-After */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -6237,6 +6395,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
+            /** @description OK */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -6274,6 +6433,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
+            /** @description OK */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -6300,6 +6460,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Not available now; see Retry-After */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -6324,6 +6485,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
+            /** @description OK */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -6332,6 +6494,7 @@ export interface operations {
                     "application/json": components["schemas"]["RunListView"];
                 };
             };
+            /** @description Malformed request */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -6358,6 +6521,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Invalid input (details name the field) */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -6381,6 +6545,7 @@ export interface operations {
             };
         };
         responses: {
+            /** @description Accepted: the work goes on in the background */
             202: {
                 headers: {
                     [name: string]: unknown;
@@ -6389,6 +6554,7 @@ export interface operations {
                     "application/json": components["schemas"]["RunView"];
                 };
             };
+            /** @description Malformed request */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -6424,6 +6590,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Unsupported content type */
             415: {
                 headers: {
                     [name: string]: unknown;
@@ -6432,6 +6599,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Invalid input (details name the field) */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -6460,6 +6628,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
+            /** @description OK */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -6500,6 +6669,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
+            /** @description OK */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -6526,6 +6696,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Not found (or not yours) */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -6552,6 +6723,7 @@ export interface operations {
             };
         };
         responses: {
+            /** @description OK */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -6560,6 +6732,7 @@ export interface operations {
                     "application/json": components["schemas"]["RunView"];
                 };
             };
+            /** @description Malformed request */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -6595,6 +6768,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Conflict with the current state */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -6603,6 +6777,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Unsupported content type */
             415: {
                 headers: {
                     [name: string]: unknown;
@@ -6611,6 +6786,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Invalid input (details name the field) */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -6633,6 +6809,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
+            /** @description OK */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -6659,6 +6836,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Not found (or not yours) */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -6690,6 +6868,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
+            /** @description OK */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -6716,6 +6895,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Not found (or not yours) */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -6774,6 +6954,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Not found (or not yours) */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -6800,6 +6981,7 @@ export interface operations {
             };
         };
         responses: {
+            /** @description OK */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -6808,6 +6990,7 @@ export interface operations {
                     "application/json": components["schemas"]["RunAndVersionView"];
                 };
             };
+            /** @description Malformed request */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -6834,6 +7017,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Not found (or not yours) */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -6851,6 +7035,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Unsupported content type */
             415: {
                 headers: {
                     [name: string]: unknown;
@@ -6859,6 +7044,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Invalid input (details name the field) */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -6883,6 +7069,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
+            /** @description OK */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -6891,6 +7078,7 @@ export interface operations {
                     "application/json": components["schemas"]["VersionView"][];
                 };
             };
+            /** @description Malformed request */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -6917,6 +7105,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Not found (or not yours) */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -6943,6 +7132,7 @@ export interface operations {
             };
         };
         responses: {
+            /** @description Accepted: the work goes on in the background */
             202: {
                 headers: {
                     [name: string]: unknown;
@@ -6951,6 +7141,7 @@ export interface operations {
                     "application/json": components["schemas"]["ProposalView"];
                 };
             };
+            /** @description Malformed request */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -6977,6 +7168,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Not found (or not yours) */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -6985,6 +7177,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Conflict with the current state */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -6993,6 +7186,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Unsupported content type */
             415: {
                 headers: {
                     [name: string]: unknown;
@@ -7001,6 +7195,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Invalid input (details name the field) */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -7009,6 +7204,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Too many requests or over a quota; see Retry-After */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -7033,6 +7229,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
+            /** @description OK */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -7059,6 +7256,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Not found (or not yours) */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -7083,6 +7281,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
+            /** @description OK */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -7109,6 +7308,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Not found (or not yours) */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -7149,6 +7349,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
+            /** @description OK */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -7175,6 +7376,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Not found (or not yours) */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -7206,6 +7408,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
+            /** @description OK */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -7232,6 +7435,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Not found (or not yours) */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -7263,6 +7467,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
+            /** @description OK */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -7289,6 +7494,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Not found (or not yours) */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -7313,6 +7519,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
+            /** @description OK */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -7339,6 +7546,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Not found (or not yours) */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -7382,10 +7590,11 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "image/svg+xml": unknown;
-                    "image/png": unknown;
+                    "image/svg+xml": string;
+                    "image/png": string;
                 };
             };
+            /** @description Malformed request */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -7412,6 +7621,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Not found (or not yours) */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -7468,6 +7678,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Not found (or not yours) */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -7505,6 +7716,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
+            /** @description OK */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -7556,6 +7768,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
+            /** @description OK */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -7610,6 +7823,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
+            /** @description OK */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -7649,18 +7863,19 @@ export interface operations {
     };
     list_prompts: {
         parameters: {
-            query?: never;
-            header?: never;
-            path: {
+            query?: {
                 /** @description `next_cursor` of the previous page. */
-                cursor: string | null;
+                cursor?: string;
                 /** @description 1 to 500, default 50. */
-                limit: number | null;
+                limit?: number;
             };
+            header?: never;
+            path?: never;
             cookie?: never;
         };
         requestBody?: never;
         responses: {
+            /** @description OK */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -7687,6 +7902,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Invalid input (details name the field) */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -7710,6 +7926,7 @@ export interface operations {
             };
         };
         responses: {
+            /** @description Created */
             201: {
                 headers: {
                     [name: string]: unknown;
@@ -7718,6 +7935,7 @@ export interface operations {
                     "application/json": components["schemas"]["PromptView"];
                 };
             };
+            /** @description Malformed request */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -7762,6 +7980,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Unsupported content type */
             415: {
                 headers: {
                     [name: string]: unknown;
@@ -7770,6 +7989,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Invalid input (details name the field) */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -7792,6 +8012,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
+            /** @description OK */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -7818,6 +8039,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Not found (or not yours) */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -7865,6 +8087,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Not found (or not yours) */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -7900,6 +8123,7 @@ export interface operations {
             };
         };
         responses: {
+            /** @description OK */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -7908,6 +8132,7 @@ export interface operations {
                     "application/json": components["schemas"]["PromptView"];
                 };
             };
+            /** @description Malformed request */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -7934,6 +8159,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Not found (or not yours) */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -7942,6 +8168,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Unsupported content type */
             415: {
                 headers: {
                     [name: string]: unknown;
@@ -7950,6 +8177,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Invalid input (details name the field) */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -7972,6 +8200,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
+            /** @description OK */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -7998,6 +8227,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Not found (or not yours) */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -8010,16 +8240,17 @@ export interface operations {
     };
     list_providers: {
         parameters: {
-            query?: never;
-            header?: never;
-            path: {
+            query?: {
                 /** @description Also ask each configured provider for its account (credits): one call each. */
-                account: boolean;
+                account?: boolean;
             };
+            header?: never;
+            path?: never;
             cookie?: never;
         };
         requestBody?: never;
         responses: {
+            /** @description OK */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -8046,6 +8277,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Invalid input (details name the field) */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -8054,6 +8286,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Not available now; see Retry-After */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -8085,6 +8318,7 @@ export interface operations {
                 };
                 content?: never;
             };
+            /** @description Accepted: the work goes on in the background */
             202: {
                 headers: {
                     [name: string]: unknown;
@@ -8093,6 +8327,7 @@ export interface operations {
                     "application/json": components["schemas"]["TaskView"];
                 };
             };
+            /** @description Malformed request */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -8101,6 +8336,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description No valid key or session */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -8109,6 +8345,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Not allowed */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -8117,6 +8354,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Unsupported content type */
             415: {
                 headers: {
                     [name: string]: unknown;
@@ -8125,6 +8363,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Invalid input (details name the field) */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -8133,6 +8372,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Too many requests or over a quota; see Retry-After */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -8156,6 +8396,7 @@ export interface operations {
             };
         };
         responses: {
+            /** @description Created */
             201: {
                 headers: {
                     [name: string]: unknown;
@@ -8164,6 +8405,7 @@ export interface operations {
                     "application/json": components["schemas"]["SessionView"];
                 };
             };
+            /** @description Malformed request */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -8172,6 +8414,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description No valid key or session */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -8180,6 +8423,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Unsupported content type */
             415: {
                 headers: {
                     [name: string]: unknown;
@@ -8188,6 +8432,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Invalid input (details name the field) */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -8196,6 +8441,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Too many requests or over a quota; see Retry-After */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -8215,6 +8461,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
+            /** @description OK */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -8241,6 +8488,7 @@ export interface operations {
                 };
                 content?: never;
             };
+            /** @description No valid key or session */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -8262,11 +8510,11 @@ export interface operations {
     };
     sign_in_with_link: {
         parameters: {
-            query?: never;
-            header?: never;
-            path: {
+            query: {
                 token: string;
             };
+            header?: never;
+            path?: never;
             cookie?: never;
         };
         requestBody?: never;
@@ -8278,6 +8526,7 @@ export interface operations {
                 };
                 content?: never;
             };
+            /** @description Malformed request */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -8286,6 +8535,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description No valid key or session */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -8294,6 +8544,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Invalid input (details name the field) */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -8342,6 +8593,7 @@ export interface operations {
                 };
                 content?: never;
             };
+            /** @description Malformed request */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -8350,6 +8602,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Not allowed */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -8358,6 +8611,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Not found (or not yours) */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -8373,6 +8627,7 @@ export interface operations {
                 };
                 content?: never;
             };
+            /** @description Invalid input (details name the field) */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -8392,6 +8647,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
+            /** @description OK */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -8420,7 +8676,7 @@ export interface operations {
             };
         };
     };
-    get_task: {
+    seed004_get_task: {
         parameters: {
             query?: never;
             header?: never;
@@ -8432,6 +8688,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
+            /** @description OK */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -8458,6 +8715,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Not found (or not yours) */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -8468,7 +8726,7 @@ export interface operations {
             };
         };
     };
-    delete_task: {
+    seed004_delete_task: {
         parameters: {
             query?: never;
             header?: never;
@@ -8505,6 +8763,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Not found (or not yours) */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -8517,37 +8776,38 @@ export interface operations {
     };
     list_tasks: {
         parameters: {
-            query?: never;
-            header?: never;
-            path: {
+            query?: {
                 /** @description Comma-separated statuses. */
-                status: string | null;
+                status?: string;
                 /** @description `service/model`, or a model name. */
-                model: string | null;
+                model?: string;
                 /** @description RFC 3339 time: tasks created at or after it. */
-                created_after: string | null;
+                created_after?: string;
                 /** @description RFC 3339 time: tasks created before it. */
-                created_before: string | null;
+                created_before?: string;
                 /** @description Only tasks made from this prompt (`prm_…`). */
-                prompt_id: string | null;
+                prompt_id?: string;
                 /** @description Only tasks with an output carrying this tag. */
-                tag: string | null;
+                tag?: string;
                 /**
                  * @description Only tasks whose place (`location` when created) lies within `radius_km` of this point: `<latitude>,<longitude>`.
                  * @example 48.8566,2.3522
                  */
-                near: string | null;
+                near?: string;
                 /** @description Kilometres (great-circle), zero or more; with `near`. */
-                radius_km: number | null;
+                radius_km?: number;
                 /** @description `next_cursor` of the previous page. */
-                cursor: string | null;
+                cursor?: string;
                 /** @description 1 to 500, default 50. */
-                limit: number | null;
+                limit?: number;
             };
+            header?: never;
+            path?: never;
             cookie?: never;
         };
         requestBody?: never;
         responses: {
+            /** @description OK */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -8574,6 +8834,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Invalid input (details name the field) */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -8685,7 +8946,7 @@ export interface operations {
             };
         };
     };
-    get_task_2: {
+    get_task: {
         parameters: {
             query?: never;
             header?: never;
@@ -8697,6 +8958,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
+            /** @description OK */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -8723,6 +8985,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Not found (or not yours) */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -8733,7 +8996,7 @@ export interface operations {
             };
         };
     };
-    delete_task_2: {
+    delete_task: {
         parameters: {
             query?: never;
             header?: never;
@@ -8770,6 +9033,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Not found (or not yours) */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -8792,6 +9056,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
+            /** @description OK */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -8818,6 +9083,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Not found (or not yours) */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -8876,6 +9142,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Not found (or not yours) */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -8902,6 +9169,7 @@ export interface operations {
             };
         };
         responses: {
+            /** @description OK */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -8910,6 +9178,7 @@ export interface operations {
                     "application/json": components["schemas"]["TaskView"];
                 };
             };
+            /** @description Malformed request */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -8927,6 +9196,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Not allowed */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -8935,6 +9205,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Not found (or not yours) */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -8952,6 +9223,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Body too large */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -8960,6 +9232,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Unsupported content type */
             415: {
                 headers: {
                     [name: string]: unknown;
@@ -8968,6 +9241,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Invalid input (details name the field) */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -8990,6 +9264,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
+            /** @description Accepted: the work goes on in the background */
             202: {
                 headers: {
                     [name: string]: unknown;
@@ -9016,6 +9291,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Not found (or not yours) */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -9045,13 +9321,15 @@ export interface operations {
             path?: never;
             cookie?: never;
         };
-        /** @description The file */
+        /** @description The file: the raw bytes with their own Content-Type, or a multipart form */
         requestBody: {
             content: {
-                "application/octet-stream": number[];
+                "application/octet-stream": components["schemas"]["FilePart"];
+                "multipart/form-data": components["schemas"]["UploadForm"];
             };
         };
         responses: {
+            /** @description Created */
             201: {
                 headers: {
                     [name: string]: unknown;
@@ -9060,6 +9338,7 @@ export interface operations {
                     "application/json": components["schemas"]["UploadView"];
                 };
             };
+            /** @description Malformed request */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -9086,6 +9365,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Body too large */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -9094,6 +9374,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Unsupported content type */
             415: {
                 headers: {
                     [name: string]: unknown;
@@ -9102,6 +9383,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Invalid input (details name the field) */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -9124,6 +9406,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
+            /** @description OK */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -9150,6 +9433,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Not found (or not yours) */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -9197,6 +9481,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Not found (or not yours) */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -9258,6 +9543,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Not found (or not yours) */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -9284,6 +9570,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
+            /** @description OK */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -9292,6 +9579,7 @@ export interface operations {
                     "application/json": components["schemas"]["UserListView"];
                 };
             };
+            /** @description No valid key or session */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -9300,6 +9588,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Not allowed */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -9323,6 +9612,7 @@ export interface operations {
             };
         };
         responses: {
+            /** @description Created */
             201: {
                 headers: {
                     [name: string]: unknown;
@@ -9331,6 +9621,7 @@ export interface operations {
                     "application/json": components["schemas"]["UserView"];
                 };
             };
+            /** @description Malformed request */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -9339,6 +9630,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description No valid key or session */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -9347,6 +9639,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Not allowed */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -9355,6 +9648,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Conflict with the current state */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -9363,6 +9657,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Unsupported content type */
             415: {
                 headers: {
                     [name: string]: unknown;
@@ -9371,6 +9666,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Invalid input (details name the field) */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -9397,6 +9693,7 @@ export interface operations {
             };
         };
         responses: {
+            /** @description OK */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -9405,6 +9702,7 @@ export interface operations {
                     "application/json": components["schemas"]["UserView"];
                 };
             };
+            /** @description Malformed request */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -9413,6 +9711,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description No valid key or session */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -9421,6 +9720,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Not allowed */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -9429,6 +9729,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Not found (or not yours) */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -9437,6 +9738,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Conflict with the current state */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -9445,6 +9747,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Unsupported content type */
             415: {
                 headers: {
                     [name: string]: unknown;
@@ -9453,6 +9756,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Invalid input (details name the field) */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -9472,6 +9776,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
+            /** @description OK */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -9513,6 +9818,7 @@ export interface operations {
             };
         };
         responses: {
+            /** @description Created */
             201: {
                 headers: {
                     [name: string]: unknown;
@@ -9521,6 +9827,7 @@ export interface operations {
                     "application/json": components["schemas"]["WebhookView"];
                 };
             };
+            /** @description Malformed request */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -9538,6 +9845,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Not allowed */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -9555,6 +9863,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Unsupported content type */
             415: {
                 headers: {
                     [name: string]: unknown;
@@ -9583,6 +9892,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
+            /** @description OK */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -9623,6 +9933,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
+            /** @description Accepted: the work goes on in the background */
             202: {
                 headers: {
                     [name: string]: unknown;
@@ -9640,6 +9951,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Not allowed */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -9648,6 +9960,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Not found (or not yours) */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -9670,6 +9983,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
+            /** @description OK */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -9696,6 +10010,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Not found (or not yours) */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -9734,6 +10049,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Not allowed */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -9742,6 +10058,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Not found (or not yours) */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -9768,6 +10085,7 @@ export interface operations {
             };
         };
         responses: {
+            /** @description OK */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -9776,6 +10094,7 @@ export interface operations {
                     "application/json": components["schemas"]["WebhookView"];
                 };
             };
+            /** @description Malformed request */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -9793,6 +10112,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Not allowed */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -9801,6 +10121,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Not found (or not yours) */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -9809,6 +10130,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Unsupported content type */
             415: {
                 headers: {
                     [name: string]: unknown;
@@ -9817,6 +10139,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Invalid input (details name the field) */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -9844,6 +10167,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
+            /** @description OK */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -9852,6 +10176,7 @@ export interface operations {
                     "application/json": components["schemas"]["DeliveryListView"];
                 };
             };
+            /** @description Malformed request */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -9878,6 +10203,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Not found (or not yours) */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -9886,6 +10212,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Invalid input (details name the field) */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -9908,6 +10235,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
+            /** @description Accepted: the work goes on in the background */
             202: {
                 headers: {
                     [name: string]: unknown;
@@ -9925,6 +10253,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Not allowed */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -9933,6 +10262,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Not found (or not yours) */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -9956,6 +10286,7 @@ export interface operations {
             };
         };
         responses: {
+            /** @description OK */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -9973,6 +10304,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description No valid key or session */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -9981,6 +10313,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Not allowed */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -9989,6 +10322,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Unsupported content type */
             415: {
                 headers: {
                     [name: string]: unknown;
@@ -9997,6 +10331,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Invalid input (details name the field) */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -10018,12 +10353,13 @@ export interface operations {
             cookie?: never;
         };
         /** @description The output files */
-        requestBody?: {
+        requestBody: {
             content: {
-                "multipart/form-data": unknown;
+                "multipart/form-data": components["schemas"]["CompletionForm"];
             };
         };
         responses: {
+            /** @description OK */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -10032,6 +10368,7 @@ export interface operations {
                     "application/json": components["schemas"]["TaskView"];
                 };
             };
+            /** @description Malformed request */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -10040,6 +10377,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description No valid key or session */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -10057,6 +10395,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Not found (or not yours) */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -10065,6 +10404,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Conflict with the current state */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -10073,6 +10413,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Body too large */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -10081,6 +10422,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Invalid input (details name the field) */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -10107,6 +10449,7 @@ export interface operations {
             };
         };
         responses: {
+            /** @description OK */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -10124,6 +10467,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description No valid key or session */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -10141,6 +10485,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Not found (or not yours) */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -10149,6 +10494,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Conflict with the current state */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -10157,6 +10503,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Unsupported content type */
             415: {
                 headers: {
                     [name: string]: unknown;
@@ -10165,6 +10512,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Invalid input (details name the field) */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -10191,6 +10539,7 @@ export interface operations {
             };
         };
         responses: {
+            /** @description OK */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -10208,6 +10557,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description No valid key or session */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -10225,6 +10575,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Not found (or not yours) */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -10233,6 +10584,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Conflict with the current state */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -10241,6 +10593,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Unsupported content type */
             415: {
                 headers: {
                     [name: string]: unknown;
@@ -10249,6 +10602,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Invalid input (details name the field) */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -10271,6 +10625,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
+            /** @description OK */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -10279,6 +10634,7 @@ export interface operations {
                     "application/json": components["schemas"]["InputFileView"][];
                 };
             };
+            /** @description No valid key or session */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -10296,6 +10652,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Not found (or not yours) */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -10326,9 +10683,10 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/octet-stream": unknown;
+                    "application/octet-stream": string;
                 };
             };
+            /** @description No valid key or session */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -10346,6 +10704,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Not found (or not yours) */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -10354,6 +10713,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Conflict with the current state */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -10362,6 +10722,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Invalid input (details name the field) */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -10370,6 +10731,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description The provider failed */
             502: {
                 headers: {
                     [name: string]: unknown;
@@ -10392,6 +10754,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
+            /** @description OK */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -10400,6 +10763,7 @@ export interface operations {
                     "application/json": components["schemas"]["Released"];
                 };
             };
+            /** @description No valid key or session */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -10417,6 +10781,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Not found (or not yours) */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -10425,6 +10790,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Conflict with the current state */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -10433,6 +10799,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Invalid input (details name the field) */
             422: {
                 headers: {
                     [name: string]: unknown;

@@ -14,9 +14,6 @@ use serde_json::Value;
 
 use crate::thumbnail::mime_essence;
 
-/// How long ffprobe may take over one file.
-const PROBE_DEADLINE: Duration = Duration::from_secs(20);
-
 /// The ffprobe binary on `PATH`, looked up once.
 pub fn ffprobe() -> Option<&'static PathBuf> {
     static FFPROBE: OnceLock<Option<PathBuf>> = OnceLock::new();
@@ -30,13 +27,15 @@ pub fn is_media(mime: &str) -> bool {
 }
 
 /// What a probe finds in an audio or video file; `None` for other files, for
-/// files no probe can read, and (WAV aside) without ffprobe. Synchronous.
+/// files no probe can read, and (WAV aside) without ffprobe. Synchronous; ffprobe
+/// gets the default `[media] probe_timeout_secs` ([`crate::vet::vet_media`] also
+/// checks the limits).
 pub fn probe(bytes: &[u8], mime: &str) -> Option<MediaInfo> {
     if !is_media(mime) {
         return None;
     }
     match ffprobe() {
-        Some(ffprobe) => match run_ffprobe(ffprobe, bytes) {
+        Some(ffprobe) => match run_ffprobe(ffprobe, bytes, crate::vet::MediaLimits::default().probe_timeout) {
             Ok(json) => Some(from_ffprobe(&json)),
             Err(error) => {
                 tracing::warn!(%error, mime, "ffprobe could not read a media output; stored without its details");
@@ -47,20 +46,27 @@ pub fn probe(bytes: &[u8], mime: &str) -> Option<MediaInfo> {
     }
 }
 
-fn run_ffprobe(ffprobe: &PathBuf, bytes: &[u8]) -> Result<Value, String> {
-    let mut staged = tempfile::NamedTempFile::new().map_err(|e| e.to_string())?;
-    staged.write_all(bytes).map_err(|e| e.to_string())?;
-    staged.flush().map_err(|e| e.to_string())?;
+/// ffprobe's JSON for a file, killed past `deadline` (then the error is
+/// [`PosterError::TooSlow`](crate::poster::PosterError::TooSlow)). The file is
+/// staged in a temporary file, removed when this returns.
+pub(crate) fn run_ffprobe(
+    ffprobe: &PathBuf,
+    bytes: &[u8],
+    deadline: Duration,
+) -> Result<Value, crate::poster::PosterError> {
+    use crate::poster::PosterError;
+    let mut staged = tempfile::NamedTempFile::new()?;
+    staged.write_all(bytes)?;
+    staged.flush()?;
     let mut file = std::ffi::OsString::from("file:");
     file.push(staged.path().as_os_str());
     let output = crate::poster::run_with_deadline(
         std::process::Command::new(ffprobe)
             .args(["-v", "error", "-protocol_whitelist", "file", "-show_streams", "-show_format", "-of", "json", "-i"])
             .arg(file),
-        PROBE_DEADLINE,
-    )
-    .map_err(|e| e.to_string())?;
-    serde_json::from_slice(&output).map_err(|e| format!("ffprobe's answer is not JSON: {e}"))
+        deadline,
+    )?;
+    serde_json::from_slice(&output).map_err(|e| PosterError::Ffmpeg(format!("ffprobe's answer is not JSON: {e}")))
 }
 
 /// ffprobe's `-show_streams -show_format` JSON as a [`MediaInfo`]: the first video

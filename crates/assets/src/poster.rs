@@ -8,7 +8,8 @@ use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-/// How long ffmpeg may take over one poster.
+/// How long ffmpeg may take over one poster, unless told (the `[media]`
+/// section's `decode_timeout_ms`).
 const POSTER_DEADLINE: Duration = Duration::from_secs(20);
 
 #[derive(Debug, thiserror::Error)]
@@ -49,6 +50,11 @@ pub fn is_video(mime: &str) -> bool {
 /// A PNG of a representative frame of the video, or `Ok(None)` without ffmpeg.
 /// Synchronous (it waits on ffmpeg): async callers use `spawn_blocking`.
 pub fn poster_frame(video: &[u8]) -> Result<Option<Vec<u8>>, PosterError> {
+    poster_frame_within(video, POSTER_DEADLINE)
+}
+
+/// [`poster_frame`], ffmpeg killed past `deadline`.
+pub fn poster_frame_within(video: &[u8], deadline: Duration) -> Result<Option<Vec<u8>>, PosterError> {
     let Some(ffmpeg) = ffmpeg() else { return Ok(None) };
     let mut staged = tempfile::NamedTempFile::new()?;
     staged.write_all(video)?;
@@ -65,7 +71,7 @@ pub fn poster_frame(video: &[u8]) -> Result<Option<Vec<u8>>, PosterError> {
                 .args(["-v", "error", "-nostdin", "-protocol_whitelist", "file", "-i"])
                 .arg(file)
                 .args(["-vf", "thumbnail", "-frames:v", "1", "-f", "image2pipe", "-vcodec", "png", "pipe:1"]),
-            POSTER_DEADLINE,
+            deadline,
         )?;
     if png.is_empty() {
         return Err(PosterError::Ffmpeg("no frame came out".into()));

@@ -32,6 +32,7 @@ use url::Url;
 
 use crate::png_text::embed_png_text;
 use crate::thumbnail::{Thumbnail, make_thumbnail, mime_essence};
+use crate::vet::{MediaLimits, VetError, vet_image, vet_media};
 
 /// The PNG text keyword generation parameters are stored under (the one
 /// Stable Diffusion tools read).
@@ -66,13 +67,21 @@ pub struct ObjectAssetStore {
     /// A local directory: writing a blob again is a cheap atomic rename, cheaper
     /// than asking first whether it exists; its free space is known.
     local_dir: Option<std::path::PathBuf>,
+    /// What a file must keep to be stored ([`crate::vet`]): a bomb is refused.
+    limits: MediaLimits,
 }
 
 impl ObjectAssetStore {
     /// Wraps any backend. `description` is what [`AssetStore::describe`] shows; keep
     /// credentials out of it.
     pub fn new(store: Arc<dyn ObjectStore>, description: impl Into<String>) -> Self {
-        Self { store, description: description.into(), attributes: false, local_dir: None }
+        Self {
+            store,
+            description: description.into(),
+            attributes: false,
+            local_dir: None,
+            limits: MediaLimits::default(),
+        }
     }
 
     /// Opens a store from its URL:
@@ -174,7 +183,20 @@ impl ObjectAssetStore {
             let prefix = Path::from_url_path(prefix).map_err(|e| AssetError::InvalidUrl(e.to_string()))?;
             Arc::new(PrefixStore::new(s3, prefix))
         };
-        Ok(Self { store, description, attributes: true, local_dir: None })
+        Ok(Self { store, description, attributes: true, local_dir: None, limits: MediaLimits::default() })
+    }
+
+    /// The same store with other limits for the files it takes (the server's
+    /// `[media]` section).
+    #[must_use]
+    pub fn with_limits(mut self, limits: MediaLimits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// The limits files are vetted against.
+    pub fn limits(&self) -> &MediaLimits {
+        &self.limits
     }
 
     /// The backend, for callers that need more than the port offers.
@@ -182,15 +204,19 @@ impl ObjectAssetStore {
         &self.store
     }
 
-    /// Hashes, thumbnails (on a blocking thread) and writes a blob and its
-    /// thumbnail at the same time.
+    /// Vets, hashes, thumbnails (on a blocking thread) and writes a blob and its
+    /// thumbnail at the same time. A file [`crate::vet`] refuses is an
+    /// [`CoreError::InvalidInput`] whose details carry the refusal's `code`; nothing
+    /// is written.
     async fn store_blob(&self, bytes: Bytes, mime: &str, parameters: Option<String>) -> Result<StoredBlob> {
         let mime = mime.to_owned();
         let prepared = {
             let mime = mime.clone();
-            tokio::task::spawn_blocking(move || prepare(bytes, &mime, parameters.as_deref()))
+            let limits = self.limits.clone();
+            tokio::task::spawn_blocking(move || prepare(bytes, &mime, parameters.as_deref(), &limits))
                 .await
                 .map_err(|e| CoreError::Blob(format!("preparing a blob: {e}")))?
+                .map_err(|refused| refused_error(&refused))?
         };
         let Prepared { bytes, sha256, thumbnail, media } = prepared;
         let size = bytes.len() as u64;
@@ -420,9 +446,27 @@ struct Prepared {
     media: Option<atelier_core::task::MediaInfo>,
 }
 
-/// Embeds the parameters, hashes, and makes the thumbnail. Runs on a blocking thread.
-fn prepare(bytes: Bytes, mime: &str, parameters: Option<&str>) -> Prepared {
+/// A refused file as the port's error: `InvalidInput` with the refusal's stable
+/// code in its details (the worker fails the task; a handler answers 422).
+pub fn refused_error(refused: &VetError) -> CoreError {
+    let mut details = refused.details();
+    if let Some(map) = details.as_object_mut() {
+        map.insert("code".into(), refused.code().into());
+        map.insert("reason".into(), refused.to_string().into());
+    }
+    CoreError::InvalidInput { message: format!("the file was refused: {refused}"), details }
+}
+
+/// Vets the file (an image whatever its label, audio and video by their type),
+/// then embeds the parameters, hashes, and makes the thumbnail. Runs on a
+/// blocking thread.
+fn prepare(bytes: Bytes, mime: &str, parameters: Option<&str>, limits: &MediaLimits) -> Result<Prepared, VetError> {
     let essence = mime_essence(mime);
+    let vetted = match crate::thumbnail::sniff_image_mime(&bytes) {
+        Some(_) => Some(vet_image(bytes.clone(), limits)?),
+        None => None,
+    };
+    let media = if vetted.is_none() { vet_media(&bytes, mime, limits)? } else { None };
     let bytes = strip_location(bytes, &essence);
     let bytes = match parameters {
         Some(text) if essence == "image/png" => match embed_png_text(&bytes, PARAMETERS_KEYWORD, text) {
@@ -436,7 +480,7 @@ fn prepare(bytes: Bytes, mime: &str, parameters: Option<&str>) -> Prepared {
     };
     let sha256 = hex::encode(Sha256::digest(&bytes));
     let thumbnail = if crate::poster::is_video(mime) {
-        match crate::poster::poster_frame(&bytes) {
+        match crate::poster::poster_frame_within(&bytes, limits.decode_timeout) {
             Ok(Some(frame)) => crate::thumbnail::thumbnail_for(&frame).unwrap_or_else(|e| {
                 tracing::warn!(error = %e, sha256, "could not make a thumbnail of the video's poster frame");
                 None
@@ -449,6 +493,13 @@ fn prepare(bytes: Bytes, mime: &str, parameters: Option<&str>) -> Prepared {
         }
     } else if crate::model_still::is_model(mime) {
         crate::model_still::thumbnail(&bytes, &sha256)
+    } else if let Some(vetted) = vetted.filter(|_| crate::thumbnail::raster_format(mime).is_some()) {
+        // The pixels decoded while vetting: the stripped metadata and embedded
+        // text do not change them.
+        crate::thumbnail::thumbnail_of(vetted.image).map(Some).unwrap_or_else(|e| {
+            tracing::warn!(error = %e, mime, sha256, "could not make a thumbnail; storing the output without one");
+            None
+        })
     } else {
         match make_thumbnail(&bytes, mime) {
             Ok(thumbnail) => thumbnail,
@@ -458,8 +509,7 @@ fn prepare(bytes: Bytes, mime: &str, parameters: Option<&str>) -> Prepared {
             }
         }
     };
-    let media = crate::media::probe(&bytes, mime);
-    Prepared { bytes, sha256, thumbnail, media }
+    Ok(Prepared { bytes, sha256, thumbnail, media })
 }
 
 /// A JPEG, PNG or WebP without the metadata that can say where it was made (Exif

@@ -1,7 +1,7 @@
 //! Building the application from its configuration, and running it: the HTTP
 //! server and, unless disabled, the workers in the same process.
 
-use std::future::{Future, IntoFuture};
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -88,7 +88,8 @@ impl App {
         let storage_url = config.storage_url()?;
         let assets: Arc<dyn AssetStore> = Arc::new(
             ObjectAssetStore::from_url(&storage_url)
-                .with_context(|| format!("opening the asset store {}", atelier_db::redact_url(&storage_url)))?,
+                .with_context(|| format!("opening the asset store {}", atelier_db::redact_url(&storage_url)))?
+                .with_limits(config.media.limits()),
         );
         let store: Arc<dyn Store> = Arc::new(database.clone());
         let retention = config.retention.cleanup(&database, store.clone(), assets.clone());
@@ -107,7 +108,10 @@ impl App {
             events.clone(),
             config.worker_settings(),
             circuits.clone(),
-            Arc::new(crate::inputs::StoredInputs::new(store.clone(), assets.clone(), config.fetch.policy())),
+            Arc::new(
+                crate::inputs::StoredInputs::new(store.clone(), assets.clone(), config.fetch.policy())
+                    .with_limits(config.media.limits()),
+            ),
         )
         .with_submit_limits(Arc::new(atelier_db::DatabaseRateLimits::new(database.clone(), "submit")));
         // The gazetteer (18 MiB, about 0.2 s to build in a release build) is built by
@@ -201,30 +205,28 @@ impl App {
         let webhooks = self.run_webhooks(&stop_rx);
         let retention = self.state.config.retention.spawn(self.retention.as_ref(), stop_rx.clone());
         let router = crate::router::router(self.state.clone());
-        let mut http_stop = stop_rx.clone();
+        let http_stop = stop_rx.clone();
         tokio::spawn(async move {
             shutdown.await;
             let _ = stop_tx.send(true);
         });
         tracing::info!(address = %listener.local_addr()?, "listening");
-        let mut http = tokio::spawn(
-            axum::serve(listener, router)
-                .with_graceful_shutdown(async move {
-                    let _ = http_stop.wait_for(|stop| *stop).await;
-                })
-                .into_future(),
-        );
+        let open_files = crate::http::fd::raise_open_file_limit();
+        let settings = crate::http::Settings::new(&self.state.config.server, open_files);
+        let mut http = tokio::spawn(async move { crate::http::serve(listener, router, &settings, http_stop).await });
         let mut stopped = stop_rx.clone();
         let http = tokio::select! {
-            // The listener failed before any stop: that is the server's error.
-            served = &mut http => return served.context("the HTTP server's task failed")?.context("serving HTTP"),
+            // The accept loop ends only once stopped: the stop first, then the drain.
+            biased;
             _ = stopped.wait_for(|stop| *stop) => http,
+            served = &mut http => {
+                served.context("the HTTP server's task failed")?;
+                anyhow::bail!("the HTTP server stopped before it was asked to");
+            }
         };
         let drained = async {
-            match http.await {
-                Ok(Err(error)) => tracing::warn!(%error, "HTTP ended with an error while draining"),
-                Err(error) => tracing::warn!(%error, "the HTTP server's task failed while draining"),
-                Ok(Ok(())) => {}
+            if let Err(error) = http.await {
+                tracing::warn!(%error, "the HTTP server's task failed while draining");
             }
             if let Some(handle) = worker_handle {
                 let _ = handle.await;

@@ -15,6 +15,9 @@ use base64::Engine;
 use bytes::{Bytes, BytesMut};
 use futures::TryStreamExt;
 
+use atelier_assets::MediaLimits;
+use atelier_core::ports::short_reference;
+
 use crate::fetch::{FetchError, FetchPolicy};
 use sha2::{Digest, Sha256};
 
@@ -25,11 +28,21 @@ pub struct StoredInputs {
     store: Arc<dyn Store>,
     assets: Arc<dyn AssetStore>,
     fetch: FetchPolicy,
+    /// What a data URI's or a download's file must keep to (stored files were
+    /// vetted when stored).
+    limits: MediaLimits,
 }
 
 impl StoredInputs {
     pub fn new(store: Arc<dyn Store>, assets: Arc<dyn AssetStore>, fetch: FetchPolicy) -> Self {
-        Self { store, assets, fetch }
+        Self { store, assets, fetch, limits: MediaLimits::default() }
+    }
+
+    /// The same, vetting files from outside against `limits` (the `[media]` section).
+    #[must_use]
+    pub fn with_limits(mut self, limits: MediaLimits) -> Self {
+        self.limits = limits;
+        self
     }
 
     async fn read_blob(&self, key: &str, mime: &str, name: String) -> Result<InputFile, ProviderError> {
@@ -57,7 +70,32 @@ impl StoredInputs {
         let name = url.split(['?', '#']).next().unwrap_or(url).rsplit('/').next().unwrap_or("input").to_owned();
         let mime =
             atelier_assets::sniff_image_mime(&fetched.bytes).map(str::to_owned).or(fetched.mime).unwrap_or_default();
-        Ok(file(fetched.bytes, mime, if name.is_empty() { "input".into() } else { name }))
+        let bytes = vet(fetched.bytes, &mime, &self.limits, url).await?;
+        Ok(file(bytes, mime, if name.is_empty() { "input".into() } else { name }))
+    }
+}
+
+/// Vets a file from outside (a data URI's, a download's) on a blocking thread:
+/// an image whatever its label (`atelier_assets::vet_image`: the pixel budget from
+/// its header, then a decode), audio and video by their type. A refusal is the
+/// input's fault: `ClientError`, never retried, its message naming the code.
+async fn vet(bytes: Bytes, mime: &str, limits: &MediaLimits, what: &str) -> Result<Bytes, ProviderError> {
+    let (mime, limits, checked) = (mime.to_owned(), limits.clone(), bytes.clone());
+    let vetted = tokio::task::spawn_blocking(move || {
+        if atelier_assets::sniff_image_mime(&checked).is_some() {
+            atelier_assets::vet_image(checked, &limits).map(|_| ())
+        } else {
+            atelier_assets::vet_media(&checked, &mime, &limits).map(|_| ())
+        }
+    })
+    .await
+    .map_err(|error| ProviderError::new(ErrorClass::ServerError, format!("vetting the input {what}: {error}")))?;
+    match vetted {
+        Ok(()) => Ok(bytes),
+        Err(refused) => Err(ProviderError::new(
+            ErrorClass::ClientError,
+            format!("the input {} was refused ({}): {refused}", short_reference(what), refused.code()),
+        )),
     }
 }
 
@@ -137,6 +175,7 @@ impl InputFiles for StoredInputs {
             }
             InputRef::DataUri(uri) => {
                 let (mime, bytes) = decode_data_uri(uri)?;
+                let bytes = vet(bytes, &mime, &self.limits, uri).await?;
                 let name = format!("input.{}", atelier_assets::extension_for(&mime));
                 Ok(file(bytes, mime, name))
             }
@@ -195,5 +234,26 @@ mod tests {
         }
         let text = file(Bytes::from_static(b"Exif"), "text/plain".to_owned(), "note".to_owned());
         assert_eq!(&text.bytes[..], b"Exif");
+    }
+}
+
+#[cfg(test)]
+mod vetting {
+    use super::*;
+
+    /// A bomb given as a data URI or a download is the input's fault, refused
+    /// before a provider sees it; an ordinary picture goes on unchanged.
+    #[tokio::test]
+    async fn hostile_inputs_are_refused_as_client_errors() {
+        let limits = MediaLimits::default();
+        for hostile in atelier_assets::hostile::corpus() {
+            let error = vet(Bytes::from(hostile.bytes), hostile.mime, &limits, "data:x;base64,AAAA")
+                .await
+                .expect_err(hostile.name);
+            assert_eq!(error.class, ErrorClass::ClientError, "{}", hostile.name);
+            assert!(error.message.contains(hostile.code), "{}: {}", hostile.name, error.message);
+        }
+        let png = Bytes::from(atelier_assets::hostile::small(image::ImageFormat::Png));
+        assert_eq!(vet(png.clone(), "image/png", &limits, "https://x/y.png").await.expect("ordinary"), png);
     }
 }

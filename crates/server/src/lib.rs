@@ -8,6 +8,7 @@ pub mod cli;
 pub mod config;
 pub mod embedding;
 pub mod fetch;
+pub mod http;
 pub mod inputs;
 pub mod links;
 pub mod metrics;

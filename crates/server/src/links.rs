@@ -69,7 +69,9 @@ impl LinkSigner {
     pub fn verify(&self, asset: &str, expires: i64, signature: &str, now: Millis) -> Result<(), LinkError> {
         let bytes = hex::decode(signature).map_err(|_| LinkError::BadSignature)?;
         self.mac(asset, expires).verify_slice(&bytes).map_err(|_| LinkError::BadSignature)?;
-        if expires * 1000 <= now {
+        // Saturating: an expiry past i64::MAX milliseconds (a huge `link_ttl_secs`)
+        // overflowed here (found by fuzzing); it is simply far in the future.
+        if expires.saturating_mul(1000) <= now {
             return Err(LinkError::Expired);
         }
         Ok(())
@@ -95,5 +97,21 @@ mod tests {
         assert_eq!(signer.verify(asset.as_str(), expires, "zz", now), Err(LinkError::BadSignature));
         let other = LinkSigner::from_secret("another key");
         assert_eq!(other.verify(asset.as_str(), expires, signature, now), Err(LinkError::BadSignature));
+    }
+
+    /// fuzz/ (input_ref): a signed expiry past i64::MAX milliseconds overflowed the
+    /// expiry check (a panic, a 500); such a link holds, and one signed with a
+    /// longer time-to-live than an i64 of seconds holds too.
+    #[test]
+    fn an_expiry_far_in_the_future_holds() {
+        let signer = LinkSigner::from_secret("fuzz");
+        for expires in [1_006_000_000_000_000_600, i64::MAX] {
+            let signature = signer.sign("i007", expires);
+            assert_eq!(signer.verify("i007", expires, &signature, 1_700_000_000_000), Ok(()));
+        }
+        let asset = AssetId::new();
+        let (path, expires) = signer.path(&asset, Duration::from_secs(u64::MAX), 1_700_000_000_000);
+        let signature = path.rsplit('=').next().expect("signature");
+        assert_eq!(signer.verify(asset.as_str(), expires, signature, 1_700_000_000_000), Ok(()));
     }
 }

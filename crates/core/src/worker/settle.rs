@@ -97,6 +97,15 @@ impl Worker {
                     }
                     Err(error) => error,
                 };
+                if let CoreError::InvalidInput { message, .. } = &error {
+                    // The asset store refused the output (a decompression bomb, a file
+                    // cut short): what the provider answered is unusable; never retried.
+                    let error = ProviderError::new(
+                        ErrorClass::MalformedResponse,
+                        format!("output {index} was refused: {message}"),
+                    );
+                    return self.handle_error(task, lease, &error).await;
+                }
                 if error.storage_part().is_none() {
                     // The output's source broke off: the provider's fault.
                     let error =

@@ -47,7 +47,8 @@ pub fn verify(
 ) -> Result<(), CallbackError> {
     let (Some(timestamp), Some(signature)) = (timestamp, signature) else { return Err(CallbackError::Unsigned) };
     let sent: i64 = timestamp.trim().parse().map_err(|_| CallbackError::StaleTimestamp)?;
-    if (now_secs - sent).abs() > MAX_SKEW_SECS {
+    // `abs_diff`: a timestamp near i64::MIN overflowed `now - sent` (found by fuzzing).
+    if now_secs.abs_diff(sent) > MAX_SKEW_SECS.unsigned_abs() {
         return Err(CallbackError::StaleTimestamp);
     }
     let given =
@@ -79,6 +80,19 @@ mod tests {
         assert_eq!(verify("k", "task_1", Some("1000"), Some(&signature), 2000), Err(CallbackError::StaleTimestamp));
         assert_eq!(verify("k", "task_1", None, Some(&signature), 1010), Err(CallbackError::Unsigned));
         assert_eq!(verify("k", "task_1", Some("1000"), Some("%%%"), 1010), Err(CallbackError::BadSignature));
+    }
+
+    /// fuzz/ (kie_callback): a timestamp far in the past overflowed the skew's
+    /// subtraction, a panic (a 500) instead of a refusal.
+    #[test]
+    fn a_timestamp_at_the_ends_of_i64_is_stale() {
+        for timestamp in ["-9223372036854775808", "-9223372036854775000", "9223372036854775807"] {
+            let signature = sign("k", "task_1", timestamp);
+            assert_eq!(
+                verify("k", "task_1", Some(timestamp), Some(&signature), 1_700_000_000),
+                Err(CallbackError::StaleTimestamp)
+            );
+        }
     }
 
     #[test]

@@ -70,10 +70,28 @@ impl ApiError {
     }
 }
 
+/// A file refused by `atelier_assets::vet` (a bomb, a file cut short, a polyglot):
+/// 422 with the refusal's code (`image_too_large`, `image_undecodable`, …).
+impl From<atelier_assets::VetError> for ApiError {
+    fn from(refused: atelier_assets::VetError) -> Self {
+        let mut details = refused.details();
+        if let Some(map) = details.as_object_mut() {
+            map.insert("field".into(), "file".into());
+        }
+        Self::new(StatusCode::UNPROCESSABLE_ENTITY, refused.code(), refused.to_string()).with_details(details)
+    }
+}
+
 impl From<CoreError> for ApiError {
     fn from(error: CoreError) -> Self {
         match error {
-            CoreError::InvalidInput { message, details } => Self::validation(message, details),
+            CoreError::InvalidInput { message, details } => {
+                // A file the asset store refused keeps the refusal's own code.
+                match details.get("code").and_then(Value::as_str).and_then(atelier_assets::vet::known_code) {
+                    Some(code) => Self::new(StatusCode::UNPROCESSABLE_ENTITY, code, message).with_details(details),
+                    None => Self::validation(message, details),
+                }
+            }
             CoreError::NotFound { what } => Self::not_found(what),
             CoreError::Conflict { code, message } => Self::new(StatusCode::CONFLICT, code, message),
             CoreError::ModelUnavailable { model, config_key } => {

@@ -1,7 +1,7 @@
 //! Extractors whose rejections use the one error shape: malformed JSON is a 400,
 //! a body of the wrong shape (unknown field, wrong type, out of range) a 422.
 
-use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
+use axum::extract::rejection::{BytesRejection, JsonRejection, PathRejection, QueryRejection};
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
@@ -47,8 +47,30 @@ fn json_rejection(rejection: JsonRejection) -> ApiError {
             "unsupported_media_type",
             "send the body as JSON with Content-Type: application/json",
         ),
-        JsonRejection::BytesRejection(error) => ApiError::new(error.status(), "bad_request", error.body_text()),
+        JsonRejection::BytesRejection(error) => bytes_rejection(error),
         other => ApiError::new(other.status(), "bad_request", other.body_text()),
+    }
+}
+
+/// A body that could not be read: too large (413, `payload_too_large`), or cut off
+/// or unreadable (400).
+fn bytes_rejection(rejection: BytesRejection) -> ApiError {
+    let status = rejection.status();
+    if status == StatusCode::PAYLOAD_TOO_LARGE {
+        return ApiError::new(status, "payload_too_large", "the request body is larger than this route takes")
+            .with_details(serde_json::json!({ "reason": rejection.body_text() }));
+    }
+    ApiError::new(status, "bad_request", rejection.body_text())
+}
+
+/// The request body as bytes, with our rejections.
+pub struct AppBytes(pub bytes::Bytes);
+
+impl<S: Send + Sync> FromRequest<S> for AppBytes {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        bytes::Bytes::from_request(request, state).await.map(Self).map_err(bytes_rejection)
     }
 }
 

@@ -64,6 +64,7 @@ pub struct QuotaView {
 }
 
 #[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ProvidersQuery {
     /// Also ask each configured provider for its account (credits): one call each.

@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 
 pub mod auth;
 pub mod log;
+pub mod media;
 pub mod metrics;
 pub mod openai_api;
 pub mod retention;
@@ -27,6 +28,7 @@ pub use atelier_providers::openai::{AzureConfig, OpenAiConfig};
 pub use atelier_providers::{EnginesConfig, InstantConfig, LimitsConfig, ProvidersConfig};
 pub use auth::AuthConfig;
 pub use log::{LogConfig, Rotation};
+pub use media::MediaConfig;
 pub use metrics::MetricsConfig;
 pub use openai_api::OpenAiApiConfig;
 pub use retention::RetentionConfig;
@@ -78,6 +80,8 @@ pub struct Config {
     pub log: LogConfig,
     /// `[telemetry]`: traces over OTLP (off by default).
     pub telemetry: TelemetryConfig,
+    /// `[media]`: what a file from outside may be (pixels, frames, duration, time).
+    pub media: MediaConfig,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -95,6 +99,23 @@ pub struct ServerConfig {
     /// in seconds. What it left is not lost: its leases expire and another
     /// process takes the tasks.
     pub drain_secs: u64,
+    /// A request's headers must arrive within this many seconds (also the longest
+    /// an HTTP/1.1 connection waits kept alive for its next request).
+    pub header_read_timeout_secs: u64,
+    /// A connection with no request in flight for this many seconds is closed.
+    pub idle_timeout_secs: u64,
+    /// Open connections at most; 0: from the open-file limit (three quarters of
+    /// it, at most 65,536). Past it a connection gets `503 too_many_connections`.
+    pub max_connections: usize,
+    /// Open connections from one client address at most (IPv6: per /64); 0: no cap.
+    /// Behind a proxy every client has the proxy's address: raise it or set 0.
+    pub max_connections_per_ip: usize,
+    /// Serve HTTP/2 over plain TCP (h2c, prior knowledge) besides HTTP/1.1.
+    pub http2: bool,
+    /// Streams open at once on one HTTP/2 connection.
+    pub http2_max_concurrent_streams: u32,
+    /// Largest request head (request line and headers), in bytes.
+    pub max_header_bytes: usize,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -295,6 +316,13 @@ impl Default for ServerConfig {
             max_upload_bytes: 50 * 1024 * 1024,
             max_wait_secs: 60,
             drain_secs: 30,
+            header_read_timeout_secs: 10,
+            idle_timeout_secs: 60,
+            max_connections: 0,
+            max_connections_per_ip: 128,
+            http2: true,
+            http2_max_concurrent_streams: 100,
+            max_header_bytes: 64 * 1024,
         }
     }
 }
@@ -399,6 +427,7 @@ impl Config {
         if !(1..=3600).contains(&self.server.drain_secs) {
             bail!("server.drain_secs must be between 1 and 3600");
         }
+        self.server.validate_connections()?;
         if self.worker.lease_secs < 2 {
             bail!("worker.lease_secs must be at least 2");
         }
@@ -433,6 +462,7 @@ impl Config {
         self.retention.validate()?;
         self.metrics.validate(self.listen_addr()?)?;
         self.telemetry.validate()?;
+        self.media.validate()?;
         Ok(())
     }
 

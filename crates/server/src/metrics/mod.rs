@@ -226,7 +226,7 @@ pub fn routes(config: &MetricsConfig) -> Router<AppState> {
 /// bind that fails stops the start.
 pub async fn serve_separately(
     state: &AppState,
-    mut stop: watch::Receiver<bool>,
+    stop: watch::Receiver<bool>,
 ) -> anyhow::Result<Option<tokio::task::JoinHandle<()>>> {
     let config = &state.config.metrics;
     let Some(address) = config.listen_addr()?.filter(|_| config.enabled) else { return Ok(None) };
@@ -238,14 +238,8 @@ pub async fn serve_separately(
         .fallback(|| async { ApiError::not_found("route") })
         .layer(Extension(Access::new(config, false)))
         .with_state(state.clone());
-    Ok(Some(tokio::spawn(async move {
-        let served = axum::serve(listener, router).with_graceful_shutdown(async move {
-            let _ = stop.wait_for(|stop| *stop).await;
-        });
-        if let Err(error) = served.await {
-            tracing::warn!(%error, "the metrics listener failed");
-        }
-    })))
+    let settings = crate::http::Settings::internal(&state.config.server);
+    Ok(Some(tokio::spawn(async move { crate::http::serve(listener, router, &settings, stop).await })))
 }
 
 /// The exposition: what the recorder holds, then what is read now.

@@ -2,7 +2,7 @@
 
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, assert_error};
+use crate::helpers::{TestApp, assert_error, client_with_key};
 
 async fn one_image(app: &TestApp) -> (String, Value) {
     let id = app.create_placeholder("a blue lake", json!({ "seed": 3, "width": 512, "height": 256 })).await;
@@ -19,7 +19,7 @@ async fn downloads_honour_etag_and_range() {
     assert_eq!(full.status(), 200);
     let etag = full.headers()["etag"].to_str().unwrap().to_owned();
     assert_eq!(etag, format!("\"{}\"", image["sha256"].as_str().unwrap()));
-    assert!(full.headers()["cache-control"].to_str().unwrap().contains("immutable"));
+    assert_eq!(full.headers()["cache-control"], "private, max-age=31536000, immutable");
     assert_eq!(full.headers()["accept-ranges"], "bytes");
     let bytes = full.bytes().await.unwrap();
 
@@ -43,6 +43,46 @@ async fn downloads_honour_etag_and_range() {
     let parameters: Value = serde_json::from_str(parameters).unwrap();
     assert_eq!(parameters["input"]["prompt"], "a blue lake");
     assert_eq!(parameters["model"], "placeholder");
+}
+
+/// Files answer requests with credentials: a shared cache (a CDN, a proxy) must not
+/// keep them (RFC 9111 §3.5), or it would hand them to anyone with the URL, even
+/// after the owner deleted them. Browsers may keep them for good (immutable), apart
+/// per credentials (`Vary`); the studio's own files are the public ones.
+#[tokio::test]
+async fn private_files_stay_out_of_shared_caches() {
+    let app = TestApp::spawn().await;
+    let (_, image) = one_image(&app).await;
+    let upload_id = app
+        .upload("plain.png", "image/png", app.get(image["url"].as_str().unwrap()).await.bytes().await.unwrap().to_vec())
+        .await;
+    let share = app
+        .post(&format!("/api/v1/assets/{}/share", image["image_id"].as_str().unwrap()), &json!({ "ttl_secs": 60 }))
+        .await;
+    let link = share.json::<Value>().await.unwrap()["url"].as_str().unwrap().to_owned();
+    let owned = [
+        image["url"].as_str().unwrap().to_owned(),
+        image["thumbnail_url"].as_str().unwrap().to_owned(),
+        format!("/api/v1/uploads/{upload_id}/content"),
+    ];
+    for url in &owned {
+        let answer = app.get(url).await;
+        assert_eq!(answer.status(), 200, "{url}");
+        let headers = answer.headers();
+        assert_eq!(headers["cache-control"], "private, max-age=31536000, immutable", "{url}");
+        assert_eq!(headers["vary"], "Authorization, Cookie", "{url}");
+        let etag = headers["etag"].clone();
+        let revalidated = app.http.get(app.url(url)).header("if-none-match", etag).send().await.unwrap();
+        assert_eq!(revalidated.status(), 304, "{url}");
+        assert_eq!(revalidated.headers()["cache-control"], "private, max-age=31536000, immutable", "{url}");
+    }
+    let shared = client_with_key(None).get(app.url(&link)).send().await.unwrap();
+    assert_eq!(shared.status(), 200);
+    assert_eq!(shared.headers()["cache-control"], "private, max-age=31536000, immutable");
+    assert!(shared.headers().get("vary").is_none(), "a signed link's answer does not depend on credentials");
+    let studio = client_with_key(None).get(app.url("/")).send().await.unwrap();
+    assert_eq!(studio.status(), 200);
+    assert!(studio.headers()["cache-control"].to_str().unwrap().starts_with("public"), "{:?}", studio.headers());
 }
 
 #[tokio::test]

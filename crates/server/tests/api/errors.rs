@@ -39,7 +39,9 @@ async fn malformed_and_misshapen_bodies() {
     assert_error(bad_key.await.unwrap(), 422, "validation_error").await;
     let huge = "x".repeat(11 * 1024 * 1024);
     let too_big = app.http.post(app.url("/api/v1/tasks")).header("content-type", "application/json").body(huge).send();
-    assert_eq!(too_big.await.unwrap().status(), 413);
+    assert_error(too_big.await.unwrap(), 413, "payload_too_large").await;
+    let callback = app.http.post(app.url("/api/v1/callbacks/kie")).body("x".repeat(11 * 1024 * 1024)).send();
+    assert_error(callback.await.unwrap(), 413, "payload_too_large").await;
 }
 
 #[tokio::test]

@@ -225,7 +225,7 @@ async fn uploads_are_stored_served_and_deleted() {
     assert_error(upload_raw(&app, Vec::new(), "image/png").await, 422, "validation_error").await;
     let mut broken = png.clone();
     broken.truncate(30);
-    assert_error(upload_raw(&app, broken, "image/png").await, 422, "validation_error").await;
+    assert_error(upload_raw(&app, broken, "image/png").await, 422, "image_undecodable").await;
     let form = reqwest::multipart::Form::new().text("other", "x");
     let response = app.http.post(app.url("/api/v1/uploads")).multipart(form).send().await.unwrap();
     assert_error(response, 422, "validation_error").await;

@@ -14,6 +14,7 @@ mod framework;
 mod full_disk;
 mod google;
 mod helpers;
+mod hostile_files;
 mod kie;
 mod kie_models;
 mod manga_book;

@@ -36,7 +36,7 @@ async fn studio_files_revalidate_by_etag_and_unknown_ones_are_a_json_404() {
     let app = TestApp::spawn().await;
     let browser = client_with_key(None);
     let first = browser.get(app.url("/studio/js/api.js")).send().await.unwrap();
-    assert_eq!(first.headers()["cache-control"], "no-cache");
+    assert_eq!(first.headers()["cache-control"], "public, no-cache");
     let etag = first.headers()["etag"].to_str().unwrap().to_owned();
     let again = browser.get(app.url("/studio/js/api.js")).header("if-none-match", &etag).send().await.unwrap();
     assert_eq!(again.status(), 304);

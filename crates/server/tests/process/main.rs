@@ -27,6 +27,7 @@ mod pipeline_crash;
 #[cfg(feature = "emulators")]
 mod scale_out;
 mod shutdown;
+mod slow_clients;
 mod smoke;
 mod traces;
 mod two_workers;

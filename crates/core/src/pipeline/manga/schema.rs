@@ -31,7 +31,10 @@ pub fn concept() -> Value {
             "alternatives": {
                 "type": "object",
                 "description": "Other choices a person may select instead (selection feedback).",
-                "additionalProperties": { "type": "array" }
+                "additionalProperties": {
+                    "type": "array",
+                    "items": { "type": ["string", "number", "boolean"], "description": "A value the field may take instead." }
+                }
             }
         }
     })

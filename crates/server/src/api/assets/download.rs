@@ -26,7 +26,16 @@ pub async fn download_asset(
 ) -> ApiResult<Response> {
     let asset = find(&state, &caller, &id).await?;
     let filename = format!("{}.{}", asset.id, atelier_assets::extension_for(&asset.mime));
-    serve_blob(&state, &asset.blob_key, &asset.mime, &format!("\"{}\"", asset.sha256), &filename, &headers).await
+    serve_blob(
+        &state,
+        Reader::Owner,
+        &asset.blob_key,
+        &asset.mime,
+        &format!("\"{}\"", asset.sha256),
+        &filename,
+        &headers,
+    )
+    .await
 }
 
 /// The asset's thumbnail: WebP, fitting in 256×256.
@@ -42,7 +51,8 @@ pub async fn download_thumbnail(
     let asset = find(&state, &caller, &id).await?;
     let key = asset.thumbnail_key.as_deref().ok_or_else(|| no_thumbnail(&asset.mime))?;
     let filename = format!("{}-thumbnail.webp", asset.id);
-    serve_blob(&state, key, "image/webp", &format!("\"{}-thumb\"", asset.sha256), &filename, &headers).await
+    serve_blob(&state, Reader::Owner, key, "image/webp", &format!("\"{}-thumb\"", asset.sha256), &filename, &headers)
+        .await
 }
 
 /// Why an asset has no thumbnail, said plainly.
@@ -60,8 +70,31 @@ async fn find(state: &AppState, caller: &atelier_core::account::Principal, id: &
     Ok(state.tasks.get_asset(caller, &id).await?)
 }
 
+/// Who may read a file served by [`serve_blob`], which decides how caches may keep it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Reader {
+    /// Its owner, by key or session: the answer depends on the credentials.
+    Owner,
+    /// Anyone holding a signed link: the answer depends on the URL alone.
+    Link,
+}
+
+impl Reader {
+    /// Private files stay out of shared caches (RFC 9111 §3.5: `public` would let
+    /// a CDN keep an answer to a request with credentials and hand it to anyone
+    /// with the URL, after the owner deleted the file or a link expired).
+    /// Immutable still: a blob's bytes never change under its name.
+    fn headers(self, headers: &mut HeaderMap) {
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("private, max-age=31536000, immutable"));
+        if self == Reader::Owner {
+            headers.insert(header::VARY, HeaderValue::from_static("Authorization, Cookie"));
+        }
+    }
+}
+
 pub(crate) async fn serve_blob(
     state: &AppState,
+    reader: Reader,
     key: &str,
     mime: &str,
     etag: &str,
@@ -70,7 +103,7 @@ pub(crate) async fn serve_blob(
 ) -> ApiResult<Response> {
     let mut common = HeaderMap::new();
     common.insert(header::ETAG, header_value(etag));
-    common.insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=31536000, immutable"));
+    reader.headers(&mut common);
     common.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
     common.insert(header::CONTENT_DISPOSITION, header_value(&format!("inline; filename=\"{filename}\"")));
     if let Some(tags) = headers.get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok())

@@ -13,6 +13,7 @@ use crate::api::views::ImageView;
 use crate::app::AppState;
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ListAssetsQuery {
     /// Only assets with this tag.

@@ -11,7 +11,7 @@ use axum::response::Response;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::{parse_asset_id, serve_blob};
+use super::{Reader, parse_asset_id, serve_blob};
 use crate::api::auth::Caller;
 use crate::api::error::{ApiError, ApiResult, ErrorBody};
 use crate::api::extract::{AppJson, AppPath, AppQuery};
@@ -99,5 +99,14 @@ pub async fn shared_asset(
     })?;
     let asset = state.tasks.shared_asset(&parse_asset_id(&id)?).await?;
     let filename = format!("{}.{}", asset.id, atelier_assets::extension_for(&asset.mime));
-    serve_blob(&state, &asset.blob_key, &asset.mime, &format!("\"{}\"", asset.sha256), &filename, &headers).await
+    serve_blob(
+        &state,
+        Reader::Link,
+        &asset.blob_key,
+        &asset.mime,
+        &format!("\"{}\"", asset.sha256),
+        &filename,
+        &headers,
+    )
+    .await
 }

@@ -13,6 +13,7 @@ use crate::api::views::timestamp;
 use crate::app::AppState;
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct AuditQuery {
     /// Entries older than this id (the `next_before` of the previous page).

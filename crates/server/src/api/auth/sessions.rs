@@ -73,6 +73,7 @@ pub async fn sign_in(State(state): State<AppState>, AppJson(request): AppJson<Si
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct LinkQuery {
     pub token: String,
 }

@@ -8,13 +8,12 @@ use atelier_core::time::now_millis;
 use axum::Json;
 use axum::extract::{RawQuery, State};
 use axum::http::HeaderMap;
-use bytes::Bytes;
 use serde_json::{Value, json};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::api::error::{ApiResult, ErrorBody};
-use crate::api::extract::AppPath;
+use crate::api::extract::{AppBytes, AppPath};
 use crate::app::AppState;
 
 /// Public: a callback carries no credential of ours (the provider checks its own
@@ -37,7 +36,7 @@ pub async fn provider_callback(
     AppPath(service): AppPath<String>,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
-    body: Bytes,
+    AppBytes(body): AppBytes,
 ) -> ApiResult<Json<Value>> {
     let headers: Vec<(String, String)> = headers
         .iter()

@@ -14,7 +14,7 @@ use crate::api::views::TaskView;
 use crate::app::AppState;
 
 /// Seed 004's task status: the task with its progress and `images[]`.
-#[utoipa::path(get, path = "/task/{id}", tag = "seed 004",
+#[utoipa::path(get, path = "/task/{id}", tag = "seed 004", operation_id = "seed004_get_task",
     params(("id" = String, Path, description = "Task id")),
     responses((status = 200, body = TaskView), (status = 404, body = ErrorBody)))]
 pub async fn get_task(state: State<AppState>, caller: Caller, id: AppPath<String>) -> ApiResult<Json<TaskView>> {
@@ -22,7 +22,7 @@ pub async fn get_task(state: State<AppState>, caller: Caller, id: AppPath<String
 }
 
 /// Seed 004's task deletion (its images too).
-#[utoipa::path(delete, path = "/task/{id}", tag = "seed 004",
+#[utoipa::path(delete, path = "/task/{id}", tag = "seed 004", operation_id = "seed004_delete_task",
     params(("id" = String, Path, description = "Task id")),
     responses((status = 204, description = "Deleted"), (status = 404, body = ErrorBody)))]
 pub async fn delete_task(state: State<AppState>, caller: Caller, id: AppPath<String>) -> ApiResult<StatusCode> {
@@ -30,7 +30,7 @@ pub async fn delete_task(state: State<AppState>, caller: Caller, id: AppPath<Str
 }
 
 /// Seed 004's image download (`ETag`, `Range` as the native route).
-#[utoipa::path(get, path = "/images/{id}", tag = "seed 004",
+#[utoipa::path(get, path = "/images/{id}", tag = "seed 004", operation_id = "seed004_get_image",
     params(("id" = String, Path, description = "Image id (img_…)")),
     responses((status = 200, description = "The file"), (status = 206, description = "Part of the file"),
         (status = 304, description = "Not modified"), (status = 404, body = ErrorBody), (status = 416, description = "Range not satisfiable")))]

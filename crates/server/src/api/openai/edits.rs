@@ -56,6 +56,10 @@ pub async fn edit(
             })?;
             let param = if is_image { "image" } else { "mask" };
             let mime = image_type(&bytes, &declared, param)?;
+            // A bomb is refused from its header; the store decodes the rest.
+            crate::api::uploads::inspect_image(&bytes, state.config.media.limits())
+                .await
+                .map_err(|refused| OpenAiError::invalid(param, format!("{param}: {refused}")).code(refused.code()))?;
             let upload = state.tasks.create_upload(&caller, &file_name, &mime, bytes).await?;
             if is_image {
                 images.push(upload.id.to_string());
@@ -105,8 +109,5 @@ fn image_type(bytes: &[u8], declared: &str, param: &str) -> Result<String, OpenA
         )
         .code("invalid_image_format")
     })?;
-    if atelier_assets::image_dimensions(bytes).is_none() {
-        return Err(OpenAiError::invalid(param, format!("{param} does not decode as an image")).code("invalid_image"));
-    }
     Ok(mime.to_owned())
 }

@@ -107,11 +107,13 @@ async fn read_form(
                     format!("reading input_reference: {}", error.body_text()),
                 )
             })?;
-            let mime = atelier_assets::sniff_image_mime(&bytes)
-                .filter(|_| atelier_assets::image_dimensions(&bytes).is_some())
-                .ok_or_else(|| {
-                    OpenAiError::invalid("input_reference", "input_reference must be a PNG, JPEG or WebP image")
-                })?;
+            let mime = atelier_assets::sniff_image_mime(&bytes).ok_or_else(|| {
+                OpenAiError::invalid("input_reference", "input_reference must be a PNG, JPEG or WebP image")
+            })?;
+            // A bomb is refused from its header; the store decodes the rest.
+            crate::api::uploads::inspect_image(&bytes, state.config.media.limits()).await.map_err(|refused| {
+                OpenAiError::invalid("input_reference", format!("input_reference: {refused}")).code(refused.code())
+            })?;
             let upload = state.tasks.create_upload(caller, &file_name, mime, bytes).await?;
             reference = Some(upload.id.to_string());
             continue;
@@ -208,6 +210,7 @@ pub async fn content(
             let name = format!("{}.{}", task.id, atelier_assets::extension_for(&asset.mime));
             crate::api::assets::serve_blob(
                 &state,
+                crate::api::assets::Reader::Owner,
                 &asset.blob_key,
                 &asset.mime,
                 &format!("\"{}\"", asset.sha256),
@@ -223,6 +226,7 @@ pub async fn content(
             })?;
             crate::api::assets::serve_blob(
                 &state,
+                crate::api::assets::Reader::Owner,
                 poster,
                 "image/webp",
                 &format!("\"{poster}\""),

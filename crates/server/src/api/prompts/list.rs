@@ -11,6 +11,7 @@ use crate::api::filters::{invalid, page_limit};
 use crate::app::AppState;
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ListPromptsQuery {
     /// `next_cursor` of the previous page.

@@ -70,7 +70,7 @@ pub async fn image_to_3d(
         }
         (None, None) => return Err(invalid("image_url", "give image_url or image_base64")),
         (Some(url), None) => url.trim().to_owned(),
-        (None, Some(data)) => data_uri(data)?,
+        (None, Some(data)) => data_uri(data, state.config.media.limits()).await?,
     };
     start(
         &state,
@@ -125,8 +125,10 @@ async fn start(
 }
 
 /// `image_base64` as a data URI: the bytes in base64 (a `data:` URI is taken as it
-/// is), checked to be a picture of a size the engines decode.
-fn data_uri(data: &str) -> ApiResult<String> {
+/// is), checked to be a picture of a size the engines decode, and vetted in full
+/// on a blocking thread (`atelier_assets::vet_image`: the `[media]` budget from its
+/// header, then a decode): a bomb or a file cut short is a 422 with its code.
+async fn data_uri(data: &str, limits: atelier_assets::MediaLimits) -> ApiResult<String> {
     let data = data.trim();
     // A data URI's declared type is not trusted: the bytes say what they are.
     let encoded = data.strip_prefix("data:").and_then(|rest| rest.split_once(',')).map_or(data, |(_, encoded)| encoded);
@@ -136,18 +138,31 @@ fn data_uri(data: &str) -> ApiResult<String> {
     if bytes.is_empty() {
         return Err(invalid("image_base64", "is empty"));
     }
-    let Some(mime) = atelier_assets::sniff_image_mime(&bytes) else {
+    if atelier_assets::sniff_image_mime(&bytes).is_none() {
         return Err(invalid("image_base64", "is not a picture (PNG, JPEG, WebP or GIF)"));
-    };
-    let reader = image::ImageReader::new(std::io::Cursor::new(&bytes))
-        .with_guessed_format()
-        .map_err(|error| invalid("image_base64", &format!("cannot be read: {error}")))?;
-    let (width, height) =
-        reader.into_dimensions().map_err(|error| invalid("image_base64", &format!("cannot be read: {error}")))?;
+    }
+    let header =
+        crate::api::uploads::inspect_image(&bytes.clone().into(), limits.clone()).await.map_err(field_error)?;
+    let (width, height) = (header.width, header.height);
     if width.max(height) > MAX_SIDE {
         return Err(invalid("image_base64", &format!("is {width}×{height}: at most {MAX_SIDE} pixels a side")));
     }
-    Ok(format!("data:{mime};base64,{}", base64::engine::general_purpose::STANDARD.encode(&bytes)))
+    let bytes = bytes::Bytes::from(bytes);
+    let vetted = bytes.clone();
+    tokio::task::spawn_blocking(move || atelier_assets::vet_image(vetted, &limits).map(|_| ()))
+        .await
+        .map_err(|_| ApiError::internal())?
+        .map_err(field_error)?;
+    Ok(format!("data:{};base64,{}", header.mime, base64::engine::general_purpose::STANDARD.encode(&bytes)))
+}
+
+/// A refused picture, naming the field.
+fn field_error(refused: atelier_assets::VetError) -> ApiError {
+    let mut error = ApiError::from(refused);
+    if let Some(details) = error.details.as_mut().and_then(serde_json::Value::as_object_mut) {
+        details.insert("field".into(), "image_base64".into());
+    }
+    error
 }
 
 fn invalid(field: &str, reason: &str) -> ApiError {

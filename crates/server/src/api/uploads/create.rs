@@ -16,14 +16,27 @@ pub struct UploadQuery {
     pub name: Option<String>,
 }
 
+/// A multipart upload's parts, as the OpenAPI document shows them.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub struct UploadForm {
+    /// The file, with its name and Content-Type.
+    file: crate::openapi::FilePart,
+}
+
 /// Stores a file for use as a task input. Send a multipart form with a `file`
 /// part, or the raw bytes with their `Content-Type` (`?name=` names the file).
 /// Images (PNG, JPEG, WebP, GIF) and videos (MP4, WebM, QuickTime) are accepted;
-/// an image must decode. A photo's Exif GPS becomes a stored location (`location`),
+/// an image must decode, within the `[media]` limits (pixels read from its header
+/// before any decode, frames, nothing after its end); a video within its frame
+/// size, duration and frame limits: past them a 422 with the refusal's code
+/// (`image_too_large`, `image_undecodable`, `too_many_frames`, `trailing_data`,
+/// `bad_metadata`, `video_too_large`, …). A photo's Exif GPS becomes a stored location (`location`),
 /// and the file is kept without it (Exif, XMP and IPTC are removed from JPEG, PNG
 /// and WebP files).
 #[utoipa::path(post, path = "/uploads", tag = "uploads", params(UploadQuery),
-    request_body(content = Vec<u8>, description = "The file", content_type = "application/octet-stream"),
+    request_body(description = "The file: the raw bytes with their own Content-Type, or a multipart form",
+        content((crate::openapi::FilePart = "application/octet-stream"), (UploadForm = "multipart/form-data"))),
     responses((status = 201, body = UploadView), (status = 400, body = ErrorBody), (status = 413, body = ErrorBody),
         (status = 415, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn create_upload(
@@ -51,8 +64,24 @@ pub async fn create_upload(
     };
     let mime = check_type(&mime, &bytes)?;
     let name = clean_name(&name, &mime);
-    // Read before storing: the store strips the position from what it keeps.
-    let taken_at = if mime.starts_with("image/") { atelier_places::gps_from_exif(&bytes) } else { None };
+    // An image's header is vetted here, off the async threads (a bomb is refused
+    // before anything reads it further); the store vets the whole file (it decodes
+    // it once, for the thumbnail too) and refuses what does not decode.
+    let limits = state.config.media.limits();
+    let (header, taken_at) = {
+        let (bytes, mime) = (bytes.clone(), mime.clone());
+        tokio::task::spawn_blocking(move || {
+            if !mime.starts_with("image/") {
+                return Ok((None, None));
+            }
+            let header = atelier_assets::inspect_image(&bytes, &limits)?;
+            // Read before storing: the store strips the position from what it keeps.
+            Ok::<_, atelier_assets::VetError>((Some(header), atelier_places::gps_from_exif(&bytes)))
+        })
+        .await
+        .map_err(|_| ApiError::internal())??
+    };
+    let mime = header.map_or(mime, |header| header.mime.to_owned());
     let upload = state.tasks.create_upload(&caller, &name, &mime, bytes).await?;
     let location = match taken_at {
         Some(at) => Some(state.locations.record_photo(&caller.user_id, &upload.id, at).await?),
@@ -125,12 +154,6 @@ fn check_type(declared: &str, bytes: &[u8]) -> ApiResult<String> {
             ));
         }
     };
-    if atelier_assets::image_dimensions(bytes).is_none() {
-        return Err(ApiError::validation(
-            "the image does not decode",
-            serde_json::json!({ "field": "file", "reason": "not a readable image" }),
-        ));
-    }
     Ok(sniffed.to_owned())
 }
 

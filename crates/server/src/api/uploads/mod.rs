@@ -21,6 +21,20 @@ use crate::api::views::InputCopyView;
 use crate::app::AppState;
 use atelier_core::location::Location;
 
+/// An image's header vetted (`atelier_assets::inspect_image`: its pixels read
+/// from the header against the budget, its frames counted, its Exif walked,
+/// nothing after its end) on a blocking thread; the store decodes it in full when
+/// it is saved. For every route that takes an image file.
+pub async fn inspect_image(
+    bytes: &axum::body::Bytes,
+    limits: atelier_assets::MediaLimits,
+) -> Result<atelier_assets::vet::ImageHeader, atelier_assets::VetError> {
+    let bytes = bytes.clone();
+    tokio::task::spawn_blocking(move || atelier_assets::inspect_image(&bytes, &limits))
+        .await
+        .unwrap_or_else(|_| Err(atelier_assets::VetError::Undecodable("the check did not finish".into())))
+}
+
 pub fn routes(max_upload_bytes: usize) -> OpenApiRouter<AppState> {
     // Uploads take larger bodies than the rest of the API.
     let (schemas, paths, create) = routes!(create::create_upload);

@@ -4,7 +4,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 
 use super::{UploadView, parse_upload_id};
-use crate::api::assets::serve_blob;
+use crate::api::assets::{Reader, serve_blob};
 use crate::api::auth::Caller;
 use crate::api::error::{ApiResult, ErrorBody};
 use crate::api::extract::AppPath;
@@ -42,7 +42,7 @@ pub async fn download_upload(
 ) -> ApiResult<Response> {
     let upload = state.tasks.get_upload(&caller, &parse_upload_id(&id)?).await?;
     let etag = format!("\"{}\"", upload.sha256);
-    serve_blob(&state, &upload.blob_key, &upload.mime, &etag, &upload.name, &headers).await
+    serve_blob(&state, Reader::Owner, &upload.blob_key, &upload.mime, &etag, &upload.name, &headers).await
 }
 
 /// Deletes an upload (tasks that named it keep their outputs; new tasks cannot

@@ -15,6 +15,7 @@ use crate::api::extract::{AppJson, AppPath};
 use crate::api::tasks::parse_task_id;
 use crate::api::views::TaskView;
 use crate::app::AppState;
+use crate::openapi::FilePart;
 
 /// Complete a task the worker holds (worker key and lease) with its output files,
 /// as a multipart form: parts named `file` (results, in order), `preview` (a
@@ -23,7 +24,7 @@ use crate::app::AppState;
 /// completed, in one step that holds only while the lease does.
 #[utoipa::path(post, path = "/worker/tasks/{id}/complete", tag = "workers",
     params(("id" = String, Path, description = "Task id")),
-    request_body(content_type = "multipart/form-data", description = "The output files"),
+    request_body(content = CompletionForm, content_type = "multipart/form-data", description = "The output files"),
     responses((status = 200, body = TaskView), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
         (status = 409, body = ErrorBody), (status = 413, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn complete_task(
@@ -42,6 +43,19 @@ pub async fn complete_task(
     let outputs = read_outputs(multipart, state.pull.settings().max_output_bytes).await?;
     let task = state.pull.report(&task, &lease, RemoteReport::Finished(outputs)).await?;
     Ok(Json(TaskView::from(&task)))
+}
+
+/// The parts of a completion form, as the OpenAPI document shows them (the handler
+/// reads the parts one by one, in order, as they stream in).
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct CompletionForm {
+    /// The results, in order.
+    file: Vec<FilePart>,
+    /// A rendered still of the result.
+    preview: Option<FilePart>,
+    /// Other files (a texture, a log).
+    extra: Option<Vec<FilePart>>,
 }
 
 async fn read_outputs(mut multipart: Multipart, max_bytes: u64) -> ApiResult<Vec<Output>> {
