@@ -23,4 +23,10 @@ pub mod thumbnail;
 #[path = "../../crates/providers/src/kie/callback.rs"]
 pub mod kie_callback;
 
+/// `crates/assets/src/vet/raster.rs`: an image's header walk (pixel budget, frames,
+/// Exif, trailing data) and its decode under limits.
+#[allow(dead_code)]
+#[path = "../../crates/assets/src/vet/raster.rs"]
+pub mod raster;
+
 pub mod multipart;

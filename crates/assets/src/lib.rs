@@ -8,8 +8,10 @@
 //! installed; GLB models: a drawing of the model, `model_still`), and PNG outputs carry their
 //! generation parameters in a `parameters` text chunk. Every file is vetted first
 //! ([`vet`]: a pixel budget read from the header, frame and duration caps, a full
-//! decode under limits); [`hostile`] makes the corpus the tests and the bench feed it.
+//! decode under limits); `hostile` (feature `testing`) makes the corpus of bombs and
+//! broken files the tests and the bench feed it.
 
+#[cfg(any(test, feature = "testing"))]
 pub mod hostile;
 pub mod media;
 pub mod model_still;

@@ -101,6 +101,10 @@ impl App {
         let events = EventBus::new();
         atelier_db::listen_for_changes(&database, events.clone());
         let circuits = Arc::new(Circuits::new(config.providers.circuit_settings()));
+        let inputs = Arc::new(
+            crate::inputs::StoredInputs::new(store.clone(), assets.clone(), config.fetch.policy())
+                .with_limits(config.media.limits()),
+        );
         let worker = Worker::new(
             store.clone(),
             assets.clone(),
@@ -108,10 +112,7 @@ impl App {
             events.clone(),
             config.worker_settings(),
             circuits.clone(),
-            Arc::new(
-                crate::inputs::StoredInputs::new(store.clone(), assets.clone(), config.fetch.policy())
-                    .with_limits(config.media.limits()),
-            ),
+            inputs.clone(),
         )
         .with_submit_limits(Arc::new(atelier_db::DatabaseRateLimits::new(database.clone(), "submit")));
         // The gazetteer (18 MiB, about 0.2 s to build in a release build) is built by
@@ -120,15 +121,18 @@ impl App {
         let locations = Arc::new(atelier_core::location::LocationService::new(Arc::new(database.clone())));
         let prompt_store: Arc<dyn PromptStore> = Arc::new(database.clone());
         let prompts = Arc::new(PromptService::new(prompt_store.clone()));
-        let tasks = Arc::new(TaskService::new(
-            store.clone(),
-            prompt_store,
-            assets,
-            catalog,
-            events,
-            config.task_rules(),
-            circuits.clone(),
-        ));
+        let tasks = Arc::new(
+            TaskService::new(
+                store.clone(),
+                prompt_store,
+                assets,
+                catalog,
+                events,
+                config.task_rules(),
+                circuits.clone(),
+            )
+            .with_input_check(inputs),
+        );
         let pull = Arc::new(atelier_core::pull::PullService::new(
             Arc::new(database.clone()),
             store,

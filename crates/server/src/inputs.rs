@@ -95,7 +95,8 @@ async fn vet(bytes: Bytes, mime: &str, limits: &MediaLimits, what: &str) -> Resu
         Err(refused) => Err(ProviderError::new(
             ErrorClass::ClientError,
             format!("the input {} was refused ({}): {refused}", short_reference(what), refused.code()),
-        )),
+        )
+        .with_code(refused.code())),
     }
 }
 

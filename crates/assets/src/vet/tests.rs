@@ -1,5 +1,7 @@
+use std::io::Cursor;
 use std::time::Duration;
 
+use bytes::Bytes;
 use image::{AnimationDecoder, GenericImageView, ImageFormat};
 
 use super::*;

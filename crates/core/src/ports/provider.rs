@@ -242,11 +242,20 @@ pub struct ProviderError {
     /// Fewer attempts than the class allows, for an error the provider's own docs
     /// disagree about (VolcEngine's 50500: retried once).
     pub attempts_cap: Option<u32>,
+    /// A stable code for an input refused as it was opened (a file over the media
+    /// limits: `image_too_large`, `image_undecodable`…), which a client sees.
+    pub code: Option<&'static str>,
 }
 
 impl ProviderError {
     pub fn new(class: ErrorClass, message: impl Into<String>) -> Self {
-        Self { class, message: message.into(), retry_after: None, attempts_cap: None }
+        Self { class, message: message.into(), retry_after: None, attempts_cap: None, code: None }
+    }
+
+    /// Names the refusal with a stable code (see [`ProviderError::code`]).
+    pub fn with_code(mut self, code: &'static str) -> Self {
+        self.code = Some(code);
+        self
     }
 
     /// Allows at most `attempts` in all for this error (never more than its class).

@@ -15,8 +15,8 @@ use crate::circuit::Circuits;
 use crate::error::{CoreError, Result};
 use crate::events::{EventBus, TaskEvent};
 use crate::ids::{PromptId, TaskId};
-use crate::ports::InputRef;
 use crate::ports::{AssetStore, Callback, CallbackError, CallbackTask, Created, OwnerCount, PromptStore, Store};
+use crate::ports::{ErrorClass, InputFiles, InputRef};
 use crate::quota::{self, CreateLimit, DailyQuota, LimitCount};
 use crate::task::{NewTask, Route, RouteSkip};
 use crate::time::{Millis, now_millis};
@@ -109,6 +109,9 @@ pub struct TaskService {
     pub(super) circuits: Arc<Circuits>,
     /// Room in the queue, overall and per user.
     pub(super) admission: Admission,
+    /// Opens a data URI an input carries when the task is created, so that a file
+    /// over the media limits is the request's 422 rather than the task's failure.
+    inputs: Option<Arc<dyn InputFiles>>,
 }
 
 impl TaskService {
@@ -123,7 +126,14 @@ impl TaskService {
     ) -> Self {
         let admission = Admission::new(rules.max_queued, rules.max_queued_per_user);
         let rules = rules.in_canonical_names(&catalog);
-        Self { store, prompts, assets, catalog, events, rules, circuits, admission }
+        Self { store, prompts, assets, catalog, events, rules, circuits, admission, inputs: None }
+    }
+
+    /// Checks the data URIs of a new task's input as it is created, by opening them
+    /// as its run will (decoded, vetted). URLs are still fetched when the task runs.
+    pub fn with_input_check(mut self, inputs: Arc<dyn InputFiles>) -> Self {
+        self.inputs = Some(inputs);
+        self
     }
 
     pub fn catalog(&self) -> &Catalog {
@@ -278,8 +288,9 @@ impl TaskService {
         self.admission.check(self.store.as_ref(), &caller.user_id).await
     }
 
-    /// Every upload, output or task the input names must exist (URLs and data URIs
-    /// are checked when the task runs). Returns the task the new one must wait for:
+    /// Every upload, output or task the input names must exist, and every data URI
+    /// must open (with [`TaskService::with_input_check`]; URLs are checked when the
+    /// task runs). Returns the task the new one must wait for:
     /// one named that has not completed yet (at most one may be waited for).
     /// (Another user's file does not exist, as far as the caller can tell.)
     async fn check_input_files(&self, caller: &Principal, references: &[String]) -> Result<Option<TaskId>> {
@@ -317,7 +328,11 @@ impl TaskService {
                         true
                     }
                 },
-                Ok(InputRef::Url(_) | InputRef::DataUri(_)) => true,
+                Ok(parsed @ InputRef::DataUri(_)) => {
+                    self.check_data_uri(reference, &parsed).await?;
+                    true
+                }
+                Ok(InputRef::Url(_)) => true,
                 Err(reason) => {
                     return Err(CoreError::InvalidInput {
                         message: format!("input file {reference:?}: {reason}"),
@@ -333,6 +348,29 @@ impl TaskService {
             }
         }
         Ok(after)
+    }
+
+    /// A data URI that does not open as its run would open it (not base64, or a file
+    /// over the media limits) is the request's fault: a 422 naming the refusal.
+    async fn check_data_uri(&self, reference: &str, parsed: &InputRef) -> Result<()> {
+        let Some(inputs) = &self.inputs else { return Ok(()) };
+        match inputs.open(parsed).await {
+            Ok(_) => Ok(()),
+            Err(error) if error.class == ErrorClass::ClientError => Err(CoreError::InvalidInput {
+                details: serde_json::json!({
+                    "field": "input",
+                    "reference": crate::ports::short_reference(reference),
+                    "reason": error.message,
+                    "code": error.code,
+                }),
+                message: error.message,
+            }),
+            // Not the input's fault (no thread, say): the run opens it again.
+            Err(error) => {
+                tracing::warn!(error = %error.message, "could not check a data URI input at creation");
+                Ok(())
+            }
+        }
     }
 
     /// The caller's own limits (its role's): tasks at once, tasks per day.

@@ -67,6 +67,11 @@ pub async fn serve(listener: TcpListener, router: Router, settings: &Settings, m
             }
             Err(refusal) => {
                 tracing::debug!(%peer, ?refusal, "connection refused: too many open");
+                let scope = match refusal {
+                    Refusal::PerAddress { .. } => "address",
+                    Refusal::Overall { .. } => "server",
+                };
+                metrics::counter!(crate::metrics::HTTP_CONNECTIONS_REFUSED, "scope" => scope).increment(1);
                 refusals.refuse(stream, refusal);
             }
         }

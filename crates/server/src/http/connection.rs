@@ -100,6 +100,10 @@ pub async fn serve(
         tokio::select! {
             served = connection.as_mut() => {
                 if let Err(error) = served {
+                    // hyper's header read timeout: a request's head did not all arrive in time.
+                    if error.downcast_ref::<hyper::Error>().is_some_and(hyper::Error::is_timeout) {
+                        metrics::counter!(crate::metrics::HTTP_CONNECTIONS_TIMED_OUT, "what" => "headers").increment(1);
+                    }
                     tracing::debug!(%peer, %error, "connection closed with an error");
                 }
                 return;
@@ -110,6 +114,7 @@ pub async fn serve(
             }
             () = &mut idle, if !closing => {
                 tracing::debug!(%peer, "closing an idle connection");
+                metrics::counter!(crate::metrics::HTTP_CONNECTIONS_TIMED_OUT, "what" => "idle").increment(1);
                 connection.as_mut().graceful_shutdown();
                 closing = true;
             }

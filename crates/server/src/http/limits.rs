@@ -60,6 +60,7 @@ impl ConnectionLimits {
         }
         *from_client += 1;
         counts.open += 1;
+        metrics::gauge!(crate::metrics::HTTP_CONNECTIONS_OPEN).increment(1.0);
         Ok(Permit { limits: self.clone(), client })
     }
 
@@ -76,6 +77,7 @@ impl ConnectionLimits {
 
 impl Drop for Permit {
     fn drop(&mut self) {
+        metrics::gauge!(crate::metrics::HTTP_CONNECTIONS_OPEN).decrement(1.0);
         let mut counts = self.limits.counts.lock().unwrap_or_else(PoisonError::into_inner);
         counts.open = counts.open.saturating_sub(1);
         if let Some(from_client) = counts.by_address.get_mut(&self.client) {

@@ -43,6 +43,9 @@ use exposition::Exposition;
 
 pub const HTTP_REQUESTS: &str = "atelier_http_requests_total";
 pub const HTTP_DURATION: &str = "atelier_http_request_duration_seconds";
+pub const HTTP_CONNECTIONS_OPEN: &str = "atelier_http_connections_open";
+pub const HTTP_CONNECTIONS_REFUSED: &str = "atelier_http_connections_refused_total";
+pub const HTTP_CONNECTIONS_TIMED_OUT: &str = "atelier_http_connections_timed_out_total";
 
 /// Answers within milliseconds, and long waits (`Prefer: wait`, up to a minute).
 const HTTP_BUCKETS: &[f64] = &[0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0];
@@ -59,6 +62,25 @@ const HTTP_METERS: &[Meter] = &[
         kind: Kind::Histogram,
         help: "Seconds until an HTTP answer's head, by method and route.",
         buckets: HTTP_BUCKETS,
+    },
+    Meter {
+        name: HTTP_CONNECTIONS_OPEN,
+        kind: Kind::Gauge,
+        help: "Connections open now, each counted against server.max_connections.",
+        buckets: &[],
+    },
+    Meter {
+        name: HTTP_CONNECTIONS_REFUSED,
+        kind: Kind::Counter,
+        help: "Connections refused at once (503 too_many_connections), by the cap they passed: server or address.",
+        buckets: &[],
+    },
+    Meter {
+        name: HTTP_CONNECTIONS_TIMED_OUT,
+        kind: Kind::Counter,
+        help: "Connections closed for slowness, by what: headers (not all in within server.header_read_timeout_secs) \
+               or idle (nothing in flight for server.idle_timeout_secs).",
+        buckets: &[],
     },
 ];
 

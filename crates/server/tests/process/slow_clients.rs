@@ -168,7 +168,9 @@ async fn one_address_past_its_cap_is_refused_at_once_and_idle_connections_are_cl
         None,
         &[
             ("ATELIER__SERVER__MAX_CONNECTIONS_PER_IP", "4"),
-            ("ATELIER__SERVER__HEADER_READ_TIMEOUT_SECS", "2"),
+            // The idle deadline (2 s) comes before the header timeout (5 s), which
+            // also bounds a kept-alive connection's wait: this one closes it.
+            ("ATELIER__SERVER__HEADER_READ_TIMEOUT_SECS", "5"),
             ("ATELIER__SERVER__IDLE_TIMEOUT_SECS", "2"),
         ],
     );
@@ -218,6 +220,23 @@ async fn one_address_past_its_cap_is_refused_at_once_and_idle_connections_are_cl
     let idle_for = answered.elapsed();
     assert!(idle_for >= Duration::from_secs(1), "closed after {idle_for:?}: not kept alive at all");
     println!("idle keep-alive connection closed {idle_for:?} after its answer");
+
+    // Both are counted for Prometheus.
+    let metrics = other
+        .get(format!("{}/metrics", server.base))
+        .bearer_auth(&server.key)
+        .send()
+        .await
+        .expect("a scrape")
+        .text()
+        .await
+        .expect("the exposition");
+    let value = |line_start: &str| {
+        metrics.lines().find_map(|line| line.strip_prefix(line_start)?.trim().parse::<f64>().ok()).unwrap_or(0.0)
+    };
+    assert_eq!(value("atelier_http_connections_refused_total{scope=\"address\"}"), 1.0, "{metrics}");
+    assert!(value("atelier_http_connections_timed_out_total{what=\"idle\"}") >= 1.0, "{metrics}");
+    assert!(value("atelier_http_connections_open") >= 1.0, "the scrape's own connection: {metrics}");
 }
 
 #[tokio::test]
