@@ -25,17 +25,18 @@ pub async fn download_asset(
     headers: HeaderMap,
 ) -> ApiResult<Response> {
     let asset = find(&state, &caller, &id).await?;
+    serve_asset(&state, Reader::Owner, &asset, &headers).await
+}
+
+/// An asset's file, named `<id>.<ext>`, its hash the `ETag`.
+pub(crate) async fn serve_asset(
+    state: &AppState,
+    reader: Reader,
+    asset: &Asset,
+    headers: &HeaderMap,
+) -> ApiResult<Response> {
     let filename = format!("{}.{}", asset.id, atelier_assets::extension_for(&asset.mime));
-    serve_blob(
-        &state,
-        Reader::Owner,
-        &asset.blob_key,
-        &asset.mime,
-        &format!("\"{}\"", asset.sha256),
-        &filename,
-        &headers,
-    )
-    .await
+    serve_blob(state, reader, &asset.blob_key, &asset.mime, &format!("\"{}\"", asset.sha256), &filename, headers).await
 }
 
 /// The asset's thumbnail: WebP, fitting in 256×256.

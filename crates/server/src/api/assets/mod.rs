@@ -12,7 +12,7 @@ use utoipa_axum::routes;
 
 use crate::app::AppState;
 
-pub(crate) use download::{Reader, serve_blob};
+pub(crate) use download::{Reader, serve_asset, serve_blob};
 pub use download::{download_asset, download_thumbnail};
 pub use list::{
     __path_list_assets, AssetListView, ListAssetsQuery as ListAssetsQueryAlias, list_assets as list_assets_handler,

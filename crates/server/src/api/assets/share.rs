@@ -11,7 +11,7 @@ use axum::response::Response;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::{Reader, parse_asset_id, serve_blob};
+use super::{Reader, parse_asset_id, serve_asset};
 use crate::api::auth::Caller;
 use crate::api::error::{ApiError, ApiResult, ErrorBody};
 use crate::api::extract::{AppJson, AppPath, AppQuery};
@@ -98,15 +98,5 @@ pub async fn shared_asset(
         ApiError::new(StatusCode::FORBIDDEN, code, error.to_string())
     })?;
     let asset = state.tasks.shared_asset(&parse_asset_id(&id)?).await?;
-    let filename = format!("{}.{}", asset.id, atelier_assets::extension_for(&asset.mime));
-    serve_blob(
-        &state,
-        Reader::Link,
-        &asset.blob_key,
-        &asset.mime,
-        &format!("\"{}\"", asset.sha256),
-        &filename,
-        &headers,
-    )
-    .await
+    serve_asset(&state, Reader::Link, &asset, &headers).await
 }
