@@ -243,7 +243,9 @@ test('desktop: sign in, enrol two-factor, then the whole generate story', async 
   await page.fill('[name=in-delay_ms]', '60000');
   await page.click('#generate-submit');
   await page.locator('.job[data-status=processing], .job[data-status=pending]').first().waitFor();
-  assert.equal(await page.locator('.job').first().locator('[data-status]').first().innerText(), await page.locator('.job').first().getAttribute('data-status') === 'pending' ? 'Queued' : 'Working');
+  // The status and its words are read in one go: the task may start between two reads.
+  const [status, words] = await page.locator('.job').first().evaluate((job) => [job.dataset.status, job.querySelector('[data-status]').innerText]);
+  assert.equal(words, status === 'pending' ? 'Queued' : 'Working');
   await page.click('[data-nav=tasks]');
   const slow = page.locator('#task-list .task-row', { hasText: 'a slow one' });
   await slow.locator('[data-action=cancel]').click();
