@@ -33,27 +33,44 @@ pub fn machine_jiffies() -> Option<(u64, u64)> {
     Some((total.saturating_sub(idle), total))
 }
 
-/// CPU used during a measurement: the server's, this program's, and the machine's.
+/// CPU used during a measurement: a process's (the server's, or a peer's), this
+/// program's, and the machine's.
 pub struct CpuMeter {
-    server: Option<ProcessCpu>,
+    pid: u32,
+    process: Option<ProcessCpu>,
     bench: Option<ProcessCpu>,
     machine: Option<(u64, u64)>,
 }
 
 impl CpuMeter {
     pub fn start(server: &Server) -> CpuMeter {
-        CpuMeter { server: server.cpu(), bench: process_cpu("/proc/self/stat"), machine: machine_jiffies() }
+        CpuMeter::of_pid(server.pid())
+    }
+
+    /// The meter of any process (a peer's server).
+    pub fn of_pid(pid: u32) -> CpuMeter {
+        CpuMeter {
+            pid,
+            process: process_cpu(&format!("/proc/{pid}/stat")),
+            bench: process_cpu("/proc/self/stat"),
+            machine: machine_jiffies(),
+        }
     }
 
     /// "CPU: server 1.23 s (user 0.80 + sys 0.43), bench 0.45 s, rest of machine 0.10 s; all cores 97% busy".
-    pub fn describe(&self, server: &Server) -> String {
+    pub fn describe(&self) -> String {
+        self.describe_as("server")
+    }
+
+    /// The same, the process named `name`.
+    pub fn describe_as(&self, name: &str) -> String {
         let mut parts = Vec::new();
         let mut accounted = 0;
-        if let (Some(a), Some(b)) = (self.server, server.cpu()) {
+        if let (Some(a), Some(b)) = (self.process, process_cpu(&format!("/proc/{}/stat", self.pid))) {
             let (user, system) = (b.user.saturating_sub(a.user), b.system.saturating_sub(a.system));
             accounted += user + system;
             parts.push(format!(
-                "server {:.2} s (user {:.2} + sys {:.2})",
+                "{name} {:.2} s (user {:.2} + sys {:.2})",
                 jiffies_secs(user + system),
                 jiffies_secs(user),
                 jiffies_secs(system)

@@ -61,7 +61,7 @@ pub async fn throughput(plan: &Plan, scope: &str, provider: &Emulated, n: usize,
             }
             tokio::time::sleep(Duration::from_millis(10)).await;
         };
-        let cpu = meter.describe(&server);
+        let cpu = meter.describe();
         let emulator_cpu = emulated_cpu(
             cpu_between(emulator_before, emulator.cpu()),
             cpu_between(server_before, server.cpu()),

@@ -87,15 +87,15 @@ pub fn api_key() -> Credentials {
 }
 
 impl Emulated {
-    /// The server's settings for this provider at `emulator`.
-    fn server_env(&self, emulator: &Emulator) -> Vec<(String, String)> {
+    /// The server's settings for this provider at `emulator`'s address (`base`).
+    fn server_env(&self, base: &str) -> Vec<(String, String)> {
         let key = |name: &str| format!("ATELIER__PROVIDERS__{}__{name}", self.section);
         let mut env: Vec<(String, String)> =
             self.credentials.settings.iter().map(|(name, value)| (key(name), value.clone())).collect();
         env.extend([
             match self.url_setting {
-                UrlSetting::BaseUrl => (key("BASE_URL"), format!("{}{}", emulator.base, self.base_path)),
-                UrlSetting::Urls => (key("URLS"), format!("[\"{}{}\"]", emulator.base, self.base_path)),
+                UrlSetting::BaseUrl => (key("BASE_URL"), format!("{base}{}", self.base_path)),
+                UrlSetting::Urls => (key("URLS"), format!("[\"{base}{}\"]", self.base_path)),
             },
             ("ATELIER__WORKER__CONCURRENCY".to_owned(), EMULATED_WORKERS.to_string()),
             ("ATELIER__LOG__LEVEL".to_owned(), "warn".to_owned()),
@@ -111,10 +111,16 @@ impl Emulated {
     /// Starts its emulator and a SQLite server pointed at it.
     pub async fn start(&self, binary: &Path) -> Result<(Emulator, Server)> {
         let emulator = Emulator::start(binary, self)?;
-        let env = self.server_env(&emulator);
-        let env: Vec<(&str, String)> = env.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
-        let server = Server::start(binary, &Backend::Sqlite, &env).await?;
+        let server = self.start_server_at(binary, &emulator.base).await?;
         Ok((emulator, server))
+    }
+
+    /// A SQLite server pointed at this provider's API at `base` (where the emulator,
+    /// or something that answers as it does, listens).
+    pub async fn start_server_at(&self, binary: &Path, base: &str) -> Result<Server> {
+        let env = self.server_env(base);
+        let env: Vec<(&str, String)> = env.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
+        Server::start(binary, &Backend::Sqlite, &env).await
     }
 }
 

@@ -19,11 +19,18 @@ pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(300);
 
 /// A client sending the server's admin key (authentication is always on).
 pub fn client(pool: usize, key: &str) -> Result<reqwest::Client> {
+    client_with(pool, Some(key))
+}
+
+/// A client sending `key` as a bearer token, or nothing (a peer without keys).
+pub fn client_with(pool: usize, key: Option<&str>) -> Result<reqwest::Client> {
     let mut headers = reqwest::header::HeaderMap::new();
-    headers.insert(
-        reqwest::header::AUTHORIZATION,
-        reqwest::header::HeaderValue::from_str(&format!("Bearer {key}")).context("the key as a header")?,
-    );
+    if let Some(key) = key {
+        headers.insert(
+            reqwest::header::AUTHORIZATION,
+            reqwest::header::HeaderValue::from_str(&format!("Bearer {key}")).context("the key as a header")?,
+        );
+    }
     reqwest::Client::builder()
         .default_headers(headers)
         .pool_max_idle_per_host(pool)
@@ -72,7 +79,20 @@ pub async fn create_tasks(
     body: impl Fn(usize) -> Value + Send + Sync + 'static,
 ) -> Result<Created> {
     let http = client(clients, &server.key)?;
-    let url = Arc::new(format!("{}/api/v1/tasks", server.base));
+    create_tasks_at(http, format!("{}/api/v1/tasks", server.base), n, clients, body).await
+}
+
+/// Creates `n` tasks by POSTing `body(i)` to `url` with `clients` requests in flight
+/// (`http` holds at least that many connections); each answer must be a success with
+/// a `task_id`. Atelier's `POST /api/v1/tasks` and the peers' create routes alike.
+pub async fn create_tasks_at(
+    http: reqwest::Client,
+    url: String,
+    n: usize,
+    clients: usize,
+    body: impl Fn(usize) -> Value + Send + Sync + 'static,
+) -> Result<Created> {
+    let url = Arc::new(url);
     let next = Arc::new(AtomicUsize::new(0));
     let body = Arc::new(body);
     let started = Instant::now();

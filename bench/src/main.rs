@@ -2,7 +2,7 @@
 //! throwaway PostgreSQL cluster and runs this program), or directly:
 //!
 //! ```text
-//! target/release/atelier-bench [--quick] [--only sqlite|postgres|render|kie|openai|depth|providers|manga|3d|media|webhooks|s3|instances|slowloris|hostile] [--concurrency N] [--server PATH]
+//! target/release/atelier-bench [--quick] [--only sqlite|postgres|render|kie|openai|depth|providers|manga|3d|media|webhooks|s3|instances|slowloris|hostile|peers|thumbnails] [--concurrency N] [--server PATH]
 //! ```
 //!
 //! Figures:
@@ -47,6 +47,16 @@
 //! 15. hostile: CPU milliseconds per hostile file (decompression bombs, files cut
 //!     short, polyglots, looping Exif, 10,000-frame animations, a huge MP4): the
 //!     old store path against `vet_image`/`vet_media`, and an upload, in process.
+//! 16. peers (issue 24), started here and driven by the same load generator in the
+//!     same run: seed 004's own design (`bench/peers/seed004`, FastAPI + SQLAlchemy +
+//!     SQLite under uvicorn) against Atelier on SQLite for instant tasks created →
+//!     completed, status reads at 32 connections and memory; LiteLLM's proxy against
+//!     Atelier for what each adds to `POST /v1/images/generations` over the OpenAI
+//!     emulator called directly (1 and 32 in flight); a summary table of the ratios
+//!     against the issue's aims (`scripts/bench` makes the peers' venvs).
+//! 17. thumbnails (issue 24): the same noisy 1024² PNGs to 256 px WebP by Atelier's
+//!     `make_thumbnail`, Pillow and libvips (`bench/peers/thumbnails.py`), one core
+//!     each: ms per image and the ratios, mean bytes and SSIM against one reference.
 //!
 //! PostgreSQL runs when `ATELIER_BENCH_POSTGRES_URL` holds an admin URL (a database
 //! is created per server, as the tests create theirs, with the test kit's
@@ -55,7 +65,8 @@
 //! Here: the arguments, the sections in order, the report's heading. The sections:
 //! `backend` (SQLite or PostgreSQL: `throughput`, `reads`, `memory`), `auth`,
 //! `studio` and `render` in process, `kie` and `openai` through their emulators
-//! (`emulator`, `emulated`), `three_d` (in process and under locust), `media` (in process). Beside them:
+//! (`emulator`, `emulated`), `three_d` (in process and under locust), `media` (in process), `peers`
+//! (seed 004's design and LiteLLM's proxy beside Atelier, with `openai_compat`). Beside them:
 //! `plan` (what to run), `report` (the figures), `server` (the server under test),
 //! `load` (its HTTP load), `cpu` and `machine` (readings from /proc).
 
@@ -65,6 +76,7 @@ mod cpu;
 mod depth;
 mod emulated;
 mod emulator;
+mod fixed_upstream;
 mod hostile;
 mod instances;
 mod kie;
@@ -75,6 +87,7 @@ mod media;
 mod memory;
 mod openai;
 mod openai_compat;
+mod peers;
 mod plan;
 mod providers;
 mod reads;
@@ -86,6 +99,7 @@ mod slowloris;
 mod studio;
 mod three_d;
 mod throughput;
+mod thumbnails;
 mod webhooks;
 
 use std::time::Instant;
@@ -114,7 +128,8 @@ async fn main() -> Result<()> {
         || plan.manga
         || plan.three_d
         || plan.instances
-        || plan.slowloris)
+        || plan.slowloris
+        || plan.peers)
         && !plan.server.exists()
     {
         bail!("server binary {} not found (build it: cargo build --release -p atelier)", plan.server.display());
@@ -198,6 +213,18 @@ async fn main() -> Result<()> {
         && let Err(error) = slowloris::run(&plan, &mut report).await
     {
         report.remark(format!("slowloris: benchmark failed: {error:#}"));
+    }
+    if plan.thumbnails
+        && let Err(error) = thumbnails::run(&plan, &mut report).await
+    {
+        report.remark(format!("thumbnails: benchmark failed: {error:#}"));
+    }
+    let mut peer_summary = None;
+    if plan.peers {
+        match peers::run(&plan, &mut report).await {
+            Ok(summary) => peer_summary = Some(summary),
+            Err(error) => report.remark(format!("peers: benchmark failed: {error:#}")),
+        }
     }
     if plan.postgres {
         match &postgres_url {
@@ -299,10 +326,29 @@ async fn main() -> Result<()> {
             model = three_d::TRELLIS_MODEL,
         );
     }
+    if plan.peers {
+        println!(
+            "peers: seed 004 = bench/peers/seed004/app.py under uvicorn --workers 1 (one process, {workers} asyncio \
+             background workers, SQLite WAL, fresh database), Atelier = {server} serve on SQLite with \
+             worker.concurrency={concurrency}; both get the same creates ({CREATE_CLIENTS} in flight, \
+             load::create_tasks_at) and the same status reads (32 keep-alive connections, reads::ReadLoad); \
+             gateway: a fixed-answer upstream in this process (one 64x64 PNG), then `atelier emulate openai` \
+             (a 1024x1024 PNG drawn per call), as the upstream of both Atelier and LiteLLM's proxy \
+             (litellm --num_workers 1, LITELLM_LOCAL_MODEL_COST_MAP=True, master_key set, its default \
+             logging); every server, peer, emulator and this load generator share the machine's {cores} cores, \
+             the CPU split of each figure is in its notes",
+            workers = peers::seed004_workers(),
+            server = plan.server.display(),
+            concurrency = plan.peer_concurrency,
+        );
+    }
     if postgres_url.is_some() && plan.postgres {
         println!("postgres: throwaway local cluster (fsync=off, synchronous_commit=off, full_page_writes=off)");
     }
     println!();
     report.print();
+    if let Some(summary) = peer_summary {
+        summary.print(cores);
+    }
     Ok(())
 }

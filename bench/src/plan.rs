@@ -91,6 +91,15 @@ pub struct Plan {
     pub hostile: bool,
     /// Most uploads of one hostile file averaged over.
     pub hostile_uploads: usize,
+    /// Thumbnails against Pillow and libvips (issue 24), one core each.
+    pub thumbnails: bool,
+    /// Noisy 1024² PNGs made and thumbnailed, and the rounds over them.
+    pub thumbnail_images: usize,
+    pub thumbnail_reps: usize,
+    /// Peers beside Atelier in one run (issue 24): seed 004's own design and LiteLLM's proxy.
+    pub peers: bool,
+    /// Atelier's worker concurrency in the peers section (`--concurrency`, else 32).
+    pub peer_concurrency: usize,
     pub server: PathBuf,
 }
 
@@ -98,7 +107,7 @@ pub struct Plan {
 #[derive(Debug, Parser)]
 #[command(
     name = "atelier-bench",
-    override_usage = "atelier-bench [--quick] [--only sqlite|postgres|render|kie|openai|depth|providers|manga|3d|media|webhooks|s3|instances|slowloris|hostile] [--concurrency N] [--server PATH]",
+    override_usage = "atelier-bench [--quick] [--only sqlite|postgres|render|kie|openai|depth|providers|manga|3d|media|webhooks|s3|instances|slowloris|hostile|peers|thumbnails] [--concurrency N] [--server PATH]",
     after_help = format!("PostgreSQL runs when {POSTGRES_URL_ENV} holds an admin URL.")
 )]
 struct Args {
@@ -159,6 +168,13 @@ enum Section {
     /// polyglot, looping Exif, 10,000-frame animation and huge MP4, the old path
     /// against `vet_image`/`vet_media` in process and against an upload.
     Hostile,
+    /// Thumbnails: the same noisy 1024² PNGs to 256 px WebP by Atelier, Pillow and
+    /// libvips, one core each: ms per image, bytes and SSIM.
+    Thumbnails,
+    /// Peers in the same run, with the same load generator: seed 004's own design
+    /// (FastAPI + SQLAlchemy + SQLite) for tasks/s, status reads and memory, and
+    /// LiteLLM's proxy for the latency a gateway adds to an image call.
+    Peers,
 }
 
 /// `quick` or `full`, as the run is.
@@ -202,6 +218,11 @@ pub fn parse_args() -> Result<Plan> {
         media: runs(Section::Media),
         hostile: runs(Section::Hostile),
         hostile_uploads: sized(quick, 20, 50),
+        thumbnails: runs(Section::Thumbnails),
+        thumbnail_images: sized(quick, 10, 40),
+        thumbnail_reps: sized(quick, 1, 3),
+        peers: runs(Section::Peers),
+        peer_concurrency: args.concurrency.unwrap_or(32),
         webhooks: runs(Section::Webhooks),
         s3: runs(Section::S3),
         instances: runs(Section::Instances),

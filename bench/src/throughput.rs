@@ -28,10 +28,10 @@ pub async fn run(
     let started = Instant::now();
     let created =
         create_tasks(server, n, CREATE_CLIENTS, |i| json!({"model": "local/instant", "input": {"seed": i}})).await?;
-    let create_cpu = meter.describe(server);
+    let create_cpu = meter.describe();
     let ok = created.ids.len();
     let drained = wait_drained(server, ok, started).await?;
-    let total_cpu = meter.describe(server);
+    let total_cpu = meter.describe();
     let tasks_per_sec = ok as f64 / drained.at.as_secs_f64();
     let create_per_sec = ok as f64 / created.elapsed.as_secs_f64();
     let settings = format!("worker.concurrency={concurrency}, {CREATE_CLIENTS} creates in flight");

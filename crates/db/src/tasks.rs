@@ -98,6 +98,33 @@ pub(crate) fn key_reused(key: &str) -> CoreError {
     }
 }
 
+impl Database {
+    /// A task (with its outputs and their tags) and whether it has input copies.
+    pub(crate) async fn read_task(&self, id: TaskId) -> Result<Option<(Task, bool)>, CoreError> {
+        let db = self;
+        let rows = sqlx::query(GET_TASK)
+            .bind(id.to_string())
+            .fetch_all(&db.reader)
+            .await
+            .map_err(storage("reading a task"))?;
+        let Some(first) = rows.first() else { return Ok(None) };
+        let mut task = decode_task(first)?;
+        let has_input_copies: i64 = first.try_get("has_input_copies").map_err(storage("reading a task"))?;
+        for row in &rows {
+            let asset_id: Option<String> = row.try_get("a_id").map_err(storage("reading outputs"))?;
+            let Some(asset_id) = asset_id else { continue };
+            if task.outputs.last().is_none_or(|last| last.id.0 != asset_id) {
+                task.outputs.push(decode_prefixed_asset(row, "a_")?);
+            }
+            let tag: Option<String> = row.try_get("a_tag").map_err(storage("reading tags"))?;
+            if let (Some(tag), Some(asset)) = (tag, task.outputs.last_mut()) {
+                asset.tags.push(tag);
+            }
+        }
+        Ok(Some((task, has_input_copies != 0)))
+    }
+}
+
 #[async_trait]
 impl TaskStore for Database {
     async fn create_task(&self, task: NewTask) -> Result<Created, CoreError> {
@@ -226,26 +253,7 @@ impl TaskStore for Database {
     }
 
     async fn get_task(&self, id: TaskId) -> Result<Option<Task>, CoreError> {
-        let db = self;
-        let rows = sqlx::query(GET_TASK)
-            .bind(id.to_string())
-            .fetch_all(&db.reader)
-            .await
-            .map_err(storage("reading a task"))?;
-        let Some(first) = rows.first() else { return Ok(None) };
-        let mut task = decode_task(first)?;
-        for row in &rows {
-            let asset_id: Option<String> = row.try_get("a_id").map_err(storage("reading outputs"))?;
-            let Some(asset_id) = asset_id else { continue };
-            if task.outputs.last().is_none_or(|last| last.id.0 != asset_id) {
-                task.outputs.push(decode_prefixed_asset(row, "a_")?);
-            }
-            let tag: Option<String> = row.try_get("a_tag").map_err(storage("reading tags"))?;
-            if let (Some(tag), Some(asset)) = (tag, task.outputs.last_mut()) {
-                asset.tags.push(tag);
-            }
-        }
-        Ok(Some(task))
+        Ok(self.read_task(id).await?.map(|(task, _)| task))
     }
 
     async fn list_tasks(&self, filter: &TaskFilter) -> Result<TaskPage, CoreError> {
@@ -321,7 +329,8 @@ pub(crate) fn list_statement(filter: &TaskFilter) -> (Statement, u32) {
     (query.newest_first(limit), limit)
 }
 
-/// One task with its outputs and their tags, in one query: a status read is the
+/// One task with its outputs and their tags, and whether it has input copies
+/// (`task_input_copies`, read apart only then), in one query: a status read is the
 /// most frequent request there is.
 pub(crate) const GET_TASK: &str = concat!(
     "SELECT t.*, a.id AS a_id, a.task_id AS a_task_id, a.idx AS a_idx, a.mime AS a_mime, a.bytes AS a_bytes, \
@@ -330,7 +339,8 @@ pub(crate) const GET_TASK: &str = concat!(
      a.media AS a_media, g.tag AS a_tag \
      FROM (SELECT ",
     task_columns!(),
-    " FROM tasks WHERE id = $1) t \
+    ", CASE WHEN EXISTS (SELECT 1 FROM task_input_copies c WHERE c.task_id = tasks.id) THEN 1 ELSE 0 END \
+     AS has_input_copies FROM tasks WHERE id = $1) t \
      LEFT JOIN assets a ON a.task_id = t.id AND t.status = 'completed' \
      LEFT JOIN asset_tags g ON g.asset_id = a.id ORDER BY a.idx, g.tag"
 );

@@ -75,6 +75,7 @@ story!(creates_at_once_keep_their_limits);
 story!(accounts_keys_sessions_and_owners);
 story!(prompt_trees_link_tasks_and_delete_only_leaves);
 story!(claims_are_fair_across_users);
+story!(a_lone_task_is_not_held_back_by_another_users_ten_thousand);
 story!(pipeline_runs_move_only_under_their_revision);
 story!(the_scene_cache_offers_completed_recent_scenes_of_one_owner_and_model);
 story!(pools_keep_remote_workers_tasks_apart_and_chains_wait_for_their_task);
@@ -1040,6 +1041,30 @@ async fn claims_are_fair_across_users(store: Arc<Database>) {
     assert_eq!(store.count_started().await.unwrap(), 50 + 1 + 6 + 1);
     assert_eq!(store.count_owner_tasks(&cy, OwnerCount::CreatedSince(7_001)).await.unwrap(), 2);
     assert_eq!(store.count_owner_tasks(&ada, OwnerCount::CreatedSince(0)).await.unwrap(), 201);
+}
+
+/// Per-user fair scheduling at depth (issue 24): one user's 10,000 queued tasks,
+/// made as the bench makes its backlogs (`atelier_db::depth`), do not hold back
+/// another user's one task: it is in the next claim of two, whatever the backlog's
+/// size, and the backlog's own order is kept around it.
+async fn a_lone_task_is_not_held_back_by_another_users_ten_thousand(store: Arc<Database>) {
+    let now = 1_800_000_000_000;
+    let spec = atelier_db::depth::DepthSpec { finished: 0, pending: 10_000, users: 1, prompts: 0, now };
+    let depth = atelier_db::depth::generate(&store, spec).await.unwrap();
+    let backlog_owner = depth.users[0].clone();
+    assert_eq!(store.count_owner_tasks(&backlog_owner, OwnerCount::Queued).await.unwrap(), 10_000);
+    // The workers are busy with the backlog when the lone task arrives.
+    let started = store.claim("", "w", 100, now, now + 60_000).await.unwrap();
+    assert_eq!(started.len(), 100);
+    assert_eq!(started[0].task.id, depth.first_pending, "the backlog starts in the order it was created");
+    assert!(started.iter().all(|claimed| claimed.task.owner.as_ref() == Some(&backlog_owner)));
+
+    let lone_owner = UserId::new();
+    let lone = insert(&store, owned_task(now + 1, &lone_owner)).await;
+    let next = store.claim("", "w", 2, now + 2, now + 60_000).await.unwrap();
+    let next: Vec<TaskId> = next.iter().map(|claimed| claimed.task.id).collect();
+    assert!(next.contains(&lone), "the lone task is in the next claim of two, not behind 9,900 others: {next:?}");
+    assert_eq!(store.count_owner_tasks(&backlog_owner, OwnerCount::Queued).await.unwrap(), 10_000 - 100 - 1);
 }
 
 fn run(owner: &UserId, at: i64) -> atelier_core::pipeline::Run {

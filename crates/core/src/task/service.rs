@@ -440,6 +440,24 @@ impl TaskService {
             .ok_or(CoreError::NotFound { what: "task" })
     }
 
+    /// A task the caller may see, with its input copies keyed as
+    /// [`TaskService::input_copies`] keys them (a status read: one statement for a
+    /// task without copies).
+    pub async fn get_with_copies(
+        &self,
+        caller: &Principal,
+        id: TaskId,
+    ) -> Result<(Task, std::collections::HashMap<TaskId, Vec<crate::ports::InputCopy>>)> {
+        let (task, copies) = self
+            .store
+            .get_task_with_copies(id)
+            .await?
+            .filter(|(task, _)| caller.may_see(task.owner.as_ref()))
+            .ok_or(CoreError::NotFound { what: "task" })?;
+        let copies = if copies.is_empty() { Default::default() } else { [(task.id, copies)].into() };
+        Ok((task, copies))
+    }
+
     /// The caller's tasks (everyone's for an admin, unless it names an owner).
     pub async fn list(&self, caller: &Principal, filter: &TaskFilter) -> Result<TaskPage> {
         let mut filter = filter.clone();

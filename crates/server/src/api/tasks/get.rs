@@ -19,7 +19,6 @@ pub async fn get_task(
     Caller(caller): Caller,
     AppPath(id): AppPath<String>,
 ) -> ApiResult<Json<TaskView>> {
-    let task = state.tasks.get(&caller, parse_task_id(&id)?).await?;
-    let copies = state.tasks.input_copies(&[&task]).await?;
+    let (task, copies) = state.tasks.get_with_copies(&caller, parse_task_id(&id)?).await?;
     Ok(Json(TaskView::with_input_copies(&task, &copies, now_millis())))
 }
