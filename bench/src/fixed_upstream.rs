@@ -12,6 +12,8 @@ use axum::routing::post;
 use base64::Engine as _;
 use serde_json::json;
 
+use crate::noise::Noise;
+
 /// The side of the answer's square image.
 pub const SIDE: u32 = 64;
 
@@ -23,12 +25,9 @@ pub struct FixedUpstream {
 
 impl FixedUpstream {
     pub async fn start() -> Result<FixedUpstream> {
-        let mut state = 0x2545_f491_u32;
+        let mut noise = Noise(0x2545_f491_4f6c_dd1d);
         let picture = image::RgbImage::from_fn(SIDE, SIDE, |x, y| {
-            state ^= state << 13;
-            state ^= state >> 17;
-            state ^= state << 5;
-            image::Rgb([(x * 4) as u8, (y * 4) as u8, (state >> 24) as u8])
+            image::Rgb([(x * 4) as u8, (y * 4) as u8, (noise.next(127) + 128) as u8])
         });
         let mut png = Cursor::new(Vec::new());
         picture.write_to(&mut png, image::ImageFormat::Png).context("encoding the fixed answer's PNG")?;

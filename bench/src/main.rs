@@ -85,6 +85,7 @@ mod machine;
 mod manga;
 mod media;
 mod memory;
+mod noise;
 mod openai;
 mod openai_compat;
 mod peers;

@@ -24,6 +24,7 @@ use serde_json::{Value, json};
 
 use crate::cpu::{children_cpu, cpu_between, jiffies_secs, machine_jiffies, process_cpu};
 use crate::load::{client, count_tasks, get_json};
+use crate::noise::Noise;
 use crate::plan::Plan;
 use crate::report::{Report, quantile, thousands};
 use crate::server::{Backend, Server};
@@ -56,20 +57,6 @@ pub async fn run(plan: &Plan, report: &mut Report) -> Result<()> {
     }
     report.remark(format!("3d: figure 10 took {:.0} s", started.elapsed().as_secs_f64()));
     Ok(())
-}
-
-/// A small, fast generator of noise (xorshift64*), the same on every run.
-struct Noise(u64);
-
-impl Noise {
-    /// Uniform in -amplitude..=amplitude.
-    fn next(&mut self, amplitude: i32) -> i32 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        let value = self.0.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 33;
-        (value % (2 * amplitude as u64 + 1)) as i32 - amplitude
-    }
 }
 
 fn channel(value: f32, noise: i32) -> u8 {

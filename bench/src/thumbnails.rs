@@ -27,6 +27,7 @@ use anyhow::{Context, Result, anyhow, bail};
 use atelier_assets::thumbnail::{THUMBNAIL_MAX, THUMBNAIL_QUALITY, fit_within, fitted_pixels, make_thumbnail, ssim};
 use image::{DynamicImage, ImageFormat, Rgb, RgbImage};
 
+use crate::noise::Noise;
 use crate::plan::Plan;
 use crate::report::{Report, stats};
 
@@ -246,20 +247,6 @@ fn thread_cpu() -> Duration {
         .map_or(Duration::ZERO, Duration::from_nanos)
 }
 
-/// A small, fast generator of noise (xorshift64*), the same on every run.
-struct Noise(u64);
-
-impl Noise {
-    /// Uniform in -amplitude..=amplitude.
-    fn next(&mut self, amplitude: i32) -> f32 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        let value = self.0.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 33;
-        ((value % (2 * amplitude as u64 + 1)) as i32 - amplitude) as f32
-    }
-}
-
 /// A photo-like opaque picture, a little different for every `index`: a sky-like
 /// gradient, two soft light spots, slow waves and finer ripples, and noise of ±12 on
 /// every channel of every pixel (what a lossy coder and a PNG inflater find hardest).
@@ -277,7 +264,7 @@ fn photo(side: u32, index: u64) -> DynamicImage {
             60.0 + 90.0 * y + 60.0 * b + 25.0 * wave + 12.0 * fine,
             90.0 + 100.0 * (1.0 - x) * (1.0 - y) + 50.0 * b - 15.0 * wave - 10.0 * fine,
         ];
-        Rgb(rgb.map(|c| (c + noise.next(12)).round().clamp(0.0, 255.0) as u8))
+        Rgb(rgb.map(|c| (c + noise.next(12) as f32).round().clamp(0.0, 255.0) as u8))
     }))
 }
 

@@ -84,7 +84,7 @@ async fn run_on(
                 format!("/v1/images/generations ({upstream_name}) {}, {in_flight} in flight: p50 / p99", route.label),
                 format!("{:.2} / {:.2}", run.p(0.5), run.p(0.99)),
                 "ms",
-                format!("{n} calls, 1024x1024 low, b64_json; {:.0} calls/s", run.rate()),
+                format!("{n} calls, asking 1024x1024 low as b64_json; {:.0} calls/s", run.rate()),
             );
         }
         for (label, q) in [("p50", 0.5), ("p99", 0.99)] {
@@ -96,7 +96,7 @@ async fn run_on(
                     format!("  {name} adds ({upstream_name}), {in_flight} in flight, {label}"),
                     format!("{added:.2}"),
                     "ms",
-                    "over the emulator called directly",
+                    "over the upstream called directly",
                 );
             }
             // The aim is the fixed answer's: with the emulator, Atelier also stores a
