@@ -3,8 +3,10 @@
 //!
 //! - Drain rate with N `local/instant` tasks pending (N = 1,000 … 1,000,000): the
 //!   queued count read from the server's own report while its workers drain it.
-//! - Cold start and the latency of every read route at 1,000,000 finished tasks
+//! - Cold start and the latency of every read route at 10,000,000 finished tasks
+//!   on SQLite (the embedded data dir) and 1,000,000 on PostgreSQL
 //!   (one connection, one request at a time: the latency of the route itself).
+//! - The server's memory with the deepest queue waiting (1,000,000), workers off.
 //! - The wait of one task created behind another user's 100,000 pending ones.
 
 use std::time::{Duration, Instant};
@@ -16,7 +18,7 @@ use serde_json::{Value, json};
 use crate::backend::server_env;
 use crate::load::client;
 use crate::plan::Plan;
-use crate::report::{Report, quantile, thousands};
+use crate::report::{Report, mib, quantile, thousands};
 use crate::server::{Backend, Server, fresh_store};
 
 /// The worker concurrency of the drain runs.
@@ -68,7 +70,32 @@ pub async fn run(plan: &Plan, backend: &Backend, report: &mut Report) -> Result<
         );
     }
 
-    let finished = plan.depth_finished;
+    // Memory with the deepest queue waiting, workers off (as the memory section's
+    // figure, but at depth: the tasks made in SQL, not through the API).
+    if let Some(&pending) = plan.depth_pending.iter().max() {
+        let spec = DepthSpec { finished: 0, pending, users: 8, prompts: 0, now };
+        let (server, cold) = deep_server(plan, backend, spec, false).await?;
+        let result = waiting_memory(&server).await;
+        server.stop(report, &format!("{scope} memory at {pending} pending"));
+        let (memory, queued) = result?;
+        report.add(
+            &scope,
+            format!("server RSS, {} tasks waiting", thousands(pending as usize)),
+            mib(memory.rss_kib),
+            "MiB",
+            format!(
+                "workers off; VmHWM {} MiB; queued_tasks={queued}; ready in {:.0} ms; after the report, a page of \
+                 the list and a status read",
+                mib(memory.hwm_kib),
+                cold.as_secs_f64() * 1000.0
+            ),
+        );
+    }
+
+    let finished = match backend {
+        Backend::Sqlite => plan.depth_finished_sqlite,
+        Backend::Postgres(_) => plan.depth_finished_postgres,
+    };
     let spec = DepthSpec { finished, pending: 0, users: 8, prompts: 10_000, now };
     let (server, cold) = deep_server(plan, backend, spec, false).await?;
     report.add(
@@ -95,6 +122,21 @@ pub async fn run(plan: &Plan, backend: &Backend, report: &mut Report) -> Result<
         format!("create to completed; started {started} ms after it was created"),
     );
     Ok(())
+}
+
+/// The server's memory with its queue full, after it has answered what a user
+/// would ask of it: the report, a page of the list, a status read.
+async fn waiting_memory(server: &Server) -> Result<(crate::server::Memory, u64)> {
+    let http = client(1, &server.key)?;
+    let queued = queued(&http, server).await?;
+    let page: Value = http.get(format!("{}/api/v1/tasks?limit=50", server.base)).send().await?.json().await?;
+    let id = page["tasks"][0]["task_id"].as_str().with_context(|| format!("a task in {page}"))?;
+    let status = http.get(format!("{}/api/v1/tasks/{id}", server.base)).send().await?.status();
+    if !status.is_success() {
+        bail!("GET /tasks/{id}: HTTP {status}");
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    Ok((server.memory()?, queued))
 }
 
 /// Tasks waiting, from the server's report.

@@ -19,8 +19,10 @@ pub struct Plan {
     pub depth: bool,
     /// Pending tasks of each drain run of the depth section.
     pub depth_pending: Vec<u64>,
-    /// Finished tasks the read routes and the cold start are measured over.
-    pub depth_finished: u64,
+    /// Finished tasks the read routes and the cold start are measured over: on
+    /// SQLite, the embedded data dir (issue 24: ten million), and on PostgreSQL.
+    pub depth_finished_sqlite: u64,
+    pub depth_finished_postgres: u64,
     /// Requests per read route.
     pub depth_reads: usize,
     /// Another user's backlog the lone task is created behind.
@@ -235,7 +237,8 @@ pub fn parse_args() -> Result<Plan> {
         manga_runs: sized(quick, 20, 100),
         provider_tasks: sized(quick, 200, 1_000),
         depth_pending: sized(quick, vec![1_000, 10_000], vec![1_000, 10_000, 100_000, 1_000_000]),
-        depth_finished: sized(quick, 100_000, 1_000_000),
+        depth_finished_sqlite: sized(quick, 100_000, 10_000_000),
+        depth_finished_postgres: sized(quick, 100_000, 1_000_000),
         depth_reads: sized(quick, 50, 300),
         depth_backlog: sized(quick, 10_000, 100_000),
         concurrencies,

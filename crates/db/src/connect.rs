@@ -1,4 +1,5 @@
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use atelier_core::CoreError;
@@ -7,6 +8,7 @@ use sqlx::{AnyPool, ConnectOptions, Executor};
 
 use crate::batch::{WriteFn, WriteQueue};
 use crate::error::storage;
+use crate::inline::InlineReads;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -55,6 +57,8 @@ pub struct Database {
     pub(crate) backend: Backend,
     /// SQLite's group-commit queue; `None` on PostgreSQL.
     writes: Option<WriteQueue>,
+    /// Point reads on the calling thread (`inline.rs`); embedded SQLite only.
+    pub(crate) inline: Option<Arc<InlineReads>>,
     url: String,
 }
 
@@ -92,7 +96,11 @@ impl Database {
             }
         };
         let writes = (backend == Backend::Sqlite).then(|| WriteQueue::start(writer.clone()));
-        Ok(Self { reader, writer, backend, writes, url: url.to_owned() })
+        let inline = match backend {
+            Backend::Sqlite => InlineReads::for_url(url).map(Arc::new),
+            Backend::Postgres => None,
+        };
+        Ok(Self { reader, writer, backend, writes, inline, url: url.to_owned() })
     }
 
     pub fn backend(&self) -> Backend {
@@ -202,6 +210,9 @@ impl Database {
     }
 
     pub async fn close(&self) {
+        if let Some(inline) = &self.inline {
+            inline.close();
+        }
         self.writer.close().await;
         self.reader.close().await;
     }

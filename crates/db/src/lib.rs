@@ -15,6 +15,7 @@ mod connect;
 pub mod depth;
 mod error;
 mod health;
+mod inline;
 mod listener;
 mod locations;
 mod migrations;

@@ -24,7 +24,7 @@ macro_rules! asset_columns {
 
 pub(crate) use {asset_columns, task_columns};
 
-fn corrupt(what: &str, error: impl std::fmt::Display) -> CoreError {
+pub(crate) fn corrupt(what: &str, error: impl std::fmt::Display) -> CoreError {
     CoreError::Storage(format!("stored {what} is invalid: {error}"))
 }
 
@@ -33,21 +33,38 @@ pub(crate) fn invalid(what: &str) -> CoreError {
     CoreError::Storage(format!("stored {what} is invalid"))
 }
 
-/// One column of a row, as `T`; a value of the wrong type is a storage error
-/// naming the column.
-pub(crate) fn get<'r, T>(row: &'r AnyRow, column: &str) -> Result<T, CoreError>
-where
-    T: sqlx::Decode<'r, sqlx::Any> + sqlx::Type<sqlx::Any>,
+/// A value one column holds, readable through sqlx and through rusqlite (the inline
+/// reads on embedded SQLite, `inline.rs`).
+pub(crate) trait Cell:
+    for<'r> sqlx::Decode<'r, sqlx::Any> + sqlx::Type<sqlx::Any> + rusqlite::types::FromSql
 {
-    row.try_get(column).map_err(|error| corrupt(column, error))
 }
 
-fn get_u32(row: &AnyRow, column: &str) -> Result<u32, CoreError> {
+impl<T> Cell for T where T: for<'r> sqlx::Decode<'r, sqlx::Any> + sqlx::Type<sqlx::Any> + rusqlite::types::FromSql {}
+
+/// A row whose columns are read by name: sqlx's, or one read inline.
+pub(crate) trait Columns {
+    fn cell<T: Cell>(&self, column: &str) -> Result<T, CoreError>;
+}
+
+impl Columns for AnyRow {
+    fn cell<T: Cell>(&self, column: &str) -> Result<T, CoreError> {
+        self.try_get(column).map_err(|error| corrupt(column, error))
+    }
+}
+
+/// One column of a row, as `T`; a value of the wrong type is a storage error
+/// naming the column.
+pub(crate) fn get<T: Cell>(row: &impl Columns, column: &str) -> Result<T, CoreError> {
+    row.cell(column)
+}
+
+fn get_u32(row: &impl Columns, column: &str) -> Result<u32, CoreError> {
     let value: i64 = get(row, column)?;
     u32::try_from(value).map_err(|error| corrupt(column, error))
 }
 
-fn get_opt_u32(row: &AnyRow, column: &str) -> Result<Option<u32>, CoreError> {
+fn get_opt_u32(row: &impl Columns, column: &str) -> Result<Option<u32>, CoreError> {
     let value: Option<i64> = get(row, column)?;
     value.map(|v| u32::try_from(v).map_err(|error| corrupt(column, error))).transpose()
 }
@@ -56,7 +73,7 @@ pub(crate) fn task_id(value: &str) -> Result<TaskId, CoreError> {
     value.parse().map_err(|error| corrupt("task id", error))
 }
 
-pub(crate) fn decode_task(row: &AnyRow) -> Result<Task, CoreError> {
+pub(crate) fn decode_task(row: &impl Columns) -> Result<Task, CoreError> {
     let id: String = get(row, "id")?;
     let input: String = get(row, "input")?;
     let status: String = get(row, "status")?;
@@ -107,7 +124,7 @@ pub(crate) fn decode_task(row: &AnyRow) -> Result<Task, CoreError> {
 }
 
 /// A task's place: its coordinates (both or neither) and the location they came from.
-fn task_place(row: &AnyRow) -> Result<Option<TaskPlace>, CoreError> {
+fn task_place(row: &impl Columns) -> Result<Option<TaskPlace>, CoreError> {
     let (latitude, longitude): (Option<f64>, Option<f64>) = (get(row, "latitude")?, get(row, "longitude")?);
     let (Some(latitude), Some(longitude)) = (latitude, longitude) else { return Ok(None) };
     let location: Option<String> = get(row, "location_id")?;
@@ -133,7 +150,7 @@ pub(crate) fn decode_asset(row: &AnyRow) -> Result<Asset, CoreError> {
 
 /// Decodes an asset whose columns carry a prefix (`a_id`, `a_task_id`, …), as in a
 /// join with its task.
-pub(crate) fn decode_prefixed_asset(row: &AnyRow, prefix: &str) -> Result<Asset, CoreError> {
+pub(crate) fn decode_prefixed_asset(row: &impl Columns, prefix: &str) -> Result<Asset, CoreError> {
     let column = |name: &str| format!("{prefix}{name}");
     let id: String = get(row, &column("id"))?;
     let task: String = get(row, &column("task_id"))?;

@@ -1,5 +1,7 @@
 //! Creating, reading, listing, cancelling and deleting tasks.
 
+use std::sync::OnceLock;
+
 use async_trait::async_trait;
 use atelier_core::ports::{Created, TaskStore};
 use atelier_core::quota::LimitCount;
@@ -10,8 +12,9 @@ use sqlx::Row;
 use crate::assets::load_outputs;
 use crate::connect::{Backend, Database};
 use crate::error::storage;
+use crate::inline::{Inline, InlineRow, ReadError, column_names};
 use crate::params::{Filtered, Param, Statement, next_page, uuid_at};
-use crate::rows::{decode_prefixed_asset, decode_task, task_columns};
+use crate::rows::{Columns, decode_prefixed_asset, decode_task, get, task_columns};
 use crate::usage::{COUNT_CREATED_MODEL, COUNT_CREATED_SERVICE, owner_count};
 
 const INSERT_TASK: &str = "INSERT INTO tasks (id, service, model, input, status, max_attempts, priority, \
@@ -101,27 +104,70 @@ pub(crate) fn key_reused(key: &str) -> CoreError {
 impl Database {
     /// A task (with its outputs and their tags) and whether it has input copies.
     pub(crate) async fn read_task(&self, id: TaskId) -> Result<Option<(Task, bool)>, CoreError> {
-        let db = self;
-        let rows = sqlx::query(GET_TASK)
-            .bind(id.to_string())
-            .fetch_all(&db.reader)
-            .await
-            .map_err(storage("reading a task"))?;
-        let Some(first) = rows.first() else { return Ok(None) };
-        let mut task = decode_task(first)?;
-        let has_input_copies: i64 = first.try_get("has_input_copies").map_err(storage("reading a task"))?;
-        for row in &rows {
-            let asset_id: Option<String> = row.try_get("a_id").map_err(storage("reading outputs"))?;
-            let Some(asset_id) = asset_id else { continue };
-            if task.outputs.last().is_none_or(|last| last.id.0 != asset_id) {
-                task.outputs.push(decode_prefixed_asset(row, "a_")?);
-            }
-            let tag: Option<String> = row.try_get("a_tag").map_err(storage("reading tags"))?;
-            if let (Some(tag), Some(asset)) = (tag, task.outputs.last_mut()) {
-                asset.tags.push(tag);
+        if let Some(inline) = &self.inline {
+            match inline.read("reading a task", |connection| read_task_inline(connection, id)) {
+                Inline::Done(result) => return result,
+                Inline::Busy => {}
             }
         }
-        Ok(Some((task, has_input_copies != 0)))
+        let rows = sqlx::query(GET_TASK)
+            .bind(id.to_string())
+            .fetch_all(&self.reader)
+            .await
+            .map_err(storage("reading a task"))?;
+        let mut read = TaskRead::default();
+        for row in &rows {
+            read.push(row)?;
+        }
+        Ok(read.finish())
+    }
+}
+
+/// [`GET_TASK`] on the calling thread (embedded SQLite).
+fn read_task_inline(connection: &rusqlite::Connection, id: TaskId) -> Result<Option<(Task, bool)>, ReadError> {
+    static NAMES: OnceLock<Vec<String>> = OnceLock::new();
+    let mut statement = connection.prepare_cached(GET_TASK)?;
+    let names = column_names(&NAMES, &statement);
+    let mut rows = statement.query([id.to_string()])?;
+    let mut read = TaskRead::default();
+    while let Some(row) = rows.next()? {
+        read.push(&InlineRow { row, names })?;
+    }
+    Ok(read.finish())
+}
+
+/// A task assembled from the rows of [`GET_TASK`]: the task on each, joined to one
+/// output and one of its tags.
+#[derive(Default)]
+struct TaskRead {
+    task: Option<Task>,
+    has_input_copies: bool,
+}
+
+impl TaskRead {
+    fn push(&mut self, row: &impl Columns) -> Result<(), CoreError> {
+        let task = match &mut self.task {
+            Some(task) => task,
+            None => {
+                let has_input_copies: i64 = get(row, "has_input_copies")?;
+                self.has_input_copies = has_input_copies != 0;
+                self.task.insert(decode_task(row)?)
+            }
+        };
+        let asset_id: Option<String> = get(row, "a_id")?;
+        let Some(asset_id) = asset_id else { return Ok(()) };
+        if task.outputs.last().is_none_or(|last| last.id.0 != asset_id) {
+            task.outputs.push(decode_prefixed_asset(row, "a_")?);
+        }
+        let tag: Option<String> = get(row, "a_tag")?;
+        if let (Some(tag), Some(asset)) = (tag, task.outputs.last_mut()) {
+            asset.tags.push(tag);
+        }
+        Ok(())
+    }
+
+    fn finish(self) -> Option<(Task, bool)> {
+        self.task.map(|task| (task, self.has_input_copies))
     }
 }
 
@@ -344,3 +390,33 @@ pub(crate) const GET_TASK: &str = concat!(
      LEFT JOIN assets a ON a.task_id = t.id AND t.status = 'completed' \
      LEFT JOIN asset_tags g ON g.asset_id = a.id ORDER BY a.idx, g.tag"
 );
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::DatabaseOptions;
+
+    /// A status read on a SQLite file runs inline; one that cannot (the database was
+    /// busy, or here the inline reads were closed) is answered through the pool.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_read_that_cannot_run_inline_is_answered_through_the_pool() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("inline.db").display());
+        let db = Database::connect(&url, &DatabaseOptions::default()).await.expect("connect");
+        db.migrate().await.expect("migrate");
+        let new = NewTask::new("local", "placeholder", serde_json::json!({ "prompt": "a fox" }), 1_000);
+        let Created::New(created) = db.create_task(new).await.expect("create") else { panic!("a new task") };
+        let inline = db.inline.clone().expect("inline reads on a SQLite file");
+
+        let read = db.get_task(created.id).await.expect("read").expect("the task");
+        assert_eq!(read, created);
+        assert_eq!(inline.served(), 1, "read inline");
+
+        inline.close();
+        let read = db.get_task(created.id).await.expect("read").expect("the task");
+        assert_eq!(read, created);
+        assert_eq!(inline.served(), 1, "read through the pool");
+        assert_eq!(db.get_task(TaskId::new()).await.expect("read"), None);
+        db.close().await;
+    }
+}
