@@ -33,9 +33,14 @@ use rusqlite::{Connection, ErrorCode, OpenFlags};
 
 use crate::rows::{Cell, Columns, corrupt};
 
-/// Idle connections kept; more may be open at once under load, and the extra ones
-/// are closed when they come back.
-const MAX_IDLE: usize = 16;
+/// Idle connections kept. An inline read holds its async worker thread until it
+/// ends, so no more connections are in use at once than the runtime has threads;
+/// a connection beyond this number is closed when it comes back.
+const MAX_IDLE: usize = 8;
+
+/// Each connection's page cache, in KiB: a point read touches a few pages of each
+/// B-tree (SQLite's default is 2 MiB a connection).
+const CACHE_KIB: u32 = 1024;
 
 /// How long a read waits on a lock before it gives way to the pool.
 const BUSY_TIMEOUT: Duration = Duration::from_millis(20);
@@ -143,7 +148,7 @@ impl InlineReads {
         let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI;
         let connection = Connection::open_with_flags(&self.path, flags)?;
         connection.busy_timeout(BUSY_TIMEOUT)?;
-        connection.execute_batch("PRAGMA query_only = ON; PRAGMA foreign_keys = ON;")?;
+        connection.execute_batch(&format!("PRAGMA query_only = ON; PRAGMA cache_size = -{CACHE_KIB};"))?;
         connection.set_prepared_statement_cache_capacity(8);
         Ok(connection)
     }

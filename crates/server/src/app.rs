@@ -236,14 +236,21 @@ impl App {
         let http = tokio::select! {
             // The accept loop ends only once stopped: the stop first, then the drain.
             biased;
-            _ = stopped.wait_for(|stop| *stop) => http,
+            _ = stopped.wait_for(|stop| *stop) => Some(http),
             served = &mut http => {
                 served.context("the HTTP server's task failed")?;
-                anyhow::bail!("the HTTP server stopped before it was asked to");
+                // A stop just after the start can end the accept loop (it had no
+                // connection to drain) before this select sees the stop itself.
+                if !*stop_rx.borrow() {
+                    anyhow::bail!("the HTTP server stopped before it was asked to");
+                }
+                None
             }
         };
         let drained = async {
-            if let Err(error) = http.await {
+            if let Some(http) = http
+                && let Err(error) = http.await
+            {
                 tracing::warn!(%error, "the HTTP server's task failed while draining");
             }
             if let Some(handle) = worker_handle {
