@@ -176,9 +176,15 @@ impl FontSet {
         }
     }
 
-    /// Whether some face has a glyph for `c`.
+    /// Whether some face has a glyph for `c`. Only asks the faces (memory-mapped, as
+    /// [`FontSet::slot_has_glyph`] does): a face is loaded when it draws, not when the
+    /// server reports what it could draw (loading a CJK collection to answer
+    /// `/system/info` held 22 MB).
     pub fn covers(&self, c: char) -> bool {
-        self.pick(c).is_some()
+        if let Some(pick) = self.picks.lock().unwrap_or_else(PoisonError::into_inner).get(&c) {
+            return pick.is_some();
+        }
+        (0..self.order.len()).any(|slot| self.slot_has_glyph(slot, c))
     }
 
     fn font(&self, slot: usize) -> Option<&FontVec> {
@@ -528,6 +534,8 @@ mod tests {
         let set = FontSet::from_dirs(&[DEJAVU_DIR, NOTO_CJK_DIR]);
         assert!(set.covers('中') && set.covers('あ'));
         assert!(set.report().cjk);
+        // Asking what the faces cover loads none of them (a CJK collection is ~20 MB).
+        assert!(set.loaded.iter().all(|face| face.get().is_none()), "a face was loaded to be asked");
         let mut image = RgbImage::new(200, 40);
         set.draw(&mut image, "红色的狐狸", (4.0, 30.0), 20.0, [255, 255, 255], 1.0);
         assert!(ink(&image) > 0);
