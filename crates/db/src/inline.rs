@@ -21,6 +21,7 @@
 //!   through the pool instead.
 //! - PostgreSQL, and an in-memory SQLite database, have no inline reads.
 
+use std::borrow::Cow;
 use std::path::PathBuf;
 use std::str::FromStr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -188,9 +189,16 @@ impl Columns for InlineRow<'_, '_> {
 /// The column names of a prepared statement, for [`InlineRow`]: read from the first
 /// statement prepared and kept in `names` (a static per statement) after that, since
 /// the same SQL on the same schema has the same columns (the migrations run before
-/// the first read). Reading them on each read cost 48 allocations.
-pub(crate) fn column_names<'n>(names: &'n OnceLock<Vec<String>>, statement: &rusqlite::Statement<'_>) -> &'n [String] {
-    names.get_or_init(|| statement.column_names().into_iter().map(str::to_owned).collect())
+/// the first read). Reading them on each read cost 48 allocations. A statement whose
+/// column count differs (a database of another schema version in the same process)
+/// has its names read afresh.
+pub(crate) fn column_names<'n>(
+    names: &'n OnceLock<Vec<String>>,
+    statement: &rusqlite::Statement<'_>,
+) -> Cow<'n, [String]> {
+    let read = || statement.column_names().into_iter().map(str::to_owned).collect::<Vec<_>>();
+    let kept = names.get_or_init(read);
+    if kept.len() == statement.column_count() { Cow::Borrowed(kept) } else { Cow::Owned(read()) }
 }
 
 #[cfg(test)]
@@ -203,6 +211,18 @@ mod tests {
         assert!(InlineReads::for_url("sqlite://shared?mode=memory").is_none());
         let file = InlineReads::for_url("sqlite:///tmp/x/atelier.db?mode=rwc").expect("a file database");
         assert_eq!(file.path, PathBuf::from("/tmp/x/atelier.db"));
+    }
+
+    #[test]
+    fn column_names_are_kept_and_read_afresh_when_the_columns_differ() {
+        let connection = Connection::open_in_memory().expect("open");
+        connection.execute_batch("CREATE TABLE t (a INTEGER, b TEXT)").expect("create");
+        let statement = connection.prepare("SELECT * FROM t").expect("prepare");
+        let kept = OnceLock::new();
+        assert!(matches!(column_names(&kept, &statement), Cow::Borrowed(names) if names == ["a", "b"]));
+        // Another schema's statement of the same text has other columns.
+        let older = OnceLock::from(vec!["a".to_owned()]);
+        assert!(matches!(column_names(&older, &statement), Cow::Owned(names) if names == ["a", "b"]));
     }
 
     #[test]

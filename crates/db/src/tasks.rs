@@ -131,7 +131,7 @@ fn read_task_inline(connection: &rusqlite::Connection, id: TaskId) -> Result<Opt
     let mut rows = statement.query([id.to_string()])?;
     let mut read = TaskRead::default();
     while let Some(row) = rows.next()? {
-        read.push(&InlineRow { row, names })?;
+        read.push(&InlineRow { row, names: &names })?;
     }
     Ok(read.finish())
 }
