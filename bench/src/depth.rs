@@ -26,13 +26,8 @@ const WORKERS: usize = 32;
 
 /// A fresh store filled to `spec`, and the server started on it (the server's own
 /// start migrates and refreshes the planner's statistics, as any start does).
-async fn deep_server(plan: &Plan, backend: &Backend, spec: DepthSpec, workers: bool) -> Result<(Server, Duration)> {
-    let (server, started, _) = deep_server_at(plan, backend, spec, workers).await?;
-    Ok((server, started))
-}
-
-/// [`deep_server`], and the database's URL (to start another server on it).
-async fn deep_server_at(
+/// Also the database's URL, to start another server on it.
+async fn deep_server(
     plan: &Plan,
     backend: &Backend,
     spec: DepthSpec,
@@ -65,7 +60,7 @@ pub async fn run(plan: &Plan, backend: &Backend, report: &mut Report) -> Result<
     let now = atelier_core::time::now_millis();
     for &pending in &plan.depth_pending {
         let spec = DepthSpec { finished: 0, pending, users: 8, prompts: 0, now };
-        let (server, _) = deep_server(plan, backend, spec, true).await?;
+        let (server, _, _) = deep_server(plan, backend, spec, true).await?;
         let result = drain(&server, pending).await;
         server.stop(report, &format!("{scope} drain of {pending}"));
         let (rate, drained, window) = result?;
@@ -85,7 +80,7 @@ pub async fn run(plan: &Plan, backend: &Backend, report: &mut Report) -> Result<
     // figure, but at depth: the tasks made in SQL, not through the API).
     if let Some(&pending) = plan.depth_pending.iter().max() {
         let spec = DepthSpec { finished: 0, pending, users: 8, prompts: 0, now };
-        let (server, cold) = deep_server(plan, backend, spec, false).await?;
+        let (server, cold, _) = deep_server(plan, backend, spec, false).await?;
         let result = waiting_memory(&server).await;
         server.stop(report, &format!("{scope} memory at {pending} pending"));
         let (memory, queued) = result?;
@@ -108,7 +103,7 @@ pub async fn run(plan: &Plan, backend: &Backend, report: &mut Report) -> Result<
         Backend::Postgres(_) => plan.depth_finished_postgres,
     };
     let spec = DepthSpec { finished, pending: 0, users: 8, prompts: 10_000, now };
-    let (server, cold, url) = deep_server_at(plan, backend, spec, false).await?;
+    let (server, cold, url) = deep_server(plan, backend, spec, false).await?;
     report.add(
         &scope,
         format!("cold start, {} finished tasks, first after the bulk load", thousands(finished as usize)),
@@ -132,7 +127,7 @@ pub async fn run(plan: &Plan, backend: &Backend, report: &mut Report) -> Result<
     result?;
 
     let spec = DepthSpec { finished: 0, pending: plan.depth_backlog, users: 1, prompts: 0, now };
-    let (server, _) = deep_server(plan, backend, spec, true).await?;
+    let (server, _, _) = deep_server(plan, backend, spec, true).await?;
     let result = lone_task(&server).await;
     server.stop(report, &format!("{scope} lone task"));
     let (wait, started) = result?;

@@ -24,7 +24,9 @@
 use std::borrow::Cow;
 use std::path::PathBuf;
 use std::str::FromStr;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+#[cfg(test)]
+use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, OnceLock, PoisonError};
 use std::time::Duration;
 
@@ -50,7 +52,8 @@ pub(crate) struct InlineReads {
     path: PathBuf,
     idle: Mutex<Vec<Connection>>,
     closed: AtomicBool,
-    /// Reads answered inline (for the tests).
+    /// Reads answered inline (for the tests; no shared counter on the hot path).
+    #[cfg(test)]
     served: AtomicU64,
 }
 
@@ -91,7 +94,13 @@ impl InlineReads {
         if in_memory {
             return None;
         }
-        Some(Self { path, idle: Mutex::new(Vec::new()), closed: AtomicBool::new(false), served: AtomicU64::new(0) })
+        Some(Self {
+            path,
+            idle: Mutex::new(Vec::new()),
+            closed: AtomicBool::new(false),
+            #[cfg(test)]
+            served: AtomicU64::new(0),
+        })
     }
 
     /// Runs `read` on an idle connection (or a new one).
@@ -109,6 +118,7 @@ impl InlineReads {
         };
         let outcome = read(&connection);
         self.give_back(connection);
+        #[cfg(test)]
         self.served.fetch_add(1, Ordering::Relaxed);
         match outcome {
             Ok(value) => Inline::Done(Ok(value)),
