@@ -59,6 +59,24 @@ impl TestDatabase {
         Some(Self { url, backend: "postgres", _dir: None })
     }
 
+    /// The one number a query such as `SELECT count(*) ...` answers, read on a
+    /// connection of its own: for a test that must see a state the API does not show
+    /// (which worker holds a lease).
+    pub async fn count(&self, sql: &str) -> i64 {
+        let query = sqlx::AssertSqlSafe(sql.to_owned());
+        if self.backend == "postgres" {
+            let mut connection = sqlx::PgConnection::connect(&self.url).await.expect("connect to the test database");
+            let count = sqlx::query_scalar(query).fetch_one(&mut connection).await.expect(sql);
+            let _ = connection.close().await;
+            count
+        } else {
+            let mut connection = sqlx::SqliteConnection::connect(&self.url).await.expect("open the test database");
+            let count = sqlx::query_scalar(query).fetch_one(&mut connection).await.expect(sql);
+            let _ = connection.close().await;
+            count
+        }
+    }
+
     /// SQLite always, PostgreSQL when a cluster is configured.
     pub async fn all() -> Vec<Self> {
         let mut databases = vec![Self::sqlite()];

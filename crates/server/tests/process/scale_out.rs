@@ -203,16 +203,22 @@ async fn three_instances_share_one_database_and_bucket() {
         let submitted = tasks.iter().filter(|t| t["external_task_id"].is_string()).count();
         let done: Vec<&Value> = tasks.iter().filter(|t| t["status"].as_str().is_some_and(terminal)).collect();
         assert!(done.is_empty(), "a Kie task ended before the kill (make the emulator slower): {done:?}");
-        // Killed once the polls are under way: B then holds leases of tasks it polls.
+        // Killed once the polls are under way and B holds a lease: a task waits for
+        // its next poll parked, without one, so B may hold none at a given moment.
         let stats: Value =
             client.get(format!("{kie_url}/__emulator/stats")).send().await.unwrap().json().await.unwrap();
         let polls = stats["record_info"].as_u64().unwrap_or(0);
-        if submitted == KIE_TASKS && polls >= KIE_TASKS as u64 {
+        let held = if submitted == KIE_TASKS && polls >= KIE_TASKS as u64 {
+            database.count(&held_by(b.process.pid())).await
+        } else {
+            0
+        };
+        if held > 0 {
             break;
         }
         assert!(
             Instant::now() < deadline,
-            "{submitted} of {KIE_TASKS} Kie tasks submitted, {polls} polls\n{}",
+            "{submitted} of {KIE_TASKS} Kie tasks submitted, {polls} polls, B holds no lease\n{}",
             a.process.tail()
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -365,6 +371,12 @@ fn terminal(status: &str) -> bool {
 /// The tasks among `all` whose ids are in `ids`.
 fn of(all: &[Value], ids: &BTreeSet<String>) -> Vec<Value> {
     all.iter().filter(|t| t["task_id"].as_str().is_some_and(|id| ids.contains(id))).cloned().collect()
+}
+
+/// The query that counts the leases the server of `pid` holds (a worker's id is its
+/// process id, a dash, a UUID).
+fn held_by(pid: nix::unistd::Pid) -> String {
+    format!("SELECT count(*) FROM tasks WHERE lease_token IS NOT NULL AND worker_id LIKE '{pid}-%'")
 }
 
 /// How many "lease expired; task requeued" lines the server printed so far.
