@@ -2,7 +2,7 @@
 //! throwaway PostgreSQL cluster and runs this program), or directly:
 //!
 //! ```text
-//! target/release/atelier-bench [--quick] [--only sqlite|postgres|render|kie|openai|depth|providers|manga|3d|media|webhooks|s3|instances|slowloris|hostile|peers|thumbnails] [--concurrency N] [--server PATH]
+//! target/release/atelier-bench [--quick] [--only sqlite|postgres|render|kie|openai|depth|providers|manga|3d|media|webhooks|s3|instances|slowloris|hostile|peers|thumbnails|beside] [--concurrency N] [--server PATH]
 //! ```
 //!
 //! Figures:
@@ -57,6 +57,10 @@
 //! 17. thumbnails (issue 24): the same noisy 1024² PNGs to 256 px WebP by Atelier's
 //!     `make_thumbnail`, Pillow and libvips (`bench/peers/thumbnails.py`), one core
 //!     each: ms per image and the ratios, mean bytes and SSIM against one reference.
+//! 18. beside (issue 24): seed 001's manga run (built-in engines, 5,000 characters)
+//!     and a seed 002 image-to-3D job on `local/relief`, timed alone and again while
+//!     another user creates 1,000 instant tasks a second; the API's p99 meanwhile and
+//!     what the flood did (accepted, completed, left queued).
 //!
 //! PostgreSQL runs when `ATELIER_BENCH_POSTGRES_URL` holds an admin URL (a database
 //! is created per server, as the tests create theirs, with the test kit's
@@ -72,6 +76,7 @@
 
 mod auth;
 mod backend;
+mod beside;
 mod cpu;
 mod depth;
 mod emulated;
@@ -130,7 +135,8 @@ async fn main() -> Result<()> {
         || plan.three_d
         || plan.instances
         || plan.slowloris
-        || plan.peers)
+        || plan.peers
+        || plan.beside)
         && !plan.server.exists()
     {
         bail!("server binary {} not found (build it: cargo build --release -p atelier)", plan.server.display());
@@ -219,6 +225,11 @@ async fn main() -> Result<()> {
         && let Err(error) = thumbnails::run(&plan, &mut report).await
     {
         report.remark(format!("thumbnails: benchmark failed: {error:#}"));
+    }
+    if plan.beside
+        && let Err(error) = beside::run(&plan, &mut report).await
+    {
+        report.remark(format!("beside: benchmark failed: {error:#}"));
     }
     let mut peer_summary = None;
     if plan.peers {

@@ -63,7 +63,7 @@ fn story(name: &str) -> Result<String> {
 
 /// A story of about `chars` characters: Rashomon, repeated (scene breaks between
 /// the copies), cut at a paragraph.
-fn japanese_story(chars: usize) -> Result<String> {
+pub(crate) fn japanese_story(chars: usize) -> Result<String> {
     let one = story("rashomon.txt")?;
     let mut text = String::new();
     while text.chars().count() < chars {
@@ -74,8 +74,8 @@ fn japanese_story(chars: usize) -> Result<String> {
 }
 
 /// A finished run: its time, each phase's `elapsed_ms`, its final document.
-struct Finished {
-    elapsed: Duration,
+pub(crate) struct Finished {
+    pub(crate) elapsed: Duration,
     /// Phase number → the phase result's `elapsed_ms` (none: the phase made no task).
     phases: BTreeMap<u32, Option<i64>>,
     document: Value,
@@ -84,6 +84,11 @@ struct Finished {
 impl Finished {
     fn phase_ms(&self, phase: u32) -> i64 {
         self.phases.get(&phase).copied().flatten().unwrap_or(0)
+    }
+
+    /// What the run made: pages, panels, sheets.
+    pub(crate) fn made(&self) -> String {
+        Made::of(&self.document).describe()
     }
 
     /// `1 concept 12 · 2 characters 340 · …` (ms).
@@ -189,7 +194,7 @@ async fn create_run(http: &reqwest::Client, base: &str, body: &Value) -> Result<
 }
 
 /// Starts a run and waits (checking every 10 ms) until it has completed.
-async fn run_once(server: &Server, body: Value) -> Result<Finished> {
+pub(crate) async fn run_once(server: &Server, body: Value) -> Result<Finished> {
     let http = client(1, &server.key)?;
     let started = Instant::now();
     let id = create_run(&http, &server.base, &body).await?;
@@ -220,7 +225,7 @@ async fn run_once(server: &Server, body: Value) -> Result<Finished> {
 }
 
 /// The settings of every server here: run limits off, a fast sweep.
-fn env() -> Vec<(&'static str, String)> {
+pub(crate) fn env() -> Vec<(&'static str, String)> {
     vec![
         ("ATELIER__PIPELINES__SWEEP_MS", "1000".to_owned()),
         ("ATELIER__PIPELINES__MAX_PER_HOUR", "0".to_owned()),
@@ -228,7 +233,7 @@ fn env() -> Vec<(&'static str, String)> {
     ]
 }
 
-fn run_body(text: &str) -> Value {
+pub(crate) fn run_body(text: &str) -> Value {
     json!({
         "text": text,
         "feedback_mode": { "enabled": false },
@@ -445,7 +450,12 @@ struct Watched {
 }
 
 /// One GET, timed; its latency kept when it answered 200.
-async fn timed_get(http: &reqwest::Client, url: &str, latencies: &mut Vec<u64>, errors: &mut BTreeMap<String, usize>) {
+pub(crate) async fn timed_get(
+    http: &reqwest::Client,
+    url: &str,
+    latencies: &mut Vec<u64>,
+    errors: &mut BTreeMap<String, usize>,
+) {
     let sent = Instant::now();
     let outcome = match http.get(url).send().await {
         Ok(response) => {

@@ -102,6 +102,10 @@ pub struct Plan {
     pub peers: bool,
     /// Atelier's worker concurrency in the peers section (`--concurrency`, else 32).
     pub peer_concurrency: usize,
+    /// The manga run and a 3D job, alone and beside another user's flood of instant
+    /// tasks (issue 24), and the flood's rate, tasks a second.
+    pub beside: bool,
+    pub beside_rate: usize,
     pub server: PathBuf,
 }
 
@@ -173,6 +177,10 @@ enum Section {
     /// Thumbnails: the same noisy 1024² PNGs to 256 px WebP by Atelier, Pillow and
     /// libvips, one core each: ms per image, bytes and SSIM.
     Thumbnails,
+    /// The pipelines beside a flood: seed 001's manga run (built-in engines, 5,000
+    /// characters) and a seed 002 image-to-3D job, alone and while another user
+    /// creates 1,000 instant tasks a second.
+    Beside,
     /// Peers in the same run, with the same load generator: seed 004's own design
     /// (FastAPI + SQLAlchemy + SQLite) for tasks/s, status reads and memory, and
     /// LiteLLM's proxy for the latency a gateway adds to an image call.
@@ -225,6 +233,8 @@ pub fn parse_args() -> Result<Plan> {
         thumbnail_reps: sized(quick, 1, 3),
         peers: runs(Section::Peers),
         peer_concurrency: args.concurrency.unwrap_or(32),
+        beside: runs(Section::Beside),
+        beside_rate: 1_000,
         webhooks: runs(Section::Webhooks),
         s3: runs(Section::S3),
         instances: runs(Section::Instances),

@@ -77,7 +77,7 @@ fn smooth(x: f32, y: f32) -> [f32; 3] {
 }
 
 /// A photo-like opaque picture: smooth gradients with noise on every pixel.
-fn photo(side: u32) -> DynamicImage {
+pub(crate) fn photo(side: u32) -> DynamicImage {
     let mut noise = Noise(0x9e37_79b9_7f4a_7c15);
     let scale = 1.0 / side as f32;
     DynamicImage::ImageRgb8(RgbImage::from_fn(side, side, |x, y| {
@@ -104,7 +104,7 @@ fn cut_out(side: u32) -> DynamicImage {
     }))
 }
 
-fn png(picture: &DynamicImage) -> Result<Vec<u8>> {
+pub(crate) fn png(picture: &DynamicImage) -> Result<Vec<u8>> {
     let mut bytes = Vec::new();
     picture.write_to(&mut Cursor::new(&mut bytes), image::ImageFormat::Png).context("encoding a PNG")?;
     Ok(bytes)
