@@ -151,7 +151,10 @@ impl Worker {
         let heartbeat_every = self.settings.lease / 3;
         let mut last_heartbeat = tokio::time::Instant::now();
         let mut stored_progress = task.progress;
-        let mut tick = tokio::time::interval(Duration::from_millis(200));
+        // The first tick is a period in: a task that ends sooner (an instant engine, a
+        // placeholder) writes neither progress nor a heartbeat, only its completion.
+        let every = Duration::from_millis(200);
+        let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
         loop {
             tick.tick().await;
             let current = progress.load(Ordering::Relaxed).min(100);
