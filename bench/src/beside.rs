@@ -6,8 +6,8 @@
 //!
 //! Printed: each time alone and beside the flood, with the aims (the run of 5,000
 //! characters under 10 s, the bench's own tightening of the seed's 8 min; the API
-//! under 100 ms at p99, the seed's), the API's latency meanwhile (the task list and
-//! the run's status, read by one watcher), and what the flood did: the creates sent,
+//! under 100 ms at p99, the seed's), the API's latency meanwhile (the task list,
+//! read by one watcher), and what the flood did: the creates sent,
 //! accepted and refused, the rate it held, and its tasks completed and still queued.
 //! The scheduler is fair per user (a claim takes each user's oldest task in turn),
 //! so the pipelines' tasks should not wait behind the flood's backlog; the depth
@@ -23,7 +23,7 @@ use anyhow::{Context, Result, bail};
 use base64::Engine as _;
 use serde_json::{Value, json};
 
-use crate::load::{client, get_json};
+use crate::load::{client, get_json, post_json};
 use crate::manga;
 use crate::plan::Plan;
 use crate::report::{Report, describe_errors, quantile, thousands};
@@ -125,25 +125,11 @@ pub async fn run(plan: &Plan, report: &mut Report) -> Result<()> {
 /// A new member's API key, made by the admin (`POST /users`, `POST /keys`).
 async fn member_key(server: &Server, email: &str) -> Result<String> {
     let http = client(1, &server.key)?;
-    let user: Value = http
-        .post(format!("{}/api/v1/users", server.base))
-        .json(&json!({ "email": email, "role": "member" }))
-        .send()
-        .await?
-        .error_for_status()
-        .context("creating the flood's user")?
-        .json()
-        .await?;
+    let body = json!({ "email": email, "role": "member" });
+    let user = post_json(&http, &format!("{}/api/v1/users", server.base), &body, 201).await?;
     let user_id = user["id"].as_str().context("a user without an id")?;
-    let key: Value = http
-        .post(format!("{}/api/v1/keys", server.base))
-        .json(&json!({ "name": "flood", "user_id": user_id }))
-        .send()
-        .await?
-        .error_for_status()
-        .context("creating the flood's key")?
-        .json()
-        .await?;
+    let body = json!({ "name": "flood", "user_id": user_id });
+    let key = post_json(&http, &format!("{}/api/v1/keys", server.base), &body, 201).await?;
     Ok(key["key"].as_str().context("a created key without its secret")?.to_owned())
 }
 
@@ -152,7 +138,7 @@ struct Timed {
     manga: Duration,
     manga_made: String,
     three_d: Duration,
-    /// `GET /api/v1/tasks?limit=20` and `GET /api/v1/jobs/{id}/status`, in µs.
+    /// `GET /api/v1/tasks?limit=20`, in µs, sorted.
     api_us: Vec<u64>,
     api_errors: BTreeMap<String, usize>,
 }
@@ -206,12 +192,8 @@ async fn relief_job(server: &Server, picture: &str) -> Result<Duration> {
     let http = client(1, &server.key)?;
     let started = Instant::now();
     let body = json!({ "image_base64": picture, "quality": "fast" });
-    let response = http.post(format!("{}/api/v1/generate/image-to-3d", server.base)).json(&body).send().await?;
-    let status = response.status();
-    let job: Value = response.json().await.context("the job")?;
-    let Some(id) = job["job_id"].as_str().filter(|_| status.as_u16() == 202) else {
-        bail!("no job (HTTP {status}): {job}");
-    };
+    let job = post_json(&http, &format!("{}/api/v1/generate/image-to-3d", server.base), &body, 202).await?;
+    let id = job["job_id"].as_str().with_context(|| format!("a job without an id: {job}"))?;
     if job["engine"].as_str() != Some("local/relief") {
         bail!("the job did not go to local/relief: {job}");
     }
@@ -265,12 +247,11 @@ impl Flood {
         let clock = {
             let (http, stop) = (http.clone(), stop.clone());
             tokio::spawn(async move {
-                let counts = FloodCounts::default();
+                let mut counts = FloodCounts::default();
                 let slots = Arc::new(tokio::sync::Semaphore::new(FLOOD_IN_FLIGHT));
                 let started = Instant::now();
                 let mut ticks = tokio::time::interval(TICK);
                 ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
-                let mut counts = counts;
                 while !stop.load(Ordering::Relaxed) {
                     ticks.tick().await;
                     // Creates due by now, on the clock, less those already due.

@@ -62,6 +62,17 @@ pub async fn get_json(client: &reqwest::Client, url: &str) -> Result<Value> {
     serde_json::from_slice(&body).with_context(|| format!("GET {url}: not JSON"))
 }
 
+/// POSTs `body` to `url` and reads the JSON answer, which must come with `expected`.
+pub async fn post_json(http: &reqwest::Client, url: &str, body: &Value, expected: u16) -> Result<Value> {
+    let response = http.post(url).json(body).send().await.with_context(|| format!("POST {url}"))?;
+    let status = response.status();
+    let text = response.text().await.with_context(|| format!("POST {url}: reading the body"))?;
+    if status.as_u16() != expected {
+        bail!("POST {url}: HTTP {status}: {}", text.chars().take(300).collect::<String>());
+    }
+    serde_json::from_str(&text).with_context(|| format!("POST {url}: not JSON"))
+}
+
 pub struct Created {
     pub ids: Vec<String>,
     pub elapsed: Duration,

@@ -23,7 +23,7 @@ use image::{DynamicImage, Rgb, RgbImage, Rgba, RgbaImage};
 use serde_json::{Value, json};
 
 use crate::cpu::{children_cpu, cpu_between, jiffies_secs, machine_jiffies, process_cpu};
-use crate::load::{client, count_tasks, get_json};
+use crate::load::{client, count_tasks, get_json, post_json};
 use crate::noise::Noise;
 use crate::plan::Plan;
 use crate::report::{Report, quantile, thousands};
@@ -311,16 +311,6 @@ impl Drop for Worker {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-async fn post_json(http: &reqwest::Client, url: &str, body: &Value, expected: u16) -> Result<Value> {
-    let response = http.post(url).json(body).send().await.with_context(|| format!("POST {url}"))?;
-    let status = response.status();
-    let text = response.text().await.with_context(|| format!("POST {url}: reading the body"))?;
-    if status.as_u16() != expected {
-        bail!("POST {url}: HTTP {status}: {}", text.chars().take(300).collect::<String>());
-    }
-    serde_json::from_str(&text).with_context(|| format!("POST {url}: not JSON"))
 }
 
 /// Waits until the worker key's `last_seen_at` is set: a worker has asked for work.
