@@ -12,6 +12,8 @@ use futures::future::BoxFuture;
 use sqlx::{AnyConnection, AnyPool, Executor};
 use tokio::sync::{mpsc, oneshot};
 
+use crate::native::NativeWriter;
+
 /// The most writes one transaction carries.
 const MAX_BATCH: usize = 256;
 
@@ -19,11 +21,34 @@ const MAX_BATCH: usize = 256;
 pub(crate) type WriteFn<T> =
     Box<dyn for<'c> FnOnce(&'c mut AnyConnection) -> BoxFuture<'c, Result<T, sqlx::Error>> + Send>;
 
-/// One queued write, its result type erased.
-trait QueuedWrite: Send {
+/// The same write on the native SQLite connection (`native.rs`).
+pub(crate) type NativeFn<T> = Box<dyn FnOnce(&rusqlite::Connection) -> Result<T, sqlx::Error> + Send>;
+
+/// One queued write, its result type erased: through the pool's connection, or
+/// on the native one.
+enum Queued {
+    Pool(Box<dyn PoolWrite>),
+    Native(Box<dyn NativeWrite>),
+}
+
+trait PoolWrite: Send {
     /// Runs the write; returns whether it succeeded and what delivers its answer.
     fn run<'c>(self: Box<Self>, connection: &'c mut AnyConnection) -> BoxFuture<'c, (bool, Box<dyn Deliver>)>;
     fn fail(self: Box<Self>, message: String);
+}
+
+trait NativeWrite: Send {
+    fn run(self: Box<Self>, connection: &rusqlite::Connection) -> (bool, Box<dyn Deliver>);
+    fn fail(self: Box<Self>, message: String);
+}
+
+impl Queued {
+    fn fail(self, message: String) {
+        match self {
+            Self::Pool(write) => write.fail(message),
+            Self::Native(write) => write.fail(message),
+        }
+    }
 }
 
 trait Deliver: Send {
@@ -32,23 +57,37 @@ trait Deliver: Send {
     fn deliver(self: Box<Self>, batch: Result<(), BatchFailure>);
 }
 
-struct Typed<T> {
-    write: WriteFn<T>,
-    reply: oneshot::Sender<Result<T, sqlx::Error>>,
+type Reply<T> = oneshot::Sender<Result<T, sqlx::Error>>;
+
+struct Typed<F, T> {
+    write: F,
+    reply: Reply<T>,
 }
 
 struct Answer<T> {
     result: Result<T, sqlx::Error>,
-    reply: oneshot::Sender<Result<T, sqlx::Error>>,
+    reply: Reply<T>,
 }
 
-impl<T: Send + 'static> QueuedWrite for Typed<T> {
+impl<T: Send + 'static> Answer<T> {
+    fn boxed(result: Result<T, sqlx::Error>, reply: Reply<T>) -> (bool, Box<dyn Deliver>) {
+        (result.is_ok(), Box::new(Self { result, reply }))
+    }
+}
+
+impl<T: Send + 'static> PoolWrite for Typed<WriteFn<T>, T> {
     fn run<'c>(self: Box<Self>, connection: &'c mut AnyConnection) -> BoxFuture<'c, (bool, Box<dyn Deliver>)> {
-        Box::pin(async move {
-            let result = (self.write)(connection).await;
-            let ok = result.is_ok();
-            (ok, Box::new(Answer { result, reply: self.reply }) as Box<dyn Deliver>)
-        })
+        Box::pin(async move { Answer::boxed((self.write)(connection).await, self.reply) })
+    }
+
+    fn fail(self: Box<Self>, message: String) {
+        let _ = self.reply.send(Err(sqlx::Error::Protocol(message)));
+    }
+}
+
+impl<T: Send + 'static> NativeWrite for Typed<NativeFn<T>, T> {
+    fn run(self: Box<Self>, connection: &rusqlite::Connection) -> (bool, Box<dyn Deliver>) {
+        Answer::boxed((self.write)(connection), self.reply)
     }
 
     fn fail(self: Box<Self>, message: String) {
@@ -77,6 +116,15 @@ struct BatchFailure {
 }
 
 impl BatchFailure {
+    fn commit(error: &sqlx::Error) -> Self {
+        Self { disk_full: crate::error::is_disk_full(error), message: format!("commit failed: {error}") }
+    }
+
+    fn another_failed() -> Self {
+        let message = "another write in the same transaction failed; nothing was written".to_owned();
+        Self { message, disk_full: false }
+    }
+
     fn into_error(self) -> sqlx::Error {
         if self.disk_full {
             sqlx::Error::Io(std::io::Error::new(std::io::ErrorKind::StorageFull, self.message))
@@ -89,69 +137,159 @@ impl BatchFailure {
 /// The queue of SQLite writes.
 #[derive(Clone)]
 pub(crate) struct WriteQueue {
-    sender: mpsc::UnboundedSender<Box<dyn QueuedWrite>>,
+    sender: mpsc::UnboundedSender<Queued>,
 }
 
 impl WriteQueue {
-    /// Starts the writer task on `writer` (a pool of one connection).
-    pub(crate) fn start(writer: AnyPool) -> Self {
+    /// Starts the writer task on `writer` (a pool of one connection) and `native`.
+    pub(crate) fn start(writer: AnyPool, native: NativeWriter) -> Self {
         let (sender, receiver) = mpsc::unbounded_channel();
-        tokio::spawn(run_batches(writer, receiver));
+        tokio::spawn(run_batches(writer, native, receiver));
         Self { sender }
     }
 
+    /// Queues a write through the pool's connection.
     pub(crate) async fn write<T: Send + 'static>(&self, write: WriteFn<T>) -> Result<T, sqlx::Error> {
         let (reply, answer) = oneshot::channel();
-        self.sender
-            .send(Box::new(Typed { write, reply }))
-            .map_err(|_| sqlx::Error::Protocol("the SQLite writer has stopped".into()))?;
+        self.send(Queued::Pool(Box::new(Typed { write, reply })), answer).await
+    }
+
+    /// Queues a write on the native connection.
+    pub(crate) async fn write_native<T: Send + 'static>(&self, write: NativeFn<T>) -> Result<T, sqlx::Error> {
+        let (reply, answer) = oneshot::channel();
+        self.send(Queued::Native(Box::new(Typed { write, reply })), answer).await
+    }
+
+    async fn send<T>(
+        &self,
+        queued: Queued,
+        answer: oneshot::Receiver<Result<T, sqlx::Error>>,
+    ) -> Result<T, sqlx::Error> {
+        self.sender.send(queued).map_err(|_| sqlx::Error::Protocol("the SQLite writer has stopped".into()))?;
         answer.await.map_err(|_| sqlx::Error::Protocol("the SQLite writer dropped a write".into()))?
     }
 }
 
-async fn run_batches(writer: AnyPool, mut receiver: mpsc::UnboundedReceiver<Box<dyn QueuedWrite>>) {
-    let mut batch: Vec<Box<dyn QueuedWrite>> = Vec::with_capacity(MAX_BATCH);
+async fn run_batches(writer: AnyPool, mut native: NativeWriter, mut receiver: mpsc::UnboundedReceiver<Queued>) {
+    let mut batch: Vec<Queued> = Vec::with_capacity(MAX_BATCH);
     while receiver.recv_many(&mut batch, MAX_BATCH).await > 0 {
         let writes = std::mem::take(&mut batch);
+        // Holding the pool's one connection is holding the right to write, for the
+        // native writes too: a write through the pool waits meanwhile.
         let mut connection = match writer.acquire().await {
             Ok(connection) => connection,
             Err(error) => {
+                if writer.is_closed() {
+                    native.close();
+                }
                 for write in writes {
                     write.fail(format!("no SQLite connection: {error}"));
                 }
                 continue;
             }
         };
-        if let Err(error) = connection.execute("BEGIN IMMEDIATE").await {
+        let (mut on_pool, mut on_native) = (Vec::new(), Vec::new());
+        for write in writes {
+            match write {
+                Queued::Pool(write) => on_pool.push(write),
+                Queued::Native(write) => on_native.push(write),
+            }
+        }
+        if !on_native.is_empty() {
+            run_native(&mut native, on_native).await;
+        }
+        if !on_pool.is_empty() {
+            run_on_pool(&mut connection, on_pool).await;
+        }
+    }
+}
+
+/// Runs writes in one transaction on the native connection.
+async fn run_native(native: &mut NativeWriter, writes: Vec<Box<dyn NativeWrite>>) {
+    let connection = match native.begin().await {
+        Ok(connection) => connection,
+        Err(error) => {
             for write in writes {
                 write.fail(format!("cannot begin a transaction: {error}"));
             }
-            continue;
+            return;
         }
-        let mut answers = Vec::with_capacity(writes.len());
-        let mut all_ok = true;
+    };
+    let mut answers = Vec::with_capacity(writes.len());
+    let mut all_ok = true;
+    for write in writes {
+        let (ok, answer) = write.run(connection);
+        all_ok &= ok;
+        answers.push(answer);
+    }
+    let outcome = native.end(all_ok).map_err(|error| BatchFailure::commit(&error));
+    let outcome = if all_ok { outcome } else { Err(BatchFailure::another_failed()) };
+    for answer in answers {
+        answer.deliver(outcome.clone());
+    }
+}
+
+/// Runs writes in one transaction on the pool's connection.
+async fn run_on_pool(connection: &mut AnyConnection, writes: Vec<Box<dyn PoolWrite>>) {
+    if let Err(error) = connection.execute("BEGIN IMMEDIATE").await {
         for write in writes {
-            let (ok, answer) = write.run(&mut connection).await;
-            all_ok &= ok;
-            answers.push(answer);
+            write.fail(format!("cannot begin a transaction: {error}"));
         }
-        let outcome = if all_ok {
-            match connection.execute("COMMIT").await {
-                Ok(_) => Ok(()),
-                Err(error) => Err(BatchFailure {
-                    disk_full: crate::error::is_disk_full(&error),
-                    message: format!("commit failed: {error}"),
-                }),
-            }
-        } else {
-            let message = "another write in the same transaction failed; nothing was written".to_owned();
-            Err(BatchFailure { message, disk_full: false })
+        return;
+    }
+    let mut answers = Vec::with_capacity(writes.len());
+    let mut all_ok = true;
+    for write in writes {
+        let (ok, answer) = write.run(&mut *connection).await;
+        all_ok &= ok;
+        answers.push(answer);
+    }
+    let outcome = if all_ok {
+        connection.execute("COMMIT").await.map(|_| ()).map_err(|error| BatchFailure::commit(&error))
+    } else {
+        Err(BatchFailure::another_failed())
+    };
+    if outcome.is_err() {
+        let _ = connection.execute("ROLLBACK").await;
+    }
+    for answer in answers {
+        answer.deliver(outcome.clone());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::native;
+
+    /// Writes sent together land in one batch: the native ones share a transaction
+    /// (one failing rolls the others back), the pool's run in their own.
+    #[tokio::test]
+    async fn a_failed_write_rolls_back_its_transaction_and_the_next_batch_commits() {
+        sqlx::any::install_default_drivers();
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("batch.db");
+        let url = format!("sqlite://{}?mode=rwc", path.display());
+        let pool = sqlx::any::AnyPoolOptions::new().max_connections(1).connect(&url).await.expect("connect");
+        pool.execute("PRAGMA journal_mode = WAL; CREATE TABLE t (k TEXT PRIMARY KEY)").await.expect("create");
+        let queue = WriteQueue::start(pool.clone(), NativeWriter::new(path));
+        let insert = |key: &'static str| -> NativeFn<usize> {
+            Box::new(move |connection| native::execute(connection, "INSERT INTO t VALUES ($1)", &[&key]))
         };
-        if outcome.is_err() {
-            let _ = connection.execute("ROLLBACK").await;
-        }
-        for answer in answers {
-            answer.deliver(outcome.clone());
-        }
+        let failing: NativeFn<usize> =
+            Box::new(|connection| native::execute(connection, "INSERT INTO nowhere VALUES ($1)", &[&"b"]));
+        let pooled: WriteFn<()> = Box::new(|connection| {
+            Box::pin(async move { connection.execute("INSERT INTO t VALUES ('p')").await.map(|_| ()) })
+        });
+        // One poll sends all three before the writer (on this thread) runs.
+        let (good, bad, on_pool) =
+            tokio::join!(queue.write_native(insert("a")), queue.write_native(failing), queue.write(pooled));
+        let good = good.expect_err("rolled back with the write that failed");
+        assert!(good.to_string().contains("nothing was written"), "{good}");
+        assert!(bad.expect_err("no such table").to_string().contains("no such table"));
+        on_pool.expect("the pool's write is a transaction of its own");
+        assert_eq!(queue.write_native(insert("c")).await.expect("the next batch"), 1);
+        let keys: Vec<String> = sqlx::query_scalar("SELECT k FROM t ORDER BY k").fetch_all(&pool).await.expect("read");
+        assert_eq!(keys, ["c", "p"]);
     }
 }

@@ -6,9 +6,14 @@ use atelier_core::CoreError;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, ConnectOptions, Executor};
 
-use crate::batch::{WriteFn, WriteQueue};
+use crate::batch::{NativeFn, WriteFn, WriteQueue};
 use crate::error::storage;
 use crate::inline::InlineReads;
+use crate::native::NativeWriter;
+
+/// A write through sqlx's connection, given its arguments (see [`Database::write_either`]).
+pub(crate) type PooledWrite<A, T> =
+    for<'c> fn(&'c mut sqlx::AnyConnection, A) -> futures::future::BoxFuture<'c, Result<T, sqlx::Error>>;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -75,6 +80,17 @@ impl Database {
             .map_err(storage("parsing the database URL"))?
             .log_statements(tracing::log::LevelFilter::Trace)
             .log_slow_statements(tracing::log::LevelFilter::Warn, Duration::from_secs(1));
+        let file = match backend {
+            // sqlx opens each connection of an in-memory database as a database of
+            // its own: the readers would never see what the writer wrote.
+            Backend::Sqlite => Some(crate::native::file_path(url).ok_or_else(|| {
+                CoreError::Storage(format!(
+                    "unsupported database URL {:?}: SQLite must be a file (sqlite://PATH), not in memory",
+                    redact_url(url)
+                ))
+            })?),
+            Backend::Postgres => None,
+        };
         let (reader, writer) = match backend {
             Backend::Sqlite => {
                 let writer = sqlite_pool(1, options).connect_with(connect_options.clone()).await;
@@ -95,11 +111,8 @@ impl Database {
                 (pool.clone(), pool)
             }
         };
-        let writes = (backend == Backend::Sqlite).then(|| WriteQueue::start(writer.clone()));
-        let inline = match backend {
-            Backend::Sqlite => InlineReads::for_url(url).map(Arc::new),
-            Backend::Postgres => None,
-        };
+        let writes = file.clone().map(|path| WriteQueue::start(writer.clone(), NativeWriter::new(path)));
+        let inline = file.map(|path| Arc::new(InlineReads::new(path)));
         Ok(Self { reader, writer, backend, writes, inline, url: url.to_owned() })
     }
 
@@ -118,6 +131,27 @@ impl Database {
                 transaction.commit().await?;
                 Ok(result)
             }
+        }
+    }
+
+    /// Runs a write that has a native SQLite form (`native.rs`): `native` on
+    /// SQLite, in the group commit; `pooled` on PostgreSQL. Each is given `args`.
+    pub(crate) async fn write_either<A, T>(
+        &self,
+        args: A,
+        pooled: PooledWrite<A, T>,
+        native: fn(&rusqlite::Connection, A) -> Result<T, sqlx::Error>,
+    ) -> Result<T, sqlx::Error>
+    where
+        A: Send + 'static,
+        T: Send + 'static,
+    {
+        match &self.writes {
+            Some(queue) => {
+                let write: NativeFn<T> = Box::new(move |connection| native(connection, args));
+                queue.write_native(write).await
+            }
+            None => self.write(Box::new(move |connection| pooled(connection, args))).await,
         }
     }
 
@@ -246,5 +280,17 @@ pub fn redact_url(url: &str) -> String {
             parsed.to_string()
         }
         _ => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn an_in_memory_sqlite_database_is_refused_with_a_reason() {
+        let refused = Database::connect("sqlite::memory:", &DatabaseOptions::default()).await.err();
+        let Some(CoreError::Storage(message)) = refused else { panic!("refused as a storage error") };
+        assert!(message.contains("must be a file"), "{message}");
     }
 }

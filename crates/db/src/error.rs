@@ -4,12 +4,16 @@ use atelier_core::storage::StoragePart;
 /// Converts a database error at the edge; the message keeps the statement's purpose.
 /// A full disk (SQLite's `SQLITE_FULL`, PostgreSQL's `disk_full`) says so.
 pub(crate) fn storage(context: &'static str) -> impl FnOnce(sqlx::Error) -> CoreError {
-    move |error| {
-        if is_disk_full(&error) {
+    move |error| match error {
+        // A row a write read that did not decode (`native::undecodable`).
+        sqlx::Error::Decode(inner) if inner.is::<CoreError>() => match inner.downcast::<CoreError>() {
+            Ok(error) => *error,
+            Err(inner) => CoreError::Storage(format!("{context}: {inner}")),
+        },
+        error if is_disk_full(&error) => {
             CoreError::StorageFull { part: StoragePart::Database, detail: format!("{context}: {error}") }
-        } else {
-            CoreError::Storage(format!("{context}: {error}"))
         }
+        error => CoreError::Storage(format!("{context}: {error}")),
     }
 }
 
@@ -25,4 +29,10 @@ pub(crate) fn is_disk_full(error: &sqlx::Error) -> bool {
         sqlx::Error::Io(io) => io.kind() == std::io::ErrorKind::StorageFull,
         _ => false,
     }
+}
+
+/// A value decoded inside a write that did not decode: carried through sqlx's
+/// error to the caller, who gets the [`CoreError`] back from [`storage`].
+pub(crate) fn undecodable(error: CoreError) -> sqlx::Error {
+    sqlx::Error::Decode(Box::new(error))
 }

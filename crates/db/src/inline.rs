@@ -19,11 +19,10 @@
 //! - A read that finds the database busy or locked (a WAL reset in progress) does
 //!   not wait on the async thread: it returns [`Inline::Busy`] and the caller reads
 //!   through the pool instead.
-//! - PostgreSQL, and an in-memory SQLite database, have no inline reads.
+//! - PostgreSQL has no inline reads.
 
 use std::borrow::Cow;
 use std::path::PathBuf;
-use std::str::FromStr;
 #[cfg(test)]
 use std::sync::atomic::AtomicU64;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -83,24 +82,15 @@ impl From<CoreError> for ReadError {
 }
 
 impl InlineReads {
-    /// Inline reads for a SQLite URL; `None` for an in-memory database (its
-    /// connections are sqlx's own) or a URL sqlx would not open.
-    pub(crate) fn for_url(url: &str) -> Option<Self> {
-        let options = sqlx::sqlite::SqliteConnectOptions::from_str(url).ok()?;
-        let path = options.get_filename().to_path_buf();
-        let in_memory = url.contains(":memory:")
-            || url.contains("mode=memory")
-            || path.to_string_lossy().starts_with("file:sqlx-in-memory");
-        if in_memory {
-            return None;
-        }
-        Some(Self {
+    /// Inline reads of the SQLite file at `path`.
+    pub(crate) fn new(path: PathBuf) -> Self {
+        Self {
             path,
             idle: Mutex::new(Vec::new()),
             closed: AtomicBool::new(false),
             #[cfg(test)]
             served: AtomicU64::new(0),
-        })
+        }
     }
 
     /// Runs `read` on an idle connection (or a new one).
@@ -214,14 +204,6 @@ pub(crate) fn column_names<'n>(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn an_in_memory_database_has_no_inline_reads() {
-        assert!(InlineReads::for_url("sqlite::memory:").is_none());
-        assert!(InlineReads::for_url("sqlite://shared?mode=memory").is_none());
-        let file = InlineReads::for_url("sqlite:///tmp/x/atelier.db?mode=rwc").expect("a file database");
-        assert_eq!(file.path, PathBuf::from("/tmp/x/atelier.db"));
-    }
 
     #[test]
     fn column_names_are_kept_and_read_afresh_when_the_columns_differ() {

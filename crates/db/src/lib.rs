@@ -19,6 +19,7 @@ mod inline;
 mod listener;
 mod locations;
 mod migrations;
+mod native;
 mod params;
 mod pipelines;
 pub mod plans;

@@ -5,11 +5,17 @@ use async_trait::async_trait;
 use atelier_core::ports::{Claimed, LeaseToken, QueueStore, ReclaimReport, WaitingReport};
 use atelier_core::task::{NewAsset, TaskError};
 use atelier_core::{CoreError, TaskId};
+use std::sync::OnceLock;
+
+use futures::future::BoxFuture;
+use rusqlite::types::ToSql;
 use sqlx::Row;
 
 use crate::connect::{Backend, Database};
-use crate::error::storage;
-use crate::rows::{decode_task, task_columns, task_id};
+use crate::error::{storage, undecodable};
+use crate::inline::InlineRow;
+use crate::native;
+use crate::rows::{Columns, decode_task, get, task_columns, task_id};
 
 /// The claim: the runnable tasks of one pool (this server's workers', or a model's
 /// that remote workers serve; migration 0013) by priority, then by turn (fair among
@@ -129,6 +135,169 @@ pub(crate) const FAIL_WAITING: &str = "UPDATE tasks SET status = 'failed', compl
                      AND parent.status IN ('pending', 'retrying', 'processing', 'completed')) \
      RETURNING id";
 
+/// Records an output of a task that completed.
+const INSERT_ASSET: &str = "INSERT INTO assets (id, task_id, idx, mime, bytes, width, height, sha256, blob_key, \
+     thumbnail_key, created_at, owner_id, role, media) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)";
+
+/// What a claim writes with.
+struct ClaimArgs {
+    sql: &'static str,
+    advance: &'static str,
+    token: String,
+    worker_id: String,
+    lease_until: i64,
+    now: i64,
+    limit: i64,
+    pool: String,
+}
+
+/// A claimed task and its turn.
+type ClaimedRow = (i64, atelier_core::task::Task);
+
+/// The turn a claimed task had, and whether it starts an attempt (a task that
+/// waits on its provider resumes one).
+fn turn_of(row: &impl Columns) -> Result<(i64, bool), CoreError> {
+    let slot: i64 = get(row, "queue_slot")?;
+    let external: Option<String> = get(row, "external_id")?;
+    Ok((slot, external.is_none()))
+}
+
+/// The lanes' clock after a claim: the latest turn claimed, and how many attempts started.
+fn clock_after(claimed: &[(i64, bool)]) -> Option<(i64, i64)> {
+    let latest = claimed.iter().map(|(slot, _)| *slot).max()?;
+    Some((latest, claimed.iter().filter(|(_, starts)| *starts).count() as i64))
+}
+
+fn claim_pooled(
+    connection: &mut sqlx::AnyConnection,
+    args: ClaimArgs,
+) -> BoxFuture<'_, Result<Vec<ClaimedRow>, sqlx::Error>> {
+    Box::pin(async move {
+        let rows = sqlx::query(args.sql)
+            .bind(args.token)
+            .bind(args.worker_id)
+            .bind(args.lease_until)
+            .bind(args.now)
+            .bind(args.limit)
+            .bind(args.pool)
+            .fetch_all(&mut *connection)
+            .await?;
+        let mut turns = Vec::with_capacity(rows.len());
+        let mut claimed = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let turn = turn_of(row).map_err(undecodable)?;
+            claimed.push((turn.0, decode_task(row).map_err(undecodable)?));
+            turns.push(turn);
+        }
+        if let Some((latest, started)) = clock_after(&turns) {
+            sqlx::query(args.advance).bind(latest).bind(started).execute(&mut *connection).await?;
+        }
+        Ok(claimed)
+    })
+}
+
+fn claim_native(connection: &rusqlite::Connection, args: ClaimArgs) -> Result<Vec<ClaimedRow>, sqlx::Error> {
+    static NAMES: OnceLock<Vec<String>> = OnceLock::new();
+    let values: [&dyn ToSql; 6] = [&args.token, &args.worker_id, &args.lease_until, &args.now, &args.limit, &args.pool];
+    let (mut turns, mut claimed) = (Vec::new(), Vec::new());
+    native::for_each_row(connection, CLAIM_SQLITE, &values, &NAMES, |row, names| {
+        let row = InlineRow { row, names };
+        let turn = turn_of(&row).map_err(undecodable)?;
+        claimed.push((turn.0, decode_task(&row).map_err(undecodable)?));
+        turns.push(turn);
+        Ok(())
+    })?;
+    if let Some((latest, started)) = clock_after(&turns) {
+        native::execute(connection, ADVANCE_CLOCK_SQLITE, &[&latest, &started])?;
+    }
+    Ok(claimed)
+}
+
+/// What a completion writes.
+struct Completion {
+    task_id: String,
+    token: String,
+    outputs: Vec<NewAsset>,
+    now: i64,
+}
+
+/// An output's columns that are not plain text or numbers, as stored.
+fn asset_cells(asset: &NewAsset) -> (i64, Option<String>, Option<String>) {
+    let bytes = i64::try_from(asset.bytes).unwrap_or(i64::MAX);
+    let owner = asset.owner.as_ref().map(ToString::to_string);
+    let media = asset.media.as_ref().and_then(|media| serde_json::to_string(media).ok());
+    (bytes, owner, media)
+}
+
+fn complete_pooled(connection: &mut sqlx::AnyConnection, args: Completion) -> BoxFuture<'_, Result<bool, sqlx::Error>> {
+    Box::pin(async move {
+        let Completion { task_id, token, outputs, now } = args;
+        let completed: Option<i64> = sqlx::query_scalar(COMPLETE)
+            .bind(task_id.clone())
+            .bind(token)
+            .bind(now)
+            .fetch_optional(&mut *connection)
+            .await?;
+        let Some(has_waiters) = completed else { return Ok(false) };
+        for asset in outputs {
+            let (bytes, owner, media) = asset_cells(&asset);
+            sqlx::query(INSERT_ASSET)
+                .bind(asset.id.0)
+                .bind(task_id.clone())
+                .bind(i64::from(asset.index))
+                .bind(asset.mime)
+                .bind(bytes)
+                .bind(asset.width.map(i64::from))
+                .bind(asset.height.map(i64::from))
+                .bind(asset.sha256)
+                .bind(asset.blob_key)
+                .bind(asset.thumbnail_key)
+                .bind(asset.created_at)
+                .bind(owner)
+                .bind(asset.role.as_str())
+                .bind(media)
+                .execute(&mut *connection)
+                .await?;
+        }
+        if has_waiters != 0 {
+            sqlx::query(RELEASE_WAITING).bind(task_id).bind(now).execute(&mut *connection).await?;
+        }
+        Ok(true)
+    })
+}
+
+fn complete_native(connection: &rusqlite::Connection, args: Completion) -> Result<bool, sqlx::Error> {
+    let Completion { task_id, token, outputs, now } = args;
+    let completed: Option<i64> = native::query_optional(connection, COMPLETE, &[&task_id, &token, &now])?;
+    let Some(has_waiters) = completed else { return Ok(false) };
+    for asset in &outputs {
+        let (bytes, owner, media) = asset_cells(asset);
+        let (index, width, height) = (i64::from(asset.index), asset.width.map(i64::from), asset.height.map(i64::from));
+        let values: [&dyn ToSql; 14] = [
+            &asset.id.0,
+            &task_id,
+            &index,
+            &asset.mime,
+            &bytes,
+            &width,
+            &height,
+            &asset.sha256,
+            &asset.blob_key,
+            &asset.thumbnail_key,
+            &asset.created_at,
+            &owner,
+            &asset.role.as_str(),
+            &media,
+        ];
+        native::execute(connection, INSERT_ASSET, &values)?;
+    }
+    if has_waiters != 0 {
+        native::execute(connection, RELEASE_WAITING, &[&task_id, &now])?;
+    }
+    Ok(true)
+}
+
 #[async_trait]
 impl QueueStore for Database {
     async fn claim(
@@ -147,45 +316,24 @@ impl QueueStore for Database {
             Backend::Postgres => ADVANCE_CLOCK_POSTGRES,
             Backend::Sqlite => ADVANCE_CLOCK_SQLITE,
         };
-        let (token, worker_id, limit) = (lease.0.clone(), worker_id.to_owned(), i64::from(limit));
-        let rows = db
-            .write(Box::new(move |connection| {
-                Box::pin(async move {
-                    let rows = sqlx::query(sql)
-                        .bind(token)
-                        .bind(worker_id)
-                        .bind(lease_until)
-                        .bind(now)
-                        .bind(limit)
-                        .bind(pool)
-                        .fetch_all(&mut *connection)
-                        .await?;
-                    let (mut latest, mut started) = (None::<i64>, 0_i64);
-                    for row in &rows {
-                        let slot: i64 = row.try_get("queue_slot")?;
-                        latest = latest.max(Some(slot));
-                        let external: Option<String> = row.try_get("external_id")?;
-                        started += i64::from(external.is_none());
-                    }
-                    if let Some(latest) = latest {
-                        sqlx::query(advance).bind(latest).bind(started).execute(&mut *connection).await?;
-                    }
-                    Ok(rows)
-                })
-            }))
-            .await
-            .map_err(storage("claiming tasks"))?;
-        let mut claims = Vec::with_capacity(rows.len());
-        for row in &rows {
-            let slot: i64 = row.try_get("queue_slot").map_err(storage("reading a claim"))?;
-            claims.push((slot, Claimed { task: decode_task(row)?, lease: lease.clone() }));
-        }
+        let args = ClaimArgs {
+            sql,
+            advance,
+            token: lease.0.clone(),
+            worker_id: worker_id.to_owned(),
+            lease_until,
+            now,
+            limit: i64::from(limit),
+            pool,
+        };
+        let claimed = db.write_either(args, claim_pooled, claim_native).await.map_err(storage("claiming tasks"))?;
+        let mut claims: Vec<_> =
+            claimed.into_iter().map(|(slot, task)| (slot, Claimed { task, lease: lease.clone() })).collect();
         // In the claim's own order (RETURNING keeps none).
         claims.sort_by(|(a_slot, a), (b_slot, b)| {
             b.task.priority.cmp(&a.task.priority).then(a_slot.cmp(b_slot)).then(a.task.id.cmp(&b.task.id))
         });
-        let claims = claims.into_iter().map(|(_, claimed)| claimed).collect();
-        Ok(claims)
+        Ok(claims.into_iter().map(|(_, claimed)| claimed).collect())
     }
 
     async fn heartbeat(&self, id: TaskId, lease: &LeaseToken, until: i64) -> Result<bool, CoreError> {
@@ -264,48 +412,8 @@ impl QueueStore for Database {
         outputs: Vec<NewAsset>,
         now: i64,
     ) -> Result<bool, CoreError> {
-        let db = self;
-        let (task_id, token) = (id.to_string(), lease.0.clone());
-        db.write(Box::new(move |connection| {
-            Box::pin(async move {
-                let completed: Option<i64> = sqlx::query_scalar(COMPLETE)
-                    .bind(task_id.clone())
-                    .bind(token)
-                    .bind(now)
-                    .fetch_optional(&mut *connection)
-                    .await?;
-                let Some(has_waiters) = completed else { return Ok(false) };
-                for asset in outputs {
-                    sqlx::query(
-                        "INSERT INTO assets (id, task_id, idx, mime, bytes, width, height, sha256, blob_key, \
-                     thumbnail_key, created_at, owner_id, role, media) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
-                    )
-                    .bind(asset.id.0)
-                    .bind(task_id.clone())
-                    .bind(i64::from(asset.index))
-                    .bind(asset.mime)
-                    .bind(i64::try_from(asset.bytes).unwrap_or(i64::MAX))
-                    .bind(asset.width.map(i64::from))
-                    .bind(asset.height.map(i64::from))
-                    .bind(asset.sha256)
-                    .bind(asset.blob_key)
-                    .bind(asset.thumbnail_key)
-                    .bind(asset.created_at)
-                    .bind(asset.owner.map(|owner| owner.to_string()))
-                    .bind(asset.role.as_str())
-                    .bind(asset.media.as_ref().and_then(|media| serde_json::to_string(media).ok()))
-                    .execute(&mut *connection)
-                    .await?;
-                }
-                if has_waiters != 0 {
-                    sqlx::query(RELEASE_WAITING).bind(task_id).bind(now).execute(&mut *connection).await?;
-                }
-                Ok(true)
-            })
-        }))
-        .await
-        .map_err(storage("completing a task"))
+        let args = Completion { task_id: id.to_string(), token: lease.0.clone(), outputs, now };
+        self.write_either(args, complete_pooled, complete_native).await.map_err(storage("completing a task"))
     }
 
     async fn fail(&self, id: TaskId, lease: &LeaseToken, error: &TaskError, now: i64) -> Result<bool, CoreError> {

@@ -7,12 +7,15 @@ use atelier_core::ports::{Created, TaskStore};
 use atelier_core::quota::LimitCount;
 use atelier_core::task::{NewTask, Task, TaskFilter, TaskPage};
 use atelier_core::{CoreError, TaskId};
+use futures::future::BoxFuture;
+use rusqlite::types::ToSql;
 use sqlx::Row;
 
 use crate::assets::load_outputs;
 use crate::connect::{Backend, Database};
 use crate::error::storage;
 use crate::inline::{Inline, InlineRow, ReadError, column_names};
+use crate::native;
 use crate::params::{Filtered, Param, Statement, next_page, uuid_at};
 use crate::rows::{Columns, decode_prefixed_asset, decode_task, get, task_columns};
 use crate::usage::{COUNT_CREATED_MODEL, COUNT_CREATED_SERVICE, owner_count};
@@ -88,6 +91,153 @@ async fn count_for_limit(
                 query = query.bind(since);
             }
             query.fetch_one(&mut *connection).await?
+        }
+    };
+    Ok(Some(u64::try_from(used).unwrap_or(0)))
+}
+
+/// A new task's columns, in `INSERT_TASK`'s order of placeholders ($14, the turn,
+/// is taken in the same transaction).
+struct TaskRow {
+    id: String,
+    service: String,
+    model: String,
+    input: String,
+    max_attempts: i64,
+    priority: i64,
+    idempotency_key: Option<String>,
+    hash: Option<String>,
+    retry_of: Option<String>,
+    created_at: i64,
+    expires_at: Option<i64>,
+    owner: Option<String>,
+    prompt_id: Option<String>,
+    route: Option<String>,
+    run_after: i64,
+    pool: String,
+    after: Option<String>,
+    latitude: Option<f64>,
+    longitude: Option<f64>,
+    location_id: Option<String>,
+    trace_context: Option<String>,
+}
+
+/// What a create writes with: the row, and what it checks and takes first.
+struct Insertion {
+    backend: Backend,
+    take_turn: &'static str,
+    /// PostgreSQL's advisory locks, in order.
+    locks: Vec<String>,
+    limits: Vec<atelier_core::quota::CreateLimit>,
+    row: TaskRow,
+}
+
+fn insert_pooled(connection: &mut sqlx::AnyConnection, args: Insertion) -> BoxFuture<'_, Result<Insert, sqlx::Error>> {
+    Box::pin(async move {
+        let Insertion { backend, take_turn, locks, limits, row } = args;
+        for lock in locks {
+            sqlx::query(TAKE_LIMIT_LOCK).bind(lock).execute(&mut *connection).await?;
+        }
+        for (index, limit) in limits.iter().enumerate() {
+            let used = count_for_limit(backend, &limit.count, row.owner.as_deref(), connection).await?;
+            if used.is_some_and(|used| used >= limit.limit) {
+                return Ok(Insert::Refused { index, used: used.unwrap_or(0) });
+            }
+        }
+        let lane = row.owner.clone().unwrap_or_default();
+        let slot: i64 = sqlx::query_scalar(take_turn).bind(lane).fetch_one(&mut *connection).await?;
+        let inserted = sqlx::query(INSERT_TASK)
+            .bind(row.id)
+            .bind(row.service)
+            .bind(row.model)
+            .bind(row.input)
+            .bind(row.max_attempts)
+            .bind(row.priority)
+            .bind(row.idempotency_key)
+            .bind(row.hash)
+            .bind(row.retry_of)
+            .bind(row.created_at)
+            .bind(row.expires_at)
+            .bind(row.owner)
+            .bind(row.prompt_id)
+            .bind(slot)
+            .bind(row.route)
+            .bind(row.run_after)
+            .bind(row.pool)
+            .bind(row.after.clone())
+            .bind(row.latitude)
+            .bind(row.longitude)
+            .bind(row.location_id)
+            .bind(row.trace_context)
+            .execute(&mut *connection)
+            .await?;
+        if let Some(parent) = row.after.filter(|_| inserted.rows_affected() == 1) {
+            sqlx::query(MARK_WAITED_FOR).bind(parent).execute(&mut *connection).await?;
+        }
+        Ok(Insert::Done { rows: inserted.rows_affected() })
+    })
+}
+
+fn insert_native(connection: &rusqlite::Connection, args: Insertion) -> Result<Insert, sqlx::Error> {
+    let Insertion { limits, row, .. } = args;
+    for (index, limit) in limits.iter().enumerate() {
+        let used = count_for_limit_native(&limit.count, row.owner.as_deref(), connection)?;
+        if used.is_some_and(|used| used >= limit.limit) {
+            return Ok(Insert::Refused { index, used: used.unwrap_or(0) });
+        }
+    }
+    let lane = row.owner.clone().unwrap_or_default();
+    let slot: i64 = native::query_one(connection, TAKE_TURN_SQLITE, &[&lane])?;
+    let values: [&dyn ToSql; 22] = [
+        &row.id,
+        &row.service,
+        &row.model,
+        &row.input,
+        &row.max_attempts,
+        &row.priority,
+        &row.idempotency_key,
+        &row.hash,
+        &row.retry_of,
+        &row.created_at,
+        &row.expires_at,
+        &row.owner,
+        &row.prompt_id,
+        &slot,
+        &row.route,
+        &row.run_after,
+        &row.pool,
+        &row.after,
+        &row.latitude,
+        &row.longitude,
+        &row.location_id,
+        &row.trace_context,
+    ];
+    let rows = native::execute(connection, INSERT_TASK, &values)?;
+    if let Some(parent) = row.after.as_ref().filter(|_| rows == 1) {
+        native::execute(connection, MARK_WAITED_FOR, &[parent])?;
+    }
+    Ok(Insert::Done { rows: rows as u64 })
+}
+
+/// [`count_for_limit`] on the native connection (SQLite).
+fn count_for_limit_native(
+    count: &LimitCount,
+    owner: Option<&str>,
+    connection: &rusqlite::Connection,
+) -> Result<Option<u64>, sqlx::Error> {
+    let used: i64 = match count {
+        LimitCount::Created { service, model: Some(model), since } => {
+            native::query_one(connection, COUNT_CREATED_MODEL, &[service, model, since])?
+        }
+        LimitCount::Created { service, model: None, since } => {
+            native::query_one(connection, COUNT_CREATED_SERVICE, &[service, since])?
+        }
+        LimitCount::Owner(which) => {
+            let Some(owner) = owner else { return Ok(None) };
+            match owner_count(Backend::Sqlite, *which) {
+                (sql, Some(since)) => native::query_one(connection, sql, &[&owner, &since])?,
+                (sql, None) => native::query_one(connection, sql, &[&owner])?,
+            }
         }
     };
     Ok(Some(u64::try_from(used).unwrap_or(0)))
@@ -175,28 +325,38 @@ impl TaskRead {
 impl TaskStore for Database {
     async fn create_task(&self, task: NewTask) -> Result<Created, CoreError> {
         let db = self;
-        let input = task.input.to_string();
         let key = task.idempotency_key.clone().unwrap_or_default();
         let request_hash = task.request_hash.clone();
-        let id = task.id.to_string();
-        let (service, model) = (task.service.clone(), task.model.clone());
-        let (idempotency_key, retry_of) = (task.idempotency_key.clone(), task.retry_of.map(|id| id.to_string()));
-        let (max_attempts, priority) = (i64::from(task.max_attempts), i64::from(task.priority));
-        let (created_at, expires_at, hash) = (task.created_at, task.expires_at, request_hash.clone());
-        let owner = task.owner.as_ref().map(ToString::to_string);
-        let prompt_id = task.prompt_id.as_ref().map(ToString::to_string);
-        let (pool, after) = (task.pool.clone(), task.after.map(|id| id.to_string()));
-        let latitude = task.place.as_ref().map(|place| place.coordinates.latitude());
-        let longitude = task.place.as_ref().map(|place| place.coordinates.longitude());
-        let location_id = task.place.as_ref().and_then(|place| place.location.as_ref()).map(ToString::to_string);
-        let trace_context = task.trace_context.clone();
-        let run_after = if after.is_some() { atelier_core::task::WAITING_FOR_PARENT } else { created_at };
-        let route = task
-            .route
-            .as_ref()
-            .map(serde_json::to_string)
-            .transpose()
-            .map_err(|error| CoreError::Storage(format!("encoding a task's route: {error}")))?;
+        let after = task.after.map(|id| id.to_string());
+        let place = task.place.as_ref();
+        let row = TaskRow {
+            id: task.id.to_string(),
+            service: task.service.clone(),
+            model: task.model.clone(),
+            input: task.input.to_string(),
+            max_attempts: i64::from(task.max_attempts),
+            priority: i64::from(task.priority),
+            idempotency_key: task.idempotency_key.clone(),
+            hash: request_hash.clone(),
+            retry_of: task.retry_of.map(|id| id.to_string()),
+            created_at: task.created_at,
+            expires_at: task.expires_at,
+            owner: task.owner.as_ref().map(ToString::to_string),
+            prompt_id: task.prompt_id.as_ref().map(ToString::to_string),
+            route: task
+                .route
+                .as_ref()
+                .map(serde_json::to_string)
+                .transpose()
+                .map_err(|error| CoreError::Storage(format!("encoding a task's route: {error}")))?,
+            run_after: if after.is_some() { atelier_core::task::WAITING_FOR_PARENT } else { task.created_at },
+            pool: task.pool.clone(),
+            after,
+            latitude: place.map(|place| place.coordinates.latitude()),
+            longitude: place.map(|place| place.coordinates.longitude()),
+            location_id: place.and_then(|place| place.location.as_ref()).map(ToString::to_string),
+            trace_context: task.trace_context.clone(),
+        };
         let take_turn = match db.backend {
             Backend::Sqlite => TAKE_TURN_SQLITE,
             Backend::Postgres => TAKE_TURN_POSTGRES,
@@ -211,54 +371,9 @@ impl TaskStore for Database {
         };
         locks.sort_unstable();
         locks.dedup();
-        let limits = task.limits.clone();
-        let inserted = db
-            .write(Box::new(move |connection| {
-                Box::pin(async move {
-                    for lock in locks {
-                        sqlx::query(TAKE_LIMIT_LOCK).bind(lock).execute(&mut *connection).await?;
-                    }
-                    for (index, limit) in limits.iter().enumerate() {
-                        let used = count_for_limit(backend, &limit.count, owner.as_deref(), connection).await?;
-                        if used.is_some_and(|used| used >= limit.limit) {
-                            return Ok(Insert::Refused { index, used: used.unwrap_or(0) });
-                        }
-                    }
-                    let lane = owner.clone().unwrap_or_default();
-                    let slot: i64 = sqlx::query_scalar(take_turn).bind(lane).fetch_one(&mut *connection).await?;
-                    let inserted = sqlx::query(INSERT_TASK)
-                        .bind(id)
-                        .bind(service)
-                        .bind(model)
-                        .bind(input)
-                        .bind(max_attempts)
-                        .bind(priority)
-                        .bind(idempotency_key)
-                        .bind(hash)
-                        .bind(retry_of)
-                        .bind(created_at)
-                        .bind(expires_at)
-                        .bind(owner)
-                        .bind(prompt_id)
-                        .bind(slot)
-                        .bind(route)
-                        .bind(run_after)
-                        .bind(pool)
-                        .bind(after.clone())
-                        .bind(latitude)
-                        .bind(longitude)
-                        .bind(location_id)
-                        .bind(trace_context)
-                        .execute(&mut *connection)
-                        .await?;
-                    if let Some(parent) = after.filter(|_| inserted.rows_affected() == 1) {
-                        sqlx::query(MARK_WAITED_FOR).bind(parent).execute(&mut *connection).await?;
-                    }
-                    Ok(Insert::Done { rows: inserted.rows_affected() })
-                })
-            }))
-            .await
-            .map_err(storage("inserting a task"))?;
+        let args = Insertion { backend, take_turn, locks, limits: task.limits.clone(), row };
+        let inserted =
+            db.write_either(args, insert_pooled, insert_native).await.map_err(storage("inserting a task"))?;
         let rows = match inserted {
             Insert::Done { rows } => rows,
             Insert::Refused { index, used } => {
