@@ -230,9 +230,16 @@ pub fn decode_image(bytes: &[u8], header: &ImageHeader, limits: &MediaLimits) ->
 /// Vets an image: [`inspect_image`], then [`decode_image`] within
 /// `limits.decode_timeout` (past it the answer is [`VetError::DecodeTooSlow`]; the
 /// decode, bounded by the budget, ends on its own thread and is dropped).
+///
+/// A small image ([`decodes_at_once`]) decodes on the calling thread: starting a
+/// thread cost more than its decode (a task's 8×8 output spent most of its vetting
+/// in `clone` and `exit`), and its size bounds the work.
 pub fn vet_image(bytes: Bytes, limits: &MediaLimits) -> Result<VettedImage, VetError> {
     let header = inspect_image(&bytes, limits)?;
     let facts = ImageFacts { mime: header.mime, width: header.width, height: header.height, frames: header.frames };
+    if decodes_at_once(&header, bytes.len()) {
+        return Ok(VettedImage { facts, image: decode_image(&bytes, &header, limits)? });
+    }
     let (send, receive) = mpsc::sync_channel(1);
     let budget = limits.clone();
     let spawned = std::thread::Builder::new().name("atelier-vet".into()).spawn(move || {
@@ -250,6 +257,18 @@ pub fn vet_image(bytes: Bytes, limits: &MediaLimits) -> Result<VettedImage, VetE
         }
     };
     Ok(VettedImage { facts, image: decoded? })
+}
+
+/// The most pixels, and bytes, of an image decoded without a timeout: a decode
+/// reads its input once and writes its pixels once, so these bound its work to a
+/// thumbnail's worth of pixels (256×256) from at most 256 KiB.
+const AT_ONCE_PIXELS: u64 = 256 * 256;
+const AT_ONCE_BYTES: usize = 256 << 10;
+
+/// Whether an image is small enough to decode without a timeout (by its header's
+/// size, which [`decode_image`] holds the decoder to).
+fn decodes_at_once(header: &ImageHeader, bytes: usize) -> bool {
+    u64::from(header.width).saturating_mul(u64::from(header.height)) <= AT_ONCE_PIXELS && bytes <= AT_ONCE_BYTES
 }
 
 fn check_pixels(width: u64, height: u64, max: u64) -> Result<(), VetError> {

@@ -120,6 +120,11 @@ fn a_decode_past_its_time_is_refused() {
     let hurried = MediaLimits { decode_timeout: Duration::from_millis(1), ..limits() };
     assert_eq!(vet_image(png.clone(), &hurried).expect_err("too slow").code(), "decode_too_slow");
     assert!(vet_image(png, &limits()).is_ok());
+    // A small image decodes on the calling thread, whatever the timeout: its size
+    // bounds the work.
+    let small = Bytes::from(hostile::small(ImageFormat::Png));
+    let instant = MediaLimits { decode_timeout: Duration::ZERO, ..limits() };
+    assert_eq!(vet_image(small, &instant).expect("a 64x48 PNG").image.width(), 64);
 }
 
 #[test]
