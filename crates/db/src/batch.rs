@@ -29,6 +29,9 @@ pub(crate) type NativeFn<T> = Box<dyn FnOnce(&rusqlite::Connection) -> Result<T,
 enum Queued {
     Pool(Box<dyn PoolWrite>),
     Native(Box<dyn NativeWrite>),
+    /// The database is closing: the native connection closes after the writes
+    /// queued before this, and the sender hears when.
+    Close(oneshot::Sender<()>),
 }
 
 trait PoolWrite: Send {
@@ -40,15 +43,6 @@ trait PoolWrite: Send {
 trait NativeWrite: Send {
     fn run(self: Box<Self>, connection: &rusqlite::Connection) -> (bool, Box<dyn Deliver>);
     fn fail(self: Box<Self>, message: String);
-}
-
-impl Queued {
-    fn fail(self, message: String) {
-        match self {
-            Self::Pool(write) => write.fail(message),
-            Self::Native(write) => write.fail(message),
-        }
-    }
 }
 
 trait Deliver: Send {
@@ -160,6 +154,15 @@ impl WriteQueue {
         self.send(Queued::Native(Box::new(Typed { write, reply })), answer).await
     }
 
+    /// Closes the native connection once the writes queued before are done.
+    pub(crate) async fn close(&self) {
+        let (closed, done) = oneshot::channel();
+        if self.sender.send(Queued::Close(closed)).is_ok() {
+            // An error means the writer has stopped: nothing is open.
+            let _ = done.await;
+        }
+    }
+
     async fn send<T>(
         &self,
         queued: Queued,
@@ -173,33 +176,40 @@ impl WriteQueue {
 async fn run_batches(writer: AnyPool, mut native: NativeWriter, mut receiver: mpsc::UnboundedReceiver<Queued>) {
     let mut batch: Vec<Queued> = Vec::with_capacity(MAX_BATCH);
     while receiver.recv_many(&mut batch, MAX_BATCH).await > 0 {
-        let writes = std::mem::take(&mut batch);
-        // Holding the pool's one connection is holding the right to write, for the
-        // native writes too: a write through the pool waits meanwhile.
-        let mut connection = match writer.acquire().await {
-            Ok(connection) => connection,
-            Err(error) => {
-                if writer.is_closed() {
-                    native.close();
-                }
-                for write in writes {
-                    write.fail(format!("no SQLite connection: {error}"));
-                }
-                continue;
-            }
-        };
-        let (mut on_pool, mut on_native) = (Vec::new(), Vec::new());
-        for write in writes {
+        let (mut on_pool, mut on_native, mut closes) = (Vec::new(), Vec::new(), Vec::new());
+        for write in batch.drain(..) {
             match write {
                 Queued::Pool(write) => on_pool.push(write),
                 Queued::Native(write) => on_native.push(write),
+                Queued::Close(closed) => closes.push(closed),
             }
         }
-        if !on_native.is_empty() {
-            run_native(&mut native, on_native).await;
+        // Holding the pool's one connection is holding the right to write, for the
+        // native writes too: a write through the pool waits meanwhile.
+        match writer.acquire().await {
+            Ok(mut connection) => {
+                if !on_native.is_empty() {
+                    run_native(&mut native, on_native).await;
+                }
+                if !on_pool.is_empty() {
+                    run_on_pool(&mut connection, on_pool).await;
+                }
+            }
+            Err(error) => {
+                let message = format!("no SQLite connection: {error}");
+                on_pool.into_iter().for_each(|write| write.fail(message.clone()));
+                on_native.into_iter().for_each(|write| write.fail(message.clone()));
+                if writer.is_closed() {
+                    native.close();
+                }
+            }
         }
-        if !on_pool.is_empty() {
-            run_on_pool(&mut connection, on_pool).await;
+        if !closes.is_empty() {
+            native.close();
+            for closed in closes {
+                // A closer that stopped waiting needs no answer.
+                let _ = closed.send(());
+            }
         }
     }
 }
@@ -291,5 +301,12 @@ mod tests {
         assert_eq!(queue.write_native(insert("c")).await.expect("the next batch"), 1);
         let keys: Vec<String> = sqlx::query_scalar("SELECT k FROM t ORDER BY k").fetch_all(&pool).await.expect("read");
         assert_eq!(keys, ["c", "p"]);
+        // Closing lets go of the file: with the pool closed too, SQLite's last
+        // connection folds the WAL into the database and removes it.
+        queue.close().await;
+        pool.close().await;
+        assert!(!dir.path().join("batch.db-wal").exists(), "the WAL is gone once every connection closed");
+        let closed = queue.write_native(insert("d")).await.expect_err("the pool is closed");
+        assert!(closed.to_string().contains("no SQLite connection"), "{closed}");
     }
 }

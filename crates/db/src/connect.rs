@@ -247,6 +247,9 @@ impl Database {
         if let Some(inline) = &self.inline {
             inline.close();
         }
+        if let Some(queue) = &self.writes {
+            queue.close().await;
+        }
         self.writer.close().await;
         self.reader.close().await;
     }
