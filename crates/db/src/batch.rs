@@ -232,8 +232,8 @@ async fn run_native(native: &mut NativeWriter, writes: Vec<Box<dyn NativeWrite>>
         all_ok &= ok;
         answers.push(answer);
     }
-    let outcome = native.end(all_ok).map_err(|error| BatchFailure::commit(&error));
-    let outcome = if all_ok { outcome } else { Err(BatchFailure::another_failed()) };
+    let ended = native.end(all_ok).map_err(|error| BatchFailure::commit(&error));
+    let outcome = if all_ok { ended } else { Err(BatchFailure::another_failed()) };
     for answer in answers {
         answer.deliver(outcome.clone());
     }

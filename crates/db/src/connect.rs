@@ -255,6 +255,12 @@ impl Database {
     }
 }
 
+/// What every SQLite connection that writes sets (the pool's and the native
+/// writer's): WAL lets readers run beside the writer; NORMAL sync is durable across
+/// process crashes (only an OS crash may lose the last commits).
+pub(crate) const WRITE_PRAGMAS: &str =
+    "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;";
+
 fn sqlite_pool(max_connections: u32, options: &DatabaseOptions) -> AnyPoolOptions {
     AnyPoolOptions::new()
         .max_connections(max_connections)
@@ -262,14 +268,8 @@ fn sqlite_pool(max_connections: u32, options: &DatabaseOptions) -> AnyPoolOption
         .acquire_timeout(options.acquire_timeout)
         .after_connect(|connection, _meta| {
             Box::pin(async move {
-                // WAL lets readers run beside the writer; NORMAL sync is durable across
-                // process crashes (only an OS crash may lose the last commits).
-                connection
-                    .execute(
-                        "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
-                         PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON; PRAGMA analysis_limit = 1000;",
-                    )
-                    .await?;
+                connection.execute(WRITE_PRAGMAS).await?;
+                connection.execute("PRAGMA busy_timeout = 10000; PRAGMA analysis_limit = 1000;").await?;
                 Ok(())
             })
         })

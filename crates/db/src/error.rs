@@ -5,7 +5,7 @@ use atelier_core::storage::StoragePart;
 /// A full disk (SQLite's `SQLITE_FULL`, PostgreSQL's `disk_full`) says so.
 pub(crate) fn storage(context: &'static str) -> impl FnOnce(sqlx::Error) -> CoreError {
     move |error| match error {
-        // A row a write read that did not decode (`native::undecodable`).
+        // A row a write read that did not decode ([`undecodable`]).
         sqlx::Error::Decode(inner) if inner.is::<CoreError>() => match inner.downcast::<CoreError>() {
             Ok(error) => *error,
             Err(inner) => CoreError::Storage(format!("{context}: {inner}")),

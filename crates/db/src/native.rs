@@ -13,9 +13,8 @@
 //! - One process-wide writer still: a native batch runs only while the writer task
 //!   holds the pool's single write connection, so a write through the pool (the
 //!   rarer writes, which stay on sqlx) never races a native batch for the lock.
-//! - The connection has the pool's settings that matter to what is written (WAL,
-//!   `synchronous = NORMAL`, foreign keys): a commit here is as durable as one
-//!   through the pool.
+//! - The connection sets the pool's `WRITE_PRAGMAS` (WAL, `synchronous = NORMAL`,
+//!   foreign keys): a commit here is as durable as one through the pool.
 //! - Does not wait on another process's lock on the async thread: `BEGIN IMMEDIATE`
 //!   finds that lock busy at once (no busy timeout while it runs), and the writer
 //!   retries after an async sleep, up to the pool's own ten seconds. Inside the
@@ -119,7 +118,7 @@ fn open(path: &std::path::Path) -> rusqlite::Result<Connection> {
     // No mutex inside SQLite: the writer task is the connection's only user.
     let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI;
     let connection = Connection::open_with_flags(path, flags)?;
-    connection.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;")?;
+    connection.execute_batch(crate::connect::WRITE_PRAGMAS)?;
     connection.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
     Ok(connection)
 }

@@ -38,6 +38,17 @@ impl Param {
     }
 }
 
+/// Bound on the native SQLite connection (`native.rs`) as sqlx binds it.
+impl rusqlite::types::ToSql for Param {
+    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+        match self {
+            Param::Text(text) => text.to_sql(),
+            Param::Number(number) => number.to_sql(),
+            Param::Real(real) => real.to_sql(),
+        }
+    }
+}
+
 /// A statement and its parameters, built at run time: what the code runs, and what
 /// the plan tests explain.
 pub(crate) struct Statement {

@@ -142,8 +142,6 @@ const INSERT_ASSET: &str = "INSERT INTO assets (id, task_id, idx, mime, bytes, w
 
 /// What a claim writes with.
 struct ClaimArgs {
-    sql: &'static str,
-    advance: &'static str,
     token: String,
     worker_id: String,
     lease_until: i64,
@@ -174,7 +172,7 @@ fn claim_pooled(
     args: ClaimArgs,
 ) -> BoxFuture<'_, Result<Vec<ClaimedRow>, sqlx::Error>> {
     Box::pin(async move {
-        let rows = sqlx::query(args.sql)
+        let rows = sqlx::query(CLAIM_POSTGRES)
             .bind(args.token)
             .bind(args.worker_id)
             .bind(args.lease_until)
@@ -191,7 +189,7 @@ fn claim_pooled(
             turns.push(turn);
         }
         if let Some((latest, started)) = clock_after(&turns) {
-            sqlx::query(args.advance).bind(latest).bind(started).execute(&mut *connection).await?;
+            sqlx::query(ADVANCE_CLOCK_POSTGRES).bind(latest).bind(started).execute(&mut *connection).await?;
         }
         Ok(claimed)
     })
@@ -311,14 +309,7 @@ impl QueueStore for Database {
         let db = self;
         let pool = pool.to_owned();
         let lease = LeaseToken::new();
-        let sql = claim_sql(db.backend);
-        let advance = match db.backend {
-            Backend::Postgres => ADVANCE_CLOCK_POSTGRES,
-            Backend::Sqlite => ADVANCE_CLOCK_SQLITE,
-        };
         let args = ClaimArgs {
-            sql,
-            advance,
             token: lease.0.clone(),
             worker_id: worker_id.to_owned(),
             lease_until,

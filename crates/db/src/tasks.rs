@@ -59,41 +59,27 @@ enum Insert {
     Refused { index: usize, used: u64 },
 }
 
-/// Counts what `count` counts, in the create's own transaction; `None` for an
-/// owner's count of a task without an owner.
-async fn count_for_limit(
-    backend: Backend,
-    count: &LimitCount,
-    owner: Option<&str>,
-    connection: &mut sqlx::AnyConnection,
-) -> Result<Option<u64>, sqlx::Error> {
-    let used: i64 = match count {
+/// The statement counting what `count` counts on `backend`, with its values;
+/// `None` for an owner's count of a task without an owner.
+fn limit_count(backend: Backend, count: &LimitCount, owner: Option<&str>) -> Option<Statement> {
+    Some(match count {
         LimitCount::Created { service, model: Some(model), since } => {
-            sqlx::query_scalar(COUNT_CREATED_MODEL)
-                .bind(service.clone())
-                .bind(model.clone())
-                .bind(*since)
-                .fetch_one(&mut *connection)
-                .await?
+            Statement::new(COUNT_CREATED_MODEL, vec![Param::text(service), Param::text(model), Param::Number(*since)])
         }
         LimitCount::Created { service, model: None, since } => {
-            sqlx::query_scalar(COUNT_CREATED_SERVICE)
-                .bind(service.clone())
-                .bind(*since)
-                .fetch_one(&mut *connection)
-                .await?
+            Statement::new(COUNT_CREATED_SERVICE, vec![Param::text(service), Param::Number(*since)])
         }
         LimitCount::Owner(which) => {
-            let Some(owner) = owner else { return Ok(None) };
             let (sql, since) = owner_count(backend, *which);
-            let mut query = sqlx::query_scalar(sql).bind(owner.to_owned());
-            if let Some(since) = since {
-                query = query.bind(since);
-            }
-            query.fetch_one(&mut *connection).await?
+            let params = std::iter::once(Param::text(owner?)).chain(since.map(Param::Number)).collect();
+            Statement::new(sql, params)
         }
-    };
-    Ok(Some(u64::try_from(used).unwrap_or(0)))
+    })
+}
+
+/// A count as a limit compares it.
+fn used(count: i64) -> u64 {
+    u64::try_from(count).unwrap_or(0)
 }
 
 /// A new task's columns, in `INSERT_TASK`'s order of placeholders ($14, the turn,
@@ -124,8 +110,6 @@ struct TaskRow {
 
 /// What a create writes with: the row, and what it checks and takes first.
 struct Insertion {
-    backend: Backend,
-    take_turn: &'static str,
     /// PostgreSQL's advisory locks, in order.
     locks: Vec<String>,
     limits: Vec<atelier_core::quota::CreateLimit>,
@@ -134,18 +118,19 @@ struct Insertion {
 
 fn insert_pooled(connection: &mut sqlx::AnyConnection, args: Insertion) -> BoxFuture<'_, Result<Insert, sqlx::Error>> {
     Box::pin(async move {
-        let Insertion { backend, take_turn, locks, limits, row } = args;
+        let Insertion { locks, limits, row } = args;
         for lock in locks {
             sqlx::query(TAKE_LIMIT_LOCK).bind(lock).execute(&mut *connection).await?;
         }
         for (index, limit) in limits.iter().enumerate() {
-            let used = count_for_limit(backend, &limit.count, row.owner.as_deref(), connection).await?;
-            if used.is_some_and(|used| used >= limit.limit) {
-                return Ok(Insert::Refused { index, used: used.unwrap_or(0) });
+            let Some(count) = limit_count(Backend::Postgres, &limit.count, row.owner.as_deref()) else { continue };
+            let counted: i64 = count.query().fetch_one(&mut *connection).await?.try_get(0)?;
+            if used(counted) >= limit.limit {
+                return Ok(Insert::Refused { index, used: used(counted) });
             }
         }
         let lane = row.owner.clone().unwrap_or_default();
-        let slot: i64 = sqlx::query_scalar(take_turn).bind(lane).fetch_one(&mut *connection).await?;
+        let slot: i64 = sqlx::query_scalar(TAKE_TURN_POSTGRES).bind(lane).fetch_one(&mut *connection).await?;
         let inserted = sqlx::query(INSERT_TASK)
             .bind(row.id)
             .bind(row.service)
@@ -181,9 +166,11 @@ fn insert_pooled(connection: &mut sqlx::AnyConnection, args: Insertion) -> BoxFu
 fn insert_native(connection: &rusqlite::Connection, args: Insertion) -> Result<Insert, sqlx::Error> {
     let Insertion { limits, row, .. } = args;
     for (index, limit) in limits.iter().enumerate() {
-        let used = count_for_limit_native(&limit.count, row.owner.as_deref(), connection)?;
-        if used.is_some_and(|used| used >= limit.limit) {
-            return Ok(Insert::Refused { index, used: used.unwrap_or(0) });
+        let Some(count) = limit_count(Backend::Sqlite, &limit.count, row.owner.as_deref()) else { continue };
+        let values: Vec<&dyn ToSql> = count.params.iter().map(|param| param as &dyn ToSql).collect();
+        let counted: i64 = native::query_one(connection, &count.sql, &values)?;
+        if used(counted) >= limit.limit {
+            return Ok(Insert::Refused { index, used: used(counted) });
         }
     }
     let lane = row.owner.clone().unwrap_or_default();
@@ -217,30 +204,6 @@ fn insert_native(connection: &rusqlite::Connection, args: Insertion) -> Result<I
         native::execute(connection, MARK_WAITED_FOR, &[parent])?;
     }
     Ok(Insert::Done { rows: rows as u64 })
-}
-
-/// [`count_for_limit`] on the native connection (SQLite).
-fn count_for_limit_native(
-    count: &LimitCount,
-    owner: Option<&str>,
-    connection: &rusqlite::Connection,
-) -> Result<Option<u64>, sqlx::Error> {
-    let used: i64 = match count {
-        LimitCount::Created { service, model: Some(model), since } => {
-            native::query_one(connection, COUNT_CREATED_MODEL, &[service, model, since])?
-        }
-        LimitCount::Created { service, model: None, since } => {
-            native::query_one(connection, COUNT_CREATED_SERVICE, &[service, since])?
-        }
-        LimitCount::Owner(which) => {
-            let Some(owner) = owner else { return Ok(None) };
-            match owner_count(Backend::Sqlite, *which) {
-                (sql, Some(since)) => native::query_one(connection, sql, &[&owner, &since])?,
-                (sql, None) => native::query_one(connection, sql, &[&owner])?,
-            }
-        }
-    };
-    Ok(Some(u64::try_from(used).unwrap_or(0)))
 }
 
 /// A key sent again with another request body.
@@ -357,10 +320,6 @@ impl TaskStore for Database {
             location_id: place.and_then(|place| place.location.as_ref()).map(ToString::to_string),
             trace_context: task.trace_context.clone(),
         };
-        let take_turn = match db.backend {
-            Backend::Sqlite => TAKE_TURN_SQLITE,
-            Backend::Postgres => TAKE_TURN_POSTGRES,
-        };
         let backend = db.backend;
         // Creates counting the same rows take turns: on PostgreSQL by a lock named
         // for what they count, held to the commit (in one order, so that two creates
@@ -371,7 +330,7 @@ impl TaskStore for Database {
         };
         locks.sort_unstable();
         locks.dedup();
-        let args = Insertion { backend, take_turn, locks, limits: task.limits.clone(), row };
+        let args = Insertion { locks, limits: task.limits.clone(), row };
         let inserted =
             db.write_either(args, insert_pooled, insert_native).await.map_err(storage("inserting a task"))?;
         let rows = match inserted {
